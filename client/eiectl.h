@@ -1,0 +1,29 @@
+/*
+ * eiectl.h - the subcommands of eiectl. Each lives in its own cmd_<name>.c
+ * and takes the arguments after its name (argv[0] is the command name).
+ * A command returns the process exit status: 0 success, 1 failure,
+ * 2 usage error.
+ */
+#ifndef EIECTL_H
+#define EIECTL_H
+
+#include <stdio.h>
+
+typedef struct eiectl_cmd {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);
+} eiectl_cmd_t;
+
+/* Remote commands (talk to eied). */
+int eiectl_cmd_health(int argc, char **argv);
+
+/* Local commands (engine work). */
+
+/* Prints "eiectl NAME: msg" to stderr; returns 2 for use as `return eiectl_usage_error(...)`. */
+int eiectl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* True if argv has -h or --help. */
+int eiectl_wants_help(int argc, char **argv);
+
+#endif

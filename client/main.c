@@ -1,0 +1,67 @@
+/*
+ * eiectl - the one CLI: remote commands talk to eied over gRPC, local
+ * commands run the engine in-process. Each command is a file cmd_<name>.c.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "eie/eie.h"
+#include "eiectl.h"
+
+static const eiectl_cmd_t commands[] = {
+    {"health", "ask a daemon whether it is serving (exit 0 only on SERVING)", eiectl_cmd_health},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: eiectl COMMAND [OPTIONS]\n\n"
+                 "Serve, inspect and make deep-compressed neural networks.\n\n"
+                 "Commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nRun 'eiectl COMMAND --help' for a command's options.\n"
+                 "  --version   print the version\n");
+}
+
+int eiectl_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "eiectl %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nRun 'eiectl %s --help' for usage.\n", cmd);
+    return 2;
+}
+
+int eiectl_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+            return 1;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("eiectl %s\n", EIE_VERSION_STRING);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "eiectl: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

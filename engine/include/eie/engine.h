@@ -1,0 +1,99 @@
+/*
+ * eie/engine.h - running models: an engine (a backend and its pool of PE
+ * threads) prepares a model into a net once, at load time, and then runs it.
+ *
+ *     eie_engine_opts_t opts = eie_engine_opts_default();   // "cpu", N = cores
+ *     eie_engine_t *e;   eie_net_t *net;
+ *     eie_engine_init(&opts, &e, &err);
+ *     eie_net_init(e, model, &net, &err);                   // partition, pack
+ *     eie_net_run(net, input, 1, output, NULL, &err);       // input_dim -> output_dim
+ *     eie_net_free(net); eie_engine_free(e);
+ *
+ * EIE sec. III: row i of every weight matrix belongs to PE i mod N; each PE
+ * walks the nonzero input activations and accumulates its own rows.
+ */
+#ifndef EIE_ENGINE_H
+#define EIE_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "eie/model.h"
+#include "eie/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct eie_engine eie_engine_t;
+typedef struct eie_net eie_net_t;
+
+typedef struct eie_engine_opts {
+    const char *backend; /* "cpu" (default) or a name from eie_backend_names() */
+    unsigned n_pes;      /* PE worker threads; 0 = online cores */
+} eie_engine_opts_t;
+
+/* Defaults: backend "cpu", n_pes 0. */
+eie_engine_opts_t eie_engine_opts_default(void);
+
+/* NULL-terminated list of registered backend names, static storage. */
+const char *const *eie_backend_names(void);
+
+/* Creates the backend and its PE threads (once per engine). Caller owns *engine_out. */
+eie_status_t eie_engine_init(const eie_engine_opts_t *opts, eie_engine_t **engine_out,
+                             eie_error_t *err);
+/* Joins the PE threads; every net of the engine must be freed first. NULL is fine. */
+void eie_engine_free(eie_engine_t *engine);
+const char *eie_engine_backend(const eie_engine_t *engine);
+unsigned eie_engine_pes(const eie_engine_t *engine);
+
+/*
+ * Prepares model for the engine: the load-time work (decode Huffman streams,
+ * partition rows over PEs, pack the per-PE CSC layout, expand codebooks).
+ * The net keeps no reference to model; the caller owns *net_out.
+ */
+eie_status_t eie_net_init(eie_engine_t *engine, const eie_model_t *model, eie_net_t **net_out,
+                          eie_error_t *err);
+void eie_net_free(eie_net_t *net);
+uint32_t eie_net_input_dim(const eie_net_t *net);
+uint32_t eie_net_output_dim(const eie_net_t *net);
+/* Bytes of the run-time weight layout (per-PE entries + pointers + codebooks + biases). */
+uint64_t eie_net_layout_bytes(const eie_net_t *net);
+
+/* Figures a run reports; backends fill what they know, the rest stays 0. */
+typedef struct eie_run_info {
+    uint64_t entries;       /* weight entries processed (fillers included) */
+    uint64_t nonzero_acts;  /* nonzero input activations broadcast, all layers */
+    uint64_t cycles;        /* eie-sim: simulated cycles */
+    double sim_time_us;     /* eie-sim: cycles at the configured clock */
+    double efficiency;      /* eie-sim: load-balance efficiency */
+    double energy_uj;       /* eie-sim: energy */
+} eie_run_info_t;
+
+/*
+ * Runs batch inputs (batch x input_dim floats, row-major) into output
+ * (batch x output_dim). Blocks until done. Safe to call from many threads on
+ * one net. info_out may be NULL.
+ */
+eie_status_t eie_net_run(eie_net_t *net, const float *input, size_t batch, float *output,
+                         eie_run_info_t *info_out, eie_error_t *err);
+
+/*
+ * The asynchronous form used by the daemon: queues the run on the engine's PE
+ * threads and returns at once. done is called exactly once, on a PE thread,
+ * when output is written (or with a non-OK status). input and output must stay
+ * valid until then.
+ */
+typedef void (*eie_run_done_fn)(void *user, eie_status_t status, const eie_run_info_t *info,
+                                const eie_error_t *err);
+eie_status_t eie_net_submit(eie_net_t *net, const float *input, size_t batch, float *output,
+                            eie_run_done_fn done, void *user, eie_error_t *err);
+
+/* The dense reference: float GEMV over the decoded weights, for tests. */
+eie_status_t eie_model_run_dense(const eie_model_t *model, const float *input, size_t batch,
+                                 float *output, eie_error_t *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
