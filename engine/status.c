@@ -52,11 +52,21 @@ void eie_error_prefix(eie_error_t *err, const char *fmt, ...)
     if (err == NULL)
         return;
     char prefix[EIE_ERROR_MSG_MAX];
-    char old[EIE_ERROR_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    int n = vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
-    memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s%s", prefix, old);
+    if (n <= 0)
+        return;
+    size_t plen = (size_t)n < sizeof prefix ? (size_t)n : sizeof prefix - 1;
+    size_t room = sizeof err->msg - 1;
+    if (plen > room)
+        plen = room;
+    /* shift the old message right (truncating its tail), then put the prefix in front */
+    size_t old_len = strnlen(err->msg, sizeof err->msg - 1);
+    if (old_len > room - plen)
+        old_len = room - plen;
+    memmove(err->msg + plen, err->msg, old_len);
+    memcpy(err->msg, prefix, plen);
+    err->msg[plen + old_len] = '\0';
 }

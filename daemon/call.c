@@ -1,0 +1,211 @@
+/* Server calls: reference counting, reading requests, sending replies; see call.h. */
+#include "call.h"
+
+#include <grpc/byte_buffer_reader.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+uint64_t eied_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+eied_call_t *eied_call_new(eied_server_t *srv, const struct method_slot *slot)
+{
+    eied_call_t *call = calloc(1, sizeof *call);
+    if (call == NULL)
+        return NULL;
+    atomic_init(&call->refs, 1);
+    call->srv = srv;
+    call->slot = slot;
+    grpc_metadata_array_init(&call->request_md);
+    if (slot == NULL)
+        grpc_call_details_init(&call->details);
+    return call;
+}
+
+void eied_call_ref(eied_call_t *call)
+{
+    atomic_fetch_add(&call->refs, 1);
+}
+
+static void call_destroy(eied_call_t *call)
+{
+    eied_server_t *srv = call->srv;
+    bool live = call->call != NULL;
+    if (call->call != NULL)
+        grpc_call_unref(call->call);
+    if (call->payload != NULL)
+        grpc_byte_buffer_destroy(call->payload);
+    if (call->send_buf != NULL)
+        grpc_byte_buffer_destroy(call->send_buf);
+    if (call->has_status_details)
+        grpc_slice_unref(call->status_details);
+    grpc_metadata_array_destroy(&call->request_md);
+    if (call->slot == NULL)
+        grpc_call_details_destroy(&call->details);
+    free(call);
+    if (live && atomic_fetch_sub(&srv->live_calls, 1) == 1 &&
+        atomic_load(&srv->state) >= EIED_SERVER_STOPPING)
+        uv_async_send(&srv->wake); /* the loop checks whether shutdown can complete */
+}
+
+void eied_call_unref(eied_call_t *call)
+{
+    if (atomic_fetch_sub(&call->refs, 1) == 1)
+        call_destroy(call);
+}
+
+/* Requests larger than this are refused before anything is allocated for them by gRPC's cap. */
+ProtobufCMessage *eied_call_read(eied_call_t *call, const ProtobufCMessageDescriptor *desc)
+{
+    if (call->payload == NULL) {
+        eied_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "request has no message");
+        return NULL;
+    }
+    grpc_byte_buffer_reader reader;
+    if (!grpc_byte_buffer_reader_init(&reader, call->payload)) {
+        eied_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "request message cannot be read");
+        return NULL;
+    }
+    grpc_slice slice = grpc_byte_buffer_reader_readall(&reader);
+    grpc_byte_buffer_reader_destroy(&reader);
+    ProtobufCMessage *msg =
+        protobuf_c_message_unpack(desc, NULL, GRPC_SLICE_LENGTH(slice), GRPC_SLICE_START_PTR(slice));
+    size_t len = GRPC_SLICE_LENGTH(slice);
+    grpc_slice_unref(slice);
+    grpc_byte_buffer_destroy(call->payload);
+    call->payload = NULL;
+    if (msg == NULL) {
+        eied_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
+                       "request message (%zu bytes) is not a valid %s", len, desc->name);
+        return NULL;
+    }
+    return msg;
+}
+
+static void send_tag_done(eied_tag_t *tag, bool ok)
+{
+    eied_call_t *call = (eied_call_t *)((char *)tag - offsetof(eied_call_t, send_tag));
+    if (call->send_buf != NULL) {
+        grpc_byte_buffer_destroy(call->send_buf);
+        call->send_buf = NULL;
+    }
+    eied_send_done_fn done = call->send_done;
+    call->send_done = NULL;
+    if (done != NULL)
+        done(call, ok);
+    eied_call_unref(call);
+}
+
+static grpc_byte_buffer *pack(const ProtobufCMessage *msg)
+{
+    size_t n = protobuf_c_message_get_packed_size(msg);
+    grpc_slice slice = grpc_slice_malloc(n);
+    protobuf_c_message_pack(msg, GRPC_SLICE_START_PTR(slice));
+    grpc_byte_buffer *buf = grpc_raw_byte_buffer_create(&slice, 1);
+    grpc_slice_unref(slice); /* the byte buffer holds its own reference */
+    return buf;
+}
+
+/* Starts one batch of up to three ops: initial metadata, a message, a status. */
+static void start_send(eied_call_t *call, const ProtobufCMessage *msg, bool with_status,
+                       grpc_status_code code, const char *detail)
+{
+    grpc_op ops[3];
+    size_t n = 0;
+    memset(ops, 0, sizeof ops);
+    if (!call->sent_initial_md) {
+        ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
+        ops[n].data.send_initial_metadata.count = 0;
+        n++;
+        call->sent_initial_md = true;
+    }
+    if (msg != NULL) {
+        call->send_buf = pack(msg);
+        ops[n].op = GRPC_OP_SEND_MESSAGE;
+        ops[n].data.send_message.send_message = call->send_buf;
+        n++;
+    }
+    if (with_status) {
+        ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+        ops[n].data.send_status_from_server.trailing_metadata_count = 0;
+        ops[n].data.send_status_from_server.status = code;
+        if (detail != NULL && *detail != '\0') {
+            call->status_details = grpc_slice_from_copied_string(detail);
+            call->has_status_details = true;
+            ops[n].data.send_status_from_server.status_details = &call->status_details;
+        }
+        n++;
+        call->finished = true;
+    }
+    call->send_tag.fn = send_tag_done;
+    eied_call_ref(call);
+    grpc_call_error rc = grpc_call_start_batch(call->call, ops, n, &call->send_tag, NULL);
+    if (rc != GRPC_CALL_OK) {
+        /* a programming error (e.g. two sends at once); the tag will never fire */
+        eied_log(EIED_LOG_ERROR, "grpc_call_start_batch failed", "error",
+                 grpc_call_error_to_string(rc), NULL);
+        if (call->send_buf != NULL) {
+            grpc_byte_buffer_destroy(call->send_buf);
+            call->send_buf = NULL;
+        }
+        call->send_done = NULL;
+        eied_call_unref(call);
+    }
+}
+
+void eied_call_reply(eied_call_t *call, const ProtobufCMessage *msg)
+{
+    start_send(call, msg, true, GRPC_STATUS_OK, NULL);
+    eied_call_unref(call);
+}
+
+void eied_call_fail(eied_call_t *call, int grpc_code, const char *fmt, ...)
+{
+    char detail[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    start_send(call, NULL, true, (grpc_status_code)grpc_code, detail);
+    eied_call_unref(call);
+}
+
+bool eied_call_send(eied_call_t *call, const ProtobufCMessage *msg, eied_send_done_fn done)
+{
+    if (call->send_buf != NULL || call->finished)
+        return false;
+    call->send_done = done;
+    start_send(call, msg, false, GRPC_STATUS_OK, NULL);
+    return true;
+}
+
+void eied_call_finish(eied_call_t *call, int grpc_code, const char *detail)
+{
+    start_send(call, NULL, true, (grpc_status_code)grpc_code, detail);
+    eied_call_unref(call);
+}
+
+bool eied_call_metadata(const eied_call_t *call, const char *key, const char **value_out,
+                        size_t *len_out)
+{
+    size_t key_len = strlen(key);
+    for (size_t i = 0; i < call->request_md.count; i++) {
+        const grpc_metadata *md = &call->request_md.metadata[i];
+        if (GRPC_SLICE_LENGTH(md->key) == key_len &&
+            memcmp(GRPC_SLICE_START_PTR(md->key), key, key_len) == 0) {
+            *value_out = (const char *)GRPC_SLICE_START_PTR(md->value);
+            *len_out = GRPC_SLICE_LENGTH(md->value);
+            return true;
+        }
+    }
+    return false;
+}

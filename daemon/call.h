@@ -1,0 +1,91 @@
+/*
+ * call.h - one server call and the batches started on it.
+ *
+ * Reference counting (GRPC_NOTES.md "Server call lifecycle"): one atomic
+ * count per call; +1 for the handler that owns it, +1 for the
+ * RECV_CLOSE_ON_SERVER batch, +1 per send batch in flight. grpc_call_unref
+ * happens exactly once, when the count reaches zero.
+ *
+ * Only one thread touches a call's batches at a time: the loop thread until
+ * it hands the call to a worker, then that worker.
+ */
+#ifndef EIED_CALL_H
+#define EIED_CALL_H
+
+#include <grpc/grpc.h>
+#include <protobuf-c/protobuf-c.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "server.h"
+
+typedef struct eied_tag {
+    void (*fn)(struct eied_tag *tag, bool ok);
+} eied_tag_t;
+
+/* Called when a streamed message has been sent (ok) or the call died (!ok); CQ thread. */
+typedef void (*eied_send_done_fn)(eied_call_t *call, bool ok);
+
+struct eied_call {
+    atomic_int refs;
+    eied_server_t *srv;
+    const struct method_slot *slot; /* NULL for an unregistered (unknown) method */
+    grpc_call *call;
+    gpr_timespec deadline;
+    grpc_metadata_array request_md;
+    grpc_call_details details; /* unregistered calls only */
+    grpc_byte_buffer *payload;
+    uint64_t arrived_ns; /* CLOCK_MONOTONIC */
+
+    eied_tag_t new_tag, close_tag, send_tag;
+    int close_cancelled; /* filled by RECV_CLOSE_ON_SERVER */
+    atomic_bool closed;  /* the client or deadline ended the call */
+    bool sent_initial_md;
+    bool finished; /* status sent */
+    grpc_byte_buffer *send_buf;
+    grpc_slice status_details;
+    bool has_status_details;
+    eied_send_done_fn send_done;
+    /* Called once on the CQ thread when the client or deadline ends the call early. */
+    void (*on_close)(eied_call_t *call);
+
+    void *user; /* the handler's state (e.g. a Watch stream) */
+    eied_call_t *next; /* inbox and handler lists */
+};
+
+/* Monotonic nanoseconds. */
+uint64_t eied_now_ns(void);
+
+/* Allocates a call object for a registered method (slot) or an unknown one (slot NULL). */
+eied_call_t *eied_call_new(eied_server_t *srv, const struct method_slot *slot);
+
+void eied_call_ref(eied_call_t *call);
+/* Drops a reference; the last one releases the grpc_call and frees the object. */
+void eied_call_unref(eied_call_t *call);
+
+/*
+ * Unpacks the request payload as desc. On failure answers the call itself
+ * (INVALID_ARGUMENT naming what was wrong) and returns NULL. The caller frees
+ * the message with protobuf_c_message_free_unpacked.
+ */
+ProtobufCMessage *eied_call_read(eied_call_t *call, const ProtobufCMessageDescriptor *desc);
+
+/* Sends msg with status OK and ends the call (unary). Drops the handler's reference. */
+void eied_call_reply(eied_call_t *call, const ProtobufCMessage *msg);
+
+/* Ends the call with an error status and message. Drops the handler's reference. */
+void eied_call_fail(eied_call_t *call, int grpc_code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Streams one message; done runs on the CQ thread. False if a send is already in flight. */
+bool eied_call_send(eied_call_t *call, const ProtobufCMessage *msg, eied_send_done_fn done);
+
+/* Ends a stream with a status (no message). Drops the handler's reference. */
+void eied_call_finish(eied_call_t *call, int grpc_code, const char *detail);
+
+/* The request's metadata value for key (e.g. "authorization"), or false. */
+bool eied_call_metadata(const eied_call_t *call, const char *key, const char **value_out,
+                        size_t *len_out);
+
+#endif

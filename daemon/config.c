@@ -1,0 +1,537 @@
+/*
+ * The configuration table and its parsers; see config.h. A key exists in one
+ * place only: its row below. Adding a key = adding a row (and documenting it
+ * in conf/eied.conf, which a test checks against this table).
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum {
+    KEY_STRING,
+    KEY_DURATION, /* uint64_t milliseconds */
+    KEY_SIZE,     /* uint64_t bytes */
+    KEY_UINT,     /* uint64_t */
+    KEY_BOOL,     /* bool */
+    KEY_LOG_LEVEL,
+    KEY_LOG_FORMAT,
+} key_type_t;
+
+typedef struct key_row {
+    const char *section;
+    const char *name;
+    key_type_t type;
+    size_t offset;
+    size_t size; /* KEY_STRING: buffer size */
+    uint64_t min, max;
+    const char *def;
+    bool secret;
+} key_row_t;
+
+#define FIELD(f) offsetof(eied_config_t, f), sizeof(((eied_config_t *)0)->f)
+
+static const key_row_t key_table[] = {
+    {"server", "listen", KEY_STRING, FIELD(listen), 0, 0, "0.0.0.0:8001", false},
+    {"server", "drain_delay", KEY_DURATION, FIELD(drain_delay_ms), 0, 3600000, "5s", false},
+    {"server", "exit_timeout", KEY_DURATION, FIELD(exit_timeout_ms), 0, 3600000, "30s", false},
+    {"server", "log_level", KEY_LOG_LEVEL, FIELD(log_level), 0, 0, "info", false},
+    {"server", "log_format", KEY_LOG_FORMAT, FIELD(log_format), 0, 0, "logfmt", false},
+    {"engine", "backend", KEY_STRING, FIELD(backend), 0, 0, "cpu", false},
+    {"engine", "pes", KEY_UINT, FIELD(pes), 0, 1024, "0", false},
+};
+
+#define N_KEYS (sizeof key_table / sizeof key_table[0])
+
+static void why_set(char *why, size_t why_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void why_set(char *why, size_t why_len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, why_len, fmt, ap);
+    va_end(ap);
+}
+
+bool eied_parse_duration_ms(const char *text, uint64_t *ms_out)
+{
+    char *end;
+    if (!isdigit((unsigned char)text[0]))
+        return false;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno != 0)
+        return false;
+    uint64_t mult;
+    if (strcmp(end, "ms") == 0)
+        mult = 1;
+    else if (strcmp(end, "s") == 0)
+        mult = 1000;
+    else if (strcmp(end, "m") == 0)
+        mult = 60000;
+    else if (strcmp(end, "h") == 0)
+        mult = 3600000;
+    else
+        return false;
+    if (v > UINT64_MAX / mult)
+        return false;
+    *ms_out = (uint64_t)v * mult;
+    return true;
+}
+
+bool eied_parse_size(const char *text, uint64_t *bytes_out)
+{
+    char *end;
+    if (!isdigit((unsigned char)text[0]))
+        return false;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno != 0)
+        return false;
+    uint64_t mult;
+    if (*end == '\0' || strcmp(end, "B") == 0)
+        mult = 1;
+    else if (strcmp(end, "KiB") == 0)
+        mult = 1024;
+    else if (strcmp(end, "MiB") == 0)
+        mult = 1024 * 1024;
+    else if (strcmp(end, "GiB") == 0)
+        mult = 1024ull * 1024 * 1024;
+    else
+        return false;
+    if (v > UINT64_MAX / mult)
+        return false;
+    *bytes_out = (uint64_t)v * mult;
+    return true;
+}
+
+static bool parse_bool(const char *text, bool *out)
+{
+    static const char *const yes[] = {"true", "yes", "on", "1"};
+    static const char *const no[] = {"false", "no", "off", "0"};
+    for (int i = 0; i < 4; i++) {
+        if (strcmp(text, yes[i]) == 0) {
+            *out = true;
+            return true;
+        }
+        if (strcmp(text, no[i]) == 0) {
+            *out = false;
+            return true;
+        }
+    }
+    return false;
+}
+
+static const key_row_t *find_key(const char *section, const char *key)
+{
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (strcmp(key_table[i].section, section) == 0 && strcmp(key_table[i].name, key) == 0)
+            return &key_table[i];
+    return NULL;
+}
+
+static bool section_known(const char *section)
+{
+    if (strcmp(section, "models") == 0)
+        return true;
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (strcmp(key_table[i].section, section) == 0)
+            return true;
+    return false;
+}
+
+static bool set_model(eied_config_t *cfg, const char *name, const char *path, const char *where,
+                      char *why, size_t why_len)
+{
+    size_t name_len = strlen(name);
+    if (name_len == 0 || name_len >= sizeof cfg->models[0].name) {
+        why_set(why, why_len, "%s: model name '%s' must be 1 to %zu characters", where, name,
+                sizeof cfg->models[0].name - 1);
+        return false;
+    }
+    for (const char *p = name; *p; p++) {
+        if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-' && *p != '.') {
+            why_set(why, why_len,
+                    "%s: model name '%s' has character '%c'; use letters, digits, '_', '-', '.'",
+                    where, name, *p);
+            return false;
+        }
+    }
+    if (strlen(path) == 0 || strlen(path) >= sizeof cfg->models[0].path) {
+        why_set(why, why_len, "%s: model '%s': path must be 1 to %zu characters", where, name,
+                sizeof cfg->models[0].path - 1);
+        return false;
+    }
+    for (size_t i = 0; i < cfg->n_models; i++) {
+        if (strcmp(cfg->models[i].name, name) == 0) {
+            /* a later source (env, flag) replaces the path of a model */
+            snprintf(cfg->models[i].path, sizeof cfg->models[i].path, "%s", path);
+            return true;
+        }
+    }
+    if (cfg->n_models == EIED_CONFIG_MAX_MODELS) {
+        why_set(why, why_len, "%s: model '%s': more than %d models configured", where, name,
+                EIED_CONFIG_MAX_MODELS);
+        return false;
+    }
+    eied_config_model_t *m = &cfg->models[cfg->n_models++];
+    snprintf(m->name, sizeof m->name, "%s", name);
+    snprintf(m->path, sizeof m->path, "%s", path);
+    return true;
+}
+
+bool eied_config_set(eied_config_t *cfg, const char *section, const char *key, const char *value,
+                     const char *where, char *why, size_t why_len)
+{
+    if (strcmp(section, "models") == 0)
+        return set_model(cfg, key, value, where, why, why_len);
+    const key_row_t *row = find_key(section, key);
+    if (row == NULL) {
+        if (!section_known(section))
+            why_set(why, why_len, "%s: unknown section [%s]", where, section);
+        else
+            why_set(why, why_len, "%s: unknown key '%s' in section [%s]", where, key, section);
+        return false;
+    }
+    void *field = (char *)cfg + row->offset;
+    uint64_t u = 0;
+    switch (row->type) {
+    case KEY_STRING:
+        if (strlen(value) >= row->size) {
+            why_set(why, why_len, "%s: key '%s': value is %zu characters, the limit is %zu", where,
+                    key, strlen(value), row->size - 1);
+            return false;
+        }
+        memcpy(field, value, strlen(value) + 1);
+        return true;
+    case KEY_DURATION:
+        if (!eied_parse_duration_ms(value, &u)) {
+            why_set(why, why_len,
+                    "%s: key '%s': '%s' is not a duration (a whole number with unit ms, s, m or "
+                    "h, e.g. 5s)",
+                    where, key, value);
+            return false;
+        }
+        break;
+    case KEY_SIZE:
+        if (!eied_parse_size(value, &u)) {
+            why_set(why, why_len,
+                    "%s: key '%s': '%s' is not a size (bytes, or a whole number with KiB, MiB or "
+                    "GiB)",
+                    where, key, value);
+            return false;
+        }
+        break;
+    case KEY_UINT: {
+        char *end;
+        errno = 0;
+        if (!isdigit((unsigned char)value[0]) ||
+            (u = strtoull(value, &end, 10), errno != 0 || *end != '\0')) {
+            why_set(why, why_len, "%s: key '%s': '%s' is not a non-negative integer", where, key,
+                    value);
+            return false;
+        }
+        break;
+    }
+    case KEY_BOOL:
+        if (!parse_bool(value, (bool *)field)) {
+            why_set(why, why_len, "%s: key '%s': '%s' is not a boolean (true or false)", where,
+                    key, value);
+            return false;
+        }
+        return true;
+    case KEY_LOG_LEVEL:
+        if (!eied_log_level_parse(value, (eied_log_level_t *)field)) {
+            why_set(why, why_len, "%s: key '%s': '%s' is not one of debug, info, warn, error",
+                    where, key, value);
+            return false;
+        }
+        return true;
+    case KEY_LOG_FORMAT:
+        if (!eied_log_format_parse(value, (eied_log_format_t *)field)) {
+            why_set(why, why_len, "%s: key '%s': '%s' is not one of logfmt, json", where, key,
+                    value);
+            return false;
+        }
+        return true;
+    }
+    if (u < row->min || u > row->max) {
+        why_set(why, why_len, "%s: key '%s': %s is out of range [%" PRIu64 ", %" PRIu64 "]", where,
+                key, value, row->min, row->max);
+        return false;
+    }
+    memcpy(field, &u, sizeof u);
+    return true;
+}
+
+void eied_config_defaults(eied_config_t *cfg)
+{
+    char why[256];
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < N_KEYS; i++) {
+        bool ok = eied_config_set(cfg, key_table[i].section, key_table[i].name, key_table[i].def,
+                                  "default", why, sizeof why);
+        (void)ok;
+        /* the table's own defaults must parse: a programmer error otherwise */
+        if (!ok) {
+            fprintf(stderr, "%s\n", why);
+            abort();
+        }
+    }
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+bool eied_config_load_text(eied_config_t *cfg, const char *text, size_t len, const char *path,
+                           char *why, size_t why_len)
+{
+    char section[64] = "";
+    char line[EIED_CONFIG_LINE_MAX];
+    char where[600];
+    size_t pos = 0;
+    unsigned lineno = 0;
+    while (pos < len) {
+        lineno++;
+        size_t start = pos;
+        while (pos < len && text[pos] != '\n')
+            pos++;
+        size_t n = pos - start;
+        if (pos < len)
+            pos++; /* the newline */
+        snprintf(where, sizeof where, "%s:%u", path, lineno);
+        if (n >= sizeof line) {
+            why_set(why, why_len, "%s: line is longer than %zu bytes", where, sizeof line - 1);
+            return false;
+        }
+        memcpy(line, text + start, n);
+        line[n] = '\0';
+        if (memchr(line, '\0', n) != NULL) {
+            why_set(why, why_len, "%s: line contains a NUL byte", where);
+            return false;
+        }
+        char *s = trim(line);
+        if (*s == '\0' || *s == '#' || *s == ';')
+            continue;
+        if (*s == '[') {
+            char *close = strchr(s, ']');
+            if (close == NULL || *trim(close + 1) != '\0') {
+                why_set(why, why_len, "%s: malformed section header '%s' (expected [name])", where,
+                        s);
+                return false;
+            }
+            *close = '\0';
+            char *name = trim(s + 1);
+            if (!section_known(name)) {
+                why_set(why, why_len,
+                        "%s: unknown section [%s] (known: [server], [engine], [models])", where,
+                        name);
+                return false;
+            }
+            snprintf(section, sizeof section, "%s", name);
+            continue;
+        }
+        char *eq = strchr(s, '=');
+        if (eq == NULL) {
+            why_set(why, why_len, "%s: expected 'key = value', got '%s'", where, s);
+            return false;
+        }
+        *eq = '\0';
+        char *key = trim(s);
+        char *value = trim(eq + 1);
+        /* a value may be quoted to keep spaces or '#' */
+        size_t vlen = strlen(value);
+        if (vlen >= 2 && value[0] == '"' && value[vlen - 1] == '"') {
+            value[vlen - 1] = '\0';
+            value++;
+        } else {
+            char *hash = strstr(value, " #");
+            if (hash != NULL)
+                *trim(hash) = '\0', value = trim(value);
+        }
+        if (*key == '\0') {
+            why_set(why, why_len, "%s: empty key before '='", where);
+            return false;
+        }
+        if (section[0] == '\0') {
+            why_set(why, why_len, "%s: key '%s' before any [section] header", where, key);
+            return false;
+        }
+        if (!eied_config_set(cfg, section, key, value, where, why, why_len))
+            return false;
+    }
+    return true;
+}
+
+/* Config files are small; anything bigger is a mistake, not a config. */
+#define CONFIG_FILE_MAX (1024 * 1024)
+
+bool eied_config_load_file(eied_config_t *cfg, const char *path, char *why, size_t why_len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        why_set(why, why_len, "%s: cannot open: %s", path, strerror(errno));
+        return false;
+    }
+    char *buf = malloc(CONFIG_FILE_MAX + 1);
+    if (buf == NULL) {
+        fclose(f);
+        why_set(why, why_len, "%s: out of memory", path);
+        return false;
+    }
+    size_t n = fread(buf, 1, CONFIG_FILE_MAX + 1, f);
+    bool read_error = ferror(f);
+    fclose(f);
+    bool ok = false;
+    if (read_error)
+        why_set(why, why_len, "%s: read error", path);
+    else if (n > CONFIG_FILE_MAX)
+        why_set(why, why_len, "%s: larger than %d bytes", path, CONFIG_FILE_MAX);
+    else
+        ok = eied_config_load_text(cfg, buf, n, path, why, why_len);
+    free(buf);
+    return ok;
+}
+
+bool eied_config_load_env(eied_config_t *cfg, char *const *envp, char *why, size_t why_len)
+{
+    for (char *const *e = envp; e != NULL && *e != NULL; e++) {
+        if (strncmp(*e, "EIED_", 5) != 0)
+            continue;
+        const char *eq = strchr(*e, '=');
+        if (eq == NULL)
+            continue;
+        char name[256];
+        size_t name_len = (size_t)(eq - *e);
+        if (name_len >= sizeof name)
+            continue;
+        memcpy(name, *e, name_len);
+        name[name_len] = '\0';
+        char where[300];
+        snprintf(where, sizeof where, "environment %s", name);
+        /* EIED_<SECTION>_<KEY>: the section is the first word, the key the rest, lower case */
+        const char *rest = name + 5;
+        const char *us = strchr(rest, '_');
+        if (us == NULL || us == rest || us[1] == '\0') {
+            why_set(why, why_len, "%s: expected EIED_<SECTION>_<KEY>", where);
+            return false;
+        }
+        char section[64], key[192];
+        size_t sl = (size_t)(us - rest);
+        if (sl >= sizeof section || strlen(us + 1) >= sizeof key) {
+            why_set(why, why_len, "%s: name too long", where);
+            return false;
+        }
+        for (size_t i = 0; i < sl; i++)
+            section[i] = (char)tolower((unsigned char)rest[i]);
+        section[sl] = '\0';
+        size_t kl = strlen(us + 1);
+        for (size_t i = 0; i <= kl; i++)
+            key[i] = (char)(strcmp(section, "models") == 0 ? us[1 + i]
+                                                           : tolower((unsigned char)us[1 + i]));
+        if (!eied_config_set(cfg, section, key, eq + 1, where, why, why_len))
+            return false;
+    }
+    return true;
+}
+
+bool eied_config_set_arg(eied_config_t *cfg, const char *arg, char *why, size_t why_len)
+{
+    const char *dot = strchr(arg, '.');
+    const char *eq = strchr(arg, '=');
+    if (dot == NULL || eq == NULL || dot > eq || dot == arg || eq == dot + 1) {
+        why_set(why, why_len, "flag --set: '%s' is not SECTION.KEY=VALUE", arg);
+        return false;
+    }
+    char section[64], key[192];
+    size_t sl = (size_t)(dot - arg), kl = (size_t)(eq - dot - 1);
+    if (sl >= sizeof section || kl >= sizeof key) {
+        why_set(why, why_len, "flag --set: '%s': name too long", arg);
+        return false;
+    }
+    memcpy(section, arg, sl);
+    section[sl] = '\0';
+    memcpy(key, dot + 1, kl);
+    key[kl] = '\0';
+    return eied_config_set(cfg, section, key, eq + 1, "flag --set", why, why_len);
+}
+
+static void print_ms(FILE *out, uint64_t ms)
+{
+    if (ms % 1000 == 0)
+        fprintf(out, "%" PRIu64 "s", ms / 1000);
+    else
+        fprintf(out, "%" PRIu64 "ms", ms);
+}
+
+void eied_config_print(const eied_config_t *cfg, FILE *out)
+{
+    static const char *const levels[] = {"debug", "info", "warn", "error"};
+    const char *section = "";
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const key_row_t *row = &key_table[i];
+        const void *field = (const char *)cfg + row->offset;
+        if (strcmp(section, row->section) != 0) {
+            fprintf(out, "%s[%s]\n", i == 0 ? "" : "\n", row->section);
+            section = row->section;
+        }
+        fprintf(out, "%s = ", row->name);
+        uint64_t u;
+        if (row->secret) {
+            fprintf(out, "%s\n", *(const char *)field ? "********" : "");
+            continue;
+        }
+        switch (row->type) {
+        case KEY_STRING:
+            fprintf(out, "%s", (const char *)field);
+            break;
+        case KEY_DURATION:
+            memcpy(&u, field, sizeof u);
+            print_ms(out, u);
+            break;
+        case KEY_SIZE:
+        case KEY_UINT:
+            memcpy(&u, field, sizeof u);
+            fprintf(out, "%" PRIu64, u);
+            break;
+        case KEY_BOOL:
+            fprintf(out, "%s", *(const bool *)field ? "true" : "false");
+            break;
+        case KEY_LOG_LEVEL:
+            fprintf(out, "%s", levels[*(const eied_log_level_t *)field]);
+            break;
+        case KEY_LOG_FORMAT:
+            fprintf(out, "%s",
+                    *(const eied_log_format_t *)field == EIED_LOG_FORMAT_JSON ? "json" : "logfmt");
+            break;
+        }
+        fputc('\n', out);
+    }
+    fprintf(out, "\n[models]\n");
+    for (size_t i = 0; i < cfg->n_models; i++)
+        fprintf(out, "%s = %s\n", cfg->models[i].name, cfg->models[i].path);
+}
+
+size_t eied_config_key_count(void)
+{
+    return N_KEYS;
+}
+
+void eied_config_key(size_t i, const char **section_out, const char **name_out,
+                     const char **default_out)
+{
+    *section_out = key_table[i].section;
+    *name_out = key_table[i].name;
+    *default_out = key_table[i].def;
+}

@@ -1,0 +1,137 @@
+/*
+ * eied - serves deep-compressed neural networks over gRPC.
+ * Start-up: configuration (defaults < file < environment < flags), then
+ * the server on the libuv loop; the loop runs until a graceful shutdown.
+ */
+#include <getopt.h>
+#include <grpc/grpc.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "config.h"
+#include "eie/eie.h"
+#include "log.h"
+#include "server.h"
+
+extern char **environ;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: eied [OPTIONS]\n\n"
+            "Serves deep-compressed neural networks over gRPC (KServe Open Inference\n"
+            "Protocol v2, grpc.health.v1).\n\n"
+            "Options:\n"
+            "  -c, --config FILE      read FILE (see conf/eied.conf for every key)\n"
+            "  -l, --listen ADDR      gRPC address, host:port (default 0.0.0.0:8001;\n"
+            "                         port 0 picks a free one and prints it)\n"
+            "  -s, --set S.KEY=VALUE  set any key of section S, e.g. --set server.drain_delay=0s\n"
+            "      --check-config     validate, print the effective configuration, exit\n"
+            "  -h, --help             this text\n"
+            "  -V, --version          print the version\n\n"
+            "Every key can also be set in the environment as EIED_<SECTION>_<KEY>,\n"
+            "e.g. EIED_SERVER_LISTEN=127.0.0.1:9000. Precedence: defaults < file <\n"
+            "environment < flags.\n"
+            "Signals: SIGTERM/SIGINT drain gracefully (a second one stops at once).\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option long_opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"listen", required_argument, NULL, 'l'},
+        {"set", required_argument, NULL, 's'},    {"check-config", no_argument, NULL, 'C'},
+        {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config_path = NULL;
+    const char *listen = NULL;
+    const char *sets[64];
+    size_t n_sets = 0;
+    bool check_only = false;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:l:s:hV", long_opts, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'l':
+            listen = optarg;
+            break;
+        case 's':
+            if (n_sets == sizeof sets / sizeof sets[0]) {
+                fprintf(stderr, "eied: more than %zu --set flags\n", sizeof sets / sizeof sets[0]);
+                return 2;
+            }
+            sets[n_sets++] = optarg;
+            break;
+        case 'C':
+            check_only = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("eied %s (gRPC %s, libuv %s)\n", EIE_VERSION_STRING, grpc_version_string(),
+                   uv_version_string());
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "eied: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+
+    static eied_config_t cfg;
+    char why[1024];
+    eied_config_defaults(&cfg);
+    if (config_path != NULL && !eied_config_load_file(&cfg, config_path, why, sizeof why)) {
+        fprintf(stderr, "eied: %s\n", why);
+        return 2;
+    }
+    if (!eied_config_load_env(&cfg, environ, why, sizeof why)) {
+        fprintf(stderr, "eied: %s\n", why);
+        return 2;
+    }
+    for (size_t i = 0; i < n_sets; i++) {
+        if (!eied_config_set_arg(&cfg, sets[i], why, sizeof why)) {
+            fprintf(stderr, "eied: %s\n", why);
+            return 2;
+        }
+    }
+    if (listen != NULL &&
+        !eied_config_set(&cfg, "server", "listen", listen, "flag --listen", why, sizeof why)) {
+        fprintf(stderr, "eied: %s\n", why);
+        return 2;
+    }
+    if (check_only) {
+        eied_config_print(&cfg, stdout);
+        return 0;
+    }
+    eied_log_configure(cfg.log_level, cfg.log_format);
+    signal(SIGPIPE, SIG_IGN);
+
+    grpc_init();
+    uv_loop_t *loop = uv_default_loop();
+    int status = 1;
+    eied_server_t *srv = eied_server_create(loop, &cfg);
+    if (srv == NULL)
+        goto out;
+    if (!eied_server_start(srv))
+        goto out;
+    eied_log(EIED_LOG_INFO, "started", "version", EIE_VERSION_STRING, NULL);
+    eied_health_set_ready(srv, true);
+    uv_run(loop, UV_RUN_DEFAULT);
+    status = eied_server_state(srv) == EIED_SERVER_STOPPED ? 0 : 1;
+out:
+    eied_server_free(srv);
+    uv_loop_close(loop);
+    grpc_shutdown();
+    return status;
+}

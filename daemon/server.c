@@ -1,0 +1,423 @@
+/*
+ * The gRPC server inside the libuv loop; see server.h for the threads.
+ * Shutdown follows GRPC_NOTES.md: readiness NOT_SERVING, drain_delay of
+ * normal serving, grpc_server_shutdown_and_notify, in-flight calls finish
+ * until exit_timeout, then grpc_server_cancel_all_calls. The server is
+ * destroyed only once the shutdown tag has fired AND the last live call is
+ * freed.
+ */
+#include "server.h"
+
+#include <grpc/grpc_security.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "call.h"
+#include "log.h"
+
+typedef struct eied_task {
+    eied_task_fn fn;
+    void *arg;
+    struct eied_task *next;
+} eied_task_t;
+
+enum { DEFAULT_PREALLOC = 4, UNKNOWN_METHOD_PREALLOC = 2 };
+
+static eied_tag_t shutdown_tag;
+static eied_server_t *shutdown_srv; /* one server a process */
+
+/* ---- completion-queue thread ------------------------------------------ */
+
+static void request_call(eied_server_t *srv, const struct method_slot *slot);
+
+static void close_tag_done(eied_tag_t *tag, bool ok)
+{
+    eied_call_t *call = (eied_call_t *)((char *)tag - offsetof(eied_call_t, close_tag));
+    (void)ok;
+    if (call->close_cancelled) {
+        atomic_store(&call->closed, true);
+        if (call->on_close != NULL)
+            call->on_close(call);
+    }
+    eied_call_unref(call);
+}
+
+/* RECV_CLOSE_ON_SERVER in a batch of its own (GRPC_NOTES.md, lifecycle 1). */
+static void start_close_watch(eied_call_t *call)
+{
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    op.data.recv_close_on_server.cancelled = &call->close_cancelled;
+    call->close_tag.fn = close_tag_done;
+    eied_call_ref(call);
+    if (grpc_call_start_batch(call->call, &op, 1, &call->close_tag, NULL) != GRPC_CALL_OK)
+        eied_call_unref(call);
+}
+
+static void inbox_push(eied_server_t *srv, eied_call_t *call)
+{
+    pthread_mutex_lock(&srv->inbox_lock);
+    call->next = NULL;
+    if (srv->inbox_tail != NULL)
+        srv->inbox_tail->next = call;
+    else
+        srv->inbox_head = call;
+    srv->inbox_tail = call;
+    pthread_mutex_unlock(&srv->inbox_lock);
+    uv_async_send(&srv->wake);
+}
+
+static void new_call_done(eied_tag_t *tag, bool ok)
+{
+    eied_call_t *call = (eied_call_t *)((char *)tag - offsetof(eied_call_t, new_tag));
+    eied_server_t *srv = call->srv;
+    if (!ok) {
+        /* the server is shutting down: this request will never be a call */
+        eied_call_unref(call);
+        return;
+    }
+    atomic_fetch_add(&srv->live_calls, 1);
+    call->arrived_ns = eied_now_ns();
+    if (atomic_load(&srv->state) < EIED_SERVER_STOPPING)
+        request_call(srv, call->slot); /* keep the same number of requests outstanding */
+    start_close_watch(call);
+    if (call->slot == NULL) {
+        /* Unknown method: answered here, nothing to route. */
+        char path[256];
+        size_t n = GRPC_SLICE_LENGTH(call->details.method);
+        if (n >= sizeof path)
+            n = sizeof path - 1;
+        memcpy(path, GRPC_SLICE_START_PTR(call->details.method), n);
+        path[n] = '\0';
+        eied_call_fail(call, GRPC_STATUS_UNIMPLEMENTED, "unknown method %s", path);
+        return;
+    }
+    inbox_push(srv, call);
+}
+
+static void request_call(eied_server_t *srv, const struct method_slot *slot)
+{
+    eied_call_t *call = eied_call_new(srv, slot);
+    if (call == NULL) {
+        eied_log(EIED_LOG_ERROR, "out of memory requesting a call", NULL);
+        return;
+    }
+    call->new_tag.fn = new_call_done;
+    grpc_call_error rc;
+    if (slot != NULL)
+        rc = grpc_server_request_registered_call(srv->server, slot->handle, &call->call,
+                                                 &call->deadline, &call->request_md,
+                                                 &call->payload, srv->cq, srv->cq, &call->new_tag);
+    else
+        rc = grpc_server_request_call(srv->server, &call->call, &call->details, &call->request_md,
+                                      srv->cq, srv->cq, &call->new_tag);
+    if (rc != GRPC_CALL_OK) {
+        eied_log(EIED_LOG_ERROR, "cannot request a call", "error", grpc_call_error_to_string(rc),
+                 NULL);
+        call->call = NULL;
+        eied_call_unref(call);
+    }
+}
+
+static void shutdown_tag_done(eied_tag_t *tag, bool ok)
+{
+    (void)tag;
+    (void)ok;
+    atomic_store(&shutdown_srv->shutdown_done, true);
+    uv_async_send(&shutdown_srv->wake);
+}
+
+static void *cq_thread_main(void *arg)
+{
+    eied_server_t *srv = arg;
+    for (;;) {
+        grpc_event ev = grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC),
+                                                   NULL);
+        if (ev.type == GRPC_QUEUE_SHUTDOWN)
+            break;
+        if (ev.type == GRPC_OP_COMPLETE) {
+            eied_tag_t *tag = ev.tag;
+            tag->fn(tag, ev.success != 0);
+        }
+    }
+    return NULL;
+}
+
+/* ---- loop thread -------------------------------------------------------- */
+
+void eied_server_post(eied_server_t *srv, eied_task_fn fn, void *arg)
+{
+    eied_task_t *task = malloc(sizeof *task);
+    if (task == NULL) {
+        eied_log(EIED_LOG_ERROR, "out of memory posting a task to the loop", NULL);
+        return;
+    }
+    task->fn = fn;
+    task->arg = arg;
+    task->next = NULL;
+    pthread_mutex_lock(&srv->inbox_lock);
+    if (srv->tasks_tail != NULL)
+        srv->tasks_tail->next = task;
+    else
+        srv->tasks_head = task;
+    srv->tasks_tail = task;
+    pthread_mutex_unlock(&srv->inbox_lock);
+    uv_async_send(&srv->wake);
+}
+
+static void finish_shutdown(eied_server_t *srv);
+
+/* uv_async_send coalesces wake-ups: drain everything each time. */
+static void on_wake(uv_async_t *handle)
+{
+    eied_server_t *srv = handle->data;
+    pthread_mutex_lock(&srv->inbox_lock);
+    eied_call_t *calls = srv->inbox_head;
+    eied_task_t *tasks = srv->tasks_head;
+    srv->inbox_head = srv->inbox_tail = NULL;
+    srv->tasks_head = srv->tasks_tail = NULL;
+    pthread_mutex_unlock(&srv->inbox_lock);
+
+    while (tasks != NULL) {
+        eied_task_t *next = tasks->next;
+        tasks->fn(srv, tasks->arg);
+        free(tasks);
+        tasks = next;
+    }
+    while (calls != NULL) {
+        eied_call_t *next = calls->next;
+        calls->next = NULL;
+        calls->slot->method.handler(srv, calls);
+        calls = next;
+    }
+    if (atomic_load(&srv->state) == EIED_SERVER_STOPPING && atomic_load(&srv->shutdown_done) &&
+        atomic_load(&srv->live_calls) == 0)
+        finish_shutdown(srv);
+}
+
+static void close_handle(uv_handle_t *h)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void finish_shutdown(eied_server_t *srv)
+{
+    atomic_store(&srv->state, EIED_SERVER_STOPPED);
+    grpc_server_destroy(srv->server);
+    srv->server = NULL;
+    grpc_completion_queue_shutdown(srv->cq);
+    pthread_join(srv->cq_thread, NULL);
+    srv->cq_thread_started = false;
+    grpc_completion_queue_destroy(srv->cq);
+    srv->cq = NULL;
+    uv_timer_stop(&srv->drain_timer);
+    uv_timer_stop(&srv->exit_timer);
+    close_handle((uv_handle_t *)&srv->wake);
+    close_handle((uv_handle_t *)&srv->sigterm);
+    close_handle((uv_handle_t *)&srv->sigint);
+    close_handle((uv_handle_t *)&srv->drain_timer);
+    close_handle((uv_handle_t *)&srv->exit_timer);
+    eied_log(EIED_LOG_INFO, "stopped", NULL);
+}
+
+static void cancel_all(eied_server_t *srv, const char *why)
+{
+    if (srv->cancelled_all || srv->server == NULL)
+        return;
+    srv->cancelled_all = true;
+    char live[32];
+    snprintf(live, sizeof live, "%ld", atomic_load(&srv->live_calls));
+    eied_log(EIED_LOG_WARN, "cancelling in-flight calls", "reason", why, "calls", live, NULL);
+    grpc_server_cancel_all_calls(srv->server);
+}
+
+static void on_exit_timeout(uv_timer_t *t)
+{
+    cancel_all(t->data, "exit_timeout");
+}
+
+static void stop_listening(eied_server_t *srv)
+{
+    atomic_store(&srv->state, EIED_SERVER_STOPPING);
+    eied_log(EIED_LOG_INFO, "listener closed, finishing in-flight calls", NULL);
+    eied_health_close_watches(srv);
+    shutdown_srv = srv;
+    shutdown_tag.fn = shutdown_tag_done;
+    grpc_server_shutdown_and_notify(srv->server, srv->cq, &shutdown_tag);
+    uv_timer_start(&srv->exit_timer, on_exit_timeout, srv->cfg->exit_timeout_ms, 0);
+    uv_async_send(&srv->wake); /* nothing may be in flight at all */
+}
+
+static void on_drain_delay(uv_timer_t *t)
+{
+    stop_listening(t->data);
+}
+
+void eied_server_shutdown(eied_server_t *srv)
+{
+    srv->signals_seen++;
+    eied_server_state_t state = atomic_load(&srv->state);
+    if (state == EIED_SERVER_RUNNING) {
+        char ms[32];
+        snprintf(ms, sizeof ms, "%llu", (unsigned long long)srv->cfg->drain_delay_ms);
+        eied_log(EIED_LOG_INFO, "draining: readiness NOT_SERVING", "drain_delay_ms", ms, NULL);
+        atomic_store(&srv->state, EIED_SERVER_DRAINING);
+        eied_health_set_ready(srv, false);
+        uv_timer_start(&srv->drain_timer, on_drain_delay, srv->cfg->drain_delay_ms, 0);
+        return;
+    }
+    /* A second signal: stop at once. */
+    if (state == EIED_SERVER_DRAINING) {
+        uv_timer_stop(&srv->drain_timer);
+        stop_listening(srv);
+    }
+    if (atomic_load(&srv->state) == EIED_SERVER_STOPPING)
+        cancel_all(srv, "second signal");
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    eied_server_t *srv = h->data;
+    eied_log(EIED_LOG_INFO, "signal", "signal", signum == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
+    eied_server_shutdown(srv);
+}
+
+eied_server_state_t eied_server_state(const eied_server_t *srv)
+{
+    return (eied_server_state_t)atomic_load(&srv->state);
+}
+
+eied_server_t *eied_server_create(uv_loop_t *loop, const eied_config_t *cfg)
+{
+    eied_server_t *srv = calloc(1, sizeof *srv);
+    if (srv == NULL)
+        return NULL;
+    srv->loop = loop;
+    srv->cfg = cfg;
+    pthread_mutex_init(&srv->inbox_lock, NULL);
+    atomic_init(&srv->state, EIED_SERVER_RUNNING);
+    atomic_init(&srv->live_calls, 0);
+    atomic_init(&srv->shutdown_done, false);
+
+    grpc_arg args[] = {
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ALLOW_REUSEPORT, .value.integer = 0},
+    };
+    grpc_channel_args chan_args = {.num_args = sizeof args / sizeof args[0], .args = args};
+    srv->server = grpc_server_create(&chan_args, NULL);
+    srv->cq = grpc_completion_queue_create_for_next(NULL);
+    grpc_server_register_completion_queue(srv->server, srv->cq, NULL);
+    srv->health = eied_health_create(srv);
+    if (srv->server == NULL || srv->cq == NULL || srv->health == NULL) {
+        eied_log(EIED_LOG_ERROR, "cannot create the gRPC server", NULL);
+        eied_server_free(srv);
+        return NULL;
+    }
+    eied_health_register(srv);
+    return srv;
+}
+
+bool eied_server_add_method(eied_server_t *srv, const eied_method_t *method)
+{
+    if (srv->n_methods == EIED_MAX_METHODS)
+        return false;
+    struct method_slot *slot = &srv->methods[srv->n_methods];
+    slot->method = *method;
+    slot->handle = grpc_server_register_method(srv->server, method->path, NULL,
+                                               GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+    if (slot->handle == NULL) {
+        eied_log(EIED_LOG_ERROR, "cannot register method", "method", method->path, NULL);
+        return false;
+    }
+    srv->n_methods++;
+    return true;
+}
+
+bool eied_server_start(eied_server_t *srv)
+{
+    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+    srv->bound_port = grpc_server_add_http2_port(srv->server, srv->cfg->listen, creds);
+    grpc_server_credentials_release(creds);
+    if (srv->bound_port == 0) {
+        eied_log(EIED_LOG_ERROR, "cannot listen", "addr", srv->cfg->listen, NULL);
+        return false;
+    }
+    grpc_server_start(srv->server);
+
+    uv_async_init(srv->loop, &srv->wake, on_wake);
+    srv->wake.data = srv;
+    uv_signal_init(srv->loop, &srv->sigterm);
+    uv_signal_init(srv->loop, &srv->sigint);
+    srv->sigterm.data = srv->sigint.data = srv;
+    uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&srv->sigint, on_signal, SIGINT);
+    uv_timer_init(srv->loop, &srv->drain_timer);
+    uv_timer_init(srv->loop, &srv->exit_timer);
+    srv->drain_timer.data = srv->exit_timer.data = srv;
+
+    for (size_t i = 0; i < srv->n_methods; i++) {
+        unsigned n = srv->methods[i].method.prealloc ? srv->methods[i].method.prealloc
+                                                     : DEFAULT_PREALLOC;
+        for (unsigned k = 0; k < n; k++)
+            request_call(srv, &srv->methods[i]);
+    }
+    /* Plain requests too, or unknown methods would queue instead of getting UNIMPLEMENTED. */
+    for (unsigned k = 0; k < UNKNOWN_METHOD_PREALLOC; k++)
+        request_call(srv, NULL);
+
+    if (pthread_create(&srv->cq_thread, NULL, cq_thread_main, srv) != 0) {
+        eied_log(EIED_LOG_ERROR, "cannot start the completion-queue thread", NULL);
+        return false;
+    }
+    srv->cq_thread_started = true;
+
+    /* Print the bound address so scripts and tests can find a port picked by ":0". */
+    char addr[EIED_CONFIG_STR_MAX + 16];
+    snprintf(addr, sizeof addr, "%s", srv->cfg->listen);
+    char *colon = strrchr(addr, ':');
+    if (colon != NULL)
+        snprintf(colon + 1, sizeof addr - (size_t)(colon + 1 - addr), "%d", srv->bound_port);
+    printf("listening on %s\n", addr);
+    fflush(stdout);
+    eied_log(EIED_LOG_INFO, "listening", "addr", addr, NULL);
+    return true;
+}
+
+void eied_server_free(eied_server_t *srv)
+{
+    if (srv == NULL)
+        return;
+    if (srv->server != NULL) {
+        /* start-up failed before serving: nothing is in flight */
+        grpc_server_shutdown_and_notify(srv->server, srv->cq, &shutdown_tag);
+        grpc_server_cancel_all_calls(srv->server);
+        if (!srv->cq_thread_started) {
+            shutdown_srv = srv;
+            shutdown_tag.fn = shutdown_tag_done;
+            grpc_completion_queue_shutdown(srv->cq);
+            for (;;) {
+                grpc_event ev = grpc_completion_queue_next(
+                    srv->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+                if (ev.type == GRPC_QUEUE_SHUTDOWN)
+                    break;
+                if (ev.type == GRPC_OP_COMPLETE && ev.tag != &shutdown_tag) {
+                    eied_tag_t *tag = ev.tag;
+                    tag->fn(tag, false);
+                }
+            }
+        }
+        grpc_server_destroy(srv->server);
+    }
+    if (srv->cq != NULL) {
+        if (srv->cq_thread_started) {
+            grpc_completion_queue_shutdown(srv->cq);
+            pthread_join(srv->cq_thread, NULL);
+        }
+        grpc_completion_queue_destroy(srv->cq);
+    }
+    eied_health_free(srv->health);
+    pthread_mutex_destroy(&srv->inbox_lock);
+    free(srv);
+}

@@ -1,0 +1,113 @@
+/*
+ * server.h - the gRPC server inside a libuv loop.
+ *
+ * Threads (GRPC_NOTES.md, DESIGN.md "Data flow of one request"):
+ *   - gRPC core's own I/O threads;
+ *   - one completion-queue thread: gRPC bookkeeping only; a new call is put
+ *     on the loop's inbox and the loop is woken with uv_async_send;
+ *   - the libuv loop thread: parses, validates, routes and dispatches; owns
+ *     signals, timers and every uv handle; never computes;
+ *   - engine PE threads: compute, then send the reply themselves.
+ */
+#ifndef EIED_SERVER_H
+#define EIED_SERVER_H
+
+#include <grpc/grpc.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+
+typedef struct eied_server eied_server_t;
+typedef struct eied_call eied_call_t;
+
+/* Runs on the loop thread with a new call whose request payload has arrived. */
+typedef void (*eied_handler_fn)(eied_server_t *srv, eied_call_t *call);
+
+/* A unary or server-streaming RPC served through a registered method. */
+typedef struct eied_method {
+    const char *path;        /* "/grpc.health.v1.Health/Check" */
+    eied_handler_fn handler; /* loop thread */
+    unsigned prealloc;       /* calls kept requested; 0 = a small default */
+} eied_method_t;
+
+/* A task run on the loop thread (see eied_server_post). */
+typedef void (*eied_task_fn)(eied_server_t *srv, void *arg);
+
+typedef enum {
+    EIED_SERVER_RUNNING = 0,
+    EIED_SERVER_DRAINING, /* readiness NOT_SERVING, still serving (drain_delay) */
+    EIED_SERVER_STOPPING, /* listener closed, in-flight calls finishing (exit_timeout) */
+    EIED_SERVER_STOPPED,
+} eied_server_state_t;
+
+#define EIED_MAX_METHODS 32
+
+typedef struct eied_health eied_health_t;
+
+struct eied_server {
+    uv_loop_t *loop;
+    const eied_config_t *cfg;
+    grpc_server *server;
+    grpc_completion_queue *cq;
+    pthread_t cq_thread;
+    bool cq_thread_started;
+
+    struct method_slot {
+        eied_method_t method;
+        void *handle; /* from grpc_server_register_method */
+    } methods[EIED_MAX_METHODS];
+    size_t n_methods;
+
+    /* Cross-thread inbox of new calls and tasks, drained by the loop. */
+    pthread_mutex_t inbox_lock;
+    eied_call_t *inbox_head, *inbox_tail;
+    struct eied_task *tasks_head, *tasks_tail;
+    uv_async_t wake;
+
+    uv_signal_t sigterm, sigint;
+    uv_timer_t drain_timer, exit_timer;
+
+    atomic_int state;           /* eied_server_state_t */
+    atomic_long live_calls;     /* calls that arrived and are not yet freed */
+    atomic_bool shutdown_done;  /* grpc_server_shutdown_and_notify's tag fired */
+    bool cancelled_all;
+    int signals_seen;
+    int bound_port;
+
+    eied_health_t *health;
+};
+
+/* Creates the server on loop with cfg (kept by reference). Logs and returns NULL on failure. */
+eied_server_t *eied_server_create(uv_loop_t *loop, const eied_config_t *cfg);
+
+/* Registers a method; before eied_server_start. */
+bool eied_server_add_method(eied_server_t *srv, const eied_method_t *method);
+
+/* Binds cfg->listen, starts the CQ thread, installs signal handlers. Returns false on failure. */
+bool eied_server_start(eied_server_t *srv);
+
+/* Starts the graceful drain (what SIGTERM does); a second call cancels at once. */
+void eied_server_shutdown(eied_server_t *srv);
+
+/* Frees what is left after the loop has returned. NULL is fine. */
+void eied_server_free(eied_server_t *srv);
+
+/* Queues fn(srv, arg) to run on the loop thread; callable from any thread. */
+void eied_server_post(eied_server_t *srv, eied_task_fn fn, void *arg);
+
+eied_server_state_t eied_server_state(const eied_server_t *srv);
+
+/* The health service (health.c): status of "", "liveness", "readiness". */
+eied_health_t *eied_health_create(eied_server_t *srv);
+void eied_health_free(eied_health_t *health);
+void eied_health_register(eied_server_t *srv);
+/* Sets readiness (and the overall "" service) SERVING or NOT_SERVING; loop thread. */
+void eied_health_set_ready(eied_server_t *srv, bool ready);
+/* Ends every Watch stream (server stopping); loop thread. */
+void eied_health_close_watches(eied_server_t *srv);
+
+#endif

@@ -1,0 +1,43 @@
+#!/bin/sh
+# Installs every build and test dependency of eie from Debian 12 packages.
+# Idempotent: safe to run again; fails loudly on any error. Run as root or
+# with sudo available. The Dockerfile and CI use this same script.
+set -eu
+
+PACKAGES="
+  build-essential pkg-config meson ninja-build
+  libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler grpc-proto
+  libuv1-dev libssl-dev openssl zlib1g-dev
+  libcriterion-dev
+  python3 python3-grpcio python3-protobuf
+  libopenblas-dev
+  libonnx-dev libonnx-testdata dataset-fashion-mnist
+"
+
+if [ "$(id -u)" -eq 0 ]; then
+  SUDO=""
+elif command -v sudo >/dev/null 2>&1; then
+  SUDO="sudo"
+else
+  echo "install-deps.sh: run as root or install sudo" >&2
+  exit 1
+fi
+
+missing=""
+for p in $PACKAGES; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing="$missing $p"
+  fi
+done
+
+if [ -z "$missing" ]; then
+  echo "install-deps.sh: all dependencies present"
+  exit 0
+fi
+
+echo "install-deps.sh: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086 # word splitting of the package list is intended
+$SUDO apt-get install -y -qq --no-install-recommends $missing
+echo "install-deps.sh: done"

@@ -1,0 +1,244 @@
+/* Unit tests of daemon/config.c: every source of configuration and every kind of bad input. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+static eied_config_t cfg;
+static char why[1024];
+
+static void setup(void)
+{
+    eied_config_defaults(&cfg);
+    why[0] = '\0';
+}
+
+TestSuite(config, .init = setup);
+
+static bool load(const char *text)
+{
+    return eied_config_load_text(&cfg, text, strlen(text), "test.conf", why, sizeof why);
+}
+
+Test(config, defaults_are_documented_values)
+{
+    cr_assert_str_eq(cfg.listen, "0.0.0.0:8001");
+    cr_assert_eq(cfg.drain_delay_ms, 5000);
+    cr_assert_eq(cfg.exit_timeout_ms, 30000);
+    cr_assert_eq(cfg.log_level, EIED_LOG_INFO);
+    cr_assert_eq(cfg.log_format, EIED_LOG_FORMAT_LOGFMT);
+    cr_assert_str_eq(cfg.backend, "cpu");
+    cr_assert_eq(cfg.pes, 0);
+    cr_assert_eq(cfg.n_models, 0);
+}
+
+Test(config, good_file_with_comments_quotes_and_blank_lines)
+{
+    cr_assert(load("# comment\n\n[server]\n  listen = 127.0.0.1:9000  # trailing\n"
+                   "drain_delay=250ms\nexit_timeout = 2m\nlog_level = debug\n"
+                   "log_format = json\n; other comment\n[engine]\npes = 3\n"
+                   "[models]\nlenet = \"/models/with space/model.eie\"\n"),
+              "%s", why);
+    cr_assert_str_eq(cfg.listen, "127.0.0.1:9000");
+    cr_assert_eq(cfg.drain_delay_ms, 250);
+    cr_assert_eq(cfg.exit_timeout_ms, 120000);
+    cr_assert_eq(cfg.log_level, EIED_LOG_DEBUG);
+    cr_assert_eq(cfg.log_format, EIED_LOG_FORMAT_JSON);
+    cr_assert_eq(cfg.pes, 3);
+    cr_assert_eq(cfg.n_models, 1);
+    cr_assert_str_eq(cfg.models[0].name, "lenet");
+    cr_assert_str_eq(cfg.models[0].path, "/models/with space/model.eie");
+}
+
+Test(config, crlf_line_endings_are_accepted)
+{
+    cr_assert(load("[server]\r\nlisten = 127.0.0.1:1\r\n"), "%s", why);
+    cr_assert_str_eq(cfg.listen, "127.0.0.1:1");
+}
+
+Test(config, unknown_key_names_file_line_key_and_section)
+{
+    cr_assert_not(load("[server]\n\nlisen = x\n"));
+    cr_assert_str_eq(why, "test.conf:3: unknown key 'lisen' in section [server]");
+}
+
+Test(config, unknown_section_is_an_error)
+{
+    cr_assert_not(load("[sever]\nlisten = x\n"));
+    cr_assert(strstr(why, "test.conf:1: unknown section [sever]") != NULL, "%s", why);
+}
+
+Test(config, key_before_any_section_is_an_error)
+{
+    cr_assert_not(load("listen = x\n"));
+    cr_assert_str_eq(why, "test.conf:1: key 'listen' before any [section] header");
+}
+
+Test(config, line_without_equals_is_an_error)
+{
+    cr_assert_not(load("[server]\nlisten\n"));
+    cr_assert_str_eq(why, "test.conf:2: expected 'key = value', got 'listen'");
+}
+
+Test(config, malformed_section_header_is_an_error)
+{
+    cr_assert_not(load("[server\n"));
+    cr_assert(strstr(why, "test.conf:1: malformed section header") != NULL, "%s", why);
+}
+
+Test(config, empty_key_is_an_error)
+{
+    cr_assert_not(load("[server]\n = 5\n"));
+    cr_assert_str_eq(why, "test.conf:2: empty key before '='");
+}
+
+Test(config, bad_duration_names_key_and_value)
+{
+    cr_assert_not(load("[server]\ndrain_delay = 5x\n"));
+    cr_assert(strstr(why, "test.conf:2: key 'drain_delay': '5x' is not a duration") != NULL, "%s",
+              why);
+    setup();
+    cr_assert_not(load("[server]\ndrain_delay = -1s\n"));
+    setup();
+    cr_assert_not(load("[server]\ndrain_delay = 5\n"), "a duration needs a unit");
+}
+
+Test(config, duration_out_of_range_is_an_error)
+{
+    cr_assert_not(load("[server]\nexit_timeout = 2h\n"));
+    cr_assert(strstr(why, "out of range [0, 3600000]") != NULL, "%s", why);
+    setup();
+    cr_assert_not(load("[server]\nexit_timeout = 99999999999999999999999s\n"));
+}
+
+Test(config, bad_integer_and_range_are_errors)
+{
+    cr_assert_not(load("[engine]\npes = many\n"));
+    cr_assert(strstr(why, "key 'pes': 'many' is not a non-negative integer") != NULL, "%s", why);
+    setup();
+    cr_assert_not(load("[engine]\npes = 4096\n"));
+    cr_assert(strstr(why, "key 'pes': 4096 is out of range [0, 1024]") != NULL, "%s", why);
+    setup();
+    cr_assert_not(load("[engine]\npes = 3abc\n"));
+}
+
+Test(config, bad_enum_values_list_the_choices)
+{
+    cr_assert_not(load("[server]\nlog_level = loud\n"));
+    cr_assert(strstr(why, "'loud' is not one of debug, info, warn, error") != NULL, "%s", why);
+    setup();
+    cr_assert_not(load("[server]\nlog_format = xml\n"));
+    cr_assert(strstr(why, "'xml' is not one of logfmt, json") != NULL, "%s", why);
+}
+
+Test(config, overlong_value_and_line_are_errors)
+{
+    char text[EIED_CONFIG_LINE_MAX + 64];
+    snprintf(text, sizeof text, "[server]\nlisten = %0*d\n", EIED_CONFIG_STR_MAX + 10, 1);
+    cr_assert_not(load(text));
+    cr_assert(strstr(why, "the limit is 511") != NULL, "%s", why);
+    setup();
+    char *big = malloc(EIED_CONFIG_LINE_MAX + 100);
+    memset(big, 'a', EIED_CONFIG_LINE_MAX + 99);
+    big[EIED_CONFIG_LINE_MAX + 99] = '\0';
+    cr_assert_not(load(big));
+    cr_assert(strstr(why, "line is longer than") != NULL, "%s", why);
+    free(big);
+}
+
+Test(config, nul_byte_is_an_error)
+{
+    const char text[] = "[server]\nlis\0ten = x\n";
+    cr_assert_not(eied_config_load_text(&cfg, text, sizeof text - 1, "t", why, sizeof why));
+    cr_assert(strstr(why, "NUL") != NULL, "%s", why);
+}
+
+Test(config, bad_model_names_are_errors)
+{
+    cr_assert_not(load("[models]\nbad/name = x.eie\n"));
+    cr_assert(strstr(why, "model name 'bad/name' has character '/'") != NULL, "%s", why);
+    setup();
+    cr_assert_not(load("[models]\nok = \n"));
+    cr_assert(strstr(why, "model 'ok': path must be") != NULL, "%s", why);
+}
+
+Test(config, missing_file_names_the_path)
+{
+    cr_assert_not(eied_config_load_file(&cfg, "/nonexistent/eied.conf", why, sizeof why));
+    cr_assert(strstr(why, "/nonexistent/eied.conf: cannot open") != NULL, "%s", why);
+}
+
+Test(config, environment_overrides_file_and_flags_override_environment)
+{
+    cr_assert(load("[server]\nlisten = 127.0.0.1:1\ndrain_delay = 1s\n"), "%s", why);
+    char *env[] = {"PATH=/bin", "EIED_SERVER_LISTEN=127.0.0.1:2", "EIED_ENGINE_PES=2",
+                   "EIED_MODELS_lenet=/m.eie", NULL};
+    cr_assert(eied_config_load_env(&cfg, env, why, sizeof why), "%s", why);
+    cr_assert_str_eq(cfg.listen, "127.0.0.1:2");
+    cr_assert_eq(cfg.drain_delay_ms, 1000, "not overridden, file value stays");
+    cr_assert_eq(cfg.pes, 2);
+    cr_assert_str_eq(cfg.models[0].name, "lenet");
+    cr_assert(eied_config_set_arg(&cfg, "server.listen=127.0.0.1:3", why, sizeof why), "%s", why);
+    cr_assert_str_eq(cfg.listen, "127.0.0.1:3");
+}
+
+Test(config, bad_environment_variable_is_named)
+{
+    char *env[] = {"EIED_SERVER_NOPE=1", NULL};
+    cr_assert_not(eied_config_load_env(&cfg, env, why, sizeof why));
+    cr_assert_str_eq(why, "environment EIED_SERVER_NOPE: unknown key 'nope' in section [server]");
+    char *env2[] = {"EIED_SERVER_DRAIN_DELAY=soon", NULL};
+    cr_assert_not(eied_config_load_env(&cfg, env2, why, sizeof why));
+    cr_assert(strstr(why, "environment EIED_SERVER_DRAIN_DELAY: key 'drain_delay'") != NULL, "%s",
+              why);
+}
+
+Test(config, malformed_set_flag_is_an_error)
+{
+    cr_assert_not(eied_config_set_arg(&cfg, "listen=1", why, sizeof why));
+    cr_assert(strstr(why, "is not SECTION.KEY=VALUE") != NULL, "%s", why);
+    cr_assert_not(eied_config_set_arg(&cfg, "server.=1", why, sizeof why));
+}
+
+Test(config, print_round_trips_through_the_parser)
+{
+    cr_assert(load("[server]\ndrain_delay = 1500ms\n[models]\na = /x.eie\n"), "%s", why);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    eied_config_print(&cfg, f);
+    fclose(f);
+    eied_config_t again;
+    eied_config_defaults(&again);
+    cr_assert(eied_config_load_text(&again, buf, len, "printed", why, sizeof why), "%s\n%s", why,
+              buf);
+    cr_assert_eq(again.drain_delay_ms, 1500);
+    cr_assert_eq(again.n_models, 1);
+    free(buf);
+}
+
+/* conf/eied.conf is the documentation: it must parse and list every key with its default. */
+Test(config, shipped_eied_conf_documents_every_key_with_its_default)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/conf/eied.conf", getenv("EIE_SOURCE_ROOT"));
+    cr_assert(eied_config_load_file(&cfg, path, why, sizeof why), "%s", why);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    static char text[65536];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    for (size_t i = 0; i < eied_config_key_count(); i++) {
+        const char *section, *name, *def;
+        eied_config_key(i, &section, &name, &def);
+        char line[256], header[128];
+        snprintf(line, sizeof line, "\n%s = %s\n", name, def);
+        snprintf(header, sizeof header, "[%s]", section);
+        cr_assert(strstr(text, line) != NULL, "conf/eied.conf lacks '%s = %s'", name, def);
+        cr_assert(strstr(text, header) != NULL && strstr(text, header) < strstr(text, line),
+                  "key %s is not under [%s]", name, section);
+    }
+}

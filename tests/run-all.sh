@@ -1,0 +1,50 @@
+#!/bin/sh
+# Builds eie twice (warnings are errors; then with ASan+UBSan, LeakSanitizer
+# on) and runs the whole test suite in each build: criterion unit tests and
+# the end-to-end tests over loopback. Prints one closing line
+# "N passed, N failed". Usage: tests/run-all.sh [BUILD_PREFIX]
+set -eu
+cd "$(dirname "$0")/.."
+prefix=${1:-build-test}
+jobs=$(nproc 2>/dev/null || echo 2)
+
+setup() {
+  dir=$1
+  shift
+  if [ -f "$dir/build.ninja" ]; then
+    meson setup --reconfigure "$dir" --werror "$@" >/dev/null
+  else
+    meson setup "$dir" --werror "$@" >/dev/null
+  fi
+}
+
+passed=0
+failed=0
+status=0
+run_suite() {
+  dir=$1
+  echo "== $dir: build"
+  ninja -C "$dir" -j "$jobs"
+  echo "== $dir: test"
+  if ! meson test -C "$dir" --print-errorlogs --num-processes "$jobs"; then
+    status=1
+  fi
+  # meson writes a JSON line per test; count verdicts from it
+  ok=$(grep -c '"result": "OK"' "$dir/meson-logs/testlog.json" || true)
+  bad=$(grep -c -E '"result": "(FAIL|TIMEOUT|ERROR|UNEXPECTEDPASS)"' \
+    "$dir/meson-logs/testlog.json" || true)
+  passed=$((passed + ok))
+  failed=$((failed + bad))
+}
+
+setup "$prefix" -Dbuildtype=debugoptimized
+run_suite "$prefix"
+
+# ASan+UBSan: any sanitizer report fails the test that triggered it.
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:halt_on_error=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+setup "$prefix-asan" -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false
+run_suite "$prefix-asan"
+
+echo "$passed passed, $failed failed"
+exit $status
