@@ -41,6 +41,15 @@ static const key_row_t key_table[] = {
     {"server", "exit_timeout", KEY_DURATION, FIELD(exit_timeout_ms), 0, 3600000, "30s", false},
     {"server", "log_level", KEY_LOG_LEVEL, FIELD(log_level), 0, 0, "info", false},
     {"server", "log_format", KEY_LOG_FORMAT, FIELD(log_format), 0, 0, "logfmt", false},
+    {"server", "metrics_listen", KEY_STRING, FIELD(metrics_listen), 0, 0, "0.0.0.0:8002", false},
+    {"server", "max_receive_message_size", KEY_SIZE, FIELD(max_receive_message_size), 1024,
+     1024ull * 1024 * 1024, "64MiB", false},
+    {"inference", "max_batch", KEY_UINT, FIELD(max_batch), 1, 4096, "64", false},
+    {"inference", "queue_depth", KEY_UINT, FIELD(queue_depth), 1, 1000000, "1024", false},
+    {"inference", "batch_window_us", KEY_UINT, FIELD(batch_window_us), 0, 1000000, "500", false},
+    {"inference", "max_inflight_batches", KEY_UINT, FIELD(max_inflight_batches), 1, 64, "2",
+     false},
+    {"inference", "reject_non_finite", KEY_BOOL, FIELD(reject_non_finite), 0, 0, "false", false},
     {"engine", "backend", KEY_STRING, FIELD(backend), 0, 0, "cpu", false},
     {"engine", "pes", KEY_UINT, FIELD(pes), 0, 1024, "0", false},
 };
@@ -335,7 +344,7 @@ bool eied_config_load_text(eied_config_t *cfg, const char *text, size_t len, con
             char *name = trim(s + 1);
             if (!section_known(name)) {
                 why_set(why, why_len,
-                        "%s: unknown section [%s] (known: [server], [engine], [models])", where,
+                        "%s: unknown section [%s] (known: [server], [inference], [engine], [models])", where,
                         name);
                 return false;
             }

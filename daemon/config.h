@@ -31,6 +31,14 @@ typedef struct eied_config {
     uint64_t exit_timeout_ms;
     eied_log_level_t log_level;
     eied_log_format_t log_format;
+    char metrics_listen[EIED_CONFIG_STR_MAX];
+    uint64_t max_receive_message_size;
+    /* [inference] */
+    uint64_t max_batch;
+    uint64_t queue_depth;
+    uint64_t batch_window_us;
+    uint64_t max_inflight_batches;
+    bool reject_non_finite;
     /* [engine] */
     char backend[64];
     uint64_t pes;
