@@ -146,7 +146,7 @@ int eie_pool_init(unsigned n, eie_pool_t **pool_out)
         return ENOMEM;
     pool->n = n;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    pool->spin = (cores > 0 && n <= (unsigned long)cores) ? 20000 : 0;
+    pool->spin = (cores > 0 && n <= (unsigned long)cores) ? 4000 : 0;
     pthread_mutex_init(&pool->mu, NULL);
     pthread_cond_init(&pool->job_cv, NULL);
     pthread_cond_init(&pool->bar_cv, NULL);
