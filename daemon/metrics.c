@@ -100,9 +100,12 @@ void eied_metrics_render(eied_server_t *srv, FILE *out)
                 continue;
             atomic_uint_fast64_t *c =
                 (atomic_uint_fast64_t *)((char *)&m->current->stats + rows[r].offset);
-            double v = (double)atomic_load(c) * rows[r].scale;
-            fprintf(out, "%s{model=\"%s\",version=\"%llu\"} %.17g\n", rows[r].name, m->name,
-                    (unsigned long long)m->current->version, v);
+            fprintf(out, "%s{model=\"%s\",version=\"%llu\"} ", rows[r].name, m->name,
+                    (unsigned long long)m->current->version);
+            if (rows[r].scale == 1)
+                fprintf(out, "%llu\n", (unsigned long long)atomic_load(c));
+            else
+                fprintf(out, "%.3f\n", (double)atomic_load(c) * rows[r].scale);
         }
     }
     family(out, "eie_inference_pending_request_count", "gauge",
