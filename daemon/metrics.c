@@ -95,13 +95,12 @@ void eied_metrics_render(eied_server_t *srv, FILE *out)
     };
     for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
         family(out, rows[r].name, rows[r].type, rows[r].help);
-        for (eied_model_t *m = models->head; m != NULL; m = m->next) {
-            if (m->current == NULL)
-                continue;
-            atomic_uint_fast64_t *c =
-                (atomic_uint_fast64_t *)((char *)&m->current->stats + rows[r].offset);
+        for (eied_model_t *m = models->head; m != NULL; m = m->next)
+            for (size_t i = 0; i < m->n_versions; i++) {
+            eied_version_t *v = m->versions[i];
+            atomic_uint_fast64_t *c = (atomic_uint_fast64_t *)((char *)&v->stats + rows[r].offset);
             fprintf(out, "%s{model=\"%s\",version=\"%llu\"} ", rows[r].name, m->name,
-                    (unsigned long long)m->current->version);
+                    (unsigned long long)v->version);
             if (rows[r].scale == 1)
                 fprintf(out, "%llu\n", (unsigned long long)atomic_load(c));
             else
@@ -115,21 +114,22 @@ void eied_metrics_render(eied_server_t *srv, FILE *out)
                 (unsigned long long)atomic_load(&m->queued));
     family(out, "eie_model_weight_bytes", "gauge", "Bytes of the run-time compressed weights");
     for (eied_model_t *m = models->head; m != NULL; m = m->next)
-        if (m->current != NULL)
+        for (size_t i = 0; i < m->n_versions; i++)
             fprintf(out, "eie_model_weight_bytes{model=\"%s\",version=\"%llu\"} %llu\n", m->name,
-                    (unsigned long long)m->current->version,
-                    (unsigned long long)eie_net_layout_bytes(m->current->net));
+                    (unsigned long long)m->versions[i]->version,
+                    (unsigned long long)eie_net_layout_bytes(m->versions[i]->net));
     family(out, "eie_model_file_bytes", "gauge", "Bytes of the .eie file");
     for (eied_model_t *m = models->head; m != NULL; m = m->next)
-        if (m->current != NULL)
+        for (size_t i = 0; i < m->n_versions; i++)
             fprintf(out, "eie_model_file_bytes{model=\"%s\",version=\"%llu\"} %llu\n", m->name,
-                    (unsigned long long)m->current->version,
-                    (unsigned long long)eie_model_file_bytes(m->current->model));
+                    (unsigned long long)m->versions[i]->version,
+                    (unsigned long long)eie_model_file_bytes(m->versions[i]->model));
     family(out, "eie_model_load_duration_seconds", "gauge", "Time the last load took");
     for (eied_model_t *m = models->head; m != NULL; m = m->next)
-        if (m->current != NULL)
+        for (size_t i = 0; i < m->n_versions; i++)
             fprintf(out, "eie_model_load_duration_seconds{model=\"%s\",version=\"%llu\"} %.6f\n",
-                    m->name, (unsigned long long)m->current->version, m->current->load_seconds);
+                    m->name, (unsigned long long)m->versions[i]->version,
+                    m->versions[i]->load_seconds);
     family(out, "eie_model_ready", "gauge", "1 if the model serves");
     for (eied_model_t *m = models->head; m != NULL; m = m->next)
         fprintf(out, "eie_model_ready{model=\"%s\"} %d\n", m->name,
@@ -137,6 +137,12 @@ void eied_metrics_render(eied_server_t *srv, FILE *out)
     family(out, "eie_model_load_failures_total", "counter", "Model loads that failed");
     fprintf(out, "eie_model_load_failures_total %llu\n",
             (unsigned long long)atomic_load(&models->load_failures));
+    family(out, "eie_model_loads_total", "counter", "Model versions loaded and published");
+    fprintf(out, "eie_model_loads_total %llu\n", (unsigned long long)atomic_load(&models->loads_ok));
+    family(out, "eie_memory_published_bytes", "gauge",
+           "Bytes of every published version (what memory_budget limits)");
+    fprintf(out, "eie_memory_published_bytes %llu\n",
+            (unsigned long long)models->bytes_published);
     family(out, "eie_request_failure_total", "counter",
            "Inference requests refused or failed, by reason (every model, unknown ones too)");
     for (int r = 0; r < EIED_FAIL_COUNT_; r++)

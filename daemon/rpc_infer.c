@@ -365,18 +365,25 @@ static eied_version_t *route(eied_call_t *call, eied_models_t *models, const cha
                        eied_model_state_name(m->state), m->reason[0] ? ": " : "", m->reason);
         return NULL;
     }
+    eied_version_t *v = m->current;
     if (version[0] != '\0') {
         char *end;
         unsigned long long want = strtoull(version, &end, 10);
-        if (*end != '\0' || want != m->current->version) {
+        v = *end == '\0' && version[0] != '-' ? eied_model_version(m, want) : NULL;
+        if (v == NULL || want == 0) {
+            char list[128];
+            size_t used = 0;
+            list[0] = '\0';
+            for (size_t i = 0; i < m->n_versions && used < sizeof list - 24; i++)
+                used += (size_t)snprintf(list + used, sizeof list - used, "%s%llu", i ? ", " : "",
+                                         (unsigned long long)m->versions[i]->version);
             infer_fail(call, GRPC_STATUS_NOT_FOUND,
-                           "model '%s' has no version '%s' (serving version %llu)", name,
-                           version, (unsigned long long)m->current->version);
+                       "model '%s' has no version '%s' (serving: %s)", name, version, list);
             return NULL;
         }
     }
     *model_out = m;
-    return m->current;
+    return v;
 }
 
 static bool all_finite(const float *x, size_t n)

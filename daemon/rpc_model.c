@@ -5,6 +5,7 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "call.h"
@@ -22,9 +23,9 @@ static void on_model_ready(eied_server_t *srv, eied_call_t *call)
     Inference__ModelReadyResponse resp = INFERENCE__MODEL_READY_RESPONSE__INIT;
     resp.ready = m != NULL && m->current != NULL && m->state == EIED_MODEL_READY;
     if (resp.ready && req->version[0] != '\0') {
-        char want[32];
-        snprintf(want, sizeof want, "%" PRIu64, m->current->version);
-        resp.ready = strcmp(want, req->version) == 0;
+        char *end;
+        unsigned long long want = strtoull(req->version, &end, 10);
+        resp.ready = *end == '\0' && want > 0 && eied_model_version(m, want) != NULL;
     }
     protobuf_c_message_free_unpacked(&req->base, NULL);
     eied_call_reply(call, &resp.base);
@@ -49,13 +50,21 @@ static void on_model_metadata(eied_server_t *srv, eied_call_t *call)
                        eied_model_state_name(m->state));
         goto done;
     }
-    char version[32];
-    snprintf(version, sizeof version, "%" PRIu64, v->version);
-    if (req->version[0] != '\0' && strcmp(req->version, version) != 0) {
-        eied_call_fail(call, GRPC_STATUS_NOT_FOUND,
-                       "model '%s' has no version '%s' (serving version %s)", req->name,
-                       req->version, version);
-        goto done;
+    if (req->version[0] != '\0') {
+        char *end;
+        unsigned long long want = strtoull(req->version, &end, 10);
+        v = *end == '\0' && want > 0 ? eied_model_version(m, want) : NULL;
+        if (v == NULL) {
+            eied_call_fail(call, GRPC_STATUS_NOT_FOUND, "model '%s' has no version '%s'",
+                           req->name, req->version);
+            goto done;
+        }
+    }
+    char version_text[EIED_MAX_VERSIONS][32];
+    char *versions[EIED_MAX_VERSIONS];
+    for (size_t i = 0; i < m->n_versions; i++) {
+        snprintf(version_text[i], sizeof version_text[i], "%" PRIu64, m->versions[i]->version);
+        versions[i] = version_text[i];
     }
     Inference__ModelMetadataResponse resp = INFERENCE__MODEL_METADATA_RESPONSE__INIT;
     Inference__ModelMetadataResponse__TensorMetadata in =
@@ -65,7 +74,6 @@ static void on_model_metadata(eied_server_t *srv, eied_call_t *call)
     Inference__ModelMetadataResponse__TensorMetadata *ins[1] = {&in}, *outs[1] = {&out};
     int64_t in_shape[2] = {-1, eie_model_input_dim(v->model)};
     int64_t out_shape[2] = {-1, eie_model_output_dim(v->model)};
-    char *versions[1] = {version};
     in.name = (char *)eie_model_input_name(v->model);
     in.datatype = "FP32";
     in.n_shape = 2;
@@ -75,7 +83,7 @@ static void on_model_metadata(eied_server_t *srv, eied_call_t *call)
     out.n_shape = 2;
     out.shape = out_shape;
     resp.name = m->name;
-    resp.n_versions = 1;
+    resp.n_versions = m->n_versions;
     resp.versions = versions;
     resp.platform = "eie_eiev1";
     resp.n_inputs = 1;

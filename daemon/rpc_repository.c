@@ -13,6 +13,7 @@
 #include "call.h"
 #include "inference.pb-c.h"
 #include "models.h"
+#include "repository.h"
 #include "rpc.h"
 
 static void on_index(eied_server_t *srv, eied_call_t *call)
@@ -21,9 +22,10 @@ static void on_index(eied_server_t *srv, eied_call_t *call)
         call, &inference__repository_index_request__descriptor);
     if (req == NULL)
         return;
+    /* one row per published version, or one row for a model with none (state + reason) */
     size_t n = 0;
     for (eied_model_t *m = srv->models->head; m != NULL; m = m->next)
-        n++;
+        n += m->n_versions > 0 ? m->n_versions : 1;
     Inference__RepositoryIndexResponse__ModelIndex *idx = calloc(n ? n : 1, sizeof *idx);
     Inference__RepositoryIndexResponse__ModelIndex **list = calloc(n ? n : 1, sizeof *list);
     char (*versions)[32] = calloc(n ? n : 1, sizeof *versions);
@@ -35,15 +37,19 @@ static void on_index(eied_server_t *srv, eied_call_t *call)
     for (eied_model_t *m = srv->models->head; m != NULL; m = m->next) {
         if (req->ready && m->state != EIED_MODEL_READY)
             continue;
-        inference__repository_index_response__model_index__init(&idx[k]);
-        idx[k].name = m->name;
-        if (m->current != NULL)
-            snprintf(versions[k], sizeof versions[k], "%" PRIu64, m->current->version);
-        idx[k].version = versions[k];
-        idx[k].state = (char *)eied_model_state_name(m->state);
-        idx[k].reason = m->reason;
-        list[k] = &idx[k];
-        k++;
+        size_t rows = m->n_versions > 0 ? m->n_versions : 1;
+        for (size_t r = 0; r < rows; r++) {
+            inference__repository_index_response__model_index__init(&idx[k]);
+            idx[k].name = m->name;
+            if (m->n_versions > 0)
+                snprintf(versions[k], sizeof versions[k], "%" PRIu64,
+                         m->versions[r]->version);
+            idx[k].version = versions[k];
+            idx[k].state = (char *)eied_model_state_name(m->state);
+            idx[k].reason = m->reason;
+            list[k] = &idx[k];
+            k++;
+        }
     }
     Inference__RepositoryIndexResponse resp = INFERENCE__REPOSITORY_INDEX_RESPONSE__INIT;
     resp.n_models = k;
@@ -63,14 +69,10 @@ static void on_load(eied_server_t *srv, eied_call_t *call)
             call, &inference__repository_model_load_request__descriptor);
     if (req == NULL)
         return;
-    eied_model_t *m = eied_models_find(srv->models, req->model_name);
     char why[EIED_REASON_MAX];
-    if (m == NULL) {
-        eied_call_fail(call, GRPC_STATUS_NOT_FOUND,
-                       "model '%s' is not in the configuration (add it under [models])",
-                       req->model_name);
-    } else if (!eied_models_load(srv->models, m->name, m->path, why, sizeof why)) {
-        eied_call_fail(call, GRPC_STATUS_UNAVAILABLE, "%s", why);
+    int code = eied_repository_load(srv, req->model_name, why, sizeof why);
+    if (code != GRPC_STATUS_OK) {
+        eied_call_fail(call, code, "%s", why);
     } else {
         Inference__RepositoryModelLoadResponse resp =
             INFERENCE__REPOSITORY_MODEL_LOAD_RESPONSE__INIT;
@@ -87,8 +89,9 @@ static void on_unload(eied_server_t *srv, eied_call_t *call)
     if (req == NULL)
         return;
     char why[EIED_REASON_MAX];
-    if (!eied_models_unload(srv->models, req->model_name, why, sizeof why)) {
-        eied_call_fail(call, GRPC_STATUS_NOT_FOUND, "%s", why);
+    int code = eied_repository_unload(srv, req->model_name, why, sizeof why);
+    if (code != GRPC_STATUS_OK) {
+        eied_call_fail(call, code, "%s", why);
     } else {
         Inference__RepositoryModelUnloadResponse resp =
             INFERENCE__REPOSITORY_MODEL_UNLOAD_RESPONSE__INIT;

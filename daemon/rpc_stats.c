@@ -66,7 +66,7 @@ static void on_model_statistics(eied_server_t *srv, eied_call_t *call)
         return;
     size_t n = 0;
     for (eied_model_t *m = srv->models->head; m != NULL; m = m->next)
-        n++;
+        n += m->n_versions;
     stats_slot_t *slots = calloc(n ? n : 1, sizeof *slots);
     Inference__ModelStatistics **list = calloc(n ? n : 1, sizeof *list);
     if (slots == NULL || list == NULL) {
@@ -78,17 +78,18 @@ static void on_model_statistics(eied_server_t *srv, eied_call_t *call)
     for (eied_model_t *m = srv->models->head; m != NULL; m = m->next) {
         if (named && strcmp(m->name, req->name) != 0)
             continue;
-        if (m->current == NULL)
-            continue;
-        if (req->version[0] != '\0') {
-            char want[32];
-            snprintf(want, sizeof want, "%" PRIu64, m->current->version);
-            if (strcmp(want, req->version) != 0)
-                continue;
+        for (size_t i = 0; i < m->n_versions; i++) {
+            eied_version_t *v = m->versions[i];
+            if (req->version[0] != '\0') {
+                char want[32];
+                snprintf(want, sizeof want, "%" PRIu64, v->version);
+                if (strcmp(want, req->version) != 0)
+                    continue;
+            }
+            fill(&slots[k], m, v);
+            list[k] = &slots[k].ms;
+            k++;
         }
-        fill(&slots[k], m, m->current);
-        list[k] = &slots[k].ms;
-        k++;
     }
     if (named && k == 0) {
         eied_call_fail(call, GRPC_STATUS_NOT_FOUND, "unknown model '%s'%s%s%s", req->name,

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "models.h"
+#include "repository.h"
 
 typedef struct eied_task {
     eied_task_fn fn;
@@ -225,6 +226,7 @@ static void finish_shutdown(eied_server_t *srv)
     if (srv->models != NULL)
         eied_models_close_handles(srv->models);
     eied_metrics_close(srv);
+    eied_repository_close(srv);
     eied_log(EIED_LOG_INFO, "stopped", NULL);
 }
 

@@ -49,6 +49,7 @@ typedef enum {
 typedef struct eied_health eied_health_t;
 typedef struct eied_models eied_models_t;
 typedef struct eied_metrics eied_metrics_t;
+typedef struct eied_repository eied_repository_t;
 
 struct eied_server {
     uv_loop_t *loop;
@@ -83,6 +84,7 @@ struct eied_server {
     eied_health_t *health;
     eied_models_t *models;   /* models.c */
     eied_metrics_t *metrics; /* metrics.c */
+    eied_repository_t *repository; /* repository.c; NULL without one */
     uint64_t started_ns;
 };
 

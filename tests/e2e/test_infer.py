@@ -280,26 +280,23 @@ class InferTest(unittest.TestCase):
             self.assertEqual(s.inference_stats.fail.count, 1)
 
     def test_full_queue_is_unavailable_quickly(self):
-        with Daemon(config("[inference]\nqueue_depth = 2\nmax_inflight_batches = 1\n"
+        with Daemon(config("[inference]\nqueue_depth = 1\nmax_inflight_batches = 1\n"
                            "batch_window_us = 0\n", models={"big": BIG})) as d, d.channel() as ch:
             wait_ready(ch, "big", timeout=60)
             call = ch.unary_unary(SVC + "ModelInfer",
                                   request_serializer=lambda m: m.SerializeToString(),
                                   response_deserializer=InferResp.FromString)
-            futures = [call.future(request(rows(32, dim=2048), model="big"), timeout=60)
-                       for _ in range(8)]
-            codes = []
-            for f in futures:
-                try:
-                    f.result()
-                    codes.append(grpc.StatusCode.OK)
-                except grpc.RpcError as e:
-                    codes.append(e.code())
-                    if e.code() == grpc.StatusCode.UNAVAILABLE:
-                        self.assertIn("queue full", e.details())
-            self.assertIn(grpc.StatusCode.UNAVAILABLE, codes)
-            self.assertIn(grpc.StatusCode.OK, codes)
-            self.assertEqual(set(codes), {grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE})
+            slow = call.future(request(rows(64, dim=2048), model="big"), timeout=60)
+            deadline = time.monotonic() + 10
+            while metrics(d.metrics_port)['eie_inference_pending_request_count{model="big"}'] < 1:
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.001)
+            t0 = time.monotonic()
+            code, details = self.code_of(ch, request(rows(1, dim=2048), model="big"))
+            self.assertEqual(code, grpc.StatusCode.UNAVAILABLE)
+            self.assertIn("queue full", details)
+            self.assertLess(time.monotonic() - t0, 1.0)  # refused at once, not timed out
+            self.assertEqual(len(outputs(slow.result())), 64)
 
     def test_server_and_model_metadata(self):
         with Daemon(config()) as d, d.channel() as ch:
