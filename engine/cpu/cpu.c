@@ -11,6 +11,7 @@
  * kernel reads a column's B activations contiguously.
  */
 #include <assert.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -341,6 +342,59 @@ static eie_status_t cpu_net_submit(void *state, void *netp, const float *input, 
     return EIE_STATUS_OK;
 }
 
+/* The synchronous run: the caller works as one of the PEs when the pool is
+ * idle (no wake-up of a sleeping thread on the critical path, and with one
+ * PE no hand-off at all), then waits for the other PEs' share. */
+typedef struct sync_wait {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+    eie_run_info_t info;
+} sync_wait_t;
+
+static void sync_done(void *user, eie_status_t status, const eie_run_info_t *info,
+                      const eie_error_t *err)
+{
+    (void)status;
+    (void)err;
+    sync_wait_t *w = user;
+    pthread_mutex_lock(&w->mu);
+    w->info = *info;
+    w->done = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static eie_status_t cpu_net_run(void *state, void *netp, const float *input, size_t batch,
+                                float *output, eie_run_info_t *info_out, eie_error_t *err)
+{
+    cpu_state_t *s = state;
+    cpu_job_t *job = calloc(1, sizeof *job);
+    if (job == NULL)
+        return eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory queueing a run");
+    sync_wait_t w = {.done = 0};
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    job->base.run = job_run;
+    job->base.finish = job_finish;
+    job->net = netp;
+    job->in = input;
+    job->out = output;
+    job->batch = batch;
+    job->done = sync_done;
+    job->user = &w;
+    eie_pool_submit_join(s->pool, &job->base);
+    pthread_mutex_lock(&w.mu);
+    while (!w.done)
+        pthread_cond_wait(&w.cv, &w.mu);
+    pthread_mutex_unlock(&w.mu);
+    pthread_cond_destroy(&w.cv);
+    pthread_mutex_destroy(&w.mu);
+    if (info_out != NULL)
+        *info_out = w.info;
+    return EIE_STATUS_OK;
+}
+
 const eie_backend_t eie_backend_cpu = {
     .name = "cpu",
     .engine_init = cpu_engine_init,
@@ -348,5 +402,5 @@ const eie_backend_t eie_backend_cpu = {
     .net_init = cpu_net_init,
     .net_free = cpu_net_free,
     .net_submit = cpu_net_submit,
-    .net_run = NULL, /* submit and wait */
+    .net_run = cpu_net_run,
 };

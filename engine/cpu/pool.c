@@ -78,11 +78,35 @@ static void publish(eie_pool_t *pool, eie_pool_job_t *job)
     pthread_cond_broadcast(&pool->job_cv);
 }
 
+/* Runs one PE slot of job; the last slot to finish publishes the next job
+ * and then calls finish (outside the lock: it may submit again). */
+static void work(eie_pool_t *pool, eie_pool_job_t *job, unsigned slot)
+{
+    job->run(job, slot, pool);
+    if (atomic_fetch_add_explicit(&pool->finished, 1, memory_order_acq_rel) + 1 != pool->n)
+        return;
+    atomic_store_explicit(&pool->finished, 0, memory_order_relaxed);
+    /* Every slot is past run(): the job's outputs are complete. The job
+     * stops being current before finish may free it. */
+    pthread_mutex_lock(&pool->mu);
+    eie_pool_job_t *next = pool->head;
+    if (next != NULL) {
+        pool->head = next->next;
+        if (pool->head == NULL)
+            pool->tail = NULL;
+        publish(pool, next);
+    } else {
+        pool->cur = NULL;
+        pool->busy = 0;
+    }
+    pthread_mutex_unlock(&pool->mu);
+    job->finish(job);
+}
+
 static void *worker(void *p)
 {
     worker_arg_t *arg = p;
     eie_pool_t *pool = arg->pool;
-    unsigned pe = arg->pe;
     unsigned seen = 0;
     free(arg);
     for (;;) {
@@ -100,36 +124,23 @@ static void *worker(void *p)
         }
         seen = atomic_load_explicit(&pool->job_gen, memory_order_acquire);
         eie_pool_job_t *job = pool->cur;
+        unsigned slot = job != NULL ? job->next_slot++ : pool->n;
         pthread_mutex_unlock(&pool->mu);
-
-        job->run(job, pe, pool);
-
-        if (atomic_fetch_add_explicit(&pool->finished, 1, memory_order_acq_rel) + 1 == pool->n) {
-            atomic_store_explicit(&pool->finished, 0, memory_order_relaxed);
-            /* Every PE is past run(): the job's outputs are complete. */
-            job->finish(job);
-            pthread_mutex_lock(&pool->mu);
-            eie_pool_job_t *next = pool->head;
-            if (next != NULL) {
-                pool->head = next->next;
-                if (pool->head == NULL)
-                    pool->tail = NULL;
-                publish(pool, next);
-            } else {
-                pool->cur = NULL;
-                pool->busy = 0;
-            }
-            pthread_mutex_unlock(&pool->mu);
-        }
+        if (slot < pool->n)
+            work(pool, job, slot);
     }
 }
 
-void eie_pool_submit(eie_pool_t *pool, eie_pool_job_t *job)
+static void submit(eie_pool_t *pool, eie_pool_job_t *job, int join)
 {
+    unsigned slot = pool->n;
     job->next = NULL;
+    job->next_slot = 0;
     pthread_mutex_lock(&pool->mu);
     if (!pool->busy) {
         publish(pool, job);
+        if (join)
+            slot = job->next_slot++;
     } else if (pool->tail != NULL) {
         pool->tail->next = job;
         pool->tail = job;
@@ -137,6 +148,18 @@ void eie_pool_submit(eie_pool_t *pool, eie_pool_job_t *job)
         pool->head = pool->tail = job;
     }
     pthread_mutex_unlock(&pool->mu);
+    if (slot < pool->n)
+        work(pool, job, slot);
+}
+
+void eie_pool_submit(eie_pool_t *pool, eie_pool_job_t *job)
+{
+    submit(pool, job, 0);
+}
+
+void eie_pool_submit_join(eie_pool_t *pool, eie_pool_job_t *job)
+{
+    submit(pool, job, 1);
 }
 
 int eie_pool_init(unsigned n, eie_pool_t **pool_out)
