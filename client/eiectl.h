@@ -19,6 +19,8 @@ typedef struct eiectl_cmd {
 int eiectl_cmd_health(int argc, char **argv);
 
 /* Local commands (engine work). */
+int eiectl_cmd_sign(int argc, char **argv);
+int eiectl_cmd_verify(int argc, char **argv);
 int eiectl_cmd_inspect(int argc, char **argv);
 
 /* Prints "eiectl NAME: msg" to stderr; returns 2 for use as `return eiectl_usage_error(...)`. */

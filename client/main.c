@@ -12,6 +12,8 @@
 static const eiectl_cmd_t commands[] = {
     {"health", "ask a daemon whether it is serving (exit 0 only on SERVING)", eiectl_cmd_health},
     {"inspect", "print a .eie model: layers, density, bits, bytes, checksum", eiectl_cmd_inspect},
+    {"sign", "write a detached Ed25519 signature of a .eie model", eiectl_cmd_sign},
+    {"verify", "check a model's detached Ed25519 signature", eiectl_cmd_verify},
 };
 
 static void usage(FILE *out)
