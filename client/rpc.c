@@ -1,6 +1,8 @@
 /* Blocking unary gRPC calls for eiectl; see rpc.h. */
 #include "rpc.h"
 
+#include "eie/status.h"
+
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc_security.h>
 #include <stdio.h>
@@ -35,16 +37,7 @@ void eiectl_rpc_close(eiectl_rpc_t *rpc)
 
 const char *eiectl_rpc_code_name(grpc_status_code code)
 {
-    static const char *const names[] = {
-        "OK",        "CANCELLED",          "UNKNOWN",           "INVALID_ARGUMENT",
-        "DEADLINE_EXCEEDED", "NOT_FOUND",  "ALREADY_EXISTS",    "PERMISSION_DENIED",
-        "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-        "UNIMPLEMENTED", "INTERNAL",       "UNAVAILABLE",       "DATA_LOSS",
-        "UNAUTHENTICATED",
-    };
-    if ((int)code < 0 || (size_t)code >= sizeof names / sizeof names[0])
-        return "UNKNOWN";
-    return names[code];
+    return eie_grpc_code_name((int)code);
 }
 
 bool eiectl_rpc_call(eiectl_rpc_t *rpc, const char *method, const ProtobufCMessage *req,
