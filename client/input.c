@@ -289,7 +289,7 @@ bool eiectl_input_parse_csv(const char *text, size_t len, const char *name,
     fvec_t vals = {0};
     size_t rows = 0, cols = 0, lineno = 0;
     bool seen_content = false;
-    size_t pos = 0;
+    size_t pos = 0, header_line = 0, header_a = 0, header_n = 0;
     if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
         pos = 3;
     while (pos < len) {
@@ -345,6 +345,9 @@ bool eiectl_input_parse_csv(const char *text, size_t len, const char *name,
         if (!seen_content && numeric == 0) {
             /* A header: no field is a number. */
             vals.n = start_n;
+            header_line = lineno;
+            header_a = a;
+            header_n = b - a;
             seen_content = true;
             continue;
         }
@@ -371,7 +374,12 @@ bool eiectl_input_parse_csv(const char *text, size_t len, const char *name,
         }
     }
     if (rows == 0) {
-        fail(err, errlen, "%s: no rows of numbers", name);
+        if (header_line != 0)
+            fail(err, errlen, "%s: no rows of numbers (line %zu, '%.*s%s', was taken as a "
+                 "header)", name, header_line, (int)(header_n > 40 ? 40 : header_n),
+                 text + header_a, header_n > 40 ? "..." : "");
+        else
+            fail(err, errlen, "%s: no rows of numbers", name);
         goto error;
     }
     in_out->data = vals.v;
