@@ -18,6 +18,7 @@ static const eiectl_cmd_t commands[] = {
     {"load", "ask the daemon to load or reload a model", eiectl_cmd_load},
     {"unload", "ask the daemon to unload a model", eiectl_cmd_unload},
     {"bench", "load-test ModelInfer or health Check (requests/s, latency percentiles)", eiectl_cmd_bench},
+    {"inspect", "print a .eie model: layers, density, bits, bytes, checksum", eiectl_cmd_inspect},
 };
 
 static void usage(FILE *out)

@@ -46,6 +46,8 @@ static void call_destroy(eied_call_t *call)
         grpc_byte_buffer_destroy(call->payload);
     if (call->send_buf != NULL)
         grpc_byte_buffer_destroy(call->send_buf);
+    if (call->recv_buf != NULL)
+        grpc_byte_buffer_destroy(call->recv_buf);
     if (call->has_status_details)
         grpc_slice_unref(call->status_details);
     grpc_metadata_array_destroy(&call->request_md);
@@ -63,25 +65,34 @@ void eied_call_unref(eied_call_t *call)
         call_destroy(call);
 }
 
-/* Requests larger than this are refused before anything is allocated for them by gRPC's cap. */
-ProtobufCMessage *eied_call_read(eied_call_t *call, const ProtobufCMessageDescriptor *desc)
+ProtobufCMessage *eied_unpack_buffer(grpc_byte_buffer *buf, const ProtobufCMessageDescriptor *desc,
+                                     size_t *len_out)
 {
-    if (call->payload == NULL) {
-        eied_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "request has no message");
-        return NULL;
-    }
     grpc_byte_buffer_reader reader;
-    if (!grpc_byte_buffer_reader_init(&reader, call->payload)) {
-        eied_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "request message cannot be read");
+    *len_out = 0;
+    if (!grpc_byte_buffer_reader_init(&reader, buf)) {
+        grpc_byte_buffer_destroy(buf);
         return NULL;
     }
     grpc_slice slice = grpc_byte_buffer_reader_readall(&reader);
     grpc_byte_buffer_reader_destroy(&reader);
     ProtobufCMessage *msg =
         protobuf_c_message_unpack(desc, NULL, GRPC_SLICE_LENGTH(slice), GRPC_SLICE_START_PTR(slice));
-    size_t len = GRPC_SLICE_LENGTH(slice);
+    *len_out = GRPC_SLICE_LENGTH(slice);
     grpc_slice_unref(slice);
-    grpc_byte_buffer_destroy(call->payload);
+    grpc_byte_buffer_destroy(buf);
+    return msg;
+}
+
+/* Message size is capped by gRPC (max_receive_message_size) before it reaches here. */
+ProtobufCMessage *eied_call_read(eied_call_t *call, const ProtobufCMessageDescriptor *desc)
+{
+    if (call->payload == NULL) {
+        eied_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "request has no message");
+        return NULL;
+    }
+    size_t len;
+    ProtobufCMessage *msg = eied_unpack_buffer(call->payload, desc, &len);
     call->payload = NULL;
     if (msg == NULL) {
         eied_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
@@ -185,6 +196,38 @@ bool eied_call_send(eied_call_t *call, const ProtobufCMessage *msg, eied_send_do
         return false;
     call->send_done = done;
     start_send(call, msg, false, GRPC_STATUS_OK, NULL);
+    return true;
+}
+
+static void recv_tag_done(eied_tag_t *tag, bool ok)
+{
+    eied_call_t *call = (eied_call_t *)((char *)tag - offsetof(eied_call_t, recv_tag));
+    grpc_byte_buffer *msg = call->recv_buf;
+    call->recv_buf = NULL;
+    if (!ok && msg != NULL) {
+        grpc_byte_buffer_destroy(msg);
+        msg = NULL;
+    }
+    eied_recv_done_fn done = call->recv_done;
+    call->recv_done = NULL;
+    done(call, msg);
+    eied_call_unref(call);
+}
+
+bool eied_call_recv(eied_call_t *call, eied_recv_done_fn done)
+{
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_RECV_MESSAGE;
+    op.data.recv_message.recv_message = &call->recv_buf;
+    call->recv_done = done;
+    call->recv_tag.fn = recv_tag_done;
+    eied_call_ref(call);
+    if (grpc_call_start_batch(call->call, &op, 1, &call->recv_tag, NULL) != GRPC_CALL_OK) {
+        call->recv_done = NULL;
+        eied_call_unref(call);
+        return false;
+    }
     return true;
 }
 

@@ -24,6 +24,10 @@ typedef struct eied_tag {
     void (*fn)(struct eied_tag *tag, bool ok);
 } eied_tag_t;
 
+/* Called with the next client message (NULL at the end of the stream or on error); CQ thread.
+   The callee owns msg. */
+typedef void (*eied_recv_done_fn)(eied_call_t *call, grpc_byte_buffer *msg);
+
 /* Called when a streamed message has been sent (ok) or the call died (!ok); CQ thread. */
 typedef void (*eied_send_done_fn)(eied_call_t *call, bool ok);
 
@@ -38,7 +42,9 @@ struct eied_call {
     grpc_byte_buffer *payload;
     uint64_t arrived_ns; /* CLOCK_MONOTONIC */
 
-    eied_tag_t new_tag, close_tag, send_tag;
+    eied_tag_t new_tag, close_tag, send_tag, recv_tag;
+    grpc_byte_buffer *recv_buf;
+    eied_recv_done_fn recv_done;
     int close_cancelled; /* filled by RECV_CLOSE_ON_SERVER */
     atomic_bool closed;  /* the client or deadline ended the call */
     bool sent_initial_md;
@@ -80,6 +86,13 @@ void eied_call_fail(eied_call_t *call, int grpc_code, const char *fmt, ...)
 
 /* Streams one message; done runs on the CQ thread. False if a send is already in flight. */
 bool eied_call_send(eied_call_t *call, const ProtobufCMessage *msg, eied_send_done_fn done);
+
+/* Reads the next message of a client stream; done runs on the CQ thread. */
+bool eied_call_recv(eied_call_t *call, eied_recv_done_fn done);
+
+/* Unpacks a byte buffer as desc (NULL if malformed); destroys buf. */
+ProtobufCMessage *eied_unpack_buffer(grpc_byte_buffer *buf, const ProtobufCMessageDescriptor *desc,
+                                     size_t *len_out);
 
 /* Ends a stream with a status (no message). Drops the handler's reference. */
 void eied_call_finish(eied_call_t *call, int grpc_code, const char *detail);

@@ -20,6 +20,9 @@ typedef enum {
     KEY_BOOL,     /* bool */
     KEY_LOG_LEVEL,
     KEY_LOG_FORMAT,
+    KEY_POLICY,
+    KEY_CONTROL_MODE,
+    KEY_LOAD_MODE,
 } key_type_t;
 
 typedef struct key_row {
@@ -41,6 +44,25 @@ static const key_row_t key_table[] = {
     {"server", "exit_timeout", KEY_DURATION, FIELD(exit_timeout_ms), 0, 3600000, "30s", false},
     {"server", "log_level", KEY_LOG_LEVEL, FIELD(log_level), 0, 0, "info", false},
     {"server", "log_format", KEY_LOG_FORMAT, FIELD(log_format), 0, 0, "logfmt", false},
+    {"server", "metrics_listen", KEY_STRING, FIELD(metrics_listen), 0, 0, "0.0.0.0:8002", false},
+    {"server", "max_receive_message_size", KEY_SIZE, FIELD(max_receive_message_size), 1024,
+     1024ull * 1024 * 1024, "64MiB", false},
+    {"inference", "max_batch", KEY_UINT, FIELD(max_batch), 1, 4096, "64", false},
+    {"inference", "queue_depth", KEY_UINT, FIELD(queue_depth), 1, 1000000, "1024", false},
+    {"inference", "batch_window_us", KEY_UINT, FIELD(batch_window_us), 0, 1000000, "500", false},
+    {"inference", "max_inflight_batches", KEY_UINT, FIELD(max_inflight_batches), 1, 64, "2",
+     false},
+    {"inference", "reject_non_finite", KEY_BOOL, FIELD(reject_non_finite), 0, 0, "false", false},
+    {"repository", "path", KEY_STRING, FIELD(repository), 0, 0, "", false},
+    {"repository", "control_mode", KEY_CONTROL_MODE, FIELD(control_mode), 0, 0, "poll", false},
+    {"repository", "poll_interval", KEY_DURATION, FIELD(poll_interval_ms), 100, 3600000, "2s",
+     false},
+    {"repository", "version_policy", KEY_POLICY, FIELD(version_policy), 0, 0, "latest 1", false},
+    {"repository", "warmup", KEY_BOOL, FIELD(warmup), 0, 0, "true", false},
+    {"repository", "load_mode", KEY_LOAD_MODE, FIELD(load_mode), 0, 0, "availability", false},
+    {"repository", "memory_budget", KEY_SIZE, FIELD(memory_budget), 0, UINT64_MAX, "0", false},
+    {"repository", "require_signed", KEY_BOOL, FIELD(require_signed), 0, 0, "false", false},
+    {"repository", "public_keys", KEY_STRING, FIELD(public_keys), 0, 0, "", false},
     {"engine", "backend", KEY_STRING, FIELD(backend), 0, 0, "cpu", false},
     {"engine", "pes", KEY_UINT, FIELD(pes), 0, 1024, "0", false},
 };
@@ -136,7 +158,7 @@ static const key_row_t *find_key(const char *section, const char *key)
 
 static bool section_known(const char *section)
 {
-    if (strcmp(section, "models") == 0)
+    if (strcmp(section, "models") == 0 || strcmp(section, "version_policy") == 0)
         return true;
     for (size_t i = 0; i < N_KEYS; i++)
         if (strcmp(key_table[i].section, section) == 0)
@@ -184,11 +206,83 @@ static bool set_model(eied_config_t *cfg, const char *name, const char *path, co
     return true;
 }
 
+bool eied_policy_parse(const char *text, eied_policy_t *policy_out, char *why, size_t why_len)
+{
+    eied_policy_t p;
+    memset(&p, 0, sizeof p);
+    char *end;
+    if (strcmp(text, "all") == 0) {
+        p.kind = EIED_POLICY_ALL;
+    } else if (strncmp(text, "latest ", 7) == 0) {
+        p.kind = EIED_POLICY_LATEST;
+        errno = 0;
+        p.count = strtoull(text + 7, &end, 10);
+        if (!isdigit((unsigned char)text[7]) || errno != 0 || *end != '\0' || p.count < 1 ||
+            p.count > EIED_POLICY_MAX_VERSIONS) {
+            why_set(why, why_len, "'%s': latest needs a count from 1 to %d", text,
+                    EIED_POLICY_MAX_VERSIONS);
+            return false;
+        }
+    } else if (strncmp(text, "specific ", 9) == 0) {
+        p.kind = EIED_POLICY_SPECIFIC;
+        const char *q = text + 9;
+        while (*q != '\0') {
+            errno = 0;
+            unsigned long long v = strtoull(q, &end, 10);
+            if (!isdigit((unsigned char)*q) || errno != 0 || v == 0 || end == q ||
+                (*end != ',' && *end != '\0') || p.n_versions == EIED_POLICY_MAX_VERSIONS) {
+                why_set(why, why_len,
+                        "'%s': specific needs up to %d positive versions separated by commas",
+                        text, EIED_POLICY_MAX_VERSIONS);
+                return false;
+            }
+            p.versions[p.n_versions++] = v;
+            q = *end == ',' ? end + 1 : end;
+        }
+        if (p.n_versions == 0) {
+            why_set(why, why_len, "'%s': specific needs at least one version", text);
+            return false;
+        }
+    } else {
+        why_set(why, why_len, "'%s' is not a version policy (all, latest N, specific V1,V2)",
+                text);
+        return false;
+    }
+    *policy_out = p;
+    return true;
+}
+
+static bool set_policy(eied_config_t *cfg, const char *name, const char *value, const char *where,
+                       char *why, size_t why_len)
+{
+    eied_policy_t p;
+    char detail[256];
+    if (!eied_policy_parse(value, &p, detail, sizeof detail)) {
+        why_set(why, why_len, "%s: model '%s': %s", where, name, detail);
+        return false;
+    }
+    size_t i = 0;
+    while (i < cfg->n_policies && strcmp(cfg->policies[i].model, name) != 0)
+        i++;
+    if (i == EIED_CONFIG_MAX_MODELS || strlen(name) >= sizeof cfg->policies[0].model) {
+        why_set(why, why_len, "%s: model '%s': too many version policies or name too long", where,
+                name);
+        return false;
+    }
+    if (i == cfg->n_policies)
+        cfg->n_policies++;
+    snprintf(cfg->policies[i].model, sizeof cfg->policies[i].model, "%s", name);
+    cfg->policies[i].policy = p;
+    return true;
+}
+
 bool eied_config_set(eied_config_t *cfg, const char *section, const char *key, const char *value,
                      const char *where, char *why, size_t why_len)
 {
     if (strcmp(section, "models") == 0)
         return set_model(cfg, key, value, where, why, why_len);
+    if (strcmp(section, "version_policy") == 0)
+        return set_policy(cfg, key, value, where, why, why_len);
     const key_row_t *row = find_key(section, key);
     if (row == NULL) {
         if (!section_known(section))
@@ -255,6 +349,37 @@ bool eied_config_set(eied_config_t *cfg, const char *section, const char *key, c
         if (!eied_log_format_parse(value, (eied_log_format_t *)field)) {
             why_set(why, why_len, "%s: key '%s': '%s' is not one of logfmt, json", where, key,
                     value);
+            return false;
+        }
+        return true;
+    case KEY_POLICY: {
+        char detail[256];
+        if (!eied_policy_parse(value, (eied_policy_t *)field, detail, sizeof detail)) {
+            why_set(why, why_len, "%s: key '%s': %s", where, key, detail);
+            return false;
+        }
+        return true;
+    }
+    case KEY_CONTROL_MODE: {
+        static const char *const modes[] = {"poll", "explicit", "none"};
+        for (int i = 0; i < 3; i++) {
+            if (strcmp(value, modes[i]) == 0) {
+                *(eied_control_mode_t *)field = (eied_control_mode_t)i;
+                return true;
+            }
+        }
+        why_set(why, why_len, "%s: key '%s': '%s' is not one of poll, explicit, none", where, key,
+                value);
+        return false;
+    }
+    case KEY_LOAD_MODE:
+        if (strcmp(value, "availability") == 0)
+            *(eied_load_mode_t *)field = EIED_LOAD_AVAILABILITY;
+        else if (strcmp(value, "resource") == 0)
+            *(eied_load_mode_t *)field = EIED_LOAD_RESOURCE;
+        else {
+            why_set(why, why_len, "%s: key '%s': '%s' is not one of availability, resource",
+                    where, key, value);
             return false;
         }
         return true;
@@ -335,7 +460,7 @@ bool eied_config_load_text(eied_config_t *cfg, const char *text, size_t len, con
             char *name = trim(s + 1);
             if (!section_known(name)) {
                 why_set(why, why_len,
-                        "%s: unknown section [%s] (known: [server], [engine], [models])", where,
+                        "%s: unknown section [%s] (known: [server], [inference], [repository], [engine], [version_policy], [models])", where,
                         name);
                 return false;
             }
@@ -467,6 +592,19 @@ bool eied_config_set_arg(eied_config_t *cfg, const char *arg, char *why, size_t 
     return eied_config_set(cfg, section, key, eq + 1, "flag --set", why, why_len);
 }
 
+void eied_policy_print(const eied_policy_t *p, FILE *out)
+{
+    if (p->kind == EIED_POLICY_ALL) {
+        fprintf(out, "all");
+    } else if (p->kind == EIED_POLICY_LATEST) {
+        fprintf(out, "latest %" PRIu64, p->count);
+    } else {
+        fprintf(out, "specific ");
+        for (size_t i = 0; i < p->n_versions; i++)
+            fprintf(out, "%s%" PRIu64, i ? "," : "", p->versions[i]);
+    }
+}
+
 static void print_ms(FILE *out, uint64_t ms)
 {
     if (ms % 1000 == 0)
@@ -515,7 +653,26 @@ void eied_config_print(const eied_config_t *cfg, FILE *out)
             fprintf(out, "%s",
                     *(const eied_log_format_t *)field == EIED_LOG_FORMAT_JSON ? "json" : "logfmt");
             break;
+        case KEY_POLICY:
+            eied_policy_print((const eied_policy_t *)field, out);
+            break;
+        case KEY_CONTROL_MODE: {
+            static const char *const modes[] = {"poll", "explicit", "none"};
+            fprintf(out, "%s", modes[*(const eied_control_mode_t *)field]);
+            break;
         }
+        case KEY_LOAD_MODE:
+            fprintf(out, "%s",
+                    *(const eied_load_mode_t *)field == EIED_LOAD_RESOURCE ? "resource"
+                                                                           : "availability");
+            break;
+        }
+        fputc('\n', out);
+    }
+    fprintf(out, "\n[version_policy]\n");
+    for (size_t i = 0; i < cfg->n_policies; i++) {
+        fprintf(out, "%s = ", cfg->policies[i].model);
+        eied_policy_print(&cfg->policies[i].policy, out);
         fputc('\n', out);
     }
     fprintf(out, "\n[models]\n");

@@ -24,6 +24,44 @@ typedef struct eied_config_model {
     char path[EIED_CONFIG_STR_MAX];
 } eied_config_model_t;
 
+/* Which versions of a model serve (TF Serving's and Triton's version policies). */
+typedef enum {
+    EIED_POLICY_LATEST = 0, /* the newest count versions */
+    EIED_POLICY_ALL,
+    EIED_POLICY_SPECIFIC,
+} eied_policy_kind_t;
+
+#define EIED_POLICY_MAX_VERSIONS 16
+
+typedef struct eied_policy {
+    eied_policy_kind_t kind;
+    uint64_t count; /* LATEST */
+    uint64_t versions[EIED_POLICY_MAX_VERSIONS]; /* SPECIFIC */
+    size_t n_versions;
+} eied_policy_t;
+
+/* Writes a policy in the syntax eied_policy_parse reads. */
+void eied_policy_print(const eied_policy_t *policy, FILE *out);
+
+/* Parses "latest N", "all" or "specific 1,3"; false with a message in why. */
+bool eied_policy_parse(const char *text, eied_policy_t *policy_out, char *why, size_t why_len);
+
+typedef enum {
+    EIED_CONTROL_POLL = 0, /* watch the repository (uv_fs_event + periodic rescan) */
+    EIED_CONTROL_EXPLICIT, /* only RepositoryModelLoad/Unload change what serves */
+    EIED_CONTROL_NONE,     /* load at start only */
+} eied_control_mode_t;
+
+typedef enum {
+    EIED_LOAD_AVAILABILITY = 0, /* old serves until new is ready (memory briefly holds both) */
+    EIED_LOAD_RESOURCE,         /* retire old versions first */
+} eied_load_mode_t;
+
+typedef struct eied_config_policy {
+    char model[128];
+    eied_policy_t policy;
+} eied_config_policy_t;
+
 typedef struct eied_config {
     /* [server] */
     char listen[EIED_CONFIG_STR_MAX];
@@ -31,9 +69,30 @@ typedef struct eied_config {
     uint64_t exit_timeout_ms;
     eied_log_level_t log_level;
     eied_log_format_t log_format;
+    char metrics_listen[EIED_CONFIG_STR_MAX];
+    uint64_t max_receive_message_size;
+    /* [inference] */
+    uint64_t max_batch;
+    uint64_t queue_depth;
+    uint64_t batch_window_us;
+    uint64_t max_inflight_batches;
+    bool reject_non_finite;
     /* [engine] */
     char backend[64];
     uint64_t pes;
+    /* [repository] */
+    char repository[EIED_CONFIG_STR_MAX];
+    eied_control_mode_t control_mode;
+    uint64_t poll_interval_ms;
+    eied_policy_t version_policy;
+    bool warmup;
+    eied_load_mode_t load_mode;
+    uint64_t memory_budget;
+    bool require_signed;
+    char public_keys[EIED_CONFIG_STR_MAX];
+    /* [version_policy]: NAME = POLICY */
+    eied_config_policy_t policies[EIED_CONFIG_MAX_MODELS];
+    size_t n_policies;
     /* [models]: NAME = PATH, loaded at start */
     eied_config_model_t models[EIED_CONFIG_MAX_MODELS];
     size_t n_models;

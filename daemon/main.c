@@ -14,9 +14,23 @@
 #include "config.h"
 #include "eie/eie.h"
 #include "log.h"
+#include "metrics.h"
+#include "models.h"
+#include "repository.h"
+#include "rpc.h"
 #include "server.h"
 
 extern char **environ;
+
+/* Readiness turns SERVING once every configured model has loaded. */
+bool eied_repository_ready(const eied_server_t *srv);
+
+static void on_load_done(eied_server_t *srv)
+{
+    if (eied_server_state(srv) == EIED_SERVER_RUNNING && eied_repository_ready(srv) &&
+        eied_models_all_ready(srv->models))
+        eied_health_set_ready(srv, true);
+}
 
 static void usage(FILE *out)
 {
@@ -123,13 +137,44 @@ int main(int argc, char **argv)
     eied_server_t *srv = eied_server_create(loop, &cfg);
     if (srv == NULL)
         goto out;
-    if (!eied_server_start(srv))
+    srv->models = eied_models_create(srv, &cfg);
+    if (srv->models == NULL)
+        goto out;
+    srv->models->on_load_done = on_load_done;
+    eied_rpc_infer_register(srv);
+    eied_rpc_server_register(srv);
+    eied_rpc_model_register(srv);
+    eied_rpc_stats_register(srv);
+    eied_rpc_repository_register(srv);
+    eied_reflection_register(srv);
+    if (!eied_metrics_start(srv) || !eied_server_start(srv))
         goto out;
     eied_log(EIED_LOG_INFO, "started", "version", EIE_VERSION_STRING, NULL);
-    eied_health_set_ready(srv, true);
+    eied_models_load_configured(srv->models, &cfg);
+    if (!eied_repository_start(srv))
+        goto stop;
+    on_load_done(srv); /* no models configured: ready at once */
     uv_run(loop, UV_RUN_DEFAULT);
     status = eied_server_state(srv) == EIED_SERVER_STOPPED ? 0 : 1;
+    goto out;
+stop:
+    /* a start-up error after the server started: stop it the normal way, at once */
+    eied_server_shutdown(srv);
+    eied_server_shutdown(srv);
+    uv_run(loop, UV_RUN_DEFAULT);
+    status = 1;
 out:
+    if (srv != NULL && status != 0) {
+        /* start-up failed: close what the loop holds so the loop can be closed */
+        eied_metrics_close(srv);
+        if (srv->models != NULL)
+            eied_models_close_handles(srv->models);
+        uv_run(loop, UV_RUN_NOWAIT);
+    }
+    if (srv != NULL) {
+        eied_repository_free(srv);
+        eied_models_free(srv->models);
+    }
     eied_server_free(srv);
     uv_loop_close(loop);
     grpc_shutdown();

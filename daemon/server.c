@@ -15,6 +15,9 @@
 
 #include "call.h"
 #include "log.h"
+#include "metrics.h"
+#include "models.h"
+#include "repository.h"
 
 typedef struct eied_task {
     eied_task_fn fn;
@@ -220,6 +223,10 @@ static void finish_shutdown(eied_server_t *srv)
     close_handle((uv_handle_t *)&srv->sigint);
     close_handle((uv_handle_t *)&srv->drain_timer);
     close_handle((uv_handle_t *)&srv->exit_timer);
+    if (srv->models != NULL)
+        eied_models_close_handles(srv->models);
+    eied_metrics_close(srv);
+    eied_repository_close(srv);
     eied_log(EIED_LOG_INFO, "stopped", NULL);
 }
 
@@ -302,15 +309,21 @@ eied_server_t *eied_server_create(uv_loop_t *loop, const eied_config_t *cfg)
     atomic_init(&srv->live_calls, 0);
     atomic_init(&srv->shutdown_done, false);
 
+    /* gRPC refuses bigger messages with RESOURCE_EXHAUSTED before buffering them. */
     grpc_arg args[] = {
         {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ALLOW_REUSEPORT, .value.integer = 0},
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+         .value.integer = (int)cfg->max_receive_message_size},
     };
     grpc_channel_args chan_args = {.num_args = sizeof args / sizeof args[0], .args = args};
     srv->server = grpc_server_create(&chan_args, NULL);
     srv->cq = grpc_completion_queue_create_for_next(NULL);
     grpc_server_register_completion_queue(srv->server, srv->cq, NULL);
     srv->health = eied_health_create(srv);
-    if (srv->server == NULL || srv->cq == NULL || srv->health == NULL) {
+    srv->metrics = calloc(1, sizeof *srv->metrics);
+    srv->started_ns = eied_now_ns();
+    if (srv->server == NULL || srv->cq == NULL || srv->health == NULL || srv->metrics == NULL) {
         eied_log(EIED_LOG_ERROR, "cannot create the gRPC server", NULL);
         eied_server_free(srv);
         return NULL;
@@ -418,6 +431,7 @@ void eied_server_free(eied_server_t *srv)
         grpc_completion_queue_destroy(srv->cq);
     }
     eied_health_free(srv->health);
+    free(srv->metrics);
     pthread_mutex_destroy(&srv->inbox_lock);
     free(srv);
 }

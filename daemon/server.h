@@ -47,6 +47,9 @@ typedef enum {
 #define EIED_MAX_METHODS 32
 
 typedef struct eied_health eied_health_t;
+typedef struct eied_models eied_models_t;
+typedef struct eied_metrics eied_metrics_t;
+typedef struct eied_repository eied_repository_t;
 
 struct eied_server {
     uv_loop_t *loop;
@@ -79,6 +82,10 @@ struct eied_server {
     int bound_port;
 
     eied_health_t *health;
+    eied_models_t *models;   /* models.c */
+    eied_metrics_t *metrics; /* metrics.c */
+    eied_repository_t *repository; /* repository.c; NULL without one */
+    uint64_t started_ns;
 };
 
 /* Creates the server on loop with cfg (kept by reference). Logs and returns NULL on failure. */

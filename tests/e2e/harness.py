@@ -19,6 +19,8 @@ BUILD = os.environ.get("EIE_BUILD_ROOT", os.path.join(os.path.dirname(__file__),
 SOURCE = os.environ.get("EIE_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "../.."))
 EIED = os.path.join(BUILD, "daemon", "eied")
 EIECTL = os.path.join(BUILD, "client", "eiectl")
+SYNTH = os.path.join(BUILD, "tests", "tools", "eie-synth")
+REF = os.path.join(BUILD, "tests", "tools", "eie-ref")
 PROTOSET = os.path.join(BUILD, "proto", "eie.protoset")
 
 _pool = descriptor_pool.DescriptorPool()
@@ -56,11 +58,14 @@ class Daemon:
             [EIED, "--config", self.config_path, "--listen", "127.0.0.1:0", *args],
             stdout=subprocess.PIPE, stderr=self._stderr, env=full_env, text=True)
         self.port = None
+        self.metrics_port = None
         deadline = time.monotonic() + start_timeout
         while time.monotonic() < deadline:
             line = self.proc.stdout.readline()
             if not line:
                 break
+            if line.startswith("metrics on "):
+                self.metrics_port = int(line.strip().rsplit(":", 1)[1])
             if line.startswith("listening on "):
                 self.port = int(line.strip().rsplit(":", 1)[1])
                 break
@@ -96,6 +101,45 @@ class Daemon:
         self.proc.stdout.close()
         self._stderr.close()
         self.tmp.cleanup()
+
+
+def synth_model(path, layers, density=0.1, bits=4, seed=1, softmax=False, name="synthetic"):
+    """Writes a synthetic .eie with the engine's own writer (tests/tools/eie-synth)."""
+    args = [SYNTH, path, "--layers", ",".join(map(str, layers)), "--density", str(density),
+            "--bits", str(bits), "--seed", str(seed), "--name", name]
+    if softmax:
+        args.append("--softmax")
+    subprocess.run(args, check=True)
+    return path
+
+
+def reference(model_path, rows, tmpdir, dense=False):
+    """The engine's outputs for rows (list of float lists), computed in-process by eie-ref."""
+    import struct
+    inp = os.path.join(tmpdir, "ref-in.f32")
+    out = os.path.join(tmpdir, "ref-out.f32")
+    with open(inp, "wb") as f:
+        for r in rows:
+            f.write(struct.pack("<%df" % len(r), *r))
+    subprocess.run([REF, model_path, inp, out] + (["--dense"] if dense else []), check=True)
+    with open(out, "rb") as f:
+        data = f.read()
+    n = len(data) // 4
+    flat = struct.unpack("<%df" % n, data)
+    per = n // len(rows)
+    return [list(flat[i * per:(i + 1) * per]) for i in range(len(rows))]
+
+
+def metrics(port):
+    import urllib.request
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
+        text = r.read().decode()
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, value = line.rsplit(" ", 1)
+            values[key] = float(value)
+    return values
 
 
 def unary(channel, method, request, response_cls, timeout=5.0, metadata=None):

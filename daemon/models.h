@@ -1,0 +1,175 @@
+/*
+ * models.h - the models eied serves and their loaded versions.
+ *
+ * A version (eied_version_t) is an immutable loaded model plus its engine
+ * net, reference counted: the registry holds one reference while the
+ * version is published, every request in flight holds one. Publication and
+ * routing happen on the loop thread only, so a swap is a pointer store
+ * there; a retired version is freed when its last request drops its
+ * reference. Loading (file read, signature check, checksum, Huffman decode,
+ * per-PE layout, warm-up run) happens on a libuv pool thread, never on the
+ * loop or the PE threads.
+ *
+ * Models come from the [models] section (one file each; a reload publishes
+ * the next version number) or from the repository (repository.c), laid out
+ * <repo>/<model>/<version>/model.eie, with a version policy per model.
+ */
+#ifndef EIED_MODELS_H
+#define EIED_MODELS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+#include "eie/eie.h"
+#include "server.h"
+
+#define EIED_MODEL_NAME_MAX 128
+#define EIED_REASON_MAX 512
+#define EIED_MAX_VERSIONS 16
+#define EIED_MAX_FAILED 16
+
+/* Counters in the shape of Triton's statistics; updated from PE threads. */
+typedef struct eied_stats {
+    atomic_uint_fast64_t success_count, success_ns;
+    atomic_uint_fast64_t fail_count, fail_ns;
+    atomic_uint_fast64_t queue_count, queue_ns;
+    atomic_uint_fast64_t compute_count, compute_ns;
+    atomic_uint_fast64_t inference_count;   /* rows inferred */
+    atomic_uint_fast64_t execution_count;   /* engine runs (batches) */
+    atomic_uint_fast64_t last_inference_ms; /* wall clock, ms since the epoch */
+    atomic_uint_fast64_t sim_cycles;        /* eie-sim backend */
+    atomic_uint_fast64_t sim_energy_pj;
+} eied_stats_t;
+
+/* What identifies the bytes of a file on disk: a change means a new file. */
+typedef struct eied_file_id {
+    uint64_t size, mtime_ns, ino;
+    uint64_t sig_size, sig_mtime_ns; /* the detached signature, 0 if none */
+} eied_file_id_t;
+
+typedef struct eied_version {
+    atomic_int refs;
+    char name[EIED_MODEL_NAME_MAX];
+    uint64_t version;
+    char path[EIED_CONFIG_STR_MAX];
+    eied_file_id_t file;
+    eie_model_t *model;
+    eie_net_t *net;
+    uint64_t bytes; /* charged to the memory budget: run-time layout + model */
+    double load_seconds;
+    eied_stats_t stats;
+} eied_version_t;
+
+typedef enum {
+    EIED_MODEL_LOADING = 0,
+    EIED_MODEL_READY,
+    EIED_MODEL_UNAVAILABLE, /* loads failed and no version serves */
+    EIED_MODEL_UNLOADED,
+} eied_model_state_t;
+
+typedef struct eied_infer_job eied_infer_job_t;
+
+/* One served model name; lives on the loop thread. */
+typedef struct eied_model {
+    char name[EIED_MODEL_NAME_MAX];
+    char path[EIED_CONFIG_STR_MAX]; /* [models]: the file; repository: the model's folder */
+    bool from_repo;
+    eied_model_state_t state;
+    char reason[EIED_REASON_MAX];
+    /* Published versions, ascending; current is the newest (routing's default). */
+    eied_version_t *versions[EIED_MAX_VERSIONS];
+    size_t n_versions;
+    eied_version_t *current;
+    /* Versions the policy wants (repository models), set by each scan. */
+    uint64_t desired[EIED_MAX_VERSIONS];
+    size_t n_desired;
+    /* Loads in flight, and files that failed (not retried until they change). */
+    uint64_t loading[EIED_MAX_VERSIONS];
+    size_t n_loading;
+    struct {
+        uint64_t version;
+        eied_file_id_t file;
+    } failed[EIED_MAX_FAILED];
+    size_t n_failed;
+
+    /* Micro-batching state (rpc_infer.c), loop thread. */
+    eied_infer_job_t *pending_head, *pending_tail;
+    uint64_t pending_rows;
+    uint64_t pending_count;
+    uv_timer_t batch_timer;
+    bool batch_timer_armed;
+    unsigned inflight_batches;
+    atomic_uint_fast64_t queued; /* requests admitted and not yet answered */
+    eied_server_t *srv;
+    struct eied_model *next;
+} eied_model_t;
+
+typedef struct eied_models {
+    eied_server_t *srv;
+    const eied_config_t *cfg;
+    eie_engine_t *engine;
+    eied_model_t *head;
+    unsigned loads_pending;
+    uint64_t bytes_published; /* memory budget accounting */
+    atomic_uint_fast64_t load_failures, loads_ok;
+    void *public_keys[8]; /* EVP_PKEY *, for signed models */
+    size_t n_public_keys;
+    /* called on the loop whenever a load finishes (readiness, repository) */
+    void (*on_load_done)(eied_server_t *srv);
+} eied_models_t;
+
+/* Creates the registry and the engine (backend + PE threads) from cfg; reads public keys. */
+eied_models_t *eied_models_create(eied_server_t *srv, const eied_config_t *cfg);
+/* Frees every model; call after the loop has stopped. NULL is fine. */
+void eied_models_free(eied_models_t *models);
+/* Closes the models' uv handles (the loop is stopping). */
+void eied_models_close_handles(eied_models_t *models);
+
+/* Starts loading every model of cfg->models in the background. */
+void eied_models_load_configured(eied_models_t *models, const eied_config_t *cfg);
+
+/* The model called name, creating it if create; NULL if absent (or out of memory). */
+eied_model_t *eied_models_get(eied_models_t *models, const char *name, bool create);
+/* The model called name, or NULL. */
+eied_model_t *eied_models_find(eied_models_t *models, const char *name);
+
+/* (Re)loads a [models] entry from its file in the background, as the next version. */
+bool eied_models_reload(eied_models_t *models, eied_model_t *model, char *why, size_t why_len);
+
+/* Loads version of a repository model from path in the background; file is what was scanned. */
+bool eied_models_load_version(eied_models_t *models, eied_model_t *model, uint64_t version,
+                              const char *path, const eied_file_id_t *file, char *why,
+                              size_t why_len);
+
+/* Unpublishes one version (or every version with 0): new requests no longer see it. */
+void eied_models_retire(eied_models_t *models, eied_model_t *model, uint64_t version);
+
+/* Unpublishes every version of NAME: new requests get NOT_FOUND, in-flight ones finish. */
+bool eied_models_unload(eied_models_t *models, const char *name, char *why, size_t why_len);
+
+/* The published version number v of model (0: the newest), or NULL. */
+eied_version_t *eied_model_version(const eied_model_t *model, uint64_t v);
+
+/* True if version of model is loading now. */
+bool eied_model_is_loading(const eied_model_t *model, uint64_t version);
+
+/* True if the file of version failed before and has not changed since. */
+bool eied_model_failed_before(const eied_model_t *model, uint64_t version,
+                              const eied_file_id_t *file);
+
+/* True when no load is pending and every model serves or was unloaded. */
+bool eied_models_all_ready(const eied_models_t *models);
+
+void eied_version_ref(eied_version_t *v);
+/* Drops a reference; the last one frees the net and the model. Any thread. */
+void eied_version_unref(eied_version_t *v);
+
+const char *eied_model_state_name(eied_model_state_t state);
+
+/* Milliseconds since the epoch (for last_inference). */
+uint64_t eied_wall_ms(void);
+
+#endif

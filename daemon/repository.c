@@ -1,0 +1,527 @@
+/* The model repository: scanning, watching, version policies; see repository.h. */
+#include "repository.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <grpc/grpc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "models.h"
+
+#define SCAN_MAX_MODELS 256
+#define SCAN_MAX_VERSIONS 64
+#define RESCAN_DEBOUNCE_MS 50
+
+bool eied_file_id_read(const char *path, eied_file_id_t *id_out); /* models.c */
+
+typedef struct scan_version {
+    uint64_t version;
+    eied_file_id_t file;
+} scan_version_t;
+
+typedef struct scan_model {
+    char name[EIED_MODEL_NAME_MAX];
+    scan_version_t versions[SCAN_MAX_VERSIONS];
+    size_t n_versions;
+} scan_model_t;
+
+typedef struct scan {
+    uv_work_t work;
+    eied_server_t *srv;
+    char root[EIED_CONFIG_STR_MAX];
+    scan_model_t *models;
+    size_t n_models;
+    char error[512];
+} scan_t;
+
+struct eied_repository {
+    eied_server_t *srv;
+    uv_timer_t poll_timer, debounce_timer;
+    uv_fs_event_t root_watch;
+    struct watch {
+        uv_fs_event_t ev;
+        char name[EIED_MODEL_NAME_MAX];
+        bool active;
+    } model_watch[SCAN_MAX_MODELS];
+    uv_signal_t sighup;
+    bool scanning, rescan_wanted, started, first_scan_done;
+    /* explicit mode: models loaded by request (the others stay out) */
+    char explicit_models[SCAN_MAX_MODELS][EIED_MODEL_NAME_MAX];
+    size_t n_explicit;
+};
+
+static bool valid_model_name(const char *name)
+{
+    if (name[0] == '\0' || name[0] == '.' || strlen(name) >= EIED_MODEL_NAME_MAX)
+        return false;
+    size_t n = strlen(name);
+    if ((n > 4 && strcmp(name + n - 4, ".tmp") == 0) ||
+        (n > 8 && strcmp(name + n - 8, ".partial") == 0))
+        return false;
+    for (const char *p = name; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-' && *p != '.')
+            return false;
+    return true;
+}
+
+/* A version folder is a positive integer without leading zeros: "1", "42". */
+static bool parse_version(const char *name, uint64_t *v)
+{
+    if (name[0] < '1' || name[0] > '9' || strlen(name) > 18)
+        return false;
+    for (const char *p = name; *p; p++)
+        if (!isdigit((unsigned char)*p))
+            return false;
+    *v = strtoull(name, NULL, 10);
+    return true;
+}
+
+/* ---- pool thread: read the directories ------------------------------------------ */
+
+static void scan_model_dir(scan_t *s, const char *name)
+{
+    char dir[EIED_CONFIG_STR_MAX + EIED_MODEL_NAME_MAX + 2];
+    snprintf(dir, sizeof dir, "%s/%s", s->root, name);
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    scan_model_t *m = &s->models[s->n_models];
+    memset(m, 0, sizeof *m);
+    snprintf(m->name, sizeof m->name, "%s", name);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        uint64_t v;
+        if (!parse_version(e->d_name, &v)) {
+            if (e->d_name[0] != '.')
+                eied_log(EIED_LOG_DEBUG, "repository: ignoring entry (versions are positive "
+                                         "integers)",
+                         "model", name, "entry", e->d_name, NULL);
+            continue;
+        }
+        if (m->n_versions == SCAN_MAX_VERSIONS) {
+            eied_log(EIED_LOG_WARN, "repository: too many versions, ignoring the rest", "model",
+                     name, NULL);
+            break;
+        }
+        char path[sizeof dir + 64];
+        snprintf(path, sizeof path, "%s/%s/model.eie", dir, e->d_name);
+        scan_version_t *sv = &m->versions[m->n_versions];
+        if (!eied_file_id_read(path, &sv->file))
+            continue; /* no complete model.eie (yet): not a version */
+        sv->version = v;
+        m->n_versions++;
+    }
+    closedir(d);
+    s->n_models++;
+}
+
+static void scan_work(uv_work_t *work)
+{
+    scan_t *s = work->data;
+    DIR *d = opendir(s->root);
+    if (d == NULL) {
+        snprintf(s->error, sizeof s->error, "%s: cannot open: %s", s->root, strerror(errno));
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && s->n_models < SCAN_MAX_MODELS) {
+        if (e->d_name[0] == '.')
+            continue;
+        if (!valid_model_name(e->d_name)) {
+            eied_log(EIED_LOG_INFO, "repository: ignoring entry (not a model name)", "entry",
+                     e->d_name, NULL);
+            continue;
+        }
+        char path[EIED_CONFIG_STR_MAX + 300];
+        struct stat sb;
+        snprintf(path, sizeof path, "%s/%s", s->root, e->d_name);
+        if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+            scan_model_dir(s, e->d_name);
+    }
+    closedir(d);
+}
+
+/* ---- loop thread: decide ------------------------------------------------------------ */
+
+static const eied_policy_t *policy_for(const eied_config_t *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->n_policies; i++)
+        if (strcmp(cfg->policies[i].model, name) == 0)
+            return &cfg->policies[i].policy;
+    return &cfg->version_policy;
+}
+
+static int cmp_version_desc(const void *a, const void *b)
+{
+    uint64_t x = ((const scan_version_t *)a)->version, y = ((const scan_version_t *)b)->version;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static bool explicitly_loaded(eied_repository_t *r, const char *name)
+{
+    for (size_t i = 0; i < r->n_explicit; i++)
+        if (strcmp(r->explicit_models[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* Brings one model in line with what is on disk and what its policy wants. */
+static void apply_model(eied_server_t *srv, eied_repository_t *r, const scan_model_t *sm)
+{
+    eied_models_t *models = srv->models;
+    const eied_config_t *cfg = srv->cfg;
+    eied_model_t *m = eied_models_get(models, sm->name, true);
+    if (m == NULL)
+        return;
+    m->from_repo = true;
+    snprintf(m->path, sizeof m->path, "%s/%s", cfg->repository, sm->name);
+    if (m->state == EIED_MODEL_UNLOADED && cfg->control_mode == EIED_CONTROL_EXPLICIT &&
+        !explicitly_loaded(r, sm->name))
+        return;
+
+    scan_version_t sorted[SCAN_MAX_VERSIONS];
+    memcpy(sorted, sm->versions, sm->n_versions * sizeof sorted[0]);
+    qsort(sorted, sm->n_versions, sizeof sorted[0], cmp_version_desc);
+    const eied_policy_t *p = policy_for(cfg, sm->name);
+    m->n_desired = 0;
+    for (size_t i = 0; i < sm->n_versions && m->n_desired < EIED_MAX_VERSIONS; i++) {
+        bool want = p->kind == EIED_POLICY_ALL ||
+                    (p->kind == EIED_POLICY_LATEST && m->n_desired < p->count);
+        for (size_t k = 0; p->kind == EIED_POLICY_SPECIFIC && k < p->n_versions; k++)
+            if (p->versions[k] == sorted[i].version)
+                want = true;
+        if (want)
+            m->desired[m->n_desired++] = sorted[i].version;
+    }
+    if (m->state == EIED_MODEL_UNLOADED)
+        m->state = EIED_MODEL_LOADING;
+
+    bool any_desired_serving = false;
+    for (size_t i = 0; i < sm->n_versions; i++) {
+        const scan_version_t *sv = &sorted[i];
+        bool desired = false;
+        for (size_t k = 0; k < m->n_desired; k++)
+            desired |= m->desired[k] == sv->version;
+        if (!desired)
+            continue;
+        eied_version_t *v = eied_model_version(m, sv->version);
+        bool changed = v != NULL && memcmp(&v->file, &sv->file, sizeof sv->file) != 0;
+        if (v != NULL && !changed) {
+            any_desired_serving = true;
+            continue;
+        }
+        if (v != NULL)
+            any_desired_serving = true; /* the old bytes serve until the new ones are ready */
+        if (eied_model_is_loading(m, sv->version) ||
+            eied_model_failed_before(m, sv->version, &sv->file))
+            continue;
+        char path[EIED_CONFIG_STR_MAX + 300], why[EIED_REASON_MAX];
+        snprintf(path, sizeof path, "%s/%llu/model.eie", m->path,
+                 (unsigned long long)sv->version);
+        if (!eied_models_load_version(models, m, sv->version, path, &sv->file, why, sizeof why))
+            eied_log(EIED_LOG_ERROR, "repository: cannot load", "model", m->name, "error", why,
+                     NULL);
+    }
+    /* Availability first: versions the policy dropped go once a wanted one serves. */
+    if (any_desired_serving || m->n_desired == 0) {
+        for (size_t i = m->n_versions; i-- > 0;) {
+            uint64_t ver = m->versions[i]->version;
+            bool desired = false;
+            for (size_t k = 0; k < m->n_desired; k++)
+                desired |= m->desired[k] == ver;
+            if (!desired && !(m->n_desired == 0 && eied_model_is_loading(m, ver)))
+                eied_models_retire(models, m, ver);
+        }
+    }
+    if (m->n_versions == 0 && m->n_loading == 0 && m->n_desired == 0) {
+        snprintf(m->reason, sizeof m->reason, "no version folder with a model.eie in %s",
+                 m->path);
+        m->state = EIED_MODEL_UNAVAILABLE;
+    }
+}
+
+static void watch_model_dirs(eied_repository_t *r, const scan_t *s);
+
+static void scan_done(uv_work_t *work, int status)
+{
+    scan_t *s = work->data;
+    eied_server_t *srv = s->srv;
+    eied_repository_t *r = srv->repository;
+    r->scanning = false;
+    if (status == 0 && eied_server_state(srv) < EIED_SERVER_STOPPING && r->started) {
+        if (s->error[0] != '\0') {
+            eied_log(EIED_LOG_ERROR, "repository scan failed", "error", s->error, NULL);
+        } else {
+            bool follow = srv->cfg->control_mode != EIED_CONTROL_EXPLICIT;
+            for (size_t i = 0; i < s->n_models; i++)
+                if (follow || explicitly_loaded(r, s->models[i].name))
+                    apply_model(srv, r, &s->models[i]);
+            /* models whose folder is gone: unload (poll mode follows the repository) */
+            for (eied_model_t *m = srv->models->head; m != NULL; m = m->next) {
+                if (!m->from_repo || m->state == EIED_MODEL_UNLOADED)
+                    continue;
+                bool present = false;
+                for (size_t i = 0; i < s->n_models && !present; i++)
+                    present = strcmp(s->models[i].name, m->name) == 0;
+                if (!present && (follow || explicitly_loaded(r, m->name))) {
+                    char why[64];
+                    eied_models_unload(srv->models, m->name, why, sizeof why);
+                    snprintf(m->reason, sizeof m->reason, "removed from the repository");
+                }
+            }
+            watch_model_dirs(r, s);
+        }
+        r->first_scan_done = true;
+        if (srv->models->on_load_done != NULL)
+            srv->models->on_load_done(srv); /* readiness may change */
+    }
+    free(s->models);
+    free(s);
+    if (r->rescan_wanted && r->started) {
+        r->rescan_wanted = false;
+        eied_repository_rescan(srv);
+    }
+}
+
+static void start_scan(eied_server_t *srv)
+{
+    eied_repository_t *r = srv->repository;
+    if (r->scanning) {
+        r->rescan_wanted = true;
+        return;
+    }
+    scan_t *s = calloc(1, sizeof *s);
+    if (s != NULL)
+        s->models = calloc(SCAN_MAX_MODELS, sizeof *s->models);
+    if (s == NULL || s->models == NULL) {
+        free(s);
+        eied_log(EIED_LOG_ERROR, "repository: out of memory for a scan", NULL);
+        return;
+    }
+    s->srv = srv;
+    s->work.data = s;
+    snprintf(s->root, sizeof s->root, "%s", srv->cfg->repository);
+    r->scanning = true;
+    if (uv_queue_work(srv->loop, &s->work, scan_work, scan_done) != 0) {
+        r->scanning = false;
+        free(s->models);
+        free(s);
+    }
+}
+
+static void on_debounce(uv_timer_t *t)
+{
+    start_scan(((eied_repository_t *)t->data)->srv);
+}
+
+void eied_repository_rescan(eied_server_t *srv)
+{
+    eied_repository_t *r = srv->repository;
+    if (r == NULL || !r->started)
+        return;
+    /* coalesce bursts of file events (a copy is many writes) into one scan */
+    uv_timer_start(&r->debounce_timer, on_debounce, RESCAN_DEBOUNCE_MS, 0);
+}
+
+static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+    (void)filename;
+    (void)events;
+    (void)status;
+    eied_repository_t *r = h->data;
+    if (r->srv->cfg->control_mode == EIED_CONTROL_POLL)
+        eied_repository_rescan(r->srv);
+}
+
+static void on_poll(uv_timer_t *t)
+{
+    eied_repository_t *r = t->data;
+    start_scan(r->srv);
+}
+
+static void on_sighup(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    eied_repository_t *r = h->data;
+    eied_log(EIED_LOG_INFO, "SIGHUP: rescanning the repository", NULL);
+    start_scan(r->srv);
+}
+
+/* uv_fs_event is not recursive on Linux: watch each model folder too. */
+static void watch_model_dirs(eied_repository_t *r, const scan_t *s)
+{
+    if (r->srv->cfg->control_mode != EIED_CONTROL_POLL)
+        return;
+    for (size_t i = 0; i < s->n_models; i++) {
+        bool have = false;
+        size_t free_slot = SCAN_MAX_MODELS;
+        for (size_t k = 0; k < SCAN_MAX_MODELS; k++) {
+            if (r->model_watch[k].active && strcmp(r->model_watch[k].name, s->models[i].name) == 0)
+                have = true;
+            else if (!r->model_watch[k].active && free_slot == SCAN_MAX_MODELS)
+                free_slot = k;
+        }
+        if (have || free_slot == SCAN_MAX_MODELS)
+            continue;
+        struct watch *w = &r->model_watch[free_slot];
+        char dir[EIED_CONFIG_STR_MAX + EIED_MODEL_NAME_MAX + 2];
+        snprintf(dir, sizeof dir, "%s/%s", r->srv->cfg->repository, s->models[i].name);
+        uv_fs_event_init(r->srv->loop, &w->ev);
+        w->ev.data = r;
+        if (uv_fs_event_start(&w->ev, on_fs_event, dir, 0) == 0) {
+            w->active = true;
+            snprintf(w->name, sizeof w->name, "%s", s->models[i].name);
+        } else {
+            uv_close((uv_handle_t *)&w->ev, NULL);
+        }
+    }
+}
+
+bool eied_repository_start(eied_server_t *srv)
+{
+    const eied_config_t *cfg = srv->cfg;
+    if (cfg->repository[0] == '\0')
+        return true;
+    struct stat sb;
+    if (stat(cfg->repository, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        eied_log(EIED_LOG_ERROR, "repository.path is not a directory", "path", cfg->repository,
+                 NULL);
+        return false;
+    }
+    eied_repository_t *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return false;
+    r->srv = srv;
+    srv->repository = r;
+    uv_timer_init(srv->loop, &r->poll_timer);
+    uv_timer_init(srv->loop, &r->debounce_timer);
+    r->poll_timer.data = r->debounce_timer.data = r;
+    uv_signal_init(srv->loop, &r->sighup);
+    r->sighup.data = r;
+    uv_signal_start(&r->sighup, on_sighup, SIGHUP);
+    uv_fs_event_init(srv->loop, &r->root_watch);
+    r->root_watch.data = r;
+    if (cfg->control_mode == EIED_CONTROL_POLL) {
+        if (uv_fs_event_start(&r->root_watch, on_fs_event, cfg->repository, 0) != 0)
+            eied_log(EIED_LOG_WARN, "repository: cannot watch; polling only", "path",
+                     cfg->repository, NULL);
+        uv_timer_start(&r->poll_timer, on_poll, cfg->poll_interval_ms, cfg->poll_interval_ms);
+    }
+    r->started = true;
+    eied_log(EIED_LOG_INFO, "repository", "path", cfg->repository, "control_mode",
+             cfg->control_mode == EIED_CONTROL_POLL       ? "poll"
+             : cfg->control_mode == EIED_CONTROL_EXPLICIT ? "explicit"
+                                                          : "none",
+             NULL);
+    /* explicit mode starts with nothing loaded, as Triton's does */
+    if (cfg->control_mode != EIED_CONTROL_EXPLICIT)
+        start_scan(srv);
+    else
+        r->first_scan_done = true;
+    return true;
+}
+
+static void close_if_open(uv_handle_t *h)
+{
+    if (h->loop != NULL && !uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+void eied_repository_close(eied_server_t *srv)
+{
+    eied_repository_t *r = srv->repository;
+    if (r == NULL)
+        return;
+    r->started = false;
+    close_if_open((uv_handle_t *)&r->poll_timer);
+    close_if_open((uv_handle_t *)&r->debounce_timer);
+    close_if_open((uv_handle_t *)&r->root_watch);
+    close_if_open((uv_handle_t *)&r->sighup);
+    for (size_t k = 0; k < SCAN_MAX_MODELS; k++)
+        if (r->model_watch[k].active)
+            close_if_open((uv_handle_t *)&r->model_watch[k].ev);
+}
+
+void eied_repository_free(eied_server_t *srv)
+{
+    free(srv->repository);
+    srv->repository = NULL;
+}
+
+bool eied_repository_ready(const eied_server_t *srv);
+bool eied_repository_ready(const eied_server_t *srv)
+{
+    return srv->repository == NULL || srv->repository->first_scan_done;
+}
+
+int eied_repository_load(eied_server_t *srv, const char *name, char *why, size_t why_len)
+{
+    eied_repository_t *r = srv->repository;
+    eied_model_t *m = eied_models_find(srv->models, name);
+    if (m != NULL && !m->from_repo) {
+        /* a [models] entry: reload its file as the next version */
+        if (m->state == EIED_MODEL_UNLOADED)
+            m->state = EIED_MODEL_LOADING;
+        return eied_models_reload(srv->models, m, why, why_len) ? GRPC_STATUS_OK
+                                                                 : GRPC_STATUS_UNAVAILABLE;
+    }
+    if (r == NULL) {
+        snprintf(why, why_len, "model '%s' is not configured (no [models] entry, no repository)",
+                 name);
+        return GRPC_STATUS_NOT_FOUND;
+    }
+    if (srv->cfg->control_mode == EIED_CONTROL_POLL) {
+        snprintf(why, why_len,
+                 "model '%s': control_mode is poll, the repository decides what serves; change "
+                 "the files, or use control_mode explicit",
+                 name);
+        return GRPC_STATUS_FAILED_PRECONDITION;
+    }
+    char dir[EIED_CONFIG_STR_MAX + EIED_MODEL_NAME_MAX + 2];
+    struct stat sb;
+    snprintf(dir, sizeof dir, "%s/%s", srv->cfg->repository, name);
+    if (!valid_model_name(name) || stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        snprintf(why, why_len, "model '%s' is not in the repository %s", name,
+                 srv->cfg->repository);
+        return GRPC_STATUS_NOT_FOUND;
+    }
+    if (!explicitly_loaded(r, name) && r->n_explicit < SCAN_MAX_MODELS)
+        snprintf(r->explicit_models[r->n_explicit++], EIED_MODEL_NAME_MAX, "%s", name);
+    if (m != NULL && m->state == EIED_MODEL_UNLOADED)
+        m->state = EIED_MODEL_LOADING;
+    start_scan(srv);
+    return GRPC_STATUS_OK;
+}
+
+int eied_repository_unload(eied_server_t *srv, const char *name, char *why, size_t why_len)
+{
+    eied_repository_t *r = srv->repository;
+    eied_model_t *m = eied_models_find(srv->models, name);
+    if (m != NULL && m->from_repo && srv->cfg->control_mode == EIED_CONTROL_POLL) {
+        snprintf(why, why_len,
+                 "model '%s': control_mode is poll, the repository decides what serves; remove "
+                 "its folder, or use control_mode explicit",
+                 name);
+        return GRPC_STATUS_FAILED_PRECONDITION;
+    }
+    if (!eied_models_unload(srv->models, name, why, why_len))
+        return GRPC_STATUS_NOT_FOUND;
+    if (r != NULL) {
+        for (size_t i = 0; i < r->n_explicit; i++) {
+            if (strcmp(r->explicit_models[i], name) == 0) {
+                memmove(r->explicit_models[i], r->explicit_models[i + 1],
+                        (r->n_explicit - i - 1) * sizeof r->explicit_models[0]);
+                r->n_explicit--;
+                break;
+            }
+        }
+    }
+    return GRPC_STATUS_OK;
+}

@@ -1,0 +1,562 @@
+/*
+ * inference.GRPCInferenceService/ModelInfer.
+ *
+ * Loop thread: read, route to a model version, validate every field against
+ * the model (errors name the model, the tensor and the mismatch), admit
+ * (bounded queue per model), then micro-batch: a request that finds its
+ * model idle runs at once; requests that arrive while the model computes
+ * wait at most batch_window_us, or until max_batch rows wait, and run as one
+ * engine batch, so each compressed weight entry is decoded once for all of
+ * them. Expired requests are answered DEADLINE_EXCEEDED and skipped.
+ * PE thread: when the batch is computed, the worker packs and sends every
+ * reply itself and tells the loop the model has room for the next batch.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "call.h"
+#include "inference.pb-c.h"
+#include "log.h"
+#include "metrics.h"
+#include "models.h"
+#include "rpc.h"
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+               "raw tensor contents are little-endian; a big-endian host needs byte swapping");
+
+struct eied_infer_job {
+    eied_call_t *call;
+    eied_version_t *version; /* a reference: the version this request started on */
+    eied_model_t *model;
+    char *id;
+    uint32_t rows;
+    float *input; /* rows x input_dim */
+    uint64_t arrived_ns;
+    eied_infer_job_t *next;
+};
+
+typedef struct infer_batch {
+    eied_server_t *srv;
+    eied_model_t *model;
+    eied_version_t *version;
+    eied_infer_job_t *jobs;
+    uint32_t rows;
+    float *input;  /* rows x input_dim; a job's own buffer when the batch has one job */
+    float *output; /* rows x output_dim */
+    uint64_t start_ns;
+} infer_batch_t;
+
+/* Every refusal of an inference request is counted by reason, then answered. */
+static void infer_fail(eied_call_t *call, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void infer_fail(eied_call_t *call, int code, const char *fmt, ...)
+{
+    char detail[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    eied_metrics_count_failure(call->srv, code);
+    eied_call_fail(call, code, "%s", detail);
+}
+
+static void job_free(eied_infer_job_t *job)
+{
+    eied_version_unref(job->version);
+    free(job->id);
+    free(job->input);
+    free(job);
+}
+
+/* Answers a job with an error and accounts for it; any thread. */
+static void job_fail(eied_infer_job_t *job, int code, const char *detail)
+{
+    eied_stats_t *st = &job->version->stats;
+    atomic_fetch_add(&st->fail_count, 1);
+    atomic_fetch_add(&st->fail_ns, eied_now_ns() - job->arrived_ns);
+    atomic_fetch_sub(&job->model->queued, 1);
+    infer_fail(job->call, code, "%s", detail);
+    job_free(job);
+}
+
+/* ---- PE thread: replies --------------------------------------------------- */
+
+static void set_param(Inference__ModelInferResponse__ParametersEntry *entry,
+                      Inference__InferParameter *value, const char *key)
+{
+    inference__model_infer_response__parameters_entry__init(entry);
+    entry->key = (char *)key;
+    entry->value = value;
+}
+
+static void batch_finished(eied_server_t *srv, void *arg);
+
+static void batch_done(void *user, eie_status_t status, const eie_run_info_t *info,
+                       const eie_error_t *err)
+{
+    infer_batch_t *b = user;
+    uint64_t end_ns = eied_now_ns();
+    eied_version_t *v = b->version;
+    eied_stats_t *st = &v->stats;
+    uint32_t out_dim = eie_net_output_dim(v->net);
+    char version_text[32];
+    snprintf(version_text, sizeof version_text, "%llu", (unsigned long long)v->version);
+
+    if (status == EIE_STATUS_OK) {
+        atomic_fetch_add(&st->execution_count, 1);
+        atomic_fetch_add(&st->compute_count, 1);
+        atomic_fetch_add(&st->compute_ns, end_ns - b->start_ns);
+        atomic_store(&st->last_inference_ms, eied_wall_ms());
+        if (info != NULL && info->cycles > 0) {
+            atomic_fetch_add(&st->sim_cycles, info->cycles);
+            atomic_fetch_add(&st->sim_energy_pj, (uint64_t)(info->energy_uj * 1e6));
+        }
+    }
+    uint32_t row = 0;
+    for (eied_infer_job_t *job = b->jobs, *next; job != NULL; job = next) {
+        next = job->next;
+        if (status != EIE_STATUS_OK) {
+            char detail[1024];
+            snprintf(detail, sizeof detail, "model '%.128s': %.512s", v->name,
+                     err != NULL ? err->msg : eie_strerror(status));
+            job_fail(job, eie_status_grpc_code(status), detail);
+            continue;
+        }
+        Inference__ModelInferResponse resp = INFERENCE__MODEL_INFER_RESPONSE__INIT;
+        Inference__ModelInferResponse__InferOutputTensor out =
+            INFERENCE__MODEL_INFER_RESPONSE__INFER_OUTPUT_TENSOR__INIT;
+        Inference__ModelInferResponse__InferOutputTensor *outs[1] = {&out};
+        int64_t shape[2] = {job->rows, out_dim};
+        ProtobufCBinaryData raw = {.len = (size_t)job->rows * out_dim * sizeof(float),
+                                   .data = (uint8_t *)(b->output + (size_t)row * out_dim)};
+        resp.model_name = v->name;
+        resp.model_version = version_text;
+        resp.id = job->id;
+        out.name = (char *)eie_model_output_name(v->model);
+        out.datatype = "FP32";
+        out.n_shape = 2;
+        out.shape = shape;
+        resp.n_outputs = 1;
+        resp.outputs = outs;
+        resp.n_raw_output_contents = 1;
+        resp.raw_output_contents = &raw;
+
+        /* Backend figures travel in the response parameters. */
+        Inference__InferParameter pv[6];
+        Inference__ModelInferResponse__ParametersEntry pe[6];
+        Inference__ModelInferResponse__ParametersEntry *pp[6];
+        size_t np = 0;
+        for (size_t i = 0; i < 6; i++) {
+            inference__infer_parameter__init(&pv[i]);
+            pp[i] = &pe[i];
+        }
+        pv[np].parameter_choice_case = INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_STRING_PARAM;
+        pv[np].string_param = (char *)eie_engine_backend(b->srv->models->engine);
+        set_param(&pe[np], &pv[np], "backend");
+        np++;
+        pv[np].parameter_choice_case = INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_INT64_PARAM;
+        pv[np].int64_param = b->rows;
+        set_param(&pe[np], &pv[np], "batch_rows");
+        np++;
+        if (info != NULL && info->cycles > 0) {
+            pv[np].parameter_choice_case =
+                INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_UINT64_PARAM;
+            pv[np].uint64_param = info->cycles;
+            set_param(&pe[np], &pv[np], "sim_cycles");
+            np++;
+            pv[np].parameter_choice_case =
+                INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_DOUBLE_PARAM;
+            pv[np].double_param = info->sim_time_us;
+            set_param(&pe[np], &pv[np], "sim_time_us");
+            np++;
+            pv[np].parameter_choice_case =
+                INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_DOUBLE_PARAM;
+            pv[np].double_param = info->efficiency;
+            set_param(&pe[np], &pv[np], "sim_efficiency");
+            np++;
+            pv[np].parameter_choice_case =
+                INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_DOUBLE_PARAM;
+            pv[np].double_param = info->energy_uj;
+            set_param(&pe[np], &pv[np], "sim_energy_uj");
+            np++;
+        }
+        resp.n_parameters = np;
+        resp.parameters = pp;
+
+        atomic_fetch_add(&st->success_count, 1);
+        atomic_fetch_add(&st->success_ns, end_ns - job->arrived_ns);
+        atomic_fetch_add(&st->inference_count, job->rows);
+        atomic_fetch_sub(&job->model->queued, 1);
+        eied_call_reply(job->call, &resp.base);
+        row += job->rows;
+        job_free(job);
+    }
+    if (b->input != NULL)
+        free(b->input);
+    free(b->output);
+    eied_version_unref(b->version);
+    eied_server_post(b->srv, batch_finished, b->model);
+    free(b);
+}
+
+/* ---- loop thread: batching ------------------------------------------------ */
+
+static void model_dispatch(eied_model_t *m);
+
+static void batch_finished(eied_server_t *srv, void *arg)
+{
+    eied_model_t *m = arg;
+    (void)srv;
+    m->inflight_batches--;
+    model_dispatch(m);
+}
+
+static void on_batch_timer(uv_timer_t *t)
+{
+    eied_model_t *m = t->data;
+    m->batch_timer_armed = false;
+    model_dispatch(m);
+}
+
+static bool deadline_passed(const eied_call_t *call)
+{
+    return gpr_time_cmp(gpr_now(call->deadline.clock_type), call->deadline) > 0;
+}
+
+/* Takes the pending jobs that go into one batch: same version, rows up to max_batch. */
+static infer_batch_t *take_batch(eied_server_t *srv, eied_model_t *m)
+{
+    const eied_config_t *cfg = srv->cfg;
+    uint64_t max_rows = cfg->max_batch;
+    bool batching = cfg->batch_window_us > 0;
+    infer_batch_t *b = calloc(1, sizeof *b);
+    if (b == NULL)
+        return NULL;
+    b->srv = srv;
+    b->model = m;
+    eied_infer_job_t **tail = &b->jobs;
+    uint64_t now = eied_now_ns();
+    while (m->pending_head != NULL) {
+        eied_infer_job_t *job = m->pending_head;
+        if (b->version != NULL &&
+            (!batching || job->version != b->version || b->rows + job->rows > max_rows))
+            break;
+        m->pending_head = job->next;
+        if (m->pending_head == NULL)
+            m->pending_tail = NULL;
+        m->pending_rows -= job->rows;
+        m->pending_count--;
+        job->next = NULL;
+        atomic_fetch_add(&job->version->stats.queue_count, 1);
+        atomic_fetch_add(&job->version->stats.queue_ns, now - job->arrived_ns);
+        if (atomic_load(&job->call->closed)) {
+            job_fail(job, GRPC_STATUS_CANCELLED, "cancelled by the client");
+            continue;
+        }
+        if (deadline_passed(job->call)) {
+            char detail[320];
+            snprintf(detail, sizeof detail,
+                     "model '%.128s': deadline passed after %llu us in the queue; not computed",
+                     m->name, (unsigned long long)((now - job->arrived_ns) / 1000));
+            job_fail(job, GRPC_STATUS_DEADLINE_EXCEEDED, detail);
+            continue;
+        }
+        if (b->version == NULL) {
+            b->version = job->version;
+            eied_version_ref(b->version);
+        }
+        *tail = job;
+        tail = &job->next;
+        b->rows += job->rows;
+    }
+    if (b->jobs == NULL) {
+        free(b);
+        return NULL;
+    }
+    return b;
+}
+
+static void batch_submit(eied_server_t *srv, eied_model_t *m, infer_batch_t *b)
+{
+    eied_version_t *v = b->version;
+    uint32_t in_dim = eie_net_input_dim(v->net);
+    uint32_t out_dim = eie_net_output_dim(v->net);
+    eie_error_t err;
+    b->output = malloc((size_t)b->rows * out_dim * sizeof(float));
+    if (b->jobs->next == NULL) {
+        b->input = b->jobs->input; /* one job: its buffer is the batch */
+        b->jobs->input = NULL;
+    } else {
+        b->input = malloc((size_t)b->rows * in_dim * sizeof(float));
+        size_t row = 0;
+        for (eied_infer_job_t *j = b->jobs; j != NULL && b->input != NULL; j = j->next) {
+            memcpy(b->input + row * in_dim, j->input, (size_t)j->rows * in_dim * sizeof(float));
+            row += j->rows;
+            free(j->input);
+            j->input = NULL;
+        }
+    }
+    m->inflight_batches++;
+    b->start_ns = eied_now_ns();
+    eie_status_t st;
+    if (b->output == NULL || b->input == NULL)
+        st = eie_error_set(&err, EIE_STATUS_NO_MEMORY, "out of memory for a batch of %u rows",
+                           b->rows);
+    else
+        st = eie_net_submit(v->net, b->input, b->rows, b->output, batch_done, b, &err);
+    if (st != EIE_STATUS_OK)
+        batch_done(b, st, NULL, &err); /* answers every job, posts batch_finished */
+}
+
+/*
+ * Hands pending requests to the engine. A model with nothing running takes
+ * its pending requests at once; with batches running it waits until
+ * max_batch rows are pending or the oldest has waited batch_window_us.
+ */
+static void model_dispatch(eied_model_t *m)
+{
+    eied_server_t *srv = m->srv;
+    const eied_config_t *cfg = srv->cfg;
+    while (m->pending_head != NULL && m->inflight_batches < cfg->max_inflight_batches) {
+        uint64_t waited_us = (eied_now_ns() - m->pending_head->arrived_ns) / 1000;
+        if (m->inflight_batches > 0 && cfg->batch_window_us > 0 &&
+            m->pending_rows < cfg->max_batch && waited_us < cfg->batch_window_us) {
+            if (!m->batch_timer_armed) {
+                uint64_t left_ms = (cfg->batch_window_us - waited_us + 999) / 1000;
+                uv_timer_start(&m->batch_timer, on_batch_timer, left_ms, 0);
+                m->batch_timer_armed = true;
+            }
+            return;
+        }
+        infer_batch_t *b = take_batch(srv, m);
+        if (b == NULL)
+            continue; /* every taken job was expired or cancelled */
+        batch_submit(srv, m, b);
+    }
+}
+
+/* ---- loop thread: validation ---------------------------------------------- */
+
+static const char *shape_text(const int64_t *shape, size_t n, char *buf, size_t len)
+{
+    size_t used = (size_t)snprintf(buf, len, "[");
+    for (size_t i = 0; i < n && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%lld", i ? "," : "",
+                                 (long long)shape[i]);
+    if (used < len)
+        snprintf(buf + used, len - used, "]");
+    return buf;
+}
+
+/* Resolves the version a request names ("" = the newest ready one). */
+static eied_version_t *route(eied_call_t *call, eied_models_t *models, const char *name,
+                             const char *version, eied_model_t **model_out)
+{
+    eied_model_t *m = eied_models_find(models, name);
+    if (m == NULL || m->state == EIED_MODEL_UNLOADED) {
+        infer_fail(call, GRPC_STATUS_NOT_FOUND, "unknown model '%s'", name);
+        return NULL;
+    }
+    if (m->current == NULL) {
+        infer_fail(call, GRPC_STATUS_UNAVAILABLE, "model '%s' is not ready (%s%s%s)", name,
+                       eied_model_state_name(m->state), m->reason[0] ? ": " : "", m->reason);
+        return NULL;
+    }
+    eied_version_t *v = m->current;
+    if (version[0] != '\0') {
+        char *end;
+        unsigned long long want = strtoull(version, &end, 10);
+        v = *end == '\0' && version[0] != '-' ? eied_model_version(m, want) : NULL;
+        if (v == NULL || want == 0) {
+            char list[128];
+            size_t used = 0;
+            list[0] = '\0';
+            for (size_t i = 0; i < m->n_versions && used < sizeof list - 24; i++)
+                used += (size_t)snprintf(list + used, sizeof list - used, "%s%llu", i ? ", " : "",
+                                         (unsigned long long)m->versions[i]->version);
+            infer_fail(call, GRPC_STATUS_NOT_FOUND,
+                       "model '%s' has no version '%s' (serving: %s)", name, version, list);
+            return NULL;
+        }
+    }
+    *model_out = m;
+    return v;
+}
+
+static bool all_finite(const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]))
+            return false;
+    return true;
+}
+
+static void on_model_infer(eied_server_t *srv, eied_call_t *call)
+{
+    const eied_config_t *cfg = srv->cfg;
+    Inference__ModelInferRequest *req = (Inference__ModelInferRequest *)eied_call_read(
+        call, &inference__model_infer_request__descriptor);
+    if (req == NULL)
+        return;
+    eied_infer_job_t *job = NULL;
+    if (eied_server_state(srv) >= EIED_SERVER_STOPPING) {
+        infer_fail(call, GRPC_STATUS_UNAVAILABLE, "server is shutting down");
+        goto done;
+    }
+    eied_model_t *m = NULL;
+    eied_version_t *v = route(call, srv->models, req->model_name, req->model_version, &m);
+    if (v == NULL)
+        goto done;
+    const char *mname = req->model_name;
+    const char *in_name = eie_model_input_name(v->model);
+    uint32_t in_dim = eie_net_input_dim(v->net);
+    char shape_buf[128];
+
+    if (req->n_inputs != 1) {
+        infer_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
+                       "model '%s': expected 1 input tensor '%s', got %zu", mname, in_name,
+                       req->n_inputs);
+        goto done;
+    }
+    Inference__ModelInferRequest__InferInputTensor *in = req->inputs[0];
+    if (strcmp(in->name, in_name) != 0) {
+        infer_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
+                       "model '%s': unknown input '%s' (the model's input is '%s')", mname,
+                       in->name, in_name);
+        goto done;
+    }
+    if (strcmp(in->datatype, "FP32") != 0) {
+        infer_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
+                       "model '%s': input '%s': datatype '%s' is not supported (expected FP32)",
+                       mname, in_name, in->datatype);
+        goto done;
+    }
+    if (in->n_shape != 2 || in->shape[1] != (int64_t)in_dim || in->shape[0] < 1) {
+        infer_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
+                       "model '%s': input '%s': shape %s does not match [-1,%u]", mname, in_name,
+                       shape_text(in->shape, in->n_shape, shape_buf, sizeof shape_buf), in_dim);
+        goto done;
+    }
+    if ((uint64_t)in->shape[0] > cfg->max_batch) {
+        infer_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
+                       "model '%s': input '%s': batch %lld is over max_batch %llu", mname,
+                       in_name, (long long)in->shape[0], (unsigned long long)cfg->max_batch);
+        goto done;
+    }
+    uint32_t rows = (uint32_t)in->shape[0];
+    size_t n = (size_t)rows * in_dim;
+    bool has_contents = in->contents != NULL &&
+                        (in->contents->n_fp32_contents > 0 || in->contents->n_bool_contents > 0 ||
+                         in->contents->n_int_contents > 0 || in->contents->n_int64_contents > 0 ||
+                         in->contents->n_uint_contents > 0 || in->contents->n_uint64_contents > 0 ||
+                         in->contents->n_fp64_contents > 0 || in->contents->n_bytes_contents > 0);
+    bool has_raw = req->n_raw_input_contents > 0;
+    if (has_raw && has_contents) {
+        infer_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
+                       "model '%s': input '%s' has both raw_input_contents and contents; send "
+                       "one",
+                       mname, in_name);
+        goto done;
+    }
+    if (has_raw && req->n_raw_input_contents != req->n_inputs) {
+        infer_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
+                       "model '%s': %zu raw_input_contents for %zu inputs", mname,
+                       req->n_raw_input_contents, req->n_inputs);
+        goto done;
+    }
+    if (!has_raw && !has_contents) {
+        infer_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
+                       "model '%s': input '%s' has no data (neither raw_input_contents nor "
+                       "contents.fp32_contents)",
+                       mname, in_name);
+        goto done;
+    }
+    if (has_raw && req->raw_input_contents[0].len != n * sizeof(float)) {
+        infer_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
+                       "model '%s': input '%s': raw_input_contents has %zu bytes, shape %s FP32 "
+                       "needs %zu",
+                       mname, in_name, req->raw_input_contents[0].len,
+                       shape_text(in->shape, in->n_shape, shape_buf, sizeof shape_buf),
+                       n * sizeof(float));
+        goto done;
+    }
+    if (has_contents && in->contents->n_fp32_contents != n) {
+        infer_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
+                       "model '%s': input '%s': contents has %zu fp32 values, shape %s needs %zu "
+                       "(FP32 data goes in fp32_contents)",
+                       mname, in_name, in->contents->n_fp32_contents,
+                       shape_text(in->shape, in->n_shape, shape_buf, sizeof shape_buf), n);
+        goto done;
+    }
+    const char *out_name = eie_model_output_name(v->model);
+    for (size_t i = 0; i < req->n_outputs; i++) {
+        if (strcmp(req->outputs[i]->name, out_name) != 0) {
+            infer_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
+                           "model '%s': unknown requested output '%s' (the model's output is "
+                           "'%s')",
+                           mname, req->outputs[i]->name, out_name);
+            goto done;
+        }
+    }
+    const float *src = has_raw ? (const float *)(const void *)req->raw_input_contents[0].data
+                               : in->contents->fp32_contents;
+    if (cfg->reject_non_finite && !all_finite(src, n)) {
+        infer_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
+                       "model '%s': input '%s' holds NaN or Inf (reject_non_finite is on)", mname,
+                       in_name);
+        goto done;
+    }
+    if (atomic_load(&m->queued) >= cfg->queue_depth) {
+        infer_fail(call, GRPC_STATUS_UNAVAILABLE,
+                       "model '%s': queue full (%llu requests queued or running, queue_depth %llu)",
+                       mname, (unsigned long long)atomic_load(&m->queued),
+                       (unsigned long long)cfg->queue_depth);
+        goto done;
+    }
+    if (deadline_passed(call)) {
+        infer_fail(call, GRPC_STATUS_DEADLINE_EXCEEDED,
+                       "model '%s': deadline passed before the request was queued", mname);
+        goto done;
+    }
+
+    job = calloc(1, sizeof *job);
+    float *input = malloc(n * sizeof(float));
+    char *id = strdup(req->id != NULL ? req->id : "");
+    if (job == NULL || input == NULL || id == NULL) {
+        free(job);
+        free(input);
+        free(id);
+        infer_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        goto done;
+    }
+    memcpy(input, src, n * sizeof(float)); /* raw bytes may be unaligned; copy once */
+    job->call = call;
+    job->version = v;
+    eied_version_ref(v);
+    job->model = m;
+    job->id = id;
+    job->rows = rows;
+    job->input = input;
+    job->arrived_ns = call->arrived_ns;
+    atomic_fetch_add(&m->queued, 1);
+    if (m->pending_tail != NULL)
+        m->pending_tail->next = job;
+    else
+        m->pending_head = job;
+    m->pending_tail = job;
+    m->pending_rows += rows;
+    m->pending_count++;
+    model_dispatch(m);
+done:
+    protobuf_c_message_free_unpacked(&req->base, NULL);
+}
+
+void eied_rpc_infer_register(eied_server_t *srv)
+{
+    static const eied_method_t infer = {.path = "/inference.GRPCInferenceService/ModelInfer",
+                                        .handler = on_model_infer, .prealloc = 64};
+    eied_server_add_method(srv, &infer);
+}

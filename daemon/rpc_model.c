@@ -1,0 +1,150 @@
+/*
+ * ModelReady and ModelMetadata. Metadata properties carry the compression
+ * facts of the served version (layers, nonzeros, density, code bits, bytes,
+ * ratio to dense float32), so a client can see what it is talking to.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "call.h"
+#include "inference.pb-c.h"
+#include "models.h"
+#include "rpc.h"
+
+static void on_model_ready(eied_server_t *srv, eied_call_t *call)
+{
+    Inference__ModelReadyRequest *req = (Inference__ModelReadyRequest *)eied_call_read(
+        call, &inference__model_ready_request__descriptor);
+    if (req == NULL)
+        return;
+    eied_model_t *m = eied_models_find(srv->models, req->name);
+    Inference__ModelReadyResponse resp = INFERENCE__MODEL_READY_RESPONSE__INIT;
+    resp.ready = m != NULL && m->current != NULL && m->state == EIED_MODEL_READY;
+    if (resp.ready && req->version[0] != '\0') {
+        char *end;
+        unsigned long long want = strtoull(req->version, &end, 10);
+        resp.ready = *end == '\0' && want > 0 && eied_model_version(m, want) != NULL;
+    }
+    protobuf_c_message_free_unpacked(&req->base, NULL);
+    eied_call_reply(call, &resp.base);
+}
+
+enum { N_PROPS = 10 };
+
+static void on_model_metadata(eied_server_t *srv, eied_call_t *call)
+{
+    Inference__ModelMetadataRequest *req = (Inference__ModelMetadataRequest *)eied_call_read(
+        call, &inference__model_metadata_request__descriptor);
+    if (req == NULL)
+        return;
+    eied_model_t *m = eied_models_find(srv->models, req->name);
+    if (m == NULL || m->state == EIED_MODEL_UNLOADED) {
+        eied_call_fail(call, GRPC_STATUS_NOT_FOUND, "unknown model '%s'", req->name);
+        goto done;
+    }
+    eied_version_t *v = m->current;
+    if (v == NULL) {
+        eied_call_fail(call, GRPC_STATUS_UNAVAILABLE, "model '%s' is not ready (%s)", req->name,
+                       eied_model_state_name(m->state));
+        goto done;
+    }
+    if (req->version[0] != '\0') {
+        char *end;
+        unsigned long long want = strtoull(req->version, &end, 10);
+        v = *end == '\0' && want > 0 ? eied_model_version(m, want) : NULL;
+        if (v == NULL) {
+            eied_call_fail(call, GRPC_STATUS_NOT_FOUND, "model '%s' has no version '%s'",
+                           req->name, req->version);
+            goto done;
+        }
+    }
+    char version_text[EIED_MAX_VERSIONS][32];
+    char *versions[EIED_MAX_VERSIONS];
+    for (size_t i = 0; i < m->n_versions; i++) {
+        snprintf(version_text[i], sizeof version_text[i], "%" PRIu64, m->versions[i]->version);
+        versions[i] = version_text[i];
+    }
+    Inference__ModelMetadataResponse resp = INFERENCE__MODEL_METADATA_RESPONSE__INIT;
+    Inference__ModelMetadataResponse__TensorMetadata in =
+        INFERENCE__MODEL_METADATA_RESPONSE__TENSOR_METADATA__INIT;
+    Inference__ModelMetadataResponse__TensorMetadata out =
+        INFERENCE__MODEL_METADATA_RESPONSE__TENSOR_METADATA__INIT;
+    Inference__ModelMetadataResponse__TensorMetadata *ins[1] = {&in}, *outs[1] = {&out};
+    int64_t in_shape[2] = {-1, eie_model_input_dim(v->model)};
+    int64_t out_shape[2] = {-1, eie_model_output_dim(v->model)};
+    in.name = (char *)eie_model_input_name(v->model);
+    in.datatype = "FP32";
+    in.n_shape = 2;
+    in.shape = in_shape;
+    out.name = (char *)eie_model_output_name(v->model);
+    out.datatype = "FP32";
+    out.n_shape = 2;
+    out.shape = out_shape;
+    resp.name = m->name;
+    resp.n_versions = m->n_versions;
+    resp.versions = versions;
+    resp.platform = "eie_eiev1";
+    resp.n_inputs = 1;
+    resp.inputs = ins;
+    resp.n_outputs = 1;
+    resp.outputs = outs;
+
+    uint64_t weights = 0, nnz = 0, file_bytes = eie_model_file_bytes(v->model);
+    unsigned fc_layers = 0, min_bits = 8, max_bits = 0;
+    size_t n_layers = eie_model_layer_count(v->model);
+    for (size_t i = 0; i < n_layers; i++) {
+        eie_layer_info_t li;
+        if (eie_model_layer_info(v->model, i, &li) != EIE_STATUS_OK || li.kind != EIE_LAYER_FC)
+            continue;
+        fc_layers++;
+        weights += (uint64_t)li.rows * li.cols;
+        nnz += li.nnz;
+        if (li.code_bits < min_bits)
+            min_bits = li.code_bits;
+        if (li.code_bits > max_bits)
+            max_bits = li.code_bits;
+    }
+    char vals[N_PROPS][96];
+    const char *keys[N_PROPS] = {"description", "backend",      "layers",     "fc_layers",
+                                 "weights",     "nonzeros",     "density",    "code_bits",
+                                 "file_bytes",  "compression_ratio"};
+    snprintf(vals[0], sizeof vals[0], "%.90s", eie_model_description(v->model));
+    snprintf(vals[1], sizeof vals[1], "%s", eie_engine_backend(srv->models->engine));
+    snprintf(vals[2], sizeof vals[2], "%zu", n_layers);
+    snprintf(vals[3], sizeof vals[3], "%u", fc_layers);
+    snprintf(vals[4], sizeof vals[4], "%" PRIu64, weights);
+    snprintf(vals[5], sizeof vals[5], "%" PRIu64, nnz);
+    snprintf(vals[6], sizeof vals[6], "%.6f", weights ? (double)nnz / (double)weights : 0.0);
+    if (min_bits == max_bits)
+        snprintf(vals[7], sizeof vals[7], "%u", min_bits);
+    else
+        snprintf(vals[7], sizeof vals[7], "%u-%u", min_bits, max_bits);
+    snprintf(vals[8], sizeof vals[8], "%" PRIu64, file_bytes);
+    snprintf(vals[9], sizeof vals[9], "%.2f",
+             file_bytes ? (double)weights * 4.0 / (double)file_bytes : 0.0);
+    Inference__ModelMetadataResponse__PropertiesEntry pe[N_PROPS];
+    Inference__ModelMetadataResponse__PropertiesEntry *pp[N_PROPS];
+    for (size_t i = 0; i < N_PROPS; i++) {
+        inference__model_metadata_response__properties_entry__init(&pe[i]);
+        pe[i].key = (char *)keys[i];
+        pe[i].value = vals[i];
+        pp[i] = &pe[i];
+    }
+    resp.n_properties = N_PROPS;
+    resp.properties = pp;
+    eied_call_reply(call, &resp.base);
+done:
+    protobuf_c_message_free_unpacked(&req->base, NULL);
+}
+
+void eied_rpc_model_register(eied_server_t *srv)
+{
+    static const eied_method_t methods[] = {
+        {.path = "/inference.GRPCInferenceService/ModelReady", .handler = on_model_ready},
+        {.path = "/inference.GRPCInferenceService/ModelMetadata", .handler = on_model_metadata},
+    };
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+        eied_server_add_method(srv, &methods[i]);
+}

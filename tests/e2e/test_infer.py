@@ -1,0 +1,382 @@
+"""End-to-end: inference.GRPCInferenceService over loopback with Python
+grpcio as the independent client: results equal the engine's, every error
+path returns its code and names what is wrong, 64 concurrent clients,
+batching on and off agree, metrics move, reflection lists the services."""
+import os
+import random
+import struct
+import tempfile
+import threading
+import time
+import unittest
+
+import grpc
+
+import harness
+from harness import Daemon, message, metrics, raw_unary, reference, synth_model, unary
+
+SVC = "/inference.GRPCInferenceService/"
+InferReq = message("inference.ModelInferRequest")
+InferResp = message("inference.ModelInferResponse")
+LAYERS = [64, 48, 32, 10]
+
+TMP = tempfile.TemporaryDirectory(prefix="eie-infer-")
+MODEL = synth_model(os.path.join(TMP.name, "small.eie"), LAYERS, density=0.3, seed=7,
+                    softmax=True, name="small")
+BIG = synth_model(os.path.join(TMP.name, "big.eie"), [2048, 2048, 2048], density=0.5, seed=3,
+                  name="big")
+
+
+def config(extra="", models=None):
+    models = models or {"small": MODEL}
+    text = "[server]\ndrain_delay = 0s\nexit_timeout = 5s\nmetrics_listen = 127.0.0.1:0\n"
+    text += extra
+    text += "[models]\n" + "".join("%s = %s\n" % kv for kv in models.items())
+    return text
+
+
+def rows(n, dim=LAYERS[0], seed=0):
+    rnd = random.Random(seed)
+    return [[rnd.uniform(-1, 1) if rnd.random() < 0.6 else 0.0 for _ in range(dim)]
+            for _ in range(n)]
+
+
+def request(data, model="small", raw=True, name="input", datatype="FP32", shape=None, id=""):
+    req = InferReq(model_name=model, id=id)
+    t = req.inputs.add(name=name, datatype=datatype)
+    t.shape.extend(shape if shape is not None else [len(data), len(data[0])])
+    flat = [x for r in data for x in r]
+    if raw:
+        req.raw_input_contents.append(struct.pack("<%df" % len(flat), *flat))
+    else:
+        t.contents.fp32_contents.extend(flat)
+    return req
+
+
+def outputs(resp):
+    shape = list(resp.outputs[0].shape)
+    flat = struct.unpack("<%df" % (shape[0] * shape[1]), resp.raw_output_contents[0])
+    return [list(flat[i * shape[1]:(i + 1) * shape[1]]) for i in range(shape[0])]
+
+
+def assert_close(tc, got, want, rel=1e-5):
+    tc.assertEqual(len(got), len(want))
+    for g, w in zip(got, want):
+        tc.assertEqual(len(g), len(w))
+        for a, b in zip(g, w):
+            tc.assertLessEqual(abs(a - b), rel * max(1.0, abs(b)), (a, b))
+
+
+def wait_ready(ch, model, timeout=20):
+    Ready = message("inference.ModelReadyRequest")
+    ReadyResp = message("inference.ModelReadyResponse")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if unary(ch, SVC + "ModelReady", Ready(name=model), ReadyResp).ready:
+            return
+        time.sleep(0.05)
+    raise AssertionError("model %s never became ready" % model)
+
+
+def infer(ch, req, timeout=10):
+    return unary(ch, SVC + "ModelInfer", req, InferResp, timeout=timeout)
+
+
+class InferTest(unittest.TestCase):
+    def code_of(self, ch, req, timeout=10):
+        with self.assertRaises(grpc.RpcError) as cm:
+            infer(ch, req, timeout)
+        return cm.exception.code(), cm.exception.details()
+
+    def test_results_equal_engine_and_dense_reference_raw_and_contents(self):
+        data = rows(5)
+        want = reference(MODEL, data, TMP.name)
+        dense = reference(MODEL, data, TMP.name, dense=True)
+        assert_close(self, want, dense)
+        with Daemon(config()) as d, d.channel() as ch:
+            wait_ready(ch, "small")
+            resp = infer(ch, request(data, id="req-42"))
+            self.assertEqual(resp.model_name, "small")
+            self.assertEqual(resp.model_version, "1")
+            self.assertEqual(resp.id, "req-42")
+            self.assertEqual(resp.outputs[0].name, "output")
+            self.assertEqual(resp.outputs[0].datatype, "FP32")
+            self.assertEqual(list(resp.outputs[0].shape), [5, 10])
+            self.assertEqual(resp.parameters["backend"].string_param, "cpu")
+            assert_close(self, outputs(resp), want)
+            assert_close(self, outputs(infer(ch, request(data, raw=False))), want)
+            # a requested output by its name is honoured
+            req = request(data)
+            req.outputs.add(name="output")
+            assert_close(self, outputs(infer(ch, req)), want)
+
+    def test_every_bad_request_gets_its_code_and_a_message_naming_it(self):
+        good = rows(2)
+        with Daemon(config("[server]\nmax_receive_message_size = 4KiB\n"
+                           "[inference]\nmax_batch = 8\nreject_non_finite = true\n")
+                    .replace("[server]\ndrain_delay", "[server]\ndrain_delay", 1)) as d, \
+                d.channel() as ch:
+            wait_ready(ch, "small")
+            cases = [
+                (request(good, model="nope"), grpc.StatusCode.NOT_FOUND, "unknown model 'nope'"),
+                (request(good, name="pixels"), grpc.StatusCode.INVALID_ARGUMENT,
+                 "unknown input 'pixels'"),
+                (request(good, datatype="INT8"), grpc.StatusCode.INVALID_ARGUMENT,
+                 "datatype 'INT8'"),
+                (request(good, shape=[2, 63]), grpc.StatusCode.INVALID_ARGUMENT,
+                 "shape [2,63] does not match [-1,64]"),
+                (request(good, shape=[128]), grpc.StatusCode.INVALID_ARGUMENT, "shape [128]"),
+                (request(rows(9)), grpc.StatusCode.INVALID_ARGUMENT, "over max_batch 8"),
+                (request([[float("nan")] * 64]), grpc.StatusCode.INVALID_ARGUMENT, "NaN or Inf"),
+                (request(rows(20)), grpc.StatusCode.RESOURCE_EXHAUSTED, ""),
+            ]
+            bad_size = request(good)
+            bad_size.raw_input_contents[0] = bad_size.raw_input_contents[0][:-4]
+            cases.append((bad_size, grpc.StatusCode.INVALID_ARGUMENT,
+                          "raw_input_contents has 508 bytes, shape [2,64] FP32 needs 512"))
+            both = request(good)
+            both.inputs[0].contents.fp32_contents.extend([0.0] * 128)
+            cases.append((both, grpc.StatusCode.INVALID_ARGUMENT, "both raw_input_contents"))
+            none = request(good)
+            del none.raw_input_contents[:]
+            cases.append((none, grpc.StatusCode.INVALID_ARGUMENT, "has no data"))
+            wrong_count = request(good, raw=False)
+            wrong_count.inputs[0].contents.fp32_contents.append(1.0)
+            cases.append((wrong_count, grpc.StatusCode.INVALID_ARGUMENT, "129 fp32 values"))
+            two = request(good)
+            two.inputs.add(name="other", datatype="FP32", shape=[1, 64])
+            cases.append((two, grpc.StatusCode.INVALID_ARGUMENT, "expected 1 input tensor"))
+            out = request(good)
+            out.outputs.add(name="logits")
+            cases.append((out, grpc.StatusCode.INVALID_ARGUMENT, "unknown requested output"))
+            version = request(good)
+            version.model_version = "7"
+            cases.append((version, grpc.StatusCode.NOT_FOUND, "has no version '7'"))
+            for req, code, text in cases:
+                got, details = self.code_of(ch, req)
+                self.assertEqual(got, code, details)
+                self.assertIn(text, details)
+                if code != grpc.StatusCode.RESOURCE_EXHAUSTED:
+                    self.assertTrue("'small'" in details or "'nope'" in details, details)
+            # malformed protobuf bytes: INVALID_ARGUMENT and the daemon keeps serving
+            with self.assertRaises(grpc.RpcError) as cm:
+                raw_unary(ch, SVC + "ModelInfer", b"\x0a\xff\xff\xff\x0f")
+            self.assertEqual(cm.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+            self.assertEqual(len(outputs(infer(ch, request(good)))), 2)
+            m = metrics(d.metrics_port)
+            self.assertGreaterEqual(m['eie_request_failure_total{reason="invalid_argument"}'], 11)
+            self.assertEqual(m['eie_request_failure_total{reason="not_found"}'], 2)
+
+    def test_model_that_failed_to_load_is_unavailable_with_the_reason(self):
+        missing = os.path.join(TMP.name, "missing.eie")
+        with Daemon(config(models={"small": MODEL, "broken": missing})) as d, \
+                d.channel() as ch:
+            wait_ready(ch, "small")
+            time.sleep(0.2)
+            code, details = self.code_of(ch, request(rows(1), model="broken"))
+            self.assertEqual(code, grpc.StatusCode.UNAVAILABLE)
+            self.assertIn("broken", details)
+            self.assertIn("missing.eie", details)
+            Ready = message("inference.ServerReadyRequest")
+            self.assertFalse(unary(ch, SVC + "ServerReady", Ready(),
+                                   message("inference.ServerReadyResponse")).ready)
+
+    def test_64_concurrent_clients_all_get_correct_answers(self):
+        inputs = [rows(1 + i % 3, seed=i) for i in range(64)]
+        wants = [reference(MODEL, x, TMP.name) for x in inputs]
+        with Daemon(config()) as d:
+            with d.channel() as ch:
+                wait_ready(ch, "small")
+            errors = []
+
+            def client(i):
+                try:
+                    with d.channel() as ch:
+                        for _ in range(5):
+                            assert_close(self, outputs(infer(ch, request(inputs[i]))), wants[i])
+                except Exception as e:  # asserted below
+                    errors.append(e)
+            threads = [threading.Thread(target=client, args=(i,)) for i in range(64)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self.assertEqual(errors, [])
+            m = metrics(d.metrics_port)
+            self.assertEqual(m['eie_inference_request_success{model="small",version="1"}'], 320)
+
+    def test_batching_on_and_off_give_identical_results(self):
+        # the big model takes milliseconds a row, so requests sent together overlap a run
+        inputs = [rows(1, dim=2048, seed=100 + i) for i in range(32)]
+        results = {}
+        execs = {}
+        for window in (0, 50000):
+            with Daemon(config("[inference]\nbatch_window_us = %d\n" % window,
+                               models={"big": BIG})) as d:
+                with d.channel() as ch:
+                    wait_ready(ch, "big", timeout=60)
+                got = [None] * len(inputs)
+                barrier = threading.Barrier(len(inputs))
+
+                def client(i):
+                    with d.channel() as ch:
+                        grpc.channel_ready_future(ch).result(timeout=10)
+                        barrier.wait()
+                        got[i] = outputs(infer(ch, request(inputs[i], model="big"), timeout=60))
+                threads = [threading.Thread(target=client, args=(i,)) for i in range(32)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+                results[window] = got
+                execs[window] = metrics(d.metrics_port)[
+                    'eie_inference_exec_count{model="big",version="1"}']
+        for a, b in zip(results[0], results[50000]):
+            self.assertEqual(a, b)  # bit-identical: batching changes nothing per row
+        self.assertEqual(execs[0], 32)  # window 0: one engine run per request
+        self.assertLess(execs[50000], 32)  # batching: requests shared runs
+
+    def test_metrics_move_as_requests_are_served(self):
+        with Daemon(config()) as d, d.channel() as ch:
+            wait_ready(ch, "small")
+            before = metrics(d.metrics_port)
+            for _ in range(3):
+                infer(ch, request(rows(2)))
+            after = metrics(d.metrics_port)
+            key = '{model="small",version="1"}'
+            self.assertEqual(after["eie_inference_request_success" + key]
+                             - before["eie_inference_request_success" + key], 3)
+            self.assertEqual(after["eie_inference_count" + key]
+                             - before["eie_inference_count" + key], 6)
+            self.assertGreater(after["eie_inference_compute_infer_duration_us" + key],
+                               before["eie_inference_compute_infer_duration_us" + key])
+            self.assertGreater(after["eie_model_weight_bytes" + key], 0)
+            self.assertEqual(after['eie_model_ready{model="small"}'], 1)
+            Stats = message("inference.ModelStatisticsRequest")
+            StatsResp = message("inference.ModelStatisticsResponse")
+            s = unary(ch, SVC + "ModelStatistics", Stats(name="small"), StatsResp).model_stats[0]
+            self.assertEqual(s.inference_stats.success.count, 3)
+            self.assertEqual(s.inference_count, 6)
+
+    def test_deadline_passed_while_queued_is_skipped(self):
+        with Daemon(config("[inference]\nmax_inflight_batches = 1\nbatch_window_us = 0\n",
+                           models={"big": BIG})) as d, d.channel() as ch:
+            wait_ready(ch, "big", timeout=60)
+            slow = request(rows(64, dim=2048), model="big")
+            futures = [ch.unary_unary(SVC + "ModelInfer",
+                                      request_serializer=lambda m: m.SerializeToString(),
+                                      response_deserializer=InferResp.FromString)
+                       .future(slow, timeout=60) for _ in range(3)]
+            time.sleep(0.05)
+            code, _ = self.code_of(ch, request(rows(1, dim=2048), model="big"), timeout=0.02)
+            self.assertEqual(code, grpc.StatusCode.DEADLINE_EXCEEDED)
+            for f in futures:
+                self.assertEqual(len(outputs(f.result())), 64)
+            time.sleep(0.2)
+            Stats = message("inference.ModelStatisticsRequest")
+            StatsResp = message("inference.ModelStatisticsResponse")
+            s = unary(ch, SVC + "ModelStatistics", Stats(name="big"), StatsResp).model_stats[0]
+            self.assertEqual(s.inference_count, 3 * 64)  # the expired request never ran
+            self.assertEqual(s.inference_stats.fail.count, 1)
+
+    def test_full_queue_is_unavailable_quickly(self):
+        with Daemon(config("[inference]\nqueue_depth = 1\nmax_inflight_batches = 1\n"
+                           "batch_window_us = 0\n", models={"big": BIG})) as d, d.channel() as ch:
+            wait_ready(ch, "big", timeout=60)
+            call = ch.unary_unary(SVC + "ModelInfer",
+                                  request_serializer=lambda m: m.SerializeToString(),
+                                  response_deserializer=InferResp.FromString)
+            slow = call.future(request(rows(64, dim=2048), model="big"), timeout=60)
+            deadline = time.monotonic() + 10
+            while metrics(d.metrics_port)['eie_inference_pending_request_count{model="big"}'] < 1:
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.001)
+            t0 = time.monotonic()
+            code, details = self.code_of(ch, request(rows(1, dim=2048), model="big"))
+            self.assertEqual(code, grpc.StatusCode.UNAVAILABLE)
+            self.assertIn("queue full", details)
+            self.assertLess(time.monotonic() - t0, 1.0)  # refused at once, not timed out
+            self.assertEqual(len(outputs(slow.result())), 64)
+
+    def test_server_and_model_metadata(self):
+        with Daemon(config()) as d, d.channel() as ch:
+            wait_ready(ch, "small")
+            live = unary(ch, SVC + "ServerLive", message("inference.ServerLiveRequest")(),
+                         message("inference.ServerLiveResponse"))
+            self.assertTrue(live.live)
+            ready = unary(ch, SVC + "ServerReady", message("inference.ServerReadyRequest")(),
+                          message("inference.ServerReadyResponse"))
+            self.assertTrue(ready.ready)
+            meta = unary(ch, SVC + "ServerMetadata", message("inference.ServerMetadataRequest")(),
+                         message("inference.ServerMetadataResponse"))
+            self.assertEqual(meta.name, "eied")
+            mm = unary(ch, SVC + "ModelMetadata",
+                       message("inference.ModelMetadataRequest")(name="small"),
+                       message("inference.ModelMetadataResponse"))
+            self.assertEqual(mm.platform, "eie_eiev1")
+            self.assertEqual(list(mm.inputs[0].shape), [-1, 64])
+            self.assertEqual(list(mm.outputs[0].shape), [-1, 10])
+            self.assertEqual(mm.properties["fc_layers"], "3")
+            self.assertEqual(int(mm.properties["weights"]), 64 * 48 + 48 * 32 + 32 * 10)
+            self.assertGreater(float(mm.properties["compression_ratio"]), 1.0)
+            with self.assertRaises(grpc.RpcError) as cm:
+                unary(ch, SVC + "ModelMetadata",
+                      message("inference.ModelMetadataRequest")(name="nope"),
+                      message("inference.ModelMetadataResponse"))
+            self.assertEqual(cm.exception.code(), grpc.StatusCode.NOT_FOUND)
+
+    def test_unload_then_load_through_the_repository_api(self):
+        with Daemon(config()) as d, d.channel() as ch:
+            wait_ready(ch, "small")
+            Unload = message("inference.RepositoryModelUnloadRequest")
+            Load = message("inference.RepositoryModelLoadRequest")
+            Index = message("inference.RepositoryIndexRequest")
+            IndexResp = message("inference.RepositoryIndexResponse")
+            unary(ch, SVC + "RepositoryModelUnload", Unload(model_name="small"),
+                  message("inference.RepositoryModelUnloadResponse"))
+            code, _ = self.code_of(ch, request(rows(1)))
+            self.assertEqual(code, grpc.StatusCode.NOT_FOUND)
+            idx = unary(ch, SVC + "RepositoryIndex", Index(), IndexResp)
+            self.assertEqual(idx.models[0].state, "UNLOADED")
+            unary(ch, SVC + "RepositoryModelLoad", Load(model_name="small"),
+                  message("inference.RepositoryModelLoadResponse"))
+            wait_ready(ch, "small")
+            self.assertEqual(len(outputs(infer(ch, request(rows(1))))), 1)
+            with self.assertRaises(grpc.RpcError) as cm:
+                unary(ch, SVC + "RepositoryModelLoad", Load(model_name="other"),
+                      message("inference.RepositoryModelLoadResponse"))
+            self.assertEqual(cm.exception.code(), grpc.StatusCode.NOT_FOUND)
+
+    def test_reflection_lists_services_and_serves_their_files(self):
+        Req = message("grpc.reflection.v1.ServerReflectionRequest")
+        Resp = message("grpc.reflection.v1.ServerReflectionResponse")
+        with Daemon(config()) as d, d.channel() as ch:
+            for version in ("v1", "v1alpha"):
+                call = ch.stream_stream(
+                    "/grpc.reflection.%s.ServerReflection/ServerReflectionInfo" % version,
+                    request_serializer=lambda m: m.SerializeToString(),
+                    response_deserializer=Resp.FromString)
+                answers = list(call(iter([
+                    Req(list_services=""),
+                    Req(file_containing_symbol="inference.GRPCInferenceService"),
+                    Req(file_by_filename="grpc/health/v1/health.proto"),
+                    Req(file_containing_symbol="no.Such"),
+                ]), timeout=10))
+                self.assertEqual(len(answers), 4)
+                names = {s.name for s in answers[0].list_services_response.service}
+                self.assertIn("inference.GRPCInferenceService", names)
+                self.assertIn("grpc.health.v1.Health", names)
+                self.assertIn("grpc.reflection.v1.ServerReflection", names)
+                from google.protobuf import descriptor_pb2
+                fd = descriptor_pb2.FileDescriptorProto.FromString(
+                    answers[1].file_descriptor_response.file_descriptor_proto[0])
+                self.assertEqual(fd.name, "inference.proto")
+                self.assertEqual(fd.service[0].name, "GRPCInferenceService")
+                self.assertEqual(answers[3].error_response.error_code, 5)
+
+
+if __name__ == "__main__":
+    try:
+        harness.main()
+    finally:
+        TMP.cleanup()
