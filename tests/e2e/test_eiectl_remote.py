@@ -3,10 +3,9 @@ load, unload, bench) over the wire.
 
 FakeOipTest runs them against a small Open Inference Protocol server written
 here with Python grpcio (an independent implementation of the protocol), so
-the client is checked whatever the daemon serves. DaemonTest runs them
-against the real eied serving a model written by make-test-model; it skips,
-saying why, until the daemon serves inference and the engine can write
-models.
+the client is checked on the wire independently of eied (and the token
+header can be seen). DaemonTest runs them against the real eied serving a
+synthetic model, with the engine's own outputs (eie-ref) as the reference.
 """
 import base64
 import json
@@ -23,10 +22,9 @@ import grpc
 from google.protobuf import json_format
 
 import harness
-from harness import BUILD, SOURCE, Daemon, eiectl, message
+from harness import SOURCE, Daemon, eiectl, message
 
 OIP = "inference.GRPCInferenceService"
-MAKE_TEST_MODEL = os.path.join(BUILD, "tests", "client", "make-test-model")
 
 M = {n: message("inference." + n) for n in (
     "ModelMetadataRequest", "ModelMetadataResponse", "ModelInferRequest", "ModelInferResponse",
@@ -36,8 +34,7 @@ M = {n: message("inference." + n) for n in (
 HealthReq = message("grpc.health.v1.HealthCheckRequest")
 HealthResp = message("grpc.health.v1.HealthCheckResponse")
 
-# The test model (also what make-test-model writes): y = W x + b, 4 -> 3,
-# W[r][c] = CODEBOOK[(r + c) % 4].
+# The fake server's model 'toy': y = W x + b, 4 -> 3, W[r][c] = CODEBOOK[(r + c) % 4].
 CODEBOOK = [0.0, 0.5, -1.0, 2.0]
 BIAS = [0.1, -0.2, 0.3]
 TOKEN = "tok-123.abc"
@@ -428,74 +425,124 @@ class FakeOipTest(unittest.TestCase):
 
 
 class DaemonTest(unittest.TestCase):
-    """The same commands against the real eied serving a model made by make-test-model."""
+    """The same commands against the real eied serving a synthetic model."""
+    LAYERS = [32, 16, 10]
 
     @classmethod
     def setUpClass(cls):
-        if not os.path.exists(MAKE_TEST_MODEL):
-            raise unittest.SkipTest("make-test-model is not built (the engine's model writer "
-                                    "is not in this tree yet)")
         cls.tmp = tempfile.TemporaryDirectory(prefix="eiectl-daemon-")
-        model = os.path.join(cls.tmp.name, "toy.eie")
-        r = subprocess.run([MAKE_TEST_MODEL, model], capture_output=True, text=True, timeout=30)
-        if r.returncode != 0:
-            cls.tmp.cleanup()
-            raise AssertionError("make-test-model failed: " + r.stderr)
-        try:
-            cls.daemon = Daemon("[server]\ndrain_delay = 0s\n[models]\ntoy = %s\n" % model)
-        except RuntimeError as e:
-            cls.tmp.cleanup()
-            raise unittest.SkipTest("eied does not take a [models] section yet: %s" %
-                                    str(e).splitlines()[-1])
+        cls.model = harness.synth_model(os.path.join(cls.tmp.name, "small.eie"), cls.LAYERS,
+                                        density=0.3, seed=11, softmax=True, name="small")
+        cls.daemon = Daemon("[server]\ndrain_delay = 0s\nexit_timeout = 5s\n"
+                            "metrics_listen = 127.0.0.1:0\n[models]\nsmall = %s\n" % cls.model)
         cls.addr = cls.daemon.addr
-        r = eiectl("metadata", "--addr", cls.addr, "--model", "toy")
-        if "UNIMPLEMENTED" in r.stderr:
-            cls.tearDownClass()
-            raise unittest.SkipTest("eied does not serve inference.GRPCInferenceService yet")
+        cls.wait_ready()
 
     @classmethod
     def tearDownClass(cls):
         cls.daemon.__exit__(None, None, None)
         cls.tmp.cleanup()
 
-    def test_metadata_names_the_input(self):
-        r = eiectl("metadata", "--addr", self.addr, "--model", "toy", "--json")
+    @classmethod
+    def wait_ready(cls, timeout=20):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            r = eiectl("models", "--addr", cls.addr, "--ready", "--json")
+            if r.returncode == 0 and "small" in [m["name"] for m in
+                                                 json.loads(r.stdout)["models"]]:
+                return
+            time.sleep(0.05)
+        raise AssertionError("model small never became ready")
+
+    def rows(self, n, seed=0):
+        import random
+        rnd = random.Random(seed)
+        return [[round(rnd.uniform(-1, 1), 6) for _ in range(self.LAYERS[0])] for _ in range(n)]
+
+    def test_metadata_names_the_input_and_properties(self):
+        r = eiectl("metadata", "--addr", self.addr, "--model", "small", "--json")
         self.assertEqual(r.returncode, 0, r.stderr)
         doc = json.loads(r.stdout)
-        self.assertEqual(doc["inputs"][0]["name"], "input")
         self.assertEqual(doc["inputs"][0]["datatype"], "FP32")
-        self.assertEqual(doc["inputs"][0]["shape"][-1], 4)
+        self.assertEqual(doc["inputs"][0]["shape"][-1], self.LAYERS[0])
+        self.assertEqual(doc["outputs"][0]["shape"][-1], self.LAYERS[-1])
+        self.assertTrue(doc["properties"])
 
-    def test_infer_matches_the_reference(self):
-        rows = [[1, 2, 3, 4], [0, 0, 0, 0], [-1, 0.5, 2, 0.25]]
-        r = eiectl("infer", "--addr", self.addr, "--model", "toy", "--input", json.dumps(rows))
+    def test_infer_matches_the_engine_reference(self):
+        rows = self.rows(3)
+        want = harness.reference(self.model, rows, self.tmp.name)
+        for args in (("--input", json.dumps(rows)),
+                     ("--input-file", self.write("rows.npy", npy([v for r in rows for v in r],
+                                                                 (3, self.LAYERS[0]))))):
+            r = eiectl("infer", "--addr", self.addr, "--model", "small", *args)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            got = parse_rows(r.stdout)
+            self.assertEqual(len(got), 3)
+            for g, w in zip(got, want):
+                for a, b in zip(g, w):
+                    self.assertLessEqual(abs(a - b), 1e-5 * max(1.0, abs(b)), (a, b))
+        r = eiectl("infer", "--addr", self.addr, "--model", "small", "--input",
+                   json.dumps(rows[0]), "--top-k", "3", "--json", "--id", "e2e-1")
         self.assertEqual(r.returncode, 0, r.stderr)
-        got = parse_rows(r.stdout)
-        for g, x in zip(got, rows):
-            for a, b in zip(g, reference(x)):
-                self.assertAlmostEqual(a, b, places=5)
-        self.assertEqual(len(got), 3)
+        doc = json.loads(r.stdout)
+        self.assertEqual(doc["id"], "e2e-1")
+        best = max(range(len(want[0])), key=lambda i: (want[0][i], -i))
+        self.assertEqual(doc["outputs"][0]["top_k"][0][0]["index"], best)
 
-    def test_infer_unknown_model_is_not_found(self):
-        r = eiectl("infer", "--addr", self.addr, "--model", "nope", "--input", "[1,2,3,4]")
+    def write(self, name, data):
+        p = os.path.join(self.tmp.name, name)
+        with open(p, "wb") as f:
+            f.write(data)
+        return p
+
+    def test_infer_wrong_width_and_unknown_model(self):
+        r = eiectl("infer", "--addr", self.addr, "--model", "small", "--input", "[1, 2]")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("input has 2 values per row; model 'small' input", r.stderr)
+        r = eiectl("infer", "--addr", self.addr, "--model", "nope", "--input", "[1, 2]")
         self.assertEqual(r.returncode, 1)
         self.assertIn("NOT_FOUND", r.stderr)
 
-    def test_models_and_stats_list_the_model(self):
-        r = eiectl("models", "--addr", self.addr, "--json")
+    def test_stats_count_what_was_served(self):
+        eiectl("infer", "--addr", self.addr, "--model", "small", "--input",
+               json.dumps(self.rows(1)))
+        r = eiectl("stats", "--addr", self.addr, "--model", "small", "--json")
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("toy", [m["name"] for m in json.loads(r.stdout)["models"]])
-        eiectl("infer", "--addr", self.addr, "--model", "toy", "--input", "[1,2,3,4]")
-        r = eiectl("stats", "--addr", self.addr, "--model", "toy", "--json")
+        s = json.loads(r.stdout)["model_stats"][0]
+        self.assertEqual(s["name"], "small")
+        self.assertGreaterEqual(s["inference_count"], 1)
+        r = eiectl("stats", "--addr", self.addr)
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertGreaterEqual(json.loads(r.stdout)["model_stats"][0]["inference_count"], 1)
+        self.assertIn("small", r.stdout)
+
+    def test_unload_then_load_with_a_token(self):
+        tok = self.write("token", b"any-token\n")
+        r = eiectl("unload", "small", "--addr", self.addr, "--token-file", tok)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        try:
+            r = eiectl("infer", "--addr", self.addr, "--model", "small", "--input",
+                       json.dumps(self.rows(1)))
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("NOT_FOUND", r.stderr)
+            r = eiectl("models", "--addr", self.addr, "--json")
+            state = {m["name"]: m["state"] for m in json.loads(r.stdout)["models"]}
+            self.assertNotEqual(state.get("small"), "READY")
+        finally:
+            r = eiectl("load", "small", "--addr", self.addr, "--token-file", tok)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.wait_ready()
+        r = eiectl("infer", "--addr", self.addr, "--model", "small", "--input",
+                   json.dumps(self.rows(1)))
+        self.assertEqual(r.returncode, 0, r.stderr)
 
     def test_bench_infer_and_health_all_ok(self):
         for method in ("infer", "health"):
-            r = eiectl("bench", "--addr", self.addr, "--model", "toy", "--method", method,
-                       "-c", "16", "-n", "500", "--json", timeout=120)
+            r = eiectl("bench", "--addr", self.addr, "--model", "small", "--method", method,
+                       "-c", "16", "--connections", "2", "-n", "500", "--json", timeout=120)
             self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
-            self.assertEqual(json.loads(r.stdout)["status"], {"OK": 500})
+            doc = json.loads(r.stdout)
+            self.assertEqual(doc["status"], {"OK": 500})
+            self.assertEqual(doc["latency_samples"], 500)
 
 
 if __name__ == "__main__":
