@@ -80,6 +80,7 @@ struct bench_thread {
     uint64_t codes[BENCH_CODES];
     uint64_t min_ns, max_ns;
     double sum_ns;
+    bool ran; /* its thread ran and shut its queue down */
 };
 
 struct bench {
@@ -524,9 +525,11 @@ static int bench_run(bench_args_t *a)
     sigaction(SIGINT, &sa, &old);
     uint64_t t0 = now_ns();
     size_t started = 0;
-    for (; started < nthreads; started++)
+    for (; started < nthreads; started++) {
         if (pthread_create(&threads[started].thread, NULL, bench_thread_main, &threads[started]))
             break;
+        threads[started].ran = true;
+    }
     if (started < nthreads) {
         fprintf(stderr, "eiectl bench: cannot start thread %zu\n", started);
         bench_interrupted = 1;
@@ -580,6 +583,14 @@ static int bench_run(bench_args_t *a)
 done:
     if (threads != NULL) {
         for (size_t i = 0; i < nthreads; i++) {
+            if (threads[i].cq != NULL && !threads[i].ran) {
+                /* A queue must be shut down and drained before it is destroyed. */
+                grpc_completion_queue_shutdown(threads[i].cq);
+                while (grpc_completion_queue_next(threads[i].cq,
+                                                  gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL)
+                           .type != GRPC_QUEUE_SHUTDOWN)
+                    ;
+            }
             if (threads[i].cq != NULL)
                 grpc_completion_queue_destroy(threads[i].cq);
             free(threads[i].slots);
