@@ -33,6 +33,8 @@ int eiectl_cmd_unload(int argc, char **argv);
 int eiectl_cmd_bench(int argc, char **argv);
 
 /* Local commands (engine work). */
+int eiectl_cmd_sign(int argc, char **argv);
+int eiectl_cmd_verify(int argc, char **argv);
 int eiectl_cmd_inspect(int argc, char **argv);
 
 /* Prints "eiectl NAME: msg" to stderr; returns 2 for use as `return eiectl_usage_error(...)`. */

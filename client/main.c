@@ -19,6 +19,8 @@ static const eiectl_cmd_t commands[] = {
     {"unload", "ask the daemon to unload a model", eiectl_cmd_unload},
     {"bench", "load-test ModelInfer or health Check (requests/s, latency percentiles)", eiectl_cmd_bench},
     {"inspect", "print a .eie model: layers, density, bits, bytes, checksum", eiectl_cmd_inspect},
+    {"sign", "write a detached Ed25519 signature of a .eie model", eiectl_cmd_sign},
+    {"verify", "check a model's detached Ed25519 signature", eiectl_cmd_verify},
 };
 
 static void usage(FILE *out)

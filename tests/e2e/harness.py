@@ -31,6 +31,9 @@ for _fd in _fds.file:
     _pool.Add(_fd)
 
 
+SANITIZED = os.environ.get("EIE_SANITIZE", "none") != "none"
+
+
 def message(full_name):
     """The Python class of a message type, e.g. 'grpc.health.v1.HealthCheckRequest'."""
     return message_factory.GetMessageClass(_pool.FindMessageTypeByName(full_name)) \
@@ -48,6 +51,8 @@ class Daemon:
     def __init__(self, config="", args=(), env=None, start_timeout=15.0):
         self.tmp = tempfile.TemporaryDirectory(prefix="eied-test-")
         self.config_path = os.path.join(self.tmp.name, "eied.conf")
+        if "drain_delay" not in config:
+            config = "[server]\ndrain_delay = 0s\n" + config  # tests stop fast by default
         with open(self.config_path, "w") as f:
             f.write(config)
         self.stderr_path = os.path.join(self.tmp.name, "stderr.log")
@@ -96,8 +101,24 @@ class Daemon:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.kill()
+    def stop(self, timeout=20):
+        """SIGTERM and wait: the daemon must exit 0 (under ASan, LeakSanitizer runs at exit)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                raise AssertionError("eied did not stop within %ss:\n%s" % (timeout, self.log()))
+        return self.proc.returncode
+
+    def __exit__(self, exc_type, *exc):
+        try:
+            rc = self.stop()
+            if exc_type is None and rc != 0:
+                raise AssertionError("eied exited %d:\n%s" % (rc, self.log()[-4000:]))
+        finally:
+            self.kill()
         self.proc.stdout.close()
         self._stderr.close()
         self.tmp.cleanup()
