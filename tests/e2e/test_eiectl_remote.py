@@ -433,8 +433,12 @@ class DaemonTest(unittest.TestCase):
         cls.tmp = tempfile.TemporaryDirectory(prefix="eiectl-daemon-")
         cls.model = harness.synth_model(os.path.join(cls.tmp.name, "small.eie"), cls.LAYERS,
                                         density=0.3, seed=11, softmax=True, name="small")
+        cls.token = os.path.join(cls.tmp.name, "admin.token")
+        with open(cls.token, "w") as f:
+            f.write("s3cret-admin-token\n")
         cls.daemon = Daemon("[server]\ndrain_delay = 0s\nexit_timeout = 5s\n"
-                            "metrics_listen = 127.0.0.1:0\n[models]\nsmall = %s\n" % cls.model)
+                            "[admin]\ntoken_file = %s\n[models]\nsmall = %s\n"
+                            % (cls.token, cls.model))
         cls.addr = cls.daemon.addr
         cls.wait_ready()
 
@@ -516,7 +520,16 @@ class DaemonTest(unittest.TestCase):
         self.assertIn("small", r.stdout)
 
     def test_unload_then_load_with_a_token(self):
-        tok = self.write("token", b"any-token\n")
+        r = eiectl("unload", "small", "--addr", self.addr)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("UNAUTHENTICATED", r.stderr)
+        wrong = self.write("token", b"not-the-token\n")
+        r = eiectl("unload", "small", "--addr", self.addr, "--token-file", wrong)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("PERMISSION_DENIED", r.stderr)
+        self.assertNotIn("not-the-token", r.stderr)
+        self.assertNotIn("s3cret", self.daemon.log())  # the token is never logged
+        tok = self.token
         r = eiectl("unload", "small", "--addr", self.addr, "--token-file", tok)
         self.assertEqual(r.returncode, 0, r.stderr)
         try:
