@@ -12,6 +12,7 @@
 static const eiectl_cmd_t commands[] = {
     {"health", "ask a daemon whether it is serving (exit 0 only on SERVING)", eiectl_cmd_health},
     {"inspect", "print a .eie model: layers, density, bits, bytes, checksum", eiectl_cmd_inspect},
+    {"simulate", "run a model on the simulated EIE accelerator: cycles, energy", eiectl_cmd_simulate},
 };
 
 static void usage(FILE *out)
