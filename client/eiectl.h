@@ -36,6 +36,7 @@ int eiectl_cmd_bench(int argc, char **argv);
 int eiectl_cmd_sign(int argc, char **argv);
 int eiectl_cmd_verify(int argc, char **argv);
 int eiectl_cmd_inspect(int argc, char **argv);
+int eiectl_cmd_simulate(int argc, char **argv);
 
 /* Prints "eiectl NAME: msg" to stderr; returns 2 for use as `return eiectl_usage_error(...)`. */
 int eiectl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -21,6 +21,7 @@ static const eiectl_cmd_t commands[] = {
     {"inspect", "print a .eie model: layers, density, bits, bytes, checksum", eiectl_cmd_inspect},
     {"sign", "write a detached Ed25519 signature of a .eie model", eiectl_cmd_sign},
     {"verify", "check a model's detached Ed25519 signature", eiectl_cmd_verify},
+    {"simulate", "run a model on the simulated EIE accelerator: cycles, energy", eiectl_cmd_simulate},
 };
 
 static void usage(FILE *out)
