@@ -19,6 +19,7 @@
 
 #include "call.h"
 #include "inference.pb-c.h"
+#include "infer_validate.h"
 #include "log.h"
 #include "metrics.h"
 #include "models.h"
@@ -369,17 +370,6 @@ static void model_dispatch(eied_model_t *m)
 
 /* ---- loop thread: validation ---------------------------------------------- */
 
-static const char *shape_text(const int64_t *shape, size_t n, char *buf, size_t len)
-{
-    size_t used = (size_t)snprintf(buf, len, "[");
-    for (size_t i = 0; i < n && used < len; i++)
-        used += (size_t)snprintf(buf + used, len - used, "%s%lld", i ? "," : "",
-                                 (long long)shape[i]);
-    if (used < len)
-        snprintf(buf + used, len - used, "]");
-    return buf;
-}
-
 /* Resolves the version a request names ("" = the newest ready one). */
 static eied_version_t *route(eied_call_t *call, eied_models_t *models, const char *name,
                              const char *version, const char *id, eied_model_t **model_out)
@@ -415,14 +405,6 @@ static eied_version_t *route(eied_call_t *call, eied_models_t *models, const cha
     return v;
 }
 
-static bool all_finite(const float *x, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(x[i]))
-            return false;
-    return true;
-}
-
 static void on_model_infer(eied_server_t *srv, eied_call_t *call)
 {
     const eied_config_t *cfg = srv->cfg;
@@ -440,110 +422,24 @@ static void on_model_infer(eied_server_t *srv, eied_call_t *call)
     if (v == NULL)
         goto done;
     const char *mname = req->model_name;
-    const char *in_name = eie_model_input_name(v->model);
-    uint32_t in_dim = eie_net_input_dim(v->net);
-    char shape_buf[128];
-
-    if (req->n_inputs != 1) {
-        infer_fail(call, req->model_name, req->id, GRPC_STATUS_INVALID_ARGUMENT,
-                       "model '%s': expected 1 input tensor '%s', got %zu", mname, in_name,
-                       req->n_inputs);
+    eied_infer_spec_t spec = {
+        .model = mname,
+        .input_name = eie_model_input_name(v->model),
+        .output_name = eie_model_output_name(v->model),
+        .input_dim = eie_net_input_dim(v->net),
+        .max_batch = cfg->max_batch,
+        .max_tensor_elements = cfg->max_tensor_elements,
+        .reject_non_finite = cfg->reject_non_finite,
+    };
+    eied_infer_input_t input_spec;
+    char why[1024];
+    int code = eied_infer_validate(req, &spec, &input_spec, why, sizeof why);
+    if (code != GRPC_STATUS_OK) {
+        infer_fail(call, mname, req->id, code, "%s", why);
         goto done;
     }
-    Inference__ModelInferRequest__InferInputTensor *in = req->inputs[0];
-    if (strcmp(in->name, in_name) != 0) {
-        infer_fail(call, req->model_name, req->id, GRPC_STATUS_INVALID_ARGUMENT,
-                       "model '%s': unknown input '%s' (the model's input is '%s')", mname,
-                       in->name, in_name);
-        goto done;
-    }
-    if (strcmp(in->datatype, "FP32") != 0) {
-        infer_fail(call, req->model_name, req->id, GRPC_STATUS_INVALID_ARGUMENT,
-                       "model '%s': input '%s': datatype '%s' is not supported (expected FP32)",
-                       mname, in_name, in->datatype);
-        goto done;
-    }
-    if (in->n_shape != 2 || in->shape[1] != (int64_t)in_dim || in->shape[0] < 1) {
-        infer_fail(call, req->model_name, req->id, GRPC_STATUS_INVALID_ARGUMENT,
-                       "model '%s': input '%s': shape %s does not match [-1,%u]", mname, in_name,
-                       shape_text(in->shape, in->n_shape, shape_buf, sizeof shape_buf), in_dim);
-        goto done;
-    }
-    if ((uint64_t)in->shape[0] > cfg->max_batch) {
-        infer_fail(call, req->model_name, req->id, GRPC_STATUS_INVALID_ARGUMENT,
-                       "model '%s': input '%s': batch %lld is over max_batch %llu", mname,
-                       in_name, (long long)in->shape[0], (unsigned long long)cfg->max_batch);
-        goto done;
-    }
-    uint32_t rows = (uint32_t)in->shape[0];
-    size_t n = (size_t)rows * in_dim;
-    if (n > cfg->max_tensor_elements) {
-        infer_fail(call, req->model_name, req->id, GRPC_STATUS_RESOURCE_EXHAUSTED,
-                   "model '%s': input '%s': %zu elements is over max_tensor_elements %llu", mname,
-                   in_name, n, (unsigned long long)cfg->max_tensor_elements);
-        goto done;
-    }
-    bool has_contents = in->contents != NULL &&
-                        (in->contents->n_fp32_contents > 0 || in->contents->n_bool_contents > 0 ||
-                         in->contents->n_int_contents > 0 || in->contents->n_int64_contents > 0 ||
-                         in->contents->n_uint_contents > 0 || in->contents->n_uint64_contents > 0 ||
-                         in->contents->n_fp64_contents > 0 || in->contents->n_bytes_contents > 0);
-    bool has_raw = req->n_raw_input_contents > 0;
-    if (has_raw && has_contents) {
-        infer_fail(call, req->model_name, req->id, GRPC_STATUS_INVALID_ARGUMENT,
-                       "model '%s': input '%s' has both raw_input_contents and contents; send "
-                       "one",
-                       mname, in_name);
-        goto done;
-    }
-    if (has_raw && req->n_raw_input_contents != req->n_inputs) {
-        infer_fail(call, req->model_name, req->id, GRPC_STATUS_INVALID_ARGUMENT,
-                       "model '%s': %zu raw_input_contents for %zu inputs", mname,
-                       req->n_raw_input_contents, req->n_inputs);
-        goto done;
-    }
-    if (!has_raw && !has_contents) {
-        infer_fail(call, req->model_name, req->id, GRPC_STATUS_INVALID_ARGUMENT,
-                       "model '%s': input '%s' has no data (neither raw_input_contents nor "
-                       "contents.fp32_contents)",
-                       mname, in_name);
-        goto done;
-    }
-    if (has_raw && req->raw_input_contents[0].len != n * sizeof(float)) {
-        infer_fail(call, req->model_name, req->id, GRPC_STATUS_INVALID_ARGUMENT,
-                       "model '%s': input '%s': raw_input_contents has %zu bytes, shape %s FP32 "
-                       "needs %zu",
-                       mname, in_name, req->raw_input_contents[0].len,
-                       shape_text(in->shape, in->n_shape, shape_buf, sizeof shape_buf),
-                       n * sizeof(float));
-        goto done;
-    }
-    if (has_contents && in->contents->n_fp32_contents != n) {
-        infer_fail(call, req->model_name, req->id, GRPC_STATUS_INVALID_ARGUMENT,
-                       "model '%s': input '%s': contents has %zu fp32 values, shape %s needs %zu "
-                       "(FP32 data goes in fp32_contents)",
-                       mname, in_name, in->contents->n_fp32_contents,
-                       shape_text(in->shape, in->n_shape, shape_buf, sizeof shape_buf), n);
-        goto done;
-    }
-    const char *out_name = eie_model_output_name(v->model);
-    for (size_t i = 0; i < req->n_outputs; i++) {
-        if (strcmp(req->outputs[i]->name, out_name) != 0) {
-            infer_fail(call, req->model_name, req->id, GRPC_STATUS_INVALID_ARGUMENT,
-                           "model '%s': unknown requested output '%s' (the model's output is "
-                           "'%s')",
-                           mname, req->outputs[i]->name, out_name);
-            goto done;
-        }
-    }
-    const float *src = has_raw ? (const float *)(const void *)req->raw_input_contents[0].data
-                               : in->contents->fp32_contents;
-    if (cfg->reject_non_finite && !all_finite(src, n)) {
-        infer_fail(call, req->model_name, req->id, GRPC_STATUS_INVALID_ARGUMENT,
-                       "model '%s': input '%s' holds NaN or Inf (reject_non_finite is on)", mname,
-                       in_name);
-        goto done;
-    }
+    uint32_t rows = input_spec.rows;
+    size_t n = input_spec.n;
     if (atomic_load(&m->queued) >= cfg->queue_depth) {
         infer_fail(call, req->model_name, req->id, GRPC_STATUS_UNAVAILABLE,
                        "model '%s': queue full (%llu requests queued or running, queue_depth %llu)",
@@ -568,7 +464,7 @@ static void on_model_infer(eied_server_t *srv, eied_call_t *call)
         infer_fail(call, req->model_name, req->id, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         goto done;
     }
-    memcpy(input, src, n * sizeof(float)); /* raw bytes may be unaligned; copy once */
+    memcpy(input, input_spec.data, n * sizeof(float)); /* raw bytes may be unaligned */
     job->call = call;
     job->version = v;
     eied_version_ref(v);
