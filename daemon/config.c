@@ -581,8 +581,14 @@ bool eied_config_load_env(eied_config_t *cfg, char *const *envp, char *why, size
         section[sl] = '\0';
         size_t kl = strlen(us + 1);
         for (size_t i = 0; i <= kl; i++)
-            key[i] = (char)(strcmp(section, "models") == 0 ? us[1 + i]
-                                                           : tolower((unsigned char)us[1 + i]));
+            key[i] = (char)(strcmp(section, "models") == 0 || strcmp(section, "version_policy") == 0
+                                ? us[1 + i]
+                                : tolower((unsigned char)us[1 + i]));
+        /* Kubernetes puts EIED_SERVICE_HOST, EIED_PORT_8001_TCP... into every pod of a Service
+           named eied: variables of no known section are not ours and are left alone. A known
+           section with an unknown key is a typo and an error. */
+        if (!section_known(section))
+            continue;
         if (!eied_config_set(cfg, section, key, eq + 1, where, why, why_len))
             return false;
     }

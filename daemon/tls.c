@@ -89,7 +89,10 @@ static grpc_ssl_server_certificate_config *read_config(const eied_config_t *cfg,
     if (!validate(cert, key, ca, cfg, why, why_len))
         goto out;
     grpc_ssl_pem_key_cert_pair pair = {.private_key = key, .cert_chain = cert};
-    config = grpc_ssl_server_certificate_config_create(ca, &pair, 1);
+    /* gRPC 1.51's reloading path asserts that root certificates are set even when no client
+       certificate is requested; without client_ca they are never used, so the server's own
+       chain stands in. */
+    config = grpc_ssl_server_certificate_config_create(ca != NULL ? ca : cert, &pair, 1);
 out:
     if (key != NULL)
         memset(key, 0, strlen(key)); /* do not leave the private key in freed memory */

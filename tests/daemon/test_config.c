@@ -195,6 +195,15 @@ Test(config, bad_environment_variable_is_named)
               why);
 }
 
+Test(config, environment_of_unknown_sections_is_left_alone)
+{
+    /* what Kubernetes injects for a Service named eied */
+    char *env[] = {"EIED_SERVICE_HOST=10.0.0.1", "EIED_PORT=tcp://10.0.0.1:8001",
+                   "EIED_PORT_8001_TCP_PORT=8001", NULL};
+    cr_assert(eied_config_load_env(&cfg, env, why, sizeof why), "%s", why);
+    cr_assert_str_eq(cfg.listen, "0.0.0.0:8001");
+}
+
 Test(config, malformed_set_flag_is_an_error)
 {
     cr_assert_not(eied_config_set_arg(&cfg, "listen=1", why, sizeof why));

@@ -260,10 +260,10 @@ class InferTest(unittest.TestCase):
             self.assertEqual(s.inference_count, 6)
 
     def test_deadline_passed_while_queued_is_skipped(self):
-        with Daemon(config("[inference]\nmax_inflight_batches = 1\nbatch_window_us = 0\n",
+        with Daemon(config("[inference]\nmax_inflight_batches = 1\nbatch_window_us = 0\nmax_batch = 256\n",
                            models={"big": BIG})) as d, d.channel() as ch:
             wait_ready(ch, "big", timeout=60)
-            slow = request(rows(64, dim=2048), model="big")
+            slow = request(rows(256, dim=2048), model="big")
             futures = [ch.unary_unary(SVC + "ModelInfer",
                                       request_serializer=lambda m: m.SerializeToString(),
                                       response_deserializer=InferResp.FromString)
@@ -272,24 +272,25 @@ class InferTest(unittest.TestCase):
             code, _ = self.code_of(ch, request(rows(1, dim=2048), model="big"), timeout=0.02)
             self.assertEqual(code, grpc.StatusCode.DEADLINE_EXCEEDED)
             for f in futures:
-                self.assertEqual(len(outputs(f.result())), 64)
+                self.assertEqual(len(outputs(f.result())), 256)
             time.sleep(0.2)
             Stats = message("inference.ModelStatisticsRequest")
             StatsResp = message("inference.ModelStatisticsResponse")
             s = unary(ch, SVC + "ModelStatistics", Stats(name="big"), StatsResp).model_stats[0]
-            self.assertEqual(s.inference_count, 3 * 64)  # the expired request never ran
+            self.assertEqual(s.inference_count, 3 * 256)  # the expired request never ran
             self.assertEqual(s.inference_stats.fail.count, 1)
 
     def test_full_queue_is_unavailable_quickly(self):
         with Daemon(config("[inference]\nqueue_depth = 1\nmax_inflight_batches = 1\n"
-                           "batch_window_us = 0\n", models={"big": BIG})) as d, d.channel() as ch:
+                           "batch_window_us = 0\nmax_batch = 256\n", models={"big": BIG})) as d, d.channel() as ch:
             wait_ready(ch, "big", timeout=60)
             call = ch.unary_unary(SVC + "ModelInfer",
                                   request_serializer=lambda m: m.SerializeToString(),
                                   response_deserializer=InferResp.FromString)
-            slow = call.future(request(rows(64, dim=2048), model="big"), timeout=60)
+            slow = call.future(request(rows(256, dim=2048), model="big"), timeout=60)
             deadline = time.monotonic() + 10
             while metrics(d.metrics_port)['eie_inference_pending_request_count{model="big"}'] < 1:
+                self.assertFalse(slow.done(), "the slow request ended early: %r" % slow)
                 self.assertLess(time.monotonic(), deadline)
                 time.sleep(0.001)
             t0 = time.monotonic()
@@ -297,7 +298,7 @@ class InferTest(unittest.TestCase):
             self.assertEqual(code, grpc.StatusCode.UNAVAILABLE)
             self.assertIn("queue full", details)
             self.assertLess(time.monotonic() - t0, 1.0)  # refused at once, not timed out
-            self.assertEqual(len(outputs(slow.result())), 64)
+            self.assertEqual(len(outputs(slow.result())), 256)
 
     def test_server_and_model_metadata(self):
         with Daemon(config()) as d, d.channel() as ch:
