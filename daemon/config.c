@@ -566,10 +566,8 @@ bool eied_config_load_env(eied_config_t *cfg, char *const *envp, char *why, size
         /* EIED_<SECTION>_<KEY>: the section is the first word, the key the rest, lower case */
         const char *rest = name + 5;
         const char *us = strchr(rest, '_');
-        if (us == NULL || us == rest || us[1] == '\0') {
-            why_set(why, why_len, "%s: expected EIED_<SECTION>_<KEY>", where);
-            return false;
-        }
+        if (us == NULL || us == rest || us[1] == '\0')
+            continue; /* not EIED_<SECTION>_<KEY>: not ours (see below) */
         char section[64], key[192];
         size_t sl = (size_t)(us - rest);
         if (sl >= sizeof section || strlen(us + 1) >= sizeof key) {
