@@ -58,5 +58,12 @@ void eie_error_prefix(eie_error_t *err, const char *fmt, ...)
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s%s", prefix, old);
+    /* Concatenate by hand: snprintf("%s%s") trips -Wformat-truncation. */
+    size_t np = strnlen(prefix, sizeof err->msg - 1);
+    size_t no = strnlen(old, sizeof old);
+    if (no > sizeof err->msg - 1 - np)
+        no = sizeof err->msg - 1 - np;
+    memcpy(err->msg, prefix, np);
+    memcpy(err->msg + np, old, no);
+    err->msg[np + no] = '\0';
 }
