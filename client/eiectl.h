@@ -19,6 +19,7 @@ typedef struct eiectl_cmd {
 int eiectl_cmd_health(int argc, char **argv);
 
 /* Local commands (engine work). */
+int eiectl_cmd_inspect(int argc, char **argv);
 
 /* Prints "eiectl NAME: msg" to stderr; returns 2 for use as `return eiectl_usage_error(...)`. */
 int eiectl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

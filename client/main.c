@@ -11,6 +11,7 @@
 
 static const eiectl_cmd_t commands[] = {
     {"health", "ask a daemon whether it is serving (exit 0 only on SERVING)", eiectl_cmd_health},
+    {"inspect", "print a .eie model: layers, density, bits, bytes, checksum", eiectl_cmd_inspect},
 };
 
 static void usage(FILE *out)

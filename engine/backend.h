@@ -1,0 +1,40 @@
+/*
+ * backend.h - the interface every backend implements (internal).
+ *
+ * A small vtable in the manner of ggml's ggml_backend_i: engine.c owns the
+ * registry table and the public wrappers; a backend fills the slots with C11
+ * designated initialisers. Optional slots may be NULL and are checked by the
+ * wrappers. A backend prepares a net from a model once (load time) and then
+ * runs batches on it; all load-time work belongs in net_init.
+ */
+#ifndef EIE_BACKEND_H
+#define EIE_BACKEND_H
+
+#include "eie/engine.h"
+#include "eie/model.h"
+
+typedef struct eie_backend {
+    const char *name;
+    /* Creates the backend's state (threads, tables); *n_pes_out = PEs used. */
+    eie_status_t (*engine_init)(const eie_engine_opts_t *opts, void **state_out,
+                                unsigned *n_pes_out, eie_error_t *err);
+    void (*engine_free)(void *state);
+    /* Load-time preparation of a model; *layout_bytes_out = run-time weight bytes. */
+    eie_status_t (*net_init)(void *state, const eie_model_t *model, void **net_out,
+                             uint64_t *layout_bytes_out, eie_error_t *err);
+    void (*net_free)(void *net);
+    /* Queues a run; done is called exactly once, on a backend thread. */
+    eie_status_t (*net_submit)(void *state, void *net, const float *input, size_t batch,
+                               float *output, eie_run_done_fn done, void *user, eie_error_t *err);
+    /* Optional: a synchronous run; NULL means submit and wait. */
+    eie_status_t (*net_run)(void *state, void *net, const float *input, size_t batch,
+                            float *output, eie_run_info_t *info_out, eie_error_t *err);
+} eie_backend_t;
+
+/* The backends, defined in their own folders. */
+extern const eie_backend_t eie_backend_cpu;
+
+/* Largest batch one run accepts (a request limit, like every size a client controls). */
+#define EIE_MAX_BATCH 4096u
+
+#endif

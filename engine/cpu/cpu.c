@@ -1,0 +1,352 @@
+/*
+ * cpu.c - the cpu backend: float accumulation over the per-PE compressed
+ * layout, on a pool of PE threads created once per engine.
+ *
+ * A run goes layer by layer (EIE sec. III): every PE finds the nonzero input
+ * activations itself (the LNZD broadcast, without the broadcast), walks
+ * their columns in its own rows, accumulating into a private, cache-line-
+ * aligned, compactly indexed buffer (no two PEs write one line), then adds
+ * the bias, applies the activation and writes its rows; a barrier; the next
+ * layer. Activations between layers are kept feature-major ([dim][B]) so a
+ * kernel reads a column's B activations contiguously.
+ */
+#include <assert.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "act.h"
+#include "backend.h"
+#include "cpu/kernels.h"
+#include "cpu/layout.h"
+#include "cpu/pool.h"
+#include "format/format.h"
+
+#define CACHE_LINE 64
+
+typedef struct cpu_state {
+    eie_pool_t *pool;
+    unsigned n_pes;
+    const eie_cpu_kernel_t *kernel;
+} cpu_state_t;
+
+enum { STEP_FC, STEP_ACT, STEP_SOFTMAX };
+
+#define MAX_FUSED 8
+
+typedef struct step {
+    int kind;
+    size_t fc;          /* STEP_FC: index into net->fcs */
+    eie_act_t act;      /* STEP_ACT */
+    eie_act_t fused[MAX_FUSED]; /* STEP_FC: element-wise activations applied on write */
+    unsigned n_fused;
+    uint32_t in_dim, out_dim;
+} step_t;
+
+typedef struct pe_scratch {
+    float *acc;       /* max local rows * EIE_KERNEL_MAX_BATCH, aligned */
+    uint32_t *active; /* max cols */
+    uint64_t entries; /* entries this PE walked in the current job */
+    char pad[CACHE_LINE];
+} pe_scratch_t;
+
+typedef struct cpu_net {
+    cpu_state_t *s;
+    unsigned n;
+    step_t *steps;
+    size_t n_steps;
+    eie_cpu_fc_t *fcs;
+    size_t n_fcs;
+    uint32_t in_dim, out_dim;
+    float *buf[2]; /* feature-major activations, max_dim * EIE_KERNEL_MAX_BATCH */
+    pe_scratch_t *pe;
+} cpu_net_t;
+
+typedef struct cpu_job {
+    eie_pool_job_t base;
+    cpu_net_t *net;
+    const float *in;
+    float *out;
+    size_t batch;
+    eie_run_done_fn done;
+    void *user;
+    uint64_t nonzero_acts;
+} cpu_job_t;
+
+static void *alloc_aligned(size_t n)
+{
+    void *p = NULL;
+    n = (n + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE;
+    if (posix_memalign(&p, CACHE_LINE, n ? n : CACHE_LINE) != 0)
+        return NULL;
+    return p;
+}
+
+/* ---- engine ------------------------------------------------------------- */
+
+static eie_status_t cpu_engine_init(const eie_engine_opts_t *opts, void **state_out,
+                                    unsigned *n_pes_out, eie_error_t *err)
+{
+    unsigned n = opts->n_pes;
+    if (n == 0) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        n = c > 0 ? (unsigned)c : 1;
+    }
+    cpu_state_t *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory");
+    s->n_pes = n;
+    s->kernel = eie_cpu_kernel_best();
+    int rc = eie_pool_init(n, &s->pool);
+    if (rc != 0) {
+        free(s);
+        return eie_error_set(err, EIE_STATUS_RESOURCE_EXHAUSTED,
+                             "cpu: cannot start %u PE threads (error %d)", n, rc);
+    }
+    *state_out = s;
+    *n_pes_out = n;
+    return EIE_STATUS_OK;
+}
+
+static void cpu_engine_free(void *state)
+{
+    cpu_state_t *s = state;
+    eie_pool_free(s->pool);
+    free(s);
+}
+
+/* ---- net preparation (load time) ---------------------------------------- */
+
+static void cpu_net_free(void *netp)
+{
+    cpu_net_t *net = netp;
+    if (net == NULL)
+        return;
+    for (size_t i = 0; i < net->n_fcs; i++)
+        eie_cpu_fc_clear(&net->fcs[i]);
+    free(net->fcs);
+    free(net->steps);
+    free(net->buf[0]);
+    free(net->buf[1]);
+    if (net->pe != NULL)
+        for (unsigned p = 0; p < net->n; p++) {
+            free(net->pe[p].acc);
+            free(net->pe[p].active);
+        }
+    free(net->pe);
+    free(net);
+}
+
+static eie_status_t cpu_net_init(void *state, const eie_model_t *model, void **net_out,
+                                 uint64_t *layout_bytes_out, eie_error_t *err)
+{
+    cpu_state_t *s = state;
+    eie_status_t st = EIE_STATUS_OK;
+    size_t nl = eie_model_layer_count(model);
+    cpu_net_t *net = calloc(1, sizeof *net);
+    if (net == NULL)
+        return eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory");
+    net->s = s;
+    net->n = s->n_pes;
+    net->in_dim = eie_model_input_dim(model);
+    net->out_dim = eie_model_output_dim(model);
+    net->steps = calloc(nl, sizeof *net->steps);
+    net->fcs = calloc(nl, sizeof *net->fcs);
+    net->pe = alloc_aligned(net->n * sizeof *net->pe);
+    if (!net->steps || !net->fcs || !net->pe)
+        goto nomem;
+    memset(net->pe, 0, net->n * sizeof *net->pe);
+    uint32_t dim = net->in_dim, max_dim = dim, max_cols = 1, max_local = 1;
+    uint64_t bytes = 0;
+    for (size_t l = 0; l < nl; l++) {
+        const eie_fc_t *fc = eie_model_fc(model, l);
+        eie_layer_info_t li;
+        eie_model_layer_info(model, l, &li);
+        step_t *prev = net->n_steps ? &net->steps[net->n_steps - 1] : NULL;
+        if (fc != NULL) {
+            eie_cpu_fc_t *cf = &net->fcs[net->n_fcs];
+            if ((st = eie_cpu_fc_init(fc, net->n, 0, cf, err)) != EIE_STATUS_OK)
+                goto error;
+            net->n_fcs++;
+            bytes += cf->layout_bytes;
+            step_t *stp = &net->steps[net->n_steps++];
+            stp->kind = STEP_FC;
+            stp->fc = net->n_fcs - 1;
+            stp->in_dim = fc->cols;
+            stp->out_dim = fc->rows;
+            dim = fc->rows;
+            if (fc->cols > max_cols)
+                max_cols = fc->cols;
+            if (cf->pe[0].n_rows > max_local)
+                max_local = cf->pe[0].n_rows;
+        } else if (li.act != EIE_ACT_SOFTMAX && prev != NULL && prev->kind == STEP_FC &&
+                   prev->n_fused < MAX_FUSED) {
+            /* Element-wise activations fuse into the FC's write-out. */
+            prev->fused[prev->n_fused++] = li.act;
+        } else {
+            step_t *stp = &net->steps[net->n_steps++];
+            stp->kind = li.act == EIE_ACT_SOFTMAX ? STEP_SOFTMAX : STEP_ACT;
+            stp->act = li.act;
+            stp->in_dim = stp->out_dim = dim;
+        }
+        if (dim > max_dim)
+            max_dim = dim;
+    }
+    for (int k = 0; k < 2; k++)
+        if ((net->buf[k] = alloc_aligned((size_t)max_dim * EIE_KERNEL_MAX_BATCH *
+                                         sizeof(float))) == NULL)
+            goto nomem;
+    for (unsigned p = 0; p < net->n; p++) {
+        net->pe[p].acc = alloc_aligned((size_t)max_local * EIE_KERNEL_MAX_BATCH * sizeof(float));
+        net->pe[p].active = alloc_aligned((size_t)max_cols * sizeof(uint32_t));
+        if (!net->pe[p].acc || !net->pe[p].active)
+            goto nomem;
+    }
+    *layout_bytes_out = bytes;
+    *net_out = net;
+    return EIE_STATUS_OK;
+nomem:
+    st = eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory preparing the net");
+error:
+    cpu_net_free(net);
+    return st;
+}
+
+/* ---- running ------------------------------------------------------------ */
+
+/* A view of activations: element (i, b) at p[i * si + b * sb]. */
+typedef struct view {
+    float *p;
+    size_t si, sb;
+} view_t;
+
+static void run_fc(cpu_job_t *job, const step_t *stp, unsigned pe, view_t in, view_t out,
+                   size_t B)
+{
+    cpu_net_t *net = job->net;
+    const eie_cpu_fc_t *cf = &net->fcs[stp->fc];
+    const eie_pe_layer_t *L = &cf->pe[pe];
+    pe_scratch_t *sc = &net->pe[pe];
+    /* EIE sec. III-A: only nonzero activations are broadcast. A column is
+     * skipped when all B inputs are zero there. */
+    size_t n_active = 0;
+    for (uint32_t j = 0; j < cf->cols; j++) {
+        int nz = 0;
+        for (size_t b = 0; b < B; b++)
+            nz |= in.p[j * in.si + b * in.sb] != 0.0f;
+        sc->active[n_active] = j;
+        n_active += (size_t)nz;
+    }
+    if (pe == 0)
+        job->nonzero_acts += n_active;
+    for (size_t k = 0; k < n_active; k++) {
+        uint32_t j = sc->active[k];
+        sc->entries += L->ptr[j + 1] - L->ptr[j];
+    }
+    float *acc = sc->acc;
+    memset(acc, 0, (size_t)L->n_rows * B * sizeof(float));
+    const eie_cpu_kernel_t *k = net->s->kernel;
+    (cf->wide ? k->spmv_wide : k->spmv_narrow)(L, cf->codebook, sc->active, n_active, in.p,
+                                                in.si, in.sb, B, acc);
+    unsigned N = net->n;
+    for (uint32_t r = 0; r < L->n_rows; r++) {
+        size_t i = (size_t)r * N + pe;
+        for (size_t b = 0; b < B; b++) {
+            float v = acc[r * B + b] + cf->bias[i];
+            for (unsigned f = 0; f < stp->n_fused; f++)
+                v = eie_act_apply1(stp->fused[f], v);
+            out.p[i * out.si + b * out.sb] = v;
+        }
+    }
+}
+
+static void run_act(const step_t *stp, unsigned pe, unsigned N, view_t in, view_t out, size_t B)
+{
+    if (stp->kind == STEP_ACT) {
+        for (size_t i = pe; i < stp->out_dim; i += N)
+            for (size_t b = 0; b < B; b++)
+                out.p[i * out.si + b * out.sb] =
+                    eie_act_apply1(stp->act, in.p[i * in.si + b * in.sb]);
+        return;
+    }
+    /* Softmax needs a whole vector: PE p takes inputs b = p mod N. */
+    for (size_t b = pe; b < B; b += N) {
+        for (size_t i = 0; i < stp->out_dim; i++)
+            out.p[i * out.si + b * out.sb] = in.p[i * in.si + b * in.sb];
+        eie_act_softmax(out.p + b * out.sb, stp->out_dim, out.si);
+    }
+}
+
+static void job_run(eie_pool_job_t *base, unsigned pe, eie_pool_t *pool)
+{
+    cpu_job_t *job = (cpu_job_t *)base;
+    cpu_net_t *net = job->net;
+    net->pe[pe].entries = 0;
+    for (size_t s0 = 0; s0 < job->batch; s0 += EIE_KERNEL_MAX_BATCH) {
+        size_t B = job->batch - s0 < EIE_KERNEL_MAX_BATCH ? job->batch - s0
+                                                           : EIE_KERNEL_MAX_BATCH;
+        if (s0 > 0)
+            eie_pool_barrier(pool); /* the previous chunk still reads the buffers */
+        for (size_t k = 0; k < net->n_steps; k++) {
+            const step_t *stp = &net->steps[k];
+            view_t in, out;
+            if (k == 0)
+                in = (view_t){(float *)job->in + s0 * net->in_dim, 1, net->in_dim};
+            else
+                in = (view_t){net->buf[(k - 1) & 1], B, 1};
+            if (k + 1 == net->n_steps)
+                out = (view_t){job->out + s0 * net->out_dim, 1, net->out_dim};
+            else
+                out = (view_t){net->buf[k & 1], B, 1};
+            if (stp->kind == STEP_FC)
+                run_fc(job, stp, pe, in, out, B);
+            else
+                run_act(stp, pe, net->n, in, out, B);
+            if (k + 1 < net->n_steps)
+                eie_pool_barrier(pool);
+        }
+    }
+}
+
+static void job_finish(eie_pool_job_t *base)
+{
+    cpu_job_t *job = (cpu_job_t *)base;
+    eie_run_info_t info = {.nonzero_acts = job->nonzero_acts};
+    for (unsigned p = 0; p < job->net->n; p++)
+        info.entries += job->net->pe[p].entries;
+    eie_run_done_fn done = job->done;
+    void *user = job->user;
+    free(job);
+    done(user, EIE_STATUS_OK, &info, NULL);
+}
+
+static eie_status_t cpu_net_submit(void *state, void *netp, const float *input, size_t batch,
+                                   float *output, eie_run_done_fn done, void *user,
+                                   eie_error_t *err)
+{
+    cpu_state_t *s = state;
+    cpu_job_t *job = calloc(1, sizeof *job);
+    if (job == NULL)
+        return eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory queueing a run");
+    job->base.run = job_run;
+    job->base.finish = job_finish;
+    job->net = netp;
+    job->in = input;
+    job->out = output;
+    job->batch = batch;
+    job->done = done;
+    job->user = user;
+    eie_pool_submit(s->pool, &job->base);
+    return EIE_STATUS_OK;
+}
+
+const eie_backend_t eie_backend_cpu = {
+    .name = "cpu",
+    .engine_init = cpu_engine_init,
+    .engine_free = cpu_engine_free,
+    .net_init = cpu_net_init,
+    .net_free = cpu_net_free,
+    .net_submit = cpu_net_submit,
+    .net_run = NULL, /* submit and wait */
+};

@@ -1,0 +1,48 @@
+/*
+ * kernels.h - the sparse kernels of the cpu backend (internal).
+ *
+ * One family, spmv: for every nonzero input activation a_j (the list that
+ * EIE's leading-non-zero detection would broadcast, sec. III-A), a PE adds
+ * codebook[code] * a_j into its private accumulator of each entry's local
+ * row, for B inputs at once (each entry decoded once for the whole batch).
+ * Like XNNPACK's kernel families: a scalar reference variant is always
+ * present, SIMD variants are chosen once at start-up, and this one list
+ * feeds dispatch, tests and benchmarks.
+ */
+#ifndef EIE_CPU_KERNELS_H
+#define EIE_CPU_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cpu/layout.h"
+
+/* Most inputs one kernel call handles; larger batches run in chunks. */
+#define EIE_KERNEL_MAX_BATCH 16u
+
+/*
+ * acc[r * B + b] += sum over active j of codebook[code(r, j)] * in[j*is_j + b*is_b].
+ * acc has L->n_rows * B floats; B in 1..EIE_KERNEL_MAX_BATCH.
+ */
+typedef void (*eie_spmv_fn)(const eie_pe_layer_t *L, const float *codebook,
+                            const uint32_t *active, size_t n_active, const float *in, size_t is_j,
+                            size_t is_b, size_t B, float *acc);
+
+typedef struct eie_cpu_kernel {
+    const char *name;     /* "scalar", "avx2" */
+    int (*supported)(void); /* whether this CPU runs it */
+    eie_spmv_fn spmv_narrow; /* uint16 entries */
+    eie_spmv_fn spmv_wide;   /* uint32 entries */
+} eie_cpu_kernel_t;
+
+/* All kernels, the scalar reference first. */
+extern const eie_cpu_kernel_t eie_cpu_kernels[];
+extern const size_t eie_cpu_kernel_count;
+
+/* The fastest kernel this CPU supports (chosen once, cached). */
+const eie_cpu_kernel_t *eie_cpu_kernel_best(void);
+
+/* A kernel by name, or NULL if unknown or unsupported here. */
+const eie_cpu_kernel_t *eie_cpu_kernel_find(const char *name);
+
+#endif

@@ -1,0 +1,107 @@
+/* Partitioning an FC layer over PEs and packing the per-PE CSC; see layout.h. */
+#include "cpu/layout.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void eie_cpu_fc_clear(eie_cpu_fc_t *fc)
+{
+    if (fc->pe != NULL)
+        for (unsigned p = 0; p < fc->n_pes; p++) {
+            free(fc->pe[p].ptr);
+            free(fc->pe[p].ent);
+        }
+    free(fc->pe);
+    free(fc->codebook);
+    free(fc->bias);
+    memset(fc, 0, sizeof *fc);
+}
+
+eie_status_t eie_cpu_fc_init(const eie_fc_t *fc, unsigned n_pes, int force_wide,
+                             eie_cpu_fc_t *out, eie_error_t *err)
+{
+    uint32_t *prev = NULL;
+    memset(out, 0, sizeof *out);
+    out->rows = fc->rows;
+    out->cols = fc->cols;
+    out->code_bits = fc->code_bits;
+    out->n_pes = n_pes;
+    out->nnz = fc->nnz;
+    uint32_t max_local = (fc->rows + n_pes - 1) / n_pes;
+    out->wide = force_wide || fc->code_bits > 4 || max_local > 4096;
+    out->codebook = calloc(256, sizeof(float));
+    out->bias = malloc(fc->rows * sizeof(float));
+    out->pe = calloc(n_pes, sizeof *out->pe);
+    prev = malloc(n_pes * sizeof *prev);
+    if (!out->codebook || !out->bias || !out->pe || !prev)
+        goto nomem;
+    memcpy(out->codebook, fc->codebook, ((size_t)1 << fc->code_bits) * sizeof(float));
+    memcpy(out->bias, fc->bias, fc->rows * sizeof(float));
+    for (unsigned p = 0; p < n_pes; p++) {
+        out->pe[p].n_rows = fc->rows > p ? (fc->rows - p + n_pes - 1) / n_pes : 0;
+        out->pe[p].ptr = calloc((size_t)fc->cols + 1, sizeof(uint32_t));
+        if (out->pe[p].ptr == NULL)
+            goto nomem;
+    }
+    /* Pass 1: count each PE's entries per column (fillers dropped), and the
+     * entries the 1-byte EIE form would need: a local zero-run over 15 needs
+     * a filler (EIE sec. III-B). */
+    uint64_t pos = (uint64_t)-1;
+    uint32_t cur_col = UINT32_MAX;
+    for (uint64_t e = 0; e < fc->entries; e++) {
+        pos += (uint64_t)fc->runs[e] + 1;
+        if (fc->codes[e] == 0)
+            continue;
+        uint32_t col = (uint32_t)(pos / fc->rows), row = (uint32_t)(pos % fc->rows);
+        if (col != cur_col) {
+            for (unsigned p = 0; p < n_pes; p++)
+                prev[p] = UINT32_MAX;
+            cur_col = col;
+        }
+        unsigned p = row % n_pes;
+        uint32_t local = row / n_pes;
+        uint32_t gap = local - prev[p] - 1; /* prev = -1 starts a column */
+        out->eie_entries += gap / 16 + 1;
+        prev[p] = local;
+        out->pe[p].ptr[col + 1]++;
+    }
+    size_t esz = out->wide ? 4 : 2;
+    for (unsigned p = 0; p < n_pes; p++) {
+        uint32_t *ptr = out->pe[p].ptr;
+        for (uint32_t c = 0; c < fc->cols; c++)
+            ptr[c + 1] += ptr[c];
+        out->pe[p].n_ent = ptr[fc->cols];
+        out->pe[p].ent = malloc(ptr[fc->cols] ? ptr[fc->cols] * esz : esz);
+        if (out->pe[p].ent == NULL)
+            goto nomem;
+    }
+    /* Pass 2: fill; ptr[c] serves as the fill cursor and is restored below. */
+    pos = (uint64_t)-1;
+    for (uint64_t e = 0; e < fc->entries; e++) {
+        pos += (uint64_t)fc->runs[e] + 1;
+        if (fc->codes[e] == 0)
+            continue;
+        uint32_t col = (uint32_t)(pos / fc->rows), row = (uint32_t)(pos % fc->rows);
+        unsigned p = row % n_pes;
+        uint32_t local = row / n_pes;
+        uint32_t at = out->pe[p].ptr[col]++;
+        if (out->wide)
+            ((uint32_t *)out->pe[p].ent)[at] = local << 8 | fc->codes[e];
+        else
+            ((uint16_t *)out->pe[p].ent)[at] = (uint16_t)(local << 4 | fc->codes[e]);
+    }
+    out->layout_bytes = ((size_t)1 << fc->code_bits) * sizeof(float) + fc->rows * sizeof(float);
+    for (unsigned p = 0; p < n_pes; p++) {
+        uint32_t *ptr = out->pe[p].ptr;
+        memmove(ptr + 1, ptr, fc->cols * sizeof(uint32_t));
+        ptr[0] = 0;
+        out->layout_bytes += out->pe[p].n_ent * esz + ((size_t)fc->cols + 1) * sizeof(uint32_t);
+    }
+    free(prev);
+    return EIE_STATUS_OK;
+nomem:
+    free(prev);
+    eie_cpu_fc_clear(out);
+    return eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory packing a %ux%u layer",
+                         fc->rows, fc->cols);
+}

@@ -1,0 +1,47 @@
+/*
+ * layout.h - the run-time form of an FC layer on N PEs (internal).
+ *
+ * EIE sec. III-B: row i belongs to PE i mod N, and each PE keeps its rows in
+ * CSC form: per column j its entries are ent[ptr[j] .. ptr[j+1]). The file
+ * stores (code, 4-bit zero-run) entries with fillers; at load time they are
+ * pre-decoded once into absolute PE-local row offsets (BENCH_NOTES: the
+ * serial run sum and nibble unpacking bound a naive decoder), fillers
+ * dropped, still compressed:
+ *   narrow: uint16 = local_row << 4 | code   (code_bits <= 4, <= 4096 local rows)
+ *   wide:   uint32 = local_row << 8 | code   (otherwise)
+ * The codebook is expanded to float once per layer.
+ */
+#ifndef EIE_CPU_LAYOUT_H
+#define EIE_CPU_LAYOUT_H
+
+#include <stdint.h>
+
+#include "eie/status.h"
+#include "format/format.h"
+
+typedef struct eie_pe_layer {
+    uint32_t n_rows; /* local rows r; global row i = r * N + pe */
+    uint32_t *ptr;   /* cols + 1 */
+    void *ent;       /* uint16_t (narrow) or uint32_t (wide) entries */
+    uint64_t n_ent;
+} eie_pe_layer_t;
+
+typedef struct eie_cpu_fc {
+    uint32_t rows, cols, code_bits;
+    unsigned n_pes;
+    int wide;
+    float *codebook; /* 256 floats, zero-padded past 2^code_bits */
+    float *bias;     /* rows */
+    eie_pe_layer_t *pe;
+    uint64_t nnz;
+    uint64_t eie_entries; /* entries of the 1-byte EIE form, local fillers included */
+    uint64_t layout_bytes;
+} eie_cpu_fc_t;
+
+/* Partitions and packs fc over n_pes PEs into out (which the caller clears). */
+eie_status_t eie_cpu_fc_init(const eie_fc_t *fc, unsigned n_pes, int force_wide,
+                             eie_cpu_fc_t *out, eie_error_t *err);
+/* Frees what eie_cpu_fc_init allocated. */
+void eie_cpu_fc_clear(eie_cpu_fc_t *fc);
+
+#endif

@@ -1,0 +1,194 @@
+/*
+ * The PE pool: a job queue and a barrier. Waits spin briefly before they
+ * sleep, since a layer of a benchmark network takes tens of microseconds
+ * and a condition-variable wake-up costs about as much; when there are more
+ * PEs than cores, spinning only steals time from the PE being waited for,
+ * so the pool sleeps at once.
+ */
+#include "cpu/pool.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CPU_RELAX() _mm_pause()
+#else
+#define CPU_RELAX() ((void)0)
+#endif
+
+struct eie_pool {
+    unsigned n;
+    unsigned spin;
+    pthread_t *threads;
+    pthread_mutex_t mu;
+    pthread_cond_t job_cv;
+    /* job queue; guarded by mu */
+    eie_pool_job_t *head, *tail;
+    eie_pool_job_t *cur;
+    int busy, stop;
+    _Atomic unsigned job_gen;
+    atomic_uint finished;
+    /* barrier */
+    atomic_uint bar_count;
+    _Atomic unsigned bar_gen;
+    pthread_cond_t bar_cv;
+};
+
+typedef struct worker_arg {
+    eie_pool_t *pool;
+    unsigned pe;
+} worker_arg_t;
+
+unsigned eie_pool_size(const eie_pool_t *pool) { return pool->n; }
+
+void eie_pool_barrier(eie_pool_t *pool)
+{
+    if (pool->n == 1)
+        return;
+    unsigned gen = atomic_load_explicit(&pool->bar_gen, memory_order_acquire);
+    if (atomic_fetch_add_explicit(&pool->bar_count, 1, memory_order_acq_rel) + 1 == pool->n) {
+        atomic_store_explicit(&pool->bar_count, 0, memory_order_relaxed);
+        pthread_mutex_lock(&pool->mu);
+        atomic_store_explicit(&pool->bar_gen, gen + 1, memory_order_release);
+        pthread_cond_broadcast(&pool->bar_cv);
+        pthread_mutex_unlock(&pool->mu);
+        return;
+    }
+    for (unsigned i = 0; i < pool->spin; i++) {
+        if (atomic_load_explicit(&pool->bar_gen, memory_order_acquire) != gen)
+            return;
+        CPU_RELAX();
+    }
+    pthread_mutex_lock(&pool->mu);
+    while (atomic_load_explicit(&pool->bar_gen, memory_order_acquire) == gen)
+        pthread_cond_wait(&pool->bar_cv, &pool->mu);
+    pthread_mutex_unlock(&pool->mu);
+}
+
+/* Makes job current (mu held). */
+static void publish(eie_pool_t *pool, eie_pool_job_t *job)
+{
+    pool->cur = job;
+    pool->busy = 1;
+    atomic_fetch_add_explicit(&pool->job_gen, 1, memory_order_release);
+    pthread_cond_broadcast(&pool->job_cv);
+}
+
+static void *worker(void *p)
+{
+    worker_arg_t *arg = p;
+    eie_pool_t *pool = arg->pool;
+    unsigned pe = arg->pe;
+    unsigned seen = 0;
+    free(arg);
+    for (;;) {
+        for (unsigned i = 0; i < pool->spin; i++) {
+            if (atomic_load_explicit(&pool->job_gen, memory_order_acquire) != seen)
+                break;
+            CPU_RELAX();
+        }
+        pthread_mutex_lock(&pool->mu);
+        while (atomic_load_explicit(&pool->job_gen, memory_order_acquire) == seen && !pool->stop)
+            pthread_cond_wait(&pool->job_cv, &pool->mu);
+        if (pool->stop) {
+            pthread_mutex_unlock(&pool->mu);
+            return NULL;
+        }
+        seen = atomic_load_explicit(&pool->job_gen, memory_order_acquire);
+        eie_pool_job_t *job = pool->cur;
+        pthread_mutex_unlock(&pool->mu);
+
+        job->run(job, pe, pool);
+
+        if (atomic_fetch_add_explicit(&pool->finished, 1, memory_order_acq_rel) + 1 == pool->n) {
+            atomic_store_explicit(&pool->finished, 0, memory_order_relaxed);
+            /* Every PE is past run(): the job's outputs are complete. */
+            job->finish(job);
+            pthread_mutex_lock(&pool->mu);
+            eie_pool_job_t *next = pool->head;
+            if (next != NULL) {
+                pool->head = next->next;
+                if (pool->head == NULL)
+                    pool->tail = NULL;
+                publish(pool, next);
+            } else {
+                pool->cur = NULL;
+                pool->busy = 0;
+            }
+            pthread_mutex_unlock(&pool->mu);
+        }
+    }
+}
+
+void eie_pool_submit(eie_pool_t *pool, eie_pool_job_t *job)
+{
+    job->next = NULL;
+    pthread_mutex_lock(&pool->mu);
+    if (!pool->busy) {
+        publish(pool, job);
+    } else if (pool->tail != NULL) {
+        pool->tail->next = job;
+        pool->tail = job;
+    } else {
+        pool->head = pool->tail = job;
+    }
+    pthread_mutex_unlock(&pool->mu);
+}
+
+int eie_pool_init(unsigned n, eie_pool_t **pool_out)
+{
+    eie_pool_t *pool = calloc(1, sizeof *pool);
+    if (pool == NULL)
+        return ENOMEM;
+    pool->n = n;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    pool->spin = (cores > 0 && n <= (unsigned long)cores) ? 4000 : 0;
+    pthread_mutex_init(&pool->mu, NULL);
+    pthread_cond_init(&pool->job_cv, NULL);
+    pthread_cond_init(&pool->bar_cv, NULL);
+    pool->threads = calloc(n, sizeof *pool->threads);
+    if (pool->threads == NULL) {
+        eie_pool_free(pool);
+        return ENOMEM;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        worker_arg_t *arg = malloc(sizeof *arg);
+        int rc = arg ? 0 : ENOMEM;
+        if (arg) {
+            arg->pool = pool;
+            arg->pe = i;
+            rc = pthread_create(&pool->threads[i], NULL, worker, arg);
+            if (rc != 0)
+                free(arg);
+        }
+        if (rc != 0) {
+            pool->n = i; /* join only the started ones */
+            eie_pool_free(pool);
+            return rc;
+        }
+    }
+    *pool_out = pool;
+    return 0;
+}
+
+void eie_pool_free(eie_pool_t *pool)
+{
+    if (pool == NULL)
+        return;
+    pthread_mutex_lock(&pool->mu);
+    pool->stop = 1;
+    pthread_cond_broadcast(&pool->job_cv);
+    pthread_mutex_unlock(&pool->mu);
+    if (pool->threads)
+        for (unsigned i = 0; i < pool->n; i++)
+            pthread_join(pool->threads[i], NULL);
+    free(pool->threads);
+    pthread_cond_destroy(&pool->bar_cv);
+    pthread_cond_destroy(&pool->job_cv);
+    pthread_mutex_destroy(&pool->mu);
+    free(pool);
+}

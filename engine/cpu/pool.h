@@ -1,0 +1,32 @@
+/*
+ * pool.h - the PE thread pool of the cpu backend (internal).
+ *
+ * N threads created once per engine (DESIGN.md: not per request). Jobs run
+ * one at a time, on all N PEs together, in submission order: a job's run()
+ * is called on every PE, which may meet at eie_pool_barrier() between
+ * layers (EIE sec. III: all PEs finish a layer before the next one starts).
+ */
+#ifndef EIE_CPU_POOL_H
+#define EIE_CPU_POOL_H
+
+typedef struct eie_pool eie_pool_t;
+
+typedef struct eie_pool_job {
+    /* Called on every PE (pe = 0..N-1) of the pool. */
+    void (*run)(struct eie_pool_job *job, unsigned pe, eie_pool_t *pool);
+    /* Called once, on one PE thread, after every PE returned from run. */
+    void (*finish)(struct eie_pool_job *job);
+    struct eie_pool_job *next;
+} eie_pool_job_t;
+
+/* Starts n threads; returns 0 or an errno value. The caller owns *pool_out. */
+int eie_pool_init(unsigned n, eie_pool_t **pool_out);
+/* Joins the threads; no job may be queued or running. NULL is fine. */
+void eie_pool_free(eie_pool_t *pool);
+/* Queues a job (not copied; it must live until finish). */
+void eie_pool_submit(eie_pool_t *pool, eie_pool_job_t *job);
+/* Waits until every PE of the pool has reached this barrier. */
+void eie_pool_barrier(eie_pool_t *pool);
+unsigned eie_pool_size(const eie_pool_t *pool);
+
+#endif

@@ -1,0 +1,192 @@
+/*
+ * engine.c - the backend registry and the public engine/net wrappers.
+ * Backends are chosen by name (STYLE.md: a registry table in the manner of
+ * redis' ConnectionType); eie-sim will be registered beside cpu.
+ */
+#include <assert.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "eie/engine.h"
+
+static const eie_backend_t *const backends[] = {
+    &eie_backend_cpu,
+};
+
+static const char *const backend_names[] = {
+    "cpu",
+    NULL,
+};
+
+struct eie_engine {
+    const eie_backend_t *be;
+    void *state;
+    unsigned n_pes;
+};
+
+struct eie_net {
+    eie_engine_t *engine;
+    void *impl;
+    uint32_t input_dim, output_dim;
+    uint64_t layout_bytes;
+};
+
+eie_engine_opts_t eie_engine_opts_default(void)
+{
+    return (eie_engine_opts_t){.backend = "cpu", .n_pes = 0};
+}
+
+const char *const *eie_backend_names(void)
+{
+    return backend_names;
+}
+
+eie_status_t eie_engine_init(const eie_engine_opts_t *opts, eie_engine_t **engine_out,
+                             eie_error_t *err)
+{
+    eie_engine_opts_t o = opts ? *opts : eie_engine_opts_default();
+    const char *name = o.backend ? o.backend : "cpu";
+    const eie_backend_t *be = NULL;
+    for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++)
+        if (strcmp(backends[i]->name, name) == 0)
+            be = backends[i];
+    if (be == NULL)
+        return eie_error_set(err, EIE_STATUS_NOT_FOUND, "unknown backend \"%s\"", name);
+    if (o.n_pes > 1024)
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT, "n_pes %u over the limit 1024",
+                             o.n_pes);
+    eie_engine_t *e = calloc(1, sizeof *e);
+    if (e == NULL)
+        return eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory");
+    e->be = be;
+    eie_status_t st = be->engine_init(&o, &e->state, &e->n_pes, err);
+    if (st != EIE_STATUS_OK) {
+        free(e);
+        return st;
+    }
+    *engine_out = e;
+    return EIE_STATUS_OK;
+}
+
+void eie_engine_free(eie_engine_t *engine)
+{
+    if (engine == NULL)
+        return;
+    engine->be->engine_free(engine->state);
+    free(engine);
+}
+
+const char *eie_engine_backend(const eie_engine_t *engine) { return engine->be->name; }
+unsigned eie_engine_pes(const eie_engine_t *engine) { return engine->n_pes; }
+
+eie_status_t eie_net_init(eie_engine_t *engine, const eie_model_t *model, eie_net_t **net_out,
+                          eie_error_t *err)
+{
+    eie_net_t *net = calloc(1, sizeof *net);
+    if (net == NULL)
+        return eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory");
+    net->engine = engine;
+    net->input_dim = eie_model_input_dim(model);
+    net->output_dim = eie_model_output_dim(model);
+    eie_status_t st =
+        engine->be->net_init(engine->state, model, &net->impl, &net->layout_bytes, err);
+    if (st != EIE_STATUS_OK) {
+        free(net);
+        return st;
+    }
+    *net_out = net;
+    return EIE_STATUS_OK;
+}
+
+void eie_net_free(eie_net_t *net)
+{
+    if (net == NULL)
+        return;
+    net->engine->be->net_free(net->impl);
+    free(net);
+}
+
+uint32_t eie_net_input_dim(const eie_net_t *net) { return net->input_dim; }
+uint32_t eie_net_output_dim(const eie_net_t *net) { return net->output_dim; }
+uint64_t eie_net_layout_bytes(const eie_net_t *net) { return net->layout_bytes; }
+
+static eie_status_t check_run_args(const eie_net_t *net, const float *input, size_t batch,
+                                   const float *output, eie_error_t *err)
+{
+    if (input == NULL || output == NULL)
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT, "input and output are required");
+    if (batch == 0 || batch > EIE_MAX_BATCH)
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT, "batch %zu not in 1..%u", batch,
+                             EIE_MAX_BATCH);
+    (void)net;
+    return EIE_STATUS_OK;
+}
+
+eie_status_t eie_net_submit(eie_net_t *net, const float *input, size_t batch, float *output,
+                            eie_run_done_fn done, void *user, eie_error_t *err)
+{
+    assert(done != NULL);
+    eie_status_t st = check_run_args(net, input, batch, output, err);
+    if (st != EIE_STATUS_OK)
+        return st;
+    return net->engine->be->net_submit(net->engine->state, net->impl, input, batch, output, done,
+                                       user, err);
+}
+
+/* A synchronous run on top of submit: the caller sleeps until a PE thread
+ * signals completion. */
+typedef struct waiter {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+    eie_status_t status;
+    eie_run_info_t info;
+    eie_error_t err;
+} waiter_t;
+
+static void waiter_done(void *user, eie_status_t status, const eie_run_info_t *info,
+                        const eie_error_t *err)
+{
+    waiter_t *w = user;
+    pthread_mutex_lock(&w->mu);
+    w->status = status;
+    if (info)
+        w->info = *info;
+    if (err && status != EIE_STATUS_OK)
+        w->err = *err;
+    w->done = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+eie_status_t eie_net_run(eie_net_t *net, const float *input, size_t batch, float *output,
+                         eie_run_info_t *info_out, eie_error_t *err)
+{
+    eie_status_t st = check_run_args(net, input, batch, output, err);
+    if (st != EIE_STATUS_OK)
+        return st;
+    const eie_backend_t *be = net->engine->be;
+    if (be->net_run != NULL)
+        return be->net_run(net->engine->state, net->impl, input, batch, output, info_out, err);
+    waiter_t w = {.done = 0};
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    st = be->net_submit(net->engine->state, net->impl, input, batch, output, waiter_done, &w,
+                        err);
+    if (st == EIE_STATUS_OK) {
+        pthread_mutex_lock(&w.mu);
+        while (!w.done)
+            pthread_cond_wait(&w.cv, &w.mu);
+        pthread_mutex_unlock(&w.mu);
+        st = w.status;
+        if (st != EIE_STATUS_OK && err)
+            *err = w.err;
+        else if (info_out)
+            *info_out = w.info;
+    }
+    pthread_cond_destroy(&w.cv);
+    pthread_mutex_destroy(&w.mu);
+    return st;
+}

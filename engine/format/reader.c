@@ -1,0 +1,517 @@
+/*
+ * The .eie reader (engine/FORMAT.md). A file is untrusted: every read is
+ * bounds checked, every size is checked against eie_limits_t before anything
+ * is allocated from it, and every error names the layer, the field and the
+ * byte offset.
+ *
+ * Order: (1) magic and version, (2) header and the layer framing (kind and
+ * byte length of each layer), so truncation is reported as such, (3) the
+ * SHA-256 trailer, (4) the contents of each layer.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/evp.h>
+
+#include "format/format.h"
+#include "format/huffman.h"
+
+typedef struct cur {
+    const uint8_t *d;
+    size_t off, end;
+    char where[48]; /* "header" or "layer 3 (fc)" */
+    eie_error_t *err;
+} cur_t;
+
+static eie_status_t cur_fail(cur_t *c, eie_status_t st, const char *field, size_t off,
+                             const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static eie_status_t cur_fail(cur_t *c, eie_status_t st, const char *field, size_t off,
+                             const char *fmt, ...)
+{
+    char detail[EIE_ERROR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    return eie_error_set(c->err, st, "%s, field %s, byte offset %zu: %s", c->where, field, off,
+                         detail);
+}
+
+static eie_status_t cur_need(cur_t *c, size_t n, const char *field)
+{
+    if (c->end - c->off < n)
+        return cur_fail(c, EIE_STATUS_BAD_FORMAT, field, c->off,
+                        "needs %zu bytes but only %zu remain (file truncated?)", n,
+                        c->end - c->off);
+    return EIE_STATUS_OK;
+}
+
+static uint64_t get_le(cur_t *c, unsigned n)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < n; i++)
+        v |= (uint64_t)c->d[c->off + i] << (8 * i);
+    c->off += n;
+    return v;
+}
+
+#define READ(c, n, field, dst)                                                                 \
+    do {                                                                                       \
+        eie_status_t st_ = cur_need((c), (n), (field));                                        \
+        if (st_ != EIE_STATUS_OK)                                                              \
+            return st_;                                                                        \
+        (dst) = get_le((c), (n));                                                              \
+    } while (0)
+
+static eie_status_t read_str(cur_t *c, const char *field, char **out)
+{
+    uint64_t n;
+    size_t at = c->off;
+    READ(c, 4, field, n);
+    if (n > EIE_FORMAT_MAX_STRING)
+        return cur_fail(c, EIE_STATUS_LIMIT, field, at, "length %" PRIu64 " over the limit %u", n,
+                        EIE_FORMAT_MAX_STRING);
+    eie_status_t st = cur_need(c, (size_t)n, field);
+    if (st != EIE_STATUS_OK)
+        return st;
+    if (memchr(c->d + c->off, 0, (size_t)n) != NULL)
+        return cur_fail(c, EIE_STATUS_BAD_FORMAT, field, c->off, "contains a NUL byte");
+    char *s = malloc((size_t)n + 1);
+    if (s == NULL)
+        return eie_error_set(c->err, EIE_STATUS_NO_MEMORY, "out of memory");
+    memcpy(s, c->d + c->off, (size_t)n);
+    s[n] = 0;
+    c->off += (size_t)n;
+    *out = s;
+    return EIE_STATUS_OK;
+}
+
+static eie_status_t read_floats(cur_t *c, size_t n, const char *field, float **out)
+{
+    eie_status_t st = cur_need(c, n * 4, field); /* n is bounded by the limits already */
+    if (st != EIE_STATUS_OK)
+        return st;
+    float *f = malloc((n ? n : 1) * sizeof(float));
+    if (f == NULL)
+        return eie_error_set(c->err, EIE_STATUS_NO_MEMORY, "%s: out of memory for %s", c->where,
+                             field);
+    for (size_t i = 0; i < n; i++) {
+        size_t at = c->off;
+        uint32_t u = (uint32_t)get_le(c, 4);
+        memcpy(&f[i], &u, 4);
+        if (!isfinite(f[i])) {
+            free(f);
+            return cur_fail(c, EIE_STATUS_BAD_FORMAT, field, at, "value %zu is not finite", i);
+        }
+    }
+    *out = f;
+    return EIE_STATUS_OK;
+}
+
+static eie_status_t read_table(cur_t *c, const char *field, unsigned max_sym, uint8_t *lens,
+                               unsigned *nsym_out, eie_huff_dec_t *dec)
+{
+    uint64_t nsym;
+    size_t at = c->off;
+    READ(c, 2, field, nsym);
+    if (nsym == 0 || nsym > max_sym)
+        return cur_fail(c, EIE_STATUS_BAD_FORMAT, field, at,
+                        "invalid Huffman table: %" PRIu64 " symbols, must be 1..%u", nsym,
+                        max_sym);
+    eie_status_t st = cur_need(c, (size_t)nsym, field);
+    if (st != EIE_STATUS_OK)
+        return st;
+    memcpy(lens, c->d + c->off, (size_t)nsym);
+    const char *why = NULL;
+    if (eie_huff_dec_init(lens, (unsigned)nsym, dec, &why) != 0)
+        return cur_fail(c, EIE_STATUS_BAD_FORMAT, field, c->off, "invalid Huffman table: %s",
+                        why);
+    c->off += (size_t)nsym;
+    *nsym_out = (unsigned)nsym;
+    return EIE_STATUS_OK;
+}
+
+/* Decodes one Huffman stream of exactly `entries` symbols into out. */
+static eie_status_t read_stream(cur_t *c, const char *field, const eie_huff_dec_t *dec,
+                                uint64_t entries, uint8_t *out, uint64_t *bits_out,
+                                uint64_t *bytes_out)
+{
+    uint64_t n;
+    size_t at = c->off;
+    READ(c, 8, field, n);
+    eie_status_t st = cur_need(c, n > SIZE_MAX ? SIZE_MAX : (size_t)n, field);
+    if (st != EIE_STATUS_OK)
+        return st;
+    if (entries > 0 && dec->used == 0)
+        return cur_fail(c, EIE_STATUS_BAD_FORMAT, field, at,
+                        "invalid Huffman table: no symbol has a code but %" PRIu64
+                        " entries are stored",
+                        entries);
+    /* Each symbol takes at least one bit: a stream cannot hold more. */
+    if (entries > n * 8)
+        return cur_fail(c, EIE_STATUS_BAD_FORMAT, field, at,
+                        "stream of %" PRIu64 " bytes cannot hold %" PRIu64 " entries", n,
+                        entries);
+    eie_bitreader_t br = {.data = c->d + c->off, .len = (size_t)n, .bit = 0};
+    for (uint64_t i = 0; i < entries; i++) {
+        unsigned sym;
+        int rc = eie_huff_decode(dec, &br, &sym);
+        if (rc == -1)
+            return cur_fail(c, EIE_STATUS_BAD_FORMAT, field, c->off + (size_t)n,
+                            "stream decodes to %" PRIu64 " entries, expected %" PRIu64, i,
+                            entries);
+        if (rc == -2)
+            return cur_fail(c, EIE_STATUS_BAD_FORMAT, field, c->off + (size_t)(br.bit / 8),
+                            "bit pattern of entry %" PRIu64 " is no Huffman code", i);
+        out[i] = (uint8_t)sym;
+    }
+    uint64_t used = (br.bit + 7) / 8;
+    if (used != n)
+        return cur_fail(c, EIE_STATUS_BAD_FORMAT, field, c->off + (size_t)used,
+                        "stream decodes to more than the %" PRIu64
+                        " expected entries (%" PRIu64 " of %" PRIu64 " bytes used)",
+                        entries, used, n);
+    *bits_out = br.bit;
+    *bytes_out = n;
+    c->off += (size_t)n;
+    return EIE_STATUS_OK;
+}
+
+static eie_status_t read_fc(cur_t *c, const eie_limits_t *lim, eie_fc_t *fc)
+{
+    uint64_t rows, cols, bits, reserved, nnz, entries;
+    size_t at_rows = c->off;
+    READ(c, 4, "rows", rows);
+    size_t at_cols = c->off;
+    READ(c, 4, "cols", cols);
+    size_t at_bits = c->off;
+    READ(c, 4, "code_bits", bits);
+    size_t at_res = c->off;
+    READ(c, 4, "reserved", reserved);
+    size_t at_nnz = c->off;
+    READ(c, 8, "nnz", nnz);
+    size_t at_entries = c->off;
+    READ(c, 8, "entries", entries);
+    if (rows == 0 || rows > lim->max_dim)
+        return cur_fail(c, EIE_STATUS_LIMIT, "rows", at_rows, "%" PRIu64 " not in 1..%u", rows,
+                        lim->max_dim);
+    if (cols == 0 || cols > lim->max_dim)
+        return cur_fail(c, EIE_STATUS_LIMIT, "cols", at_cols, "%" PRIu64 " not in 1..%u", cols,
+                        lim->max_dim);
+    if (rows * cols > lim->max_weights)
+        return cur_fail(c, EIE_STATUS_LIMIT, "cols", at_cols,
+                        "%" PRIu64 "x%" PRIu64 " weights over the limit %" PRIu64, rows, cols,
+                        lim->max_weights);
+    if (bits < 1 || bits > 8)
+        return cur_fail(c, EIE_STATUS_BAD_FORMAT, "code_bits", at_bits, "%" PRIu64
+                        " not in 1..8", bits);
+    if (reserved != 0)
+        return cur_fail(c, EIE_STATUS_BAD_FORMAT, "reserved", at_res, "is %" PRIu64
+                        ", must be 0", reserved);
+    if (entries > rows * cols)
+        return cur_fail(c, EIE_STATUS_BAD_FORMAT, "entries", at_entries,
+                        "%" PRIu64 " entries for %" PRIu64 " weights", entries, rows * cols);
+    if (nnz > entries)
+        return cur_fail(c, EIE_STATUS_BAD_FORMAT, "nnz", at_nnz,
+                        "%" PRIu64 " nonzeros but only %" PRIu64 " entries", nnz, entries);
+    fc->rows = (uint32_t)rows;
+    fc->cols = (uint32_t)cols;
+    fc->code_bits = (uint32_t)bits;
+    unsigned ncb = 1u << bits;
+    size_t at_cb = c->off;
+    eie_status_t st = read_floats(c, ncb, "codebook", &fc->codebook);
+    if (st != EIE_STATUS_OK)
+        return st;
+    if (fc->codebook[0] != 0.0f)
+        return cur_fail(c, EIE_STATUS_BAD_FORMAT, "codebook", at_cb,
+                        "codebook[0] is %g, must be 0.0 (the filler)", (double)fc->codebook[0]);
+    if ((st = read_floats(c, (size_t)rows, "bias", &fc->bias)) != EIE_STATUS_OK)
+        return st;
+    uint8_t clens[EIE_HUFF_MAX_SYMS], rlens[EIE_HUFF_MAX_SYMS];
+    unsigned cn, rn;
+    eie_huff_dec_t cdec, rdec;
+    if ((st = read_table(c, "code_table", EIE_HUFF_MAX_SYMS, clens, &cn, &cdec)) != 0 ||
+        (st = read_table(c, "run_table", EIE_RUN_MAX + 1, rlens, &rn, &rdec)) != 0)
+        return st;
+    /* entries <= rows*cols <= max_weights, and read_stream checks it against
+     * the stream's bytes before decoding, so this allocation is bounded by
+     * both the limits and the file size. */
+    size_t at_cstream = c->off;
+    uint64_t peek_bytes = 0;
+    if (c->end - c->off >= 8)
+        for (unsigned k = 0; k < 8; k++)
+            peek_bytes |= (uint64_t)c->d[c->off + k] << (8 * k);
+    if (c->end - c->off >= 8 && entries > peek_bytes * 8)
+        return cur_fail(c, EIE_STATUS_BAD_FORMAT, "code_stream", at_cstream,
+                        "stream of %" PRIu64 " bytes cannot hold %" PRIu64 " entries", peek_bytes,
+                        entries);
+    fc->codes = malloc(entries ? (size_t)entries : 1);
+    fc->runs = malloc(entries ? (size_t)entries : 1);
+    if (fc->codes == NULL || fc->runs == NULL)
+        return eie_error_set(c->err, EIE_STATUS_NO_MEMORY, "%s: out of memory for %" PRIu64
+                             " entries", c->where, entries);
+    uint64_t cbytes, rbytes;
+    if ((st = read_stream(c, "code_stream", &cdec, entries, fc->codes, &fc->code_stream_bits,
+                          &cbytes)) != 0)
+        return st;
+    size_t at_rstream = c->off;
+    if ((st = read_stream(c, "run_stream", &rdec, entries, fc->runs, &fc->run_stream_bits,
+                          &rbytes)) != 0)
+        return st;
+    fc->stream_bytes = cbytes + rbytes;
+    fc->entries = entries;
+    /* Walk the entries: every code must exist in the codebook and every
+     * position must stay inside the matrix. */
+    uint64_t pos = (uint64_t)-1, count = 0, total = rows * cols;
+    for (uint64_t e = 0; e < entries; e++) {
+        if (fc->codes[e] >= ncb)
+            return cur_fail(c, EIE_STATUS_BAD_FORMAT, "code_stream", at_cstream,
+                            "entry %" PRIu64 " has code %u, codebook has %u entries", e,
+                            fc->codes[e], ncb);
+        pos += (uint64_t)fc->runs[e] + 1;
+        if (pos >= total)
+            return cur_fail(c, EIE_STATUS_BAD_FORMAT, "run_stream", at_rstream,
+                            "entry %" PRIu64 " lands at row %" PRIu64 " of column %" PRIu64
+                            ", outside the %" PRIu64 "x%" PRIu64 " matrix",
+                            e, pos % rows, pos / rows, rows, cols);
+        count += fc->codes[e] != 0;
+    }
+    if (count != nnz)
+        return cur_fail(c, EIE_STATUS_BAD_FORMAT, "nnz", at_nnz,
+                        "says %" PRIu64 " but the streams hold %" PRIu64 " nonzeros", nnz, count);
+    fc->nnz = nnz;
+    return EIE_STATUS_OK;
+}
+
+typedef struct frame {
+    uint32_t kind;
+    size_t kind_off, start, len;
+} frame_t;
+
+eie_status_t eie_model_load_memory(const void *data, size_t len, const eie_limits_t *limits,
+                                   eie_model_t **model_out, eie_error_t *err)
+{
+    eie_limits_t lim = limits ? *limits : eie_limits_default();
+    eie_model_t *m = NULL;
+    frame_t *frames = NULL;
+    eie_status_t st;
+    cur_t c = {.d = data, .off = 0, .end = len, .err = err};
+    snprintf(c.where, sizeof c.where, "header");
+
+    if (len > lim.max_file_bytes) {
+        st = cur_fail(&c, EIE_STATUS_LIMIT, "file", 0, "%zu bytes over the limit %" PRIu64, len,
+                      lim.max_file_bytes);
+        goto error;
+    }
+    if ((st = cur_need(&c, 8, "magic")) != EIE_STATUS_OK)
+        goto error;
+    if (memcmp(c.d, EIE_FORMAT_MAGIC, 8) != 0) {
+        st = cur_fail(&c, EIE_STATUS_BAD_FORMAT, "magic", 0, "expected \"%s\", not an .eie file",
+                      EIE_FORMAT_MAGIC);
+        goto error;
+    }
+    c.off = 8;
+    m = calloc(1, sizeof *m);
+    if (m == NULL) {
+        st = eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory");
+        goto error;
+    }
+    uint64_t version, dtype, in_dim, out_dim, n_layers;
+#undef READ
+#define READ(c, n, field, dst)                                                                 \
+    do {                                                                                       \
+        if ((st = cur_need((c), (n), (field))) != EIE_STATUS_OK)                               \
+            goto error;                                                                        \
+        (dst) = get_le((c), (n));                                                              \
+    } while (0)
+    READ(&c, 4, "format_version", version);
+    if (version != EIE_FORMAT_VERSION) {
+        st = cur_fail(&c, EIE_STATUS_UNSUPPORTED, "format_version", 8,
+                      "version %" PRIu64 " is not supported (this reader knows %u)", version,
+                      EIE_FORMAT_VERSION);
+        goto error;
+    }
+    /* The checksum trailer is not part of the parsed body. */
+    if (len < 12 + EIE_FORMAT_CHECKSUM_BYTES) {
+        st = cur_fail(&c, EIE_STATUS_BAD_FORMAT, "checksum", len,
+                      "file of %zu bytes has no room for the checksum (file truncated?)", len);
+        goto error;
+    }
+    c.end = len - EIE_FORMAT_CHECKSUM_BYTES;
+    READ(&c, 4, "dtype", dtype);
+    if (dtype != EIE_FORMAT_DTYPE_FP32) {
+        st = cur_fail(&c, EIE_STATUS_UNSUPPORTED, "dtype", c.off - 4,
+                      "datatype %" PRIu64 " is not supported (1 = FP32)", dtype);
+        goto error;
+    }
+    READ(&c, 4, "input_dim", in_dim);
+    READ(&c, 4, "output_dim", out_dim);
+    READ(&c, 4, "layer_count", n_layers);
+    if (n_layers == 0 || n_layers > lim.max_layers) {
+        st = cur_fail(&c, EIE_STATUS_LIMIT, "layer_count", c.off - 4,
+                      "%" PRIu64 " layers, must be 1..%u", n_layers, lim.max_layers);
+        goto error;
+    }
+    if ((st = read_str(&c, "name", &m->name)) != 0 ||
+        (st = read_str(&c, "description", &m->description)) != 0 ||
+        (st = read_str(&c, "input_name", &m->input_name)) != 0 ||
+        (st = read_str(&c, "output_name", &m->output_name)) != 0)
+        goto error;
+    frames = calloc((size_t)n_layers, sizeof *frames);
+    m->layers = calloc((size_t)n_layers, sizeof *m->layers);
+    if (frames == NULL || m->layers == NULL) {
+        st = eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory");
+        goto error;
+    }
+    for (size_t i = 0; i < n_layers; i++) {
+        uint64_t kind, blen;
+        snprintf(c.where, sizeof c.where, "layer %zu", i);
+        frames[i].kind_off = c.off;
+        READ(&c, 4, "kind", kind);
+        size_t at_len = c.off;
+        READ(&c, 8, "byte_length", blen);
+        if (blen > c.end - c.off) {
+            st = cur_fail(&c, EIE_STATUS_BAD_FORMAT, "byte_length", at_len,
+                          "layer of %" PRIu64 " bytes but only %zu remain (file truncated?)",
+                          blen, c.end - c.off);
+            goto error;
+        }
+        frames[i].kind = (uint32_t)kind;
+        frames[i].start = c.off;
+        frames[i].len = (size_t)blen;
+        c.off += (size_t)blen;
+    }
+    if (c.off != c.end) {
+        snprintf(c.where, sizeof c.where, "trailer");
+        st = cur_fail(&c, EIE_STATUS_BAD_FORMAT, "checksum", c.off,
+                      "%zu unexpected bytes after the last layer", c.end - c.off);
+        goto error;
+    }
+
+    /* SHA-256 over everything before the trailer. */
+    uint8_t sum[EVP_MAX_MD_SIZE];
+    unsigned sl = 0;
+    if (!EVP_Digest(data, c.end, sum, &sl, EVP_sha256(), NULL) || sl != 32) {
+        st = eie_error_set(err, EIE_STATUS_INTERNAL, "SHA-256 failed");
+        goto error;
+    }
+    if (memcmp(sum, c.d + c.end, 32) != 0) {
+        snprintf(c.where, sizeof c.where, "trailer");
+        st = cur_fail(&c, EIE_STATUS_BAD_CHECKSUM, "checksum", c.end,
+                      "SHA-256 of the file does not match the stored checksum (file corrupted)");
+        goto error;
+    }
+    for (unsigned k = 0; k < 32; k++)
+        snprintf(m->checksum_hex + 2 * k, 3, "%02x", sum[k]);
+    m->file_bytes = len;
+
+    uint64_t dim = in_dim;
+    int seen_fc = 0;
+    for (size_t i = 0; i < n_layers; i++) {
+        eie_layer_t *l = &m->layers[i];
+        cur_t lc = {.d = c.d, .off = frames[i].start, .end = frames[i].start + frames[i].len,
+                    .err = err};
+        m->n_layers = i + 1; /* so eie_model_clear frees what this layer got */
+        if (frames[i].kind == EIE_LAYER_FC) {
+            snprintf(lc.where, sizeof lc.where, "layer %zu (fc)", i);
+            l->kind = EIE_LAYER_FC;
+            if ((st = read_fc(&lc, &lim, &l->fc)) != EIE_STATUS_OK)
+                goto error;
+            if (l->fc.cols != dim) {
+                st = cur_fail(&lc, EIE_STATUS_BAD_FORMAT, "cols", frames[i].start + 4,
+                              "%u inputs but the previous layer gives %" PRIu64, l->fc.cols,
+                              dim);
+                goto error;
+            }
+            dim = l->fc.rows;
+            seen_fc = 1;
+            l->fc.layer_bytes = frames[i].len;
+        } else if (frames[i].kind == EIE_LAYER_ACTIVATION) {
+            uint64_t act;
+            snprintf(lc.where, sizeof lc.where, "layer %zu (activation)", i);
+            l->kind = EIE_LAYER_ACTIVATION;
+            READ(&lc, 4, "act", act);
+            if (eie_act_name((eie_act_t)act) == NULL || act > EIE_ACT_SOFTMAX) {
+                st = cur_fail(&lc, EIE_STATUS_BAD_FORMAT, "act", lc.off - 4,
+                              "unknown activation %" PRIu64, act);
+                goto error;
+            }
+            l->act = (eie_act_t)act;
+        } else {
+            snprintf(lc.where, sizeof lc.where, "layer %zu", i);
+            st = cur_fail(&lc, EIE_STATUS_UNSUPPORTED, "kind", frames[i].kind_off,
+                          "unknown layer kind %u (this reader knows 1 = fc, 2 = activation)",
+                          frames[i].kind);
+            goto error;
+        }
+        if (lc.off != lc.end) {
+            st = cur_fail(&lc, EIE_STATUS_BAD_FORMAT, "byte_length", frames[i].start - 8,
+                          "layer says %zu bytes but its fields use %zu", frames[i].len,
+                          lc.off - frames[i].start);
+            goto error;
+        }
+    }
+    if (!seen_fc || dim != out_dim) {
+        snprintf(c.where, sizeof c.where, "header");
+        st = cur_fail(&c, EIE_STATUS_BAD_FORMAT, "output_dim", 20,
+                      seen_fc ? "is %" PRIu64 " but the last layer gives %" PRIu64
+                              : "is %" PRIu64 " and the model has no fc layer (%" PRIu64 ")",
+                      out_dim, dim);
+        goto error;
+    }
+    m->input_dim = (uint32_t)in_dim;
+    m->output_dim = (uint32_t)out_dim;
+    m->cap_layers = m->n_layers;
+    free(frames);
+    *model_out = m;
+    return EIE_STATUS_OK;
+error:
+    free(frames);
+    eie_model_free(m);
+    return st;
+}
+
+eie_status_t eie_model_load_file(const char *path, const eie_limits_t *limits,
+                                 eie_model_t **model_out, eie_error_t *err)
+{
+    eie_limits_t lim = limits ? *limits : eie_limits_default();
+    eie_status_t st;
+    uint8_t *data = NULL;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return eie_error_set(err, errno == ENOENT ? EIE_STATUS_NOT_FOUND : EIE_STATUS_IO,
+                             "%s: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        st = eie_error_set(err, EIE_STATUS_IO, "%s: not a regular file", path);
+        goto done;
+    }
+    if ((uint64_t)sb.st_size > lim.max_file_bytes) {
+        st = eie_error_set(err, EIE_STATUS_LIMIT, "%s: %lld bytes over the file limit %" PRIu64,
+                           path, (long long)sb.st_size, lim.max_file_bytes);
+        goto done;
+    }
+    size_t len = (size_t)sb.st_size;
+    data = malloc(len ? len : 1);
+    if (data == NULL) {
+        st = eie_error_set(err, EIE_STATUS_NO_MEMORY, "%s: out of memory", path);
+        goto done;
+    }
+    if (fread(data, 1, len, f) != len) {
+        st = eie_error_set(err, EIE_STATUS_IO, "%s: short read", path);
+        goto done;
+    }
+    st = eie_model_load_memory(data, len, &lim, model_out, err);
+    if (st != EIE_STATUS_OK)
+        eie_error_prefix(err, "%s: ", path);
+done:
+    free(data);
+    fclose(f);
+    return st;
+}

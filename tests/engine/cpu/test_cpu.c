@@ -1,0 +1,207 @@
+/* The cpu backend against the dense reference, batches, concurrency, async. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+#include "../format/model_helpers.h"
+#include "backend_suite.h"
+
+#define PE_CASE(name, c)                                                                       \
+    Test(cpu, name)                                                                            \
+    {                                                                                          \
+        static const unsigned pes[] = {1, 2, 3, 7, 64};                                        \
+        for (size_t p = 0; p < 5; p++)                                                         \
+            backend_suite_case("cpu", pes[p], c);                                              \
+    }
+
+PE_CASE(mlp_matches_dense_on_1_2_3_7_64_pes, SUITE_MLP)
+PE_CASE(runs_longer_than_15_match_dense, SUITE_FILLERS)
+PE_CASE(all_zero_columns_match_dense, SUITE_ZERO_COLUMNS)
+PE_CASE(all_zero_inputs_give_bias, SUITE_ZERO_INPUTS)
+PE_CASE(one_by_one_layers_match_dense, SUITE_ONE_BY_ONE)
+PE_CASE(non_square_layers_match_dense, SUITE_NON_SQUARE)
+PE_CASE(eight_bit_codes_use_wide_entries_and_match_dense, SUITE_WIDE_CODES)
+
+Test(cpu, tall_layer_over_4096_local_rows_matches_dense)
+{
+    eie_builder_t *b;
+    eie_error_t err;
+    uint64_t seed = 5;
+    eie_builder_init("tall", "", "", "", &b, &err);
+    th_add_random_fc(b, 5000, 20, 0.05, 4, &seed, &err);
+    eie_model_t *m = th_load_builder(b);
+    eie_engine_opts_t o = {.backend = "cpu", .n_pes = 1};
+    eie_engine_t *e;
+    eie_net_t *net;
+    eie_engine_init(&o, &e, &err);
+    cr_assert_eq(eie_net_init(e, m, &net, &err), 0);
+    float x[20], y[5000], ref[5000];
+    th_random_input(x, 20, 0.7, &seed);
+    cr_assert_eq(eie_net_run(net, x, 1, y, NULL, &err), 0);
+    eie_model_run_dense(m, x, 1, ref, &err);
+    cr_assert_eq(th_mismatch(y, ref, 5000, 1e-5f), -1);
+    eie_net_free(net);
+    eie_engine_free(e);
+    eie_model_free(m);
+    eie_builder_free(b);
+}
+
+static eie_model_t *mlp(void) { return backend_suite_model(SUITE_MLP); }
+
+Test(cpu, batch_equals_stacked_single_runs)
+{
+    eie_model_t *m = mlp();
+    eie_engine_opts_t o = {.backend = "cpu", .n_pes = 3};
+    eie_engine_t *e;
+    eie_net_t *net;
+    eie_error_t err;
+    eie_engine_init(&o, &e, &err);
+    eie_net_init(e, m, &net, &err);
+    enum { B = 37, IN = 100, OUT = 10 };
+    float *x = malloc(B * IN * sizeof(float));
+    float y[B * OUT], one[OUT];
+    uint64_t seed = 9;
+    th_random_input(x, B * IN, 0.5, &seed);
+    eie_run_info_t info;
+    cr_assert_eq(eie_net_run(net, x, B, y, &info, &err), 0, "%s", err.msg);
+    cr_assert(info.entries > 0 && info.nonzero_acts > 0);
+    for (size_t b = 0; b < B; b++) {
+        cr_assert_eq(eie_net_run(net, x + b * IN, 1, one, NULL, &err), 0);
+        cr_assert_eq(th_mismatch(y + b * OUT, one, OUT, 1e-6f), -1, "batch row %zu", b);
+    }
+    free(x);
+    eie_net_free(net);
+    eie_engine_free(e);
+    eie_model_free(m);
+}
+
+typedef struct thread_arg {
+    eie_net_t *net;
+    const eie_model_t *m;
+    int seed;
+    int ok;
+} thread_arg_t;
+
+static void *runner(void *p)
+{
+    thread_arg_t *a = p;
+    uint64_t seed = 100 + (uint64_t)a->seed;
+    float x[2 * 100], y[2 * 10], ref[2 * 10];
+    eie_error_t err;
+    a->ok = 1;
+    for (int it = 0; it < 50; it++) {
+        th_random_input(x, 200, 0.5, &seed);
+        if (eie_net_run(a->net, x, 2, y, NULL, &err) != 0 ||
+            eie_model_run_dense(a->m, x, 2, ref, &err) != 0 || th_mismatch(y, ref, 20, 1e-5f) >= 0)
+            a->ok = 0;
+    }
+    return NULL;
+}
+
+Test(cpu, eight_threads_running_one_net_get_correct_results)
+{
+    eie_model_t *m = mlp();
+    eie_engine_opts_t o = {.backend = "cpu", .n_pes = 2};
+    eie_engine_t *e;
+    eie_net_t *net;
+    eie_error_t err;
+    eie_engine_init(&o, &e, &err);
+    eie_net_init(e, m, &net, &err);
+    pthread_t t[8];
+    thread_arg_t a[8];
+    for (int i = 0; i < 8; i++) {
+        a[i] = (thread_arg_t){.net = net, .m = m, .seed = i};
+        pthread_create(&t[i], NULL, runner, &a[i]);
+    }
+    for (int i = 0; i < 8; i++) {
+        pthread_join(t[i], NULL);
+        cr_assert(a[i].ok, "thread %d got a wrong result", i);
+    }
+    eie_net_free(net);
+    eie_engine_free(e);
+    eie_model_free(m);
+}
+
+typedef struct cb_state {
+    atomic_int calls;
+    atomic_int status;
+    pthread_t caller;
+    atomic_int on_other_thread;
+} cb_state_t;
+
+static void on_done(void *user, eie_status_t status, const eie_run_info_t *info,
+                    const eie_error_t *err)
+{
+    (void)info;
+    (void)err;
+    cb_state_t *s = user;
+    atomic_store(&s->status, (int)status);
+    atomic_store(&s->on_other_thread, !pthread_equal(pthread_self(), s->caller));
+    atomic_fetch_add(&s->calls, 1);
+}
+
+Test(cpu, submit_callback_fires_exactly_once_on_a_pe_thread)
+{
+    eie_model_t *m = mlp();
+    eie_engine_opts_t o = {.backend = "cpu", .n_pes = 2};
+    eie_engine_t *e;
+    eie_net_t *net;
+    eie_error_t err;
+    eie_engine_init(&o, &e, &err);
+    eie_net_init(e, m, &net, &err);
+    enum { JOBS = 20 };
+    float x[JOBS][100], y[JOBS][10], ref[10];
+    cb_state_t s[JOBS];
+    uint64_t seed = 4;
+    for (int j = 0; j < JOBS; j++) {
+        th_random_input(x[j], 100, 0.5, &seed);
+        s[j] = (cb_state_t){.caller = pthread_self()};
+        atomic_init(&s[j].calls, 0);
+        cr_assert_eq(eie_net_submit(net, x[j], 1, y[j], on_done, &s[j], &err), 0);
+    }
+    for (int spins = 0; spins < 5000; spins++) {
+        int all = 1;
+        for (int j = 0; j < JOBS; j++)
+            all &= atomic_load(&s[j].calls) >= 1;
+        if (all)
+            break;
+        usleep(1000);
+    }
+    usleep(20000); /* a second call would come now */
+    for (int j = 0; j < JOBS; j++) {
+        cr_assert_eq(atomic_load(&s[j].calls), 1, "job %d: %d calls", j, s[j].calls);
+        cr_assert_eq(atomic_load(&s[j].status), EIE_STATUS_OK);
+        cr_assert(atomic_load(&s[j].on_other_thread));
+        eie_model_run_dense(m, x[j], 1, ref, &err);
+        cr_assert_eq(th_mismatch(y[j], ref, 10, 1e-5f), -1);
+    }
+    eie_net_free(net);
+    eie_engine_free(e);
+    eie_model_free(m);
+}
+
+Test(cpu, bad_arguments_and_unknown_backend_are_errors)
+{
+    eie_engine_opts_t o = {.backend = "tpu", .n_pes = 1};
+    eie_engine_t *e;
+    eie_error_t err;
+    cr_assert_eq(eie_engine_init(&o, &e, &err), EIE_STATUS_NOT_FOUND);
+    cr_assert(strstr(err.msg, "tpu") != NULL);
+    cr_assert_str_eq(eie_backend_names()[0], "cpu");
+    o = eie_engine_opts_default();
+    cr_assert_eq(eie_engine_init(&o, &e, &err), 0);
+    cr_assert(eie_engine_pes(e) >= 1);
+    cr_assert_str_eq(eie_engine_backend(e), "cpu");
+    eie_model_t *m = mlp();
+    eie_net_t *net;
+    eie_net_init(e, m, &net, &err);
+    float x[100] = {0}, y[10];
+    cr_assert_eq(eie_net_run(net, x, 0, y, NULL, &err), EIE_STATUS_INVALID_ARGUMENT);
+    cr_assert(eie_net_layout_bytes(net) > 0);
+    eie_net_free(net);
+    eie_engine_free(e);
+    eie_model_free(m);
+    eie_engine_free(NULL);
+    eie_net_free(NULL);
+}

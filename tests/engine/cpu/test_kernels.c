@@ -1,0 +1,97 @@
+/* The kernel list and the per-PE layout of engine/cpu. */
+#include <criterion/criterion.h>
+
+#include "../format/model_helpers.h"
+#include "cpu/kernels.h"
+#include "cpu/layout.h"
+
+Test(layout, rows_interleave_over_pes_and_local_fillers_are_counted)
+{
+    /* One column, 70 rows, nonzeros at rows 0 and 68: on 2 PEs both land on
+     * PE 0 at local rows 0 and 34, a local run of 33 needing 2 fillers. */
+    uint8_t codes[70] = {0};
+    float cb[2] = {0.0f, 1.0f};
+    codes[0] = codes[68] = 1;
+    eie_builder_t *b;
+    eie_error_t err;
+    eie_builder_init("", "", "", "", &b, &err);
+    eie_builder_add_fc(b, 70, 1, 1, cb, codes, NULL, &err);
+    eie_model_t *m = th_load_builder(b);
+    eie_cpu_fc_t cf;
+    cr_assert_eq(eie_cpu_fc_init(eie_model_fc(m, 0), 2, 0, &cf, &err), 0);
+    cr_assert_eq(cf.pe[0].n_rows, 35);
+    cr_assert_eq(cf.pe[1].n_rows, 35);
+    cr_assert_eq(cf.pe[0].n_ent, 2);
+    cr_assert_eq(cf.pe[1].n_ent, 0);
+    cr_assert_eq(((uint16_t *)cf.pe[0].ent)[1] >> 4, 34);
+    cr_assert_eq(cf.eie_entries, 4);
+    eie_cpu_fc_clear(&cf);
+    eie_model_free(m);
+    eie_builder_free(b);
+}
+
+/* Every kernel of the list, narrow and wide layouts, batch 1, 5 and 16,
+ * against the dense decoding of the layer. */
+Test(kernels, every_kernel_matches_dense_for_every_batch_and_layout)
+{
+    eie_builder_t *b;
+    eie_error_t err;
+    uint64_t seed = 21;
+    enum { R = 61, C = 47 };
+    eie_builder_init("", "", "", "", &b, &err);
+    th_add_random_fc(b, R, C, 0.2, 4, &seed, &err);
+    eie_model_t *m = th_load_builder(b);
+    float *w = malloc(R * C * sizeof(float));
+    eie_model_fc_dense(m, 0, w);
+    const eie_fc_t *fc = eie_model_fc(m, 0);
+    static const size_t batches[] = {1, 5, 16};
+    cr_assert(eie_cpu_kernel_count >= 1);
+    cr_assert_str_eq(eie_cpu_kernels[0].name, "scalar");
+    cr_assert_not_null(eie_cpu_kernel_best());
+    for (size_t ki = 0; ki < eie_cpu_kernel_count; ki++) {
+        const eie_cpu_kernel_t *k = &eie_cpu_kernels[ki];
+        if (!k->supported())
+            continue;
+        for (int wide = 0; wide < 2; wide++)
+            for (unsigned n = 1; n <= 3; n++) {
+                eie_cpu_fc_t cf;
+                cr_assert_eq(eie_cpu_fc_init(fc, n, wide, &cf, &err), 0);
+                cr_assert_eq(cf.wide, wide);
+                for (size_t bi = 0; bi < 3; bi++) {
+                    size_t B = batches[bi];
+                    float x[16 * C], y[16 * R], ref[16 * R];
+                    uint32_t active[C];
+                    th_random_input(x, B * C, 0.5, &seed);
+                    size_t na = 0;
+                    for (uint32_t j = 0; j < C; j++) {
+                        int nz = 0;
+                        for (size_t bb = 0; bb < B; bb++)
+                            nz |= x[bb * C + j] != 0.0f;
+                        if (nz)
+                            active[na++] = j;
+                    }
+                    for (unsigned p = 0; p < n; p++) {
+                        float acc[16 * R] = {0};
+                        (wide ? k->spmv_wide : k->spmv_narrow)(&cf.pe[p], cf.codebook, active,
+                                                               na, x, 1, C, B, acc);
+                        for (uint32_t r = 0; r < cf.pe[p].n_rows; r++)
+                            for (size_t bb = 0; bb < B; bb++)
+                                y[bb * R + r * n + p] = acc[r * B + bb];
+                    }
+                    for (size_t bb = 0; bb < B; bb++)
+                        for (size_t r = 0; r < R; r++) {
+                            float s = 0.0f;
+                            for (size_t j = 0; j < C; j++)
+                                s += w[r * C + j] * x[bb * C + j];
+                            ref[bb * R + r] = s;
+                        }
+                    cr_assert_eq(th_mismatch(y, ref, B * R, 1e-5f), -1,
+                                 "kernel %s wide %d pes %u batch %zu", k->name, wide, n, B);
+                }
+                eie_cpu_fc_clear(&cf);
+            }
+    }
+    free(w);
+    eie_model_free(m);
+    eie_builder_free(b);
+}
