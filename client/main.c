@@ -12,6 +12,10 @@
 static const eiectl_cmd_t commands[] = {
     {"health", "ask a daemon whether it is serving (exit 0 only on SERVING)", eiectl_cmd_health},
     {"inspect", "print a .eie model: layers, density, bits, bytes, checksum", eiectl_cmd_inspect},
+    {"train", "train a dense FC network on an IDX dataset and write ONNX", eiectl_cmd_train},
+    {"compress", "prune, quantize and Huffman-code an ONNX model into .eie", eiectl_cmd_compress},
+    {"eval", "top-1, top-5 and per-class accuracy of a .onnx or .eie model", eiectl_cmd_eval},
+    {"export", "write a .eie model back to ONNX as dense Gemm layers", eiectl_cmd_export},
 };
 
 static void usage(FILE *out)
