@@ -10,7 +10,7 @@ DATA=${DATA:-/usr/share/datasets/fashion-mnist}
 EIECTL="$BUILD/client/eiectl"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
-"$EIECTL" train --layers 784,300,100,10 --data "$DATA" --epochs "${EPOCHS:-15}" --seed 1 \
+"$EIECTL" train --layers 784,300,100,10 --data "$DATA" --epochs "${EPOCHS:-20}" --seed 1 \
     -o "$TMP/lenet-dense.onnx"
 mkdir -p models/lenet/1
 "$EIECTL" compress "$TMP/lenet-dense.onnx" -o models/lenet/1/model.eie \

@@ -10,7 +10,7 @@ BUILD=${1:-build}
 OUT=${2:-lenet-repro}
 DATA=${DATA:-/usr/share/datasets/fashion-mnist}
 EIECTL="$BUILD/client/eiectl"
-EPOCHS=${EPOCHS:-15}
+EPOCHS=${EPOCHS:-20}
 mkdir -p "$OUT"
 
 echo "== dense baseline"

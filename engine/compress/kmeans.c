@@ -100,34 +100,40 @@ eie_status_t eie_kmeans_1d(const float *x, size_t n, unsigned k, eie_kmeans_init
         /* sorted is ascending, so assignments are monotone: one pass, no search. */
         unsigned j = 0;
         for (size_t i = 0; i < n; i++) {
-            while (j + 1 < k && fabsf(c[j + 1] - sorted[i]) < fabsf(sorted[i] - c[j]))
+            /* <= steps over equal centroids instead of stopping at them. */
+            while (j + 1 < k && fabsf(c[j + 1] - sorted[i]) <= fabsf(sorted[i] - c[j]))
                 j++;
             sum[j] += sorted[i];
             cnt[j]++;
         }
+        /* New means of the non-empty clusters, packed to the front. */
         int moved = 0;
+        unsigned m = 0;
         for (unsigned q = 0; q < k; q++) {
-            float nc;
             if (cnt[q] == 0) {
-                /*
-                 * Empty cluster: move it to the value farthest from its
-                 * nearest centroid, where it reduces the error most.
-                 */
-                float worst = -1.0f;
-                nc = c[q];
-                for (size_t i = 0; i < n; i += 1 + n / 4096) {
-                    float d = fabsf(sorted[i] - c[nearest(c, k, sorted[i])]);
-                    if (d > worst) {
-                        worst = d;
-                        nc = sorted[i];
-                    }
-                }
-            } else {
-                nc = (float)(sum[q] / (double)cnt[q]);
-            }
-            if (nc != c[q])
                 moved = 1;
-            c[q] = nc;
+                continue;
+            }
+            float nc = (float)(sum[q] / (double)cnt[q]);
+            moved |= nc != c[q];
+            c[m++] = nc;
+        }
+        /*
+         * Each empty cluster moves to the value farthest from the centroids
+         * placed so far, where it reduces the error most; one at a time, so
+         * two of them never land on the same value.
+         */
+        while (m < k) {
+            qsort(c, m, sizeof *c, cmp_float);
+            float worst = -1.0f, nc = c[0];
+            for (size_t i = 0; i < n; i += 1 + n / 4096) {
+                float d = fabsf(sorted[i] - c[nearest(c, m, sorted[i])]);
+                if (d > worst) {
+                    worst = d;
+                    nc = sorted[i];
+                }
+            }
+            c[m++] = nc;
         }
         qsort(c, k, sizeof *c, cmp_float);
         if (!moved)
