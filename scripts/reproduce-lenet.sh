@@ -24,6 +24,6 @@ echo "== P+Q+H with retraining"
     --retrain-epochs 3 --data "$DATA" --seed 1
 "$EIECTL" eval "$OUT/lenet.eie" --data "$DATA" | head -1
 
-echo "== DSD vs dense (same architecture, same total epochs budget for the DSD phases)"
+echo "== DSD from the dense baseline (3 sparse + 3 re-dense epochs); top1_before = DSD float accuracy"
 "$EIECTL" compress "$OUT/lenet-dense.onnx" -o "$OUT/lenet-dsd-q8.eie" --dsd \
     --no-prune --no-quant --retrain-epochs 0 --data "$DATA" --seed 1 --json
