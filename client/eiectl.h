@@ -17,11 +17,26 @@ typedef struct eiectl_cmd {
 
 /* Remote commands (talk to eied). */
 int eiectl_cmd_health(int argc, char **argv);
+/* ModelInfer of rows from --input, --input-file or stdin. */
+int eiectl_cmd_infer(int argc, char **argv);
+/* RepositoryIndex as a table or JSON. */
+int eiectl_cmd_models(int argc, char **argv);
+/* ModelMetadata of one model. */
+int eiectl_cmd_metadata(int argc, char **argv);
+/* ModelStatistics as a table or JSON. */
+int eiectl_cmd_stats(int argc, char **argv);
+/* RepositoryModelLoad of one model. */
+int eiectl_cmd_load(int argc, char **argv);
+/* RepositoryModelUnload of one model. */
+int eiectl_cmd_unload(int argc, char **argv);
+/* Concurrent ModelInfer or health Check load with latency percentiles. */
+int eiectl_cmd_bench(int argc, char **argv);
 
 /* Local commands (engine work). */
 int eiectl_cmd_sign(int argc, char **argv);
 int eiectl_cmd_verify(int argc, char **argv);
 int eiectl_cmd_inspect(int argc, char **argv);
+int eiectl_cmd_simulate(int argc, char **argv);
 
 /* Prints "eiectl NAME: msg" to stderr; returns 2 for use as `return eiectl_usage_error(...)`. */
 int eiectl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -11,9 +11,17 @@
 
 static const eiectl_cmd_t commands[] = {
     {"health", "ask a daemon whether it is serving (exit 0 only on SERVING)", eiectl_cmd_health},
+    {"infer", "run one inference request on a served model", eiectl_cmd_infer},
+    {"models", "list the daemon's models and their state", eiectl_cmd_models},
+    {"metadata", "show a model's inputs, outputs and compression properties", eiectl_cmd_metadata},
+    {"stats", "show per-model request counts and queue/compute times", eiectl_cmd_stats},
+    {"load", "ask the daemon to load or reload a model", eiectl_cmd_load},
+    {"unload", "ask the daemon to unload a model", eiectl_cmd_unload},
+    {"bench", "load-test ModelInfer or health Check (requests/s, latency percentiles)", eiectl_cmd_bench},
     {"inspect", "print a .eie model: layers, density, bits, bytes, checksum", eiectl_cmd_inspect},
     {"sign", "write a detached Ed25519 signature of a .eie model", eiectl_cmd_sign},
     {"verify", "check a model's detached Ed25519 signature", eiectl_cmd_verify},
+    {"simulate", "run a model on the simulated EIE accelerator: cycles, energy", eiectl_cmd_simulate},
 };
 
 static void usage(FILE *out)

@@ -1,20 +1,61 @@
 /* Blocking unary gRPC calls for eiectl; see rpc.h. */
 #include "rpc.h"
 
+#include "eie/status.h"
+
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc_security.h>
 #include <stdio.h>
 #include <string.h>
 
+grpc_channel *eiectl_rpc_channel_create(const char *addr, bool own_connection)
+{
+    grpc_arg args[2];
+    size_t n = 0;
+    args[n].type = GRPC_ARG_INTEGER;
+    args[n].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+    args[n].value.integer = EIECTL_RPC_MAX_RECEIVE_BYTES;
+    n++;
+    if (own_connection) {
+        /* Channels share subchannels (connections) by default. */
+        args[n].type = GRPC_ARG_INTEGER;
+        args[n].key = (char *)GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL;
+        args[n].value.integer = 1;
+        n++;
+    }
+    grpc_channel_args chargs = {.num_args = n, .args = args};
+    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+    grpc_channel *ch = grpc_channel_create(addr, creds, &chargs);
+    grpc_channel_credentials_release(creds);
+    return ch;
+}
+
 bool eiectl_rpc_open(eiectl_rpc_t *rpc, const char *addr, double timeout_s)
 {
     grpc_init();
-    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
-    rpc->channel = grpc_channel_create(addr, creds, NULL);
-    grpc_channel_credentials_release(creds);
+    rpc->channel = eiectl_rpc_channel_create(addr, false);
     rpc->cq = grpc_completion_queue_create_for_pluck(NULL);
     rpc->timeout_s = timeout_s;
+    rpc->md_count = 0;
     return rpc->channel != NULL && rpc->cq != NULL;
+}
+
+bool eiectl_rpc_add_metadata(eiectl_rpc_t *rpc, const char *key, const char *value)
+{
+    if (rpc->md_count >= EIECTL_RPC_MAX_METADATA || key[0] == '\0')
+        return false;
+    for (const char *k = key; *k; k++)
+        if (!((*k >= 'a' && *k <= 'z') || (*k >= '0' && *k <= '9') || *k == '-' || *k == '_' ||
+              *k == '.'))
+            return false;
+    for (const char *v = value; *v; v++)
+        if (*v < 0x20 || *v > 0x7E)
+            return false;
+    grpc_metadata *md = &rpc->md[rpc->md_count++];
+    memset(md, 0, sizeof *md);
+    md->key = grpc_slice_from_copied_string(key);
+    md->value = grpc_slice_from_copied_string(value);
+    return true;
 }
 
 void eiectl_rpc_close(eiectl_rpc_t *rpc)
@@ -28,6 +69,11 @@ void eiectl_rpc_close(eiectl_rpc_t *rpc)
             ;
         grpc_completion_queue_destroy(rpc->cq);
     }
+    for (size_t i = 0; i < rpc->md_count; i++) {
+        grpc_slice_unref(rpc->md[i].key);
+        grpc_slice_unref(rpc->md[i].value);
+    }
+    rpc->md_count = 0;
     rpc->channel = NULL;
     rpc->cq = NULL;
     grpc_shutdown();
@@ -35,16 +81,7 @@ void eiectl_rpc_close(eiectl_rpc_t *rpc)
 
 const char *eiectl_rpc_code_name(grpc_status_code code)
 {
-    static const char *const names[] = {
-        "OK",        "CANCELLED",          "UNKNOWN",           "INVALID_ARGUMENT",
-        "DEADLINE_EXCEEDED", "NOT_FOUND",  "ALREADY_EXISTS",    "PERMISSION_DENIED",
-        "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-        "UNIMPLEMENTED", "INTERNAL",       "UNAVAILABLE",       "DATA_LOSS",
-        "UNAUTHENTICATED",
-    };
-    if ((int)code < 0 || (size_t)code >= sizeof names / sizeof names[0])
-        return "UNKNOWN";
-    return names[code];
+    return eie_grpc_code_name((int)code);
 }
 
 bool eiectl_rpc_call(eiectl_rpc_t *rpc, const char *method, const ProtobufCMessage *req,
@@ -76,6 +113,8 @@ bool eiectl_rpc_call(eiectl_rpc_t *rpc, const char *method, const ProtobufCMessa
     grpc_op ops[6];
     memset(ops, 0, sizeof ops);
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[0].data.send_initial_metadata.count = rpc->md_count;
+    ops[0].data.send_initial_metadata.metadata = rpc->md_count ? rpc->md : NULL;
     ops[1].op = GRPC_OP_SEND_MESSAGE;
     ops[1].data.send_message.send_message = send;
     ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;

@@ -9,10 +9,17 @@
 #include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
 
+/* Most metadata entries one channel sends with every call. */
+#define EIECTL_RPC_MAX_METADATA 4
+/* Largest reply eiectl accepts (an infer reply of 16 Mi float32 values fits). */
+#define EIECTL_RPC_MAX_RECEIVE_BYTES (80 << 20)
+
 typedef struct eiectl_rpc {
     grpc_channel *channel;
     grpc_completion_queue *cq;
     double timeout_s;
+    grpc_metadata md[EIECTL_RPC_MAX_METADATA]; /* sent with every call; slices owned */
+    size_t md_count;
 } eiectl_rpc_t;
 
 typedef struct eiectl_rpc_status {
@@ -22,7 +29,22 @@ typedef struct eiectl_rpc_status {
 
 /* Opens a plaintext channel to addr (host:port); calls grpc_init. */
 bool eiectl_rpc_open(eiectl_rpc_t *rpc, const char *addr, double timeout_s);
+/* Closes the channel and frees the metadata; calls grpc_shutdown. */
 void eiectl_rpc_close(eiectl_rpc_t *rpc);
+
+/*
+ * Creates a plaintext channel with eiectl's reply size limit; the caller
+ * destroys it. own_connection gives the channel its own TCP connection
+ * instead of sharing one with other channels to the same address (bench
+ * --connections). grpc_init must have been called.
+ */
+grpc_channel *eiectl_rpc_channel_create(const char *addr, bool own_connection);
+
+/*
+ * Adds a metadata entry (key lower case, value printable ASCII) that every
+ * later call sends; copies both. False if full or either is invalid.
+ */
+bool eiectl_rpc_add_metadata(eiectl_rpc_t *rpc, const char *key, const char *value);
 
 /*
  * Calls method with req; on OK unpacks the reply as resp_desc into *resp_out

@@ -17,13 +17,14 @@ uint64_t eied_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-eied_call_t *eied_call_new(eied_server_t *srv, const struct method_slot *slot)
+eied_call_t *eied_call_new(eied_listener_t *listener, const struct method_slot *slot)
 {
     eied_call_t *call = calloc(1, sizeof *call);
     if (call == NULL)
         return NULL;
     atomic_init(&call->refs, 1);
-    call->srv = srv;
+    call->srv = listener->srv;
+    call->listener = listener;
     call->slot = slot;
     grpc_metadata_array_init(&call->request_md);
     if (slot == NULL)

@@ -20,10 +20,6 @@
 
 #include "server.h"
 
-typedef struct eied_tag {
-    void (*fn)(struct eied_tag *tag, bool ok);
-} eied_tag_t;
-
 /* Called with the next client message (NULL at the end of the stream or on error); CQ thread.
    The callee owns msg. */
 typedef void (*eied_recv_done_fn)(eied_call_t *call, grpc_byte_buffer *msg);
@@ -34,6 +30,7 @@ typedef void (*eied_send_done_fn)(eied_call_t *call, bool ok);
 struct eied_call {
     atomic_int refs;
     eied_server_t *srv;
+    eied_listener_t *listener;
     const struct method_slot *slot; /* NULL for an unregistered (unknown) method */
     grpc_call *call;
     gpr_timespec deadline;
@@ -63,8 +60,8 @@ struct eied_call {
 /* Monotonic nanoseconds. */
 uint64_t eied_now_ns(void);
 
-/* Allocates a call object for a registered method (slot) or an unknown one (slot NULL). */
-eied_call_t *eied_call_new(eied_server_t *srv, const struct method_slot *slot);
+/* Allocates a call object on listener for a registered method (slot) or an unknown one (NULL). */
+eied_call_t *eied_call_new(eied_listener_t *listener, const struct method_slot *slot);
 
 void eied_call_ref(eied_call_t *call);
 /* Drops a reference; the last one releases the grpc_call and frees the object. */

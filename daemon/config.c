@@ -45,6 +45,9 @@ static const key_row_t key_table[] = {
     {"server", "log_level", KEY_LOG_LEVEL, FIELD(log_level), 0, 0, "info", false},
     {"server", "log_format", KEY_LOG_FORMAT, FIELD(log_format), 0, 0, "logfmt", false},
     {"server", "metrics_listen", KEY_STRING, FIELD(metrics_listen), 0, 0, "0.0.0.0:8002", false},
+    {"server", "health_listen", KEY_STRING, FIELD(health_listen), 0, 0, "0.0.0.0:8003", false},
+    {"server", "max_concurrent_streams", KEY_UINT, FIELD(max_concurrent_streams), 1, 1000000,
+     "1024", false},
     {"server", "max_receive_message_size", KEY_SIZE, FIELD(max_receive_message_size), 1024,
      1024ull * 1024 * 1024, "64MiB", false},
     {"inference", "max_batch", KEY_UINT, FIELD(max_batch), 1, 4096, "64", false},
@@ -53,6 +56,21 @@ static const key_row_t key_table[] = {
     {"inference", "max_inflight_batches", KEY_UINT, FIELD(max_inflight_batches), 1, 64, "2",
      false},
     {"inference", "reject_non_finite", KEY_BOOL, FIELD(reject_non_finite), 0, 0, "false", false},
+    {"inference", "max_tensor_elements", KEY_UINT, FIELD(max_tensor_elements), 1,
+     1ull << 32, "16777216", false},
+    {"inference", "default_timeout", KEY_DURATION, FIELD(default_timeout_ms), 0, 3600000, "0s",
+     false},
+    {"inference", "max_timeout", KEY_DURATION, FIELD(max_timeout_ms), 0, 3600000, "0s", false},
+    {"tls", "cert", KEY_STRING, FIELD(tls_cert), 0, 0, "", false},
+    {"tls", "key", KEY_STRING, FIELD(tls_key), 0, 0, "", false},
+    {"tls", "client_ca", KEY_STRING, FIELD(tls_client_ca), 0, 0, "", false},
+    {"tls", "require_client_cert", KEY_BOOL, FIELD(tls_require_client_cert), 0, 0, "false",
+     false},
+    {"admin", "token_file", KEY_STRING, FIELD(admin_token_file), 0, 0, "", false},
+    {"admin", "token", KEY_STRING, FIELD(admin_token), 0, 0, "", true},
+    {"admin", "allowed_identities", KEY_STRING, FIELD(admin_identities), 0, 0, "", false},
+    {"admin", "allow_unauthenticated", KEY_BOOL, FIELD(admin_allow_unauthenticated), 0, 0,
+     "false", false},
     {"repository", "path", KEY_STRING, FIELD(repository), 0, 0, "", false},
     {"repository", "control_mode", KEY_CONTROL_MODE, FIELD(control_mode), 0, 0, "poll", false},
     {"repository", "poll_interval", KEY_DURATION, FIELD(poll_interval_ms), 100, 3600000, "2s",
@@ -460,7 +478,7 @@ bool eied_config_load_text(eied_config_t *cfg, const char *text, size_t len, con
             char *name = trim(s + 1);
             if (!section_known(name)) {
                 why_set(why, why_len,
-                        "%s: unknown section [%s] (known: [server], [inference], [repository], [engine], [version_policy], [models])", where,
+                        "%s: unknown section [%s] (known: [server], [inference], [repository], [tls], [admin], [engine], [version_policy], [models])", where,
                         name);
                 return false;
             }

@@ -70,6 +70,8 @@ typedef struct eied_config {
     eied_log_level_t log_level;
     eied_log_format_t log_format;
     char metrics_listen[EIED_CONFIG_STR_MAX];
+    char health_listen[EIED_CONFIG_STR_MAX];
+    uint64_t max_concurrent_streams;
     uint64_t max_receive_message_size;
     /* [inference] */
     uint64_t max_batch;
@@ -77,6 +79,19 @@ typedef struct eied_config {
     uint64_t batch_window_us;
     uint64_t max_inflight_batches;
     bool reject_non_finite;
+    uint64_t max_tensor_elements;
+    uint64_t default_timeout_ms;
+    uint64_t max_timeout_ms;
+    /* [tls] */
+    char tls_cert[EIED_CONFIG_STR_MAX];
+    char tls_key[EIED_CONFIG_STR_MAX];
+    char tls_client_ca[EIED_CONFIG_STR_MAX];
+    bool tls_require_client_cert;
+    /* [admin] */
+    char admin_token_file[EIED_CONFIG_STR_MAX];
+    char admin_token[EIED_CONFIG_STR_MAX];
+    char admin_identities[EIED_CONFIG_STR_MAX];
+    bool admin_allow_unauthenticated;
     /* [engine] */
     char backend[64];
     uint64_t pes;

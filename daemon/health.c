@@ -203,8 +203,8 @@ void eied_health_register(eied_server_t *srv)
                                         .handler = on_check, .prealloc = 8};
     static const eied_method_t watch = {.path = "/grpc.health.v1.Health/Watch",
                                         .handler = on_watch, .prealloc = 2};
-    eied_server_add_method(srv, &check);
-    eied_server_add_method(srv, &watch);
+    eied_server_add_health_method(srv, &check);
+    eied_server_add_health_method(srv, &watch);
 }
 
 void eied_health_set_ready(eied_server_t *srv, bool ready)

@@ -48,7 +48,6 @@ struct eied_repository {
         char name[EIED_MODEL_NAME_MAX];
         bool active;
     } model_watch[SCAN_MAX_MODELS];
-    uv_signal_t sighup;
     bool scanning, rescan_wanted, started, first_scan_done;
     /* explicit mode: models loaded by request (the others stay out) */
     char explicit_models[SCAN_MAX_MODELS][EIED_MODEL_NAME_MAX];
@@ -326,6 +325,10 @@ void eied_repository_rescan(eied_server_t *srv)
     eied_repository_t *r = srv->repository;
     if (r == NULL || !r->started)
         return;
+    if (srv->cfg->control_mode == EIED_CONTROL_EXPLICIT) {
+        start_scan(srv); /* SIGHUP in explicit mode: the models already loaded */
+        return;
+    }
     /* coalesce bursts of file events (a copy is many writes) into one scan */
     uv_timer_start(&r->debounce_timer, on_debounce, RESCAN_DEBOUNCE_MS, 0);
 }
@@ -343,14 +346,6 @@ static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int 
 static void on_poll(uv_timer_t *t)
 {
     eied_repository_t *r = t->data;
-    start_scan(r->srv);
-}
-
-static void on_sighup(uv_signal_t *h, int signum)
-{
-    (void)signum;
-    eied_repository_t *r = h->data;
-    eied_log(EIED_LOG_INFO, "SIGHUP: rescanning the repository", NULL);
     start_scan(r->srv);
 }
 
@@ -403,9 +398,6 @@ bool eied_repository_start(eied_server_t *srv)
     uv_timer_init(srv->loop, &r->poll_timer);
     uv_timer_init(srv->loop, &r->debounce_timer);
     r->poll_timer.data = r->debounce_timer.data = r;
-    uv_signal_init(srv->loop, &r->sighup);
-    r->sighup.data = r;
-    uv_signal_start(&r->sighup, on_sighup, SIGHUP);
     uv_fs_event_init(srv->loop, &r->root_watch);
     r->root_watch.data = r;
     if (cfg->control_mode == EIED_CONTROL_POLL) {
@@ -443,7 +435,6 @@ void eied_repository_close(eied_server_t *srv)
     close_if_open((uv_handle_t *)&r->poll_timer);
     close_if_open((uv_handle_t *)&r->debounce_timer);
     close_if_open((uv_handle_t *)&r->root_watch);
-    close_if_open((uv_handle_t *)&r->sighup);
     for (size_t k = 0; k < SCAN_MAX_MODELS; k++)
         if (r->model_watch[k].active)
             close_if_open((uv_handle_t *)&r->model_watch[k].ev);

@@ -19,6 +19,7 @@
 
 #include "call.h"
 #include "inference.pb-c.h"
+#include "infer_validate.h"
 #include "log.h"
 #include "metrics.h"
 #include "models.h"
@@ -29,6 +30,7 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 
 struct eied_infer_job {
     eied_call_t *call;
+    gpr_timespec deadline; /* monotonic: the request's, or default_timeout, capped by max_timeout */
     eied_version_t *version; /* a reference: the version this request started on */
     eied_model_t *model;
     char *id;
@@ -49,10 +51,15 @@ typedef struct infer_batch {
     uint64_t start_ns;
 } infer_batch_t;
 
-/* Every refusal of an inference request is counted by reason, then answered. */
-static void infer_fail(eied_call_t *call, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void infer_fail(eied_call_t *call, int code, const char *fmt, ...)
+/*
+ * Every refusal of an inference request is counted by reason, logged with
+ * the request's model and id (debug: the client's doing; warn: the server's),
+ * then answered.
+ */
+static void infer_fail(eied_call_t *call, const char *model, const char *id, int code,
+                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void infer_fail(eied_call_t *call, const char *model, const char *id, int code,
+                       const char *fmt, ...)
 {
     char detail[1024];
     va_list ap;
@@ -60,6 +67,10 @@ static void infer_fail(eied_call_t *call, int code, const char *fmt, ...)
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
     eied_metrics_count_failure(call->srv, code);
+    bool server_side = code == GRPC_STATUS_INTERNAL || code == GRPC_STATUS_UNAVAILABLE ||
+                       code == GRPC_STATUS_RESOURCE_EXHAUSTED;
+    eied_log(server_side ? EIED_LOG_WARN : EIED_LOG_DEBUG, "inference refused", "model", model,
+             "id", id, "code", eie_grpc_code_name(code), "detail", detail, NULL);
     eied_call_fail(call, code, "%s", detail);
 }
 
@@ -78,7 +89,7 @@ static void job_fail(eied_infer_job_t *job, int code, const char *detail)
     atomic_fetch_add(&st->fail_count, 1);
     atomic_fetch_add(&st->fail_ns, eied_now_ns() - job->arrived_ns);
     atomic_fetch_sub(&job->model->queued, 1);
-    infer_fail(job->call, code, "%s", detail);
+    infer_fail(job->call, job->model->name, job->id, code, "%s", detail);
     job_free(job);
 }
 
@@ -221,9 +232,28 @@ static void on_batch_timer(uv_timer_t *t)
     model_dispatch(m);
 }
 
-static bool deadline_passed(const eied_call_t *call)
+static bool deadline_passed(gpr_timespec deadline)
 {
-    return gpr_time_cmp(gpr_now(call->deadline.clock_type), call->deadline) > 0;
+    return gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), deadline) > 0;
+}
+
+/* The client's deadline; default_timeout when it sent none; never past max_timeout. */
+static gpr_timespec effective_deadline(const eied_call_t *call, const eied_config_t *cfg)
+{
+    gpr_timespec d = gpr_convert_clock_type(call->deadline, GPR_CLOCK_MONOTONIC);
+    gpr_timespec now = gpr_now(GPR_CLOCK_MONOTONIC);
+    bool infinite = gpr_time_cmp(call->deadline, gpr_inf_future(call->deadline.clock_type)) == 0;
+    if (infinite && cfg->default_timeout_ms > 0)
+        d = gpr_time_add(now, gpr_time_from_millis((int64_t)cfg->default_timeout_ms, GPR_TIMESPAN));
+    if (cfg->max_timeout_ms > 0) {
+        gpr_timespec cap =
+            gpr_time_add(now, gpr_time_from_millis((int64_t)cfg->max_timeout_ms, GPR_TIMESPAN));
+        if (infinite && cfg->default_timeout_ms == 0)
+            d = cap;
+        else if (gpr_time_cmp(d, cap) > 0)
+            d = cap;
+    }
+    return d;
 }
 
 /* Takes the pending jobs that go into one batch: same version, rows up to max_batch. */
@@ -256,7 +286,7 @@ static infer_batch_t *take_batch(eied_server_t *srv, eied_model_t *m)
             job_fail(job, GRPC_STATUS_CANCELLED, "cancelled by the client");
             continue;
         }
-        if (deadline_passed(job->call)) {
+        if (deadline_passed(job->deadline)) {
             char detail[320];
             snprintf(detail, sizeof detail,
                      "model '%.128s': deadline passed after %llu us in the queue; not computed",
@@ -340,28 +370,17 @@ static void model_dispatch(eied_model_t *m)
 
 /* ---- loop thread: validation ---------------------------------------------- */
 
-static const char *shape_text(const int64_t *shape, size_t n, char *buf, size_t len)
-{
-    size_t used = (size_t)snprintf(buf, len, "[");
-    for (size_t i = 0; i < n && used < len; i++)
-        used += (size_t)snprintf(buf + used, len - used, "%s%lld", i ? "," : "",
-                                 (long long)shape[i]);
-    if (used < len)
-        snprintf(buf + used, len - used, "]");
-    return buf;
-}
-
 /* Resolves the version a request names ("" = the newest ready one). */
 static eied_version_t *route(eied_call_t *call, eied_models_t *models, const char *name,
-                             const char *version, eied_model_t **model_out)
+                             const char *version, const char *id, eied_model_t **model_out)
 {
     eied_model_t *m = eied_models_find(models, name);
     if (m == NULL || m->state == EIED_MODEL_UNLOADED) {
-        infer_fail(call, GRPC_STATUS_NOT_FOUND, "unknown model '%s'", name);
+        infer_fail(call, name, id, GRPC_STATUS_NOT_FOUND, "unknown model '%s'", name);
         return NULL;
     }
     if (m->current == NULL) {
-        infer_fail(call, GRPC_STATUS_UNAVAILABLE, "model '%s' is not ready (%s%s%s)", name,
+        infer_fail(call, name, id, GRPC_STATUS_UNAVAILABLE, "model '%s' is not ready (%s%s%s)", name,
                        eied_model_state_name(m->state), m->reason[0] ? ": " : "", m->reason);
         return NULL;
     }
@@ -377,21 +396,13 @@ static eied_version_t *route(eied_call_t *call, eied_models_t *models, const cha
             for (size_t i = 0; i < m->n_versions && used < sizeof list - 24; i++)
                 used += (size_t)snprintf(list + used, sizeof list - used, "%s%llu", i ? ", " : "",
                                          (unsigned long long)m->versions[i]->version);
-            infer_fail(call, GRPC_STATUS_NOT_FOUND,
+            infer_fail(call, name, id, GRPC_STATUS_NOT_FOUND,
                        "model '%s' has no version '%s' (serving: %s)", name, version, list);
             return NULL;
         }
     }
     *model_out = m;
     return v;
-}
-
-static bool all_finite(const float *x, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(x[i]))
-            return false;
-    return true;
 }
 
 static void on_model_infer(eied_server_t *srv, eied_call_t *call)
@@ -403,121 +414,42 @@ static void on_model_infer(eied_server_t *srv, eied_call_t *call)
         return;
     eied_infer_job_t *job = NULL;
     if (eied_server_state(srv) >= EIED_SERVER_STOPPING) {
-        infer_fail(call, GRPC_STATUS_UNAVAILABLE, "server is shutting down");
+        infer_fail(call, req->model_name, req->id, GRPC_STATUS_UNAVAILABLE, "server is shutting down");
         goto done;
     }
     eied_model_t *m = NULL;
-    eied_version_t *v = route(call, srv->models, req->model_name, req->model_version, &m);
+    eied_version_t *v = route(call, srv->models, req->model_name, req->model_version, req->id, &m);
     if (v == NULL)
         goto done;
     const char *mname = req->model_name;
-    const char *in_name = eie_model_input_name(v->model);
-    uint32_t in_dim = eie_net_input_dim(v->net);
-    char shape_buf[128];
-
-    if (req->n_inputs != 1) {
-        infer_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
-                       "model '%s': expected 1 input tensor '%s', got %zu", mname, in_name,
-                       req->n_inputs);
+    eied_infer_spec_t spec = {
+        .model = mname,
+        .input_name = eie_model_input_name(v->model),
+        .output_name = eie_model_output_name(v->model),
+        .input_dim = eie_net_input_dim(v->net),
+        .max_batch = cfg->max_batch,
+        .max_tensor_elements = cfg->max_tensor_elements,
+        .reject_non_finite = cfg->reject_non_finite,
+    };
+    eied_infer_input_t input_spec;
+    char why[1024];
+    int code = eied_infer_validate(req, &spec, &input_spec, why, sizeof why);
+    if (code != GRPC_STATUS_OK) {
+        infer_fail(call, mname, req->id, code, "%s", why);
         goto done;
     }
-    Inference__ModelInferRequest__InferInputTensor *in = req->inputs[0];
-    if (strcmp(in->name, in_name) != 0) {
-        infer_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
-                       "model '%s': unknown input '%s' (the model's input is '%s')", mname,
-                       in->name, in_name);
-        goto done;
-    }
-    if (strcmp(in->datatype, "FP32") != 0) {
-        infer_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
-                       "model '%s': input '%s': datatype '%s' is not supported (expected FP32)",
-                       mname, in_name, in->datatype);
-        goto done;
-    }
-    if (in->n_shape != 2 || in->shape[1] != (int64_t)in_dim || in->shape[0] < 1) {
-        infer_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
-                       "model '%s': input '%s': shape %s does not match [-1,%u]", mname, in_name,
-                       shape_text(in->shape, in->n_shape, shape_buf, sizeof shape_buf), in_dim);
-        goto done;
-    }
-    if ((uint64_t)in->shape[0] > cfg->max_batch) {
-        infer_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
-                       "model '%s': input '%s': batch %lld is over max_batch %llu", mname,
-                       in_name, (long long)in->shape[0], (unsigned long long)cfg->max_batch);
-        goto done;
-    }
-    uint32_t rows = (uint32_t)in->shape[0];
-    size_t n = (size_t)rows * in_dim;
-    bool has_contents = in->contents != NULL &&
-                        (in->contents->n_fp32_contents > 0 || in->contents->n_bool_contents > 0 ||
-                         in->contents->n_int_contents > 0 || in->contents->n_int64_contents > 0 ||
-                         in->contents->n_uint_contents > 0 || in->contents->n_uint64_contents > 0 ||
-                         in->contents->n_fp64_contents > 0 || in->contents->n_bytes_contents > 0);
-    bool has_raw = req->n_raw_input_contents > 0;
-    if (has_raw && has_contents) {
-        infer_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
-                       "model '%s': input '%s' has both raw_input_contents and contents; send "
-                       "one",
-                       mname, in_name);
-        goto done;
-    }
-    if (has_raw && req->n_raw_input_contents != req->n_inputs) {
-        infer_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
-                       "model '%s': %zu raw_input_contents for %zu inputs", mname,
-                       req->n_raw_input_contents, req->n_inputs);
-        goto done;
-    }
-    if (!has_raw && !has_contents) {
-        infer_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
-                       "model '%s': input '%s' has no data (neither raw_input_contents nor "
-                       "contents.fp32_contents)",
-                       mname, in_name);
-        goto done;
-    }
-    if (has_raw && req->raw_input_contents[0].len != n * sizeof(float)) {
-        infer_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
-                       "model '%s': input '%s': raw_input_contents has %zu bytes, shape %s FP32 "
-                       "needs %zu",
-                       mname, in_name, req->raw_input_contents[0].len,
-                       shape_text(in->shape, in->n_shape, shape_buf, sizeof shape_buf),
-                       n * sizeof(float));
-        goto done;
-    }
-    if (has_contents && in->contents->n_fp32_contents != n) {
-        infer_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
-                       "model '%s': input '%s': contents has %zu fp32 values, shape %s needs %zu "
-                       "(FP32 data goes in fp32_contents)",
-                       mname, in_name, in->contents->n_fp32_contents,
-                       shape_text(in->shape, in->n_shape, shape_buf, sizeof shape_buf), n);
-        goto done;
-    }
-    const char *out_name = eie_model_output_name(v->model);
-    for (size_t i = 0; i < req->n_outputs; i++) {
-        if (strcmp(req->outputs[i]->name, out_name) != 0) {
-            infer_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
-                           "model '%s': unknown requested output '%s' (the model's output is "
-                           "'%s')",
-                           mname, req->outputs[i]->name, out_name);
-            goto done;
-        }
-    }
-    const float *src = has_raw ? (const float *)(const void *)req->raw_input_contents[0].data
-                               : in->contents->fp32_contents;
-    if (cfg->reject_non_finite && !all_finite(src, n)) {
-        infer_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
-                       "model '%s': input '%s' holds NaN or Inf (reject_non_finite is on)", mname,
-                       in_name);
-        goto done;
-    }
+    uint32_t rows = input_spec.rows;
+    size_t n = input_spec.n;
     if (atomic_load(&m->queued) >= cfg->queue_depth) {
-        infer_fail(call, GRPC_STATUS_UNAVAILABLE,
+        infer_fail(call, req->model_name, req->id, GRPC_STATUS_UNAVAILABLE,
                        "model '%s': queue full (%llu requests queued or running, queue_depth %llu)",
                        mname, (unsigned long long)atomic_load(&m->queued),
                        (unsigned long long)cfg->queue_depth);
         goto done;
     }
-    if (deadline_passed(call)) {
-        infer_fail(call, GRPC_STATUS_DEADLINE_EXCEEDED,
+    gpr_timespec deadline = effective_deadline(call, cfg);
+    if (deadline_passed(deadline)) {
+        infer_fail(call, req->model_name, req->id, GRPC_STATUS_DEADLINE_EXCEEDED,
                        "model '%s': deadline passed before the request was queued", mname);
         goto done;
     }
@@ -529,10 +461,10 @@ static void on_model_infer(eied_server_t *srv, eied_call_t *call)
         free(job);
         free(input);
         free(id);
-        infer_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        infer_fail(call, req->model_name, req->id, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         goto done;
     }
-    memcpy(input, src, n * sizeof(float)); /* raw bytes may be unaligned; copy once */
+    memcpy(input, input_spec.data, n * sizeof(float)); /* raw bytes may be unaligned */
     job->call = call;
     job->version = v;
     eied_version_ref(v);
@@ -541,6 +473,8 @@ static void on_model_infer(eied_server_t *srv, eied_call_t *call)
     job->rows = rows;
     job->input = input;
     job->arrived_ns = call->arrived_ns;
+    job->deadline = deadline;
+    eied_log(EIED_LOG_DEBUG, "inference queued", "model", mname, "id", job->id, NULL);
     atomic_fetch_add(&m->queued, 1);
     if (m->pending_tail != NULL)
         m->pending_tail->next = job;

@@ -10,8 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin.h"
 #include "call.h"
 #include "inference.pb-c.h"
+#include "log.h"
 #include "models.h"
 #include "repository.h"
 #include "rpc.h"
@@ -70,7 +72,12 @@ static void on_load(eied_server_t *srv, eied_call_t *call)
     if (req == NULL)
         return;
     char why[EIED_REASON_MAX];
-    int code = eied_repository_load(srv, req->model_name, why, sizeof why);
+    int code = eied_admin_authorize(srv->admin, call, why, sizeof why);
+    if (code == GRPC_STATUS_OK)
+        code = eied_repository_load(srv, req->model_name, why, sizeof why);
+    if (code != GRPC_STATUS_OK)
+        eied_log(EIED_LOG_WARN, "RepositoryModelLoad refused", "model", req->model_name,
+                 "reason", why, NULL);
     if (code != GRPC_STATUS_OK) {
         eied_call_fail(call, code, "%s", why);
     } else {
@@ -89,7 +96,12 @@ static void on_unload(eied_server_t *srv, eied_call_t *call)
     if (req == NULL)
         return;
     char why[EIED_REASON_MAX];
-    int code = eied_repository_unload(srv, req->model_name, why, sizeof why);
+    int code = eied_admin_authorize(srv->admin, call, why, sizeof why);
+    if (code == GRPC_STATUS_OK)
+        code = eied_repository_unload(srv, req->model_name, why, sizeof why);
+    if (code != GRPC_STATUS_OK)
+        eied_log(EIED_LOG_WARN, "RepositoryModelUnload refused", "model", req->model_name,
+                 "reason", why, NULL);
     if (code != GRPC_STATUS_OK) {
         eied_call_fail(call, code, "%s", why);
     } else {

@@ -1,10 +1,14 @@
 /*
- * The gRPC server inside the libuv loop; see server.h for the threads.
+ * The gRPC servers inside the libuv loop; see server.h for the threads.
+ * Two gRPC servers share one completion queue: the main port (every
+ * service, TLS when configured) and a plaintext port that answers
+ * grpc.health.v1 only, for Kubernetes probes, which cannot speak TLS.
+ *
  * Shutdown follows GRPC_NOTES.md: readiness NOT_SERVING, drain_delay of
  * normal serving, grpc_server_shutdown_and_notify, in-flight calls finish
- * until exit_timeout, then grpc_server_cancel_all_calls. The server is
- * destroyed only once the shutdown tag has fired AND the last live call is
- * freed.
+ * until exit_timeout, then grpc_server_cancel_all_calls. The servers are
+ * destroyed only once every shutdown tag has fired AND the last live call
+ * is freed.
  */
 #include "server.h"
 
@@ -13,11 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin.h"
 #include "call.h"
 #include "log.h"
 #include "metrics.h"
 #include "models.h"
 #include "repository.h"
+#include "tls.h"
 
 typedef struct eied_task {
     eied_task_fn fn;
@@ -27,12 +33,9 @@ typedef struct eied_task {
 
 enum { DEFAULT_PREALLOC = 4, UNKNOWN_METHOD_PREALLOC = 2 };
 
-static eied_tag_t shutdown_tag;
-static eied_server_t *shutdown_srv; /* one server a process */
-
 /* ---- completion-queue thread ------------------------------------------ */
 
-static void request_call(eied_server_t *srv, const struct method_slot *slot);
+static void request_call(eied_listener_t *l, const struct method_slot *slot);
 
 static void close_tag_done(eied_tag_t *tag, bool ok)
 {
@@ -84,38 +87,43 @@ static void new_call_done(eied_tag_t *tag, bool ok)
     atomic_fetch_add(&srv->live_calls, 1);
     call->arrived_ns = eied_now_ns();
     if (atomic_load(&srv->state) < EIED_SERVER_STOPPING)
-        request_call(srv, call->slot); /* keep the same number of requests outstanding */
+        request_call(call->listener, call->slot); /* keep as many requests outstanding */
     start_close_watch(call);
     if (call->slot == NULL) {
-        /* Unknown method: answered here, nothing to route. */
+        /* Unknown method (or, on the health port, anything but health): answered here. */
         char path[256];
         size_t n = GRPC_SLICE_LENGTH(call->details.method);
         if (n >= sizeof path)
             n = sizeof path - 1;
         memcpy(path, GRPC_SLICE_START_PTR(call->details.method), n);
         path[n] = '\0';
-        eied_call_fail(call, GRPC_STATUS_UNIMPLEMENTED, "unknown method %s", path);
+        if (call->listener == &srv->listeners[EIED_LISTENER_HEALTH])
+            eied_call_fail(call, GRPC_STATUS_UNIMPLEMENTED,
+                           "%s: this port serves grpc.health.v1 only", path);
+        else
+            eied_call_fail(call, GRPC_STATUS_UNIMPLEMENTED, "unknown method %s", path);
         return;
     }
     inbox_push(srv, call);
 }
 
-static void request_call(eied_server_t *srv, const struct method_slot *slot)
+static void request_call(eied_listener_t *l, const struct method_slot *slot)
 {
-    eied_call_t *call = eied_call_new(srv, slot);
+    eied_call_t *call = eied_call_new(l, slot);
     if (call == NULL) {
         eied_log(EIED_LOG_ERROR, "out of memory requesting a call", NULL);
         return;
     }
     call->new_tag.fn = new_call_done;
+    grpc_completion_queue *cq = l->srv->cq;
     grpc_call_error rc;
     if (slot != NULL)
-        rc = grpc_server_request_registered_call(srv->server, slot->handle, &call->call,
+        rc = grpc_server_request_registered_call(l->server, slot->handle, &call->call,
                                                  &call->deadline, &call->request_md,
-                                                 &call->payload, srv->cq, srv->cq, &call->new_tag);
+                                                 &call->payload, cq, cq, &call->new_tag);
     else
-        rc = grpc_server_request_call(srv->server, &call->call, &call->details, &call->request_md,
-                                      srv->cq, srv->cq, &call->new_tag);
+        rc = grpc_server_request_call(l->server, &call->call, &call->details, &call->request_md,
+                                      cq, cq, &call->new_tag);
     if (rc != GRPC_CALL_OK) {
         eied_log(EIED_LOG_ERROR, "cannot request a call", "error", grpc_call_error_to_string(rc),
                  NULL);
@@ -126,10 +134,10 @@ static void request_call(eied_server_t *srv, const struct method_slot *slot)
 
 static void shutdown_tag_done(eied_tag_t *tag, bool ok)
 {
-    (void)tag;
+    eied_listener_t *l = (eied_listener_t *)((char *)tag - offsetof(eied_listener_t, shutdown_tag));
     (void)ok;
-    atomic_store(&shutdown_srv->shutdown_done, true);
-    uv_async_send(&shutdown_srv->wake);
+    atomic_store(&l->shutdown_done, true);
+    uv_async_send(&l->srv->wake);
 }
 
 static void *cq_thread_main(void *arg)
@@ -170,6 +178,14 @@ void eied_server_post(eied_server_t *srv, eied_task_fn fn, void *arg)
     uv_async_send(&srv->wake);
 }
 
+static bool listeners_shut_down(eied_server_t *srv)
+{
+    for (int i = 0; i < EIED_N_LISTENERS; i++)
+        if (srv->listeners[i].server != NULL && !atomic_load(&srv->listeners[i].shutdown_done))
+            return false;
+    return true;
+}
+
 static void finish_shutdown(eied_server_t *srv);
 
 /* uv_async_send coalesces wake-ups: drain everything each time. */
@@ -195,22 +211,26 @@ static void on_wake(uv_async_t *handle)
         calls->slot->method.handler(srv, calls);
         calls = next;
     }
-    if (atomic_load(&srv->state) == EIED_SERVER_STOPPING && atomic_load(&srv->shutdown_done) &&
+    if (atomic_load(&srv->state) == EIED_SERVER_STOPPING && listeners_shut_down(srv) &&
         atomic_load(&srv->live_calls) == 0)
         finish_shutdown(srv);
 }
 
 static void close_handle(uv_handle_t *h)
 {
-    if (!uv_is_closing(h))
+    if (h->loop != NULL && !uv_is_closing(h))
         uv_close(h, NULL);
 }
 
 static void finish_shutdown(eied_server_t *srv)
 {
     atomic_store(&srv->state, EIED_SERVER_STOPPED);
-    grpc_server_destroy(srv->server);
-    srv->server = NULL;
+    for (int i = 0; i < EIED_N_LISTENERS; i++) {
+        if (srv->listeners[i].server != NULL) {
+            grpc_server_destroy(srv->listeners[i].server);
+            srv->listeners[i].server = NULL;
+        }
+    }
     grpc_completion_queue_shutdown(srv->cq);
     pthread_join(srv->cq_thread, NULL);
     srv->cq_thread_started = false;
@@ -221,6 +241,7 @@ static void finish_shutdown(eied_server_t *srv)
     close_handle((uv_handle_t *)&srv->wake);
     close_handle((uv_handle_t *)&srv->sigterm);
     close_handle((uv_handle_t *)&srv->sigint);
+    close_handle((uv_handle_t *)&srv->sighup);
     close_handle((uv_handle_t *)&srv->drain_timer);
     close_handle((uv_handle_t *)&srv->exit_timer);
     if (srv->models != NULL)
@@ -232,13 +253,15 @@ static void finish_shutdown(eied_server_t *srv)
 
 static void cancel_all(eied_server_t *srv, const char *why)
 {
-    if (srv->cancelled_all || srv->server == NULL)
+    if (srv->cancelled_all)
         return;
     srv->cancelled_all = true;
     char live[32];
     snprintf(live, sizeof live, "%ld", atomic_load(&srv->live_calls));
     eied_log(EIED_LOG_WARN, "cancelling in-flight calls", "reason", why, "calls", live, NULL);
-    grpc_server_cancel_all_calls(srv->server);
+    for (int i = 0; i < EIED_N_LISTENERS; i++)
+        if (srv->listeners[i].server != NULL)
+            grpc_server_cancel_all_calls(srv->listeners[i].server);
 }
 
 static void on_exit_timeout(uv_timer_t *t)
@@ -251,9 +274,13 @@ static void stop_listening(eied_server_t *srv)
     atomic_store(&srv->state, EIED_SERVER_STOPPING);
     eied_log(EIED_LOG_INFO, "listener closed, finishing in-flight calls", NULL);
     eied_health_close_watches(srv);
-    shutdown_srv = srv;
-    shutdown_tag.fn = shutdown_tag_done;
-    grpc_server_shutdown_and_notify(srv->server, srv->cq, &shutdown_tag);
+    for (int i = 0; i < EIED_N_LISTENERS; i++) {
+        eied_listener_t *l = &srv->listeners[i];
+        if (l->server == NULL)
+            continue;
+        l->shutdown_tag.fn = shutdown_tag_done;
+        grpc_server_shutdown_and_notify(l->server, srv->cq, &l->shutdown_tag);
+    }
     uv_timer_start(&srv->exit_timer, on_exit_timeout, srv->cfg->exit_timeout_ms, 0);
     uv_async_send(&srv->wake); /* nothing may be in flight at all */
 }
@@ -292,9 +319,44 @@ static void on_signal(uv_signal_t *h, int signum)
     eied_server_shutdown(srv);
 }
 
+/* SIGHUP: re-read certificates and the admin token, rescan the repository. */
+static void on_sighup(uv_signal_t *h, int signum)
+{
+    eied_server_t *srv = h->data;
+    char why[512];
+    (void)signum;
+    eied_log(EIED_LOG_INFO, "SIGHUP: reloading certificates, admin token, repository", NULL);
+    if (srv->tls != NULL && !eied_tls_reload(srv->tls, why, sizeof why))
+        eied_log(EIED_LOG_ERROR, "TLS reload failed; the old certificates stay", "error", why,
+                 NULL);
+    if (srv->admin != NULL && !eied_admin_reload(srv->admin, why, sizeof why))
+        eied_log(EIED_LOG_ERROR, "admin token reload failed; the old token stays", "error", why,
+                 NULL);
+    eied_repository_rescan(srv);
+}
+
 eied_server_state_t eied_server_state(const eied_server_t *srv)
 {
     return (eied_server_state_t)atomic_load(&srv->state);
+}
+
+static grpc_server *create_grpc_server(eied_server_t *srv)
+{
+    /* gRPC refuses bigger messages with RESOURCE_EXHAUSTED before buffering them. */
+    grpc_arg args[] = {
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ALLOW_REUSEPORT, .value.integer = 0},
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+         .value.integer = (int)srv->cfg->max_receive_message_size},
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_MAX_CONCURRENT_STREAMS,
+         .value.integer = (int)srv->cfg->max_concurrent_streams},
+    };
+    grpc_channel_args chan_args = {.num_args = sizeof args / sizeof args[0], .args = args};
+    grpc_server *server = grpc_server_create(&chan_args, NULL);
+    if (server != NULL)
+        grpc_server_register_completion_queue(server, srv->cq, NULL);
+    return server;
 }
 
 eied_server_t *eied_server_create(uv_loop_t *loop, const eied_config_t *cfg)
@@ -302,83 +364,139 @@ eied_server_t *eied_server_create(uv_loop_t *loop, const eied_config_t *cfg)
     eied_server_t *srv = calloc(1, sizeof *srv);
     if (srv == NULL)
         return NULL;
+    char why[1024];
     srv->loop = loop;
     srv->cfg = cfg;
     pthread_mutex_init(&srv->inbox_lock, NULL);
     atomic_init(&srv->state, EIED_SERVER_RUNNING);
     atomic_init(&srv->live_calls, 0);
-    atomic_init(&srv->shutdown_done, false);
-
-    /* gRPC refuses bigger messages with RESOURCE_EXHAUSTED before buffering them. */
-    grpc_arg args[] = {
-        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ALLOW_REUSEPORT, .value.integer = 0},
-        {.type = GRPC_ARG_INTEGER,
-         .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
-         .value.integer = (int)cfg->max_receive_message_size},
-    };
-    grpc_channel_args chan_args = {.num_args = sizeof args / sizeof args[0], .args = args};
-    srv->server = grpc_server_create(&chan_args, NULL);
+    srv->started_ns = eied_now_ns();
     srv->cq = grpc_completion_queue_create_for_next(NULL);
-    grpc_server_register_completion_queue(srv->server, srv->cq, NULL);
+    for (int i = 0; i < EIED_N_LISTENERS; i++) {
+        srv->listeners[i].srv = srv;
+        srv->listeners[i].what = i == EIED_LISTENER_MAIN ? "grpc" : "health";
+        atomic_init(&srv->listeners[i].shutdown_done, false);
+    }
+    srv->listeners[EIED_LISTENER_MAIN].server = create_grpc_server(srv);
+    if (cfg->health_listen[0] != '\0')
+        srv->listeners[EIED_LISTENER_HEALTH].server = create_grpc_server(srv);
     srv->health = eied_health_create(srv);
     srv->metrics = calloc(1, sizeof *srv->metrics);
-    srv->started_ns = eied_now_ns();
-    if (srv->server == NULL || srv->cq == NULL || srv->health == NULL || srv->metrics == NULL) {
+    if (srv->cq == NULL || srv->listeners[EIED_LISTENER_MAIN].server == NULL ||
+        (cfg->health_listen[0] != '\0' && srv->listeners[EIED_LISTENER_HEALTH].server == NULL) ||
+        srv->health == NULL || srv->metrics == NULL) {
         eied_log(EIED_LOG_ERROR, "cannot create the gRPC server", NULL);
-        eied_server_free(srv);
-        return NULL;
+        goto error;
+    }
+    srv->tls = eied_tls_create(cfg, why, sizeof why);
+    if (srv->tls == NULL && why[0] != '\0') {
+        eied_log(EIED_LOG_ERROR, "TLS configuration", "error", why, NULL);
+        goto error;
+    }
+    srv->admin = eied_admin_create(cfg, why, sizeof why);
+    if (srv->admin == NULL) {
+        eied_log(EIED_LOG_ERROR, "admin configuration", "error", why, NULL);
+        goto error;
     }
     eied_health_register(srv);
     return srv;
+error:
+    eied_server_free(srv);
+    return NULL;
 }
 
-bool eied_server_add_method(eied_server_t *srv, const eied_method_t *method)
+static bool add_method(eied_listener_t *l, const eied_method_t *method)
 {
-    if (srv->n_methods == EIED_MAX_METHODS)
+    if (l->server == NULL)
+        return true;
+    if (l->n_methods == EIED_MAX_METHODS)
         return false;
-    struct method_slot *slot = &srv->methods[srv->n_methods];
+    struct method_slot *slot = &l->methods[l->n_methods];
     slot->method = *method;
-    slot->handle = grpc_server_register_method(srv->server, method->path, NULL,
+    slot->listener = l;
+    slot->handle = grpc_server_register_method(l->server, method->path, NULL,
                                                GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
     if (slot->handle == NULL) {
         eied_log(EIED_LOG_ERROR, "cannot register method", "method", method->path, NULL);
         return false;
     }
-    srv->n_methods++;
+    l->n_methods++;
+    return true;
+}
+
+bool eied_server_add_method(eied_server_t *srv, const eied_method_t *method)
+{
+    return add_method(&srv->listeners[EIED_LISTENER_MAIN], method);
+}
+
+bool eied_server_add_health_method(eied_server_t *srv, const eied_method_t *method)
+{
+    return add_method(&srv->listeners[EIED_LISTENER_MAIN], method) &&
+           add_method(&srv->listeners[EIED_LISTENER_HEALTH], method);
+}
+
+/* "host:0" + the bound port = the address clients use. */
+static void bound_address(const char *listen, int port, char *out, size_t len)
+{
+    snprintf(out, len, "%s", listen);
+    char *colon = strrchr(out, ':');
+    if (colon != NULL)
+        snprintf(colon + 1, len - (size_t)(colon + 1 - out), "%d", port);
+}
+
+static bool bind_listener(eied_listener_t *l, const char *addr, grpc_server_credentials *creds)
+{
+    l->bound_port = grpc_server_add_http2_port(l->server, addr, creds);
+    grpc_server_credentials_release(creds);
+    if (l->bound_port == 0) {
+        eied_log(EIED_LOG_ERROR, "cannot listen", "port", l->what, "addr", addr, NULL);
+        return false;
+    }
     return true;
 }
 
 bool eied_server_start(eied_server_t *srv)
 {
-    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
-    srv->bound_port = grpc_server_add_http2_port(srv->server, srv->cfg->listen, creds);
-    grpc_server_credentials_release(creds);
-    if (srv->bound_port == 0) {
-        eied_log(EIED_LOG_ERROR, "cannot listen", "addr", srv->cfg->listen, NULL);
+    const eied_config_t *cfg = srv->cfg;
+    eied_listener_t *main_l = &srv->listeners[EIED_LISTENER_MAIN];
+    eied_listener_t *health_l = &srv->listeners[EIED_LISTENER_HEALTH];
+    grpc_server_credentials *creds = srv->tls != NULL ? eied_tls_credentials(srv->tls)
+                                                      : grpc_insecure_server_credentials_create();
+    if (!bind_listener(main_l, cfg->listen, creds))
         return false;
-    }
-    grpc_server_start(srv->server);
+    /* Kubernetes gRPC probes dial plaintext: the health port never speaks TLS. */
+    if (health_l->server != NULL &&
+        !bind_listener(health_l, cfg->health_listen, grpc_insecure_server_credentials_create()))
+        return false;
 
     uv_async_init(srv->loop, &srv->wake, on_wake);
     srv->wake.data = srv;
     uv_signal_init(srv->loop, &srv->sigterm);
     uv_signal_init(srv->loop, &srv->sigint);
-    srv->sigterm.data = srv->sigint.data = srv;
+    uv_signal_init(srv->loop, &srv->sighup);
+    srv->sigterm.data = srv->sigint.data = srv->sighup.data = srv;
     uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
     uv_signal_start(&srv->sigint, on_signal, SIGINT);
+    uv_signal_start(&srv->sighup, on_sighup, SIGHUP);
     uv_timer_init(srv->loop, &srv->drain_timer);
     uv_timer_init(srv->loop, &srv->exit_timer);
     srv->drain_timer.data = srv->exit_timer.data = srv;
 
-    for (size_t i = 0; i < srv->n_methods; i++) {
-        unsigned n = srv->methods[i].method.prealloc ? srv->methods[i].method.prealloc
-                                                     : DEFAULT_PREALLOC;
-        for (unsigned k = 0; k < n; k++)
-            request_call(srv, &srv->methods[i]);
+    for (int i = 0; i < EIED_N_LISTENERS; i++) {
+        eied_listener_t *l = &srv->listeners[i];
+        if (l->server == NULL)
+            continue;
+        grpc_server_start(l->server);
+        for (size_t m = 0; m < l->n_methods; m++) {
+            unsigned n = l->methods[m].method.prealloc ? l->methods[m].method.prealloc
+                                                       : DEFAULT_PREALLOC;
+            for (unsigned k = 0; k < n; k++)
+                request_call(l, &l->methods[m]);
+        }
+        /* Plain requests too, or unknown methods would queue instead of getting UNIMPLEMENTED. */
+        for (unsigned k = 0; k < UNKNOWN_METHOD_PREALLOC; k++)
+            request_call(l, NULL);
     }
-    /* Plain requests too, or unknown methods would queue instead of getting UNIMPLEMENTED. */
-    for (unsigned k = 0; k < UNKNOWN_METHOD_PREALLOC; k++)
-        request_call(srv, NULL);
 
     if (pthread_create(&srv->cq_thread, NULL, cq_thread_main, srv) != 0) {
         eied_log(EIED_LOG_ERROR, "cannot start the completion-queue thread", NULL);
@@ -386,15 +504,19 @@ bool eied_server_start(eied_server_t *srv)
     }
     srv->cq_thread_started = true;
 
-    /* Print the bound address so scripts and tests can find a port picked by ":0". */
+    /* Print the bound addresses so scripts and tests can find ports picked by ":0". */
     char addr[EIED_CONFIG_STR_MAX + 16];
-    snprintf(addr, sizeof addr, "%s", srv->cfg->listen);
-    char *colon = strrchr(addr, ':');
-    if (colon != NULL)
-        snprintf(colon + 1, sizeof addr - (size_t)(colon + 1 - addr), "%d", srv->bound_port);
+    if (health_l->server != NULL) {
+        bound_address(cfg->health_listen, health_l->bound_port, addr, sizeof addr);
+        printf("health on %s\n", addr);
+        eied_log(EIED_LOG_INFO, "health port listening (plaintext, grpc.health.v1 only)", "addr",
+                 addr, NULL);
+    }
+    bound_address(cfg->listen, main_l->bound_port, addr, sizeof addr);
     printf("listening on %s\n", addr);
     fflush(stdout);
-    eied_log(EIED_LOG_INFO, "listening", "addr", addr, NULL);
+    eied_log(EIED_LOG_INFO, "listening", "addr", addr, "tls",
+             srv->tls == NULL ? "off" : eied_tls_mutual(srv->tls) ? "mutual" : "on", NULL);
     return true;
 }
 
@@ -402,35 +524,45 @@ void eied_server_free(eied_server_t *srv)
 {
     if (srv == NULL)
         return;
-    if (srv->server != NULL) {
+    bool started = srv->cq_thread_started;
+    for (int i = 0; i < EIED_N_LISTENERS; i++) {
+        eied_listener_t *l = &srv->listeners[i];
+        if (l->server == NULL)
+            continue;
         /* start-up failed before serving: nothing is in flight */
-        grpc_server_shutdown_and_notify(srv->server, srv->cq, &shutdown_tag);
-        grpc_server_cancel_all_calls(srv->server);
-        if (!srv->cq_thread_started) {
-            shutdown_srv = srv;
-            shutdown_tag.fn = shutdown_tag_done;
-            grpc_completion_queue_shutdown(srv->cq);
-            for (;;) {
-                grpc_event ev = grpc_completion_queue_next(
-                    srv->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
-                if (ev.type == GRPC_QUEUE_SHUTDOWN)
-                    break;
-                if (ev.type == GRPC_OP_COMPLETE && ev.tag != &shutdown_tag) {
-                    eied_tag_t *tag = ev.tag;
-                    tag->fn(tag, false);
-                }
+        l->shutdown_tag.fn = shutdown_tag_done;
+        grpc_server_shutdown_and_notify(l->server, srv->cq, &l->shutdown_tag);
+        grpc_server_cancel_all_calls(l->server);
+    }
+    if (srv->cq != NULL && !started) {
+        grpc_completion_queue_shutdown(srv->cq);
+        for (;;) {
+            grpc_event ev =
+                grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+            if (ev.type == GRPC_QUEUE_SHUTDOWN)
+                break;
+            bool is_shutdown_tag = false;
+            for (int i = 0; i < EIED_N_LISTENERS; i++)
+                is_shutdown_tag |= ev.tag == &srv->listeners[i].shutdown_tag;
+            if (ev.type == GRPC_OP_COMPLETE && !is_shutdown_tag) {
+                eied_tag_t *tag = ev.tag;
+                tag->fn(tag, false);
             }
         }
-        grpc_server_destroy(srv->server);
     }
+    for (int i = 0; i < EIED_N_LISTENERS; i++)
+        if (srv->listeners[i].server != NULL)
+            grpc_server_destroy(srv->listeners[i].server);
     if (srv->cq != NULL) {
-        if (srv->cq_thread_started) {
+        if (started) {
             grpc_completion_queue_shutdown(srv->cq);
             pthread_join(srv->cq_thread, NULL);
         }
         grpc_completion_queue_destroy(srv->cq);
     }
     eied_health_free(srv->health);
+    eied_tls_free(srv->tls);
+    eied_admin_free(srv->admin);
     free(srv->metrics);
     pthread_mutex_destroy(&srv->inbox_lock);
     free(srv);

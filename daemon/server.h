@@ -50,20 +50,38 @@ typedef struct eied_health eied_health_t;
 typedef struct eied_models eied_models_t;
 typedef struct eied_metrics eied_metrics_t;
 typedef struct eied_repository eied_repository_t;
+typedef struct eied_tls eied_tls_t;
+typedef struct eied_admin eied_admin_t;
+
+typedef struct eied_tag {
+    void (*fn)(struct eied_tag *tag, bool ok);
+} eied_tag_t;
+
+/* One gRPC server: the main port (every service) or the plaintext health-only port. */
+typedef struct eied_listener {
+    eied_server_t *srv;
+    grpc_server *server;
+    const char *what; /* "grpc" or "health" */
+    struct method_slot {
+        eied_method_t method;
+        void *handle; /* from grpc_server_register_method */
+        struct eied_listener *listener;
+    } methods[EIED_MAX_METHODS];
+    size_t n_methods;
+    eied_tag_t shutdown_tag;
+    atomic_bool shutdown_done; /* grpc_server_shutdown_and_notify's tag fired */
+    int bound_port;
+} eied_listener_t;
+
+enum { EIED_LISTENER_MAIN = 0, EIED_LISTENER_HEALTH = 1, EIED_N_LISTENERS = 2 };
 
 struct eied_server {
     uv_loop_t *loop;
     const eied_config_t *cfg;
-    grpc_server *server;
     grpc_completion_queue *cq;
     pthread_t cq_thread;
     bool cq_thread_started;
-
-    struct method_slot {
-        eied_method_t method;
-        void *handle; /* from grpc_server_register_method */
-    } methods[EIED_MAX_METHODS];
-    size_t n_methods;
+    eied_listener_t listeners[EIED_N_LISTENERS]; /* [HEALTH].server NULL when disabled */
 
     /* Cross-thread inbox of new calls and tasks, drained by the loop. */
     pthread_mutex_t inbox_lock;
@@ -71,30 +89,33 @@ struct eied_server {
     struct eied_task *tasks_head, *tasks_tail;
     uv_async_t wake;
 
-    uv_signal_t sigterm, sigint;
+    uv_signal_t sigterm, sigint, sighup;
     uv_timer_t drain_timer, exit_timer;
 
-    atomic_int state;           /* eied_server_state_t */
-    atomic_long live_calls;     /* calls that arrived and are not yet freed */
-    atomic_bool shutdown_done;  /* grpc_server_shutdown_and_notify's tag fired */
+    atomic_int state;       /* eied_server_state_t */
+    atomic_long live_calls; /* calls that arrived and are not yet freed */
     bool cancelled_all;
     int signals_seen;
-    int bound_port;
 
     eied_health_t *health;
-    eied_models_t *models;   /* models.c */
-    eied_metrics_t *metrics; /* metrics.c */
+    eied_models_t *models;         /* models.c */
+    eied_metrics_t *metrics;       /* metrics.c */
     eied_repository_t *repository; /* repository.c; NULL without one */
+    eied_tls_t *tls;               /* tls.c; NULL for plaintext */
+    eied_admin_t *admin;           /* admin.c */
     uint64_t started_ns;
 };
 
 /* Creates the server on loop with cfg (kept by reference). Logs and returns NULL on failure. */
 eied_server_t *eied_server_create(uv_loop_t *loop, const eied_config_t *cfg);
 
-/* Registers a method; before eied_server_start. */
+/* Registers a method on the main port; before eied_server_start. */
 bool eied_server_add_method(eied_server_t *srv, const eied_method_t *method);
+/* Registers a method on the main port and the health-only port. */
+bool eied_server_add_health_method(eied_server_t *srv, const eied_method_t *method);
 
-/* Binds cfg->listen, starts the CQ thread, installs signal handlers. Returns false on failure. */
+/* Binds cfg->listen (TLS if configured) and cfg->health_listen, starts the CQ thread,
+   installs signal handlers. Returns false on failure. */
 bool eied_server_start(eied_server_t *srv);
 
 /* Starts the graceful drain (what SIGTERM does); a second call cancels at once. */

@@ -33,6 +33,7 @@ typedef struct eie_backend {
 
 /* The backends, defined in their own folders. */
 extern const eie_backend_t eie_backend_cpu;
+extern const eie_backend_t eie_backend_sim;
 
 /* Largest batch one run accepts (a request limit, like every size a client controls). */
 #define EIE_MAX_BATCH 4096u

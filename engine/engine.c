@@ -1,7 +1,7 @@
 /*
  * engine.c - the backend registry and the public engine/net wrappers.
  * Backends are chosen by name (STYLE.md: a registry table in the manner of
- * redis' ConnectionType); eie-sim will be registered beside cpu.
+ * redis' ConnectionType): cpu and eie-sim.
  */
 #include <assert.h>
 #include <pthread.h>
@@ -13,10 +13,12 @@
 
 static const eie_backend_t *const backends[] = {
     &eie_backend_cpu,
+    &eie_backend_sim,
 };
 
 static const char *const backend_names[] = {
     "cpu",
+    "eie-sim",
     NULL,
 };
 

@@ -70,3 +70,17 @@ void eie_error_prefix(eie_error_t *err, const char *fmt, ...)
     memcpy(err->msg, prefix, plen);
     err->msg[plen + old_len] = '\0';
 }
+
+const char *eie_grpc_code_name(int code)
+{
+    static const char *const names[] = {
+        "OK",        "CANCELLED",          "UNKNOWN",           "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED", "NOT_FOUND",  "ALREADY_EXISTS",    "PERMISSION_DENIED",
+        "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+        "UNIMPLEMENTED", "INTERNAL",       "UNAVAILABLE",       "DATA_LOSS",
+        "UNAUTHENTICATED",
+    };
+    if (code < 0 || (size_t)code >= sizeof names / sizeof names[0])
+        return "UNKNOWN";
+    return names[code];
+}

@@ -31,6 +31,10 @@ for _fd in _fds.file:
     _pool.Add(_fd)
 
 
+# Every port a test daemon opens is on loopback and picked by the kernel.
+LOOPBACK_FLAGS = ("--listen", "127.0.0.1:0", "--set", "server.health_listen=127.0.0.1:0",
+                  "--set", "server.metrics_listen=127.0.0.1:0")
+
 SANITIZED = os.environ.get("EIE_SANITIZE", "none") != "none"
 
 
@@ -60,15 +64,18 @@ class Daemon:
         full_env = dict(os.environ)
         full_env.update(env or {})
         self.proc = subprocess.Popen(
-            [EIED, "--config", self.config_path, "--listen", "127.0.0.1:0", *args],
+            [EIED, "--config", self.config_path, *LOOPBACK_FLAGS, *args],
             stdout=subprocess.PIPE, stderr=self._stderr, env=full_env, text=True)
         self.port = None
         self.metrics_port = None
+        self.health_port = None
         deadline = time.monotonic() + start_timeout
         while time.monotonic() < deadline:
             line = self.proc.stdout.readline()
             if not line:
                 break
+            if line.startswith("health on "):
+                self.health_port = int(line.strip().rsplit(":", 1)[1])
             if line.startswith("metrics on "):
                 self.metrics_port = int(line.strip().rsplit(":", 1)[1])
             if line.startswith("listening on "):

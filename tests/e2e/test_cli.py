@@ -60,7 +60,9 @@ class CliTest(unittest.TestCase):
         self.assertIn("EIED_SERVER_DRAIN_DELAY", r.stderr)
 
     def test_listen_on_a_bad_address_fails_cleanly(self):
-        r = eied("--listen", "256.1.1.1:1", "--set", "server.drain_delay=0s")
+        r = eied("--listen", "256.1.1.1:1", "--set", "server.drain_delay=0s",
+                 "--set", "server.metrics_listen=127.0.0.1:0",
+                 "--set", "server.health_listen=127.0.0.1:0")
         self.assertEqual(r.returncode, 1)
         self.assertIn("cannot listen", r.stderr)
 

@@ -29,7 +29,8 @@ BIG = synth_model(os.path.join(TMP.name, "big.eie"), [2048, 2048, 2048], density
 
 def config(extra="", models=None):
     models = models or {"small": MODEL}
-    text = "[server]\ndrain_delay = 0s\nexit_timeout = 5s\nmetrics_listen = 127.0.0.1:0\n"
+    text = ("[server]\ndrain_delay = 0s\nexit_timeout = 5s\n"
+            "[admin]\nallow_unauthenticated = true\n")
     text += extra
     text += "[models]\n" + "".join("%s = %s\n" % kv for kv in models.items())
     return text

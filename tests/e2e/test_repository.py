@@ -50,7 +50,8 @@ def publish(repo, model, version, src, slow=False):
 
 
 def config(repo, extra=""):
-    return ("[server]\ndrain_delay = 0s\nexit_timeout = 5s\nmetrics_listen = 127.0.0.1:0\n"
+    return ("[server]\ndrain_delay = 0s\nexit_timeout = 5s\n"
+            "[admin]\nallow_unauthenticated = true\n"
             "[repository]\npath = %s\npoll_interval = 100ms\n%s" % (repo, extra))
 
 

@@ -30,10 +30,13 @@ typedef struct eie_net eie_net_t;
 
 typedef struct eie_engine_opts {
     const char *backend; /* "cpu" (default) or a name from eie_backend_names() */
-    unsigned n_pes;      /* PE worker threads; 0 = online cores */
+    unsigned n_pes;      /* PE worker threads; 0 = online cores (eie-sim: simulated PEs, 0 = 64) */
+    unsigned sim_fifo_depth;     /* eie-sim: activation FIFO depth per PE; 0 = 8 */
+    unsigned sim_pipeline_depth; /* eie-sim: arithmetic pipeline stages; 0 = 4 */
+    double sim_clock_mhz;        /* eie-sim: clock in MHz; 0 = 800 */
 } eie_engine_opts_t;
 
-/* Defaults: backend "cpu", n_pes 0. */
+/* Defaults: backend "cpu", n_pes 0, sim_* 0 (the EIE paper's values). */
 eie_engine_opts_t eie_engine_opts_default(void);
 
 /* NULL-terminated list of registered backend names, static storage. */

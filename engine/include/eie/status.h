@@ -54,6 +54,9 @@ const char *eie_status_name(eie_status_t status);
 /* The gRPC status code (grpc_status_code value) that answers this status. */
 int eie_status_grpc_code(eie_status_t status);
 
+/* The name of a gRPC status code ("NOT_FOUND"); "UNKNOWN" outside 0..16. Static storage. */
+const char *eie_grpc_code_name(int code);
+
 /*
  * An error with the detail a user needs: which file, layer, field, byte
  * offset, tensor or value was wrong. Functions that can fail take an

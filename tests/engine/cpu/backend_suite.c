@@ -65,6 +65,11 @@ eie_model_t *backend_suite_model(suite_case_t c)
 
 void backend_suite_case(const char *backend, unsigned n_pes, suite_case_t c)
 {
+    backend_suite_case_tol(backend, n_pes, c, 1e-5f);
+}
+
+void backend_suite_case_tol(const char *backend, unsigned n_pes, suite_case_t c, float tol)
+{
     eie_model_t *m = backend_suite_model(c);
     eie_engine_opts_t o = eie_engine_opts_default();
     o.backend = backend;
@@ -89,7 +94,7 @@ void backend_suite_case(const char *backend, unsigned n_pes, suite_case_t c)
             th_random_input(x, B * in, 0.4, &seed);
         cr_assert_eq(eie_net_run(net, x, B, y, NULL, &err), 0, "%s", err.msg);
         cr_assert_eq(eie_model_run_dense(m, x, B, ref, &err), 0);
-        long bad = th_mismatch(y, ref, B * out, 1e-5f);
+        long bad = th_mismatch(y, ref, B * out, tol);
         cr_assert_eq(bad, -1, "%s, %u PEs, case %d, batch %zu: y[%ld] = %g, dense %g", backend,
                      n_pes, (int)c, B, bad, bad >= 0 ? (double)y[bad] : 0.0,
                      bad >= 0 ? (double)ref[bad] : 0.0);

@@ -26,6 +26,9 @@ typedef enum {
  * relative. */
 void backend_suite_case(const char *backend, unsigned n_pes, suite_case_t c);
 
+/* The same with a backend's own documented tolerance (relative to max(1, |dense|)). */
+void backend_suite_case_tol(const char *backend, unsigned n_pes, suite_case_t c, float tol);
+
 /* Runs every case for n_pes = 1, 2, 3, 7, 64. */
 void backend_suite_all(const char *backend);
 

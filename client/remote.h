@@ -1,0 +1,141 @@
+/*
+ * remote.h - what the remote commands of eiectl share: the --addr,
+ * --timeout and --token-file options, opening a channel with a bearer
+ * token, error lines, and the Open Inference Protocol messages of
+ * ModelMetadata and ModelInfer (request building, reply checking).
+ */
+#ifndef EIECTL_REMOTE_H
+#define EIECTL_REMOTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "inference.pb-c.h"
+#include "rpc.h"
+
+/* Largest token file read, and largest token. */
+#define EIECTL_TOKEN_MAX_BYTES 4096
+/* Most output tensors of one reply eiectl decodes. */
+#define EIECTL_INFER_MAX_OUTPUTS 16
+/* Longest tensor name eiectl keeps from metadata. */
+#define EIECTL_NAME_MAX 256
+
+/* The options every remote command takes. */
+typedef struct eiectl_remote_opts {
+    const char *addr;       /* host:port */
+    double timeout_s;       /* deadline of each call */
+    const char *token_file; /* NULL: no authorization header */
+} eiectl_remote_opts_t;
+
+/* getopt_long entries of the common options; splice into a command's table. */
+#define EIECTL_REMOTE_LONG_OPTS                                                                \
+    {"addr", required_argument, NULL, 'a'}, {"timeout", required_argument, NULL, 't'},        \
+        {"token-file", required_argument, NULL, 'T'}
+
+/* Help lines of the common options. */
+#define EIECTL_REMOTE_HELP                                                                     \
+    "  -a, --addr HOST:PORT   daemon address (default 127.0.0.1:8001)\n"                       \
+    "  -t, --timeout SECONDS  deadline of each call (default 10)\n"                            \
+    "  -T, --token-file FILE  send 'authorization: Bearer <first line of FILE>'\n"
+
+/* Defaults of the common options. */
+void eiectl_remote_opts_init(eiectl_remote_opts_t *opts);
+
+/*
+ * Handles a common option (opt 'a', 't' or 'T'). Returns 1 if handled, 0 if
+ * opt is not a common one, 2 on a bad value (message printed).
+ */
+int eiectl_remote_opt(const char *cmd, int opt, const char *arg, eiectl_remote_opts_t *opts);
+
+/* Parses seconds in (0, max]; plain numbers or with a unit (ms, s, m, h). */
+bool eiectl_parse_seconds(const char *s, double max, double *seconds_out);
+
+/*
+ * Reads a bearer token: the first line of path, surrounding blanks trimmed,
+ * at most EIECTL_TOKEN_MAX_BYTES, visible ASCII only. Writes a
+ * NUL-terminated token into token_out (cap bytes).
+ */
+bool eiectl_token_read_file(const char *path, char *token_out, size_t cap, char *err,
+                            size_t errlen);
+
+/* Opens the channel and adds the token; prints "eiectl CMD: ..." and returns false on failure. */
+bool eiectl_remote_open(const char *cmd, const eiectl_remote_opts_t *opts, eiectl_rpc_t *rpc);
+
+/* Prints "eiectl CMD: ADDR: CODE: detail" to stderr. */
+void eiectl_remote_print_error(const char *cmd, const char *addr, const eiectl_rpc_status_t *st);
+
+/* What eiectl needs of a model's metadata to build a request. */
+typedef struct eiectl_model_input {
+    char name[EIECTL_NAME_MAX]; /* input tensor */
+    size_t features;            /* values per row: the input shape's last dimension */
+} eiectl_model_input_t;
+
+/*
+ * Finds the model's FP32 input of shape [B, features] (or [features]) in a
+ * ModelMetadata reply; errors name the model, tensor and what is wrong.
+ */
+bool eiectl_model_input_from_metadata(const Inference__ModelMetadataResponse *md,
+                                      eiectl_model_input_t *input_out, char *err, size_t errlen);
+
+/* Asks the server for metadata and extracts the input; prints errors as "eiectl CMD: ...". */
+bool eiectl_model_input_fetch(const char *cmd, eiectl_rpc_t *rpc, const char *addr,
+                              const char *model, const char *version,
+                              eiectl_model_input_t *input_out);
+
+/*
+ * A ModelInferRequest with one FP32 input in raw_input_contents. The
+ * struct points into itself: init it in place and do not copy it.
+ */
+typedef struct eiectl_infer_request {
+    Inference__ModelInferRequest msg;
+    Inference__ModelInferRequest__InferInputTensor input;
+    Inference__ModelInferRequest__InferInputTensor *inputs[1];
+    int64_t shape[2];
+    ProtobufCBinaryData raw[1]; /* data malloc'd, little-endian float32 */
+} eiectl_infer_request_t;
+
+/* Fills req for rows x cols values; strings are borrowed. False if out of memory. */
+bool eiectl_infer_request_init(eiectl_infer_request_t *req, const char *model,
+                               const char *version, const char *id, const char *input_name,
+                               const float *values, size_t rows, size_t cols);
+
+/* Frees what eiectl_infer_request_init allocated. */
+void eiectl_infer_request_free(eiectl_infer_request_t *req);
+
+/* One decoded FP32 output tensor: rows x cols values, data malloc'd. */
+typedef struct eiectl_infer_output {
+    const char *name; /* borrowed from the reply */
+    size_t rows, cols;
+    float *data;
+} eiectl_infer_output_t;
+
+/*
+ * Decodes every output of a reply (raw_output_contents or
+ * contents.fp32_contents) into outputs_out (EIECTL_INFER_MAX_OUTPUTS
+ * entries); each must be FP32 with shape [rows, N] or [N] when rows is 1.
+ * Errors name the output and the mismatch. Free with eiectl_infer_outputs_free.
+ */
+bool eiectl_infer_response_decode(const Inference__ModelInferResponse *resp, size_t rows,
+                                  eiectl_infer_output_t *outputs_out, size_t *count_out,
+                                  char *err, size_t errlen);
+
+/* Frees the data of n decoded outputs. */
+void eiectl_infer_outputs_free(eiectl_infer_output_t *outputs, size_t n);
+
+/* Prints outputs as text: one line of values per row, or with top_k > 0 a rank table. */
+void eiectl_infer_print_text(FILE *out, const eiectl_infer_output_t *outputs, size_t n,
+                             size_t top_k);
+
+/* Prints the reply and its decoded outputs as one JSON object (with top-K lists if top_k > 0). */
+void eiectl_infer_print_json(FILE *out, const Inference__ModelInferResponse *resp,
+                             const eiectl_infer_output_t *outputs, size_t n, size_t top_k);
+
+/* Writes an InferParameter's value as JSON. */
+void eiectl_json_infer_parameter(FILE *out, const Inference__InferParameter *p);
+
+/* Writes s to out with control characters replaced by '?', padded with spaces to width. */
+void eiectl_print_cell(FILE *out, const char *s, int width);
+
+#endif

@@ -1,0 +1,178 @@
+/* Admin authorization; see admin.h. */
+#include "admin.h"
+
+#include <errno.h>
+#include <grpc/grpc_security.h>
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define TOKEN_MAX 4096
+
+struct eied_admin {
+    const eied_config_t *cfg;
+    pthread_mutex_t lock;
+    char token[TOKEN_MAX + 1];
+    size_t token_len;
+};
+
+static bool read_token(const eied_config_t *cfg, char *out, size_t *len_out, char *why,
+                       size_t why_len)
+{
+    if (cfg->admin_token_file[0] == '\0') {
+        snprintf(out, TOKEN_MAX + 1, "%s", cfg->admin_token);
+        *len_out = strlen(out);
+        return true;
+    }
+    FILE *f = fopen(cfg->admin_token_file, "rb");
+    if (f == NULL) {
+        snprintf(why, why_len, "admin.token_file: %s: %s", cfg->admin_token_file,
+                 strerror(errno));
+        return false;
+    }
+    size_t n = fread(out, 1, TOKEN_MAX + 1, f);
+    fclose(f);
+    if (n > TOKEN_MAX) {
+        snprintf(why, why_len, "admin.token_file: %s: longer than %d bytes",
+                 cfg->admin_token_file, TOKEN_MAX);
+        return false;
+    }
+    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' '))
+        n--; /* a trailing newline is not part of the token */
+    out[n] = '\0';
+    if (n == 0) {
+        snprintf(why, why_len, "admin.token_file: %s is empty", cfg->admin_token_file);
+        return false;
+    }
+    *len_out = n;
+    return true;
+}
+
+eied_admin_t *eied_admin_create(const eied_config_t *cfg, char *why, size_t why_len)
+{
+    eied_admin_t *a = calloc(1, sizeof *a);
+    if (a == NULL) {
+        snprintf(why, why_len, "out of memory");
+        return NULL;
+    }
+    a->cfg = cfg;
+    pthread_mutex_init(&a->lock, NULL);
+    if (!read_token(cfg, a->token, &a->token_len, why, why_len)) {
+        eied_admin_free(a);
+        return NULL;
+    }
+    return a;
+}
+
+bool eied_admin_reload(eied_admin_t *a, char *why, size_t why_len)
+{
+    char token[TOKEN_MAX + 1];
+    size_t len;
+    if (!read_token(a->cfg, token, &len, why, why_len))
+        return false;
+    pthread_mutex_lock(&a->lock);
+    memcpy(a->token, token, len + 1);
+    a->token_len = len;
+    pthread_mutex_unlock(&a->lock);
+    OPENSSL_cleanse(token, sizeof token);
+    return true;
+}
+
+void eied_admin_free(eied_admin_t *a)
+{
+    if (a == NULL)
+        return;
+    OPENSSL_cleanse(a->token, sizeof a->token);
+    pthread_mutex_destroy(&a->lock);
+    free(a);
+}
+
+/* True if name is one of the comma-separated entries of list. */
+static bool listed(const char *list, const char *name, size_t name_len)
+{
+    const char *p = list;
+    while (*p != '\0') {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *end = p;
+        while (*end != '\0' && *end != ',')
+            end++;
+        const char *e = end;
+        while (e > p && e[-1] == ' ')
+            e--;
+        if ((size_t)(e - p) == name_len && name_len > 0 && memcmp(p, name, name_len) == 0)
+            return true;
+        p = end;
+    }
+    return false;
+}
+
+/* The peer's certificate names (CN, then SANs) checked against allowed_identities. */
+static int identity_check(const eied_admin_t *a, eied_call_t *call, bool *presented)
+{
+    *presented = false;
+    grpc_auth_context *ctx = grpc_call_auth_context(call->call);
+    if (ctx == NULL)
+        return 0;
+    static const char *const props[] = {GRPC_X509_CN_PROPERTY_NAME, GRPC_X509_SAN_PROPERTY_NAME};
+    bool allowed = false;
+    for (size_t i = 0; i < 2 && !allowed; i++) {
+        grpc_auth_property_iterator it = grpc_auth_context_find_properties_by_name(ctx, props[i]);
+        const grpc_auth_property *p;
+        while ((p = grpc_auth_property_iterator_next(&it)) != NULL && !allowed) {
+            *presented = true;
+            allowed = listed(a->cfg->admin_identities, p->value, p->value_length);
+        }
+    }
+    grpc_auth_context_release(ctx);
+    return allowed;
+}
+
+int eied_admin_authorize(const eied_admin_t *a, eied_call_t *call, char *why, size_t why_len)
+{
+    const eied_config_t *cfg = a->cfg;
+    if (cfg->admin_allow_unauthenticated)
+        return GRPC_STATUS_OK;
+    bool has_token_config = a->token_len > 0;
+    bool has_identity_config = cfg->admin_identities[0] != '\0';
+    if (!has_token_config && !has_identity_config) {
+        snprintf(why, why_len,
+                 "admin RPCs are disabled: configure [admin] token_file, allowed_identities or "
+                 "allow_unauthenticated");
+        return GRPC_STATUS_PERMISSION_DENIED;
+    }
+    bool presented_cert = false;
+    if (has_identity_config && identity_check(a, call, &presented_cert))
+        return GRPC_STATUS_OK;
+    const char *value;
+    size_t len;
+    bool has_header = eied_call_metadata(call, "authorization", &value, &len);
+    if (has_token_config && has_header) {
+        static const char bearer[] = "Bearer ";
+        bool ok = false;
+        if (len > sizeof bearer - 1 && strncasecmp(value, bearer, sizeof bearer - 1) == 0) {
+            const char *tok = value + sizeof bearer - 1;
+            size_t tok_len = len - (sizeof bearer - 1);
+            pthread_mutex_lock((pthread_mutex_t *)&a->lock);
+            /* constant time in the token's bytes: no early exit on the first difference */
+            ok = tok_len == a->token_len && CRYPTO_memcmp(tok, a->token, tok_len) == 0;
+            pthread_mutex_unlock((pthread_mutex_t *)&a->lock);
+        }
+        if (ok)
+            return GRPC_STATUS_OK;
+        snprintf(why, why_len, "the bearer token is not valid");
+        return GRPC_STATUS_PERMISSION_DENIED;
+    }
+    if (presented_cert) {
+        snprintf(why, why_len, "the client certificate's identity is not in allowed_identities");
+        return GRPC_STATUS_PERMISSION_DENIED;
+    }
+    snprintf(why, why_len,
+             "admin RPC without credentials: send 'authorization: Bearer <token>'%s",
+             has_identity_config ? " or an allowed client certificate" : "");
+    return GRPC_STATUS_UNAUTHENTICATED;
+}

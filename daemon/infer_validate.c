@@ -1,0 +1,117 @@
+/* Validation of ModelInfer requests; see infer_validate.h. */
+#include "infer_validate.h"
+
+#include <grpc/status.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *shape_text(const int64_t *shape, size_t n, char *buf, size_t len)
+{
+    size_t used = (size_t)snprintf(buf, len, "[");
+    for (size_t i = 0; i < n && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%lld", i ? "," : "",
+                                 (long long)shape[i]);
+    if (used < len)
+        snprintf(buf + used, len - used, "]");
+    return buf;
+}
+
+static bool all_finite(const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        float x;
+        memcpy(&x, p + i * sizeof x, sizeof x); /* raw bytes may be unaligned */
+        if (!isfinite(x))
+            return false;
+    }
+    return true;
+}
+
+static bool has_any_contents(const Inference__InferTensorContents *c)
+{
+    return c != NULL && (c->n_fp32_contents > 0 || c->n_bool_contents > 0 ||
+                         c->n_int_contents > 0 || c->n_int64_contents > 0 ||
+                         c->n_uint_contents > 0 || c->n_uint64_contents > 0 ||
+                         c->n_fp64_contents > 0 || c->n_bytes_contents > 0);
+}
+
+#define REFUSE(code, ...)                                                                       \
+    do {                                                                                        \
+        snprintf(why, why_len, __VA_ARGS__);                                                    \
+        return (code);                                                                          \
+    } while (0)
+
+int eied_infer_validate(const Inference__ModelInferRequest *req, const eied_infer_spec_t *spec,
+                        eied_infer_input_t *input_out, char *why, size_t why_len)
+{
+    const char *m = spec->model, *in_name = spec->input_name;
+    char shape_buf[160];
+    if (req->n_inputs != 1)
+        REFUSE(GRPC_STATUS_INVALID_ARGUMENT, "model '%s': expected 1 input tensor '%s', got %zu",
+               m, in_name, req->n_inputs);
+    const Inference__ModelInferRequest__InferInputTensor *in = req->inputs[0];
+    if (strcmp(in->name, in_name) != 0)
+        REFUSE(GRPC_STATUS_INVALID_ARGUMENT,
+               "model '%s': unknown input '%.128s' (the model's input is '%s')", m, in->name,
+               in_name);
+    if (strcmp(in->datatype, "FP32") != 0)
+        REFUSE(GRPC_STATUS_INVALID_ARGUMENT,
+               "model '%s': input '%s': datatype '%.32s' is not supported (expected FP32)", m,
+               in_name, in->datatype);
+    if (in->n_shape != 2 || in->shape[1] != (int64_t)spec->input_dim || in->shape[0] < 1)
+        REFUSE(GRPC_STATUS_INVALID_ARGUMENT, "model '%s': input '%s': shape %s does not match "
+                                             "[-1,%u]",
+               m, in_name, shape_text(in->shape, in->n_shape, shape_buf, sizeof shape_buf),
+               spec->input_dim);
+    if ((uint64_t)in->shape[0] > spec->max_batch)
+        REFUSE(GRPC_STATUS_INVALID_ARGUMENT, "model '%s': input '%s': batch %lld is over "
+                                             "max_batch %llu",
+               m, in_name, (long long)in->shape[0], (unsigned long long)spec->max_batch);
+    uint32_t rows = (uint32_t)in->shape[0];
+    size_t n = (size_t)rows * spec->input_dim;
+    if (n > spec->max_tensor_elements)
+        REFUSE(GRPC_STATUS_RESOURCE_EXHAUSTED,
+               "model '%s': input '%s': %zu elements is over max_tensor_elements %llu", m, in_name,
+               n, (unsigned long long)spec->max_tensor_elements);
+    bool has_contents = has_any_contents(in->contents);
+    bool has_raw = req->n_raw_input_contents > 0;
+    if (has_raw && has_contents)
+        REFUSE(GRPC_STATUS_INVALID_ARGUMENT,
+               "model '%s': input '%s' has both raw_input_contents and contents; send one", m,
+               in_name);
+    if (has_raw && req->n_raw_input_contents != req->n_inputs)
+        REFUSE(GRPC_STATUS_INVALID_ARGUMENT, "model '%s': %zu raw_input_contents for %zu inputs",
+               m, req->n_raw_input_contents, req->n_inputs);
+    if (!has_raw && !has_contents)
+        REFUSE(GRPC_STATUS_INVALID_ARGUMENT,
+               "model '%s': input '%s' has no data (neither raw_input_contents nor "
+               "contents.fp32_contents)",
+               m, in_name);
+    if (has_raw && req->raw_input_contents[0].len != n * sizeof(float))
+        REFUSE(GRPC_STATUS_INVALID_ARGUMENT,
+               "model '%s': input '%s': raw_input_contents has %zu bytes, shape %s FP32 needs %zu",
+               m, in_name, req->raw_input_contents[0].len,
+               shape_text(in->shape, in->n_shape, shape_buf, sizeof shape_buf), n * sizeof(float));
+    if (has_contents && in->contents->n_fp32_contents != n)
+        REFUSE(GRPC_STATUS_INVALID_ARGUMENT,
+               "model '%s': input '%s': contents has %zu fp32 values, shape %s needs %zu (FP32 "
+               "data goes in fp32_contents)",
+               m, in_name, in->contents->n_fp32_contents,
+               shape_text(in->shape, in->n_shape, shape_buf, sizeof shape_buf), n);
+    for (size_t i = 0; i < req->n_outputs; i++)
+        if (strcmp(req->outputs[i]->name, spec->output_name) != 0)
+            REFUSE(GRPC_STATUS_INVALID_ARGUMENT,
+                   "model '%s': unknown requested output '%.128s' (the model's output is '%s')",
+                   m, req->outputs[i]->name, spec->output_name);
+    const void *src = has_raw ? (const void *)req->raw_input_contents[0].data
+                              : (const void *)in->contents->fp32_contents;
+    if (spec->reject_non_finite && !all_finite(src, n))
+        REFUSE(GRPC_STATUS_INVALID_ARGUMENT,
+               "model '%s': input '%s' holds NaN or Inf (reject_non_finite is on)", m, in_name);
+    input_out->rows = rows;
+    input_out->n = n;
+    input_out->data = src;
+    return GRPC_STATUS_OK;
+}

@@ -1,0 +1,40 @@
+/*
+ * infer_validate.h - checks a decoded ModelInferRequest against a model's
+ * input spec and the limits, with no server around it, so the same code
+ * runs in the daemon and under the fuzzer. Every refusal names the model,
+ * the tensor and the mismatch.
+ */
+#ifndef EIED_INFER_VALIDATE_H
+#define EIED_INFER_VALIDATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "inference.pb-c.h"
+
+typedef struct eied_infer_spec {
+    const char *model;
+    const char *input_name;
+    const char *output_name;
+    uint32_t input_dim;
+    uint64_t max_batch;
+    uint64_t max_tensor_elements;
+    bool reject_non_finite;
+} eied_infer_spec_t;
+
+typedef struct eied_infer_input {
+    uint32_t rows;
+    size_t n;         /* rows x input_dim floats */
+    const void *data; /* little-endian float32, inside req, possibly unaligned */
+} eied_infer_input_t;
+
+/*
+ * Returns GRPC_STATUS_OK (0) and fills *input_out, or the gRPC status code
+ * with a message in why: INVALID_ARGUMENT for a request that does not fit
+ * the model, RESOURCE_EXHAUSTED over max_tensor_elements.
+ */
+int eied_infer_validate(const Inference__ModelInferRequest *req, const eied_infer_spec_t *spec,
+                        eied_infer_input_t *input_out, char *why, size_t why_len);
+
+#endif

@@ -1,0 +1,187 @@
+/* TLS credentials with hot reload; see tls.h. */
+#include "tls.h"
+
+#include <errno.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PEM_MAX (1024 * 1024)
+
+struct eied_tls {
+    const eied_config_t *cfg;
+    pthread_mutex_t lock;
+    grpc_ssl_server_certificate_config *pending; /* handed to gRPC at the next handshake */
+};
+
+static char *read_pem(const char *what, const char *path, char *why, size_t why_len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        snprintf(why, why_len, "tls.%s: %s: %s", what, path, strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(PEM_MAX + 1);
+    size_t n = buf != NULL ? fread(buf, 1, PEM_MAX + 1, f) : 0;
+    fclose(f);
+    if (buf == NULL || n == 0 || n > PEM_MAX) {
+        snprintf(why, why_len, "tls.%s: %s: empty, unreadable or larger than %d bytes", what, path,
+                 PEM_MAX);
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+/* Checks with OpenSSL that the chain, the key and the CA parse and that key and cert match. */
+static bool validate(const char *cert, const char *key, const char *ca, const eied_config_t *cfg,
+                     char *why, size_t why_len)
+{
+    bool ok = false;
+    BIO *cb = BIO_new_mem_buf(cert, -1), *kb = BIO_new_mem_buf(key, -1);
+    X509 *x = PEM_read_bio_X509(cb, NULL, NULL, NULL);
+    EVP_PKEY *k = PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL);
+    if (x == NULL)
+        snprintf(why, why_len, "tls.cert: %s: no PEM certificate", cfg->tls_cert);
+    else if (k == NULL)
+        snprintf(why, why_len, "tls.key: %s: no PEM private key (encrypted keys are not supported)",
+                 cfg->tls_key);
+    else if (X509_check_private_key(x, k) != 1)
+        snprintf(why, why_len, "tls.key: %s does not match the certificate in %s", cfg->tls_key,
+                 cfg->tls_cert);
+    else
+        ok = true;
+    if (ok && ca != NULL) {
+        BIO *ab = BIO_new_mem_buf(ca, -1);
+        X509 *a = PEM_read_bio_X509(ab, NULL, NULL, NULL);
+        if (a == NULL) {
+            snprintf(why, why_len, "tls.client_ca: %s: no PEM certificate", cfg->tls_client_ca);
+            ok = false;
+        }
+        X509_free(a);
+        BIO_free(ab);
+    }
+    ERR_clear_error();
+    X509_free(x);
+    EVP_PKEY_free(k);
+    BIO_free(cb);
+    BIO_free(kb);
+    return ok;
+}
+
+static grpc_ssl_server_certificate_config *read_config(const eied_config_t *cfg, char *why,
+                                                       size_t why_len)
+{
+    grpc_ssl_server_certificate_config *config = NULL;
+    char *ca = NULL;
+    char *cert = read_pem("cert", cfg->tls_cert, why, why_len);
+    char *key = cert != NULL ? read_pem("key", cfg->tls_key, why, why_len) : NULL;
+    if (key == NULL)
+        goto out;
+    if (cfg->tls_client_ca[0] != '\0' &&
+        (ca = read_pem("client_ca", cfg->tls_client_ca, why, why_len)) == NULL)
+        goto out;
+    if (!validate(cert, key, ca, cfg, why, why_len))
+        goto out;
+    grpc_ssl_pem_key_cert_pair pair = {.private_key = key, .cert_chain = cert};
+    config = grpc_ssl_server_certificate_config_create(ca, &pair, 1);
+out:
+    if (key != NULL)
+        memset(key, 0, strlen(key)); /* do not leave the private key in freed memory */
+    free(cert);
+    free(key);
+    free(ca);
+    return config;
+}
+
+eied_tls_t *eied_tls_create(const eied_config_t *cfg, char *why, size_t why_len)
+{
+    why[0] = '\0';
+    if (cfg->tls_cert[0] == '\0' && cfg->tls_key[0] == '\0') {
+        if (cfg->tls_client_ca[0] != '\0' || cfg->tls_require_client_cert)
+            snprintf(why, why_len, "tls.client_ca/require_client_cert need tls.cert and tls.key");
+        return NULL;
+    }
+    if (cfg->tls_cert[0] == '\0' || cfg->tls_key[0] == '\0') {
+        snprintf(why, why_len, "tls.cert and tls.key must both be set");
+        return NULL;
+    }
+    if (cfg->tls_require_client_cert && cfg->tls_client_ca[0] == '\0') {
+        snprintf(why, why_len, "tls.require_client_cert needs tls.client_ca to verify against");
+        return NULL;
+    }
+    eied_tls_t *tls = calloc(1, sizeof *tls);
+    if (tls == NULL) {
+        snprintf(why, why_len, "out of memory");
+        return NULL;
+    }
+    tls->cfg = cfg;
+    pthread_mutex_init(&tls->lock, NULL);
+    tls->pending = read_config(cfg, why, why_len);
+    if (tls->pending == NULL) {
+        eied_tls_free(tls);
+        return NULL;
+    }
+    return tls;
+}
+
+/* gRPC's threads, at each handshake: hand over re-read certificates once. */
+static grpc_ssl_certificate_config_reload_status fetch(void *user,
+                                                       grpc_ssl_server_certificate_config **out)
+{
+    eied_tls_t *tls = user;
+    pthread_mutex_lock(&tls->lock);
+    grpc_ssl_server_certificate_config *next = tls->pending;
+    tls->pending = NULL;
+    pthread_mutex_unlock(&tls->lock);
+    if (next == NULL)
+        return GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_UNCHANGED;
+    *out = next;
+    return GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_NEW;
+}
+
+bool eied_tls_mutual(const eied_tls_t *tls)
+{
+    return tls != NULL && tls->cfg->tls_client_ca[0] != '\0';
+}
+
+grpc_server_credentials *eied_tls_credentials(eied_tls_t *tls)
+{
+    grpc_ssl_client_certificate_request_type req = GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
+    if (tls->cfg->tls_client_ca[0] != '\0')
+        req = tls->cfg->tls_require_client_cert
+                  ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                  : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
+    grpc_ssl_server_credentials_options *opts =
+        grpc_ssl_server_credentials_create_options_using_config_fetcher(req, fetch, tls);
+    return grpc_ssl_server_credentials_create_with_options(opts);
+}
+
+bool eied_tls_reload(eied_tls_t *tls, char *why, size_t why_len)
+{
+    grpc_ssl_server_certificate_config *next = read_config(tls->cfg, why, why_len);
+    if (next == NULL)
+        return false;
+    pthread_mutex_lock(&tls->lock);
+    grpc_ssl_server_certificate_config *old = tls->pending;
+    tls->pending = next;
+    pthread_mutex_unlock(&tls->lock);
+    if (old != NULL)
+        grpc_ssl_server_certificate_config_destroy(old);
+    return true;
+}
+
+void eied_tls_free(eied_tls_t *tls)
+{
+    if (tls == NULL)
+        return;
+    if (tls->pending != NULL)
+        grpc_ssl_server_certificate_config_destroy(tls->pending);
+    pthread_mutex_destroy(&tls->lock);
+    free(tls);
+}

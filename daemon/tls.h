@@ -1,0 +1,28 @@
+/*
+ * tls.h - TLS (and mTLS) on the gRPC port from PEM files. Certificates are
+ * validated with OpenSSL when read; gRPC asks for them through a config
+ * fetcher at each handshake, so SIGHUP swaps in re-read certificates for new
+ * connections while connections in flight keep theirs.
+ */
+#ifndef EIED_TLS_H
+#define EIED_TLS_H
+
+#include <grpc/grpc_security.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+
+typedef struct eied_tls eied_tls_t;
+
+/* Reads cfg's [tls] files. NULL with why empty: TLS is off; NULL with why set: an error. */
+eied_tls_t *eied_tls_create(const eied_config_t *cfg, char *why, size_t why_len);
+/* Server credentials that fetch the current certificates at each handshake (caller releases). */
+grpc_server_credentials *eied_tls_credentials(eied_tls_t *tls);
+/* Re-reads the files; on error the old certificates stay and why says what is wrong. */
+bool eied_tls_reload(eied_tls_t *tls, char *why, size_t why_len);
+/* True when clients must present a certificate the CA signed. */
+bool eied_tls_mutual(const eied_tls_t *tls);
+void eied_tls_free(eied_tls_t *tls);
+
+#endif
