@@ -38,18 +38,6 @@ UNIT = os.path.join(SOURCE, "deploy", "systemd", "eied.service")
 CI_RUN = os.path.join(SOURCE, ".ci", "run")
 INSTALL_DEPS = "deploy/install-deps.sh"
 
-# Keys the daemon gains with TLS, the health port and admin authorization.
-# Until conf/eied.conf lists them, their defaults come from here; once it
-# does, the conf file wins and these values are only a fallback.
-PENDING_KEYS = {
-    ("server", "health_listen"): "0.0.0.0:8003",
-    ("tls", "cert"): "",
-    ("tls", "key"): "",
-    ("tls", "client_ca"): "",
-    ("tls", "require_client_cert"): "false",
-    ("admin", "token_file"): "",
-}
-
 # Shared libraries of the runtime image (Debian 12 names).
 RUNTIME_PACKAGES = {"libgrpc29", "libprotobuf-c1", "libuv1", "libssl3", "zlib1g"}
 
@@ -119,18 +107,11 @@ def env_key(name):
 
 
 DEFAULTS = parse_conf(CONF)
-KNOWN_KEYS = set(DEFAULTS) | set(PENDING_KEYS)
-_noted = set()
+KNOWN_KEYS = set(DEFAULTS)
 
 
 def default(section, key):
-    if (section, key) in DEFAULTS:
-        return DEFAULTS[(section, key)]
-    if (section, key) not in _noted:
-        _noted.add((section, key))
-        print(f"note: {section}.{key} is not in conf/eied.conf yet; "
-              f"expecting the default {PENDING_KEYS[(section, key)]!r} from the test")
-    return PENDING_KEYS[(section, key)]
+    return DEFAULTS[(section, key)]
 
 
 def clean_env():
@@ -221,8 +202,6 @@ def effective_k8s_config(docs, deploy):
         f.write(cms[0]["data"]["eied.conf"])
     try:
         cfg = dict(DEFAULTS)
-        for (s, k), v in PENDING_KEYS.items():
-            cfg.setdefault((s, k), v)
         cfg.update(parse_conf(f.name))
     finally:
         os.unlink(f.name)
@@ -694,6 +673,18 @@ class KubernetesTlsOverlay(unittest.TestCase):
         # read-only ConfigMap volume
         self.assertNotEqual(os.path.dirname(env["EIED_TLS_CERT"]),
                             os.path.dirname(dockerfile_config_path()))
+
+    def test_eied_accepts_the_overlay_environment(self):
+        if not os.access(EIED, os.X_OK):
+            self.skipTest(f"{EIED} not built")
+        env = clean_env()
+        for e in self.eied["env"]:
+            if e["name"].startswith("EIED_"):
+                env[e["name"]] = e.get("value", "2")  # resourceFieldRef: the CPU limit
+        r = subprocess.run([EIED, "--check-config", "--config", os.path.join(K8S_BASE, "eied.conf")],
+                           capture_output=True, text=True, timeout=30, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(f"cert = {env['EIED_TLS_CERT']}", r.stdout)
 
     def test_grpc_port_is_no_longer_h2c(self):
         svc = one(self.docs, "Service")
