@@ -13,6 +13,7 @@
 #include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -62,7 +63,17 @@ typedef struct cpu_net {
     uint32_t in_dim, out_dim;
     float *buf[2]; /* feature-major activations, max_dim * EIE_KERNEL_MAX_BATCH */
     pe_scratch_t *pe;
+    uint64_t nnz; /* all FC layers: what one input row costs at most */
 } cpu_net_t;
+
+/*
+ * Below this many weight entries x rows a run is cheaper on one thread that
+ * walks every PE's rows in turn than on N threads meeting at a barrier per
+ * layer: waking and synchronising PEs costs microseconds that small models
+ * (LeNet: ~19k entries a row) do not repay. Results are identical either way:
+ * each PE's rows are computed by the same kernel in the same order.
+ */
+#define SERIAL_WORK (1u << 20)
 
 typedef struct cpu_job {
     eie_pool_job_t base;
@@ -171,6 +182,7 @@ static eie_status_t cpu_net_init(void *state, const eie_model_t *model, void **n
                 goto error;
             net->n_fcs++;
             bytes += cf->layout_bytes;
+            net->nnz += cf->nnz;
             step_t *stp = &net->steps[net->n_steps++];
             stp->kind = STEP_FC;
             stp->fc = net->n_fcs - 1;
@@ -310,6 +322,47 @@ static void job_run(eie_pool_job_t *base, unsigned pe, eie_pool_t *pool)
     }
 }
 
+/* The whole job on one thread: every PE in turn, no barriers. */
+static void job_run_serial(eie_pool_job_t *base, unsigned slot, eie_pool_t *pool)
+{
+    cpu_job_t *job = (cpu_job_t *)base;
+    cpu_net_t *net = job->net;
+    (void)slot;
+    (void)pool;
+    for (unsigned p = 0; p < net->n; p++)
+        net->pe[p].entries = 0;
+    for (size_t s0 = 0; s0 < job->batch; s0 += EIE_KERNEL_MAX_BATCH) {
+        size_t B = job->batch - s0 < EIE_KERNEL_MAX_BATCH ? job->batch - s0
+                                                           : EIE_KERNEL_MAX_BATCH;
+        for (size_t k = 0; k < net->n_steps; k++) {
+            const step_t *stp = &net->steps[k];
+            view_t in, out;
+            if (k == 0)
+                in = (view_t){(float *)job->in + s0 * net->in_dim, 1, net->in_dim};
+            else
+                in = (view_t){net->buf[(k - 1) & 1], B, 1};
+            if (k + 1 == net->n_steps)
+                out = (view_t){job->out + s0 * net->out_dim, 1, net->out_dim};
+            else
+                out = (view_t){net->buf[k & 1], B, 1};
+            for (unsigned p = 0; p < net->n; p++) {
+                if (stp->kind == STEP_FC)
+                    run_fc(job, stp, p, in, out, B);
+                else
+                    run_act(stp, p, net->n, in, out, B);
+            }
+        }
+    }
+}
+
+/* Chooses between the PE-parallel and the one-thread form of a run. */
+static void job_shape(cpu_job_t *job)
+{
+    bool serial = job->net->n > 1 && job->net->nnz * job->batch < SERIAL_WORK;
+    job->base.run = serial ? job_run_serial : job_run;
+    job->base.slots = serial ? 1 : 0;
+}
+
 static void job_finish(eie_pool_job_t *base)
 {
     cpu_job_t *job = (cpu_job_t *)base;
@@ -330,7 +383,6 @@ static eie_status_t cpu_net_submit(void *state, void *netp, const float *input, 
     cpu_job_t *job = calloc(1, sizeof *job);
     if (job == NULL)
         return eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory queueing a run");
-    job->base.run = job_run;
     job->base.finish = job_finish;
     job->net = netp;
     job->in = input;
@@ -338,6 +390,7 @@ static eie_status_t cpu_net_submit(void *state, void *netp, const float *input, 
     job->batch = batch;
     job->done = done;
     job->user = user;
+    job_shape(job);
     eie_pool_submit(s->pool, &job->base);
     return EIE_STATUS_OK;
 }
@@ -375,7 +428,6 @@ static eie_status_t cpu_net_run(void *state, void *netp, const float *input, siz
     sync_wait_t w = {.done = 0};
     pthread_mutex_init(&w.mu, NULL);
     pthread_cond_init(&w.cv, NULL);
-    job->base.run = job_run;
     job->base.finish = job_finish;
     job->net = netp;
     job->in = input;
@@ -383,6 +435,7 @@ static eie_status_t cpu_net_run(void *state, void *netp, const float *input, siz
     job->batch = batch;
     job->done = sync_done;
     job->user = &w;
+    job_shape(job);
     eie_pool_submit_join(s->pool, &job->base);
     pthread_mutex_lock(&w.mu);
     while (!w.done)

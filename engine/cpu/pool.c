@@ -80,10 +80,16 @@ static void publish(eie_pool_t *pool, eie_pool_job_t *job)
 
 /* Runs one PE slot of job; the last slot to finish publishes the next job
  * and then calls finish (outside the lock: it may submit again). */
+static unsigned slots_of(const eie_pool_t *pool, const eie_pool_job_t *job)
+{
+    return job->slots != 0 && job->slots < pool->n ? job->slots : pool->n;
+}
+
 static void work(eie_pool_t *pool, eie_pool_job_t *job, unsigned slot)
 {
     job->run(job, slot, pool);
-    if (atomic_fetch_add_explicit(&pool->finished, 1, memory_order_acq_rel) + 1 != pool->n)
+    if (atomic_fetch_add_explicit(&pool->finished, 1, memory_order_acq_rel) + 1 !=
+        slots_of(pool, job))
         return;
     atomic_store_explicit(&pool->finished, 0, memory_order_relaxed);
     /* Every slot is past run(): the job's outputs are complete. The job
@@ -124,7 +130,8 @@ static void *worker(void *p)
         }
         seen = atomic_load_explicit(&pool->job_gen, memory_order_acquire);
         eie_pool_job_t *job = pool->cur;
-        unsigned slot = job != NULL ? job->next_slot++ : pool->n;
+        unsigned slot = job != NULL && job->next_slot < slots_of(pool, job) ? job->next_slot++
+                                                                             : pool->n;
         pthread_mutex_unlock(&pool->mu);
         if (slot < pool->n)
             work(pool, job, slot);
@@ -169,7 +176,7 @@ int eie_pool_init(unsigned n, eie_pool_t **pool_out)
         return ENOMEM;
     pool->n = n;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    pool->spin = (cores > 0 && n <= (unsigned long)cores) ? 4000 : 0;
+    pool->spin = (cores > 0 && n <= (unsigned long)cores) ? 400 : 0;
     pthread_mutex_init(&pool->mu, NULL);
     pthread_cond_init(&pool->job_cv, NULL);
     pthread_cond_init(&pool->bar_cv, NULL);

@@ -19,6 +19,9 @@ typedef struct eie_pool_job {
     void (*finish)(struct eie_pool_job *job);
     struct eie_pool_job *next;
     unsigned next_slot; /* PE slots handed out so far; guarded by the pool's lock */
+    /* PE slots the job takes: 0 = every PE. A job of 1 slot runs on one thread
+       and must not call eie_pool_barrier. */
+    unsigned slots;
 } eie_pool_job_t;
 
 /* Starts n threads; returns 0 or an errno value. The caller owns *pool_out. */
