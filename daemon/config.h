@@ -95,6 +95,7 @@ typedef struct eied_config {
     /* [engine] */
     char backend[64];
     uint64_t pes;
+    uint64_t sim_fifo_depth, sim_pipeline_depth, sim_clock_mhz;
     /* [repository] */
     char repository[EIED_CONFIG_STR_MAX];
     eied_control_mode_t control_mode;

@@ -105,6 +105,9 @@ eied_models_t *eied_models_create(eied_server_t *srv, const eied_config_t *cfg)
     eie_engine_opts_t opts = eie_engine_opts_default();
     opts.backend = cfg->backend;
     opts.n_pes = (unsigned)cfg->pes;
+    opts.sim_fifo_depth = (unsigned)cfg->sim_fifo_depth;
+    opts.sim_pipeline_depth = (unsigned)cfg->sim_pipeline_depth;
+    opts.sim_clock_mhz = (double)cfg->sim_clock_mhz;
     eie_error_t err;
     if (eie_engine_init(&opts, &models->engine, &err) != EIE_STATUS_OK) {
         eied_log(EIED_LOG_ERROR, "cannot start the engine", "backend", cfg->backend, "error",

@@ -349,6 +349,25 @@ class InferTest(unittest.TestCase):
                       message("inference.RepositoryModelLoadResponse"))
             self.assertEqual(cm.exception.code(), grpc.StatusCode.NOT_FOUND)
 
+    def test_eie_sim_backend_replies_carry_cycles_time_efficiency_energy(self):
+        data = rows(3)
+        want = reference(MODEL, data, TMP.name)
+        with Daemon(config("[engine]\nbackend = eie-sim\npes = 64\n")) as d, d.channel() as ch:
+            wait_ready(ch, "small")
+            resp = infer(ch, request(data))
+            p = resp.parameters
+            self.assertEqual(p["backend"].string_param, "eie-sim")
+            self.assertGreater(p["sim_cycles"].uint64_param, 0)
+            self.assertGreater(p["sim_time_us"].double_param, 0)
+            self.assertGreater(p["sim_efficiency"].double_param, 0)
+            self.assertLessEqual(p["sim_efficiency"].double_param, 1)
+            self.assertGreater(p["sim_energy_uj"].double_param, 0)
+            # 16-bit fixed point: within the simulator's documented bound of the cpu backend
+            assert_close(self, outputs(resp), want, rel=2 ** -5)
+            m = metrics(d.metrics_port)
+            self.assertGreater(m['eie_sim_cycles{model="small",version="1"}'], 0)
+            self.assertGreater(m['eie_sim_energy_uj{model="small",version="1"}'], 0)
+
     def test_reflection_lists_services_and_serves_their_files(self):
         Req = message("grpc.reflection.v1.ServerReflectionRequest")
         Resp = message("grpc.reflection.v1.ServerReflectionResponse")
