@@ -106,11 +106,11 @@ static void on_model_metadata(eied_server_t *srv, eied_call_t *call)
         if (li.code_bits > max_bits)
             max_bits = li.code_bits;
     }
-    char vals[N_PROPS][96];
+    char vals[N_PROPS][256];
     const char *keys[N_PROPS] = {"description", "backend",      "layers",     "fc_layers",
                                  "weights",     "nonzeros",     "density",    "code_bits",
                                  "file_bytes",  "compression_ratio"};
-    snprintf(vals[0], sizeof vals[0], "%.90s", eie_model_description(v->model));
+    snprintf(vals[0], sizeof vals[0], "%s", eie_model_description(v->model));
     snprintf(vals[1], sizeof vals[1], "%s", eie_engine_backend(srv->models->engine));
     snprintf(vals[2], sizeof vals[2], "%zu", n_layers);
     snprintf(vals[3], sizeof vals[3], "%u", fc_layers);
