@@ -2,6 +2,7 @@
 #include "models.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <stdio.h>
@@ -50,6 +51,9 @@ static void version_free(eied_version_t *v)
     eie_net_free(v->net);
     eie_model_free(v->model);
     free(v);
+    /* A retired version frees megabytes at once; hand them back to the system so memory
+       after many swaps returns to one loaded set instead of staying in malloc's arenas. */
+    malloc_trim(0);
 }
 
 void eied_version_unref(eied_version_t *v)
