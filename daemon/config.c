@@ -5,6 +5,8 @@
  */
 #include "config.h"
 
+#include "eie/engine.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -179,7 +181,8 @@ static const key_row_t *find_key(const char *section, const char *key)
 
 static bool section_known(const char *section)
 {
-    if (strcmp(section, "models") == 0 || strcmp(section, "version_policy") == 0)
+    if (strcmp(section, "models") == 0 || strcmp(section, "version_policy") == 0 ||
+        strcmp(section, "model_backend") == 0)
         return true;
     for (size_t i = 0; i < N_KEYS; i++)
         if (strcmp(key_table[i].section, section) == 0)
@@ -297,6 +300,36 @@ static bool set_policy(eied_config_t *cfg, const char *name, const char *value, 
     return true;
 }
 
+static bool backend_known(const char *name)
+{
+    for (const char *const *b = eie_backend_names(); *b != NULL; b++)
+        if (strcmp(*b, name) == 0)
+            return true;
+    return false;
+}
+
+static bool set_model_backend(eied_config_t *cfg, const char *name, const char *value,
+                              const char *where, char *why, size_t why_len)
+{
+    if (!backend_known(value)) {
+        why_set(why, why_len, "%s: model '%s': unknown backend '%s' (known: cpu, eie-sim)", where,
+                name, value);
+        return false;
+    }
+    size_t i = 0;
+    while (i < cfg->n_model_backends && strcmp(cfg->model_backends[i].name, name) != 0)
+        i++;
+    if (i == EIED_CONFIG_MAX_MODELS || strlen(name) >= sizeof cfg->model_backends[0].name) {
+        why_set(why, why_len, "%s: model '%s': too many entries or name too long", where, name);
+        return false;
+    }
+    if (i == cfg->n_model_backends)
+        cfg->n_model_backends++;
+    snprintf(cfg->model_backends[i].name, sizeof cfg->model_backends[i].name, "%s", name);
+    snprintf(cfg->model_backends[i].path, sizeof cfg->model_backends[i].path, "%s", value);
+    return true;
+}
+
 bool eied_config_set(eied_config_t *cfg, const char *section, const char *key, const char *value,
                      const char *where, char *why, size_t why_len)
 {
@@ -304,6 +337,8 @@ bool eied_config_set(eied_config_t *cfg, const char *section, const char *key, c
         return set_model(cfg, key, value, where, why, why_len);
     if (strcmp(section, "version_policy") == 0)
         return set_policy(cfg, key, value, where, why, why_len);
+    if (strcmp(section, "model_backend") == 0)
+        return set_model_backend(cfg, key, value, where, why, why_len);
     const key_row_t *row = find_key(section, key);
     if (row == NULL) {
         if (!section_known(section))
@@ -316,6 +351,12 @@ bool eied_config_set(eied_config_t *cfg, const char *section, const char *key, c
     uint64_t u = 0;
     switch (row->type) {
     case KEY_STRING:
+        if (strcmp(row->section, "engine") == 0 && strcmp(row->name, "backend") == 0 &&
+            !backend_known(value)) {
+            why_set(why, why_len, "%s: key 'backend': unknown backend '%s' (known: cpu, eie-sim)",
+                    where, value);
+            return false;
+        }
         if (strlen(value) >= row->size) {
             why_set(why, why_len, "%s: key '%s': value is %zu characters, the limit is %zu", where,
                     key, strlen(value), row->size - 1);
@@ -481,7 +522,7 @@ bool eied_config_load_text(eied_config_t *cfg, const char *text, size_t len, con
             char *name = trim(s + 1);
             if (!section_known(name)) {
                 why_set(why, why_len,
-                        "%s: unknown section [%s] (known: [server], [inference], [repository], [tls], [admin], [engine], [version_policy], [models])", where,
+                        "%s: unknown section [%s] (known: [server], [inference], [repository], [tls], [admin], [engine], [model_backend], [version_policy], [models])", where,
                         name);
                 return false;
             }
@@ -694,6 +735,9 @@ void eied_config_print(const eied_config_t *cfg, FILE *out)
         }
         fputc('\n', out);
     }
+    fprintf(out, "\n[model_backend]\n");
+    for (size_t i = 0; i < cfg->n_model_backends; i++)
+        fprintf(out, "%s = %s\n", cfg->model_backends[i].name, cfg->model_backends[i].path);
     fprintf(out, "\n[version_policy]\n");
     for (size_t i = 0; i < cfg->n_policies; i++) {
         fprintf(out, "%s = ", cfg->policies[i].model);

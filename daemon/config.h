@@ -106,6 +106,9 @@ typedef struct eied_config {
     uint64_t memory_budget;
     bool require_signed;
     char public_keys[EIED_CONFIG_STR_MAX];
+    /* [model_backend]: NAME = BACKEND (overrides engine.backend for one model) */
+    eied_config_model_t model_backends[EIED_CONFIG_MAX_MODELS];
+    size_t n_model_backends;
     /* [version_policy]: NAME = POLICY */
     eied_config_policy_t policies[EIED_CONFIG_MAX_MODELS];
     size_t n_policies;

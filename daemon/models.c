@@ -106,22 +106,41 @@ eied_models_t *eied_models_create(eied_server_t *srv, const eied_config_t *cfg)
         eied_log(EIED_LOG_ERROR, "require_signed is on but public_keys names no key", NULL);
         goto error;
     }
-    eie_engine_opts_t opts = eie_engine_opts_default();
-    opts.backend = cfg->backend;
-    opts.n_pes = (unsigned)cfg->pes;
-    opts.sim_fifo_depth = (unsigned)cfg->sim_fifo_depth;
-    opts.sim_pipeline_depth = (unsigned)cfg->sim_pipeline_depth;
-    opts.sim_clock_mhz = (double)cfg->sim_clock_mhz;
-    eie_error_t err;
-    if (eie_engine_init(&opts, &models->engine, &err) != EIE_STATUS_OK) {
-        eied_log(EIED_LOG_ERROR, "cannot start the engine", "backend", cfg->backend, "error",
-                 err.msg, NULL);
-        goto error;
+    /* the default backend first, then every other one a model asks for */
+    const char *wanted[1 + EIED_CONFIG_MAX_MODELS];
+    size_t n_wanted = 0;
+    wanted[n_wanted++] = cfg->backend;
+    for (size_t i = 0; i < cfg->n_model_backends; i++)
+        wanted[n_wanted++] = cfg->model_backends[i].path;
+    for (size_t w = 0; w < n_wanted; w++) {
+        bool have = false;
+        for (size_t e = 0; e < models->n_engines; e++)
+            have |= strcmp(eie_engine_backend(models->engines[e]), wanted[w]) == 0;
+        if (have)
+            continue;
+        if (models->n_engines == sizeof models->engines / sizeof models->engines[0]) {
+            eied_log(EIED_LOG_ERROR, "too many backends", NULL);
+            goto error;
+        }
+        eie_engine_opts_t opts = eie_engine_opts_default();
+        opts.backend = wanted[w];
+        opts.n_pes = (unsigned)cfg->pes;
+        opts.sim_fifo_depth = (unsigned)cfg->sim_fifo_depth;
+        opts.sim_pipeline_depth = (unsigned)cfg->sim_pipeline_depth;
+        opts.sim_clock_mhz = (double)cfg->sim_clock_mhz;
+        eie_error_t err;
+        eie_engine_t *engine;
+        if (eie_engine_init(&opts, &engine, &err) != EIE_STATUS_OK) {
+            eied_log(EIED_LOG_ERROR, "cannot start the engine", "backend", wanted[w], "error",
+                     err.msg, NULL);
+            goto error;
+        }
+        models->engines[models->n_engines++] = engine;
+        char pes[16];
+        snprintf(pes, sizeof pes, "%u", eie_engine_pes(engine));
+        eied_log(EIED_LOG_INFO, "engine started", "backend", eie_engine_backend(engine), "pes",
+                 pes, NULL);
     }
-    char pes[16];
-    snprintf(pes, sizeof pes, "%u", eie_engine_pes(models->engine));
-    eied_log(EIED_LOG_INFO, "engine started", "backend", eie_engine_backend(models->engine), "pes",
-             pes, NULL);
     return models;
 error:
     eied_models_free(models);
@@ -140,7 +159,8 @@ void eied_models_free(eied_models_t *models)
     }
     for (size_t i = 0; i < models->n_public_keys; i++)
         EVP_PKEY_free(models->public_keys[i]);
-    eie_engine_free(models->engine);
+    for (size_t e = 0; e < models->n_engines; e++)
+        eie_engine_free(models->engines[e]);
     free(models);
 }
 
@@ -149,6 +169,19 @@ void eied_models_close_handles(eied_models_t *models)
     for (eied_model_t *m = models->head; m != NULL; m = m->next)
         if (!uv_is_closing((uv_handle_t *)&m->batch_timer))
             uv_close((uv_handle_t *)&m->batch_timer, NULL);
+}
+
+eie_engine_t *eied_models_engine_for(eied_models_t *models, const char *name)
+{
+    const eied_config_t *cfg = models->cfg;
+    for (size_t i = 0; i < cfg->n_model_backends; i++) {
+        if (strcmp(cfg->model_backends[i].name, name) != 0)
+            continue;
+        for (size_t e = 0; e < models->n_engines; e++)
+            if (strcmp(eie_engine_backend(models->engines[e]), cfg->model_backends[i].path) == 0)
+                return models->engines[e];
+    }
+    return models->engines[0];
 }
 
 eied_model_t *eied_models_find(eied_models_t *models, const char *name)
@@ -301,6 +334,7 @@ typedef struct load_req {
     uint64_t version;
     bool from_repo;
     eied_file_id_t file;
+    eie_engine_t *engine;
     eied_version_t *result;
     bool transient; /* the file changed while being read: retry, do not remember */
     eie_error_t err;
@@ -447,8 +481,9 @@ static void load_work(uv_work_t *work)
     snprintf(v->path, sizeof v->path, "%s", req->path);
     v->version = req->version;
     v->file = before;
+    v->engine = req->engine;
     if (eie_model_load_memory(data, len, &limits, &v->model, &req->err) != EIE_STATUS_OK ||
-        eie_net_init(req->models->engine, v->model, &v->net, &req->err) != EIE_STATUS_OK) {
+        eie_net_init(v->engine, v->model, &v->net, &req->err) != EIE_STATUS_OK) {
         eie_error_prefix(&req->err, "%s: ", req->path);
         version_free(v);
         goto out;
@@ -611,6 +646,7 @@ static bool start_load(eied_models_t *models, eied_model_t *m, uint64_t version,
     req->work.data = req;
     req->version = version;
     req->from_repo = m->from_repo;
+    req->engine = eied_models_engine_for(models, m->name);
     snprintf(req->name, sizeof req->name, "%s", m->name);
     snprintf(req->path, sizeof req->path, "%s", path);
     int rc = uv_queue_work(models->srv->loop, &req->work, load_work, load_done);

@@ -58,6 +58,7 @@ typedef struct eied_version {
     eied_file_id_t file;
     eie_model_t *model;
     eie_net_t *net;
+    eie_engine_t *engine; /* the backend the net runs on */
     uint64_t bytes; /* charged to the memory budget: run-time layout + model */
     double load_seconds;
     eied_stats_t stats;
@@ -110,7 +111,9 @@ typedef struct eied_model {
 typedef struct eied_models {
     eied_server_t *srv;
     const eied_config_t *cfg;
-    eie_engine_t *engine;
+    /* One engine per backend in use (engine.backend and [model_backend]); [0] is the default. */
+    eie_engine_t *engines[4];
+    size_t n_engines;
     eied_model_t *head;
     unsigned loads_pending;
     uint64_t bytes_published; /* memory budget accounting */
@@ -123,6 +126,9 @@ typedef struct eied_models {
 
 /* Creates the registry and the engine (backend + PE threads) from cfg; reads public keys. */
 eied_models_t *eied_models_create(eied_server_t *srv, const eied_config_t *cfg);
+/* The engine that serves model name (its [model_backend] entry, else engine.backend). */
+eie_engine_t *eied_models_engine_for(eied_models_t *models, const char *name);
+
 /* Frees every model; call after the loop has stopped. NULL is fine. */
 void eied_models_free(eied_models_t *models);
 /* Closes the models' uv handles (the loop is stopping). */

@@ -165,7 +165,7 @@ static void batch_done(void *user, eie_status_t status, const eie_run_info_t *in
             pp[i] = &pe[i];
         }
         pv[np].parameter_choice_case = INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_STRING_PARAM;
-        pv[np].string_param = (char *)eie_engine_backend(b->srv->models->engine);
+        pv[np].string_param = (char *)eie_engine_backend(v->engine);
         set_param(&pe[np], &pv[np], "backend");
         np++;
         pv[np].parameter_choice_case = INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_INT64_PARAM;
@@ -440,6 +440,22 @@ static void on_model_infer(eied_server_t *srv, eied_call_t *call)
     }
     uint32_t rows = input_spec.rows;
     size_t n = input_spec.n;
+    /* a request may name the backend it expects; the model's configuration decides */
+    for (size_t i = 0; i < req->n_parameters; i++) {
+        const Inference__ModelInferRequest__ParametersEntry *pe = req->parameters[i];
+        if (strcmp(pe->key, "backend") != 0 || pe->value == NULL)
+            continue;
+        const char *backend = eie_engine_backend(v->engine);
+        if (pe->value->parameter_choice_case !=
+                INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_STRING_PARAM ||
+            strcmp(pe->value->string_param, backend) != 0) {
+            infer_fail(call, mname, req->id, GRPC_STATUS_INVALID_ARGUMENT,
+                       "model '%s' is served by backend '%s'; parameter 'backend' asks for "
+                       "another (set [model_backend] %s = NAME)",
+                       mname, backend, mname);
+            goto done;
+        }
+    }
     if (atomic_load(&m->queued) >= cfg->queue_depth) {
         infer_fail(call, req->model_name, req->id, GRPC_STATUS_UNAVAILABLE,
                        "model '%s': queue full (%llu requests queued or running, queue_depth %llu)",

@@ -111,7 +111,7 @@ static void on_model_metadata(eied_server_t *srv, eied_call_t *call)
                                  "weights",     "nonzeros",     "density",    "code_bits",
                                  "file_bytes",  "compression_ratio"};
     snprintf(vals[0], sizeof vals[0], "%s", eie_model_description(v->model));
-    snprintf(vals[1], sizeof vals[1], "%s", eie_engine_backend(srv->models->engine));
+    snprintf(vals[1], sizeof vals[1], "%s", eie_engine_backend(v->engine));
     snprintf(vals[2], sizeof vals[2], "%zu", n_layers);
     snprintf(vals[3], sizeof vals[3], "%u", fc_layers);
     snprintf(vals[4], sizeof vals[4], "%" PRIu64, weights);

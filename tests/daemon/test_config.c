@@ -204,6 +204,32 @@ Test(config, environment_of_unknown_sections_is_left_alone)
     cr_assert_str_eq(cfg.listen, "0.0.0.0:8001");
 }
 
+Test(config, backends_are_checked_by_name)
+{
+    cr_assert(load("[engine]\nbackend = eie-sim\n[model_backend]\nlenet = cpu\n"), "%s", why);
+    cr_assert_str_eq(cfg.backend, "eie-sim");
+    cr_assert_eq(cfg.n_model_backends, 1);
+    setup();
+    cr_assert_not(load("[engine]\nbackend = gpu\n"));
+    cr_assert(strstr(why, "unknown backend 'gpu'") != NULL, "%s", why);
+    setup();
+    cr_assert_not(load("[model_backend]\nlenet = tpu\n"));
+    cr_assert(strstr(why, "model 'lenet': unknown backend 'tpu'") != NULL, "%s", why);
+}
+
+Test(config, check_config_masks_the_inline_admin_token)
+{
+    cr_assert(load("[admin]\ntoken = hunter2\n"), "%s", why);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    eied_config_print(&cfg, f);
+    fclose(f);
+    cr_assert(strstr(buf, "hunter2") == NULL);
+    cr_assert(strstr(buf, "token = ********") != NULL, "%s", buf);
+    free(buf);
+}
+
 Test(config, malformed_set_flag_is_an_error)
 {
     cr_assert_not(eied_config_set_arg(&cfg, "listen=1", why, sizeof why));

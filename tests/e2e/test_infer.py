@@ -368,6 +368,25 @@ class InferTest(unittest.TestCase):
             self.assertGreater(m['eie_sim_cycles{model="small",version="1"}'], 0)
             self.assertGreater(m['eie_sim_energy_uj{model="small",version="1"}'], 0)
 
+    def test_backend_per_model_and_checked_per_request(self):
+        models = {"small": MODEL, "sim": MODEL}
+        with Daemon(config("[model_backend]\nsim = eie-sim\n", models=models)) as d, \
+                d.channel() as ch:
+            wait_ready(ch, "small")
+            wait_ready(ch, "sim")
+            self.assertEqual(infer(ch, request(rows(1))).parameters["backend"].string_param, "cpu")
+            resp = infer(ch, request(rows(1), model="sim"))
+            self.assertEqual(resp.parameters["backend"].string_param, "eie-sim")
+            self.assertGreater(resp.parameters["sim_cycles"].uint64_param, 0)
+            req = request(rows(1), model="sim")
+            req.parameters["backend"].string_param = "eie-sim"
+            self.assertEqual(infer(ch, req).parameters["backend"].string_param, "eie-sim")
+            req = request(rows(1))
+            req.parameters["backend"].string_param = "eie-sim"
+            code, details = self.code_of(ch, req)
+            self.assertEqual(code, grpc.StatusCode.INVALID_ARGUMENT)
+            self.assertIn("served by backend 'cpu'", details)
+
     def test_reflection_lists_services_and_serves_their_files(self):
         Req = message("grpc.reflection.v1.ServerReflectionRequest")
         Resp = message("grpc.reflection.v1.ServerReflectionResponse")
