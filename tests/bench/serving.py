@@ -1,0 +1,81 @@
+"""Serving benchmark: what the daemon adds over gRPC itself, and what
+micro-batching buys. Everything in one run, on loopback, with eiectl bench:
+
+  EIE_BUILD_ROOT=build python3 tests/bench/serving.py [SECONDS]
+
+1. health Check vs ModelInfer on the demo model (LeNet-300-100) at
+   concurrency 1, 16, 64: requests/s, p50, p99, and the ratios.
+2. A synthetic Alex-7-sized model (4096x4096, 9% dense, 4-bit) at
+   concurrency 32: batch_window_us = 0 (no batching) vs the default 500.
+The methods alternate (A B A B) and the best of two runs of each is kept,
+since the machines here are shared and noisy.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+import harness  # noqa: E402
+from harness import Daemon, synth_model  # noqa: E402
+
+SOURCE = harness.SOURCE
+
+
+def bench(addr, model, method, c, seconds):
+    r = subprocess.run([harness.EIECTL, "bench", "--addr", addr, "--model", model, "--method",
+                        method, "-c", str(c), "-z", "%ds" % seconds, "--json"],
+                       capture_output=True, text=True, timeout=seconds + 120)
+    doc = json.loads(r.stdout)
+    lat = {k: v / 1e6 for k, v in doc["latency_ns"].items()}
+    return {"rps": doc["requests_per_second"], "p50": lat["p50"], "p99": lat["p99"],
+            "status": doc["status"]}
+
+
+def best(runs):
+    return max(runs, key=lambda r: r["rps"])
+
+
+def main():
+    seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    demo = os.path.join(SOURCE, "models")
+    print("== ModelInfer (lenet) vs health Check, %d s each, best of 2" % seconds)
+    print("%5s %12s %9s %9s %12s %9s %9s %8s %8s" % (
+        "conc", "health r/s", "p50 ms", "p99 ms", "infer r/s", "p50 ms", "p99 ms",
+        "r/s %", "p50 x"))
+    with Daemon("[repository]\npath = %s\n" % demo) as d:
+        with d.channel():
+            pass
+        for c in (1, 16, 64):
+            h, i = [], []
+            for _ in range(2):
+                h.append(bench(d.addr, "lenet", "health", c, seconds))
+                i.append(bench(d.addr, "lenet", "infer", c, seconds))
+            h, i = best(h), best(i)
+            print("%5d %12.0f %9.3f %9.3f %12.0f %9.3f %9.3f %7.0f%% %8.2f" % (
+                c, h["rps"], h["p50"], h["p99"], i["rps"], i["p50"], i["p99"],
+                100 * i["rps"] / h["rps"], i["p50"] / h["p50"]))
+    tmp = tempfile.mkdtemp(prefix="eie-serving-")
+    alex7 = synth_model(os.path.join(tmp, "alex7.eie"), [4096, 4096], density=0.09, bits=4,
+                        name="alex7")
+    print("\n== Alex-7-sized model (4096x4096, 9%% dense) at concurrency 32, %d s each" % seconds)
+    print("%18s %10s %9s %9s" % ("batch_window_us", "r/s", "p50 ms", "p99 ms"))
+    results = {}
+    for _ in range(2):
+        for window in (0, 500):
+            with Daemon("[inference]\nbatch_window_us = %d\n[models]\nalex7 = %s\n"
+                        % (window, alex7)) as d:
+                import time
+                time.sleep(1.0)  # the model loads in the background
+                results.setdefault(window, []).append(bench(d.addr, "alex7", "infer", 32,
+                                                            seconds))
+    for window in (0, 500):
+        r = best(results[window])
+        print("%18d %10.0f %9.3f %9.3f" % (window, r["rps"], r["p50"], r["p99"]))
+    print("micro-batching speed-up: %.2fx" % (best(results[500])["rps"] /
+                                               best(results[0])["rps"]))
+
+
+if __name__ == "__main__":
+    main()
