@@ -37,6 +37,17 @@ int eiectl_cmd_sign(int argc, char **argv);
 int eiectl_cmd_verify(int argc, char **argv);
 int eiectl_cmd_inspect(int argc, char **argv);
 int eiectl_cmd_simulate(int argc, char **argv);
+int eiectl_cmd_train(int argc, char **argv);
+int eiectl_cmd_compress(int argc, char **argv);
+int eiectl_cmd_eval(int argc, char **argv);
+int eiectl_cmd_export(int argc, char **argv);
+
+/* Progress callback for eie_train: a status line on a terminal, nothing when stderr is piped. */
+void eiectl_train_progress(void *user, const char *stage, unsigned epoch, unsigned epochs,
+                           size_t done, size_t total, double loss);
+/* Loads a .onnx or .eie file (by extension) as a dense network. The caller owns *mlp_out. */
+struct eie_mlp;
+int eiectl_load_network(const char *cmd, const char *path, struct eie_mlp **mlp_out);
 
 /* Prints "eiectl NAME: msg" to stderr; returns 2 for use as `return eiectl_usage_error(...)`. */
 int eiectl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

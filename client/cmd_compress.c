@@ -1,0 +1,174 @@
+/* eiectl compress: Deep Compression of an ONNX model into a .eie file, with the paper's table. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eie/compress.h"
+#include "eie/eie.h"
+#include "eie/train.h"
+#include "eiectl.h"
+
+static void usage(void)
+{
+    printf("usage: eiectl compress IN.onnx -o OUT.eie [options]\n\n"
+           "Prunes, quantizes (k-means weight sharing) and Huffman-codes the FC layers of an\n"
+           "ONNX model (Deep Compression, ICLR 2016). With --data, retrains after pruning,\n"
+           "fine-tunes the shared centroids, and reports accuracy before and after.\n\n"
+           "  --sparsity S[,S..]    fraction of weights pruned, per FC layer (0.9)\n"
+           "  --prune-std Q         prune |w| < Q x std(w) instead (NIPS 2015)\n"
+           "  --prune-iterations N  reach the sparsity in N prune -> retrain rounds (1)\n"
+           "  --bits B[,B..]        weight bits per FC layer, 1..8 (5)\n"
+           "  --kmeans-init I       linear (default), random or density\n"
+           "  --no-prune --no-quant --no-huffman   switch stages off (--no-quant stores\n"
+           "                        8-bit codes untrained; the .eie writer always Huffman-codes,\n"
+           "                        --no-huffman reports P+Q sizes only)\n"
+           "  --data DIR            IDX dataset for retraining and accuracy\n"
+           "  --limit N             use the first N training examples\n"
+           "  --retrain-epochs N    epochs per prune round and for centroid fine-tuning (1)\n"
+           "  --lr X                the original learning rate (0.05); retraining uses X/10\n"
+           "  --dsd                 DSD-train (dense -> sparse -> dense) before compressing\n"
+           "  --seed S              seed (1)\n"
+           "  --json                print the report as JSON\n");
+}
+
+/* Parses "a,b,c" into up to max doubles; a single value fills every slot. */
+static int parse_list(const char *s, double *out, size_t max)
+{
+    size_t n = 0;
+    while (*s && n < max) {
+        char *end;
+        out[n++] = strtod(s, &end);
+        if (end == s || (*end != ',' && *end != '\0'))
+            return -1;
+        s = *end ? end + 1 : end;
+    }
+    for (size_t i = n; n == 1 && i < max; i++)
+        out[i] = out[0];
+    return (int)n;
+}
+
+int eiectl_cmd_compress(int argc, char **argv)
+{
+    if (eiectl_wants_help(argc, argv)) {
+        usage();
+        return 0;
+    }
+    eie_compress_opts_t o = eie_compress_opts_default();
+    const char *in = NULL, *out = NULL, *data = NULL;
+    int json = 0, dsd = 0, huffman = 1;
+    uint32_t limit = 0;
+    double list[EIE_COMPRESS_MAX_FC];
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int takes = 1;
+        if (strcmp(a, "--json") == 0)
+            json = 1, takes = 0;
+        else if (strcmp(a, "--dsd") == 0)
+            dsd = 1, takes = 0;
+        else if (strcmp(a, "--no-prune") == 0)
+            o.prune = 0, takes = 0;
+        else if (strcmp(a, "--no-quant") == 0)
+            o.quantize = 0, takes = 0;
+        else if (strcmp(a, "--no-huffman") == 0)
+            huffman = 0, takes = 0;
+        else if (a[0] != '-') {
+            in = a;
+            continue;
+        } else if (v == NULL)
+            return eiectl_usage_error("compress", "%s needs a value", a);
+        else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0)
+            out = v;
+        else if (strcmp(a, "--data") == 0)
+            data = v;
+        else if (strcmp(a, "--limit") == 0)
+            limit = (uint32_t)strtoul(v, NULL, 10);
+        else if (strcmp(a, "--sparsity") == 0) {
+            if (parse_list(v, o.sparsity, EIE_COMPRESS_MAX_FC) < 1)
+                return eiectl_usage_error("compress", "bad --sparsity '%s'", v);
+        } else if (strcmp(a, "--prune-std") == 0) {
+            o.prune_std = strtod(v, NULL);
+            for (int k = 0; k < EIE_COMPRESS_MAX_FC; k++)
+                o.sparsity[k] = -1.0;
+        } else if (strcmp(a, "--prune-iterations") == 0)
+            o.prune_iterations = (unsigned)strtoul(v, NULL, 10);
+        else if (strcmp(a, "--bits") == 0) {
+            int n = parse_list(v, list, EIE_COMPRESS_MAX_FC);
+            if (n < 1)
+                return eiectl_usage_error("compress", "bad --bits '%s'", v);
+            for (int k = 0; k < EIE_COMPRESS_MAX_FC; k++) {
+                if (list[k] == 32)
+                    return eiectl_usage_error("compress", "--bits 32 (no weight sharing) cannot "
+                                                          "be stored in .eie; use --no-quant");
+                o.bits[k] = (unsigned)list[k];
+            }
+        } else if (strcmp(a, "--kmeans-init") == 0) {
+            int init = eie_kmeans_init_parse(v);
+            if (init < 0)
+                return eiectl_usage_error("compress", "unknown --kmeans-init '%s'", v);
+            o.kmeans_init = (eie_kmeans_init_t)init;
+        } else if (strcmp(a, "--retrain-epochs") == 0)
+            o.retrain_epochs = (unsigned)strtoul(v, NULL, 10);
+        else if (strcmp(a, "--lr") == 0)
+            o.train.lr = strtof(v, NULL);
+        else if (strcmp(a, "--seed") == 0)
+            o.seed = o.train.seed = strtoull(v, NULL, 10);
+        else
+            return eiectl_usage_error("compress", "unknown option '%s'", a);
+        i += takes;
+    }
+    if (in == NULL || out == NULL)
+        return eiectl_usage_error("compress", "IN.onnx and -o OUT.eie are required");
+    o.huffman = huffman;
+
+    eie_mlp_t *net;
+    if (eiectl_load_network("compress", in, &net) != 0)
+        return 1;
+    eie_error_t err;
+    eie_dataset_t *train = NULL, *test = NULL;
+    eie_builder_t *b = NULL;
+    eie_compress_report_t rep;
+    int rc = 1;
+    uint32_t classes = eie_mlp_output_dim(net);
+    classes = classes > 256 ? 256 : classes;
+    if (data && (eie_dataset_load_dir(data, "train", classes, limit, &train, &err) ||
+                 eie_dataset_load_dir(data, "t10k", classes, 0, &test, &err))) {
+        fprintf(stderr, "eiectl compress: %s\n", err.msg);
+        goto done;
+    }
+    o.train_set = train;
+    o.test_set = test;
+    o.train.progress = eiectl_train_progress;
+    o.name = "model";
+    o.description = "compressed by eiectl compress (Deep Compression: pruning, trained "
+                    "quantization, Huffman coding)";
+    if (dsd) {
+        if (train == NULL) {
+            rc = eiectl_usage_error("compress", "--dsd needs --data");
+            goto done;
+        }
+        eie_dsd_opts_t d = eie_dsd_opts_default();
+        d.train = o.train;
+        if (eie_dsd_train(net, train, &d, &err) != EIE_STATUS_OK) {
+            fprintf(stderr, "eiectl compress: DSD: %s\n", err.msg);
+            goto done;
+        }
+    }
+    if (eie_compress(net, &o, &b, &rep, &err) || eie_builder_write_file(b, out, &err) ||
+        eie_compress_report_finish(&rep, out, &err)) {
+        fprintf(stderr, "eiectl compress: %s\n", err.msg);
+        goto done;
+    }
+    if (json) {
+        eie_compress_report_json(stdout, &rep);
+    } else {
+        eie_compress_report_print(stdout, &rep);
+        printf("wrote %s\n", out);
+    }
+    rc = 0;
+done:
+    eie_builder_free(b);
+    eie_mlp_free(net);
+    eie_dataset_free(train);
+    eie_dataset_free(test);
+    return rc;
+}

@@ -1,0 +1,300 @@
+/*
+ * The Deep Compression driver: prune -> retrain (iterated), quantize ->
+ * fine-tune centroids, then hand the codes to the .eie writer, which stores
+ * them with relative indexing and Huffman coding. Also the report table of
+ * the paper (Deep Compression table 2-5).
+ */
+#include "eie/compress.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+eie_compress_opts_t eie_compress_opts_default(void)
+{
+    eie_compress_opts_t o = {
+        .prune = 1,
+        .quantize = 1,
+        .huffman = 1,
+        .prune_std = 0.0,
+        .prune_iterations = 1,
+        .kmeans_init = EIE_KMEANS_LINEAR,
+        .retrain_epochs = 1,
+        .train = eie_train_opts_default(),
+        .retrain_lr_scale = 0.1f,
+        .name = "model",
+        .description = "",
+        .seed = 1,
+    };
+    for (int i = 0; i < EIE_COMPRESS_MAX_FC; i++) {
+        o.sparsity[i] = 0.9;
+        o.bits[i] = 5;
+    }
+    return o;
+}
+
+/* EIE relative indexing: (code, 4-bit zero run) per nonzero, column by column, a filler per 16 zeros. */
+static uint64_t count_entries(const eie_mlp_layer_t *l)
+{
+    uint64_t entries = 0;
+    for (uint32_t j = 0; j < l->cols; j++) {
+        unsigned z = 0;
+        for (uint32_t i = 0; i < l->rows; i++) {
+            if (l->w[(size_t)i * l->cols + j] == 0.0f) {
+                z++;
+                continue;
+            }
+            entries += z / 16 + 1;
+            z = 0;
+        }
+    }
+    return entries;
+}
+
+static eie_status_t retrain(eie_mlp_t *mlp, const eie_compress_opts_t *o, const char *stage,
+                            unsigned round, eie_error_t *err)
+{
+    if (o->train_set == NULL || o->retrain_epochs == 0)
+        return EIE_STATUS_OK;
+    eie_train_opts_t t = o->train;
+    t.epochs = o->retrain_epochs;
+    t.lr *= o->retrain_lr_scale;
+    t.seed = o->seed + round;
+    t.stage = stage;
+    return eie_train(mlp, o->train_set, &t, NULL, err);
+}
+
+eie_status_t eie_compress(eie_mlp_t *mlp, const eie_compress_opts_t *o,
+                          eie_builder_t **builder_out, eie_compress_report_t *rep,
+                          eie_error_t *err)
+{
+    eie_status_t st;
+    eie_builder_t *b = NULL;
+    size_t n_fc = eie_mlp_fc_count(mlp);
+    if (n_fc == 0 || n_fc > EIE_COMPRESS_MAX_FC)
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT, "%zu FC layers outside 1..%d",
+                             n_fc, EIE_COMPRESS_MAX_FC);
+    for (size_t k = 0; k < n_fc; k++)
+        if (o->bits[k] < 1 || o->bits[k] > 8)
+            return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                                 "FC layer %zu: %u bits outside 1..8", k, o->bits[k]);
+    memset(rep, 0, sizeof *rep);
+    rep->huffman = o->huffman;
+    eie_eval_t ev;
+    if (o->test_set) {
+        if ((st = eie_evaluate(mlp, o->test_set, o->train.threads, &ev, err)) != EIE_STATUS_OK)
+            return st;
+        rep->have_accuracy = 1;
+        rep->top1_before = ev.top1;
+        rep->top5_before = ev.top5;
+    }
+
+    /* Pruning, reaching the target in prune_iterations steps (NIPS 2015 sec. 3.3). */
+    unsigned rounds = o->prune_iterations ? o->prune_iterations : 1;
+    for (unsigned r = 1; o->prune && r <= rounds; r++) {
+        for (size_t k = 0; k < n_fc; k++) {
+            eie_mlp_layer_t *l = &mlp->layers[eie_mlp_fc_index(mlp, k)];
+            if (o->sparsity[k] >= 0.0)
+                st = eie_prune_sparsity(l, o->sparsity[k] * r / rounds, err);
+            else
+                st = eie_prune_std(l, o->prune_std * r / rounds, err);
+            if (st != EIE_STATUS_OK) {
+                eie_error_prefix(err, "FC layer %zu: ", k);
+                return st;
+            }
+        }
+        if ((st = retrain(mlp, o, "prune-retrain", r, err)) != EIE_STATUS_OK)
+            return st;
+    }
+
+    /*
+     * Quantization. The .eie format always stores codes (at most 8 bits), so
+     * with the stage off the layers get 8-bit codes and no fine-tuning.
+     */
+    for (size_t k = 0; k < n_fc; k++) {
+        eie_mlp_layer_t *l = &mlp->layers[eie_mlp_fc_index(mlp, k)];
+        if ((st = eie_quantize_layer(l, o->quantize ? o->bits[k] : 8, o->kmeans_init,
+                                     o->seed + k, err)) != EIE_STATUS_OK) {
+            eie_error_prefix(err, "FC layer %zu: ", k);
+            return st;
+        }
+    }
+    if (o->quantize && (st = retrain(mlp, o, "finetune-centroids", 100, err)) != EIE_STATUS_OK)
+        return st;
+
+    if ((st = eie_builder_init(o->name, o->description, "input", "output", &b, err)))
+        return st;
+    for (size_t i = 0; i < mlp->n_layers; i++) {
+        const eie_mlp_layer_t *l = &mlp->layers[i];
+        st = l->kind == EIE_LAYER_FC
+                 ? eie_builder_add_fc(b, l->rows, l->cols, l->code_bits, l->codebook, l->codes,
+                                      l->b, err)
+                 : eie_builder_add_activation(b, l->act, err);
+        if (st != EIE_STATUS_OK)
+            goto error;
+    }
+
+    rep->n_layers = n_fc;
+    for (size_t k = 0; k < n_fc; k++) {
+        const eie_mlp_layer_t *l = &mlp->layers[eie_mlp_fc_index(mlp, k)];
+        eie_compress_layer_report_t *lr = &rep->layers[k];
+        lr->rows = l->rows;
+        lr->cols = l->cols;
+        lr->weights = (uint64_t)l->rows * l->cols;
+        for (uint64_t i = 0; i < lr->weights; i++)
+            lr->nnz += l->codes[i] != 0;
+        lr->density = (double)lr->nnz / (double)lr->weights;
+        lr->entries = count_entries(l);
+        lr->bits = l->code_bits;
+        lr->index_bits = 4.0;
+        lr->bytes_pq = (lr->entries * (l->code_bits + 4) + 7) / 8 +
+                       ((uint64_t)4 << l->code_bits) + 4ull * l->rows;
+        rep->bytes_pq += lr->bytes_pq;
+        rep->dense_bytes += 4 * (lr->weights + l->rows);
+    }
+    if (o->test_set) {
+        if ((st = eie_evaluate(mlp, o->test_set, o->train.threads, &ev, err)) != EIE_STATUS_OK)
+            goto error;
+        rep->top1_after = ev.top1;
+        rep->top5_after = ev.top5;
+    }
+    *builder_out = b;
+    return EIE_STATUS_OK;
+error:
+    eie_builder_free(b);
+    return st;
+}
+
+eie_status_t eie_compress_report_finish(eie_compress_report_t *rep, const char *path,
+                                        eie_error_t *err)
+{
+    eie_model_t *m;
+    eie_status_t st = eie_model_load_file(path, NULL, &m, err);
+    if (st != EIE_STATUS_OK)
+        return st;
+    size_t k = 0;
+    for (size_t i = 0; i < eie_model_layer_count(m) && k < rep->n_layers; i++) {
+        eie_layer_info_t info;
+        if (eie_model_layer_info(m, i, &info) != EIE_STATUS_OK || info.kind != EIE_LAYER_FC)
+            continue;
+        eie_compress_layer_report_t *lr = &rep->layers[k++];
+        lr->bits_huffman = info.code_bits_huffman;
+        lr->index_bits_huffman = info.run_bits_huffman;
+        lr->bytes = info.layer_bytes;
+        lr->entries = info.entries;
+    }
+    rep->file_bytes = eie_model_file_bytes(m);
+    eie_model_free(m);
+    return EIE_STATUS_OK;
+}
+
+static double ratio(uint64_t dense, uint64_t now)
+{
+    return now ? (double)dense / (double)now : 0.0;
+}
+
+void eie_compress_report_print(FILE *out, const eie_compress_report_t *r)
+{
+    fprintf(out, "%-6s %10s %8s %7s %7s %8s %8s %10s %10s %7s\n", "layer", "weights", "density",
+            "wbits", "wbits", "idxbits", "idxbits", "bytes", "bytes", "ratio");
+    fprintf(out, "%-6s %10s %8s %7s %7s %8s %8s %10s %10s %7s\n", "", "", "(P)", "(P+Q)",
+            "(+H)", "(P+Q)", "(+H)", "(P+Q)", "(file)", "(x)");
+    uint64_t w = 0, nnz = 0, ent = 0, bytes = 0;
+    double wb = 0, wbh = 0, ib = 0, ibh = 0;
+    for (size_t k = 0; k < r->n_layers; k++) {
+        const eie_compress_layer_report_t *l = &r->layers[k];
+        uint64_t dense = 4 * (l->weights + l->rows);
+        fprintf(out, "fc%-4zu %10" PRIu64 " %7.2f%% %7u %7.2f %8.2f %8.2f %10" PRIu64
+                     " %10" PRIu64 " %6.1fx\n",
+                k + 1, l->weights, 100.0 * l->density, l->bits, l->bits_huffman, l->index_bits,
+                l->index_bits_huffman, l->bytes_pq, l->bytes, ratio(dense, l->bytes ? l->bytes : l->bytes_pq));
+        w += l->weights;
+        nnz += l->nnz;
+        ent += l->entries;
+        bytes += l->bytes;
+        wb += (double)l->bits * l->entries;
+        wbh += l->bits_huffman * l->entries;
+        ib += l->index_bits * l->entries;
+        ibh += l->index_bits_huffman * l->entries;
+    }
+    double e = ent ? (double)ent : 1.0;
+    fprintf(out, "%-6s %10" PRIu64 " %7.2f%% %7.2f %7.2f %8.2f %8.2f %10" PRIu64 " %10" PRIu64
+                 " %6.1fx\n",
+            "total", w, w ? 100.0 * nnz / w : 0.0, wb / e, wbh / e, ib / e, ibh / e, r->bytes_pq,
+            r->file_bytes, ratio(r->dense_bytes, r->file_bytes ? r->file_bytes : r->bytes_pq));
+    fprintf(out, "float32 dense: %" PRIu64 " bytes; after P+Q: %" PRIu64 " bytes (%.2f%%); "
+                 ".eie file%s: %" PRIu64 " bytes (%.2f%%, %.1fx smaller)\n",
+            r->dense_bytes, r->bytes_pq, 100.0 * r->bytes_pq / (double)r->dense_bytes,
+            r->huffman ? " (P+Q+H)" : "", r->file_bytes,
+            100.0 * r->file_bytes / (double)r->dense_bytes, ratio(r->dense_bytes, r->file_bytes));
+    if (r->have_accuracy)
+        fprintf(out, "accuracy: top-1 %.2f%% -> %.2f%%, top-5 %.2f%% -> %.2f%%\n",
+                100.0 * r->top1_before, 100.0 * r->top1_after, 100.0 * r->top5_before,
+                100.0 * r->top5_after);
+}
+
+void eie_compress_report_json(FILE *out, const eie_compress_report_t *r)
+{
+    fprintf(out, "{\"layers\":[");
+    for (size_t k = 0; k < r->n_layers; k++) {
+        const eie_compress_layer_report_t *l = &r->layers[k];
+        fprintf(out,
+                "%s{\"rows\":%u,\"cols\":%u,\"weights\":%" PRIu64 ",\"nnz\":%" PRIu64
+                ",\"entries\":%" PRIu64 ",\"density\":%.6f,\"weight_bits\":%u,"
+                "\"weight_bits_huffman\":%.4f,\"index_bits\":%.1f,\"index_bits_huffman\":%.4f,"
+                "\"bytes_pq\":%" PRIu64 ",\"bytes\":%" PRIu64 "}",
+                k ? "," : "", l->rows, l->cols, l->weights, l->nnz, l->entries, l->density,
+                l->bits, l->bits_huffman, l->index_bits, l->index_bits_huffman, l->bytes_pq,
+                l->bytes);
+    }
+    fprintf(out,
+            "],\"dense_bytes\":%" PRIu64 ",\"bytes_pq\":%" PRIu64 ",\"file_bytes\":%" PRIu64
+            ",\"ratio\":%.3f,\"huffman\":%s",
+            r->dense_bytes, r->bytes_pq, r->file_bytes,
+            ratio(r->dense_bytes, r->file_bytes ? r->file_bytes : r->bytes_pq),
+            r->huffman ? "true" : "false");
+    if (r->have_accuracy)
+        fprintf(out, ",\"top1_before\":%.6f,\"top5_before\":%.6f,\"top1_after\":%.6f,"
+                     "\"top5_after\":%.6f",
+                r->top1_before, r->top5_before, r->top1_after, r->top5_after);
+    fprintf(out, "}\n");
+}
+
+eie_status_t eie_mlp_from_model(const eie_model_t *model, eie_mlp_t **mlp_out, eie_error_t *err)
+{
+    eie_mlp_t *mlp;
+    eie_status_t st = eie_mlp_init(eie_model_input_dim(model), &mlp, err);
+    if (st != EIE_STATUS_OK)
+        return st;
+    for (size_t i = 0; i < eie_model_layer_count(model); i++) {
+        eie_layer_info_t info;
+        if ((st = eie_model_layer_info(model, i, &info)) != EIE_STATUS_OK) {
+            eie_error_set(err, st, "layer %zu: cannot describe", i);
+            goto error;
+        }
+        if (info.kind != EIE_LAYER_FC) {
+            if ((st = eie_mlp_add_activation(mlp, info.act, err)) != EIE_STATUS_OK)
+                goto error;
+            continue;
+        }
+        float *w = malloc((size_t)info.rows * info.cols * sizeof *w);
+        if (w == NULL) {
+            st = eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory for layer %zu", i);
+            goto error;
+        }
+        if ((st = eie_model_fc_dense(model, i, w)) != EIE_STATUS_OK) {
+            free(w);
+            eie_error_set(err, st, "layer %zu: cannot decode", i);
+            goto error;
+        }
+        st = eie_mlp_add_fc(mlp, info.rows, w, eie_model_fc_bias(model, i), err);
+        free(w);
+        if (st != EIE_STATUS_OK)
+            goto error;
+    }
+    *mlp_out = mlp;
+    return EIE_STATUS_OK;
+error:
+    eie_mlp_free(mlp);
+    return st;
+}

@@ -1,0 +1,206 @@
+/* TensorProto -> floats with every size checked; raw_data is little-endian. */
+#include "onnx/onnx_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+eie_status_t eie_onnx_tensor_shape(const Onnx__TensorProto *t, const char *what, uint32_t *rank_out,
+                                   int64_t *dims_out, size_t *count_out, eie_error_t *err)
+{
+    if (t->n_external_data > 0 ||
+        (t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL))
+        return eie_error_set(err, EIE_STATUS_UNSUPPORTED,
+                             "%s keeps its data in an external file; eie imports self-contained "
+                             "models only (save the model without external data)",
+                             what);
+    if (t->segment != NULL)
+        return eie_error_set(err, EIE_STATUS_UNSUPPORTED, "%s is a segmented tensor", what);
+    if (t->n_dims > EIE_ONNX_MAX_RANK)
+        return eie_error_set(err, EIE_STATUS_LIMIT, "%s has rank %zu, more than %d", what,
+                             t->n_dims, EIE_ONNX_MAX_RANK);
+    uint64_t count = 1;
+    for (size_t i = 0; i < t->n_dims; i++) {
+        if (t->dims[i] < 0 || (uint64_t)t->dims[i] > EIE_ONNX_MAX_ELEMENTS)
+            return eie_error_set(err, EIE_STATUS_BAD_FORMAT, "%s: dimension %zu is %lld", what, i,
+                                 (long long)t->dims[i]);
+        count *= (uint64_t)t->dims[i];
+        if (count > EIE_ONNX_MAX_ELEMENTS)
+            return eie_error_set(err, EIE_STATUS_LIMIT, "%s has more than %llu elements", what,
+                                 (unsigned long long)EIE_ONNX_MAX_ELEMENTS);
+        dims_out[i] = t->dims[i];
+    }
+    *rank_out = (uint32_t)t->n_dims;
+    *count_out = (size_t)count;
+    return EIE_STATUS_OK;
+}
+
+static eie_status_t wrong_length(const char *what, const char *field, size_t have, size_t want,
+                                 eie_error_t *err)
+{
+    return eie_error_set(err, EIE_STATUS_BAD_FORMAT, "%s: %s holds %zu values, its shape says %zu",
+                         what, field, have, want);
+}
+
+eie_status_t eie_onnx_tensor_floats(const Onnx__TensorProto *t, const char *what, size_t count,
+                                    float **data_out, eie_error_t *err)
+{
+    int32_t type = t->has_data_type ? t->data_type : 0;
+    if (type != EIE_ONNX_FLOAT && type != EIE_ONNX_DOUBLE)
+        return eie_error_set(err, EIE_STATUS_UNSUPPORTED,
+                             "%s has data type %d; eie reads float (1) and double (11) weights",
+                             what, (int)type);
+    float *out = malloc(count ? count * sizeof *out : 1);
+    if (out == NULL)
+        return eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory for %s", what);
+    size_t elem = type == EIE_ONNX_FLOAT ? 4 : 8;
+    if (t->has_raw_data && t->raw_data.len > 0) {
+        if (t->raw_data.len != count * elem) {
+            free(out);
+            return eie_error_set(err, EIE_STATUS_BAD_FORMAT,
+                                 "%s: raw_data has %zu bytes, its shape needs %zu", what,
+                                 t->raw_data.len, count * elem);
+        }
+        /* ONNX raw_data is little-endian, as is every host eie builds on. */
+        for (size_t i = 0; i < count; i++) {
+            if (type == EIE_ONNX_FLOAT) {
+                memcpy(&out[i], t->raw_data.data + 4 * i, 4);
+            } else {
+                double d;
+                memcpy(&d, t->raw_data.data + 8 * i, 8);
+                out[i] = (float)d;
+            }
+        }
+    } else if (type == EIE_ONNX_FLOAT) {
+        if (t->n_float_data != count) {
+            free(out);
+            return wrong_length(what, "float_data", t->n_float_data, count, err);
+        }
+        if (count)
+            memcpy(out, t->float_data, count * sizeof *out);
+    } else {
+        if (t->n_double_data != count) {
+            free(out);
+            return wrong_length(what, "double_data", t->n_double_data, count, err);
+        }
+        for (size_t i = 0; i < count; i++)
+            out[i] = (float)t->double_data[i];
+    }
+    *data_out = out;
+    return EIE_STATUS_OK;
+}
+
+eie_status_t eie_onnx_tensor_int64s(const Onnx__TensorProto *t, const char *what, size_t count,
+                                    int64_t **data_out, eie_error_t *err)
+{
+    int32_t type = t->has_data_type ? t->data_type : 0;
+    if (type != EIE_ONNX_INT64)
+        return eie_error_set(err, EIE_STATUS_UNSUPPORTED, "%s has data type %d, expected int64 (7)",
+                             what, (int)type);
+    int64_t *out = malloc(count ? count * sizeof *out : 1);
+    if (out == NULL)
+        return eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory for %s", what);
+    if (t->has_raw_data && t->raw_data.len > 0) {
+        if (t->raw_data.len != count * 8) {
+            free(out);
+            return eie_error_set(err, EIE_STATUS_BAD_FORMAT,
+                                 "%s: raw_data has %zu bytes, its shape needs %zu", what,
+                                 t->raw_data.len, count * 8);
+        }
+        if (count)
+            memcpy(out, t->raw_data.data, count * 8);
+    } else {
+        if (t->n_int64_data != count) {
+            free(out);
+            return wrong_length(what, "int64_data", t->n_int64_data, count, err);
+        }
+        if (count)
+            memcpy(out, t->int64_data, count * sizeof *out);
+    }
+    *data_out = out;
+    return EIE_STATUS_OK;
+}
+
+eie_status_t eie_onnx_read_file(const char *path, uint64_t max, uint8_t **data_out, size_t *len_out,
+                                eie_error_t *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return eie_error_set(err, errno == ENOENT ? EIE_STATUS_NOT_FOUND : EIE_STATUS_IO,
+                             "cannot open %s: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        fclose(f);
+        return eie_error_set(err, EIE_STATUS_IO, "%s is not a regular file", path);
+    }
+    if ((uint64_t)sb.st_size > max) {
+        fclose(f);
+        return eie_error_set(err, EIE_STATUS_LIMIT, "%s is %lld bytes, more than the limit %llu",
+                             path, (long long)sb.st_size, (unsigned long long)max);
+    }
+    size_t len = (size_t)sb.st_size;
+    uint8_t *data = malloc(len ? len : 1);
+    if (data == NULL) {
+        fclose(f);
+        return eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory reading %s", path);
+    }
+    if (fread(data, 1, len, f) != len) {
+        free(data);
+        fclose(f);
+        return eie_error_set(err, EIE_STATUS_IO, "cannot read %s", path);
+    }
+    fclose(f);
+    *data_out = data;
+    *len_out = len;
+    return EIE_STATUS_OK;
+}
+
+eie_status_t eie_onnx_tensor_load_memory(const void *data, size_t len,
+                                         eie_onnx_tensor_t **tensor_out, eie_error_t *err)
+{
+    Onnx__TensorProto *t = onnx__tensor_proto__unpack(NULL, len, data);
+    if (t == NULL)
+        return eie_error_set(err, EIE_STATUS_BAD_FORMAT, "not a TensorProto (protobuf parse failed)");
+    eie_onnx_tensor_t *out = calloc(1, sizeof *out);
+    eie_status_t st;
+    if (out == NULL) {
+        st = eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory for a tensor");
+        goto error;
+    }
+    snprintf(out->name, sizeof out->name, "%s", t->name ? t->name : "");
+    if ((st = eie_onnx_tensor_shape(t, "tensor", &out->rank, out->dims, &out->count, err)) ||
+        (st = eie_onnx_tensor_floats(t, "tensor", out->count, &out->data, err)))
+        goto error;
+    onnx__tensor_proto__free_unpacked(t, NULL);
+    *tensor_out = out;
+    return EIE_STATUS_OK;
+error:
+    onnx__tensor_proto__free_unpacked(t, NULL);
+    eie_onnx_tensor_free(out);
+    return st;
+}
+
+eie_status_t eie_onnx_tensor_load_file(const char *path, eie_onnx_tensor_t **tensor_out,
+                                       eie_error_t *err)
+{
+    uint8_t *data;
+    size_t len;
+    eie_status_t st = eie_onnx_read_file(path, EIE_ONNX_MAX_FILE, &data, &len, err);
+    if (st != EIE_STATUS_OK)
+        return st;
+    st = eie_onnx_tensor_load_memory(data, len, tensor_out, err);
+    if (st != EIE_STATUS_OK)
+        eie_error_prefix(err, "%s: ", path);
+    free(data);
+    return st;
+}
+
+void eie_onnx_tensor_free(eie_onnx_tensor_t *tensor)
+{
+    if (tensor == NULL)
+        return;
+    free(tensor->data);
+    free(tensor);
+}
