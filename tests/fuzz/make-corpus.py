@@ -192,6 +192,156 @@ def infer_corpus(build):
     write(d, "raw-2x4-truncated.pb", seeds["raw-2x4"][:-5])
 
 
+# ---- ONNX models ---------------------------------------------------------------
+def onnx_corpus(build):
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    d = reset("onnx")
+    eiectl = os.path.join(build, "client", "eiectl")
+    synth = os.path.join(build, "tests", "tools", "eie-synth")
+    exported = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (name, layers, bits, density, extra) in enumerate(EIE_MODELS[:4]):
+            eie = os.path.join(tmp, name + ".eie")
+            onnx = os.path.join(tmp, name + ".onnx")
+            subprocess.run([synth, eie, "--layers", layers, "--bits", str(bits), "--density",
+                            str(density), "--seed", str(i + 1)] + extra, check=True)
+            subprocess.run([eiectl, "export", eie, "-o", onnx], check=True,
+                           stdout=subprocess.DEVNULL)
+            with open(onnx, "rb") as f:
+                exported[name] = f.read()
+        # onnx.proto as compiled for the engine, to build graphs by hand
+        fds_path = os.path.join(tmp, "onnx.protoset")
+        subprocess.run(["protoc", "--proto_path=" + os.path.join(build, "engine", "onnx"),
+                        "--descriptor_set_out=" + fds_path, "onnx.proto"], check=True)
+        with open(fds_path, "rb") as f:
+            fds = descriptor_pb2.FileDescriptorSet.FromString(f.read())
+    for name, data in exported.items():
+        write(d, name + ".onnx", data)
+    data = exported["mlp-2bit"]
+    write(d, "mlp-2bit-truncated.onnx", data[: len(data) // 2])
+
+    pool = descriptor_pool.DescriptorPool()
+    for fd in fds.file:
+        pool.Add(fd)
+    factory = message_factory.MessageFactory(pool)
+    Model = factory.GetPrototype(pool.FindMessageTypeByName("onnx.ModelProto"))
+    Tensor = factory.GetPrototype(pool.FindMessageTypeByName("onnx.TensorProto"))
+    FLOAT, INT64, DOUBLE = 1, 7, 11
+
+    def tensor(t, name, dims, values, dtype=FLOAT, raw=True):
+        t.name = name
+        t.dims.extend(dims)
+        t.data_type = dtype
+        if dtype == INT64:
+            t.int64_data.extend(values)
+        elif raw:
+            fmt = "<%d%s" % (len(values), "d" if dtype == DOUBLE else "f")
+            t.raw_data = struct.pack(fmt, *values)
+        elif dtype == DOUBLE:
+            t.double_data.extend(values)
+        else:
+            t.float_data.extend(values)
+        return t
+
+    def model(nodes, inits, in_dim=4, out="y", batch=1):
+        m = Model(ir_version=8, producer_name="make-corpus")
+        m.opset_import.add(domain="", version=13)
+        g = m.graph
+        g.name = "seed"
+        x = g.input.add(name="x")
+        x.type.tensor_type.elem_type = FLOAT
+        x.type.tensor_type.shape.dim.add(dim_value=batch)
+        x.type.tensor_type.shape.dim.add(dim_value=in_dim)
+        g.output.add(name=out).type.tensor_type.elem_type = FLOAT
+        for op, ins, outs, attrs in nodes:
+            n = g.node.add(op_type=op, name=op.lower() + "_" + outs[0])
+            n.input.extend(ins)
+            n.output.extend(outs)
+            for k, v in attrs.items():
+                a = n.attribute.add(name=k)
+                if isinstance(v, float):
+                    a.type, a.f = 1, v
+                elif isinstance(v, int):
+                    a.type, a.i = 2, v
+                else:
+                    a.type = 4
+                    tensor(a.t, k, *v)
+        for args in inits:
+            tensor(g.initializer.add(), *args)
+        return m.SerializeToString()
+
+    w43 = [0.5, -0.25, 0, 1, 0.75, 0, -1, 0.125, 0, 0.5, 0.25, -0.5]
+    seeds = {
+        "gemm-relu-softmax": model(
+            [("Gemm", ["x", "W", "B"], ["h"], {"transB": 1}), ("Relu", ["h"], ["r"], {}),
+             ("Gemm", ["r", "W2", "B2"], ["z"], {"transB": 1, "alpha": 0.5, "beta": 2.0}),
+             ("Softmax", ["z"], ["y"], {"axis": 1})],
+            [("W", [3, 4], w43), ("B", [3], [0.1, 0, -0.1]), ("W2", [2, 3], [1, -1, 0.5, 0, 2, 1]),
+             ("B2", [2], [0, 0])]),
+        "matmul-add-sigmoid": model(
+            [("MatMul", ["x", "W"], ["m"], {}), ("Add", ["m", "B"], ["a"], {}),
+             ("Sigmoid", ["a"], ["y"], {})],
+            [("W", [4, 3], w43), ("B", [3], [1, 2, 3])]),
+        "flatten-reshape-tanh": model(
+            [("Flatten", ["x"], ["f"], {"axis": 1}),
+             ("Constant", [], ["shape"], {"value": ([2], [1, 4], INT64)}),
+             ("Reshape", ["f", "shape"], ["s"], {}), ("Gemm", ["s", "W", "B"], ["g"], {"transB": 1}),
+             ("Identity", ["g"], ["i"], {}), ("Dropout", ["i"], ["o"], {}),
+             ("Tanh", ["o"], ["y"], {})],
+            [("W", [3, 4], w43), ("B", [3], [0, 0, 0])]),
+        "gemm-double-typed": model(
+            [("Gemm", ["x", "W", "B"], ["y"], {"transB": 1})],
+            [("W", [3, 4], w43, DOUBLE, False), ("B", [3], [1, 1, 1], FLOAT, False)]),
+        "gemm-transA": model(
+            [("Gemm", ["x", "W"], ["y"], {"transA": 1})], [("W", [4, 3], w43)], batch=4),
+        "unsupported-conv": model([("Conv", ["x", "W"], ["y"], {})], [("W", [3, 4], w43)]),
+        "gemm-missing-weight": model([("Gemm", ["x", "W"], ["y"], {})], []),
+        "gemm-shape-mismatch": model([("Gemm", ["x", "W"], ["y"], {"transB": 1})],
+                                     [("W", [3, 5], w43 + [0, 0, 0])]),
+    }
+    for name, data in seeds.items():
+        write(d, name + ".onnx", data)
+    write(d, "tensor-float.pb", tensor(Tensor(), "t", [2, 2], [1, 2, 3, 4]).SerializeToString())
+    write(d, "tensor-double-typed.pb",
+          tensor(Tensor(), "t", [3], [1, 2, 3], DOUBLE, False).SerializeToString())
+    testdata = "/usr/share/libonnx-testdata/data/node/test_gemm_default_vector_bias"
+    if os.path.isdir(testdata):  # weights as graph inputs: refused without bindings
+        for rel in ("model.onnx", "test_data_set_0/input_1.pb"):
+            with open(os.path.join(testdata, rel), "rb") as f:
+                write(d, "testdata-gemm-" + os.path.basename(rel), f.read())
+
+
+# ---- IDX datasets ----------------------------------------------------------------
+def idx_corpus():
+    import gzip
+
+    d = reset("idx")
+
+    def images(count, rows, cols, magic=0x803):
+        return struct.pack(">4I", magic, count, rows, cols) + bytes(
+            (i * 37) & 0xFF for i in range(count * rows * cols))
+
+    def labels(count, classes=10, magic=0x801):
+        return struct.pack(">2I", magic, count) + bytes(i % classes for i in range(count))
+
+    def seed(name, img, lab, classes=10, limit=0):
+        write(d, name, bytes([classes - 1, limit]) + struct.pack("<I", len(img)) + img + lab)
+
+    seed("3x4x4.idx", images(3, 4, 4), labels(3))
+    seed("5x2x3-limit-2.idx", images(5, 2, 3), labels(5), limit=2)
+    seed("2x28x28.idx", images(2, 28, 28), labels(2))
+    seed("gzip-3x4x4.idx", gzip.compress(images(3, 4, 4), mtime=0),
+         gzip.compress(labels(3), mtime=0))
+    seed("zero-images.idx", images(0, 4, 4), labels(0))
+    seed("count-mismatch.idx", images(3, 4, 4), labels(2))
+    seed("truncated-images.idx", images(3, 4, 4)[:-5], labels(3))
+    seed("truncated-labels.idx", images(3, 4, 4), labels(3)[:-1])
+    seed("label-out-of-range.idx", images(3, 4, 4), labels(3, classes=10), classes=2)
+    seed("wrong-magic.idx", images(3, 4, 4, magic=0x801), labels(3))
+    seed("short-header.idx", images(3, 4, 4)[:10], labels(3))
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -199,6 +349,8 @@ def main():
     eie_corpus(build)
     config_corpus()
     infer_corpus(build)
+    onnx_corpus(build)
+    idx_corpus()
 
 
 if __name__ == "__main__":
