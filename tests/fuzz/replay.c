@@ -92,7 +92,8 @@ static int run_dir(const char *dir, size_t *count)
         n++;
     }
     closedir(d);
-    qsort(names, n, sizeof *names, compare_names); /* same order every run */
+    if (n > 1)
+        qsort(names, n, sizeof *names, compare_names); /* same order every run */
     for (size_t i = 0; i < n; i++) {
         char path[4096];
         struct stat sb;
