@@ -671,6 +671,16 @@ void eied_policy_print(const eied_policy_t *p, FILE *out)
     }
 }
 
+/* Writes a value so that eied_config_load_text reads back exactly it: quoted
+ * when trimming, a " #" comment or its own outer quotes would change it. */
+static void print_value(FILE *out, const char *v)
+{
+    size_t n = strlen(v);
+    bool quote = n > 0 && (isspace((unsigned char)v[0]) || isspace((unsigned char)v[n - 1]) ||
+                           strstr(v, " #") != NULL || (n >= 2 && v[0] == '"' && v[n - 1] == '"'));
+    fprintf(out, quote ? "\"%s\"" : "%s", v);
+}
+
 static void print_ms(FILE *out, uint64_t ms)
 {
     if (ms % 1000 == 0)
@@ -698,7 +708,7 @@ void eied_config_print(const eied_config_t *cfg, FILE *out)
         }
         switch (row->type) {
         case KEY_STRING:
-            fprintf(out, "%s", (const char *)field);
+            print_value(out, (const char *)field);
             break;
         case KEY_DURATION:
             memcpy(&u, field, sizeof u);
@@ -745,8 +755,11 @@ void eied_config_print(const eied_config_t *cfg, FILE *out)
         fputc('\n', out);
     }
     fprintf(out, "\n[models]\n");
-    for (size_t i = 0; i < cfg->n_models; i++)
-        fprintf(out, "%s = %s\n", cfg->models[i].name, cfg->models[i].path);
+    for (size_t i = 0; i < cfg->n_models; i++) {
+        fprintf(out, "%s = ", cfg->models[i].name);
+        print_value(out, cfg->models[i].path);
+        fputc('\n', out);
+    }
 }
 
 size_t eied_config_key_count(void)

@@ -9,6 +9,7 @@ PACKAGES="
   libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler grpc-proto
   libuv1-dev libssl-dev openssl zlib1g-dev
   libcriterion-dev
+  clang libclang-rt-14-dev
   python3 python3-grpcio python3-protobuf python3-yaml
   libopenblas-dev
   libonnx-dev libonnx-testdata dataset-fashion-mnist

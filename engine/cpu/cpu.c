@@ -84,6 +84,10 @@ typedef struct cpu_job {
     eie_run_done_fn done;
     void *user;
     uint64_t nonzero_acts;
+    /* Sum of the PEs' entries, added as each PE's run() ends: finish may run
+     * after the pool has started the next job, which reuses the net's
+     * per-PE scratch. */
+    _Atomic uint64_t entries;
 } cpu_job_t;
 
 static void *alloc_aligned(size_t n)
@@ -320,6 +324,8 @@ static void job_run(eie_pool_job_t *base, unsigned pe, eie_pool_t *pool)
                 eie_pool_barrier(pool);
         }
     }
+    /* The pool's completion count orders this before finish (acq_rel). */
+    atomic_fetch_add_explicit(&job->entries, net->pe[pe].entries, memory_order_relaxed);
 }
 
 /* The whole job on one thread: every PE in turn, no barriers. */
@@ -366,9 +372,8 @@ static void job_shape(cpu_job_t *job)
 static void job_finish(eie_pool_job_t *base)
 {
     cpu_job_t *job = (cpu_job_t *)base;
-    eie_run_info_t info = {.nonzero_acts = job->nonzero_acts};
-    for (unsigned p = 0; p < job->net->n; p++)
-        info.entries += job->net->pe[p].entries;
+    eie_run_info_t info = {.nonzero_acts = job->nonzero_acts,
+                           .entries = atomic_load_explicit(&job->entries, memory_order_relaxed)};
     eie_run_done_fn done = job->done;
     void *user = job->user;
     free(job);

@@ -239,15 +239,18 @@ static eie_status_t read_fc(cur_t *c, const eie_limits_t *lim, eie_fc_t *fc)
     if ((st = read_table(c, "code_table", EIE_HUFF_MAX_SYMS, clens, &cn, &cdec)) != 0 ||
         (st = read_table(c, "run_table", EIE_RUN_MAX + 1, rlens, &rn, &rdec)) != 0)
         return st;
-    /* entries <= rows*cols <= max_weights, and read_stream checks it against
-     * the stream's bytes before decoding, so this allocation is bounded by
-     * both the limits and the file size. */
+    /* entries <= rows*cols <= max_weights; the code stream's length field is
+     * read ahead and checked against the bytes present (as read_stream does),
+     * so this allocation is bounded by the file size too: each entry takes at
+     * least one bit. */
     size_t at_cstream = c->off;
-    uint64_t peek_bytes = 0;
-    if (c->end - c->off >= 8)
-        for (unsigned k = 0; k < 8; k++)
-            peek_bytes |= (uint64_t)c->d[c->off + k] << (8 * k);
-    if (c->end - c->off >= 8 && entries > peek_bytes * 8)
+    uint64_t peek_bytes;
+    cur_t peek = *c;
+    READ(&peek, 8, "code_stream", peek_bytes);
+    if ((st = cur_need(&peek, peek_bytes > SIZE_MAX ? SIZE_MAX : (size_t)peek_bytes,
+                       "code_stream")) != EIE_STATUS_OK)
+        return st;
+    if (entries > peek_bytes * 8)
         return cur_fail(c, EIE_STATUS_BAD_FORMAT, "code_stream", at_cstream,
                         "stream of %" PRIu64 " bytes cannot hold %" PRIu64 " entries", peek_bytes,
                         entries);

@@ -52,17 +52,22 @@ eie_status_t eie_onnx_tensor_floats(const Onnx__TensorProto *t, const char *what
         return eie_error_set(err, EIE_STATUS_UNSUPPORTED,
                              "%s has data type %d; eie reads float (1) and double (11) weights",
                              what, (int)type);
+    /* The data must be there before anything is allocated for it: count comes
+     * from the dims, which cost a few bytes however large they claim to be. */
+    size_t elem = type == EIE_ONNX_FLOAT ? 4 : 8;
+    int raw = t->has_raw_data && t->raw_data.len > 0;
+    if (raw && t->raw_data.len != count * elem)
+        return eie_error_set(err, EIE_STATUS_BAD_FORMAT,
+                             "%s: raw_data has %zu bytes, its shape needs %zu", what,
+                             t->raw_data.len, count * elem);
+    if (!raw && type == EIE_ONNX_FLOAT && t->n_float_data != count)
+        return wrong_length(what, "float_data", t->n_float_data, count, err);
+    if (!raw && type == EIE_ONNX_DOUBLE && t->n_double_data != count)
+        return wrong_length(what, "double_data", t->n_double_data, count, err);
     float *out = malloc(count ? count * sizeof *out : 1);
     if (out == NULL)
         return eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory for %s", what);
-    size_t elem = type == EIE_ONNX_FLOAT ? 4 : 8;
-    if (t->has_raw_data && t->raw_data.len > 0) {
-        if (t->raw_data.len != count * elem) {
-            free(out);
-            return eie_error_set(err, EIE_STATUS_BAD_FORMAT,
-                                 "%s: raw_data has %zu bytes, its shape needs %zu", what,
-                                 t->raw_data.len, count * elem);
-        }
+    if (raw) {
         /* ONNX raw_data is little-endian, as is every host eie builds on. */
         for (size_t i = 0; i < count; i++) {
             if (type == EIE_ONNX_FLOAT) {
@@ -74,17 +79,9 @@ eie_status_t eie_onnx_tensor_floats(const Onnx__TensorProto *t, const char *what
             }
         }
     } else if (type == EIE_ONNX_FLOAT) {
-        if (t->n_float_data != count) {
-            free(out);
-            return wrong_length(what, "float_data", t->n_float_data, count, err);
-        }
         if (count)
             memcpy(out, t->float_data, count * sizeof *out);
     } else {
-        if (t->n_double_data != count) {
-            free(out);
-            return wrong_length(what, "double_data", t->n_double_data, count, err);
-        }
         for (size_t i = 0; i < count; i++)
             out[i] = (float)t->double_data[i];
     }
@@ -99,26 +96,19 @@ eie_status_t eie_onnx_tensor_int64s(const Onnx__TensorProto *t, const char *what
     if (type != EIE_ONNX_INT64)
         return eie_error_set(err, EIE_STATUS_UNSUPPORTED, "%s has data type %d, expected int64 (7)",
                              what, (int)type);
+    int raw = t->has_raw_data && t->raw_data.len > 0;
+    if (raw && t->raw_data.len != count * 8)
+        return eie_error_set(err, EIE_STATUS_BAD_FORMAT,
+                             "%s: raw_data has %zu bytes, its shape needs %zu", what,
+                             t->raw_data.len, count * 8);
+    if (!raw && t->n_int64_data != count)
+        return wrong_length(what, "int64_data", t->n_int64_data, count, err);
     int64_t *out = malloc(count ? count * sizeof *out : 1);
     if (out == NULL)
         return eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory for %s", what);
-    if (t->has_raw_data && t->raw_data.len > 0) {
-        if (t->raw_data.len != count * 8) {
-            free(out);
-            return eie_error_set(err, EIE_STATUS_BAD_FORMAT,
-                                 "%s: raw_data has %zu bytes, its shape needs %zu", what,
-                                 t->raw_data.len, count * 8);
-        }
-        if (count)
-            memcpy(out, t->raw_data.data, count * 8);
-    } else {
-        if (t->n_int64_data != count) {
-            free(out);
-            return wrong_length(what, "int64_data", t->n_int64_data, count, err);
-        }
-        if (count)
-            memcpy(out, t->int64_data, count * sizeof *out);
-    }
+    if (count)
+        memcpy(out, raw ? (const void *)t->raw_data.data : (const void *)t->int64_data,
+               count * sizeof *out);
     *data_out = out;
     return EIE_STATUS_OK;
 }

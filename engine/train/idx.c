@@ -125,19 +125,35 @@ eie_status_t eie_dataset_load(const char *images_path, const char *labels_path, 
     ds->rows = di[1];
     ds->cols = di[2];
     ds->classes = classes;
-    ds->labels = malloc(count ? count : 1);
-    ds->images = malloc((size_t)count * pixels * sizeof(float) + 1);
-    raw = malloc((size_t)count * pixels + 1);
-    if (ds->labels == NULL || ds->images == NULL || raw == NULL) {
-        st = eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory for %u images", count);
-        goto error;
+    /* The header costs 16 bytes whatever it announces (up to 10^7 images of
+     * 2^20 pixels), so the pixel buffer grows with the data actually read and
+     * the float images are allocated only once every byte is there. */
+    size_t want = (size_t)count * pixels, have = 0, cap = 0;
+    long long got = 0;
+    while (have < want) {
+        size_t grow = cap < (1u << 20) ? (1u << 20) : cap;
+        cap = want - cap < grow ? want : cap + grow;
+        uint8_t *bigger = realloc(raw, cap);
+        if (bigger == NULL) {
+            st = eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory for %u images", count);
+            goto error;
+        }
+        raw = bigger;
+        got = read_full(fi, raw + have, cap - have);
+        if (got < 0 || (size_t)got < cap - have) {
+            st = eie_error_set(err, EIE_STATUS_BAD_FORMAT,
+                               "%s: truncated: %u images of %zu bytes announced, %s after %lld "
+                               "bytes",
+                               images_path, count, pixels, got < 0 ? "gzip error" : "data ends",
+                               got < 0 ? 0 : (long long)have + got);
+            goto error;
+        }
+        have = cap;
     }
-    long long got = read_full(fi, raw, (size_t)count * pixels);
-    if (got < 0 || (size_t)got < (size_t)count * pixels) {
-        st = eie_error_set(err, EIE_STATUS_BAD_FORMAT,
-                           "%s: truncated: %u images of %zu bytes announced, %s after %lld bytes",
-                           images_path, count, pixels, got < 0 ? "gzip error" : "data ends",
-                           got < 0 ? 0 : got);
+    ds->labels = malloc(count ? count : 1);
+    ds->images = malloc(want * sizeof(float) + 1);
+    if (ds->labels == NULL || ds->images == NULL) {
+        st = eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory for %u images", count);
         goto error;
     }
     got = read_full(fl, ds->labels, count);

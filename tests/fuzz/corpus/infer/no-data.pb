@@ -1,0 +1,3 @@
+
+fuzz1seed*
+inputFP32
