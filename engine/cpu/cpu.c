@@ -359,6 +359,10 @@ static void job_run_serial(eie_pool_job_t *base, unsigned slot, eie_pool_t *pool
             }
         }
     }
+    uint64_t entries = 0;
+    for (unsigned p = 0; p < net->n; p++)
+        entries += net->pe[p].entries;
+    atomic_fetch_add_explicit(&job->entries, entries, memory_order_relaxed);
 }
 
 /* Chooses between the PE-parallel and the one-thread form of a run. */
