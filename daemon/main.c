@@ -4,6 +4,7 @@
  * the server on the libuv loop; the loop runs until a graceful shutdown.
  */
 #include <getopt.h>
+#include <malloc.h>
 #include <grpc/grpc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -130,6 +131,11 @@ int main(int argc, char **argv)
     }
     eied_log_configure(cfg.log_level, cfg.log_format);
     signal(SIGPIPE, SIG_IGN);
+    /* gRPC's threads would each get a malloc arena of their own; requests freed on other
+       threads then fragment them and RSS creeps up under load (the soak test measured 11%
+       in a minute). Two arenas keep it flat. MALLOC_ARENA_MAX in the environment wins. */
+    if (getenv("MALLOC_ARENA_MAX") == NULL)
+        mallopt(M_ARENA_MAX, 2);
 
     grpc_init();
     uv_loop_t *loop = uv_default_loop();
