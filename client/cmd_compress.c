@@ -28,10 +28,15 @@ static void usage(void)
            "  --lr X                the original learning rate (0.05); retraining uses X/10\n"
            "  --dsd                 DSD-train (dense -> sparse -> dense) before compressing\n"
            "  --seed S              seed (1)\n"
+           "  --name NAME           the model's name in the .eie file (model)\n"
+           "  --description TEXT    the model's description in the .eie file\n"
            "  --json                print the report as JSON\n");
 }
 
-/* Parses "a,b,c" into up to max doubles; a single value fills every slot. */
+/*
+ * Parses "a,b,c" into up to max doubles; a single value fills every slot,
+ * a shorter list leaves the remaining slots as they were.
+ */
 static int parse_list(const char *s, double *out, size_t max)
 {
     size_t n = 0;
@@ -54,7 +59,9 @@ int eiectl_cmd_compress(int argc, char **argv)
         return 0;
     }
     eie_compress_opts_t o = eie_compress_opts_default();
-    const char *in = NULL, *out = NULL, *data = NULL;
+    const char *in = NULL, *out = NULL, *data = NULL, *name = "model";
+    const char *description = "compressed by eiectl compress (Deep Compression: pruning, "
+                              "trained quantization, Huffman coding)";
     int json = 0, dsd = 0, huffman = 1;
     uint32_t limit = 0;
     double list[EIE_COMPRESS_MAX_FC];
@@ -80,6 +87,10 @@ int eiectl_cmd_compress(int argc, char **argv)
             out = v;
         else if (strcmp(a, "--data") == 0)
             data = v;
+        else if (strcmp(a, "--name") == 0)
+            name = v;
+        else if (strcmp(a, "--description") == 0)
+            description = v;
         else if (strcmp(a, "--limit") == 0)
             limit = (uint32_t)strtoul(v, NULL, 10);
         else if (strcmp(a, "--sparsity") == 0) {
@@ -92,10 +103,15 @@ int eiectl_cmd_compress(int argc, char **argv)
         } else if (strcmp(a, "--prune-iterations") == 0)
             o.prune_iterations = (unsigned)strtoul(v, NULL, 10);
         else if (strcmp(a, "--bits") == 0) {
+            /* Layers past the end of a short list keep their bits (5). */
+            for (int k = 0; k < EIE_COMPRESS_MAX_FC; k++)
+                list[k] = o.bits[k];
             int n = parse_list(v, list, EIE_COMPRESS_MAX_FC);
             if (n < 1)
                 return eiectl_usage_error("compress", "bad --bits '%s'", v);
             for (int k = 0; k < EIE_COMPRESS_MAX_FC; k++) {
+                if (!(list[k] >= 0.0 && list[k] <= 64.0) || list[k] != (double)(int)list[k])
+                    return eiectl_usage_error("compress", "bad --bits '%s'", v);
                 if (list[k] == 32)
                     return eiectl_usage_error("compress", "--bits 32 (no weight sharing) cannot "
                                                           "be stored in .eie; use --no-quant");
@@ -138,9 +154,8 @@ int eiectl_cmd_compress(int argc, char **argv)
     o.train_set = train;
     o.test_set = test;
     o.train.progress = eiectl_train_progress;
-    o.name = "model";
-    o.description = "compressed by eiectl compress (Deep Compression: pruning, trained "
-                    "quantization, Huffman coding)";
+    o.name = name;
+    o.description = description;
     if (dsd) {
         if (train == NULL) {
             rc = eiectl_usage_error("compress", "--dsd needs --data");
