@@ -106,7 +106,10 @@ CONFIGS = {
                        "public_keys = /etc/eie/keys\n",
     "policies.conf": "[version_policy]\nlenet = latest 2\nresnet = all\nold = specific 4\n"
                      "[models]\nlenet = /models/lenet.eie\nmlp-1.v2 = \"/models/with space.eie\"\n",
-    "engine.conf": "[engine]\nbackend = eie-sim\npes = 64\n",
+    "engine.conf": "[engine]\nbackend = eie-sim\npes = 64\nsim_fifo_depth = 16\n"
+                   "sim_pipeline_depth = 2\nsim_clock_mhz = 1200\n",
+    "model-backend.conf": "[model_backend]\nlenet = eie-sim\nmlp = cpu\n",
+    "bad-model-backend.conf": "[model_backend]\nlenet = tpu\n",
     "crlf.conf": "[server]\r\nlisten = 0.0.0.0:9000\r\n",
     "no-newline.conf": "[engine]\npes = 3",
     "unknown-key.conf": "[server]\nlisten_addr = x\n",
