@@ -1,8 +1,10 @@
 #!/bin/sh
 # Builds eie twice (warnings are errors; then with ASan+UBSan, LeakSanitizer
-# on) and runs the whole test suite in each build: criterion unit tests and
-# the end-to-end tests over loopback. Prints one closing line
-# "N passed, N failed". Usage: tests/run-all.sh [BUILD_PREFIX]
+# on) and runs the whole test suite in each build: criterion unit tests, the
+# end-to-end tests over loopback, the soak, deployment checks, fuzz replays.
+# Then the engine's concurrency tests under ThreadSanitizer and each fuzz
+# target for a bounded time. Prints one closing line "N passed, N failed".
+# Usage: tests/run-all.sh [BUILD_PREFIX]
 set -eu
 cd "$(dirname "$0")/.."
 prefix=${1:-build-test}
@@ -45,6 +47,26 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:halt_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 setup "$prefix-asan" -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false
 run_suite "$prefix-asan"
+
+# ThreadSanitizer on the engine's concurrency tests (gRPC is not instrumented).
+echo "== ThreadSanitizer"
+if ./tests/tsan.sh "$prefix-tsan"; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1))
+  status=1
+fi
+
+# Each libFuzzer target for a bounded time (the long run is in tests/fuzz/README.md).
+if command -v clang >/dev/null 2>&1; then
+  echo "== fuzz (${EIE_FUZZ_SECONDS:-30} s a target)"
+  if BUILD="$prefix-fuzz" ./tests/fuzz/run.sh "${EIE_FUZZ_SECONDS:-30}"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    status=1
+  fi
+fi
 
 echo "$passed passed, $failed failed"
 exit $status

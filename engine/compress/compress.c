@@ -199,7 +199,7 @@ void eie_compress_report_print(FILE *out, const eie_compress_report_t *r)
             "wbits", "wbits", "idxbits", "idxbits", "bytes", "bytes", "ratio");
     fprintf(out, "%-6s %10s %8s %7s %7s %8s %8s %10s %10s %7s\n", "", "", "(P)", "(P+Q)",
             "(+H)", "(P+Q)", "(+H)", "(P+Q)", "(file)", "(x)");
-    uint64_t w = 0, nnz = 0, ent = 0, bytes = 0;
+    uint64_t w = 0, nnz = 0, ent = 0;
     double wb = 0, wbh = 0, ib = 0, ibh = 0;
     for (size_t k = 0; k < r->n_layers; k++) {
         const eie_compress_layer_report_t *l = &r->layers[k];
@@ -211,7 +211,6 @@ void eie_compress_report_print(FILE *out, const eie_compress_report_t *r)
         w += l->weights;
         nnz += l->nnz;
         ent += l->entries;
-        bytes += l->bytes;
         wb += (double)l->bits * l->entries;
         wbh += l->bits_huffman * l->entries;
         ib += l->index_bits * l->entries;
