@@ -73,7 +73,7 @@ typedef struct cpu_net {
  * (LeNet: ~19k entries a row) do not repay. Results are identical either way:
  * each PE's rows are computed by the same kernel in the same order.
  */
-#define SERIAL_WORK (1u << 20)
+#define SERIAL_WORK (1u << 18)
 
 typedef struct cpu_job {
     eie_pool_job_t base;
