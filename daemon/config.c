@@ -55,7 +55,7 @@ static const key_row_t key_table[] = {
     {"inference", "max_batch", KEY_UINT, FIELD(max_batch), 1, 4096, "64", false},
     {"inference", "queue_depth", KEY_UINT, FIELD(queue_depth), 1, 1000000, "1024", false},
     {"inference", "batch_window_us", KEY_UINT, FIELD(batch_window_us), 0, 1000000, "500", false},
-    {"inference", "max_inflight_batches", KEY_UINT, FIELD(max_inflight_batches), 1, 64, "2",
+    {"inference", "max_inflight_batches", KEY_UINT, FIELD(max_inflight_batches), 1, 64, "1",
      false},
     {"inference", "reject_non_finite", KEY_BOOL, FIELD(reject_non_finite), 0, 0, "false", false},
     {"inference", "max_tensor_elements", KEY_UINT, FIELD(max_tensor_elements), 1,
