@@ -84,6 +84,7 @@ static const key_row_t key_table[] = {
     {"repository", "require_signed", KEY_BOOL, FIELD(require_signed), 0, 0, "false", false},
     {"repository", "public_keys", KEY_STRING, FIELD(public_keys), 0, 0, "", false},
     {"engine", "backend", KEY_STRING, FIELD(backend), 0, 0, "cpu", false},
+    {"engine", "extra_backends", KEY_STRING, FIELD(extra_backends), 0, 0, "", false},
     {"engine", "pes", KEY_UINT, FIELD(pes), 0, 1024, "0", false},
     {"engine", "sim_fifo_depth", KEY_UINT, FIELD(sim_fifo_depth), 0, 1024, "0", false},
     {"engine", "sim_pipeline_depth", KEY_UINT, FIELD(sim_pipeline_depth), 0, 64, "0", false},
@@ -356,6 +357,20 @@ bool eied_config_set(eied_config_t *cfg, const char *section, const char *key, c
             why_set(why, why_len, "%s: key 'backend': unknown backend '%s' (known: cpu, eie-sim)",
                     where, value);
             return false;
+        }
+        if (strcmp(row->section, "engine") == 0 && strcmp(row->name, "extra_backends") == 0) {
+            char list[EIED_CONFIG_STR_MAX];
+            snprintf(list, sizeof list, "%s", value);
+            char *save = NULL;
+            for (char *b = strtok_r(list, ", ", &save); b != NULL;
+                 b = strtok_r(NULL, ", ", &save)) {
+                if (!backend_known(b)) {
+                    why_set(why, why_len,
+                            "%s: key 'extra_backends': unknown backend '%s' (known: cpu, eie-sim)",
+                            where, b);
+                    return false;
+                }
+            }
         }
         if (strlen(value) >= row->size) {
             why_set(why, why_len, "%s: key '%s': value is %zu characters, the limit is %zu", where,

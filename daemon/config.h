@@ -94,6 +94,7 @@ typedef struct eied_config {
     bool admin_allow_unauthenticated;
     /* [engine] */
     char backend[64];
+    char extra_backends[EIED_CONFIG_STR_MAX];
     uint64_t pes;
     uint64_t sim_fifo_depth, sim_pipeline_depth, sim_clock_mhz;
     /* [repository] */

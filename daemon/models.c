@@ -44,10 +44,29 @@ void eied_version_ref(eied_version_t *v)
     atomic_fetch_add(&v->refs, 1);
 }
 
+eie_net_t *eied_version_net(const eied_version_t *v, const char *backend,
+                            eie_engine_t **engine_out)
+{
+    if (backend == NULL || backend[0] == '\0' ||
+        strcmp(backend, eie_engine_backend(v->engine)) == 0) {
+        *engine_out = v->engine;
+        return v->net;
+    }
+    for (size_t i = 0; i < v->n_alt; i++) {
+        if (strcmp(backend, eie_engine_backend(v->alt_engines[i])) == 0) {
+            *engine_out = v->alt_engines[i];
+            return v->alt_nets[i];
+        }
+    }
+    return NULL;
+}
+
 static void version_free(eied_version_t *v)
 {
     if (v == NULL)
         return;
+    for (size_t i = 0; i < v->n_alt; i++)
+        eie_net_free(v->alt_nets[i]);
     eie_net_free(v->net);
     eie_model_free(v->model);
     free(v);
@@ -107,11 +126,17 @@ eied_models_t *eied_models_create(eied_server_t *srv, const eied_config_t *cfg)
         goto error;
     }
     /* the default backend first, then every other one a model asks for */
-    const char *wanted[1 + EIED_CONFIG_MAX_MODELS];
+    const char *wanted[1 + 2 * EIED_CONFIG_MAX_MODELS];
     size_t n_wanted = 0;
     wanted[n_wanted++] = cfg->backend;
     for (size_t i = 0; i < cfg->n_model_backends; i++)
         wanted[n_wanted++] = cfg->model_backends[i].path;
+    char extra[EIED_CONFIG_STR_MAX];
+    snprintf(extra, sizeof extra, "%s", cfg->extra_backends);
+    char *save = NULL;
+    for (char *b = strtok_r(extra, ", ", &save); b != NULL && n_wanted < 1 + 2 * EIED_CONFIG_MAX_MODELS;
+         b = strtok_r(NULL, ", ", &save))
+        wanted[n_wanted++] = b;
     for (size_t w = 0; w < n_wanted; w++) {
         bool have = false;
         for (size_t e = 0; e < models->n_engines; e++)
@@ -488,6 +513,19 @@ static void load_work(uv_work_t *work)
         version_free(v);
         goto out;
     }
+    /* With several backends in use, the version is prepared on each, so a request can pick. */
+    for (size_t e = 0; e < req->models->n_engines; e++) {
+        eie_engine_t *engine = req->models->engines[e];
+        if (engine == v->engine)
+            continue;
+        if (eie_net_init(engine, v->model, &v->alt_nets[v->n_alt], &req->err) != EIE_STATUS_OK) {
+            eie_error_prefix(&req->err, "%s: on backend %s: ", req->path,
+                             eie_engine_backend(engine));
+            version_free(v);
+            goto out;
+        }
+        v->alt_engines[v->n_alt++] = engine;
+    }
     if (cfg->warmup) {
         /* A warm-up run proves the net computes before anyone depends on it. */
         in = calloc(eie_net_input_dim(v->net), sizeof(float));
@@ -500,6 +538,8 @@ static void load_work(uv_work_t *work)
         }
     }
     v->bytes = eie_net_layout_bytes(v->net) + len;
+    for (size_t i = 0; i < v->n_alt; i++)
+        v->bytes += eie_net_layout_bytes(v->alt_nets[i]);
     v->load_seconds = (double)(eied_now_ns() - t0) / 1e9;
     req->result = v;
 out:

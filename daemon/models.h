@@ -58,7 +58,11 @@ typedef struct eied_version {
     eied_file_id_t file;
     eie_model_t *model;
     eie_net_t *net;
-    eie_engine_t *engine; /* the backend the net runs on */
+    eie_engine_t *engine; /* the backend the net runs on: the model's */
+    /* the same model prepared on the daemon's other backends, for requests that ask */
+    eie_net_t *alt_nets[4];
+    eie_engine_t *alt_engines[4];
+    size_t n_alt;
     uint64_t bytes; /* charged to the memory budget: run-time layout + model */
     double load_seconds;
     eied_stats_t stats;
@@ -155,6 +159,10 @@ void eied_models_retire(eied_models_t *models, eied_model_t *model, uint64_t ver
 
 /* Unpublishes every version of NAME: new requests get NOT_FOUND, in-flight ones finish. */
 bool eied_models_unload(eied_models_t *models, const char *name, char *why, size_t why_len);
+
+/* The net of v on the backend named backend (NULL or "": the model's own), or NULL. */
+eie_net_t *eied_version_net(const eied_version_t *v, const char *backend,
+                            eie_engine_t **engine_out);
 
 /* The published version number v of model (0: the newest), or NULL. */
 eied_version_t *eied_model_version(const eied_model_t *model, uint64_t v);

@@ -30,6 +30,8 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 
 struct eied_infer_job {
     eied_call_t *call;
+    eie_net_t *net;       /* the version's net on the backend this request runs on */
+    eie_engine_t *engine;
     gpr_timespec deadline; /* monotonic: the request's, or default_timeout, capped by max_timeout */
     eied_version_t *version; /* a reference: the version this request started on */
     eied_model_t *model;
@@ -44,6 +46,8 @@ typedef struct infer_batch {
     eied_server_t *srv;
     eied_model_t *model;
     eied_version_t *version;
+    eie_net_t *net;
+    eie_engine_t *engine;
     eied_infer_job_t *jobs;
     uint32_t rows;
     float *input;  /* rows x input_dim; a job's own buffer when the batch has one job */
@@ -112,7 +116,7 @@ static void batch_done(void *user, eie_status_t status, const eie_run_info_t *in
     uint64_t end_ns = eied_now_ns();
     eied_version_t *v = b->version;
     eied_stats_t *st = &v->stats;
-    uint32_t out_dim = eie_net_output_dim(v->net);
+    uint32_t out_dim = eie_net_output_dim(b->net);
     char version_text[32];
     snprintf(version_text, sizeof version_text, "%llu", (unsigned long long)v->version);
 
@@ -165,7 +169,7 @@ static void batch_done(void *user, eie_status_t status, const eie_run_info_t *in
             pp[i] = &pe[i];
         }
         pv[np].parameter_choice_case = INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_STRING_PARAM;
-        pv[np].string_param = (char *)eie_engine_backend(v->engine);
+        pv[np].string_param = (char *)eie_engine_backend(b->engine);
         set_param(&pe[np], &pv[np], "backend");
         np++;
         pv[np].parameter_choice_case = INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_INT64_PARAM;
@@ -271,8 +275,8 @@ static infer_batch_t *take_batch(eied_server_t *srv, eied_model_t *m)
     uint64_t now = eied_now_ns();
     while (m->pending_head != NULL) {
         eied_infer_job_t *job = m->pending_head;
-        if (b->version != NULL &&
-            (!batching || job->version != b->version || b->rows + job->rows > max_rows))
+        if (b->version != NULL && (!batching || job->version != b->version ||
+                                   job->net != b->net || b->rows + job->rows > max_rows))
             break;
         m->pending_head = job->next;
         if (m->pending_head == NULL)
@@ -297,6 +301,8 @@ static infer_batch_t *take_batch(eied_server_t *srv, eied_model_t *m)
         if (b->version == NULL) {
             b->version = job->version;
             eied_version_ref(b->version);
+            b->net = job->net;
+            b->engine = job->engine;
         }
         *tail = job;
         tail = &job->next;
@@ -311,9 +317,8 @@ static infer_batch_t *take_batch(eied_server_t *srv, eied_model_t *m)
 
 static void batch_submit(eied_server_t *srv, eied_model_t *m, infer_batch_t *b)
 {
-    eied_version_t *v = b->version;
-    uint32_t in_dim = eie_net_input_dim(v->net);
-    uint32_t out_dim = eie_net_output_dim(v->net);
+    uint32_t in_dim = eie_net_input_dim(b->net);
+    uint32_t out_dim = eie_net_output_dim(b->net);
     eie_error_t err;
     b->output = malloc((size_t)b->rows * out_dim * sizeof(float));
     if (b->jobs->next == NULL) {
@@ -336,7 +341,7 @@ static void batch_submit(eied_server_t *srv, eied_model_t *m, infer_batch_t *b)
         st = eie_error_set(&err, EIE_STATUS_NO_MEMORY, "out of memory for a batch of %u rows",
                            b->rows);
     else
-        st = eie_net_submit(v->net, b->input, b->rows, b->output, batch_done, b, &err);
+        st = eie_net_submit(b->net, b->input, b->rows, b->output, batch_done, b, &err);
     if (st != EIE_STATUS_OK)
         batch_done(b, st, NULL, &err); /* answers every job, posts batch_finished */
 }
@@ -440,19 +445,29 @@ static void on_model_infer(eied_server_t *srv, eied_call_t *call)
     }
     uint32_t rows = input_spec.rows;
     size_t n = input_spec.n;
-    /* a request may name the backend it expects; the model's configuration decides */
+    /* A request may pick the backend it runs on (parameter "backend"); the model's own is the
+       default, the others are there when the daemon runs more than one. */
+    eie_engine_t *engine = v->engine;
+    eie_net_t *net = v->net;
     for (size_t i = 0; i < req->n_parameters; i++) {
         const Inference__ModelInferRequest__ParametersEntry *pe = req->parameters[i];
         if (strcmp(pe->key, "backend") != 0 || pe->value == NULL)
             continue;
-        const char *backend = eie_engine_backend(v->engine);
-        if (pe->value->parameter_choice_case !=
-                INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_STRING_PARAM ||
-            strcmp(pe->value->string_param, backend) != 0) {
+        const char *want = pe->value->parameter_choice_case ==
+                                   INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_STRING_PARAM
+                               ? pe->value->string_param
+                               : "";
+        net = eied_version_net(v, want, &engine);
+        if (net == NULL || want[0] == '\0') {
+            char list[128];
+            size_t used = (size_t)snprintf(list, sizeof list, "%s", eie_engine_backend(v->engine));
+            for (size_t k = 0; k < v->n_alt && used < sizeof list; k++)
+                used += (size_t)snprintf(list + used, sizeof list - used, ", %s",
+                                         eie_engine_backend(v->alt_engines[k]));
             infer_fail(call, mname, req->id, GRPC_STATUS_INVALID_ARGUMENT,
-                       "model '%s' is served by backend '%s'; parameter 'backend' asks for "
-                       "another (set [model_backend] %s = NAME)",
-                       mname, backend, mname);
+                       "model '%s': parameter 'backend' must be a string naming one of: %s "
+                       "(engine.extra_backends starts more)",
+                       mname, list);
             goto done;
         }
     }
@@ -482,6 +497,8 @@ static void on_model_infer(eied_server_t *srv, eied_call_t *call)
     }
     memcpy(input, input_spec.data, n * sizeof(float)); /* raw bytes may be unaligned */
     job->call = call;
+    job->net = net;
+    job->engine = engine;
     job->version = v;
     eied_version_ref(v);
     job->model = m;

@@ -369,7 +369,7 @@ class InferTest(unittest.TestCase):
             self.assertGreater(m['eie_sim_cycles{model="small",version="1"}'], 0)
             self.assertGreater(m['eie_sim_energy_uj{model="small",version="1"}'], 0)
 
-    def test_backend_per_model_and_checked_per_request(self):
+    def test_backend_per_model_and_per_request(self):
         models = {"small": MODEL, "sim": MODEL}
         with Daemon(config("[model_backend]\nsim = eie-sim\n", models=models)) as d, \
                 d.channel() as ch:
@@ -379,14 +379,30 @@ class InferTest(unittest.TestCase):
             resp = infer(ch, request(rows(1), model="sim"))
             self.assertEqual(resp.parameters["backend"].string_param, "eie-sim")
             self.assertGreater(resp.parameters["sim_cycles"].uint64_param, 0)
+            # with two backends running, a request picks either for any model
+            data = rows(2)
+            req = request(data)
+            req.parameters["backend"].string_param = "eie-sim"
+            resp = infer(ch, req)
+            self.assertEqual(resp.parameters["backend"].string_param, "eie-sim")
+            self.assertGreater(resp.parameters["sim_cycles"].uint64_param, 0)
+            assert_close(self, outputs(resp), reference(MODEL, data, TMP.name), rel=2 ** -5)
             req = request(rows(1), model="sim")
-            req.parameters["backend"].string_param = "eie-sim"
-            self.assertEqual(infer(ch, req).parameters["backend"].string_param, "eie-sim")
+            req.parameters["backend"].string_param = "cpu"
+            self.assertEqual(infer(ch, req).parameters["backend"].string_param, "cpu")
             req = request(rows(1))
-            req.parameters["backend"].string_param = "eie-sim"
+            req.parameters["backend"].string_param = "tpu"
             code, details = self.code_of(ch, req)
             self.assertEqual(code, grpc.StatusCode.INVALID_ARGUMENT)
-            self.assertIn("served by backend 'cpu'", details)
+            self.assertIn("one of: cpu, eie-sim", details)
+
+    def test_extra_backends_without_per_model_entries(self):
+        with Daemon(config("[engine]\nextra_backends = eie-sim\n")) as d, d.channel() as ch:
+            wait_ready(ch, "small")
+            self.assertEqual(infer(ch, request(rows(1))).parameters["backend"].string_param, "cpu")
+            req = request(rows(1))
+            req.parameters["backend"].string_param = "eie-sim"
+            self.assertEqual(infer(ch, req).parameters["backend"].string_param, "eie-sim")
 
     def test_reflection_lists_services_and_serves_their_files(self):
         Req = message("grpc.reflection.v1.ServerReflectionRequest")
