@@ -114,44 +114,13 @@ static void print_table(const Inference__ModelStatisticsResponse *r)
 
 int eiectl_cmd_stats(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        EIECTL_REMOTE_LONG_OPTS,
-        {"model", required_argument, NULL, 'm'},
-        {"version", required_argument, NULL, 'V'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     eiectl_remote_opts_t ro;
-    eiectl_remote_opts_init(&ro);
-    const char *model = "", *version = "";
-    bool json = false;
-    int opt;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "a:t:T:m:V:jh", opts, NULL)) != -1) {
-        int r = eiectl_remote_opt("stats", opt, optarg, &ro);
-        if (r == 2)
-            return 2;
-        if (r == 1)
-            continue;
-        switch (opt) {
-        case 'm':
-            model = optarg;
-            break;
-        case 'V':
-            version = optarg;
-            break;
-        case 'j':
-            json = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
-    }
+    eiectl_model_opts_t mo;
+    int status = eiectl_model_opts_parse("stats", argc, argv, usage, &ro, &mo);
+    if (status >= 0)
+        return status;
+    const char *model = mo.model != NULL ? mo.model : "", *version = mo.version;
+    bool json = mo.json;
     if (optind < argc)
         return eiectl_usage_error("stats", "unexpected argument '%s'", argv[optind]);
     if (version[0] != '\0' && model[0] == '\0')

@@ -2,6 +2,7 @@
 #include "remote.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -482,4 +483,48 @@ void eiectl_infer_print_json(FILE *out, const Inference__ModelInferResponse *res
         fputc('}', out);
     }
     fputs("]}\n", out);
+}
+
+int eiectl_model_opts_parse(const char *cmd, int argc, char **argv, void (*usage)(FILE *out),
+                            eiectl_remote_opts_t *ro, eiectl_model_opts_t *mo)
+{
+    static const struct option opts[] = {
+        EIECTL_REMOTE_LONG_OPTS,
+        {"model", required_argument, NULL, 'm'},
+        {"version", required_argument, NULL, 'V'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    eiectl_remote_opts_init(ro);
+    mo->model = NULL;
+    mo->version = "";
+    mo->json = false;
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "a:t:T:m:V:jh", opts, NULL)) != -1) {
+        int r = eiectl_remote_opt(cmd, opt, optarg, ro);
+        if (r == 2)
+            return 2;
+        if (r == 1)
+            continue;
+        switch (opt) {
+        case 'm':
+            mo->model = optarg;
+            break;
+        case 'V':
+            mo->version = optarg;
+            break;
+        case 'j':
+            mo->json = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    return -1;
 }

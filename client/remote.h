@@ -49,6 +49,21 @@ void eiectl_remote_opts_init(eiectl_remote_opts_t *opts);
  */
 int eiectl_remote_opt(const char *cmd, int opt, const char *arg, eiectl_remote_opts_t *opts);
 
+/* What the per-model remote commands (metadata, stats) take besides the common options. */
+typedef struct eiectl_model_opts {
+    const char *model;   /* --model; NULL if absent */
+    const char *version; /* --version; "" if absent */
+    bool json;           /* --json */
+} eiectl_model_opts_t;
+
+/*
+ * Parses argv for such a command: the common options, --model, --version,
+ * --json and --help. Returns -1 to go on (optind at the first operand), or the
+ * exit status: 0 after --help (usage printed to stdout), 2 on a usage error.
+ */
+int eiectl_model_opts_parse(const char *cmd, int argc, char **argv, void (*usage)(FILE *out),
+                            eiectl_remote_opts_t *ro, eiectl_model_opts_t *mo);
+
 /* Parses seconds in (0, max]; plain numbers or with a unit (ms, s, m, h). */
 bool eiectl_parse_seconds(const char *s, double max, double *seconds_out);
 
