@@ -103,7 +103,14 @@ static void why_set(char *why, size_t why_len, const char *fmt, ...)
     va_end(ap);
 }
 
-bool eied_parse_duration_ms(const char *text, uint64_t *ms_out)
+typedef struct unit {
+    const char *suffix;
+    uint64_t mult;
+} unit_t;
+
+/* A whole number followed by exactly one of units' suffixes, scaled without overflow. */
+static bool parse_with_unit(const char *text, const unit_t *units, size_t n_units,
+                            uint64_t *value_out)
 {
     char *end;
     if (!isdigit((unsigned char)text[0]))
@@ -112,47 +119,28 @@ bool eied_parse_duration_ms(const char *text, uint64_t *ms_out)
     unsigned long long v = strtoull(text, &end, 10);
     if (errno != 0)
         return false;
-    uint64_t mult;
-    if (strcmp(end, "ms") == 0)
-        mult = 1;
-    else if (strcmp(end, "s") == 0)
-        mult = 1000;
-    else if (strcmp(end, "m") == 0)
-        mult = 60000;
-    else if (strcmp(end, "h") == 0)
-        mult = 3600000;
-    else
-        return false;
-    if (v > UINT64_MAX / mult)
-        return false;
-    *ms_out = (uint64_t)v * mult;
-    return true;
+    for (size_t i = 0; i < n_units; i++) {
+        if (strcmp(end, units[i].suffix) == 0) {
+            if (v > UINT64_MAX / units[i].mult)
+                return false;
+            *value_out = (uint64_t)v * units[i].mult;
+            return true;
+        }
+    }
+    return false;
+}
+
+bool eied_parse_duration_ms(const char *text, uint64_t *ms_out)
+{
+    static const unit_t units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+    return parse_with_unit(text, units, sizeof units / sizeof units[0], ms_out);
 }
 
 bool eied_parse_size(const char *text, uint64_t *bytes_out)
 {
-    char *end;
-    if (!isdigit((unsigned char)text[0]))
-        return false;
-    errno = 0;
-    unsigned long long v = strtoull(text, &end, 10);
-    if (errno != 0)
-        return false;
-    uint64_t mult;
-    if (*end == '\0' || strcmp(end, "B") == 0)
-        mult = 1;
-    else if (strcmp(end, "KiB") == 0)
-        mult = 1024;
-    else if (strcmp(end, "MiB") == 0)
-        mult = 1024 * 1024;
-    else if (strcmp(end, "GiB") == 0)
-        mult = 1024ull * 1024 * 1024;
-    else
-        return false;
-    if (v > UINT64_MAX / mult)
-        return false;
-    *bytes_out = (uint64_t)v * mult;
-    return true;
+    static const unit_t units[] = {
+        {"", 1}, {"B", 1}, {"KiB", 1024}, {"MiB", 1024 * 1024}, {"GiB", 1024ull * 1024 * 1024}};
+    return parse_with_unit(text, units, sizeof units / sizeof units[0], bytes_out);
 }
 
 static bool parse_bool(const char *text, bool *out)
