@@ -48,7 +48,7 @@ typedef struct step {
 
 typedef struct pe_scratch {
     float *acc;       /* max local rows * EIE_KERNEL_MAX_BATCH, aligned */
-    uint32_t *active; /* max cols */
+    uint32_t *active; /* max cols + EIE_ACTIVE_SLACK */
     uint64_t entries; /* entries this PE walked in the current job */
     char pad[CACHE_LINE];
 } pe_scratch_t;
@@ -216,7 +216,8 @@ static eie_status_t cpu_net_init(void *state, const eie_model_t *model, void **n
             goto nomem;
     for (unsigned p = 0; p < net->n; p++) {
         net->pe[p].acc = alloc_aligned((size_t)max_local * EIE_KERNEL_MAX_BATCH * sizeof(float));
-        net->pe[p].active = alloc_aligned((size_t)max_cols * sizeof(uint32_t));
+        net->pe[p].active =
+            alloc_aligned(((size_t)max_cols + EIE_ACTIVE_SLACK) * sizeof(uint32_t));
         if (!net->pe[p].acc || !net->pe[p].active)
             goto nomem;
     }
@@ -247,25 +248,14 @@ static void run_fc(cpu_job_t *job, const step_t *stp, unsigned pe, view_t in, vi
     pe_scratch_t *sc = &net->pe[pe];
     /* EIE sec. III-A: only nonzero activations are broadcast. A column is
      * skipped when all B inputs are zero there. */
-    size_t n_active = 0;
-    for (uint32_t j = 0; j < cf->cols; j++) {
-        int nz = 0;
-        for (size_t b = 0; b < B; b++)
-            nz |= in.p[j * in.si + b * in.sb] != 0.0f;
-        sc->active[n_active] = j;
-        n_active += (size_t)nz;
-    }
+    const eie_cpu_kernel_t *k = net->s->kernel;
+    size_t n_active = k->active(in.p, cf->cols, in.si, in.sb, B, sc->active);
     if (pe == 0)
         job->nonzero_acts += n_active;
-    for (size_t k = 0; k < n_active; k++) {
-        uint32_t j = sc->active[k];
-        sc->entries += L->ptr[j + 1] - L->ptr[j];
-    }
     float *acc = sc->acc;
     memset(acc, 0, (size_t)L->n_rows * B * sizeof(float));
-    const eie_cpu_kernel_t *k = net->s->kernel;
-    (cf->wide ? k->spmv_wide : k->spmv_narrow)(L, cf->codebook, sc->active, n_active, in.p,
-                                                in.si, in.sb, B, acc);
+    sc->entries += (cf->wide ? k->spmv_wide : k->spmv_narrow)(L, cf->codebook, sc->active,
+                                                              n_active, in.p, in.si, in.sb, B, acc);
     unsigned N = net->n;
     for (uint32_t r = 0; r < L->n_rows; r++) {
         size_t i = (size_t)r * N + pe;
@@ -410,7 +400,7 @@ static eie_status_t cpu_net_submit(void *state, void *netp, const float *input, 
 typedef struct sync_wait {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int done;
+    atomic_int done;
     eie_run_info_t info;
 } sync_wait_t;
 
@@ -422,7 +412,7 @@ static void sync_done(void *user, eie_status_t status, const eie_run_info_t *inf
     sync_wait_t *w = user;
     pthread_mutex_lock(&w->mu);
     w->info = *info;
-    w->done = 1;
+    atomic_store_explicit(&w->done, 1, memory_order_release);
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
 }
@@ -434,7 +424,8 @@ static eie_status_t cpu_net_run(void *state, void *netp, const float *input, siz
     cpu_job_t *job = calloc(1, sizeof *job);
     if (job == NULL)
         return eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory queueing a run");
-    sync_wait_t w = {.done = 0};
+    sync_wait_t w;
+    atomic_init(&w.done, 0);
     pthread_mutex_init(&w.mu, NULL);
     pthread_cond_init(&w.cv, NULL);
     job->base.finish = job_finish;
@@ -446,8 +437,17 @@ static eie_status_t cpu_net_run(void *state, void *netp, const float *input, siz
     job->user = &w;
     job_shape(job);
     eie_pool_submit_join(s->pool, &job->base);
+    /* The caller has done its PE's share; the others end within microseconds
+     * when the rows are balanced, sooner than a condition-variable wake-up
+     * (tens of microseconds on a VM, where the sleeping vCPU must be woken).
+     * Spin a while first; this thread has nothing else to do. */
+    for (unsigned i = 0, n = 8 * eie_pool_spin(s->pool); i < n; i++) {
+        if (atomic_load_explicit(&w.done, memory_order_acquire))
+            break;
+        eie_pool_relax();
+    }
     pthread_mutex_lock(&w.mu);
-    while (!w.done)
+    while (!atomic_load_explicit(&w.done, memory_order_acquire))
         pthread_cond_wait(&w.cv, &w.mu);
     pthread_mutex_unlock(&w.mu);
     pthread_cond_destroy(&w.cv);

@@ -16,7 +16,7 @@
  * lines: profiling showed the entry loads missing the cache. Prefetch the
  * whole column PREFETCH_AHEAD active columns ahead (EIE hides the same
  * latency with its activation FIFO, sec. III-B). */
-#define PREFETCH_AHEAD 2
+#define PREFETCH_AHEAD     2
 #define PREFETCH_MAX_LINES 64
 INLINE void prefetch_column(const void *ent, size_t esz, const uint32_t *ptr,
                             const uint32_t *active, size_t k, size_t n_active)
@@ -37,9 +37,10 @@ INLINE void prefetch_column(const void *ent, size_t esz, const uint32_t *ptr,
  * four entries come from one 64-bit load, so the loop is not bound by loads
  * of the entry stream. Rows within a column are distinct, so the adds of one
  * group are independent. */
-INLINE void spmv_narrow_b1(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
-                           size_t n_active, const float *in, size_t is_j, float *acc)
+INLINE uint64_t spmv_narrow_b1(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
+                               size_t n_active, const float *in, size_t is_j, float *acc)
 {
+    uint64_t walked = 0;
     const uint16_t *ent = L->ent;
     const uint32_t *ptr = L->ptr;
     float s[16];
@@ -50,6 +51,7 @@ INLINE void spmv_narrow_b1(const eie_pe_layer_t *L, const float *cb, const uint3
         for (int q = 0; q < 16; q++)
             s[q] = cb[q] * a;
         const uint16_t *e = ent + ptr[j], *end = ent + ptr[j + 1];
+        walked += (uint64_t)(end - e);
         for (; end - e >= 4; e += 4) {
             uint64_t w;
             memcpy(&w, e, 8);
@@ -61,100 +63,162 @@ INLINE void spmv_narrow_b1(const eie_pe_layer_t *L, const float *cb, const uint3
         for (; e < end; e++)
             acc[*e >> 4] += s[*e & 15];
     }
+    return walked;
 }
 
-INLINE void spmv_wide_b1(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
-                         size_t n_active, const float *in, size_t is_j, float *acc)
+INLINE uint64_t spmv_wide_b1(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
+                             size_t n_active, const float *in, size_t is_j, float *acc)
 {
     const uint32_t *ent = L->ent;
     const uint32_t *ptr = L->ptr;
+    uint64_t walked = 0;
     for (size_t k = 0; k < n_active; k++) {
         uint32_t j = active[k];
         float a = in[(size_t)j * is_j];
         prefetch_column(ent, 4, ptr, active, k, n_active);
+        walked += ptr[j + 1] - ptr[j];
         for (uint32_t q = ptr[j]; q < ptr[j + 1]; q++)
             acc[ent[q] >> 8] += cb[ent[q] & 255] * a;
     }
+    return walked;
 }
 
 /* Batch B: the entry is decoded once, its weight multiplies B activations
  * into B contiguous accumulators (EIE amortises nothing here; a CPU can). */
-#define SPMV_BATCH_BODY(ETYPE, SHIFT, MASK, BEXPR)                                             \
-    const ETYPE *ent = L->ent;                                                                 \
-    const uint32_t *ptr = L->ptr;                                                              \
-    float av[EIE_KERNEL_MAX_BATCH];                                                            \
-    for (size_t k = 0; k < n_active; k++) {                                                    \
-        uint32_t j = active[k];                                                                \
-        prefetch_column(ent, sizeof(ETYPE), ptr, active, k, n_active);                         \
-        for (size_t b = 0; b < (BEXPR); b++)                                                   \
-            av[b] = in[(size_t)j * is_j + b * is_b];                                           \
-        for (uint32_t q = ptr[j]; q < ptr[j + 1]; q++) {                                       \
-            float v = cb[ent[q] & (MASK)];                                                     \
-            float *ar = acc + (size_t)(ent[q] >> (SHIFT)) * (BEXPR);                           \
-            for (size_t b = 0; b < (BEXPR); b++)                                               \
-                ar[b] += v * av[b];                                                            \
-        }                                                                                      \
-    }
+#define SPMV_BATCH_BODY(ETYPE, SHIFT, MASK, BEXPR)                                                 \
+    const ETYPE *ent = L->ent;                                                                     \
+    const uint32_t *ptr = L->ptr;                                                                  \
+    float av[EIE_KERNEL_MAX_BATCH];                                                                \
+    uint64_t walked = 0;                                                                           \
+    for (size_t k = 0; k < n_active; k++) {                                                        \
+        uint32_t j = active[k];                                                                    \
+        prefetch_column(ent, sizeof(ETYPE), ptr, active, k, n_active);                             \
+        walked += ptr[j + 1] - ptr[j];                                                             \
+        for (size_t b = 0; b < (BEXPR); b++)                                                       \
+            av[b] = in[(size_t)j * is_j + b * is_b];                                               \
+        for (uint32_t q = ptr[j]; q < ptr[j + 1]; q++) {                                           \
+            float v = cb[ent[q] & (MASK)];                                                         \
+            float *ar = acc + (size_t)(ent[q] >> (SHIFT)) * (BEXPR);                               \
+            for (size_t b = 0; b < (BEXPR); b++)                                                   \
+                ar[b] += v * av[b];                                                                \
+        }                                                                                          \
+    }                                                                                              \
+    return walked;
 
-INLINE void spmv_narrow_bn(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
-                           size_t n_active, const float *in, size_t is_j, size_t is_b, size_t B,
-                           float *acc)
-{
-    SPMV_BATCH_BODY(uint16_t, 4, 15, B)
-}
+INLINE uint64_t spmv_narrow_bn(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
+                               size_t n_active, const float *in, size_t is_j, size_t is_b, size_t B,
+                               float *acc){SPMV_BATCH_BODY(uint16_t, 4, 15, B)}
 
-INLINE void spmv_narrow_b16(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
-                            size_t n_active, const float *in, size_t is_j, size_t is_b,
-                            float *acc)
-{
-    SPMV_BATCH_BODY(uint16_t, 4, 15, 16)
-}
+INLINE uint64_t spmv_narrow_b16(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
+                                size_t n_active, const float *in, size_t is_j, size_t is_b,
+                                float *acc){SPMV_BATCH_BODY(uint16_t, 4, 15, 16)}
 
-INLINE void spmv_wide_bn(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
-                         size_t n_active, const float *in, size_t is_j, size_t is_b, size_t B,
-                         float *acc)
-{
-    SPMV_BATCH_BODY(uint32_t, 8, 255, B)
-}
+INLINE uint64_t spmv_wide_bn(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
+                             size_t n_active, const float *in, size_t is_j, size_t is_b, size_t B,
+                             float *acc){SPMV_BATCH_BODY(uint32_t, 8, 255, B)}
 
-INLINE void spmv_wide_b16(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
-                          size_t n_active, const float *in, size_t is_j, size_t is_b, float *acc)
-{
-    SPMV_BATCH_BODY(uint32_t, 8, 255, 16)
-}
+INLINE uint64_t spmv_wide_b16(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
+                              size_t n_active, const float *in, size_t is_j, size_t is_b,
+                              float *acc){SPMV_BATCH_BODY(uint32_t, 8, 255, 16)}
 
-#define DEFINE_KERNELS(SUFFIX, ATTR)                                                           \
-    ATTR static void spmv_narrow_##SUFFIX(const eie_pe_layer_t *L, const float *cb,            \
-                                          const uint32_t *active, size_t n_active,             \
-                                          const float *in, size_t is_j, size_t is_b, size_t B, \
-                                          float *acc)                                          \
-    {                                                                                          \
-        if (B == 1)                                                                            \
-            spmv_narrow_b1(L, cb, active, n_active, in, is_j, acc);                            \
-        else if (B == 16)                                                                      \
-            spmv_narrow_b16(L, cb, active, n_active, in, is_j, is_b, acc);                     \
-        else                                                                                   \
-            spmv_narrow_bn(L, cb, active, n_active, in, is_j, is_b, B, acc);                   \
-    }                                                                                          \
-    ATTR static void spmv_wide_##SUFFIX(const eie_pe_layer_t *L, const float *cb,              \
-                                        const uint32_t *active, size_t n_active,               \
-                                        const float *in, size_t is_j, size_t is_b, size_t B,   \
-                                        float *acc)                                            \
-    {                                                                                          \
-        if (B == 1)                                                                            \
-            spmv_wide_b1(L, cb, active, n_active, in, is_j, acc);                              \
-        else if (B == 16)                                                                      \
-            spmv_wide_b16(L, cb, active, n_active, in, is_j, is_b, acc);                       \
-        else                                                                                   \
-            spmv_wide_bn(L, cb, active, n_active, in, is_j, is_b, B, acc);                     \
+#define DEFINE_KERNELS(SUFFIX, ATTR)                                                               \
+    ATTR static uint64_t spmv_narrow_##SUFFIX(                                                     \
+        const eie_pe_layer_t *L, const float *cb, const uint32_t *active, size_t n_active,         \
+        const float *in, size_t is_j, size_t is_b, size_t B, float *acc)                           \
+    {                                                                                              \
+        if (B == 1)                                                                                \
+            return spmv_narrow_b1(L, cb, active, n_active, in, is_j, acc);                         \
+        if (B == 16)                                                                               \
+            return spmv_narrow_b16(L, cb, active, n_active, in, is_j, is_b, acc);                  \
+        return spmv_narrow_bn(L, cb, active, n_active, in, is_j, is_b, B, acc);                    \
+    }                                                                                              \
+    ATTR static uint64_t spmv_wide_##SUFFIX(                                                       \
+        const eie_pe_layer_t *L, const float *cb, const uint32_t *active, size_t n_active,         \
+        const float *in, size_t is_j, size_t is_b, size_t B, float *acc)                           \
+    {                                                                                              \
+        if (B == 1)                                                                                \
+            return spmv_wide_b1(L, cb, active, n_active, in, is_j, acc);                           \
+        if (B == 16)                                                                               \
+            return spmv_wide_b16(L, cb, active, n_active, in, is_j, is_b, acc);                    \
+        return spmv_wide_bn(L, cb, active, n_active, in, is_j, is_b, B, acc);                      \
     }
 
 DEFINE_KERNELS(scalar, )
 
-static int supported_always(void) { return 1; }
+    /* The reference leading-non-zero detection; branch-free, since activations
+     * are zero or not at random (ReLU outputs). */
+    static size_t
+    active_scalar(const float *in, size_t n, size_t is_j, size_t is_b, size_t B, uint32_t *active)
+{
+    size_t n_active = 0;
+    for (size_t j = 0; j < n; j++) {
+        int nz = 0;
+        for (size_t b = 0; b < B; b++)
+            nz |= in[j * is_j + b * is_b] != 0.0f;
+        active[n_active] = (uint32_t)j;
+        n_active += (size_t)nz;
+    }
+    return n_active;
+}
+
+static int supported_always(void)
+{
+    return 1;
+}
 
 #if defined(__x86_64__) && defined(__GNUC__)
 DEFINE_KERNELS(avx2, __attribute__((target("avx2,fma"))))
+
+#include <immintrin.h>
+
+/* Eight columns per step when they are contiguous (is_j = 1: batch 1, or
+ * the batch-major input of the first layer): one compare per input row,
+ * a movemask, then the set lanes appended. Where B values of a column are
+ * contiguous instead (feature-major hidden layers), B/8 compares decide one
+ * column. NaN != 0 under the unordered compare, as in the scalar test. */
+__attribute__((target("avx2,fma"))) static size_t
+active_avx2(const float *in, size_t n, size_t is_j, size_t is_b, size_t B, uint32_t *active)
+{
+    const __m256 zero = _mm256_setzero_ps();
+    size_t n_active = 0, j = 0;
+    if (is_j == 1) {
+        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        for (; j + 8 <= n; j += 8) {
+            __m256 nz = zero;
+            for (size_t b = 0; b < B; b++)
+                nz = _mm256_or_ps(
+                    nz, _mm256_cmp_ps(_mm256_loadu_ps(in + j + b * is_b), zero, _CMP_NEQ_UQ));
+            unsigned mask = (unsigned)_mm256_movemask_ps(nz);
+            if (mask == 0xff) { /* dense activations: all eight at once */
+                _mm256_storeu_si256((__m256i *)(active + n_active),
+                                    _mm256_add_epi32(lane, _mm256_set1_epi32((int)j)));
+                n_active += 8;
+                continue;
+            }
+            for (unsigned l = 0; l < 8; l++) {
+                active[n_active] = (uint32_t)(j + l);
+                n_active += (mask >> l) & 1u;
+            }
+        }
+    } else if (is_b == 1 && B % 8 == 0) {
+        for (; j < n; j++) {
+            __m256 nz = zero;
+            for (size_t b = 0; b < B; b += 8)
+                nz = _mm256_or_ps(
+                    nz, _mm256_cmp_ps(_mm256_loadu_ps(in + j * is_j + b), zero, _CMP_NEQ_UQ));
+            active[n_active] = (uint32_t)j;
+            n_active += _mm256_movemask_ps(nz) != 0;
+        }
+    }
+    for (; j < n; j++) { /* the tail, or a layout without a vector form */
+        int nz = 0;
+        for (size_t b = 0; b < B; b++)
+            nz |= in[j * is_j + b * is_b] != 0.0f;
+        active[n_active] = (uint32_t)j;
+        n_active += (size_t)nz;
+    }
+    return n_active;
+}
 
 static int supported_avx2(void)
 {
@@ -164,11 +228,17 @@ static int supported_avx2(void)
 #endif
 
 const eie_cpu_kernel_t eie_cpu_kernels[] = {
-    {.name = "scalar", .supported = supported_always, .spmv_narrow = spmv_narrow_scalar,
-     .spmv_wide = spmv_wide_scalar},
+    {.name = "scalar",
+     .supported = supported_always,
+     .spmv_narrow = spmv_narrow_scalar,
+     .spmv_wide = spmv_wide_scalar,
+     .active = active_scalar},
 #if defined(__x86_64__) && defined(__GNUC__)
-    {.name = "avx2", .supported = supported_avx2, .spmv_narrow = spmv_narrow_avx2,
-     .spmv_wide = spmv_wide_avx2},
+    {.name = "avx2",
+     .supported = supported_avx2,
+     .spmv_narrow = spmv_narrow_avx2,
+     .spmv_wide = spmv_wide_avx2,
+     .active = active_avx2},
 #endif
 };
 const size_t eie_cpu_kernel_count = sizeof eie_cpu_kernels / sizeof eie_cpu_kernels[0];

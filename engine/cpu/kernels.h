@@ -22,17 +22,30 @@
 
 /*
  * acc[r * B + b] += sum over active j of codebook[code(r, j)] * in[j*is_j + b*is_b].
- * acc has L->n_rows * B floats; B in 1..EIE_KERNEL_MAX_BATCH.
+ * acc has L->n_rows * B floats; B in 1..EIE_KERNEL_MAX_BATCH. Returns the
+ * entries walked (the work EIE would do on this PE).
  */
-typedef void (*eie_spmv_fn)(const eie_pe_layer_t *L, const float *codebook,
-                            const uint32_t *active, size_t n_active, const float *in, size_t is_j,
-                            size_t is_b, size_t B, float *acc);
+typedef uint64_t (*eie_spmv_fn)(const eie_pe_layer_t *L, const float *codebook,
+                                const uint32_t *active, size_t n_active, const float *in,
+                                size_t is_j, size_t is_b, size_t B, float *acc);
+
+/*
+ * EIE's leading-non-zero detection (sec. III-A): writes to active, in
+ * increasing order, every j < n where some in[j*is_j + b*is_b] (b < B) is not
+ * zero (NaN counts as nonzero, -0.0 as zero), and returns how many. active
+ * needs room for n + EIE_ACTIVE_SLACK entries: SIMD variants store whole
+ * vectors past the count.
+ */
+#define EIE_ACTIVE_SLACK 8u
+typedef size_t (*eie_active_fn)(const float *in, size_t n, size_t is_j, size_t is_b, size_t B,
+                                uint32_t *active);
 
 typedef struct eie_cpu_kernel {
     const char *name;     /* "scalar", "avx2" */
     int (*supported)(void); /* whether this CPU runs it */
     eie_spmv_fn spmv_narrow; /* uint16 entries */
     eie_spmv_fn spmv_wide;   /* uint32 entries */
+    eie_active_fn active;    /* the nonzero columns of an input */
 } eie_cpu_kernel_t;
 
 /* All kernels, the scalar reference first. */

@@ -45,6 +45,10 @@ typedef struct worker_arg {
 
 unsigned eie_pool_size(const eie_pool_t *pool) { return pool->n; }
 
+unsigned eie_pool_spin(const eie_pool_t *pool) { return pool->spin; }
+
+void eie_pool_relax(void) { CPU_RELAX(); }
+
 void eie_pool_barrier(eie_pool_t *pool)
 {
     if (pool->n == 1)

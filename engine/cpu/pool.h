@@ -39,5 +39,10 @@ void eie_pool_submit_join(eie_pool_t *pool, eie_pool_job_t *job);
 /* Waits until every PE of the pool has reached this barrier. */
 void eie_pool_barrier(eie_pool_t *pool);
 unsigned eie_pool_size(const eie_pool_t *pool);
+/* Pauses a waiter of this pool spins before it sleeps (0 when the pool has
+ * more threads than cores, where spinning steals the awaited thread's core). */
+unsigned eie_pool_spin(const eie_pool_t *pool);
+/* One spin-wait pause. */
+void eie_pool_relax(void);
 
 #endif

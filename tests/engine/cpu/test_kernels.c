@@ -72,8 +72,12 @@ Test(kernels, every_kernel_matches_dense_for_every_batch_and_layout)
                     }
                     for (unsigned p = 0; p < n; p++) {
                         float acc[16 * R] = {0};
-                        (wide ? k->spmv_wide : k->spmv_narrow)(&cf.pe[p], cf.codebook, active,
-                                                               na, x, 1, C, B, acc);
+                        uint64_t walked = (wide ? k->spmv_wide : k->spmv_narrow)(
+                            &cf.pe[p], cf.codebook, active, na, x, 1, C, B, acc);
+                        uint64_t expect = 0;
+                        for (size_t a = 0; a < na; a++)
+                            expect += cf.pe[p].ptr[active[a] + 1] - cf.pe[p].ptr[active[a]];
+                        cr_assert_eq(walked, expect, "kernel %s entries walked", k->name);
                         for (uint32_t r = 0; r < cf.pe[p].n_rows; r++)
                             for (size_t bb = 0; bb < B; bb++)
                                 y[bb * R + r * n + p] = acc[r * B + bb];
@@ -94,4 +98,49 @@ Test(kernels, every_kernel_matches_dense_for_every_batch_and_layout)
     free(w);
     eie_model_free(m);
     eie_builder_free(b);
+}
+
+/* Every kernel's leading-non-zero detection against a plain loop: batch 1, 5
+ * and 16, batch-major and feature-major inputs, lengths around the vector
+ * width, NaN (nonzero) and -0.0 (zero), and the all-dense fast case. */
+Test(kernels, active_columns_match_a_plain_scan)
+{
+    enum { MAXN = 37, MAXB = 16 };
+    static const size_t batches[] = {1, 5, 8, 16};
+    uint64_t seed = 5;
+    for (size_t ki = 0; ki < eie_cpu_kernel_count; ki++) {
+        const eie_cpu_kernel_t *k = &eie_cpu_kernels[ki];
+        if (!k->supported())
+            continue;
+        for (size_t n = 0; n <= MAXN; n++)
+            for (size_t bi = 0; bi < 4; bi++)
+                for (int feature_major = 0; feature_major < 2; feature_major++)
+                    for (int dense = 0; dense < 2; dense++) {
+                        size_t B = batches[bi];
+                        float x[MAXN * MAXB];
+                        th_random_input(x, n * B, dense ? 1.0 : 0.3, &seed);
+                        if (n > 3) {
+                            x[1] = -0.0f;
+                            x[n * B - 2] = __builtin_nanf("");
+                        }
+                        size_t is_j = feature_major ? B : 1, is_b = feature_major ? 1 : n;
+                        uint32_t got[MAXN + EIE_ACTIVE_SLACK], want[MAXN];
+                        size_t nw = 0;
+                        for (size_t j = 0; j < n; j++) {
+                            int nz = 0;
+                            for (size_t b = 0; b < B; b++) {
+                                float v = x[j * is_j + b * is_b];
+                                nz |= v != 0.0f;
+                            }
+                            if (nz)
+                                want[nw++] = (uint32_t)j;
+                        }
+                        size_t ng = k->active(x, n, is_j, is_b, B, got);
+                        cr_assert_eq(ng, nw, "kernel %s n %zu B %zu fm %d: %zu active, want %zu",
+                                     k->name, n, B, feature_major, ng, nw);
+                        for (size_t a = 0; a < nw; a++)
+                            cr_assert_eq(got[a], want[a], "kernel %s n %zu B %zu at %zu",
+                                         k->name, n, B, a);
+                    }
+    }
 }
