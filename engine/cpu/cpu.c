@@ -253,14 +253,15 @@ static void run_fc(cpu_job_t *job, const step_t *stp, unsigned pe, view_t in, vi
     if (pe == 0)
         job->nonzero_acts += n_active;
     float *acc = sc->acc;
-    memset(acc, 0, (size_t)L->n_rows * B * sizeof(float));
+    size_t S = eie_cpu_batch_stride(B);
+    memset(acc, 0, (size_t)L->n_rows * S * sizeof(float));
     sc->entries += (cf->wide ? k->spmv_wide : k->spmv_narrow)(L, cf->codebook, sc->active,
                                                               n_active, in.p, in.si, in.sb, B, acc);
     unsigned N = net->n;
     for (uint32_t r = 0; r < L->n_rows; r++) {
         size_t i = (size_t)r * N + pe;
         for (size_t b = 0; b < B; b++) {
-            float v = acc[r * B + b] + cf->bias[i];
+            float v = acc[r * S + b] + cf->bias[i];
             for (unsigned f = 0; f < stp->n_fused; f++)
                 v = eie_act_apply1(stp->fused[f], v);
             out.p[i * out.si + b * out.sb] = v;

@@ -21,13 +21,18 @@
 #define EIE_KERNEL_MAX_BATCH 16u
 
 /*
- * acc[r * B + b] += sum over active j of codebook[code(r, j)] * in[j*is_j + b*is_b].
- * acc has L->n_rows * B floats; B in 1..EIE_KERNEL_MAX_BATCH. Returns the
- * entries walked (the work EIE would do on this PE).
+ * acc[r * S + b] += sum over active j of codebook[code(r, j)] * in[j*is_j + b*is_b]
+ * for b < B, where S = eie_cpu_batch_stride(B): a kernel computes S lanes
+ * (1, 2, 4, 8 or 16), the lanes past B on zero activations. acc has
+ * L->n_rows * S floats; B in 1..EIE_KERNEL_MAX_BATCH. Returns the entries
+ * walked (the work EIE would do on this PE).
  */
 typedef uint64_t (*eie_spmv_fn)(const eie_pe_layer_t *L, const float *codebook,
                                 const uint32_t *active, size_t n_active, const float *in,
                                 size_t is_j, size_t is_b, size_t B, float *acc);
+
+/* The accumulator stride of a batch of B (see eie_spmv_fn). */
+size_t eie_cpu_batch_stride(size_t B);
 
 /*
  * EIE's leading-non-zero detection (sec. III-A): writes to active, in

@@ -30,7 +30,8 @@ Test(layout, rows_interleave_over_pes_and_local_fillers_are_counted)
     eie_builder_free(b);
 }
 
-/* Every kernel of the list, narrow and wide layouts, batch 1, 5 and 16,
+/* Every kernel of the list, narrow and wide layouts, every batch-stride
+ * class (1, 2, 3-4, 5-8, 9-16, exact and padded),
  * against the dense decoding of the layer. */
 Test(kernels, every_kernel_matches_dense_for_every_batch_and_layout)
 {
@@ -44,7 +45,7 @@ Test(kernels, every_kernel_matches_dense_for_every_batch_and_layout)
     float *w = malloc(R * C * sizeof(float));
     eie_model_fc_dense(m, 0, w);
     const eie_fc_t *fc = eie_model_fc(m, 0);
-    static const size_t batches[] = {1, 5, 16};
+    static const size_t batches[] = {1, 2, 3, 5, 8, 9, 15, 16};
     cr_assert(eie_cpu_kernel_count >= 1);
     cr_assert_str_eq(eie_cpu_kernels[0].name, "scalar");
     cr_assert_not_null(eie_cpu_kernel_best());
@@ -57,7 +58,7 @@ Test(kernels, every_kernel_matches_dense_for_every_batch_and_layout)
                 eie_cpu_fc_t cf;
                 cr_assert_eq(eie_cpu_fc_init(fc, n, wide, &cf, &err), 0);
                 cr_assert_eq(cf.wide, wide);
-                for (size_t bi = 0; bi < 3; bi++) {
+                for (size_t bi = 0; bi < sizeof batches / sizeof batches[0]; bi++) {
                     size_t B = batches[bi];
                     float x[16 * C], y[16 * R], ref[16 * R];
                     uint32_t active[C];
@@ -80,7 +81,7 @@ Test(kernels, every_kernel_matches_dense_for_every_batch_and_layout)
                         cr_assert_eq(walked, expect, "kernel %s entries walked", k->name);
                         for (uint32_t r = 0; r < cf.pe[p].n_rows; r++)
                             for (size_t bb = 0; bb < B; bb++)
-                                y[bb * R + r * n + p] = acc[r * B + bb];
+                                y[bb * R + r * n + p] = acc[r * eie_cpu_batch_stride(B) + bb];
                     }
                     for (size_t bb = 0; bb < B; bb++)
                         for (size_t r = 0; r < R; r++) {
