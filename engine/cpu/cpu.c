@@ -67,13 +67,23 @@ typedef struct cpu_net {
 } cpu_net_t;
 
 /*
- * Below this many weight entries x rows a run is cheaper on one thread that
- * walks every PE's rows in turn than on N threads meeting at a barrier per
- * layer: waking and synchronising PEs costs microseconds that small models
- * (LeNet: ~19k entries a row) do not repay. Results are identical either way:
- * each PE's rows are computed by the same kernel in the same order.
+ * Below this much work (in batch-1 entry visits, ~1 ns each) a run is
+ * cheaper on one thread that walks every PE's rows in turn than on N threads
+ * meeting at a barrier per layer: waking and synchronising PEs costs tens of
+ * microseconds that small models (LeNet: ~21k entries a row) do not repay.
+ * A chunk of up to 16 rows costs about twice one row (the batch kernels
+ * decode each entry once: 2.4x at 16 rows, 1.6x at 4, measured on an
+ * Alex-7-sized layer). Results are identical either way: each PE's rows are
+ * computed by the same kernel in the same order.
  */
-#define SERIAL_WORK (1u << 18)
+#define SERIAL_WORK (1u << 16)
+
+static uint64_t job_work(const cpu_net_t *net, size_t batch)
+{
+    if (batch <= 1)
+        return net->nnz;
+    return net->nnz * 2 * ((batch + EIE_KERNEL_MAX_BATCH - 1) / EIE_KERNEL_MAX_BATCH);
+}
 
 typedef struct cpu_job {
     eie_pool_job_t base;
@@ -359,7 +369,7 @@ static void job_run_serial(eie_pool_job_t *base, unsigned slot, eie_pool_t *pool
 /* Chooses between the PE-parallel and the one-thread form of a run. */
 static void job_shape(cpu_job_t *job)
 {
-    bool serial = job->net->n > 1 && job->net->nnz * job->batch < SERIAL_WORK;
+    bool serial = job->net->n > 1 && job_work(job->net, job->batch) < SERIAL_WORK;
     job->base.run = serial ? job_run_serial : job_run;
     job->base.slots = serial ? 1 : 0;
 }

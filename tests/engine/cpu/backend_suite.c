@@ -54,6 +54,12 @@ eie_model_t *backend_suite_model(suite_case_t c)
         th_add_random_fc(b, 90, 45, 0.3, 8, &seed, &err);
         eie_builder_add_activation(b, EIE_ACT_IDENTITY, &err);
         break;
+    case SUITE_PARALLEL:
+        th_add_random_fc(b, 512, 300, 0.5, 4, &seed, &err);
+        eie_builder_add_activation(b, EIE_ACT_RELU, &err);
+        th_add_random_fc(b, 96, 512, 0.3, 4, &seed, &err);
+        eie_builder_add_activation(b, EIE_ACT_SOFTMAX, &err);
+        break;
     default:
         cr_assert_fail("unknown case %d", (int)c);
     }

@@ -18,6 +18,7 @@ typedef enum {
     SUITE_ONE_BY_ONE,      /* 1x1 layers */
     SUITE_NON_SQUARE,      /* wide then tall */
     SUITE_WIDE_CODES,      /* 8-bit codes */
+    SUITE_PARALLEL,        /* big enough (~90k nonzeros) that a batch-1 run is split over PEs */
     SUITE_CASE_COUNT_
 } suite_case_t;
 
