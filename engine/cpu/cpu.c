@@ -67,22 +67,25 @@ typedef struct cpu_net {
 } cpu_net_t;
 
 /*
- * Below this much work (in batch-1 entry visits, ~1 ns each) a run is
- * cheaper on one thread that walks every PE's rows in turn than on N threads
- * meeting at a barrier per layer: waking and synchronising PEs costs tens of
- * microseconds that small models (LeNet: ~21k entries a row) do not repay.
- * A chunk of up to 16 rows costs about twice one row (the batch kernels
- * decode each entry once: 2.4x at 16 rows, 1.6x at 4, measured on an
- * Alex-7-sized layer). Results are identical either way: each PE's rows are
- * computed by the same kernel in the same order.
+ * A run is split over the PEs only when each stretch between two barriers
+ * (one per FC layer and 16-row chunk) holds at least this much work, in
+ * batch-1 entry visits (~1 ns each): waking PEs and meeting at a barrier
+ * costs microseconds, and on a loaded server the spinning PEs take cycles
+ * from gRPC. Below it, one thread walks every PE's rows in turn (LeNet:
+ * ~21k entries a row over 3 layers). A chunk of up to 16 rows costs about
+ * twice one row (the batch kernels decode each entry once: 2.4x at 16 rows,
+ * 1.6x at 4, measured on an Alex-7-sized layer). Results are identical
+ * either way: each PE's rows are computed by the same kernel in the same
+ * order.
  */
-#define SERIAL_WORK (1u << 16)
+#define PARALLEL_MIN_WORK (1u << 15)
 
-static uint64_t job_work(const cpu_net_t *net, size_t batch)
+static bool job_is_parallel(const cpu_net_t *net, size_t batch)
 {
-    if (batch <= 1)
-        return net->nnz;
-    return net->nnz * 2 * ((batch + EIE_KERNEL_MAX_BATCH - 1) / EIE_KERNEL_MAX_BATCH);
+    uint64_t chunks = (batch + EIE_KERNEL_MAX_BATCH - 1) / EIE_KERNEL_MAX_BATCH;
+    uint64_t work = batch <= 1 ? net->nnz : net->nnz * 2 * chunks;
+    uint64_t barriers = chunks * (net->n_fcs ? net->n_fcs : 1);
+    return net->n > 1 && work >= PARALLEL_MIN_WORK * barriers;
 }
 
 typedef struct cpu_job {
@@ -369,7 +372,7 @@ static void job_run_serial(eie_pool_job_t *base, unsigned slot, eie_pool_t *pool
 /* Chooses between the PE-parallel and the one-thread form of a run. */
 static void job_shape(cpu_job_t *job)
 {
-    bool serial = job->net->n > 1 && job_work(job->net, job->batch) < SERIAL_WORK;
+    bool serial = job->net->n > 1 && !job_is_parallel(job->net, job->batch);
     job->base.run = serial ? job_run_serial : job_run;
     job->base.slots = serial ? 1 : 0;
 }
