@@ -158,13 +158,13 @@ size_t eie_cpu_batch_stride(size_t B)
 
 DEFINE_KERNELS(scalar, )
 
-    /* The reference leading-non-zero detection; branch-free, since activations
-     * are zero or not at random (ReLU outputs). */
-    static size_t
-    active_scalar(const float *in, size_t n, size_t is_j, size_t is_b, size_t B, uint32_t *active)
+/* The reference leading-non-zero detection, from column j on, appending to
+ * active after n_active entries; branch-free, since activations are zero or
+ * not at random (ReLU outputs). */
+static inline size_t active_from(const float *in, size_t j, size_t n, size_t is_j, size_t is_b,
+                                 size_t B, uint32_t *active, size_t n_active)
 {
-    size_t n_active = 0;
-    for (size_t j = 0; j < n; j++) {
+    for (; j < n; j++) {
         int nz = 0;
         for (size_t b = 0; b < B; b++)
             nz |= in[j * is_j + b * is_b] != 0.0f;
@@ -172,6 +172,12 @@ DEFINE_KERNELS(scalar, )
         n_active += (size_t)nz;
     }
     return n_active;
+}
+
+static size_t active_scalar(const float *in, size_t n, size_t is_j, size_t is_b, size_t B,
+                            uint32_t *active)
+{
+    return active_from(in, 0, n, is_j, is_b, B, active, 0);
 }
 
 static int supported_always(void)
@@ -223,14 +229,8 @@ active_avx2(const float *in, size_t n, size_t is_j, size_t is_b, size_t B, uint3
             n_active += _mm256_movemask_ps(nz) != 0;
         }
     }
-    for (; j < n; j++) { /* the tail, or a layout without a vector form */
-        int nz = 0;
-        for (size_t b = 0; b < B; b++)
-            nz |= in[j * is_j + b * is_b] != 0.0f;
-        active[n_active] = (uint32_t)j;
-        n_active += (size_t)nz;
-    }
-    return n_active;
+    /* the tail, or a layout without a vector form */
+    return active_from(in, j, n, is_j, is_b, B, active, n_active);
 }
 
 static int supported_avx2(void)
