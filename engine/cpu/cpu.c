@@ -47,7 +47,7 @@ typedef struct step {
 } step_t;
 
 typedef struct pe_scratch {
-    float *acc;       /* max local rows * EIE_KERNEL_MAX_BATCH, aligned */
+    float *acc;       /* max local rows * EIE_KERNEL_MAX_BATCH + EIE_ACC_SLACK, aligned */
     uint32_t *active; /* max cols + EIE_ACTIVE_SLACK */
     uint64_t entries; /* entries this PE walked in the current job */
     char pad[CACHE_LINE];
@@ -228,7 +228,8 @@ static eie_status_t cpu_net_init(void *state, const eie_model_t *model, void **n
                                          sizeof(float))) == NULL)
             goto nomem;
     for (unsigned p = 0; p < net->n; p++) {
-        net->pe[p].acc = alloc_aligned((size_t)max_local * EIE_KERNEL_MAX_BATCH * sizeof(float));
+        net->pe[p].acc = alloc_aligned(((size_t)max_local * EIE_KERNEL_MAX_BATCH + EIE_ACC_SLACK) *
+                                       sizeof(float));
         net->pe[p].active =
             alloc_aligned(((size_t)max_cols + EIE_ACTIVE_SLACK) * sizeof(uint32_t));
         if (!net->pe[p].acc || !net->pe[p].active)

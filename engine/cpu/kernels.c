@@ -37,6 +37,27 @@ INLINE void prefetch_column(const void *ent, size_t esz, const uint32_t *ptr,
  * four entries come from one 64-bit load, so the loop is not bound by loads
  * of the entry stream. Rows within a column are distinct, so the adds of one
  * group are independent. */
+/* Batch 1 walks short columns (30-80 entries a PE on the benchmark layers
+ * at 2 PEs), where what a column costs besides its entries shows: each
+ * branch whose trip count varies from column to column mispredicts. So
+ * the prefetch of a coming column is a fixed two lines (the hardware
+ * prefetcher follows a longer one), and the last 0-3 entries are done
+ * without a loop: one 64-bit load (the layout keeps EIE_ENTRY_SLACK entries
+ * readable past the last column) and a branch-free select per lane
+ * between the entry's accumulator and a sink slot past the PE's rows. Measured on one PE's slice, in one
+ * process against the loop form: NT-We 6% faster, Alex-7 3-5%, VGG-6 2%. */
+INLINE void prefetch_column_head(const uint16_t *ent, const uint32_t *ptr,
+                                 const uint32_t *active, size_t k, size_t n_active)
+{
+    if (k + PREFETCH_AHEAD < n_active) {
+        const char *p = (const char *)(ent + ptr[active[k + PREFETCH_AHEAD]]);
+        __builtin_prefetch(p, 0, 3);
+        __builtin_prefetch(p + 64, 0, 3);
+    }
+    if (k + 8 < n_active)
+        __builtin_prefetch(&ptr[active[k + 8]], 0, 3);
+}
+
 INLINE uint64_t spmv_narrow_b1(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
                                size_t n_active, const float *in, size_t is_j, float *acc)
 {
@@ -44,24 +65,30 @@ INLINE uint64_t spmv_narrow_b1(const eie_pe_layer_t *L, const float *cb, const u
     const uint16_t *ent = L->ent;
     const uint32_t *ptr = L->ptr;
     float s[16];
+    const size_t nr = L->n_rows;
     for (size_t k = 0; k < n_active; k++) {
         uint32_t j = active[k];
         float a = in[(size_t)j * is_j];
-        prefetch_column(ent, 2, ptr, active, k, n_active);
+        prefetch_column_head(ent, ptr, active, k, n_active);
         for (int q = 0; q < 16; q++)
             s[q] = cb[q] * a;
         const uint16_t *e = ent + ptr[j], *end = ent + ptr[j + 1];
         walked += (uint64_t)(end - e);
+        uint64_t w;
         for (; end - e >= 4; e += 4) {
-            uint64_t w;
             memcpy(&w, e, 8);
             acc[(w >> 4) & 0xfff] += s[w & 15];
             acc[(w >> 20) & 0xfff] += s[(w >> 16) & 15];
             acc[(w >> 36) & 0xfff] += s[(w >> 32) & 15];
             acc[(w >> 52) & 0xfff] += s[(w >> 48) & 15];
         }
-        for (; e < end; e++)
-            acc[*e >> 4] += s[*e & 15];
+        size_t t = (size_t)(end - e);
+        memcpy(&w, e, 8);
+        for (unsigned i = 0; i < 3; i++) {
+            size_t ei = (size_t)(w >> (16 * i)) & 0xffffu;
+            size_t keep = (size_t)0 - (size_t)(i < t); /* all ones for a real entry */
+            acc[((ei >> 4) & keep) | ((nr + i) & ~keep)] += s[ei & 15];
+        }
     }
     return walked;
 }

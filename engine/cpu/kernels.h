@@ -24,12 +24,20 @@
  * acc[r * S + b] += sum over active j of codebook[code(r, j)] * in[j*is_j + b*is_b]
  * for b < B, where S = eie_cpu_batch_stride(B): a kernel computes S lanes
  * (1, 2, 4, 8 or 16), the lanes past B on zero activations. acc has
- * L->n_rows * S floats; B in 1..EIE_KERNEL_MAX_BATCH. Returns the entries
- * walked (the work EIE would do on this PE).
+ * L->n_rows * S + EIE_ACC_SLACK floats (the slack is scratch, left
+ * undefined); B in 1..EIE_KERNEL_MAX_BATCH. Returns the entries walked (the
+ * work EIE would do on this PE).
  */
 typedef uint64_t (*eie_spmv_fn)(const eie_pe_layer_t *L, const float *codebook,
                                 const uint32_t *active, size_t n_active, const float *in,
                                 size_t is_j, size_t is_b, size_t B, float *acc);
+
+/* Entries past the last column that a PE's entry array keeps readable
+ * (zero): the batch-1 kernel loads a column's last 0-3 entries as one
+ * 64-bit word. */
+#define EIE_ENTRY_SLACK 4u
+/* Accumulator slots past a PE's rows that the batch-1 kernel uses as a sink. */
+#define EIE_ACC_SLACK 4u
 
 /* The accumulator stride of a batch of B (see eie_spmv_fn). */
 size_t eie_cpu_batch_stride(size_t B);

@@ -1,6 +1,8 @@
 /* Partitioning an FC layer over PEs and packing the per-PE CSC; see layout.h. */
 #include "cpu/layout.h"
 
+#include "cpu/kernels.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,7 +73,8 @@ eie_status_t eie_cpu_fc_init(const eie_fc_t *fc, unsigned n_pes, int force_wide,
         for (uint32_t c = 0; c < fc->cols; c++)
             ptr[c + 1] += ptr[c];
         out->pe[p].n_ent = ptr[fc->cols];
-        out->pe[p].ent = malloc(ptr[fc->cols] ? ptr[fc->cols] * esz : esz);
+        /* EIE_ENTRY_SLACK zeroed entries past the end (kernels.h) */
+        out->pe[p].ent = calloc((size_t)ptr[fc->cols] + EIE_ENTRY_SLACK, esz);
         if (out->pe[p].ent == NULL)
             goto nomem;
     }

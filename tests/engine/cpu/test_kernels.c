@@ -72,7 +72,7 @@ Test(kernels, every_kernel_matches_dense_for_every_batch_and_layout)
                             active[na++] = j;
                     }
                     for (unsigned p = 0; p < n; p++) {
-                        float acc[16 * R] = {0};
+                        float acc[16 * R + EIE_ACC_SLACK] = {0};
                         uint64_t walked = (wide ? k->spmv_wide : k->spmv_narrow)(
                             &cf.pe[p], cf.codebook, active, na, x, 1, C, B, acc);
                         uint64_t expect = 0;
