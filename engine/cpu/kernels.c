@@ -44,10 +44,10 @@ INLINE void prefetch_column(const void *ent, size_t esz, const uint32_t *ptr,
  * prefetcher follows a longer one), and the last 0-3 entries are done
  * without a loop: one 64-bit load (the layout keeps EIE_ENTRY_SLACK entries
  * readable past the last column) and a branch-free select per lane
- * between the entry's accumulator and a sink slot past the PE's rows. Measured on one PE's slice, in one
- * process against the loop form: NT-We 6% faster, Alex-7 3-5%, VGG-6 2%. */
-INLINE void prefetch_column_head(const uint16_t *ent, const uint32_t *ptr,
-                                 const uint32_t *active, size_t k, size_t n_active)
+ * between the entry's accumulator and a sink slot past the PE's rows. Measured on one PE's slice,
+ * in one process against the loop form: NT-We 6% faster, Alex-7 3-5%, VGG-6 2%. */
+INLINE void prefetch_column_head(const uint16_t *ent, const uint32_t *ptr, const uint32_t *active,
+                                 size_t k, size_t n_active)
 {
     if (k + PREFETCH_AHEAD < n_active) {
         const char *p = (const char *)(ent + ptr[active[k + PREFETCH_AHEAD]]);
@@ -140,18 +140,12 @@ INLINE uint64_t spmv_wide_b1(const eie_pe_layer_t *L, const float *cb, const uin
  * 139 us a row at batch 16); micro-batches of uneven size lost most of what
  * batching buys. */
 INLINE uint64_t spmv_narrow_bp(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
-                               size_t n_active, const float *in, size_t is_j, size_t is_b,
-                               size_t B, size_t BP, float *acc)
-{
-    SPMV_BATCH_BODY(uint16_t, 4, 15, BP)
-}
+                               size_t n_active, const float *in, size_t is_j, size_t is_b, size_t B,
+                               size_t BP, float *acc){SPMV_BATCH_BODY(uint16_t, 4, 15, BP)}
 
 INLINE uint64_t spmv_wide_bp(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
                              size_t n_active, const float *in, size_t is_j, size_t is_b, size_t B,
-                             size_t BP, float *acc)
-{
-    SPMV_BATCH_BODY(uint32_t, 8, 255, BP)
-}
+                             size_t BP, float *acc){SPMV_BATCH_BODY(uint32_t, 8, 255, BP)}
 
 size_t eie_cpu_batch_stride(size_t B)
 {
