@@ -36,16 +36,17 @@ INLINE void prefetch_column(const void *ent, size_t esz, const uint32_t *ptr,
  * entry into one table load and one add (no multiply on the per-entry path);
  * four entries come from one 64-bit load, so the loop is not bound by loads
  * of the entry stream. Rows within a column are distinct, so the adds of one
- * group are independent. */
-/* Batch 1 walks short columns (30-80 entries a PE on the benchmark layers
- * at 2 PEs), where what a column costs besides its entries shows: each
- * branch whose trip count varies from column to column mispredicts. So
- * the prefetch of a coming column is a fixed two lines (the hardware
- * prefetcher follows a longer one), and the last 0-3 entries are done
- * without a loop: one 64-bit load (the layout keeps EIE_ENTRY_SLACK entries
- * readable past the last column) and a branch-free select per lane
- * between the entry's accumulator and a sink slot past the PE's rows. Measured on one PE's slice,
- * in one process against the loop form: NT-We 6% faster, Alex-7 3-5%, VGG-6 2%. */
+ * group are independent.
+ *
+ * Columns are short (30-80 entries a PE on the benchmark layers at 2 PEs),
+ * so what a column costs besides its entries shows: every branch whose trip
+ * count varies by column mispredicts. The coming column's prefetch is a
+ * fixed two lines (the hardware prefetcher follows a longer one), and the
+ * last 0-3 entries take no loop: one 64-bit load (the layout keeps
+ * EIE_ENTRY_SLACK entries readable past the last column) and a branch-free
+ * select per lane between the entry's row and a sink slot past the PE's
+ * rows. One PE's slice, in one process, against the loop form: NT-We 6%
+ * faster, Alex-7 3-5%, VGG-6 2%. */
 INLINE void prefetch_column_head(const uint16_t *ent, const uint32_t *ptr, const uint32_t *active,
                                  size_t k, size_t n_active)
 {
