@@ -347,6 +347,14 @@ typedef struct eval_worker {
     uint32_t total[EIE_DATASET_MAX_CLASSES], correct[EIE_DATASET_MAX_CLASSES];
 } eval_worker_t;
 
+uint32_t eie_eval_rank(const float *scores, uint32_t classes, uint8_t label)
+{
+    uint32_t higher = 0;
+    for (uint32_t k = 0; k < classes; k++)
+        higher += scores[k] > scores[label] || (scores[k] == scores[label] && k < label);
+    return higher;
+}
+
 static void *eval_worker_main(void *arg)
 {
     eval_worker_t *w = arg;
@@ -358,12 +366,8 @@ static void *eval_worker_main(void *arg)
         size_t n = ds->count - a < EIE_EVAL_CHUNK ? ds->count - a : EIE_EVAL_CHUNK;
         w->loss += eie_bp_run(w->mlp, w->wts, ds->images + a * in, ds->labels + a, n, w->ws, NULL);
         for (size_t r = 0; r < n; r++) {
-            const float *p = w->ws->probs + r * classes;
             uint8_t label = ds->labels[a + r];
-            /* Rank of the true class: how many classes score higher. */
-            uint32_t higher = 0;
-            for (uint32_t k = 0; k < classes; k++)
-                higher += p[k] > p[label] || (p[k] == p[label] && k < label);
+            uint32_t higher = eie_eval_rank(w->ws->probs + r * classes, classes, label);
             w->total[label]++;
             w->correct[label] += higher == 0;
             w->top5 += higher < 5;

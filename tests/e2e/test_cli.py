@@ -1,6 +1,9 @@
 """End-to-end: the command lines of eied and eiectl as a user types them."""
 import os
+import re
+import struct
 import subprocess
+import tempfile
 import unittest
 
 import harness
@@ -84,6 +87,116 @@ class CliTest(unittest.TestCase):
         r = eiectl("health", "--timeout", "-3")
         self.assertEqual(r.returncode, 2)
         self.assertIn("--timeout '-3'", r.stderr)
+
+
+def f32(x):
+    return struct.unpack("<f", struct.pack("<f", x))[0]
+
+
+def write_idx(directory, split, images, labels, rows, cols):
+    """An IDX split as eiectl train/eval read it (images 0x803, labels 0x801)."""
+    with open(os.path.join(directory, split + "-images-idx3-ubyte"), "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, len(images), rows, cols))
+        for img in images:
+            f.write(bytes(img))
+    with open(os.path.join(directory, split + "-labels-idx1-ubyte"), "wb") as f:
+        f.write(struct.pack(">II", 0x801, len(labels)))
+        f.write(bytes(labels))
+
+
+def rank(scores, label):
+    """How many classes score higher than the label's (ties to the lower index)."""
+    return sum(1 for k, v in enumerate(scores)
+               if v > scores[label] or (v == scores[label] and k < label))
+
+
+class EvalTest(unittest.TestCase):
+    """eiectl eval against accuracies computed here from eie-ref's outputs."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="eie-eval-")
+        d = cls.tmp.name
+        cls.model = harness.synth_model(os.path.join(d, "m.eie"), [16, 12, 7], density=0.6,
+                                        bits=4, seed=9, softmax=True, name="m")
+        state = 12345
+        images, labels = [], []
+        for _ in range(150):  # 2 batches of 64 and a remainder
+            img = []
+            for _ in range(16):
+                state = (state * 1103515245 + 12345) % (1 << 31)
+                img.append(state % 256 if state % 3 else 0)
+            images.append(img)
+            state = (state * 1103515245 + 12345) % (1 << 31)
+            labels.append(state % 7)
+        write_idx(d, "t10k", images, labels, 4, 4)
+        cls.labels = labels
+        scale = f32(1.0 / 255.0)
+        cls.rows = [[f32(p * scale) for p in img] for img in images]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def expected(self, dense):
+        outs = harness.reference(self.model, self.rows, self.tmp.name, dense=dense)
+        ranks = [rank(o, l) for o, l in zip(outs, self.labels)]
+        top1 = 100.0 * sum(r == 0 for r in ranks) / len(ranks)
+        top5 = 100.0 * sum(r < 5 for r in ranks) / len(ranks)
+        per_class = {}
+        for r, l in zip(ranks, self.labels):
+            n, c = per_class.get(l, (0, 0))
+            per_class[l] = (n + 1, c + (r == 0))
+        return top1, top5, per_class
+
+    def check(self, r, backend, dense):
+        self.assertEqual(r.returncode, 0, r.stderr)
+        top1, top5, per_class = self.expected(dense)
+        m = re.search(r"\(150 examples, (\S+)\): top-1 ([0-9.]+)%  top-5 ([0-9.]+)%", r.stdout)
+        self.assertIsNotNone(m, r.stdout)
+        self.assertEqual(m.group(1), backend)
+        self.assertAlmostEqual(float(m.group(2)), top1, places=2)
+        self.assertAlmostEqual(float(m.group(3)), top5, places=2)
+        classes_seen = 0
+        for line in r.stdout.splitlines():
+            cm = re.match(r"\s*(\d+)\s+(\d+)\s+([0-9.]+)%$", line)
+            if cm:
+                n, c = per_class[int(cm.group(1))]
+                self.assertEqual(int(cm.group(2)), n)
+                self.assertAlmostEqual(float(cm.group(3)), 100.0 * c / n, places=2)
+                classes_seen += 1
+        self.assertEqual(classes_seen, len(per_class), r.stdout)
+
+    def test_eie_model_is_evaluated_on_the_cpu_backend_by_default(self):
+        self.check(eiectl("eval", self.model, "--data", self.tmp.name), "cpu", dense=False)
+
+    def test_pe_count_does_not_change_the_result(self):
+        for pes in ("1", "3"):
+            self.check(eiectl("eval", self.model, "--data", self.tmp.name, "--pes", pes), "cpu",
+                       dense=False)
+
+    def test_decoded_backend_evaluates_the_decoded_weights(self):
+        self.check(eiectl("eval", self.model, "--data", self.tmp.name, "--backend", "decoded"),
+                   "decoded", dense=True)
+
+    def test_bad_arguments_name_the_problem(self):
+        r = eiectl("eval", self.model, "--data", self.tmp.name, "--pes", "0")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--pes '0'", r.stderr)
+        r = eiectl("eval", self.model, "--data", self.tmp.name, "--backend", "nope")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("nope", r.stderr)
+        r = eiectl("eval", os.path.join(self.tmp.name, "m.onnx"), "--data", self.tmp.name,
+                   "--backend", "cpu")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("runs .eie models", r.stderr)
+        wrong = os.path.join(self.tmp.name, "wrong")
+        os.mkdir(wrong)
+        write_idx(wrong, "t10k", [[1] * 9], [0], 3, 3)
+        r = eiectl("eval", self.model, "--data", wrong)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("takes 16 inputs but", r.stderr)
+        self.assertIn("3x3 = 9 pixels", r.stderr)
 
 
 if __name__ == "__main__":

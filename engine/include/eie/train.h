@@ -176,6 +176,12 @@ typedef struct eie_eval {
 eie_status_t eie_evaluate(const eie_mlp_t *mlp, const eie_dataset_t *ds, unsigned threads,
                           eie_eval_t *eval_out, eie_error_t *err);
 
+/* The rank of the true class among scores[0..classes): how many classes
+ * score higher (ties go to the lower class index). 0 is a top-1 hit, < 5
+ * a top-5 hit. What eie_evaluate counts, for callers that compute scores
+ * another way (an engine backend). */
+uint32_t eie_eval_rank(const float *scores, uint32_t classes, uint8_t label);
+
 #ifdef __cplusplus
 }
 #endif
