@@ -322,6 +322,17 @@ static bool set_model_backend(eied_config_t *cfg, const char *name, const char *
 bool eied_config_set(eied_config_t *cfg, const char *section, const char *key, const char *value,
                      const char *where, char *why, size_t why_len)
 {
+    /* A value is one line of text: a newline or other control byte (which
+     * only the environment or --set can carry) would print a configuration
+     * (--check-config) that does not parse back. Tabs are text. */
+    for (const unsigned char *c = (const unsigned char *)value; *c != '\0'; c++)
+        if ((*c < 0x20 && *c != '\t') || *c == 0x7f) {
+            why_set(why, why_len,
+                    "%s: key '%s': value has control byte 0x%02x at offset %zu (values are one "
+                    "line of text)",
+                    where, key, *c, (size_t)(c - (const unsigned char *)value));
+            return false;
+        }
     if (strcmp(section, "models") == 0)
         return set_model(cfg, key, value, where, why, why_len);
     if (strcmp(section, "version_policy") == 0)

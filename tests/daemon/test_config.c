@@ -237,6 +237,19 @@ Test(config, malformed_set_flag_is_an_error)
     cr_assert_not(eied_config_set_arg(&cfg, "server.=1", why, sizeof why));
 }
 
+Test(config, control_bytes_in_environment_or_flag_values_are_errors)
+{
+    char *env[] = {"EIED_SERVER_LISTEN=127.0.0.1:1\n[admin]", NULL};
+    cr_assert_not(eied_config_load_env(&cfg, env, why, sizeof why));
+    cr_assert_str_eq(why, "environment EIED_SERVER_LISTEN: key 'listen': value has control byte "
+                          "0x0a at offset 11 (values are one line of text)");
+    cr_assert_not(eied_config_set_arg(&cfg, "models.m=/a\rb.eie", why, sizeof why));
+    cr_assert(strstr(why, "key 'm': value has control byte 0x0d at offset 2") != NULL, "%s", why);
+    cr_assert(eied_config_set_arg(&cfg, "tls.cert=/etc/a\tb.pem", why, sizeof why),
+              "a tab is text: %s", why);
+    cr_assert_str_eq(cfg.tls_cert, "/etc/a\tb.pem");
+}
+
 Test(config, print_round_trips_through_the_parser)
 {
     cr_assert(load("[server]\ndrain_delay = 1500ms\n[models]\na = /x.eie\n"), "%s", why);
