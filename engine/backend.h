@@ -10,6 +10,9 @@
 #ifndef EIE_BACKEND_H
 #define EIE_BACKEND_H
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include "eie/engine.h"
 #include "eie/model.h"
 
@@ -30,6 +33,27 @@ typedef struct eie_backend {
     eie_status_t (*net_run)(void *state, void *net, const float *input, size_t batch,
                             float *output, eie_run_info_t *info_out, eie_error_t *err);
 } eie_backend_t;
+
+/*
+ * A synchronous run on top of an asynchronous one: eie_waiter_init, pass
+ * eie_waiter_done and the waiter as a submit's done and user, then
+ * eie_waiter_wait. The wait spins up to spin pauses before it sleeps on the
+ * condition variable (0: sleep at once), and releases the waiter.
+ */
+typedef struct eie_waiter {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    atomic_int done;
+    eie_status_t status;
+    eie_run_info_t info;
+    eie_error_t err;
+} eie_waiter_t;
+
+void eie_waiter_init(eie_waiter_t *w);
+void eie_waiter_done(void *user, eie_status_t status, const eie_run_info_t *info,
+                     const eie_error_t *err);
+eie_status_t eie_waiter_wait(eie_waiter_t *w, unsigned spin, eie_run_info_t *info_out,
+                             eie_error_t *err);
 
 /* The backends, defined in their own folders. */
 extern const eie_backend_t eie_backend_cpu;

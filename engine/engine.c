@@ -10,6 +10,7 @@
 
 #include "backend.h"
 #include "eie/engine.h"
+#include "relax.h"
 
 static const eie_backend_t *const backends[] = {
     &eie_backend_cpu,
@@ -137,30 +138,52 @@ eie_status_t eie_net_submit(eie_net_t *net, const float *input, size_t batch, fl
                                        user, err);
 }
 
-/* A synchronous run on top of submit: the caller sleeps until a PE thread
- * signals completion. */
-typedef struct waiter {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int done;
-    eie_status_t status;
-    eie_run_info_t info;
-    eie_error_t err;
-} waiter_t;
-
-static void waiter_done(void *user, eie_status_t status, const eie_run_info_t *info,
-                        const eie_error_t *err)
+void eie_waiter_init(eie_waiter_t *w)
 {
-    waiter_t *w = user;
+    memset(w, 0, sizeof *w);
+    atomic_init(&w->done, 0);
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+}
+
+void eie_waiter_done(void *user, eie_status_t status, const eie_run_info_t *info,
+                     const eie_error_t *err)
+{
+    eie_waiter_t *w = user;
     pthread_mutex_lock(&w->mu);
     w->status = status;
     if (info)
         w->info = *info;
     if (err && status != EIE_STATUS_OK)
         w->err = *err;
-    w->done = 1;
+    atomic_store_explicit(&w->done, 1, memory_order_release);
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
+}
+
+eie_status_t eie_waiter_wait(eie_waiter_t *w, unsigned spin, eie_run_info_t *info_out,
+                             eie_error_t *err)
+{
+    for (unsigned i = 0; i < spin; i++) {
+        if (atomic_load_explicit(&w->done, memory_order_acquire))
+            break;
+        EIE_CPU_RELAX();
+    }
+    /* Taking the lock also waits for eie_waiter_done to let go of it, so
+     * the waiter can be destroyed below. */
+    pthread_mutex_lock(&w->mu);
+    while (!atomic_load_explicit(&w->done, memory_order_acquire))
+        pthread_cond_wait(&w->cv, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    if (w->status != EIE_STATUS_OK) {
+        if (err)
+            *err = w->err;
+    } else if (info_out) {
+        *info_out = w->info;
+    }
+    return w->status;
 }
 
 eie_status_t eie_net_run(eie_net_t *net, const float *input, size_t batch, float *output,
@@ -172,23 +195,11 @@ eie_status_t eie_net_run(eie_net_t *net, const float *input, size_t batch, float
     const eie_backend_t *be = net->engine->be;
     if (be->net_run != NULL)
         return be->net_run(net->engine->state, net->impl, input, batch, output, info_out, err);
-    waiter_t w = {.done = 0};
-    pthread_mutex_init(&w.mu, NULL);
-    pthread_cond_init(&w.cv, NULL);
-    st = be->net_submit(net->engine->state, net->impl, input, batch, output, waiter_done, &w,
+    eie_waiter_t w;
+    eie_waiter_init(&w);
+    st = be->net_submit(net->engine->state, net->impl, input, batch, output, eie_waiter_done, &w,
                         err);
-    if (st == EIE_STATUS_OK) {
-        pthread_mutex_lock(&w.mu);
-        while (!w.done)
-            pthread_cond_wait(&w.cv, &w.mu);
-        pthread_mutex_unlock(&w.mu);
-        st = w.status;
-        if (st != EIE_STATUS_OK && err)
-            *err = w.err;
-        else if (info_out)
-            *info_out = w.info;
-    }
-    pthread_cond_destroy(&w.cv);
-    pthread_mutex_destroy(&w.mu);
-    return st;
+    if (st != EIE_STATUS_OK)
+        eie_waiter_done(&w, st, NULL, err); /* nothing queued: the wait returns at once */
+    return eie_waiter_wait(&w, 0, info_out, err);
 }

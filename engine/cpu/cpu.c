@@ -11,7 +11,6 @@
  * kernel reads a column's B activations contiguously.
  */
 #include <assert.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -389,14 +388,13 @@ static void job_finish(eie_pool_job_t *base)
     done(user, EIE_STATUS_OK, &info, NULL);
 }
 
-static eie_status_t cpu_net_submit(void *state, void *netp, const float *input, size_t batch,
-                                   float *output, eie_run_done_fn done, void *user,
-                                   eie_error_t *err)
+/* A job for one run, shaped (parallel or one-thread); NULL when out of memory. */
+static cpu_job_t *job_new(void *netp, const float *input, size_t batch, float *output,
+                          eie_run_done_fn done, void *user)
 {
-    cpu_state_t *s = state;
     cpu_job_t *job = calloc(1, sizeof *job);
     if (job == NULL)
-        return eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory queueing a run");
+        return NULL;
     job->base.finish = job_finish;
     job->net = netp;
     job->in = input;
@@ -405,71 +403,38 @@ static eie_status_t cpu_net_submit(void *state, void *netp, const float *input, 
     job->done = done;
     job->user = user;
     job_shape(job);
+    return job;
+}
+
+static eie_status_t cpu_net_submit(void *state, void *netp, const float *input, size_t batch,
+                                   float *output, eie_run_done_fn done, void *user,
+                                   eie_error_t *err)
+{
+    cpu_state_t *s = state;
+    cpu_job_t *job = job_new(netp, input, batch, output, done, user);
+    if (job == NULL)
+        return eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory queueing a run");
     eie_pool_submit(s->pool, &job->base);
     return EIE_STATUS_OK;
 }
 
 /* The synchronous run: the caller works as one of the PEs when the pool is
  * idle (no wake-up of a sleeping thread on the critical path, and with one
- * PE no hand-off at all), then waits for the other PEs' share. */
-typedef struct sync_wait {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    atomic_int done;
-    eie_run_info_t info;
-} sync_wait_t;
-
-static void sync_done(void *user, eie_status_t status, const eie_run_info_t *info,
-                      const eie_error_t *err)
-{
-    (void)status;
-    (void)err;
-    sync_wait_t *w = user;
-    pthread_mutex_lock(&w->mu);
-    w->info = *info;
-    atomic_store_explicit(&w->done, 1, memory_order_release);
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-}
-
+ * PE no hand-off at all), then waits for the other PEs' share. Having done
+ * its share, it spins a while before sleeping: with balanced rows the
+ * others end within microseconds, sooner than a condition-variable wake-up
+ * (tens of microseconds on a VM, where the sleeping vCPU must be woken). */
 static eie_status_t cpu_net_run(void *state, void *netp, const float *input, size_t batch,
                                 float *output, eie_run_info_t *info_out, eie_error_t *err)
 {
     cpu_state_t *s = state;
-    cpu_job_t *job = calloc(1, sizeof *job);
+    eie_waiter_t w;
+    cpu_job_t *job = job_new(netp, input, batch, output, eie_waiter_done, &w);
     if (job == NULL)
         return eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory queueing a run");
-    sync_wait_t w;
-    atomic_init(&w.done, 0);
-    pthread_mutex_init(&w.mu, NULL);
-    pthread_cond_init(&w.cv, NULL);
-    job->base.finish = job_finish;
-    job->net = netp;
-    job->in = input;
-    job->out = output;
-    job->batch = batch;
-    job->done = sync_done;
-    job->user = &w;
-    job_shape(job);
+    eie_waiter_init(&w);
     eie_pool_submit_join(s->pool, &job->base);
-    /* The caller has done its PE's share; the others end within microseconds
-     * when the rows are balanced, sooner than a condition-variable wake-up
-     * (tens of microseconds on a VM, where the sleeping vCPU must be woken).
-     * Spin a while first; this thread has nothing else to do. */
-    for (unsigned i = 0, n = 8 * eie_pool_spin(s->pool); i < n; i++) {
-        if (atomic_load_explicit(&w.done, memory_order_acquire))
-            break;
-        eie_pool_relax();
-    }
-    pthread_mutex_lock(&w.mu);
-    while (!atomic_load_explicit(&w.done, memory_order_acquire))
-        pthread_cond_wait(&w.cv, &w.mu);
-    pthread_mutex_unlock(&w.mu);
-    pthread_cond_destroy(&w.cv);
-    pthread_mutex_destroy(&w.mu);
-    if (info_out != NULL)
-        *info_out = w.info;
-    return EIE_STATUS_OK;
+    return eie_waiter_wait(&w, 8 * eie_pool_spin(s->pool), info_out, err);
 }
 
 const eie_backend_t eie_backend_cpu = {

@@ -13,12 +13,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define CPU_RELAX() _mm_pause()
-#else
-#define CPU_RELAX() ((void)0)
-#endif
+#include "relax.h"
 
 struct eie_pool {
     unsigned n;
@@ -47,8 +42,6 @@ unsigned eie_pool_size(const eie_pool_t *pool) { return pool->n; }
 
 unsigned eie_pool_spin(const eie_pool_t *pool) { return pool->spin; }
 
-void eie_pool_relax(void) { CPU_RELAX(); }
-
 void eie_pool_barrier(eie_pool_t *pool)
 {
     if (pool->n == 1)
@@ -65,7 +58,7 @@ void eie_pool_barrier(eie_pool_t *pool)
     for (unsigned i = 0; i < pool->spin; i++) {
         if (atomic_load_explicit(&pool->bar_gen, memory_order_acquire) != gen)
             return;
-        CPU_RELAX();
+        EIE_CPU_RELAX();
     }
     pthread_mutex_lock(&pool->mu);
     while (atomic_load_explicit(&pool->bar_gen, memory_order_acquire) == gen)
@@ -123,7 +116,7 @@ static void *worker(void *p)
         for (unsigned i = 0; i < pool->spin; i++) {
             if (atomic_load_explicit(&pool->job_gen, memory_order_acquire) != seen)
                 break;
-            CPU_RELAX();
+            EIE_CPU_RELAX();
         }
         pthread_mutex_lock(&pool->mu);
         while (atomic_load_explicit(&pool->job_gen, memory_order_acquire) == seen && !pool->stop)

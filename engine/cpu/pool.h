@@ -42,7 +42,5 @@ unsigned eie_pool_size(const eie_pool_t *pool);
 /* Pauses a waiter of this pool spins before it sleeps (0 when the pool has
  * more threads than cores, where spinning steals the awaited thread's core). */
 unsigned eie_pool_spin(const eie_pool_t *pool);
-/* One spin-wait pause. */
-void eie_pool_relax(void);
 
 #endif
