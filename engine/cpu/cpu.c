@@ -84,7 +84,7 @@ static bool job_is_parallel(const cpu_net_t *net, size_t batch)
     uint64_t chunks = (batch + EIE_KERNEL_MAX_BATCH - 1) / EIE_KERNEL_MAX_BATCH;
     uint64_t work = batch <= 1 ? net->nnz : net->nnz * 2 * chunks;
     uint64_t barriers = chunks * (net->n_fcs ? net->n_fcs : 1);
-    return net->n > 1 && work >= PARALLEL_MIN_WORK * barriers;
+    return work >= PARALLEL_MIN_WORK * barriers;
 }
 
 typedef struct cpu_job {
@@ -299,15 +299,18 @@ static void run_act(const step_t *stp, unsigned pe, unsigned N, view_t in, view_
     }
 }
 
-static void job_run(eie_pool_job_t *base, unsigned pe, eie_pool_t *pool)
+/*
+ * Runs PEs p0..p1-1 through every chunk of the job and every step of the
+ * net. With a pool, this is one PE's share and the PEs meet at a barrier
+ * after each step; without one, a single thread walks every PE in turn.
+ */
+static void run_steps(cpu_job_t *job, unsigned p0, unsigned p1, eie_pool_t *pool)
 {
-    cpu_job_t *job = (cpu_job_t *)base;
     cpu_net_t *net = job->net;
-    net->pe[pe].entries = 0;
     for (size_t s0 = 0; s0 < job->batch; s0 += EIE_KERNEL_MAX_BATCH) {
         size_t B = job->batch - s0 < EIE_KERNEL_MAX_BATCH ? job->batch - s0
                                                            : EIE_KERNEL_MAX_BATCH;
-        if (s0 > 0)
+        if (pool != NULL && s0 > 0)
             eie_pool_barrier(pool); /* the previous chunk still reads the buffers */
         for (size_t k = 0; k < net->n_steps; k++) {
             const step_t *stp = &net->steps[k];
@@ -320,14 +323,24 @@ static void job_run(eie_pool_job_t *base, unsigned pe, eie_pool_t *pool)
                 out = (view_t){job->out + s0 * net->out_dim, 1, net->out_dim};
             else
                 out = (view_t){net->buf[k & 1], B, 1};
-            if (stp->kind == STEP_FC)
-                run_fc(job, stp, pe, in, out, B);
-            else
-                run_act(stp, pe, net->n, in, out, B);
-            if (k + 1 < net->n_steps)
+            for (unsigned p = p0; p < p1; p++) {
+                if (stp->kind == STEP_FC)
+                    run_fc(job, stp, p, in, out, B);
+                else
+                    run_act(stp, p, net->n, in, out, B);
+            }
+            if (pool != NULL && k + 1 < net->n_steps)
                 eie_pool_barrier(pool);
         }
     }
+}
+
+static void job_run(eie_pool_job_t *base, unsigned pe, eie_pool_t *pool)
+{
+    cpu_job_t *job = (cpu_job_t *)base;
+    cpu_net_t *net = job->net;
+    net->pe[pe].entries = 0;
+    run_steps(job, pe, pe + 1, pool);
     /* The pool's completion count orders this before finish (acq_rel). */
     atomic_fetch_add_explicit(&job->entries, net->pe[pe].entries, memory_order_relaxed);
 }
@@ -341,28 +354,7 @@ static void job_run_serial(eie_pool_job_t *base, unsigned slot, eie_pool_t *pool
     (void)pool;
     for (unsigned p = 0; p < net->n; p++)
         net->pe[p].entries = 0;
-    for (size_t s0 = 0; s0 < job->batch; s0 += EIE_KERNEL_MAX_BATCH) {
-        size_t B = job->batch - s0 < EIE_KERNEL_MAX_BATCH ? job->batch - s0
-                                                           : EIE_KERNEL_MAX_BATCH;
-        for (size_t k = 0; k < net->n_steps; k++) {
-            const step_t *stp = &net->steps[k];
-            view_t in, out;
-            if (k == 0)
-                in = (view_t){(float *)job->in + s0 * net->in_dim, 1, net->in_dim};
-            else
-                in = (view_t){net->buf[(k - 1) & 1], B, 1};
-            if (k + 1 == net->n_steps)
-                out = (view_t){job->out + s0 * net->out_dim, 1, net->out_dim};
-            else
-                out = (view_t){net->buf[k & 1], B, 1};
-            for (unsigned p = 0; p < net->n; p++) {
-                if (stp->kind == STEP_FC)
-                    run_fc(job, stp, p, in, out, B);
-                else
-                    run_act(stp, p, net->n, in, out, B);
-            }
-        }
-    }
+    run_steps(job, 0, net->n, NULL);
     uint64_t entries = 0;
     for (unsigned p = 0; p < net->n; p++)
         entries += net->pe[p].entries;
