@@ -17,10 +17,21 @@
  * whole column PREFETCH_AHEAD active columns ahead (EIE hides the same
  * latency with its activation FIFO, sec. III-B). */
 #define PREFETCH_AHEAD     2
+#define PREFETCH_PTR_AHEAD 8
 #define PREFETCH_MAX_LINES 64
+
+/* The column pointers, further ahead: the column prefetch reads them. */
+INLINE void prefetch_pointers(const uint32_t *ptr, const uint32_t *active, size_t k,
+                              size_t n_active)
+{
+    if (k + PREFETCH_PTR_AHEAD < n_active)
+        __builtin_prefetch(&ptr[active[k + PREFETCH_PTR_AHEAD]], 0, 3);
+}
+
 INLINE void prefetch_column(const void *ent, size_t esz, const uint32_t *ptr,
                             const uint32_t *active, size_t k, size_t n_active)
 {
+    prefetch_pointers(ptr, active, k, n_active);
     if (k + PREFETCH_AHEAD >= n_active)
         return;
     uint32_t j = active[k + PREFETCH_AHEAD];
@@ -28,8 +39,6 @@ INLINE void prefetch_column(const void *ent, size_t esz, const uint32_t *ptr,
     const char *end = (const char *)ent + (size_t)ptr[j + 1] * esz;
     for (int l = 0; p < end && l < PREFETCH_MAX_LINES; p += 64, l++)
         __builtin_prefetch(p, 0, 3);
-    if (k + 8 < n_active)
-        __builtin_prefetch(&ptr[active[k + 8]], 0, 3);
 }
 
 /* Batch 1, narrow entries: a 16-entry codebook pre-scaled by a_j turns each
@@ -50,13 +59,12 @@ INLINE void prefetch_column(const void *ent, size_t esz, const uint32_t *ptr,
 INLINE void prefetch_column_head(const uint16_t *ent, const uint32_t *ptr, const uint32_t *active,
                                  size_t k, size_t n_active)
 {
+    prefetch_pointers(ptr, active, k, n_active);
     if (k + PREFETCH_AHEAD < n_active) {
         const char *p = (const char *)(ent + ptr[active[k + PREFETCH_AHEAD]]);
         __builtin_prefetch(p, 0, 3);
         __builtin_prefetch(p + 64, 0, 3);
     }
-    if (k + 8 < n_active)
-        __builtin_prefetch(&ptr[active[k + 8]], 0, 3);
 }
 
 INLINE uint64_t spmv_narrow_b1(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
@@ -140,13 +148,21 @@ INLINE uint64_t spmv_wide_b1(const eie_pe_layer_t *L, const float *cb, const uin
  * much per row as batch 1 (Alex-7-sized layer, dense inputs, 2 PEs: 682 vs
  * 139 us a row at batch 16); micro-batches of uneven size lost most of what
  * batching buys. */
+/* clang-format off */
 INLINE uint64_t spmv_narrow_bp(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
-                               size_t n_active, const float *in, size_t is_j, size_t is_b, size_t B,
-                               size_t BP, float *acc){SPMV_BATCH_BODY(uint16_t, 4, 15, BP)}
+                               size_t n_active, const float *in, size_t is_j, size_t is_b,
+                               size_t B, size_t BP, float *acc)
+{
+    SPMV_BATCH_BODY(uint16_t, 4, 15, BP)
+}
 
 INLINE uint64_t spmv_wide_bp(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
                              size_t n_active, const float *in, size_t is_j, size_t is_b, size_t B,
-                             size_t BP, float *acc){SPMV_BATCH_BODY(uint32_t, 8, 255, BP)}
+                             size_t BP, float *acc)
+{
+    SPMV_BATCH_BODY(uint32_t, 8, 255, BP)
+}
+/* clang-format on */
 
 size_t eie_cpu_batch_stride(size_t B)
 {
