@@ -133,7 +133,7 @@ static void csc_run(const csc_t *c, const float *x, size_t B, uint32_t in_dim, f
         free(acc);
 }
 
-/* One run of method m (0 cpu, 1 csc, 2 blas) on the layer in ctx. */
+/* What a timed run needs: the layer in each method's form, the input and output. */
 typedef struct bench_ctx {
     eie_net_t *net;
     csc_t *csc;
@@ -144,6 +144,7 @@ typedef struct bench_ctx {
     uint32_t R, C;
 } bench_ctx_t;
 
+/* One run of method m (0 cpu, 1 csc, 2 blas) on the layer in c. */
 static void run_method(const bench_ctx_t *c, int m)
 {
     eie_error_t err;
@@ -198,8 +199,7 @@ int main(int argc, char **argv)
     }
     if (reps < 1)
         reps = 1;
-    int run_cpu = wanted(methods, "cpu"), run_csc = wanted(methods, "csc"),
-        run_blas = wanted(methods, "blas");
+    const int on[3] = {wanted(methods, "cpu"), wanted(methods, "csc"), wanted(methods, "blas")};
     /* BENCH_NOTES: Debian's OpenBLAS may not recognise this CPU and fall
      * back to SSE kernels; use the fast set unless the user chose one.
      * OpenBLAS and libgomp read their environment when they are loaded, so
@@ -267,7 +267,6 @@ int main(int argc, char **argv)
                 bench_ctx_t ctx = {.net = net, .csc = csc[T - 1], .T = T, .x = x, .y = y,
                                    .w = w, .B = B, .R = R, .C = C};
                 double *times[3] = {tc, ts, tb};
-                int on[3] = {run_cpu, run_csc, run_blas};
                 for (int r = -2; r < reps; r++) { /* two warm-up rounds */
                     for (int mi = 0; mi < 3; mi++) {
                         if (!on[mi]) {
