@@ -90,26 +90,17 @@ static int eval_engine(const char *model, const char *backend, unsigned pes, con
     }
     eie_eval_t ev;
     memset(&ev, 0, sizeof ev);
-    ev.count = ds->count;
     ev.classes = ds->classes;
-    uint32_t top1 = 0, top5 = 0;
     for (uint32_t a = 0; a < ds->count; a += EVAL_BATCH) {
         size_t n = ds->count - a < EVAL_BATCH ? ds->count - a : EVAL_BATCH;
         if (eie_net_run(net, ds->images + (size_t)a * in, n, y, NULL, &err) != EIE_STATUS_OK) {
             fprintf(stderr, "eiectl eval: %s: %s\n", model, err.msg);
             goto done;
         }
-        for (size_t r = 0; r < n; r++) {
-            uint8_t label = ds->labels[a + r];
-            uint32_t rank = eie_eval_rank(y + r * out, ds->classes, label);
-            ev.class_total[label]++;
-            ev.class_correct[label] += rank == 0;
-            top1 += rank == 0;
-            top5 += rank < 5;
-        }
+        for (size_t r = 0; r < n; r++)
+            eie_eval_add(&ev, y + r * out, ds->labels[a + r]);
     }
-    ev.top1 = (double)top1 / ds->count;
-    ev.top5 = (double)top5 / ds->count;
+    eie_eval_finish(&ev);
     print_eval(model, data, split, backend, &ev);
     rc = 0;
 done:

@@ -342,17 +342,38 @@ typedef struct eval_worker {
     const eie_dataset_t *ds;
     size_t first_chunk, step;
     eie_bp_ws_t *ws;
-    double loss;
-    uint32_t top5;
-    uint32_t total[EIE_DATASET_MAX_CLASSES], correct[EIE_DATASET_MAX_CLASSES];
+    eie_eval_t ev; /* this worker's counts; loss summed, not averaged */
 } eval_worker_t;
 
-uint32_t eie_eval_rank(const float *scores, uint32_t classes, uint8_t label)
+void eie_eval_add(eie_eval_t *ev, const float *scores, uint8_t label)
 {
     uint32_t higher = 0;
-    for (uint32_t k = 0; k < classes; k++)
+    for (uint32_t k = 0; k < ev->classes; k++)
         higher += scores[k] > scores[label] || (scores[k] == scores[label] && k < label);
-    return higher;
+    ev->count++;
+    ev->class_total[label]++;
+    ev->class_correct[label] += higher == 0;
+    ev->top5_hits += higher < 5;
+}
+
+void eie_eval_merge(eie_eval_t *ev, const eie_eval_t *part)
+{
+    ev->count += part->count;
+    ev->top5_hits += part->top5_hits;
+    ev->loss += part->loss;
+    for (uint32_t k = 0; k < ev->classes; k++) {
+        ev->class_total[k] += part->class_total[k];
+        ev->class_correct[k] += part->class_correct[k];
+    }
+}
+
+void eie_eval_finish(eie_eval_t *ev)
+{
+    uint32_t top1 = 0;
+    for (uint32_t k = 0; k < ev->classes; k++)
+        top1 += ev->class_correct[k];
+    ev->top1 = ev->count ? (double)top1 / ev->count : 0.0;
+    ev->top5 = ev->count ? (double)ev->top5_hits / ev->count : 0.0;
 }
 
 static void *eval_worker_main(void *arg)
@@ -364,14 +385,10 @@ static void *eval_worker_main(void *arg)
     for (size_t c = w->first_chunk; c < chunks; c += w->step) {
         size_t a = c * EIE_EVAL_CHUNK;
         size_t n = ds->count - a < EIE_EVAL_CHUNK ? ds->count - a : EIE_EVAL_CHUNK;
-        w->loss += eie_bp_run(w->mlp, w->wts, ds->images + a * in, ds->labels + a, n, w->ws, NULL);
-        for (size_t r = 0; r < n; r++) {
-            uint8_t label = ds->labels[a + r];
-            uint32_t higher = eie_eval_rank(w->ws->probs + r * classes, classes, label);
-            w->total[label]++;
-            w->correct[label] += higher == 0;
-            w->top5 += higher < 5;
-        }
+        w->ev.loss +=
+            eie_bp_run(w->mlp, w->wts, ds->images + a * in, ds->labels + a, n, w->ws, NULL);
+        for (size_t r = 0; r < n; r++)
+            eie_eval_add(&w->ev, w->ws->probs + r * classes, ds->labels[a + r]);
     }
     return NULL;
 }
@@ -393,7 +410,7 @@ eie_status_t eie_evaluate(const eie_mlp_t *mlp, const eie_dataset_t *ds, unsigne
         return eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory for evaluation");
     for (unsigned t = 0; t < threads; t++) {
         workers[t] = (eval_worker_t){.mlp = mlp, .wts = wts, .ds = ds, .first_chunk = t,
-                                     .step = threads};
+                                     .step = threads, .ev = {.classes = ds->classes}};
         if ((st = eie_bp_ws_init(mlp, EIE_EVAL_CHUNK, &workers[t].ws, err)) != EIE_STATUS_OK)
             goto done;
     }
@@ -407,22 +424,11 @@ eie_status_t eie_evaluate(const eie_mlp_t *mlp, const eie_dataset_t *ds, unsigne
         pthread_join(tid[t], NULL);
 
     memset(eval_out, 0, sizeof *eval_out);
-    eval_out->count = ds->count;
     eval_out->classes = ds->classes;
-    uint32_t top1 = 0, top5 = 0;
-    double loss = 0.0;
-    for (unsigned t = 0; t < threads; t++) {
-        loss += workers[t].loss;
-        top5 += workers[t].top5;
-        for (uint32_t k = 0; k < ds->classes; k++) {
-            eval_out->class_total[k] += workers[t].total[k];
-            eval_out->class_correct[k] += workers[t].correct[k];
-            top1 += workers[t].correct[k];
-        }
-    }
-    eval_out->top1 = (double)top1 / ds->count;
-    eval_out->top5 = (double)top5 / ds->count;
-    eval_out->loss = loss / ds->count;
+    for (unsigned t = 0; t < threads; t++)
+        eie_eval_merge(eval_out, &workers[t].ev);
+    eie_eval_finish(eval_out);
+    eval_out->loss /= ds->count;
     st = EIE_STATUS_OK;
 done:
     for (unsigned t = 0; t < threads; t++)

@@ -168,6 +168,7 @@ eie_status_t eie_train(eie_mlp_t *mlp, const eie_dataset_t *ds, const eie_train_
 typedef struct eie_eval {
     uint32_t count, classes;
     double top1, top5, loss;                  /* accuracies in [0, 1], mean loss */
+    uint32_t top5_hits;                       /* examples whose class ranked in the top 5 */
     uint32_t class_total[EIE_DATASET_MAX_CLASSES];
     uint32_t class_correct[EIE_DATASET_MAX_CLASSES];
 } eie_eval_t;
@@ -176,11 +177,18 @@ typedef struct eie_eval {
 eie_status_t eie_evaluate(const eie_mlp_t *mlp, const eie_dataset_t *ds, unsigned threads,
                           eie_eval_t *eval_out, eie_error_t *err);
 
-/* The rank of the true class among scores[0..classes): how many classes
- * score higher (ties go to the lower class index). 0 is a top-1 hit, < 5
- * a top-5 hit. What eie_evaluate counts, for callers that compute scores
- * another way (an engine backend). */
-uint32_t eie_eval_rank(const float *scores, uint32_t classes, uint8_t label);
+/*
+ * The counting behind eie_evaluate, for callers that compute scores another
+ * way (an engine backend). Start from a zeroed eie_eval_t with classes set;
+ * eie_eval_add counts one example: its scores over the classes and its
+ * label (the rank of the label is how many classes score higher, ties
+ * going to the lower index: 0 is a top-1 hit, < 5 a top-5 hit);
+ * eie_eval_merge folds another count over the same classes in (loss
+ * included); eie_eval_finish sets top1 and top5 from the counts.
+ */
+void eie_eval_add(eie_eval_t *ev, const float *scores, uint8_t label);
+void eie_eval_merge(eie_eval_t *ev, const eie_eval_t *part);
+void eie_eval_finish(eie_eval_t *ev);
 
 #ifdef __cplusplus
 }
