@@ -2,6 +2,7 @@
 #include "models.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <malloc.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -465,6 +466,45 @@ static bool verify_signature(load_req_t *req, const uint8_t *data, size_t len, b
     return false;
 }
 
+const char *const eied_version_prop_keys[EIED_VERSION_PROPS] = {
+    "description", "backend", "layers",    "fc_layers",  "weights",
+    "nonzeros",    "density", "code_bits", "file_bytes", "compression_ratio"};
+
+/* ModelMetadata's properties, worked out once when the version loads. */
+static void version_describe(eied_version_t *v)
+{
+    uint64_t weights = 0, nnz = 0, file_bytes = eie_model_file_bytes(v->model);
+    unsigned fc_layers = 0, min_bits = 8, max_bits = 0;
+    size_t n_layers = eie_model_layer_count(v->model);
+    for (size_t i = 0; i < n_layers; i++) {
+        eie_layer_info_t li;
+        if (eie_model_layer_info(v->model, i, &li) != EIE_STATUS_OK || li.kind != EIE_LAYER_FC)
+            continue;
+        fc_layers++;
+        weights += (uint64_t)li.rows * li.cols;
+        nnz += li.nnz;
+        if (li.code_bits < min_bits)
+            min_bits = li.code_bits;
+        if (li.code_bits > max_bits)
+            max_bits = li.code_bits;
+    }
+    snprintf(v->props[0], sizeof v->props[0], "%s", eie_model_description(v->model));
+    snprintf(v->props[1], sizeof v->props[1], "%s", eie_engine_backend(v->engine));
+    snprintf(v->props[2], sizeof v->props[2], "%zu", n_layers);
+    snprintf(v->props[3], sizeof v->props[3], "%u", fc_layers);
+    snprintf(v->props[4], sizeof v->props[4], "%" PRIu64, weights);
+    snprintf(v->props[5], sizeof v->props[5], "%" PRIu64, nnz);
+    snprintf(v->props[6], sizeof v->props[6], "%.6f",
+             weights ? (double)nnz / (double)weights : 0.0);
+    if (min_bits == max_bits)
+        snprintf(v->props[7], sizeof v->props[7], "%u", min_bits);
+    else
+        snprintf(v->props[7], sizeof v->props[7], "%u-%u", min_bits, max_bits);
+    snprintf(v->props[8], sizeof v->props[8], "%" PRIu64, file_bytes);
+    snprintf(v->props[9], sizeof v->props[9], "%.2f",
+             file_bytes ? (double)weights * 4.0 / (double)file_bytes : 0.0);
+}
+
 /* libuv pool thread: everything that can be done once happens here. */
 static void load_work(uv_work_t *work)
 {
@@ -541,6 +581,7 @@ static void load_work(uv_work_t *work)
     for (size_t i = 0; i < v->n_alt; i++)
         v->bytes += eie_net_layout_bytes(v->alt_nets[i]);
     v->load_seconds = (double)(eied_now_ns() - t0) / 1e9;
+    version_describe(v);
     req->result = v;
 out:
     free(in);

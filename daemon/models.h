@@ -50,6 +50,10 @@ typedef struct eied_file_id {
     uint64_t sig_size, sig_mtime_ns; /* the detached signature, 0 if none */
 } eied_file_id_t;
 
+/* ModelMetadata's properties of a version: eied_version_prop_keys[i] = props[i]. */
+#define EIED_VERSION_PROPS 10
+extern const char *const eied_version_prop_keys[EIED_VERSION_PROPS];
+
 typedef struct eied_version {
     atomic_int refs;
     char name[EIED_MODEL_NAME_MAX];
@@ -65,6 +69,8 @@ typedef struct eied_version {
     size_t n_alt;
     uint64_t bytes; /* charged to the memory budget: run-time layout + model */
     double load_seconds;
+    /* compression facts (layers, nonzeros, density, bits, bytes, ratio), worked out at load */
+    char props[EIED_VERSION_PROPS][256];
     eied_stats_t stats;
 } eied_version_t;
 

@@ -31,8 +31,6 @@ static void on_model_ready(eied_server_t *srv, eied_call_t *call)
     eied_call_reply(call, &resp.base);
 }
 
-enum { N_PROPS = 10 };
-
 static void on_model_metadata(eied_server_t *srv, eied_call_t *call)
 {
     Inference__ModelMetadataRequest *req = (Inference__ModelMetadataRequest *)eied_call_read(
@@ -91,48 +89,15 @@ static void on_model_metadata(eied_server_t *srv, eied_call_t *call)
     resp.n_outputs = 1;
     resp.outputs = outs;
 
-    uint64_t weights = 0, nnz = 0, file_bytes = eie_model_file_bytes(v->model);
-    unsigned fc_layers = 0, min_bits = 8, max_bits = 0;
-    size_t n_layers = eie_model_layer_count(v->model);
-    for (size_t i = 0; i < n_layers; i++) {
-        eie_layer_info_t li;
-        if (eie_model_layer_info(v->model, i, &li) != EIE_STATUS_OK || li.kind != EIE_LAYER_FC)
-            continue;
-        fc_layers++;
-        weights += (uint64_t)li.rows * li.cols;
-        nnz += li.nnz;
-        if (li.code_bits < min_bits)
-            min_bits = li.code_bits;
-        if (li.code_bits > max_bits)
-            max_bits = li.code_bits;
-    }
-    char vals[N_PROPS][256];
-    const char *keys[N_PROPS] = {"description", "backend",      "layers",     "fc_layers",
-                                 "weights",     "nonzeros",     "density",    "code_bits",
-                                 "file_bytes",  "compression_ratio"};
-    snprintf(vals[0], sizeof vals[0], "%s", eie_model_description(v->model));
-    snprintf(vals[1], sizeof vals[1], "%s", eie_engine_backend(v->engine));
-    snprintf(vals[2], sizeof vals[2], "%zu", n_layers);
-    snprintf(vals[3], sizeof vals[3], "%u", fc_layers);
-    snprintf(vals[4], sizeof vals[4], "%" PRIu64, weights);
-    snprintf(vals[5], sizeof vals[5], "%" PRIu64, nnz);
-    snprintf(vals[6], sizeof vals[6], "%.6f", weights ? (double)nnz / (double)weights : 0.0);
-    if (min_bits == max_bits)
-        snprintf(vals[7], sizeof vals[7], "%u", min_bits);
-    else
-        snprintf(vals[7], sizeof vals[7], "%u-%u", min_bits, max_bits);
-    snprintf(vals[8], sizeof vals[8], "%" PRIu64, file_bytes);
-    snprintf(vals[9], sizeof vals[9], "%.2f",
-             file_bytes ? (double)weights * 4.0 / (double)file_bytes : 0.0);
-    Inference__ModelMetadataResponse__PropertiesEntry pe[N_PROPS];
-    Inference__ModelMetadataResponse__PropertiesEntry *pp[N_PROPS];
-    for (size_t i = 0; i < N_PROPS; i++) {
+    Inference__ModelMetadataResponse__PropertiesEntry pe[EIED_VERSION_PROPS];
+    Inference__ModelMetadataResponse__PropertiesEntry *pp[EIED_VERSION_PROPS];
+    for (size_t i = 0; i < EIED_VERSION_PROPS; i++) {
         inference__model_metadata_response__properties_entry__init(&pe[i]);
-        pe[i].key = (char *)keys[i];
-        pe[i].value = vals[i];
+        pe[i].key = (char *)eied_version_prop_keys[i];
+        pe[i].value = v->props[i];
         pp[i] = &pe[i];
     }
-    resp.n_properties = N_PROPS;
+    resp.n_properties = EIED_VERSION_PROPS;
     resp.properties = pp;
     eied_call_reply(call, &resp.base);
 done:
