@@ -66,22 +66,27 @@ void eie_pool_barrier(eie_pool_t *pool)
     pthread_mutex_unlock(&pool->mu);
 }
 
-/* Makes job current (mu held). */
-static void publish(eie_pool_t *pool, eie_pool_job_t *job)
-{
-    pool->cur = job;
-    pool->busy = 1;
-    atomic_fetch_add_explicit(&pool->job_gen, 1, memory_order_release);
-    pthread_cond_broadcast(&pool->job_cv);
-}
-
-/* Runs one PE slot of job; the last slot to finish publishes the next job
- * and then calls finish (outside the lock: it may submit again). */
 static unsigned slots_of(const eie_pool_t *pool, const eie_pool_job_t *job)
 {
     return job->slots != 0 && job->slots < pool->n ? job->slots : pool->n;
 }
 
+/* Makes job current (mu held) and wakes one sleeping thread for each slot
+ * that no running thread will take (a spinning thread takes one without a
+ * wake-up). Not a broadcast: with the caller of eie_pool_submit_join
+ * taking a slot, an N-thread pool has a thread more than a job needs, and
+ * on a machine with N cores waking it took a core from a PE for its spin. */
+static void publish(eie_pool_t *pool, eie_pool_job_t *job, unsigned taken_by_caller)
+{
+    pool->cur = job;
+    pool->busy = 1;
+    atomic_fetch_add_explicit(&pool->job_gen, 1, memory_order_release);
+    for (unsigned i = taken_by_caller; i < slots_of(pool, job); i++)
+        pthread_cond_signal(&pool->job_cv);
+}
+
+/* Runs one PE slot of job; the last slot to finish publishes the next job
+ * and then calls finish (outside the lock: it may submit again). */
 static void work(eie_pool_t *pool, eie_pool_job_t *job, unsigned slot)
 {
     job->run(job, slot, pool);
@@ -97,7 +102,7 @@ static void work(eie_pool_t *pool, eie_pool_job_t *job, unsigned slot)
         pool->head = next->next;
         if (pool->head == NULL)
             pool->tail = NULL;
-        publish(pool, next);
+        publish(pool, next, 0);
     } else {
         pool->cur = NULL;
         pool->busy = 0;
@@ -142,7 +147,7 @@ static void submit(eie_pool_t *pool, eie_pool_job_t *job, int join)
     job->next_slot = 0;
     pthread_mutex_lock(&pool->mu);
     if (!pool->busy) {
-        publish(pool, job);
+        publish(pool, job, join ? 1 : 0);
         if (join)
             slot = job->next_slot++;
     } else if (pool->tail != NULL) {
