@@ -1,7 +1,7 @@
 /*
  * The spmv kernels. The bodies are written once as always-inline functions
  * and instantiated per instruction set: the scalar reference in portable C,
- * the AVX2 variant compiled with target("avx2,fma") so the batch loops
+ * the AVX2 variant compiled with target("avx2,fma,bmi") so the batch loops
  * vectorise 8 wide. Selection happens once, through __builtin_cpu_supports.
  */
 #include "cpu/kernels.h"
@@ -77,58 +77,67 @@ INLINE const char *prefetch_stream_start(const void *ent, size_t esz, const uint
  * take no loop but one 64-bit load (the layout keeps EIE_ENTRY_SLACK
  * entries readable past the last column) and a branch-free select per lane
  * between the entry's row and a sink slot past the PE's rows (NT-We, one
- * PE's slice: 6% faster than a loop). */
-#define ADD4_NARROW(w)                                                                             \
+ * PE's slice: 6% faster than a loop).
+ *
+ * The loop is bound by instructions, not by loads; FIELD(w, start, len)
+ * takes a bit field of w. With shifts and masks an entry costs about ten
+ * instructions; BMI's bextr takes each field in one, and the SIMD variant
+ * uses it: one PE's slice, same process, NT-We 16% faster at 1 PE, Alex-7
+ * 20%, VGG-6 at 2 PEs 16%. */
+#define FIELD_SHIFT(w, start, len) (((w) >> (start)) & ((UINT64_C(1) << (len)) - 1))
+
+#define ADD4_NARROW(w, FIELD)                                                                      \
     do {                                                                                           \
-        acc[((w) >> 4) & 0xfff] += s[(w)&15];                                                      \
-        acc[((w) >> 20) & 0xfff] += s[((w) >> 16) & 15];                                           \
-        acc[((w) >> 36) & 0xfff] += s[((w) >> 32) & 15];                                           \
-        acc[((w) >> 52) & 0xfff] += s[((w) >> 48) & 15];                                           \
+        acc[FIELD(w, 4, 12)] += s[FIELD(w, 0, 4)];                                                 \
+        acc[FIELD(w, 20, 12)] += s[FIELD(w, 16, 4)];                                               \
+        acc[FIELD(w, 36, 12)] += s[FIELD(w, 32, 4)];                                               \
+        acc[FIELD(w, 52, 12)] += s[FIELD(w, 48, 4)];                                               \
     } while (0)
 
-INLINE uint64_t spmv_narrow_b1(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
-                               size_t n_active, const float *in, size_t is_j, float *acc)
-{
-    uint64_t walked = 0;
-    const uint16_t *ent = L->ent;
-    const uint32_t *ptr = L->ptr;
-    float s[16];
-    const size_t nr = L->n_rows;
-    for (size_t k = 0; k < n_active; k++) {
-        uint32_t j = active[k];
-        float a = in[(size_t)j * is_j];
-        const char *pf = prefetch_stream_start(ent, sizeof *ent, ptr, active, k, n_active);
-        for (int q = 0; q < 16; q++)
-            s[q] = cb[q] * a;
-        const uint16_t *e = ent + ptr[j], *end = ent + ptr[j + 1];
-        walked += (uint64_t)(end - e);
-        uint64_t w, w1, w2, w3;
-        for (; end - e >= STREAM_BYTES / 2; e += STREAM_BYTES / 2) {
-            __builtin_prefetch(pf, 0, 3);
-            pf += STREAM_BYTES;
-            memcpy(&w, e, 8);
-            memcpy(&w1, e + 4, 8);
-            memcpy(&w2, e + 8, 8);
-            memcpy(&w3, e + 12, 8);
-            ADD4_NARROW(w);
-            ADD4_NARROW(w1);
-            ADD4_NARROW(w2);
-            ADD4_NARROW(w3);
-        }
-        for (; end - e >= 4; e += 4) {
-            memcpy(&w, e, 8);
-            ADD4_NARROW(w);
-        }
-        size_t t = (size_t)(end - e);
-        memcpy(&w, e, 8);
-        for (unsigned i = 0; i < 3; i++) {
-            size_t ei = (size_t)(w >> (16 * i)) & 0xffffu;
-            size_t keep = (size_t)0 - (size_t)(i < t); /* all ones for a real entry */
-            acc[((ei >> 4) & keep) | ((nr + i) & ~keep)] += s[ei & 15];
-        }
-    }
+#define SPMV_NARROW_B1_BODY(FIELD)                                                                 \
+    uint64_t walked = 0;                                                                           \
+    const uint16_t *ent = L->ent;                                                                  \
+    const uint32_t *ptr = L->ptr;                                                                  \
+    float s[16];                                                                                   \
+    const size_t nr = L->n_rows;                                                                   \
+    for (size_t k = 0; k < n_active; k++) {                                                        \
+        uint32_t j = active[k];                                                                    \
+        float a = in[(size_t)j * is_j];                                                            \
+        const char *pf = prefetch_stream_start(ent, sizeof *ent, ptr, active, k, n_active);        \
+        for (int q = 0; q < 16; q++)                                                               \
+            s[q] = cb[q] * a;                                                                      \
+        const uint16_t *e = ent + ptr[j], *end = ent + ptr[j + 1];                                 \
+        walked += (uint64_t)(end - e);                                                             \
+        uint64_t w, w1, w2, w3;                                                                    \
+        for (; end - e >= STREAM_BYTES / 2; e += STREAM_BYTES / 2) {                               \
+            __builtin_prefetch(pf, 0, 3);                                                          \
+            pf += STREAM_BYTES;                                                                    \
+            memcpy(&w, e, 8);                                                                      \
+            memcpy(&w1, e + 4, 8);                                                                 \
+            memcpy(&w2, e + 8, 8);                                                                 \
+            memcpy(&w3, e + 12, 8);                                                                \
+            ADD4_NARROW(w, FIELD);                                                                 \
+            ADD4_NARROW(w1, FIELD);                                                                \
+            ADD4_NARROW(w2, FIELD);                                                                \
+            ADD4_NARROW(w3, FIELD);                                                                \
+        }                                                                                          \
+        for (; end - e >= 4; e += 4) {                                                             \
+            memcpy(&w, e, 8);                                                                      \
+            ADD4_NARROW(w, FIELD);                                                                 \
+        }                                                                                          \
+        size_t t = (size_t)(end - e);                                                              \
+        memcpy(&w, e, 8);                                                                          \
+        for (unsigned i = 0; i < 3; i++) {                                                         \
+            size_t ei = (size_t)(w >> (16 * i)) & 0xffffu;                                         \
+            size_t keep = (size_t)0 - (size_t)(i < t); /* all ones for a real entry */             \
+            acc[((ei >> 4) & keep) | ((nr + i) & ~keep)] += s[ei & 15];                            \
+        }                                                                                          \
+    }                                                                                              \
     return walked;
-}
+
+INLINE uint64_t spmv_narrow_b1(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
+                               size_t n_active, const float *in, size_t is_j,
+                               float *acc){SPMV_NARROW_B1_BODY(FIELD_SHIFT)}
 
 /* Wide entries (more than 4096 local rows, or codes over 4 bits): the same
  * stream, two entries a 64-bit load (NT-Wd, one PE's slice at 1 and 2 PEs:
@@ -233,12 +242,12 @@ size_t eie_cpu_batch_stride(size_t B)
     default: return FN(L, cb, active, n_active, in, is_j, is_b, B, 16, acc);                       \
     }
 
-#define DEFINE_KERNELS(SUFFIX, ATTR)                                                               \
+#define DEFINE_KERNELS(SUFFIX, ATTR, NARROW_B1)                                                             \
     ATTR static uint64_t spmv_narrow_##SUFFIX(                                                     \
         const eie_pe_layer_t *L, const float *cb, const uint32_t *active, size_t n_active,         \
         const float *in, size_t is_j, size_t is_b, size_t B, float *acc)                           \
     {                                                                                              \
-        BATCH_SWITCH(spmv_narrow_bp, spmv_narrow_b1)                                               \
+        BATCH_SWITCH(spmv_narrow_bp, NARROW_B1)                                               \
     }                                                                                              \
     ATTR static uint64_t spmv_wide_##SUFFIX(                                                       \
         const eie_pe_layer_t *L, const float *cb, const uint32_t *active, size_t n_active,         \
@@ -248,7 +257,7 @@ size_t eie_cpu_batch_stride(size_t B)
     }
 /* clang-format on */
 
-DEFINE_KERNELS(scalar, )
+DEFINE_KERNELS(scalar, , spmv_narrow_b1)
 
 /* The reference leading-non-zero detection, from column j on, appending to
  * active after n_active entries; branch-free, since activations are zero or
@@ -278,17 +287,23 @@ static int supported_always(void)
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
-DEFINE_KERNELS(avx2, __attribute__((target("avx2,fma"))))
-
 #include <immintrin.h>
 
-/* Eight columns per step when they are contiguous (is_j = 1: batch 1, or
- * the batch-major input of the first layer): one compare per input row,
- * a movemask, then the set lanes appended. Where B values of a column are
- * contiguous instead (feature-major hidden layers), B/8 compares decide one
- * column. NaN != 0 under the unordered compare, as in the scalar test. */
-__attribute__((target("avx2,fma"))) static size_t
-active_avx2(const float *in, size_t n, size_t is_j, size_t is_b, size_t B, uint32_t *active)
+#define FIELD_BEXTR(w, start, len) _bextr_u64((w), (start), (len))
+
+__attribute__((target("avx2,fma,bmi"))) INLINE uint64_t spmv_narrow_b1_bmi(
+    const eie_pe_layer_t *L, const float *cb, const uint32_t *active, size_t n_active,
+    const float *in, size_t is_j, float *acc){SPMV_NARROW_B1_BODY(FIELD_BEXTR)}
+
+DEFINE_KERNELS(avx2, __attribute__((target("avx2,fma,bmi"))), spmv_narrow_b1_bmi)
+
+    /* Eight columns per step when they are contiguous (is_j = 1: batch 1, or
+     * the batch-major input of the first layer): one compare per input row,
+     * a movemask, then the set lanes appended. Where B values of a column are
+     * contiguous instead (feature-major hidden layers), B/8 compares decide one
+     * column. NaN != 0 under the unordered compare, as in the scalar test. */
+    __attribute__((target("avx2,fma"))) static size_t
+    active_avx2(const float *in, size_t n, size_t is_j, size_t is_b, size_t B, uint32_t *active)
 {
     const __m256 zero = _mm256_setzero_ps();
     size_t n_active = 0, j = 0;
@@ -328,7 +343,8 @@ active_avx2(const float *in, size_t n, size_t is_j, size_t is_b, size_t B, uint3
 static int supported_avx2(void)
 {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           __builtin_cpu_supports("bmi");
 }
 #endif
 
