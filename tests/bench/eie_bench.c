@@ -1,10 +1,10 @@
 /*
  * eie-bench - the nine EIE benchmark layers (EIE Table III: size, weight
  * density, activation density; random pruning mask, 4-bit codebook), timed
- * in one process with the methods interleaved (BENCH_NOTES.md: this machine
- * is noisy, so only ratios measured together mean anything), each timed run
- * right after an untimed one of the same method (warm cache, as a served
- * model's weights are):
+ * in one process with the methods and the thread counts interleaved
+ * (BENCH_NOTES.md: this machine is noisy, so only ratios measured together
+ * mean anything), each timed run right after an untimed one of the same
+ * method (warm cache, as a served model's weights are):
  *   cpu   the cpu backend (compressed per-PE layout, zero-activation skipping)
  *   csc   float CSC that skips zero activations (row-blocked over threads)
  *   blas  OpenBLAS dense cblas_sgemv / cblas_sgemm
@@ -199,6 +199,16 @@ int main(int argc, char **argv)
     }
     if (reps < 1)
         reps = 1;
+    for (int i = 0; i < nt; i++)
+        if (threads[i] < 1 || threads[i] > 2) {
+            fprintf(stderr, "eie-bench: --threads %d: must be 1 or 2\n", threads[i]);
+            return 2;
+        }
+    for (int i = 0; i < nb; i++)
+        if (batches[i] < 1 || batches[i] > 16) {
+            fprintf(stderr, "eie-bench: --batches %d: must be 1 to 16\n", batches[i]);
+            return 2;
+        }
     const int on[3] = {wanted(methods, "cpu"), wanted(methods, "csc"), wanted(methods, "blas")};
     /* BENCH_NOTES: Debian's OpenBLAS may not recognise this CPU and fall
      * back to SSE kernels; use the fast set unless the user chose one.
@@ -251,60 +261,72 @@ int main(int argc, char **argv)
         float *y = malloc(16 * (size_t)R * sizeof(float));
         float *bias = (float *)eie_model_fc_bias(m, 0);
         (void)bias;
-        double cpu1_b1 = 0;
+        /* Both thread counts are timed in one loop, interleaved like the
+         * methods: the machine's speed drifts over seconds, and the 2T-vs-1T
+         * ratio is only as good as the two being measured together. */
+        eie_engine_t *eng[2];
+        eie_net_t *nets[2];
         for (int ti = 0; ti < nt; ti++) {
-            int T = threads[ti];
-            eie_engine_opts_t o = {.backend = "cpu", .n_pes = (unsigned)T};
-            eie_engine_t *e;
-            eie_net_t *net;
-            eie_engine_init(&o, &e, &err);
-            eie_net_init(e, m, &net, &err);
-            openblas_set_num_threads(T);
-            for (int bi = 0; bi < nb; bi++) {
-                size_t B = (size_t)batches[bi];
-                double *tc = malloc(reps * sizeof(double)), *ts = malloc(reps * sizeof(double)),
-                       *tb = malloc(reps * sizeof(double));
-                bench_ctx_t ctx = {.net = net, .csc = csc[T - 1], .T = T, .x = x, .y = y,
-                                   .w = w, .B = B, .R = R, .C = C};
-                double *times[3] = {tc, ts, tb};
-                for (int r = -2; r < reps; r++) { /* two warm-up rounds */
+            eie_engine_opts_t o = {.backend = "cpu", .n_pes = (unsigned)threads[ti]};
+            if (eie_engine_init(&o, &eng[ti], &err) != EIE_STATUS_OK ||
+                eie_net_init(eng[ti], m, &nets[ti], &err) != EIE_STATUS_OK) {
+                fprintf(stderr, "%s\n", err.msg);
+                return 1;
+            }
+        }
+        for (int bi = 0; bi < nb; bi++) {
+            size_t B = (size_t)batches[bi];
+            double *times[2][3]; /* [thread count][method][rep] */
+            bench_ctx_t ctx[2];
+            for (int ti = 0; ti < nt; ti++) {
+                for (int mi = 0; mi < 3; mi++)
+                    times[ti][mi] = calloc((size_t)reps, sizeof(double));
+                int T = threads[ti];
+                ctx[ti] = (bench_ctx_t){.net = nets[ti], .csc = csc[T - 1], .T = T, .x = x,
+                                        .y = y, .w = w, .B = B, .R = R, .C = C};
+            }
+            for (int r = -2; r < reps; r++) /* two warm-up rounds */
+                for (int ti = 0; ti < nt; ti++) {
+                    openblas_set_num_threads(threads[ti]);
                     for (int mi = 0; mi < 3; mi++) {
-                        if (!on[mi]) {
-                            if (r >= 0)
-                                times[mi][r] = 0;
+                        if (!on[mi])
                             continue;
-                        }
-                        /* Warm cache: each timed run follows an untimed one of the
-                         * same method, so no method pays for the previous one
-                         * evicting its data (BLAS streams 150 MB on VGG-6). */
-                        run_method(&ctx, mi);
+                        /* Warm cache: each timed run follows an untimed one of
+                         * the same method, so no method pays for the previous
+                         * one evicting its data (BLAS streams 150 MB on VGG-6). */
+                        run_method(&ctx[ti], mi);
                         double t0 = now_us();
-                        run_method(&ctx, mi);
+                        run_method(&ctx[ti], mi);
                         double t1 = now_us();
                         if (r >= 0)
-                            times[mi][r] = t1 - t0;
+                            times[ti][mi][r] = t1 - t0;
                     }
                 }
-                double mc = median(tc, reps), ms = median(ts, reps), mb = median(tb, reps);
-                if (T == 1 && B == 1)
-                    cpu1_b1 = mc;
+            double cpu1 = 0;
+            for (int ti = 0; ti < nt; ti++) {
+                int T = threads[ti];
+                double mc = median(times[ti][0], reps), ms = median(times[ti][1], reps),
+                       mb = median(times[ti][2], reps);
+                if (T == 1)
+                    cpu1 = mc;
                 printf("%-8s %2zu %d %10.1f %10.1f %10.1f %8.2f %8.2f | %9llu %9llu %9llu %9llu "
                        "%6.2f",
-                       L->name, B, T, mc, ms, mb, ms / mc, mb / mc,
+                       L->name, B, T, mc, ms, mb, mc > 0 ? ms / mc : 0, mc > 0 ? mb / mc : 0,
                        (unsigned long long)info.layer_bytes,
-                       (unsigned long long)eie_net_layout_bytes(net),
+                       (unsigned long long)eie_net_layout_bytes(nets[ti]),
                        (unsigned long long)csc_bytes, (unsigned long long)R * C * 4,
-                       (double)eie_net_layout_bytes(net) / (double)info.nnz);
-                if (T == 2 && B == 1 && cpu1_b1 > 0)
-                    printf("  cpu 2T speedup %.2fx", cpu1_b1 / mc);
+                       (double)eie_net_layout_bytes(nets[ti]) / (double)info.nnz);
+                if (T == 2 && cpu1 > 0 && mc > 0)
+                    printf("  cpu 2T speedup %.2fx", cpu1 / mc);
                 printf("\n");
-                fflush(stdout);
-                free(tc);
-                free(ts);
-                free(tb);
+                for (int mi = 0; mi < 3; mi++)
+                    free(times[ti][mi]);
             }
-            eie_net_free(net);
-            eie_engine_free(e);
+            fflush(stdout);
+        }
+        for (int ti = 0; ti < nt; ti++) {
+            eie_net_free(nets[ti]);
+            eie_engine_free(eng[ti]);
         }
         for (int t = 1; t <= 2; t++)
             for (int k = 0; k < t; k++) {
