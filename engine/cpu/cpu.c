@@ -187,6 +187,10 @@ static eie_status_t cpu_net_init(void *state, const eie_model_t *model, void **n
     memset(net->pe, 0, net->n * sizeof *net->pe);
     uint32_t dim = net->in_dim, max_dim = dim, max_cols = 1, max_local = 1;
     uint64_t bytes = 0;
+    /* A ReLU's output is sparse (EIE's premise); the model's input and other
+     * activations' outputs may be dense, and layers reading them get the row
+     * form (layout.h). */
+    bool after_relu = false;
     for (size_t l = 0; l < nl; l++) {
         const eie_fc_t *fc = eie_model_fc(model, l);
         eie_layer_info_t li;
@@ -194,8 +198,9 @@ static eie_status_t cpu_net_init(void *state, const eie_model_t *model, void **n
         step_t *prev = net->n_steps ? &net->steps[net->n_steps - 1] : NULL;
         if (fc != NULL) {
             eie_cpu_fc_t *cf = &net->fcs[net->n_fcs];
-            if ((st = eie_cpu_fc_init(fc, net->n, 0, cf, err)) != EIE_STATUS_OK)
+            if ((st = eie_cpu_fc_init(fc, net->n, 0, !after_relu, cf, err)) != EIE_STATUS_OK)
                 goto error;
+            after_relu = false;
             net->n_fcs++;
             bytes += cf->layout_bytes;
             net->nnz += cf->nnz;
@@ -213,7 +218,9 @@ static eie_status_t cpu_net_init(void *state, const eie_model_t *model, void **n
                    prev->n_fused < MAX_FUSED) {
             /* Element-wise activations fuse into the FC's write-out. */
             prev->fused[prev->n_fused++] = li.act;
+            after_relu = li.act == EIE_ACT_RELU;
         } else {
+            after_relu = li.act == EIE_ACT_RELU;
             step_t *stp = &net->steps[net->n_steps++];
             stp->kind = li.act == EIE_ACT_SOFTMAX ? STEP_SOFTMAX : STEP_ACT;
             stp->act = li.act;
@@ -267,9 +274,16 @@ static void run_fc(cpu_job_t *job, const step_t *stp, unsigned pe, view_t in, vi
         job->nonzero_acts += n_active;
     float *acc = sc->acc;
     size_t S = eie_cpu_batch_stride(B);
-    memset(acc, 0, (size_t)L->n_rows * S * sizeof(float));
-    sc->entries += (cf->wide ? k->spmv_wide : k->spmv_narrow)(L, cf->codebook, sc->active,
-                                                              n_active, in.p, in.si, in.sb, B, acc);
+    if (B == 1 && in.si == 1 && L->rent != NULL && n_active >= cf->cols - cf->cols / 8) {
+        /* Nearly every activation nonzero: skipping would save at most an
+         * eighth of the work, and the row form computes each row's sum
+         * without an accumulator store per entry. */
+        sc->entries += k->rows_b1(L, cf->codebook, in.p, acc);
+    } else {
+        memset(acc, 0, (size_t)L->n_rows * S * sizeof(float));
+        sc->entries += (cf->wide ? k->spmv_wide : k->spmv_narrow)(
+            L, cf->codebook, sc->active, n_active, in.p, in.si, in.sb, B, acc);
+    }
     unsigned N = net->n;
     for (uint32_t r = 0; r < L->n_rows; r++) {
         size_t i = (size_t)r * N + pe;

@@ -53,12 +53,23 @@ size_t eie_cpu_batch_stride(size_t B);
 typedef size_t (*eie_active_fn)(const float *in, size_t n, size_t is_j, size_t is_b, size_t B,
                                 uint32_t *active);
 
+/*
+ * The row form at batch 1 (layout.h): acc[r] = sum over row r's entries of
+ * codebook[code] * in[col], every column, zero or not, with in contiguous.
+ * For layers whose activations are dense, where skipping saves nothing: a
+ * row's sum stays in registers, with no load and store of an accumulator
+ * per entry. Returns the entries walked (all of the PE's). Needs L->rent.
+ */
+typedef uint64_t (*eie_rows_fn)(const eie_pe_layer_t *L, const float *codebook, const float *in,
+                                float *acc);
+
 typedef struct eie_cpu_kernel {
     const char *name;     /* "scalar", "avx2" */
     int (*supported)(void); /* whether this CPU runs it */
     eie_spmv_fn spmv_narrow; /* uint16 entries */
     eie_spmv_fn spmv_wide;   /* uint32 entries */
     eie_active_fn active;    /* the nonzero columns of an input */
+    eie_rows_fn rows_b1;     /* the row form, batch 1 */
 } eie_cpu_kernel_t;
 
 /* All kernels, the scalar reference first. */

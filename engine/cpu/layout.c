@@ -12,6 +12,8 @@ void eie_cpu_fc_clear(eie_cpu_fc_t *fc)
         for (unsigned p = 0; p < fc->n_pes; p++) {
             free(fc->pe[p].ptr);
             free(fc->pe[p].ent);
+            free(fc->pe[p].rptr);
+            free(fc->pe[p].rent);
         }
     free(fc->pe);
     free(fc->codebook);
@@ -19,7 +21,40 @@ void eie_cpu_fc_clear(eie_cpu_fc_t *fc)
     memset(fc, 0, sizeof *fc);
 }
 
-eie_status_t eie_cpu_fc_init(const eie_fc_t *fc, unsigned n_pes, int force_wide,
+int eie_cpu_fc_rows_allowed(uint32_t cols, uint32_t code_bits)
+{
+    return cols <= 4096 && code_bits <= 4;
+}
+
+/* The row form of one PE: a counting sort of its column-major entries by
+ * local row, which keeps each row's entries in column order. */
+static int pack_rows(eie_pe_layer_t *L, uint32_t cols, int wide)
+{
+    L->rptr = calloc((size_t)L->n_rows + 1, sizeof(uint32_t));
+    L->rent = malloc((L->n_ent ? L->n_ent : 1) * sizeof(uint16_t));
+    uint32_t *at = malloc(((size_t)L->n_rows + 1) * sizeof(uint32_t));
+    if (!L->rptr || !L->rent || !at) {
+        free(at);
+        return -1;
+    }
+    for (uint64_t q = 0; q < L->n_ent; q++) {
+        uint32_t e = wide ? ((const uint32_t *)L->ent)[q] : ((const uint16_t *)L->ent)[q];
+        L->rptr[(wide ? e >> 8 : e >> 4) + 1]++;
+    }
+    for (uint32_t r = 0; r < L->n_rows; r++)
+        L->rptr[r + 1] += L->rptr[r];
+    memcpy(at, L->rptr, ((size_t)L->n_rows + 1) * sizeof(uint32_t));
+    for (uint32_t j = 0; j < cols; j++)
+        for (uint32_t q = L->ptr[j]; q < L->ptr[j + 1]; q++) {
+            uint32_t e = wide ? ((const uint32_t *)L->ent)[q] : ((const uint16_t *)L->ent)[q];
+            uint32_t row = wide ? e >> 8 : e >> 4, code = wide ? e & 255 : e & 15;
+            L->rent[at[row]++] = (uint16_t)(j << 4 | code);
+        }
+    free(at);
+    return 0;
+}
+
+eie_status_t eie_cpu_fc_init(const eie_fc_t *fc, unsigned n_pes, int force_wide, int with_rows,
                              eie_cpu_fc_t *out, eie_error_t *err)
 {
     uint32_t *prev = NULL;
@@ -99,6 +134,12 @@ eie_status_t eie_cpu_fc_init(const eie_fc_t *fc, unsigned n_pes, int force_wide,
         memmove(ptr + 1, ptr, fc->cols * sizeof(uint32_t));
         ptr[0] = 0;
         out->layout_bytes += out->pe[p].n_ent * esz + ((size_t)fc->cols + 1) * sizeof(uint32_t);
+        if (with_rows && eie_cpu_fc_rows_allowed(fc->cols, fc->code_bits)) {
+            if (pack_rows(&out->pe[p], fc->cols, out->wide) != 0)
+                goto nomem;
+            out->layout_bytes += out->pe[p].n_ent * sizeof(uint16_t) +
+                                 ((size_t)out->pe[p].n_rows + 1) * sizeof(uint32_t);
+        }
     }
     free(prev);
     return EIE_STATUS_OK;

@@ -10,6 +10,13 @@
  *   narrow: uint16 = local_row << 4 | code   (code_bits <= 4, <= 4096 local rows)
  *   wide:   uint32 = local_row << 8 | code   (otherwise)
  * The codebook is expanded to float once per layer.
+ *
+ * A layer whose input is dense (the model's input, or after an activation
+ * other than ReLU: LSTM gates) may also keep each PE's entries row by row,
+ * uint16 = col << 4 | code (cols <= 4096, code_bits <= 4), for a batch-1
+ * run that finds nearly every activation nonzero: skipping saves nothing
+ * there, and a row's dot product needs no store per entry (see
+ * kernels.h). It costs the entries once more in memory.
  */
 #ifndef EIE_CPU_LAYOUT_H
 #define EIE_CPU_LAYOUT_H
@@ -24,6 +31,10 @@ typedef struct eie_pe_layer {
     uint32_t *ptr;   /* cols + 1 */
     void *ent;       /* uint16_t (narrow) or uint32_t (wide) entries */
     uint64_t n_ent;
+    /* The row form, or NULL: row r's entries are rent[rptr[r] .. rptr[r+1]),
+       in column order. */
+    uint32_t *rptr; /* n_rows + 1 */
+    uint16_t *rent;
 } eie_pe_layer_t;
 
 typedef struct eie_cpu_fc {
@@ -38,9 +49,12 @@ typedef struct eie_cpu_fc {
     uint64_t layout_bytes;
 } eie_cpu_fc_t;
 
-/* Partitions and packs fc over n_pes PEs into out (which the caller clears). */
-eie_status_t eie_cpu_fc_init(const eie_fc_t *fc, unsigned n_pes, int force_wide,
+/* Partitions and packs fc over n_pes PEs into out (which the caller clears);
+ * with_rows asks for the row form too, built where the layer allows it. */
+eie_status_t eie_cpu_fc_init(const eie_fc_t *fc, unsigned n_pes, int force_wide, int with_rows,
                              eie_cpu_fc_t *out, eie_error_t *err);
+/* Whether a layer of this shape and code width can have the row form. */
+int eie_cpu_fc_rows_allowed(uint32_t cols, uint32_t code_bits);
 /* Frees what eie_cpu_fc_init allocated. */
 void eie_cpu_fc_clear(eie_cpu_fc_t *fc);
 

@@ -281,7 +281,7 @@ eie_status_t eie_sim_init(const eie_model_t *model, const eie_sim_params_t *para
             f->layer = l;
             f->in_from_fc = prev_fc;
             /* EIE sec. III-B: row i on PE i mod N, CSC per PE (the cpu backend's packing). */
-            if ((st = eie_cpu_fc_init(fc, p.n_pes, 1, &f->lay, err)) != EIE_STATUS_OK) {
+            if ((st = eie_cpu_fc_init(fc, p.n_pes, 1, 0, &f->lay, err)) != EIE_STATUS_OK) {
                 eie_error_prefix(err, "layer %zu: ", l);
                 goto error;
             }

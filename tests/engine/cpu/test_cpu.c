@@ -7,6 +7,7 @@
 
 #include "../format/model_helpers.h"
 #include "backend_suite.h"
+#include "cpu/layout.h"
 
 #define PE_CASE(name, c)                                                                       \
     Test(cpu, name)                                                                            \
@@ -64,6 +65,98 @@ Test(cpu, outputs_are_bit_identical_across_pe_counts_and_run_forms)
         }
         eie_model_free(m);
     }
+}
+
+/* A batch-1 run whose activations are nearly all nonzero takes the row
+ * form: it walks every entry of the layer, where the column form walks only
+ * the active columns' (one zero activation tells the two apart). It matches
+ * the dense reference and is bit-identical across PE counts; with half the
+ * activations zero the run takes the column form. */
+Test(cpu, dense_batch_1_inputs_take_the_row_form)
+{
+    eie_builder_t *b;
+    eie_error_t err;
+    uint64_t seed = 31;
+    enum { R = 300, C = 200 };
+    eie_builder_init("rows", "", "", "", &b, &err);
+    cr_assert_eq(th_add_random_fc(b, R, C, 0.2, 4, &seed, &err), 0);
+    eie_model_t *m = th_load_builder(b);
+    eie_layer_info_t li;
+    eie_model_layer_info(m, 0, &li);
+    float x[C], half[C], y[R], y1[R], ref[R];
+    th_random_input(x, C, 1.0, &seed);
+    for (size_t j = 0; j < C; j++)
+        x[j] = x[j] != 0.0f ? x[j] : 0.5f;
+    x[5] = 0.0f;
+    memcpy(half, x, sizeof half);
+    for (size_t j = 0; j < C; j += 2)
+        half[j] = 0.0f;
+    eie_model_run_dense(m, x, 1, ref, &err);
+    static const unsigned pes[] = {1, 2, 3, 7};
+    for (size_t pi = 0; pi < 4; pi++) {
+        eie_engine_opts_t o = {.backend = "cpu", .n_pes = pes[pi]};
+        eie_engine_t *e;
+        eie_net_t *net;
+        eie_run_info_t info;
+        cr_assert_eq(eie_engine_init(&o, &e, &err), 0);
+        cr_assert_eq(eie_net_init(e, m, &net, &err), 0);
+        cr_assert_eq(eie_net_run(net, x, 1, pi == 0 ? y1 : y, &info, &err), 0);
+        cr_assert_eq(info.entries, li.nnz, "%u PEs: the row form walks every entry", pes[pi]);
+        cr_assert_eq(th_mismatch(pi == 0 ? y1 : y, ref, R, 1e-5f), -1, "%u PEs", pes[pi]);
+        if (pi > 0)
+            cr_assert(memcmp(y, y1, sizeof y) == 0, "%u PEs differ from 1 PE", pes[pi]);
+        cr_assert_eq(eie_net_run(net, half, 1, y, &info, &err), 0);
+        cr_assert_lt(info.entries, li.nnz, "%u PEs: half the activations zero", pes[pi]);
+        eie_net_free(net);
+        eie_engine_free(e);
+    }
+    eie_model_free(m);
+    eie_builder_free(b);
+}
+
+/* The row form is built for layers whose input may be dense (the model's,
+ * or a sigmoid's output) and not for a ReLU's: the net's layout bytes are
+ * those of the layers packed that way. */
+Test(cpu, row_form_is_built_where_the_input_is_not_a_relu_output)
+{
+    eie_builder_t *b;
+    eie_error_t err;
+    uint64_t seed = 41;
+    eie_builder_init("mixed", "", "", "", &b, &err);
+    cr_assert_eq(th_add_random_fc(b, 64, 48, 0.3, 4, &seed, &err), 0);
+    cr_assert_eq(eie_builder_add_activation(b, EIE_ACT_RELU, &err), 0);
+    cr_assert_eq(th_add_random_fc(b, 40, 64, 0.3, 4, &seed, &err), 0);
+    cr_assert_eq(eie_builder_add_activation(b, EIE_ACT_SIGMOID, &err), 0);
+    cr_assert_eq(th_add_random_fc(b, 10, 40, 0.3, 4, &seed, &err), 0);
+    eie_model_t *m = th_load_builder(b);
+    for (unsigned n = 1; n <= 3; n++) {
+        static const int rows[] = {1, 0, 1};
+        uint64_t expect = 0, without = 0;
+        for (size_t l = 0, f = 0; l < eie_model_layer_count(m); l++) {
+            const eie_fc_t *fc = eie_model_fc(m, l);
+            if (fc == NULL)
+                continue;
+            eie_cpu_fc_t cf;
+            cr_assert_eq(eie_cpu_fc_init(fc, n, 0, rows[f], &cf, &err), 0);
+            expect += cf.layout_bytes;
+            eie_cpu_fc_clear(&cf);
+            cr_assert_eq(eie_cpu_fc_init(fc, n, 0, 0, &cf, &err), 0);
+            without += cf.layout_bytes;
+            eie_cpu_fc_clear(&cf);
+            f++;
+        }
+        eie_engine_opts_t o = {.backend = "cpu", .n_pes = n};
+        eie_engine_t *e;
+        eie_net_t *net;
+        cr_assert_eq(eie_engine_init(&o, &e, &err), 0);
+        cr_assert_eq(eie_net_init(e, m, &net, &err), 0);
+        cr_assert_gt(expect, without);
+        cr_assert_eq(eie_net_layout_bytes(net), expect, "%u PEs", n);
+        eie_net_free(net);
+        eie_engine_free(e);
+    }
+    eie_model_free(m);
+    eie_builder_free(b);
 }
 
 Test(cpu, tall_layer_over_4096_local_rows_matches_dense)

@@ -18,7 +18,7 @@ Test(layout, rows_interleave_over_pes_and_local_fillers_are_counted)
     eie_builder_add_fc(b, 70, 1, 1, cb, codes, NULL, &err);
     eie_model_t *m = th_load_builder(b);
     eie_cpu_fc_t cf;
-    cr_assert_eq(eie_cpu_fc_init(eie_model_fc(m, 0), 2, 0, &cf, &err), 0);
+    cr_assert_eq(eie_cpu_fc_init(eie_model_fc(m, 0), 2, 0, 0, &cf, &err), 0);
     cr_assert_eq(cf.pe[0].n_rows, 35);
     cr_assert_eq(cf.pe[1].n_rows, 35);
     cr_assert_eq(cf.pe[0].n_ent, 2);
@@ -59,7 +59,7 @@ static void check_kernels_against_dense(double density)
         for (int wide = 0; wide < 2; wide++)
             for (unsigned n = 1; n <= 3; n++) {
                 eie_cpu_fc_t cf;
-                cr_assert_eq(eie_cpu_fc_init(fc, n, wide, &cf, &err), 0);
+                cr_assert_eq(eie_cpu_fc_init(fc, n, wide, 1, &cf, &err), 0);
                 cr_assert_eq(cf.wide, wide);
                 for (size_t bi = 0; bi < sizeof batches / sizeof batches[0]; bi++) {
                     size_t B = batches[bi];
@@ -96,6 +96,21 @@ static void check_kernels_against_dense(double density)
                     cr_assert_eq(th_mismatch(y, ref, B * R, 1e-5f), -1,
                                  "kernel %s wide %d pes %u batch %zu density %.1f", k->name, wide,
                                  n, B, density);
+                    if (B != 1)
+                        continue;
+                    /* The row form, built from either entry width, over every
+                     * column (the zero activations add nothing). */
+                    for (unsigned p = 0; p < n; p++) {
+                        cr_assert_not_null(cf.pe[p].rent);
+                        float acc[R];
+                        uint64_t walked = k->rows_b1(&cf.pe[p], cf.codebook, x, acc);
+                        cr_assert_eq(walked, cf.pe[p].n_ent, "kernel %s row form walked", k->name);
+                        for (uint32_t r = 0; r < cf.pe[p].n_rows; r++)
+                            y[r * n + p] = acc[r];
+                    }
+                    cr_assert_eq(th_mismatch(y, ref, R, 1e-5f), -1,
+                                 "kernel %s row form, wide %d pes %u density %.1f", k->name, wide,
+                                 n, density);
                 }
                 eie_cpu_fc_clear(&cf);
             }
