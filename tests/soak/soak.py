@@ -7,8 +7,8 @@ load the daemon: a new model version is published every second, SIGHUP
 every 10 s, clients disconnect mid-call, malformed and oversized requests
 are sent between valid ones, and requests carry tiny deadlines. Pass
 criteria, printed at the end: zero failed valid requests, every malformed
-request answered with its documented code, RSS after warm-up stable within
-10%, open file descriptors stable, no sanitizer report, clean exit.
+request answered with its documented code, RSS within 10% of its peak at
+the end of the warm-up, open file descriptors stable, no sanitizer report, clean exit.
 """
 import os
 import random
@@ -192,8 +192,16 @@ def main():
         for t in threads:
             t.start()
         warm = min(20.0, seconds / 4)
-        time.sleep(warm)
-        rss_warm, fds_warm = rss_kib(pid), fds(pid)
+        # The baseline is the peak of the warm-up's last seconds, not one
+        # sample: RSS swings by about 1.5 MB as versions are swapped (two
+        # loaded at once) and calls come and go, so one low sample made a
+        # peak-to-trough swing look like growth. A leak still raises the peak.
+        time.sleep(max(0.0, warm - 5))
+        warm_samples = []
+        for _ in range(5):
+            time.sleep(1.0)
+            warm_samples.append(rss_kib(pid))
+        rss_warm, fds_warm = max(warm_samples), fds(pid)
         samples = []
         while time.monotonic() - t0 < seconds:
             time.sleep(min(5.0, max(0.0, seconds - (time.monotonic() - t0))))
@@ -227,7 +235,8 @@ def main():
          % (stats["bad_ok"], len(stats["bad_wrong"])), not stats["bad_wrong"]),
         ("tiny deadlines answered OK or DEADLINE_EXCEEDED only %s" % stats["tiny"],
          set(stats["tiny"]) <= {"OK", "DEADLINE_EXCEEDED"}),
-        ("RSS after warm-up within 10%% (%d KiB -> max %d, end %d)" % (rss_warm, rss_max, rss_end),
+        ("RSS after warm-up within 10%% of its peak (%d KiB -> max %d, end %d)"
+         % (rss_warm, rss_max, rss_end),
          harness.SANITIZED or rss_max <= rss_warm * 1.10),
         ("open fds stable (%d -> %d)" % (fds_warm, fds_end), fds_end <= fds_warm + 2),
         ("no sanitizer report", "Sanitizer" not in log and "runtime error" not in log),
