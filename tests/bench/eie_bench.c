@@ -3,8 +3,9 @@
  * density, activation density; random pruning mask, 4-bit codebook), timed
  * in one process with the methods and the thread counts interleaved
  * (BENCH_NOTES.md: this machine is noisy, so only ratios measured together
- * mean anything), each timed run right after an untimed one of the same
- * method (warm cache, as a served model's weights are):
+ * mean anything), the methods' order rotating each round, each timed run
+ * right after 3 ms of untimed runs of the same method (warm, as a served
+ * model's weights are):
  *   cpu   the cpu backend (compressed per-PE layout, zero-activation skipping)
  *   csc   float CSC that skips zero activations (row-blocked over threads)
  *   blas  OpenBLAS dense cblas_sgemv / cblas_sgemm
@@ -63,6 +64,9 @@ static double median(double *v, int n)
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
+
+/* Untimed runs of a method before each timed one, in us (at least one). */
+#define WARM_US 3000.0
 
 /* Float CSC, one block of rows per thread (so no two threads share an output
  * line), skipping zero activations. */
@@ -288,13 +292,22 @@ int main(int argc, char **argv)
             for (int r = -2; r < reps; r++) /* two warm-up rounds */
                 for (int ti = 0; ti < nt; ti++) {
                     openblas_set_num_threads(threads[ti]);
-                    for (int mi = 0; mi < 3; mi++) {
+                    for (int mj = 0; mj < 3; mj++) {
+                        /* The order rotates each round, so that every method
+                         * follows each of the others equally often. */
+                        int mi = (mj + r + 2) % 3;
                         if (!on[mi])
                             continue;
-                        /* Warm cache: each timed run follows an untimed one of
-                         * the same method, so no method pays for the previous
-                         * one evicting its data (BLAS streams 150 MB on VGG-6). */
-                        run_method(&ctx[ti], mi);
+                        /* Warm: untimed runs of the same method for at least
+                         * WARM_US first, so that no method pays for the one
+                         * before it (BLAS streams 150 MB on VGG-6). After two
+                         * Alex-7 sgemv calls the cpu backend's next runs took
+                         * 521, 503, 477, 456, 441, 436 us and only then
+                         * levelled off: one untimed run was not enough. */
+                        double w0 = now_us();
+                        do
+                            run_method(&ctx[ti], mi);
+                        while (now_us() - w0 < WARM_US);
                         double t0 = now_us();
                         run_method(&ctx[ti], mi);
                         double t1 = now_us();
