@@ -85,7 +85,18 @@ INLINE const char *prefetch_stream_start(const void *ent, size_t esz, const uint
  * instructions; BMI's bextr takes each field in one, and the SIMD variant
  * uses it: one PE's slice, same process, NT-We 16% faster at 1 PE, Alex-7
  * 20%, VGG-6 at 2 PEs 16%. */
+/* p if keep, else +0.0, by masking p's bits (a ?: became branches). */
+INLINE float keep_if(float p, int keep)
+{
+    uint32_t u;
+    memcpy(&u, &p, sizeof u);
+    u &= (uint32_t)0 - (uint32_t)keep;
+    memcpy(&p, &u, sizeof p);
+    return p;
+}
+
 #define FIELD_SHIFT(w, start, len) (((w) >> (start)) & ((UINT64_C(1) << (len)) - 1))
+#define MADD_SEPARATE(a, b, c)     ((c) + (a) * (b))
 
 #define ADD4_NARROW(w, FIELD)                                                                      \
     do {                                                                                           \
@@ -194,11 +205,20 @@ INLINE uint64_t spmv_wide_b1(const eie_pe_layer_t *L, const float *cb, const uin
 /* clang-format on */
 
 /* The row form (kernels.h): four partial sums, so that the adds of one step
- * are independent. One PE's slice with every activation nonzero, same
- * process, against the column kernel: NT-We 158 vs 245 us at 1 PE and 84 vs
- * 165 at 2, Alex-7-sized 348 vs 452 at 2, NT-LSTM 232 vs 263 at 1, NT-Wd
- * (short rows) 490 vs 538 at 1 and even at 2. */
-#define SPMV_ROWS_B1_BODY(FIELD)                                                                   \
+ * are independent. MADD(a, b, c) is c + a * b: rounded twice in the scalar
+ * reference, fused in the SIMD variant (the build stops the compiler from
+ * contracting on its own). A row's last 0-3 entries come from one 64-bit
+ * load (the row form keeps EIE_ENTRY_SLACK zeroed entries past its end)
+ * and are masked, not branched on: the products of lanes past the row
+ * (the next row's entries) are dropped whatever they are, NaN included.
+ * Rows are short (66 entries on NT-Wd); one PE's slice, same process,
+ * fused with the masked tail against fused with a tail loop: NT-Wd 423-508
+ * vs 486-570 us, NT-We 140-203 vs 167-210, NT-LSTM 215-223 vs 243-248.
+ * The row form against the column kernel, every activation nonzero (before
+ * fusing and masking): NT-We 158 vs 245 us at 1 PE and 84 vs 165 at 2,
+ * Alex-7-sized 348 vs 452 at 2, NT-LSTM 232 vs 263 at 1, NT-Wd (short
+ * rows) 490 vs 538 at 1 and even at 2. */
+#define SPMV_ROWS_B1_BODY(FIELD, MADD)                                                             \
     const uint16_t *ent = L->rent;                                                                 \
     const uint32_t *rptr = L->rptr;                                                                \
     for (uint32_t r = 0; r < L->n_rows; r++) {                                                     \
@@ -207,13 +227,16 @@ INLINE uint64_t spmv_wide_b1(const eie_pe_layer_t *L, const float *cb, const uin
         uint64_t w;                                                                                \
         for (; end - e >= 4; e += 4) {                                                             \
             memcpy(&w, e, 8);                                                                      \
-            s0 += cb[FIELD(w, 0, 4)] * in[FIELD(w, 4, 12)];                                        \
-            s1 += cb[FIELD(w, 16, 4)] * in[FIELD(w, 20, 12)];                                      \
-            s2 += cb[FIELD(w, 32, 4)] * in[FIELD(w, 36, 12)];                                      \
-            s3 += cb[FIELD(w, 48, 4)] * in[FIELD(w, 52, 12)];                                      \
+            s0 = MADD(cb[FIELD(w, 0, 4)], in[FIELD(w, 4, 12)], s0);                                \
+            s1 = MADD(cb[FIELD(w, 16, 4)], in[FIELD(w, 20, 12)], s1);                              \
+            s2 = MADD(cb[FIELD(w, 32, 4)], in[FIELD(w, 36, 12)], s2);                              \
+            s3 = MADD(cb[FIELD(w, 48, 4)], in[FIELD(w, 52, 12)], s3);                              \
         }                                                                                          \
-        for (; e < end; e++)                                                                       \
-            s0 += cb[*e & 15] * in[*e >> 4];                                                       \
+        size_t t = (size_t)(end - e);                                                              \
+        memcpy(&w, e, 8);                                                                          \
+        s1 += keep_if(cb[FIELD(w, 0, 4)] * in[FIELD(w, 4, 12)], t > 0);                            \
+        s2 += keep_if(cb[FIELD(w, 16, 4)] * in[FIELD(w, 20, 12)], t > 1);                          \
+        s3 += keep_if(cb[FIELD(w, 32, 4)] * in[FIELD(w, 36, 12)], t > 2);                          \
         acc[r] = (s0 + s1) + (s2 + s3);                                                            \
     }                                                                                              \
     return rptr[L->n_rows];
@@ -222,7 +245,7 @@ INLINE uint64_t spmv_wide_b1(const eie_pe_layer_t *L, const float *cb, const uin
 static uint64_t rows_b1_scalar(const eie_pe_layer_t *L, const float *cb, const float *in,
                                float *acc)
 {
-    SPMV_ROWS_B1_BODY(FIELD_SHIFT)
+    SPMV_ROWS_B1_BODY(FIELD_SHIFT, MADD_SEPARATE)
 }
 /* clang-format on */
 
@@ -335,6 +358,7 @@ static int supported_always(void)
 
 #define AVX2_BMI                   __attribute__((target("avx2,fma,bmi")))
 #define FIELD_BEXTR(w, start, len) _bextr_u64((w), (start), (len))
+#define MADD_FUSED(a, b, c)        __builtin_fmaf((a), (b), (c))
 
 /* clang-format off */
 AVX2_BMI INLINE uint64_t
@@ -354,7 +378,7 @@ spmv_wide_b1_bmi(const eie_pe_layer_t *L, const float *cb, const uint32_t *activ
 AVX2_BMI static uint64_t rows_b1_avx2(const eie_pe_layer_t *L, const float *cb, const float *in,
                                       float *acc)
 {
-    SPMV_ROWS_B1_BODY(FIELD_BEXTR)
+    SPMV_ROWS_B1_BODY(FIELD_BEXTR, MADD_FUSED)
 }
 /* clang-format on */
 

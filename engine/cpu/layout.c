@@ -31,7 +31,7 @@ int eie_cpu_fc_rows_allowed(uint32_t cols, uint32_t code_bits)
 static int pack_rows(eie_pe_layer_t *L, uint32_t cols, int wide)
 {
     L->rptr = calloc((size_t)L->n_rows + 1, sizeof(uint32_t));
-    L->rent = malloc((L->n_ent ? L->n_ent : 1) * sizeof(uint16_t));
+    L->rent = calloc(L->n_ent + EIE_ENTRY_SLACK, sizeof(uint16_t)); /* slack: kernels.h */
     uint32_t *at = malloc(((size_t)L->n_rows + 1) * sizeof(uint32_t));
     if (!L->rptr || !L->rent || !at) {
         free(at);

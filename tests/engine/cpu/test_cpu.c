@@ -1,5 +1,6 @@
 /* The cpu backend against the dense reference, batches, concurrency, async. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -107,6 +108,25 @@ Test(cpu, dense_batch_1_inputs_take_the_row_form)
             cr_assert(memcmp(y, y1, sizeof y) == 0, "%u PEs differ from 1 PE", pes[pi]);
         cr_assert_eq(eie_net_run(net, half, 1, y, &info, &err), 0);
         cr_assert_lt(info.entries, li.nnz, "%u PEs: half the activations zero", pes[pi]);
+        /* A NaN activation reaches exactly the rows with a weight in its
+         * column: the row form's masked tail drops the lanes past a row,
+         * whatever they hold. */
+        float w[R * C], nan_x[C], ref0[R];
+        eie_model_fc_dense(m, 0, w);
+        memcpy(nan_x, x, sizeof nan_x);
+        nan_x[7] = 0.0f;
+        eie_model_run_dense(m, nan_x, 1, ref0, &err);
+        nan_x[7] = NAN;
+        cr_assert_eq(eie_net_run(net, nan_x, 1, y, &info, &err), 0);
+        cr_assert_eq(info.entries, li.nnz);
+        for (size_t r = 0; r < R; r++) {
+            if (w[r * C + 7] != 0.0f)
+                cr_assert(isnan(y[r]), "%u PEs: row %zu has a weight in the NaN column", pes[pi],
+                          r);
+            else
+                cr_assert_eq(th_mismatch(&y[r], &ref0[r], 1, 1e-5f), -1, "%u PEs: row %zu", pes[pi],
+                             r);
+        }
         eie_net_free(net);
         eie_engine_free(e);
     }
