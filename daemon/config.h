@@ -96,6 +96,7 @@ typedef struct eied_config {
     char backend[64];
     char extra_backends[EIED_CONFIG_STR_MAX];
     uint64_t pes;
+    bool row_form;
     uint64_t sim_fifo_depth, sim_pipeline_depth, sim_clock_mhz;
     /* [repository] */
     char repository[EIED_CONFIG_STR_MAX];

@@ -30,6 +30,7 @@ typedef struct cpu_state {
     eie_pool_t *pool;
     unsigned n_pes;
     const eie_cpu_kernel_t *kernel;
+    bool column_only; /* no row form (eie_engine_opts_t.cpu_column_only) */
 } cpu_state_t;
 
 enum { STEP_FC, STEP_ACT, STEP_SOFTMAX };
@@ -126,6 +127,7 @@ static eie_status_t cpu_engine_init(const eie_engine_opts_t *opts, void **state_
         return eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory");
     s->n_pes = n;
     s->kernel = eie_cpu_kernel_best();
+    s->column_only = opts->cpu_column_only != 0;
     int rc = eie_pool_init(n, &s->pool);
     if (rc != 0) {
         free(s);
@@ -198,7 +200,8 @@ static eie_status_t cpu_net_init(void *state, const eie_model_t *model, void **n
         step_t *prev = net->n_steps ? &net->steps[net->n_steps - 1] : NULL;
         if (fc != NULL) {
             eie_cpu_fc_t *cf = &net->fcs[net->n_fcs];
-            if ((st = eie_cpu_fc_init(fc, net->n, 0, !after_relu, cf, err)) != EIE_STATUS_OK)
+            bool rows = !after_relu && !s->column_only;
+            if ((st = eie_cpu_fc_init(fc, net->n, 0, rows, cf, err)) != EIE_STATUS_OK)
                 goto error;
             after_relu = false;
             net->n_fcs++;

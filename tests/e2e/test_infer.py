@@ -259,6 +259,19 @@ class InferTest(unittest.TestCase):
             self.assertEqual(s.inference_stats.success.count, 3)
             self.assertEqual(s.inference_count, 6)
 
+    def test_row_form_off_keeps_only_the_column_form_and_answers_the_same(self):
+        # every activation nonzero: a batch-1 run takes the row form if it is there
+        data = [[0.1 + 0.9 * random.Random(5).random() for _ in range(LAYERS[0])]]
+        want = reference(MODEL, data, TMP.name)
+        key = '{model="small",version="1"}'
+        weight_bytes = {}
+        for flag in ("true", "false"):
+            with Daemon(config("[engine]\nrow_form = %s\n" % flag)) as d, d.channel() as ch:
+                wait_ready(ch, "small")
+                assert_close(self, outputs(infer(ch, request(data))), want)
+                weight_bytes[flag] = metrics(d.metrics_port)["eie_model_weight_bytes" + key]
+        self.assertLess(weight_bytes["false"], weight_bytes["true"])
+
     def test_deadline_passed_while_queued_is_skipped(self):
         with Daemon(config("[inference]\nmax_inflight_batches = 1\nbatch_window_us = 0\nmax_batch = 256\n",
                            models={"big": BIG})) as d, d.channel() as ch:

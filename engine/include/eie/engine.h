@@ -34,9 +34,14 @@ typedef struct eie_engine_opts {
     unsigned sim_fifo_depth;     /* eie-sim: activation FIFO depth per PE; 0 = 8 */
     unsigned sim_pipeline_depth; /* eie-sim: arithmetic pipeline stages; 0 = 4 */
     double sim_clock_mhz;        /* eie-sim: clock in MHz; 0 = 800 */
+    /* cpu: 1 = keep only the column form, also for layers whose input may be
+       dense (the row form costs their entries a second time in memory, and
+       speeds up batch-1 runs whose activations are nearly all nonzero). */
+    int cpu_column_only;
 } eie_engine_opts_t;
 
-/* Defaults: backend "cpu", n_pes 0, sim_* 0 (the EIE paper's values). */
+/* Defaults: backend "cpu", n_pes 0, sim_* 0 (the EIE paper's values),
+   cpu_column_only 0. */
 eie_engine_opts_t eie_engine_opts_default(void);
 
 /* NULL-terminated list of registered backend names, static storage. */

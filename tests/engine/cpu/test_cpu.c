@@ -136,7 +136,7 @@ Test(cpu, dense_batch_1_inputs_take_the_row_form)
 
 /* The row form is built for layers whose input may be dense (the model's,
  * or a sigmoid's output) and not for a ReLU's: the net's layout bytes are
- * those of the layers packed that way. */
+ * those of the layers packed that way; with cpu_column_only, for none. */
 Test(cpu, row_form_is_built_where_the_input_is_not_a_relu_output)
 {
     eie_builder_t *b;
@@ -172,6 +172,13 @@ Test(cpu, row_form_is_built_where_the_input_is_not_a_relu_output)
         cr_assert_eq(eie_net_init(e, m, &net, &err), 0);
         cr_assert_gt(expect, without);
         cr_assert_eq(eie_net_layout_bytes(net), expect, "%u PEs", n);
+        eie_net_free(net);
+        eie_engine_free(e);
+        /* cpu_column_only: no row form anywhere. */
+        o.cpu_column_only = 1;
+        cr_assert_eq(eie_engine_init(&o, &e, &err), 0);
+        cr_assert_eq(eie_net_init(e, m, &net, &err), 0);
+        cr_assert_eq(eie_net_layout_bytes(net), without, "%u PEs, column only", n);
         eie_net_free(net);
         eie_engine_free(e);
     }
