@@ -12,6 +12,17 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
+/* p if keep, else +0.0, by masking p's bits (a ?: became branches around
+ * the products). */
+INLINE float keep_if(float p, int keep)
+{
+    uint32_t u;
+    memcpy(&u, &p, sizeof u);
+    u &= (uint32_t)0 - (uint32_t)keep;
+    memcpy(&p, &u, sizeof p);
+    return p;
+}
+
 /* Columns are visited in activation order, so each one starts a new stream
  * in the entry array and the hardware prefetcher only catches up after a few
  * lines: profiling showed the entry loads missing the cache. Prefetch the
@@ -85,16 +96,6 @@ INLINE const char *prefetch_stream_start(const void *ent, size_t esz, const uint
  * instructions; BMI's bextr takes each field in one, and the SIMD variant
  * uses it: one PE's slice, same process, NT-We 16% faster at 1 PE, Alex-7
  * 20%, VGG-6 at 2 PEs 16%. */
-/* p if keep, else +0.0, by masking p's bits (a ?: became branches). */
-INLINE float keep_if(float p, int keep)
-{
-    uint32_t u;
-    memcpy(&u, &p, sizeof u);
-    u &= (uint32_t)0 - (uint32_t)keep;
-    memcpy(&p, &u, sizeof p);
-    return p;
-}
-
 #define FIELD_SHIFT(w, start, len) (((w) >> (start)) & ((UINT64_C(1) << (len)) - 1))
 #define MADD_SEPARATE(a, b, c)     ((c) + (a) * (b))
 
@@ -159,9 +160,9 @@ INLINE uint64_t spmv_narrow_b1(const eie_pe_layer_t *L, const float *cb, const u
  * stream, two entries a 64-bit load (NT-Wd, one PE's slice at 1 and 2 PEs:
  * 12-15% faster than the one-entry loop with a whole-column prefetch it
  * replaced), fields taken with bextr in the SIMD variant (NT-Wd 536 vs 649
- * us at 1 PE, 242 vs 309 at 2). The codebook is not pre-scaled: 256 products a column would
- * cost more than a short column's entries, and for 4-bit codes pre-scaling
- * measured 1-2%. */
+ * us at 1 PE, 242 vs 309 at 2). The codebook is not pre-scaled: 256
+ * products a column would cost more than a short column's entries, and for
+ * 4-bit codes pre-scaling measured 1-2%. */
 #define ADD2_WIDE(w, FIELD)                                                                        \
     do {                                                                                           \
         acc[FIELD(w, 8, 24)] += cb[FIELD(w, 0, 8)] * a;                                            \

@@ -21,7 +21,8 @@ void eie_cpu_fc_clear(eie_cpu_fc_t *fc)
     memset(fc, 0, sizeof *fc);
 }
 
-int eie_cpu_fc_rows_allowed(uint32_t cols, uint32_t code_bits)
+/* Whether a layer of this shape and code width can have the row form. */
+static int rows_allowed(uint32_t cols, uint32_t code_bits)
 {
     return cols <= 4096 && code_bits <= 4;
 }
@@ -134,7 +135,7 @@ eie_status_t eie_cpu_fc_init(const eie_fc_t *fc, unsigned n_pes, int force_wide,
         memmove(ptr + 1, ptr, fc->cols * sizeof(uint32_t));
         ptr[0] = 0;
         out->layout_bytes += out->pe[p].n_ent * esz + ((size_t)fc->cols + 1) * sizeof(uint32_t);
-        if (with_rows && eie_cpu_fc_rows_allowed(fc->cols, fc->code_bits)) {
+        if (with_rows && rows_allowed(fc->cols, fc->code_bits)) {
             if (pack_rows(&out->pe[p], fc->cols, out->wide) != 0)
                 goto nomem;
             out->layout_bytes += out->pe[p].n_ent * sizeof(uint16_t) +

@@ -53,8 +53,6 @@ typedef struct eie_cpu_fc {
  * with_rows asks for the row form too, built where the layer allows it. */
 eie_status_t eie_cpu_fc_init(const eie_fc_t *fc, unsigned n_pes, int force_wide, int with_rows,
                              eie_cpu_fc_t *out, eie_error_t *err);
-/* Whether a layer of this shape and code width can have the row form. */
-int eie_cpu_fc_rows_allowed(uint32_t cols, uint32_t code_bits);
 /* Frees what eie_cpu_fc_init allocated. */
 void eie_cpu_fc_clear(eie_cpu_fc_t *fc);
 

@@ -78,8 +78,8 @@ static unsigned slots_of(const eie_pool_t *pool, const eie_pool_job_t *job)
  * N-thread pool has a thread more than a job needs, and on a machine with N
  * cores waking it took a core from a PE for its spin. Nor a signal when a
  * spinner will take the slot: the futex call delayed the caller's own
- * share (back-to-back VGG-6 runs on 2 PEs: the caller's PE started 6 us
- * after the submit, the other 11 us). */
+ * share (back-to-back VGG-6 runs on 2 PEs: the caller's PE started 13-33 us
+ * after the submit with the signal, 4-8 us without). */
 static void publish(eie_pool_t *pool, eie_pool_job_t *job, unsigned taken_by_caller)
 {
     pool->cur = job;
