@@ -203,7 +203,6 @@ static eie_status_t cpu_net_init(void *state, const eie_model_t *model, void **n
             bool rows = !after_relu && !s->column_only;
             if ((st = eie_cpu_fc_init(fc, net->n, 0, rows, cf, err)) != EIE_STATUS_OK)
                 goto error;
-            after_relu = false;
             net->n_fcs++;
             bytes += cf->layout_bytes;
             net->nnz += cf->nnz;
@@ -221,14 +220,13 @@ static eie_status_t cpu_net_init(void *state, const eie_model_t *model, void **n
                    prev->n_fused < MAX_FUSED) {
             /* Element-wise activations fuse into the FC's write-out. */
             prev->fused[prev->n_fused++] = li.act;
-            after_relu = li.act == EIE_ACT_RELU;
         } else {
-            after_relu = li.act == EIE_ACT_RELU;
             step_t *stp = &net->steps[net->n_steps++];
             stp->kind = li.act == EIE_ACT_SOFTMAX ? STEP_SOFTMAX : STEP_ACT;
             stp->act = li.act;
             stp->in_dim = stp->out_dim = dim;
         }
+        after_relu = fc == NULL && li.act == EIE_ACT_RELU;
         if (dim > max_dim)
             max_dim = dim;
     }
