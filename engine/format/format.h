@@ -11,7 +11,8 @@
 #include "eie/model.h"
 
 #define EIE_FORMAT_MAGIC "EIEMODEL"
-#define EIE_FORMAT_VERSION 1u
+#define EIE_FORMAT_VERSION 1u       /* a chain of fc and activation layers */
+#define EIE_FORMAT_VERSION_GRAPH 2u /* a graph of named tensors and nodes */
 #define EIE_FORMAT_DTYPE_FP32 1u
 #define EIE_FORMAT_MAX_STRING 4096u
 #define EIE_FORMAT_CHECKSUM_BYTES 32u
@@ -23,8 +24,10 @@
  * counts the zeros before the entry; code 0 is a filler. */
 typedef struct eie_fc {
     uint32_t rows, cols, code_bits;
+    uint32_t storage; /* eie_storage_t; EXACT: code_bits 1, codes 1 = nonzero, 0 = filler */
     uint64_t nnz, entries;
-    float *codebook; /* 1 << code_bits */
+    float *codebook; /* 1 << code_bits; NULL for EXACT */
+    float *values;   /* EXACT: nnz values in entry order; NULL for SHARED */
     float *bias;     /* rows */
     uint8_t *codes;  /* entries */
     uint8_t *runs;   /* entries */
@@ -32,23 +35,71 @@ typedef struct eie_fc {
     uint64_t stream_bytes, layer_bytes; /* filled by the reader and the writer */
 } eie_fc_t;
 
+/* A node of the graph (a layer of a version-1 chain). */
 typedef struct eie_layer {
     eie_layer_kind_t kind;
     eie_act_t act;
-    eie_fc_t fc;
+    eie_fc_t fc; /* FC, CONV2D */
+    char *name;  /* "" for version-1 layers */
+    int32_t axis; /* ACTIVATION (softmax), CONCAT */
+    eie_conv2d_params_t conv;
+    eie_pool2d_params_t pool;
+    uint32_t n_inputs;
+    uint32_t *inputs; /* tensor indices */
+    uint32_t output;  /* tensor index */
 } eie_layer_t;
+
+typedef struct eie_tensor {
+    char *name;
+    eie_dtype_t dtype;
+    eie_shape_t shape;
+} eie_tensor_t;
 
 struct eie_model {
     char *name, *description, *input_name, *output_name;
-    uint32_t input_dim, output_dim;
+    uint32_t input_dim, output_dim; /* elements of a sample of input 0 / output 0 */
     size_t n_layers, cap_layers;
     eie_layer_t *layers;
+    uint32_t version; /* EIE_FORMAT_VERSION or EIE_FORMAT_VERSION_GRAPH */
+    /* The graph; a version-1 chain gets tensors 0..n_layers (layer i reads
+       tensor i and writes tensor i + 1), input 0, output n_layers. */
+    eie_tensor_t *tensors;
+    size_t n_tensors, cap_tensors;
+    uint32_t *inputs, *outputs;
+    size_t n_inputs, n_outputs, cap_inputs, cap_outputs;
     char checksum_hex[65];
     uint64_t file_bytes;
 };
 
+/* "[-1,3,32,32]" into buf. */
+void eie_shape_format(const eie_shape_t *s, char *buf, size_t n);
+int eie_shape_equal(const eie_shape_t *a, const eie_shape_t *b);
+
+/*
+ * Checks node l of m against its input tensors (which must exist) and
+ * infers its output shape into *out. target is the output's declared shape
+ * (the reader's tensor table, the builder's desc.shape), used by RESHAPE.
+ * On failure returns -1 and writes the reason to why, naming the field
+ * (*field_out, static) that is wrong.
+ */
+int eie_graph_infer(const eie_model_t *m, const eie_layer_t *l, const eie_limits_t *lim,
+                    const eie_shape_t *target, eie_shape_t *out, const char **field_out,
+                    char *why, size_t why_len);
+
+/* Checks a full tensor shape against the limits; -1 with a reason in why. */
+int eie_shape_check(const eie_shape_t *s, const eie_limits_t *lim, char *why, size_t why_len);
+
+/* Gives a loaded version-1 chain its graph (tensors, inputs, outputs, node io). */
+eie_status_t eie_model_chain_graph(eie_model_t *m, eie_error_t *err);
+
+/* Sets input_name/output_name/input_dim/output_dim of a graph from inputs[0], outputs[0]. */
+eie_status_t eie_model_graph_summary(eie_model_t *m, eie_error_t *err);
+
 /* Internal accessor for backends: FC layer i, or NULL if i is not FC. */
 const eie_fc_t *eie_model_fc(const eie_model_t *model, size_t i);
+
+/* Frees what a sparse layer owns and zeroes it. */
+void eie_fc_clear(eie_fc_t *fc);
 
 /* Frees what a model owns (not the struct itself). */
 void eie_model_clear(eie_model_t *model);

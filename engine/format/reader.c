@@ -24,7 +24,7 @@
 typedef struct cur {
     const uint8_t *d;
     size_t off, end;
-    char where[48]; /* "header" or "layer 3 (fc)" */
+    char where[128]; /* "header", "layer 3 (fc)" or "node 3 (conv2d \"c1\")" */
     eie_error_t *err;
 } cur_t;
 
@@ -66,6 +66,14 @@ static uint64_t get_le(cur_t *c, unsigned n)
         eie_status_t st_ = cur_need((c), (n), (field));                                        \
         if (st_ != EIE_STATUS_OK)                                                              \
             return st_;                                                                        \
+        (dst) = get_le((c), (n));                                                              \
+    } while (0)
+
+/* READ for functions that clean up: sets st and jumps to done. */
+#define READ_OR(c, n, field, dst)                                                              \
+    do {                                                                                       \
+        if ((st = cur_need((c), (n), (field))) != EIE_STATUS_OK)                               \
+            goto done;                                                                         \
         (dst) = get_le((c), (n));                                                              \
     } while (0)
 
@@ -183,7 +191,7 @@ static eie_status_t read_stream(cur_t *c, const char *field, const eie_huff_dec_
     return EIE_STATUS_OK;
 }
 
-static eie_status_t read_fc(cur_t *c, const eie_limits_t *lim, eie_fc_t *fc)
+static eie_status_t read_fc(cur_t *c, const eie_limits_t *lim, uint32_t version, eie_fc_t *fc)
 {
     uint64_t rows, cols, bits, reserved, nnz, entries;
     size_t at_rows = c->off;
@@ -193,7 +201,7 @@ static eie_status_t read_fc(cur_t *c, const eie_limits_t *lim, eie_fc_t *fc)
     size_t at_bits = c->off;
     READ(c, 4, "code_bits", bits);
     size_t at_res = c->off;
-    READ(c, 4, "reserved", reserved);
+    READ(c, 4, version == EIE_FORMAT_VERSION ? "reserved" : "storage", reserved);
     size_t at_nnz = c->off;
     READ(c, 8, "nnz", nnz);
     size_t at_entries = c->off;
@@ -211,9 +219,15 @@ static eie_status_t read_fc(cur_t *c, const eie_limits_t *lim, eie_fc_t *fc)
     if (bits < 1 || bits > 8)
         return cur_fail(c, EIE_STATUS_BAD_FORMAT, "code_bits", at_bits, "%" PRIu64
                         " not in 1..8", bits);
-    if (reserved != 0)
+    if (version == EIE_FORMAT_VERSION && reserved != 0)
         return cur_fail(c, EIE_STATUS_BAD_FORMAT, "reserved", at_res, "is %" PRIu64
                         ", must be 0", reserved);
+    if (reserved > EIE_STORAGE_EXACT)
+        return cur_fail(c, EIE_STATUS_BAD_FORMAT, "storage", at_res, "is %" PRIu64
+                        ", must be 0 (shared) or 1 (exact)", reserved);
+    if (reserved == EIE_STORAGE_EXACT && bits != 1)
+        return cur_fail(c, EIE_STATUS_BAD_FORMAT, "code_bits", at_bits, "is %" PRIu64
+                        ", must be 1 for exact storage", bits);
     if (entries > rows * cols)
         return cur_fail(c, EIE_STATUS_BAD_FORMAT, "entries", at_entries,
                         "%" PRIu64 " entries for %" PRIu64 " weights", entries, rows * cols);
@@ -223,14 +237,20 @@ static eie_status_t read_fc(cur_t *c, const eie_limits_t *lim, eie_fc_t *fc)
     fc->rows = (uint32_t)rows;
     fc->cols = (uint32_t)cols;
     fc->code_bits = (uint32_t)bits;
+    fc->storage = (uint32_t)reserved;
     unsigned ncb = 1u << bits;
     size_t at_cb = c->off;
-    eie_status_t st = read_floats(c, ncb, "codebook", &fc->codebook);
-    if (st != EIE_STATUS_OK)
+    eie_status_t st;
+    if (fc->storage == EIE_STORAGE_EXACT) {
+        /* nnz <= entries <= rows*cols <= max_weights; read_floats checks the bytes first. */
+        if ((st = read_floats(c, (size_t)nnz, "values", &fc->values)) != EIE_STATUS_OK)
+            return st;
+    } else if ((st = read_floats(c, ncb, "codebook", &fc->codebook)) != EIE_STATUS_OK) {
         return st;
-    if (fc->codebook[0] != 0.0f)
+    } else if (fc->codebook[0] != 0.0f) {
         return cur_fail(c, EIE_STATUS_BAD_FORMAT, "codebook", at_cb,
                         "codebook[0] is %g, must be 0.0 (the filler)", (double)fc->codebook[0]);
+    }
     if ((st = read_floats(c, (size_t)rows, "bias", &fc->bias)) != EIE_STATUS_OK)
         return st;
     uint8_t clens[EIE_HUFF_MAX_SYMS], rlens[EIE_HUFF_MAX_SYMS];
@@ -297,6 +317,334 @@ typedef struct frame {
     size_t kind_off, start, len;
 } frame_t;
 
+/* Checks the SHA-256 trailer at c->end against everything before it. */
+static eie_status_t check_sum(cur_t *c, eie_model_t *m)
+{
+    uint8_t sum[EVP_MAX_MD_SIZE];
+    unsigned sl = 0;
+    if (!EVP_Digest(c->d, c->end, sum, &sl, EVP_sha256(), NULL) || sl != 32)
+        return eie_error_set(c->err, EIE_STATUS_INTERNAL, "SHA-256 failed");
+    if (memcmp(sum, c->d + c->end, 32) != 0) {
+        snprintf(c->where, sizeof c->where, "trailer");
+        return cur_fail(c, EIE_STATUS_BAD_CHECKSUM, "checksum", c->end,
+                        "SHA-256 of the file does not match the stored checksum (file corrupted)");
+    }
+    for (unsigned k = 0; k < 32; k++)
+        snprintf(m->checksum_hex + 2 * k, 3, "%02x", sum[k]);
+    return EIE_STATUS_OK;
+}
+
+/* Reads a tensor index and checks it is < n. */
+static eie_status_t read_index(cur_t *c, const char *field, size_t n, uint32_t *out)
+{
+    uint64_t v;
+    size_t at = c->off;
+    READ(c, 4, field, v);
+    if (v >= n)
+        return cur_fail(c, EIE_STATUS_BAD_FORMAT, field, at,
+                        "tensor %" PRIu64 " but the graph has %zu tensors", v, n);
+    *out = (uint32_t)v;
+    return EIE_STATUS_OK;
+}
+
+static eie_status_t read_u32s(cur_t *c, const char *field, uint32_t *v, size_t n)
+{
+    eie_status_t st = cur_need(c, 4 * n, field);
+    if (st != EIE_STATUS_OK)
+        return st;
+    for (size_t k = 0; k < n; k++)
+        v[k] = (uint32_t)get_le(c, 4);
+    return EIE_STATUS_OK;
+}
+
+/* One node's payload (FORMAT.md, "Nodes"), up to but not including the checks against the
+ * graph that need the other nodes; defined[t] says whether tensor t has a value yet. */
+static eie_status_t read_node(cur_t *c, const eie_limits_t *lim, eie_model_t *m,
+                              eie_layer_t *l, uint8_t *defined)
+{
+    eie_status_t st;
+    uint64_t n_in, n_out;
+    if ((st = read_str(c, "name", &l->name)) != EIE_STATUS_OK)
+        return st;
+    size_t at_in = c->off;
+    READ(c, 4, "inputs", n_in);
+    if (n_in == 0 || n_in > lim->max_tensors)
+        return cur_fail(c, EIE_STATUS_LIMIT, "inputs", at_in, "%" PRIu64 " inputs, must be 1..%u",
+                        n_in, lim->max_tensors);
+    if ((st = cur_need(c, 4 * (size_t)n_in, "inputs")) != EIE_STATUS_OK)
+        return st;
+    if ((l->inputs = malloc((size_t)n_in * sizeof *l->inputs)) == NULL)
+        return eie_error_set(c->err, EIE_STATUS_NO_MEMORY, "out of memory");
+    l->n_inputs = (uint32_t)n_in;
+    for (uint32_t k = 0; k < l->n_inputs; k++) {
+        size_t at = c->off;
+        if ((st = read_index(c, "inputs", m->n_tensors, &l->inputs[k])) != EIE_STATUS_OK)
+            return st;
+        if (!defined[l->inputs[k]])
+            return cur_fail(c, EIE_STATUS_BAD_FORMAT, "inputs", at,
+                            "tensor %u \"%s\" is read before any node writes it (nodes must be in "
+                            "topological order)",
+                            l->inputs[k], m->tensors[l->inputs[k]].name);
+    }
+    size_t at_out = c->off;
+    READ(c, 4, "outputs", n_out);
+    if (n_out != 1)
+        return cur_fail(c, EIE_STATUS_BAD_FORMAT, "outputs", at_out,
+                        "%" PRIu64 " outputs, must be 1", n_out);
+    at_out = c->off;
+    if ((st = read_index(c, "output", m->n_tensors, &l->output)) != EIE_STATUS_OK)
+        return st;
+    if (defined[l->output])
+        return cur_fail(c, EIE_STATUS_BAD_FORMAT, "output", at_out,
+                        "tensor %u \"%s\" already has a value (a graph input or another node's "
+                        "output)",
+                        l->output, m->tensors[l->output].name);
+    defined[l->output] = 1;
+    uint32_t v[11];
+    switch (l->kind) {
+    case EIE_LAYER_FC:
+        return read_fc(c, lim, EIE_FORMAT_VERSION_GRAPH, &l->fc);
+    case EIE_LAYER_CONV2D:
+        if ((st = read_u32s(c, "params", v, 11)) != EIE_STATUS_OK)
+            return st;
+        l->conv = (eie_conv2d_params_t){v[0], v[1], v[2], v[3], v[4], v[5],
+                                        v[6], v[7], v[8], v[9], v[10]};
+        return read_fc(c, lim, EIE_FORMAT_VERSION_GRAPH, &l->fc);
+    case EIE_LAYER_MAXPOOL2D:
+    case EIE_LAYER_AVGPOOL2D:
+        if ((st = read_u32s(c, "params", v, 10)) != EIE_STATUS_OK)
+            return st;
+        l->pool = (eie_pool2d_params_t){v[0], v[1], v[2], v[3], v[4],
+                                        v[5], v[6], v[7], v[8], v[9]};
+        return EIE_STATUS_OK;
+    case EIE_LAYER_ACTIVATION:
+        if ((st = read_u32s(c, "act", v, 2)) != EIE_STATUS_OK)
+            return st;
+        l->act = (eie_act_t)v[0];
+        l->axis = (int32_t)v[1];
+        return EIE_STATUS_OK;
+    case EIE_LAYER_CONCAT:
+        if ((st = read_u32s(c, "axis", v, 1)) != EIE_STATUS_OK)
+            return st;
+        l->axis = (int32_t)v[0];
+        return EIE_STATUS_OK;
+    default:
+        return EIE_STATUS_OK;
+    }
+}
+
+/* The body of a version-2 file, from the name on (c->end excludes the trailer). */
+static eie_status_t load_graph(cur_t *c, const eie_limits_t *lim, eie_model_t *m)
+{
+    eie_status_t st;
+    eie_error_t *err = c->err;
+    uint64_t n_tensors, n_inputs, n_outputs, n_nodes;
+    frame_t *frames = NULL;
+    uint8_t *defined = NULL;
+    char why[400];
+    if ((st = read_str(c, "name", &m->name)) != 0 ||
+        (st = read_str(c, "description", &m->description)) != 0)
+        return st;
+    size_t at_counts = c->off;
+    READ(c, 4, "tensor_count", n_tensors);
+    READ(c, 4, "input_count", n_inputs);
+    READ(c, 4, "output_count", n_outputs);
+    READ(c, 4, "node_count", n_nodes);
+    if (n_tensors < 2 || n_tensors > lim->max_tensors)
+        return cur_fail(c, EIE_STATUS_LIMIT, "tensor_count", at_counts,
+                        "%" PRIu64 " tensors, must be 2..%u", n_tensors, lim->max_tensors);
+    if (n_inputs == 0 || n_inputs >= n_tensors)
+        return cur_fail(c, EIE_STATUS_BAD_FORMAT, "input_count", at_counts + 4,
+                        "%" PRIu64 " inputs, must be 1..%" PRIu64, n_inputs, n_tensors - 1);
+    if (n_outputs == 0 || n_outputs >= n_tensors)
+        return cur_fail(c, EIE_STATUS_BAD_FORMAT, "output_count", at_counts + 8,
+                        "%" PRIu64 " outputs, must be 1..%" PRIu64, n_outputs, n_tensors - 1);
+    if (n_nodes == 0 || n_nodes > lim->max_layers)
+        return cur_fail(c, EIE_STATUS_LIMIT, "node_count", at_counts + 12,
+                        "%" PRIu64 " nodes, must be 1..%u", n_nodes, lim->max_layers);
+    m->tensors = calloc((size_t)n_tensors, sizeof *m->tensors);
+    m->inputs = calloc((size_t)n_inputs, sizeof *m->inputs);
+    m->outputs = calloc((size_t)n_outputs, sizeof *m->outputs);
+    m->layers = calloc((size_t)n_nodes, sizeof *m->layers);
+    frames = calloc((size_t)n_nodes, sizeof *frames);
+    defined = calloc((size_t)n_tensors, 1);
+    if (!m->tensors || !m->inputs || !m->outputs || !m->layers || !frames || !defined) {
+        st = eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory");
+        goto done;
+    }
+    m->cap_tensors = (size_t)n_tensors;
+    m->cap_inputs = (size_t)n_inputs;
+    m->cap_outputs = (size_t)n_outputs;
+    m->cap_layers = (size_t)n_nodes;
+    for (size_t t = 0; t < n_tensors; t++) {
+        eie_tensor_t *x = &m->tensors[t];
+        uint64_t dtype, rank;
+        snprintf(c->where, sizeof c->where, "tensor %zu", t);
+        size_t at_name = c->off;
+        if ((st = read_str(c, "name", &x->name)) != EIE_STATUS_OK)
+            goto done;
+        m->n_tensors = t + 1;
+        if (x->name[0] == 0 || eie_model_find_tensor(m, x->name) != (long)t) {
+            st = cur_fail(c, EIE_STATUS_BAD_FORMAT, "name", at_name, "name \"%s\" is %s", x->name,
+                          x->name[0] ? "used by an earlier tensor" : "empty");
+            goto done;
+        }
+        size_t at_dtype = c->off;
+        READ_OR(c, 4, "dtype", dtype);
+        if (dtype != EIE_DTYPE_FP32) {
+            st = cur_fail(c, EIE_STATUS_UNSUPPORTED, "dtype", at_dtype,
+                          "tensor \"%s\": datatype %" PRIu64 " is not supported (1 = FP32)",
+                          x->name, dtype);
+            goto done;
+        }
+        x->dtype = EIE_DTYPE_FP32;
+        size_t at_rank = c->off;
+        READ_OR(c, 4, "rank", rank);
+        if (rank < 1 || rank > EIE_MAX_RANK) {
+            st = cur_fail(c, EIE_STATUS_BAD_FORMAT, "rank", at_rank,
+                          "tensor \"%s\": rank %" PRIu64 " not in 1..%u", x->name, rank,
+                          EIE_MAX_RANK);
+            goto done;
+        }
+        x->shape.rank = (uint32_t)rank;
+        size_t at_dims = c->off;
+        for (uint32_t k = 0; k < rank; k++) {
+            uint64_t d;
+            READ_OR(c, 8, "dims", d);
+            x->shape.dims[k] = (int64_t)d;
+        }
+        if (eie_shape_check(&x->shape, lim, why, sizeof why) != 0) {
+            st = cur_fail(c, EIE_STATUS_LIMIT, "dims", at_dims, "tensor \"%s\": %s", x->name, why);
+            goto done;
+        }
+    }
+    snprintf(c->where, sizeof c->where, "header");
+    for (size_t i = 0; i < n_inputs; i++) {
+        size_t at = c->off;
+        if ((st = read_index(c, "inputs", (size_t)n_tensors, &m->inputs[i])) != EIE_STATUS_OK)
+            goto done;
+        m->n_inputs = i + 1;
+        const eie_tensor_t *x = &m->tensors[m->inputs[i]];
+        if (defined[m->inputs[i]]) {
+            st = cur_fail(c, EIE_STATUS_BAD_FORMAT, "inputs", at, "tensor \"%s\" is listed twice",
+                          x->name);
+            goto done;
+        }
+        if (x->shape.dims[0] != m->tensors[m->inputs[0]].shape.dims[0]) {
+            st = cur_fail(c, EIE_STATUS_BAD_FORMAT, "inputs", at,
+                          "input \"%s\" has batch dimension %" PRId64 " but \"%s\" has %" PRId64,
+                          x->name, x->shape.dims[0], m->tensors[m->inputs[0]].name,
+                          m->tensors[m->inputs[0]].shape.dims[0]);
+            goto done;
+        }
+        defined[m->inputs[i]] = 1;
+    }
+    for (size_t i = 0; i < n_outputs; i++) {
+        size_t at = c->off;
+        if ((st = read_index(c, "outputs", (size_t)n_tensors, &m->outputs[i])) != EIE_STATUS_OK)
+            goto done;
+        m->n_outputs = i + 1;
+        for (size_t k = 0; k < i; k++)
+            if (m->outputs[k] == m->outputs[i]) {
+                st = cur_fail(c, EIE_STATUS_BAD_FORMAT, "outputs", at,
+                              "tensor \"%s\" is listed twice", m->tensors[m->outputs[i]].name);
+                goto done;
+            }
+        if (defined[m->outputs[i]]) {
+            st = cur_fail(c, EIE_STATUS_BAD_FORMAT, "outputs", at,
+                          "tensor \"%s\" is a graph input, not computed by a node",
+                          m->tensors[m->outputs[i]].name);
+            goto done;
+        }
+    }
+    /* The framing of every node, so that truncation is reported as such. */
+    for (size_t i = 0; i < n_nodes; i++) {
+        uint64_t kind, blen;
+        snprintf(c->where, sizeof c->where, "node %zu", i);
+        frames[i].kind_off = c->off;
+        READ_OR(c, 4, "kind", kind);
+        size_t at_len = c->off;
+        READ_OR(c, 8, "byte_length", blen);
+        if (blen > c->end - c->off) {
+            st = cur_fail(c, EIE_STATUS_BAD_FORMAT, "byte_length", at_len,
+                          "node of %" PRIu64 " bytes but only %zu remain (file truncated?)", blen,
+                          c->end - c->off);
+            goto done;
+        }
+        frames[i].kind = (uint32_t)kind;
+        frames[i].start = c->off;
+        frames[i].len = (size_t)blen;
+        c->off += (size_t)blen;
+    }
+    if (c->off != c->end) {
+        snprintf(c->where, sizeof c->where, "trailer");
+        st = cur_fail(c, EIE_STATUS_BAD_FORMAT, "checksum", c->off,
+                      "%zu unexpected bytes after the last node", c->end - c->off);
+        goto done;
+    }
+    if ((st = check_sum(c, m)) != EIE_STATUS_OK)
+        goto done;
+    for (size_t i = 0; i < n_nodes; i++) {
+        eie_layer_t *l = &m->layers[i];
+        cur_t lc = {.d = c->d, .off = frames[i].start, .end = frames[i].start + frames[i].len,
+                    .err = err};
+        const char *kname = eie_layer_kind_name((eie_layer_kind_t)frames[i].kind);
+        m->n_layers = i + 1; /* so eie_model_clear frees what this node got */
+        if (kname == NULL) {
+            snprintf(lc.where, sizeof lc.where, "node %zu", i);
+            st = cur_fail(&lc, EIE_STATUS_UNSUPPORTED, "kind", frames[i].kind_off,
+                          "unknown node kind %u (this reader knows 1 = fc, 2 = activation, "
+                          "3 = conv2d, 4 = maxpool2d, 5 = avgpool2d, 6 = global_avgpool, 7 = add, "
+                          "8 = concat, 9 = flatten, 10 = reshape)",
+                          frames[i].kind);
+            goto done;
+        }
+        l->kind = (eie_layer_kind_t)frames[i].kind;
+        snprintf(lc.where, sizeof lc.where, "node %zu (%s)", i, kname);
+        if ((st = read_node(&lc, lim, m, l, defined)) != EIE_STATUS_OK)
+            goto done;
+        if (l->name[0] != 0)
+            snprintf(lc.where, sizeof lc.where, "node %zu (%s \"%.64s\")", i, kname, l->name);
+        if (lc.off != lc.end) {
+            st = cur_fail(&lc, EIE_STATUS_BAD_FORMAT, "byte_length", frames[i].start - 8,
+                          "node says %zu bytes but its fields use %zu", frames[i].len,
+                          lc.off - frames[i].start);
+            goto done;
+        }
+        if (l->kind == EIE_LAYER_FC || l->kind == EIE_LAYER_CONV2D)
+            l->fc.layer_bytes = frames[i].len;
+        eie_shape_t out;
+        const char *field;
+        const eie_shape_t *declared = &m->tensors[l->output].shape;
+        if (eie_graph_infer(m, l, lim, declared, &out, &field, why, sizeof why) != 0) {
+            st = cur_fail(&lc, EIE_STATUS_BAD_FORMAT, field, frames[i].start, "%s", why);
+            goto done;
+        }
+        if (!eie_shape_equal(&out, declared)) {
+            char a[160], b[160];
+            eie_shape_format(declared, a, sizeof a);
+            eie_shape_format(&out, b, sizeof b);
+            st = cur_fail(&lc, EIE_STATUS_BAD_FORMAT, "output", frames[i].start,
+                          "tensor \"%s\" is declared %s but the node gives %s",
+                          m->tensors[l->output].name, a, b);
+            goto done;
+        }
+    }
+    snprintf(c->where, sizeof c->where, "header");
+    for (size_t i = 0; i < n_outputs; i++)
+        if (!defined[m->outputs[i]]) {
+            st = cur_fail(c, EIE_STATUS_BAD_FORMAT, "outputs", at_counts + 16,
+                          "output \"%s\" is not computed by any node",
+                          m->tensors[m->outputs[i]].name);
+            goto done;
+        }
+    st = eie_model_graph_summary(m, err);
+done:
+    free(frames);
+    free(defined);
+    return st;
+}
+
 eie_status_t eie_model_load_memory(const void *data, size_t len, const eie_limits_t *limits,
                                    eie_model_t **model_out, eie_error_t *err)
 {
@@ -334,12 +682,13 @@ eie_status_t eie_model_load_memory(const void *data, size_t len, const eie_limit
         (dst) = get_le((c), (n));                                                              \
     } while (0)
     READ(&c, 4, "format_version", version);
-    if (version != EIE_FORMAT_VERSION) {
+    if (version != EIE_FORMAT_VERSION && version != EIE_FORMAT_VERSION_GRAPH) {
         st = cur_fail(&c, EIE_STATUS_UNSUPPORTED, "format_version", 8,
-                      "version %" PRIu64 " is not supported (this reader knows %u)", version,
-                      EIE_FORMAT_VERSION);
+                      "version %" PRIu64 " is not supported (this reader knows %u and %u)",
+                      version, EIE_FORMAT_VERSION, EIE_FORMAT_VERSION_GRAPH);
         goto error;
     }
+    m->version = (uint32_t)version;
     /* The checksum trailer is not part of the parsed body. */
     if (len < 12 + EIE_FORMAT_CHECKSUM_BYTES) {
         st = cur_fail(&c, EIE_STATUS_BAD_FORMAT, "checksum", len,
@@ -347,6 +696,13 @@ eie_status_t eie_model_load_memory(const void *data, size_t len, const eie_limit
         goto error;
     }
     c.end = len - EIE_FORMAT_CHECKSUM_BYTES;
+    if (version == EIE_FORMAT_VERSION_GRAPH) {
+        if ((st = load_graph(&c, &lim, m)) != EIE_STATUS_OK)
+            goto error;
+        m->file_bytes = len;
+        *model_out = m;
+        return EIE_STATUS_OK;
+    }
     READ(&c, 4, "dtype", dtype);
     if (dtype != EIE_FORMAT_DTYPE_FP32) {
         st = cur_fail(&c, EIE_STATUS_UNSUPPORTED, "dtype", c.off - 4,
@@ -397,21 +753,8 @@ eie_status_t eie_model_load_memory(const void *data, size_t len, const eie_limit
         goto error;
     }
 
-    /* SHA-256 over everything before the trailer. */
-    uint8_t sum[EVP_MAX_MD_SIZE];
-    unsigned sl = 0;
-    if (!EVP_Digest(data, c.end, sum, &sl, EVP_sha256(), NULL) || sl != 32) {
-        st = eie_error_set(err, EIE_STATUS_INTERNAL, "SHA-256 failed");
+    if ((st = check_sum(&c, m)) != EIE_STATUS_OK)
         goto error;
-    }
-    if (memcmp(sum, c.d + c.end, 32) != 0) {
-        snprintf(c.where, sizeof c.where, "trailer");
-        st = cur_fail(&c, EIE_STATUS_BAD_CHECKSUM, "checksum", c.end,
-                      "SHA-256 of the file does not match the stored checksum (file corrupted)");
-        goto error;
-    }
-    for (unsigned k = 0; k < 32; k++)
-        snprintf(m->checksum_hex + 2 * k, 3, "%02x", sum[k]);
     m->file_bytes = len;
 
     uint64_t dim = in_dim;
@@ -424,7 +767,7 @@ eie_status_t eie_model_load_memory(const void *data, size_t len, const eie_limit
         if (frames[i].kind == EIE_LAYER_FC) {
             snprintf(lc.where, sizeof lc.where, "layer %zu (fc)", i);
             l->kind = EIE_LAYER_FC;
-            if ((st = read_fc(&lc, &lim, &l->fc)) != EIE_STATUS_OK)
+            if ((st = read_fc(&lc, &lim, EIE_FORMAT_VERSION, &l->fc)) != EIE_STATUS_OK)
                 goto error;
             if (l->fc.cols != dim) {
                 st = cur_fail(&lc, EIE_STATUS_BAD_FORMAT, "cols", frames[i].start + 4,
@@ -471,6 +814,8 @@ eie_status_t eie_model_load_memory(const void *data, size_t len, const eie_limit
     m->input_dim = (uint32_t)in_dim;
     m->output_dim = (uint32_t)out_dim;
     m->cap_layers = m->n_layers;
+    if ((st = eie_model_chain_graph(m, err)) != EIE_STATUS_OK)
+        goto error;
     free(frames);
     *model_out = m;
     return EIE_STATUS_OK;

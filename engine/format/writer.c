@@ -100,11 +100,15 @@ static void put_fc(buf_t *b, const eie_fc_t *fc)
     put_u32(b, fc->rows);
     put_u32(b, fc->cols);
     put_u32(b, fc->code_bits);
-    put_u32(b, 0); /* reserved */
+    put_u32(b, fc->storage); /* version 1: reserved, always 0 (shared) */
     put_u64(b, fc->nnz);
     put_u64(b, fc->entries);
-    for (unsigned k = 0; k < ncb; k++)
-        put_f32(b, fc->codebook[k]);
+    if (fc->storage == EIE_STORAGE_EXACT)
+        for (uint64_t k = 0; k < fc->nnz; k++)
+            put_f32(b, fc->values[k]);
+    else
+        for (unsigned k = 0; k < ncb; k++)
+            put_f32(b, fc->codebook[k]);
     for (uint32_t r = 0; r < fc->rows; r++)
         put_f32(b, fc->bias[r]);
     eie_bitwriter_t cw = {0}, rw = {0};
@@ -121,11 +125,106 @@ static void put_fc(buf_t *b, const eie_fc_t *fc)
     free(rw.data);
 }
 
+static void put_i32(buf_t *b, int32_t v) { put_u32(b, (uint32_t)v); }
+
+/* A version-2 node's payload (FORMAT.md, "Nodes"). */
+static void put_node(buf_t *b, const eie_layer_t *l)
+{
+    put_str(b, l->name);
+    put_u32(b, l->n_inputs);
+    for (uint32_t k = 0; k < l->n_inputs; k++)
+        put_u32(b, l->inputs[k]);
+    put_u32(b, 1); /* outputs */
+    put_u32(b, l->output);
+    switch (l->kind) {
+    case EIE_LAYER_FC:
+        put_fc(b, &l->fc);
+        break;
+    case EIE_LAYER_CONV2D: {
+        const eie_conv2d_params_t *p = &l->conv;
+        uint32_t v[] = {p->kernel_h, p->kernel_w, p->stride_h, p->stride_w, p->pad_top,
+                        p->pad_left, p->pad_bottom, p->pad_right, p->dilation_h, p->dilation_w,
+                        p->groups};
+        for (size_t k = 0; k < sizeof v / sizeof v[0]; k++)
+            put_u32(b, v[k]);
+        put_fc(b, &l->fc);
+        break;
+    }
+    case EIE_LAYER_MAXPOOL2D:
+    case EIE_LAYER_AVGPOOL2D: {
+        const eie_pool2d_params_t *p = &l->pool;
+        uint32_t v[] = {p->kernel_h, p->kernel_w, p->stride_h, p->stride_w, p->pad_top,
+                        p->pad_left, p->pad_bottom, p->pad_right, p->ceil_mode,
+                        p->count_include_pad};
+        for (size_t k = 0; k < sizeof v / sizeof v[0]; k++)
+            put_u32(b, v[k]);
+        break;
+    }
+    case EIE_LAYER_ACTIVATION:
+        put_u32(b, (uint32_t)l->act);
+        put_i32(b, l->axis);
+        break;
+    case EIE_LAYER_CONCAT:
+        put_i32(b, l->axis);
+        break;
+    default: /* GLOBAL_AVGPOOL, ADD, FLATTEN, RESHAPE: no attributes */
+        break;
+    }
+}
+
+static void put_framed(buf_t *b, const eie_layer_t *l, int graph)
+{
+    put_u32(b, (uint32_t)l->kind);
+    size_t len_at = b->len;
+    put_u64(b, 0); /* byte length, patched below */
+    size_t start = b->len;
+    if (graph)
+        put_node(b, l);
+    else if (l->kind == EIE_LAYER_FC)
+        put_fc(b, &l->fc);
+    else
+        put_u32(b, (uint32_t)l->act);
+    if (!b->failed) {
+        uint64_t n = b->len - start;
+        for (unsigned k = 0; k < 8; k++)
+            b->d[len_at + k] = (uint8_t)(n >> (8 * k));
+    }
+}
+
+static void put_graph_header(buf_t *b, const eie_model_t *m)
+{
+    put_u32(b, EIE_FORMAT_VERSION_GRAPH);
+    put_str(b, m->name);
+    put_str(b, m->description);
+    put_u32(b, (uint32_t)m->n_tensors);
+    put_u32(b, (uint32_t)m->n_inputs);
+    put_u32(b, (uint32_t)m->n_outputs);
+    put_u32(b, (uint32_t)m->n_layers);
+    for (size_t t = 0; t < m->n_tensors; t++) {
+        const eie_tensor_t *x = &m->tensors[t];
+        put_str(b, x->name);
+        put_u32(b, (uint32_t)x->dtype);
+        put_u32(b, x->shape.rank);
+        for (uint32_t k = 0; k < x->shape.rank; k++)
+            put_u64(b, (uint64_t)x->shape.dims[k]);
+    }
+    for (size_t i = 0; i < m->n_inputs; i++)
+        put_u32(b, m->inputs[i]);
+    for (size_t i = 0; i < m->n_outputs; i++)
+        put_u32(b, m->outputs[i]);
+}
+
 eie_status_t eie_format_write(const eie_model_t *m, uint8_t **data_out, size_t *len_out,
                               eie_error_t *err)
 {
     buf_t b = {0};
     put_bytes(&b, EIE_FORMAT_MAGIC, 8);
+    if (m->version == EIE_FORMAT_VERSION_GRAPH) {
+        put_graph_header(&b, m);
+        for (size_t i = 0; i < m->n_layers; i++)
+            put_framed(&b, &m->layers[i], 1);
+        goto trailer;
+    }
     put_u32(&b, EIE_FORMAT_VERSION);
     put_u32(&b, EIE_FORMAT_DTYPE_FP32);
     put_u32(&b, m->input_dim);
@@ -135,22 +234,9 @@ eie_status_t eie_format_write(const eie_model_t *m, uint8_t **data_out, size_t *
     put_str(&b, m->description);
     put_str(&b, m->input_name);
     put_str(&b, m->output_name);
-    for (size_t i = 0; i < m->n_layers; i++) {
-        const eie_layer_t *l = &m->layers[i];
-        put_u32(&b, (uint32_t)l->kind);
-        size_t len_at = b.len;
-        put_u64(&b, 0); /* byte length, patched below */
-        size_t start = b.len;
-        if (l->kind == EIE_LAYER_FC)
-            put_fc(&b, &l->fc);
-        else
-            put_u32(&b, (uint32_t)l->act);
-        if (!b.failed) {
-            uint64_t n = b.len - start;
-            for (unsigned k = 0; k < 8; k++)
-                b.d[len_at + k] = (uint8_t)(n >> (8 * k));
-        }
-    }
+    for (size_t i = 0; i < m->n_layers; i++)
+        put_framed(&b, &m->layers[i], 0);
+trailer:;
     uint8_t *sum = buf_grow(&b, EIE_FORMAT_CHECKSUM_BYTES);
     if (b.failed) {
         free(b.d);

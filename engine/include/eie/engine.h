@@ -63,6 +63,7 @@ unsigned eie_engine_pes(const eie_engine_t *engine);
 eie_status_t eie_net_init(eie_engine_t *engine, const eie_model_t *model, eie_net_t **net_out,
                           eie_error_t *err);
 void eie_net_free(eie_net_t *net);
+/* Elements of one sample of graph input 0 / output 0. */
 uint32_t eie_net_input_dim(const eie_net_t *net);
 uint32_t eie_net_output_dim(const eie_net_t *net);
 /* Bytes of the run-time weight layout (per-PE entries + pointers + codebooks + biases). */
@@ -97,9 +98,34 @@ typedef void (*eie_run_done_fn)(void *user, eie_status_t status, const eie_run_i
 eie_status_t eie_net_submit(eie_net_t *net, const float *input, size_t batch, float *output,
                             eie_run_done_fn done, void *user, eie_error_t *err);
 
+/*
+ * Graphs with several inputs or outputs. inputs[i] holds batch samples of
+ * graph input i (batch x eie_net_input_elements(net, i) floats, row-major:
+ * [N, C, H, W] for an image); outputs[i] receives graph output i likewise.
+ * The single-array calls above are these with one input and one output.
+ */
+/* Graph inputs / outputs of the model the net was made from. */
+size_t eie_net_input_count(const eie_net_t *net);
+size_t eie_net_output_count(const eie_net_t *net);
+/* Elements of one sample of graph input i / output i (0 if i is out of range). */
+uint64_t eie_net_input_elements(const eie_net_t *net, size_t i);
+uint64_t eie_net_output_elements(const eie_net_t *net, size_t i);
+/* Runs batch samples through the graph; blocks until done; info_out may be NULL. */
+eie_status_t eie_net_run_multi(eie_net_t *net, const float *const *inputs, size_t batch,
+                               float *const *outputs, eie_run_info_t *info_out,
+                               eie_error_t *err);
+/* The asynchronous form; inputs, outputs and the arrays they point to must stay
+   valid until done is called (exactly once, on a PE thread). */
+eie_status_t eie_net_submit_multi(eie_net_t *net, const float *const *inputs, size_t batch,
+                                  float *const *outputs, eie_run_done_fn done, void *user,
+                                  eie_error_t *err);
+
 /* The dense reference: float GEMV over the decoded weights, for tests. */
 eie_status_t eie_model_run_dense(const eie_model_t *model, const float *input, size_t batch,
                                  float *output, eie_error_t *err);
+/* The dense reference for any graph: plain loops over decoded weights, for tests. */
+eie_status_t eie_model_run_dense_multi(const eie_model_t *model, const float *const *inputs,
+                                       size_t batch, float *const *outputs, eie_error_t *err);
 
 #ifdef __cplusplus
 }

@@ -151,13 +151,13 @@ Test(malformed, unsupported_version_is_named)
 {
     size_t len;
     uint8_t *d = valid_file(&len);
-    d[8] = 2;
+    d[8] = 3;
     th_fix_checksum(d, len);
     eie_model_t *m;
     eie_error_t err;
     cr_assert_eq(eie_model_load_memory(d, len, NULL, &m, &err), EIE_STATUS_UNSUPPORTED);
     assert_msg_has(err, "header, field format_version, byte offset 8");
-    assert_msg_has(err, "version 2");
+    assert_msg_has(err, "version 3");
     free(d);
 }
 
