@@ -1,16 +1,22 @@
 /*
- * eie/onnx.h - ONNX import and export of fully connected networks.
+ * eie/onnx.h - ONNX import and export.
  *
- * Import turns a chain of Gemm / MatMul(+Add) / Relu / Sigmoid / Tanh /
- * Softmax / Flatten / Reshape-to-2-D / Identity / Dropout / Constant nodes
- * into an eie_mlp_t (eie/train.h); anything else is refused with a message
- * naming the node, its op type and what is supported. Every size the file
- * controls is bounded, so a hostile file gets an error, never a crash.
+ * Two imports. eie_onnx_import_graph_* turns an ONNX graph into a graph
+ * model builder (eie/model.h) exactly: names, datatypes and full shapes of
+ * the graph inputs and outputs kept, every weight kept bit for bit (a
+ * codebook where a layer's nonzeros take at most 255 distinct values, else
+ * the exact values), BatchNormalization folded into the layer before it.
+ * eie_onnx_import_* turns a chain of fully connected layers into an
+ * eie_mlp_t (eie/train.h) for training and compression. Both refuse
+ * anything else with a message naming the node, its op type and the
+ * attribute. Every size the file controls is bounded, so a hostile file
+ * gets an error, never a crash.
  *
- *     eie_mlp_t *net;  eie_onnx_info_t info;  eie_error_t err;
- *     if (eie_onnx_import_file("lenet.onnx", NULL, &net, &info, &err))
+ *     eie_builder_t *b;  eie_error_t err;
+ *     if (eie_onnx_import_graph_file("lenet.onnx", NULL, &b, &err) ||
+ *         eie_builder_write_file(b, "lenet.eie", &err))
  *         fprintf(stderr, "%s\n", err.msg);
- *     eie_onnx_export_file(net, "lenet", "input", "output", "copy.onnx", &err);
+ *     eie_builder_free(b);
  */
 #ifndef EIE_ONNX_H
 #define EIE_ONNX_H
@@ -18,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "eie/model.h"
 #include "eie/status.h"
 #include "eie/train.h"
 
@@ -58,6 +65,8 @@ typedef struct eie_onnx_binding {
 typedef struct eie_onnx_opts {
     const eie_onnx_binding_t *bindings; /* may be NULL */
     size_t n_bindings;
+    const char *model_name;             /* graph import: the model's name; NULL: from the
+                                           file name ("model" from memory) */
 } eie_onnx_opts_t;
 
 /* What the importer learnt about the model besides the network. */
@@ -79,6 +88,34 @@ eie_status_t eie_onnx_import_memory(const void *data, size_t len, const eie_onnx
 eie_status_t eie_onnx_import_file(const char *path, const eie_onnx_opts_t *opts,
                                   eie_mlp_t **mlp_out, eie_onnx_info_t *info_out,
                                   eie_error_t *err);
+
+/*
+ * Imports a serialised ModelProto as a graph (format version 2): ops Gemm,
+ * MatMul, Add, Conv (2-D), MaxPool, AveragePool, GlobalAveragePool,
+ * BatchNormalization (folded), Concat, Relu, Sigmoid, Tanh, Softmax,
+ * Flatten, Reshape, Squeeze, Unsqueeze, Identity, Dropout, Constant and
+ * Transpose of a constant. opts may be NULL. The caller owns *builder_out.
+ */
+eie_status_t eie_onnx_import_graph_memory(const void *data, size_t len,
+                                          const eie_onnx_opts_t *opts,
+                                          eie_builder_t **builder_out, eie_error_t *err);
+/* Same from a file; the model is named after the file ("lenet" for lenet.onnx) unless
+   opts->model_name is set. */
+eie_status_t eie_onnx_import_graph_file(const char *path, const eie_onnx_opts_t *opts,
+                                        eie_builder_t **builder_out, eie_error_t *err);
+
+/*
+ * Writes a model (either format version) as ONNX opset 13 with its tensor,
+ * node and model names and full shapes: fc as Gemm (transB = 1), conv2d as
+ * Conv, pools, Add, Concat, Flatten, Reshape and activations as their ops,
+ * the weights decoded to dense float. Importing the result with the same
+ * model name gives a byte-identical .eie. The caller frees *data_out.
+ */
+eie_status_t eie_onnx_export_model_memory(const eie_model_t *model, uint8_t **data_out,
+                                          size_t *len_out, eie_error_t *err);
+/* Same into a file (temporary name + rename). */
+eie_status_t eie_onnx_export_model_file(const eie_model_t *model, const char *path,
+                                        eie_error_t *err);
 
 /* Writes mlp as ONNX (opset 13, dense Gemm with transB = 1) into a malloc'd buffer the caller frees. */
 eie_status_t eie_onnx_export_memory(const eie_mlp_t *mlp, const char *graph_name,

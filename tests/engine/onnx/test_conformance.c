@@ -37,7 +37,7 @@ static void run_case(const char *dir)
     eie_onnx_binding_t binds[3];
     for (size_t k = 1; k < n_in; k++)
         binds[k - 1] = (eie_onnx_binding_t){in[k]->name, in[k]};
-    eie_onnx_opts_t opts = {binds, n_in - 1};
+    eie_onnx_opts_t opts = {.bindings = binds, .n_bindings = n_in - 1};
     eie_mlp_t *net;
     eie_onnx_info_t info;
     snprintf(path, sizeof path, TESTDATA "%s/model.onnx", dir);
@@ -118,7 +118,7 @@ static void refused(const char *dir, const char *needle)
     snprintf(path, sizeof path, TESTDATA "%s/test_data_set_0/input_2.pb", dir);
     cr_assert_eq(eie_onnx_tensor_load_file(path, &c, &err), EIE_STATUS_OK);
     eie_onnx_binding_t binds[2] = {{b->name, b}, {c->name, c}};
-    eie_onnx_opts_t opts = {binds, 2};
+    eie_onnx_opts_t opts = {.bindings = binds, .n_bindings = 2};
     eie_mlp_t *net;
     snprintf(path, sizeof path, TESTDATA "%s/model.onnx", dir);
     cr_assert_neq(eie_onnx_import_file(path, &opts, &net, NULL, &err), EIE_STATUS_OK);
