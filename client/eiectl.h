@@ -41,6 +41,7 @@ int eiectl_cmd_train(int argc, char **argv);
 int eiectl_cmd_compress(int argc, char **argv);
 int eiectl_cmd_eval(int argc, char **argv);
 int eiectl_cmd_export(int argc, char **argv);
+int eiectl_cmd_import(int argc, char **argv);
 
 /* Progress callback for eie_train: a status line on a terminal, nothing when stderr is piped. */
 void eiectl_train_progress(void *user, const char *stage, unsigned epoch, unsigned epochs,

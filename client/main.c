@@ -23,6 +23,7 @@ static const eiectl_cmd_t commands[] = {
     {"verify", "check a model's detached Ed25519 signature", eiectl_cmd_verify},
     {"simulate", "run a model on the simulated EIE accelerator: cycles, energy", eiectl_cmd_simulate},
     {"train", "train a dense FC network on an IDX dataset and write ONNX", eiectl_cmd_train},
+    {"import", "convert an ONNX model to .eie exactly: names, shapes, every weight", eiectl_cmd_import},
     {"compress", "prune, quantize and Huffman-code an ONNX model into .eie", eiectl_cmd_compress},
     {"eval", "top-1, top-5 and per-class accuracy of a .onnx or .eie model", eiectl_cmd_eval},
     {"export", "write a .eie model back to ONNX as dense Gemm layers", eiectl_cmd_export},
