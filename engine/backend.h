@@ -32,6 +32,15 @@ typedef struct eie_backend {
     /* Optional: a synchronous run; NULL means submit and wait. */
     eie_status_t (*net_run)(void *state, void *net, const float *input, size_t batch,
                             float *output, eie_run_info_t *info_out, eie_error_t *err);
+    /* Optional: graphs of several inputs/outputs (eie_net_submit_multi); NULL means the
+       backend runs single-input single-output models only. */
+    eie_status_t (*net_submit_multi)(void *state, void *net, const float *const *inputs,
+                                     size_t batch, float *const *outputs, eie_run_done_fn done,
+                                     void *user, eie_error_t *err);
+    /* Optional: the synchronous form; NULL means submit_multi and wait. */
+    eie_status_t (*net_run_multi)(void *state, void *net, const float *const *inputs,
+                                  size_t batch, float *const *outputs, eie_run_info_t *info_out,
+                                  eie_error_t *err);
 } eie_backend_t;
 
 /*

@@ -34,6 +34,9 @@ struct eie_net {
     void *impl;
     uint32_t input_dim, output_dim;
     uint64_t layout_bytes;
+    size_t n_inputs, n_outputs;
+    uint64_t *elements; /* per sample: the inputs', then the outputs' */
+    int64_t batch_dim;  /* the inputs' dims[0]: -1, or the one batch size they take */
 };
 
 eie_engine_opts_t eie_engine_opts_default(void)
@@ -93,9 +96,38 @@ eie_status_t eie_net_init(eie_engine_t *engine, const eie_model_t *model, eie_ne
     net->engine = engine;
     net->input_dim = eie_model_input_dim(model);
     net->output_dim = eie_model_output_dim(model);
+    net->n_inputs = eie_model_input_count(model);
+    net->n_outputs = eie_model_output_count(model);
+    if ((net->n_inputs > 1 || net->n_outputs > 1) && engine->be->net_submit_multi == NULL) {
+        free(net);
+        return eie_error_set(err, EIE_STATUS_UNIMPLEMENTED,
+                             "backend %s runs models of one input and one output only; this "
+                             "one has %zu inputs and %zu outputs",
+                             engine->be->name, eie_model_input_count(model),
+                             eie_model_output_count(model));
+    }
+    net->elements = calloc(net->n_inputs + net->n_outputs, sizeof *net->elements);
+    if (net->elements == NULL) {
+        free(net);
+        return eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory");
+    }
+    eie_tensor_info_t ti;
+    for (size_t i = 0; i < net->n_inputs; i++) {
+        eie_model_input_info(model, i, &ti);
+        net->elements[i] = eie_shape_sample_elements(&ti.shape);
+        net->batch_dim = ti.shape.dims[0];
+    }
+    for (size_t i = 0; i < net->n_outputs; i++) {
+        eie_model_output_info(model, i, &ti);
+        net->elements[net->n_inputs + i] = eie_shape_sample_elements(&ti.shape);
+    }
+    /* A version-1 chain's batch is free. */
+    if (eie_model_format_version(model) == 1)
+        net->batch_dim = -1;
     eie_status_t st =
         engine->be->net_init(engine->state, model, &net->impl, &net->layout_bytes, err);
     if (st != EIE_STATUS_OK) {
+        free(net->elements);
         free(net);
         return st;
     }
@@ -108,7 +140,21 @@ void eie_net_free(eie_net_t *net)
     if (net == NULL)
         return;
     net->engine->be->net_free(net->impl);
+    free(net->elements);
     free(net);
+}
+
+size_t eie_net_input_count(const eie_net_t *net) { return net->n_inputs; }
+size_t eie_net_output_count(const eie_net_t *net) { return net->n_outputs; }
+
+uint64_t eie_net_input_elements(const eie_net_t *net, size_t i)
+{
+    return i < net->n_inputs ? net->elements[i] : 0;
+}
+
+uint64_t eie_net_output_elements(const eie_net_t *net, size_t i)
+{
+    return i < net->n_outputs ? net->elements[net->n_inputs + i] : 0;
 }
 
 uint32_t eie_net_input_dim(const eie_net_t *net) { return net->input_dim; }
@@ -123,8 +169,73 @@ static eie_status_t check_run_args(const eie_net_t *net, const float *input, siz
     if (batch == 0 || batch > EIE_MAX_BATCH)
         return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT, "batch %zu not in 1..%u", batch,
                              EIE_MAX_BATCH);
-    (void)net;
+    if (net->batch_dim > 0 && (uint64_t)net->batch_dim != batch)
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                             "batch %zu but the model's inputs take exactly %lld", batch,
+                             (long long)net->batch_dim);
+    if (net->n_inputs != 1 || net->n_outputs != 1)
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                             "the model has %zu inputs and %zu outputs: use eie_net_run_multi",
+                             net->n_inputs, net->n_outputs);
     return EIE_STATUS_OK;
+}
+
+static eie_status_t check_multi_args(const eie_net_t *net, const float *const *inputs,
+                                     size_t batch, float *const *outputs, eie_error_t *err)
+{
+    if (inputs == NULL || outputs == NULL)
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT, "input and output are required");
+    for (size_t i = 0; i < net->n_inputs; i++)
+        if (inputs[i] == NULL)
+            return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT, "input %zu is NULL", i);
+    for (size_t i = 0; i < net->n_outputs; i++)
+        if (outputs[i] == NULL)
+            return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT, "output %zu is NULL", i);
+    if (batch == 0 || batch > EIE_MAX_BATCH)
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT, "batch %zu not in 1..%u", batch,
+                             EIE_MAX_BATCH);
+    if (net->batch_dim > 0 && (uint64_t)net->batch_dim != batch)
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                             "batch %zu but the model's inputs take exactly %lld", batch,
+                             (long long)net->batch_dim);
+    return EIE_STATUS_OK;
+}
+
+eie_status_t eie_net_submit_multi(eie_net_t *net, const float *const *inputs, size_t batch,
+                                  float *const *outputs, eie_run_done_fn done, void *user,
+                                  eie_error_t *err)
+{
+    assert(done != NULL);
+    eie_status_t st = check_multi_args(net, inputs, batch, outputs, err);
+    if (st != EIE_STATUS_OK)
+        return st;
+    const eie_backend_t *be = net->engine->be;
+    if (be->net_submit_multi != NULL)
+        return be->net_submit_multi(net->engine->state, net->impl, inputs, batch, outputs, done,
+                                    user, err);
+    return be->net_submit(net->engine->state, net->impl, inputs[0], batch, outputs[0], done, user,
+                          err);
+}
+
+eie_status_t eie_net_run_multi(eie_net_t *net, const float *const *inputs, size_t batch,
+                               float *const *outputs, eie_run_info_t *info_out, eie_error_t *err)
+{
+    eie_status_t st = check_multi_args(net, inputs, batch, outputs, err);
+    if (st != EIE_STATUS_OK)
+        return st;
+    const eie_backend_t *be = net->engine->be;
+    if (be->net_run_multi != NULL)
+        return be->net_run_multi(net->engine->state, net->impl, inputs, batch, outputs, info_out,
+                                 err);
+    if (be->net_submit_multi == NULL)
+        return eie_net_run(net, inputs[0], batch, outputs[0], info_out, err);
+    eie_waiter_t w;
+    eie_waiter_init(&w);
+    st = be->net_submit_multi(net->engine->state, net->impl, inputs, batch, outputs,
+                              eie_waiter_done, &w, err);
+    if (st != EIE_STATUS_OK)
+        eie_waiter_done(&w, st, NULL, err);
+    return eie_waiter_wait(&w, 0, info_out, err);
 }
 
 eie_status_t eie_net_submit(eie_net_t *net, const float *input, size_t batch, float *output,

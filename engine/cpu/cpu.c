@@ -19,6 +19,7 @@
 
 #include "act.h"
 #include "backend.h"
+#include "cpu/graph.h"
 #include "cpu/kernels.h"
 #include "cpu/layout.h"
 #include "cpu/pool.h"
@@ -64,6 +65,7 @@ typedef struct cpu_net {
     float *buf[2]; /* feature-major activations, max_dim * EIE_KERNEL_MAX_BATCH */
     pe_scratch_t *pe;
     uint64_t nnz; /* all FC layers: what one input row costs at most */
+    eie_cpu_graph_t *graph; /* a version-2 model: run by cpu/graph.c, the rest unused */
 } cpu_net_t;
 
 /*
@@ -153,6 +155,7 @@ static void cpu_net_free(void *netp)
     cpu_net_t *net = netp;
     if (net == NULL)
         return;
+    eie_cpu_graph_free(net->graph);
     for (size_t i = 0; i < net->n_fcs; i++)
         eie_cpu_fc_clear(&net->fcs[i]);
     free(net->fcs);
@@ -179,6 +182,13 @@ static eie_status_t cpu_net_init(void *state, const eie_model_t *model, void **n
         return eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory");
     net->s = s;
     net->n = s->n_pes;
+    if (eie_model_format_version(model) == EIE_FORMAT_VERSION_GRAPH) {
+        if ((st = eie_cpu_graph_init(model, s->n_pes, s->kernel, &net->graph, layout_bytes_out,
+                                     err)) != EIE_STATUS_OK)
+            goto error;
+        *net_out = net;
+        return EIE_STATUS_OK;
+    }
     net->in_dim = eie_model_input_dim(model);
     net->out_dim = eie_model_output_dim(model);
     net->steps = calloc(nl, sizeof *net->steps);
@@ -418,6 +428,10 @@ static eie_status_t cpu_net_submit(void *state, void *netp, const float *input, 
                                    eie_error_t *err)
 {
     cpu_state_t *s = state;
+    cpu_net_t *net = netp;
+    if (net->graph != NULL)
+        return eie_cpu_graph_submit(s->pool, net->graph, &input, batch, &output, done, user, 0,
+                                    err);
     cpu_job_t *job = job_new(netp, input, batch, output, done, user);
     if (job == NULL)
         return eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory queueing a run");
@@ -436,11 +450,50 @@ static eie_status_t cpu_net_run(void *state, void *netp, const float *input, siz
 {
     cpu_state_t *s = state;
     eie_waiter_t w;
+    cpu_net_t *net = netp;
+    if (net->graph != NULL) {
+        eie_waiter_init(&w);
+        eie_status_t st = eie_cpu_graph_submit(s->pool, net->graph, &input, batch, &output,
+                                               eie_waiter_done, &w, 1, err);
+        if (st != EIE_STATUS_OK)
+            eie_waiter_done(&w, st, NULL, err);
+        return eie_waiter_wait(&w, 8 * eie_pool_spin(s->pool), info_out, err);
+    }
     cpu_job_t *job = job_new(netp, input, batch, output, eie_waiter_done, &w);
     if (job == NULL)
         return eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory queueing a run");
     eie_waiter_init(&w);
     eie_pool_submit_join(s->pool, &job->base);
+    return eie_waiter_wait(&w, 8 * eie_pool_spin(s->pool), info_out, err);
+}
+
+/* Several inputs/outputs: graphs only (a version-1 chain has one of each). */
+static eie_status_t cpu_net_submit_multi(void *state, void *netp, const float *const *inputs,
+                                         size_t batch, float *const *outputs,
+                                         eie_run_done_fn done, void *user, eie_error_t *err)
+{
+    cpu_state_t *s = state;
+    cpu_net_t *net = netp;
+    if (net->graph != NULL)
+        return eie_cpu_graph_submit(s->pool, net->graph, inputs, batch, outputs, done, user, 0,
+                                    err);
+    return cpu_net_submit(state, netp, inputs[0], batch, outputs[0], done, user, err);
+}
+
+static eie_status_t cpu_net_run_multi(void *state, void *netp, const float *const *inputs,
+                                      size_t batch, float *const *outputs,
+                                      eie_run_info_t *info_out, eie_error_t *err)
+{
+    cpu_state_t *s = state;
+    cpu_net_t *net = netp;
+    if (net->graph == NULL)
+        return cpu_net_run(state, netp, inputs[0], batch, outputs[0], info_out, err);
+    eie_waiter_t w;
+    eie_waiter_init(&w);
+    eie_status_t st = eie_cpu_graph_submit(s->pool, net->graph, inputs, batch, outputs,
+                                           eie_waiter_done, &w, 1, err);
+    if (st != EIE_STATUS_OK)
+        eie_waiter_done(&w, st, NULL, err);
     return eie_waiter_wait(&w, 8 * eie_pool_spin(s->pool), info_out, err);
 }
 
@@ -452,4 +505,6 @@ const eie_backend_t eie_backend_cpu = {
     .net_free = cpu_net_free,
     .net_submit = cpu_net_submit,
     .net_run = cpu_net_run,
+    .net_submit_multi = cpu_net_submit_multi,
+    .net_run_multi = cpu_net_run_multi,
 };

@@ -89,6 +89,12 @@ int eie_graph_infer(const eie_model_t *m, const eie_layer_t *l, const eie_limits
 /* Checks a full tensor shape against the limits; -1 with a reason in why. */
 int eie_shape_check(const eie_shape_t *s, const eie_limits_t *lim, char *why, size_t why_len);
 
+/* Rows [r0, r0 + nr) of fc as a matrix of their own (a group of a grouped convolution):
+   entries re-encoded with fillers; codebook and bias borrowed from fc, the rest owned.
+   Returns 0, or -1 when out of memory; free with eie_fc_rows_free either way. */
+int eie_fc_rows(const eie_fc_t *fc, uint32_t r0, uint32_t nr, eie_fc_t *out);
+void eie_fc_rows_free(eie_fc_t *f);
+
 /* Gives a loaded version-1 chain its graph (tensors, inputs, outputs, node io). */
 eie_status_t eie_model_chain_graph(eie_model_t *m, eie_error_t *err);
 

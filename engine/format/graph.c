@@ -330,3 +330,77 @@ eie_status_t eie_model_graph_summary(eie_model_t *m, eie_error_t *err)
     m->output_dim = no > UINT32_MAX ? UINT32_MAX : (uint32_t)no;
     return EIE_STATUS_OK;
 }
+
+/*
+ * The rows [r0, r0 + nr) of fc as a matrix of their own (a group of a
+ * grouped convolution): entries re-encoded over the smaller matrix, fillers
+ * where a run exceeds 15. codebook and bias are borrowed from fc.
+ */
+int eie_fc_rows(const eie_fc_t *fc, uint32_t r0, uint32_t nr, eie_fc_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->rows = nr;
+    out->cols = fc->cols;
+    out->code_bits = fc->code_bits;
+    out->storage = fc->storage;
+    out->codebook = fc->codebook;
+    out->bias = fc->bias + r0;
+    uint64_t cap = fc->entries + fc->nnz + 1, e = 0, k = 0, kin = 0;
+    out->codes = malloc(cap);
+    out->runs = malloc(cap);
+    out->values = fc->storage == EIE_STORAGE_EXACT ? malloc((fc->nnz + 1) * sizeof(float)) : NULL;
+    if (!out->codes || !out->runs || (fc->storage == EIE_STORAGE_EXACT && !out->values))
+        return -1;
+    uint64_t pos = (uint64_t)-1, prev = (uint64_t)-1;
+    for (uint64_t q = 0; q < fc->entries; q++) {
+        pos += (uint64_t)fc->runs[q] + 1;
+        if (fc->codes[q] == 0)
+            continue;
+        float v = fc->storage == EIE_STORAGE_EXACT ? fc->values[kin] : 0.0f;
+        kin++;
+        uint32_t row = (uint32_t)(pos % fc->rows), col = (uint32_t)(pos / fc->rows);
+        if (row < r0 || row >= r0 + nr)
+            continue;
+        uint64_t p2 = (uint64_t)col * nr + (row - r0);
+        uint64_t gap = p2 - prev - 1;
+        while (gap > EIE_RUN_MAX && e < cap) {
+            out->codes[e] = 0;
+            out->runs[e++] = EIE_RUN_MAX;
+            gap -= EIE_RUN_MAX + 1;
+        }
+        if (e >= cap) {
+            /* More fillers than the bound: enlarge (sparse groups of tall matrices). */
+            cap = cap * 2 + gap / (EIE_RUN_MAX + 1) + 2;
+            uint8_t *c2 = realloc(out->codes, cap), *r2 = c2 ? realloc(out->runs, cap) : NULL;
+            if (c2 == NULL || r2 == NULL) {
+                if (c2 != NULL)
+                    out->codes = c2;
+                return -1;
+            }
+            out->codes = c2;
+            out->runs = r2;
+            while (gap > EIE_RUN_MAX) {
+                out->codes[e] = 0;
+                out->runs[e++] = EIE_RUN_MAX;
+                gap -= EIE_RUN_MAX + 1;
+            }
+        }
+        out->codes[e] = fc->codes[q];
+        out->runs[e++] = (uint8_t)gap;
+        if (out->values != NULL)
+            out->values[k] = v;
+        k++;
+        prev = p2;
+    }
+    out->entries = e;
+    out->nnz = k;
+    return 0;
+}
+
+void eie_fc_rows_free(eie_fc_t *f)
+{
+    free(f->codes);
+    free(f->runs);
+    free(f->values);
+}
+

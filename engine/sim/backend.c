@@ -79,7 +79,7 @@ static eie_status_t sim_net_init(void *state, const eie_model_t *model, void **n
     for (size_t l = 0; l < eie_model_layer_count(model); l++) {
         eie_layer_info_t li;
         eie_model_layer_info(model, l, &li);
-        if (li.kind == EIE_LAYER_FC)
+        if (li.kind == EIE_LAYER_FC || li.kind == EIE_LAYER_CONV2D)
             bytes += li.entries + (uint64_t)s->params.n_pes * (li.cols + 1) * 2 +
                      ((uint64_t)2 << li.code_bits) + 2ull * li.rows;
     }

@@ -23,6 +23,7 @@
 #include "format/format.h"
 #include "sim/cycles.h"
 #include "sim/fixed.h"
+#include "sim/graph.h"
 
 #define N_PROBES 8
 #define ACT_HEADROOM 4.0
@@ -53,6 +54,7 @@ struct eie_sim {
     size_t n_steps;
     sim_fc_t *fcs;
     size_t n_fcs;
+    eie_sim_graph_t *graph; /* a version-2 model (sim/graph.c); the rest unused */
 };
 
 eie_sim_params_t eie_sim_params_default(void)
@@ -106,6 +108,7 @@ void eie_sim_free(eie_sim_t *sim)
 {
     if (sim == NULL)
         return;
+    eie_sim_graph_free(sim->graph);
     for (size_t i = 0; i < sim->n_fcs; i++)
         sim_fc_clear(&sim->fcs[i]);
     free(sim->fcs);
@@ -265,6 +268,14 @@ eie_status_t eie_sim_init(const eie_model_t *model, const eie_sim_params_t *para
     if (sim == NULL)
         return eie_error_set(err, EIE_STATUS_NO_MEMORY, "eie-sim: out of memory");
     sim->params = p;
+    if (model->version == EIE_FORMAT_VERSION_GRAPH) {
+        if ((st = eie_sim_graph_init(model, &p, &sim->graph, err)) != EIE_STATUS_OK)
+            goto error;
+        sim->in_dim = eie_sim_graph_input_dim(sim->graph);
+        sim->out_dim = eie_sim_graph_output_dim(sim->graph);
+        *sim_out = sim;
+        return EIE_STATUS_OK;
+    }
     sim->in_dim = model->input_dim;
     sim->out_dim = model->output_dim;
     sim->max_dim = model->input_dim;
@@ -436,6 +447,15 @@ eie_status_t eie_sim_run(eie_sim_t *sim, const float *input, float *output,
     eie_status_t st = EIE_STATUS_OK;
     eie_sim_report_t rep = {.params = sim->params};
     scratch_t s = {0};
+    if (sim->graph != NULL) {
+        rep.total.pe_busy = calloc(sim->params.n_pes, sizeof *rep.total.pe_busy);
+        if (rep.total.pe_busy == NULL)
+            st = eie_error_set(err, EIE_STATUS_NO_MEMORY, "eie-sim: out of memory running");
+        else if ((st = eie_sim_graph_run(sim->graph, input, output, &rep, err)) ==
+                 EIE_STATUS_OK)
+            report_total(&rep);
+        goto done;
+    }
     s.xq = malloc(sim->max_dim * sizeof *s.xq);
     s.yq = malloc(sim->max_dim * sizeof *s.yq);
     s.xf = malloc(sim->max_dim * sizeof *s.xf);

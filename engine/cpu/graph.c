@@ -1,0 +1,642 @@
+/*
+ * graph.c - running a version-2 graph on the cpu backend.
+ *
+ * Nodes run in the file's (topological) order; all PEs take part in each
+ * node and meet at a barrier after it. Tensors live in per-net buffers of a
+ * chunk of up to EIE_KERNEL_MAX_BATCH samples, each sample row-major.
+ *
+ * Sparse nodes run on the compressed weights, never expanded:
+ *  - fc: as in the chain path, row i on PE i mod N (EIE sec. III-B), the B
+ *    samples of a chunk through the batch kernels;
+ *  - conv2d: the weight matrix Cout x (C/groups*kh*kw) is an fc matrix whose
+ *    rows (output channels) are interleaved over the PEs the same way
+ *    (within each group: a group is its own matrix of Cout/groups rows). The
+ *    input is lowered to patches (im2col) a tile of output positions at a
+ *    time, 16 positions to a block stored column-major ([col][16]), so one
+ *    kernel call applies the matrix to 16 positions as the batch kernels do
+ *    to 16 samples: each entry is decoded once per block, and a column whose
+ *    16 patch values are all zero (a ReLU's zeros, the padding) is skipped
+ *    (EIE sec. III-A, the LNZD, at block granularity).
+ * The PE that lowers a block also finds its nonzero columns, once for all
+ * PEs. Every row sums its entries in increasing column order whatever N is,
+ * so results are bit-identical on any number of PEs.
+ *
+ * Pooling, add, concat, reshape and activations are plain loops, split over
+ * the PEs by channel or element range.
+ */
+#include "cpu/graph.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "act.h"
+#include "backend.h"
+#include "cpu/exact.h"
+#include "cpu/layout.h"
+#include "format/format.h"
+#include "graph_ops.h"
+
+#define CACHE_LINE 64
+/* Floats of one im2col tile (4 MiB): a tile of an early, wide layer stays in L2/L3. */
+#define TILE_FLOATS (1u << 20)
+/* Floats of all tensor buffers of a net, which bounds the samples of a chunk. */
+#define CHUNK_FLOATS (1u << 24)
+/* See cpu.c: below this many entry visits per barrier, one thread runs it all. */
+#define PARALLEL_MIN_WORK (1u << 15)
+#define BLK 16u /* output positions per kernel call */
+
+typedef struct gnode {
+    eie_layer_kind_t kind;
+    eie_act_t act;
+    int32_t axis;
+    eie_conv2d_params_t conv;
+    eie_pool2d_params_t pool;
+    uint32_t n_inputs;
+    uint32_t *inputs;
+    uint32_t output;
+    /* FC, CONV2D: one matrix per group, rows_g rows each */
+    bool exact;
+    uint32_t groups, rows_g, cols;
+    eie_cpu_fc_t *sh;
+    eie_cpu_exact_t *ex;
+    float *bias; /* all rows */
+    uint32_t tile; /* CONV2D: output positions per tile, a multiple of BLK */
+} gnode_t;
+
+typedef struct gtensor {
+    eie_shape_t shape;
+    size_t numel;  /* one sample */
+    float *buf;    /* numel * chunk; NULL for graph inputs (read in place) */
+    int input;     /* graph input index, or -1 */
+} gtensor_t;
+
+typedef struct gpe {
+    float *acc;       /* max local rows * BLK + EIE_ACC_SLACK */
+    uint32_t *active; /* max cols + EIE_ACTIVE_SLACK */
+    uint64_t entries, acts;
+    char pad[CACHE_LINE];
+} gpe_t;
+
+struct eie_cpu_graph {
+    unsigned n;
+    const eie_cpu_kernel_t *k;
+    gnode_t *nodes;
+    size_t n_nodes;
+    gtensor_t *t;
+    size_t n_t;
+    uint32_t *inputs, *outputs;
+    size_t n_inputs, n_outputs;
+    size_t chunk;        /* samples per chunk */
+    float *patch;        /* the im2col tile, shared by the PEs */
+    uint32_t *blk_active; /* per block of a tile: its nonzero columns */
+    uint32_t *blk_n;      /* per block: how many */
+    size_t blk_stride;    /* max cols + EIE_ACTIVE_SLACK */
+    gpe_t *pe;
+    uint64_t work;            /* entry visits of one sample */
+    uint64_t node_barriers;   /* per chunk, nodes other than conv */
+    uint64_t conv_barriers;   /* per sample */
+};
+
+static void *alloc_aligned(size_t n)
+{
+    void *p = NULL;
+    n = (n + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE;
+    if (posix_memalign(&p, CACHE_LINE, n ? n : CACHE_LINE) != 0)
+        return NULL;
+    return p;
+}
+
+void eie_cpu_graph_free(eie_cpu_graph_t *g)
+{
+    if (g == NULL)
+        return;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        gnode_t *nd = &g->nodes[i];
+        for (uint32_t q = 0; q < nd->groups; q++) {
+            if (nd->sh != NULL)
+                eie_cpu_fc_clear(&nd->sh[q]);
+            if (nd->ex != NULL)
+                eie_cpu_exact_clear(&nd->ex[q]);
+        }
+        free(nd->sh);
+        free(nd->ex);
+        free(nd->bias);
+        free(nd->inputs);
+    }
+    free(g->nodes);
+    if (g->t != NULL)
+        for (size_t i = 0; i < g->n_t; i++)
+            free(g->t[i].buf);
+    free(g->t);
+    free(g->inputs);
+    free(g->outputs);
+    free(g->patch);
+    free(g->blk_active);
+    free(g->blk_n);
+    if (g->pe != NULL)
+        for (unsigned p = 0; p < g->n; p++) {
+            free(g->pe[p].acc);
+            free(g->pe[p].active);
+        }
+    free(g->pe);
+    free(g);
+}
+
+static eie_status_t prep_sparse(eie_cpu_graph_t *g, gnode_t *nd, const eie_fc_t *fc,
+                                uint32_t groups, uint64_t *bytes, uint32_t *max_local,
+                                eie_error_t *err)
+{
+    nd->groups = groups;
+    nd->rows_g = fc->rows / groups;
+    nd->cols = fc->cols;
+    nd->exact = fc->storage == EIE_STORAGE_EXACT;
+    nd->bias = malloc(fc->rows * sizeof(float));
+    if (nd->exact)
+        nd->ex = calloc(groups, sizeof *nd->ex);
+    else
+        nd->sh = calloc(groups, sizeof *nd->sh);
+    if (nd->bias == NULL || (nd->exact ? (void *)nd->ex : (void *)nd->sh) == NULL)
+        return eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory");
+    memcpy(nd->bias, fc->bias, fc->rows * sizeof(float));
+    for (uint32_t q = 0; q < groups; q++) {
+        eie_fc_t sub;
+        const eie_fc_t *src = fc;
+        if (groups > 1) {
+            if (eie_fc_rows(fc, q * nd->rows_g, nd->rows_g, &sub) != 0) {
+                eie_fc_rows_free(&sub);
+                return eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory");
+            }
+            src = &sub;
+        }
+        eie_status_t st = nd->exact ? eie_cpu_exact_init(src, g->n, &nd->ex[q], err)
+                                    : eie_cpu_fc_init(src, g->n, 0, 0, &nd->sh[q], err);
+        if (groups > 1)
+            eie_fc_rows_free(&sub);
+        if (st != EIE_STATUS_OK)
+            return st;
+        *bytes += nd->exact ? nd->ex[q].layout_bytes : nd->sh[q].layout_bytes;
+    }
+    uint32_t local = (nd->rows_g + g->n - 1) / g->n;
+    if (local > *max_local)
+        *max_local = local;
+    return EIE_STATUS_OK;
+}
+
+eie_status_t eie_cpu_graph_init(const eie_model_t *m, unsigned n_pes, const eie_cpu_kernel_t *k,
+                                eie_cpu_graph_t **graph_out, uint64_t *layout_bytes_out,
+                                eie_error_t *err)
+{
+    eie_status_t st;
+    eie_cpu_graph_t *g = calloc(1, sizeof *g);
+    if (g == NULL)
+        return eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory");
+    g->n = n_pes;
+    g->k = k;
+    g->n_t = m->n_tensors;
+    g->n_nodes = m->n_layers;
+    g->n_inputs = m->n_inputs;
+    g->n_outputs = m->n_outputs;
+    g->t = calloc(g->n_t, sizeof *g->t);
+    g->nodes = calloc(g->n_nodes, sizeof *g->nodes);
+    g->inputs = malloc(g->n_inputs * sizeof *g->inputs);
+    g->outputs = malloc(g->n_outputs * sizeof *g->outputs);
+    g->pe = alloc_aligned(n_pes * sizeof *g->pe);
+    if (!g->t || !g->nodes || !g->inputs || !g->outputs || !g->pe)
+        goto nomem;
+    memset(g->pe, 0, n_pes * sizeof *g->pe);
+    memcpy(g->inputs, m->inputs, g->n_inputs * sizeof *g->inputs);
+    memcpy(g->outputs, m->outputs, g->n_outputs * sizeof *g->outputs);
+    uint64_t total = 0, bytes = 0, patch = 0;
+    for (size_t i = 0; i < g->n_t; i++) {
+        g->t[i].shape = m->tensors[i].shape;
+        g->t[i].numel = eie_shape_sample_elements(&m->tensors[i].shape);
+        g->t[i].input = -1;
+        total += g->t[i].numel;
+    }
+    for (size_t i = 0; i < g->n_inputs; i++)
+        g->t[g->inputs[i]].input = (int)i;
+    uint32_t max_local = 1, max_cols = 1;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const eie_layer_t *l = &m->layers[i];
+        gnode_t *nd = &g->nodes[i];
+        nd->kind = l->kind;
+        nd->act = l->act;
+        nd->axis = l->axis;
+        nd->conv = l->conv;
+        nd->pool = l->pool;
+        nd->n_inputs = l->n_inputs;
+        nd->output = l->output;
+        if ((nd->inputs = malloc(l->n_inputs * sizeof *nd->inputs)) == NULL)
+            goto nomem;
+        memcpy(nd->inputs, l->inputs, l->n_inputs * sizeof *nd->inputs);
+        if (l->kind == EIE_LAYER_FC || l->kind == EIE_LAYER_CONV2D) {
+            uint32_t groups = l->kind == EIE_LAYER_CONV2D ? l->conv.groups : 1;
+            if ((st = prep_sparse(g, nd, &l->fc, groups, &bytes, &max_local, err)) != 0) {
+                eie_error_prefix(err, "node %zu: ", i);
+                goto error;
+            }
+            if (l->fc.cols > max_cols)
+                max_cols = l->fc.cols;
+        }
+        if (l->kind == EIE_LAYER_CONV2D) {
+            uint64_t P = g->t[l->output].numel / l->fc.rows;
+            uint64_t tile = TILE_FLOATS / ((uint64_t)l->fc.cols * BLK) * BLK;
+            uint64_t need = (P + BLK - 1) / BLK * BLK;
+            if (tile < BLK)
+                tile = BLK;
+            if (tile > need)
+                tile = need;
+            nd->tile = (uint32_t)tile;
+            if (tile * l->fc.cols > patch)
+                patch = tile * l->fc.cols;
+            uint64_t tiles = (P + tile - 1) / tile;
+            g->conv_barriers += 2 * tiles * l->conv.groups;
+            g->work += l->fc.nnz * P;
+        } else {
+            g->node_barriers++;
+            if (l->kind == EIE_LAYER_FC)
+                g->work += l->fc.nnz;
+        }
+    }
+    g->chunk = total ? CHUNK_FLOATS / total : 1;
+    if (g->chunk < 1)
+        g->chunk = 1;
+    if (g->chunk > EIE_KERNEL_MAX_BATCH)
+        g->chunk = EIE_KERNEL_MAX_BATCH;
+    for (size_t i = 0; i < g->n_t; i++)
+        if (g->t[i].input < 0 &&
+            (g->t[i].buf = alloc_aligned(g->t[i].numel * g->chunk * sizeof(float))) == NULL)
+            goto nomem;
+    g->blk_stride = (size_t)max_cols + EIE_ACTIVE_SLACK;
+    if (patch > 0) {
+        size_t blocks = 0;
+        for (size_t i = 0; i < g->n_nodes; i++)
+            if (g->nodes[i].kind == EIE_LAYER_CONV2D && g->nodes[i].tile / BLK > blocks)
+                blocks = g->nodes[i].tile / BLK;
+        g->patch = alloc_aligned(patch * sizeof(float));
+        g->blk_active = alloc_aligned(blocks * g->blk_stride * sizeof(uint32_t));
+        g->blk_n = calloc(blocks, sizeof *g->blk_n);
+        if (!g->patch || !g->blk_active || !g->blk_n)
+            goto nomem;
+    }
+    for (unsigned p = 0; p < n_pes; p++) {
+        g->pe[p].acc = alloc_aligned(((size_t)max_local * BLK + EIE_ACC_SLACK) * sizeof(float));
+        g->pe[p].active = alloc_aligned(g->blk_stride * sizeof(uint32_t));
+        if (!g->pe[p].acc || !g->pe[p].active)
+            goto nomem;
+    }
+    *layout_bytes_out = bytes;
+    *graph_out = g;
+    return EIE_STATUS_OK;
+nomem:
+    st = eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory preparing the graph");
+error:
+    eie_cpu_graph_free(g);
+    return st;
+}
+
+/* ---- running ------------------------------------------------------------ */
+
+typedef struct gjob {
+    eie_pool_job_t base;
+    eie_cpu_graph_t *g;
+    size_t batch;
+    eie_run_done_fn done;
+    void *user;
+    _Atomic uint64_t entries, acts;
+    const float **in; /* n_inputs */
+    float **out;      /* n_outputs */
+} gjob_t;
+
+/* Samples [s0, s0 + B) of tensor t: its chunk buffer or the caller's input. */
+static float *tensor_at(const gjob_t *job, size_t t, size_t s0)
+{
+    const gtensor_t *x = &job->g->t[t];
+    if (x->input >= 0)
+        return (float *)job->in[x->input] + s0 * x->numel;
+    return x->buf;
+}
+
+/* A PE's share of an element range of n: [*a, *b). */
+static void share(size_t n, unsigned p, unsigned N, size_t *a, size_t *b)
+{
+    *a = n * p / N;
+    *b = n * (p + 1) / N;
+}
+
+/* Sparse matrix q of nd on PE p: acc = W_q x for B lanes of in (is_j, is_b). */
+static uint64_t spmv(const eie_cpu_graph_t *g, const gnode_t *nd, uint32_t q, unsigned p,
+                     const uint32_t *active, size_t n_active, const float *in, size_t is_j,
+                     size_t is_b, size_t B, float *acc, size_t *S_out, uint32_t *n_rows_out)
+{
+    size_t S = eie_cpu_batch_stride(B);
+    *S_out = S;
+    if (nd->exact) {
+        const eie_pe_exact_t *L = &nd->ex[q].pe[p];
+        *n_rows_out = L->n_rows;
+        memset(acc, 0, (size_t)L->n_rows * S * sizeof(float));
+        return eie_cpu_spmv_exact(L, active, n_active, in, is_j, is_b, B, S, acc);
+    }
+    const eie_cpu_fc_t *cf = &nd->sh[q];
+    const eie_pe_layer_t *L = &cf->pe[p];
+    *n_rows_out = L->n_rows;
+    memset(acc, 0, (size_t)L->n_rows * S * sizeof(float));
+    return (cf->wide ? g->k->spmv_wide : g->k->spmv_narrow)(L, cf->codebook, active, n_active,
+                                                            in, is_j, is_b, B, acc);
+}
+
+static void run_fc(gjob_t *job, const gnode_t *nd, unsigned p, size_t s0, size_t B)
+{
+    eie_cpu_graph_t *g = job->g;
+    gpe_t *sc = &g->pe[p];
+    const float *in = tensor_at(job, nd->inputs[0], s0);
+    float *out = g->t[nd->output].buf;
+    size_t cols = nd->cols, rows = nd->rows_g;
+    /* EIE sec. III-A: a column is skipped when all B inputs are zero there. */
+    size_t n_active = g->k->active(in, cols, 1, cols, B, sc->active);
+    if (p == 0)
+        sc->acts += n_active;
+    size_t S;
+    uint32_t n_rows;
+    sc->entries += spmv(g, nd, 0, p, sc->active, n_active, in, 1, cols, B, sc->acc, &S, &n_rows);
+    for (uint32_t r = 0; r < n_rows; r++) {
+        size_t i = (size_t)r * g->n + p;
+        for (size_t b = 0; b < B; b++)
+            out[b * rows + i] = sc->acc[r * S + b] + nd->bias[i];
+    }
+}
+
+/* Lowers block blk of a tile (positions pos0 .. pos0 + nb) of group q to patch columns. */
+static void im2col_block(const gnode_t *nd, const eie_shape_t *xs, const float *x, uint32_t q,
+                         size_t pos0, size_t nb, size_t Wo, float *blk)
+{
+    const eie_conv2d_params_t *c = &nd->conv;
+    int64_t H = xs->dims[2], W = xs->dims[3];
+    int64_t Cg = xs->dims[1] / c->groups;
+    int64_t iy0[BLK], ix0[BLK];
+    for (size_t b = 0; b < nb; b++) {
+        size_t pos = pos0 + b;
+        iy0[b] = (int64_t)(pos / Wo) * c->stride_h - c->pad_top;
+        ix0[b] = (int64_t)(pos % Wo) * c->stride_w - c->pad_left;
+    }
+    size_t col = 0;
+    for (int64_t ci = 0; ci < Cg; ci++) {
+        const float *xc = x + (size_t)(q * Cg + ci) * (size_t)(H * W);
+        for (uint32_t ky = 0; ky < c->kernel_h; ky++)
+            for (uint32_t kx = 0; kx < c->kernel_w; kx++, col++) {
+                float *dst = blk + col * BLK;
+                for (size_t b = 0; b < nb; b++) {
+                    int64_t iy = iy0[b] + (int64_t)ky * c->dilation_h;
+                    int64_t ix = ix0[b] + (int64_t)kx * c->dilation_w;
+                    dst[b] = (iy < 0 || iy >= H || ix < 0 || ix >= W) ? 0.0f
+                                                                      : xc[iy * W + ix];
+                }
+                for (size_t b = nb; b < BLK; b++)
+                    dst[b] = 0.0f;
+            }
+    }
+}
+
+typedef struct conv_pass {
+    const gnode_t *nd;
+    const eie_shape_t *xs;
+    const float *x; /* one sample */
+    float *y;       /* one sample */
+    uint32_t q;     /* group */
+    size_t t0, P, Wo;
+} conv_pass_t;
+
+/* Phase 1 of a tile: PE p lowers blocks p, p + N, ... and finds their nonzero columns. */
+static void conv_lower(gjob_t *job, const conv_pass_t *cp, unsigned p)
+{
+    eie_cpu_graph_t *g = job->g;
+    size_t nblk = (cp->nd->tile + BLK - 1) / BLK;
+    for (size_t bi = p; bi < nblk; bi += g->n) {
+        size_t pos0 = cp->t0 + bi * BLK;
+        if (pos0 >= cp->P)
+            break;
+        size_t nb = cp->P - pos0 < BLK ? cp->P - pos0 : BLK;
+        float *blk = g->patch + bi * (size_t)cp->nd->cols * BLK;
+        im2col_block(cp->nd, cp->xs, cp->x, cp->q, pos0, nb, cp->Wo, blk);
+        g->blk_n[bi] = (uint32_t)g->k->active(blk, cp->nd->cols, BLK, 1, nb,
+                                              g->blk_active + bi * g->blk_stride);
+        g->pe[p].acts += g->blk_n[bi];
+    }
+}
+
+/* Phase 2 of a tile: PE p applies its rows of the matrix to every block. */
+static void conv_apply(gjob_t *job, const conv_pass_t *cp, unsigned p)
+{
+    eie_cpu_graph_t *g = job->g;
+    gpe_t *sc = &g->pe[p];
+    const gnode_t *nd = cp->nd;
+    size_t nblk = (nd->tile + BLK - 1) / BLK;
+    for (size_t bi = 0; bi < nblk; bi++) {
+        size_t pos0 = cp->t0 + bi * BLK;
+        if (pos0 >= cp->P)
+            break;
+        size_t nb = cp->P - pos0 < BLK ? cp->P - pos0 : BLK;
+        const float *blk = g->patch + bi * (size_t)nd->cols * BLK;
+        size_t S;
+        uint32_t n_rows;
+        sc->entries += spmv(g, nd, cp->q, p, g->blk_active + bi * g->blk_stride, g->blk_n[bi],
+                            blk, BLK, 1, nb, sc->acc, &S, &n_rows);
+        for (uint32_t r = 0; r < n_rows; r++) {
+            size_t co = (size_t)cp->q * nd->rows_g + (size_t)r * g->n + p;
+            float bias = nd->bias[co];
+            float *dst = cp->y + co * cp->P + pos0;
+            for (size_t b = 0; b < nb; b++)
+                dst[b] = sc->acc[r * S + b] + bias;
+        }
+    }
+}
+
+/* Plain-loop nodes: PE p's share of the chunk. */
+static void run_plain(gjob_t *job, const gnode_t *nd, unsigned p, size_t s0, size_t B)
+{
+    eie_cpu_graph_t *g = job->g;
+    unsigned N = g->n;
+    const gtensor_t *xt = &g->t[nd->inputs[0]], *yt = &g->t[nd->output];
+    const float *x = tensor_at(job, nd->inputs[0], s0);
+    float *y = yt->buf;
+    size_t a, e;
+    switch (nd->kind) {
+    case EIE_LAYER_MAXPOOL2D:
+    case EIE_LAYER_AVGPOOL2D:
+        for (size_t b = 0; b < B; b++)
+            eie_op_pool2d(nd->kind == EIE_LAYER_MAXPOOL2D, &nd->pool, x + b * xt->numel,
+                          (uint32_t)xt->shape.dims[1], (uint32_t)xt->shape.dims[2],
+                          (uint32_t)xt->shape.dims[3], y + b * yt->numel,
+                          (uint32_t)yt->shape.dims[2], (uint32_t)yt->shape.dims[3], p, N);
+        break;
+    case EIE_LAYER_GLOBAL_AVGPOOL:
+        for (size_t b = 0; b < B; b++)
+            eie_op_global_avgpool(x + b * xt->numel, (uint32_t)xt->shape.dims[1],
+                                  (size_t)(xt->shape.dims[2] * xt->shape.dims[3]),
+                                  y + b * yt->numel, p, N);
+        break;
+    case EIE_LAYER_ADD: {
+        const float *x2 = tensor_at(job, nd->inputs[1], s0);
+        share(B * yt->numel, p, N, &a, &e);
+        for (size_t i = a; i < e; i++)
+            y[i] = x[i] + x2[i];
+        break;
+    }
+    case EIE_LAYER_CONCAT: {
+        size_t outer, n, inner;
+        eie_op_axis_split(&yt->shape, nd->axis, &outer, &n, &inner);
+        for (size_t it = p; it < B * nd->n_inputs; it += N) {
+            size_t b = it / nd->n_inputs, k = it % nd->n_inputs, off = 0;
+            for (size_t k2 = 0; k2 < k; k2++)
+                off += (size_t)g->t[nd->inputs[k2]].shape.dims[nd->axis] * inner;
+            const gtensor_t *it_t = &g->t[nd->inputs[k]];
+            size_t chunk = (size_t)it_t->shape.dims[nd->axis] * inner;
+            eie_op_concat_one(tensor_at(job, nd->inputs[k], s0) + b * it_t->numel, chunk, outer,
+                              n * inner, y + b * yt->numel + off, 0, 1);
+        }
+        break;
+    }
+    case EIE_LAYER_FLATTEN:
+    case EIE_LAYER_RESHAPE:
+        share(B * yt->numel, p, N, &a, &e);
+        memcpy(y + a, x + a, (e - a) * sizeof(float));
+        break;
+    case EIE_LAYER_ACTIVATION:
+        if (nd->act == EIE_ACT_SOFTMAX) {
+            for (size_t b = 0; b < B; b++) {
+                share(yt->numel, p, N, &a, &e);
+                memcpy(y + b * yt->numel + a, x + b * xt->numel + a, (e - a) * sizeof(float));
+            }
+            break; /* the softmax itself runs after a barrier: see run_graph */
+        }
+        share(B * yt->numel, p, N, &a, &e);
+        for (size_t i = a; i < e; i++)
+            y[i] = eie_act_apply1(nd->act, x[i]);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Runs every phase of the job for PEs p0 .. p1 - 1, meeting at barriers when pooled. */
+static void run_graph(gjob_t *job, unsigned p0, unsigned p1, eie_pool_t *pool)
+{
+    eie_cpu_graph_t *g = job->g;
+#define PHASE(CALL)                                                                            \
+    do {                                                                                       \
+        for (unsigned p = p0; p < p1; p++)                                                     \
+            CALL;                                                                              \
+        if (pool != NULL)                                                                      \
+            eie_pool_barrier(pool);                                                            \
+    } while (0)
+    for (size_t s0 = 0; s0 < job->batch; s0 += g->chunk) {
+        size_t B = job->batch - s0 < g->chunk ? job->batch - s0 : g->chunk;
+        for (size_t i = 0; i < g->n_nodes; i++) {
+            const gnode_t *nd = &g->nodes[i];
+            if (nd->kind == EIE_LAYER_FC) {
+                PHASE(run_fc(job, nd, p, s0, B));
+            } else if (nd->kind == EIE_LAYER_CONV2D) {
+                const gtensor_t *xt = &g->t[nd->inputs[0]], *yt = &g->t[nd->output];
+                conv_pass_t cp = {.nd = nd, .xs = &xt->shape, .Wo = (size_t)yt->shape.dims[3]};
+                cp.P = (size_t)(yt->shape.dims[2] * yt->shape.dims[3]);
+                for (size_t b = 0; b < B; b++) {
+                    cp.x = tensor_at(job, nd->inputs[0], s0) + b * xt->numel;
+                    cp.y = yt->buf + b * yt->numel;
+                    for (cp.q = 0; cp.q < nd->groups; cp.q++)
+                        for (cp.t0 = 0; cp.t0 < cp.P; cp.t0 += nd->tile) {
+                            PHASE(conv_lower(job, &cp, p));
+                            PHASE(conv_apply(job, &cp, p));
+                        }
+                }
+            } else {
+                PHASE(run_plain(job, nd, p, s0, B));
+                if (nd->kind == EIE_LAYER_ACTIVATION && nd->act == EIE_ACT_SOFTMAX) {
+                    const gtensor_t *yt = &g->t[nd->output];
+                    size_t outer, n, inner;
+                    eie_op_axis_split(&yt->shape, nd->axis, &outer, &n, &inner);
+                    for (size_t b = 0; b < B; b++)
+                        PHASE(eie_op_softmax_axis(yt->buf + b * yt->numel, &yt->shape, nd->axis,
+                                                  p, g->n));
+                }
+            }
+        }
+        if (p0 == 0)
+            for (size_t i = 0; i < g->n_outputs; i++) {
+                const gtensor_t *yt = &g->t[g->outputs[i]];
+                memcpy(job->out[i] + s0 * yt->numel, yt->buf, B * yt->numel * sizeof(float));
+            }
+        if (pool != NULL)
+            eie_pool_barrier(pool); /* the next chunk reuses the buffers */
+    }
+#undef PHASE
+}
+
+static void job_run(eie_pool_job_t *base, unsigned pe, eie_pool_t *pool)
+{
+    gjob_t *job = (gjob_t *)base;
+    gpe_t *sc = &job->g->pe[pe];
+    sc->entries = sc->acts = 0;
+    run_graph(job, pe, pe + 1, pool);
+    atomic_fetch_add_explicit(&job->entries, sc->entries, memory_order_relaxed);
+    atomic_fetch_add_explicit(&job->acts, sc->acts, memory_order_relaxed);
+}
+
+static void job_run_serial(eie_pool_job_t *base, unsigned slot, eie_pool_t *pool)
+{
+    gjob_t *job = (gjob_t *)base;
+    eie_cpu_graph_t *g = job->g;
+    (void)slot;
+    (void)pool;
+    for (unsigned p = 0; p < g->n; p++)
+        g->pe[p].entries = g->pe[p].acts = 0;
+    run_graph(job, 0, g->n, NULL);
+    for (unsigned p = 0; p < g->n; p++) {
+        atomic_fetch_add_explicit(&job->entries, g->pe[p].entries, memory_order_relaxed);
+        atomic_fetch_add_explicit(&job->acts, g->pe[p].acts, memory_order_relaxed);
+    }
+}
+
+static void job_finish(eie_pool_job_t *base)
+{
+    gjob_t *job = (gjob_t *)base;
+    eie_run_info_t info = {
+        .entries = atomic_load_explicit(&job->entries, memory_order_relaxed),
+        .nonzero_acts = atomic_load_explicit(&job->acts, memory_order_relaxed)};
+    eie_run_done_fn done = job->done;
+    void *user = job->user;
+    free(job);
+    done(user, EIE_STATUS_OK, &info, NULL);
+}
+
+eie_status_t eie_cpu_graph_submit(eie_pool_t *pool, eie_cpu_graph_t *g,
+                                  const float *const *inputs, size_t batch,
+                                  float *const *outputs, eie_run_done_fn done, void *user,
+                                  int join, eie_error_t *err)
+{
+    size_t arrays = (g->n_inputs + g->n_outputs) * sizeof(float *);
+    gjob_t *job = calloc(1, sizeof *job + arrays);
+    if (job == NULL)
+        return eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory queueing a run");
+    job->in = (const float **)(job + 1);
+    job->out = (float **)(job->in + g->n_inputs);
+    memcpy(job->in, inputs, g->n_inputs * sizeof *job->in);
+    memcpy(job->out, outputs, g->n_outputs * sizeof *job->out);
+    job->g = g;
+    job->batch = batch;
+    job->done = done;
+    job->user = user;
+    job->base.finish = job_finish;
+    /* One thread for small graphs: waking PEs and barriers cost microseconds (cpu.c). */
+    size_t chunks = (batch + g->chunk - 1) / g->chunk;
+    uint64_t barriers = chunks * (g->node_barriers + 1) + batch * g->conv_barriers;
+    bool serial = g->n > 1 && g->work * batch < (uint64_t)PARALLEL_MIN_WORK * barriers;
+    job->base.run = serial ? job_run_serial : job_run;
+    job->base.slots = serial ? 1 : 0;
+    if (join)
+        eie_pool_submit_join(pool, &job->base);
+    else
+        eie_pool_submit(pool, &job->base);
+    return EIE_STATUS_OK;
+}

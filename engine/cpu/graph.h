@@ -1,0 +1,30 @@
+/*
+ * graph.h - the cpu backend's executor for version-2 graphs (internal).
+ * cpu.c keeps its tuned chain path for version-1 models and hands graphs
+ * here; both run on the same pool of PE threads and the same kernels.
+ */
+#ifndef EIE_CPU_GRAPH_H
+#define EIE_CPU_GRAPH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cpu/kernels.h"
+#include "cpu/pool.h"
+#include "eie/engine.h"
+
+typedef struct eie_cpu_graph eie_cpu_graph_t;
+
+/* Prepares model (load time: partition, pack, plan buffers) for n_pes PEs and kernel k. */
+eie_status_t eie_cpu_graph_init(const eie_model_t *model, unsigned n_pes,
+                                const eie_cpu_kernel_t *k, eie_cpu_graph_t **graph_out,
+                                uint64_t *layout_bytes_out, eie_error_t *err);
+void eie_cpu_graph_free(eie_cpu_graph_t *g);
+
+/* Queues a run on pool (see eie_net_submit_multi); join: the caller takes a PE slot. */
+eie_status_t eie_cpu_graph_submit(eie_pool_t *pool, eie_cpu_graph_t *g,
+                                  const float *const *inputs, size_t batch,
+                                  float *const *outputs, eie_run_done_fn done, void *user,
+                                  int join, eie_error_t *err);
+
+#endif

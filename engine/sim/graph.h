@@ -1,0 +1,26 @@
+/*
+ * graph.h - version-2 graphs on the simulated accelerator (internal); sim.c
+ * hands a graph model here and keeps its chain path for version-1 models.
+ */
+#ifndef EIE_SIM_GRAPH_H
+#define EIE_SIM_GRAPH_H
+
+#include <stdint.h>
+
+#include "eie/sim.h"
+#include "format/format.h"
+
+typedef struct eie_sim_graph eie_sim_graph_t;
+
+/* Prepares a single-input single-output graph (layout, Q formats). Caller owns *g_out. */
+eie_status_t eie_sim_graph_init(const eie_model_t *model, const eie_sim_params_t *params,
+                                eie_sim_graph_t **g_out, eie_error_t *err);
+void eie_sim_graph_free(eie_sim_graph_t *g);
+uint32_t eie_sim_graph_input_dim(const eie_sim_graph_t *g);
+uint32_t eie_sim_graph_output_dim(const eie_sim_graph_t *g);
+
+/* One inference; fills rep's layers (one per sparse node), not its total. */
+eie_status_t eie_sim_graph_run(eie_sim_graph_t *g, const float *input, float *output,
+                               eie_sim_report_t *rep, eie_error_t *err);
+
+#endif

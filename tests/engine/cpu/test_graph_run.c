@@ -1,0 +1,241 @@
+/* Graphs on the cpu backend against the dense reference: every node kind,
+ * both storages, several inputs and outputs, 1/2/3/7 PEs bit-identical. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "../format/graph_helpers.h"
+
+typedef struct run {
+    size_t n_out;
+    float *out[8];
+    size_t n[8];
+} run_t;
+
+static eie_model_t *load(eie_builder_t *b)
+{
+    eie_model_t *m = th_load_builder(b);
+    cr_assert_not_null(m);
+    return m;
+}
+
+/* Random inputs for every graph input of m (batch samples, ~30% zeros). */
+static float **inputs_for(const eie_model_t *m, size_t batch, uint64_t seed)
+{
+    float **in = calloc(eie_model_input_count(m), sizeof *in);
+    for (size_t i = 0; i < eie_model_input_count(m); i++) {
+        eie_tensor_info_t ti;
+        eie_model_input_info(m, i, &ti);
+        size_t n = eie_shape_sample_elements(&ti.shape) * batch;
+        in[i] = malloc(n * sizeof(float));
+        th_random_input(in[i], n, 0.7, &seed);
+    }
+    return in;
+}
+
+static void outputs_alloc(const eie_model_t *m, size_t batch, run_t *r)
+{
+    r->n_out = eie_model_output_count(m);
+    for (size_t i = 0; i < r->n_out; i++) {
+        eie_tensor_info_t ti;
+        eie_model_output_info(m, i, &ti);
+        r->n[i] = eie_shape_sample_elements(&ti.shape) * batch;
+        r->out[i] = calloc(r->n[i], sizeof(float));
+    }
+}
+
+static void run_free(run_t *r)
+{
+    for (size_t i = 0; i < r->n_out; i++)
+        free(r->out[i]);
+}
+
+static void run_cpu(const eie_model_t *m, unsigned n_pes, float **in, size_t batch, run_t *r,
+                    eie_run_info_t *info)
+{
+    eie_engine_opts_t o = eie_engine_opts_default();
+    o.n_pes = n_pes;
+    eie_engine_t *e;
+    eie_net_t *net;
+    eie_error_t err;
+    cr_assert_eq(eie_engine_init(&o, &e, &err), EIE_STATUS_OK, "%s", err.msg);
+    cr_assert_eq(eie_net_init(e, m, &net, &err), EIE_STATUS_OK, "%s", err.msg);
+    outputs_alloc(m, batch, r);
+    cr_assert_eq(eie_net_run_multi(net, (const float *const *)in, batch, r->out, info, &err),
+                 EIE_STATUS_OK, "%s", err.msg);
+    eie_net_free(net);
+    eie_engine_free(e);
+}
+
+static void check_against_dense(const eie_model_t *m, size_t batch, float tol)
+{
+    float **in = inputs_for(m, batch, 99);
+    run_t ref, r1;
+    outputs_alloc(m, batch, &ref);
+    eie_error_t err;
+    cr_assert_eq(eie_model_run_dense_multi(m, (const float *const *)in, batch, ref.out, &err),
+                 EIE_STATUS_OK, "%s", err.msg);
+    const unsigned pes[] = {1, 2, 3, 7};
+    for (size_t k = 0; k < 4; k++) {
+        run_t r;
+        eie_run_info_t info;
+        run_cpu(m, pes[k], in, batch, &r, &info);
+        for (size_t i = 0; i < r.n_out; i++) {
+            long bad = th_mismatch(r.out[i], ref.out[i], r.n[i], tol);
+            cr_assert(bad < 0, "%u PEs, output %zu [%ld]: %g vs dense %g", pes[k], i, bad,
+                      bad < 0 ? 0.0 : (double)r.out[i][bad], bad < 0 ? 0.0 : (double)ref.out[i][bad]);
+            if (k > 0)
+                cr_assert(memcmp(r.out[i], r1.out[i], r.n[i] * sizeof(float)) == 0,
+                          "%u PEs differ from 1 PE in output %zu", pes[k], i);
+        }
+        cr_assert(info.entries > 0);
+        if (k == 0)
+            r1 = r;
+        else
+            run_free(&r);
+    }
+    run_free(&r1);
+    run_free(&ref);
+    for (size_t i = 0; i < eie_model_input_count(m); i++)
+        free(in[i]);
+    free(in);
+}
+
+Test(graph_run, every_node_kind_matches_dense_on_1_2_3_7_pes)
+{
+    eie_builder_t *b = NULL;
+    eie_error_t err;
+    cr_assert_eq(th_build_zoo(&b, 11, &err), EIE_STATUS_OK, "%s", err.msg);
+    eie_model_t *m = load(b);
+    check_against_dense(m, 1, 1e-5f);
+    check_against_dense(m, 5, 1e-5f);
+    check_against_dense(m, 37, 1e-5f); /* several chunks */
+    eie_model_free(m);
+    eie_builder_free(b);
+}
+
+/* A wide conv: several im2col tiles, run on the PEs in parallel. */
+static void wide_conv(eie_storage_t storage)
+{
+    eie_builder_t *b;
+    eie_error_t err;
+    uint64_t seed = 5;
+    cr_assert_eq(eie_builder_init_graph("wide", "", &b, &err), EIE_STATUS_OK);
+    eie_shape_t s = th_shape4(-1, 512, 21, 19);
+    cr_assert_eq(eie_builder_add_input(b, "x", EIE_DTYPE_FP32, &s, &err), EIE_STATUS_OK);
+    cr_assert_eq(th_act(b, "x", "r", EIE_ACT_RELU, 0, &err), EIE_STATUS_OK);
+    eie_conv2d_params_t p = {.kernel_h = 3, .kernel_w = 3, .stride_h = 1, .stride_w = 1,
+                             .pad_top = 1, .pad_left = 1, .pad_bottom = 1, .pad_right = 1,
+                             .dilation_h = 1, .dilation_w = 1, .groups = 1};
+    cr_assert_eq(th_conv(b, "r", "y", 40, p, 0.1, storage, &seed, &err), EIE_STATUS_OK, "%s",
+                 err.msg);
+    cr_assert_eq(eie_builder_add_output(b, "y", &err), EIE_STATUS_OK);
+    eie_model_t *m = load(b);
+    check_against_dense(m, 2, 1e-5f);
+    eie_model_free(m);
+    eie_builder_free(b);
+}
+
+Test(graph_run, wide_conv_shared_over_several_tiles) { wide_conv(EIE_STORAGE_SHARED); }
+Test(graph_run, wide_conv_exact_over_several_tiles) { wide_conv(EIE_STORAGE_EXACT); }
+
+/* 1x1x3x3 input 1..9 through one pooling node on 2 PEs, against hand-computed values. */
+static void pool_case(eie_layer_kind_t kind, eie_pool2d_params_t p, const float *want, size_t n)
+{
+    eie_builder_t *b;
+    eie_error_t err;
+    cr_assert_eq(eie_builder_init_graph("pool", "", &b, &err), EIE_STATUS_OK);
+    eie_shape_t s = th_shape4(1, 1, 3, 3);
+    cr_assert_eq(eie_builder_add_input(b, "x", EIE_DTYPE_FP32, &s, &err), EIE_STATUS_OK);
+    cr_assert_eq(th_pool(b, kind, "x", "y", p, &err), EIE_STATUS_OK, "%s", err.msg);
+    cr_assert_eq(eie_builder_add_output(b, "y", &err), EIE_STATUS_OK);
+    eie_model_t *m = load(b);
+    eie_tensor_info_t ti;
+    eie_model_output_info(m, 0, &ti);
+    cr_assert_eq(eie_shape_sample_elements(&ti.shape), n);
+    float x[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    float *in[1] = {x};
+    run_t r;
+    run_cpu(m, 2, in, 1, &r, NULL);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_float_eq(r.out[0][i], want[i], 1e-6f, "y[%zu] = %g, want %g", i,
+                           (double)r.out[0][i], (double)want[i]);
+    run_free(&r);
+    eie_model_free(m);
+    eie_builder_free(b);
+}
+
+Test(graph_run, avgpool_count_include_pad_both_ways)
+{
+    eie_pool2d_params_t p = {.kernel_h = 2, .kernel_w = 2, .stride_h = 2, .stride_w = 2,
+                             .pad_top = 1, .pad_left = 1, .pad_bottom = 1, .pad_right = 1};
+    const float no_pad[4] = {1.0f, 2.5f, 5.5f, 7.0f};
+    pool_case(EIE_LAYER_AVGPOOL2D, p, no_pad, 4);
+    p.count_include_pad = 1;
+    const float with_pad[4] = {0.25f, 1.25f, 2.75f, 7.0f};
+    pool_case(EIE_LAYER_AVGPOOL2D, p, with_pad, 4);
+}
+
+Test(graph_run, maxpool_ceil_mode_keeps_partial_windows)
+{
+    eie_pool2d_params_t p = {.kernel_h = 2, .kernel_w = 2, .stride_h = 2, .stride_w = 2};
+    const float floor_mode[1] = {5.0f};
+    pool_case(EIE_LAYER_MAXPOOL2D, p, floor_mode, 1);
+    p.ceil_mode = 1;
+    const float ceil_mode[4] = {5.0f, 6.0f, 8.0f, 9.0f};
+    pool_case(EIE_LAYER_MAXPOOL2D, p, ceil_mode, 4);
+    /* with pads 1, ceil((3 + 2 - 2) / 2) + 1 = 3 windows, but the third would start in the
+     * end padding: dropped, 2x2 */
+    p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = 1;
+    const float dropped[4] = {1.0f, 3.0f, 7.0f, 9.0f};
+    pool_case(EIE_LAYER_MAXPOOL2D, p, dropped, 4);
+}
+
+Test(graph_run, single_array_run_needs_one_input_and_one_output)
+{
+    eie_builder_t *b = NULL;
+    eie_error_t err;
+    cr_assert_eq(th_build_zoo(&b, 11, &err), EIE_STATUS_OK, "%s", err.msg);
+    eie_model_t *m = load(b);
+    eie_engine_t *e;
+    eie_net_t *net;
+    cr_assert_eq(eie_engine_init(NULL, &e, &err), EIE_STATUS_OK);
+    cr_assert_eq(eie_net_init(e, m, &net, &err), EIE_STATUS_OK, "%s", err.msg);
+    cr_assert_eq(eie_net_input_count(net), 2);
+    cr_assert_eq(eie_net_output_count(net), 3);
+    cr_assert_eq(eie_net_input_elements(net, 0), 3 * 11 * 10);
+    float x[330] = {0}, y[7];
+    cr_assert_eq(eie_net_run(net, x, 1, y, NULL, &err), EIE_STATUS_INVALID_ARGUMENT);
+    cr_assert(strstr(err.msg, "2 inputs and 3 outputs: use eie_net_run_multi") != NULL, "%s",
+              err.msg);
+    eie_net_free(net);
+    eie_engine_free(e);
+    eie_model_free(m);
+    eie_builder_free(b);
+}
+
+Test(graph_run, fixed_batch_dimension_is_enforced)
+{
+    eie_builder_t *b;
+    eie_error_t err;
+    uint64_t seed = 2;
+    cr_assert_eq(eie_builder_init_graph("fixed", "", &b, &err), EIE_STATUS_OK);
+    eie_shape_t s = {.rank = 2, .dims = {1, 6}};
+    cr_assert_eq(eie_builder_add_input(b, "x", EIE_DTYPE_FP32, &s, &err), EIE_STATUS_OK);
+    cr_assert_eq(th_fc(b, "x", "y", 4, 0.5, EIE_STORAGE_SHARED, &seed, &err), EIE_STATUS_OK);
+    cr_assert_eq(eie_builder_add_output(b, "y", &err), EIE_STATUS_OK);
+    eie_model_t *m = load(b);
+    eie_engine_t *e;
+    eie_net_t *net;
+    cr_assert_eq(eie_engine_init(NULL, &e, &err), EIE_STATUS_OK);
+    cr_assert_eq(eie_net_init(e, m, &net, &err), EIE_STATUS_OK);
+    float x[12] = {1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5, 6}, y[8], ref[4];
+    cr_assert_eq(eie_net_run(net, x, 2, y, NULL, &err), EIE_STATUS_INVALID_ARGUMENT);
+    cr_assert(strstr(err.msg, "take exactly 1") != NULL, "%s", err.msg);
+    cr_assert_eq(eie_net_run(net, x, 1, y, NULL, &err), EIE_STATUS_OK, "%s", err.msg);
+    cr_assert_eq(eie_model_run_dense(m, x, 1, ref, &err), EIE_STATUS_OK);
+    cr_assert_eq(th_mismatch(y, ref, 4, 1e-5f), -1);
+    eie_net_free(net);
+    eie_engine_free(e);
+    eie_model_free(m);
+    eie_builder_free(b);
+}
