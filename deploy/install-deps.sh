@@ -10,7 +10,7 @@ PACKAGES="
   libuv1-dev libssl-dev openssl zlib1g-dev
   libcriterion-dev
   clang libclang-rt-14-dev
-  python3 python3-grpcio python3-protobuf python3-yaml
+  python3 python3-grpcio python3-protobuf python3-yaml python3-onnx python3-numpy
   libopenblas-dev
   libonnx-dev libonnx-testdata dataset-fashion-mnist
 "

@@ -487,10 +487,11 @@ static eie_status_t pending_alloc(gimp_t *imp, pending_t *p, uint64_t rows, uint
 
 /*
  * Adds the constant k, times scale, to a pending node's bias when it is one
- * value per output (a scalar, (rows), (1, rows) for fc; (rows, 1, 1) or
- * (1, rows, 1, 1) for conv2d, ONNX broadcasting).
+ * value per output: a scalar, (rows) or (1, rows) after an fc; (rows, 1, 1)
+ * or (1, rows, 1, 1) after a conv2d (ONNX broadcasting), or (rows) as Conv's
+ * own bias input B (own).
  */
-static eie_status_t fold_bias(gimp_t *imp, pending_t *p, const gconst_t *k, double scale)
+static eie_status_t fold_bias(gimp_t *imp, pending_t *p, const gconst_t *k, double scale, int own)
 {
     uint32_t rank;
     int64_t dims[EIE_ONNX_MAX_RANK];
@@ -505,7 +506,7 @@ static eie_status_t fold_bias(gimp_t *imp, pending_t *p, const gconst_t *k, doub
     else if (per_row)
         per_row = (rank == 3 && dims[1] == 1 && dims[2] == 1) ||
                   (rank == 4 && dims[0] == 1 && dims[2] == 1 && dims[3] == 1) ||
-                  (rank == 1 && p->rows == 1);
+                  (rank == 1 && (own || p->rows == 1));
     if (count == 1 || per_row) {
         for (uint32_t r = 0; r < p->rows; r++)
             p->b[r] += scale * (double)c[count == 1 ? 0 : r];
@@ -567,7 +568,7 @@ static eie_status_t fc_node(gimp_t *imp, const Onnx__NodeProto *n, const gconst_
             p->w[o * k_in + i] =
                 (double)alpha * (double)(trans_b ? b[o * k_in + i] : b[i * n_out + o]);
     if (ck)
-        st = fold_bias(imp, p, ck, beta);
+        st = fold_bias(imp, p, ck, beta, 1);
 done:
     if (st != EIE_STATUS_OK && p)
         pending_clear(p);
@@ -747,7 +748,7 @@ static eie_status_t op_conv(gimp_t *imp, const Onnx__NodeProto *n)
     for (size_t i = 0; i < count; i++)
         p->w[i] = (double)w[i];
     if (bk)
-        st = fold_bias(imp, p, bk, 1.0);
+        st = fold_bias(imp, p, bk, 1.0, 1);
 done:
     if (st != EIE_STATUS_OK && p)
         pending_clear(p);
@@ -893,7 +894,7 @@ static eie_status_t op_add(gimp_t *imp, const Onnx__NodeProto *n)
                                  "%s: adding constant '%.64s' is supported only as the bias of a "
                                  "Conv, Gemm or MatMul whose only reader is this Add",
                                  imp->where, k->name);
-        if ((st = fold_bias(imp, p, k, 1.0)) == EIE_STATUS_OK)
+        if ((st = fold_bias(imp, p, k, 1.0, 0)) == EIE_STATUS_OK)
             p->output = str(n->output[0]);
         return st;
     }
@@ -1370,6 +1371,27 @@ static eie_status_t add_outputs(gimp_t *imp)
         if (find_const(imp, name) || strcmp(eie_name, name) != 0)
             return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
                                  "%s is a constant or another tensor's alias", imp->where);
+        /* A declared shape must be what the graph computes (symbolic sizes match any). */
+        eie_shape_t have;
+        const Onnx__TensorShapeProto *ds =
+            t && t->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE && t->tensor_type
+                ? t->tensor_type->shape
+                : NULL;
+        if (ds && eie_builder_tensor_shape(imp->b, name, &have, imp->err) == EIE_STATUS_OK) {
+            int ok = ds->n_dim == have.rank;
+            for (size_t d = 0; ok && d < ds->n_dim; d++)
+                ok = !(ds->dim[d] && ds->dim[d]->value_case ==
+                                         ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE) ||
+                     ds->dim[d]->dim_value == have.dims[d];
+            if (!ok) {
+                char a[160];
+                eie_shape_format(&have, a, sizeof a);
+                return eie_error_set(imp->err, EIE_STATUS_BAD_FORMAT,
+                                     "%s: its declared shape (rank %zu) differs from the "
+                                     "computed %s",
+                                     imp->where, ds->n_dim, a);
+            }
+        }
         if ((st = eie_builder_add_output(imp->b, name, imp->err)) != EIE_STATUS_OK) {
             eie_error_prefix(imp->err, "%s: ", imp->where);
             return st;

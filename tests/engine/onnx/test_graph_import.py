@@ -1,0 +1,495 @@
+"""Exact ONNX import to a graph: models of every supported op and attribute are
+built here with python3-onnx, converted with `eiectl import`, read back with
+eie-graph-dump (public accessors, dense reference, cpu backend) and compared
+with the ONNX file: names, datatypes and shapes, every weight bit for bit,
+outputs within 1e-5 of a float64 numpy reference; import -> export -> import
+is byte-identical; each refused op or attribute names node, op and attribute."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import graph_reference as ref  # noqa: E402
+
+BUILD = os.environ.get("EIE_BUILD_ROOT",
+                       os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../../build"))
+EIECTL = os.path.join(BUILD, "client", "eiectl")
+DUMP = os.path.join(BUILD, "tests", "engine", "onnx", "eie-graph-dump")
+RTOL = 1e-5
+
+
+def f32(rng, *shape, scale=1.0):
+    return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+
+def init(name, a):
+    return numpy_helper.from_array(np.asarray(a), name)
+
+
+def vi(name, shape, elem=TensorProto.FLOAT):
+    return helper.make_tensor_value_info(name, elem, shape)
+
+
+def model(nodes, inputs, outputs, inits, opset=13, doc=""):
+    g = helper.make_graph(nodes, "g", inputs, outputs, inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)],
+                          producer_name="test", doc_string=doc)
+    m.ir_version = 8
+    return m
+
+
+def convnet(rng):
+    """Conv with asymmetric pads and dilation with stride, BN folding, ceil-mode
+    max pooling, grouped SAME_UPPER conv with a bias Add, average pooling with
+    count_include_pad both ways, concat, SAME_LOWER conv, residual add, global
+    average pooling, Gemm with alpha/beta then BN over features, softmax."""
+    w = {
+        "c1.w": f32(rng, 6, 3, 3, 3), "c1.b": f32(rng, 6),
+        "bn1.s": f32(rng, 6), "bn1.b": f32(rng, 6), "bn1.m": f32(rng, 6),
+        "bn1.v": np.abs(f32(rng, 6)) + 0.5,
+        "c2.w": f32(rng, 8, 3, 2, 2), "c2.bias": f32(rng, 1, 8, 1, 1),
+        "c3.w": f32(rng, 16, 16, 2, 2, scale=0.3), "c3.b": f32(rng, 16),
+        "fc.w": f32(rng, 10, 16), "fc.c": f32(rng, 10),
+        "bn2.s": f32(rng, 10), "bn2.b": f32(rng, 10), "bn2.m": f32(rng, 10),
+        "bn2.v": np.abs(f32(rng, 10)) + 0.5,
+    }
+    nodes = [
+        helper.make_node("Conv", ["image", "c1.w", "c1.b"], ["c1"], name="conv1",
+                         pads=[1, 0, 2, 1], strides=[2, 1], dilations=[2, 1]),
+        helper.make_node("BatchNormalization", ["c1", "bn1.s", "bn1.b", "bn1.m", "bn1.v"],
+                         ["bn1"], name="bn1", epsilon=1e-3),
+        helper.make_node("Relu", ["bn1"], ["r1"], name="relu1"),
+        helper.make_node("MaxPool", ["r1"], ["p1"], name="pool1", kernel_shape=[2, 2],
+                         strides=[2, 2], ceil_mode=1),
+        helper.make_node("Conv", ["p1", "c2.w"], ["c2"], name="conv2", group=2,
+                         auto_pad="SAME_UPPER", kernel_shape=[2, 2]),
+        helper.make_node("Add", ["c2", "c2.bias"], ["c2b"], name="conv2_bias"),
+        helper.make_node("AveragePool", ["c2b"], ["a1"], name="avg_incl", kernel_shape=[2, 3],
+                         strides=[1, 2], pads=[1, 1, 0, 1], count_include_pad=1),
+        helper.make_node("AveragePool", ["c2b"], ["a2"], name="avg_excl", kernel_shape=[2, 3],
+                         strides=[1, 2], pads=[1, 1, 0, 0], count_include_pad=0, ceil_mode=1),
+        helper.make_node("Concat", ["a1", "a2"], ["cat"], name="cat", axis=1),
+        helper.make_node("Conv", ["cat", "c3.w", "c3.b"], ["c3"], name="conv3",
+                         auto_pad="SAME_LOWER"),
+        helper.make_node("Relu", ["c3"], ["r3"], name="relu3"),
+        helper.make_node("Add", ["r3", "cat"], ["res"], name="residual"),
+        helper.make_node("GlobalAveragePool", ["res"], ["gap"], name="gap"),
+        helper.make_node("Flatten", ["gap"], ["flat"], name="flat"),
+        helper.make_node("Gemm", ["flat", "fc.w", "fc.c"], ["fc"], name="fc", transB=1,
+                         alpha=0.5, beta=2.0),
+        helper.make_node("BatchNormalization", ["fc", "bn2.s", "bn2.b", "bn2.m", "bn2.v"],
+                         ["bn2"], name="bn2"),
+        helper.make_node("Softmax", ["bn2"], ["probs"], name="softmax", axis=-1),
+    ]
+    m = model(nodes, [vi("image", ["N", 3, 11, 10])],
+              [vi("probs", ["N", 10]), vi("res", ["N", 16, 3, 3])],
+              [init(k, v) for k, v in w.items()], doc="a test convnet")
+    return m, {"image": f32(rng, 3, 3, 11, 10)}
+
+
+def two_inputs(rng):
+    """Two inputs and two outputs: MatMul + Add, Gemm (transB 0) on a transposed
+    constant, Dropout, Tanh, Sigmoid, element-wise Add, Concat, Reshape with 0
+    and -1, Unsqueeze, Squeeze, Softmax over an inner axis, Identity output."""
+    w = {"wa": f32(rng, 4, 6), "ba": f32(rng, 6), "wb_t": f32(rng, 6, 6),
+         "shape": np.array([0, 3, -1], dtype=np.int64), "ax": np.array([2], dtype=np.int64)}
+    nodes = [
+        helper.make_node("MatMul", ["a", "wa"], ["ma"], name="fa"),
+        helper.make_node("Add", ["ba", "ma"], ["ab"], name="fa_bias"),
+        helper.make_node("Tanh", ["ab"], ["ta"], name="tanh"),
+        helper.make_node("Dropout", ["ta"], ["ta_d"], name="drop"),
+        helper.make_node("Flatten", ["b"], ["fb"], name="flat_b"),
+        helper.make_node("Transpose", ["wb_t"], ["wb"], name="tr", perm=[1, 0]),
+        helper.make_node("Gemm", ["fb", "wb"], ["gb"], name="fb"),
+        helper.make_node("Sigmoid", ["gb"], ["sb"], name="sig"),
+        helper.make_node("Add", ["ta_d", "sb"], ["sum"], name="sum"),
+        helper.make_node("Concat", ["ta_d", "sum"], ["cat"], name="cat", axis=-1),
+        helper.make_node("Reshape", ["cat", "shape"], ["r"], name="reshape"),
+        helper.make_node("Unsqueeze", ["r", "ax"], ["u"], name="unsq"),
+        helper.make_node("Squeeze", ["u", "ax"], ["s"], name="sq"),
+        helper.make_node("Softmax", ["s"], ["dist"], name="softmax", axis=2),
+        helper.make_node("Identity", ["sum"], ["aux"], name="aux"),
+    ]
+    m = model(nodes, [vi("a", ["batch", 4]), vi("b", ["batch", 2, 3])],
+              [vi("dist", ["batch", 3, 4]), vi("aux", ["batch", 6])],
+              [init(k, v) for k, v in w.items()])
+    return m, {"a": f32(rng, 4, 4), "b": f32(rng, 4, 2, 3)}
+
+
+def quantized(rng):
+    """Storage choice: 5 distinct nonzeros (3-bit codebook), exactly 255 (8 bits),
+    over 255 (exact), one value (1 bit); a fixed batch of 1, VALID padding."""
+    w5 = rng.choice(np.array([0, -0.5, -0.25, 0.25, 0.5, 1.0], np.float32), (4, 1, 3, 3))
+    w5[0, 0, 0, :] = [-0.5, -0.25, 0.25]
+    w5[1, 0, 0, :] = [0.5, 1.0, 0.0]
+    w255 = np.zeros(8 * 4 * 3 * 3, np.float32)
+    w255[:255] = (np.arange(1, 256, dtype=np.float32) / 64.0 - 2.0).astype(np.float32)
+    w255[w255 == 0] = 3.0
+    w255 = rng.permutation(w255).reshape(8, 4, 3, 3)
+    wexact = f32(rng, 300, 8, scale=0.02)
+    w1 = np.where(rng.random((300, 2)) < 0.3, 0.0, 0.125).astype(np.float32)
+    w = {"w5": w5, "w255": w255, "wx": wexact, "w1": w1}
+    nodes = [
+        helper.make_node("Conv", ["x", "w5"], ["q5"], name="q5", auto_pad="VALID"),
+        helper.make_node("Conv", ["q5", "w255"], ["q255"], name="q255", strides=[2, 2]),
+        helper.make_node("Flatten", ["q255"], ["f"], name="flat"),
+        helper.make_node("Gemm", ["f", "wx"], ["gx"], name="exact", transB=1),
+        helper.make_node("Relu", ["gx"], ["rx"], name="relu"),
+        helper.make_node("MatMul", ["rx", "w1"], ["m1"], name="one_bit"),
+        helper.make_node("Sigmoid", ["m1"], ["y"], name="sig"),
+    ]
+    m = model(nodes, [vi("x", [1, 1, 6, 6])], [vi("y", [1, 2]), vi("q255", [1, 8, 1, 1])],
+              [init(k, v) for k, v in w.items()], opset=11)
+    return m, {"x": f32(rng, 1, 1, 6, 6)}
+
+
+def expected_layers(m):
+    """{node name: (float32 weights rows x cols, float32 bias)} following the
+    importer's folds in float64, from the ONNX weights."""
+    consts = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+    by_out, layers = {}, {}
+    for n in m.graph.node:
+        a = {x.name: helper.get_attribute_value(x) for x in n.attribute}
+        if n.op_type == "Transpose" and n.input[0] in consts:
+            consts[n.output[0]] = consts[n.input[0]].T
+        elif n.op_type in ("Gemm", "MatMul", "Conv"):
+            b = consts[n.input[1]].astype(np.float64)
+            if n.op_type == "Conv":
+                w = b.reshape(b.shape[0], -1)
+            elif n.op_type == "Gemm" and a.get("transB", 0):
+                w = a.get("alpha", 1.0) * b
+            else:
+                w = np.float64(a.get("alpha", 1.0)) * b.T
+            bias = np.zeros(w.shape[0])
+            if len(n.input) > 2:
+                c = consts[n.input[2]].astype(np.float64).ravel()
+                bias = bias + np.float64(a.get("beta", 1.0)) * c
+            layers[n.name] = [w, bias]
+            by_out[n.output[0]] = n.name
+        elif n.op_type == "Add" and (set(n.input) & set(by_out)) and \
+                (set(n.input) & set(consts)):
+            name = by_out[[i for i in n.input if i in by_out][0]]
+            c = consts[[i for i in n.input if i in consts][0]].astype(np.float64).ravel()
+            layers[name][1] = layers[name][1] + c
+            by_out[n.output[0]] = name
+        elif n.op_type == "BatchNormalization" and n.input[0] in by_out:
+            name = by_out[n.input[0]]
+            s, bb, mean, var = (consts[i].astype(np.float64) for i in n.input[1:])
+            eps = np.float64(np.float32(a.get("epsilon", 1e-5)))
+            f = s / np.sqrt(var + eps)
+            layers[name][0] = layers[name][0] * f[:, None]
+            layers[name][1] = f * (layers[name][1] - mean) + bb
+            by_out[n.output[0]] = name
+    return {k: (w.astype(np.float32), b.astype(np.float32)) for k, (w, b) in layers.items()}
+
+
+def onnx_io(vals):
+    out = []
+    for v in vals:
+        dims = [d.dim_value if d.HasField("dim_value") else -1
+                for d in v.type.tensor_type.shape.dim]
+        out.append({"name": v.name, "dtype": "FP32", "shape": dims})
+    return out
+
+
+def run(*args):
+    return subprocess.run(list(args), capture_output=True, text=True, timeout=120)
+
+
+class GraphImportTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+
+    def path(self, name):
+        return os.path.join(self.tmp.name, name)
+
+    def import_model(self, m, stem, *extra):
+        onnx.checker.check_model(m)
+        src = self.path(stem + ".onnx")
+        onnx.save(m, src)
+        out = self.path(stem + ".eie")
+        r = run(EIECTL, "import", src, "-o", out, *extra)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return out, r.stdout
+
+    def dump(self, eie, feeds=None, order=()):
+        d = self.path("dump-" + os.path.basename(eie))
+        os.makedirs(d, exist_ok=True)
+        args = [DUMP, eie, d]
+        batch = 0
+        if feeds:
+            batch = next(iter(feeds.values())).shape[0]
+            args += ["--run", str(batch)]
+            for k, name in enumerate(order):
+                p = os.path.join(d, "in%d.f32" % k)
+                feeds[name].astype("<f4").tofile(p)
+                args.append(p)
+        r = run(*args)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(os.path.join(d, "model.json")) as f:
+            info = json.load(f)
+        info["dir"] = d
+        return info
+
+    def check_case(self, build, stem):
+        m, feeds = build(np.random.default_rng(7))
+        eie, stdout = self.import_model(m, stem)
+        info = self.dump(eie, feeds, [i.name for i in m.graph.input
+                                      if i.name not in {t.name for t in m.graph.initializer}])
+        # Names, datatypes and full shapes of the graph inputs and outputs survive.
+        self.assertEqual(info["name"], stem)
+        self.assertEqual(info["inputs"], onnx_io(m.graph.input))
+        self.assertEqual(info["outputs"], onnx_io(m.graph.output))
+        # Every sparse layer: the ONNX weights (folds in float64, rounded once), bit for bit.
+        want = expected_layers(m)
+        got = {n["name"]: (i, n) for i, n in enumerate(info["nodes"])
+               if n["kind"] in ("fc", "conv2d")}
+        self.assertEqual(sorted(got), sorted(want))
+        for name, (w, b) in want.items():
+            i, node = got[name]
+            dw = np.fromfile(os.path.join(info["dir"], "w%d.f32" % i), "<f4")
+            db = np.fromfile(os.path.join(info["dir"], "b%d.f32" % i), "<f4")
+            self.assertEqual((node["rows"], node["cols"]), w.shape, name)
+            np.testing.assert_array_equal(dw.view("<u4"), w.ravel().view("<u4"), name)
+            np.testing.assert_array_equal(db.view("<u4"), b.view("<u4"), name)
+            distinct = ref.nonzero_distinct(w)
+            if distinct <= 255:
+                self.assertEqual((node["storage"], node["code_bits"]),
+                                 ("shared", ref.min_bits(distinct)), name)
+                self.assertRegex(stdout, r"\b%s\s+\S+\s+\S+\s+codebook %d-bit" %
+                                 (name, ref.min_bits(distinct)))
+            else:
+                self.assertEqual(node["storage"], "exact", name)
+                self.assertRegex(stdout, r"\b%s\s+\S+\s+\S+\s+exact" % name)
+        # Outputs: dense reference and cpu backend against float64 numpy.
+        want_out = ref.run(m, feeds)
+        for k, o in enumerate(m.graph.output):
+            exp = want_out[o.name]
+            for run_name in ("dense%d", "cpu1_%d", "cpu3_%d"):
+                y = np.fromfile(os.path.join(info["dir"], (run_name % k) + ".f32"), "<f4")
+                self.assertEqual(y.size, exp.size, o.name)
+                err = np.max(np.abs(y.astype(np.float64) - exp.ravel()))
+                self.assertLessEqual(err, RTOL * np.max(np.abs(exp)),
+                                     "%s %s" % (run_name % k, o.name))
+                if os.environ.get("EIE_TEST_VERBOSE"):
+                    print("%s %s: max error %.3g of max %.3g" %
+                          (run_name % k, o.name, err, np.max(np.abs(exp))))
+        return m, eie, info
+
+    def roundtrip(self, eie, stem):
+        """import -> export -> import gives the same bytes, names and shapes."""
+        exported = self.path(stem + "-export.onnx")
+        r = run(EIECTL, "export", eie, "-o", exported)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        e = onnx.load(exported)
+        onnx.checker.check_model(e)
+        again = self.path(stem + "-again.eie")
+        r = run(EIECTL, "import", exported, "-o", again, "--name", stem)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(eie, "rb") as a, open(again, "rb") as b:
+            self.assertEqual(a.read(), b.read())
+        return e
+
+    def test_convnet_of_every_conv_and_pool_attribute(self):
+        m, eie, info = self.check_case(convnet, "convnet")
+        kinds = [n["kind"] for n in info["nodes"]]
+        # BatchNormalization and the bias Add are folded, never stored.
+        self.assertNotIn("batchnorm", kinds)
+        self.assertEqual(kinds.count("conv2d"), 3)
+        conv = {n["name"]: n["conv"] for n in info["nodes"] if n["kind"] == "conv2d"}
+        # kernel h,w, strides, pads top,left,bottom,right, dilations, groups
+        self.assertEqual(conv["conv1"], [3, 3, 2, 1, 1, 0, 2, 1, 2, 1, 1])
+        self.assertEqual(conv["conv2"], [2, 2, 1, 1, 0, 0, 1, 1, 1, 1, 2])
+        self.assertEqual(conv["conv3"], [2, 2, 1, 1, 1, 1, 0, 0, 1, 1, 1])
+        pool = {n["name"]: n["pool"] for n in info["nodes"] if n["kind"].endswith("pool2d")}
+        self.assertEqual(pool["pool1"][-2:], [1, 0])
+        self.assertEqual(pool["avg_incl"][-2:], [0, 1])
+        self.assertEqual(pool["avg_excl"][-2:], [1, 0])
+        self.assertEqual(pool["avg_excl"][4:8], [1, 1, 0, 0])
+        out = {n["name"]: n["output"] for n in info["nodes"]}
+        self.assertEqual(out["conv1"], "bn1")
+        self.assertEqual(out["conv2"], "c2b")
+        self.assertEqual(out["fc"], "bn2")
+        self.roundtrip(eie, "convnet")
+
+    def test_two_inputs_two_outputs_and_shape_ops(self):
+        m, eie, info = self.check_case(two_inputs, "two_inputs")
+        kinds = {n["name"]: n["kind"] for n in info["nodes"]}
+        self.assertEqual(kinds["reshape"], "reshape")
+        self.assertEqual(kinds["unsq"], "reshape")
+        self.assertEqual(kinds["aux"], "activation")
+        self.assertNotIn("drop", kinds)  # Dropout is the identity at inference
+        soft = [n for n in info["nodes"] if n["name"] == "softmax"][0]
+        self.assertEqual(soft["axis"], 2)
+        e = self.roundtrip(eie, "two_inputs")
+        self.assertEqual([i.name for i in e.graph.input], ["a", "b"])
+        self.assertEqual([o.name for o in e.graph.output], ["dist", "aux"])
+        self.assertEqual(onnx_io(e.graph.output)[0]["shape"], [-1, 3, 4])
+
+    def test_storage_is_the_smallest_exact_codebook_or_exact(self):
+        m, eie, info = self.check_case(quantized, "quantized")
+        st = {n["name"]: (n["storage"], n["code_bits"]) for n in info["nodes"]
+              if n["kind"] in ("fc", "conv2d")}
+        self.assertEqual(st, {"q5": ("shared", 3), "q255": ("shared", 8),
+                              "exact": ("exact", 1), "one_bit": ("shared", 1)})
+        self.assertEqual(info["inputs"][0]["shape"], [1, 1, 6, 6])
+        self.roundtrip(eie, "quantized")
+
+    def test_model_name_from_file_or_flag(self):
+        m, _ = two_inputs(np.random.default_rng(1))
+        eie, _ = self.import_model(m, "my-model")
+        self.assertEqual(self.dump(eie)["name"], "my-model")
+        eie, _ = self.import_model(m, "other", "--name", "served")
+        self.assertEqual(self.dump(eie)["name"], "served")
+
+
+def tiny(node, inits=(), x_shape=("N", 2, 5, 5), out_shape=None, extra_nodes=(), opset=13,
+         x_elem=TensorProto.FLOAT):
+    nodes = [node, *extra_nodes]
+    out = nodes[-1].output[0]
+    return model(nodes, [vi("x", list(x_shape), x_elem)], [vi(out, out_shape)],
+                 [init(k, v) for k, v in inits], opset=opset)
+
+
+W4 = np.ones((3, 2, 3, 3), np.float32)
+
+
+class RefusalTest(unittest.TestCase):
+    """Each refused op or attribute: exit 1 and a message naming node, op and attribute."""
+
+    def refuse(self, m, *needles):
+        with tempfile.TemporaryDirectory() as d:
+            src = os.path.join(d, "m.onnx")
+            onnx.save(m, src)
+            r = run(EIECTL, "import", src, "-o", os.path.join(d, "m.eie"))
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            for s in needles:
+                self.assertIn(s, r.stderr)
+            self.assertFalse(os.path.exists(os.path.join(d, "m.eie")))
+
+    def test_unsupported_op(self):
+        self.refuse(tiny(helper.make_node("LeakyRelu", ["x"], ["y"], name="lr")),
+                    "node 0 'lr' (LeakyRelu)", "op type 'LeakyRelu' is not supported")
+
+    def test_conv_transpose(self):
+        self.refuse(tiny(helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="up"),
+                         [("w", W4)]), "'up' (ConvTranspose)", "not supported")
+
+    def test_conv_3d(self):
+        w = np.ones((3, 2, 3, 3, 3), np.float32)
+        self.refuse(tiny(helper.make_node("Conv", ["x", "w"], ["y"], name="c3d"), [("w", w)],
+                         x_shape=("N", 2, 5, 5, 5)),
+                    "'c3d' (Conv)", "3-D convolution")
+
+    def test_conv_unknown_attribute(self):
+        n = helper.make_node("Conv", ["x", "w"], ["y"], name="c", bogus=1)
+        self.refuse(tiny(n, [("w", W4)]), "node 0 'c' (Conv)", "attribute 'bogus'")
+
+    def test_conv_bad_auto_pad(self):
+        n = helper.make_node("Conv", ["x", "w"], ["y"], name="c", auto_pad="SAME_MIDDLE")
+        self.refuse(tiny(n, [("w", W4)]), "'c' (Conv)", "attribute 'auto_pad'", "SAME_MIDDLE")
+
+    def test_maxpool_dilations(self):
+        n = helper.make_node("MaxPool", ["x"], ["y"], name="mp", kernel_shape=[2, 2],
+                             dilations=[2, 2])
+        self.refuse(tiny(n), "'mp' (MaxPool)", "attribute 'dilations'")
+
+    def test_pool_indices_output(self):
+        n = helper.make_node("MaxPool", ["x"], ["y", "idx"], name="mp", kernel_shape=[2, 2])
+        m = model([n], [vi("x", ["N", 2, 5, 5])], [vi("y", None), vi("idx", None, 7)], [])
+        self.refuse(m, "'mp' (MaxPool)", "'Indices'")
+
+    def test_gemm_trans_a(self):
+        n = helper.make_node("Gemm", ["x", "w"], ["y"], name="g", transA=1)
+        self.refuse(tiny(n, [("w", np.ones((4, 3), np.float32))], x_shape=(4, 3)),
+                    "'g' (Gemm)", "attribute 'transA'")
+
+    def test_batchnorm_training_mode(self):
+        c = [("s", np.ones(3, np.float32)), ("b", np.zeros(3, np.float32)),
+             ("m", np.zeros(3, np.float32)), ("v", np.ones(3, np.float32)), ("w", W4)]
+        conv = helper.make_node("Conv", ["x", "w"], ["c"], name="c")
+        bn = helper.make_node("BatchNormalization", ["c", "s", "b", "m", "v"], ["y"],
+                              name="bn", training_mode=1)
+        self.refuse(tiny(conv, c, extra_nodes=[bn], opset=14),
+                    "'bn' (BatchNormalization)", "attribute 'training_mode'")
+
+    def test_batchnorm_without_a_layer_before(self):
+        c = [("s", np.ones(2, np.float32)), ("b", np.zeros(2, np.float32)),
+             ("m", np.zeros(2, np.float32)), ("v", np.ones(2, np.float32))]
+        bn = helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"], name="bn")
+        self.refuse(tiny(bn, c), "'bn' (BatchNormalization)", "folds BatchNormalization")
+
+    def test_broadcasting_add(self):
+        n = helper.make_node("Add", ["x", "x2"], ["y"], name="add")
+        m = model([n], [vi("x", ["N", 2, 5, 5]), vi("x2", ["N", 2, 1, 5])], [vi("y", None)], [])
+        self.refuse(m, "'add' (Add)", "no broadcasting")
+
+    def test_add_of_a_constant_to_an_input(self):
+        n = helper.make_node("Add", ["x", "c"], ["y"], name="add")
+        self.refuse(tiny(n, [("c", np.ones((1, 2, 1, 1), np.float32))]), "'add' (Add)",
+                    "constant 'c'")
+
+    def test_flatten_axis(self):
+        n = helper.make_node("Flatten", ["x"], ["y"], name="fl", axis=2)
+        self.refuse(tiny(n), "'fl' (Flatten)", "attribute 'axis' = 2")
+
+    def test_reshape_of_the_batch(self):
+        n = helper.make_node("Reshape", ["x", "s"], ["y"], name="rs")
+        self.refuse(tiny(n, [("s", np.array([5, 5], np.int64))], x_shape=(1, 1, 5, 5)),
+                    "'rs' (Reshape)", "batch dimension")
+
+    def test_squeeze_of_the_batch(self):
+        n = helper.make_node("Squeeze", ["x", "a"], ["y"], name="sq")
+        self.refuse(tiny(n, [("a", np.array([0], np.int64))], x_shape=(1, 2, 5, 5)),
+                    "'sq' (Squeeze)", "batch")
+
+    def test_transpose_of_data(self):
+        n = helper.make_node("Transpose", ["x"], ["y"], name="tr", perm=[0, 1, 3, 2])
+        self.refuse(tiny(n), "'tr' (Transpose)", "not supported")
+
+    def test_integer_input(self):
+        self.refuse(tiny(helper.make_node("Relu", ["x"], ["y"], name="r"),
+                         x_elem=TensorProto.INT64), "graph input 'x'", "element type 7")
+
+    def test_symbolic_inner_dimension(self):
+        self.refuse(tiny(helper.make_node("Relu", ["x"], ["y"], name="r"),
+                         x_shape=("N", "C", 5, 5)), "graph input 'x'", "dimension 1 is symbolic")
+
+    def test_weights_as_data(self):
+        n = helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")
+        m = model([n], [vi("x", ["N", 3]), vi("w", ["N", 3])], [vi("y", None)], [])
+        self.refuse(m, "'mm' (MatMul)", "input 1 'w' is not a constant")
+
+    def test_declared_output_shape_that_the_graph_does_not_compute(self):
+        self.refuse(tiny(helper.make_node("Relu", ["x"], ["y"], name="r"),
+                         out_shape=["N", 2, 5, 4]), "graph output 'y'", "computed [-1,2,5,5]")
+
+    def test_softmax_over_an_inner_axis_before_opset_13(self):
+        self.refuse(tiny(helper.make_node("Softmax", ["x"], ["y"], name="sm", axis=1),
+                         opset=11), "'sm' (Softmax)", "attribute 'axis' = 1")
+
+    def test_not_onnx(self):
+        with tempfile.TemporaryDirectory() as d:
+            src = os.path.join(d, "m.onnx")
+            with open(src, "wb") as f:
+                f.write(b"\xff\xff\xff garbage")
+            r = run(EIECTL, "import", src, "-o", os.path.join(d, "m.eie"))
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("not an ONNX model", r.stderr)
+
+    def test_usage_errors(self):
+        self.assertEqual(run(EIECTL, "import", "x.onnx").returncode, 2)
+        self.assertEqual(run(EIECTL, "import", "x.onnx", "-o", "y", "--bogus").returncode, 2)
+        self.assertEqual(run(EIECTL, "import", "x.onnx", "-o", "y", "--name", "").returncode, 2)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
