@@ -21,7 +21,7 @@
 #include <string.h>
 
 #define MAX_CONSTS   65536
-#define MAX_ATTR_INTS EIE_ONNX_MAX_RANK
+#define MAX_REFS     65536
 
 static const char supported_ops[] =
     "Gemm, MatMul, Add, Conv, MaxPool, AveragePool, GlobalAveragePool, BatchNormalization, "
@@ -695,6 +695,11 @@ static eie_status_t op_conv(gimp_t *imp, const Onnx__NodeProto *n)
     if ((st = const_floats(imp, wk, &rank, dims, &count, &w)) != EIE_STATUS_OK)
         return st;
     pending_t *p = NULL;
+    if (rank == 4 && count == 0) {
+        st = eie_error_set(imp->err, EIE_STATUS_BAD_FORMAT, "%s: weight '%.64s' is empty",
+                           imp->where, wk->name);
+        goto done;
+    }
     if (rank != 4) {
         st = eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
                            "%s: weight '%.64s' has rank %u: a %u-D convolution; eie supports "
@@ -1161,6 +1166,10 @@ static eie_status_t op_identity(gimp_t *imp, const Onnx__NodeProto *n)
     if (n->n_input < 1)
         return eie_error_set(imp->err, EIE_STATUS_BAD_FORMAT, "%s has no input", imp->where);
     const char *in = str(n->input[0]);
+    /* The identity of a constant is that constant (PyTorch writes these for shared weights). */
+    const gconst_t *k = find_const(imp, in);
+    if (k != NULL)
+        return add_const(imp, out, k->proto, k->bound);
     for (size_t i = imp->n_aliases; i-- > 0;)
         if (strcmp(imp->aliases[i].onnx, in) == 0) {
             in = imp->aliases[i].eie;
@@ -1451,11 +1460,22 @@ eie_status_t eie_onnx_import_graph_memory(const void *data, size_t len,
                            "graph has sparse initializers; eie imports dense initializers");
         goto done;
     }
-    for (size_t i = 0; i < g->n_node; i++)
+    /* Readers of a tensor are counted by walking every node's inputs, so their
+       total is bounded too. */
+    size_t n_refs = 0;
+    for (size_t i = 0; i < g->n_node; i++) {
         if (g->node[i] == NULL) {
             st = eie_error_set(err, EIE_STATUS_BAD_FORMAT, "node %zu is empty", i);
             goto done;
         }
+        n_refs += g->node[i]->n_input + g->node[i]->n_output;
+    }
+    if (n_refs > MAX_REFS) {
+        st = eie_error_set(err, EIE_STATUS_LIMIT,
+                           "graph nodes name %zu inputs and outputs in all (limit %d)", n_refs,
+                           MAX_REFS);
+        goto done;
+    }
     const char *name = opts && opts->model_name ? opts->model_name : "model";
     if ((st = eie_builder_init_graph(name, str(m->doc_string), &imp.b, err)) != EIE_STATUS_OK)
         goto done;

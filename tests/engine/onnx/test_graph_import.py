@@ -95,13 +95,14 @@ def convnet(rng):
 
 
 def two_inputs(rng):
-    """Two inputs and two outputs: MatMul + Add, Gemm (transB 0) on a transposed
-    constant, Dropout, Tanh, Sigmoid, element-wise Add, Concat, Reshape with 0
+    """Two inputs and two outputs: Identity of a weight, MatMul + Add, Gemm (transB 0) on a transposed
+    constant, Identity of a weight, Dropout, Tanh, Sigmoid, element-wise Add, Concat, Reshape with 0
     and -1, Unsqueeze, Squeeze, Softmax over an inner axis, Identity output."""
     w = {"wa": f32(rng, 4, 6), "ba": f32(rng, 6), "wb_t": f32(rng, 6, 6),
          "shape": np.array([0, 3, -1], dtype=np.int64), "ax": np.array([2], dtype=np.int64)}
     nodes = [
-        helper.make_node("MatMul", ["a", "wa"], ["ma"], name="fa"),
+        helper.make_node("Identity", ["wa"], ["wa_shared"], name="shared_weight"),
+        helper.make_node("MatMul", ["a", "wa_shared"], ["ma"], name="fa"),
         helper.make_node("Add", ["ba", "ma"], ["ab"], name="fa_bias"),
         helper.make_node("Tanh", ["ab"], ["ta"], name="tanh"),
         helper.make_node("Dropout", ["ta"], ["ta_d"], name="drop"),
@@ -159,6 +160,8 @@ def expected_layers(m):
         a = {x.name: helper.get_attribute_value(x) for x in n.attribute}
         if n.op_type == "Transpose" and n.input[0] in consts:
             consts[n.output[0]] = consts[n.input[0]].T
+        elif n.op_type == "Identity" and n.input[0] in consts:
+            consts[n.output[0]] = consts[n.input[0]]
         elif n.op_type in ("Gemm", "MatMul", "Conv"):
             b = consts[n.input[1]].astype(np.float64)
             if n.op_type == "Conv":
@@ -388,6 +391,10 @@ class RefusalTest(unittest.TestCase):
         self.refuse(tiny(helper.make_node("Conv", ["x", "w"], ["y"], name="c3d"), [("w", w)],
                          x_shape=("N", 2, 5, 5, 5)),
                     "'c3d' (Conv)", "3-D convolution")
+
+    def test_conv_empty_weight(self):
+        self.refuse(tiny(helper.make_node("Conv", ["x", "w"], ["y"], name="c"),
+                         [("w", np.ones((0, 2, 3, 3), np.float32))]), "'c' (Conv)", "empty")
 
     def test_conv_unknown_attribute(self):
         n = helper.make_node("Conv", ["x", "w"], ["y"], name="c", bogus=1)
