@@ -95,7 +95,7 @@ def convnet(rng):
 
 
 def two_inputs(rng):
-    """Two inputs and two outputs: Identity of a weight, MatMul + Add, Gemm (transB 0) on a transposed
+    """Two inputs and two outputs: MatMul + Add, Gemm (transB 0) on a transposed
     constant, Identity of a weight, Dropout, Tanh, Sigmoid, element-wise Add, Concat, Reshape with 0
     and -1, Unsqueeze, Squeeze, Softmax over an inner axis, Identity output."""
     w = {"wa": f32(rng, 4, 6), "ba": f32(rng, 6), "wb_t": f32(rng, 6, 6),
