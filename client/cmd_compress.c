@@ -1,26 +1,37 @@
-/* eiectl compress: Deep Compression of an ONNX model into a .eie file, with the paper's table. */
+/*
+ * eiectl compress: Deep Compression of an ONNX (or .eie) model into a .eie
+ * graph that keeps the model's tensor names and shapes, with the paper's
+ * table. Conv and fc layers are pruned and quantized alike (per-layer
+ * options in graph order); retraining (--data, --dsd) needs a network of
+ * fully connected layers, whose retrained weights then go into the graph.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "eie/compress.h"
 #include "eie/eie.h"
+#include "eie/onnx.h"
 #include "eie/train.h"
 #include "eiectl.h"
 
 static void usage(void)
 {
-    printf("usage: eiectl compress IN.onnx -o OUT.eie [options]\n\n"
-           "Prunes, quantizes (k-means weight sharing) and Huffman-codes the FC layers of an\n"
-           "ONNX model (Deep Compression, ICLR 2016). With --data, retrains after pruning,\n"
-           "fine-tunes the shared centroids, and reports accuracy before and after.\n\n"
-           "  --sparsity S[,S..]    fraction of weights pruned, per FC layer (0.9)\n"
+    printf("usage: eiectl compress IN.onnx|IN.eie -o OUT.eie [options]\n\n"
+           "Prunes, quantizes (k-means weight sharing) and Huffman-codes the conv and fc\n"
+           "layers of a model (Deep Compression, ICLR 2016), keeping its tensor names and\n"
+           "shapes. Per-layer lists follow the conv and fc layers in graph order (e.g.\n"
+           "--bits 8,8,5,5 for LeNet-5: 8 for conv, 5 for fc as in the paper). With --data\n"
+           "(fully connected networks only), retrains after pruning, fine-tunes the shared\n"
+           "centroids, and reports accuracy before and after.\n\n"
+           "  --sparsity S[,S..]    fraction of weights pruned, per layer (0.9)\n"
            "  --prune-std Q         prune |w| < Q x std(w) instead (NIPS 2015)\n"
            "  --prune-iterations N  reach the sparsity in N prune -> retrain rounds (1)\n"
-           "  --bits B[,B..]        weight bits per FC layer, 1..8 (5)\n"
+           "  --bits B[,B..]        weight bits per layer, 1..8 (5)\n"
            "  --kmeans-init I       linear (default), random or density\n"
-           "  --no-prune --no-quant --no-huffman   switch stages off (--no-quant stores\n"
-           "                        8-bit codes untrained; the .eie writer always Huffman-codes,\n"
+           "  --no-prune --no-quant --no-huffman   switch stages off (--no-quant keeps\n"
+           "                        each weight exactly; with --data it stores 8-bit codes\n"
+           "                        untrained; the .eie writer always Huffman-codes,\n"
            "                        --no-huffman reports P+Q sizes only)\n"
            "  --data DIR            IDX dataset for retraining and accuracy\n"
            "  --limit N             use the first N training examples\n"
@@ -28,7 +39,7 @@ static void usage(void)
            "  --lr X                the original learning rate (0.05); retraining uses X/10\n"
            "  --dsd                 DSD-train (dense -> sparse -> dense) before compressing\n"
            "  --seed S              seed (1)\n"
-           "  --name NAME           the model's name in the .eie file (model)\n"
+           "  --name NAME           the model's name in the .eie file (the input file's name)\n"
            "  --description TEXT    the model's description in the .eie file\n"
            "  --json                print the report as JSON\n");
 }
@@ -52,6 +63,28 @@ static int parse_list(const char *s, double *out, size_t max)
     return (int)n;
 }
 
+/* The model as a graph: an ONNX file imported exactly, or a .eie file loaded. */
+static eie_status_t load_graph(const char *path, const char *name, eie_model_t **model_out,
+                               eie_error_t *err)
+{
+    size_t n = strlen(path);
+    if (n >= 4 && strcmp(path + n - 4, ".eie") == 0)
+        return eie_model_load_file(path, NULL, model_out, err);
+    eie_onnx_opts_t io = {.model_name = name};
+    eie_builder_t *b;
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    eie_status_t st = eie_onnx_import_graph_file(path, &io, &b, err);
+    if (st != EIE_STATUS_OK)
+        return st;
+    st = eie_builder_write_memory(b, &bytes, &len, err);
+    eie_builder_free(b);
+    if (st == EIE_STATUS_OK)
+        st = eie_model_load_memory(bytes, len, NULL, model_out, err);
+    free(bytes);
+    return st;
+}
+
 int eiectl_cmd_compress(int argc, char **argv)
 {
     if (eiectl_wants_help(argc, argv)) {
@@ -59,7 +92,7 @@ int eiectl_cmd_compress(int argc, char **argv)
         return 0;
     }
     eie_compress_opts_t o = eie_compress_opts_default();
-    const char *in = NULL, *out = NULL, *data = NULL, *name = "model";
+    const char *in = NULL, *out = NULL, *data = NULL, *name = NULL;
     const char *description = "compressed by eiectl compress (Deep Compression: pruning, "
                               "trained quantization, Huffman coding)";
     int json = 0, dsd = 0, huffman = 1;
@@ -136,40 +169,68 @@ int eiectl_cmd_compress(int argc, char **argv)
         return eiectl_usage_error("compress", "IN.onnx and -o OUT.eie are required");
     o.huffman = huffman;
 
-    eie_mlp_t *net;
-    if (eiectl_load_network("compress", in, &net) != 0)
-        return 1;
+    char stem[256];
+    if (name == NULL) {
+        const char *base = strrchr(in, '/') ? strrchr(in, '/') + 1 : in;
+        snprintf(stem, sizeof stem, "%s", base);
+        char *dot = strrchr(stem, '.');
+        if (dot && dot != stem)
+            *dot = '\0';
+        name = stem;
+    }
+    o.name = name;
+    o.description = description;
     eie_error_t err;
+    eie_model_t *graph = NULL;
+    if (load_graph(in, name, &graph, &err) != EIE_STATUS_OK) {
+        fprintf(stderr, "eiectl compress: %s\n", err.msg);
+        return 1;
+    }
+    eie_mlp_t *net = NULL;
     eie_dataset_t *train = NULL, *test = NULL;
     eie_builder_t *b = NULL;
     eie_compress_report_t rep;
+    memset(&rep, 0, sizeof rep);
     int rc = 1;
-    uint32_t classes = eie_mlp_output_dim(net);
-    classes = classes > 256 ? 256 : classes;
-    if (data && (eie_dataset_load_dir(data, "train", classes, limit, &train, &err) ||
-                 eie_dataset_load_dir(data, "t10k", classes, 0, &test, &err))) {
-        fprintf(stderr, "eiectl compress: %s\n", err.msg);
-        goto done;
-    }
-    o.train_set = train;
-    o.test_set = test;
-    o.train.progress = eiectl_train_progress;
-    o.name = name;
-    o.description = description;
-    if (dsd) {
-        if (train == NULL) {
-            rc = eiectl_usage_error("compress", "--dsd needs --data");
+    if (data || dsd) {
+        /* Retraining runs on the dense FC network, then its layers go into the graph. */
+        if (eiectl_load_network("compress", in, &net) != 0) {
+            fprintf(stderr, "eiectl compress: retraining (--data, --dsd) works on fully "
+                            "connected networks only; without --data conv layers are pruned "
+                            "and quantized too\n");
             goto done;
         }
-        eie_dsd_opts_t d = eie_dsd_opts_default();
-        d.train = o.train;
-        if (eie_dsd_train(net, train, &d, &err) != EIE_STATUS_OK) {
-            fprintf(stderr, "eiectl compress: DSD: %s\n", err.msg);
+        uint32_t classes = eie_mlp_output_dim(net);
+        classes = classes > 256 ? 256 : classes;
+        if (data && (eie_dataset_load_dir(data, "train", classes, limit, &train, &err) ||
+                     eie_dataset_load_dir(data, "t10k", classes, 0, &test, &err))) {
+            fprintf(stderr, "eiectl compress: %s\n", err.msg);
             goto done;
         }
+        o.train_set = train;
+        o.test_set = test;
+        o.train.progress = eiectl_train_progress;
+        if (dsd) {
+            if (train == NULL) {
+                rc = eiectl_usage_error("compress", "--dsd needs --data");
+                goto done;
+            }
+            eie_dsd_opts_t d = eie_dsd_opts_default();
+            d.train = o.train;
+            if (eie_dsd_train(net, train, &d, &err) != EIE_STATUS_OK) {
+                fprintf(stderr, "eiectl compress: DSD: %s\n", err.msg);
+                goto done;
+            }
+        }
+        if (eie_compress(net, &o, &b, &rep, &err) != EIE_STATUS_OK) {
+            fprintf(stderr, "eiectl compress: %s\n", err.msg);
+            goto done;
+        }
+        eie_builder_free(b);
+        b = NULL;
     }
-    if (eie_compress(net, &o, &b, &rep, &err) || eie_builder_write_file(b, out, &err) ||
-        eie_compress_report_finish(&rep, out, &err)) {
+    if (eie_compress_graph(graph, net, &o, &b, &rep, &err) ||
+        eie_builder_write_file(b, out, &err) || eie_compress_report_finish(&rep, out, &err)) {
         fprintf(stderr, "eiectl compress: %s\n", err.msg);
         goto done;
     }
@@ -182,6 +243,7 @@ int eiectl_cmd_compress(int argc, char **argv)
     rc = 0;
 done:
     eie_builder_free(b);
+    eie_model_free(graph);
     eie_mlp_free(net);
     eie_dataset_free(train);
     eie_dataset_free(test);

@@ -175,10 +175,12 @@ eie_status_t eie_compress_report_finish(eie_compress_report_t *rep, const char *
     size_t k = 0;
     for (size_t i = 0; i < eie_model_layer_count(m) && k < rep->n_layers; i++) {
         eie_layer_info_t info;
-        if (eie_model_layer_info(m, i, &info) != EIE_STATUS_OK || info.kind != EIE_LAYER_FC)
+        if (eie_model_layer_info(m, i, &info) != EIE_STATUS_OK ||
+            (info.kind != EIE_LAYER_FC && info.kind != EIE_LAYER_CONV2D))
             continue;
         eie_compress_layer_report_t *lr = &rep->layers[k++];
-        lr->bits_huffman = info.code_bits_huffman;
+        /* An exact layer's code stream only marks entries; its weights are 32-bit floats. */
+        lr->bits_huffman = info.storage == EIE_STORAGE_EXACT ? 32.0 : info.code_bits_huffman;
         lr->index_bits_huffman = info.run_bits_huffman;
         lr->bytes = info.layer_bytes;
         lr->entries = info.entries;
@@ -204,9 +206,10 @@ void eie_compress_report_print(FILE *out, const eie_compress_report_t *r)
     for (size_t k = 0; k < r->n_layers; k++) {
         const eie_compress_layer_report_t *l = &r->layers[k];
         uint64_t dense = 4 * (l->weights + l->rows);
-        fprintf(out, "fc%-4zu %10" PRIu64 " %7.2f%% %7u %7.2f %8.2f %8.2f %10" PRIu64
+        fprintf(out, "%s%-*zu %10" PRIu64 " %7.2f%% %7u %7.2f %8.2f %8.2f %10" PRIu64
                      " %10" PRIu64 " %6.1fx\n",
-                k + 1, l->weights, 100.0 * l->density, l->bits, l->bits_huffman, l->index_bits,
+                l->kind == EIE_LAYER_CONV2D ? "conv" : "fc",
+                l->kind == EIE_LAYER_CONV2D ? 2 : 4, k + 1, l->weights, 100.0 * l->density, l->bits, l->bits_huffman, l->index_bits,
                 l->index_bits_huffman, l->bytes_pq, l->bytes, ratio(dense, l->bytes ? l->bytes : l->bytes_pq));
         w += l->weights;
         nnz += l->nnz;
@@ -238,11 +241,12 @@ void eie_compress_report_json(FILE *out, const eie_compress_report_t *r)
     for (size_t k = 0; k < r->n_layers; k++) {
         const eie_compress_layer_report_t *l = &r->layers[k];
         fprintf(out,
-                "%s{\"rows\":%u,\"cols\":%u,\"weights\":%" PRIu64 ",\"nnz\":%" PRIu64
+                "%s{\"kind\":\"%s\",\"rows\":%u,\"cols\":%u,\"weights\":%" PRIu64 ",\"nnz\":%" PRIu64
                 ",\"entries\":%" PRIu64 ",\"density\":%.6f,\"weight_bits\":%u,"
                 "\"weight_bits_huffman\":%.4f,\"index_bits\":%.1f,\"index_bits_huffman\":%.4f,"
                 "\"bytes_pq\":%" PRIu64 ",\"bytes\":%" PRIu64 "}",
-                k ? "," : "", l->rows, l->cols, l->weights, l->nnz, l->entries, l->density,
+                k ? "," : "", l->kind == EIE_LAYER_CONV2D ? "conv2d" : "fc", l->rows, l->cols,
+                l->weights, l->nnz, l->entries, l->density,
                 l->bits, l->bits_huffman, l->index_bits, l->index_bits_huffman, l->bytes_pq,
                 l->bytes);
     }
@@ -271,6 +275,26 @@ eie_status_t eie_mlp_from_model(const eie_model_t *model, eie_mlp_t **mlp_out, e
             eie_error_set(err, st, "layer %zu: cannot describe", i);
             goto error;
         }
+        /* A dense network is a chain: each node reads the one before (a graph's
+           flatten and reshape change no value, so they drop out). */
+        size_t prev = i ? 0 : eie_model_input_tensor(model, 0);
+        if (i > 0) {
+            eie_layer_info_t before;
+            eie_model_layer_info(model, i - 1, &before);
+            prev = before.output;
+        }
+        int chain = eie_model_input_count(model) == 1 && eie_model_output_count(model) == 1 &&
+                    info.n_inputs == 1 && info.inputs[0] == prev;
+        if (!chain || (info.kind != EIE_LAYER_FC && info.kind != EIE_LAYER_ACTIVATION &&
+                       info.kind != EIE_LAYER_FLATTEN && info.kind != EIE_LAYER_RESHAPE)) {
+            st = eie_error_set(err, EIE_STATUS_UNSUPPORTED,
+                               "node %zu '%s' (%s): a dense network is a chain of fc and "
+                               "activation layers",
+                               i, eie_model_layer_name(model, i), eie_layer_kind_name(info.kind));
+            goto error;
+        }
+        if (info.kind == EIE_LAYER_FLATTEN || info.kind == EIE_LAYER_RESHAPE)
+            continue;
         if (info.kind != EIE_LAYER_FC) {
             if ((st = eie_mlp_add_activation(mlp, info.act, err)) != EIE_STATUS_OK)
                 goto error;

@@ -120,6 +120,7 @@ typedef struct eie_compress_layer_report {
     double index_bits_huffman;      /* after Huffman */
     uint64_t bytes_pq;              /* P+Q: entries x (bits + 4) / 8 + codebook + bias */
     uint64_t bytes;                 /* in the .eie file */
+    eie_layer_kind_t kind;          /* FC (also when 0) or CONV2D */
 } eie_compress_layer_report_t;
 
 typedef struct eie_compress_report {
@@ -141,6 +142,20 @@ typedef struct eie_compress_report {
 eie_status_t eie_compress(eie_mlp_t *mlp, const eie_compress_opts_t *opts,
                           eie_builder_t **builder_out, eie_compress_report_t *report_out,
                           eie_error_t *err);
+
+/*
+ * Compresses every sparse layer (fc and conv2d) of the graph model g and
+ * copies the rest of the graph (tensor names, shapes, other nodes). The
+ * per-layer options (sparsity, bits) index the sparse layers in graph
+ * order, conv and fc alike; with quantize off a layer keeps its pruned
+ * weights exactly. trained may be NULL, or an FC chain that eie_compress
+ * has compressed (and retrained): its FC layers, in order, replace g's fc
+ * nodes (same shapes), and report_out keeps its accuracy figures. No
+ * retraining happens here. The caller owns *builder_out.
+ */
+eie_status_t eie_compress_graph(const eie_model_t *g, const eie_mlp_t *trained,
+                                const eie_compress_opts_t *opts, eie_builder_t **builder_out,
+                                eie_compress_report_t *report_out, eie_error_t *err);
 
 /* Fills the Huffman and byte figures from the written model file. */
 eie_status_t eie_compress_report_finish(eie_compress_report_t *report, const char *path,

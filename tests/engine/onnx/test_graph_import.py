@@ -354,6 +354,75 @@ class GraphImportTest(unittest.TestCase):
         self.assertEqual(self.dump(eie)["name"], "served")
 
 
+class GraphCompressTest(unittest.TestCase):
+    """eiectl compress of a graph: names and shapes kept, conv and fc layers
+    pruned and quantized with their own per-layer bits, the rest copied."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+        self.m, self.feeds = convnet(np.random.default_rng(3))
+        self.src = os.path.join(self.tmp.name, "convnet.onnx")
+        onnx.save(self.m, self.src)
+
+    def compress(self, *args):
+        out = os.path.join(self.tmp.name, "c.eie")
+        r = run(EIECTL, "compress", self.src, "-o", out, *args)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        d = os.path.join(self.tmp.name, "dump")
+        os.makedirs(d, exist_ok=True)
+        p = os.path.join(d, "in0.f32")
+        self.feeds["image"].astype("<f4").tofile(p)
+        r2 = run(DUMP, out, d, "--run", "3", p)
+        self.assertEqual(r2.returncode, 0, r2.stderr)
+        with open(os.path.join(d, "model.json")) as f:
+            info = json.load(f)
+        info["dir"] = d
+        return r.stdout, info
+
+    def weights(self, info, name):
+        i = [k for k, n in enumerate(info["nodes"]) if n["name"] == name][0]
+        return info["nodes"][i], np.fromfile(os.path.join(info["dir"], "w%d.f32" % i), "<f4")
+
+    def test_conv_and_fc_get_their_own_bits_and_keep_names_and_shapes(self):
+        stdout, info = self.compress("--bits", "8,8,8,5", "--sparsity", "0.5,0.5,0.4,0.3")
+        self.assertEqual(info["name"], "convnet")
+        self.assertEqual(info["inputs"], onnx_io(self.m.graph.input))
+        self.assertEqual(info["outputs"], onnx_io(self.m.graph.output))
+        self.assertRegex(stdout, r"(?m)^conv1 ")
+        self.assertRegex(stdout, r"(?m)^fc4 ")
+        want_density = {"conv1": 0.5, "conv2": 0.5, "conv3": 0.6, "fc": 0.7}
+        for name, bits in (("conv1", 8), ("conv2", 8), ("conv3", 8), ("fc", 5)):
+            node, w = self.weights(info, name)
+            self.assertEqual((node["storage"], node["code_bits"]), ("shared", bits), name)
+            self.assertLessEqual(ref.nonzero_distinct(w), 2 ** bits - 1, name)
+            self.assertAlmostEqual(np.count_nonzero(w) / w.size, want_density[name], delta=0.02,
+                                   msg=name)
+        kinds = [n["kind"] for n in info["nodes"]]
+        self.assertEqual(kinds.count("avgpool2d"), 2)
+        self.assertEqual(kinds.count("concat"), 1)
+
+    def test_no_prune_no_quant_keeps_every_weight(self):
+        _, info = self.compress("--no-prune", "--no-quant")
+        want = expected_layers(self.m)
+        for name, (w, _) in want.items():
+            node, got = self.weights(info, name)
+            self.assertEqual(node["storage"], "exact", name)
+            np.testing.assert_array_equal(got.view("<u4"), w.ravel().view("<u4"), name)
+        # So the outputs are the float64 reference's, as after an exact import.
+        exp = ref.run(self.m, {"image": self.feeds["image"]})["probs"]
+        y = np.fromfile(os.path.join(info["dir"], "dense0.f32"), "<f4")
+        self.assertLessEqual(np.max(np.abs(y - exp.ravel())), RTOL * np.max(np.abs(exp)))
+
+    def test_retraining_needs_fully_connected_layers(self):
+        out = os.path.join(self.tmp.name, "c.eie")
+        r = run(EIECTL, "compress", self.src, "-o", out, "--data", self.tmp.name)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("'Conv' is not supported", r.stderr)
+        self.assertIn("retraining (--data, --dsd) works on fully connected networks only",
+                      r.stderr)
+
+
 def tiny(node, inits=(), x_shape=("N", 2, 5, 5), out_shape=None, extra_nodes=(), opset=13,
          x_elem=TensorProto.FLOAT):
     nodes = [node, *extra_nodes]
