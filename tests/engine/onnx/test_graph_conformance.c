@@ -208,5 +208,5 @@ Test(onnx_graph_conformance, refusals_name_node_op_and_attribute)
     refused("test_batchnorm_example", 1, "folds BatchNormalization");
     refused("test_convtranspose", 1, "op type 'ConvTranspose' is not supported");
     refused("test_averagepool_3d_default", 1, "attribute 'kernel_shape' has 3 values");
-    refused("test_add_bcast", 2, "no broadcasting");
+    refused("test_add_bcast", 2, "input \"y\" has batch dimension 5");
 }
