@@ -60,11 +60,20 @@ int eied_infer_validate(const Inference__ModelInferRequest *req, const eied_infe
         REFUSE(GRPC_STATUS_INVALID_ARGUMENT,
                "model '%s': input '%s': datatype '%.32s' is not supported (expected FP32)", m,
                in_name, in->datatype);
-    if (in->n_shape != 2 || in->shape[1] != (int64_t)spec->input_dim || in->shape[0] < 1)
+    int64_t legacy[2] = {-1, (int64_t)spec->input_dim};
+    const int64_t *want = spec->input_shape ? spec->input_shape : legacy;
+    size_t want_rank = spec->input_shape ? spec->input_rank : 2;
+    bool fits = in->n_shape == want_rank && in->shape[0] >= 1 &&
+                (want[0] == -1 || in->shape[0] == want[0]);
+    for (size_t k = 1; fits && k < want_rank; k++)
+        fits = in->shape[k] == want[k];
+    if (!fits) {
+        char want_buf[160];
         REFUSE(GRPC_STATUS_INVALID_ARGUMENT, "model '%s': input '%s': shape %s does not match "
-                                             "[-1,%u]",
+                                             "%s",
                m, in_name, shape_text(in->shape, in->n_shape, shape_buf, sizeof shape_buf),
-               spec->input_dim);
+               shape_text(want, want_rank, want_buf, sizeof want_buf));
+    }
     if ((uint64_t)in->shape[0] > spec->max_batch)
         REFUSE(GRPC_STATUS_INVALID_ARGUMENT, "model '%s': input '%s': batch %lld is over "
                                              "max_batch %llu",

@@ -18,6 +18,10 @@ typedef struct eied_infer_spec {
     const char *input_name;
     const char *output_name;
     uint32_t input_dim;
+    /* The input's full shape (dims[0]: -1 or the one batch size it takes); NULL for
+       [-1, input_dim]. */
+    const int64_t *input_shape;
+    uint32_t input_rank;
     uint64_t max_batch;
     uint64_t max_tensor_elements;
     bool reject_non_finite;

@@ -144,7 +144,12 @@ static void batch_done(void *user, eie_status_t status, const eie_run_info_t *in
         Inference__ModelInferResponse__InferOutputTensor out =
             INFERENCE__MODEL_INFER_RESPONSE__INFER_OUTPUT_TENSOR__INIT;
         Inference__ModelInferResponse__InferOutputTensor *outs[1] = {&out};
-        int64_t shape[2] = {job->rows, out_dim};
+        /* The output's own full shape, the batch dimension set to this request's rows. */
+        eie_tensor_info_t out_info;
+        eie_model_output_info(v->model, 0, &out_info);
+        int64_t shape[EIE_MAX_RANK];
+        memcpy(shape, out_info.shape.dims, sizeof shape);
+        shape[0] = job->rows;
         ProtobufCBinaryData raw = {.len = (size_t)job->rows * out_dim * sizeof(float),
                                    .data = (uint8_t *)(b->output + (size_t)row * out_dim)};
         resp.model_name = v->name;
@@ -152,7 +157,7 @@ static void batch_done(void *user, eie_status_t status, const eie_run_info_t *in
         resp.id = job->id;
         out.name = (char *)eie_model_output_name(v->model);
         out.datatype = "FP32";
-        out.n_shape = 2;
+        out.n_shape = out_info.shape.rank;
         out.shape = shape;
         resp.n_outputs = 1;
         resp.outputs = outs;
@@ -427,11 +432,22 @@ static void on_model_infer(eied_server_t *srv, eied_call_t *call)
     if (v == NULL)
         goto done;
     const char *mname = req->model_name;
+    if (eie_model_input_count(v->model) != 1 || eie_model_output_count(v->model) != 1) {
+        infer_fail(call, mname, req->id, GRPC_STATUS_UNIMPLEMENTED,
+                   "model '%s' has %zu inputs and %zu outputs; ModelInfer serves models of one "
+                   "input and one output",
+                   mname, eie_model_input_count(v->model), eie_model_output_count(v->model));
+        goto done;
+    }
+    eie_tensor_info_t in_info;
+    eie_model_input_info(v->model, 0, &in_info);
     eied_infer_spec_t spec = {
         .model = mname,
         .input_name = eie_model_input_name(v->model),
         .output_name = eie_model_output_name(v->model),
         .input_dim = eie_net_input_dim(v->net),
+        .input_shape = in_info.shape.dims,
+        .input_rank = in_info.shape.rank,
         .max_batch = cfg->max_batch,
         .max_tensor_elements = cfg->max_tensor_elements,
         .reject_non_finite = cfg->reject_non_finite,

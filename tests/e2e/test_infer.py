@@ -5,6 +5,7 @@ batching on and off agree, metrics move, reflection lists the services."""
 import os
 import random
 import struct
+import subprocess
 import tempfile
 import threading
 import time
@@ -340,6 +341,31 @@ class InferTest(unittest.TestCase):
                       message("inference.ModelMetadataRequest")(name="nope"),
                       message("inference.ModelMetadataResponse"))
             self.assertEqual(cm.exception.code(), grpc.StatusCode.NOT_FOUND)
+
+    def test_graph_model_keeps_its_names_and_full_shapes(self):
+        path = os.path.join(TMP.name, "cnn.eie")
+        subprocess.run([harness.SYNTH, path, "--cnn", "--name", "cnn"], check=True)
+        data = rows(3, dim=64, seed=5)
+        want = reference(path, data, TMP.name)
+        assert_close(self, want, reference(path, data, TMP.name, dense=True))
+        with Daemon(config(models={"cnn": path})) as d, d.channel() as ch:
+            wait_ready(ch, "cnn")
+            mm = unary(ch, SVC + "ModelMetadata",
+                       message("inference.ModelMetadataRequest")(name="cnn"),
+                       message("inference.ModelMetadataResponse"))
+            self.assertEqual([(t.name, t.datatype, list(t.shape)) for t in mm.inputs],
+                             [("image", "FP32", [-1, 1, 8, 8])])
+            self.assertEqual([(t.name, t.datatype, list(t.shape)) for t in mm.outputs],
+                             [("logits", "FP32", [-1, 10])])
+            resp = infer(ch, request(data, model="cnn", name="image", shape=[3, 1, 8, 8]))
+            self.assertEqual(resp.outputs[0].name, "logits")
+            self.assertEqual(list(resp.outputs[0].shape), [3, 10])
+            assert_close(self, outputs(resp), want)
+            # the flattened shape is refused, naming the shape the model takes
+            with self.assertRaises(grpc.RpcError) as cm:
+                infer(ch, request(data, model="cnn", name="image"))
+            self.assertEqual(cm.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+            self.assertIn("shape [3,64] does not match [-1,1,8,8]", cm.exception.details())
 
     def test_unload_then_load_through_the_repository_api(self):
         with Daemon(config()) as d, d.channel() as ch:
