@@ -271,6 +271,13 @@ eie_status_t eie_mlp_from_model(const eie_model_t *model, eie_mlp_t **mlp_out, e
             eie_error_set(err, st, "layer %zu: cannot describe", i);
             goto error;
         }
+        if (info.kind != EIE_LAYER_FC && info.kind != EIE_LAYER_ACTIVATION) {
+            st = eie_error_set(err, EIE_STATUS_UNSUPPORTED,
+                               "layer %zu is %s: only chains of fc and activation layers "
+                               "become an MLP",
+                               i, eie_layer_kind_name(info.kind));
+            goto error;
+        }
         if (info.kind != EIE_LAYER_FC) {
             if ((st = eie_mlp_add_activation(mlp, info.act, err)) != EIE_STATUS_OK)
                 goto error;
