@@ -349,3 +349,31 @@ Test(graph_builder, refuses_bad_nodes_with_a_message)
                  EIE_STATUS_INVALID_ARGUMENT);
     eie_builder_free(b);
 }
+
+Test(graph_malformed, random_byte_changes_load_or_fail_with_a_message)
+{
+    size_t len;
+    uint8_t *d = zoo_bytes(&len);
+    uint8_t *x = malloc(len);
+    uint64_t seed = 77;
+    for (int k = 0; k < 3000; k++) {
+        memcpy(x, d, len);
+        int n = 1 + (int)(th_rand(&seed) % 3);
+        for (int j = 0; j < n; j++)
+            x[th_rand(&seed) % (len - 32)] = (uint8_t)th_rand(&seed);
+        th_fix_checksum(x, len);
+        eie_model_t *m = NULL;
+        eie_error_t err = {0};
+        eie_status_t st = eie_model_load_memory(x, len, NULL, &m, &err);
+        if (st == EIE_STATUS_OK) {
+            cr_assert_not_null(m);
+            eie_model_free(m);
+        } else {
+            cr_assert_null(m);
+            cr_assert(err.msg[0] != 0, "mutation %d: status %s without a message", k,
+                      eie_status_name(st));
+        }
+    }
+    free(x);
+    free(d);
+}
