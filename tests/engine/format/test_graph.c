@@ -59,7 +59,7 @@ Test(graph_format, names_shapes_and_io_survive)
     eie_error_t err;
     cr_assert_eq(eie_model_load_memory(d, len, NULL, &m, &err), EIE_STATUS_OK, "%s", err.msg);
     cr_assert_eq(eie_model_input_count(m), 2);
-    cr_assert_eq(eie_model_output_count(m), 3);
+    cr_assert_eq(eie_model_output_count(m), 4);
     eie_tensor_info_t ti;
     cr_assert_eq(eie_model_input_info(m, 0, &ti), EIE_STATUS_OK);
     cr_assert_str_eq(ti.name, "image");
