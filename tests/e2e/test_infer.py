@@ -366,6 +366,21 @@ class InferTest(unittest.TestCase):
                 infer(ch, request(data, model="cnn", name="image"))
             self.assertEqual(cm.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
             self.assertIn("shape [3,64] does not match [-1,1,8,8]", cm.exception.details())
+            # eiectl sends a 4-D .npy in the model's full shape
+            flat = [x for r in data for x in r]
+            header = "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 1, 8, 8), }"
+            header += " " * ((10 + len(header) + 1 + 63) // 64 * 64 - 10 - len(header) - 1)
+            header += "\n"
+            npy_path = os.path.join(TMP.name, "images.npy")
+            with open(npy_path, "wb") as f:
+                f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) +
+                        header.encode() + struct.pack("<%df" % len(flat), *flat))
+            r = subprocess.run([harness.EIECTL, "infer", "--addr", "127.0.0.1:%d" % d.port,
+                                "--model", "cnn", "--input-file", npy_path],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            got = [[float(v) for v in line.split()] for line in r.stdout.strip().splitlines()]
+            assert_close(self, got, want, rel=1e-4)
 
     def test_two_inputs_and_two_outputs_by_their_names(self):
         path = os.path.join(TMP.name, "two.eie")
