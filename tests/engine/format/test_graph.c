@@ -277,7 +277,7 @@ Test(graph_malformed, non_finite_exact_value_is_named)
     memcpy(d + at, &nan, 4);
     eie_error_t err = load_bad(d, len, EIE_STATUS_BAD_FORMAT, NULL);
     char want[96];
-    snprintf(want, sizeof want, "node 0 (fc), field values, byte offset %zu: value 1 is not finite",
+    snprintf(want, sizeof want, "node 0 (fc \"NODEX\"), field values, byte offset %zu: value 1 is not finite",
              at);
     assert_msg_has(&err, want);
     free(d);
