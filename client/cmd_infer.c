@@ -26,7 +26,7 @@ static void usage(FILE *out)
             "  -m, --model NAME       model to run (required)\n"
             "  -V, --version V        model version (default: the server's choice)\n"
             "  -i, --input JSON       [1, 2, 3] (one row) or [[1, 2], [3, 4]] (a batch)\n"
-            "  -f, --input-file FILE  .npy (float32/float64, C order, 1-D or 2-D), .json or\n"
+            "  -f, --input-file FILE  .npy (float32/float64, C order; N-D: one sample a row), .json or\n"
             "                         .csv (one row a line; a header line is skipped); '-' is\n"
             "                         stdin; at most 64 MiB\n"
             "  -k, --top-k K          print the K best (index, score) pairs of each row\n"
@@ -155,6 +155,8 @@ int eiectl_cmd_infer(int argc, char **argv)
         goto done;
     }
     have_req = true;
+    if (mi.rank > 2)
+        eiectl_infer_request_set_shape(&req, mi.rank, mi.shape);
     eiectl_rpc_status_t st;
     if (!eiectl_rpc_call(&rpc, "/inference.GRPCInferenceService/ModelInfer", &req.msg.base,
                          &inference__model_infer_response__descriptor, &resp, &st)) {

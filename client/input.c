@@ -602,9 +602,23 @@ bool eiectl_input_parse_npy(const uint8_t *data, size_t len, const char *name,
                         EIECTL_INPUT_MAX_COLS);
         rows = dims[0];
         cols = dims[1];
+    } else if (ndim >= 3) {
+        /* (rows, C, H, W) and the like: each row is one sample, flattened in C order */
+        uint64_t per = 1;
+        for (size_t d = 1; d < ndim; d++) {
+            per *= dims[d];
+            if (dims[d] > EIECTL_INPUT_MAX_COLS || per > EIECTL_INPUT_MAX_COLS)
+                return fail(err, errlen, "%s: a sample of this %zu-D array holds more than the "
+                            "%zu values allowed", name, ndim, EIECTL_INPUT_MAX_COLS);
+        }
+        if (dims[0] > EIECTL_INPUT_MAX_ROWS)
+            return fail(err, errlen, "%s: %llu rows, more than the %zu allowed", name,
+                        (unsigned long long)dims[0], EIECTL_INPUT_MAX_ROWS);
+        rows = dims[0];
+        cols = (size_t)per;
     } else {
-        return fail(err, errlen, "%s: array has %zu dimensions; eiectl takes 1-D (one row) or "
-                    "2-D (rows, features)", name, ndim);
+        return fail(err, errlen, "%s: array has no dimensions (a scalar); eiectl takes rows",
+                    name);
     }
     if (cols > EIECTL_INPUT_MAX_COLS)
         return fail(err, errlen, "%s: %zu values per row, more than the %zu allowed", name, cols,

@@ -1,6 +1,7 @@
 /*
  * input.h - the rows eiectl sends to a model: parsed from a JSON array, a
- * .npy file (float32/float64, little-endian, C order, 1-D or 2-D) or CSV.
+ * .npy file (float32/float64, little-endian, C order; 1-D is one row, 2-D
+ * rows x features, N-D rows of samples flattened in C order) or CSV.
  * Every size the input controls is bounded by the limits below; errors name
  * the source (file name or "--input") and what is wrong with it.
  */
@@ -49,7 +50,7 @@ bool eiectl_input_parse_json(const char *text, size_t len, const char *name,
 bool eiectl_input_parse_csv(const char *text, size_t len, const char *name,
                             eiectl_input_t *in_out, char *err, size_t errlen);
 
-/* Parses a .npy file image (versions 1-3, '<f4' or '<f8', C order, 1-D or 2-D). */
+/* Parses a .npy file image (versions 1-3, '<f4' or '<f8', C order, 1-D to 8-D). */
 bool eiectl_input_parse_npy(const uint8_t *data, size_t len, const char *name,
                             eiectl_input_t *in_out, char *err, size_t errlen);
 

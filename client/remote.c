@@ -180,20 +180,43 @@ bool eiectl_model_input_from_metadata(const Inference__ModelMetadataResponse *md
         return fail(err, errlen, "model '%s' input '%s' has datatype '%s'; eiectl sends FP32",
                     model, name, t->datatype != NULL ? t->datatype : "");
     int64_t features;
-    if (t->n_shape == 2)
+    if (t->n_shape == 2) {
         features = t->shape[1];
-    else if (t->n_shape == 1)
+    } else if (t->n_shape == 1) {
         features = t->shape[0];
-    else
+    } else if (t->n_shape >= 3 && t->n_shape <= 8) {
+        /* [B, C, H, W] and the like: a row is one sample */
+        features = 1;
+        for (size_t d = 1; d < t->n_shape; d++) {
+            if (t->shape[d] <= 0 || (uint64_t)t->shape[d] > EIECTL_INPUT_MAX_COLS)
+                return fail(err, errlen, "model '%s' input '%s' has dimension %zu of %" PRId64
+                            "; eiectl needs fixed sizes", model, name, d, t->shape[d]);
+            features *= t->shape[d];
+            if ((uint64_t)features > EIECTL_INPUT_MAX_COLS)
+                break;
+        }
+    } else {
         return fail(err, errlen, "model '%s' input '%s' has %zu dimensions; eiectl sends "
-                    "[batch, features]", model, name, t->n_shape);
+                    "1 to 8", model, name, t->n_shape);
+    }
     if (features <= 0 || (uint64_t)features > EIECTL_INPUT_MAX_COLS)
         return fail(err, errlen, "model '%s' input '%s' has %" PRId64 " features; eiectl "
                     "needs a fixed count in [1, %zu]", model, name, features,
                     EIECTL_INPUT_MAX_COLS);
     strcpy(input_out->name, name);
     input_out->features = (size_t)features;
+    input_out->rank = t->n_shape;
+    for (size_t d = 0; d < t->n_shape; d++)
+        input_out->shape[d] = t->shape[d];
     return true;
+}
+
+void eiectl_infer_request_set_shape(eiectl_infer_request_t *req, size_t rank,
+                                    const int64_t *shape)
+{
+    for (size_t d = 1; d < rank && d < 8; d++)
+        req->shape[d] = shape[d];
+    req->input.n_shape = rank < 8 ? rank : 8;
 }
 
 bool eiectl_model_input_fetch(const char *cmd, eiectl_rpc_t *rpc, const char *addr,
@@ -271,6 +294,20 @@ void eiectl_infer_outputs_free(eiectl_infer_output_t *outputs, size_t n)
     }
 }
 
+/* Values of one sample of an N-D output, or 0 if a dimension is negative or it is too big. */
+static size_t nd_sample(const Inference__ModelInferResponse__InferOutputTensor *t)
+{
+    uint64_t n = 1;
+    for (size_t d = 1; d < t->n_shape; d++) {
+        if (t->shape[d] < 0 || (uint64_t)t->shape[d] > EIECTL_INPUT_MAX_VALUES)
+            return 0;
+        n *= (uint64_t)t->shape[d];
+        if (n > EIECTL_INPUT_MAX_VALUES)
+            return 0;
+    }
+    return (size_t)n;
+}
+
 bool eiectl_infer_response_decode(const Inference__ModelInferResponse *resp, size_t rows,
                                   eiectl_infer_output_t *outputs_out, size_t *count_out,
                                   char *err, size_t errlen)
@@ -302,6 +339,9 @@ bool eiectl_infer_response_decode(const Inference__ModelInferResponse *resp, siz
         } else if (t->n_shape == 1 && rows == 1 && t->shape[0] >= 0 &&
                    (uint64_t)t->shape[0] <= EIECTL_INPUT_MAX_VALUES) {
             cols = (size_t)t->shape[0];
+        } else if (t->n_shape > 2 && t->shape[0] >= 0 && (uint64_t)t->shape[0] == rows &&
+                   (cols = nd_sample(t)) > 0) {
+            /* [rows, d1, d2, ...]: a row is one flattened sample */
         } else {
             char shape[96] = "";
             size_t used = 0;

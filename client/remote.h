@@ -84,11 +84,14 @@ void eiectl_remote_print_error(const char *cmd, const char *addr, const eiectl_r
 /* What eiectl needs of a model's metadata to build a request. */
 typedef struct eiectl_model_input {
     char name[EIECTL_NAME_MAX]; /* input tensor */
-    size_t features;            /* values per row: the input shape's last dimension */
+    size_t features;            /* values per row: the product of the shape past the batch */
+    size_t rank;                /* the input's full shape: [B, features] is 2 */
+    int64_t shape[8];
 } eiectl_model_input_t;
 
 /*
- * Finds the model's FP32 input of shape [B, features] (or [features]) in a
+ * Finds the model's FP32 input of shape [B, features], [features] or
+ * [B, d1, d2, ...] (a row is then one d1 x d2 x ... sample) in a
  * ModelMetadata reply; errors name the model, tensor and what is wrong.
  */
 bool eiectl_model_input_from_metadata(const Inference__ModelMetadataResponse *md,
@@ -107,7 +110,7 @@ typedef struct eiectl_infer_request {
     Inference__ModelInferRequest msg;
     Inference__ModelInferRequest__InferInputTensor input;
     Inference__ModelInferRequest__InferInputTensor *inputs[1];
-    int64_t shape[2];
+    int64_t shape[8];
     ProtobufCBinaryData raw[1]; /* data malloc'd, little-endian float32 */
 } eiectl_infer_request_t;
 
@@ -115,6 +118,11 @@ typedef struct eiectl_infer_request {
 bool eiectl_infer_request_init(eiectl_infer_request_t *req, const char *model,
                                const char *version, const char *id, const char *input_name,
                                const float *values, size_t rows, size_t cols);
+
+/* Sends the input as [rows, shape[1], ..., shape[rank-1]] (an N-D model input) instead of
+   [rows, cols]; the product of shape[1..] must be cols, rank <= 8. */
+void eiectl_infer_request_set_shape(eiectl_infer_request_t *req, size_t rank,
+                                    const int64_t *shape);
 
 /* Frees what eiectl_infer_request_init allocated. */
 void eiectl_infer_request_free(eiectl_infer_request_t *req);
@@ -129,7 +137,8 @@ typedef struct eiectl_infer_output {
 /*
  * Decodes every output of a reply (raw_output_contents or
  * contents.fp32_contents) into outputs_out (EIECTL_INFER_MAX_OUTPUTS
- * entries); each must be FP32 with shape [rows, N] or [N] when rows is 1.
+ * entries); each must be FP32 with shape [rows, N] or [N] when rows is 1, or
+ * [rows, d1, d2, ...] (N = d1 x d2 x ...).
  * Errors name the output and the mismatch. Free with eiectl_infer_outputs_free.
  */
 bool eiectl_infer_response_decode(const Inference__ModelInferResponse *resp, size_t rows,

@@ -18,6 +18,10 @@ typedef struct eied_infer_spec {
     const char *input_name;
     const char *output_name;
     uint32_t input_dim;
+    /* The input's full shape (dims[0]: -1 or the one batch size it takes); NULL for
+       [-1, input_dim]. */
+    const int64_t *input_shape;
+    uint32_t input_rank;
     uint64_t max_batch;
     uint64_t max_tensor_elements;
     bool reject_non_finite;
@@ -36,5 +40,36 @@ typedef struct eied_infer_input {
  */
 int eied_infer_validate(const Inference__ModelInferRequest *req, const eied_infer_spec_t *spec,
                         eied_infer_input_t *input_out, char *why, size_t why_len);
+
+/*
+ * Models of several inputs or outputs (graphs): every model input must come
+ * once, by its name, with its full shape (one batch size for all);
+ * requested outputs must be the model's. Raw contents, when used, go with
+ * every input, in the request's input order.
+ */
+typedef struct eied_infer_tensor_spec {
+    const char *name;
+    uint32_t rank;
+    const int64_t *shape; /* dims[0]: -1 or the one batch size it takes */
+    uint64_t elements;    /* one sample */
+} eied_infer_tensor_spec_t;
+
+typedef struct eied_infer_graph_spec {
+    const char *model;
+    size_t n_inputs, n_outputs;
+    const eied_infer_tensor_spec_t *inputs;
+    const char *const *output_names;
+    uint64_t max_batch;
+    uint64_t max_tensor_elements; /* all inputs together */
+    bool reject_non_finite;
+} eied_infer_graph_spec_t;
+
+/* Fills *rows_out, data_out[i] (model input i's little-endian float32, possibly unaligned,
+   rows x elements) and out_sel_out[k] (the model output index of requested output k;
+   *n_sel_out = 0 when none was requested). Codes and messages as eied_infer_validate. */
+int eied_infer_validate_graph(const Inference__ModelInferRequest *req,
+                              const eied_infer_graph_spec_t *spec, uint32_t *rows_out,
+                              const void **data_out, size_t *out_sel_out, size_t *n_sel_out,
+                              char *why, size_t why_len);
 
 #endif

@@ -516,7 +516,7 @@ static void load_work(uv_work_t *work)
     eied_file_id_t before, after;
     size_t len = 0;
     uint8_t *data = NULL;
-    float *in = NULL, *out = NULL;
+    float *in = NULL, **io = NULL;
     if (!eied_file_id_read(req->path, &before)) {
         eie_error_set(&req->err, EIE_STATUS_IO, "%s: cannot stat: %s", req->path,
                       strerror(errno));
@@ -568,11 +568,30 @@ static void load_work(uv_work_t *work)
         v->alt_engines[v->n_alt++] = engine;
     }
     if (cfg->warmup) {
-        /* A warm-up run proves the net computes before anyone depends on it. */
-        in = calloc(eie_net_input_dim(v->net), sizeof(float));
-        out = calloc(eie_net_output_dim(v->net), sizeof(float));
-        if (in == NULL || out == NULL ||
-            eie_net_run(v->net, in, 1, out, NULL, &req->err) != EIE_STATUS_OK) {
+        /* A warm-up run proves the net computes before anyone depends on it: one
+         * zero sample through every input, into every output. */
+        size_t n_in = eie_net_input_count(v->net), n_out = eie_net_output_count(v->net);
+        uint64_t total = 0;
+        for (size_t i = 0; i < n_in; i++)
+            total += eie_net_input_elements(v->net, i);
+        for (size_t i = 0; i < n_out; i++)
+            total += eie_net_output_elements(v->net, i);
+        in = calloc(total ? total : 1, sizeof(float));
+        io = calloc(n_in + n_out, sizeof *io);
+        if (in != NULL && io != NULL) {
+            float *at = in;
+            for (size_t i = 0; i < n_in; i++) {
+                io[i] = at;
+                at += eie_net_input_elements(v->net, i);
+            }
+            for (size_t i = 0; i < n_out; i++) {
+                io[n_in + i] = at;
+                at += eie_net_output_elements(v->net, i);
+            }
+        }
+        if (in == NULL || io == NULL ||
+            eie_net_run_multi(v->net, (const float *const *)io, 1, io + n_in, NULL,
+                              &req->err) != EIE_STATUS_OK) {
             eie_error_prefix(&req->err, "%s: warm-up run failed: ", req->path);
             version_free(v);
             goto out;
@@ -586,7 +605,7 @@ static void load_work(uv_work_t *work)
     req->result = v;
 out:
     free(in);
-    free(out);
+    free(io);
     free(data);
 }
 

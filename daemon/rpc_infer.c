@@ -37,7 +37,9 @@ struct eied_infer_job {
     eied_model_t *model;
     char *id;
     uint32_t rows;
-    float *input; /* rows x input_dim */
+    float *input; /* rows x input_dim; a graph's inputs one after the other */
+    size_t *out_sel; /* a graph: the outputs to answer (model output indices) */
+    size_t n_sel;
     uint64_t arrived_ns;
     eied_infer_job_t *next;
 };
@@ -51,9 +53,16 @@ typedef struct infer_batch {
     eied_infer_job_t *jobs;
     uint32_t rows;
     float *input;  /* rows x input_dim; a job's own buffer when the batch has one job */
-    float *output; /* rows x output_dim */
+    float *output; /* rows x output_dim; a graph's outputs one after the other */
+    float **io;    /* a graph (one job a batch): its input then its output pointers */
     uint64_t start_ns;
 } infer_batch_t;
+
+/* A model of several inputs or outputs: its requests run one to a batch. */
+static bool net_is_graph_io(const eie_net_t *net)
+{
+    return eie_net_input_count(net) != 1 || eie_net_output_count(net) != 1;
+}
 
 /*
  * Every refusal of an inference request is counted by reason, logged with
@@ -83,6 +92,7 @@ static void job_free(eied_infer_job_t *job)
     eied_version_unref(job->version);
     free(job->id);
     free(job->input);
+    free(job->out_sel);
     free(job);
 }
 
@@ -144,7 +154,52 @@ static void batch_done(void *user, eie_status_t status, const eie_run_info_t *in
         Inference__ModelInferResponse__InferOutputTensor out =
             INFERENCE__MODEL_INFER_RESPONSE__INFER_OUTPUT_TENSOR__INIT;
         Inference__ModelInferResponse__InferOutputTensor *outs[1] = {&out};
-        int64_t shape[2] = {job->rows, out_dim};
+        /* A graph answers each selected output under its own name and full shape. */
+        size_t n_go = 0;
+        Inference__ModelInferResponse__InferOutputTensor *go = NULL, **gop = NULL;
+        ProtobufCBinaryData *graw = NULL;
+        int64_t(*gshape)[EIE_MAX_RANK] = NULL;
+        if (net_is_graph_io(b->net)) {
+            size_t n_out = eie_net_output_count(b->net);
+            n_go = job->n_sel ? job->n_sel : n_out;
+            go = calloc(n_go, sizeof *go);
+            gop = calloc(n_go, sizeof *gop);
+            graw = calloc(n_go, sizeof *graw);
+            gshape = calloc(n_go, sizeof *gshape);
+            if (go == NULL || gop == NULL || graw == NULL || gshape == NULL) {
+                free(go);
+                free(gop);
+                free(graw);
+                free(gshape);
+                job_fail(job, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory for the reply");
+                continue;
+            }
+            for (size_t k = 0; k < n_go; k++) {
+                size_t o = job->n_sel ? job->out_sel[k] : k;
+                size_t off = 0;
+                for (size_t q = 0; q < o; q++)
+                    off += (size_t)job->rows * eie_net_output_elements(b->net, q);
+                eie_tensor_info_t ti;
+                eie_model_output_info(v->model, o, &ti);
+                inference__model_infer_response__infer_output_tensor__init(&go[k]);
+                memcpy(gshape[k], ti.shape.dims, sizeof gshape[k]);
+                gshape[k][0] = job->rows;
+                go[k].name = (char *)ti.name;
+                go[k].datatype = "FP32";
+                go[k].n_shape = ti.shape.rank;
+                go[k].shape = gshape[k];
+                graw[k].len = (size_t)job->rows * eie_net_output_elements(b->net, o) *
+                              sizeof(float);
+                graw[k].data = (uint8_t *)(b->output + off);
+                gop[k] = &go[k];
+            }
+        }
+        /* The output's own full shape, the batch dimension set to this request's rows. */
+        eie_tensor_info_t out_info;
+        eie_model_output_info(v->model, 0, &out_info);
+        int64_t shape[EIE_MAX_RANK];
+        memcpy(shape, out_info.shape.dims, sizeof shape);
+        shape[0] = job->rows;
         ProtobufCBinaryData raw = {.len = (size_t)job->rows * out_dim * sizeof(float),
                                    .data = (uint8_t *)(b->output + (size_t)row * out_dim)};
         resp.model_name = v->name;
@@ -152,12 +207,18 @@ static void batch_done(void *user, eie_status_t status, const eie_run_info_t *in
         resp.id = job->id;
         out.name = (char *)eie_model_output_name(v->model);
         out.datatype = "FP32";
-        out.n_shape = 2;
+        out.n_shape = out_info.shape.rank;
         out.shape = shape;
         resp.n_outputs = 1;
         resp.outputs = outs;
         resp.n_raw_output_contents = 1;
         resp.raw_output_contents = &raw;
+        if (go != NULL) {
+            resp.n_outputs = n_go;
+            resp.outputs = gop;
+            resp.n_raw_output_contents = n_go;
+            resp.raw_output_contents = graw;
+        }
 
         /* Backend figures travel in the response parameters. */
         Inference__InferParameter pv[6];
@@ -206,12 +267,17 @@ static void batch_done(void *user, eie_status_t status, const eie_run_info_t *in
         atomic_fetch_add(&st->inference_count, job->rows);
         atomic_fetch_sub(&job->model->queued, 1);
         eied_call_reply(job->call, &resp.base);
+        free(go);
+        free(gop);
+        free(graw);
+        free(gshape);
         row += job->rows;
         job_free(job);
     }
     if (b->input != NULL)
         free(b->input);
     free(b->output);
+    free(b->io);
     eied_version_unref(b->version);
     eied_server_post(b->srv, batch_finished, b->model);
     free(b);
@@ -276,7 +342,8 @@ static infer_batch_t *take_batch(eied_server_t *srv, eied_model_t *m)
     while (m->pending_head != NULL) {
         eied_infer_job_t *job = m->pending_head;
         if (b->version != NULL && (!batching || job->version != b->version ||
-                                   job->net != b->net || b->rows + job->rows > max_rows))
+                                   job->net != b->net || b->rows + job->rows > max_rows ||
+                                   net_is_graph_io(job->net)))
             break;
         m->pending_head = job->next;
         if (m->pending_head == NULL)
@@ -315,11 +382,47 @@ static infer_batch_t *take_batch(eied_server_t *srv, eied_model_t *m)
     return b;
 }
 
+/* A graph's batch (one job): its inputs and outputs as the engine takes them. */
+static eie_status_t graph_submit(infer_batch_t *b, eie_error_t *err)
+{
+    size_t n_in = eie_net_input_count(b->net), n_out = eie_net_output_count(b->net);
+    uint64_t out_total = 0;
+    for (size_t i = 0; i < n_out; i++)
+        out_total += (uint64_t)b->rows * eie_net_output_elements(b->net, i);
+    b->input = b->jobs->input;
+    b->jobs->input = NULL;
+    b->output = malloc((out_total ? out_total : 1) * sizeof(float));
+    b->io = calloc(n_in + n_out, sizeof *b->io);
+    if (b->output == NULL || b->io == NULL)
+        return eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory for a batch of %u rows",
+                             b->rows);
+    float *at = b->input;
+    for (size_t i = 0; i < n_in; i++) {
+        b->io[i] = at;
+        at += (size_t)b->rows * eie_net_input_elements(b->net, i);
+    }
+    at = b->output;
+    for (size_t i = 0; i < n_out; i++) {
+        b->io[n_in + i] = at;
+        at += (size_t)b->rows * eie_net_output_elements(b->net, i);
+    }
+    return eie_net_submit_multi(b->net, (const float *const *)b->io, b->rows, b->io + n_in,
+                                batch_done, b, err);
+}
+
 static void batch_submit(eied_server_t *srv, eied_model_t *m, infer_batch_t *b)
 {
     uint32_t in_dim = eie_net_input_dim(b->net);
     uint32_t out_dim = eie_net_output_dim(b->net);
     eie_error_t err;
+    if (net_is_graph_io(b->net)) {
+        m->inflight_batches++;
+        b->start_ns = eied_now_ns();
+        eie_status_t st = graph_submit(b, &err);
+        if (st != EIE_STATUS_OK)
+            batch_done(b, st, NULL, &err);
+        return;
+    }
     b->output = malloc((size_t)b->rows * out_dim * sizeof(float));
     if (b->jobs->next == NULL) {
         b->input = b->jobs->input; /* one job: its buffer is the batch */
@@ -418,6 +521,11 @@ static void on_model_infer(eied_server_t *srv, eied_call_t *call)
     if (req == NULL)
         return;
     eied_infer_job_t *job = NULL;
+    /* a graph's request: its inputs' data, requested outputs, the model's tensor specs */
+    const void **gdata = NULL;
+    size_t *gsel = NULL;
+    eied_infer_tensor_spec_t *gspec = NULL;
+    const char **gout_names = NULL;
     if (eied_server_state(srv) >= EIED_SERVER_STOPPING) {
         infer_fail(call, req->model_name, req->id, GRPC_STATUS_UNAVAILABLE, "server is shutting down");
         goto done;
@@ -427,24 +535,75 @@ static void on_model_infer(eied_server_t *srv, eied_call_t *call)
     if (v == NULL)
         goto done;
     const char *mname = req->model_name;
-    eied_infer_spec_t spec = {
-        .model = mname,
-        .input_name = eie_model_input_name(v->model),
-        .output_name = eie_model_output_name(v->model),
-        .input_dim = eie_net_input_dim(v->net),
-        .max_batch = cfg->max_batch,
-        .max_tensor_elements = cfg->max_tensor_elements,
-        .reject_non_finite = cfg->reject_non_finite,
-    };
-    eied_infer_input_t input_spec;
+    /* A graph of several inputs or outputs: each input by its name and full shape. */
+    size_t n_gin = eie_model_input_count(v->model), n_gout = eie_model_output_count(v->model);
+    bool graph = n_gin != 1 || n_gout != 1;
+    size_t n_gsel = 0;
+    uint32_t rows;
+    size_t n;
+    eied_infer_input_t input_spec = {0};
     char why[1024];
-    int code = eied_infer_validate(req, &spec, &input_spec, why, sizeof why);
+    int code;
+    if (graph) {
+        gdata = calloc(n_gin, sizeof *gdata);
+        gsel = calloc(n_gout, sizeof *gsel);
+        gspec = calloc(n_gin, sizeof *gspec);
+        gout_names = calloc(n_gout, sizeof *gout_names);
+        eie_tensor_info_t *tis = calloc(n_gin, sizeof *tis);
+        if (gdata == NULL || gsel == NULL || gspec == NULL || gout_names == NULL || tis == NULL) {
+            free(tis);
+            infer_fail(call, mname, req->id, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+            goto done;
+        }
+        for (size_t i = 0; i < n_gin; i++) {
+            eie_model_input_info(v->model, i, &tis[i]);
+            gspec[i] = (eied_infer_tensor_spec_t){.name = tis[i].name,
+                                                  .rank = tis[i].shape.rank,
+                                                  .shape = tis[i].shape.dims,
+                                                  .elements = eie_net_input_elements(v->net, i)};
+        }
+        for (size_t i = 0; i < n_gout; i++) {
+            eie_tensor_info_t ti;
+            eie_model_output_info(v->model, i, &ti);
+            gout_names[i] = ti.name;
+        }
+        eied_infer_graph_spec_t gs = {
+            .model = mname,
+            .n_inputs = n_gin,
+            .n_outputs = n_gout,
+            .inputs = gspec,
+            .output_names = gout_names,
+            .max_batch = cfg->max_batch,
+            .max_tensor_elements = cfg->max_tensor_elements,
+            .reject_non_finite = cfg->reject_non_finite,
+        };
+        code = eied_infer_validate_graph(req, &gs, &rows, gdata, gsel, &n_gsel, why, sizeof why);
+        free(tis);
+        n = 0;
+        for (size_t i = 0; code == GRPC_STATUS_OK && i < n_gin; i++)
+            n += (size_t)rows * gspec[i].elements;
+    } else {
+        eie_tensor_info_t in_info;
+        eie_model_input_info(v->model, 0, &in_info);
+        eied_infer_spec_t spec = {
+            .model = mname,
+            .input_name = eie_model_input_name(v->model),
+            .output_name = eie_model_output_name(v->model),
+            .input_dim = eie_net_input_dim(v->net),
+            .input_shape = in_info.shape.dims,
+            .input_rank = in_info.shape.rank,
+            .max_batch = cfg->max_batch,
+            .max_tensor_elements = cfg->max_tensor_elements,
+            .reject_non_finite = cfg->reject_non_finite,
+        };
+        code = eied_infer_validate(req, &spec, &input_spec, why, sizeof why);
+        rows = input_spec.rows;
+        n = input_spec.n;
+    }
     if (code != GRPC_STATUS_OK) {
         infer_fail(call, mname, req->id, code, "%s", why);
         goto done;
     }
-    uint32_t rows = input_spec.rows;
-    size_t n = input_spec.n;
     /* A request may pick the backend it runs on (parameter "backend"); the model's own is the
        default, the others are there when the daemon runs more than one. */
     eie_engine_t *engine = v->engine;
@@ -495,7 +654,31 @@ static void on_model_infer(eied_server_t *srv, eied_call_t *call)
         infer_fail(call, req->model_name, req->id, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         goto done;
     }
-    memcpy(input, input_spec.data, n * sizeof(float)); /* raw bytes may be unaligned */
+    if (graph) {
+        /* the inputs one after the other, in the model's order (raw bytes may be unaligned) */
+        size_t at = 0;
+        for (size_t i = 0; i < n_gin; i++) {
+            size_t k = (size_t)rows * gspec[i].elements;
+            memcpy(input + at, gdata[i], k * sizeof(float));
+            at += k;
+        }
+        if (n_gsel > 0) {
+            job->out_sel = malloc(n_gsel * sizeof *job->out_sel);
+            if (job->out_sel == NULL) {
+                free(job);
+                free(input);
+                free(id);
+                job = NULL;
+                infer_fail(call, req->model_name, req->id, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                           "out of memory");
+                goto done;
+            }
+            memcpy(job->out_sel, gsel, n_gsel * sizeof *job->out_sel);
+            job->n_sel = n_gsel;
+        }
+    } else {
+        memcpy(input, input_spec.data, n * sizeof(float)); /* raw bytes may be unaligned */
+    }
     job->call = call;
     job->net = net;
     job->engine = engine;
@@ -518,6 +701,10 @@ static void on_model_infer(eied_server_t *srv, eied_call_t *call)
     m->pending_count++;
     model_dispatch(m);
 done:
+    free(gdata);
+    free(gsel);
+    free(gspec);
+    free(gout_names);
     protobuf_c_message_free_unpacked(&req->base, NULL);
 }
 

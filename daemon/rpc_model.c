@@ -65,29 +65,41 @@ static void on_model_metadata(eied_server_t *srv, eied_call_t *call)
         versions[i] = version_text[i];
     }
     Inference__ModelMetadataResponse resp = INFERENCE__MODEL_METADATA_RESPONSE__INIT;
-    Inference__ModelMetadataResponse__TensorMetadata in =
-        INFERENCE__MODEL_METADATA_RESPONSE__TENSOR_METADATA__INIT;
-    Inference__ModelMetadataResponse__TensorMetadata out =
-        INFERENCE__MODEL_METADATA_RESPONSE__TENSOR_METADATA__INIT;
-    Inference__ModelMetadataResponse__TensorMetadata *ins[1] = {&in}, *outs[1] = {&out};
-    int64_t in_shape[2] = {-1, eie_model_input_dim(v->model)};
-    int64_t out_shape[2] = {-1, eie_model_output_dim(v->model)};
-    in.name = (char *)eie_model_input_name(v->model);
-    in.datatype = "FP32";
-    in.n_shape = 2;
-    in.shape = in_shape;
-    out.name = (char *)eie_model_output_name(v->model);
-    out.datatype = "FP32";
-    out.n_shape = 2;
-    out.shape = out_shape;
+    /* Every graph input and output under its own name, datatype and full shape. */
+    size_t n_in = eie_model_input_count(v->model), n_out = eie_model_output_count(v->model);
+    size_t n_io = n_in + n_out;
+    Inference__ModelMetadataResponse__TensorMetadata *tm = calloc(n_io ? n_io : 1, sizeof *tm);
+    Inference__ModelMetadataResponse__TensorMetadata **tp = calloc(n_io ? n_io : 1, sizeof *tp);
+    int64_t(*shapes)[EIE_MAX_RANK] = calloc(n_io ? n_io : 1, sizeof *shapes);
+    if (tm == NULL || tp == NULL || shapes == NULL) {
+        eied_call_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        free(tm);
+        free(tp);
+        free(shapes);
+        goto done;
+    }
+    for (size_t i = 0; i < n_io; i++) {
+        eie_tensor_info_t ti;
+        if (i < n_in)
+            eie_model_input_info(v->model, i, &ti);
+        else
+            eie_model_output_info(v->model, i - n_in, &ti);
+        inference__model_metadata_response__tensor_metadata__init(&tm[i]);
+        memcpy(shapes[i], ti.shape.dims, ti.shape.rank * sizeof(int64_t));
+        tm[i].name = (char *)ti.name;
+        tm[i].datatype = (char *)eie_dtype_name(ti.dtype);
+        tm[i].n_shape = ti.shape.rank;
+        tm[i].shape = shapes[i];
+        tp[i] = &tm[i];
+    }
     resp.name = m->name;
     resp.n_versions = m->n_versions;
     resp.versions = versions;
     resp.platform = "eie_eiev1";
-    resp.n_inputs = 1;
-    resp.inputs = ins;
-    resp.n_outputs = 1;
-    resp.outputs = outs;
+    resp.n_inputs = n_in;
+    resp.inputs = tp;
+    resp.n_outputs = n_out;
+    resp.outputs = tp + n_in;
 
     Inference__ModelMetadataResponse__PropertiesEntry pe[EIED_VERSION_PROPS];
     Inference__ModelMetadataResponse__PropertiesEntry *pp[EIED_VERSION_PROPS];
@@ -100,6 +112,9 @@ static void on_model_metadata(eied_server_t *srv, eied_call_t *call)
     resp.n_properties = EIED_VERSION_PROPS;
     resp.properties = pp;
     eied_call_reply(call, &resp.base);
+    free(tm);
+    free(tp);
+    free(shapes);
 done:
     protobuf_c_message_free_unpacked(&req->base, NULL);
 }

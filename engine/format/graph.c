@@ -132,6 +132,11 @@ int eie_graph_infer(const eie_model_t *m, const eie_layer_t *l, const eie_limits
             return why_set(why, why_len, "a kernel size, stride, dilation or pad is over %u",
                            lim->max_dim);
         uint64_t C = (uint64_t)x->dims[1];
+        /* each factor is bounded, so the product of two fits; the third is checked */
+        uint64_t taps = (uint64_t)p->kernel_h * p->kernel_w;
+        if (taps > lim->max_weights)
+            return why_set(why, why_len, "a %ux%u kernel is over %" PRIu64 " weights",
+                           p->kernel_h, p->kernel_w, lim->max_weights);
         if (C % p->groups != 0 || l->fc.rows % p->groups != 0)
             return why_set(why, why_len, "groups %u does not divide %" PRIu64
                            " input channels and %u output channels",

@@ -359,13 +359,16 @@ static eie_status_t read_u32s(cur_t *c, const char *field, uint32_t *v, size_t n
 
 /* One node's payload (FORMAT.md, "Nodes"), up to but not including the checks against the
  * graph that need the other nodes; defined[t] says whether tensor t has a value yet. */
-static eie_status_t read_node(cur_t *c, const eie_limits_t *lim, eie_model_t *m,
+static eie_status_t read_node(cur_t *c, const eie_limits_t *lim, eie_model_t *m, size_t index,
                               eie_layer_t *l, uint8_t *defined)
 {
     eie_status_t st;
     uint64_t n_in, n_out;
     if ((st = read_str(c, "name", &l->name)) != EIE_STATUS_OK)
         return st;
+    if (l->name[0] != 0) /* later messages name the node */
+        snprintf(c->where, sizeof c->where, "node %zu (%s \"%.64s\")", index,
+                 eie_layer_kind_name(l->kind), l->name);
     size_t at_in = c->off;
     READ(c, 4, "inputs", n_in);
     if (n_in == 0 || n_in > lim->max_tensors)
@@ -601,10 +604,8 @@ static eie_status_t load_graph(cur_t *c, const eie_limits_t *lim, eie_model_t *m
         }
         l->kind = (eie_layer_kind_t)frames[i].kind;
         snprintf(lc.where, sizeof lc.where, "node %zu (%s)", i, kname);
-        if ((st = read_node(&lc, lim, m, l, defined)) != EIE_STATUS_OK)
+        if ((st = read_node(&lc, lim, m, i, l, defined)) != EIE_STATUS_OK)
             goto done;
-        if (l->name[0] != 0)
-            snprintf(lc.where, sizeof lc.where, "node %zu (%s \"%.64s\")", i, kname, l->name);
         if (lc.off != lc.end) {
             st = cur_fail(&lc, EIE_STATUS_BAD_FORMAT, "byte_length", frames[i].start - 8,
                           "node says %zu bytes but its fields use %zu", frames[i].len,

@@ -219,6 +219,21 @@ Test(input_npy, float32_2d_v1)
     eiectl_input_free(&in);
 }
 
+Test(input_npy, float32_4d_rows_are_flattened_samples)
+{
+    float v[12] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+    uint8_t buf[256];
+    size_t n = make_npy(buf, 1,
+                        "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 1, 2, 3), }", v,
+                        sizeof v);
+    eiectl_input_t in;
+    cr_assert(npy(buf, n, &in), "%s", err);
+    cr_assert_eq(in.rows, 2);
+    cr_assert_eq(in.cols, 6);
+    cr_assert_float_eq(in.data[7], 7.0f, 0);
+    eiectl_input_free(&in);
+}
+
 Test(input_npy, float64_1d_v2_is_one_row)
 {
     double v[4] = {0.5, -1, 1e30, 3};
@@ -256,9 +271,9 @@ Test(input_npy, every_bad_file_says_what_is_wrong)
          "structured arrays"},
         {1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", 24, 0,
          "Fortran order"},
-        {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3, 1), }", 24, 0,
-         "3 dimensions"},
-        {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (), }", 4, 0, "0 dimensions"},
+        {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3000, 1000), }", 24, 0,
+         "a sample of this 3-D array holds more than"},
+        {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (), }", 4, 0, "a scalar"},
         {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 3), }", 0, 0, "no values"},
         {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 20, 0,
          "20 bytes of data, the shape (2 x 3 of <f4) needs 24"},

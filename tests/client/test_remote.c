@@ -54,6 +54,18 @@ Test(metadata, input_width_is_the_last_dimension)
     meta_init(&m, "FP32", 1, 10, 0, 0);
     cr_assert(eiectl_model_input_from_metadata(&m.md, &mi, err, sizeof err), "%s", err);
     cr_assert_eq(mi.features, 10);
+    /* an image input: a row is one 2 x 3 sample, sent in the model's full shape */
+    meta_init(&m, "FP32", 3, -1, 2, 3);
+    cr_assert(eiectl_model_input_from_metadata(&m.md, &mi, err, sizeof err), "%s", err);
+    cr_assert_eq(mi.features, 6);
+    cr_assert_eq(mi.rank, 3);
+    float v[12] = {0};
+    eiectl_infer_request_t req;
+    cr_assert(eiectl_infer_request_init(&req, "lenet", "", "", "input", v, 2, 6));
+    eiectl_infer_request_set_shape(&req, mi.rank, mi.shape);
+    cr_assert_eq(req.input.n_shape, 3);
+    cr_assert(req.input.shape[0] == 2 && req.input.shape[1] == 2 && req.input.shape[2] == 3);
+    eiectl_infer_request_free(&req);
 }
 
 Test(metadata, unusable_inputs_are_named)
@@ -65,7 +77,7 @@ Test(metadata, unusable_inputs_are_named)
         const char *want;
     } cases[] = {
         {"FP64", 2, 1, 4, 0, "model 'lenet' input 'input' has datatype 'FP64'"},
-        {"FP32", 3, 1, 2, 2, "input 'input' has 3 dimensions"},
+        {"FP32", 3, -1, 2, -1, "input 'input' has dimension 2 of -1"},
         {"FP32", 0, 0, 0, 0, "has 0 dimensions"},
         {"FP32", 2, 1, -1, 0, "has -1 features"},
         {"FP32", 2, 1, 0, 0, "has 0 features"},

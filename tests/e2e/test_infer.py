@@ -5,6 +5,7 @@ batching on and off agree, metrics move, reflection lists the services."""
 import os
 import random
 import struct
+import subprocess
 import tempfile
 import threading
 import time
@@ -340,6 +341,108 @@ class InferTest(unittest.TestCase):
                       message("inference.ModelMetadataRequest")(name="nope"),
                       message("inference.ModelMetadataResponse"))
             self.assertEqual(cm.exception.code(), grpc.StatusCode.NOT_FOUND)
+
+    def test_graph_model_keeps_its_names_and_full_shapes(self):
+        path = os.path.join(TMP.name, "cnn.eie")
+        subprocess.run([harness.SYNTH, path, "--cnn", "--name", "cnn"], check=True)
+        data = rows(3, dim=64, seed=5)
+        want = reference(path, data, TMP.name)
+        assert_close(self, want, reference(path, data, TMP.name, dense=True))
+        with Daemon(config(models={"cnn": path})) as d, d.channel() as ch:
+            wait_ready(ch, "cnn")
+            mm = unary(ch, SVC + "ModelMetadata",
+                       message("inference.ModelMetadataRequest")(name="cnn"),
+                       message("inference.ModelMetadataResponse"))
+            self.assertEqual([(t.name, t.datatype, list(t.shape)) for t in mm.inputs],
+                             [("image", "FP32", [-1, 1, 8, 8])])
+            self.assertEqual([(t.name, t.datatype, list(t.shape)) for t in mm.outputs],
+                             [("logits", "FP32", [-1, 10])])
+            resp = infer(ch, request(data, model="cnn", name="image", shape=[3, 1, 8, 8]))
+            self.assertEqual(resp.outputs[0].name, "logits")
+            self.assertEqual(list(resp.outputs[0].shape), [3, 10])
+            assert_close(self, outputs(resp), want)
+            # the flattened shape is refused, naming the shape the model takes
+            with self.assertRaises(grpc.RpcError) as cm:
+                infer(ch, request(data, model="cnn", name="image"))
+            self.assertEqual(cm.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+            self.assertIn("shape [3,64] does not match [-1,1,8,8]", cm.exception.details())
+            # eiectl sends a 4-D .npy in the model's full shape
+            flat = [x for r in data for x in r]
+            header = "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 1, 8, 8), }"
+            header += " " * ((10 + len(header) + 1 + 63) // 64 * 64 - 10 - len(header) - 1)
+            header += "\n"
+            npy_path = os.path.join(TMP.name, "images.npy")
+            with open(npy_path, "wb") as f:
+                f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) +
+                        header.encode() + struct.pack("<%df" % len(flat), *flat))
+            r = subprocess.run([harness.EIECTL, "infer", "--addr", "127.0.0.1:%d" % d.port,
+                                "--model", "cnn", "--input-file", npy_path],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            got = [[float(v) for v in line.split()] for line in r.stdout.strip().splitlines()]
+            assert_close(self, got, want, rel=1e-4)
+
+    def test_two_inputs_and_two_outputs_by_their_names(self):
+        path = os.path.join(TMP.name, "two.eie")
+        subprocess.run([harness.SYNTH, path, "--two", "--name", "two"], check=True)
+        left, right = rows(3, dim=6, seed=8), rows(3, dim=6, seed=9)
+        # eie-ref takes and gives a graph's tensors one after the other
+        flat = reference(path, [sum(left, []) + sum(right, [])], TMP.name)[0]
+        want_sum = [flat[i * 4:(i + 1) * 4] for i in range(3)]
+        want_lrelu = [flat[12 + i * 4:12 + (i + 1) * 4] for i in range(3)]
+        self.assertTrue(all(x >= 0 for r in want_lrelu for x in r))
+        with Daemon(config(models={"two": path})) as d, d.channel() as ch:
+            wait_ready(ch, "two")
+            mm = unary(ch, SVC + "ModelMetadata",
+                       message("inference.ModelMetadataRequest")(name="two"),
+                       message("inference.ModelMetadataResponse"))
+            self.assertEqual([(t.name, list(t.shape)) for t in mm.inputs],
+                             [("left", [-1, 6]), ("right", [-1, 3, 2])])
+            self.assertEqual([(t.name, list(t.shape)) for t in mm.outputs],
+                             [("sum", [-1, 4]), ("lrelu", [-1, 4])])
+
+            def req_for(order, raw=True):
+                req = InferReq(model_name="two")
+                data = {"left": (left, [3, 6]), "right": (right, [3, 3, 2])}
+                for name in order:
+                    vals, shape = data[name]
+                    t = req.inputs.add(name=name, datatype="FP32")
+                    t.shape.extend(shape)
+                    flat_in = [x for r in vals for x in r]
+                    if raw:
+                        req.raw_input_contents.append(struct.pack("<%df" % len(flat_in),
+                                                                  *flat_in))
+                    else:
+                        t.contents.fp32_contents.extend(flat_in)
+                return req
+
+            for order, raw in ((["left", "right"], True), (["right", "left"], False)):
+                resp = infer(ch, req_for(order, raw))
+                self.assertEqual([(o.name, list(o.shape)) for o in resp.outputs],
+                                 [("sum", [3, 4]), ("lrelu", [3, 4])])
+                got = [struct.unpack("<12f", c) for c in resp.raw_output_contents]
+                assert_close(self, [list(got[0][i * 4:(i + 1) * 4]) for i in range(3)],
+                             want_sum)
+                assert_close(self, [list(got[1][i * 4:(i + 1) * 4]) for i in range(3)],
+                             want_lrelu)
+            # one requested output comes alone
+            req = req_for(["left", "right"])
+            req.outputs.add(name="lrelu")
+            resp = infer(ch, req)
+            self.assertEqual([o.name for o in resp.outputs], ["lrelu"])
+            # a missing input and a wrong shape are named
+            req = req_for(["left"])
+            with self.assertRaises(grpc.RpcError) as cm:
+                infer(ch, req)
+            self.assertEqual(cm.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+            self.assertIn("expected 2 input tensors, got 1", cm.exception.details())
+            req = req_for(["left", "right"])
+            del req.inputs[1].shape[:]
+            req.inputs[1].shape.extend([3, 6])
+            with self.assertRaises(grpc.RpcError) as cm:
+                infer(ch, req)
+            self.assertIn("input 'right': shape [3,6] does not match [-1,3,2]",
+                          cm.exception.details())
 
     def test_unload_then_load_through_the_repository_api(self):
         with Daemon(config()) as d, d.channel() as ch:

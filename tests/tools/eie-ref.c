@@ -4,7 +4,8 @@
  * answers with the engine's results computed in-process:
  *   eie-ref MODEL.eie IN.f32 OUT.f32 [--dense]
  * --dense uses the dense reference (float GEMV over the decoded weights)
- * instead of the cpu backend.
+ * instead of the cpu backend. A graph of several inputs (outputs) reads
+ * (writes) them one after the other: all rows of input 0, then input 1...
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +35,24 @@ int main(int argc, char **argv)
     fseek(f, 0, SEEK_END);
     long bytes = ftell(f);
     fseek(f, 0, SEEK_SET);
-    size_t in_dim = eie_model_input_dim(m), out_dim = eie_model_output_dim(m);
+    size_t n_in = eie_model_input_count(m), n_out = eie_model_output_count(m);
+    size_t in_dim = 0, out_dim = 0;
+    const float *ins[64];
+    float *outs[64];
+    eie_tensor_info_t ti;
+    if (n_in > 64 || n_out > 64) {
+        eie_error_set(&err, EIE_STATUS_LIMIT, "more than 64 inputs or outputs");
+        fclose(f);
+        goto fail;
+    }
+    for (size_t i = 0; i < n_in; i++) {
+        eie_model_input_info(m, i, &ti);
+        in_dim += eie_shape_sample_elements(&ti.shape);
+    }
+    for (size_t i = 0; i < n_out; i++) {
+        eie_model_output_info(m, i, &ti);
+        out_dim += eie_shape_sample_elements(&ti.shape);
+    }
     size_t rows = (size_t)bytes / (in_dim * sizeof(float));
     in = malloc((size_t)bytes + 1);
     out = malloc(rows * out_dim * sizeof(float) + 1);
@@ -46,14 +64,26 @@ int main(int argc, char **argv)
         goto fail;
     }
     fclose(f);
+    size_t at = 0;
+    for (size_t i = 0; i < n_in; i++) {
+        eie_model_input_info(m, i, &ti);
+        ins[i] = in + at;
+        at += rows * eie_shape_sample_elements(&ti.shape);
+    }
+    at = 0;
+    for (size_t i = 0; i < n_out; i++) {
+        eie_model_output_info(m, i, &ti);
+        outs[i] = out + at;
+        at += rows * eie_shape_sample_elements(&ti.shape);
+    }
     if (argc == 5) {
-        if (eie_model_run_dense(m, in, rows, out, &err) != EIE_STATUS_OK)
+        if (eie_model_run_dense_multi(m, ins, rows, outs, &err) != EIE_STATUS_OK)
             goto fail;
     } else {
         eie_engine_opts_t opts = eie_engine_opts_default();
         if (eie_engine_init(&opts, &e, &err) != EIE_STATUS_OK ||
             eie_net_init(e, m, &net, &err) != EIE_STATUS_OK ||
-            eie_net_run(net, in, rows, out, NULL, &err) != EIE_STATUS_OK)
+            eie_net_run_multi(net, ins, rows, outs, NULL, &err) != EIE_STATUS_OK)
             goto fail;
     }
     f = fopen(argv[3], "wb");

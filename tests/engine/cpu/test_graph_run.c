@@ -1,6 +1,7 @@
 /* Graphs on the cpu backend against the dense reference: every node kind,
  * both storages, several inputs and outputs, 1/2/3/7 PEs bit-identical. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <string.h>
 
 #include "../format/graph_helpers.h"
@@ -201,11 +202,11 @@ Test(graph_run, single_array_run_needs_one_input_and_one_output)
     cr_assert_eq(eie_engine_init(NULL, &e, &err), EIE_STATUS_OK);
     cr_assert_eq(eie_net_init(e, m, &net, &err), EIE_STATUS_OK, "%s", err.msg);
     cr_assert_eq(eie_net_input_count(net), 2);
-    cr_assert_eq(eie_net_output_count(net), 3);
+    cr_assert_eq(eie_net_output_count(net), 4);
     cr_assert_eq(eie_net_input_elements(net, 0), 3 * 11 * 10);
     float x[330] = {0}, y[7];
     cr_assert_eq(eie_net_run(net, x, 1, y, NULL, &err), EIE_STATUS_INVALID_ARGUMENT);
-    cr_assert(strstr(err.msg, "2 inputs and 3 outputs: use eie_net_run_multi") != NULL, "%s",
+    cr_assert(strstr(err.msg, "2 inputs and 4 outputs: use eie_net_run_multi") != NULL, "%s",
               err.msg);
     eie_net_free(net);
     eie_engine_free(e);
@@ -237,5 +238,58 @@ Test(graph_run, fixed_batch_dimension_is_enforced)
     eie_net_free(net);
     eie_engine_free(e);
     eie_model_free(m);
+    eie_builder_free(b);
+}
+
+/* Files the reader accepts after random byte changes (other attributes, shapes, weights)
+ * still run, and still match the dense reference. */
+Test(graph_run, mutated_files_that_load_run_like_the_dense_reference)
+{
+    eie_builder_t *b = NULL;
+    eie_error_t err;
+    cr_assert_eq(th_build_zoo(&b, 11, &err), EIE_STATUS_OK, "%s", err.msg);
+    uint8_t *d, *x;
+    size_t len;
+    cr_assert_eq(eie_builder_write_memory(b, &d, &len, &err), EIE_STATUS_OK);
+    x = malloc(len);
+    eie_limits_t lim = eie_limits_default();
+    lim.max_elements = 4096; /* keeps every accepted mutant small */
+    uint64_t seed = 5;
+    int loaded = 0;
+    for (int k = 0; k < 1500; k++) {
+        memcpy(x, d, len);
+        x[th_rand(&seed) % (len - 32)] = (uint8_t)th_rand(&seed);
+        th_fix_checksum(x, len);
+        eie_model_t *m = NULL;
+        if (eie_model_load_memory(x, len, &lim, &m, &err) != EIE_STATUS_OK)
+            continue;
+        loaded++;
+        float **in = inputs_for(m, 2, (uint64_t)k + 1);
+        run_t ref, r;
+        outputs_alloc(m, 2, &ref);
+        cr_assert_eq(eie_model_run_dense_multi(m, (const float *const *)in, 2, ref.out, &err),
+                     EIE_STATUS_OK, "%s", err.msg);
+        run_cpu(m, 3, in, 2, &r, NULL);
+        for (size_t i = 0; i < r.n_out; i++) {
+            /* a mutated weight may be huge: compare relative to the output's scale */
+            float scale = 1.0f;
+            for (size_t j = 0; j < r.n[i]; j++)
+                scale = fabsf(ref.out[i][j]) > scale ? fabsf(ref.out[i][j]) : scale;
+            for (size_t j = 0; j < r.n[i]; j++)
+                cr_assert(fabsf(r.out[i][j] - ref.out[i][j]) <= 1e-4f * scale ||
+                              (isnan(r.out[i][j]) && isnan(ref.out[i][j])),
+                          "mutant %d output %zu[%zu]: %g vs %g", k, i, j, (double)r.out[i][j],
+                          (double)ref.out[i][j]);
+        }
+        run_free(&r);
+        run_free(&ref);
+        for (size_t i = 0; i < eie_model_input_count(m); i++)
+            free(in[i]);
+        free(in);
+        eie_model_free(m);
+    }
+    cr_assert(loaded > 100, "only %d of 1500 mutants loaded", loaded);
+    free(x);
+    free(d);
     eie_builder_free(b);
 }

@@ -122,10 +122,10 @@ static inline eie_status_t th_node2(eie_builder_t *b, eie_layer_kind_t kind, con
 }
 
 /*
- * A graph with every node kind and both storages, two inputs and three
+ * A graph with every node kind and both storages, two inputs and four
  * outputs: asymmetric pads, dilation with stride, groups, ceil-mode pooling,
  * count_include_pad both ways, concat, a residual add, softmax over axes 1
- * and 2, flatten and reshape.
+ * and 2, flatten and reshape, dilation with stride.
  */
 static inline eie_status_t th_build_zoo(eie_builder_t **b_out, uint64_t seed, eie_error_t *err)
 {
@@ -195,9 +195,15 @@ static inline eie_status_t th_build_zoo(eie_builder_t **b_out, uint64_t seed, ei
     Z(th_fc(b, "p1flat", "fc2", 9, 0.3, EIE_STORAGE_SHARED, &seed, err));
     Z(th_act(b, "fc2", "feat", EIE_ACT_IDENTITY, 0, err));
     Z(th_act(b, "c1", "colsoft", EIE_ACT_SOFTMAX, 2, err));
+    /* dilation with stride on the same axes */
+    eie_conv2d_params_t c3 = {.kernel_h = 2, .kernel_w = 3, .stride_h = 2, .stride_w = 3,
+                              .pad_top = 0, .pad_left = 2, .pad_bottom = 1, .pad_right = 0,
+                              .dilation_h = 3, .dilation_w = 2, .groups = 1};
+    Z(th_conv(b, "image", "dilated", 5, c3, 0.6, EIE_STORAGE_SHARED, &seed, err));
     Z(eie_builder_add_output(b, "probs", err));
     Z(eie_builder_add_output(b, "feat", err));
     Z(eie_builder_add_output(b, "colsoft", err));
+    Z(eie_builder_add_output(b, "dilated", err));
 #undef Z
     *b_out = b;
     return EIE_STATUS_OK;

@@ -59,7 +59,7 @@ Test(graph_format, names_shapes_and_io_survive)
     eie_error_t err;
     cr_assert_eq(eie_model_load_memory(d, len, NULL, &m, &err), EIE_STATUS_OK, "%s", err.msg);
     cr_assert_eq(eie_model_input_count(m), 2);
-    cr_assert_eq(eie_model_output_count(m), 3);
+    cr_assert_eq(eie_model_output_count(m), 4);
     eie_tensor_info_t ti;
     cr_assert_eq(eie_model_input_info(m, 0, &ti), EIE_STATUS_OK);
     cr_assert_str_eq(ti.name, "image");
@@ -277,7 +277,7 @@ Test(graph_malformed, non_finite_exact_value_is_named)
     memcpy(d + at, &nan, 4);
     eie_error_t err = load_bad(d, len, EIE_STATUS_BAD_FORMAT, NULL);
     char want[96];
-    snprintf(want, sizeof want, "node 0 (fc), field values, byte offset %zu: value 1 is not finite",
+    snprintf(want, sizeof want, "node 0 (fc \"NODEX\"), field values, byte offset %zu: value 1 is not finite",
              at);
     assert_msg_has(&err, want);
     free(d);
@@ -348,4 +348,32 @@ Test(graph_builder, refuses_bad_nodes_with_a_message)
     cr_assert_eq(eie_builder_add_fc(b, 2, 2, 1, NULL, NULL, NULL, &err),
                  EIE_STATUS_INVALID_ARGUMENT);
     eie_builder_free(b);
+}
+
+Test(graph_malformed, random_byte_changes_load_or_fail_with_a_message)
+{
+    size_t len;
+    uint8_t *d = zoo_bytes(&len);
+    uint8_t *x = malloc(len);
+    uint64_t seed = 77;
+    for (int k = 0; k < 3000; k++) {
+        memcpy(x, d, len);
+        int n = 1 + (int)(th_rand(&seed) % 3);
+        for (int j = 0; j < n; j++)
+            x[th_rand(&seed) % (len - 32)] = (uint8_t)th_rand(&seed);
+        th_fix_checksum(x, len);
+        eie_model_t *m = NULL;
+        eie_error_t err = {0};
+        eie_status_t st = eie_model_load_memory(x, len, NULL, &m, &err);
+        if (st == EIE_STATUS_OK) {
+            cr_assert_not_null(m);
+            eie_model_free(m);
+        } else {
+            cr_assert_null(m);
+            cr_assert(err.msg[0] != 0, "mutation %d: status %s without a message", k,
+                      eie_status_name(st));
+        }
+    }
+    free(x);
+    free(d);
 }
