@@ -4,6 +4,7 @@ import re
 import struct
 import subprocess
 import tempfile
+import time
 import unittest
 
 import harness
@@ -197,6 +198,87 @@ class EvalTest(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("takes 16 inputs but", r.stderr)
         self.assertIn("3x3 = 9 pixels", r.stderr)
+
+
+class ImportServeTest(unittest.TestCase):
+    """eiectl import of ONNX models (built with python3-onnx), served by eied:
+    ModelMetadata shows every input and output with its own name, datatype and
+    full shape, ModelInfer by those names answers what a float64 reference of
+    the ONNX file computes, and eiectl infer sends a 4-D .npy."""
+
+    @classmethod
+    def setUpClass(cls):
+        import sys
+        sys.path.insert(0, os.path.join(harness.SOURCE, "tests", "engine", "onnx"))
+        import numpy
+        import onnx
+        import graph_reference
+        import test_graph_import as cases
+        cls.np, cls.onnx, cls.ref, cls.cases = numpy, onnx, graph_reference, cases
+        cls.tmp = tempfile.TemporaryDirectory(prefix="eie-import-")
+        cls.models, cls.feeds, cls.paths = {}, {}, {}
+        for name, build in (("convnet", cases.convnet), ("two", cases.two_inputs)):
+            m, feeds = build(numpy.random.default_rng(11))
+            src = os.path.join(cls.tmp.name, name + ".onnx")
+            onnx.save(m, src)
+            cls.paths[name] = os.path.join(cls.tmp.name, name + ".eie")
+            r = eiectl("import", src, "-o", cls.paths[name])
+            assert r.returncode == 0, r.stderr
+            cls.models[name], cls.feeds[name] = m, feeds
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def io(self, vals):
+        return [(v.name, "FP32", [d.dim_value if d.HasField("dim_value") else -1
+                                  for d in v.type.tensor_type.shape.dim]) for v in vals]
+
+    def test_names_shapes_and_outputs_survive_import_and_serving(self):
+        np = self.np
+        svc = "/inference.GRPCInferenceService/"
+        conf = ("[server]\ndrain_delay = 0s\nexit_timeout = 5s\n[models]\n" +
+                "".join("%s = %s\n" % kv for kv in self.paths.items()))
+        with Daemon(conf) as d, d.channel() as ch:
+            for name in self.paths:
+                for _ in range(200):
+                    if harness.unary(ch, svc + "ModelReady",
+                                     harness.message("inference.ModelReadyRequest")(name=name),
+                                     harness.message("inference.ModelReadyResponse")).ready:
+                        break
+                    time.sleep(0.05)
+                m = self.models[name]
+                mm = harness.unary(ch, svc + "ModelMetadata",
+                                   harness.message("inference.ModelMetadataRequest")(name=name),
+                                   harness.message("inference.ModelMetadataResponse"))
+                self.assertEqual([(t.name, t.datatype, list(t.shape)) for t in mm.inputs],
+                                 self.io(m.graph.input))
+                self.assertEqual([(t.name, t.datatype, list(t.shape)) for t in mm.outputs],
+                                 self.io(m.graph.output))
+                # ModelInfer by the model's own names and full shapes.
+                req = harness.message("inference.ModelInferRequest")(model_name=name)
+                for v in m.graph.input:
+                    x = self.feeds[name][v.name]
+                    t = req.inputs.add(name=v.name, datatype="FP32")
+                    t.shape.extend(x.shape)
+                    req.raw_input_contents.append(x.astype("<f4").tobytes())
+                resp = harness.unary(ch, svc + "ModelInfer", req,
+                                     harness.message("inference.ModelInferResponse"))
+                want = self.ref.run(m, self.feeds[name])
+                self.assertEqual([o.name for o in resp.outputs], [o.name for o in m.graph.output])
+                for o, raw in zip(resp.outputs, resp.raw_output_contents):
+                    exp = want[o.name]
+                    self.assertEqual(list(o.shape), list(exp.shape), o.name)
+                    got = np.frombuffer(raw, "<f4").astype(np.float64)
+                    self.assertLessEqual(np.max(np.abs(got - exp.ravel())),
+                                         1e-5 * np.max(np.abs(exp)), o.name)
+            # eiectl infer sends the convnet's images as a 4-D .npy.
+            npy = os.path.join(self.tmp.name, "images.npy")
+            np.save(npy, self.feeds["convnet"]["image"])
+            r = eiectl("infer", "--addr", d.addr, "--model", "convnet", "--input-file", npy,
+                       "--json")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn('"probs"', r.stdout)
 
 
 if __name__ == "__main__":
