@@ -672,6 +672,11 @@ static eie_status_t window_attrs(gimp_t *imp, const Onnx__NodeProto *n, const ei
         return st;
     if (have)
         memcpy(pads, auto_p, sizeof auto_p);
+    for (int d = 0; d < 4; d++)
+        if (pads[d] > (int64_t)(1u << 20))
+            return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
+                                 "%s: attribute 'auto_pad' asks for a pad of %lld, over %u",
+                                 imp->where, (long long)pads[d], 1u << 20);
     return EIE_STATUS_OK;
 }
 
