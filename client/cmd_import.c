@@ -52,8 +52,8 @@ static int report(const char *path)
         print_shape(&ti.shape);
         putchar('\n');
     }
-    printf("  %-4s %-24s %-10s %-12s %-16s %10s %12s\n", "#", "node", "kind", "weights",
-           "storage", "nonzeros", "bytes");
+    printf("  %-4s %-24s %-10s %-12s %-16s %10s %12s\n", "#", "node", "kind", "weights", "storage",
+           "nonzeros", "bytes");
     uint64_t total = 0;
     for (size_t i = 0; i < eie_model_layer_count(m); i++) {
         eie_layer_info_t li;

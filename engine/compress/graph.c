@@ -11,7 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* EIE relative indexing: (code, 4-bit zero run) per nonzero, column by column, a filler per 16 zeros. */
+/* EIE relative indexing: (code, 4-bit zero run) per nonzero, column by column, a filler per 16
+ * zeros. */
 static uint64_t count_entries(const float *w, uint32_t rows, uint32_t cols)
 {
     uint64_t entries = 0;
@@ -100,8 +101,8 @@ static eie_status_t compress_node(const eie_model_t *g, size_t i, size_t s,
 }
 
 /* The node as eie_builder_add_node takes it; names point into g. */
-static void describe(const eie_model_t *g, size_t i, const eie_layer_info_t *li,
-                     const char **names, eie_node_desc_t *d)
+static void describe(const eie_model_t *g, size_t i, const eie_layer_info_t *li, const char **names,
+                     eie_node_desc_t *d)
 {
     eie_tensor_info_t t;
     for (size_t k = 0; k < li->n_inputs; k++) {
@@ -109,10 +110,17 @@ static void describe(const eie_model_t *g, size_t i, const eie_layer_info_t *li,
         names[k] = t.name;
     }
     eie_model_tensor_info(g, li->output, &t);
-    *d = (eie_node_desc_t){.kind = li->kind, .name = eie_model_layer_name(g, i),
-                           .n_inputs = li->n_inputs, .inputs = names, .output = t.name,
-                           .rows = li->rows, .conv = li->conv, .pool = li->pool, .act = li->act,
-                           .axis = li->axis, .shape = t.shape};
+    *d = (eie_node_desc_t){.kind = li->kind,
+                           .name = eie_model_layer_name(g, i),
+                           .n_inputs = li->n_inputs,
+                           .inputs = names,
+                           .output = t.name,
+                           .rows = li->rows,
+                           .conv = li->conv,
+                           .pool = li->pool,
+                           .act = li->act,
+                           .axis = li->axis,
+                           .shape = t.shape};
 }
 
 static void report_layer(const eie_mlp_layer_t *l, const eie_layer_info_t *li,
@@ -189,9 +197,9 @@ eie_status_t eie_compress_graph(const eie_model_t *g, const eie_mlp_t *trained,
             const eie_mlp_layer_t *t =
                 trained && li.kind == EIE_LAYER_FC ? trained_fc(trained, fc++) : NULL;
             if (trained && li.kind == EIE_LAYER_FC && t == NULL) {
-                st = eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
-                                   "node %zu: the retrained network has no fc layer %zu", i,
-                                   fc - 1);
+                st =
+                    eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                                  "node %zu: the retrained network has no fc layer %zu", i, fc - 1);
                 goto error;
             }
             if ((st = compress_node(g, i, s, &li, t, o, &l, err)) != EIE_STATUS_OK) {
@@ -199,10 +207,12 @@ eie_status_t eie_compress_graph(const eie_model_t *g, const eie_mlp_t *trained,
                                  eie_layer_kind_name(li.kind));
                 goto error;
             }
-            d.weights = (eie_weights_t){.storage = l.codes ? EIE_STORAGE_SHARED
-                                                           : EIE_STORAGE_EXACT,
-                                        .code_bits = l.code_bits, .codebook = l.codebook,
-                                        .codes = l.codes, .values = l.w, .bias = l.b};
+            d.weights = (eie_weights_t){.storage = l.codes ? EIE_STORAGE_SHARED : EIE_STORAGE_EXACT,
+                                        .code_bits = l.code_bits,
+                                        .codebook = l.codebook,
+                                        .codes = l.codes,
+                                        .values = l.w,
+                                        .bias = l.b};
             report_layer(&l, &li, &rep->layers[s]);
             rep->bytes_pq += rep->layers[s].bytes_pq;
             rep->dense_bytes += 4 * (rep->layers[s].weights + l.rows);

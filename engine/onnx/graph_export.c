@@ -139,9 +139,9 @@ static Onnx__AttributeProto *attr_ints(gexp_t *ex, const char *name, const int64
     return a;
 }
 
-static void window_attrs(gexp_t *ex, Onnx__AttributeProto **at, size_t *n, uint32_t kh,
-                         uint32_t kw, uint32_t sh, uint32_t sw, uint32_t pt, uint32_t pl,
-                         uint32_t pb, uint32_t pr)
+static void window_attrs(gexp_t *ex, Onnx__AttributeProto **at, size_t *n, uint32_t kh, uint32_t kw,
+                         uint32_t sh, uint32_t sw, uint32_t pt, uint32_t pl, uint32_t pb,
+                         uint32_t pr)
 {
     int64_t k[2] = {kh, kw}, s[2] = {sh, sw}, p[4] = {pt, pl, pb, pr};
     at[(*n)++] = attr_ints(ex, "kernel_shape", k, 2);
@@ -208,8 +208,8 @@ static eie_status_t export_node(gexp_t *ex, size_t i, eie_error_t *err)
     case EIE_LAYER_AVGPOOL2D: {
         const eie_pool2d_params_t *p = &li.pool;
         node->op_type = li.kind == EIE_LAYER_MAXPOOL2D ? "MaxPool" : "AveragePool";
-        window_attrs(ex, at, &n_at, p->kernel_h, p->kernel_w, p->stride_h, p->stride_w,
-                     p->pad_top, p->pad_left, p->pad_bottom, p->pad_right);
+        window_attrs(ex, at, &n_at, p->kernel_h, p->kernel_w, p->stride_h, p->stride_w, p->pad_top,
+                     p->pad_left, p->pad_bottom, p->pad_right);
         at[n_at++] = attr_int(ex, "ceil_mode", p->ceil_mode);
         if (li.kind == EIE_LAYER_AVGPOOL2D)
             at[n_at++] = attr_int(ex, "count_include_pad", p->count_include_pad);
@@ -243,14 +243,22 @@ static eie_status_t export_node(gexp_t *ex, size_t i, eie_error_t *err)
     }
     case EIE_LAYER_ACTIVATION:
         switch (li.act) {
-        case EIE_ACT_RELU: node->op_type = "Relu"; break;
-        case EIE_ACT_SIGMOID: node->op_type = "Sigmoid"; break;
-        case EIE_ACT_TANH: node->op_type = "Tanh"; break;
+        case EIE_ACT_RELU:
+            node->op_type = "Relu";
+            break;
+        case EIE_ACT_SIGMOID:
+            node->op_type = "Sigmoid";
+            break;
+        case EIE_ACT_TANH:
+            node->op_type = "Tanh";
+            break;
         case EIE_ACT_SOFTMAX:
             node->op_type = "Softmax";
             at[n_at++] = attr_int(ex, "axis", li.axis);
             break;
-        default: node->op_type = "Identity"; break;
+        default:
+            node->op_type = "Identity";
+            break;
         }
         break;
     default:

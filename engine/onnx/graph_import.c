@@ -20,8 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_CONSTS   65536
-#define MAX_REFS     65536
+#define MAX_CONSTS 65536
+#define MAX_REFS   65536
 
 static const char supported_ops[] =
     "Gemm, MatMul, Add, Conv, MaxPool, AveragePool, GlobalAveragePool, BatchNormalization, "
@@ -48,8 +48,8 @@ typedef struct pending {
     const char *input;     /* builder tensor it reads */
     const char *output;    /* ONNX tensor it writes now (changes with each fold) */
     uint32_t rows, cols;
-    double *w;             /* rows x cols */
-    double *b;             /* rows */
+    double *w; /* rows x cols */
+    double *b; /* rows */
     eie_conv2d_params_t conv;
 } pending_t;
 
@@ -141,8 +141,8 @@ static eie_status_t const_int64s(gimp_t *imp, const gconst_t *k, size_t max, siz
         return st;
     if (rank > 1 || *count > max)
         return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
-                             "%s has %zu values in rank %u; expected a vector of at most %zu",
-                             what, *count, rank, max);
+                             "%s has %zu values in rank %u; expected a vector of at most %zu", what,
+                             *count, rank, max);
     return eie_onnx_tensor_int64s(k->proto, what, *count, data, imp->err);
 }
 
@@ -186,8 +186,8 @@ static eie_status_t check_attrs(gimp_t *imp, const Onnx__NodeProto *n, const cha
     return EIE_STATUS_OK;
 }
 
-static eie_status_t attr_int(gimp_t *imp, const Onnx__NodeProto *n, const char *name,
-                             int64_t dflt, int64_t *out)
+static eie_status_t attr_int(gimp_t *imp, const Onnx__NodeProto *n, const char *name, int64_t dflt,
+                             int64_t *out)
 {
     const Onnx__AttributeProto *a = find_attr(n, name);
     *out = dflt;
@@ -200,8 +200,8 @@ static eie_status_t attr_int(gimp_t *imp, const Onnx__NodeProto *n, const char *
     return EIE_STATUS_OK;
 }
 
-static eie_status_t attr_float(gimp_t *imp, const Onnx__NodeProto *n, const char *name,
-                               float dflt, float *out)
+static eie_status_t attr_float(gimp_t *imp, const Onnx__NodeProto *n, const char *name, float dflt,
+                               float *out)
 {
     const Onnx__AttributeProto *a = find_attr(n, name);
     *out = dflt;
@@ -304,8 +304,7 @@ static eie_status_t choose_storage(gimp_t *imp, const float *w, size_t n, eie_we
         if (!isfinite(w[i])) {
             free(vals);
             return eie_error_set(imp->err, EIE_STATUS_BAD_FORMAT,
-                                 "%s: weight %zu is not finite (%g)", imp->where, i,
-                                 (double)w[i]);
+                                 "%s: weight %zu is not finite (%g)", imp->where, i, (double)w[i]);
         }
         if (w[i] != 0.0f)
             vals[nv++] = w[i];
@@ -390,8 +389,12 @@ static eie_status_t flush(gimp_t *imp, pending_t *p)
                                imp->where, r);
             goto done;
         }
-    eie_node_desc_t d = {.kind = p->kind, .name = p->name, .n_inputs = 1,
-                         .inputs = &p->input, .output = p->output, .rows = p->rows,
+    eie_node_desc_t d = {.kind = p->kind,
+                         .name = p->name,
+                         .n_inputs = 1,
+                         .inputs = &p->input,
+                         .output = p->output,
+                         .rows = p->rows,
                          .conv = p->conv};
     if ((st = choose_storage(imp, w, n, &d.weights, &book, &codes)) != EIE_STATUS_OK)
         goto done;
@@ -682,8 +685,8 @@ static eie_status_t window_attrs(gimp_t *imp, const Onnx__NodeProto *n, const ei
 
 static eie_status_t op_conv(gimp_t *imp, const Onnx__NodeProto *n)
 {
-    static const char *const ok[] = {"auto_pad", "dilations", "group", "kernel_shape", "pads",
-                                     "strides", NULL};
+    static const char *const ok[] = {"auto_pad", "dilations", "group", "kernel_shape",
+                                     "pads",     "strides",   NULL};
     const gconst_t *wk, *bk = NULL;
     const char *x;
     eie_shape_t xs;
@@ -747,13 +750,17 @@ static eie_status_t op_conv(gimp_t *imp, const Onnx__NodeProto *n)
         goto done;
     p->kind = EIE_LAYER_CONV2D;
     p->input = x;
-    p->conv = (eie_conv2d_params_t){
-        .kernel_h = (uint32_t)kernel[0], .kernel_w = (uint32_t)kernel[1],
-        .stride_h = (uint32_t)strides[0], .stride_w = (uint32_t)strides[1],
-        .pad_top = (uint32_t)pads[0], .pad_left = (uint32_t)pads[1],
-        .pad_bottom = (uint32_t)pads[2], .pad_right = (uint32_t)pads[3],
-        .dilation_h = (uint32_t)dil[0], .dilation_w = (uint32_t)dil[1],
-        .groups = (uint32_t)group};
+    p->conv = (eie_conv2d_params_t){.kernel_h = (uint32_t)kernel[0],
+                                    .kernel_w = (uint32_t)kernel[1],
+                                    .stride_h = (uint32_t)strides[0],
+                                    .stride_w = (uint32_t)strides[1],
+                                    .pad_top = (uint32_t)pads[0],
+                                    .pad_left = (uint32_t)pads[1],
+                                    .pad_bottom = (uint32_t)pads[2],
+                                    .pad_right = (uint32_t)pads[3],
+                                    .dilation_h = (uint32_t)dil[0],
+                                    .dilation_w = (uint32_t)dil[1],
+                                    .groups = (uint32_t)group};
     /* ONNX's [Cout, C/group, kh, kw] is row co, column (ci*kh + ky)*kw + kx already. */
     for (size_t i = 0; i < count; i++)
         p->w[i] = (double)w[i];
@@ -768,10 +775,10 @@ done:
 
 static eie_status_t op_pool(gimp_t *imp, const Onnx__NodeProto *n, int avg)
 {
-    static const char *const ok_max[] = {"auto_pad", "ceil_mode", "dilations", "kernel_shape",
-                                         "pads", "storage_order", "strides", NULL};
-    static const char *const ok_avg[] = {"auto_pad", "ceil_mode", "count_include_pad",
-                                         "kernel_shape", "pads", "strides", NULL};
+    static const char *const ok_max[] = {"auto_pad", "ceil_mode",     "dilations", "kernel_shape",
+                                         "pads",     "storage_order", "strides",   NULL};
+    static const char *const ok_avg[] = {
+        "auto_pad", "ceil_mode", "count_include_pad", "kernel_shape", "pads", "strides", NULL};
     const char *x;
     eie_shape_t xs;
     int64_t kernel[2], strides[2], pads[4], dil[2], ceil_mode, cip;
@@ -805,14 +812,21 @@ static eie_status_t op_pool(gimp_t *imp, const Onnx__NodeProto *n, int avg)
         return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
                              "%s: attribute 'dilations' = %lld,%lld is not supported for pooling",
                              imp->where, (long long)dil[0], (long long)dil[1]);
-    eie_node_desc_t d = {
-        .kind = avg ? EIE_LAYER_AVGPOOL2D : EIE_LAYER_MAXPOOL2D, .name = str(n->name),
-        .n_inputs = 1, .inputs = &x, .output = str(n->output[0]),
-        .pool = {.kernel_h = (uint32_t)kernel[0], .kernel_w = (uint32_t)kernel[1],
-                 .stride_h = (uint32_t)strides[0], .stride_w = (uint32_t)strides[1],
-                 .pad_top = (uint32_t)pads[0], .pad_left = (uint32_t)pads[1],
-                 .pad_bottom = (uint32_t)pads[2], .pad_right = (uint32_t)pads[3],
-                 .ceil_mode = (uint32_t)ceil_mode, .count_include_pad = (uint32_t)cip}};
+    eie_node_desc_t d = {.kind = avg ? EIE_LAYER_AVGPOOL2D : EIE_LAYER_MAXPOOL2D,
+                         .name = str(n->name),
+                         .n_inputs = 1,
+                         .inputs = &x,
+                         .output = str(n->output[0]),
+                         .pool = {.kernel_h = (uint32_t)kernel[0],
+                                  .kernel_w = (uint32_t)kernel[1],
+                                  .stride_h = (uint32_t)strides[0],
+                                  .stride_w = (uint32_t)strides[1],
+                                  .pad_top = (uint32_t)pads[0],
+                                  .pad_left = (uint32_t)pads[1],
+                                  .pad_bottom = (uint32_t)pads[2],
+                                  .pad_right = (uint32_t)pads[3],
+                                  .ceil_mode = (uint32_t)ceil_mode,
+                                  .count_include_pad = (uint32_t)cip}};
     return add_node(imp, &d);
 }
 
@@ -910,8 +924,7 @@ static eie_status_t op_add(gimp_t *imp, const Onnx__NodeProto *n)
     }
     const char *in[2];
     eie_shape_t s[2];
-    if ((st = data_input(imp, n, 0, &in[0], &s[0])) ||
-        (st = data_input(imp, n, 1, &in[1], &s[1])))
+    if ((st = data_input(imp, n, 0, &in[0], &s[0])) || (st = data_input(imp, n, 1, &in[1], &s[1])))
         return st;
     if (!eie_shape_equal(&s[0], &s[1])) {
         char a[160], b[160];
@@ -922,8 +935,11 @@ static eie_status_t op_add(gimp_t *imp, const Onnx__NodeProto *n)
                              "broadcasting)",
                              imp->where, a, b);
     }
-    eie_node_desc_t d = {.kind = EIE_LAYER_ADD, .name = str(n->name), .n_inputs = 2,
-                         .inputs = in, .output = str(n->output[0])};
+    eie_node_desc_t d = {.kind = EIE_LAYER_ADD,
+                         .name = str(n->name),
+                         .n_inputs = 2,
+                         .inputs = in,
+                         .output = str(n->output[0])};
     return add_node(imp, &d);
 }
 
@@ -939,8 +955,7 @@ static eie_status_t op_concat(gimp_t *imp, const Onnx__NodeProto *n)
                              imp->where);
     if (n->n_input < 2 || n->n_input > 1024)
         return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
-                             "%s has %zu inputs; eie concatenates 2..1024", imp->where,
-                             n->n_input);
+                             "%s has %zu inputs; eie concatenates 2..1024", imp->where, n->n_input);
     const char **in = calloc(n->n_input, sizeof *in);
     if (in == NULL)
         return eie_error_set(imp->err, EIE_STATUS_NO_MEMORY, "out of memory");
@@ -957,9 +972,12 @@ static eie_status_t op_concat(gimp_t *imp, const Onnx__NodeProto *n)
                                imp->where, (long long)axis, s.rank - 1);
     }
     if (st == EIE_STATUS_OK) {
-        eie_node_desc_t d = {.kind = EIE_LAYER_CONCAT, .name = str(n->name),
-                             .n_inputs = n->n_input, .inputs = in,
-                             .output = str(n->output[0]), .axis = (int32_t)axis};
+        eie_node_desc_t d = {.kind = EIE_LAYER_CONCAT,
+                             .name = str(n->name),
+                             .n_inputs = n->n_input,
+                             .inputs = in,
+                             .output = str(n->output[0]),
+                             .axis = (int32_t)axis};
         st = add_node(imp, &d);
     }
     free(in);
@@ -991,8 +1009,12 @@ static eie_status_t op_act(gimp_t *imp, const Onnx__NodeProto *n, eie_act_t act)
                                  "eie takes softmax over one axis other than the batch",
                                  imp->where, (long long)axis, xs.rank, (long long)imp->opset);
     }
-    eie_node_desc_t d = {.kind = EIE_LAYER_ACTIVATION, .name = str(n->name), .n_inputs = 1,
-                         .inputs = &x, .output = str(n->output[0]), .act = act,
+    eie_node_desc_t d = {.kind = EIE_LAYER_ACTIVATION,
+                         .name = str(n->name),
+                         .n_inputs = 1,
+                         .inputs = &x,
+                         .output = str(n->output[0]),
+                         .act = act,
                          .axis = (int32_t)axis};
     return add_node(imp, &d);
 }
@@ -1000,8 +1022,12 @@ static eie_status_t op_act(gimp_t *imp, const Onnx__NodeProto *n, eie_act_t act)
 static eie_status_t reshape_node(gimp_t *imp, const Onnx__NodeProto *n, const char *x,
                                  const eie_shape_t *target)
 {
-    eie_node_desc_t d = {.kind = EIE_LAYER_RESHAPE, .name = str(n->name), .n_inputs = 1,
-                         .inputs = &x, .output = str(n->output[0]), .shape = *target};
+    eie_node_desc_t d = {.kind = EIE_LAYER_RESHAPE,
+                         .name = str(n->name),
+                         .n_inputs = 1,
+                         .inputs = &x,
+                         .output = str(n->output[0]),
+                         .shape = *target};
     return add_node(imp, &d);
 }
 
@@ -1022,8 +1048,11 @@ static eie_status_t op_flatten(gimp_t *imp, const Onnx__NodeProto *n)
                              "%s: attribute 'axis' = %lld would mix the batch into features; "
                              "eie supports axis 1",
                              imp->where, (long long)axis);
-    eie_node_desc_t d = {.kind = EIE_LAYER_FLATTEN, .name = str(n->name), .n_inputs = 1,
-                         .inputs = &x, .output = str(n->output[0])};
+    eie_node_desc_t d = {.kind = EIE_LAYER_FLATTEN,
+                         .name = str(n->name),
+                         .n_inputs = 1,
+                         .inputs = &x,
+                         .output = str(n->output[0])};
     return add_node(imp, &d);
 }
 
@@ -1163,8 +1192,11 @@ static eie_status_t op_identity(gimp_t *imp, const Onnx__NodeProto *n)
         eie_shape_t xs;
         if ((st = data_input(imp, n, 0, &x, &xs)) != EIE_STATUS_OK)
             return st;
-        eie_node_desc_t d = {.kind = EIE_LAYER_ACTIVATION, .name = str(n->name),
-                             .n_inputs = 1, .inputs = &x, .output = out,
+        eie_node_desc_t d = {.kind = EIE_LAYER_ACTIVATION,
+                             .name = str(n->name),
+                             .n_inputs = 1,
+                             .inputs = &x,
+                             .output = out,
                              .act = EIE_ACT_IDENTITY};
         return add_node(imp, &d);
     }
@@ -1222,8 +1254,8 @@ static eie_status_t fold_transpose(gimp_t *imp, const Onnx__NodeProto *n)
         for (size_t j = 0; j < c; j++)
             out[j * r + i] = data[i * c + j];
     free(data);
-    *t = (eie_onnx_tensor_t){.rank = 2, .dims = {(int64_t)c, (int64_t)r}, .count = count,
-                             .data = out};
+    *t = (eie_onnx_tensor_t){
+        .rank = 2, .dims = {(int64_t)c, (int64_t)r}, .count = count, .data = out};
     if ((st = add_const(imp, n->output[0], NULL, t)) != EIE_STATUS_OK) {
         eie_onnx_tensor_free(t);
         return st;
@@ -1276,8 +1308,11 @@ static eie_status_t import_node(gimp_t *imp, size_t i)
             st = data_input(imp, n, 0, &x, &xs);
         if (st != EIE_STATUS_OK)
             return st;
-        eie_node_desc_t d = {.kind = EIE_LAYER_GLOBAL_AVGPOOL, .name = str(n->name),
-                             .n_inputs = 1, .inputs = &x, .output = str(n->output[0])};
+        eie_node_desc_t d = {.kind = EIE_LAYER_GLOBAL_AVGPOOL,
+                             .name = str(n->name),
+                             .n_inputs = 1,
+                             .inputs = &x,
+                             .output = str(n->output[0])};
         return add_node(imp, &d);
     }
     if (is_op(n, "BatchNormalization"))
@@ -1338,8 +1373,8 @@ static eie_status_t add_inputs(gimp_t *imp)
         eie_shape_t s = {.rank = (uint32_t)tt->shape->n_dim};
         for (size_t d = 0; d < s.rank; d++) {
             const Onnx__TensorShapeProto__Dimension *dim = tt->shape->dim[d];
-            int fixed = dim && dim->value_case ==
-                                   ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+            int fixed =
+                dim && dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
             if (!fixed && d == 0) {
                 s.dims[0] = -1;
                 continue;
@@ -1425,8 +1460,7 @@ static void name_from_path(const char *path, char *out, size_t n)
         *dot = '\0';
 }
 
-eie_status_t eie_onnx_import_graph_memory(const void *data, size_t len,
-                                          const eie_onnx_opts_t *opts,
+eie_status_t eie_onnx_import_graph_memory(const void *data, size_t len, const eie_onnx_opts_t *opts,
                                           eie_builder_t **builder_out, eie_error_t *err)
 {
     gimp_t imp = {.err = err};
@@ -1456,8 +1490,8 @@ eie_status_t eie_onnx_import_graph_memory(const void *data, size_t len,
         st = eie_error_set(err, EIE_STATUS_LIMIT,
                            "graph has %zu nodes, %zu inputs, %zu outputs, %zu initializers "
                            "(limits %d, %d, %d, %d)",
-                           g->n_node, g->n_input, g->n_output, g->n_initializer,
-                           EIE_ONNX_MAX_NODES, MAX_CONSTS, EIE_ONNX_MAX_NODES, MAX_CONSTS);
+                           g->n_node, g->n_input, g->n_output, g->n_initializer, EIE_ONNX_MAX_NODES,
+                           MAX_CONSTS, EIE_ONNX_MAX_NODES, MAX_CONSTS);
         goto done;
     }
     if (g->n_sparse_initializer > 0) {

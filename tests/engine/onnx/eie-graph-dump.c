@@ -192,7 +192,8 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < ni && rc == 0; i++) {
             eie_tensor_info_t t;
             eie_model_input_info(m, i, &t);
-            if ((in[i] = read_f32(argv[5 + i], batch * eie_shape_sample_elements(&t.shape))) == NULL)
+            if ((in[i] = read_f32(argv[5 + i], batch * eie_shape_sample_elements(&t.shape))) ==
+                NULL)
                 rc = -1;
         }
         for (unsigned pes = 0; pes <= 3 && rc == 0; pes += pes == 0 ? 1 : 2)

@@ -16,7 +16,7 @@
 #include "eie/onnx.h"
 
 #define TESTDATA "/usr/share/libonnx-testdata/data/node/"
-#define MAX_IN 6
+#define MAX_IN   6
 
 static eie_model_t *import_case(const char *dir, size_t n_data, eie_onnx_tensor_t **in,
                                 size_t *n_in_out)
@@ -58,8 +58,7 @@ static void check(const char *dir, const char *how, const float *y, const eie_on
         scale = fmaxf(scale, fabsf(want->data[i]));
     for (size_t i = 0; i < want->count; i++)
         cr_assert(fabsf(y[i] - want->data[i]) <= 1e-5f * scale + 1e-6f,
-                  "%s (%s): output %zu is %.9g, expected %.9g", dir, how, i, y[i],
-                  want->data[i]);
+                  "%s (%s): output %zu is %.9g, expected %.9g", dir, how, i, y[i], want->data[i]);
 }
 
 static void run_case(const char *dir, size_t n_data)
@@ -139,10 +138,10 @@ static void refused(const char *dir, size_t n_data, const char *needle)
         eie_onnx_tensor_free(in[k]);
 }
 
-#define CASE(name, n_data)                                                                     \
-    Test(onnx_graph_conformance, name)                                                         \
-    {                                                                                          \
-        run_case("test_" #name, n_data);                                                       \
+#define CASE(name, n_data)                                                                         \
+    Test(onnx_graph_conformance, name)                                                             \
+    {                                                                                              \
+        run_case("test_" #name, n_data);                                                           \
     }
 
 CASE(basic_conv_with_padding, 1)
