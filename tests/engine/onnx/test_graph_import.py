@@ -96,11 +96,15 @@ def convnet(rng):
 
 def two_inputs(rng):
     """Two inputs and two outputs: MatMul + Add, Gemm (transB 0) on a transposed
-    constant, Identity of a weight, Dropout, Tanh, Sigmoid, element-wise Add, Concat, Reshape with 0
-    and -1, Unsqueeze, Squeeze, Softmax over an inner axis, Identity output."""
-    w = {"wa": f32(rng, 4, 6), "ba": f32(rng, 6), "wb_t": f32(rng, 6, 6),
-         "shape": np.array([0, 3, -1], dtype=np.int64), "ax": np.array([2], dtype=np.int64)}
+    constant, Constant nodes (a bias, a shape), Identity of a weight, Dropout,
+    Tanh, Sigmoid, element-wise Add, Concat, Reshape with 0 and -1, Unsqueeze,
+    Squeeze, Softmax over an inner axis, Identity output."""
+    ba = f32(rng, 6)
+    w = {"wa": f32(rng, 4, 6), "wb_t": f32(rng, 6, 6), "ax": np.array([2], dtype=np.int64)}
     nodes = [
+        helper.make_node("Constant", [], ["ba"], name="bias_a", value=init("ba", ba)),
+        helper.make_node("Constant", [], ["shape"], name="shape",
+                         value=init("shape", np.array([0, 3, -1], dtype=np.int64))),
         helper.make_node("Identity", ["wa"], ["wa_shared"], name="shared_weight"),
         helper.make_node("MatMul", ["a", "wa_shared"], ["ma"], name="fa"),
         helper.make_node("Add", ["ba", "ma"], ["ab"], name="fa_bias"),
@@ -158,6 +162,8 @@ def expected_layers(m):
     by_out, layers = {}, {}
     for n in m.graph.node:
         a = {x.name: helper.get_attribute_value(x) for x in n.attribute}
+        if n.op_type == "Constant":
+            consts[n.output[0]] = numpy_helper.to_array(a["value"])
         if n.op_type == "Transpose" and n.input[0] in consts:
             consts[n.output[0]] = consts[n.input[0]].T
         elif n.op_type == "Identity" and n.input[0] in consts:
