@@ -26,14 +26,21 @@
 static const char supported_ops[] =
     "Gemm, MatMul, Add, Conv, MaxPool, AveragePool, GlobalAveragePool, BatchNormalization, "
     "Concat, Relu, Sigmoid, Tanh, Softmax, Flatten, Reshape, Squeeze, Unsqueeze, Identity, "
-    "Dropout, Constant, Transpose of a 2-D constant";
+    "Dropout, Constant, Transpose of a 2-D constant, Shape (with Gather, Unsqueeze and Concat "
+    "of its values)";
 
 typedef struct gconst {
     const char *name;
     const Onnx__TensorProto *proto;
     const eie_onnx_tensor_t *bound;
     eie_onnx_tensor_t *owned; /* folded here; freed at the end */
+    int64_t *ints;            /* or a shape value folded here (Shape, Gather, ...), owned */
+    uint32_t ints_rank;       /* 0 (a scalar) or 1 */
+    size_t n_ints;
 } gconst_t;
+
+/* The batch size in a shape value: unknown at import, fixed at run time. */
+#define BATCH_DIM INT64_MIN
 
 /* An ONNX tensor that is another one's value (Identity, Dropout). */
 typedef struct alias {
@@ -101,7 +108,7 @@ static eie_status_t add_const(gimp_t *imp, const char *name, const Onnx__TensorP
             return eie_error_set(imp->err, EIE_STATUS_NO_MEMORY, "out of memory for constants");
         imp->consts = grown;
     }
-    imp->consts[imp->n_consts++] = (gconst_t){str(name), proto, bound, NULL};
+    imp->consts[imp->n_consts++] = (gconst_t){str(name), proto, bound, NULL, NULL, 0, 0};
     return EIE_STATUS_OK;
 }
 
@@ -132,6 +139,13 @@ static eie_status_t const_int64s(gimp_t *imp, const gconst_t *k, size_t max, siz
 {
     char what[400];
     snprintf(what, sizeof what, "%s: tensor '%.64s'", imp->where, k->name);
+    if (k->ints != NULL) {
+        *count = k->n_ints;
+        if ((*data = malloc((k->n_ints ? k->n_ints : 1) * sizeof **data)) == NULL)
+            return eie_error_set(imp->err, EIE_STATUS_NO_MEMORY, "out of memory for %s", what);
+        memcpy(*data, k->ints, k->n_ints * sizeof **data);
+        return EIE_STATUS_OK;
+    }
     if (k->proto == NULL)
         return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED, "%s must be int64", what);
     uint32_t rank;
@@ -1078,7 +1092,8 @@ static eie_status_t op_reshape(gimp_t *imp, const Onnx__NodeProto *n)
             v = xs.dims[i];
         if (i == 0) {
             /* The batch stays where it is: 0 (copy), -1 or the input's fixed batch. */
-            if (!(shape[0] == 0 || shape[0] == -1 || (xs.dims[0] > 0 && v == xs.dims[0])))
+            if (!(shape[0] == 0 || shape[0] == -1 || shape[0] == BATCH_DIM ||
+                  (xs.dims[0] > 0 && v == xs.dims[0])))
                 st = eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
                                    "%s: shape '%.64s' puts %lld in the batch dimension; eie "
                                    "reshapes within a sample (use 0 or -1 first)",
@@ -1086,7 +1101,12 @@ static eie_status_t op_reshape(gimp_t *imp, const Onnx__NodeProto *n)
             t.dims[0] = xs.dims[0];
             continue;
         }
-        if (v == -1 && infer < 0) {
+        if (v == BATCH_DIM) {
+            st = eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
+                               "%s: shape '%.64s' puts the batch size in dimension %zu; eie "
+                               "reshapes within a sample",
+                               imp->where, k->name, i);
+        } else if (v == -1 && infer < 0) {
             infer = (int64_t)i;
         } else if (v < 1 || v > (int64_t)(1u << 28)) {
             st = eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
@@ -1264,6 +1284,151 @@ static eie_status_t fold_transpose(gimp_t *imp, const Onnx__NodeProto *n)
     return EIE_STATUS_OK;
 }
 
+/* ---- shape arithmetic, folded at import -------------------------------- */
+
+/* Is k an int64 constant (a shape value or an int64 tensor)? */
+static int is_int_const(const gconst_t *k)
+{
+    return k && (k->ints ||
+                 (k->proto && k->proto->has_data_type && k->proto->data_type == EIE_ONNX_INT64));
+}
+
+/* The values and rank (0 or 1) of an int64 constant of at most EIE_MAX_RANK values. */
+static eie_status_t int_values(gimp_t *imp, const gconst_t *k, int64_t *vals, size_t *n,
+                               uint32_t *rank)
+{
+    int64_t *v;
+    eie_status_t st = const_int64s(imp, k, EIE_MAX_RANK, n, &v);
+    if (st != EIE_STATUS_OK)
+        return st;
+    memcpy(vals, v, *n * sizeof *vals);
+    free(v);
+    *rank = k->ints ? k->ints_rank : (uint32_t)k->proto->n_dims;
+    return EIE_STATUS_OK;
+}
+
+static eie_status_t add_shape_value(gimp_t *imp, const char *name, const int64_t *vals, size_t n,
+                                    uint32_t rank)
+{
+    int64_t *copy = malloc((n ? n : 1) * sizeof *copy);
+    if (copy == NULL)
+        return eie_error_set(imp->err, EIE_STATUS_NO_MEMORY, "out of memory");
+    memcpy(copy, vals, n * sizeof *copy);
+    eie_status_t st = add_const(imp, name, NULL, NULL);
+    if (st != EIE_STATUS_OK) {
+        free(copy);
+        return st;
+    }
+    gconst_t *k = &imp->consts[imp->n_consts - 1];
+    k->ints = copy;
+    k->n_ints = n;
+    k->ints_rank = rank;
+    return EIE_STATUS_OK;
+}
+
+/* Shape of a computed tensor: its dimensions, the batch as a marker that Reshape copies. */
+static eie_status_t op_shape(gimp_t *imp, const Onnx__NodeProto *n)
+{
+    const char *x;
+    eie_shape_t xs;
+    eie_status_t st = check_attrs(imp, n, no_attrs);
+    if (st == EIE_STATUS_OK)
+        st = data_input(imp, n, 0, &x, &xs);
+    if (st != EIE_STATUS_OK)
+        return st;
+    int64_t v[EIE_MAX_RANK];
+    for (uint32_t d = 0; d < xs.rank; d++)
+        v[d] = d == 0 && xs.dims[0] < 0 ? BATCH_DIM : xs.dims[d];
+    return add_shape_value(imp, n->output[0], v, xs.rank, 1);
+}
+
+/* Gather, Unsqueeze and Concat of int64 constants (PyTorch's x.view(x.size(0), -1)). */
+static eie_status_t fold_ints(gimp_t *imp, const Onnx__NodeProto *n)
+{
+    int64_t a[EIE_MAX_RANK], out[EIE_MAX_RANK];
+    size_t na, n_out = 0;
+    uint32_t ra, r_out = 1;
+    eie_status_t st;
+    if (is_op(n, "Gather")) {
+        static const char *const ok[] = {"axis", NULL};
+        int64_t axis, idx[EIE_MAX_RANK];
+        size_t ni;
+        uint32_t ri;
+        if ((st = check_attrs(imp, n, ok)) || (st = attr_int(imp, n, "axis", 0, &axis)) ||
+            (st = int_values(imp, find_const(imp, n->input[0]), a, &na, &ra)) ||
+            (st = int_values(imp, find_const(imp, n->input[1]), idx, &ni, &ri)))
+            return st;
+        if (axis != 0 || ra != 1)
+            return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
+                                 "%s: attribute 'axis' = %lld on a rank-%u value; eie folds "
+                                 "Gather of a vector only",
+                                 imp->where, (long long)axis, ra);
+        for (size_t i = 0; i < ni; i++) {
+            int64_t j = idx[i] < 0 ? idx[i] + (int64_t)na : idx[i];
+            if (j < 0 || j >= (int64_t)na)
+                return eie_error_set(imp->err, EIE_STATUS_BAD_FORMAT,
+                                     "%s: index %lld outside a %zu-value vector", imp->where,
+                                     (long long)idx[i], na);
+            out[n_out++] = a[j];
+        }
+        r_out = ri;
+    } else if (is_op(n, "Unsqueeze")) {
+        static const char *const ok[] = {"axes", NULL};
+        const Onnx__AttributeProto *axes = find_attr(n, "axes");
+        int64_t ax[EIE_MAX_RANK];
+        size_t nx = 0;
+        uint32_t rx;
+        if ((st = check_attrs(imp, n, ok)) ||
+            (st = int_values(imp, find_const(imp, n->input[0]), a, &na, &ra)))
+            return st;
+        if (axes) {
+            nx = axes->n_ints;
+            ax[0] = nx ? axes->ints[0] : 1;
+        } else if (n->n_input < 2 || (st = int_values(imp, find_const(imp, n->input[1]), ax, &nx,
+                                                      &rx)) != EIE_STATUS_OK) {
+            return st != EIE_STATUS_OK
+                       ? st
+                       : eie_error_set(imp->err, EIE_STATUS_BAD_FORMAT, "%s: no axes", imp->where);
+        }
+        if (ra != 0 || nx != 1 || (ax[0] != 0 && ax[0] != -1))
+            return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
+                                 "%s: eie folds Unsqueeze of a scalar at axis 0 only", imp->where);
+        memcpy(out, a, na * sizeof *a);
+        n_out = na;
+    } else {
+        static const char *const ok[] = {"axis", NULL};
+        int64_t axis;
+        if ((st = check_attrs(imp, n, ok)) || (st = attr_int(imp, n, "axis", 0, &axis)))
+            return st;
+        if (axis != 0 && axis != -1)
+            return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
+                                 "%s: attribute 'axis' = %lld on vectors", imp->where,
+                                 (long long)axis);
+        for (size_t i = 0; i < n->n_input; i++) {
+            if ((st = int_values(imp, find_const(imp, n->input[i]), a, &na, &ra)))
+                return st;
+            if (ra != 1 || n_out + na > EIE_MAX_RANK)
+                return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
+                                     "%s: eie folds Concat of vectors of at most %u values",
+                                     imp->where, EIE_MAX_RANK);
+            memcpy(out + n_out, a, na * sizeof *a);
+            n_out += na;
+        }
+    }
+    return add_shape_value(imp, n->output[0], out, n_out, r_out);
+}
+
+/* Are all of n's inputs int64 constants (n folds to one)? */
+static int reads_int_consts(const gimp_t *imp, const Onnx__NodeProto *n)
+{
+    if (n->n_input == 0)
+        return 0;
+    for (size_t i = 0; i < n->n_input; i++)
+        if (!is_int_const(find_const(imp, n->input[i])))
+            return 0;
+    return 1;
+}
+
 static eie_status_t import_node(gimp_t *imp, size_t i)
 {
     const Onnx__NodeProto *n = imp->g->node[i];
@@ -1290,6 +1455,11 @@ static eie_status_t import_node(gimp_t *imp, size_t i)
     }
     if (is_op(n, "Transpose") && n->n_input == 1 && find_const(imp, n->input[0]))
         return fold_transpose(imp, n);
+    if (is_op(n, "Shape"))
+        return op_shape(imp, n);
+    if ((is_op(n, "Gather") || is_op(n, "Unsqueeze") || is_op(n, "Concat")) &&
+        reads_int_consts(imp, n))
+        return fold_ints(imp, n);
     if (is_op(n, "Gemm"))
         return op_gemm(imp, n);
     if (is_op(n, "MatMul"))
@@ -1544,8 +1714,10 @@ done:
         pending_clear(&imp.pend[i]);
     free(imp.pend);
     free(imp.aliases);
-    for (size_t i = 0; i < imp.n_consts; i++)
+    for (size_t i = 0; i < imp.n_consts; i++) {
         eie_onnx_tensor_free(imp.consts[i].owned);
+        free(imp.consts[i].ints);
+    }
     free(imp.consts);
     onnx__model_proto__free_unpacked(m, NULL);
     return st;

@@ -158,6 +158,10 @@ def run(model, feeds):
                 y = np.expand_dims(y, ax)
         elif op in ("Identity", "Dropout"):
             y = i[0]
+        elif op == "Shape":
+            y = np.array(i[0].shape, dtype=np.int64)
+        elif op == "Gather":
+            y = np.take(i[0], i[1], axis=a.get("axis", 0))
         elif op == "Transpose":
             y = np.transpose(i[0], a.get("perm"))
         else:

@@ -155,6 +155,27 @@ def quantized(rng):
     return m, {"x": f32(rng, 1, 1, 6, 6)}
 
 
+def torch_view(rng):
+    """PyTorch's x.view(x.size(0), -1): Shape, Gather, Unsqueeze and Concat
+    folded into the Reshape's target, the batch copied."""
+    w = {"cw": f32(rng, 4, 2, 3, 3), "fw": f32(rng, 5, 4 * 3 * 3),
+         "zero": np.array(0, dtype=np.int64), "ax0": np.array([0], dtype=np.int64)}
+    nodes = [
+        helper.make_node("Conv", ["x", "cw"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+        helper.make_node("Shape", ["c"], ["s"], name="shape"),
+        helper.make_node("Gather", ["s", "zero"], ["n"], name="batch", axis=0),
+        helper.make_node("Unsqueeze", ["n", "ax0"], ["n1"], name="unsq"),
+        helper.make_node("Constant", [], ["minus1"], name="minus1",
+                         value=init("minus1", np.array([-1], dtype=np.int64))),
+        helper.make_node("Concat", ["n1", "minus1"], ["target"], name="target", axis=0),
+        helper.make_node("Reshape", ["c", "target"], ["flat"], name="view"),
+        helper.make_node("Gemm", ["flat", "fw"], ["y"], name="fc", transB=1),
+    ]
+    m = model(nodes, [vi("x", ["N", 2, 3, 3])], [vi("y", ["N", 5])],
+              [init(k, v) for k, v in w.items()])
+    return m, {"x": f32(rng, 2, 2, 3, 3)}
+
+
 def expected_layers(m):
     """{node name: (float32 weights rows x cols, float32 bias)} following the
     importer's folds in float64, from the ONNX weights."""
@@ -352,6 +373,12 @@ class GraphImportTest(unittest.TestCase):
         self.assertEqual(info["inputs"][0]["shape"], [1, 1, 6, 6])
         self.roundtrip(eie, "quantized")
 
+    def test_pytorch_view_of_the_batch_size(self):
+        m, eie, info = self.check_case(torch_view, "torch_view")
+        view = [n for n in info["nodes"] if n["name"] == "view"][0]
+        self.assertEqual(view["kind"], "reshape")
+        self.roundtrip(eie, "torch_view")
+
     def test_model_name_from_file_or_flag(self):
         m, _ = two_inputs(np.random.default_rng(1))
         eie, _ = self.import_model(m, "my-model")
@@ -532,6 +559,14 @@ class RefusalTest(unittest.TestCase):
         n = helper.make_node("Squeeze", ["x", "a"], ["y"], name="sq")
         self.refuse(tiny(n, [("a", np.array([0], np.int64))], x_shape=(1, 2, 5, 5)),
                     "'sq' (Squeeze)", "batch")
+
+    def test_batch_size_inside_a_sample(self):
+        nodes = [helper.make_node("Shape", ["x"], ["s"], name="shape"),
+                 helper.make_node("Reshape", ["x", "s2"], ["y"], name="rs")]
+        g = [helper.make_node("Gather", ["s", "i"], ["s2"], name="g", axis=0)]
+        m = model([nodes[0], *g, nodes[1]], [vi("x", ["N", 2, 5, 5])], [vi("y", None)],
+                  [init("i", np.array([0, 0, 1, 2, 3], np.int64))])
+        self.refuse(m, "'rs' (Reshape)", "batch size in dimension 1")
 
     def test_transpose_of_data(self):
         n = helper.make_node("Transpose", ["x"], ["y"], name="tr", perm=[0, 1, 3, 2])
