@@ -479,9 +479,11 @@ static void version_describe(eied_version_t *v)
     size_t n_layers = eie_model_layer_count(v->model);
     for (size_t i = 0; i < n_layers; i++) {
         eie_layer_info_t li;
-        if (eie_model_layer_info(v->model, i, &li) != EIE_STATUS_OK || li.kind != EIE_LAYER_FC)
+        if (eie_model_layer_info(v->model, i, &li) != EIE_STATUS_OK ||
+            (li.kind != EIE_LAYER_FC && li.kind != EIE_LAYER_CONV2D))
             continue;
-        fc_layers++;
+        fc_layers += li.kind == EIE_LAYER_FC;
+        /* conv weights count once (the matrix), not per output position */
         weights += (uint64_t)li.rows * li.cols;
         nnz += li.nnz;
         if (li.code_bits < min_bits)

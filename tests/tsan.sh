@@ -14,7 +14,7 @@ if [ ! -f "$dir/build.ninja" ]; then
   meson setup "$dir" -Dbuildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false \
     -Dfuzz=disabled >/dev/null
 fi
-ninja -C "$dir" tests/engine/cpu/stress-threads tests/fuzz/replay_eie
+ninja -C "$dir" tests/engine/cpu/stress-threads tests/engine/cpu/stress-graph tests/fuzz/replay_eie
 export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:abort_on_error=1:second_deadlock_stack=1}"
 meson test -C "$dir" --no-rebuild --suite tsan --print-errorlogs --num-processes 1 \
   --timeout-multiplier 5 --repeat "${TSAN_REPEAT:-3}"

@@ -96,9 +96,10 @@ static void publish(eie_pool_t *pool, eie_pool_job_t *job, unsigned taken_by_cal
  * and then calls finish (outside the lock: it may submit again). */
 static void work(eie_pool_t *pool, eie_pool_job_t *job, unsigned slot)
 {
+    /* Read before this slot counts as finished: the last slot may free the job then. */
+    unsigned slots = slots_of(pool, job);
     job->run(job, slot, pool);
-    if (atomic_fetch_add_explicit(&pool->finished, 1, memory_order_acq_rel) + 1 !=
-        slots_of(pool, job))
+    if (atomic_fetch_add_explicit(&pool->finished, 1, memory_order_acq_rel) + 1 != slots)
         return;
     atomic_store_explicit(&pool->finished, 0, memory_order_relaxed);
     /* Every slot is past run(): the job's outputs are complete. The job

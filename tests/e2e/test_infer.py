@@ -55,6 +55,15 @@ def request(data, model="small", raw=True, name="input", datatype="FP32", shape=
     return req
 
 
+def write_npy(path, flat, shape):
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (%s), }" % (
+        ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else ""))
+    header += " " * ((10 + len(header) + 1 + 63) // 64 * 64 - 10 - len(header) - 1) + "\n"
+    with open(path, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() +
+                struct.pack("<%df" % len(flat), *flat))
+
+
 def outputs(resp):
     shape = list(resp.outputs[0].shape)
     flat = struct.unpack("<%df" % (shape[0] * shape[1]), resp.raw_output_contents[0])
@@ -443,6 +452,25 @@ class InferTest(unittest.TestCase):
                 infer(ch, req)
             self.assertIn("input 'right': shape [3,6] does not match [-1,3,2]",
                           cm.exception.details())
+            # eiectl: one --input NAME=FILE per input
+            paths = {}
+            for name, vals, shape in (("left", left, (3, 6)), ("right", right, (3, 3, 2))):
+                paths[name] = os.path.join(TMP.name, name + ".npy")
+                write_npy(paths[name], [x for r in vals for x in r], shape)
+            r = subprocess.run([harness.EIECTL, "infer", "--addr", "127.0.0.1:%d" % d.port,
+                                "--model", "two", "--json", "--input", "right=" + paths["right"],
+                                "--input", "left=" + paths["left"]],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            import json
+            got = {o["name"]: o for o in json.loads(r.stdout)["outputs"]}
+            self.assertEqual(sorted(got), ["lrelu", "sum"])
+            assert_close(self, got["sum"]["data"], want_sum, rel=1e-4)
+            r = subprocess.run([harness.EIECTL, "infer", "--addr", "127.0.0.1:%d" % d.port,
+                                "--model", "two", "--input", "left=" + paths["left"]],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("model 'two' has 2 inputs; 1 given by name", r.stderr)
 
     def test_unload_then_load_through_the_repository_api(self):
         with Daemon(config()) as d, d.channel() as ch:

@@ -164,14 +164,14 @@ eie_status_t eie_model_tensor_info(const eie_model_t *model, size_t t, eie_tenso
 size_t eie_model_input_count(const eie_model_t *model);
 /* Describes graph input i; the name is owned by the model. */
 eie_status_t eie_model_input_info(const eie_model_t *model, size_t i, eie_tensor_info_t *info_out);
-/* Tensor index of graph input i. */
+/* Tensor index of graph input i; SIZE_MAX if i is out of range. */
 size_t eie_model_input_tensor(const eie_model_t *model, size_t i);
 /* Graph outputs, in the file's order. */
 size_t eie_model_output_count(const eie_model_t *model);
 /* Describes graph output i; the name is owned by the model. */
 eie_status_t eie_model_output_info(const eie_model_t *model, size_t i,
                                    eie_tensor_info_t *info_out);
-/* Tensor index of graph output i. */
+/* Tensor index of graph output i; SIZE_MAX if i is out of range. */
 size_t eie_model_output_tensor(const eie_model_t *model, size_t i);
 /* Index of the tensor called name, or -1 if there is none. */
 long eie_model_find_tensor(const eie_model_t *model, const char *name);
