@@ -1,4 +1,5 @@
 """End-to-end: the command lines of eied and eiectl as a user types them."""
+import json
 import os
 import re
 import struct
@@ -204,7 +205,8 @@ class ImportServeTest(unittest.TestCase):
     """eiectl import of ONNX models (built with python3-onnx), served by eied:
     ModelMetadata shows every input and output with its own name, datatype and
     full shape, ModelInfer by those names answers what a float64 reference of
-    the ONNX file computes, and eiectl infer sends a 4-D .npy."""
+    the ONNX file computes, and eiectl infer sends a 4-D .npy and one .npy per
+    named input."""
 
     @classmethod
     def setUpClass(cls):
@@ -279,6 +281,21 @@ class ImportServeTest(unittest.TestCase):
                        "--json")
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertIn('"probs"', r.stdout)
+            # ... and the two-input model's inputs by name, one .npy each.
+            args = []
+            for v in ("a", "b"):
+                p = os.path.join(self.tmp.name, v + ".npy")
+                np.save(p, self.feeds["two"][v])
+                args += ["--input", "%s=%s" % (v, p)]
+            r = eiectl("infer", "--addr", d.addr, "--model", "two", *args, "--json")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            got = {o["name"]: np.array(o["data"], np.float64)
+                   for o in json.loads(r.stdout)["outputs"]}
+            want = self.ref.run(self.models["two"], self.feeds["two"])
+            self.assertEqual(sorted(got), ["aux", "dist"])
+            for k, exp in want.items():
+                self.assertLessEqual(np.max(np.abs(got[k].ravel() - exp.ravel())),
+                                     1e-5 * np.max(np.abs(exp)), k)
 
 
 if __name__ == "__main__":
