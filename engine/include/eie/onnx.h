@@ -12,7 +12,7 @@
  * attribute. Every size the file controls is bounded, so a hostile file
  * gets an error, never a crash.
  *
- *     eie_builder_t *b;  eie_error_t err;
+ *     eie_builder_t *b = NULL;  eie_error_t err;
  *     if (eie_onnx_import_graph_file("lenet.onnx", NULL, &b, &err) ||
  *         eie_builder_write_file(b, "lenet.eie", &err))
  *         fprintf(stderr, "%s\n", err.msg);
@@ -93,8 +93,10 @@ eie_status_t eie_onnx_import_file(const char *path, const eie_onnx_opts_t *opts,
  * Imports a serialised ModelProto as a graph (format version 2): ops Gemm,
  * MatMul, Add, Conv (2-D), MaxPool, AveragePool, GlobalAveragePool,
  * BatchNormalization (folded), Concat, Relu, Sigmoid, Tanh, Softmax,
- * Flatten, Reshape, Squeeze, Unsqueeze, Identity, Dropout, Constant and
- * Transpose of a constant. opts may be NULL. The caller owns *builder_out.
+ * Flatten, Reshape, Squeeze, Unsqueeze, Identity, Dropout, Constant,
+ * Transpose of a constant, and Shape with Gather, Unsqueeze and Concat of
+ * its values (folded into a Reshape's target). opts may be NULL. The caller
+ * owns *builder_out.
  */
 eie_status_t eie_onnx_import_graph_memory(const void *data, size_t len,
                                           const eie_onnx_opts_t *opts,
