@@ -66,6 +66,8 @@ typedef struct gimp {
     eie_builder_t *b;
     gconst_t *consts;
     size_t n_consts;
+    size_t *slots;  /* hash index of consts by name: index + 1, 0 = empty */
+    size_t n_slots; /* a power of two, over twice the most consts the graph can make */
     alias_t *aliases;
     size_t n_aliases;
     pending_t *pend;
@@ -86,22 +88,35 @@ static int is_op(const Onnx__NodeProto *n, const char *op)
 
 /* ---- constants --------------------------------------------------------- */
 
+/*
+ * Constants are looked up for every input of every node, so by a hash of
+ * their names (FNV-1a, open addressing): a file with many initializers and
+ * many nodes costs time in proportion to its size, not their product.
+ */
+static size_t *slot_of(const gimp_t *imp, const char *name)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+        h = (h ^ *c) * 1099511628211ull;
+    for (size_t i = (size_t)h & (imp->n_slots - 1);; i = (i + 1) & (imp->n_slots - 1))
+        if (imp->slots[i] == 0 || strcmp(imp->consts[imp->slots[i] - 1].name, name) == 0)
+            return &imp->slots[i];
+}
+
 static const gconst_t *find_const(const gimp_t *imp, const char *name)
 {
     if (name == NULL || name[0] == '\0')
         return NULL;
-    for (size_t i = imp->n_consts; i-- > 0;)
-        if (strcmp(imp->consts[i].name, name) == 0)
-            return &imp->consts[i];
-    return NULL;
+    size_t *slot = slot_of(imp, name);
+    return *slot ? &imp->consts[*slot - 1] : NULL;
 }
 
 static eie_status_t add_const(gimp_t *imp, const char *name, const Onnx__TensorProto *proto,
                               const eie_onnx_tensor_t *bound)
 {
-    if (imp->n_consts >= MAX_CONSTS)
-        return eie_error_set(imp->err, EIE_STATUS_LIMIT, "more than %d constant tensors",
-                             MAX_CONSTS);
+    if (imp->n_consts >= MAX_CONSTS || 2 * (imp->n_consts + 1) > imp->n_slots)
+        return eie_error_set(imp->err, EIE_STATUS_LIMIT, "more than %zu constant tensors",
+                             imp->n_slots / 2 < MAX_CONSTS ? imp->n_slots / 2 : MAX_CONSTS);
     if (imp->n_consts % 64 == 0) {
         gconst_t *grown = realloc(imp->consts, (imp->n_consts + 64) * sizeof *grown);
         if (grown == NULL)
@@ -109,6 +124,9 @@ static eie_status_t add_const(gimp_t *imp, const char *name, const Onnx__TensorP
         imp->consts = grown;
     }
     imp->consts[imp->n_consts++] = (gconst_t){str(name), proto, bound, NULL, NULL, 0, 0};
+    /* A later constant of the same name shadows the earlier one. */
+    if (str(name)[0] != '\0')
+        *slot_of(imp, str(name)) = imp->n_consts;
     return EIE_STATUS_OK;
 }
 
@@ -1685,6 +1703,19 @@ eie_status_t eie_onnx_import_graph_memory(const void *data, size_t len, const ei
                            MAX_REFS);
         goto done;
     }
+    /* Each node makes at most one constant (Constant, a fold, an identity). */
+    size_t most = g->n_initializer + g->n_node + (opts ? opts->n_bindings : 0) + 1;
+    if (most > MAX_CONSTS) {
+        st = eie_error_set(err, EIE_STATUS_LIMIT,
+                           "graph could make %zu constant tensors (limit %d)", most, MAX_CONSTS);
+        goto done;
+    }
+    for (imp.n_slots = 64; imp.n_slots < 2 * most;)
+        imp.n_slots *= 2;
+    if ((imp.slots = calloc(imp.n_slots, sizeof *imp.slots)) == NULL) {
+        st = eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory for constants");
+        goto done;
+    }
     const char *name = opts && opts->model_name ? opts->model_name : "model";
     if ((st = eie_builder_init_graph(name, str(m->doc_string), &imp.b, err)) != EIE_STATUS_OK)
         goto done;
@@ -1719,6 +1750,7 @@ done:
         free(imp.consts[i].ints);
     }
     free(imp.consts);
+    free(imp.slots);
     onnx__model_proto__free_unpacked(m, NULL);
     return st;
 }
