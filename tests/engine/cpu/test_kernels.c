@@ -48,7 +48,7 @@ static void check_kernels_against_dense(double density)
     float *w = malloc(R * C * sizeof(float));
     eie_model_fc_dense(m, 0, w);
     const eie_fc_t *fc = eie_model_fc(m, 0);
-    static const size_t batches[] = {1, 2, 3, 5, 8, 9, 15, 16};
+    static const size_t batches[] = {1, 2, 3, 4, 5, 8, 9, 15, 16};
     cr_assert(eie_cpu_kernel_count >= 1);
     cr_assert_str_eq(eie_cpu_kernels[0].name, "scalar");
     cr_assert_not_null(eie_cpu_kernel_best());
