@@ -590,6 +590,46 @@ spmv_wide_b1_call(const eie_pe_layer_t *L, const float *cb, const uint32_t *acti
 }
 /* clang-format on */
 
+/* The row form at batch 1, 16 entries a step: their codes pick their
+ * weights out of the 16-entry codebook held in one register (vpermps), their
+ * columns gather their activations (vgatherdps), one FMA adds the 16
+ * products to 16 partial sums, and a row's last 0-15 entries take one
+ * masked step (masked-off lanes are not loaded). The partial sums are added
+ * at the row's end, so a row sums in another order than in the other
+ * variants' row form (still the same order on every PE count). Codes of at
+ * most 4 bits: the row form exists only for those (layout.h). */
+AVX512 static uint64_t rows_b1_avx512(const eie_pe_layer_t *L, const float *cb, const float *in,
+                                      float *acc)
+{
+    const uint16_t *ent = L->rent;
+    const uint32_t *rptr = L->rptr;
+    const __m512 book = _mm512_loadu_ps(cb); /* cb holds 256 floats */
+    const __m512i low4 = _mm512_set1_epi32(15);
+    for (uint32_t r = 0; r < L->n_rows; r++) {
+        const uint16_t *e = ent + rptr[r], *end = ent + rptr[r + 1];
+        __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+        for (; end - e >= 32; e += 32) {
+            __m512i w0 = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)e));
+            __m512i w1 = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(e + 16)));
+            __m512 x0 = _mm512_i32gather_ps(_mm512_srli_epi32(w0, 4), in, 4);
+            __m512 x1 = _mm512_i32gather_ps(_mm512_srli_epi32(w1, 4), in, 4);
+            s0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_and_si512(w0, low4), book), x0, s0);
+            s1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_and_si512(w1, low4), book), x1, s1);
+        }
+        for (; e < end; e += 16) {
+            size_t t = (size_t)(end - e);
+            __mmask16 m = t >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << t) - 1);
+            __m512i w = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, e));
+            __m512 x =
+                _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, _mm512_srli_epi32(w, 4), in, 4);
+            s0 = _mm512_mask3_fmadd_ps(_mm512_permutexvar_ps(_mm512_and_si512(w, low4), book), x,
+                                       s0, m);
+        }
+        acc[r] = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+    }
+    return rptr[L->n_rows];
+}
+
 /* As active_avx2, 16 columns a step where they are contiguous: the set
  * lanes of the compare mask are packed with vpcompressd, no table. Where a
  * column's B values are contiguous, one masked load and compare decides the
@@ -652,7 +692,7 @@ const eie_cpu_kernel_t eie_cpu_kernels[] = {
      .spmv_narrow = spmv_narrow_avx512,
      .spmv_wide = spmv_wide_avx512,
      .active = active_avx512,
-     .rows_b1 = rows_b1_avx2},
+     .rows_b1 = rows_b1_avx512},
 #endif
 };
 const size_t eie_cpu_kernel_count = sizeof eie_cpu_kernels / sizeof eie_cpu_kernels[0];
