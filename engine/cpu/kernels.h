@@ -26,8 +26,11 @@
  * for b < B, where S = eie_cpu_batch_stride(B): a kernel computes S lanes
  * (1, 2, 4, 8 or 16), the lanes past B on zero activations. acc has
  * L->n_rows * S + EIE_ACC_SLACK floats (the slack is scratch, left
- * undefined); B in 1..EIE_KERNEL_MAX_BATCH. Returns the entries walked (the
- * work EIE would do on this PE).
+ * undefined); B in 1..EIE_KERNEL_MAX_BATCH. codebook has 256 floats, zero
+ * past 2^code_bits (eie_cpu_fc_t.codebook): kernels read whole 16-entry
+ * books. Each product is rounded before it is added, in every variant, so
+ * outputs are the same bits whatever the variant and the batch. Returns the
+ * entries walked (the work EIE would do on this PE).
  */
 typedef uint64_t (*eie_spmv_fn)(const eie_pe_layer_t *L, const float *codebook,
                                 const uint32_t *active, size_t n_active, const float *in,
