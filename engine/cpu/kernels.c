@@ -412,6 +412,24 @@ typedef float vf2 __attribute__((vector_size(8)));
 typedef float vf4 __attribute__((vector_size(16)));
 typedef float vf8 __attribute__((vector_size(32)));
 typedef float vf16 __attribute__((vector_size(64)));
+typedef int32_t vi2 __attribute__((vector_size(8)));
+typedef int32_t vi4 __attribute__((vector_size(16)));
+typedef int32_t vi8 __attribute__((vector_size(32)));
+typedef int32_t vi16 __attribute__((vector_size(64)));
+/* A column's BP activations as one vector, from loads into registers (lane
+ * by lane through the stack, the vector load that followed could not be
+ * forwarded the lanes' stores; batch 4 under AVX2 measured 0.88 against
+ * 0.60 ns an entry). */
+/* clang-format off */
+#define INIT2  {col[off[0]], col[off[1]]}
+#define INIT4  {col[off[0]], col[off[1]], col[off[2]], col[off[3]]}
+#define INIT8  {col[off[0]], col[off[1]], col[off[2]], col[off[3]],                                \
+                col[off[4]], col[off[5]], col[off[6]], col[off[7]]}
+#define INIT16 {col[off[0]],  col[off[1]],  col[off[2]],  col[off[3]],                             \
+                col[off[4]],  col[off[5]],  col[off[6]],  col[off[7]],                             \
+                col[off[8]],  col[off[9]],  col[off[10]], col[off[11]],                            \
+                col[off[12]], col[off[13]], col[off[14]], col[off[15]]}
+/* clang-format on */
 
 /* One entry: its row's BP accumulators += the vector of products. */
 #define ADD_ROW(V, BP, row, PRODUCT)                                                               \
@@ -423,19 +441,25 @@ typedef float vf16 __attribute__((vector_size(64)));
         memcpy(ar_, &x_, sizeof x_);                                                               \
     } while (0)
 
-#define SPMV_BATCH_VEC_BODY(ETYPE, SHIFT, MASK, V, BP)                                             \
+#define SPMV_BATCH_VEC_BODY(ETYPE, SHIFT, MASK, V, VI, BP, INIT)                                   \
     const ETYPE *ent = L->ent;                                                                     \
     const uint32_t *ptr = L->ptr;                                                                  \
     const int scaled = (BP) <= 2 && L->n_codes != 0 && L->n_codes <= 16;                           \
     V tab[16];                                                                                     \
+    /* a column's activations: BP loads in bounds (lanes past B load lane                          \
+       B - 1), masked to zero past B, built in registers */                                        \
+    size_t off[BP];                                                                                \
+    VI keep;                                                                                       \
+    for (size_t b = 0; b < (BP); b++) {                                                            \
+        off[b] = (b < B ? b : B - 1) * is_b;                                                       \
+        keep[b] = b < B ? -1 : 0;                                                                  \
+    }                                                                                              \
     uint64_t walked = 0;                                                                           \
     for (size_t k = 0; k < n_active; k++) {                                                        \
         uint32_t j = active[k];                                                                    \
         prefetch_column(ent, sizeof(ETYPE), ptr, active, k, n_active);                             \
-        V a = {0};                                                                                 \
-        for (size_t b = 0; b < (BP); b++)                                                          \
-            if (b < B)                                                                             \
-                a[b] = in[(size_t)j * is_j + b * is_b];                                            \
+        const float *col = in + (size_t)j * is_j;                                                  \
+        V a = (V)((VI)(V)INIT & keep);                                                             \
         const ETYPE *e = ent + ptr[j], *end = ent + ptr[j + 1];                                    \
         walked += (uint64_t)(end - e);                                                             \
         if (scaled) {                                                                              \
@@ -456,25 +480,25 @@ typedef float vf16 __attribute__((vector_size(64)));
                               size_t n_active, const float *in, size_t is_j, size_t is_b,          \
                               size_t B, float *acc)                                                \
     {                                                                                              \
-        SPMV_BATCH_VEC_BODY(ETYPE, SHIFT, MASK, vf2, 2)                                            \
+        SPMV_BATCH_VEC_BODY(ETYPE, SHIFT, MASK, vf2, vi2, 2, INIT2)                                            \
     }                                                                                              \
     INLINE uint64_t NAME##_v4(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,    \
                               size_t n_active, const float *in, size_t is_j, size_t is_b,          \
                               size_t B, float *acc)                                                \
     {                                                                                              \
-        SPMV_BATCH_VEC_BODY(ETYPE, SHIFT, MASK, vf4, 4)                                            \
+        SPMV_BATCH_VEC_BODY(ETYPE, SHIFT, MASK, vf4, vi4, 4, INIT4)                                            \
     }                                                                                              \
     INLINE uint64_t NAME##_v8(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,    \
                               size_t n_active, const float *in, size_t is_j, size_t is_b,          \
                               size_t B, float *acc)                                                \
     {                                                                                              \
-        SPMV_BATCH_VEC_BODY(ETYPE, SHIFT, MASK, vf8, 8)                                            \
+        SPMV_BATCH_VEC_BODY(ETYPE, SHIFT, MASK, vf8, vi8, 8, INIT8)                                            \
     }                                                                                              \
     INLINE uint64_t NAME##_v16(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,   \
                                size_t n_active, const float *in, size_t is_j, size_t is_b,         \
                                size_t B, float *acc)                                               \
     {                                                                                              \
-        SPMV_BATCH_VEC_BODY(ETYPE, SHIFT, MASK, vf16, 16)                                          \
+        SPMV_BATCH_VEC_BODY(ETYPE, SHIFT, MASK, vf16, vi16, 16, INIT16)                                          \
     }                                                                                              \
     INLINE uint64_t NAME(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,         \
                          size_t n_active, const float *in, size_t is_j, size_t is_b, size_t B,     \
