@@ -465,11 +465,15 @@ typedef int32_t vi16 __attribute__((vector_size(64)));
         if (scaled) {                                                                              \
             for (int q = 0; q < 16; q++)                                                           \
                 tab[q] = cb[q] * a;                                                                \
-            for (; e < end; e++)                                                                   \
-                ADD_ROW(V, BP, *e >> (SHIFT), tab[*e & 15]);                                       \
+            for (; e < end; e++) {                                                                 \
+                uint32_t w = *e; /* 32-bit: no 16-bit shift and re-extension */                    \
+                ADD_ROW(V, BP, w >> (SHIFT), tab[w & 15]);                                         \
+            }                                                                                      \
         } else {                                                                                   \
-            for (; e < end; e++)                                                                   \
-                ADD_ROW(V, BP, *e >> (SHIFT), cb[*e & (MASK)] * a);                                \
+            for (; e < end; e++) {                                                                 \
+                uint32_t w = *e;                                                                   \
+                ADD_ROW(V, BP, w >> (SHIFT), cb[w & (MASK)] * a);                                  \
+            }                                                                                      \
         }                                                                                          \
     }                                                                                              \
     return walked;
