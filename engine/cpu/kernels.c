@@ -416,10 +416,10 @@ typedef int32_t vi2 __attribute__((vector_size(8)));
 typedef int32_t vi4 __attribute__((vector_size(16)));
 typedef int32_t vi8 __attribute__((vector_size(32)));
 typedef int32_t vi16 __attribute__((vector_size(64)));
-/* A column's BP activations as one vector, from loads into registers (lane
- * by lane through the stack, the vector load that followed could not be
- * forwarded the lanes' stores; batch 4 under AVX2 measured 0.88 against
- * 0.60 ns an entry). */
+/* A column's BP activations as one vector, loaded into registers. Built
+ * lane by lane on the stack and read back as a vector (a load the lanes'
+ * stores cannot be forwarded to, the likely cost), batch 4 under AVX2
+ * measured 0.88 against 0.60 ns an entry. */
 /* clang-format off */
 #define INIT2  {col[off[0]], col[off[1]]}
 #define INIT4  {col[off[0]], col[off[1]], col[off[2]], col[off[3]]}
