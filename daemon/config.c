@@ -87,6 +87,7 @@ static const key_row_t key_table[] = {
     {"engine", "extra_backends", KEY_STRING, FIELD(extra_backends), 0, 0, "", false},
     {"engine", "pes", KEY_UINT, FIELD(pes), 0, 1024, "0", false},
     {"engine", "row_form", KEY_BOOL, FIELD(row_form), 0, 0, "true", false},
+    {"engine", "kernel", KEY_STRING, FIELD(cpu_kernel), 0, 0, "", false},
     {"engine", "sim_fifo_depth", KEY_UINT, FIELD(sim_fifo_depth), 0, 1024, "0", false},
     {"engine", "sim_pipeline_depth", KEY_UINT, FIELD(sim_pipeline_depth), 0, 64, "0", false},
     {"engine", "sim_clock_mhz", KEY_UINT, FIELD(sim_clock_mhz), 0, 100000, "0", false},

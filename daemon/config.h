@@ -97,6 +97,7 @@ typedef struct eied_config {
     char extra_backends[EIED_CONFIG_STR_MAX];
     uint64_t pes;
     bool row_form;
+    char cpu_kernel[32]; /* "" = EIE_KERNEL, else the fastest */
     uint64_t sim_fifo_depth, sim_pipeline_depth, sim_clock_mhz;
     /* [repository] */
     char repository[EIED_CONFIG_STR_MAX];

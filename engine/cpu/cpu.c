@@ -124,11 +124,15 @@ static eie_status_t cpu_engine_init(const eie_engine_opts_t *opts, void **state_
         long c = sysconf(_SC_NPROCESSORS_ONLN);
         n = c > 0 ? (unsigned)c : 1;
     }
+    const eie_cpu_kernel_t *kernel;
+    eie_status_t st = eie_cpu_kernel_select(opts->cpu_kernel, &kernel, err);
+    if (st != EIE_STATUS_OK)
+        return st;
     cpu_state_t *s = calloc(1, sizeof *s);
     if (s == NULL)
         return eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory");
     s->n_pes = n;
-    s->kernel = eie_cpu_kernel_best();
+    s->kernel = kernel;
     s->column_only = opts->cpu_column_only != 0;
     int rc = eie_pool_init(n, &s->pool);
     if (rc != 0) {

@@ -1,13 +1,16 @@
 /*
  * The spmv kernels. The bodies are written once as always-inline functions
  * and instantiated per instruction set: the scalar reference in portable C,
- * the AVX2 variant compiled with target("avx2,fma,bmi") so the batch loops
- * vectorise 8 wide. Selection happens once, through __builtin_cpu_supports.
+ * the AVX2 variant compiled with target("avx2,fma,bmi"), the AVX-512 one
+ * with AVX-512 F, BW and VL. Selection happens once, through
+ * __builtin_cpu_supports, or by name (eie_cpu_kernel_select).
  */
 #include "cpu/kernels.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define INLINE static inline __attribute__((always_inline))
@@ -310,22 +313,22 @@ size_t eie_cpu_batch_stride(size_t B)
     default: return FN(L, cb, active, n_active, in, is_j, is_b, B, 16, acc);                       \
     }
 
-#define DEFINE_KERNELS(SUFFIX, ATTR, NARROW_B1, WIDE_B1)                                          \
+#define DEFINE_KERNELS(SUFFIX, ATTR, NARROW_B1, WIDE_B1, NARROW_BP, WIDE_BP)                       \
     ATTR static uint64_t spmv_narrow_##SUFFIX(                                                     \
         const eie_pe_layer_t *L, const float *cb, const uint32_t *active, size_t n_active,         \
         const float *in, size_t is_j, size_t is_b, size_t B, float *acc)                           \
     {                                                                                              \
-        BATCH_SWITCH(spmv_narrow_bp, NARROW_B1)                                                    \
+        BATCH_SWITCH(NARROW_BP, NARROW_B1)                                                         \
     }                                                                                              \
     ATTR static uint64_t spmv_wide_##SUFFIX(                                                       \
         const eie_pe_layer_t *L, const float *cb, const uint32_t *active, size_t n_active,         \
         const float *in, size_t is_j, size_t is_b, size_t B, float *acc)                           \
     {                                                                                              \
-        BATCH_SWITCH(spmv_wide_bp, WIDE_B1)                                                        \
+        BATCH_SWITCH(WIDE_BP, WIDE_B1)                                                             \
     }
 /* clang-format on */
 
-DEFINE_KERNELS(scalar, , spmv_narrow_b1, spmv_wide_b1)
+DEFINE_KERNELS(scalar, , spmv_narrow_b1, spmv_wide_b1, spmv_narrow_bp, spmv_wide_bp)
 
 /* The reference leading-non-zero detection, from column j on, appending to
  * active after n_active entries; branch-free, since activations are zero or
@@ -382,6 +385,140 @@ AVX2_BMI static uint64_t rows_b1_avx2(const eie_pe_layer_t *L, const float *cb, 
     SPMV_ROWS_B1_BODY(FIELD_BEXTR, MADD_FUSED)
 }
 /* clang-format on */
+
+/* Batch B in the SIMD variants: a row's BP accumulators are one vector of
+ * GCC's generic vector type (BP 16: one zmm under AVX-512, two ymm under
+ * AVX2; BP 8 one ymm, 4 one xmm, 2 half of one), so every entry is one
+ * packed multiply of the broadcast weight by the column's BP activations
+ * and one packed add into its row, whatever the compiler's vectoriser
+ * decides. The lane loop of the scalar body left that to the vectoriser,
+ * which kept BP 2 scalar (vmulss, vaddss). At BP 2, a table of the
+ * codebook times the column's two activations, built once per column,
+ * saves the multiply and the broadcast (Alex-7-sized layer, kernel alone,
+ * same process: 0.51-0.61 vs 0.87-1.18 ns an entry); at BP 4 to 16 the
+ * table measured no faster (its 16 vector multiplies a column and its
+ * lines' loads against one multiply an entry), so they multiply.
+ *
+ * The product is rounded before the add, not fused: that is what the scalar
+ * reference and the batch-1 kernels compute (the batch-1 codebook holds
+ * rounded products), so a row's result depends neither on the batch it
+ * ran in nor on the variant (the daemon's micro-batching is tested to
+ * change no bit of a request's output). The multiply is not the bound
+ * anyway: keeping a PE's accumulators in L1 by walking its rows in blocks
+ * (a cursor per column) measured no faster, and a layer whose
+ * accumulators fit L1 costs as much per entry (Alex-7-sized, batch 16:
+ * about 1 ns an entry either way). */
+typedef float vf2 __attribute__((vector_size(8)));
+typedef float vf4 __attribute__((vector_size(16)));
+typedef float vf8 __attribute__((vector_size(32)));
+typedef float vf16 __attribute__((vector_size(64)));
+typedef int32_t vi2 __attribute__((vector_size(8)));
+typedef int32_t vi4 __attribute__((vector_size(16)));
+typedef int32_t vi8 __attribute__((vector_size(32)));
+typedef int32_t vi16 __attribute__((vector_size(64)));
+/* A column's BP activations as one vector, loaded into registers. Built
+ * lane by lane on the stack and read back as a vector (a load the lanes'
+ * stores cannot be forwarded to, the likely cost), batch 4 under AVX2
+ * measured 0.88 against 0.60 ns an entry. */
+/* clang-format off */
+#define INIT2  {col[off[0]], col[off[1]]}
+#define INIT4  {col[off[0]], col[off[1]], col[off[2]], col[off[3]]}
+#define INIT8  {col[off[0]], col[off[1]], col[off[2]], col[off[3]],                                \
+                col[off[4]], col[off[5]], col[off[6]], col[off[7]]}
+#define INIT16 {col[off[0]],  col[off[1]],  col[off[2]],  col[off[3]],                             \
+                col[off[4]],  col[off[5]],  col[off[6]],  col[off[7]],                             \
+                col[off[8]],  col[off[9]],  col[off[10]], col[off[11]],                            \
+                col[off[12]], col[off[13]], col[off[14]], col[off[15]]}
+/* clang-format on */
+
+/* One entry: its row's BP accumulators += the vector of products. */
+#define ADD_ROW(V, BP, row, PRODUCT)                                                               \
+    do {                                                                                           \
+        float *ar_ = acc + (size_t)(row) * (BP);                                                   \
+        V x_;                                                                                      \
+        memcpy(&x_, ar_, sizeof x_);                                                               \
+        x_ += (PRODUCT);                                                                           \
+        memcpy(ar_, &x_, sizeof x_);                                                               \
+    } while (0)
+
+#define SPMV_BATCH_VEC_BODY(ETYPE, SHIFT, MASK, V, VI, BP, INIT)                                   \
+    const ETYPE *ent = L->ent;                                                                     \
+    const uint32_t *ptr = L->ptr;                                                                  \
+    const int scaled = (BP) <= 2 && L->n_codes != 0 && L->n_codes <= 16;                           \
+    V tab[16];                                                                                     \
+    /* a column's activations: BP loads in bounds (lanes past B load lane                          \
+       B - 1), masked to zero past B, built in registers */                                        \
+    size_t off[BP];                                                                                \
+    VI keep;                                                                                       \
+    for (size_t b = 0; b < (BP); b++) {                                                            \
+        off[b] = (b < B ? b : B - 1) * is_b;                                                       \
+        keep[b] = b < B ? -1 : 0;                                                                  \
+    }                                                                                              \
+    uint64_t walked = 0;                                                                           \
+    for (size_t k = 0; k < n_active; k++) {                                                        \
+        uint32_t j = active[k];                                                                    \
+        prefetch_column(ent, sizeof(ETYPE), ptr, active, k, n_active);                             \
+        const float *col = in + (size_t)j * is_j;                                                  \
+        V a = (V)((VI)(V)INIT & keep);                                                             \
+        const ETYPE *e = ent + ptr[j], *end = ent + ptr[j + 1];                                    \
+        walked += (uint64_t)(end - e);                                                             \
+        if (scaled) {                                                                              \
+            for (int q = 0; q < 16; q++)                                                           \
+                tab[q] = cb[q] * a;                                                                \
+            for (; e < end; e++) {                                                                 \
+                uint32_t w = *e; /* 32-bit: no 16-bit shift and re-extension */                    \
+                ADD_ROW(V, BP, w >> (SHIFT), tab[w & 15]);                                         \
+            }                                                                                      \
+        } else {                                                                                   \
+            for (; e < end; e++) {                                                                 \
+                uint32_t w = *e;                                                                   \
+                ADD_ROW(V, BP, w >> (SHIFT), cb[w & (MASK)] * a);                                  \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+    return walked;
+
+/* clang-format off */
+#define DEFINE_BATCH_VEC(NAME, ETYPE, SHIFT, MASK)                                                 \
+    INLINE uint64_t NAME##_v2(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,    \
+                              size_t n_active, const float *in, size_t is_j, size_t is_b,          \
+                              size_t B, float *acc)                                                \
+    {                                                                                              \
+        SPMV_BATCH_VEC_BODY(ETYPE, SHIFT, MASK, vf2, vi2, 2, INIT2)                                            \
+    }                                                                                              \
+    INLINE uint64_t NAME##_v4(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,    \
+                              size_t n_active, const float *in, size_t is_j, size_t is_b,          \
+                              size_t B, float *acc)                                                \
+    {                                                                                              \
+        SPMV_BATCH_VEC_BODY(ETYPE, SHIFT, MASK, vf4, vi4, 4, INIT4)                                            \
+    }                                                                                              \
+    INLINE uint64_t NAME##_v8(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,    \
+                              size_t n_active, const float *in, size_t is_j, size_t is_b,          \
+                              size_t B, float *acc)                                                \
+    {                                                                                              \
+        SPMV_BATCH_VEC_BODY(ETYPE, SHIFT, MASK, vf8, vi8, 8, INIT8)                                            \
+    }                                                                                              \
+    INLINE uint64_t NAME##_v16(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,   \
+                               size_t n_active, const float *in, size_t is_j, size_t is_b,         \
+                               size_t B, float *acc)                                               \
+    {                                                                                              \
+        SPMV_BATCH_VEC_BODY(ETYPE, SHIFT, MASK, vf16, vi16, 16, INIT16)                                          \
+    }                                                                                              \
+    INLINE uint64_t NAME(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,         \
+                         size_t n_active, const float *in, size_t is_j, size_t is_b, size_t B,     \
+                         size_t BP, float *acc)                                                    \
+    {                                                                                              \
+        switch (BP) {                                                                              \
+        case 2: return NAME##_v2(L, cb, active, n_active, in, is_j, is_b, B, acc);                 \
+        case 4: return NAME##_v4(L, cb, active, n_active, in, is_j, is_b, B, acc);                 \
+        case 8: return NAME##_v8(L, cb, active, n_active, in, is_j, is_b, B, acc);                 \
+        default: return NAME##_v16(L, cb, active, n_active, in, is_j, is_b, B, acc);               \
+        }                                                                                          \
+    }
+/* clang-format on */
+
+DEFINE_BATCH_VEC(spmv_narrow_vec, uint16_t, 4, 15)
+DEFINE_BATCH_VEC(spmv_wide_vec, uint32_t, 8, 255)
 
 /* For each 8-bit mask, the positions of its set bits packed to the front,
  * one per byte: the shuffle that appends a block's active columns at once. */
@@ -454,7 +591,114 @@ static int supported_avx2(void)
            __builtin_cpu_supports("bmi") && __builtin_cpu_supports("popcnt");
 }
 
-DEFINE_KERNELS(avx2, AVX2_BMI, spmv_narrow_b1_bmi, spmv_wide_b1_bmi)
+DEFINE_KERNELS(avx2, AVX2_BMI, spmv_narrow_b1_bmi, spmv_wide_b1_bmi, spmv_narrow_vec, spmv_wide_vec)
+
+/* AVX-512 (F, BW, VL): the same bodies compiled for 512-bit registers, so a
+ * 16-lane batch row is one zmm, and a leading-non-zero detection that takes
+ * 16 columns a step and appends them with one compress. */
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,bmi,popcnt")))
+
+/* Batch 1 is the AVX2 variant's code, called, not inlined: the same body
+ * compiled for AVX-512 ran 5-10% slower (kernel alone, Alex-7-sized layer,
+ * same process: 0.44-0.46 vs 0.41-0.42 ns an entry); it has no use for
+ * wider registers. */
+/* clang-format off */
+AVX2_BMI __attribute__((noinline)) static uint64_t
+spmv_narrow_b1_call(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
+                    size_t n_active, const float *in, size_t is_j, float *acc)
+{
+    return spmv_narrow_b1_bmi(L, cb, active, n_active, in, is_j, acc);
+}
+
+AVX2_BMI __attribute__((noinline)) static uint64_t
+spmv_wide_b1_call(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
+                  size_t n_active, const float *in, size_t is_j, float *acc)
+{
+    return spmv_wide_b1_bmi(L, cb, active, n_active, in, is_j, acc);
+}
+/* clang-format on */
+
+/* The row form at batch 1, 16 entries a step: their codes pick their
+ * weights out of the 16-entry codebook held in one register (vpermps), their
+ * columns gather their activations (vgatherdps), one FMA adds the 16
+ * products to 16 partial sums, and a row's last 0-15 entries take one
+ * masked step (masked-off lanes are not loaded). The partial sums are added
+ * at the row's end, so a row sums in another order than in the other
+ * variants' row form (still the same order on every PE count). Codes of at
+ * most 4 bits: the row form exists only for those (layout.h). */
+AVX512 static uint64_t rows_b1_avx512(const eie_pe_layer_t *L, const float *cb, const float *in,
+                                      float *acc)
+{
+    const uint16_t *ent = L->rent;
+    const uint32_t *rptr = L->rptr;
+    const __m512 book = _mm512_loadu_ps(cb); /* cb holds 256 floats */
+    const __m512i low4 = _mm512_set1_epi32(15);
+    for (uint32_t r = 0; r < L->n_rows; r++) {
+        const uint16_t *e = ent + rptr[r], *end = ent + rptr[r + 1];
+        __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+        for (; end - e >= 32; e += 32) {
+            __m512i w0 = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)e));
+            __m512i w1 = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(e + 16)));
+            __m512 x0 = _mm512_i32gather_ps(_mm512_srli_epi32(w0, 4), in, 4);
+            __m512 x1 = _mm512_i32gather_ps(_mm512_srli_epi32(w1, 4), in, 4);
+            s0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_and_si512(w0, low4), book), x0, s0);
+            s1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_and_si512(w1, low4), book), x1, s1);
+        }
+        for (; e < end; e += 16) {
+            size_t t = (size_t)(end - e);
+            __mmask16 m = t >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << t) - 1);
+            __m512i w = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, e));
+            __m512 x =
+                _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, _mm512_srli_epi32(w, 4), in, 4);
+            s0 = _mm512_mask3_fmadd_ps(_mm512_permutexvar_ps(_mm512_and_si512(w, low4), book), x,
+                                       s0, m);
+        }
+        acc[r] = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+    }
+    return rptr[L->n_rows];
+}
+
+/* As active_avx2, 16 columns a step where they are contiguous: the set
+ * lanes of the compare mask are packed with vpcompressd, no table. Where a
+ * column's B values are contiguous, one masked load and compare decides the
+ * column for any B up to 16 (masked-off lanes do not fault). */
+AVX512 static size_t active_avx512(const float *in, size_t n, size_t is_j, size_t is_b, size_t B,
+                                   uint32_t *active)
+{
+    const __m512 zero = _mm512_setzero_ps();
+    size_t n_active = 0, j = 0;
+    if (is_j == 1) {
+        const __m512i lane =
+            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        for (; j + 16 <= n; j += 16) {
+            __mmask16 nz = 0;
+            for (size_t b = 0; b < B; b++)
+                nz |= _mm512_cmp_ps_mask(_mm512_loadu_ps(in + j + b * is_b), zero, _CMP_NEQ_UQ);
+            __m512i cols = _mm512_add_epi32(lane, _mm512_set1_epi32((int)j));
+            /* n_active <= j: the 16 stored lanes stay below n */
+            _mm512_storeu_si512(active + n_active, _mm512_maskz_compress_epi32(nz, cols));
+            n_active += (size_t)__builtin_popcount(nz);
+        }
+    } else if (is_b == 1 && B <= 16) {
+        const __mmask16 lanes = (__mmask16)((1u << B) - 1);
+        for (; j < n; j++) {
+            __m512 v = _mm512_maskz_loadu_ps(lanes, in + j * is_j);
+            active[n_active] = (uint32_t)j;
+            n_active += _mm512_mask_cmp_ps_mask(lanes, v, zero, _CMP_NEQ_UQ) != 0;
+        }
+    }
+    return active_from(in, j, n, is_j, is_b, B, active, n_active);
+}
+
+static int supported_avx512(void)
+{
+    __builtin_cpu_init();
+    return supported_avx2() && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+}
+
+DEFINE_KERNELS(avx512, AVX512, spmv_narrow_b1_call, spmv_wide_b1_call, spmv_narrow_vec,
+               spmv_wide_vec)
 #endif
 
 const eie_cpu_kernel_t eie_cpu_kernels[] = {
@@ -471,6 +715,12 @@ const eie_cpu_kernel_t eie_cpu_kernels[] = {
      .spmv_wide = spmv_wide_avx2,
      .active = active_avx2,
      .rows_b1 = rows_b1_avx2},
+    {.name = "avx512",
+     .supported = supported_avx512,
+     .spmv_narrow = spmv_narrow_avx512,
+     .spmv_wide = spmv_wide_avx512,
+     .active = active_avx512,
+     .rows_b1 = rows_b1_avx512},
 #endif
 };
 const size_t eie_cpu_kernel_count = sizeof eie_cpu_kernels / sizeof eie_cpu_kernels[0];
@@ -495,4 +745,36 @@ const eie_cpu_kernel_t *eie_cpu_kernel_find(const char *name)
         if (strcmp(eie_cpu_kernels[i].name, name) == 0 && eie_cpu_kernels[i].supported())
             return &eie_cpu_kernels[i];
     return NULL;
+}
+
+/* The names of the kernels this CPU runs, comma-separated, into buf. */
+static void supported_names(char *buf, size_t size)
+{
+    size_t at = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < eie_cpu_kernel_count && at < size; i++)
+        if (eie_cpu_kernels[i].supported()) {
+            int w = snprintf(buf + at, size - at, "%s%s", at ? ", " : "", eie_cpu_kernels[i].name);
+            at += w > 0 ? (size_t)w : 0;
+        }
+}
+
+eie_status_t eie_cpu_kernel_select(const char *name, const eie_cpu_kernel_t **out, eie_error_t *err)
+{
+    const char *from = "";
+    if (name == NULL || name[0] == '\0') {
+        name = getenv("EIE_KERNEL");
+        from = " (from EIE_KERNEL)";
+    }
+    *out = name == NULL || name[0] == '\0' ? eie_cpu_kernel_best() : eie_cpu_kernel_find(name);
+    if (*out != NULL)
+        return EIE_STATUS_OK;
+    int known = 0;
+    for (size_t i = 0; i < eie_cpu_kernel_count; i++)
+        known |= strcmp(eie_cpu_kernels[i].name, name) == 0;
+    char names[128];
+    supported_names(names, sizeof names);
+    return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                         "cpu: kernel \"%.40s\"%s: %s; this CPU runs %s", name, from,
+                         known ? "not supported by this CPU" : "no such kernel", names);
 }

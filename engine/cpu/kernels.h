@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "cpu/layout.h"
+#include "eie/status.h"
 
 /* Most inputs one kernel call handles; larger batches run in chunks. */
 #define EIE_KERNEL_MAX_BATCH 16u
@@ -25,8 +26,11 @@
  * for b < B, where S = eie_cpu_batch_stride(B): a kernel computes S lanes
  * (1, 2, 4, 8 or 16), the lanes past B on zero activations. acc has
  * L->n_rows * S + EIE_ACC_SLACK floats (the slack is scratch, left
- * undefined); B in 1..EIE_KERNEL_MAX_BATCH. Returns the entries walked (the
- * work EIE would do on this PE).
+ * undefined); B in 1..EIE_KERNEL_MAX_BATCH. codebook has 256 floats, zero
+ * past 2^code_bits (eie_cpu_fc_t.codebook): kernels read whole 16-entry
+ * books. Each product is rounded before it is added, in every variant, so
+ * outputs are the same bits whatever the variant and the batch. Returns the
+ * entries walked (the work EIE would do on this PE).
  */
 typedef uint64_t (*eie_spmv_fn)(const eie_pe_layer_t *L, const float *codebook,
                                 const uint32_t *active, size_t n_active, const float *in,
@@ -64,8 +68,8 @@ typedef uint64_t (*eie_rows_fn)(const eie_pe_layer_t *L, const float *codebook, 
                                 float *acc);
 
 typedef struct eie_cpu_kernel {
-    const char *name;     /* "scalar", "avx2" */
-    int (*supported)(void); /* whether this CPU runs it */
+    const char *name;        /* "scalar", "avx2", "avx512" */
+    int (*supported)(void);  /* whether this CPU runs it */
     eie_spmv_fn spmv_narrow; /* uint16 entries */
     eie_spmv_fn spmv_wide;   /* uint32 entries */
     eie_active_fn active;    /* the nonzero columns of an input */
@@ -81,5 +85,13 @@ const eie_cpu_kernel_t *eie_cpu_kernel_best(void);
 
 /* A kernel by name, or NULL if unknown or unsupported here. */
 const eie_cpu_kernel_t *eie_cpu_kernel_find(const char *name);
+
+/* The kernel an engine runs: the one named by name (the engine option
+ * cpu_kernel) if not NULL or empty, else by the environment variable
+ * EIE_KERNEL if set and not empty, else the best. Fails, with err naming the
+ * value and the kernels this CPU runs, when the name is unknown or not
+ * supported here. */
+eie_status_t eie_cpu_kernel_select(const char *name, const eie_cpu_kernel_t **out,
+                                   eie_error_t *err);
 
 #endif

@@ -77,6 +77,7 @@ eie_status_t eie_cpu_fc_init(const eie_fc_t *fc, unsigned n_pes, int force_wide,
     memcpy(out->bias, fc->bias, fc->rows * sizeof(float));
     for (unsigned p = 0; p < n_pes; p++) {
         out->pe[p].n_rows = fc->rows > p ? (fc->rows - p + n_pes - 1) / n_pes : 0;
+        out->pe[p].n_codes = (uint32_t)1 << fc->code_bits;
         out->pe[p].ptr = calloc((size_t)fc->cols + 1, sizeof(uint32_t));
         if (out->pe[p].ptr == NULL)
             goto nomem;

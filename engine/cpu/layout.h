@@ -31,6 +31,9 @@ typedef struct eie_pe_layer {
     uint32_t *ptr;   /* cols + 1 */
     void *ent;       /* uint16_t (narrow) or uint32_t (wide) entries */
     uint64_t n_ent;
+    /* 2^code_bits of the layer: every entry's code is below it (0: not
+       known, up to 256). */
+    uint32_t n_codes;
     /* The row form, or NULL: row r's entries are rent[rptr[r] .. rptr[r+1]),
        in column order. */
     uint32_t *rptr; /* n_rows + 1 */

@@ -267,6 +267,20 @@ Test(config, print_round_trips_through_the_parser)
     free(buf);
 }
 
+/* engine.kernel names the cpu kernel variant; empty (the default) lets the
+ * engine choose. The name is checked by the engine, against what the CPU
+ * runs; here only its length. */
+Test(config, engine_kernel_is_a_name_empty_by_default)
+{
+    cr_assert_str_eq(cfg.cpu_kernel, "");
+    cr_assert(load("[engine]\nkernel = scalar\n"), "%s", why);
+    cr_assert_str_eq(cfg.cpu_kernel, "scalar");
+    cr_assert_not(load("[engine]\nkernel = avx512avx512avx512avx512avx512avx512\n"));
+    cr_assert(strstr(why, "test.conf:2: key 'kernel': value is 36 characters, the limit is 31") !=
+                  NULL,
+              "%s", why);
+}
+
 /* conf/eied.conf is the documentation: it must parse and list every key with its default. */
 Test(config, shipped_eied_conf_documents_every_key_with_its_default)
 {

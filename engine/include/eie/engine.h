@@ -38,10 +38,14 @@ typedef struct eie_engine_opts {
        dense (the row form costs their entries a second time in memory, and
        speeds up batch-1 runs whose activations are nearly all nonzero). */
     int cpu_column_only;
+    /* cpu: the kernel variant, "scalar", "avx2" or "avx512"; NULL = the
+       environment variable EIE_KERNEL if set, else the fastest this CPU
+       runs. A name this CPU does not run fails eie_engine_init. */
+    const char *cpu_kernel;
 } eie_engine_opts_t;
 
 /* Defaults: backend "cpu", n_pes 0, sim_* 0 (the EIE paper's values),
-   cpu_column_only 0. */
+   cpu_column_only 0, cpu_kernel NULL. */
 eie_engine_opts_t eie_engine_opts_default(void);
 
 /* NULL-terminated list of registered backend names, static storage. */

@@ -48,7 +48,7 @@ static void check_kernels_against_dense(double density)
     float *w = malloc(R * C * sizeof(float));
     eie_model_fc_dense(m, 0, w);
     const eie_fc_t *fc = eie_model_fc(m, 0);
-    static const size_t batches[] = {1, 2, 3, 5, 8, 9, 15, 16};
+    static const size_t batches[] = {1, 2, 3, 4, 5, 8, 9, 15, 16};
     cr_assert(eie_cpu_kernel_count >= 1);
     cr_assert_str_eq(eie_cpu_kernels[0].name, "scalar");
     cr_assert_not_null(eie_cpu_kernel_best());
@@ -82,9 +82,14 @@ static void check_kernels_against_dense(double density)
                         for (size_t a = 0; a < na; a++)
                             expect += cf.pe[p].ptr[active[a] + 1] - cf.pe[p].ptr[active[a]];
                         cr_assert_eq(walked, expect, "kernel %s entries walked", k->name);
-                        for (uint32_t r = 0; r < cf.pe[p].n_rows; r++)
+                        for (uint32_t r = 0; r < cf.pe[p].n_rows; r++) {
+                            size_t S = eie_cpu_batch_stride(B);
                             for (size_t bb = 0; bb < B; bb++)
-                                y[bb * R + r * n + p] = acc[r * eie_cpu_batch_stride(B) + bb];
+                                y[bb * R + r * n + p] = acc[r * S + bb];
+                            for (size_t bb = B; bb < S; bb++) /* padding: zero activations */
+                                cr_assert_eq(acc[r * S + bb], 0.0f, "kernel %s B %zu lane %zu",
+                                             k->name, B, bb);
+                        }
                     }
                     for (size_t bb = 0; bb < B; bb++)
                         for (size_t r = 0; r < R; r++) {
@@ -165,8 +170,8 @@ Test(kernels, active_columns_match_a_plain_scan)
                         cr_assert_eq(ng, nw, "kernel %s n %zu B %zu fm %d: %zu active, want %zu",
                                      k->name, n, B, feature_major, ng, nw);
                         for (size_t a = 0; a < nw; a++)
-                            cr_assert_eq(got[a], want[a], "kernel %s n %zu B %zu at %zu",
-                                         k->name, n, B, a);
+                            cr_assert_eq(got[a], want[a], "kernel %s n %zu B %zu at %zu", k->name,
+                                         n, B, a);
                     }
     }
 }
