@@ -24,6 +24,9 @@
 
 #define ALIGN 64
 
+/* Entries (batch 1) below which a 2-thread run stays on one thread. */
+#define BL_PARALLEL_MIN_WORK (1u << 15)
+
 typedef float vf2 __attribute__((vector_size(8), may_alias));
 typedef float vf4 __attribute__((vector_size(16), may_alias));
 typedef float vf8 __attribute__((vector_size(32), may_alias));
@@ -552,15 +555,13 @@ typedef struct run_args {
     float *y;
 } run_args_t;
 
-static void share(const run_args_t *a, unsigned k, eie_pool_t *pool)
+/* Phase 1: thread k's part of the per-run input work. */
+static void share_input(const run_args_t *a, unsigned k)
 {
     bl_fc_t *fc = a->fc;
-    const unsigned T = fc->T;
     const size_t B = a->B, S = stride_of(B);
-    uint32_t c0 = (uint32_t)((uint64_t)fc->cols * k / T);
-    uint32_t c1 = (uint32_t)((uint64_t)fc->cols * (k + 1) / T);
-    const blk_t *c = &fc->blk[k];
-    /* 1: this thread's part of the per-run input work */
+    uint32_t c0 = (uint32_t)((uint64_t)fc->cols * k / fc->T);
+    uint32_t c1 = (uint32_t)((uint64_t)fc->cols * (k + 1) / fc->T);
     if (a->m == BL_CSC) {
         part_t *p = &fc->part[k];
         p->n_act = B == 1 ? active_b1(a->x, c0, c1, p->act)
@@ -568,15 +569,20 @@ static void share(const run_args_t *a, unsigned k, eie_pool_t *pool)
     } else if (B > 1) {
         transpose_in(a->x, fc->cols, B, S, c0, c1, fc->xt);
     }
-    if (T > 1 && (a->m == BL_CSC || B > 1))
-        eie_pool_barrier(pool);
-    /* 2: this thread's rows */
+}
+
+/* Phase 2: thread k's rows. */
+static void share_rows(const run_args_t *a, unsigned k)
+{
+    bl_fc_t *fc = a->fc;
+    const size_t B = a->B, S = stride_of(B);
+    const blk_t *c = &fc->blk[k];
     switch (a->m) {
     case BL_CSC:
         if (B == 1) {
-            csc_b1(c, fc->part, T, a->x, fc->bias, a->y);
+            csc_b1(c, fc->part, fc->T, a->x, fc->bias, a->y);
         } else {
-            csc_batch(c, fc->part, T, S, c->acc);
+            csc_batch(c, fc->part, fc->T, S, c->acc);
             store_batch(c, c->acc, B, S, fc->bias, fc->rows, a->y);
         }
         break;
@@ -594,6 +600,14 @@ static void share(const run_args_t *a, unsigned k, eie_pool_t *pool)
     default:
         break;
     }
+}
+
+static void share(const run_args_t *a, unsigned k, eie_pool_t *pool)
+{
+    share_input(a, k);
+    if (a->fc->T > 1 && (a->m == BL_CSC || a->B > 1))
+        eie_pool_barrier(pool);
+    share_rows(a, k);
 }
 
 typedef struct fc_job {
@@ -618,8 +632,14 @@ static void job_finish(eie_pool_job_t *base)
 void bl_fc_run(bl_fc_t *fc, bl_method_t m, const float *x, size_t B, float *y)
 {
     run_args_t a = {.fc = fc, .m = m, .x = x, .B = B, .y = y};
-    if (fc->T == 1) {
-        share(&a, 0, NULL);
+    /* As the engine (PARALLEL_MIN_WORK in engine/cpu/cpu.c): too little
+     * work for a hand-off to another thread, and one thread runs every
+     * block in turn. */
+    if (fc->T == 1 || fc->nnz * (B > 1 ? 2 : 1) < BL_PARALLEL_MIN_WORK) {
+        for (unsigned k = 0; k < fc->T; k++)
+            share_input(&a, k);
+        for (unsigned k = 0; k < fc->T; k++)
+            share_rows(&a, k);
         return;
     }
     /* As the engine's synchronous run: the caller takes one block, then

@@ -233,14 +233,10 @@ static int parse_opts(int argc, char **argv, opts_t *o)
             o->layers = argv[++i];
         } else if (strcmp(a, "--methods") == 0) {
             o->methods = argv[++i];
-            if (bench_check_list(a, o->methods, method_names) < 0)
-                return -1;
         } else if (strcmp(a, "--blas-core") == 0) {
             o->blas_cores = argv[++i];
         } else if (strcmp(a, "--check-corrupt") == 0) {
             o->corrupt = argv[++i];
-            if (bench_check_list(a, o->corrupt, method_names) < 0)
-                return -1;
         } else {
             fprintf(stderr, "eie-bench: unknown option '%s'\n", a);
             usage(stderr);
@@ -252,15 +248,20 @@ static int parse_opts(int argc, char **argv, opts_t *o)
         for (size_t i = 0; i < N_LAYERS; i++)
             names[i] = layers[i].name;
         names[N_LAYERS] = NULL;
-        if (o->layers[0] == '\0' || bench_check_list("--layers", o->layers, names) < 0) {
-            if (o->layers[0] == '\0')
-                fprintf(stderr, "eie-bench: --layers '': no layer named\n");
+        if (o->layers[0] == '\0') {
+            fprintf(stderr, "eie-bench: --layers '': no layer named\n");
             return -1;
         }
+        if (bench_check_list("--layers", o->layers, o->conv ? conv_bench_layer_names : names) < 0)
+            return -1;
     }
+    if (!o->conv && o->methods && bench_check_list("--methods", o->methods, method_names) < 0)
+        return -1;
+    if (!o->conv && o->corrupt && bench_check_list("--check-corrupt", o->corrupt, method_names) < 0)
+        return -1;
     if (o->smoke) {
         if (o->layers == NULL)
-            o->layers = "tiny";
+            o->layers = o->conv ? "LeNet-c1,LeNet-c2" : "tiny";
         o->reps = 1;
         o->warm_us = 200;
         o->nb = 3;
@@ -362,8 +363,6 @@ int main(int argc, char **argv)
     bench_print_machine();
     printf("baselines: %s, compiled %s\n", bl_isa(), bl_cflags());
     print_engine();
-    if (o.conv)
-        return conv_bench_main(o.reps, o.cold, o.warm_us, o.flush_mb, o.methods);
     bench_blas_t blas[1 + MAX_FORCED];
     int n_blas;
     if (load_blas(&o, blas, &n_blas) < 0)
@@ -378,6 +377,15 @@ int main(int argc, char **argv)
     } else {
         printf("warm: each timed run follows %.0f us of untimed runs of the same method\n",
                o.warm_us);
+    }
+    if (o.conv) {
+        conv_bench_opts_t co = {.reps = o.reps, .cold = o.cold, .warm_us = o.warm_us,
+                                .threads = o.threads, .nt = o.nt, .layers = o.layers,
+                                .methods = o.methods, .corrupt = o.corrupt, .blas = blas,
+                                .n_blas = n_blas};
+        int rc = conv_bench_main(&co);
+        bench_flush_free();
+        return rc;
     }
     int n_methods = M_BLAS + n_blas;
     int on[M_MAX];
