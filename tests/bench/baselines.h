@@ -18,9 +18,11 @@
  *          gathers, two partial sums); absent where neither is compiled in.
  * With 2 threads the rows are split into two blocks of equal nonzeros, each
  * its own CSC/CSR, run on the engine's spin-then-sleep PE pool
- * (engine/cpu/pool.h): the caller takes one block, a pool thread the other,
- * and the per-run work on the input (nonzero list, transposition) is split
- * between them and meets at the pool's barrier.
+ * (engine/cpu/pool.h): the caller takes one block, a pool thread the other.
+ * CSC: each thread lists the nonzero columns itself (no barrier); CSR at
+ * B > 1: the two transpose half the input each and meet at the pool's
+ * barrier. Below 2^15 entries of work a run stays on the calling thread,
+ * as the engine's does.
  */
 #ifndef EIE_BENCH_BASELINES_H
 #define EIE_BENCH_BASELINES_H

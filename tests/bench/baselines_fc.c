@@ -44,8 +44,7 @@ typedef struct blk {
     float *acc;      /* rows * BL_MAX_BATCH, the CSC batch accumulators */
 } blk_t;
 
-/* The per-run work on the input, split by columns between the threads:
- * part k covers columns [k * cols / T, (k + 1) * cols / T). */
+/* Thread k's list of the nonzero columns of the input (CSC). */
 typedef struct part {
     uint32_t n_act;
     uint32_t *act; /* nonzero columns of this part, increasing */
@@ -217,10 +216,8 @@ bl_fc_t *bl_fc_init(const float *w, const float *bias, uint32_t rows, uint32_t c
         if (blk_build(&fc->blk[k], w, cols, r0, r1) != 0)
             goto error;
         r0 = r1;
-        uint32_t c0 = (uint32_t)((uint64_t)cols * k / threads);
-        uint32_t c1 = (uint32_t)((uint64_t)cols * (k + 1) / threads);
-        fc->part[k].act = alloc_aligned(((size_t)(c1 - c0) + 16) * sizeof(uint32_t));
-        fc->part[k].xa = alloc_aligned(((size_t)(c1 - c0) + 1) * BL_MAX_BATCH * sizeof(float));
+        fc->part[k].act = alloc_aligned(((size_t)cols + 16) * sizeof(uint32_t));
+        fc->part[k].xa = alloc_aligned(((size_t)cols + 1) * BL_MAX_BATCH * sizeof(float));
         if (fc->part[k].act == NULL || fc->part[k].xa == NULL)
             goto error;
     }
@@ -321,7 +318,7 @@ static void transpose_in(const float *x, uint32_t cols, size_t B, size_t S, uint
 static void csc_b1(const blk_t *c, const part_t *parts, unsigned np, const float *x,
                    const float *bias, float *y)
 {
-    float *acc = y + c->row0;
+    float *acc = c->acc;
     memcpy(acc, bias + c->row0, (size_t)c->rows * sizeof(float));
     const uint32_t *ptr = c->cptr;
     for (unsigned p = 0; p < np; p++) {
@@ -357,6 +354,7 @@ static void csc_b1(const blk_t *c, const part_t *parts, unsigned np, const float
                 acc[ri[k]] += v[k] * a;
         }
     }
+    memcpy(y + c->row0, acc, (size_t)c->rows * sizeof(float));
 }
 
 /* Batch: accumulators [row][S], one S-lane FMA per entry. */
@@ -563,9 +561,12 @@ static void share_input(const run_args_t *a, unsigned k)
     uint32_t c0 = (uint32_t)((uint64_t)fc->cols * k / fc->T);
     uint32_t c1 = (uint32_t)((uint64_t)fc->cols * (k + 1) / fc->T);
     if (a->m == BL_CSC) {
+        /* Each thread finds every nonzero column itself: a few microseconds
+         * of work (16 columns an instruction at batch 1), where a barrier
+         * costs a wake-up whenever the other thread has gone to sleep. */
         part_t *p = &fc->part[k];
-        p->n_act = B == 1 ? active_b1(a->x, c0, c1, p->act)
-                          : active_batch(a->x, fc->cols, B, S, c0, c1, p->act, p->xa);
+        p->n_act = B == 1 ? active_b1(a->x, 0, fc->cols, p->act)
+                          : active_batch(a->x, fc->cols, B, S, 0, fc->cols, p->act, p->xa);
     } else if (B > 1) {
         transpose_in(a->x, fc->cols, B, S, c0, c1, fc->xt);
     }
@@ -580,9 +581,9 @@ static void share_rows(const run_args_t *a, unsigned k)
     switch (a->m) {
     case BL_CSC:
         if (B == 1) {
-            csc_b1(c, fc->part, fc->T, a->x, fc->bias, a->y);
+            csc_b1(c, &fc->part[k], 1, a->x, fc->bias, a->y);
         } else {
-            csc_batch(c, fc->part, fc->T, S, c->acc);
+            csc_batch(c, &fc->part[k], 1, S, c->acc);
             store_batch(c, c->acc, B, S, fc->bias, fc->rows, a->y);
         }
         break;
@@ -605,7 +606,7 @@ static void share_rows(const run_args_t *a, unsigned k)
 static void share(const run_args_t *a, unsigned k, eie_pool_t *pool)
 {
     share_input(a, k);
-    if (a->fc->T > 1 && (a->m == BL_CSC || a->B > 1))
+    if (a->fc->T > 1 && a->m != BL_CSC && a->B > 1)
         eie_pool_barrier(pool);
     share_rows(a, k);
 }
