@@ -13,7 +13,7 @@
  *          16), one packed FMA per entry.
  *   csr    float CSR (int32 column, float value), every column: four partial
  *          sums per row at batch 1, the input transposed to [col][S] and S
- *          lanes at once (two partial sums) for B > 1.
+ *          lanes at once (four partial sums) for B > 1.
  *   csr-g  csr at batch 1 with the activations gathered (AVX-512 or AVX2
  *          gathers, two partial sums); absent where neither is compiled in.
  * With 2 threads the rows are split into two blocks of equal nonzeros, each
