@@ -13,6 +13,9 @@
  * one run. */
 #define BENCH_WARM_US 3000.0
 
+/* The exit status when a method's output disagrees with the reference. */
+#define BENCH_EXIT_MISMATCH 3
+
 double bench_now_us(void);
 /* Median of v[0..n) (sorts v). */
 double bench_median(double *v, int n);

@@ -218,7 +218,7 @@ int conv_bench_main(const conv_bench_opts_t *o)
                             s->name, ctx[ti].T, mname, m >= C_BLAS ? " core " : "",
                             m >= C_BLAS ? o->blas[m - C_BLAS].core : "", bad, ny, worst,
                             (double)y[worst], ref[worst], tol[worst]);
-                    return 1;
+                    return BENCH_EXIT_MISMATCH;
                 }
             }
         double *times[2][C_MAX];

@@ -24,7 +24,9 @@
  *
  * --smoke: one small layer, one rep, short warm-up: proves the checks pass
  * (a test). --check-corrupt METHOD: spoils one output of METHOD before the
- * check, which must then fail (a test that the check can fail). --conv: the
+ * check, which must then fail (a test that the check can fail). Exit
+ * status: 0, 2 for a usage error, BENCH_EXIT_MISMATCH (3) when a method
+ * disagrees with the reference, 1 for any other error. --conv: the
  * convolution table instead (conv_bench.c).
  */
 #include <math.h>
@@ -492,7 +494,7 @@ int main(int argc, char **argv)
                     snprintf(label, sizeof label, "%s%s%s", cname, mi >= M_BLAS ? " core " : "",
                              mi >= M_BLAS ? name : "");
                     if (reference_check(&ref, y, B, R, L->name, label, o.threads[ti]) != 0)
-                        status = 1;
+                        status = BENCH_EXIT_MISMATCH;
                 }
             if (status != 0)
                 return status;
