@@ -11,6 +11,9 @@
  *          are walked unrolled with a prefetch of the next one; for a batch
  *          B > 1 the accumulators are [row][S] (S = B rounded up to 2, 4, 8,
  *          16), one packed FMA per entry.
+ *   csc-s  csc at batch 1, 16 entries of a column at once on AVX-512: gather
+ *          their accumulators, one FMA, scatter back (a column's rows are
+ *          distinct, so no conflicts); absent without AVX-512F.
  *   csr    float CSR (int32 column, float value), every column: four partial
  *          sums per row at batch 1, the input transposed to [col][S] and S
  *          lanes at once (four partial sums) for B > 1.
@@ -35,7 +38,13 @@
 #define BL_MAX_BATCH   16u
 #define BL_MAX_THREADS 2u
 
-typedef enum bl_method { BL_CSC, BL_CSR, BL_CSR_GATHER, BL_METHOD_COUNT } bl_method_t;
+typedef enum bl_method {
+    BL_CSC,
+    BL_CSC_SCATTER,
+    BL_CSR,
+    BL_CSR_GATHER,
+    BL_METHOD_COUNT
+} bl_method_t;
 
 typedef struct bl_fc bl_fc_t;
 
@@ -43,9 +52,9 @@ typedef struct bl_fc bl_fc_t;
  * they use ("avx512f", "avx2", "sse2"). */
 const char *bl_cflags(void);
 const char *bl_isa(void);
-/* The method's name ("csc", "csr", "csr-g"). */
+/* The method's name ("csc", "csc-s", "csr", "csr-g"). */
 const char *bl_method_name(bl_method_t m);
-/* Whether m runs at batch B in this build (csr-g: batch 1 with gathers). */
+/* Whether m runs at batch B in this build (csc-s, csr-g: batch 1 only). */
 int bl_method_available(bl_method_t m, size_t B);
 
 /*

@@ -77,12 +77,19 @@ const char *bl_isa(void)
 
 const char *bl_method_name(bl_method_t m)
 {
-    static const char *const names[] = {"csc", "csr", "csr-g"};
+    static const char *const names[] = {"csc", "csc-s", "csr", "csr-g"};
     return m < BL_METHOD_COUNT ? names[m] : "?";
 }
 
 int bl_method_available(bl_method_t m, size_t B)
 {
+    if (m == BL_CSC_SCATTER) {
+#if defined(__AVX512F__)
+        return B == 1;
+#else
+        return 0;
+#endif
+    }
     if (m == BL_CSR_GATHER) {
 #if defined(__AVX512F__) || defined(__AVX2__)
         return B == 1;
@@ -357,6 +364,43 @@ static void csc_b1(const blk_t *c, const part_t *parts, unsigned np, const float
     memcpy(y + c->row0, acc, (size_t)c->rows * sizeof(float));
 }
 
+#if defined(__AVX512F__)
+/* Batch 1, 16 entries at once: the rows of one column are distinct, so a
+ * gather of their accumulators, one FMA and a scatter back cannot
+ * conflict (the next column's gather sees the scatter: x86 orders them). */
+static void csc_scatter_b1(const blk_t *c, const part_t *part, const float *x,
+                           const float *bias, float *y)
+{
+    float *acc = c->acc;
+    memcpy(acc, bias + c->row0, (size_t)c->rows * sizeof(float));
+    const uint32_t *ptr = c->cptr, *act = part->act;
+    uint32_t n = part->n_act;
+    for (uint32_t t = 0; t < n; t++) {
+        uint32_t j = act[t];
+        uint32_t nxt = t + 1 < n ? ptr[act[t + 1]] : ptr[j];
+        const __m512 a = _mm512_set1_ps(x[j]);
+        const int32_t *ri = c->crow + ptr[j];
+        const float *v = c->cval + ptr[j];
+        uint32_t len = ptr[j + 1] - ptr[j], k = 0;
+        for (; k + 16 <= len; k += 16) {
+            PF(c->crow + nxt + k + 16);
+            PF(c->cval + nxt + k + 16);
+            __m512i idx = _mm512_loadu_si512(ri + k);
+            __m512 g = _mm512_i32gather_ps(idx, acc, 4);
+            _mm512_i32scatter_ps(acc, idx, _mm512_fmadd_ps(_mm512_loadu_ps(v + k), a, g), 4);
+        }
+        if (k < len) {
+            __mmask16 m = (__mmask16)((1u << (len - k)) - 1);
+            __m512i idx = _mm512_maskz_loadu_epi32(m, ri + k);
+            __m512 g = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, acc, 4);
+            _mm512_mask_i32scatter_ps(acc, m, idx,
+                                      _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, v + k), a, g), 4);
+        }
+    }
+    memcpy(y + c->row0, acc, (size_t)c->rows * sizeof(float));
+}
+#endif
+
 /* Batch: accumulators [row][S], one S-lane FMA per entry. */
 #define CSC_BATCH(S, VT)                                                                       \
     static void csc_batch_##S(const blk_t *c, const part_t *parts, unsigned np, float *acc)   \
@@ -561,7 +605,7 @@ static void share_input(const run_args_t *a, unsigned k)
     const size_t B = a->B, S = stride_of(B);
     uint32_t c0 = (uint32_t)((uint64_t)fc->cols * k / fc->T);
     uint32_t c1 = (uint32_t)((uint64_t)fc->cols * (k + 1) / fc->T);
-    if (a->m == BL_CSC) {
+    if (a->m == BL_CSC || a->m == BL_CSC_SCATTER) {
         /* Each thread finds every nonzero column itself: a few microseconds
          * of work (16 columns an instruction at batch 1), where a barrier
          * costs a wake-up whenever the other thread has gone to sleep. */
@@ -588,6 +632,11 @@ static void share_rows(const run_args_t *a, unsigned k)
             store_batch(c, c->acc, B, S, fc->bias, fc->rows, a->y);
         }
         break;
+    case BL_CSC_SCATTER:
+#if defined(__AVX512F__)
+        csc_scatter_b1(c, &fc->part[k], a->x, fc->bias, a->y);
+#endif
+        break;
     case BL_CSR:
         if (B == 1)
             csr_b1(c, a->x, fc->bias, a->y);
@@ -607,7 +656,7 @@ static void share_rows(const run_args_t *a, unsigned k)
 static void share(const run_args_t *a, unsigned k, eie_pool_t *pool)
 {
     share_input(a, k);
-    if (a->fc->T > 1 && a->m != BL_CSC && a->B > 1)
+    if (a->fc->T > 1 && a->m != BL_CSC && a->m != BL_CSC_SCATTER && a->B > 1)
         eie_pool_barrier(pool);
     share_rows(a, k);
 }

@@ -18,7 +18,7 @@
  * or, with --cold, a flush of every core's caches. Prints medians.
  *
  *   eie-bench [--reps N] [--layers Alex-6,VGG-6] [--batches 1,4,16]
- *             [--threads 1,2] [--methods cpu,csc,csr,csr-g,blas,blas-f]
+ *             [--threads 1,2] [--methods cpu,csc,csc-s,csr,csr-g,blas,blas-f]
  *             [--cold] [--flush-mb N] [--blas-core SkylakeX,Haswell|none]
  *             [--smoke] [--check-corrupt METHOD] [--conv]
  *
@@ -71,7 +71,8 @@ enum { M_CPU = 0, M_BL0 = 1, M_BLAS = M_BL0 + BL_METHOD_COUNT, M_BLASF0 };
 #define MAX_FORCED 3
 #define M_MAX      (M_BLASF0 + MAX_FORCED)
 
-static const char *const method_names[] = {"cpu", "csc", "csr", "csr-g", "blas", "blas-f", NULL};
+static const char *const method_names[] = {"cpu",  "csc",    "csc-s", "csr",
+                                           "csr-g", "blas", "blas-f", NULL};
 
 typedef struct run_ctx {
     eie_net_t *net;
@@ -180,7 +181,7 @@ static int reference_check(const reference_t *ref, const float *y, size_t B, uin
 static void usage(FILE *f)
 {
     fprintf(f, "usage: eie-bench [--reps N] [--layers Alex-6,VGG-6,...] [--batches 1,4,16]\n"
-               "                 [--threads 1,2] [--methods cpu,csc,csr,csr-g,blas,blas-f]\n"
+               "                 [--threads 1,2] [--methods cpu,csc,csc-s,csr,csr-g,blas,blas-f]\n"
                "                 [--cold] [--flush-mb N] [--blas-core CORE,...|none]\n"
                "                 [--smoke] [--check-corrupt METHOD] [--conv]\n");
 }
@@ -406,8 +407,8 @@ int main(int argc, char **argv)
            "cpu faster); blas/cpu = best OpenBLAS time / cpu time; blas-f shown where faster "
            "than blas; B/nz = bytes per nonzero\n",
            o.reps);
-    printf("%-8s %2s %1s %9s %9s %9s %9s %-5s %9s %9s %-8s %8s %8s %6s %6s\n", "layer", "B", "T",
-           "cpu", "csc", "csr", "csr-g", "best", "blas", "blas-f", "f-core", "cpu/best",
+    printf("%-8s %2s %1s %9s %9s %9s %9s %9s %-5s %9s %9s %-8s %8s %8s %6s %6s\n", "layer", "B",
+           "T", "cpu", "csc", "csc-s", "csr", "csr-g", "best", "blas", "blas-f", "f-core", "cpu/best",
            "blas/cpu", "B/nz", "csc");
     row_t *rows = calloc(N_LAYERS * 8 * 2, sizeof *rows);
     size_t n_rows = 0;
@@ -552,16 +553,17 @@ int main(int argc, char **argv)
                 double f = rw->best_forced > 0 ? rw->t[M_BLAS + rw->best_forced] : 0;
                 int show_f = f > 0 && (rw->t[M_BLAS] <= 0 || f < rw->t[M_BLAS]);
                 double bb = best_blas(rw, n_blas);
-                char col[4][16];
-                for (int k = 0; k < 4; k++) {
+                char col[M_BLAS][16];
+                for (int k = 0; k < M_BLAS; k++) {
                     double t = rw->t[M_CPU + k];
                     snprintf(col[k], sizeof col[k], t > 0 ? "%.1f" : "-", t);
                 }
                 char fcol[16], fcore[16];
                 snprintf(fcol, sizeof fcol, show_f ? "%.1f" : "-", f);
                 snprintf(fcore, sizeof fcore, "%s", show_f ? blas[rw->best_forced].core : "-");
-                printf("%-8s %2zu %d %9s %9s %9s %9s %-5s %9.1f %9s %-8s %8.2f %8.2f %6.2f %6.2f",
-                       L->name, B, rw->T, col[0], col[1], col[2], col[3],
+                printf("%-8s %2zu %d %9s %9s %9s %9s %9s %-5s %9.1f %9s %-8s %8.2f %8.2f %6.2f "
+                       "%6.2f",
+                       L->name, B, rw->T, col[0], col[1], col[2], col[3], col[4],
                        rw->best_bl >= 0 ? bl_method_name(rw->best_bl) : "-", rw->t[M_BLAS], fcol,
                        fcore, cpu > 0 && best > 0 ? cpu / best : 0,
                        cpu > 0 && bb > 0 ? bb / cpu : 0,
