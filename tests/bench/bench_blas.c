@@ -20,10 +20,12 @@ int bench_blas_load(const char *coretype, bench_blas_t *out, char *err, size_t e
     memset(out, 0, sizeof *out);
     const char *old = getenv("OPENBLAS_CORETYPE");
     char *saved = old ? strdup(old) : NULL;
-    /* Idle OpenBLAS threads spin for about 2^28 cycles by default; on two
-     * cores that takes the core the next method (interleaved) runs on.
-     * 2^4: sleep almost at once, unless the environment says otherwise. */
-    setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0);
+    /* Idle OpenBLAS threads spin for 2^28 cycles (about 80 ms) by default:
+     * on two cores that takes the core the next method, interleaved, runs
+     * on. 2^20 (about 0.3 ms) keeps them spinning between the back-to-back
+     * calls of a warm-up and lets them sleep well within the 3 ms warm-up of
+     * the next method. The environment's value wins. */
+    setenv("OPENBLAS_THREAD_TIMEOUT", "20", 0);
     if (coretype)
         setenv("OPENBLAS_CORETYPE", coretype, 1);
     else
