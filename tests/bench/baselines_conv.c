@@ -15,14 +15,14 @@ typedef float vf16u __attribute__((vector_size(64), aligned(4), may_alias));
 struct bl_conv {
     bl_conv_shape_t s;
     int OH, OW, chunks;
-    int Hp, Wq;       /* a phase plane: Hp rows of Wq */
-    float *xph;       /* [C][stride][Hp][Wq], padded, split by stride phase */
-    uint32_t *optr;   /* O + 1 */
-    int32_t *off;     /* each nonzero's offset into xph */
+    int Hp, Wq;     /* a phase plane: Hp rows of Wq */
+    float *xph;     /* [C][stride][Hp][Wq], padded, split by stride phase */
+    uint32_t *optr; /* O + 1 */
+    int32_t *off;   /* each nonzero's offset into xph */
     float *val;
     float *bias;
     unsigned T;
-    int o0[3];        /* output channels of each share */
+    int o0[3]; /* output channels of each share */
     eie_pool_t *pool;
     uint64_t nnz;
 };
@@ -75,8 +75,7 @@ bl_conv_t *bl_conv_init(const bl_conv_shape_t *s, const float *w, const float *b
     for (size_t i = 0; i < nw; i++)
         c->nnz += w[i] != 0.0f;
     /* slack: the rows past OH that a last block of 4 rows computes */
-    c->xph = calloc((size_t)s->C * st * c->Hp * c->Wq + 4 * (size_t)st * c->Wq + 64,
-                    sizeof(float));
+    c->xph = calloc((size_t)s->C * st * c->Hp * c->Wq + 4 * (size_t)st * c->Wq + 64, sizeof(float));
     c->optr = calloc((size_t)s->O + 1, sizeof(uint32_t));
     c->off = malloc((c->nnz + 1) * sizeof(int32_t));
     c->val = malloc((c->nnz + 1) * sizeof(float));
@@ -94,8 +93,8 @@ bl_conv_t *bl_conv_init(const bl_conv_shape_t *s, const float *w, const float *b
                     if (v == 0.0f)
                         continue;
                     int ch = g * Cg + cl;
-                    c->off[k] = (int32_t)((((size_t)ch * st + kw % st) * c->Hp + kh) * c->Wq +
-                                          kw / st);
+                    c->off[k] =
+                        (int32_t)((((size_t)ch * st + kw % st) * c->Hp + kh) * c->Wq + kw / st);
                     c->val[k++] = v;
                 }
         c->optr[o + 1] = (uint32_t)k;
@@ -154,46 +153,46 @@ static void prepare(bl_conv_t *c, const float *x, int c0, int c1)
  * offset and value are loaded once for RB rows of N 16-lane vectors, and
  * two interleaved accumulator sets break the FMA latency chain. Rows past
  * OH in the last block are computed (into the slack of xph) and dropped. */
-#define CONV_ROWS(N, RB)                                                                       \
-    static void rows_##N(const bl_conv_t *c, int o0, int o1, float *y)                         \
-    {                                                                                          \
-        const size_t row_step = (size_t)c->s.stride * c->Wq;                                   \
-        for (int o = o0; o < o1; o++) {                                                        \
-            const int32_t *off = c->off + c->optr[o];                                          \
-            const float *v = c->val + c->optr[o];                                              \
-            const uint32_t n = c->optr[o + 1] - c->optr[o];                                    \
-            for (int oh0 = 0; oh0 < c->OH; oh0 += (RB)) {                                      \
-                const float *base = c->xph + oh0 * row_step;                                   \
-                vf16u a[2][RB][N];                                                             \
-                for (int q = 0; q < 2; q++)                                                    \
-                    for (int r = 0; r < (RB); r++)                                             \
-                        for (int j = 0; j < (N); j++)                                          \
-                            a[q][r][j] = (vf16u){0};                                           \
-                uint32_t k = 0;                                                                \
-                for (; k + 2 <= n; k += 2)                                                     \
-                    for (int q = 0; q < 2; q++) {                                              \
-                        const float *p = base + off[k + q];                                    \
-                        const float wv = v[k + q];                                             \
-                        for (int r = 0; r < (RB); r++)                                         \
-                            for (int j = 0; j < (N); j++)                                      \
-                                a[q][r][j] += wv * *(const vf16u *)(p + r * row_step + 16 * j); \
-                    }                                                                          \
-                for (; k < n; k++) {                                                           \
-                    const float *p = base + off[k];                                            \
-                    for (int r = 0; r < (RB); r++)                                             \
-                        for (int j = 0; j < (N); j++)                                          \
-                            a[0][r][j] += v[k] * *(const vf16u *)(p + r * row_step + 16 * j);  \
-                }                                                                              \
-                for (int r = 0; r < (RB) && oh0 + r < c->OH; r++) {                            \
-                    float out[16 * (N)];                                                       \
-                    for (int j = 0; j < (N); j++)                                              \
-                        *(vf16u *)(out + 16 * j) = a[0][r][j] + a[1][r][j];                    \
-                    float *yr = y + ((size_t)o * c->OH + oh0 + r) * c->OW;                     \
-                    for (int w = 0; w < c->OW; w++)                                            \
-                        yr[w] = out[w] + c->bias[o];                                           \
-                }                                                                              \
-            }                                                                                  \
-        }                                                                                      \
+#define CONV_ROWS(N, RB)                                                                           \
+    static void rows_##N(const bl_conv_t *c, int o0, int o1, float *y)                             \
+    {                                                                                              \
+        const size_t row_step = (size_t)c->s.stride * c->Wq;                                       \
+        for (int o = o0; o < o1; o++) {                                                            \
+            const int32_t *off = c->off + c->optr[o];                                              \
+            const float *v = c->val + c->optr[o];                                                  \
+            const uint32_t n = c->optr[o + 1] - c->optr[o];                                        \
+            for (int oh0 = 0; oh0 < c->OH; oh0 += (RB)) {                                          \
+                const float *base = c->xph + oh0 * row_step;                                       \
+                vf16u a[2][RB][N];                                                                 \
+                for (int q = 0; q < 2; q++)                                                        \
+                    for (int r = 0; r < (RB); r++)                                                 \
+                        for (int j = 0; j < (N); j++)                                              \
+                            a[q][r][j] = (vf16u){0};                                               \
+                uint32_t k = 0;                                                                    \
+                for (; k + 2 <= n; k += 2)                                                         \
+                    for (int q = 0; q < 2; q++) {                                                  \
+                        const float *p = base + off[k + q];                                        \
+                        const float wv = v[k + q];                                                 \
+                        for (int r = 0; r < (RB); r++)                                             \
+                            for (int j = 0; j < (N); j++)                                          \
+                                a[q][r][j] += wv * *(const vf16u *)(p + r * row_step + 16 * j);    \
+                    }                                                                              \
+                for (; k < n; k++) {                                                               \
+                    const float *p = base + off[k];                                                \
+                    for (int r = 0; r < (RB); r++)                                                 \
+                        for (int j = 0; j < (N); j++)                                              \
+                            a[0][r][j] += v[k] * *(const vf16u *)(p + r * row_step + 16 * j);      \
+                }                                                                                  \
+                for (int r = 0; r < (RB) && oh0 + r < c->OH; r++) {                                \
+                    float out[16 * (N)];                                                           \
+                    for (int j = 0; j < (N); j++)                                                  \
+                        *(vf16u *)(out + 16 * j) = a[0][r][j] + a[1][r][j];                        \
+                    float *yr = y + ((size_t)o * c->OH + oh0 + r) * c->OW;                         \
+                    for (int w = 0; w < c->OW; w++)                                                \
+                        yr[w] = out[w] + c->bias[o];                                               \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
     }
 
 CONV_ROWS(1, 4)
@@ -204,10 +203,18 @@ CONV_ROWS(4, 2)
 static void share_rows(bl_conv_t *c, float *y, unsigned k)
 {
     switch (c->chunks) {
-    case 1: rows_1(c, c->o0[k], c->o0[k + 1], y); break;
-    case 2: rows_2(c, c->o0[k], c->o0[k + 1], y); break;
-    case 3: rows_3(c, c->o0[k], c->o0[k + 1], y); break;
-    default: rows_4(c, c->o0[k], c->o0[k + 1], y); break;
+    case 1:
+        rows_1(c, c->o0[k], c->o0[k + 1], y);
+        break;
+    case 2:
+        rows_2(c, c->o0[k], c->o0[k + 1], y);
+        break;
+    case 3:
+        rows_3(c, c->o0[k], c->o0[k + 1], y);
+        break;
+    default:
+        rows_4(c, c->o0[k], c->o0[k + 1], y);
+        break;
     }
 }
 

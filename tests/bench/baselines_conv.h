@@ -20,11 +20,11 @@
 
 typedef struct bl_conv_shape {
     const char *name;
-    int C, H, W;       /* input */
-    int O, K;          /* output channels, square kernel */
+    int C, H, W; /* input */
+    int O, K;    /* output channels, square kernel */
     int stride, pad, groups;
-    double wdens;      /* weights kept (Deep Compression, Han et al. 2016, Table 2 and 4) */
-    double adens;      /* nonzero input activations (assumed, see conv_bench.c) */
+    double wdens; /* weights kept (Deep Compression, Han et al. 2016, Table 2 and 4) */
+    double adens; /* nonzero input activations (assumed, see conv_bench.c) */
 } bl_conv_shape_t;
 
 static inline int bl_conv_oh(const bl_conv_shape_t *s)

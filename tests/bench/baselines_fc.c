@@ -35,13 +35,13 @@ typedef float vf16 __attribute__((vector_size(64), may_alias));
 /* One row block: rows [row0, row0 + rows) of the layer in CSC and CSR. */
 typedef struct blk {
     uint32_t row0, rows;
-    uint32_t *cptr;  /* cols + 1 */
-    int32_t *crow;   /* local row of each CSC entry */
+    uint32_t *cptr; /* cols + 1 */
+    int32_t *crow;  /* local row of each CSC entry */
     float *cval;
-    uint32_t *rptr;  /* rows + 1 */
+    uint32_t *rptr; /* rows + 1 */
     int32_t *rcol;
     float *rval;
-    float *acc;      /* rows * BL_MAX_BATCH, the CSC batch accumulators */
+    float *acc; /* rows * BL_MAX_BATCH, the CSC batch accumulators */
 } blk_t;
 
 /* Thread k's list of the nonzero columns of the input (CSC). */
@@ -62,7 +62,10 @@ struct bl_fc {
     uint64_t nnz;
 };
 
-const char *bl_cflags(void) { return BL_CFLAGS; }
+const char *bl_cflags(void)
+{
+    return BL_CFLAGS;
+}
 
 const char *bl_isa(void)
 {
@@ -261,13 +264,12 @@ static uint32_t active_b1(const float *x, uint32_t c0, uint32_t c1, uint32_t *ac
 {
     uint32_t n = 0, j = c0;
 #if defined(__AVX512F__)
-    __m512i idx = _mm512_add_epi32(_mm512_set1_epi32((int)c0),
-                                   _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
-                                                     13, 14, 15));
+    __m512i idx =
+        _mm512_add_epi32(_mm512_set1_epi32((int)c0),
+                         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
     const __m512i step = _mm512_set1_epi32(16);
     for (; j + 16 <= c1; j += 16) {
-        __mmask16 nz = _mm512_cmp_ps_mask(_mm512_loadu_ps(x + j), _mm512_setzero_ps(),
-                                          _CMP_NEQ_UQ);
+        __mmask16 nz = _mm512_cmp_ps_mask(_mm512_loadu_ps(x + j), _mm512_setzero_ps(), _CMP_NEQ_UQ);
         _mm512_mask_compressstoreu_epi32(act + n, nz, idx);
         n += (uint32_t)__builtin_popcount(nz);
         idx = _mm512_add_epi32(idx, step);
@@ -368,8 +370,8 @@ static void csc_b1(const blk_t *c, const part_t *parts, unsigned np, const float
 /* Batch 1, 16 entries at once: the rows of one column are distinct, so a
  * gather of their accumulators, one FMA and a scatter back cannot
  * conflict (the next column's gather sees the scatter: x86 orders them). */
-static void csc_scatter_b1(const blk_t *c, const part_t *part, const float *x,
-                           const float *bias, float *y)
+static void csc_scatter_b1(const blk_t *c, const part_t *part, const float *x, const float *bias,
+                           float *y)
 {
     float *acc = c->acc;
     memcpy(acc, bias + c->row0, (size_t)c->rows * sizeof(float));
@@ -402,40 +404,40 @@ static void csc_scatter_b1(const blk_t *c, const part_t *part, const float *x,
 #endif
 
 /* Batch: accumulators [row][S], one S-lane FMA per entry. */
-#define CSC_BATCH(S, VT)                                                                       \
-    static void csc_batch_##S(const blk_t *c, const part_t *parts, unsigned np, float *acc)   \
-    {                                                                                          \
-        memset(acc, 0, (size_t)c->rows * (S) * sizeof(float));                                 \
-        const uint32_t *ptr = c->cptr;                                                         \
-        for (unsigned p = 0; p < np; p++) {                                                    \
-            const uint32_t *act = parts[p].act;                                                \
-            const float *xa = parts[p].xa;                                                     \
-            uint32_t n = parts[p].n_act;                                                       \
-            for (uint32_t t = 0; t < n; t++) {                                                 \
-                uint32_t j = act[t];                                                           \
-                uint32_t nxt = t + 1 < n ? ptr[act[t + 1]] : ptr[j];                           \
-                const VT a = *(const VT *)(xa + (size_t)t * (S));                              \
-                const int32_t *ri = c->crow + ptr[j];                                          \
-                const float *v = c->cval + ptr[j];                                             \
-                const int32_t *pri = c->crow + nxt;                                            \
-                const float *pv = c->cval + nxt;                                               \
-                uint32_t len = ptr[j + 1] - ptr[j], k = 0;                                     \
-                PF(pri);                                                                       \
-                PF(pv);                                                                        \
-                for (; k + 4 <= len; k += 4) {                                                 \
-                    if ((k & 15) == 0) {                                                       \
-                        PF(pri + k + 16);                                                      \
-                        PF(pv + k + 16);                                                       \
-                    }                                                                          \
-                    *(VT *)(acc + (size_t)ri[k] * (S)) += v[k] * a;                            \
-                    *(VT *)(acc + (size_t)ri[k + 1] * (S)) += v[k + 1] * a;                    \
-                    *(VT *)(acc + (size_t)ri[k + 2] * (S)) += v[k + 2] * a;                    \
-                    *(VT *)(acc + (size_t)ri[k + 3] * (S)) += v[k + 3] * a;                    \
-                }                                                                              \
-                for (; k < len; k++)                                                           \
-                    *(VT *)(acc + (size_t)ri[k] * (S)) += v[k] * a;                            \
-            }                                                                                  \
-        }                                                                                      \
+#define CSC_BATCH(S, VT)                                                                           \
+    static void csc_batch_##S(const blk_t *c, const part_t *parts, unsigned np, float *acc)        \
+    {                                                                                              \
+        memset(acc, 0, (size_t)c->rows *(S) * sizeof(float));                                      \
+        const uint32_t *ptr = c->cptr;                                                             \
+        for (unsigned p = 0; p < np; p++) {                                                        \
+            const uint32_t *act = parts[p].act;                                                    \
+            const float *xa = parts[p].xa;                                                         \
+            uint32_t n = parts[p].n_act;                                                           \
+            for (uint32_t t = 0; t < n; t++) {                                                     \
+                uint32_t j = act[t];                                                               \
+                uint32_t nxt = t + 1 < n ? ptr[act[t + 1]] : ptr[j];                               \
+                const VT a = *(const VT *)(xa + (size_t)t * (S));                                  \
+                const int32_t *ri = c->crow + ptr[j];                                              \
+                const float *v = c->cval + ptr[j];                                                 \
+                const int32_t *pri = c->crow + nxt;                                                \
+                const float *pv = c->cval + nxt;                                                   \
+                uint32_t len = ptr[j + 1] - ptr[j], k = 0;                                         \
+                PF(pri);                                                                           \
+                PF(pv);                                                                            \
+                for (; k + 4 <= len; k += 4) {                                                     \
+                    if ((k & 15) == 0) {                                                           \
+                        PF(pri + k + 16);                                                          \
+                        PF(pv + k + 16);                                                           \
+                    }                                                                              \
+                    *(VT *)(acc + (size_t)ri[k] * (S)) += v[k] * a;                                \
+                    *(VT *)(acc + (size_t)ri[k + 1] * (S)) += v[k + 1] * a;                        \
+                    *(VT *)(acc + (size_t)ri[k + 2] * (S)) += v[k + 2] * a;                        \
+                    *(VT *)(acc + (size_t)ri[k + 3] * (S)) += v[k + 3] * a;                        \
+                }                                                                                  \
+                for (; k < len; k++)                                                               \
+                    *(VT *)(acc + (size_t)ri[k] * (S)) += v[k] * a;                                \
+            }                                                                                      \
+        }                                                                                          \
     }
 
 CSC_BATCH(2, vf2)
@@ -446,10 +448,18 @@ CSC_BATCH(16, vf16)
 static void csc_batch(const blk_t *c, const part_t *parts, unsigned np, size_t S, float *acc)
 {
     switch (S) {
-    case 2: csc_batch_2(c, parts, np, acc); break;
-    case 4: csc_batch_4(c, parts, np, acc); break;
-    case 8: csc_batch_8(c, parts, np, acc); break;
-    default: csc_batch_16(c, parts, np, acc); break;
+    case 2:
+        csc_batch_2(c, parts, np, acc);
+        break;
+    case 4:
+        csc_batch_4(c, parts, np, acc);
+        break;
+    case 8:
+        csc_batch_8(c, parts, np, acc);
+        break;
+    default:
+        csc_batch_16(c, parts, np, acc);
+        break;
     }
 }
 
@@ -469,8 +479,7 @@ static void store_batch(const blk_t *c, const float *acc, size_t B, size_t S, co
 
 /* Batch 1, scalar: four partial sums break the FMA latency chain. Kept
  * scalar so that csr-g (gathers) is the vector form of the same walk. */
-__attribute__((optimize("no-tree-vectorize"))) static void csr_b1(const blk_t *c,
-                                                                  const float *x,
+__attribute__((optimize("no-tree-vectorize"))) static void csr_b1(const blk_t *c, const float *x,
                                                                   const float *bias, float *y)
 {
     for (uint32_t r = 0; r < c->rows; r++) {
@@ -502,8 +511,7 @@ static void csr_gather_b1(const blk_t *c, const float *x, const float *bias, flo
         for (; k + 32 <= len; k += 32) {
             __m512i i0 = _mm512_loadu_si512(ci + k), i1 = _mm512_loadu_si512(ci + k + 16);
             s0 = _mm512_fmadd_ps(_mm512_loadu_ps(v + k), _mm512_i32gather_ps(i0, x, 4), s0);
-            s1 = _mm512_fmadd_ps(_mm512_loadu_ps(v + k + 16), _mm512_i32gather_ps(i1, x, 4),
-                                 s1);
+            s1 = _mm512_fmadd_ps(_mm512_loadu_ps(v + k + 16), _mm512_i32gather_ps(i1, x, 4), s1);
         }
         if (k + 16 <= len) {
             __m512i i0 = _mm512_loadu_si512(ci + k);
@@ -548,28 +556,28 @@ static void csr_gather_b1(const blk_t *c, const float *x, const float *bias, flo
 
 /* Batch: S lanes per row from xt [cols][S], four partial sums (an FMA's
  * latency is 4 cycles: two sums held the 16-lane CSR at 2 cycles an entry). */
-#define CSR_BATCH(S, VT)                                                                       \
-    static void csr_batch_##S(const blk_t *c, const float *xt, size_t B, const float *bias,   \
-                              uint32_t rows_total, float *y)                                   \
-    {                                                                                          \
-        for (uint32_t r = 0; r < c->rows; r++) {                                               \
-            const int32_t *ci = c->rcol + c->rptr[r];                                          \
-            const float *v = c->rval + c->rptr[r];                                             \
-            uint32_t len = c->rptr[r + 1] - c->rptr[r], k = 0;                                 \
-            VT s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};                                         \
-            for (; k + 4 <= len; k += 4) {                                                     \
-                s0 += v[k] * *(const VT *)(xt + (size_t)ci[k] * (S));                          \
-                s1 += v[k + 1] * *(const VT *)(xt + (size_t)ci[k + 1] * (S));                  \
-                s2 += v[k + 2] * *(const VT *)(xt + (size_t)ci[k + 2] * (S));                  \
-                s3 += v[k + 3] * *(const VT *)(xt + (size_t)ci[k + 3] * (S));                  \
-            }                                                                                  \
-            for (; k < len; k++)                                                               \
-                s0 += v[k] * *(const VT *)(xt + (size_t)ci[k] * (S));                          \
-            s0 = (s0 + s1) + (s2 + s3);                                                        \
-            float bb = bias[c->row0 + r];                                                      \
-            for (size_t b = 0; b < B; b++)                                                     \
-                y[b * rows_total + c->row0 + r] = s0[b] + bb;                                  \
-        }                                                                                      \
+#define CSR_BATCH(S, VT)                                                                           \
+    static void csr_batch_##S(const blk_t *c, const float *xt, size_t B, const float *bias,        \
+                              uint32_t rows_total, float *y)                                       \
+    {                                                                                              \
+        for (uint32_t r = 0; r < c->rows; r++) {                                                   \
+            const int32_t *ci = c->rcol + c->rptr[r];                                              \
+            const float *v = c->rval + c->rptr[r];                                                 \
+            uint32_t len = c->rptr[r + 1] - c->rptr[r], k = 0;                                     \
+            VT s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};                                             \
+            for (; k + 4 <= len; k += 4) {                                                         \
+                s0 += v[k] * *(const VT *)(xt + (size_t)ci[k] * (S));                              \
+                s1 += v[k + 1] * *(const VT *)(xt + (size_t)ci[k + 1] * (S));                      \
+                s2 += v[k + 2] * *(const VT *)(xt + (size_t)ci[k + 2] * (S));                      \
+                s3 += v[k + 3] * *(const VT *)(xt + (size_t)ci[k + 3] * (S));                      \
+            }                                                                                      \
+            for (; k < len; k++)                                                                   \
+                s0 += v[k] * *(const VT *)(xt + (size_t)ci[k] * (S));                              \
+            s0 = (s0 + s1) + (s2 + s3);                                                            \
+            float bb = bias[c->row0 + r];                                                          \
+            for (size_t b = 0; b < B; b++)                                                         \
+                y[b * rows_total + c->row0 + r] = s0[b] + bb;                                      \
+        }                                                                                          \
     }
 
 CSR_BATCH(2, vf2)
@@ -581,10 +589,18 @@ static void csr_batch(const blk_t *c, const float *xt, size_t B, size_t S, const
                       uint32_t rows_total, float *y)
 {
     switch (S) {
-    case 2: csr_batch_2(c, xt, B, bias, rows_total, y); break;
-    case 4: csr_batch_4(c, xt, B, bias, rows_total, y); break;
-    case 8: csr_batch_8(c, xt, B, bias, rows_total, y); break;
-    default: csr_batch_16(c, xt, B, bias, rows_total, y); break;
+    case 2:
+        csr_batch_2(c, xt, B, bias, rows_total, y);
+        break;
+    case 4:
+        csr_batch_4(c, xt, B, bias, rows_total, y);
+        break;
+    case 8:
+        csr_batch_8(c, xt, B, bias, rows_total, y);
+        break;
+    default:
+        csr_batch_16(c, xt, B, bias, rows_total, y);
+        break;
     }
 }
 

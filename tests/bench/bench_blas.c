@@ -11,9 +11,9 @@
 #include <string.h>
 
 /* cblas.h's enum values, fixed by the CBLAS standard. */
-#define ROW_MAJOR  101
-#define NO_TRANS   111
-#define TRANS      112
+#define ROW_MAJOR 101
+#define NO_TRANS  111
+#define TRANS     112
 
 int bench_blas_load(const char *coretype, bench_blas_t *out, char *err, size_t err_len)
 {
@@ -49,8 +49,9 @@ int bench_blas_load(const char *coretype, bench_blas_t *out, char *err, size_t e
     *(void **)&out->sgemm = dlsym(h, "cblas_sgemm");
     *(void **)&out->set_num_threads = dlsym(h, "openblas_set_num_threads");
     if (!corename || !out->sgemv || !out->sgemm || !out->set_num_threads) {
-        snprintf(err, err_len, "libopenblas.so.0 lacks cblas_sgemv, cblas_sgemm, "
-                               "openblas_get_corename or openblas_set_num_threads");
+        snprintf(err, err_len,
+                 "libopenblas.so.0 lacks cblas_sgemv, cblas_sgemm, "
+                 "openblas_get_corename or openblas_set_num_threads");
         dlclose(h);
         return -1;
     }
@@ -69,9 +70,8 @@ void bench_blas_fc(const bench_blas_t *bl, const float *w, const float *bias, un
     for (size_t b = 0; b < B; b++)
         memcpy(y + b * rows, bias, rows * sizeof(float));
     if (B == 1)
-        bl->sgemv(ROW_MAJOR, NO_TRANS, (int)rows, (int)cols, 1.0f, w, (int)cols, x, 1, 1.0f, y,
-                  1);
+        bl->sgemv(ROW_MAJOR, NO_TRANS, (int)rows, (int)cols, 1.0f, w, (int)cols, x, 1, 1.0f, y, 1);
     else
-        bl->sgemm(ROW_MAJOR, NO_TRANS, TRANS, (int)B, (int)rows, (int)cols, 1.0f, x, (int)cols,
-                  w, (int)cols, 1.0f, y, (int)rows);
+        bl->sgemm(ROW_MAJOR, NO_TRANS, TRANS, (int)B, (int)rows, (int)cols, 1.0f, x, (int)cols, w,
+                  (int)cols, 1.0f, y, (int)rows);
 }

@@ -194,9 +194,15 @@ void bench_flush_free(void)
     memset(&fl, 0, sizeof fl);
 }
 
-size_t bench_flush_bytes_per_core(void) { return fl.bytes; }
+size_t bench_flush_bytes_per_core(void)
+{
+    return fl.bytes;
+}
 
-unsigned bench_flush_cores(void) { return fl.cores; }
+unsigned bench_flush_cores(void)
+{
+    return fl.cores;
+}
 
 /* ---- options ----------------------------------------------------------------- */
 
@@ -208,8 +214,8 @@ int bench_parse_ints(const char *opt, const char *arg, int lo, int hi, int *out,
         char *end;
         long v = strtol(p, &end, 10);
         if (end == p || (*end != ',' && *end != '\0') || v < lo || v > hi) {
-            fprintf(stderr, "eie-bench: %s '%s': expected a list of integers in %d..%d\n", opt,
-                    arg, lo, hi);
+            fprintf(stderr, "eie-bench: %s '%s': expected a list of integers in %d..%d\n", opt, arg,
+                    lo, hi);
             return -1;
         }
         if (n == max) {

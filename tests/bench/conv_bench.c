@@ -84,8 +84,8 @@ static void blas_conv(const conv_ctx_t *c, const bench_blas_t *bl)
     for (int g = 0; g < G; g++) {
         bl_conv_im2col(s, c->x, g, c->col);
         /* cblas row major (101), no transpose (111) */
-        bl->sgemm(101, 111, 111, Og, N, Kd, 1.0f, c->w + (size_t)g * Og * Kd, Kd, c->col, N,
-                  1.0f, c->y + (size_t)g * Og * N, N);
+        bl->sgemm(101, 111, 111, Og, N, Kd, 1.0f, c->w + (size_t)g * Og * Kd, Kd, c->col, N, 1.0f,
+                  c->y + (size_t)g * Og * N, N);
     }
 }
 
@@ -186,8 +186,8 @@ int conv_bench_main(const conv_bench_opts_t *o)
         conv_ctx_t ctx[2];
         for (int ti = 0; ti < o->nt; ti++) {
             int T = o->threads[ti];
-            ctx[ti] = (conv_ctx_t){.s = s, .blas = o->blas, .w = w, .bias = bias, .x = x,
-                                   .col = col, .y = y, .T = T};
+            ctx[ti] = (conv_ctx_t){
+                .s = s, .blas = o->blas, .w = w, .bias = bias, .x = x, .col = col, .y = y, .T = T};
             ctx[ti].sp = bl_conv_init(s, w, bias, (unsigned)T, pool);
             ctx[ti].net = on[C_CPU] ? conv_engine.prepare(s, w, bias, T) : NULL;
             if (ctx[ti].sp == NULL || (on[C_CPU] && ctx[ti].net == NULL)) {
@@ -262,10 +262,9 @@ int conv_bench_main(const conv_bench_opts_t *o)
                      t[C_SPARSE] > 0 ? t[C_CPU] / t[C_SPARSE] : 0);
             snprintf(fcol, sizeof fcol, show_f ? "%.1f" : "-", f);
             printf("%-9s %d %9s %9.1f %9.1f %9s %-8s %11.2f %9s %9.1f %5.2f %5.2f\n", s->name,
-                   ctx[ti].T, cpu, t[C_SPARSE], t[C_BLAS], fcol,
-                   show_f ? o->blas[bf].core : "-", bb > 0 ? t[C_SPARSE] / bb : 0,
-                   cr, (double)s->O * OH * OW * Cg * s->K * s->K / 1e6,
-                   s->wdens, s->adens);
+                   ctx[ti].T, cpu, t[C_SPARSE], t[C_BLAS], fcol, show_f ? o->blas[bf].core : "-",
+                   bb > 0 ? t[C_SPARSE] / bb : 0, cr,
+                   (double)s->O * OH * OW * Cg * s->K * s->K / 1e6, s->wdens, s->adens);
             for (int m = 0; m < n_methods; m++)
                 free(times[ti][m]);
         }

@@ -13,9 +13,9 @@ typedef struct conv_bench_opts {
     double warm_us;
     const int *threads;
     int nt;
-    const char *layers;   /* NULL: all */
-    const char *methods;  /* NULL: all of cpu, sparse, blas, blas-f */
-    const char *corrupt;  /* a method whose output is spoilt before the check */
+    const char *layers;       /* NULL: all */
+    const char *methods;      /* NULL: all of cpu, sparse, blas, blas-f */
+    const char *corrupt;      /* a method whose output is spoilt before the check */
     const bench_blas_t *blas; /* [0] own detection, then forced cores */
     int n_blas;
 } conv_bench_opts_t;

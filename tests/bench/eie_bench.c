@@ -4,13 +4,13 @@
  * cpu backend against float baselines, in one process:
  *   cpu     the cpu backend (compressed per-PE layout, zero-activation
  *           skipping), with the kernel variant it selects
- *   csc, csr, csr-g  float sparse baselines (baselines.h), built with
+ *   csc, csc-s, csr, csr-g  float sparse baselines (baselines.h), built with
  *           -O3 -march=native -ffast-math
  *   blas    OpenBLAS sgemv (batch 1) / sgemm, the core it detects itself
  *   blas-f  OpenBLAS with OPENBLAS_CORETYPE forced (one instance per core
  *           type tried), shown where faster than blas
  * Every method's output is checked against a float64 reference before
- * anything is timed; a method that disagrees stops the program (exit 1).
+ * anything is timed; a method that disagrees stops the program (exit 3).
  * Methods and thread counts are interleaved, their order rotating each
  * round (the machines here are shared and noisy: only ratios measured
  * together mean anything), and each timed run follows BENCH_WARM_US of
@@ -54,10 +54,14 @@ typedef struct bench_layer {
 } bench_layer_t;
 
 static const bench_layer_t layers[] = {
-    {"Alex-6", 9216, 4096, 0.09, 0.351},   {"Alex-7", 4096, 4096, 0.09, 0.353},
-    {"Alex-8", 4096, 1000, 0.25, 0.375},   {"VGG-6", 25088, 4096, 0.04, 0.183},
-    {"VGG-7", 4096, 4096, 0.04, 0.375},    {"VGG-8", 4096, 1000, 0.23, 0.411},
-    {"NT-We", 4096, 600, 0.10, 1.0},       {"NT-Wd", 600, 8791, 0.11, 1.0},
+    {"Alex-6", 9216, 4096, 0.09, 0.351},
+    {"Alex-7", 4096, 4096, 0.09, 0.353},
+    {"Alex-8", 4096, 1000, 0.25, 0.375},
+    {"VGG-6", 25088, 4096, 0.04, 0.183},
+    {"VGG-7", 4096, 4096, 0.04, 0.375},
+    {"VGG-8", 4096, 1000, 0.23, 0.411},
+    {"NT-We", 4096, 600, 0.10, 1.0},
+    {"NT-Wd", 600, 8791, 0.11, 1.0},
     {"NT-LSTM", 1201, 2400, 0.10, 1.0},
     /* not one of EIE's: the --smoke layer, odd sizes */
     {"tiny", 150, 203, 0.3, 0.5},
@@ -71,7 +75,7 @@ enum { M_CPU = 0, M_BL0 = 1, M_BLAS = M_BL0 + BL_METHOD_COUNT, M_BLASF0 };
 #define MAX_FORCED 3
 #define M_MAX      (M_BLASF0 + MAX_FORCED)
 
-static const char *const method_names[] = {"cpu",  "csc",    "csc-s", "csr",
+static const char *const method_names[] = {"cpu",   "csc",  "csc-s",  "csr",
                                            "csr-g", "blas", "blas-f", NULL};
 
 typedef struct run_ctx {
@@ -112,8 +116,8 @@ typedef struct reference {
     double *y, *tol;
 } reference_t;
 
-static int reference_init(const float *w, const float *bias, const float *x, uint32_t R,
-                          uint32_t C, reference_t *ref)
+static int reference_init(const float *w, const float *bias, const float *x, uint32_t R, uint32_t C,
+                          reference_t *ref)
 {
     ref->y = calloc((size_t)16 * R, sizeof(double));
     ref->tol = calloc((size_t)16 * R, sizeof(double));
@@ -173,8 +177,8 @@ static int reference_check(const reference_t *ref, const float *y, size_t B, uin
             "eie-bench: %s batch %zu, %d thread(s): method %s disagrees with the float64 "
             "reference at %zu of %zu outputs; worst: input %zu row %zu: %.9g, reference %.9g, "
             "bound %.3g\n",
-            layer, B, T, method, bad, B * R, worst / R, worst % R, (double)y[worst],
-            ref->y[worst], ref->tol[worst]);
+            layer, B, T, method, bad, B * R, worst / R, worst % R, (double)y[worst], ref->y[worst],
+            ref->tol[worst]);
     return -1;
 }
 
@@ -197,7 +201,11 @@ typedef struct opts {
 
 static int parse_opts(int argc, char **argv, opts_t *o)
 {
-    *o = (opts_t){.reps = 15, .batches = {1, 4, 16}, .nb = 3, .threads = {1, 2}, .nt = 2,
+    *o = (opts_t){.reps = 15,
+                  .batches = {1, 4, 16},
+                  .nb = 3,
+                  .threads = {1, 2},
+                  .nt = 2,
                   .warm_us = BENCH_WARM_US};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -224,8 +232,7 @@ static int parse_opts(int argc, char **argv, opts_t *o)
                 return -1;
             o->flush_mb = v;
         } else if (strcmp(a, "--batches") == 0) {
-            if ((o->nb = bench_parse_ints(a, argv[++i], 1, (int)BL_MAX_BATCH, o->batches, 8)) <
-                0)
+            if ((o->nb = bench_parse_ints(a, argv[++i], 1, (int)BL_MAX_BATCH, o->batches, 8)) < 0)
                 return -1;
         } else if (strcmp(a, "--threads") == 0) {
             if ((o->nt = bench_parse_ints(a, argv[++i], 1, 2, o->threads, 2)) < 0)
@@ -316,8 +323,8 @@ static int load_blas(const opts_t *o, bench_blas_t *bl, int *n_out)
             return -1;
         }
         if (strcasecmp(bl[n].core, cand[i]) != 0) {
-            fprintf(stderr, "eie-bench: --blas-core '%s': OpenBLAS ran core %s instead\n",
-                    cand[i], bl[n].core);
+            fprintf(stderr, "eie-bench: --blas-core '%s': OpenBLAS ran core %s instead\n", cand[i],
+                    bl[n].core);
             return -1;
         }
         printf("blas-f: OPENBLAS_CORETYPE=%s forced: core %s\n", cand[i], bl[n].core);
@@ -382,9 +389,15 @@ int main(int argc, char **argv)
                o.warm_us);
     }
     if (o.conv) {
-        conv_bench_opts_t co = {.reps = o.reps, .cold = o.cold, .warm_us = o.warm_us,
-                                .threads = o.threads, .nt = o.nt, .layers = o.layers,
-                                .methods = o.methods, .corrupt = o.corrupt, .blas = blas,
+        conv_bench_opts_t co = {.reps = o.reps,
+                                .cold = o.cold,
+                                .warm_us = o.warm_us,
+                                .threads = o.threads,
+                                .nt = o.nt,
+                                .layers = o.layers,
+                                .methods = o.methods,
+                                .corrupt = o.corrupt,
+                                .blas = blas,
                                 .n_blas = n_blas};
         int rc = conv_bench_main(&co);
         bench_flush_free();
@@ -393,7 +406,7 @@ int main(int argc, char **argv)
     int n_methods = M_BLAS + n_blas;
     int on[M_MAX];
     for (int m = 0; m < n_methods; m++) {
-        const char *name = m < M_BLAS   ? (m == M_CPU ? "cpu" : bl_method_name(m - M_BL0))
+        const char *name = m < M_BLAS    ? (m == M_CPU ? "cpu" : bl_method_name(m - M_BL0))
                            : m == M_BLAS ? "blas"
                                          : "blas-f";
         on[m] = bench_listed(o.methods, name);
@@ -408,8 +421,8 @@ int main(int argc, char **argv)
            "than blas; B/nz = bytes per nonzero\n",
            o.reps);
     printf("%-8s %2s %1s %9s %9s %9s %9s %9s %-5s %9s %9s %-8s %8s %8s %6s %6s\n", "layer", "B",
-           "T", "cpu", "csc", "csc-s", "csr", "csr-g", "best", "blas", "blas-f", "f-core", "cpu/best",
-           "blas/cpu", "B/nz", "csc");
+           "T", "cpu", "csc", "csc-s", "csr", "csr-g", "best", "blas", "blas-f", "f-core",
+           "cpu/best", "blas/cpu", "B/nz", "csc");
     row_t *rows = calloc(N_LAYERS * 8 * 2, sizeof *rows);
     size_t n_rows = 0;
     int status = 0;
@@ -468,8 +481,16 @@ int main(int argc, char **argv)
             size_t B = (size_t)o.batches[bi];
             run_ctx_t ctx[2];
             for (int ti = 0; ti < o.nt; ti++) {
-                ctx[ti] = (run_ctx_t){.net = nets[ti], .bl = bls[ti], .w = w, .bias = bias,
-                                      .x = x, .y = y, .B = B, .T = o.threads[ti], .R = R, .C = C};
+                ctx[ti] = (run_ctx_t){.net = nets[ti],
+                                      .bl = bls[ti],
+                                      .w = w,
+                                      .bias = bias,
+                                      .x = x,
+                                      .y = y,
+                                      .B = B,
+                                      .T = o.threads[ti],
+                                      .R = R,
+                                      .C = C};
                 for (int k = 0; k < n_blas; k++)
                     ctx[ti].blas[k] = &blas[k];
             }
@@ -485,7 +506,7 @@ int main(int argc, char **argv)
                     for (size_t i = 0; i < B * R; i++)
                         y[i] = NAN;
                     run_method(&ctx[ti], mi);
-                    const char *name = mi >= M_BLAS ? blas[mi - M_BLAS].core
+                    const char *name = mi >= M_BLAS  ? blas[mi - M_BLAS].core
                                        : mi == M_CPU ? "cpu"
                                                      : bl_method_name(mi - M_BL0);
                     const char *cname = mi > M_BLAS ? "blas-f" : mi == M_BLAS ? "blas" : name;
@@ -535,8 +556,8 @@ int main(int argc, char **argv)
             row_t *first = &rows[n_rows];
             for (int ti = 0; ti < o.nt; ti++) {
                 row_t *rw = &rows[n_rows++];
-                *rw = (row_t){.layer = L->name, .B = B, .T = o.threads[ti], .best_bl = -1,
-                              .best_forced = -1};
+                *rw = (row_t){
+                    .layer = L->name, .B = B, .T = o.threads[ti], .best_bl = -1, .best_forced = -1};
                 for (int mi = 0; mi < n_methods; mi++)
                     rw->t[mi] = avail[mi] ? bench_median(times[ti][mi], o.reps) : 0;
                 for (int mi = M_BL0; mi < M_BLAS; mi++)
@@ -602,8 +623,9 @@ int main(int argc, char **argv)
         if (cpu <= 0)
             continue;
         if (best > 0 && cpu > best) {
-            printf("%s %s B%zu T%d: cpu %.2fx slower than %s\n", lost++ ? "  " : "cpu loses:",
-                   rw->layer, rw->B, rw->T, cpu / best, bl_method_name(rw->best_bl));
+            printf("%s %s B%zu T%d: cpu %.2fx slower than %s\n",
+                   lost++ ? "  " : "cpu loses:", rw->layer, rw->B, rw->T, cpu / best,
+                   bl_method_name(rw->best_bl));
         }
         if (bb > 0 && cpu > bb)
             printf("%s %s B%zu T%d: cpu %.2fx slower than OpenBLAS\n",
