@@ -69,6 +69,26 @@ static size_t llc_bytes(const char **note_out)
     return llc;
 }
 
+void bench_print_load(const char *when)
+{
+    double l1 = -1, l5 = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f != NULL) {
+        if (fscanf(f, "%lf %lf", &l1, &l5) != 2)
+            l1 = l5 = -1;
+        fclose(f);
+    }
+    if (l1 < 0) {
+        printf("load average %s: unknown\n", when);
+        return;
+    }
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    printf("load average %s: %.2f (1 min), %.2f (5 min) on %ld cores%s\n", when, l1, l5, cores,
+           l1 > 0.5 * (double)cores ? ": other work shares the cores; two-thread times "
+                                      "measure contention too"
+                                    : "");
+}
+
 void bench_print_machine(void)
 {
     char brand[49] = "(unknown)";
@@ -117,6 +137,7 @@ void bench_print_machine(void)
     const char *note;
     size_t llc = llc_bytes(&note);
     printf("last-level cache: %zu KB (%s)\n", llc >> 10, note);
+    bench_print_load("at start");
 }
 
 /* ---- the flush ------------------------------------------------------------- */

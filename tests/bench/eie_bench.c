@@ -400,6 +400,7 @@ int main(int argc, char **argv)
                                 .blas = blas,
                                 .n_blas = n_blas};
         int rc = conv_bench_main(&co);
+        bench_print_load("at the end");
         bench_flush_free();
         return rc;
     }
@@ -633,6 +634,7 @@ int main(int argc, char **argv)
     }
     if (lost == 0 && n_rows > 0 && on[M_CPU])
         printf("cpu loses: nowhere in this run\n");
+    bench_print_load("at the end");
     free(rows);
     eie_pool_free(bl_pool);
     bench_flush_free();
