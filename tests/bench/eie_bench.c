@@ -338,9 +338,14 @@ static int load_blas(const opts_t *o, bench_blas_t *bl, int *n_out)
 
 static void print_engine(void)
 {
+    /* The variant the engine runs: the one EIE_KERNEL names when set (the
+     * engine's rule), else the best this CPU supports. */
     const char *forced = getenv("EIE_KERNEL");
-    printf("engine: built with %s; cpu kernel selected: %s (EIE_KERNEL=%s); available:",
-           ENGINE_CFLAGS, eie_cpu_kernel_best()->name, forced ? forced : "(unset)");
+    const eie_cpu_kernel_t *k =
+        forced && *forced ? eie_cpu_kernel_find(forced) : eie_cpu_kernel_best();
+    printf("engine: built with %s; cpu kernel: %s (EIE_KERNEL=%s); available:", ENGINE_CFLAGS,
+           k ? k->name : "none (EIE_KERNEL names no kernel this CPU runs)",
+           forced ? forced : "(unset)");
     for (size_t i = 0; i < eie_cpu_kernel_count; i++)
         printf(" %s%s", eie_cpu_kernels[i].name,
                eie_cpu_kernels[i].supported() ? "" : " (not on this cpu)");
