@@ -47,7 +47,7 @@ typedef struct blk {
 /* Thread k's list of the nonzero columns of the input (CSC). */
 typedef struct part {
     uint32_t n_act;
-    uint32_t *act; /* nonzero columns of this part, increasing */
+    uint32_t *act; /* the nonzero columns, increasing */
     float *xa;     /* their activations, [n_act][S] (CSC, B > 1) */
 } part_t;
 
@@ -324,44 +324,41 @@ static void transpose_in(const float *x, uint32_t cols, size_t B, size_t S, uint
  * and the first line of the one after it. */
 #define PF(p) __builtin_prefetch((p), 0, 3)
 
-static void csc_b1(const blk_t *c, const part_t *parts, unsigned np, const float *x,
-                   const float *bias, float *y)
+static void csc_b1(const blk_t *c, const part_t *part, const float *x, const float *bias, float *y)
 {
     float *acc = c->acc;
     memcpy(acc, bias + c->row0, (size_t)c->rows * sizeof(float));
     const uint32_t *ptr = c->cptr;
-    for (unsigned p = 0; p < np; p++) {
-        const uint32_t *act = parts[p].act;
-        uint32_t n = parts[p].n_act;
-        for (uint32_t t = 0; t < n; t++) {
-            uint32_t j = act[t];
-            uint32_t nxt = t + 1 < n ? ptr[act[t + 1]] : ptr[j];
-            uint32_t nxt2 = t + 2 < n ? ptr[act[t + 2]] : ptr[j];
-            PF(c->crow + nxt2);
-            PF(c->cval + nxt2);
-            const float a = x[j];
-            const int32_t *ri = c->crow + ptr[j];
-            const float *v = c->cval + ptr[j];
-            const int32_t *pri = c->crow + nxt;
-            const float *pv = c->cval + nxt;
-            uint32_t len = ptr[j + 1] - ptr[j], k = 0;
-            for (; k + 8 <= len; k += 8) {
-                if ((k & 15) == 0) {
-                    PF(pri + k + 16);
-                    PF(pv + k + 16);
-                }
-                acc[ri[k]] += v[k] * a;
-                acc[ri[k + 1]] += v[k + 1] * a;
-                acc[ri[k + 2]] += v[k + 2] * a;
-                acc[ri[k + 3]] += v[k + 3] * a;
-                acc[ri[k + 4]] += v[k + 4] * a;
-                acc[ri[k + 5]] += v[k + 5] * a;
-                acc[ri[k + 6]] += v[k + 6] * a;
-                acc[ri[k + 7]] += v[k + 7] * a;
+    const uint32_t *act = part->act;
+    const uint32_t n = part->n_act;
+    for (uint32_t t = 0; t < n; t++) {
+        uint32_t j = act[t];
+        uint32_t nxt = t + 1 < n ? ptr[act[t + 1]] : ptr[j];
+        uint32_t nxt2 = t + 2 < n ? ptr[act[t + 2]] : ptr[j];
+        PF(c->crow + nxt2);
+        PF(c->cval + nxt2);
+        const float a = x[j];
+        const int32_t *ri = c->crow + ptr[j];
+        const float *v = c->cval + ptr[j];
+        const int32_t *pri = c->crow + nxt;
+        const float *pv = c->cval + nxt;
+        uint32_t len = ptr[j + 1] - ptr[j], k = 0;
+        for (; k + 8 <= len; k += 8) {
+            if ((k & 15) == 0) {
+                PF(pri + k + 16);
+                PF(pv + k + 16);
             }
-            for (; k < len; k++)
-                acc[ri[k]] += v[k] * a;
+            acc[ri[k]] += v[k] * a;
+            acc[ri[k + 1]] += v[k + 1] * a;
+            acc[ri[k + 2]] += v[k + 2] * a;
+            acc[ri[k + 3]] += v[k + 3] * a;
+            acc[ri[k + 4]] += v[k + 4] * a;
+            acc[ri[k + 5]] += v[k + 5] * a;
+            acc[ri[k + 6]] += v[k + 6] * a;
+            acc[ri[k + 7]] += v[k + 7] * a;
         }
+        for (; k < len; k++)
+            acc[ri[k]] += v[k] * a;
     }
     memcpy(y + c->row0, acc, (size_t)c->rows * sizeof(float));
 }
@@ -405,38 +402,36 @@ static void csc_scatter_b1(const blk_t *c, const part_t *part, const float *x, c
 
 /* Batch: accumulators [row][S], one S-lane FMA per entry. */
 #define CSC_BATCH(S, VT)                                                                           \
-    static void csc_batch_##S(const blk_t *c, const part_t *parts, unsigned np, float *acc)        \
+    static void csc_batch_##S(const blk_t *c, const part_t *part, float *acc)                      \
     {                                                                                              \
         memset(acc, 0, (size_t)c->rows *(S) * sizeof(float));                                      \
         const uint32_t *ptr = c->cptr;                                                             \
-        for (unsigned p = 0; p < np; p++) {                                                        \
-            const uint32_t *act = parts[p].act;                                                    \
-            const float *xa = parts[p].xa;                                                         \
-            uint32_t n = parts[p].n_act;                                                           \
-            for (uint32_t t = 0; t < n; t++) {                                                     \
-                uint32_t j = act[t];                                                               \
-                uint32_t nxt = t + 1 < n ? ptr[act[t + 1]] : ptr[j];                               \
-                const VT a = *(const VT *)(xa + (size_t)t * (S));                                  \
-                const int32_t *ri = c->crow + ptr[j];                                              \
-                const float *v = c->cval + ptr[j];                                                 \
-                const int32_t *pri = c->crow + nxt;                                                \
-                const float *pv = c->cval + nxt;                                                   \
-                uint32_t len = ptr[j + 1] - ptr[j], k = 0;                                         \
-                PF(pri);                                                                           \
-                PF(pv);                                                                            \
-                for (; k + 4 <= len; k += 4) {                                                     \
-                    if ((k & 15) == 0) {                                                           \
-                        PF(pri + k + 16);                                                          \
-                        PF(pv + k + 16);                                                           \
-                    }                                                                              \
-                    *(VT *)(acc + (size_t)ri[k] * (S)) += v[k] * a;                                \
-                    *(VT *)(acc + (size_t)ri[k + 1] * (S)) += v[k + 1] * a;                        \
-                    *(VT *)(acc + (size_t)ri[k + 2] * (S)) += v[k + 2] * a;                        \
-                    *(VT *)(acc + (size_t)ri[k + 3] * (S)) += v[k + 3] * a;                        \
+        const uint32_t *act = part->act;                                                           \
+        const float *xa = part->xa;                                                                \
+        const uint32_t n = part->n_act;                                                            \
+        for (uint32_t t = 0; t < n; t++) {                                                         \
+            uint32_t j = act[t];                                                                   \
+            uint32_t nxt = t + 1 < n ? ptr[act[t + 1]] : ptr[j];                                   \
+            const VT a = *(const VT *)(xa + (size_t)t * (S));                                      \
+            const int32_t *ri = c->crow + ptr[j];                                                  \
+            const float *v = c->cval + ptr[j];                                                     \
+            const int32_t *pri = c->crow + nxt;                                                    \
+            const float *pv = c->cval + nxt;                                                       \
+            uint32_t len = ptr[j + 1] - ptr[j], k = 0;                                             \
+            PF(pri);                                                                               \
+            PF(pv);                                                                                \
+            for (; k + 4 <= len; k += 4) {                                                         \
+                if ((k & 15) == 0) {                                                               \
+                    PF(pri + k + 16);                                                              \
+                    PF(pv + k + 16);                                                               \
                 }                                                                                  \
-                for (; k < len; k++)                                                               \
-                    *(VT *)(acc + (size_t)ri[k] * (S)) += v[k] * a;                                \
+                *(VT *)(acc + (size_t)ri[k] * (S)) += v[k] * a;                                    \
+                *(VT *)(acc + (size_t)ri[k + 1] * (S)) += v[k + 1] * a;                            \
+                *(VT *)(acc + (size_t)ri[k + 2] * (S)) += v[k + 2] * a;                            \
+                *(VT *)(acc + (size_t)ri[k + 3] * (S)) += v[k + 3] * a;                            \
             }                                                                                      \
+            for (; k < len; k++)                                                                   \
+                *(VT *)(acc + (size_t)ri[k] * (S)) += v[k] * a;                                    \
         }                                                                                          \
     }
 
@@ -445,20 +440,20 @@ CSC_BATCH(4, vf4)
 CSC_BATCH(8, vf8)
 CSC_BATCH(16, vf16)
 
-static void csc_batch(const blk_t *c, const part_t *parts, unsigned np, size_t S, float *acc)
+static void csc_batch(const blk_t *c, const part_t *part, size_t S, float *acc)
 {
     switch (S) {
     case 2:
-        csc_batch_2(c, parts, np, acc);
+        csc_batch_2(c, part, acc);
         break;
     case 4:
-        csc_batch_4(c, parts, np, acc);
+        csc_batch_4(c, part, acc);
         break;
     case 8:
-        csc_batch_8(c, parts, np, acc);
+        csc_batch_8(c, part, acc);
         break;
     default:
-        csc_batch_16(c, parts, np, acc);
+        csc_batch_16(c, part, acc);
         break;
     }
 }
@@ -642,9 +637,9 @@ static void share_rows(const run_args_t *a, unsigned k)
     switch (a->m) {
     case BL_CSC:
         if (B == 1) {
-            csc_b1(c, &fc->part[k], 1, a->x, fc->bias, a->y);
+            csc_b1(c, &fc->part[k], a->x, fc->bias, a->y);
         } else {
-            csc_batch(c, &fc->part[k], 1, S, c->acc);
+            csc_batch(c, &fc->part[k], S, c->acc);
             store_batch(c, c->acc, B, S, fc->bias, fc->rows, a->y);
         }
         break;
