@@ -1,0 +1,290 @@
+/*
+ * Shared parts of eie-bench (bench_common.h).
+ */
+#include "bench_common.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
+#include "backend.h"
+#include "cpu/pool.h"
+
+double bench_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double bench_median(double *v, int n)
+{
+    if (n <= 0)
+        return 0;
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* ---- the machine ---------------------------------------------------------- */
+
+static int cpu_is_amd(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned a, b, c, d;
+    if (__get_cpuid(0, &a, &b, &c, &d))
+        return b == 0x68747541u; /* "Auth"enticAMD */
+#endif
+    return 0;
+}
+
+/* The last-level cache one core can fill. A VM may report a whole AMD
+ * package's L3 (508 MB on the EPYC here), but a Zen core's L3 is its
+ * CCD's (32 MB; 96 MB with 3D V-Cache): take 32 MB then. */
+static size_t llc_bytes(const char **note_out)
+{
+    long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    size_t llc = l3 > 0 ? (size_t)l3 : l2 > 0 ? (size_t)l2 : 0;
+    *note_out = l3 > 0 ? "L3, as reported" : "L2 (no L3 reported)";
+    if (llc == 0) {
+        llc = (size_t)32 << 20;
+        *note_out = "none reported; assumed";
+    } else if (cpu_is_amd() && llc > ((size_t)96 << 20)) {
+        llc = (size_t)32 << 20;
+        *note_out = "one CCD's L3; the reported L3 is the package's";
+    }
+    return llc;
+}
+
+void bench_print_load(const char *when)
+{
+    double l1 = -1, l5 = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f != NULL) {
+        if (fscanf(f, "%lf %lf", &l1, &l5) != 2)
+            l1 = l5 = -1;
+        fclose(f);
+    }
+    if (l1 < 0) {
+        printf("load average %s: unknown\n", when);
+        return;
+    }
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    printf("load average %s: %.2f (1 min), %.2f (5 min) on %ld cores%s\n", when, l1, l5, cores,
+           l1 > 0.5 * (double)cores ? ": other work shares the cores; two-thread times "
+                                      "measure contention too"
+                                    : "");
+}
+
+void bench_print_machine(void)
+{
+    char brand[49] = "(unknown)";
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned r[12];
+    if (__get_cpuid(0x80000004, &r[0], &r[1], &r[2], &r[3])) {
+        for (unsigned i = 0; i < 3; i++)
+            __get_cpuid(0x80000002 + i, &r[4 * i], &r[4 * i + 1], &r[4 * i + 2], &r[4 * i + 3]);
+        memcpy(brand, r, 48);
+        brand[48] = 0;
+    }
+    unsigned a = 0, b, c, d;
+    __get_cpuid(1, &a, &b, &c, &d);
+    unsigned family = ((a >> 8) & 0xf) + (((a >> 8) & 0xf) == 0xf ? (a >> 20) & 0xff : 0);
+    unsigned model = ((a >> 4) & 0xf) | (((a >> 8) & 0xf) >= 6 ? ((a >> 16) & 0xf) << 4 : 0);
+    char *s = brand;
+    while (*s == ' ')
+        s++;
+    printf("cpu: %s (family %u model %u), %ld online cores\n", s, family, model,
+           sysconf(_SC_NPROCESSORS_ONLN));
+    __builtin_cpu_init();
+    printf("isa: avx2 %d fma %d avx512f %d avx512bw %d avx512vl %d avx512vbmi %d "
+           "avx512vpopcntdq %d\n",
+           !!__builtin_cpu_supports("avx2"), !!__builtin_cpu_supports("fma"),
+           !!__builtin_cpu_supports("avx512f"), !!__builtin_cpu_supports("avx512bw"),
+           !!__builtin_cpu_supports("avx512vl"), !!__builtin_cpu_supports("avx512vbmi"),
+           !!__builtin_cpu_supports("avx512vpopcntdq"));
+#else
+    printf("cpu: %s, %ld online cores\n", brand, sysconf(_SC_NPROCESSORS_ONLN));
+#endif
+    struct timespec res;
+    clock_getres(CLOCK_MONOTONIC, &res);
+    /* Measured: the smallest step between two readings that differ, and
+     * what one reading costs. */
+    double step = 1e9, t0 = bench_now_us(), prev = t0;
+    int n = 0;
+    for (; n < 100000; n++) {
+        double t = bench_now_us();
+        if (t > prev && t - prev < step)
+            step = t - prev;
+        prev = t;
+    }
+    printf("timer: CLOCK_MONOTONIC, clock_getres %ld ns, smallest step seen %.0f ns, "
+           "%.0f ns a reading\n",
+           res.tv_nsec + res.tv_sec * 1000000000L, step * 1e3, (prev - t0) * 1e3 / n);
+    const char *note;
+    size_t llc = llc_bytes(&note);
+    printf("last-level cache: %zu KB (%s)\n", llc >> 10, note);
+    bench_print_load("at start");
+}
+
+/* ---- the flush ------------------------------------------------------------- */
+
+static struct {
+    eie_pool_t *pool;
+    unsigned cores;
+    size_t bytes;
+    char **buf;
+    atomic_uint_fast64_t sink;
+} fl;
+
+static void flush_run(eie_pool_job_t *job, unsigned pe, eie_pool_t *pool)
+{
+    (void)job;
+    (void)pool;
+    /* Reads one word a line: the whole line comes in and another leaves.
+     * No writes: a dirty line would cost the timed run its write-back. */
+    const volatile uint64_t *p = (const uint64_t *)fl.buf[pe];
+    uint64_t s = 0;
+    for (size_t i = 0; i < fl.bytes / 8; i += 8)
+        s += p[i];
+    atomic_fetch_add_explicit(&fl.sink, s, memory_order_relaxed);
+}
+
+static void flush_finish(eie_pool_job_t *base);
+
+typedef struct flush_job {
+    eie_pool_job_t base;
+    eie_waiter_t w;
+} flush_job_t;
+
+static void flush_finish(eie_pool_job_t *base)
+{
+    flush_job_t *job = (flush_job_t *)base;
+    eie_run_info_t info = {0};
+    eie_waiter_done(&job->w, EIE_STATUS_OK, &info, NULL);
+}
+
+int bench_flush_init(size_t per_core_bytes)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    fl.cores = n > 0 ? (unsigned)(n < 256 ? n : 256) : 1;
+    const char *note;
+    fl.bytes = per_core_bytes ? per_core_bytes : 2 * llc_bytes(&note);
+    fl.bytes = (fl.bytes + 63) / 64 * 64;
+    fl.buf = calloc(fl.cores, sizeof *fl.buf);
+    if (fl.buf == NULL)
+        return -1;
+    for (unsigned i = 0; i < fl.cores; i++) {
+        fl.buf[i] = malloc(fl.bytes);
+        if (fl.buf[i] == NULL)
+            return -1;
+        memset(fl.buf[i], (int)i + 1, fl.bytes);
+    }
+    return eie_pool_init(fl.cores, &fl.pool) == 0 ? 0 : -1;
+}
+
+void bench_flush(void)
+{
+    flush_job_t job = {.base = {.run = flush_run, .finish = flush_finish}};
+    eie_waiter_init(&job.w);
+    eie_pool_submit_join(fl.pool, &job.base);
+    eie_error_t err;
+    eie_waiter_wait(&job.w, 8 * eie_pool_spin(fl.pool), NULL, &err);
+}
+
+void bench_flush_free(void)
+{
+    eie_pool_free(fl.pool);
+    if (fl.buf)
+        for (unsigned i = 0; i < fl.cores; i++)
+            free(fl.buf[i]);
+    free(fl.buf);
+    memset(&fl, 0, sizeof fl);
+}
+
+size_t bench_flush_bytes_per_core(void)
+{
+    return fl.bytes;
+}
+
+unsigned bench_flush_cores(void)
+{
+    return fl.cores;
+}
+
+/* ---- options ----------------------------------------------------------------- */
+
+int bench_parse_ints(const char *opt, const char *arg, int lo, int hi, int *out, int max)
+{
+    int n = 0;
+    const char *p = arg;
+    for (;;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || (*end != ',' && *end != '\0') || v < lo || v > hi) {
+            fprintf(stderr, "eie-bench: %s '%s': expected a list of integers in %d..%d\n", opt, arg,
+                    lo, hi);
+            return -1;
+        }
+        if (n == max) {
+            fprintf(stderr, "eie-bench: %s '%s': at most %d values\n", opt, arg, max);
+            return -1;
+        }
+        out[n++] = (int)v;
+        if (*end == '\0')
+            return n;
+        p = end + 1;
+    }
+}
+
+int bench_listed(const char *list, const char *name)
+{
+    if (list == NULL)
+        return 1;
+    size_t len = strlen(name);
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ',');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (l == len && strncmp(p, name, len) == 0)
+            return 1;
+        if (e == NULL)
+            break;
+        p = e + 1;
+    }
+    return 0;
+}
+
+int bench_check_list(const char *opt, const char *list, const char *const *names)
+{
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ',');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        int ok = 0;
+        for (size_t i = 0; names[i]; i++)
+            ok |= strlen(names[i]) == l && strncmp(names[i], p, l) == 0;
+        if (!ok) {
+            fprintf(stderr, "eie-bench: %s: unknown name '%.*s' (known:", opt, (int)l, p);
+            for (size_t i = 0; names[i]; i++)
+                fprintf(stderr, " %s", names[i]);
+            fprintf(stderr, ")\n");
+            return -1;
+        }
+        if (e == NULL)
+            break;
+        p = e + 1;
+    }
+    return 0;
+}
