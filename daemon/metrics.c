@@ -1,6 +1,13 @@
 /*
  * The /metrics endpoint: a minimal HTTP/1.x responder on the loop (one
  * request per connection, bounded request size, Connection: close).
+ *
+ * Every connection the kernel hands over is accepted, even over the limit:
+ * libuv stops polling a listening socket whose pending connection the
+ * callback did not take, so refusing by not accepting would shut the
+ * endpoint for good. Over the limit a connection gets 503 at once; a
+ * connection that has not sent a whole request within the read timeout is
+ * closed, so idle clients cannot hold the slots.
  */
 #include "metrics.h"
 
@@ -20,8 +27,11 @@ typedef struct http_conn {
     char buf[HTTP_REQUEST_MAX];
     size_t len;
     uv_write_t write;
+    uv_timer_t timer; /* read timeout */
+    int open_handles; /* tcp + timer: freed when both are closed */
     char *response;
     bool responded;
+    bool over_limit; /* answered 503 once its request has arrived */
 } http_conn_t;
 
 static const char *const fail_labels[] = {
@@ -157,11 +167,13 @@ void eied_metrics_render(eied_server_t *srv, FILE *out)
 
 static http_conn_t *conns;
 static unsigned n_conns;
-enum { MAX_CONNS = 64 };
+enum { MAX_CONNS = 64, READ_TIMEOUT_MS = 10000 };
 
 static void conn_closed(uv_handle_t *h)
 {
     http_conn_t *c = h->data;
+    if (--c->open_handles > 0)
+        return;
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
@@ -173,11 +185,24 @@ static void conn_closed(uv_handle_t *h)
     free(c);
 }
 
+static void conn_close(http_conn_t *c)
+{
+    if (!uv_is_closing((uv_handle_t *)&c->tcp))
+        uv_close((uv_handle_t *)&c->tcp, conn_closed);
+    if (!uv_is_closing((uv_handle_t *)&c->timer))
+        uv_close((uv_handle_t *)&c->timer, conn_closed);
+}
+
+static void on_read_timeout(uv_timer_t *t)
+{
+    conn_close(t->data);
+}
+
 static void write_done(uv_write_t *w, int status)
 {
     http_conn_t *c = w->data;
     (void)status;
-    uv_close((uv_handle_t *)&c->tcp, conn_closed);
+    conn_close(c);
 }
 
 static void respond(http_conn_t *c, const char *status, const char *ctype, const char *body,
@@ -190,7 +215,7 @@ static void respond(http_conn_t *c, const char *status, const char *ctype, const
                       status, ctype, body_len);
     c->response = malloc((size_t)hl + body_len);
     if (c->response == NULL) {
-        uv_close((uv_handle_t *)&c->tcp, conn_closed);
+        conn_close(c);
         return;
     }
     memcpy(c->response, head, (size_t)hl);
@@ -200,12 +225,17 @@ static void respond(http_conn_t *c, const char *status, const char *ctype, const
     c->responded = true;
     uv_read_stop((uv_stream_t *)&c->tcp);
     if (uv_write(&c->write, (uv_stream_t *)&c->tcp, &buf, 1, write_done) != 0)
-        uv_close((uv_handle_t *)&c->tcp, conn_closed);
+        conn_close(c);
 }
 
 static void handle_request(http_conn_t *c)
 {
     const char *text = "not found; try GET /metrics\n";
+    if (c->over_limit) {
+        static const char busy[] = "too many connections to /metrics; retry\n";
+        respond(c, "503 Service Unavailable", "text/plain", busy, sizeof busy - 1);
+        return;
+    }
     if (strncmp(c->buf, "GET /metrics ", 13) == 0 || strncmp(c->buf, "GET /metrics?", 13) == 0) {
         char *body = NULL;
         size_t len = 0;
@@ -240,7 +270,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     if (c->responded)
         return;
     if (n < 0) {
-        uv_close((uv_handle_t *)&c->tcp, conn_closed);
+        conn_close(c);
         return;
     }
     c->len += (size_t)n;
@@ -261,19 +291,25 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     c->srv = srv;
     uv_tcp_init(srv->loop, &c->tcp);
-    c->tcp.data = c;
+    uv_timer_init(srv->loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->open_handles = 2;
     c->next = conns;
     if (conns != NULL)
         conns->prev = c;
     conns = c;
     n_conns++;
-    if (n_conns > MAX_CONNS) { /* scrapers need one; idle ones beyond this are dropped */
-        uv_close((uv_handle_t *)&c->tcp, conn_closed);
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+        conn_close(c);
         return;
     }
-    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 ||
-        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
-        uv_close((uv_handle_t *)&c->tcp, conn_closed);
+    if (n_conns > MAX_CONNS) {
+        eied_log(EIED_LOG_WARN, "metrics: connection limit reached, answering 503", NULL);
+        c->over_limit = true;
+    }
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0 ||
+        uv_timer_start(&c->timer, on_read_timeout, READ_TIMEOUT_MS, 0) != 0)
+        conn_close(c);
 }
 
 bool eied_metrics_start(eied_server_t *srv)
@@ -328,6 +364,5 @@ void eied_metrics_close(eied_server_t *srv)
         srv->metrics->listening = false;
     }
     for (http_conn_t *c = conns; c != NULL; c = c->next)
-        if (!uv_is_closing((uv_handle_t *)&c->tcp))
-            uv_close((uv_handle_t *)&c->tcp, conn_closed);
+        conn_close(c);
 }
