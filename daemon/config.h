@@ -106,6 +106,10 @@ typedef struct eied_config {
     bool warmup;
     eied_load_mode_t load_mode;
     uint64_t memory_budget;
+    uint64_t max_models;    /* model folders served; new ones beyond are refused loudly */
+    uint64_t max_versions;  /* version folders considered per model: the newest ones */
+    uint64_t forget_after_ms; /* a removed model's row stays this long */
+    bool follow_symlinks;   /* entries that lead out of the repository */
     bool require_signed;
     char public_keys[EIED_CONFIG_STR_MAX];
     /* [model_backend]: NAME = BACKEND (overrides engine.backend for one model) */

@@ -17,6 +17,7 @@
 #include "call.h"
 #include "log.h"
 #include "models.h"
+#include "repository.h"
 
 #define HTTP_REQUEST_MAX 8192
 
@@ -144,6 +145,17 @@ void eied_metrics_render(eied_server_t *srv, FILE *out)
     for (eied_model_t *m = models->head; m != NULL; m = m->next)
         fprintf(out, "eie_model_ready{model=\"%s\"} %d\n", m->name,
                 m->state == EIED_MODEL_READY ? 1 : 0);
+    family(out, "eie_model_version_load_failed", "gauge",
+           "1 for a version whose file failed to load and does not serve");
+    for (eied_model_t *m = models->head; m != NULL; m = m->next)
+        for (size_t i = 0; i < m->n_failed; i++)
+            if (eied_model_version(m, m->failed[i].version) == NULL)
+                fprintf(out, "eie_model_version_load_failed{model=\"%s\",version=\"%llu\"} 1\n",
+                        m->name, (unsigned long long)m->failed[i].version);
+    family(out, "eie_repository_models_refused", "gauge",
+           "Model folders the last scan did not load: over repository.max_models");
+    fprintf(out, "eie_repository_models_refused %llu\n",
+            (unsigned long long)eied_repository_refused(srv));
     family(out, "eie_model_load_failures_total", "counter", "Model loads that failed");
     fprintf(out, "eie_model_load_failures_total %llu\n",
             (unsigned long long)atomic_load(&models->load_failures));

@@ -14,6 +14,7 @@
 
 #include "call.h"
 #include "log.h"
+#include "repository.h"
 
 /* A detached Ed25519 signature is 64 bytes; anything bigger is not one. */
 #define SIG_MAX_BYTES 1024
@@ -238,6 +239,27 @@ eied_model_t *eied_models_get(eied_models_t *models, const char *name, bool crea
     return m;
 }
 
+static void forgotten_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+void eied_models_forget(eied_models_t *models, eied_model_t *m)
+{
+    if (m->n_versions > 0 || m->n_loading > 0 || m->pending_head != NULL ||
+        m->inflight_batches > 0 || atomic_load(&m->queued) > 0 || m->batch_timer_armed)
+        return; /* requests still hold it: the next scan tries again */
+    for (eied_model_t **p = &models->head; *p != NULL; p = &(*p)->next) {
+        if (*p == m) {
+            *p = m->next;
+            break;
+        }
+    }
+    eied_log(EIED_LOG_INFO, "model forgotten (removed from the repository)", "model", m->name,
+             NULL);
+    uv_close((uv_handle_t *)&m->batch_timer, forgotten_closed);
+}
+
 bool eied_models_all_ready(const eied_models_t *models)
 {
     if (models->loads_pending > 0)
@@ -269,7 +291,8 @@ bool eied_model_is_loading(const eied_model_t *model, uint64_t version)
 static bool same_file(const eied_file_id_t *a, const eied_file_id_t *b)
 {
     return a->size == b->size && a->mtime_ns == b->mtime_ns && a->ino == b->ino &&
-           a->sig_size == b->sig_size && a->sig_mtime_ns == b->sig_mtime_ns;
+           a->sig_size == b->sig_size && a->sig_mtime_ns == b->sig_mtime_ns &&
+           a->mode == b->mode;
 }
 
 bool eied_model_failed_before(const eied_model_t *model, uint64_t version,
@@ -281,21 +304,28 @@ bool eied_model_failed_before(const eied_model_t *model, uint64_t version,
     return false;
 }
 
-static void remember_failure(eied_model_t *m, uint64_t version, const eied_file_id_t *file)
+static void remember_failure(eied_model_t *m, uint64_t version, const eied_file_id_t *file,
+                             const char *reason)
 {
-    for (size_t i = 0; i < m->n_failed; i++) {
-        if (m->failed[i].version == version) {
-            m->failed[i].file = *file;
-            return;
+    size_t i = 0;
+    while (i < m->n_failed && m->failed[i].version != version)
+        i++;
+    if (i == m->n_failed) {
+        if (m->n_failed == EIED_MAX_FAILED) { /* forget the oldest */
+            memmove(&m->failed[0], &m->failed[1], (EIED_MAX_FAILED - 1) * sizeof m->failed[0]);
+            m->n_failed--;
         }
+        i = m->n_failed++;
     }
-    if (m->n_failed == EIED_MAX_FAILED) { /* forget the oldest */
-        memmove(&m->failed[0], &m->failed[1], (EIED_MAX_FAILED - 1) * sizeof m->failed[0]);
-        m->n_failed--;
-    }
-    m->failed[m->n_failed].version = version;
-    m->failed[m->n_failed].file = *file;
-    m->n_failed++;
+    m->failed[i].version = version;
+    m->failed[i].file = *file;
+    snprintf(m->failed[i].reason, sizeof m->failed[i].reason, "%s", reason);
+}
+
+void eied_models_forget_failures(eied_models_t *models)
+{
+    for (eied_model_t *m = models->head; m != NULL; m = m->next)
+        m->n_failed = 0;
 }
 
 static void forget_failure(eied_model_t *m, uint64_t version)
@@ -375,6 +405,7 @@ static bool stat_id(const char *path, eied_file_id_t *id)
     id->size = (uint64_t)sb.st_size;
     id->mtime_ns = (uint64_t)sb.st_mtim.tv_sec * 1000000000u + (uint64_t)sb.st_mtim.tv_nsec;
     id->ino = (uint64_t)sb.st_ino;
+    id->mode = (uint64_t)sb.st_mode;
     return true;
 }
 
@@ -677,11 +708,14 @@ static void load_done(uv_work_t *work, int status)
         if (m != NULL && !req->transient) {
             atomic_fetch_add(&models->load_failures, 1);
             snprintf(m->reason, sizeof m->reason, "version %s: %s", num, why);
-            remember_failure(m, req->version, &req->file);
+            remember_failure(m, req->version, &req->file, m->reason);
         }
         if (m != NULL)
             update_state(m); /* a serving version stays untouched */
         eied_version_unref(req->result);
+        /* The policy looks again: an older version that loads serves instead. */
+        if (m != NULL && m->from_repo && !req->transient)
+            eied_repository_rescan(models->srv);
     } else {
         /* Publish: requests route on this thread, so this store is the atomic swap; the
            versions it retires live on until their last request finishes. */

@@ -332,6 +332,8 @@ static void on_sighup(uv_signal_t *h, int signum)
     if (srv->admin != NULL && !eied_admin_reload(srv->admin, why, sizeof why))
         eied_log(EIED_LOG_ERROR, "admin token reload failed; the old token stays", "error", why,
                  NULL);
+    if (srv->models != NULL)
+        eied_models_forget_failures(srv->models); /* every failed file gets another try */
     eied_repository_rescan(srv);
 }
 

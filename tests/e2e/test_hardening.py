@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -126,6 +127,138 @@ class LogFlood(unittest.TestCase):
         self.assertTrue(all(len(r["model"]) < 700 for r in refusals))
         self.assertIn("bytes cut]", refusals[0]["model"])
         self.assertTrue(any("suppressed" in r for r in refusals), "no suppression count")
+
+
+AS_NOBODY = ("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--")
+ROOT = os.geteuid() == 0
+TINY = synth_model(os.path.join(TMP.name, "tiny.eie"), [8, 4], density=0.5, seed=5, name="tiny")
+
+
+def new_repo():
+    repo = tempfile.mkdtemp(prefix="repo-", dir=TMP.name)
+    os.chmod(TMP.name, 0o755)
+    os.chmod(repo, 0o755)
+    return repo
+
+
+def rows(ch, name=None):
+    return [(r.name, r.version, r.state, r.reason) for r in index(ch)
+            if name is None or r.name == name]
+
+
+def model_ready(ch, name, version=""):
+    req = message("inference.ModelReadyRequest")(name=name, version=version)
+    return unary(ch, SVC + "ModelReady", req, message("inference.ModelReadyResponse")).ready
+
+
+class Repository(unittest.TestCase):
+    def test_restart_with_a_corrupt_newest_version_serves_the_older_good_one(self):
+        repo = new_repo()
+        publish(repo, "lenet", 1, GOOD)
+        with open(GOOD, "rb") as f:
+            head = f.read(100)
+        os.makedirs(os.path.join(repo, "lenet", "2"))
+        with open(os.path.join(repo, "lenet", "2", "model.eie"), "wb") as f:
+            f.write(head)  # truncated
+        with Daemon(repo_config(repo)) as d, d.channel() as ch:
+            self.assertTrue(wait_for(lambda: health(d.health_port, "readiness") == SERVING),
+                            d.log()[-3000:])
+            self.assertTrue(model_ready(ch, "lenet"))
+            self.assertTrue(model_ready(ch, "lenet", "1"))
+            r = {v: (state, reason) for _, v, state, reason in rows(ch, "lenet")}
+            self.assertEqual(r["1"][0], "READY")
+            self.assertEqual(r["2"][0], "UNAVAILABLE")
+            self.assertIn("version 2", r["2"][1])
+            self.assertEqual(
+                metrics(d.metrics_port)['eie_model_version_load_failed{model="lenet",version="2"}'],
+                1)
+
+    @unittest.skipUnless(ROOT, "needs root to run eied as another user")
+    def test_unreadable_model_folder_keeps_serving_and_is_reported(self):
+        repo = new_repo()
+        publish(repo, "a", 1, TINY)
+        publish(repo, "b", 1, TINY)
+        with Daemon(repo_config(repo), wrapper=AS_NOBODY) as d, d.channel() as ch:
+            self.assertTrue(wait_for(lambda: health(d.health_port, "readiness") == SERVING),
+                            d.log()[-3000:])
+            os.chmod(os.path.join(repo, "a"), 0)
+            try:
+                self.assertTrue(wait_for(lambda: "cannot read a model folder" in d.log()))
+                time.sleep(0.5)  # several more polls
+                self.assertTrue(model_ready(ch, "a"), d.log()[-2000:])
+                self.assertTrue(any("cannot be read" in r[3] for r in rows(ch, "a")))
+            finally:
+                os.chmod(os.path.join(repo, "a"), 0o755)
+
+    @unittest.skipUnless(ROOT, "needs root to run eied as another user")
+    def test_a_version_that_failed_with_eacces_is_retried_on_chmod_and_on_sighup(self):
+        repo = new_repo()
+        publish(repo, "m", 1, TINY)
+        publish(repo, "n", 1, TINY)
+        fm = os.path.join(repo, "m", "1", "model.eie")
+        fn = os.path.join(repo, "n", "1", "model.eie")
+        os.chmod(fm, 0)
+        os.chmod(fn, 0o600)  # root's: nobody cannot read it
+        with Daemon(repo_config(repo), wrapper=AS_NOBODY) as d, d.channel() as ch:
+            self.assertTrue(wait_for(lambda: "Permission denied" in d.log()), d.log()[-2000:])
+            self.assertFalse(model_ready(ch, "m"))
+            os.chmod(fm, 0o644)
+            self.assertTrue(wait_for(lambda: model_ready(ch, "m")), d.log()[-2000:])
+            self.assertFalse(model_ready(ch, "n"))
+            os.chown(fn, 65534, -1)  # the owner changes, not the mode: only SIGHUP retries
+            time.sleep(0.5)
+            self.assertFalse(model_ready(ch, "n"))
+            d.signal(signal.SIGHUP)
+            self.assertTrue(wait_for(lambda: model_ready(ch, "n")), d.log()[-2000:])
+
+    def test_more_than_256_models_all_serve_and_adding_one_unloads_none(self):
+        repo = new_repo()
+        names = ["m%03d" % i for i in range(260)]
+        for n in names:
+            os.makedirs(os.path.join(repo, n, "1"))
+            os.link(TINY, os.path.join(repo, n, "1", "model.eie"))
+        with Daemon(repo_config(repo, "poll_interval = 1s\n"), start_timeout=60) as d, \
+                d.channel() as ch:
+            self.assertTrue(wait_for(lambda: health(d.health_port, "readiness") == SERVING,
+                                     timeout=120))
+            publish(repo, "new", 1, TINY)
+            self.assertTrue(wait_for(lambda: model_ready(ch, "new"), timeout=60))
+            ready = {r[0] for r in rows(ch) if r[2] == "READY"}
+            self.assertEqual(ready, set(names) | {"new"})
+
+    def test_over_max_models_a_new_model_is_refused_loudly_and_none_is_unloaded(self):
+        repo = new_repo()
+        publish(repo, "a", 1, TINY)
+        publish(repo, "b", 1, TINY)
+        with Daemon(repo_config(repo, "max_models = 2\n")) as d, d.channel() as ch:
+            self.assertTrue(wait_for(lambda: health(d.health_port, "readiness") == SERVING))
+            publish(repo, "c", 1, TINY)
+            self.assertTrue(wait_for(lambda: "model limit reached" in d.log()))
+            self.assertTrue(model_ready(ch, "a") and model_ready(ch, "b"))
+            self.assertEqual(metrics(d.metrics_port)["eie_repository_models_refused"], 1)
+            self.assertIn("model=c", d.log())
+
+    def test_latest_1_serves_the_newest_of_200_version_folders(self):
+        repo = new_repo()
+        for v in range(1, 201):
+            os.makedirs(os.path.join(repo, "m", str(v)))
+            os.link(TINY, os.path.join(repo, "m", str(v), "model.eie"))
+        with Daemon(repo_config(repo)) as d, d.channel() as ch:
+            self.assertTrue(wait_for(lambda: health(d.health_port, "readiness") == SERVING))
+            self.assertEqual([r[1] for r in rows(ch, "m")], ["200"])
+            self.assertIn("more version folders than repository.max_versions", d.log())
+
+    def test_removed_models_are_forgotten(self):
+        repo = new_repo()
+        with Daemon(repo_config(repo, "forget_after = 0s\n")) as d, d.channel() as ch:
+            for i in range(30):
+                publish(repo, "churn%02d" % i, 1, TINY)
+            self.assertTrue(wait_for(lambda: len(rows(ch)) == 30 and
+                                     all(r[2] == "READY" for r in rows(ch))))
+            for i in range(30):
+                shutil.rmtree(os.path.join(repo, "churn%02d" % i))
+            self.assertTrue(wait_for(lambda: rows(ch) == []), rows(ch)[:3])
+            self.assertFalse([k for k in metrics(d.metrics_port) if "churn" in k])
 
 
 if __name__ == "__main__":
