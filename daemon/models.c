@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <malloc.h>
+#include <math.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <stdio.h>
@@ -537,6 +538,45 @@ static void version_describe(eied_version_t *v)
              file_bytes ? (double)weights * 4.0 / (double)file_bytes : 0.0);
 }
 
+/*
+ * A warm-up proves the net computes before anyone depends on it: one run on
+ * zeros (the biases alone) and one on ones (every weight), and every output
+ * must be finite. A file can hold finite weights whose products or sums
+ * overflow float (a codebook value of 3e38); such a model could only ever
+ * answer NaN or infinity, so it does not serve.
+ */
+static bool warm_up(load_req_t *req, eied_version_t *v)
+{
+    size_t n_in = eie_net_input_dim(v->net), n_out = eie_net_output_dim(v->net);
+    float *in = calloc(n_in, sizeof(float));
+    float *out = calloc(n_out, sizeof(float));
+    bool ok = in != NULL && out != NULL;
+    if (!ok)
+        eie_error_set(&req->err, EIE_STATUS_NO_MEMORY, "out of memory");
+    for (int pass = 0; ok && pass < 2; pass++) {
+        for (size_t i = 0; i < n_in; i++)
+            in[i] = (float)pass;
+        if (eie_net_run(v->net, in, 1, out, NULL, &req->err) != EIE_STATUS_OK) {
+            eie_error_prefix(&req->err, "%s: warm-up run failed: ", req->path);
+            ok = false;
+            break;
+        }
+        for (size_t o = 0; o < n_out; o++) {
+            if (!isfinite(out[o])) {
+                eie_error_set(&req->err, EIE_STATUS_BAD_FORMAT,
+                              "%s: warm-up on an input of all %s gave output %zu = %g: the "
+                              "weights overflow float",
+                              req->path, pass ? "ones" : "zeros", o, (double)out[o]);
+                ok = false;
+                break;
+            }
+        }
+    }
+    free(in);
+    free(out);
+    return ok;
+}
+
 /* libuv pool thread: everything that can be done once happens here. */
 static void load_work(uv_work_t *work)
 {
@@ -547,7 +587,6 @@ static void load_work(uv_work_t *work)
     eied_file_id_t before, after;
     size_t len = 0;
     uint8_t *data = NULL;
-    float *in = NULL, *out = NULL;
     if (!eied_file_id_read(req->path, &before)) {
         eie_error_set(&req->err, EIE_STATUS_IO, "%s: cannot stat: %s", req->path,
                       strerror(errno));
@@ -598,16 +637,9 @@ static void load_work(uv_work_t *work)
         }
         v->alt_engines[v->n_alt++] = engine;
     }
-    if (cfg->warmup) {
-        /* A warm-up run proves the net computes before anyone depends on it. */
-        in = calloc(eie_net_input_dim(v->net), sizeof(float));
-        out = calloc(eie_net_output_dim(v->net), sizeof(float));
-        if (in == NULL || out == NULL ||
-            eie_net_run(v->net, in, 1, out, NULL, &req->err) != EIE_STATUS_OK) {
-            eie_error_prefix(&req->err, "%s: warm-up run failed: ", req->path);
-            version_free(v);
-            goto out;
-        }
+    if (cfg->warmup && !warm_up(req, v)) {
+        version_free(v);
+        goto out;
     }
     v->bytes = eie_net_layout_bytes(v->net) + len;
     for (size_t i = 0; i < v->n_alt; i++)
@@ -616,8 +648,6 @@ static void load_work(uv_work_t *work)
     version_describe(v);
     req->result = v;
 out:
-    free(in);
-    free(out);
     free(data);
 }
 

@@ -261,5 +261,40 @@ class Repository(unittest.TestCase):
             self.assertFalse([k for k in metrics(d.metrics_port) if "churn" in k])
 
 
+def overflowing_model(path):
+    """GOOD with every nonzero codebook value of its first layer set to 3e38: a valid,
+    checksummed file whose every output overflows float."""
+    import hashlib
+    import struct
+    with open(GOOD, "rb") as f:
+        data = bytearray(f.read())
+    header = data.find(struct.pack("<IIII", DIMS[1], DIMS[0], 4, 0))  # rows, cols, bits
+    assert header > 0
+    codebook = header + 32
+    for k in range(1, 16):
+        data[codebook + 4 * k:codebook + 4 * k + 4] = struct.pack("<f", 3e38)
+    data[-32:] = hashlib.sha256(bytes(data[:-32])).digest()
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+class NonFinite(unittest.TestCase):
+    def test_a_model_whose_outputs_overflow_never_serves(self):
+        repo = new_repo()
+        bad = overflowing_model(os.path.join(TMP.name, "overflow.eie"))
+        publish(repo, "nan", 1, bad)
+        publish(repo, "ok", 1, GOOD)
+        with Daemon(repo_config(repo)) as d, d.channel() as ch:
+            self.assertTrue(wait_for(lambda: model_ready(ch, "ok")))
+            self.assertTrue(wait_for(lambda: "model load failed" in d.log()), d.log()[-2000:])
+            self.assertFalse(model_ready(ch, "nan"))
+            (row,) = [r for r in rows(ch, "nan") if r[1] == "1"]
+            self.assertEqual(row[2], "UNAVAILABLE")
+            self.assertIn("version 1", row[3])
+            # refused by the loader (non-finite weights) or by the warm-up (outputs)
+            self.assertRegex(row[3], "finite|overflow")
+
+
 if __name__ == "__main__":
     harness.main()
