@@ -80,7 +80,8 @@ static const key_row_t key_table[] = {
     {"repository", "version_policy", KEY_POLICY, FIELD(version_policy), 0, 0, "latest 1", false},
     {"repository", "warmup", KEY_BOOL, FIELD(warmup), 0, 0, "true", false},
     {"repository", "load_mode", KEY_LOAD_MODE, FIELD(load_mode), 0, 0, "availability", false},
-    {"repository", "memory_budget", KEY_SIZE, FIELD(memory_budget), 0, UINT64_MAX, "0", false},
+    {"repository", "memory_budget", KEY_SIZE, FIELD(memory_budget), 0, UINT64_MAX, "4GiB",
+     false},
     {"repository", "max_models", KEY_UINT, FIELD(max_models), 1, 65536, "1024", false},
     {"repository", "max_versions", KEY_UINT, FIELD(max_versions), 1, 4096, "64", false},
     {"repository", "forget_after", KEY_DURATION, FIELD(forget_after_ms), 0, 86400000, "10m",
@@ -88,6 +89,9 @@ static const key_row_t key_table[] = {
     {"repository", "follow_symlinks", KEY_BOOL, FIELD(follow_symlinks), 0, 0, "false", false},
     {"repository", "require_signed", KEY_BOOL, FIELD(require_signed), 0, 0, "false", false},
     {"repository", "public_keys", KEY_STRING, FIELD(public_keys), 0, 0, "", false},
+    {"limits", "max_layout_bytes", KEY_SIZE, FIELD(max_layout_bytes), 0, UINT64_MAX, "1GiB",
+     false},
+    {"limits", "max_layout_ratio", KEY_UINT, FIELD(max_layout_ratio), 0, 1000000, "64", false},
     {"engine", "backend", KEY_STRING, FIELD(backend), 0, 0, "cpu", false},
     {"engine", "extra_backends", KEY_STRING, FIELD(extra_backends), 0, 0, "", false},
     {"engine", "pes", KEY_UINT, FIELD(pes), 0, 1024, "0", false},
@@ -542,7 +546,7 @@ bool eied_config_load_text(eied_config_t *cfg, const char *text, size_t len, con
             char *name = trim(s + 1);
             if (!section_known(name)) {
                 why_set(why, why_len,
-                        "%s: unknown section [%s] (known: [server], [inference], [repository], [tls], [admin], [engine], [model_backend], [version_policy], [models])", where,
+                        "%s: unknown section [%s] (known: [server], [inference], [repository], [limits], [tls], [admin], [engine], [model_backend], [version_policy], [models])", where,
                         name);
                 return false;
             }

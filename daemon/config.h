@@ -98,6 +98,9 @@ typedef struct eied_config {
     uint64_t pes;
     bool row_form;
     uint64_t sim_fifo_depth, sim_pipeline_depth, sim_clock_mhz;
+    /* [limits] */
+    uint64_t max_layout_bytes; /* run-time layout of one version on one backend */
+    uint64_t max_layout_ratio; /* ... and at most this many times its file (>= 256 KiB) */
     /* [repository] */
     char repository[EIED_CONFIG_STR_MAX];
     eied_control_mode_t control_mode;

@@ -154,6 +154,8 @@ eied_models_t *eied_models_create(eied_server_t *srv, const eied_config_t *cfg)
         opts.backend = wanted[w];
         opts.n_pes = (unsigned)cfg->pes;
         opts.cpu_column_only = !cfg->row_form;
+        opts.max_layout_bytes = cfg->max_layout_bytes;
+        opts.max_layout_ratio = cfg->max_layout_ratio;
         opts.sim_fifo_depth = (unsigned)cfg->sim_fifo_depth;
         opts.sim_pipeline_depth = (unsigned)cfg->sim_pipeline_depth;
         opts.sim_clock_mhz = (double)cfg->sim_clock_mhz;

@@ -296,5 +296,31 @@ class NonFinite(unittest.TestCase):
             self.assertRegex(row[3], "finite|overflow")
 
 
+def status_kb(pid, field):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+class Amplification(unittest.TestCase):
+    def test_a_small_file_of_one_wide_empty_layer_is_refused_before_allocating(self):
+        wide = os.path.join(TMP.name, "wide.eie")
+        subprocess.run([harness.SYNTH, wide, "--layers", "1048576,1", "--density", "0.000001",
+                        "--bits", "1"], check=True)
+        size = os.path.getsize(wide)
+        self.assertLess(size, 64 * 1024)
+        with Daemon("[engine]\npes = 64\n[models]\nwide = %s\nok = %s\n" % (wide, GOOD)) as d, \
+                d.channel() as ch:
+            self.assertTrue(wait_for(lambda: "model load failed" in d.log() and
+                                     model_ready(ch, "ok")), d.log()[-2000:])
+            self.assertFalse(model_ready(ch, "wide"))
+            self.assertIn("layout bytes", d.log())
+            peak_mb = status_kb(d.proc.pid, "VmHWM") / 1024
+            # 64 PEs x 1M columns x 4 bytes would be 268 MB of column pointers
+            self.assertLess(peak_mb, 100, "peak RSS %.0f MB for a %d-byte file" % (peak_mb, size))
+
+
 if __name__ == "__main__":
     harness.main()
