@@ -73,6 +73,15 @@ typedef struct eied_config {
     char health_listen[EIED_CONFIG_STR_MAX];
     uint64_t max_concurrent_streams;
     uint64_t max_receive_message_size;
+    uint64_t max_streams;        /* calls in flight on all ports, Watch included */
+    uint64_t max_watch_streams;  /* health Watch streams (free for anyone on the health port) */
+    uint64_t send_timeout_ms;    /* a reply the client does not take in time cancels the call */
+    uint64_t max_connections;    /* per plaintext port; clamped under the fd limit */
+    uint64_t idle_timeout_ms;    /* a connection without calls this long is closed */
+    uint64_t max_connection_age_ms;       /* 0: connections live as long as they are used */
+    uint64_t max_connection_age_grace_ms; /* calls in flight get this long after the age */
+    uint64_t probe_interval_ms;  /* self-probe of the main port's listener */
+    uint64_t liveness_grace_ms;  /* main port unreachable this long: liveness NOT_SERVING */
     /* [inference] */
     uint64_t max_batch;
     uint64_t queue_depth;

@@ -170,6 +170,26 @@ void eied_metrics_render(eied_server_t *srv, FILE *out)
     for (int r = 0; r < EIED_FAIL_COUNT_; r++)
         fprintf(out, "eie_request_failure_total{reason=\"%s\"} %llu\n", fail_labels[r],
                 (unsigned long long)atomic_load(&srv->metrics->infer_failures[r]));
+    family(out, "eie_server_refused_streams_total", "counter",
+           "Calls refused over server.max_streams or server.max_watch_streams");
+    fprintf(out, "eie_server_refused_streams_total %llu\n",
+            (unsigned long long)atomic_load(&srv->refused_streams));
+    family(out, "eie_server_send_timeouts_total", "counter",
+           "Calls cancelled because the client did not take a reply within server.send_timeout");
+    fprintf(out, "eie_server_send_timeouts_total %llu\n",
+            (unsigned long long)atomic_load(&srv->send_timeouts));
+    family(out, "eie_server_connections", "gauge",
+           "Connections open on a plaintext port (accepted by the daemon)");
+    family(out, "eie_server_refused_connections_total", "counter",
+           "Connections closed at once over server.max_connections");
+    for (int i = 0; i < EIED_N_LISTENERS; i++) {
+        if (srv->listeners[i].conns == NULL)
+            continue;
+        fprintf(out, "eie_server_connections{port=\"%s\"} %u\n", srv->listeners[i].what,
+                srv->listeners[i].n_conns);
+        fprintf(out, "eie_server_refused_connections_total{port=\"%s\"} %llu\n",
+                srv->listeners[i].what, (unsigned long long)srv->listeners[i].refused_conns);
+    }
     family(out, "eie_server_live_calls", "gauge", "gRPC calls in flight");
     fprintf(out, "eie_server_live_calls %ld\n", atomic_load(&srv->live_calls));
     family(out, "eie_server_uptime_seconds", "gauge", "Seconds since the daemon started");

@@ -322,5 +322,75 @@ class Amplification(unittest.TestCase):
             self.assertLess(peak_mb, 100, "peak RSS %.0f MB for a %d-byte file" % (peak_mb, size))
 
 
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+
+
+def flood(port, n):
+    """Opens n connections that each start HTTP/2, then closes them all."""
+    socks = []
+    for _ in range(n):
+        try:
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(PREFACE)
+            socks.append(s)
+        except OSError:
+            break
+    time.sleep(0.5)  # the daemon accepts what it can
+    for s in socks:
+        s.close()
+    time.sleep(0.3)
+
+
+def answers(target, creds=None, options=()):
+    try:
+        ch = grpc.secure_channel(target, creds, options) if creds else grpc.insecure_channel(target)
+        with ch:
+            unary(ch, HEALTH + "Check", HealthReq(service=""), HealthResp, timeout=3)
+        return True
+    except grpc.RpcError:
+        return False
+
+
+class FileDescriptors(unittest.TestCase):
+    def test_fd_exhaustion_on_plaintext_leaves_the_main_port_accepting(self):
+        conf = "[server]\nprobe_interval = 200ms\n[models]\nm = %s\n" % GOOD
+        with Daemon(conf, wrapper=("prlimit", "--nofile=256", "--")) as d:
+            self.assertIn("fd_limit=256", d.log())
+            self.assertIn("max_connections=96", d.log())
+            self.assertTrue(wait_for(lambda: health(d.health_port, "readiness") == SERVING))
+            flood(d.port, 300)
+            self.assertTrue(wait_for(lambda: answers(d.addr)), d.log()[-2000:])
+            self.assertEqual(health(d.health_port, "readiness"), SERVING)
+            self.assertEqual(health(d.health_port, "liveness"), SERVING)
+            m = metrics(d.metrics_port)
+            self.assertGreater(m['eie_server_refused_connections_total{port="grpc"}'], 0)
+
+    def test_a_tls_port_that_stops_accepting_turns_readiness_then_liveness_off(self):
+        """gRPC itself accepts on a TLS port and gives up on EMFILE: the probe sees it."""
+        def openssl(*args):
+            subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=TMP.name)
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                "-nodes", "-keyout", "fd.key", "-out", "fd.pem", "-days", "30", "-subj",
+                "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1")
+        conf = ("[server]\nprobe_interval = 200ms\nliveness_grace = 2s\n"
+                "[tls]\ncert = %s/fd.pem\nkey = %s/fd.key\n" % (TMP.name, TMP.name))
+        with open(os.path.join(TMP.name, "fd.pem"), "rb") as f:
+            creds = grpc.ssl_channel_credentials(root_certificates=f.read())
+        os.chmod(os.path.join(TMP.name, "fd.key"), 0o644)
+        with Daemon(conf, wrapper=("prlimit", "--nofile=256", "--")) as d:
+            self.assertTrue(wait_for(lambda: health(d.health_port, "readiness") == SERVING))
+            flood(d.port, 300)
+            # gRPC 1.51 stops accepting on this port after EMFILE
+            self.assertFalse(answers(d.addr, creds,
+                                     (("grpc.ssl_target_name_override", "localhost"),)))
+            self.assertTrue(wait_for(lambda: health(d.health_port, "readiness") == NOT_SERVING),
+                            d.log()[-2000:])
+            self.assertTrue(wait_for(lambda: health(d.health_port, "liveness") == NOT_SERVING,
+                                     timeout=30), d.log()[-2000:])
+            self.assertIn("main port does not accept connections", d.log())
+            # the health port itself still answers: the probe is what kubelet sees
+            self.assertEqual(health(d.health_port, "liveness"), NOT_SERVING)
+
+
 if __name__ == "__main__":
     harness.main()
