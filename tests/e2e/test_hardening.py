@@ -392,5 +392,86 @@ class FileDescriptors(unittest.TestCase):
             self.assertEqual(health(d.health_port, "liveness"), NOT_SERVING)
 
 
+def rss_kb(pid):
+    return status_kb(pid, "VmRSS")
+
+
+def h2_frame(ftype, flags, stream, payload=b""):
+    return len(payload).to_bytes(3, "big") + bytes([ftype, flags]) + \
+        stream.to_bytes(4, "big") + payload
+
+
+def hpack_literal(name, value):
+    name, value = name.encode(), value.encode()
+    return bytes([0, len(name)]) + name + bytes([len(value)]) + value
+
+
+def stalled_calls(port, n, path=HEALTH + "Check"):
+    """A raw HTTP/2 client that advertises a zero receive window and sends n unary
+    calls: the server can never send their replies."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    settings = (4).to_bytes(2, "big") + (0).to_bytes(4, "big")  # INITIAL_WINDOW_SIZE = 0
+    s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + h2_frame(4, 0, 0, settings))
+    s.sendall(h2_frame(4, 1, 0))  # ack the server's SETTINGS
+    headers = b"".join(hpack_literal(k, v) for k, v in (
+        (":method", "POST"), (":scheme", "http"), (":path", path), (":authority", "x"),
+        ("content-type", "application/grpc"), ("te", "trailers")))
+    for i in range(n):
+        stream = 1 + 2 * i
+        s.sendall(h2_frame(1, 4, stream, headers) + h2_frame(0, 1, stream, bytes(5)))
+    return s
+
+
+class Streams(unittest.TestCase):
+    def test_watch_streams_are_limited_and_refused_with_resource_exhausted(self):
+        with Daemon("[server]\nmax_watch_streams = 50\n") as d, \
+                grpc.insecure_channel("127.0.0.1:%d" % d.health_port) as ch:
+            watch = ch.unary_stream(HEALTH + "Watch",
+                                    request_serializer=lambda m: m.SerializeToString(),
+                                    response_deserializer=HealthResp.FromString)
+            calls, refused = [], 0
+            for _ in range(120):
+                c = watch(HealthReq(service="readiness"), timeout=30)
+                try:
+                    next(c)
+                    calls.append(c)
+                except grpc.RpcError as e:
+                    self.assertEqual(e.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
+                    refused += 1
+            self.assertEqual(len(calls), 50)
+            self.assertEqual(refused, 70)
+            self.assertEqual(health(d.health_port, "readiness"), SERVING)  # Check still answers
+            for c in calls:
+                c.cancel()
+            self.assertTrue(wait_for(lambda: metrics(d.metrics_port)[
+                "eie_server_live_calls"] == 0))
+            self.assertGreaterEqual(metrics(d.metrics_port)["eie_server_refused_streams_total"],
+                                    70)
+
+    def test_calls_over_max_streams_are_refused(self):
+        with Daemon("[server]\nmax_streams = 20\nsend_timeout = 60s\n") as d:
+            s = stalled_calls(d.port, 20)  # 20 calls held by a client that reads nothing
+            try:
+                self.assertTrue(wait_for(lambda: metrics(d.metrics_port)[
+                    "eie_server_live_calls"] >= 20))
+                with self.assertRaises(grpc.RpcError) as e, d.channel() as ch:
+                    unary(ch, HEALTH + "Check", HealthReq(service=""), HealthResp)
+                self.assertEqual(e.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
+                self.assertIn("max_streams", e.exception.details())
+            finally:
+                s.close()
+
+    def test_a_reply_the_client_never_takes_is_cancelled_after_send_timeout(self):
+        with Daemon("[server]\nsend_timeout = 500ms\n") as d:
+            s = stalled_calls(d.port, 100)
+            try:
+                self.assertTrue(wait_for(lambda: metrics(d.metrics_port)[
+                    "eie_server_send_timeouts_total"] >= 100), d.log()[-2000:])
+                self.assertTrue(wait_for(lambda: metrics(d.metrics_port)[
+                    "eie_server_live_calls"] == 0))
+            finally:
+                s.close()
+
+
 if __name__ == "__main__":
     harness.main()
