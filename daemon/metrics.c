@@ -18,6 +18,7 @@
 #include "log.h"
 #include "models.h"
 #include "repository.h"
+#include "tls.h"
 
 #define HTTP_REQUEST_MAX 8192
 
@@ -189,6 +190,11 @@ void eied_metrics_render(eied_server_t *srv, FILE *out)
                 srv->listeners[i].n_conns);
         fprintf(out, "eie_server_refused_connections_total{port=\"%s\"} %llu\n",
                 srv->listeners[i].what, (unsigned long long)srv->listeners[i].refused_conns);
+    }
+    if (srv->tls != NULL) {
+        family(out, "eie_tls_cert_expiry_seconds", "gauge",
+               "Seconds until the TLS certificate expires (negative: expired)");
+        fprintf(out, "eie_tls_cert_expiry_seconds %.0f\n", eied_tls_expiry_seconds(srv->tls));
     }
     family(out, "eie_server_live_calls", "gauge", "gRPC calls in flight");
     fprintf(out, "eie_server_live_calls %ld\n", atomic_load(&srv->live_calls));

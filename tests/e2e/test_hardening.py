@@ -473,5 +473,46 @@ class Streams(unittest.TestCase):
                 s.close()
 
 
+def self_signed(name, days, key="ec"):
+    args = ["-newkey", "rsa:512"] if key == "rsa512" else \
+        ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
+    subprocess.run(["openssl", "req", "-x509", *args, "-nodes", "-keyout", name + ".key",
+                    "-out", name + ".pem", "-days", str(days), "-subj", "/CN=localhost"],
+                   check=True, capture_output=True, cwd=TMP.name)
+    os.chmod(os.path.join(TMP.name, name + ".key"), 0o600)
+    return os.path.join(TMP.name, name + ".pem"), os.path.join(TMP.name, name + ".key")
+
+
+class Tls(unittest.TestCase):
+    def test_a_certificate_expiring_soon_is_reported_at_start_and_on_sighup(self):
+        long_cert, long_key = self_signed("long", 365)
+        soon_cert, soon_key = self_signed("soon", 5)
+        cert = os.path.join(TMP.name, "served.pem")
+        key = os.path.join(TMP.name, "served.key")
+        shutil.copyfile(long_cert, cert)
+        shutil.copyfile(long_key, key)
+        conf = "[tls]\ncert = %s\nkey = %s\n" % (cert, key)
+        with Daemon(conf) as d:
+            self.assertGreater(metrics(d.metrics_port)["eie_tls_cert_expiry_seconds"],
+                               300 * 86400)
+            self.assertNotIn("expires within 14 days", d.log())
+            shutil.copyfile(soon_cert, cert)
+            shutil.copyfile(soon_key, key)
+            d.signal(signal.SIGHUP)
+            self.assertTrue(wait_for(lambda: "expires within 14 days" in d.log()))
+            left = metrics(d.metrics_port)["eie_tls_cert_expiry_seconds"]
+            self.assertLess(left, 6 * 86400)
+            self.assertGreater(left, 3 * 86400)
+        with Daemon(conf) as d:
+            self.assertIn("expires within 14 days", d.log())
+
+    def test_an_rsa_512_key_is_an_error_naming_the_key(self):
+        cert, key = self_signed("weak", 30, key="rsa512")
+        with self.assertRaises(RuntimeError) as e:
+            Daemon("[tls]\ncert = %s\nkey = %s\n" % (cert, key))
+        self.assertIn("tls.key: %s" % key, str(e.exception))
+        self.assertIn("too weak", str(e.exception))
+
+
 if __name__ == "__main__":
     harness.main()
