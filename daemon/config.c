@@ -9,6 +9,9 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -569,7 +572,10 @@ bool eied_config_load_text(eied_config_t *cfg, const char *text, size_t len, con
         }
         char *eq = strchr(s, '=');
         if (eq == NULL) {
-            why_set(why, why_len, "%s: expected 'key = value', got '%s'", where, s);
+            /* not quoted: a line without '=' may be a secret (a token pasted alone, or the
+               line of a file that is not a config at all, e.g. --config /etc/shadow) */
+            why_set(why, why_len, "%s: expected 'key = value' (the %zu-byte line is not shown)",
+                    where, strlen(s));
             return false;
         }
         *eq = '\0';
@@ -604,8 +610,24 @@ bool eied_config_load_text(eied_config_t *cfg, const char *text, size_t len, con
 
 bool eied_config_load_file(eied_config_t *cfg, const char *path, char *why, size_t why_len)
 {
-    FILE *f = fopen(path, "rb");
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat sb;
+    if (fd < 0) {
+        why_set(why, why_len, "%s: cannot open: %s", path, strerror(errno));
+        return false;
+    }
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        why_set(why, why_len, "%s: not a config file (%s)", path,
+                S_ISDIR(sb.st_mode)    ? "a directory"
+                : S_ISFIFO(sb.st_mode) ? "a FIFO"
+                                       : "not a regular file");
+        close(fd);
+        return false;
+    }
+    FILE *f = fdopen(fd, "rb");
     if (f == NULL) {
+        close(fd);
         why_set(why, why_len, "%s: cannot open: %s", path, strerror(errno));
         return false;
     }
@@ -623,6 +645,8 @@ bool eied_config_load_file(eied_config_t *cfg, const char *path, char *why, size
         why_set(why, why_len, "%s: read error", path);
     else if (n > CONFIG_FILE_MAX)
         why_set(why, why_len, "%s: larger than %d bytes", path, CONFIG_FILE_MAX);
+    else if (memchr(buf, '\0', n) != NULL)
+        why_set(why, why_len, "%s: not a config file (binary content)", path);
     else
         ok = eied_config_load_text(cfg, buf, n, path, why, why_len);
     free(buf);

@@ -702,6 +702,24 @@ static uint64_t bytes_retired_by(const eied_model_t *m, const eied_version_t *v)
     return bytes;
 }
 
+/* Copies text into out (of size len), each occurrence of needle replaced by with. */
+static void replace_all(char *out, size_t len, const char *text, const char *needle,
+                        const char *with)
+{
+    size_t o = 0, nlen = strlen(needle), wlen = strlen(with);
+    while (*text != '\0' && o + 1 < len) {
+        if (nlen > 0 && strncmp(text, needle, nlen) == 0) {
+            size_t n = wlen < len - 1 - o ? wlen : len - 1 - o;
+            memcpy(out + o, with, n);
+            o += n;
+            text += nlen;
+        } else {
+            out[o++] = *text++;
+        }
+    }
+    out[o] = '\0';
+}
+
 static void load_done(uv_work_t *work, int status)
 {
     load_req_t *req = work->data;
@@ -739,7 +757,13 @@ static void load_done(uv_work_t *work, int status)
                  req->name, "version", num, "path", req->path, "error", why, NULL);
         if (m != NULL && !req->transient) {
             atomic_fetch_add(&models->load_failures, 1);
-            snprintf(m->reason, sizeof m->reason, "version %s: %s", num, why);
+            /* clients read the reason (RepositoryIndex, ModelInfer's UNAVAILABLE): it names
+               the model and version, never where the file lives; the log has the path */
+            char file[EIED_MODEL_NAME_MAX + 64];
+            snprintf(file, sizeof file, "%s/%s/model.eie", m->name, num);
+            snprintf(m->reason, sizeof m->reason, "version %s: ", num);
+            replace_all(m->reason + strlen(m->reason), sizeof m->reason - strlen(m->reason), why,
+                        req->path, m->from_repo ? file : "the model file");
             remember_failure(m, req->version, &req->file, m->reason);
         }
         if (m != NULL)

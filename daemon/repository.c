@@ -661,8 +661,7 @@ int eied_repository_load(eied_server_t *srv, const char *name, char *why, size_t
     struct stat sb;
     snprintf(dir, sizeof dir, "%s/%s", srv->cfg->repository, name);
     if (!valid_model_name(name) || stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-        snprintf(why, why_len, "model '%s' is not in the repository %s", name,
-                 srv->cfg->repository);
+        snprintf(why, why_len, "model '%s' is not in the repository", name);
         return GRPC_STATUS_NOT_FOUND;
     }
     if (!explicitly_loaded(r, name) && r->n_explicit == srv->cfg->max_models) {

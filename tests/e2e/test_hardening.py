@@ -169,6 +169,8 @@ class Repository(unittest.TestCase):
             self.assertEqual(r["1"][0], "READY")
             self.assertEqual(r["2"][0], "UNAVAILABLE")
             self.assertIn("version 2", r["2"][1])
+            self.assertIn("lenet/2/model.eie", r["2"][1])
+            self.assertNotIn(repo, r["2"][1])  # clients see model and version, not paths
             self.assertEqual(
                 metrics(d.metrics_port)['eie_model_version_load_failed{model="lenet",version="2"}'],
                 1)
@@ -512,6 +514,34 @@ class Tls(unittest.TestCase):
             Daemon("[tls]\ncert = %s\nkey = %s\n" % (cert, key))
         self.assertIn("tls.key: %s" % key, str(e.exception))
         self.assertIn("too weak", str(e.exception))
+
+
+class PathsAndSecrets(unittest.TestCase):
+    def test_a_symlink_out_of_the_repository_is_refused_unless_allowed(self):
+        repo = new_repo()
+        outside = tempfile.mkdtemp(prefix="outside-", dir=TMP.name)
+        publish(outside, "x", 1, TINY)
+        os.symlink(os.path.join(outside, "x"), os.path.join(repo, "linked"))
+        publish(repo, "plain", 1, TINY)
+        with Daemon(repo_config(repo)) as d, d.channel() as ch:
+            self.assertTrue(wait_for(lambda: model_ready(ch, "plain")))
+            self.assertTrue(wait_for(lambda: "leads out of the repository" in d.log()))
+            self.assertFalse(model_ready(ch, "linked"))
+        with Daemon(repo_config(repo, "follow_symlinks = true\n")) as d, d.channel() as ch:
+            self.assertTrue(wait_for(lambda: model_ready(ch, "linked")), d.log()[-2000:])
+
+    def test_a_file_that_is_not_a_config_is_refused_without_printing_it(self):
+        secret = os.path.join(TMP.name, "shadow")
+        with open(secret, "w") as f:
+            f.write("root:$y$j9T$notarealhash:19000:0:99999:7:::\n")
+        fifo = os.path.join(TMP.name, "fifo.conf")
+        os.mkfifo(fifo)
+        for path in (secret, fifo, TMP.name):
+            r = subprocess.run([harness.EIED, "--config", path, "--check-config"],
+                               capture_output=True, text=True, timeout=10)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertNotIn("notarealhash", r.stdout + r.stderr)
+            self.assertIn(path, r.stderr)
 
 
 if __name__ == "__main__":
