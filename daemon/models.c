@@ -762,8 +762,9 @@ static void load_done(uv_work_t *work, int status)
             char file[EIED_MODEL_NAME_MAX + 64];
             snprintf(file, sizeof file, "%s/%s/model.eie", m->name, num);
             snprintf(m->reason, sizeof m->reason, "version %s: ", num);
+            const char *base = strrchr(req->path, '/');
             replace_all(m->reason + strlen(m->reason), sizeof m->reason - strlen(m->reason), why,
-                        req->path, m->from_repo ? file : "the model file");
+                        req->path, m->from_repo ? file : base != NULL ? base + 1 : req->path);
             remember_failure(m, req->version, &req->file, m->reason);
         }
         if (m != NULL)

@@ -98,7 +98,13 @@ class MetricsEndpoint(unittest.TestCase):
             for s in socks:
                 s.close()
             extra.close()
-            self.assertIn("eie_server_uptime_seconds", metrics(d.metrics_port))
+
+            def scrape():
+                try:
+                    return "eie_server_uptime_seconds" in metrics(d.metrics_port)
+                except OSError:  # 503 until the daemon has seen the closes
+                    return False
+            self.assertTrue(wait_for(scrape))
 
 
 class LogFlood(unittest.TestCase):
