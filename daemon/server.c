@@ -812,7 +812,7 @@ static void on_acceptable(uv_poll_t *poll, int status, int events)
         l->conns[l->n_conns].fd = fd;
         l->conns[l->n_conns].ino = (uint64_t)sb.st_ino;
         l->n_conns++;
-        grpc_server_add_channel_from_fd(l->server, fd, grpc_insecure_server_credentials_create());
+        grpc_server_add_channel_from_fd(l->server, fd, l->srv->fd_creds); /* does not take it */
     }
 }
 
@@ -839,6 +839,8 @@ static bool own_listen(eied_server_t *srv, eied_listener_t *l, const char *addr)
     else
         return false; /* a host name: gRPC resolves and listens */
     l->conns = calloc(srv->max_connections, sizeof *l->conns);
+    if (srv->fd_creds == NULL)
+        srv->fd_creds = grpc_insecure_server_credentials_create();
     int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
     if (l->conns == NULL || fd < 0 ||
@@ -1037,6 +1039,8 @@ void eied_server_free(eied_server_t *srv)
             close(srv->listeners[i].listen_fd);
         free(srv->listeners[i].conns);
     }
+    if (srv->fd_creds != NULL)
+        grpc_server_credentials_release(srv->fd_creds);
     free(srv->probe);
     free(srv);
 }

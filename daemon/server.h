@@ -110,6 +110,7 @@ struct eied_server {
     uv_timer_t housekeeping; /* send timeouts, memory trim, main-port probe */
     struct eied_probe *probe; /* server.c */
     unsigned max_connections; /* server.max_connections clamped under the fd limit */
+    grpc_server_credentials *fd_creds; /* for connections the daemon accepts (plaintext) */
     bool cancelled_all;
     int signals_seen;
 
