@@ -373,6 +373,25 @@ class FileDescriptors(unittest.TestCase):
             m = metrics(d.metrics_port)
             self.assertGreater(m['eie_server_refused_connections_total{port="grpc"}'], 0)
 
+    def test_an_idle_connection_is_closed_after_idle_timeout(self):
+        with Daemon("[server]\nidle_timeout = 300ms\n") as d:
+            s = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+            s.sendall(PREFACE)
+            received = b""
+            while True:  # SETTINGS, then GOAWAY and the close once idle
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                received += chunk
+            s.close()
+            types, at = [], 0
+            while at + 9 <= len(received):
+                types.append(received[at + 3])
+                at += 9 + int.from_bytes(received[at:at + 3], "big")
+            self.assertIn(7, types)  # GOAWAY
+            self.assertTrue(wait_for(lambda: metrics(d.metrics_port)[
+                'eie_server_connections{port="grpc"}'] == 0))
+
     def test_a_tls_port_that_stops_accepting_turns_readiness_then_liveness_off(self):
         """gRPC itself accepts on a TLS port and gives up on EMFILE: the probe sees it."""
         def openssl(*args):
