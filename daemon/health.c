@@ -1,8 +1,10 @@
 /*
  * grpc.health.v1.Health: Check and Watch for "", "liveness" and "readiness".
  * Kubernetes convention (OIP_NOTES.md): readiness (and "") go NOT_SERVING
- * when the daemon drains or is not yet ready; liveness stays SERVING while
- * the process can answer at all. All state lives on the loop thread.
+ * when the daemon drains, is not yet ready, or its main port does not accept
+ * (server.c's probe); liveness stays SERVING while the process can answer
+ * and its main port has accepted within server.liveness_grace. All state
+ * lives on the loop thread.
  */
 #include <stdlib.h>
 #include <string.h>
