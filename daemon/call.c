@@ -41,6 +41,7 @@ static void call_destroy(eied_call_t *call)
 {
     eied_server_t *srv = call->srv;
     bool live = call->call != NULL;
+    eied_server_forget_call(srv, call);
     if (call->call != NULL)
         grpc_call_unref(call->call);
     if (call->payload != NULL)
@@ -110,6 +111,7 @@ static void send_tag_done(eied_tag_t *tag, bool ok)
         grpc_byte_buffer_destroy(call->send_buf);
         call->send_buf = NULL;
     }
+    atomic_store(&call->send_started_ns, 0);
     eied_send_done_fn done = call->send_done;
     call->send_done = NULL;
     if (done != NULL)
@@ -160,6 +162,7 @@ static void start_send(eied_call_t *call, const ProtobufCMessage *msg, bool with
     }
     call->send_tag.fn = send_tag_done;
     eied_call_ref(call);
+    atomic_store(&call->send_started_ns, eied_now_ns());
     grpc_call_error rc = grpc_call_start_batch(call->call, ops, n, &call->send_tag, NULL);
     if (rc != GRPC_CALL_OK) {
         /* a programming error (e.g. two sends at once); the tag will never fire */
@@ -170,6 +173,7 @@ static void start_send(eied_call_t *call, const ProtobufCMessage *msg, bool with
             call->send_buf = NULL;
         }
         call->send_done = NULL;
+        atomic_store(&call->send_started_ns, 0);
         eied_call_unref(call);
     }
 }

@@ -55,6 +55,11 @@ struct eied_call {
 
     void *user; /* the handler's state (e.g. a Watch stream) */
     eied_call_t *next; /* inbox and handler lists */
+    /* Every live call, for the send timeout (server.c, under srv->live_lock). */
+    eied_call_t *live_prev, *live_next;
+    bool in_live_list;
+    bool send_cancelled;
+    atomic_uint_fast64_t send_started_ns; /* a send batch pending since; 0: none */
 };
 
 /* Monotonic nanoseconds. */

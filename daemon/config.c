@@ -9,6 +9,9 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -52,6 +55,20 @@ static const key_row_t key_table[] = {
      "1024", false},
     {"server", "max_receive_message_size", KEY_SIZE, FIELD(max_receive_message_size), 1024,
      1024ull * 1024 * 1024, "64MiB", false},
+    {"server", "max_streams", KEY_UINT, FIELD(max_streams), 1, 1000000, "4096", false},
+    {"server", "max_watch_streams", KEY_UINT, FIELD(max_watch_streams), 0, 1000000, "256",
+     false},
+    {"server", "send_timeout", KEY_DURATION, FIELD(send_timeout_ms), 100, 3600000, "30s", false},
+    {"server", "max_connections", KEY_UINT, FIELD(max_connections), 1, 1000000, "1024", false},
+    {"server", "idle_timeout", KEY_DURATION, FIELD(idle_timeout_ms), 0, 86400000, "5m", false},
+    {"server", "max_connection_age", KEY_DURATION, FIELD(max_connection_age_ms), 0, 86400000,
+     "0s", false},
+    {"server", "max_connection_age_grace", KEY_DURATION, FIELD(max_connection_age_grace_ms), 0,
+     86400000, "30s", false},
+    {"server", "probe_interval", KEY_DURATION, FIELD(probe_interval_ms), 0, 3600000, "2s",
+     false},
+    {"server", "liveness_grace", KEY_DURATION, FIELD(liveness_grace_ms), 0, 3600000, "30s",
+     false},
     {"inference", "max_batch", KEY_UINT, FIELD(max_batch), 1, 4096, "64", false},
     {"inference", "queue_depth", KEY_UINT, FIELD(queue_depth), 1, 1000000, "1024", false},
     {"inference", "batch_window_us", KEY_UINT, FIELD(batch_window_us), 0, 1000000, "500", false},
@@ -80,9 +97,18 @@ static const key_row_t key_table[] = {
     {"repository", "version_policy", KEY_POLICY, FIELD(version_policy), 0, 0, "latest 1", false},
     {"repository", "warmup", KEY_BOOL, FIELD(warmup), 0, 0, "true", false},
     {"repository", "load_mode", KEY_LOAD_MODE, FIELD(load_mode), 0, 0, "availability", false},
-    {"repository", "memory_budget", KEY_SIZE, FIELD(memory_budget), 0, UINT64_MAX, "0", false},
+    {"repository", "memory_budget", KEY_SIZE, FIELD(memory_budget), 0, UINT64_MAX, "4GiB",
+     false},
+    {"repository", "max_models", KEY_UINT, FIELD(max_models), 1, 65536, "1024", false},
+    {"repository", "max_versions", KEY_UINT, FIELD(max_versions), 1, 4096, "64", false},
+    {"repository", "forget_after", KEY_DURATION, FIELD(forget_after_ms), 0, 86400000, "10m",
+     false},
+    {"repository", "follow_symlinks", KEY_BOOL, FIELD(follow_symlinks), 0, 0, "false", false},
     {"repository", "require_signed", KEY_BOOL, FIELD(require_signed), 0, 0, "false", false},
     {"repository", "public_keys", KEY_STRING, FIELD(public_keys), 0, 0, "", false},
+    {"limits", "max_layout_bytes", KEY_SIZE, FIELD(max_layout_bytes), 0, UINT64_MAX, "1GiB",
+     false},
+    {"limits", "max_layout_ratio", KEY_UINT, FIELD(max_layout_ratio), 0, 1000000, "64", false},
     {"engine", "backend", KEY_STRING, FIELD(backend), 0, 0, "cpu", false},
     {"engine", "extra_backends", KEY_STRING, FIELD(extra_backends), 0, 0, "", false},
     {"engine", "pes", KEY_UINT, FIELD(pes), 0, 1024, "0", false},
@@ -538,7 +564,7 @@ bool eied_config_load_text(eied_config_t *cfg, const char *text, size_t len, con
             char *name = trim(s + 1);
             if (!section_known(name)) {
                 why_set(why, why_len,
-                        "%s: unknown section [%s] (known: [server], [inference], [repository], [tls], [admin], [engine], [model_backend], [version_policy], [models])", where,
+                        "%s: unknown section [%s] (known: [server], [inference], [repository], [limits], [tls], [admin], [engine], [model_backend], [version_policy], [models])", where,
                         name);
                 return false;
             }
@@ -547,7 +573,10 @@ bool eied_config_load_text(eied_config_t *cfg, const char *text, size_t len, con
         }
         char *eq = strchr(s, '=');
         if (eq == NULL) {
-            why_set(why, why_len, "%s: expected 'key = value', got '%s'", where, s);
+            /* not quoted: a line without '=' may be a secret (a token pasted alone, or the
+               line of a file that is not a config at all, e.g. --config /etc/shadow) */
+            why_set(why, why_len, "%s: expected 'key = value' (the %zu-byte line is not shown)",
+                    where, strlen(s));
             return false;
         }
         *eq = '\0';
@@ -582,8 +611,24 @@ bool eied_config_load_text(eied_config_t *cfg, const char *text, size_t len, con
 
 bool eied_config_load_file(eied_config_t *cfg, const char *path, char *why, size_t why_len)
 {
-    FILE *f = fopen(path, "rb");
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat sb;
+    if (fd < 0) {
+        why_set(why, why_len, "%s: cannot open: %s", path, strerror(errno));
+        return false;
+    }
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        why_set(why, why_len, "%s: not a config file (%s)", path,
+                S_ISDIR(sb.st_mode)    ? "a directory"
+                : S_ISFIFO(sb.st_mode) ? "a FIFO"
+                                       : "not a regular file");
+        close(fd);
+        return false;
+    }
+    FILE *f = fdopen(fd, "rb");
     if (f == NULL) {
+        close(fd);
         why_set(why, why_len, "%s: cannot open: %s", path, strerror(errno));
         return false;
     }
@@ -601,6 +646,8 @@ bool eied_config_load_file(eied_config_t *cfg, const char *path, char *why, size
         why_set(why, why_len, "%s: read error", path);
     else if (n > CONFIG_FILE_MAX)
         why_set(why, why_len, "%s: larger than %d bytes", path, CONFIG_FILE_MAX);
+    else if (memchr(buf, '\0', n) != NULL)
+        why_set(why, why_len, "%s: not a config file (binary content)", path);
     else
         ok = eied_config_load_text(cfg, buf, n, path, why, why_len);
     free(buf);

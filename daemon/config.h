@@ -73,6 +73,15 @@ typedef struct eied_config {
     char health_listen[EIED_CONFIG_STR_MAX];
     uint64_t max_concurrent_streams;
     uint64_t max_receive_message_size;
+    uint64_t max_streams;        /* calls in flight on all ports, Watch included */
+    uint64_t max_watch_streams;  /* health Watch streams (free for anyone on the health port) */
+    uint64_t send_timeout_ms;    /* a reply the client does not take in time cancels the call */
+    uint64_t max_connections;    /* per plaintext port; clamped under the fd limit */
+    uint64_t idle_timeout_ms;    /* a connection without calls this long is closed */
+    uint64_t max_connection_age_ms;       /* 0: connections live as long as they are used */
+    uint64_t max_connection_age_grace_ms; /* calls in flight get this long after the age */
+    uint64_t probe_interval_ms;  /* self-probe of the main port's listener */
+    uint64_t liveness_grace_ms;  /* main port unreachable this long: liveness NOT_SERVING */
     /* [inference] */
     uint64_t max_batch;
     uint64_t queue_depth;
@@ -99,6 +108,9 @@ typedef struct eied_config {
     bool row_form;
     char cpu_kernel[32]; /* "" = EIE_KERNEL, else the fastest */
     uint64_t sim_fifo_depth, sim_pipeline_depth, sim_clock_mhz;
+    /* [limits] */
+    uint64_t max_layout_bytes; /* run-time layout of one version on one backend */
+    uint64_t max_layout_ratio; /* ... and at most this many times its file (>= 256 KiB) */
     /* [repository] */
     char repository[EIED_CONFIG_STR_MAX];
     eied_control_mode_t control_mode;
@@ -107,6 +119,10 @@ typedef struct eied_config {
     bool warmup;
     eied_load_mode_t load_mode;
     uint64_t memory_budget;
+    uint64_t max_models;    /* model folders served; new ones beyond are refused loudly */
+    uint64_t max_versions;  /* version folders considered per model: the newest ones */
+    uint64_t forget_after_ms; /* a removed model's row stays this long */
+    bool follow_symlinks;   /* entries that lead out of the repository */
     bool require_signed;
     char public_keys[EIED_CONFIG_STR_MAX];
     /* [model_backend]: NAME = BACKEND (overrides engine.backend for one model) */

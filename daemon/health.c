@@ -1,8 +1,10 @@
 /*
  * grpc.health.v1.Health: Check and Watch for "", "liveness" and "readiness".
  * Kubernetes convention (OIP_NOTES.md): readiness (and "") go NOT_SERVING
- * when the daemon drains or is not yet ready; liveness stays SERVING while
- * the process can answer at all. All state lives on the loop thread.
+ * when the daemon drains, is not yet ready, or its main port does not accept
+ * (server.c's probe); liveness stays SERVING while the process can answer
+ * and its main port has accepted within server.liveness_grace. All state
+ * lives on the loop thread.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,9 @@ struct eied_health {
     eied_server_t *srv;
     serving_t status[N_SERVICES];
     watcher_t *watchers;
+    unsigned n_watchers;
+    bool want_ready; /* what the models and the drain say */
+    bool port_ok;    /* the main port accepts connections (server.c's probe) */
 };
 
 static int find_service(const char *name)
@@ -71,6 +76,7 @@ static void watcher_remove(eied_health_t *h, watcher_t *w, int code, const char 
     for (watcher_t **p = &h->watchers; *p != NULL; p = &(*p)->next) {
         if (*p == w) {
             *p = w->next;
+            h->n_watchers--;
             break;
         }
     }
@@ -164,6 +170,17 @@ static void on_watch(eied_server_t *srv, eied_call_t *call)
         protobuf_c_message_free_unpacked(&req->base, NULL);
         return;
     }
+    /* Watch is free for anyone who reaches the health port: each open stream holds
+       memory in gRPC and here, so they have their own limit. */
+    if (srv->health->n_watchers >= srv->cfg->max_watch_streams) {
+        atomic_fetch_add(&srv->refused_streams, 1);
+        eied_log(EIED_LOG_WARN, "health: Watch refused, too many open", NULL);
+        eied_call_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                       "too many Watch streams open (server.max_watch_streams = %llu); use Check",
+                       (unsigned long long)srv->cfg->max_watch_streams);
+        protobuf_c_message_free_unpacked(&req->base, NULL);
+        return;
+    }
     watcher_t *w = calloc(1, sizeof *w);
     if (w == NULL) {
         eied_call_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
@@ -175,6 +192,7 @@ static void on_watch(eied_server_t *srv, eied_call_t *call)
     protobuf_c_message_free_unpacked(&req->base, NULL);
     w->next = srv->health->watchers;
     srv->health->watchers = w;
+    srv->health->n_watchers++;
     call->user = w;
     call->on_close = watch_on_close;
     watcher_pump(srv->health, w);
@@ -186,6 +204,7 @@ eied_health_t *eied_health_create(eied_server_t *srv)
     if (h == NULL)
         return NULL;
     h->srv = srv;
+    h->port_ok = true;
     h->status[SVC_OVERALL] = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
     h->status[SVC_READINESS] = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
     h->status[SVC_LIVENESS] = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
@@ -207,17 +226,46 @@ void eied_health_register(eied_server_t *srv)
     eied_server_add_health_method(srv, &watch);
 }
 
-void eied_health_set_ready(eied_server_t *srv, bool ready)
+static void publish(eied_health_t *h, bool live)
 {
-    eied_health_t *h = srv->health;
-    serving_t s = ready ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
-                        : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
-    h->status[SVC_OVERALL] = s;
-    h->status[SVC_READINESS] = s;
+    serving_t ready = h->want_ready && h->port_ok
+                          ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
+                          : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
+    h->status[SVC_OVERALL] = ready;
+    h->status[SVC_READINESS] = ready;
+    h->status[SVC_LIVENESS] = live
+                                  ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
+                                  : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
     for (watcher_t *w = h->watchers, *next; w != NULL; w = next) {
         next = w->next;
         watcher_pump(h, w);
     }
+}
+
+static bool is_live(const eied_health_t *h)
+{
+    return h->status[SVC_LIVENESS] ==
+           GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
+}
+
+void eied_health_set_ready(eied_server_t *srv, bool ready)
+{
+    srv->health->want_ready = ready;
+    publish(srv->health, is_live(srv->health));
+}
+
+/* A listener that stopped accepting (gRPC gives up on it after an accept error such as
+   EMFILE) never recovers in this process: readiness stops routing to it at once, and
+   liveness, after a grace period, gets the pod restarted. */
+void eied_health_set_port(eied_server_t *srv, bool ok, bool liveness_ok)
+{
+    srv->health->port_ok = ok;
+    publish(srv->health, liveness_ok);
+}
+
+unsigned eied_health_watch_count(const eied_server_t *srv)
+{
+    return srv->health->n_watchers;
 }
 
 void eied_health_close_watches(eied_server_t *srv)

@@ -2,6 +2,8 @@
  * log.h - one line per event on stderr, logfmt (default) or JSON:
  *   ts=2026-11-28T21:40:00.123Z level=info msg="listening" addr=127.0.0.1:8001
  * Thread-safe: each line is formatted in full and written with one write(2).
+ * Lines stay whole and valid (values are cut with a marker, never the line);
+ * warnings and errors are rate-limited per message (see log.c).
  */
 #ifndef EIED_LOG_H
 #define EIED_LOG_H
@@ -25,6 +27,9 @@ void eied_log_configure(eied_log_level_t level, eied_log_format_t format);
 
 /* True if a line at level would be written. */
 bool eied_log_enabled(eied_log_level_t level);
+
+/* Longest value written; longer ones are cut with a marker ("...[N bytes cut]"). */
+#define EIED_LOG_VALUE_MAX 512
 
 /*
  * Writes one event: msg, then key/value pairs given as a NULL-terminated list

@@ -1,6 +1,13 @@
 /*
  * The /metrics endpoint: a minimal HTTP/1.x responder on the loop (one
  * request per connection, bounded request size, Connection: close).
+ *
+ * Every connection the kernel hands over is accepted, even over the limit:
+ * libuv stops polling a listening socket whose pending connection the
+ * callback did not take, so refusing by not accepting would shut the
+ * endpoint for good. Over the limit a connection gets 503 at once; a
+ * connection that has not sent a whole request within the read timeout is
+ * closed, so idle clients cannot hold the slots.
  */
 #include "metrics.h"
 
@@ -10,6 +17,8 @@
 #include "call.h"
 #include "log.h"
 #include "models.h"
+#include "repository.h"
+#include "tls.h"
 
 #define HTTP_REQUEST_MAX 8192
 
@@ -20,8 +29,11 @@ typedef struct http_conn {
     char buf[HTTP_REQUEST_MAX];
     size_t len;
     uv_write_t write;
+    uv_timer_t timer; /* read timeout */
+    int open_handles; /* tcp + timer: freed when both are closed */
     char *response;
     bool responded;
+    bool over_limit; /* answered 503 once its request has arrived */
 } http_conn_t;
 
 static const char *const fail_labels[] = {
@@ -134,6 +146,17 @@ void eied_metrics_render(eied_server_t *srv, FILE *out)
     for (eied_model_t *m = models->head; m != NULL; m = m->next)
         fprintf(out, "eie_model_ready{model=\"%s\"} %d\n", m->name,
                 m->state == EIED_MODEL_READY ? 1 : 0);
+    family(out, "eie_model_version_load_failed", "gauge",
+           "1 for a version whose file failed to load and does not serve");
+    for (eied_model_t *m = models->head; m != NULL; m = m->next)
+        for (size_t i = 0; i < m->n_failed; i++)
+            if (eied_model_version(m, m->failed[i].version) == NULL)
+                fprintf(out, "eie_model_version_load_failed{model=\"%s\",version=\"%llu\"} 1\n",
+                        m->name, (unsigned long long)m->failed[i].version);
+    family(out, "eie_repository_models_refused", "gauge",
+           "Model folders the last scan did not load: over repository.max_models");
+    fprintf(out, "eie_repository_models_refused %llu\n",
+            (unsigned long long)eied_repository_refused(srv));
     family(out, "eie_model_load_failures_total", "counter", "Model loads that failed");
     fprintf(out, "eie_model_load_failures_total %llu\n",
             (unsigned long long)atomic_load(&models->load_failures));
@@ -148,6 +171,31 @@ void eied_metrics_render(eied_server_t *srv, FILE *out)
     for (int r = 0; r < EIED_FAIL_COUNT_; r++)
         fprintf(out, "eie_request_failure_total{reason=\"%s\"} %llu\n", fail_labels[r],
                 (unsigned long long)atomic_load(&srv->metrics->infer_failures[r]));
+    family(out, "eie_server_refused_streams_total", "counter",
+           "Calls refused over server.max_streams or server.max_watch_streams");
+    fprintf(out, "eie_server_refused_streams_total %llu\n",
+            (unsigned long long)atomic_load(&srv->refused_streams));
+    family(out, "eie_server_send_timeouts_total", "counter",
+           "Calls cancelled because the client did not take a reply within server.send_timeout");
+    fprintf(out, "eie_server_send_timeouts_total %llu\n",
+            (unsigned long long)atomic_load(&srv->send_timeouts));
+    family(out, "eie_server_connections", "gauge",
+           "Connections open on a plaintext port (accepted by the daemon)");
+    family(out, "eie_server_refused_connections_total", "counter",
+           "Connections closed at once over server.max_connections");
+    for (int i = 0; i < EIED_N_LISTENERS; i++) {
+        if (srv->listeners[i].conns == NULL)
+            continue;
+        fprintf(out, "eie_server_connections{port=\"%s\"} %u\n", srv->listeners[i].what,
+                srv->listeners[i].n_conns);
+        fprintf(out, "eie_server_refused_connections_total{port=\"%s\"} %llu\n",
+                srv->listeners[i].what, (unsigned long long)srv->listeners[i].refused_conns);
+    }
+    if (srv->tls != NULL) {
+        family(out, "eie_tls_cert_expiry_seconds", "gauge",
+               "Seconds until the TLS certificate expires (negative: expired)");
+        fprintf(out, "eie_tls_cert_expiry_seconds %.0f\n", eied_tls_expiry_seconds(srv->tls));
+    }
     family(out, "eie_server_live_calls", "gauge", "gRPC calls in flight");
     fprintf(out, "eie_server_live_calls %ld\n", atomic_load(&srv->live_calls));
     family(out, "eie_server_uptime_seconds", "gauge", "Seconds since the daemon started");
@@ -157,11 +205,13 @@ void eied_metrics_render(eied_server_t *srv, FILE *out)
 
 static http_conn_t *conns;
 static unsigned n_conns;
-enum { MAX_CONNS = 64 };
+enum { MAX_CONNS = 64, READ_TIMEOUT_MS = 10000 };
 
 static void conn_closed(uv_handle_t *h)
 {
     http_conn_t *c = h->data;
+    if (--c->open_handles > 0)
+        return;
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
@@ -173,11 +223,24 @@ static void conn_closed(uv_handle_t *h)
     free(c);
 }
 
+static void conn_close(http_conn_t *c)
+{
+    if (!uv_is_closing((uv_handle_t *)&c->tcp))
+        uv_close((uv_handle_t *)&c->tcp, conn_closed);
+    if (!uv_is_closing((uv_handle_t *)&c->timer))
+        uv_close((uv_handle_t *)&c->timer, conn_closed);
+}
+
+static void on_read_timeout(uv_timer_t *t)
+{
+    conn_close(t->data);
+}
+
 static void write_done(uv_write_t *w, int status)
 {
     http_conn_t *c = w->data;
     (void)status;
-    uv_close((uv_handle_t *)&c->tcp, conn_closed);
+    conn_close(c);
 }
 
 static void respond(http_conn_t *c, const char *status, const char *ctype, const char *body,
@@ -190,7 +253,7 @@ static void respond(http_conn_t *c, const char *status, const char *ctype, const
                       status, ctype, body_len);
     c->response = malloc((size_t)hl + body_len);
     if (c->response == NULL) {
-        uv_close((uv_handle_t *)&c->tcp, conn_closed);
+        conn_close(c);
         return;
     }
     memcpy(c->response, head, (size_t)hl);
@@ -200,12 +263,17 @@ static void respond(http_conn_t *c, const char *status, const char *ctype, const
     c->responded = true;
     uv_read_stop((uv_stream_t *)&c->tcp);
     if (uv_write(&c->write, (uv_stream_t *)&c->tcp, &buf, 1, write_done) != 0)
-        uv_close((uv_handle_t *)&c->tcp, conn_closed);
+        conn_close(c);
 }
 
 static void handle_request(http_conn_t *c)
 {
     const char *text = "not found; try GET /metrics\n";
+    if (c->over_limit) {
+        static const char busy[] = "too many connections to /metrics; retry\n";
+        respond(c, "503 Service Unavailable", "text/plain", busy, sizeof busy - 1);
+        return;
+    }
     if (strncmp(c->buf, "GET /metrics ", 13) == 0 || strncmp(c->buf, "GET /metrics?", 13) == 0) {
         char *body = NULL;
         size_t len = 0;
@@ -240,7 +308,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     if (c->responded)
         return;
     if (n < 0) {
-        uv_close((uv_handle_t *)&c->tcp, conn_closed);
+        conn_close(c);
         return;
     }
     c->len += (size_t)n;
@@ -261,19 +329,25 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     c->srv = srv;
     uv_tcp_init(srv->loop, &c->tcp);
-    c->tcp.data = c;
+    uv_timer_init(srv->loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->open_handles = 2;
     c->next = conns;
     if (conns != NULL)
         conns->prev = c;
     conns = c;
     n_conns++;
-    if (n_conns > MAX_CONNS) { /* scrapers need one; idle ones beyond this are dropped */
-        uv_close((uv_handle_t *)&c->tcp, conn_closed);
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+        conn_close(c);
         return;
     }
-    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 ||
-        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
-        uv_close((uv_handle_t *)&c->tcp, conn_closed);
+    if (n_conns > MAX_CONNS) {
+        eied_log(EIED_LOG_WARN, "metrics: connection limit reached, answering 503", NULL);
+        c->over_limit = true;
+    }
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0 ||
+        uv_timer_start(&c->timer, on_read_timeout, READ_TIMEOUT_MS, 0) != 0)
+        conn_close(c);
 }
 
 bool eied_metrics_start(eied_server_t *srv)
@@ -328,6 +402,5 @@ void eied_metrics_close(eied_server_t *srv)
         srv->metrics->listening = false;
     }
     for (http_conn_t *c = conns; c != NULL; c = c->next)
-        if (!uv_is_closing((uv_handle_t *)&c->tcp))
-            uv_close((uv_handle_t *)&c->tcp, conn_closed);
+        conn_close(c);
 }

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <malloc.h>
+#include <math.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 
 #include "call.h"
 #include "log.h"
+#include "repository.h"
 
 /* A detached Ed25519 signature is 64 bytes; anything bigger is not one. */
 #define SIG_MAX_BYTES 1024
@@ -153,6 +155,8 @@ eied_models_t *eied_models_create(eied_server_t *srv, const eied_config_t *cfg)
         opts.n_pes = (unsigned)cfg->pes;
         opts.cpu_column_only = !cfg->row_form;
         opts.cpu_kernel = cfg->cpu_kernel;
+        opts.max_layout_bytes = cfg->max_layout_bytes;
+        opts.max_layout_ratio = cfg->max_layout_ratio;
         opts.sim_fifo_depth = (unsigned)cfg->sim_fifo_depth;
         opts.sim_pipeline_depth = (unsigned)cfg->sim_pipeline_depth;
         opts.sim_clock_mhz = (double)cfg->sim_clock_mhz;
@@ -239,6 +243,27 @@ eied_model_t *eied_models_get(eied_models_t *models, const char *name, bool crea
     return m;
 }
 
+static void forgotten_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+void eied_models_forget(eied_models_t *models, eied_model_t *m)
+{
+    if (m->n_versions > 0 || m->n_loading > 0 || m->pending_head != NULL ||
+        m->inflight_batches > 0 || atomic_load(&m->queued) > 0 || m->batch_timer_armed)
+        return; /* requests still hold it: the next scan tries again */
+    for (eied_model_t **p = &models->head; *p != NULL; p = &(*p)->next) {
+        if (*p == m) {
+            *p = m->next;
+            break;
+        }
+    }
+    eied_log(EIED_LOG_INFO, "model forgotten (removed from the repository)", "model", m->name,
+             NULL);
+    uv_close((uv_handle_t *)&m->batch_timer, forgotten_closed);
+}
+
 bool eied_models_all_ready(const eied_models_t *models)
 {
     if (models->loads_pending > 0)
@@ -270,7 +295,8 @@ bool eied_model_is_loading(const eied_model_t *model, uint64_t version)
 static bool same_file(const eied_file_id_t *a, const eied_file_id_t *b)
 {
     return a->size == b->size && a->mtime_ns == b->mtime_ns && a->ino == b->ino &&
-           a->sig_size == b->sig_size && a->sig_mtime_ns == b->sig_mtime_ns;
+           a->sig_size == b->sig_size && a->sig_mtime_ns == b->sig_mtime_ns &&
+           a->mode == b->mode;
 }
 
 bool eied_model_failed_before(const eied_model_t *model, uint64_t version,
@@ -282,21 +308,28 @@ bool eied_model_failed_before(const eied_model_t *model, uint64_t version,
     return false;
 }
 
-static void remember_failure(eied_model_t *m, uint64_t version, const eied_file_id_t *file)
+static void remember_failure(eied_model_t *m, uint64_t version, const eied_file_id_t *file,
+                             const char *reason)
 {
-    for (size_t i = 0; i < m->n_failed; i++) {
-        if (m->failed[i].version == version) {
-            m->failed[i].file = *file;
-            return;
+    size_t i = 0;
+    while (i < m->n_failed && m->failed[i].version != version)
+        i++;
+    if (i == m->n_failed) {
+        if (m->n_failed == EIED_MAX_FAILED) { /* forget the oldest */
+            memmove(&m->failed[0], &m->failed[1], (EIED_MAX_FAILED - 1) * sizeof m->failed[0]);
+            m->n_failed--;
         }
+        i = m->n_failed++;
     }
-    if (m->n_failed == EIED_MAX_FAILED) { /* forget the oldest */
-        memmove(&m->failed[0], &m->failed[1], (EIED_MAX_FAILED - 1) * sizeof m->failed[0]);
-        m->n_failed--;
-    }
-    m->failed[m->n_failed].version = version;
-    m->failed[m->n_failed].file = *file;
-    m->n_failed++;
+    m->failed[i].version = version;
+    m->failed[i].file = *file;
+    snprintf(m->failed[i].reason, sizeof m->failed[i].reason, "%s", reason);
+}
+
+void eied_models_forget_failures(eied_models_t *models)
+{
+    for (eied_model_t *m = models->head; m != NULL; m = m->next)
+        m->n_failed = 0;
 }
 
 static void forget_failure(eied_model_t *m, uint64_t version)
@@ -376,6 +409,7 @@ static bool stat_id(const char *path, eied_file_id_t *id)
     id->size = (uint64_t)sb.st_size;
     id->mtime_ns = (uint64_t)sb.st_mtim.tv_sec * 1000000000u + (uint64_t)sb.st_mtim.tv_nsec;
     id->ino = (uint64_t)sb.st_ino;
+    id->mode = (uint64_t)sb.st_mode;
     return true;
 }
 
@@ -509,6 +543,67 @@ static void version_describe(eied_version_t *v)
              file_bytes ? (double)weights * 4.0 / (double)file_bytes : 0.0);
 }
 
+/*
+ * A warm-up proves the net computes before anyone depends on it: one run on
+ * zeros (the biases alone) and one on ones (every weight), and every output
+ * must be finite. A file can hold finite weights whose products or sums
+ * overflow float (a codebook value of 3e38); such a model could only ever
+ * answer NaN or infinity, so it does not serve.
+ */
+static bool warm_up(load_req_t *req, eied_version_t *v)
+{
+    /* A warm-up run proves the net computes before anyone depends on it: one
+     * sample of all zeros, then of all ones, through every input into every
+     * output; an output that is not finite means the weights overflow float
+     * and the version could only ever answer NaN. */
+    size_t n_in = eie_net_input_count(v->net), n_out = eie_net_output_count(v->net);
+    uint64_t total = 0;
+    for (size_t i = 0; i < n_in; i++)
+        total += eie_net_input_elements(v->net, i);
+    for (size_t i = 0; i < n_out; i++)
+        total += eie_net_output_elements(v->net, i);
+    float *buf = calloc(total ? total : 1, sizeof(float));
+    float **io = calloc(n_in + n_out, sizeof *io);
+    bool ok = buf != NULL && io != NULL;
+    if (!ok)
+        eie_error_set(&req->err, EIE_STATUS_NO_MEMORY, "out of memory");
+    else {
+        float *at = buf;
+        for (size_t i = 0; i < n_in + n_out; i++) {
+            io[i] = at;
+            at += i < n_in ? eie_net_input_elements(v->net, i)
+                           : eie_net_output_elements(v->net, i - n_in);
+        }
+    }
+    for (int pass = 0; ok && pass < 2; pass++) {
+        for (size_t i = 0; i < n_in; i++)
+            for (uint64_t e = 0; e < eie_net_input_elements(v->net, i); e++)
+                io[i][e] = (float)pass;
+        if (eie_net_run_multi(v->net, (const float *const *)io, 1, io + n_in, NULL,
+                              &req->err) != EIE_STATUS_OK) {
+            eie_error_prefix(&req->err, "%s: warm-up run failed: ", req->path);
+            ok = false;
+            break;
+        }
+        for (size_t o = 0; ok && o < n_out; o++) {
+            for (uint64_t e = 0; e < eie_net_output_elements(v->net, o); e++) {
+                if (!isfinite(io[n_in + o][e])) {
+                    eie_error_set(&req->err, EIE_STATUS_BAD_FORMAT,
+                                  "%s: warm-up on an input of all %s gave output %zu element "
+                                  "%llu = %g: the weights overflow float",
+                                  req->path, pass ? "ones" : "zeros", o,
+                                  (unsigned long long)e, (double)io[n_in + o][e]);
+                    ok = false;
+                    break;
+                }
+            }
+        }
+    }
+    free(buf);
+    free(io);
+    return ok;
+}
+
 /* libuv pool thread: everything that can be done once happens here. */
 static void load_work(uv_work_t *work)
 {
@@ -519,7 +614,6 @@ static void load_work(uv_work_t *work)
     eied_file_id_t before, after;
     size_t len = 0;
     uint8_t *data = NULL;
-    float *in = NULL, **io = NULL;
     if (!eied_file_id_read(req->path, &before)) {
         eie_error_set(&req->err, EIE_STATUS_IO, "%s: cannot stat: %s", req->path,
                       strerror(errno));
@@ -570,35 +664,9 @@ static void load_work(uv_work_t *work)
         }
         v->alt_engines[v->n_alt++] = engine;
     }
-    if (cfg->warmup) {
-        /* A warm-up run proves the net computes before anyone depends on it: one
-         * zero sample through every input, into every output. */
-        size_t n_in = eie_net_input_count(v->net), n_out = eie_net_output_count(v->net);
-        uint64_t total = 0;
-        for (size_t i = 0; i < n_in; i++)
-            total += eie_net_input_elements(v->net, i);
-        for (size_t i = 0; i < n_out; i++)
-            total += eie_net_output_elements(v->net, i);
-        in = calloc(total ? total : 1, sizeof(float));
-        io = calloc(n_in + n_out, sizeof *io);
-        if (in != NULL && io != NULL) {
-            float *at = in;
-            for (size_t i = 0; i < n_in; i++) {
-                io[i] = at;
-                at += eie_net_input_elements(v->net, i);
-            }
-            for (size_t i = 0; i < n_out; i++) {
-                io[n_in + i] = at;
-                at += eie_net_output_elements(v->net, i);
-            }
-        }
-        if (in == NULL || io == NULL ||
-            eie_net_run_multi(v->net, (const float *const *)io, 1, io + n_in, NULL,
-                              &req->err) != EIE_STATUS_OK) {
-            eie_error_prefix(&req->err, "%s: warm-up run failed: ", req->path);
-            version_free(v);
-            goto out;
-        }
+    if (cfg->warmup && !warm_up(req, v)) {
+        version_free(v);
+        goto out;
     }
     v->bytes = eie_net_layout_bytes(v->net) + len;
     for (size_t i = 0; i < v->n_alt; i++)
@@ -607,8 +675,6 @@ static void load_work(uv_work_t *work)
     version_describe(v);
     req->result = v;
 out:
-    free(in);
-    free(io);
     free(data);
 }
 
@@ -661,6 +727,24 @@ static uint64_t bytes_retired_by(const eied_model_t *m, const eied_version_t *v)
     return bytes;
 }
 
+/* Copies text into out (of size len), each occurrence of needle replaced by with. */
+static void replace_all(char *out, size_t len, const char *text, const char *needle,
+                        const char *with)
+{
+    size_t o = 0, nlen = strlen(needle), wlen = strlen(with);
+    while (*text != '\0' && o + 1 < len) {
+        if (nlen > 0 && strncmp(text, needle, nlen) == 0) {
+            size_t n = wlen < len - 1 - o ? wlen : len - 1 - o;
+            memcpy(out + o, with, n);
+            o += n;
+            text += nlen;
+        } else {
+            out[o++] = *text++;
+        }
+    }
+    out[o] = '\0';
+}
+
 static void load_done(uv_work_t *work, int status)
 {
     load_req_t *req = work->data;
@@ -698,12 +782,22 @@ static void load_done(uv_work_t *work, int status)
                  req->name, "version", num, "path", req->path, "error", why, NULL);
         if (m != NULL && !req->transient) {
             atomic_fetch_add(&models->load_failures, 1);
-            snprintf(m->reason, sizeof m->reason, "version %s: %s", num, why);
-            remember_failure(m, req->version, &req->file);
+            /* clients read the reason (RepositoryIndex, ModelInfer's UNAVAILABLE): it names
+               the model and version, never where the file lives; the log has the path */
+            char file[EIED_MODEL_NAME_MAX + 64];
+            snprintf(file, sizeof file, "%s/%s/model.eie", m->name, num);
+            snprintf(m->reason, sizeof m->reason, "version %s: ", num);
+            const char *base = strrchr(req->path, '/');
+            replace_all(m->reason + strlen(m->reason), sizeof m->reason - strlen(m->reason), why,
+                        req->path, m->from_repo ? file : base != NULL ? base + 1 : req->path);
+            remember_failure(m, req->version, &req->file, m->reason);
         }
         if (m != NULL)
             update_state(m); /* a serving version stays untouched */
         eied_version_unref(req->result);
+        /* The policy looks again: an older version that loads serves instead. */
+        if (m != NULL && m->from_repo && !req->transient)
+            eied_repository_rescan(models->srv);
     } else {
         /* Publish: requests route on this thread, so this store is the atomic swap; the
            versions it retires live on until their last request finishes. */

@@ -48,6 +48,7 @@ typedef struct eied_stats {
 typedef struct eied_file_id {
     uint64_t size, mtime_ns, ino;
     uint64_t sig_size, sig_mtime_ns; /* the detached signature, 0 if none */
+    uint64_t mode; /* a chmod that may cure EACCES makes the file worth another try */
 } eied_file_id_t;
 
 /* ModelMetadata's properties of a version: eied_version_prop_keys[i] = props[i]. */
@@ -103,6 +104,7 @@ typedef struct eied_model {
     struct {
         uint64_t version;
         eied_file_id_t file;
+        char reason[EIED_REASON_MAX]; /* RepositoryIndex's row for the version */
     } failed[EIED_MAX_FAILED];
     size_t n_failed;
 
@@ -115,6 +117,7 @@ typedef struct eied_model {
     unsigned inflight_batches;
     atomic_uint_fast64_t queued; /* requests admitted and not yet answered */
     eied_server_t *srv;
+    uint64_t removed_ns; /* when its repository folder went away; 0 while present */
     struct eied_model *next;
 } eied_model_t;
 
@@ -179,6 +182,12 @@ bool eied_model_is_loading(const eied_model_t *model, uint64_t version);
 /* True if the file of version failed before and has not changed since. */
 bool eied_model_failed_before(const eied_model_t *model, uint64_t version,
                               const eied_file_id_t *file);
+
+/* Drops an unloaded model from the registry once nothing refers to it; loop thread. */
+void eied_models_forget(eied_models_t *models, eied_model_t *model);
+
+/* Forgets every remembered failure, so each file is tried again (SIGHUP). */
+void eied_models_forget_failures(eied_models_t *models);
 
 /* True when no load is pending and every model serves or was unloaded. */
 bool eied_models_all_ready(const eied_models_t *models);

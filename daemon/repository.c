@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <dirent.h>
+#include <limits.h>
 #include <errno.h>
 #include <grpc/grpc.h>
 #include <stdio.h>
@@ -10,12 +11,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "call.h"
 #include "log.h"
 #include "models.h"
 
-#define SCAN_MAX_MODELS 256
-#define SCAN_MAX_VERSIONS 64
 #define RESCAN_DEBOUNCE_MS 50
+/* A repository folder with more entries than this is not read further (scan memory). */
+#define SCAN_MAX_ENTRIES 65536
 
 bool eied_file_id_read(const char *path, eied_file_id_t *id_out); /* models.c */
 
@@ -26,16 +28,22 @@ typedef struct scan_version {
 
 typedef struct scan_model {
     char name[EIED_MODEL_NAME_MAX];
-    scan_version_t versions[SCAN_MAX_VERSIONS];
-    size_t n_versions;
+    scan_version_t *versions; /* the newest max_versions, unsorted */
+    size_t n_versions, cap_versions;
+    size_t n_ignored;     /* version folders beyond max_versions */
+    uint64_t newest_ignored;
+    int error;            /* errno when the folder could not be read: not a deletion */
 } scan_model_t;
 
 typedef struct scan {
     uv_work_t work;
     eied_server_t *srv;
     char root[EIED_CONFIG_STR_MAX];
+    size_t max_versions;
+    bool follow_symlinks;
     scan_model_t *models;
-    size_t n_models;
+    size_t n_models, cap_models;
+    bool truncated; /* SCAN_MAX_ENTRIES reached: nothing is taken as deleted */
     char error[512];
 } scan_t;
 
@@ -47,12 +55,19 @@ struct eied_repository {
         uv_fs_event_t ev;
         char name[EIED_MODEL_NAME_MAX];
         bool active;
-    } model_watch[SCAN_MAX_MODELS];
+    } *model_watch; /* max_models of them */
+    size_t n_watch;
     bool scanning, rescan_wanted, started, first_scan_done;
     /* explicit mode: models loaded by request (the others stay out) */
-    char explicit_models[SCAN_MAX_MODELS][EIED_MODEL_NAME_MAX];
+    char (*explicit_models)[EIED_MODEL_NAME_MAX]; /* max_models of them */
     size_t n_explicit;
+    uint64_t refused; /* model folders over max_models in the last scan */
 };
+
+uint64_t eied_repository_refused(const eied_server_t *srv)
+{
+    return srv->repository != NULL ? srv->repository->refused : 0;
+}
 
 static bool valid_model_name(const char *name)
 {
@@ -82,16 +97,71 @@ static bool parse_version(const char *name, uint64_t *v)
 
 /* ---- pool thread: read the directories ------------------------------------------ */
 
+/* Keeps the newest max_versions versions: "latest N" must see the newest ones. */
+static void keep_version(scan_t *s, scan_model_t *m, uint64_t v, const eied_file_id_t *file)
+{
+    if (m->n_versions == s->max_versions) {
+        size_t oldest = 0;
+        for (size_t i = 1; i < m->n_versions; i++)
+            if (m->versions[i].version < m->versions[oldest].version)
+                oldest = i;
+        m->n_ignored++;
+        uint64_t dropped = m->versions[oldest].version;
+        if (dropped > v) {
+            dropped = v;
+        } else {
+            m->versions[oldest].version = v;
+            m->versions[oldest].file = *file;
+        }
+        if (dropped > m->newest_ignored)
+            m->newest_ignored = dropped;
+        return;
+    }
+    if (m->n_versions == m->cap_versions) {
+        size_t cap = m->cap_versions ? m->cap_versions * 2 : 4;
+        scan_version_t *grown = realloc(m->versions, cap * sizeof *grown);
+        if (grown == NULL)
+            return;
+        m->versions = grown;
+        m->cap_versions = cap;
+    }
+    m->versions[m->n_versions].version = v;
+    m->versions[m->n_versions].file = *file;
+    m->n_versions++;
+}
+
+/* True if path, resolved, stays inside root (also resolved). */
+static bool inside(const char *root, const char *path)
+{
+    char rroot[PATH_MAX], rpath[PATH_MAX];
+    if (realpath(root, rroot) == NULL || realpath(path, rpath) == NULL)
+        return false;
+    size_t n = strlen(rroot);
+    return strncmp(rroot, rpath, n) == 0 && (rpath[n] == '/' || rpath[n] == '\0');
+}
+
 static void scan_model_dir(scan_t *s, const char *name)
 {
     char dir[EIED_CONFIG_STR_MAX + EIED_MODEL_NAME_MAX + 2];
     snprintf(dir, sizeof dir, "%s/%s", s->root, name);
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return;
-    scan_model_t *m = &s->models[s->n_models];
+    if (s->n_models == s->cap_models) {
+        size_t cap = s->cap_models ? s->cap_models * 2 : 64;
+        scan_model_t *grown = realloc(s->models, cap * sizeof *grown);
+        if (grown == NULL) {
+            s->truncated = true;
+            return;
+        }
+        s->models = grown;
+        s->cap_models = cap;
+    }
+    scan_model_t *m = &s->models[s->n_models++];
     memset(m, 0, sizeof *m);
     snprintf(m->name, sizeof m->name, "%s", name);
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        m->error = errno != 0 ? errno : EIO;
+        return;
+    }
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
@@ -104,21 +174,21 @@ static void scan_model_dir(scan_t *s, const char *name)
                          "model", name, "entry", e->d_name, NULL);
             continue;
         }
-        if (m->n_versions == SCAN_MAX_VERSIONS) {
-            eied_log(EIED_LOG_WARN, "repository: too many versions, ignoring the rest", "model",
-                     name, NULL);
-            break;
-        }
         char path[sizeof dir + 64];
         snprintf(path, sizeof path, "%s/%s/model.eie", dir, e->d_name);
-        scan_version_t *sv = &m->versions[m->n_versions];
-        if (!eied_file_id_read(path, &sv->file))
+        eied_file_id_t file;
+        if (!eied_file_id_read(path, &file))
             continue; /* no complete model.eie (yet): not a version */
-        sv->version = v;
-        m->n_versions++;
+        if (!s->follow_symlinks && !inside(s->root, path)) {
+            eied_log(EIED_LOG_ERROR,
+                     "repository: refusing a version that leads out of the repository "
+                     "(repository.follow_symlinks = true allows it)",
+                     "model", name, "version", e->d_name, NULL);
+            continue;
+        }
+        keep_version(s, m, v, &file);
     }
     closedir(d);
-    s->n_models++;
 }
 
 static void scan_work(uv_work_t *work)
@@ -130,9 +200,13 @@ static void scan_work(uv_work_t *work)
         return;
     }
     struct dirent *e;
-    while ((e = readdir(d)) != NULL && s->n_models < SCAN_MAX_MODELS) {
+    while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.')
             continue;
+        if (s->n_models == SCAN_MAX_ENTRIES) {
+            s->truncated = true;
+            break;
+        }
         if (!valid_model_name(e->d_name)) {
             eied_log(EIED_LOG_INFO, "repository: ignoring entry (not a model name)", "entry",
                      e->d_name, NULL);
@@ -185,14 +259,28 @@ static void apply_model(eied_server_t *srv, eied_repository_t *r, const scan_mod
         !explicitly_loaded(r, sm->name))
         return;
 
-    scan_version_t sorted[SCAN_MAX_VERSIONS];
-    memcpy(sorted, sm->versions, sm->n_versions * sizeof sorted[0]);
+    if (sm->n_ignored > 0) {
+        char n[32], newest[32], limit[32];
+        snprintf(n, sizeof n, "%zu", sm->n_ignored);
+        snprintf(newest, sizeof newest, "%llu", (unsigned long long)sm->newest_ignored);
+        snprintf(limit, sizeof limit, "%llu", (unsigned long long)cfg->max_versions);
+        eied_log(EIED_LOG_ERROR,
+                 "repository: more version folders than repository.max_versions; the oldest "
+                 "are ignored",
+                 "model", sm->name, "ignored", n, "newest_ignored", newest, "max_versions", limit,
+                 NULL);
+    }
+    scan_version_t *sorted = sm->versions; /* the scan's own copy: sorting it is fine */
     qsort(sorted, sm->n_versions, sizeof sorted[0], cmp_version_desc);
     const eied_policy_t *p = policy_for(cfg, sm->name);
     m->n_desired = 0;
     for (size_t i = 0; i < sm->n_versions && m->n_desired < EIED_MAX_VERSIONS; i++) {
+        /* "latest N" means the newest N that load: one that failed (and has not changed
+           since) does not hide an older good one, at start as at run time. */
         bool want = p->kind == EIED_POLICY_ALL ||
-                    (p->kind == EIED_POLICY_LATEST && m->n_desired < p->count);
+                    (p->kind == EIED_POLICY_LATEST && m->n_desired < p->count &&
+                     !(eied_model_failed_before(m, sorted[i].version, &sorted[i].file) &&
+                       eied_model_version(m, sorted[i].version) == NULL));
         for (size_t k = 0; p->kind == EIED_POLICY_SPECIFIC && k < p->n_versions; k++)
             if (p->versions[k] == sorted[i].version)
                 want = true;
@@ -240,13 +328,108 @@ static void apply_model(eied_server_t *srv, eied_repository_t *r, const scan_mod
         }
     }
     if (m->n_versions == 0 && m->n_loading == 0 && m->n_desired == 0) {
-        snprintf(m->reason, sizeof m->reason, "no version folder with a model.eie in %s",
-                 m->path);
-        m->state = EIED_MODEL_UNAVAILABLE;
+        if (sm->n_versions == 0)
+            snprintf(m->reason, sizeof m->reason, "no version folder with a model.eie in '%s'",
+                     m->name);
+        m->state = EIED_MODEL_UNAVAILABLE; /* else the reason of the last failure stays */
     }
 }
 
 static void watch_model_dirs(eied_repository_t *r, const scan_t *s);
+
+/* A model the registry already serves from the repository (it keeps its place). */
+static bool known_model(eied_server_t *srv, const char *name)
+{
+    eied_model_t *m = eied_models_find(srv->models, name);
+    return m != NULL && m->from_repo && m->state != EIED_MODEL_UNLOADED;
+}
+
+/* A folder that could not be read is an error to report, never a deletion. */
+static void report_unreadable(eied_server_t *srv, const scan_model_t *sm)
+{
+    eied_model_t *m = eied_models_find(srv->models, sm->name);
+    eied_log(EIED_LOG_ERROR, "repository: cannot read a model folder; what serves stays",
+             "model", sm->name, "error", strerror(sm->error), NULL);
+    if (m != NULL && m->from_repo)
+        snprintf(m->reason, sizeof m->reason, "model folder '%s' cannot be read: %s", sm->name,
+                 strerror(sm->error));
+}
+
+static void apply_scan(eied_server_t *srv, eied_repository_t *r, scan_t *s)
+{
+    const eied_config_t *cfg = srv->cfg;
+    bool follow = cfg->control_mode != EIED_CONTROL_EXPLICIT;
+    /* Models already served keep their place; new ones fill what max_models leaves. */
+    size_t served = 0;
+    for (size_t i = 0; i < s->n_models; i++)
+        served += known_model(srv, s->models[i].name);
+    uint64_t refused = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < s->n_models; i++) {
+            scan_model_t *sm = &s->models[i];
+            bool known = known_model(srv, sm->name);
+            if ((pass == 0) != known || !(follow || explicitly_loaded(r, sm->name)))
+                continue;
+            if (sm->error != 0) {
+                report_unreadable(srv, sm);
+                continue;
+            }
+            if (!known) {
+                if (served >= cfg->max_models) {
+                    char limit[32];
+                    snprintf(limit, sizeof limit, "%llu", (unsigned long long)cfg->max_models);
+                    eied_log(EIED_LOG_ERROR,
+                             "repository: model limit reached; not loading a new model "
+                             "(raise repository.max_models)",
+                             "model", sm->name, "max_models", limit, NULL);
+                    refused++;
+                    continue;
+                }
+                served++;
+            }
+            apply_model(srv, r, sm);
+        }
+    }
+    r->refused = refused;
+    if (s->truncated) {
+        eied_log(EIED_LOG_ERROR, "repository: too many entries to read them all; no model is "
+                                 "taken as removed",
+                 "path", cfg->repository, NULL);
+        return;
+    }
+    /* models whose folder is gone: unload (poll mode follows the repository) */
+    uint64_t now = eied_now_ns();
+    for (eied_model_t *m = srv->models->head, *next; m != NULL; m = next) {
+        next = m->next;
+        if (!m->from_repo)
+            continue;
+        bool present = false;
+        for (size_t i = 0; i < s->n_models && !present; i++)
+            present = strcmp(s->models[i].name, m->name) == 0;
+        if (present) {
+            m->removed_ns = 0;
+            continue;
+        }
+        if (m->state != EIED_MODEL_UNLOADED && (follow || explicitly_loaded(r, m->name))) {
+            char why[64];
+            eied_models_unload(srv->models, m->name, why, sizeof why);
+            snprintf(m->reason, sizeof m->reason, "removed from the repository");
+            m->removed_ns = now;
+        } else if (m->state == EIED_MODEL_UNLOADED && m->removed_ns != 0 &&
+                   now - m->removed_ns >= cfg->forget_after_ms * 1000000ull) {
+            /* RepositoryIndex and /metrics stay bounded under churn */
+            eied_models_forget(srv->models, m);
+        }
+    }
+}
+
+static void scan_free(scan_t *s)
+{
+    for (size_t i = 0; i < s->n_models; i++)
+        free(s->models[i].versions);
+    free(s->models);
+    free(s);
+}
 
 static void scan_done(uv_work_t *work, int status)
 {
@@ -258,31 +441,14 @@ static void scan_done(uv_work_t *work, int status)
         if (s->error[0] != '\0') {
             eied_log(EIED_LOG_ERROR, "repository scan failed", "error", s->error, NULL);
         } else {
-            bool follow = srv->cfg->control_mode != EIED_CONTROL_EXPLICIT;
-            for (size_t i = 0; i < s->n_models; i++)
-                if (follow || explicitly_loaded(r, s->models[i].name))
-                    apply_model(srv, r, &s->models[i]);
-            /* models whose folder is gone: unload (poll mode follows the repository) */
-            for (eied_model_t *m = srv->models->head; m != NULL; m = m->next) {
-                if (!m->from_repo || m->state == EIED_MODEL_UNLOADED)
-                    continue;
-                bool present = false;
-                for (size_t i = 0; i < s->n_models && !present; i++)
-                    present = strcmp(s->models[i].name, m->name) == 0;
-                if (!present && (follow || explicitly_loaded(r, m->name))) {
-                    char why[64];
-                    eied_models_unload(srv->models, m->name, why, sizeof why);
-                    snprintf(m->reason, sizeof m->reason, "removed from the repository");
-                }
-            }
+            apply_scan(srv, r, s);
             watch_model_dirs(r, s);
         }
         r->first_scan_done = true;
         if (srv->models->on_load_done != NULL)
             srv->models->on_load_done(srv); /* readiness may change */
     }
-    free(s->models);
-    free(s);
+    scan_free(s);
     if (r->rescan_wanted && r->started) {
         r->rescan_wanted = false;
         eied_repository_rescan(srv);
@@ -297,21 +463,19 @@ static void start_scan(eied_server_t *srv)
         return;
     }
     scan_t *s = calloc(1, sizeof *s);
-    if (s != NULL)
-        s->models = calloc(SCAN_MAX_MODELS, sizeof *s->models);
-    if (s == NULL || s->models == NULL) {
-        free(s);
+    if (s == NULL) {
         eied_log(EIED_LOG_ERROR, "repository: out of memory for a scan", NULL);
         return;
     }
     s->srv = srv;
+    s->max_versions = srv->cfg->max_versions;
+    s->follow_symlinks = srv->cfg->follow_symlinks;
     s->work.data = s;
     snprintf(s->root, sizeof s->root, "%s", srv->cfg->repository);
     r->scanning = true;
     if (uv_queue_work(srv->loop, &s->work, scan_work, scan_done) != 0) {
         r->scanning = false;
-        free(s->models);
-        free(s);
+        scan_free(s);
     }
 }
 
@@ -356,15 +520,17 @@ static void watch_model_dirs(eied_repository_t *r, const scan_t *s)
         return;
     for (size_t i = 0; i < s->n_models; i++) {
         bool have = false;
-        size_t free_slot = SCAN_MAX_MODELS;
-        for (size_t k = 0; k < SCAN_MAX_MODELS; k++) {
+        size_t free_slot = r->n_watch;
+        if (s->models[i].error != 0)
+            continue;
+        for (size_t k = 0; k < r->n_watch; k++) {
             if (r->model_watch[k].active && strcmp(r->model_watch[k].name, s->models[i].name) == 0)
                 have = true;
-            else if (!r->model_watch[k].active && free_slot == SCAN_MAX_MODELS)
+            else if (!r->model_watch[k].active && !uv_is_closing((uv_handle_t *)&r->model_watch[k].ev) && free_slot == r->n_watch)
                 free_slot = k;
         }
-        if (have || free_slot == SCAN_MAX_MODELS)
-            continue;
+        if (have || free_slot == r->n_watch)
+            continue; /* beyond max_models folders: the periodic poll still sees them */
         struct watch *w = &r->model_watch[free_slot];
         char dir[EIED_CONFIG_STR_MAX + EIED_MODEL_NAME_MAX + 2];
         snprintf(dir, sizeof dir, "%s/%s", r->srv->cfg->repository, s->models[i].name);
@@ -391,8 +557,20 @@ bool eied_repository_start(eied_server_t *srv)
         return false;
     }
     eied_repository_t *r = calloc(1, sizeof *r);
-    if (r == NULL)
+    if (r != NULL) {
+        r->n_watch = cfg->max_models;
+        r->model_watch = calloc(r->n_watch, sizeof *r->model_watch);
+        r->explicit_models = calloc(cfg->max_models, sizeof *r->explicit_models);
+    }
+    if (r == NULL || r->model_watch == NULL || r->explicit_models == NULL) {
+        if (r != NULL) {
+            free(r->model_watch);
+            free(r->explicit_models);
+        }
+        free(r);
+        eied_log(EIED_LOG_ERROR, "repository: out of memory", NULL);
         return false;
+    }
     r->srv = srv;
     srv->repository = r;
     uv_timer_init(srv->loop, &r->poll_timer);
@@ -435,13 +613,17 @@ void eied_repository_close(eied_server_t *srv)
     close_if_open((uv_handle_t *)&r->poll_timer);
     close_if_open((uv_handle_t *)&r->debounce_timer);
     close_if_open((uv_handle_t *)&r->root_watch);
-    for (size_t k = 0; k < SCAN_MAX_MODELS; k++)
+    for (size_t k = 0; k < r->n_watch; k++)
         if (r->model_watch[k].active)
             close_if_open((uv_handle_t *)&r->model_watch[k].ev);
 }
 
 void eied_repository_free(eied_server_t *srv)
 {
+    if (srv->repository != NULL) {
+        free(srv->repository->model_watch);
+        free(srv->repository->explicit_models);
+    }
     free(srv->repository);
     srv->repository = NULL;
 }
@@ -479,11 +661,15 @@ int eied_repository_load(eied_server_t *srv, const char *name, char *why, size_t
     struct stat sb;
     snprintf(dir, sizeof dir, "%s/%s", srv->cfg->repository, name);
     if (!valid_model_name(name) || stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-        snprintf(why, why_len, "model '%s' is not in the repository %s", name,
-                 srv->cfg->repository);
+        snprintf(why, why_len, "model '%s' is not in the repository", name);
         return GRPC_STATUS_NOT_FOUND;
     }
-    if (!explicitly_loaded(r, name) && r->n_explicit < SCAN_MAX_MODELS)
+    if (!explicitly_loaded(r, name) && r->n_explicit == srv->cfg->max_models) {
+        snprintf(why, why_len, "model '%s': repository.max_models (%llu) models are loaded", name,
+                 (unsigned long long)srv->cfg->max_models);
+        return GRPC_STATUS_RESOURCE_EXHAUSTED;
+    }
+    if (!explicitly_loaded(r, name))
         snprintf(r->explicit_models[r->n_explicit++], EIED_MODEL_NAME_MAX, "%s", name);
     if (m != NULL && m->state == EIED_MODEL_UNLOADED)
         m->state = EIED_MODEL_LOADING;

@@ -37,4 +37,7 @@ int eied_repository_load(eied_server_t *srv, const char *name, char *why, size_t
 /* RepositoryModelUnload: likewise. */
 int eied_repository_unload(eied_server_t *srv, const char *name, char *why, size_t why_len);
 
+/* Model folders the last scan refused (over repository.max_models). */
+uint64_t eied_repository_refused(const eied_server_t *srv);
+
 #endif

@@ -27,7 +27,7 @@ static void on_index(eied_server_t *srv, eied_call_t *call)
     /* one row per published version, or one row for a model with none (state + reason) */
     size_t n = 0;
     for (eied_model_t *m = srv->models->head; m != NULL; m = m->next)
-        n += m->n_versions > 0 ? m->n_versions : 1;
+        n += (m->n_versions > 0 ? m->n_versions : 1) + m->n_failed;
     Inference__RepositoryIndexResponse__ModelIndex *idx = calloc(n ? n : 1, sizeof *idx);
     Inference__RepositoryIndexResponse__ModelIndex **list = calloc(n ? n : 1, sizeof *list);
     char (*versions)[32] = calloc(n ? n : 1, sizeof *versions);
@@ -49,6 +49,20 @@ static void on_index(eied_server_t *srv, eied_call_t *call)
             idx[k].version = versions[k];
             idx[k].state = (char *)eied_model_state_name(m->state);
             idx[k].reason = m->reason;
+            list[k] = &idx[k];
+            k++;
+        }
+        /* versions that failed and do not serve: their own row, so an older version
+           serving does not hide the failure of a newer one */
+        for (size_t f = 0; f < m->n_failed && !req->ready; f++) {
+            if (eied_model_version(m, m->failed[f].version) != NULL)
+                continue;
+            inference__repository_index_response__model_index__init(&idx[k]);
+            idx[k].name = m->name;
+            snprintf(versions[k], sizeof versions[k], "%" PRIu64, m->failed[f].version);
+            idx[k].version = versions[k];
+            idx[k].state = (char *)eied_model_state_name(EIED_MODEL_UNAVAILABLE);
+            idx[k].reason = m->failed[f].reason;
             list[k] = &idx[k];
             k++;
         }

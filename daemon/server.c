@@ -13,6 +13,16 @@
 #include "server.h"
 
 #include <grpc/grpc_security.h>
+#include <limits.h>
+#include <malloc.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grpc/grpc_posix.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,11 +94,27 @@ static void new_call_done(eied_tag_t *tag, bool ok)
         eied_call_unref(call);
         return;
     }
-    atomic_fetch_add(&srv->live_calls, 1);
+    long live = atomic_fetch_add(&srv->live_calls, 1) + 1;
     call->arrived_ns = eied_now_ns();
+    pthread_mutex_lock(&srv->live_lock);
+    call->live_prev = NULL;
+    call->live_next = srv->live_head;
+    if (srv->live_head != NULL)
+        srv->live_head->live_prev = call;
+    srv->live_head = call;
+    call->in_live_list = true;
+    pthread_mutex_unlock(&srv->live_lock);
     if (atomic_load(&srv->state) < EIED_SERVER_STOPPING)
         request_call(call->listener, call->slot); /* keep as many requests outstanding */
     start_close_watch(call);
+    if ((uint64_t)live > srv->cfg->max_streams) {
+        /* Each call in flight holds memory in gRPC and here: the server has a ceiling. */
+        atomic_fetch_add(&srv->refused_streams, 1);
+        eied_call_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                       "too many calls in flight (server.max_streams = %llu); retry later",
+                       (unsigned long long)srv->cfg->max_streams);
+        return;
+    }
     if (call->slot == NULL) {
         /* Unknown method (or, on the health port, anything but health): answered here. */
         char path[256];
@@ -154,6 +180,21 @@ static void *cq_thread_main(void *arg)
         }
     }
     return NULL;
+}
+
+void eied_server_forget_call(eied_server_t *srv, eied_call_t *call)
+{
+    pthread_mutex_lock(&srv->live_lock);
+    if (call->in_live_list) {
+        if (call->live_prev != NULL)
+            call->live_prev->live_next = call->live_next;
+        else
+            srv->live_head = call->live_next;
+        if (call->live_next != NULL)
+            call->live_next->live_prev = call->live_prev;
+        call->in_live_list = false;
+    }
+    pthread_mutex_unlock(&srv->live_lock);
 }
 
 /* ---- loop thread -------------------------------------------------------- */
@@ -222,6 +263,241 @@ static void close_handle(uv_handle_t *h)
         uv_close(h, NULL);
 }
 
+/* ---- housekeeping: send timeouts, memory trim, main-port probe ------------ */
+
+/*
+ * A reply the client does not take (a zero receive window, a stalled
+ * reader) would hold its call, its buffers and a stream slot for ever: the
+ * call is cancelled once a send has been pending for server.send_timeout.
+ */
+static void cancel_stalled_sends(eied_server_t *srv, uint64_t now)
+{
+    uint64_t limit = srv->cfg->send_timeout_ms * 1000000ull;
+    unsigned cancelled = 0;
+    pthread_mutex_lock(&srv->live_lock);
+    for (eied_call_t *c = srv->live_head; c != NULL; c = c->live_next) {
+        uint64_t started = atomic_load(&c->send_started_ns);
+        if (started == 0 || c->send_cancelled || now - started < limit || c->call == NULL)
+            continue;
+        c->send_cancelled = true;
+        grpc_call_cancel_with_status(c->call, GRPC_STATUS_DEADLINE_EXCEEDED,
+                                     "the client did not take the reply within "
+                                     "server.send_timeout",
+                                     NULL);
+        cancelled++;
+    }
+    pthread_mutex_unlock(&srv->live_lock);
+    if (cancelled > 0) {
+        atomic_fetch_add(&srv->send_timeouts, cancelled);
+        char n[32];
+        snprintf(n, sizeof n, "%u", cancelled);
+        eied_log(EIED_LOG_WARN, "calls cancelled: reply not taken within server.send_timeout",
+                 "calls", n, NULL);
+    }
+}
+
+/* After a burst of calls, give the freed memory back to the system (glibc keeps
+   it in its arenas otherwise: RSS would stay at the burst's peak). */
+static void trim_after_burst(eied_server_t *srv)
+{
+    long live = atomic_load(&srv->live_calls);
+    if (live > srv->trim_peak)
+        srv->trim_peak = live;
+    if (srv->trim_peak - live >= 64 && live < srv->trim_peak / 2) {
+        malloc_trim(0);
+        srv->trim_peak = live;
+    }
+}
+
+typedef struct eied_probe {
+    struct sockaddr_storage addr;
+    bool enabled, busy, failing;
+    uint64_t started_ns, last_ok_ns, next_ns;
+    uv_tcp_t *tcp; /* the attempt in flight, freed in its close callback */
+    uv_connect_t connect;
+    uv_write_t write;
+    char reply[64];
+} eied_probe_t;
+
+/* HTTP/2 client preface and an empty SETTINGS frame: a gRPC server answers with its
+   SETTINGS; a TLS one with an alert or a close. Either way someone accepted. */
+static const char probe_hello[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\4\0\0\0\0\0";
+
+static void probe_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void probe_result(eied_server_t *srv, bool ok, const char *why)
+{
+    eied_probe_t *p = srv->probe;
+    uint64_t now = eied_now_ns();
+    if (p->tcp != NULL) {
+        uv_close((uv_handle_t *)p->tcp, probe_closed);
+        p->tcp = NULL;
+    }
+    p->busy = false;
+    p->next_ns = now + srv->cfg->probe_interval_ms * 1000000ull;
+    if (ok) {
+        p->last_ok_ns = now;
+        if (p->failing) {
+            eied_log(EIED_LOG_INFO, "main port accepts connections again", NULL);
+            p->failing = false;
+            eied_health_set_port(srv, true, true);
+        }
+        return;
+    }
+    bool live = now - p->last_ok_ns < srv->cfg->liveness_grace_ms * 1000000ull;
+    if (!p->failing)
+        eied_log(EIED_LOG_ERROR, "main port does not accept connections: readiness NOT_SERVING",
+                 "error", why, NULL);
+    if (!live)
+        eied_log(EIED_LOG_ERROR,
+                 "main port has not accepted connections for server.liveness_grace: liveness "
+                 "NOT_SERVING",
+                 NULL);
+    p->failing = true;
+    eied_health_set_port(srv, false, live);
+}
+
+static void probe_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    eied_server_t *srv = h->data;
+    (void)suggested;
+    *buf = uv_buf_init(srv->probe->reply, sizeof srv->probe->reply);
+}
+
+static void probe_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    (void)buf;
+    if (n != 0) /* bytes or EOF/reset: the listener took the connection */
+        probe_result(s->data, true, NULL);
+}
+
+static void probe_connected(uv_connect_t *req, int status)
+{
+    eied_server_t *srv = req->handle->data;
+    if (srv->probe->tcp != (uv_tcp_t *)req->handle)
+        return; /* an attempt that already timed out */
+    if (status != 0) {
+        probe_result(srv, false, uv_strerror(status));
+        return;
+    }
+    uv_buf_t buf = uv_buf_init((char *)probe_hello, sizeof probe_hello - 1);
+    if (uv_write(&srv->probe->write, req->handle, &buf, 1, NULL) != 0 ||
+        uv_read_start(req->handle, probe_alloc, probe_read) != 0)
+        probe_result(srv, false, "cannot write");
+}
+
+static void probe_start(eied_server_t *srv, uint64_t now)
+{
+    eied_probe_t *p = srv->probe;
+    p->tcp = malloc(sizeof *p->tcp);
+    if (p->tcp == NULL)
+        return;
+    p->busy = true;
+    p->started_ns = now;
+    uv_tcp_init(srv->loop, p->tcp);
+    p->tcp->data = srv;
+    int rc = uv_tcp_connect(&p->connect, p->tcp, (const struct sockaddr *)&p->addr,
+                            probe_connected);
+    if (rc != 0)
+        probe_result(srv, false, uv_strerror(rc)); /* EMFILE lands here */
+}
+
+static void probe_tick(eied_server_t *srv, uint64_t now)
+{
+    eied_probe_t *p = srv->probe;
+    if (p == NULL || !p->enabled || eied_server_state(srv) != EIED_SERVER_RUNNING)
+        return;
+    /* a gRPC server answers a probe in well under a second; give it the interval */
+    uint64_t timeout = srv->cfg->probe_interval_ms * 1000000ull;
+    if (timeout < 1000000000ull)
+        timeout = 1000000000ull;
+    if (p->busy && now - p->started_ns >= timeout)
+        probe_result(srv, false, "no answer (the listener does not accept)");
+    else if (!p->busy && now >= p->next_ns)
+        probe_start(srv, now);
+}
+
+static void conns_sweep(eied_listener_t *l);
+
+static void on_housekeeping(uv_timer_t *t)
+{
+    eied_server_t *srv = t->data;
+    uint64_t now = eied_now_ns();
+    cancel_stalled_sends(srv, now);
+    trim_after_burst(srv);
+    for (int i = 0; i < EIED_N_LISTENERS; i++)
+        if (srv->listeners[i].listen_fd >= 0)
+            conns_sweep(&srv->listeners[i]);
+    probe_tick(srv, now);
+}
+
+/* Where the probe connects: the bound port on loopback for a wildcard address. */
+static void probe_init(eied_server_t *srv, int port)
+{
+    eied_probe_t *p = calloc(1, sizeof *p);
+    srv->probe = p;
+    if (p == NULL || srv->cfg->probe_interval_ms == 0)
+        return;
+    char host[EIED_CONFIG_STR_MAX];
+    snprintf(host, sizeof host, "%s", srv->cfg->listen);
+    char *colon = strrchr(host, ':');
+    if (colon != NULL)
+        *colon = '\0';
+    if (host[0] == '[') {
+        memmove(host, host + 1, strlen(host));
+        host[strcspn(host, "]")] = '\0';
+    }
+    if (strcmp(host, "0.0.0.0") == 0 || host[0] == '\0')
+        snprintf(host, sizeof host, "127.0.0.1");
+    else if (strcmp(host, "::") == 0)
+        snprintf(host, sizeof host, "::1");
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&p->addr) != 0 &&
+        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&p->addr) != 0) {
+        eied_log(EIED_LOG_WARN, "main-port probe off: listen is not an IP address", "listen",
+                 srv->cfg->listen, NULL);
+        return;
+    }
+    p->enabled = true;
+    p->last_ok_ns = eied_now_ns();
+}
+
+/*
+ * File descriptors: every connection costs one, and gRPC's listener stops for
+ * good on an accept error such as EMFILE. The soft limit is raised to the
+ * hard one, logged, and max_connections kept well under it.
+ */
+static void check_fd_limit(eied_server_t *srv)
+{
+    struct rlimit rl;
+    uint64_t want = srv->cfg->max_connections;
+    srv->max_connections = (unsigned)want;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit raised = {.rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max};
+        if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 1048576)
+            raised.rlim_cur = 1048576;
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+            rl.rlim_cur = raised.rlim_cur;
+    }
+    /* model files, logs and the repository's watches need some; two ports share the rest */
+    uint64_t usable = rl.rlim_cur > 128 ? (rl.rlim_cur - 64) / 2 : 32;
+    char limit[32], conns[32];
+    snprintf(limit, sizeof limit, "%llu", (unsigned long long)rl.rlim_cur);
+    if (want > usable) {
+        srv->max_connections = (unsigned)usable;
+        snprintf(conns, sizeof conns, "%llu", (unsigned long long)usable);
+        eied_log(EIED_LOG_WARN, "server.max_connections lowered under the fd limit", "fd_limit",
+                 limit, "max_connections", conns, NULL);
+    }
+    snprintf(conns, sizeof conns, "%u", srv->max_connections);
+    eied_log(EIED_LOG_INFO, "file descriptors", "fd_limit", limit, "max_connections", conns,
+             NULL);
+}
+
 static void finish_shutdown(eied_server_t *srv)
 {
     atomic_store(&srv->state, EIED_SERVER_STOPPED);
@@ -238,6 +514,11 @@ static void finish_shutdown(eied_server_t *srv)
     srv->cq = NULL;
     uv_timer_stop(&srv->drain_timer);
     uv_timer_stop(&srv->exit_timer);
+    close_handle((uv_handle_t *)&srv->housekeeping);
+    if (srv->probe != NULL && srv->probe->tcp != NULL) {
+        uv_close((uv_handle_t *)srv->probe->tcp, probe_closed);
+        srv->probe->tcp = NULL;
+    }
     close_handle((uv_handle_t *)&srv->wake);
     close_handle((uv_handle_t *)&srv->sigterm);
     close_handle((uv_handle_t *)&srv->sigint);
@@ -269,9 +550,12 @@ static void on_exit_timeout(uv_timer_t *t)
     cancel_all(t->data, "exit_timeout");
 }
 
+static void stop_accepting(eied_server_t *srv);
+
 static void stop_listening(eied_server_t *srv)
 {
     atomic_store(&srv->state, EIED_SERVER_STOPPING);
+    stop_accepting(srv);
     eied_log(EIED_LOG_INFO, "listener closed, finishing in-flight calls", NULL);
     eied_health_close_watches(srv);
     for (int i = 0; i < EIED_N_LISTENERS; i++) {
@@ -332,12 +616,20 @@ static void on_sighup(uv_signal_t *h, int signum)
     if (srv->admin != NULL && !eied_admin_reload(srv->admin, why, sizeof why))
         eied_log(EIED_LOG_ERROR, "admin token reload failed; the old token stays", "error", why,
                  NULL);
+    if (srv->models != NULL)
+        eied_models_forget_failures(srv->models); /* every failed file gets another try */
     eied_repository_rescan(srv);
 }
 
 eied_server_state_t eied_server_state(const eied_server_t *srv)
 {
     return (eied_server_state_t)atomic_load(&srv->state);
+}
+
+/* A duration for a gRPC channel argument: 0 (off) is INT_MAX there. */
+static int ms_arg(uint64_t ms)
+{
+    return ms == 0 || ms > INT_MAX ? INT_MAX : (int)ms;
 }
 
 static grpc_server *create_grpc_server(eied_server_t *srv)
@@ -351,6 +643,16 @@ static grpc_server *create_grpc_server(eied_server_t *srv)
         {.type = GRPC_ARG_INTEGER,
          .key = GRPC_ARG_MAX_CONCURRENT_STREAMS,
          .value.integer = (int)srv->cfg->max_concurrent_streams},
+        /* idle connections go, so they cannot pile up to the fd limit */
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+         .value.integer = ms_arg(srv->cfg->idle_timeout_ms)},
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_MAX_CONNECTION_AGE_MS,
+         .value.integer = ms_arg(srv->cfg->max_connection_age_ms)},
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+         .value.integer = ms_arg(srv->cfg->max_connection_age_grace_ms)},
     };
     grpc_channel_args chan_args = {.num_args = sizeof args / sizeof args[0], .args = args};
     grpc_server *server = grpc_server_create(&chan_args, NULL);
@@ -368,6 +670,7 @@ eied_server_t *eied_server_create(uv_loop_t *loop, const eied_config_t *cfg)
     srv->loop = loop;
     srv->cfg = cfg;
     pthread_mutex_init(&srv->inbox_lock, NULL);
+    pthread_mutex_init(&srv->live_lock, NULL);
     atomic_init(&srv->state, EIED_SERVER_RUNNING);
     atomic_init(&srv->live_calls, 0);
     srv->started_ns = eied_now_ns();
@@ -375,6 +678,7 @@ eied_server_t *eied_server_create(uv_loop_t *loop, const eied_config_t *cfg)
     for (int i = 0; i < EIED_N_LISTENERS; i++) {
         srv->listeners[i].srv = srv;
         srv->listeners[i].what = i == EIED_LISTENER_MAIN ? "grpc" : "health";
+        srv->listeners[i].listen_fd = -1;
         atomic_init(&srv->listeners[i].shutdown_done, false);
     }
     srv->listeners[EIED_LISTENER_MAIN].server = create_grpc_server(srv);
@@ -435,6 +739,154 @@ bool eied_server_add_health_method(eied_server_t *srv, const eied_method_t *meth
            add_method(&srv->listeners[EIED_LISTENER_HEALTH], method);
 }
 
+/* ---- Accepting ------------------------------------------------------------------
+ *
+ * gRPC core (1.51) stops accepting on a port for good after one accept error
+ * such as EMFILE, and has no connection limit. Plaintext ports therefore
+ * accept here, on the loop, and hand each connection to gRPC: over
+ * server.max_connections a connection is accepted and closed at once, and
+ * when the process is out of descriptors a reserved one is released to take
+ * the pending connection off the queue and close it, so the port lives on.
+ * A TLS port cannot be handed over this way (grpc_server_add_channel_from_fd
+ * takes insecure credentials only); its listener is watched by the probe.
+ */
+static int reserve_fd = -1;
+
+/* Connections gRPC has closed: their fd is gone or now names another file. */
+static void conns_sweep(eied_listener_t *l)
+{
+    unsigned k = 0;
+    for (unsigned i = 0; i < l->n_conns; i++) {
+        struct stat sb;
+        if (fstat(l->conns[i].fd, &sb) == 0 && (uint64_t)sb.st_ino == l->conns[i].ino)
+            l->conns[k++] = l->conns[i];
+    }
+    l->n_conns = k;
+}
+
+static void refuse_connection(eied_listener_t *l, int fd)
+{
+    l->refused_conns++;
+    close(fd);
+    char limit[32];
+    snprintf(limit, sizeof limit, "%u", l->srv->max_connections);
+    eied_log(EIED_LOG_WARN, "connection refused: server.max_connections reached", "port", l->what,
+             "max_connections", limit, NULL);
+}
+
+static void on_acceptable(uv_poll_t *poll, int status, int events)
+{
+    eied_listener_t *l = poll->data;
+    (void)events;
+    if (status < 0)
+        return;
+    for (int burst = 0; burst < 64; burst++) {
+        int fd = accept4(l->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if ((errno == EMFILE || errno == ENFILE) && reserve_fd >= 0) {
+                close(reserve_fd);
+                fd = accept(l->listen_fd, NULL, NULL);
+                if (fd >= 0)
+                    close(fd);
+                reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                eied_log(EIED_LOG_ERROR, "out of file descriptors: connection closed",
+                         "port", l->what, NULL);
+                continue;
+            }
+            return; /* EAGAIN, or an error the next readiness retries */
+        }
+        if (l->n_conns >= l->srv->max_connections)
+            conns_sweep(l);
+        if (l->n_conns >= l->srv->max_connections ||
+            atomic_load(&l->srv->state) >= EIED_SERVER_STOPPING) {
+            refuse_connection(l, fd);
+            continue;
+        }
+        struct stat sb;
+        if (fstat(fd, &sb) != 0) {
+            close(fd);
+            continue;
+        }
+        l->conns[l->n_conns].fd = fd;
+        l->conns[l->n_conns].ino = (uint64_t)sb.st_ino;
+        l->n_conns++;
+        grpc_server_add_channel_from_fd(l->server, fd, l->srv->fd_creds); /* does not take it */
+    }
+}
+
+/* Binds addr (host:port, IPv4 or [IPv6]) ourselves; returns false if it cannot. */
+static bool own_listen(eied_server_t *srv, eied_listener_t *l, const char *addr)
+{
+    char host[EIED_CONFIG_STR_MAX];
+    snprintf(host, sizeof host, "%s", addr);
+    char *colon = strrchr(host, ':');
+    if (colon == NULL)
+        return false;
+    *colon = '\0';
+    int port = atoi(colon + 1);
+    if (host[0] == '[') {
+        memmove(host, host + 1, strlen(host));
+        host[strcspn(host, "]")] = '\0';
+    }
+    struct sockaddr_storage sa;
+    socklen_t sa_len;
+    if (uv_ip4_addr(host[0] ? host : "0.0.0.0", port, (struct sockaddr_in *)&sa) == 0)
+        sa_len = sizeof(struct sockaddr_in);
+    else if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)&sa) == 0)
+        sa_len = sizeof(struct sockaddr_in6);
+    else
+        return false; /* a host name: gRPC resolves and listens */
+    l->conns = calloc(srv->max_connections, sizeof *l->conns);
+    if (srv->fd_creds == NULL)
+        srv->fd_creds = grpc_insecure_server_credentials_create();
+    int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (l->conns == NULL || fd < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        bind(fd, (struct sockaddr *)&sa, sa_len) != 0 || listen(fd, 1024) != 0) {
+        eied_log(EIED_LOG_ERROR, "cannot listen", "port", l->what, "addr", addr, "error",
+                 strerror(errno), NULL);
+        if (fd >= 0)
+            close(fd);
+        l->bound_port = -1;
+        return true; /* handled: failed */
+    }
+    socklen_t len = sizeof sa;
+    getsockname(fd, (struct sockaddr *)&sa, &len);
+    l->bound_port = ntohs(sa.ss_family == AF_INET ? ((struct sockaddr_in *)&sa)->sin_port
+                                                  : ((struct sockaddr_in6 *)&sa)->sin6_port);
+    l->listen_fd = fd;
+    if (reserve_fd < 0)
+        reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return true;
+}
+
+static void start_accepting(eied_server_t *srv)
+{
+    for (int i = 0; i < EIED_N_LISTENERS; i++) {
+        eied_listener_t *l = &srv->listeners[i];
+        if (l->listen_fd < 0)
+            continue;
+        uv_poll_init(srv->loop, &l->accept_poll, l->listen_fd);
+        l->accept_poll.data = l;
+        uv_poll_start(&l->accept_poll, UV_READABLE, on_acceptable);
+    }
+}
+
+static void stop_accepting(eied_server_t *srv)
+{
+    for (int i = 0; i < EIED_N_LISTENERS; i++) {
+        eied_listener_t *l = &srv->listeners[i];
+        if (l->listen_fd < 0)
+            continue;
+        close_handle((uv_handle_t *)&l->accept_poll); /* stops polling at once */
+        close(l->listen_fd);                          /* new connections are refused */
+        l->listen_fd = -1;
+    }
+}
+
 /* "host:0" + the bound port = the address clients use. */
 static void bound_address(const char *listen, int port, char *out, size_t len)
 {
@@ -446,6 +898,13 @@ static void bound_address(const char *listen, int port, char *out, size_t len)
 
 static bool bind_listener(eied_listener_t *l, const char *addr, grpc_server_credentials *creds)
 {
+    if (creds == NULL && own_listen(l->srv, l, addr)) {
+        if (l->bound_port < 0)
+            return false;
+        return true;
+    }
+    if (creds == NULL)
+        creds = grpc_insecure_server_credentials_create();
     l->bound_port = grpc_server_add_http2_port(l->server, addr, creds);
     grpc_server_credentials_release(creds);
     if (l->bound_port == 0) {
@@ -460,13 +919,13 @@ bool eied_server_start(eied_server_t *srv)
     const eied_config_t *cfg = srv->cfg;
     eied_listener_t *main_l = &srv->listeners[EIED_LISTENER_MAIN];
     eied_listener_t *health_l = &srv->listeners[EIED_LISTENER_HEALTH];
-    grpc_server_credentials *creds = srv->tls != NULL ? eied_tls_credentials(srv->tls)
-                                                      : grpc_insecure_server_credentials_create();
+    check_fd_limit(srv);
+    /* NULL credentials: plaintext, accepted by the daemon itself (see "Accepting") */
+    grpc_server_credentials *creds = srv->tls != NULL ? eied_tls_credentials(srv->tls) : NULL;
     if (!bind_listener(main_l, cfg->listen, creds))
         return false;
     /* Kubernetes gRPC probes dial plaintext: the health port never speaks TLS. */
-    if (health_l->server != NULL &&
-        !bind_listener(health_l, cfg->health_listen, grpc_insecure_server_credentials_create()))
+    if (health_l->server != NULL && !bind_listener(health_l, cfg->health_listen, NULL))
         return false;
 
     uv_async_init(srv->loop, &srv->wake, on_wake);
@@ -481,6 +940,14 @@ bool eied_server_start(eied_server_t *srv)
     uv_timer_init(srv->loop, &srv->drain_timer);
     uv_timer_init(srv->loop, &srv->exit_timer);
     srv->drain_timer.data = srv->exit_timer.data = srv;
+    probe_init(srv, main_l->bound_port);
+    uv_timer_init(srv->loop, &srv->housekeeping);
+    srv->housekeeping.data = srv;
+    uint64_t tick = cfg->send_timeout_ms / 4;
+    if (cfg->probe_interval_ms > 0 && cfg->probe_interval_ms / 2 < tick)
+        tick = cfg->probe_interval_ms / 2;
+    tick = tick < 50 ? 50 : tick > 1000 ? 1000 : tick;
+    uv_timer_start(&srv->housekeeping, on_housekeeping, tick, tick);
 
     for (int i = 0; i < EIED_N_LISTENERS; i++) {
         eied_listener_t *l = &srv->listeners[i];
@@ -503,6 +970,7 @@ bool eied_server_start(eied_server_t *srv)
         return false;
     }
     srv->cq_thread_started = true;
+    start_accepting(srv);
 
     /* Print the bound addresses so scripts and tests can find ports picked by ":0". */
     char addr[EIED_CONFIG_STR_MAX + 16];
@@ -565,5 +1033,14 @@ void eied_server_free(eied_server_t *srv)
     eied_admin_free(srv->admin);
     free(srv->metrics);
     pthread_mutex_destroy(&srv->inbox_lock);
+    pthread_mutex_destroy(&srv->live_lock);
+    for (int i = 0; i < EIED_N_LISTENERS; i++) {
+        if (srv->listeners[i].listen_fd >= 0)
+            close(srv->listeners[i].listen_fd);
+        free(srv->listeners[i].conns);
+    }
+    if (srv->fd_creds != NULL)
+        grpc_server_credentials_release(srv->fd_creds);
+    free(srv->probe);
     free(srv);
 }

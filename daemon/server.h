@@ -71,6 +71,15 @@ typedef struct eied_listener {
     eied_tag_t shutdown_tag;
     atomic_bool shutdown_done; /* grpc_server_shutdown_and_notify's tag fired */
     int bound_port;
+    /* Plaintext ports accept here, not in gRPC (server.c "Accepting"): -1 when gRPC does. */
+    int listen_fd;
+    uv_poll_t accept_poll;
+    struct conn_slot {
+        int fd;
+        uint64_t ino;
+    } *conns; /* connections handed to gRPC, max_connections of them */
+    unsigned n_conns;
+    uint64_t refused_conns;
 } eied_listener_t;
 
 enum { EIED_LISTENER_MAIN = 0, EIED_LISTENER_HEALTH = 1, EIED_N_LISTENERS = 2 };
@@ -94,6 +103,14 @@ struct eied_server {
 
     atomic_int state;       /* eied_server_state_t */
     atomic_long live_calls; /* calls that arrived and are not yet freed */
+    pthread_mutex_t live_lock;
+    eied_call_t *live_head; /* every live call (send timeout) */
+    atomic_uint_fast64_t refused_streams, send_timeouts; /* counters for /metrics */
+    long trim_peak;         /* live calls at their peak since memory was last trimmed */
+    uv_timer_t housekeeping; /* send timeouts, memory trim, main-port probe */
+    struct eied_probe *probe; /* server.c */
+    unsigned max_connections; /* server.max_connections clamped under the fd limit */
+    grpc_server_credentials *fd_creds; /* for connections the daemon accepts (plaintext) */
     bool cancelled_all;
     int signals_seen;
 
@@ -129,12 +146,20 @@ void eied_server_post(eied_server_t *srv, eied_task_fn fn, void *arg);
 
 eied_server_state_t eied_server_state(const eied_server_t *srv);
 
+/* Takes a call off the live list (call.c, when the call is freed); any thread. */
+void eied_server_forget_call(eied_server_t *srv, eied_call_t *call);
+
 /* The health service (health.c): status of "", "liveness", "readiness". */
 eied_health_t *eied_health_create(eied_server_t *srv);
 void eied_health_free(eied_health_t *health);
 void eied_health_register(eied_server_t *srv);
 /* Sets readiness (and the overall "" service) SERVING or NOT_SERVING; loop thread. */
 void eied_health_set_ready(eied_server_t *srv, bool ready);
+/* The main port's listener answers (ok) or not; readiness follows at once, liveness
+   once it has not answered for server.liveness_grace. Loop thread. */
+void eied_health_set_port(eied_server_t *srv, bool ok, bool liveness_ok);
+/* Watch streams open now. */
+unsigned eied_health_watch_count(const eied_server_t *srv);
 /* Ends every Watch stream (server stopping); loop thread. */
 void eied_health_close_watches(eied_server_t *srv);
 

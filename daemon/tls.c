@@ -2,6 +2,9 @@
 #include "tls.h"
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -10,10 +13,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
+
 #define PEM_MAX (1024 * 1024)
+
+/* OpenSSL's default security level (1) refuses keys under 80 bits of strength (RSA
+   under 1024 bits): such a key would fail every handshake, so it fails the start. */
+#define MIN_KEY_SECURITY_BITS 80
+#define EXPIRY_WARN_SECONDS (14 * 24 * 3600)
 
 struct eied_tls {
     const eied_config_t *cfg;
+    _Atomic int64_t not_after; /* the certificate's expiry, seconds since the epoch */
     pthread_mutex_t lock;
     grpc_ssl_server_certificate_config *pending; /* handed to gRPC at the next handshake */
 };
@@ -40,7 +51,7 @@ static char *read_pem(const char *what, const char *path, char *why, size_t why_
 
 /* Checks with OpenSSL that the chain, the key and the CA parse and that key and cert match. */
 static bool validate(const char *cert, const char *key, const char *ca, const eied_config_t *cfg,
-                     char *why, size_t why_len)
+                     int64_t *not_after_out, char *why, size_t why_len)
 {
     bool ok = false;
     BIO *cb = BIO_new_mem_buf(cert, -1), *kb = BIO_new_mem_buf(key, -1);
@@ -51,11 +62,20 @@ static bool validate(const char *cert, const char *key, const char *ca, const ei
     else if (k == NULL)
         snprintf(why, why_len, "tls.key: %s: no PEM private key (encrypted keys are not supported)",
                  cfg->tls_key);
+    else if (EVP_PKEY_get_security_bits(k) < MIN_KEY_SECURITY_BITS)
+        snprintf(why, why_len,
+                 "tls.key: %s: a %d-bit %s key is too weak to use (%d bits of security, "
+                 "at least %d needed: RSA 2048 or EC P-256)",
+                 cfg->tls_key, EVP_PKEY_get_bits(k), EVP_PKEY_get0_type_name(k),
+                 EVP_PKEY_get_security_bits(k), MIN_KEY_SECURITY_BITS);
     else if (X509_check_private_key(x, k) != 1)
         snprintf(why, why_len, "tls.key: %s does not match the certificate in %s", cfg->tls_key,
                  cfg->tls_cert);
     else
         ok = true;
+    struct tm tm;
+    if (ok && ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1)
+        *not_after_out = (int64_t)timegm(&tm);
     if (ok && ca != NULL) {
         BIO *ab = BIO_new_mem_buf(ca, -1);
         X509 *a = PEM_read_bio_X509(ab, NULL, NULL, NULL);
@@ -74,7 +94,8 @@ static bool validate(const char *cert, const char *key, const char *ca, const ei
     return ok;
 }
 
-static grpc_ssl_server_certificate_config *read_config(const eied_config_t *cfg, char *why,
+static grpc_ssl_server_certificate_config *read_config(const eied_config_t *cfg,
+                                                       int64_t *not_after_out, char *why,
                                                        size_t why_len)
 {
     grpc_ssl_server_certificate_config *config = NULL;
@@ -86,7 +107,7 @@ static grpc_ssl_server_certificate_config *read_config(const eied_config_t *cfg,
     if (cfg->tls_client_ca[0] != '\0' &&
         (ca = read_pem("client_ca", cfg->tls_client_ca, why, why_len)) == NULL)
         goto out;
-    if (!validate(cert, key, ca, cfg, why, why_len))
+    if (!validate(cert, key, ca, cfg, not_after_out, why, why_len))
         goto out;
     grpc_ssl_pem_key_cert_pair pair = {.private_key = key, .cert_chain = cert};
     /* gRPC 1.51's reloading path asserts that root certificates are set even when no client
@@ -100,6 +121,24 @@ out:
     free(key);
     free(ca);
     return config;
+}
+
+double eied_tls_expiry_seconds(const eied_tls_t *tls)
+{
+    return (double)(atomic_load(&tls->not_after) - (int64_t)time(NULL));
+}
+
+/* An expired certificate fails every handshake; one about to expire soon will. */
+static void warn_expiry(const eied_tls_t *tls)
+{
+    double left = eied_tls_expiry_seconds(tls);
+    if (left >= EXPIRY_WARN_SECONDS)
+        return;
+    char days[32];
+    snprintf(days, sizeof days, "%.1f", left / 86400.0);
+    eied_log(EIED_LOG_WARN,
+             left < 0 ? "TLS certificate has expired" : "TLS certificate expires within 14 days",
+             "cert", tls->cfg->tls_cert, "days_left", days, NULL);
 }
 
 eied_tls_t *eied_tls_create(const eied_config_t *cfg, char *why, size_t why_len)
@@ -125,11 +164,14 @@ eied_tls_t *eied_tls_create(const eied_config_t *cfg, char *why, size_t why_len)
     }
     tls->cfg = cfg;
     pthread_mutex_init(&tls->lock, NULL);
-    tls->pending = read_config(cfg, why, why_len);
+    int64_t not_after = INT64_MAX;
+    tls->pending = read_config(cfg, &not_after, why, why_len);
     if (tls->pending == NULL) {
         eied_tls_free(tls);
         return NULL;
     }
+    atomic_store(&tls->not_after, not_after);
+    warn_expiry(tls);
     return tls;
 }
 
@@ -167,9 +209,12 @@ grpc_server_credentials *eied_tls_credentials(eied_tls_t *tls)
 
 bool eied_tls_reload(eied_tls_t *tls, char *why, size_t why_len)
 {
-    grpc_ssl_server_certificate_config *next = read_config(tls->cfg, why, why_len);
+    int64_t not_after = INT64_MAX;
+    grpc_ssl_server_certificate_config *next = read_config(tls->cfg, &not_after, why, why_len);
     if (next == NULL)
         return false;
+    atomic_store(&tls->not_after, not_after);
+    warn_expiry(tls);
     pthread_mutex_lock(&tls->lock);
     grpc_ssl_server_certificate_config *old = tls->pending;
     tls->pending = next;

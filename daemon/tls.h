@@ -23,6 +23,8 @@ grpc_server_credentials *eied_tls_credentials(eied_tls_t *tls);
 bool eied_tls_reload(eied_tls_t *tls, char *why, size_t why_len);
 /* True when clients must present a certificate the CA signed. */
 bool eied_tls_mutual(const eied_tls_t *tls);
+/* Seconds until the certificate expires (negative once it has); any thread. */
+double eied_tls_expiry_seconds(const eied_tls_t *tls);
 void eied_tls_free(eied_tls_t *tls);
 
 #endif

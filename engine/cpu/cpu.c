@@ -32,6 +32,7 @@ typedef struct cpu_state {
     unsigned n_pes;
     const eie_cpu_kernel_t *kernel;
     bool column_only; /* no row form (eie_engine_opts_t.cpu_column_only) */
+    uint64_t max_layout_bytes, max_layout_ratio; /* eie_engine_opts_t; 0 = none */
 } cpu_state_t;
 
 enum { STEP_FC, STEP_ACT, STEP_SOFTMAX };
@@ -134,6 +135,8 @@ static eie_status_t cpu_engine_init(const eie_engine_opts_t *opts, void **state_
     s->n_pes = n;
     s->kernel = kernel;
     s->column_only = opts->cpu_column_only != 0;
+    s->max_layout_bytes = opts->max_layout_bytes;
+    s->max_layout_ratio = opts->max_layout_ratio;
     int rc = eie_pool_init(n, &s->pool);
     if (rc != 0) {
         free(s);
@@ -173,6 +176,39 @@ static void cpu_net_free(void *netp)
         }
     free(net->pe);
     free(net);
+}
+
+/* The layout bytes a net of model may take (eie_engine_opts_t); UINT64_MAX = no limit. */
+static uint64_t layout_limit(const cpu_state_t *s, const eie_model_t *model)
+{
+    uint64_t limit = s->max_layout_bytes ? s->max_layout_bytes : UINT64_MAX;
+    if (s->max_layout_ratio != 0) {
+        uint64_t file = eie_model_file_bytes(model);
+        if (file < 256 * 1024)
+            file = 256 * 1024;
+        uint64_t by_file = file > UINT64_MAX / s->max_layout_ratio ? UINT64_MAX
+                                                                   : file * s->max_layout_ratio;
+        if (by_file < limit)
+            limit = by_file;
+    }
+    return limit;
+}
+
+/* Refuses layer l of model before it is packed if the layout would outgrow the limit. */
+static eie_status_t layout_fits(const cpu_state_t *s, const eie_model_t *model, size_t l,
+                                const eie_fc_t *fc, bool rows, uint64_t used, eie_error_t *err)
+{
+    uint64_t limit = layout_limit(s, model);
+    uint64_t need = eie_cpu_fc_layout_estimate(fc, s->n_pes, rows);
+    if (used + need <= limit)
+        return EIE_STATUS_OK;
+    return eie_error_set(err, EIE_STATUS_LIMIT,
+                         "cpu: layer %zu (%ux%u, %llu nonzeros) needs %llu layout bytes on %u "
+                         "PEs; with the layers before it that is over the limit of %llu for "
+                         "this %llu-byte file",
+                         l, fc->rows, fc->cols, (unsigned long long)fc->nnz,
+                         (unsigned long long)need, s->n_pes, (unsigned long long)limit,
+                         (unsigned long long)eie_model_file_bytes(model));
 }
 
 static eie_status_t cpu_net_init(void *state, const eie_model_t *model, void **net_out,
@@ -215,6 +251,8 @@ static eie_status_t cpu_net_init(void *state, const eie_model_t *model, void **n
         if (fc != NULL) {
             eie_cpu_fc_t *cf = &net->fcs[net->n_fcs];
             bool rows = !after_relu && !s->column_only;
+            if ((st = layout_fits(s, model, l, fc, rows, bytes, err)) != EIE_STATUS_OK)
+                goto error;
             if ((st = eie_cpu_fc_init(fc, net->n, 0, rows, cf, err)) != EIE_STATUS_OK)
                 goto error;
             net->n_fcs++;

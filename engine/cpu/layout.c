@@ -55,6 +55,20 @@ static int pack_rows(eie_pe_layer_t *L, uint32_t cols, int wide)
     return 0;
 }
 
+uint64_t eie_cpu_fc_layout_estimate(const eie_fc_t *fc, unsigned n_pes, int with_rows)
+{
+    uint32_t max_local = (fc->rows + n_pes - 1) / n_pes;
+    uint64_t esz = fc->code_bits > 4 || max_local > 4096 ? 4 : 2;
+    /* codebook, bias, and per PE: cols + 1 column pointers and its entries */
+    uint64_t bytes = 256 * sizeof(float) + (uint64_t)fc->rows * sizeof(float) +
+                     (uint64_t)n_pes * ((uint64_t)fc->cols + 1) * sizeof(uint32_t) +
+                     (fc->nnz + (uint64_t)n_pes * EIE_ENTRY_SLACK) * esz;
+    if (with_rows && rows_allowed(fc->cols, fc->code_bits))
+        bytes += (fc->nnz + (uint64_t)n_pes * EIE_ENTRY_SLACK) * sizeof(uint16_t) +
+                 ((uint64_t)fc->rows + n_pes) * sizeof(uint32_t);
+    return bytes;
+}
+
 eie_status_t eie_cpu_fc_init(const eie_fc_t *fc, unsigned n_pes, int force_wide, int with_rows,
                              eie_cpu_fc_t *out, eie_error_t *err)
 {

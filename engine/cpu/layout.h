@@ -56,6 +56,9 @@ typedef struct eie_cpu_fc {
  * with_rows asks for the row form too, built where the layer allows it. */
 eie_status_t eie_cpu_fc_init(const eie_fc_t *fc, unsigned n_pes, int force_wide, int with_rows,
                              eie_cpu_fc_t *out, eie_error_t *err);
+/* Bytes eie_cpu_fc_init would allocate for fc (an upper bound), worked out
+ * from the header alone, so a caller can refuse before allocating. */
+uint64_t eie_cpu_fc_layout_estimate(const eie_fc_t *fc, unsigned n_pes, int with_rows);
 /* Frees what eie_cpu_fc_init allocated. */
 void eie_cpu_fc_clear(eie_cpu_fc_t *fc);
 

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
 
@@ -76,10 +78,37 @@ Test(config, key_before_any_section_is_an_error)
     cr_assert_str_eq(why, "test.conf:1: key 'listen' before any [section] header");
 }
 
-Test(config, line_without_equals_is_an_error)
+Test(config, line_without_equals_is_an_error_that_does_not_quote_it)
 {
-    cr_assert_not(load("[server]\nlisten\n"));
-    cr_assert_str_eq(why, "test.conf:2: expected 'key = value', got 'listen'");
+    cr_assert_not(load("[admin]\ntoken s3cret-value\n"));
+    cr_assert_str_eq(why, "test.conf:2: expected 'key = value' (the 18-byte line is not shown)");
+    cr_assert(strstr(why, "s3cret") == NULL);
+}
+
+Test(config, a_file_that_is_not_a_config_is_refused_without_its_lines)
+{
+    char w[512];
+    /* a shadow-like file: its first line must not be printed */
+    char path[] = "/tmp/eied-shadow-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    const char line[] = "root:$y$j9T$secrethash:19000:0:99999:7:::\n";
+    cr_assert(write(fd, line, sizeof line - 1) == (ssize_t)(sizeof line - 1));
+    close(fd);
+    cr_assert_not(eied_config_load_file(&cfg, path, w, sizeof w));
+    cr_assert(strstr(w, "secrethash") == NULL, "%s", w);
+    unlink(path);
+    /* a directory and a FIFO are refused at once (a FIFO must not block) */
+    cr_assert_not(eied_config_load_file(&cfg, "/tmp", w, sizeof w));
+    cr_assert(strstr(w, "not a config file (a directory)") != NULL, "%s", w);
+    char fifo[] = "/tmp/eied-fifo-XXXXXX";
+    fd = mkstemp(fifo);
+    close(fd);
+    unlink(fifo);
+    cr_assert(mkfifo(fifo, 0600) == 0);
+    cr_assert_not(eied_config_load_file(&cfg, fifo, w, sizeof w));
+    cr_assert(strstr(w, "not a config file (a FIFO)") != NULL, "%s", w);
+    unlink(fifo);
 }
 
 Test(config, malformed_section_header_is_an_error)

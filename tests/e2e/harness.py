@@ -52,8 +52,10 @@ def enum_value(full_enum, name):
 class Daemon:
     """One eied process on 127.0.0.1:0 with the given config text."""
 
-    def __init__(self, config="", args=(), env=None, start_timeout=15.0):
+    def __init__(self, config="", args=(), env=None, start_timeout=15.0, wrapper=()):
+        """wrapper: a command line eied runs under, e.g. ("prlimit", "--nofile=256", "--")."""
         self.tmp = tempfile.TemporaryDirectory(prefix="eied-test-")
+        os.chmod(self.tmp.name, 0o755)  # a wrapper may run eied as another user
         self.config_path = os.path.join(self.tmp.name, "eied.conf")
         if "drain_delay" not in config:
             config = "[server]\ndrain_delay = 0s\n" + config  # tests stop fast by default
@@ -64,7 +66,7 @@ class Daemon:
         full_env = dict(os.environ)
         full_env.update(env or {})
         self.proc = subprocess.Popen(
-            [EIED, "--config", self.config_path, *LOOPBACK_FLAGS, *args],
+            [*wrapper, EIED, "--config", self.config_path, *LOOPBACK_FLAGS, *args],
             stdout=subprocess.PIPE, stderr=self._stderr, env=full_env, text=True)
         self.port = None
         self.metrics_port = None

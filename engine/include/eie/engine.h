@@ -42,10 +42,19 @@ typedef struct eie_engine_opts {
        environment variable EIE_KERNEL if set, else the fastest this CPU
        runs. A name this CPU does not run fails eie_engine_init. */
     const char *cpu_kernel;
+    /* cpu: a net whose run-time layout would need more bytes than this is
+       refused before it is allocated (EIE_STATUS_LIMIT); 0 = no limit. The
+       layout grows with PEs x columns, not with the file: a tiny file of one
+       wide empty layer would otherwise claim gigabytes at many PEs. */
+    uint64_t max_layout_bytes;
+    /* cpu: also refuse a layout over this many times the model's file bytes,
+       a file counting as at least 256 KiB; 0 = no such limit. */
+    uint64_t max_layout_ratio;
 } eie_engine_opts_t;
 
 /* Defaults: backend "cpu", n_pes 0, sim_* 0 (the EIE paper's values),
-   cpu_column_only 0, cpu_kernel NULL. */
+   cpu_column_only 0, cpu_kernel NULL, max_layout_bytes 0, max_layout_ratio 0
+   (no limits). */
 eie_engine_opts_t eie_engine_opts_default(void);
 
 /* NULL-terminated list of registered backend names, static storage. */
