@@ -338,14 +338,16 @@ static int load_blas(const opts_t *o, bench_blas_t *bl, int *n_out)
 
 static void print_engine(void)
 {
-    /* The variant the engine runs: the one EIE_KERNEL names when set (the
-     * engine's rule), else the best this CPU supports. */
+    /* The variant the engine runs, chosen by the engine's own rule. */
     const char *forced = getenv("EIE_KERNEL");
-    const eie_cpu_kernel_t *k =
-        forced && *forced ? eie_cpu_kernel_find(forced) : eie_cpu_kernel_best();
+    const eie_cpu_kernel_t *k = NULL;
+    eie_error_t err;
+    if (eie_cpu_kernel_select(NULL, &k, &err) != EIE_STATUS_OK) {
+        fprintf(stderr, "eie-bench: %s\n", err.msg);
+        exit(2);
+    }
     printf("engine: built with %s; cpu kernel: %s (EIE_KERNEL=%s); available:", ENGINE_CFLAGS,
-           k ? k->name : "none (EIE_KERNEL names no kernel this CPU runs)",
-           forced ? forced : "(unset)");
+           k->name, forced ? forced : "(unset)");
     for (size_t i = 0; i < eie_cpu_kernel_count; i++)
         printf(" %s%s", eie_cpu_kernels[i].name,
                eie_cpu_kernels[i].supported() ? "" : " (not on this cpu)");
