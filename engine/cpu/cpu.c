@@ -211,6 +211,20 @@ static eie_status_t layout_fits(const cpu_state_t *s, const eie_model_t *model, 
                          (unsigned long long)eie_model_file_bytes(model));
 }
 
+/* Refuses a graph whose whole layout (estimated) would outgrow the limit. */
+static eie_status_t layout_fits_total(const cpu_state_t *s, const eie_model_t *model,
+                                      uint64_t need, eie_error_t *err)
+{
+    uint64_t limit = layout_limit(s, model);
+    if (need <= limit)
+        return EIE_STATUS_OK;
+    return eie_error_set(err, EIE_STATUS_LIMIT,
+                         "cpu: the graph's layers need %llu layout bytes on %u PEs, over the "
+                         "limit of %llu for this %llu-byte file",
+                         (unsigned long long)need, s->n_pes, (unsigned long long)limit,
+                         (unsigned long long)eie_model_file_bytes(model));
+}
+
 static eie_status_t cpu_net_init(void *state, const eie_model_t *model, void **net_out,
                                  uint64_t *layout_bytes_out, eie_error_t *err)
 {
@@ -223,6 +237,24 @@ static eie_status_t cpu_net_init(void *state, const eie_model_t *model, void **n
     net->s = s;
     net->n = s->n_pes;
     if (eie_model_format_version(model) == EIE_FORMAT_VERSION_GRAPH) {
+        /* The same limit as for a chain, before anything is packed: a grouped
+         * convolution keeps a per-PE layout per group, exact storage keeps a
+         * float per nonzero besides the entry. */
+        uint64_t need = 0;
+        for (size_t l = 0; l < nl; l++) {
+            const eie_fc_t *fc = eie_model_fc(model, l);
+            if (fc == NULL)
+                continue;
+            eie_layer_info_t li;
+            eie_model_layer_info(model, l, &li);
+            uint64_t groups = li.kind == EIE_LAYER_CONV2D && li.conv.groups > 1 ? li.conv.groups : 1;
+            uint64_t extra = li.storage == EIE_STORAGE_EXACT ? fc->nnz * sizeof(float) : 0;
+            if ((st = layout_fits(s, model, l, fc, false, need, err)) != EIE_STATUS_OK)
+                goto error;
+            need += groups * eie_cpu_fc_layout_estimate(fc, s->n_pes, 0) + extra;
+        }
+        if ((st = layout_fits_total(s, model, need, err)) != EIE_STATUS_OK)
+            goto error;
         if ((st = eie_cpu_graph_init(model, s->n_pes, s->kernel, &net->graph, layout_bytes_out,
                                      err)) != EIE_STATUS_OK)
             goto error;

@@ -293,3 +293,37 @@ Test(graph_run, mutated_files_that_load_run_like_the_dense_reference)
     free(d);
     eie_builder_free(b);
 }
+
+/* A graph's layout is bounded like a chain's: a small file of one wide,
+ * nearly empty layer would claim PEs x columns pointers at load. */
+Test(graph_run, layout_over_the_limit_is_refused_before_it_is_packed)
+{
+    eie_builder_t *b = NULL;
+    eie_error_t err;
+    uint64_t seed = 7;
+    eie_shape_t s = {.rank = 2, .dims = {-1, 1 << 20}};
+    cr_assert_eq(eie_builder_init_graph("wide", "", &b, &err), EIE_STATUS_OK);
+    cr_assert_eq(eie_builder_add_input(b, "x", EIE_DTYPE_FP32, &s, &err), EIE_STATUS_OK);
+    cr_assert_eq(th_fc(b, "x", "y", 1, 1e-5, EIE_STORAGE_SHARED, &seed, &err), EIE_STATUS_OK,
+                 "%s", err.msg);
+    cr_assert_eq(eie_builder_add_output(b, "y", &err), EIE_STATUS_OK);
+    eie_model_t *m = load(b);
+    eie_engine_opts_t o = eie_engine_opts_default();
+    o.n_pes = 64;
+    o.max_layout_bytes = 64u << 20;
+    eie_engine_t *e;
+    eie_net_t *net = NULL;
+    cr_assert_eq(eie_engine_init(&o, &e, &err), EIE_STATUS_OK, "%s", err.msg);
+    cr_assert_eq(eie_net_init(e, m, &net, &err), EIE_STATUS_LIMIT);
+    cr_assert(strstr(err.msg, "layout bytes on 64 PEs") != NULL, "%s", err.msg);
+    cr_assert_null(net);
+    eie_engine_free(e);
+    /* the same file within the limit loads */
+    o.n_pes = 2;
+    cr_assert_eq(eie_engine_init(&o, &e, &err), EIE_STATUS_OK, "%s", err.msg);
+    cr_assert_eq(eie_net_init(e, m, &net, &err), EIE_STATUS_OK, "%s", err.msg);
+    eie_net_free(net);
+    eie_engine_free(e);
+    eie_model_free(m);
+    eie_builder_free(b);
+}
