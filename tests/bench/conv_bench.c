@@ -2,8 +2,8 @@
  * eie-bench --conv (conv_bench.h): convolution layers at batch 1, timed and
  * checked the way the fc table is (methods and thread counts interleaved,
  * rotating order, warm or --cold, float64 reference check first):
- *   cpu     the engine's conv path: a hook (conv_engine below), empty until
- *           the engine has one; the column prints n/a
+ *   cpu     the engine's conv path (conv_engine below): sparse conv2d on
+ *           the compressed weights
  *   sparse  direct sparse convolution (baselines_conv.h)
  *   blas    im2col + OpenBLAS sgemm per group, the core OpenBLAS detects
  *   blas-f  the same with OPENBLAS_CORETYPE forced, where faster
@@ -45,19 +45,123 @@ const char *const conv_bench_layer_names[] = {"LeNet-c1", "LeNet-c2", "Alex-c1",
                                               "Alex-c3",  "Alex-c4",  "Alex-c5", NULL};
 
 /*
- * HOOK: the cpu backend's convolution path, which does not exist yet.
- * When it does, fill conv_engine: prepare builds an engine net of the one
- * conv layer (shape, weights [O][C/G][K][K], bias) on T PEs, run computes
- * y [O][OH][OW] from x [C][H][W], release frees the net. The check against
- * the float64 reference, the timing and the cpu column then need no other
- * change. Until then the cpu column prints n/a: no number is made up.
+ * The cpu backend's convolution path: the layer as a one-node graph
+ * (input [-1, C, H, W], conv2d, output [-1, O, OH, OW]) whose weights keep
+ * the 4-bit codebook they were drawn from, on an engine of T PEs. The
+ * engine lowers the input to patches and walks the compressed weights with
+ * its batch kernels (engine/cpu/graph.c).
  */
+typedef struct conv_net {
+    eie_engine_t *engine;
+    eie_net_t *net;
+} conv_net_t;
+
+static void conv_engine_release(void *p)
+{
+    conv_net_t *c = p;
+    if (c == NULL)
+        return;
+    eie_net_free(c->net);
+    eie_engine_free(c->engine);
+    free(c);
+}
+
+static void *conv_engine_prepare(const bl_conv_shape_t *s, const float *w, const float *bias,
+                                 int T)
+{
+    const uint32_t cols = (uint32_t)(s->C / s->groups * s->K * s->K);
+    const size_t nw = (size_t)s->O * cols;
+    float cb[256] = {0};
+    unsigned ncb = 1;
+    uint8_t *codes = malloc(nw);
+    conv_net_t *c = calloc(1, sizeof *c);
+    eie_builder_t *b = NULL;
+    eie_model_t *m = NULL;
+    uint8_t *file = NULL;
+    size_t len = 0;
+    eie_error_t err = {0};
+    int ok = codes != NULL && c != NULL;
+    /* the distinct nonzero values are the codebook (at most 255) */
+    for (size_t i = 0; ok && i < nw; i++) {
+        unsigned k = 0;
+        if (w[i] != 0.0f) {
+            for (k = 1; k < ncb && cb[k] != w[i]; k++)
+                ;
+            if (k == ncb) {
+                ok = ncb < 256;
+                if (ok)
+                    cb[ncb++] = w[i];
+            }
+        }
+        codes[i] = (uint8_t)k;
+    }
+    unsigned bits = 1;
+    while ((1u << bits) < ncb)
+        bits++;
+    eie_shape_t in = {.rank = 4, .dims = {-1, s->C, s->H, s->W}};
+    const char *inputs[] = {"x"};
+    eie_node_desc_t d = {.kind = EIE_LAYER_CONV2D,
+                         .name = s->name,
+                         .n_inputs = 1,
+                         .inputs = inputs,
+                         .output = "y",
+                         .rows = (uint32_t)s->O,
+                         .weights = {.storage = EIE_STORAGE_SHARED,
+                                     .code_bits = bits,
+                                     .codebook = cb,
+                                     .codes = codes,
+                                     .bias = bias},
+                         .conv = {.kernel_h = (uint32_t)s->K,
+                                  .kernel_w = (uint32_t)s->K,
+                                  .stride_h = (uint32_t)s->stride,
+                                  .stride_w = (uint32_t)s->stride,
+                                  .pad_top = (uint32_t)s->pad,
+                                  .pad_left = (uint32_t)s->pad,
+                                  .pad_bottom = (uint32_t)s->pad,
+                                  .pad_right = (uint32_t)s->pad,
+                                  .dilation_h = 1,
+                                  .dilation_w = 1,
+                                  .groups = (uint32_t)s->groups}};
+    eie_engine_opts_t o = eie_engine_opts_default();
+    o.n_pes = (unsigned)T;
+    ok = ok && eie_builder_init_graph(s->name, "", &b, &err) == EIE_STATUS_OK &&
+         eie_builder_add_input(b, "x", EIE_DTYPE_FP32, &in, &err) == EIE_STATUS_OK &&
+         eie_builder_add_node(b, &d, &err) == EIE_STATUS_OK &&
+         eie_builder_add_output(b, "y", &err) == EIE_STATUS_OK &&
+         eie_builder_write_memory(b, &file, &len, &err) == EIE_STATUS_OK &&
+         eie_model_load_memory(file, len, NULL, &m, &err) == EIE_STATUS_OK &&
+         eie_engine_init(&o, &c->engine, &err) == EIE_STATUS_OK &&
+         eie_net_init(c->engine, m, &c->net, &err) == EIE_STATUS_OK;
+    if (!ok && err.msg[0])
+        fprintf(stderr, "eie-bench: %s: engine conv: %s\n", s->name, err.msg);
+    free(codes);
+    free(file);
+    eie_builder_free(b);
+    eie_model_free(m);
+    if (!ok) {
+        conv_engine_release(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void conv_engine_run(void *p, const float *x, float *y)
+{
+    conv_net_t *c = p;
+    eie_error_t err;
+    if (eie_net_run(c->net, x, 1, y, NULL, &err) != EIE_STATUS_OK) {
+        fprintf(stderr, "eie-bench: engine conv: %s\n", err.msg);
+        exit(1);
+    }
+}
+
 typedef struct conv_engine {
     void *(*prepare)(const bl_conv_shape_t *s, const float *w, const float *bias, int T);
     void (*run)(void *net, const float *x, float *y);
     void (*release)(void *net);
 } conv_engine_t;
-static const conv_engine_t conv_engine = {.prepare = NULL, .run = NULL, .release = NULL};
+static const conv_engine_t conv_engine = {
+    .prepare = conv_engine_prepare, .run = conv_engine_run, .release = conv_engine_release};
 
 enum { C_CPU, C_SPARSE, C_BLAS, C_BLASF0 };
 #define C_MAX (C_BLASF0 + 4)
@@ -142,10 +246,6 @@ int conv_bench_main(const conv_bench_opts_t *o)
     int on[C_MAX];
     for (int m = 0; m < n_methods; m++)
         on[m] = bench_listed(o->methods, m < C_BLAS ? names[m] : m == C_BLAS ? "blas" : "blas-f");
-    on[C_CPU] &= conv_engine.prepare != NULL;
-    if (conv_engine.prepare == NULL)
-        printf("conv: the engine has no convolution path yet: cpu column n/a "
-               "(hook: conv_engine in tests/bench/conv_bench.c)\n");
     eie_pool_t *pool = NULL;
     if (eie_pool_init(2, &pool) != 0) {
         fprintf(stderr, "eie-bench: cannot start the baselines' threads\n");
