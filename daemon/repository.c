@@ -350,7 +350,17 @@ static void report_unreadable(eied_server_t *srv, const scan_model_t *sm)
     eied_model_t *m = eied_models_find(srv->models, sm->name);
     eied_log(EIED_LOG_ERROR, "repository: cannot read a model folder; what serves stays",
              "model", sm->name, "error", strerror(sm->error), NULL);
-    if (m != NULL && m->from_repo)
+    if (m == NULL) {
+        /* Unreadable from the first scan on: a row in RepositoryIndex says
+         * so, and the next scan that can read the folder loads it. */
+        m = eied_models_get(srv->models, sm->name, true);
+        if (m == NULL)
+            return;
+        m->from_repo = true;
+        m->state = EIED_MODEL_UNAVAILABLE;
+        snprintf(m->path, sizeof m->path, "%s/%s", srv->cfg->repository, sm->name);
+    }
+    if (m->from_repo)
         snprintf(m->reason, sizeof m->reason, "model folder '%s' cannot be read: %s", sm->name,
                  strerror(sm->error));
 }

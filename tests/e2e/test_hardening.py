@@ -201,6 +201,24 @@ class Repository(unittest.TestCase):
                 os.chmod(os.path.join(repo, "a"), 0o755)
 
     @unittest.skipUnless(ROOT, "needs root to run eied as another user")
+    def test_a_folder_unreadable_from_the_start_is_reported_and_loaded_once_readable(self):
+        repo = new_repo()
+        publish(repo, "a", 1, TINY)
+        publish(repo, "b", 1, TINY)
+        os.chmod(os.path.join(repo, "a"), 0)
+        try:
+            with Daemon(repo_config(repo), wrapper=AS_NOBODY) as d, d.channel() as ch:
+                self.assertTrue(wait_for(lambda: model_ready(ch, "b")), d.log()[-3000:])
+                self.assertTrue(wait_for(lambda: any("cannot be read" in r[3]
+                                                     for r in rows(ch, "a"))),
+                                (rows(ch), d.log()[-2000:]))
+                self.assertFalse(model_ready(ch, "a"))
+                os.chmod(os.path.join(repo, "a"), 0o755)
+                self.assertTrue(wait_for(lambda: model_ready(ch, "a")), d.log()[-2000:])
+        finally:
+            os.chmod(os.path.join(repo, "a"), 0o755)
+
+    @unittest.skipUnless(ROOT, "needs root to run eied as another user")
     def test_a_version_that_failed_with_eacces_is_retried_on_chmod_and_on_sighup(self):
         repo = new_repo()
         publish(repo, "m", 1, TINY)
