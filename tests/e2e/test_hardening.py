@@ -46,12 +46,24 @@ def health(port, service, timeout=3.0):
 
 
 def wait_for(predicate, timeout=20.0, step=0.05):
-    """Polls predicate until it is true; returns its last value (tests bound, never time)."""
+    """Polls predicate until it is true; returns its last value (tests bound, never time).
+    An UNAVAILABLE answer counts as "not yet": once, under ASan and a parallel test, the
+    first call on a fresh connection saw "Socket closed"; what these tests check is what
+    follows, and a client retries UNAVAILABLE anyway."""
     deadline = time.monotonic() + timeout
-    value = predicate()
+
+    def attempt():
+        try:
+            return predicate()
+        except grpc.RpcError as e:
+            if e.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() >= deadline:
+                raise
+            return False
+
+    value = attempt()
     while not value and time.monotonic() < deadline:
         time.sleep(step)
-        value = predicate()
+        value = attempt()
     return value
 
 
