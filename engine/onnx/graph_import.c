@@ -135,21 +135,7 @@ static eie_status_t const_floats(gimp_t *imp, const gconst_t *k, uint32_t *rank,
 {
     char what[400];
     snprintf(what, sizeof what, "%s: tensor '%.64s'", imp->where, k->name);
-    if (k->bound) {
-        *rank = k->bound->rank;
-        memcpy(dims, k->bound->dims, sizeof k->bound->dims);
-        *count = k->bound->count;
-        *data = malloc(*count ? *count * sizeof **data : 1);
-        if (*data == NULL)
-            return eie_error_set(imp->err, EIE_STATUS_NO_MEMORY, "out of memory for %s", what);
-        if (*count)
-            memcpy(*data, k->bound->data, *count * sizeof **data);
-        return EIE_STATUS_OK;
-    }
-    eie_status_t st = eie_onnx_tensor_shape(k->proto, what, rank, dims, count, imp->err);
-    if (st == EIE_STATUS_OK)
-        st = eie_onnx_tensor_floats(k->proto, what, *count, data, imp->err);
-    return st;
+    return eie_onnx_const_floats(k->proto, k->bound, what, rank, dims, count, data, imp->err);
 }
 
 static eie_status_t const_int64s(gimp_t *imp, const gconst_t *k, size_t max, size_t *count,

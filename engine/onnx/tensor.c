@@ -194,3 +194,24 @@ void eie_onnx_tensor_free(eie_onnx_tensor_t *tensor)
     free(tensor->data);
     free(tensor);
 }
+
+eie_status_t eie_onnx_const_floats(const Onnx__TensorProto *t, const eie_onnx_tensor_t *bound,
+                                   const char *what, uint32_t *rank_out, int64_t *dims_out,
+                                   size_t *count_out, float **data_out, eie_error_t *err)
+{
+    if (bound != NULL) {
+        *rank_out = bound->rank;
+        memcpy(dims_out, bound->dims, sizeof bound->dims);
+        *count_out = bound->count;
+        *data_out = malloc(*count_out ? *count_out * sizeof **data_out : 1);
+        if (*data_out == NULL)
+            return eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory for %s", what);
+        if (*count_out)
+            memcpy(*data_out, bound->data, *count_out * sizeof **data_out);
+        return EIE_STATUS_OK;
+    }
+    eie_status_t st = eie_onnx_tensor_shape(t, what, rank_out, dims_out, count_out, err);
+    if (st == EIE_STATUS_OK)
+        st = eie_onnx_tensor_floats(t, what, *count_out, data_out, err);
+    return st;
+}
