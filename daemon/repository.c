@@ -271,7 +271,8 @@ static void apply_model(eied_server_t *srv, eied_repository_t *r, const scan_mod
                  NULL);
     }
     scan_version_t *sorted = sm->versions; /* the scan's own copy: sorting it is fine */
-    qsort(sorted, sm->n_versions, sizeof sorted[0], cmp_version_desc);
+    if (sm->n_versions > 0) /* a model whose every version was refused has no array */
+        qsort(sorted, sm->n_versions, sizeof sorted[0], cmp_version_desc);
     const eied_policy_t *p = policy_for(cfg, sm->name);
     m->n_desired = 0;
     for (size_t i = 0; i < sm->n_versions && m->n_desired < EIED_MAX_VERSIONS; i++) {

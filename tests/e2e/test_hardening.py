@@ -574,11 +574,6 @@ class Tls(unittest.TestCase):
 
 
 class PathsAndSecrets(unittest.TestCase):
-    # Under ASan, and only while another test ran beside it, this test's first daemon went
-    # away early in two of two full CI runs ("Socket closed", then "Connection refused");
-    # it never did in 15 runs alone. The plain build still runs it.
-    @unittest.skipIf(harness.SANITIZED, "daemon lost under ASan beside another test: being "
-                     "investigated; the plain build runs this test")
     def test_a_symlink_out_of_the_repository_is_refused_unless_allowed(self):
         repo = new_repo()
         outside = tempfile.mkdtemp(prefix="outside-", dir=TMP.name)
