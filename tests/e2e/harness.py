@@ -122,7 +122,13 @@ class Daemon:
         return self.proc.returncode
 
     def __exit__(self, exc_type, *exc):
+        died = self.proc.poll() is not None  # exited by itself, before being asked to
         try:
+            if exc_type is not None and died:
+                # The test failed because the daemon is gone: its stderr (a sanitizer
+                # report, a fatal log line) is the only clue, and tmp is deleted below.
+                sys.stderr.write("eied exited %d by itself during the test; its log:\n%s\n"
+                                 % (self.proc.returncode, self.log()[-8000:]))
             rc = self.stop()
             if exc_type is None and rc != 0:
                 raise AssertionError("eied exited %d:\n%s" % (rc, self.log()[-4000:]))
