@@ -247,15 +247,15 @@ def onnx_corpus(build):
             t.float_data.extend(values)
         return t
 
-    def model(nodes, inits, in_dim=4, out="y", batch=1):
+    def model(nodes, inits, in_dim=4, out="y", batch=1, in_shape=None):
         m = Model(ir_version=8, producer_name="make-corpus")
         m.opset_import.add(domain="", version=13)
         g = m.graph
         g.name = "seed"
         x = g.input.add(name="x")
         x.type.tensor_type.elem_type = FLOAT
-        x.type.tensor_type.shape.dim.add(dim_value=batch)
-        x.type.tensor_type.shape.dim.add(dim_value=in_dim)
+        for dim in in_shape or [batch, in_dim]:
+            x.type.tensor_type.shape.dim.add(dim_value=dim)
         g.output.add(name=out).type.tensor_type.elem_type = FLOAT
         for op, ins, outs, attrs in nodes:
             n = g.node.add(op_type=op, name=op.lower() + "_" + outs[0])
@@ -267,6 +267,11 @@ def onnx_corpus(build):
                     a.type, a.f = 1, v
                 elif isinstance(v, int):
                     a.type, a.i = 2, v
+                elif isinstance(v, str):
+                    a.type, a.s = 3, v.encode()
+                elif isinstance(v, list):
+                    a.type = 7
+                    a.ints.extend(v)
                 else:
                     a.type = 4
                     tensor(a.t, k, *v)
@@ -299,6 +304,28 @@ def onnx_corpus(build):
         "gemm-transA": model(
             [("Gemm", ["x", "W"], ["y"], {"transA": 1})], [("W", [4, 3], w43)], batch=4),
         "unsupported-conv": model([("Conv", ["x", "W"], ["y"], {})], [("W", [3, 4], w43)]),
+        # graphs: convolution, pooling, folded BatchNormalization, a residual add
+        "conv-pool-gemm": model(
+            [("Conv", ["x", "K", "KB"], ["c"], {"pads": [1, 0, 1, 2], "strides": [1, 1]}),
+             ("Relu", ["c"], ["r"], {}),
+             ("MaxPool", ["r"], ["p"], {"kernel_shape": [2, 2], "strides": [2, 2],
+                                        "ceil_mode": 1}),
+             ("Flatten", ["p"], ["f"], {"axis": 1}),
+             ("Gemm", ["f", "W", "B"], ["y"], {"transB": 1})],
+            [("K", [2, 1, 3, 3], [0.5, 0, -0.25, 0, 1, 0, 0.125, 0, -1] * 2),
+             ("KB", [2], [0.1, -0.1]), ("W", [3, 18], ([1, 0, -0.5] * 18)[:54]),
+             ("B", [3], [0, 0.5, 0])], in_shape=[1, 1, 5, 5]),
+        "conv-bn-add-gap": model(
+            [("Conv", ["x", "K"], ["c"], {"auto_pad": "SAME_UPPER", "group": 2}),
+             ("BatchNormalization", ["c", "S", "O", "M", "V"], ["b"], {"epsilon": 1e-5}),
+             ("Add", ["b", "x"], ["a"], {}),
+             ("AveragePool", ["a"], ["q"], {"kernel_shape": [2, 2], "count_include_pad": 1,
+                                            "pads": [0, 0, 1, 1]}),
+             ("Concat", ["q", "q"], ["k"], {"axis": 1}),
+             ("GlobalAveragePool", ["k"], ["y"], {})],
+            [("K", [2, 1, 3, 3], [0.25, 0, 0, 0, 1, 0, 0, 0, -0.25] * 2),
+             ("S", [2], [1, 0.5]), ("O", [2], [0, 0.1]), ("M", [2], [0.2, 0]),
+             ("V", [2], [1, 4])], in_shape=[1, 2, 4, 4]),
         "gemm-missing-weight": model([("Gemm", ["x", "W"], ["y"], {})], []),
         "gemm-shape-mismatch": model([("Gemm", ["x", "W"], ["y"], {"transB": 1})],
                                      [("W", [3, 5], w43 + [0, 0, 0])]),
