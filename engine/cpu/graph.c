@@ -9,8 +9,9 @@
  *  - fc: as in the chain path, row i on PE i mod N (EIE sec. III-B), the B
  *    samples of a chunk through the batch kernels;
  *  - conv2d: the weight matrix Cout x (C/groups*kh*kw) is an fc matrix whose
- *    rows (output channels) are interleaved over the PEs the same way
- *    (within each group: a group is its own matrix of Cout/groups rows). The
+ *    rows (output channels) are interleaved over the PEs the same way,
+ *    channel i on PE i mod N (a group is packed as its own matrix of
+ *    Cout/groups rows; eie_cpu_group_slot picks each PE's part of it). The
  *    input is lowered to patches (im2col) a tile of output positions at a
  *    time, 16 positions to a block stored column-major ([col][16]), so one
  *    kernel call applies the matrix to 16 positions as the batch kernels do
@@ -441,10 +442,11 @@ static void conv_apply(gjob_t *job, const conv_pass_t *cp, unsigned p)
         const float *blk = g->patch + bi * (size_t)nd->cols * BLK;
         size_t S;
         uint32_t n_rows;
-        sc->entries += spmv(g, nd, cp->q, p, g->blk_active + bi * g->blk_stride, g->blk_n[bi],
+        unsigned v = eie_cpu_group_slot(g->n, cp->q, nd->rows_g, p);
+        sc->entries += spmv(g, nd, cp->q, v, g->blk_active + bi * g->blk_stride, g->blk_n[bi],
                             blk, BLK, 1, nb, sc->acc, &S, &n_rows);
         for (uint32_t r = 0; r < n_rows; r++) {
-            size_t co = (size_t)cp->q * nd->rows_g + (size_t)r * g->n + p;
+            size_t co = (size_t)cp->q * nd->rows_g + (size_t)r * g->n + v;
             float bias = nd->bias[co];
             float *dst = cp->y + co * cp->P + pos0;
             for (size_t b = 0; b < nb; b++)

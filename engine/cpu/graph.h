@@ -21,6 +21,20 @@ eie_status_t eie_cpu_graph_init(const eie_model_t *model, unsigned n_pes,
                                 uint64_t *layout_bytes_out, eie_error_t *err);
 void eie_cpu_graph_free(eie_cpu_graph_t *g);
 
+/*
+ * Which slot of group q's layout PE p runs. Each group of a grouped
+ * convolution is packed as its own matrix of rows_g rows, slot v holding its
+ * rows v, v + N, ...; PE p takes the slot whose rows are global output
+ * channels q * rows_g + v + kN == p (mod N), so channel i runs on PE i mod N
+ * as an fc row does (EIE sec. III-B), and a depthwise layer (one channel a
+ * group) spreads over all PEs instead of landing on PE 0.
+ */
+static inline unsigned eie_cpu_group_slot(unsigned n_pes, uint32_t q, uint32_t rows_g, unsigned p)
+{
+    unsigned shift = (unsigned)(((uint64_t)q * rows_g) % n_pes);
+    return (p + n_pes - shift) % n_pes;
+}
+
 /* Queues a run on pool (see eie_net_submit_multi); join: the caller takes a PE slot. */
 eie_status_t eie_cpu_graph_submit(eie_pool_t *pool, eie_cpu_graph_t *g,
                                   const float *const *inputs, size_t batch,

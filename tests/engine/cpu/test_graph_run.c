@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../format/graph_helpers.h"
+#include "cpu/graph.h"
 
 typedef struct run {
     size_t n_out;
@@ -134,6 +135,46 @@ static void wide_conv(eie_storage_t storage)
     check_against_dense(m, 2, 1e-5f);
     eie_model_free(m);
     eie_builder_free(b);
+}
+
+/* Depthwise: one output channel a group, so each group's matrix has one row. */
+Test(graph_run, depthwise_conv_matches_dense_on_1_2_3_7_pes)
+{
+    eie_builder_t *b;
+    eie_error_t err;
+    uint64_t seed = 9;
+    cr_assert_eq(eie_builder_init_graph("dw", "", &b, &err), EIE_STATUS_OK);
+    eie_shape_t s = th_shape4(-1, 10, 6, 7);
+    cr_assert_eq(eie_builder_add_input(b, "x", EIE_DTYPE_FP32, &s, &err), EIE_STATUS_OK);
+    eie_conv2d_params_t p = {.kernel_h = 3, .kernel_w = 3, .stride_h = 1, .stride_w = 2,
+                             .pad_top = 1, .pad_left = 0, .pad_bottom = 2, .pad_right = 1,
+                             .dilation_h = 1, .dilation_w = 1, .groups = 10};
+    cr_assert_eq(th_conv(b, "x", "y", 10, p, 0.8, EIE_STORAGE_SHARED, &seed, &err),
+                 EIE_STATUS_OK, "%s", err.msg);
+    cr_assert_eq(eie_builder_add_output(b, "y", &err), EIE_STATUS_OK);
+    eie_model_t *m = load(b);
+    check_against_dense(m, 3, 1e-5f);
+    eie_model_free(m);
+    eie_builder_free(b);
+}
+
+/* Output channel i of a grouped conv runs on PE i mod N, as an fc row does. */
+Test(graph_run, grouped_conv_channel_i_runs_on_pe_i_mod_n)
+{
+    const unsigned pes[] = {1, 2, 3, 7};
+    const uint32_t rows_g[] = {1, 2, 5, 7, 16};
+    for (size_t a = 0; a < 4; a++)
+        for (size_t c = 0; c < 5; c++)
+            for (uint32_t q = 0; q < 9; q++)
+                for (unsigned p = 0; p < pes[a]; p++) {
+                    unsigned v = eie_cpu_group_slot(pes[a], q, rows_g[c], p);
+                    cr_assert_lt(v, pes[a]);
+                    /* slot v holds rows v, v + N, ... of the group */
+                    for (uint32_t r = v; r < rows_g[c]; r += pes[a])
+                        cr_assert_eq((q * rows_g[c] + r) % pes[a], p,
+                                     "N=%u rows_g=%u group %u: channel %u on PE %u", pes[a],
+                                     rows_g[c], q, q * rows_g[c] + r, p);
+                }
 }
 
 Test(graph_run, wide_conv_shared_over_several_tiles) { wide_conv(EIE_STORAGE_SHARED); }
