@@ -7,7 +7,7 @@ set -eu
 PACKAGES="
   build-essential pkg-config meson ninja-build
   libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler grpc-proto
-  libuv1-dev libssl-dev openssl zlib1g-dev
+  libuv1-dev libssl-dev openssl zlib1g-dev libmicrohttpd-dev curl
   libcriterion-dev
   clang libclang-rt-14-dev
   python3 python3-grpcio python3-protobuf python3-yaml python3-onnx python3-numpy
