@@ -410,52 +410,85 @@ static int run_sweep(const eie_model_t *m, const char *path, eie_sim_params_t ba
 
 /* ---- the calibration suite ------------------------------------------------- */
 
-static int run_benchmark(eie_sim_params_t p, int json)
+/* One table of the nine layers on one workload; JSON items or text rows. */
+static int bench_table(const eie_sim_params_t *p, eie_sim_bench_workload_t wl, int json)
 {
     size_t n;
     const eie_sim_bench_layer_t *L = eie_sim_bench_layers(&n);
     eie_error_t err;
+    int within = 0;
     if (!json)
-        printf("EIE calibration: synthetic layers (EIE Table III sizes and densities), %u PEs, "
-               "FIFO %u, %g MHz\n\n"
-               "%-8s %11s %8s %8s %8s %6s | %7s %7s %6s | %7s %8s %7s\n",
-               p.n_pes, p.fifo_depth, p.clock_mhz, "layer", "size", "entries", "cycles",
-               "ideal", "eff", "sim us", "paper", "ratio", "theo us", "paper", "p.eff");
-    else
-        printf("{\"params\":{\"pes\":%u,\"fifo\":%u,\"clock_mhz\":%g},\"layers\":[", p.n_pes,
-               p.fifo_depth, p.clock_mhz);
+        printf("%-8s %11s %8s %8s %8s %6s %4s | %7s %7s %6s | %7s %8s %7s\n", "layer", "size",
+               "entries", "cycles", "ideal", "eff", "bat", "sim us", "paper", "ratio", "theo us",
+               "paper", "p.eff");
     for (size_t i = 0; i < n; i++) {
         eie_sim_report_t r;
-        if (eie_sim_bench_run(&L[i], &p, 1, &r, &err) != EIE_STATUS_OK) {
+        if (eie_sim_bench_run(&L[i], p, wl, 1, &r, &err) != EIE_STATUS_OK) {
             fprintf(stderr, "eiectl simulate: %s: %s\n", L[i].name, err.msg);
-            return 1;
+            return -1;
         }
         const eie_sim_layer_report_t *t = &r.total;
-        double theo = (double)t->balanced_cycles / p.clock_mhz;
+        double theo = (double)t->balanced_cycles / p->clock_mhz;
+        double ratio = t->time_us / L[i].paper_actual_us;
+        within += fabs(ratio - 1.0) <= 0.15;
         if (json) {
             printf("%s{\"name\":\"%s\",\"in\":%u,\"out\":%u,\"entries\":%llu,\"cycles\":%llu,"
                    "\"balanced_cycles\":%llu,\"ideal_cycles\":%llu,\"efficiency\":%.4f,"
+                   "\"act_batches\":%llu,\"lnzd_waits\":%llu,"
                    "\"time_us\":%.3f,\"paper_actual_us\":%.1f,\"theoretical_us\":%.3f,"
                    "\"paper_theoretical_us\":%.1f,\"energy_uj\":%.4f}",
                    i ? "," : "", L[i].name, L[i].in, L[i].out, (unsigned long long)t->entries,
                    (unsigned long long)t->cycles, (unsigned long long)t->balanced_cycles,
-                   (unsigned long long)t->ideal_cycles, t->efficiency, t->time_us,
-                   L[i].paper_actual_us, theo, L[i].paper_theoretical_us, t->energy_uj);
+                   (unsigned long long)t->ideal_cycles, t->efficiency,
+                   (unsigned long long)t->act_batches, (unsigned long long)t->lnzd_waits,
+                   t->time_us, L[i].paper_actual_us, theo, L[i].paper_theoretical_us,
+                   t->energy_uj);
         } else {
             char size[24];
             snprintf(size, sizeof size, "%ux%u", L[i].in, L[i].out);
-            printf("%-8s %11s %8llu %8llu %8llu %6.3f | %7.1f %7.1f %6.2f | %7.1f %8.1f %7.2f\n",
+            printf("%-8s %11s %8llu %8llu %8llu %6.3f %4llu | %7.1f %7.1f %6.2f | %7.1f %8.1f "
+                   "%7.2f\n",
                    L[i].name, size, (unsigned long long)t->entries,
                    (unsigned long long)t->cycles, (unsigned long long)t->ideal_cycles,
-                   t->efficiency, t->time_us, L[i].paper_actual_us,
-                   t->time_us / L[i].paper_actual_us, theo, L[i].paper_theoretical_us,
+                   t->efficiency, (unsigned long long)t->act_batches, t->time_us,
+                   L[i].paper_actual_us, ratio, theo, L[i].paper_theoretical_us,
                    L[i].paper_theoretical_us / L[i].paper_actual_us);
         }
         eie_sim_report_clear(&r);
     }
     if (!json)
+        printf("within 15%% of the paper's actual time: %d of %zu layers\n", within, n);
+    return within;
+}
+
+static int run_benchmark(eie_sim_params_t p, int json)
+{
+    const eie_sim_bench_layer_t *L;
+    size_t n;
+    L = eie_sim_bench_layers(&n);
+    eie_error_t err;
+    if (!json)
+        printf("EIE calibration against Table IV: %u PEs, FIFO %u, %u activations per PE "
+               "register file, %g MHz\n\n"
+               "Workload 1: Table III sizes and densities, uniform random mask\n",
+               p.n_pes, p.fifo_depth, p.act_regs, p.clock_mhz);
+    else
+        printf("{\"params\":{\"pes\":%u,\"fifo\":%u,\"act_regs\":%u,\"clock_mhz\":%g},"
+               "\"layers\":[",
+               p.n_pes, p.fifo_depth, p.act_regs, p.clock_mhz);
+    if (bench_table(&p, EIE_SIM_BENCH_TABLE3, json) < 0)
+        return 1;
+    if (!json)
+        printf("\nWorkload 2: entries matched to the paper's theoretical time (nonzero inputs' "
+               "columns denser)\n");
+    else
+        printf("],\"layers_matched\":[");
+    if (bench_table(&p, EIE_SIM_BENCH_MATCHED, json) < 0)
+        return 1;
+    if (!json)
         printf("(ratio = simulated / paper actual; theo = entries / PEs at the clock; p.eff = "
-               "paper theoretical / actual)\n");
+               "paper theoretical / actual; bat = input x output batches through the "
+               "activation SRAM)\n");
     /* EIE_FACTS calibration point: efficiency on Alex-8 vs FIFO depth and vs PEs. */
     static const unsigned fifos[] = {1, 2, 4, 8, 16, 32}, pes[] = {16, 32, 64, 128, 256};
     static const double paper_fifo[] = {0.70, 0.80, 0.87, 0.90, 0.91, 0.91},
@@ -467,7 +500,7 @@ static int run_benchmark(eie_sim_params_t p, int json)
         if (json)
             printf("],\"alex8_%s\":[", s == 0 ? "fifo" : "pes");
         else
-            printf("\nAlex-8 load efficiency vs %s\n%-6s %8s %6s %6s %8s\n",
+            printf("\nAlex-8 (workload 2) load efficiency vs %s\n%-6s %8s %6s %6s %8s\n",
                    s == 0 ? "FIFO depth (64 PEs)" : "PEs (FIFO 8)", s == 0 ? "fifo" : "pes",
                    "cycles", "eff", "paper", "speedup");
         uint64_t first = 0;
@@ -478,7 +511,8 @@ static int run_benchmark(eie_sim_params_t p, int json)
             else
                 q.n_pes = v[i];
             eie_sim_report_t r;
-            if (eie_sim_bench_run(&L[2], &q, 1, &r, &err) != EIE_STATUS_OK) {
+            if (eie_sim_bench_run(&L[2], &q, EIE_SIM_BENCH_MATCHED, 1, &r, &err) !=
+                EIE_STATUS_OK) {
                 fprintf(stderr, "eiectl simulate: %s\n", err.msg);
                 return 1;
             }
