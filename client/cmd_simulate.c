@@ -442,13 +442,15 @@ static int bench_table(const eie_sim_params_t *p, eie_sim_bench_workload_t wl, u
         double ratio = t->time_us / L[i].paper_actual_us;
         within += fabs(ratio - 1.0) <= 0.15;
         if (json) {
-            printf("%s{\"name\":\"%s\",\"in\":%u,\"out\":%u,\"entries\":%llu,\"cycles\":%llu,"
+            printf("%s{\"name\":\"%s\",\"in\":%u,\"out\":%u,\"entries\":%llu,\"macs\":%llu,"
+                   "\"cycles\":%llu,"
                    "\"balanced_cycles\":%llu,\"ideal_cycles\":%llu,\"efficiency\":%.4f,"
                    "\"act_batches\":%llu,\"lnzd_waits\":%llu,"
                    "\"time_us\":%.3f,\"paper_actual_us\":%.1f,\"theoretical_us\":%.3f,"
                    "\"paper_theoretical_us\":%.1f,\"energy_uj\":%.4f}",
                    i ? "," : "", L[i].name, L[i].in, L[i].out, (unsigned long long)t->entries,
-                   (unsigned long long)t->cycles, (unsigned long long)t->balanced_cycles,
+                   (unsigned long long)t->macs, (unsigned long long)t->cycles,
+                   (unsigned long long)t->balanced_cycles,
                    (unsigned long long)t->ideal_cycles, t->efficiency,
                    (unsigned long long)t->act_batches, (unsigned long long)t->lnzd_waits,
                    t->time_us, L[i].paper_actual_us, theo, L[i].paper_theoretical_us,
