@@ -198,7 +198,8 @@ static void json_layer(const eie_sim_layer_report_t *l, int with_q)
                l->weight_frac, l->out_frac);
     printf("\"broadcasts\":%llu,\"entries\":%llu,\"fillers\":%llu,\"macs\":%llu,"
            "\"cycles\":%llu,\"ideal_cycles\":%llu,\"balanced_cycles\":%llu,\"efficiency\":%.6f,"
-           "\"lnzd_stalls\":%llu,\"lnzd_waits\":%llu,\"act_batches\":%llu,\"ptr_reads\":%llu,\"spmat_reads\":%llu,\"saturations\":%llu,"
+           "\"lnzd_stalls\":%llu,\"lnzd_waits\":%llu,\"act_batches\":%llu,\"ptr_reads\":%llu,"
+           "\"spmat_reads\":%llu,\"saturations\":%llu,"
            "\"time_us\":%.6f,\"energy_uj\":%.6f,\"gops\":%.4f,\"pe_busy\":[",
            (unsigned long long)l->broadcasts, (unsigned long long)l->entries,
            (unsigned long long)l->fillers, (unsigned long long)l->macs,

@@ -34,7 +34,7 @@ typedef struct sim_fc {
     size_t layer;          /* model layer index */
     eie_cpu_fc_t lay;      /* wide entries: local_row << 8 | code, fillers dropped */
     unsigned n_rb;         /* output batches: act_regs local rows per PE each */
-    uint32_t ***eptr;      /* [batch][PE]: cols + 2 prefix sums of EIE entries, fillers in; bias column last */
+    uint32_t ***eptr;      /* [batch][PE]: cols + 2 prefix sums of entries, fillers in, bias last */
     int16_t wq[256];       /* the LUT in Q(wfrac) */
     int wfrac, in_frac, out_frac, bias_frac;
     int in_from_fc;        /* the input is the previous FC's output, in its format */
