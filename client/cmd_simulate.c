@@ -185,9 +185,9 @@ static void print_report(const eie_sim_report_t *r)
                (unsigned long long)l->act_batches, (unsigned long long)mn, mean,
                (unsigned long long)mx);
     }
-    printf("(idle cycles of a PE = cycles - busy; stalls: the LNZD waited on a full FIFO; "
-           "waits: on its tree or\n a batch load; batches: input x output batches through the "
-           "activation SRAM; Q.f = 16-bit value with f fraction bits)\n");
+    printf("(idle cycles of a PE = cycles - busy; stalls: the LNZD waited on a full FIFO;\n"
+           " waits: on its tree or a batch load; batches: input x output batches through the\n"
+           " activation SRAM; Q.f = 16-bit value with f fraction bits)\n");
 }
 
 static void json_layer(const eie_sim_layer_report_t *l, int with_q)
