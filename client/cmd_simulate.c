@@ -23,15 +23,17 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: eiectl simulate MODEL.eie [--pes N] [--fifo D] [--pipeline S]\n"
-            "                       [--clock-mhz F] [--input FILE] [--json]\n"
+            "                       [--act-regs R] [--clock-mhz F] [--input FILE] [--json]\n"
             "       eiectl simulate MODEL.eie --sweep pes=16,32,64,128,256 [--plot OUT.svg]\n"
             "       eiectl simulate MODEL.eie --sweep fifo=1,2,4,8,16,32 [--plot OUT.svg]\n"
-            "       eiectl simulate --benchmark [--pes N] [--fifo D]\n\n"
+            "       eiectl simulate --benchmark [--pes N] [--fifo D] [--seed S]\n\n"
             "Run a model on the simulated EIE accelerator (16-bit fixed point, cycle model,\n"
             "Table II energy) and compare its output with the cpu backend's.\n\n"
             "  --pes N         processing elements (default 64; 1..%u)\n"
             "  --fifo D        activation FIFO depth per PE (default 8; 1..%u)\n"
             "  --pipeline S    arithmetic pipeline stages (default 4; 1..%u)\n"
+            "  --act-regs R    activations per PE register file (default 64; 1..%u);\n"
+            "                  longer vectors run in batches through the activation SRAM\n"
             "  --clock-mhz F   clock in MHz (default 800)\n"
             "  --input FILE    input_dim numbers (text, separated by spaces, commas or\n"
             "                  newlines); default: a fixed input, half zeros, rest in (0, 1]\n"
@@ -40,8 +42,9 @@ static void usage(FILE *out)
             "                  load efficiency\n"
             "  --plot OUT.svg  with --sweep: write a chart of speedup and efficiency\n"
             "  --benchmark     the calibration suite: the nine EIE layers vs the paper's\n"
-            "                  Table IV, then efficiency vs FIFO depth and vs PEs on Alex-8\n",
-            EIE_SIM_MAX_PES, EIE_SIM_MAX_FIFO, EIE_SIM_MAX_PIPELINE);
+            "                  Table IV, then efficiency vs FIFO depth and vs PEs on Alex-8\n"
+            "  --seed S        with --benchmark: the synthetic layers' seed (default 1)\n",
+            EIE_SIM_MAX_PES, EIE_SIM_MAX_FIFO, EIE_SIM_MAX_PIPELINE, EIE_SIM_MAX_ACT_REGS);
 }
 
 static void json_str(const char *s)
@@ -150,8 +153,9 @@ static void print_layer_row(const char *name, const eie_sim_layer_report_t *l)
 static void print_report(const eie_sim_report_t *r)
 {
     const eie_sim_params_t *p = &r->params;
-    printf("EIE simulator: %u PEs, FIFO %u, pipeline %u, %g MHz\n\n", p->n_pes, p->fifo_depth,
-           p->pipeline_depth, p->clock_mhz);
+    printf("EIE simulator: %u PEs, FIFO %u, pipeline %u, %u activations per PE register file, "
+           "%g MHz\n\n",
+           p->n_pes, p->fifo_depth, p->pipeline_depth, p->act_regs, p->clock_mhz);
     printf("%-7s %6s %6s %7s %9s %8s %9s %9s %5s %8s %8s %7s %5s\n", "layer", "in", "out",
            "bcast", "entries", "fillers", "cycles", "ideal", "eff", "us", "uJ", "GOPS", "sat");
     char name[32];
@@ -160,8 +164,9 @@ static void print_report(const eie_sim_report_t *r)
         print_layer_row(name, &r->layers[i]);
     }
     print_layer_row("total", &r->total);
-    printf("\n%-7s %-14s %9s %11s %9s %9s %9s %9s\n", "layer", "Q in/w/out", "ptr reads",
-           "spmat words", "stalls", "busy min", "busy mean", "busy max");
+    printf("\n%-7s %-14s %9s %11s %9s %9s %7s %9s %9s %9s\n", "layer", "Q in/w/out",
+           "ptr reads", "spmat words", "stalls", "waits", "batches", "busy min", "busy mean",
+           "busy max");
     for (size_t i = 0; i <= r->n_layers; i++) {
         const eie_sim_layer_report_t *l = i < r->n_layers ? &r->layers[i] : &r->total;
         uint64_t mn, mx;
@@ -174,12 +179,15 @@ static void print_report(const eie_sim_report_t *r)
         } else {
             snprintf(name, sizeof name, "total");
         }
-        printf("%-7s %-14s %9llu %11llu %9llu %9llu %9.1f %9llu\n", name, q,
+        printf("%-7s %-14s %9llu %11llu %9llu %9llu %7llu %9llu %9.1f %9llu\n", name, q,
                (unsigned long long)l->ptr_reads, (unsigned long long)l->spmat_reads,
-               (unsigned long long)l->lnzd_stalls, (unsigned long long)mn, mean,
+               (unsigned long long)l->lnzd_stalls, (unsigned long long)l->lnzd_waits,
+               (unsigned long long)l->act_batches, (unsigned long long)mn, mean,
                (unsigned long long)mx);
     }
-    printf("(idle cycles of a PE = cycles - busy; Q.f = 16-bit value with f fraction bits)\n");
+    printf("(idle cycles of a PE = cycles - busy; stalls: the LNZD waited on a full FIFO;\n"
+           " waits: on its tree or a batch load; batches: input x output batches through the\n"
+           " activation SRAM; Q.f = 16-bit value with f fraction bits)\n");
 }
 
 static void json_layer(const eie_sim_layer_report_t *l, int with_q)
@@ -190,13 +198,15 @@ static void json_layer(const eie_sim_layer_report_t *l, int with_q)
                l->weight_frac, l->out_frac);
     printf("\"broadcasts\":%llu,\"entries\":%llu,\"fillers\":%llu,\"macs\":%llu,"
            "\"cycles\":%llu,\"ideal_cycles\":%llu,\"balanced_cycles\":%llu,\"efficiency\":%.6f,"
-           "\"lnzd_stalls\":%llu,\"ptr_reads\":%llu,\"spmat_reads\":%llu,\"saturations\":%llu,"
+           "\"lnzd_stalls\":%llu,\"lnzd_waits\":%llu,\"act_batches\":%llu,\"ptr_reads\":%llu,"
+           "\"spmat_reads\":%llu,\"saturations\":%llu,"
            "\"time_us\":%.6f,\"energy_uj\":%.6f,\"gops\":%.4f,\"pe_busy\":[",
            (unsigned long long)l->broadcasts, (unsigned long long)l->entries,
            (unsigned long long)l->fillers, (unsigned long long)l->macs,
            (unsigned long long)l->cycles, (unsigned long long)l->ideal_cycles,
            (unsigned long long)l->balanced_cycles, l->efficiency,
-           (unsigned long long)l->lnzd_stalls, (unsigned long long)l->ptr_reads,
+           (unsigned long long)l->lnzd_stalls, (unsigned long long)l->lnzd_waits,
+           (unsigned long long)l->act_batches, (unsigned long long)l->ptr_reads,
            (unsigned long long)l->spmat_reads, (unsigned long long)l->saturations, l->time_us,
            l->energy_uj, l->gops);
     for (unsigned p = 0; p < l->n_pes; p++)
@@ -410,52 +420,88 @@ static int run_sweep(const eie_model_t *m, const char *path, eie_sim_params_t ba
 
 /* ---- the calibration suite ------------------------------------------------- */
 
-static int run_benchmark(eie_sim_params_t p, int json)
+/* One table of the nine layers on one workload; JSON items or text rows. */
+static int bench_table(const eie_sim_params_t *p, eie_sim_bench_workload_t wl, uint64_t seed,
+                       int json)
 {
     size_t n;
     const eie_sim_bench_layer_t *L = eie_sim_bench_layers(&n);
     eie_error_t err;
+    int within = 0;
     if (!json)
-        printf("EIE calibration: synthetic layers (EIE Table III sizes and densities), %u PEs, "
-               "FIFO %u, %g MHz\n\n"
-               "%-8s %11s %8s %8s %8s %6s | %7s %7s %6s | %7s %8s %7s\n",
-               p.n_pes, p.fifo_depth, p.clock_mhz, "layer", "size", "entries", "cycles",
-               "ideal", "eff", "sim us", "paper", "ratio", "theo us", "paper", "p.eff");
-    else
-        printf("{\"params\":{\"pes\":%u,\"fifo\":%u,\"clock_mhz\":%g},\"layers\":[", p.n_pes,
-               p.fifo_depth, p.clock_mhz);
+        printf("%-8s %11s %8s %8s %8s %6s %4s | %7s %7s %6s | %7s %8s %7s\n", "layer", "size",
+               "entries", "cycles", "ideal", "eff", "bat", "sim us", "paper", "ratio", "theo us",
+               "paper", "p.eff");
     for (size_t i = 0; i < n; i++) {
         eie_sim_report_t r;
-        if (eie_sim_bench_run(&L[i], &p, 1, &r, &err) != EIE_STATUS_OK) {
+        if (eie_sim_bench_run(&L[i], p, wl, seed, &r, &err) != EIE_STATUS_OK) {
             fprintf(stderr, "eiectl simulate: %s: %s\n", L[i].name, err.msg);
-            return 1;
+            return -1;
         }
         const eie_sim_layer_report_t *t = &r.total;
-        double theo = (double)t->balanced_cycles / p.clock_mhz;
+        double theo = (double)t->balanced_cycles / p->clock_mhz;
+        double ratio = t->time_us / L[i].paper_actual_us;
+        within += fabs(ratio - 1.0) <= 0.15;
         if (json) {
-            printf("%s{\"name\":\"%s\",\"in\":%u,\"out\":%u,\"entries\":%llu,\"cycles\":%llu,"
+            printf("%s{\"name\":\"%s\",\"in\":%u,\"out\":%u,\"entries\":%llu,\"macs\":%llu,"
+                   "\"cycles\":%llu,"
                    "\"balanced_cycles\":%llu,\"ideal_cycles\":%llu,\"efficiency\":%.4f,"
+                   "\"act_batches\":%llu,\"lnzd_waits\":%llu,"
                    "\"time_us\":%.3f,\"paper_actual_us\":%.1f,\"theoretical_us\":%.3f,"
                    "\"paper_theoretical_us\":%.1f,\"energy_uj\":%.4f}",
                    i ? "," : "", L[i].name, L[i].in, L[i].out, (unsigned long long)t->entries,
-                   (unsigned long long)t->cycles, (unsigned long long)t->balanced_cycles,
-                   (unsigned long long)t->ideal_cycles, t->efficiency, t->time_us,
-                   L[i].paper_actual_us, theo, L[i].paper_theoretical_us, t->energy_uj);
+                   (unsigned long long)t->macs, (unsigned long long)t->cycles,
+                   (unsigned long long)t->balanced_cycles,
+                   (unsigned long long)t->ideal_cycles, t->efficiency,
+                   (unsigned long long)t->act_batches, (unsigned long long)t->lnzd_waits,
+                   t->time_us, L[i].paper_actual_us, theo, L[i].paper_theoretical_us,
+                   t->energy_uj);
         } else {
             char size[24];
             snprintf(size, sizeof size, "%ux%u", L[i].in, L[i].out);
-            printf("%-8s %11s %8llu %8llu %8llu %6.3f | %7.1f %7.1f %6.2f | %7.1f %8.1f %7.2f\n",
+            printf("%-8s %11s %8llu %8llu %8llu %6.3f %4llu | %7.1f %7.1f %6.2f | %7.1f %8.1f "
+                   "%7.2f\n",
                    L[i].name, size, (unsigned long long)t->entries,
                    (unsigned long long)t->cycles, (unsigned long long)t->ideal_cycles,
-                   t->efficiency, t->time_us, L[i].paper_actual_us,
-                   t->time_us / L[i].paper_actual_us, theo, L[i].paper_theoretical_us,
+                   t->efficiency, (unsigned long long)t->act_batches, t->time_us,
+                   L[i].paper_actual_us, ratio, theo, L[i].paper_theoretical_us,
                    L[i].paper_theoretical_us / L[i].paper_actual_us);
         }
         eie_sim_report_clear(&r);
     }
     if (!json)
+        printf("within 15%% of the paper's actual time: %d of %zu layers\n", within, n);
+    return within;
+}
+
+static int run_benchmark(eie_sim_params_t p, uint64_t seed, int json)
+{
+    const eie_sim_bench_layer_t *L;
+    size_t n;
+    L = eie_sim_bench_layers(&n);
+    eie_error_t err;
+    if (!json)
+        printf("EIE calibration against Table IV: %u PEs, FIFO %u, %u activations per PE "
+               "register file, %g MHz\n\n"
+               "Workload 1: Table III sizes and densities, uniform random mask\n",
+               p.n_pes, p.fifo_depth, p.act_regs, p.clock_mhz);
+    else
+        printf("{\"params\":{\"pes\":%u,\"fifo\":%u,\"act_regs\":%u,\"clock_mhz\":%g},"
+               "\"layers\":[",
+               p.n_pes, p.fifo_depth, p.act_regs, p.clock_mhz);
+    if (bench_table(&p, EIE_SIM_BENCH_TABLE3, seed, json) < 0)
+        return 1;
+    if (!json)
+        printf("\nWorkload 2: entries matched to the paper's theoretical time (nonzero inputs' "
+               "columns denser)\n");
+    else
+        printf("],\"layers_matched\":[");
+    if (bench_table(&p, EIE_SIM_BENCH_MATCHED, seed, json) < 0)
+        return 1;
+    if (!json)
         printf("(ratio = simulated / paper actual; theo = entries / PEs at the clock; p.eff = "
-               "paper theoretical / actual)\n");
+               "paper theoretical / actual; bat = input x output batches through the "
+               "activation SRAM)\n");
     /* EIE_FACTS calibration point: efficiency on Alex-8 vs FIFO depth and vs PEs. */
     static const unsigned fifos[] = {1, 2, 4, 8, 16, 32}, pes[] = {16, 32, 64, 128, 256};
     static const double paper_fifo[] = {0.70, 0.80, 0.87, 0.90, 0.91, 0.91},
@@ -467,7 +513,7 @@ static int run_benchmark(eie_sim_params_t p, int json)
         if (json)
             printf("],\"alex8_%s\":[", s == 0 ? "fifo" : "pes");
         else
-            printf("\nAlex-8 load efficiency vs %s\n%-6s %8s %6s %6s %8s\n",
+            printf("\nAlex-8 (workload 2) load efficiency vs %s\n%-6s %8s %6s %6s %8s\n",
                    s == 0 ? "FIFO depth (64 PEs)" : "PEs (FIFO 8)", s == 0 ? "fifo" : "pes",
                    "cycles", "eff", "paper", "speedup");
         uint64_t first = 0;
@@ -478,7 +524,8 @@ static int run_benchmark(eie_sim_params_t p, int json)
             else
                 q.n_pes = v[i];
             eie_sim_report_t r;
-            if (eie_sim_bench_run(&L[2], &q, 1, &r, &err) != EIE_STATUS_OK) {
+            if (eie_sim_bench_run(&L[2], &q, EIE_SIM_BENCH_MATCHED, seed, &r, &err) !=
+                EIE_STATUS_OK) {
                 fprintf(stderr, "eiectl simulate: %s\n", err.msg);
                 return 1;
             }
@@ -504,6 +551,7 @@ int eiectl_cmd_simulate(int argc, char **argv)
 {
     const char *path = NULL, *input = NULL, *plot = NULL, *sweep = NULL;
     int json = 0, bench = 0;
+    unsigned seed = 1;
     eie_sim_params_t p = eie_sim_params_default();
     if (eiectl_wants_help(argc, argv)) {
         usage(stdout);
@@ -517,12 +565,17 @@ int eiectl_cmd_simulate(int argc, char **argv)
         } else if (strcmp(a, "--benchmark") == 0) {
             bench = 1;
         } else if ((strcmp(a, "--pes") == 0 || strcmp(a, "--fifo") == 0 ||
-                    strcmp(a, "--pipeline") == 0) && has) {
+                    strcmp(a, "--pipeline") == 0 || strcmp(a, "--act-regs") == 0 ||
+                    strcmp(a, "--seed") == 0) &&
+                   has) {
             unsigned v;
             if (parse_uint(argv[++i], 4000000000ul, &v) != 0)
                 return eiectl_usage_error("simulate", "%s: '%s' is not a count", a, argv[i]);
-            *(strcmp(a, "--pes") == 0 ? &p.n_pes
-              : strcmp(a, "--fifo") == 0 ? &p.fifo_depth : &p.pipeline_depth) = v;
+            *(strcmp(a, "--pes") == 0        ? &p.n_pes
+              : strcmp(a, "--fifo") == 0     ? &p.fifo_depth
+              : strcmp(a, "--pipeline") == 0 ? &p.pipeline_depth
+              : strcmp(a, "--act-regs") == 0 ? &p.act_regs
+                                             : &seed) = v;
         } else if (strcmp(a, "--clock-mhz") == 0 && has) {
             char *end;
             p.clock_mhz = strtod(argv[++i], &end);
@@ -549,7 +602,7 @@ int eiectl_cmd_simulate(int argc, char **argv)
         return 2;
     }
     if (bench)
-        return run_benchmark(p, json);
+        return run_benchmark(p, seed, json);
     if (path == NULL)
         return eiectl_usage_error("simulate", "missing MODEL.eie (or --benchmark)");
     if (plot != NULL && sweep == NULL)
@@ -592,9 +645,9 @@ int eiectl_cmd_simulate(int argc, char **argv)
     if (json) {
         printf("{\"model\":");
         json_str(path);
-        printf(",\"params\":{\"pes\":%u,\"fifo\":%u,\"pipeline\":%u,\"clock_mhz\":%g},"
-               "\"layers\":[",
-               p.n_pes, p.fifo_depth, p.pipeline_depth, p.clock_mhz);
+        printf(",\"params\":{\"pes\":%u,\"fifo\":%u,\"pipeline\":%u,\"act_regs\":%u,"
+               "\"clock_mhz\":%g},\"layers\":[",
+               p.n_pes, p.fifo_depth, p.pipeline_depth, p.act_regs, p.clock_mhz);
         for (size_t i = 0; i < r.n_layers; i++) {
             printf(i ? "," : "");
             json_layer(&r.layers[i], 1);

@@ -117,6 +117,7 @@ static const key_row_t key_table[] = {
     {"engine", "sim_fifo_depth", KEY_UINT, FIELD(sim_fifo_depth), 0, 1024, "0", false},
     {"engine", "sim_pipeline_depth", KEY_UINT, FIELD(sim_pipeline_depth), 0, 64, "0", false},
     {"engine", "sim_clock_mhz", KEY_UINT, FIELD(sim_clock_mhz), 0, 100000, "0", false},
+    {"engine", "sim_act_regs", KEY_UINT, FIELD(sim_act_regs), 0, 1024, "0", false},
 };
 
 #define N_KEYS (sizeof key_table / sizeof key_table[0])

@@ -107,7 +107,7 @@ typedef struct eied_config {
     uint64_t pes;
     bool row_form;
     char cpu_kernel[32]; /* "" = EIE_KERNEL, else the fastest */
-    uint64_t sim_fifo_depth, sim_pipeline_depth, sim_clock_mhz;
+    uint64_t sim_fifo_depth, sim_pipeline_depth, sim_clock_mhz, sim_act_regs;
     /* [limits] */
     uint64_t max_layout_bytes; /* run-time layout of one version on one backend */
     uint64_t max_layout_ratio; /* ... and at most this many times its file (>= 256 KiB) */

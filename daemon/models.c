@@ -160,6 +160,7 @@ eied_models_t *eied_models_create(eied_server_t *srv, const eied_config_t *cfg)
         opts.sim_fifo_depth = (unsigned)cfg->sim_fifo_depth;
         opts.sim_pipeline_depth = (unsigned)cfg->sim_pipeline_depth;
         opts.sim_clock_mhz = (double)cfg->sim_clock_mhz;
+        opts.sim_act_regs = (unsigned)cfg->sim_act_regs;
         eie_error_t err;
         eie_engine_t *engine;
         if (eie_engine_init(&opts, &engine, &err) != EIE_STATUS_OK) {

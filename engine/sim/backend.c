@@ -41,6 +41,8 @@ static eie_status_t sim_engine_init(const eie_engine_opts_t *opts, void **state_
         p.pipeline_depth = opts->sim_pipeline_depth;
     if (opts->sim_clock_mhz != 0.0)
         p.clock_mhz = opts->sim_clock_mhz;
+    if (opts->sim_act_regs != 0)
+        p.act_regs = opts->sim_act_regs;
     eie_status_t st = eie_sim_params_check(&p, err);
     if (st != EIE_STATUS_OK)
         return st;

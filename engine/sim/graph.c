@@ -193,6 +193,8 @@ static void rep_add(eie_sim_layer_report_t *d, const eie_sim_layer_report_t *s)
     d->ideal_cycles += s->ideal_cycles;
     d->balanced_cycles += s->balanced_cycles;
     d->lnzd_stalls += s->lnzd_stalls;
+    d->lnzd_waits += s->lnzd_waits;
+    d->act_batches += s->act_batches;
     d->ptr_reads += s->ptr_reads;
     d->spmat_reads += s->spmat_reads;
     d->time_us += s->time_us;
@@ -266,8 +268,12 @@ static eie_status_t apply(srun_t *r, snode_t *nd, uint32_t q, const float *x, fl
         y[i * ys] = eie_fx_to_float(v, nd->out_frac);
     }
     eie_sim_layer_report_t one = {0};
-    eie_status_t st = eie_sim_cycles_layer(&g->params, (const uint32_t *const *)s->eptr,
-                                           r->bcast, nb, &one, r->err);
+    /* Inputs (patches) longer than the register files run in batches; the
+     * rows of one node form one output batch whatever their number. */
+    const uint32_t *const *batches[1] = {(const uint32_t *const *)s->eptr};
+    eie_sim_fc_work_t w = {.cols = C, .n_row_batches = 1, .eptr = batches, .bcast = r->bcast,
+                           .n_bcast = nb};
+    eie_status_t st = eie_sim_cycles_fc(&g->params, &w, &one, r->err);
     if (st != EIE_STATUS_OK)
         return st;
     rep_add(rep, &one);

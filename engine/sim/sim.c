@@ -33,7 +33,8 @@ enum { STEP_FC, STEP_ACT };
 typedef struct sim_fc {
     size_t layer;          /* model layer index */
     eie_cpu_fc_t lay;      /* wide entries: local_row << 8 | code, fillers dropped */
-    uint32_t **eptr;       /* per PE: cols + 2 prefix sums of EIE entries, fillers in; bias column last */
+    unsigned n_rb;         /* output batches: act_regs local rows per PE each */
+    uint32_t ***eptr;      /* [batch][PE]: cols + 2 prefix sums of entries, fillers in, bias last */
     int16_t wq[256];       /* the LUT in Q(wfrac) */
     int wfrac, in_frac, out_frac, bias_frac;
     int in_from_fc;        /* the input is the previous FC's output, in its format */
@@ -60,7 +61,7 @@ struct eie_sim {
 eie_sim_params_t eie_sim_params_default(void)
 {
     return (eie_sim_params_t){.n_pes = 64, .fifo_depth = 8, .pipeline_depth = 4,
-                              .clock_mhz = 800.0};
+                              .clock_mhz = 800.0, .act_regs = 64};
 }
 
 eie_status_t eie_sim_params_check(const eie_sim_params_t *p, eie_error_t *err)
@@ -80,6 +81,10 @@ eie_status_t eie_sim_params_check(const eie_sim_params_t *p, eie_error_t *err)
         return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
                              "eie-sim: clock %g MHz out of range (0, %g]", p->clock_mhz,
                              EIE_SIM_MAX_CLOCK_MHZ);
+    if (p->act_regs < 1 || p->act_regs > EIE_SIM_MAX_ACT_REGS)
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                             "eie-sim: activation register file of %u entries out of range 1..%u",
+                             p->act_regs, EIE_SIM_MAX_ACT_REGS);
     return EIE_STATUS_OK;
 }
 
@@ -96,9 +101,11 @@ void eie_sim_report_clear(eie_sim_report_t *r)
 
 static void sim_fc_clear(sim_fc_t *f)
 {
-    if (f->eptr != NULL)
-        for (unsigned p = 0; p < f->lay.n_pes; p++)
-            free(f->eptr[p]);
+    for (unsigned rb = 0; f->eptr != NULL && rb < f->n_rb; rb++) {
+        for (unsigned p = 0; f->eptr[rb] != NULL && p < f->lay.n_pes; p++)
+            free(f->eptr[rb][p]);
+        free(f->eptr[rb]);
+    }
     free(f->eptr);
     free(f->bias_acc);
     eie_cpu_fc_clear(&f->lay);
@@ -129,36 +136,65 @@ static double max_abs(const float *v, size_t n)
     return m;
 }
 
+/* Pointer words the per-batch entry counts of one layer may take (1 GiB). */
+#define MAX_EPTR_WORDS ((uint64_t)1 << 28)
+
 /* EIE sec. III-B: the entries a PE stores for column j, fillers included:
- * a zero-run over 15 (counted from local row -1) needs gap / 16 fillers. */
-static eie_status_t sim_fc_count_entries(sim_fc_t *f, eie_error_t *err)
+ * a zero-run over 15 (counted from local row -1) needs gap / 16 fillers.
+ * With more local rows than the destination register file holds (act_regs),
+ * every output batch of act_regs rows is a matrix of its own (sec. IV:
+ * batches), so runs count from the batch's first row - 1. */
+static eie_status_t sim_fc_count_entries(sim_fc_t *f, unsigned act_regs, eie_error_t *err)
 {
     const eie_cpu_fc_t *L = &f->lay;
-    f->eptr = calloc(L->n_pes, sizeof *f->eptr);
+    uint32_t max_rows = 0;
+    for (unsigned p = 0; p < L->n_pes; p++)
+        max_rows = L->pe[p].n_rows > max_rows ? L->pe[p].n_rows : max_rows;
+    f->n_rb = max_rows > act_regs ? (max_rows + act_regs - 1) / act_regs : 1;
+    uint64_t words = (uint64_t)f->n_rb * L->n_pes * ((uint64_t)L->cols + 2);
+    if (f->n_rb > 1 && words > MAX_EPTR_WORDS)
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                             "eie-sim: %u output rows in %u batches of %u per PE need %llu column "
+                             "pointers, over %llu; use a larger activation register file",
+                             L->rows, f->n_rb, act_regs, (unsigned long long)words,
+                             (unsigned long long)MAX_EPTR_WORDS);
+    f->eptr = calloc(f->n_rb, sizeof *f->eptr);
     if (f->eptr == NULL)
         return eie_error_set(err, EIE_STATUS_NO_MEMORY, "eie-sim: out of memory");
+    for (unsigned rb = 0; rb < f->n_rb; rb++)
+        if ((f->eptr[rb] = calloc(L->n_pes, sizeof **f->eptr)) == NULL)
+            return eie_error_set(err, EIE_STATUS_NO_MEMORY, "eie-sim: out of memory");
+    uint32_t batch_rows = f->n_rb > 1 ? act_regs : UINT32_MAX;
     for (unsigned p = 0; p < L->n_pes; p++) {
         const eie_pe_layer_t *pl = &L->pe[p];
         const uint32_t *ent = pl->ent;
-        uint32_t *ep = malloc(((size_t)L->cols + 2) * sizeof *ep);
-        if ((f->eptr[p] = ep) == NULL)
-            return eie_error_set(err, EIE_STATUS_NO_MEMORY, "eie-sim: out of memory");
-        ep[0] = 0;
+        for (unsigned rb = 0; rb < f->n_rb; rb++) {
+            uint32_t *ep = malloc(((size_t)L->cols + 2) * sizeof *ep);
+            if ((f->eptr[rb][p] = ep) == NULL)
+                return eie_error_set(err, EIE_STATUS_NO_MEMORY, "eie-sim: out of memory");
+            ep[0] = 0;
+        }
         for (uint32_t j = 0; j < L->cols; j++) {
-            uint32_t n = 0;
+            for (unsigned rb = 0; rb < f->n_rb; rb++)
+                f->eptr[rb][p][j + 1] = f->eptr[rb][p][j];
             int64_t prev = -1;
+            unsigned rb = 0;
             for (uint32_t e = pl->ptr[j]; e < pl->ptr[j + 1]; e++) {
                 int64_t local = ent[e] >> 8;
-                n += (uint32_t)((local - prev - 1) / 16 + 1);
+                if (f->n_rb > 1 && (uint32_t)local / batch_rows != rb) {
+                    rb = (unsigned)((uint32_t)local / batch_rows);
+                    prev = (int64_t)rb * batch_rows - 1;
+                }
+                f->eptr[rb][p][j + 1] += (uint32_t)((local - prev - 1) / 16 + 1);
                 prev = local;
             }
-            ep[j + 1] = ep[j] + n;
         }
         /* The bias column (activation 1.0): one entry per row with a nonzero bias. */
-        uint32_t nb = 0;
+        for (unsigned rb = 0; rb < f->n_rb; rb++)
+            f->eptr[rb][p][L->cols + 1] = f->eptr[rb][p][L->cols];
         for (uint32_t r = 0; r < pl->n_rows; r++)
-            nb += f->bias_acc[(size_t)r * L->n_pes + p] != 0;
-        ep[L->cols + 1] = ep[L->cols] + nb;
+            f->eptr[f->n_rb > 1 ? r / batch_rows : 0][p][L->cols + 1] +=
+                f->bias_acc[(size_t)r * L->n_pes + p] != 0;
     }
     return EIE_STATUS_OK;
 }
@@ -309,7 +345,7 @@ eie_status_t eie_sim_init(const eie_model_t *model, const eie_sim_params_t *para
             /* Provisional (nonzero where the 16-bit bias is) until formats are chosen. */
             for (uint32_t r = 0; r < fc->rows; r++)
                 f->bias_acc[r] = eie_fx_quantize(fc->bias[r], f->bias_frac, &sat);
-            if ((st = sim_fc_count_entries(f, err)) != EIE_STATUS_OK)
+            if ((st = sim_fc_count_entries(f, p.act_regs, err)) != EIE_STATUS_OK)
                 goto error;
             sim->steps[sim->n_steps++] = (step_t){.kind = STEP_FC, .fc = sim->n_fcs - 1};
             if (fc->rows > sim->max_dim)
@@ -375,7 +411,9 @@ static eie_status_t run_fc(const eie_sim_t *sim, const sim_fc_t *f, scratch_t *s
                 s->acc[row] = eie_fx_acc_add(s->acc[row], (int64_t)f->wq[ent[e] & 0xff] * a);
             }
             macs += e1 - e0;
-            fillers += (f->eptr[p][j + 1] - f->eptr[p][j]) - (e1 - e0);
+            for (unsigned rb = 0; rb < f->n_rb; rb++)
+                fillers += f->eptr[rb][p][j + 1] - f->eptr[rb][p][j];
+            fillers -= e1 - e0;
         }
     }
     if (has_bias) {
@@ -392,8 +430,10 @@ static eie_status_t run_fc(const eie_sim_t *sim, const sim_fc_t *f, scratch_t *s
             v = 0;
         s->yq[r] = eie_fx_sat16(v, &sat);
     }
-    eie_status_t st =
-        eie_sim_cycles_layer(&sim->params, (const uint32_t *const *)f->eptr, s->bcast, nb, rep, err);
+    eie_sim_fc_work_t w = {.cols = L->cols, .n_row_batches = f->n_rb,
+                           .eptr = (const uint32_t *const *const *)f->eptr, .bcast = s->bcast,
+                           .n_bcast = nb};
+    eie_status_t st = eie_sim_cycles_fc(&sim->params, &w, rep, err);
     if (st != EIE_STATUS_OK)
         return st;
     rep->layer = f->layer;
@@ -424,6 +464,8 @@ static void report_total(eie_sim_report_t *r)
         t->ideal_cycles += l->ideal_cycles;
         t->balanced_cycles += l->balanced_cycles;
         t->lnzd_stalls += l->lnzd_stalls;
+        t->lnzd_waits += l->lnzd_waits;
+        t->act_batches += l->act_batches;
         t->ptr_reads += l->ptr_reads;
         t->spmat_reads += l->spmat_reads;
         t->saturations += l->saturations;

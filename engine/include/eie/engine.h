@@ -34,6 +34,7 @@ typedef struct eie_engine_opts {
     unsigned sim_fifo_depth;     /* eie-sim: activation FIFO depth per PE; 0 = 8 */
     unsigned sim_pipeline_depth; /* eie-sim: arithmetic pipeline stages; 0 = 4 */
     double sim_clock_mhz;        /* eie-sim: clock in MHz; 0 = 800 */
+    unsigned sim_act_regs;       /* eie-sim: activations per PE register file; 0 = 64 */
     /* cpu: 1 = keep only the column form, also for layers whose input may be
        dense (the row form costs their entries a second time in memory, and
        speeds up batch-1 runs whose activations are nearly all nonzero). */

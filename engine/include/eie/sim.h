@@ -32,6 +32,8 @@ extern "C" {
 #define EIE_SIM_MAX_FIFO 1024u
 #define EIE_SIM_MAX_PIPELINE 64u
 #define EIE_SIM_MAX_CLOCK_MHZ 10000.0
+/* A PE's 2 KB activation SRAM holds 1024 16-bit activations (EIE sec. IV). */
+#define EIE_SIM_MAX_ACT_REGS 1024u
 
 /* Hardware parameters of one simulated accelerator. */
 typedef struct eie_sim_params {
@@ -39,9 +41,13 @@ typedef struct eie_sim_params {
     unsigned fifo_depth;     /* activation FIFO entries per PE (EIE: 8), 1..EIE_SIM_MAX_FIFO */
     unsigned pipeline_depth; /* arithmetic pipeline stages (EIE: 4), 1..EIE_SIM_MAX_PIPELINE */
     double clock_mhz;        /* clock (EIE: 800), (0, EIE_SIM_MAX_CLOCK_MHZ] */
+    unsigned act_regs;       /* activations per PE register file (EIE: 64, i.e. 4K over 64
+                                PEs); longer vectors run in batches through the activation
+                                SRAM; 1..EIE_SIM_MAX_ACT_REGS */
 } eie_sim_params_t;
 
-/* The paper's design point: 64 PEs, FIFO depth 8, 4-stage pipeline, 800 MHz. */
+/* The paper's design point: 64 PEs, FIFO depth 8, 4-stage pipeline, 800 MHz,
+ * 64 activations per PE register file. */
 eie_sim_params_t eie_sim_params_default(void);
 
 /* Checks every parameter; an error names the offending value and its range. */
@@ -61,6 +67,8 @@ typedef struct eie_sim_layer_report {
     uint64_t balanced_cycles;  /* entries / N rounded up: the paper's "theoretical" time */
     double efficiency;         /* load-balance efficiency: entries / (N * cycles) */
     uint64_t lnzd_stalls;      /* cycles the broadcast waited on a full activation FIFO */
+    uint64_t lnzd_waits;       /* cycles the broadcast waited on the LNZD tree or a batch load */
+    uint64_t act_batches;      /* input batches x output batches through the activation SRAM */
     uint64_t ptr_reads;        /* pointer-pair reads (p_j, p_j+1), all PEs */
     uint64_t spmat_reads;      /* 64-bit sparse-matrix SRAM words read, all PEs */
     uint64_t saturations;      /* values clipped to 16 bits (input quantisation, write-back) */
@@ -122,13 +130,22 @@ typedef struct eie_sim_bench_layer {
 /* The nine layers, static storage; *n_out = 9. */
 const eie_sim_bench_layer_t *eie_sim_bench_layers(size_t *n_out);
 
+/* How a benchmark layer's weights are drawn (engine/sim/bench.c). */
+typedef enum eie_sim_bench_workload {
+    /* a uniform random mask at Table III's weight density, independent of the input */
+    EIE_SIM_BENCH_TABLE3,
+    /* nonzero inputs' columns as dense as the entries of the paper's theoretical time need */
+    EIE_SIM_BENCH_MATCHED,
+} eie_sim_bench_workload_t;
+
 /*
- * Builds a synthetic layer with layer's shape and densities (uniform random
- * pruning mask and input, 4-bit codes, from seed) and simulates one inference
- * of it; the caller clears *report_out.
+ * Builds a synthetic layer with layer's shape and densities (random pruning
+ * mask drawn as workload says, random input, 4-bit codes, from seed) and
+ * simulates one inference of it; the caller clears *report_out.
  */
 eie_status_t eie_sim_bench_run(const eie_sim_bench_layer_t *layer, const eie_sim_params_t *params,
-                               uint64_t seed, eie_sim_report_t *report_out, eie_error_t *err);
+                               eie_sim_bench_workload_t workload, uint64_t seed,
+                               eie_sim_report_t *report_out, eie_error_t *err);
 
 #ifdef __cplusplus
 }

@@ -4,6 +4,7 @@
  * repeatability, the run info, and every parameter out of range.
  */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -222,6 +223,7 @@ Test(sim_params, defaults_are_the_papers_design_point)
     cr_assert_eq(p.fifo_depth, 8);
     cr_assert_eq(p.pipeline_depth, 4);
     cr_assert_float_eq(p.clock_mhz, 800.0, 1e-12);
+    cr_assert_eq(p.act_regs, 64); /* 4K activations over 64 PEs */
     cr_assert_eq(eie_sim_params_check(&p, NULL), EIE_STATUS_OK);
 }
 
@@ -248,6 +250,11 @@ Test(sim_params, every_value_out_of_range_is_named)
     expect_param_error(p, "eie-sim: clock 1e+09 MHz out of range (0, 10000]");
     p = d, p.clock_mhz = NAN;
     expect_param_error(p, "eie-sim: clock nan MHz out of range (0, 10000]");
+    p = d, p.act_regs = 0;
+    expect_param_error(p, "eie-sim: activation register file of 0 entries out of range 1..1024");
+    p = d, p.act_regs = 1025;
+    expect_param_error(p,
+                       "eie-sim: activation register file of 1025 entries out of range 1..1024");
 }
 
 Test(sim_params, sim_init_refuses_bad_parameters)
@@ -287,6 +294,9 @@ Test(sim_params, engine_options_out_of_range_are_named)
     expect_engine_error(p, "eie-sim: clock -1 MHz out of range (0, 10000]");
     p = o, p.sim_clock_mhz = 50000.0;
     expect_engine_error(p, "eie-sim: clock 50000 MHz out of range (0, 10000]");
+    p = o, p.sim_act_regs = 4096;
+    expect_engine_error(p,
+                        "eie-sim: activation register file of 4096 entries out of range 1..1024");
 }
 
 Test(sim_params, engine_zero_options_mean_the_papers_values)
@@ -317,10 +327,30 @@ Test(sim_bench, a_small_synthetic_layer_has_its_densities)
     eie_sim_params_t p = eie_sim_params_default();
     eie_sim_report_t r;
     eie_error_t err;
-    cr_assert_eq(eie_sim_bench_run(&small, &p, 1, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(eie_sim_bench_run(&small, &p, EIE_SIM_BENCH_TABLE3, 1, &r, &err), 0, "%s",
+                 err.msg);
     cr_assert_eq(r.total.broadcasts, 500 + 1); /* exactly 25% of inputs, and the bias */
     double density = (double)r.total.macs / (500.0 * 500.0);
     cr_assert(density > 0.09 && density < 0.11, "density %g", density);
     cr_assert_gt(r.total.efficiency, 0.5);
+    eie_sim_report_clear(&r);
+}
+
+/* The matched workload: the entries are those of the theoretical time given
+ * (here 2.0 us: 2.0 x 800 x 64 = 102,400 with the 500 bias entries), within
+ * the sampling noise of a random mask, and the weight density of the other
+ * columns falls so that the layer's stays 10%. */
+Test(sim_bench, a_matched_layer_has_the_entries_of_its_theoretical_time)
+{
+    eie_sim_bench_layer_t small = {"small", 2000, 500, 0.1, 0.25, 2.0, 0};
+    eie_sim_params_t p = eie_sim_params_default();
+    eie_sim_report_t r;
+    eie_error_t err;
+    cr_assert_eq(eie_sim_bench_run(&small, &p, EIE_SIM_BENCH_MATCHED, 1, &r, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(r.total.broadcasts, 500 + 1);
+    double want = 2.0 * 800 * 64;
+    cr_assert(fabs((double)r.total.entries - want) < 0.02 * want, "entries %llu, want %g",
+              (unsigned long long)r.total.entries, want);
     eie_sim_report_clear(&r);
 }

@@ -116,3 +116,38 @@ Test(sim_graph, conv_layers_are_timed_at_every_position)
     eie_sim_free(sim);
     eie_model_free(m);
 }
+
+/* Patches and fc inputs longer than the register files run in input batches
+ * (engine/sim/README.md, "Batches"): with 2 activations per PE on 4 PEs
+ * (8 a batch) conv1's 9-value patch takes 2 batches, conv2's 36 (4 channels
+ * a group x 3 x 3) 5, the fc's 72 inputs 9; the bits do not change. */
+Test(sim_graph, long_patches_run_in_input_batches_with_the_same_bits)
+{
+    eie_model_t *m = small_cnn();
+    float x[144], y[2][10];
+    for (size_t i = 0; i < 144; i++)
+        x[i] = (float)(i % 5) / 5.0f;
+    eie_sim_report_t rep[2];
+    for (int k = 0; k < 2; k++) {
+        eie_sim_t *sim;
+        eie_error_t err;
+        eie_sim_params_t p = eie_sim_params_default();
+        p.n_pes = 4;
+        p.act_regs = k == 0 ? 64 : 2;
+        cr_assert_eq(eie_sim_init(m, &p, &sim, &err), EIE_STATUS_OK, "%s", err.msg);
+        cr_assert_eq(eie_sim_run(sim, x, y[k], &rep[k], &err), EIE_STATUS_OK, "%s", err.msg);
+        eie_sim_free(sim);
+    }
+    cr_assert(memcmp(y[0], y[1], sizeof y[0]) == 0);
+    /* One batch per application (output position and group) when all fits. */
+    static const uint64_t per_app[3] = {2, 5, 9};
+    for (int l = 0; l < 3; l++) {
+        cr_assert_eq(rep[1].layers[l].act_batches, per_app[l] * rep[0].layers[l].act_batches,
+                     "layer %d", l);
+        cr_assert_gt(rep[1].layers[l].cycles, rep[0].layers[l].cycles, "layer %d", l);
+        cr_assert_eq(rep[1].layers[l].entries, rep[0].layers[l].entries, "layer %d", l);
+    }
+    eie_sim_report_clear(&rep[0]);
+    eie_sim_report_clear(&rep[1]);
+    eie_model_free(m);
+}
