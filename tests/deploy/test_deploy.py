@@ -350,6 +350,41 @@ def dockerfile_uid():
     return int(user)
 
 
+def install_deps_lists():
+    """(BUILD_PACKAGES, TEST_PACKAGES) of deploy/install-deps.sh as sets."""
+    with open(os.path.join(SOURCE, INSTALL_DEPS)) as f:
+        text = f.read()
+    lists = {}
+    for name in ("BUILD_PACKAGES", "TEST_PACKAGES"):
+        m = re.search(name + r'="([^"]*)"', text)
+        assert m, f"{INSTALL_DEPS} has no {name}"
+        lists[name] = set(m.group(1).split())
+    return lists["BUILD_PACKAGES"], lists["TEST_PACKAGES"]
+
+
+_closure_cache = {}
+
+
+def package_closure(packages):
+    """packages and everything they depend on (first alternative), as installed here."""
+    key = frozenset(packages)
+    if key in _closure_cache:
+        return _closure_cache[key]
+    closure, todo = set(), list(packages)
+    while todo:
+        p = todo.pop()
+        if p in closure:
+            continue
+        closure.add(p)
+        r = subprocess.run(["dpkg-query", "-W", "-f=${Depends},${Pre-Depends}", p],
+                           capture_output=True, text=True)
+        for alt in r.stdout.split(","):
+            names = [a.strip().split()[0].split(":")[0] for a in alt.split("|") if a.strip()]
+            todo += names[:1]
+    _closure_cache[key] = closure
+    return closure
+
+
 class Dockerfile(unittest.TestCase):
     def setUp(self):
         self.stages = parse_dockerfile(DOCKERFILE)
@@ -375,6 +410,72 @@ class Dockerfile(unittest.TestCase):
         self.assertLess(i_deps, i_meson)
         self.assertIn("--buildtype=release", runs[i_meson])
         self.assertIn("ninja -C build", runs[i_meson])
+
+    def test_build_stage_installs_only_what_the_build_needs(self):
+        runs = instr_args(self.build, "RUN")
+        (call,) = [r for r in runs if INSTALL_DEPS in r]
+        self.assertRegex(call, re.escape(INSTALL_DEPS) + r" --build\b")
+        build, test = install_deps_lists()
+        self.assertFalse(build & test, "a package in both lists")
+        for p in ("libcriterion-dev", "clang", "python3-grpcio", "libopenblas-dev",
+                  "dataset-fashion-mnist", "libonnx-testdata"):
+            self.assertIn(p, test)
+            self.assertNotIn(p, build)
+        # and the build stage builds without tests and benchmarks
+        (meson,) = [r for r in runs if "meson setup" in r]
+        self.assertIn("-Dtests=disabled", meson)
+        self.assertIn("-Dbench=disabled", meson)
+
+    def test_build_packages_own_what_meson_build_requires(self):
+        """Every dependency() and find_program() meson.build requires without
+        tests and benchmarks, and the .proto files it compiles, come from a
+        package of the --build list (checked on this Debian host)."""
+        if not (shutil.which("dpkg-query") and shutil.which("pkg-config")):
+            self.skipTest("needs dpkg and pkg-config")
+        with open(os.path.join(SOURCE, "meson.build")) as f:
+            meson = f.read()
+        files = []
+        for name, rest in re.findall(r"dependency\('([^']+)'([^)]*)\)", meson):
+            if "get_option" in rest or name == "threads":
+                continue  # optional (tests, bench), or part of libc
+            r = subprocess.run(["pkg-config", "--path", name], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, f"pkg-config cannot find {name}")
+            files.append(r.stdout.strip())
+        for name, rest in re.findall(r"find_program\('([^']+)'([^)]*)\)", meson):
+            if "get_option" in rest:
+                continue
+            files.append(shutil.which(name) or name)
+        with open(os.path.join(SOURCE, "meson_options.txt")) as f:
+            opts = f.read()
+        proto_dir = re.search(r"'grpc_proto_dir'.*?value: '([^']+)'", opts).group(1)
+        files.append(os.path.join(proto_dir, "grpc/health/v1/health.proto"))
+        files.append(re.search(r"'onnx_proto'.*?value: '([^']+)'", opts).group(1))
+        # the interpreter meson.build asks for first; not whatever python3 is on PATH
+        files += ["/usr/bin/meson", "/usr/bin/ninja", "/usr/bin/python3"]
+        build, _ = install_deps_lists()
+        for path in files:
+            with self.subTest(file=path):
+                owners = set()
+                for spelling in {path, os.path.realpath(path)}:
+                    spellings = {spelling, spelling[4:] if spelling.startswith("/usr/")
+                                 else "/usr" + spelling}
+                    r = subprocess.run(["dpkg-query", "-S", *spellings], capture_output=True,
+                                       text=True)
+                    for line in r.stdout.splitlines():
+                        owners |= {p.strip().split(":")[0] for p in line.split(": ")[0].split(",")}
+                self.assertTrue(owners, f"no package owns {path}")
+                closure = package_closure(build)
+                self.assertTrue(owners & closure,
+                                f"{path} comes from {owners}, not from the --build packages")
+
+    def test_podman_and_buildah_users_are_told_about_format_docker(self):
+        """The OCI format has no HEALTHCHECK; podman/buildah drop it unless --format docker."""
+        with open(DOCKERFILE) as f:
+            self.assertIn("--format docker", f.read())
+        with open(os.path.join(SOURCE, "deploy", "README.md")) as f:
+            readme = f.read()
+        self.assertTrue("podman build --format docker" in readme,
+                        "deploy/README.md should show podman build --format docker")
 
     def test_runtime_installs_only_runtime_libraries(self):
         runs = " ".join(instr_args(self.final, "RUN"))
@@ -494,6 +595,53 @@ class Dockerfile(unittest.TestCase):
             self.assertTrue(owners & closure,
                             f"{binary} links {lib} from {owners}, "
                             "which the runtime stage does not install")
+
+
+class ModelImageDockerfile(unittest.TestCase):
+    """deploy/docker/Dockerfile.models: models and one static copy tool."""
+
+    def setUp(self):
+        self.stages = parse_dockerfile(MODELS_DOCKERFILE)
+        self.final = self.stages[-1]
+
+    def test_final_stage_is_scratch_with_models_and_a_static_busybox(self):
+        self.assertEqual(self.final[1], "scratch")
+        for name, base, _ in self.stages[:-1]:
+            self.assertEqual(base, "debian:bookworm-slim", f"stage {name}")
+        self.assertEqual({i for i, _ in self.final[2]}, {"COPY", "USER", "ENTRYPOINT"},
+                         "nothing runs in a scratch stage")
+        runs = " ".join(instr_args(self.stages[0], "RUN"))
+        self.assertRegex(runs, r"apt-get install .*busybox-static")
+        dests = [a.split()[-1] for a in instr_args(self.final, "COPY")]
+        self.assertEqual(sorted(dests), ["/bin/busybox", "/opt/eie/models"])
+
+    def test_runs_as_the_pods_user_and_refuses_an_empty_context(self):
+        (user,) = instr_args(self.final, "USER")
+        self.assertEqual(int(user.split(":")[0]), dockerfile_uid())
+        runs = " ".join(instr_args(self.stages[0], "RUN"))
+        self.assertIn("model.eie", runs)
+        self.assertIn("exit 1", runs)
+        self.assertIn("a+rX", runs)
+
+    def test_copy_command_works_with_debians_busybox(self):
+        """Runs the image's ENTRYPOINT with this host's busybox on a fake repository."""
+        (entry,) = instr_args(self.final, "ENTRYPOINT")
+        argv = json_or_shell(entry)
+        busybox = shutil.which("busybox")
+        if busybox is None:
+            self.skipTest("busybox is not installed")
+        with tempfile.TemporaryDirectory() as tmp:
+            src = os.path.join(tmp, "opt/eie/models/m/1")
+            os.makedirs(src)
+            with open(os.path.join(src, "model.eie"), "wb") as f:
+                f.write(b"EIE")
+            dst = os.path.join(tmp, "models")
+            os.makedirs(dst)
+            # the image's absolute paths, moved under tmp
+            cmd = [busybox] + [tmp + a if a.startswith("/") else a for a in argv[1:]]
+            subprocess.run(cmd, check=True, timeout=30)
+            with open(os.path.join(dst, "m/1/model.eie"), "rb") as f:
+                self.assertEqual(f.read(), b"EIE")
 
 
 # ---------------------------------------------------------------- Kubernetes
