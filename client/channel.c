@@ -98,7 +98,7 @@ static bool is_set(const eiectl_setting_t *s)
     return s->value != NULL && s->value[0] != '\0';
 }
 
-/* Returns false (with err) if the PEM text holds no certificate; counts them otherwise. */
+/* False (with err) if the PEM text holds no certificate; else the first in *first_out if asked. */
 static bool pem_has_certificate(const char *pem, size_t len, const char *from, const char *path,
                                 X509 **first_out, char *err, size_t errlen)
 {
