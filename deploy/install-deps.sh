@@ -29,6 +29,14 @@ TEST_PACKAGES="
   libonnx-testdata dataset-fashion-mnist
 "
 
+# tests/deploy renders the kustomizations with kubectl. Debian's
+# kubernetes-client (1.20) is the oldest kubectl they are written for; an
+# existing kubectl (any packaging, e.g. a newer one owning /usr/bin/kubectl)
+# is kept, as installing over it would conflict.
+if ! command -v kubectl >/dev/null 2>&1; then
+  TEST_PACKAGES="$TEST_PACKAGES kubernetes-client"
+fi
+
 case "${1:-}" in
   "") PACKAGES="$BUILD_PACKAGES $TEST_PACKAGES" ;;
   --build) PACKAGES="$BUILD_PACKAGES" ;;
