@@ -118,9 +118,11 @@ class EiectlTls(unittest.TestCase):
                          "UNAVAILABLE")
             # plaintext to the TLS port
             self.refused(run("health", "--addr", d.addr, "--timeout", "3"), "UNAVAILABLE")
-            # the name in the certificate is checked: localhost is in it
-            port = d.addr.rsplit(":", 1)[1]
-            self.ok(run("health", "--addr", "localhost:" + port, *tls))
+            # the name checked is the one asked for: localhost is in the certificate
+            self.ok(run("health", "--addr", d.addr, "--server-name", "localhost", *tls))
+            if not harness.SANITIZED:  # c-ares leaks 10 bytes per lookup under LeakSanitizer
+                port = d.addr.rsplit(":", 1)[1]
+                self.ok(run("health", "--addr", "localhost:" + port, *tls))
 
     def test_tls_to_a_plaintext_port_fails(self):
         with Daemon("[models]\nm = %s\n" % MODEL) as d:
@@ -198,10 +200,13 @@ class EiectlTls(unittest.TestCase):
                                    "refusing to send the token from " + TOKEN,
                                    "eied.invalid:8001", "--insecure-token", "--tls")
                 self.assertNotIn("tok-tls-42", err)
-        # loopback by address or by name is fine in plaintext
+        # loopback by address, as a gRPC target, or by name is fine in plaintext
         with Daemon("[admin]\ntoken_file = %s\n[models]\nm = %s\n" % (TOKEN, MODEL)) as d:
             port = d.addr.rsplit(":", 1)[1]
-            for addr in (d.addr, "localhost:" + port):
+            addrs = [d.addr, "ipv4:" + d.addr]
+            if not harness.SANITIZED:  # c-ares leaks 10 bytes per lookup under LeakSanitizer
+                addrs.append("localhost:" + port)
+            for addr in addrs:
                 with self.subTest(addr=addr):
                     self.assertEqual(self.ok(run("load", "m", "--addr", addr, "--token-file",
                                                  TOKEN)).strip(), "loaded: m")
