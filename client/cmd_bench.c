@@ -482,7 +482,7 @@ static int bench_run(bench_args_t *a)
         goto done;
     }
     for (nchan = 0; nchan < a->connections; nchan++) {
-        channels[nchan] = eiectl_rpc_channel_create(a->ro.addr, true);
+        channels[nchan] = eiectl_channel_create(&rpc.conn, true);
         if (channels[nchan] == NULL) {
             fprintf(stderr, "eiectl bench: cannot open a channel to %s\n", a->ro.addr);
             goto done;

@@ -6,16 +6,17 @@
 
 #include "eiectl.h"
 #include "health.pb-c.h"
-#include "rpc.h"
+#include "remote.h"
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: eiectl health [--addr HOST:PORT] [--service NAME] [--timeout SECONDS]\n\n"
+    fprintf(out, "usage: eiectl health [--addr HOST:PORT] [--service NAME] [--timeout SECONDS]\n"
+                 "                     [--tls] [--ca FILE] [--cert FILE --key FILE]\n\n"
                  "Asks eied's grpc.health.v1 service for a status and prints it.\n"
                  "Exit status: 0 SERVING, 1 anything else (NOT_SERVING, unreachable, error).\n\n"
                  "  -a, --addr HOST:PORT   daemon address (default 127.0.0.1:8001)\n"
                  "  -s, --service NAME     \"\" (default), liveness or readiness\n"
-                 "  -t, --timeout SECONDS  deadline of the call (default 5)\n");
+                 "  -t, --timeout SECONDS  deadline of the call (default 5)\n" EIECTL_TLS_HELP);
 }
 
 int eiectl_cmd_health(int argc, char **argv)
@@ -23,29 +24,24 @@ int eiectl_cmd_health(int argc, char **argv)
     static const struct option opts[] = {
         {"addr", required_argument, NULL, 'a'},    {"service", required_argument, NULL, 's'},
         {"timeout", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        EIECTL_TLS_LONG_OPTS,                      {NULL, 0, NULL, 0},
     };
-    const char *addr = "127.0.0.1:8001";
+    eiectl_remote_opts_t ro;
+    eiectl_remote_opts_init(&ro);
+    ro.timeout_s = 5.0;
     const char *service = "";
-    double timeout = 5.0;
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "a:s:t:h", opts, NULL)) != -1) {
+        int r = eiectl_remote_opt("health", opt, optarg, &ro);
+        if (r == 2)
+            return 2;
+        if (r == 1)
+            continue;
         switch (opt) {
-        case 'a':
-            addr = optarg;
-            break;
         case 's':
             service = optarg;
             break;
-        case 't': {
-            char *end;
-            timeout = strtod(optarg, &end);
-            if (*end != '\0' || !(timeout > 0 && timeout <= 3600))
-                return eiectl_usage_error("health", "--timeout '%s' is not a number of seconds "
-                                          "in (0, 3600]", optarg);
-            break;
-        }
         case 'h':
             usage(stdout);
             return 0;
@@ -58,10 +54,9 @@ int eiectl_cmd_health(int argc, char **argv)
         return eiectl_usage_error("health", "unexpected argument '%s'", argv[optind]);
 
     eiectl_rpc_t rpc;
-    if (!eiectl_rpc_open(&rpc, addr, timeout)) {
-        fprintf(stderr, "eiectl health: cannot open a channel to %s\n", addr);
+    if (!eiectl_remote_open("health", &ro, &rpc))
         return 1;
-    }
+    const char *addr = ro.addr;
     Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
     req.service = (char *)service;
     ProtobufCMessage *resp = NULL;

@@ -40,9 +40,11 @@ static int usage_error(const char *cmd, const char *fmt, ...)
 
 void eiectl_remote_opts_init(eiectl_remote_opts_t *opts)
 {
-    opts->addr = "127.0.0.1:8001";
+    const char *env_addr = getenv("EIECTL_ADDR");
+    opts->addr = env_addr != NULL ? env_addr : "127.0.0.1:8001";
     opts->timeout_s = 10.0;
     opts->token_file = NULL;
+    eiectl_tls_opts_init(&opts->tls);
 }
 
 bool eiectl_parse_seconds(const char *s, double max, double *seconds_out)
@@ -87,7 +89,7 @@ int eiectl_remote_opt(const char *cmd, int opt, const char *arg, eiectl_remote_o
         opts->token_file = arg;
         return 1;
     default:
-        return 0;
+        return eiectl_tls_opt(cmd, opt, arg, &opts->tls);
     }
 }
 
@@ -132,13 +134,25 @@ bool eiectl_token_read_file(const char *path, char *token_out, size_t cap, char 
 
 bool eiectl_remote_open(const char *cmd, const eiectl_remote_opts_t *opts, eiectl_rpc_t *rpc)
 {
-    char token[EIECTL_TOKEN_MAX_BYTES + 1], err[512];
-    if (opts->token_file != NULL &&
-        !eiectl_token_read_file(opts->token_file, token, sizeof token, err, sizeof err)) {
+    char token[EIECTL_TOKEN_MAX_BYTES + 1], err[1024];
+    eiectl_channel_t conn;
+    if (opts->addr[0] == '\0') {
+        fprintf(stderr, "eiectl %s: EIECTL_ADDR is empty; expected HOST:PORT\n", cmd);
+        return false;
+    }
+    if (!eiectl_channel_init(&conn, opts->addr, &opts->tls, err, sizeof err)) {
         fprintf(stderr, "eiectl %s: %s\n", cmd, err);
         return false;
     }
-    if (!eiectl_rpc_open(rpc, opts->addr, opts->timeout_s)) {
+    if (opts->token_file != NULL &&
+        (!eiectl_token_allowed(&conn, opts->tls.insecure_token, opts->token_file, err,
+                               sizeof err) ||
+         !eiectl_token_read_file(opts->token_file, token, sizeof token, err, sizeof err))) {
+        fprintf(stderr, "eiectl %s: %s\n", cmd, err);
+        eiectl_channel_free(&conn);
+        return false;
+    }
+    if (!eiectl_rpc_open_channel(rpc, &conn, opts->timeout_s)) {
         fprintf(stderr, "eiectl %s: cannot open a channel to %s\n", cmd, opts->addr);
         eiectl_rpc_close(rpc);
         return false;

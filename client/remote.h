@@ -1,7 +1,7 @@
 /*
  * remote.h - what the remote commands of eiectl share: the --addr,
- * --timeout and --token-file options, opening a channel with a bearer
- * token, error lines, and the Open Inference Protocol messages of
+ * --timeout, --token-file and TLS options (channel.h), opening a channel
+ * with a bearer token, error lines, and the Open Inference Protocol messages of
  * ModelMetadata and ModelInfer (request building, reply checking).
  */
 #ifndef EIECTL_REMOTE_H
@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "channel.h"
 #include "inference.pb-c.h"
 #include "rpc.h"
 
@@ -24,27 +25,29 @@
 
 /* The options every remote command takes. */
 typedef struct eiectl_remote_opts {
-    const char *addr;       /* host:port */
+    const char *addr;       /* host:port; --addr, else EIECTL_ADDR, else 127.0.0.1:8001 */
     double timeout_s;       /* deadline of each call */
     const char *token_file; /* NULL: no authorization header */
+    eiectl_tls_opts_t tls;  /* --tls, --ca, --cert, --key, --server-name, ... */
 } eiectl_remote_opts_t;
 
 /* getopt_long entries of the common options; splice into a command's table. */
 #define EIECTL_REMOTE_LONG_OPTS                                                                \
     {"addr", required_argument, NULL, 'a'}, {"timeout", required_argument, NULL, 't'},        \
-        {"token-file", required_argument, NULL, 'T'}
+        {"token-file", required_argument, NULL, 'T'}, EIECTL_TLS_LONG_OPTS
 
 /* Help lines of the common options. */
 #define EIECTL_REMOTE_HELP                                                                     \
     "  -a, --addr HOST:PORT   daemon address (default 127.0.0.1:8001)\n"                       \
     "  -t, --timeout SECONDS  deadline of each call (default 10)\n"                            \
-    "  -T, --token-file FILE  send 'authorization: Bearer <first line of FILE>'\n"
+    "  -T, --token-file FILE  send 'authorization: Bearer <first line of FILE>'\n"           \
+    EIECTL_TLS_HELP
 
-/* Defaults of the common options. */
+/* Defaults of the common options (EIECTL_ADDR and the TLS variables). */
 void eiectl_remote_opts_init(eiectl_remote_opts_t *opts);
 
 /*
- * Handles a common option (opt 'a', 't' or 'T'). Returns 1 if handled, 0 if
+ * Handles a common option (opt 'a', 't', 'T' or a TLS option). Returns 1 if handled, 0 if
  * opt is not a common one, 2 on a bad value (message printed).
  */
 int eiectl_remote_opt(const char *cmd, int opt, const char *arg, eiectl_remote_opts_t *opts);
@@ -75,7 +78,11 @@ bool eiectl_parse_seconds(const char *s, double max, double *seconds_out);
 bool eiectl_token_read_file(const char *path, char *token_out, size_t cap, char *err,
                             size_t errlen);
 
-/* Opens the channel and adds the token; prints "eiectl CMD: ..." and returns false on failure. */
+/*
+ * Opens the channel (plaintext or TLS, files read and checked) and adds the
+ * token, which is refused over plaintext to a non-loopback address unless
+ * --insecure-token; prints "eiectl CMD: ..." and returns false on failure.
+ */
 bool eiectl_remote_open(const char *cmd, const eiectl_remote_opts_t *opts, eiectl_rpc_t *rpc);
 
 /* Prints "eiectl CMD: ADDR: CODE: detail" to stderr. */

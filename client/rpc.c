@@ -4,36 +4,20 @@
 #include "eie/status.h"
 
 #include <grpc/byte_buffer_reader.h>
-#include <grpc/grpc_security.h>
 #include <stdio.h>
 #include <string.h>
 
-grpc_channel *eiectl_rpc_channel_create(const char *addr, bool own_connection)
-{
-    grpc_arg args[2];
-    size_t n = 0;
-    args[n].type = GRPC_ARG_INTEGER;
-    args[n].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-    args[n].value.integer = EIECTL_RPC_MAX_RECEIVE_BYTES;
-    n++;
-    if (own_connection) {
-        /* Channels share subchannels (connections) by default. */
-        args[n].type = GRPC_ARG_INTEGER;
-        args[n].key = (char *)GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL;
-        args[n].value.integer = 1;
-        n++;
-    }
-    grpc_channel_args chargs = {.num_args = n, .args = args};
-    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
-    grpc_channel *ch = grpc_channel_create(addr, creds, &chargs);
-    grpc_channel_credentials_release(creds);
-    return ch;
-}
-
 bool eiectl_rpc_open(eiectl_rpc_t *rpc, const char *addr, double timeout_s)
 {
+    eiectl_channel_t plain = {.addr = addr};
+    return eiectl_rpc_open_channel(rpc, &plain, timeout_s);
+}
+
+bool eiectl_rpc_open_channel(eiectl_rpc_t *rpc, const eiectl_channel_t *conn, double timeout_s)
+{
     grpc_init();
-    rpc->channel = eiectl_rpc_channel_create(addr, false);
+    rpc->conn = *conn;
+    rpc->channel = eiectl_channel_create(&rpc->conn, false);
     rpc->cq = grpc_completion_queue_create_for_pluck(NULL);
     rpc->timeout_s = timeout_s;
     rpc->md_count = 0;
@@ -76,6 +60,7 @@ void eiectl_rpc_close(eiectl_rpc_t *rpc)
     rpc->md_count = 0;
     rpc->channel = NULL;
     rpc->cq = NULL;
+    eiectl_channel_free(&rpc->conn);
     grpc_shutdown();
 }
 

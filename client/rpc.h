@@ -9,6 +9,8 @@
 #include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
 
+#include "channel.h"
+
 /* Most metadata entries one channel sends with every call. */
 #define EIECTL_RPC_MAX_METADATA 4
 /* Largest reply eiectl accepts (an infer reply of 16 Mi float32 values fits). */
@@ -20,6 +22,7 @@ typedef struct eiectl_rpc {
     double timeout_s;
     grpc_metadata md[EIECTL_RPC_MAX_METADATA]; /* sent with every call; slices owned */
     size_t md_count;
+    eiectl_channel_t conn; /* how channel was made; more channels like it: eiectl_channel_create */
 } eiectl_rpc_t;
 
 typedef struct eiectl_rpc_status {
@@ -29,16 +32,13 @@ typedef struct eiectl_rpc_status {
 
 /* Opens a plaintext channel to addr (host:port); calls grpc_init. */
 bool eiectl_rpc_open(eiectl_rpc_t *rpc, const char *addr, double timeout_s);
+/*
+ * Opens a channel as conn says (plaintext or TLS); calls grpc_init. Takes
+ * over conn's memory whether it succeeds or not; eiectl_rpc_close frees it.
+ */
+bool eiectl_rpc_open_channel(eiectl_rpc_t *rpc, const eiectl_channel_t *conn, double timeout_s);
 /* Closes the channel and frees the metadata; calls grpc_shutdown. */
 void eiectl_rpc_close(eiectl_rpc_t *rpc);
-
-/*
- * Creates a plaintext channel with eiectl's reply size limit; the caller
- * destroys it. own_connection gives the channel its own TCP connection
- * instead of sharing one with other channels to the same address (bench
- * --connections). grpc_init must have been called.
- */
-grpc_channel *eiectl_rpc_channel_create(const char *addr, bool own_connection);
 
 /*
  * Adds a metadata entry (key lower case, value printable ASCII) that every

@@ -1,19 +1,50 @@
 #!/bin/sh
-# Installs every build and test dependency of eie from Debian 12 packages.
+# Installs the dependencies of eie from Debian 12 packages.
+#   install-deps.sh          build and test (CI: .ci/run)
+#   install-deps.sh --build  only what `meson setup -Dtests=disabled
+#                            -Dbench=disabled && ninja` needs (the image's
+#                            build stage)
 # Idempotent: safe to run again; fails loudly on any error. Run as root or
 # with sudo available. The Dockerfile and CI use this same script.
 set -eu
 
-PACKAGES="
-  build-essential pkg-config meson ninja-build
+# What the build itself needs: compiler, meson, python3 (proto/embed.py),
+# the libraries meson.build declares, protoc and protoc-c, and the .proto
+# files it compiles (grpc-proto: health and reflection; libonnx-dev:
+# onnx.proto).
+BUILD_PACKAGES="
+  build-essential pkg-config meson ninja-build python3
   libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler grpc-proto
-  libuv1-dev libssl-dev openssl zlib1g-dev libmicrohttpd-dev curl
+  libuv1-dev libssl-dev zlib1g-dev libmicrohttpd-dev
+  libonnx-dev
+"
+
+# Tests, sanitizers, fuzzing and benchmarks on top of the build.
+TEST_PACKAGES="
+  openssl curl
   libcriterion-dev
   clang libclang-rt-14-dev
-  python3 python3-grpcio python3-protobuf python3-yaml python3-onnx python3-numpy
+  python3-grpcio python3-protobuf python3-yaml python3-onnx python3-numpy
   libopenblas-dev
-  libonnx-dev libonnx-testdata dataset-fashion-mnist
+  libonnx-testdata dataset-fashion-mnist
 "
+
+# tests/deploy renders the kustomizations with kubectl. Debian's
+# kubernetes-client (1.20) is the oldest kubectl they are written for; an
+# existing kubectl (any packaging, e.g. a newer one owning /usr/bin/kubectl)
+# is kept, as installing over it would conflict.
+if ! command -v kubectl >/dev/null 2>&1; then
+  TEST_PACKAGES="$TEST_PACKAGES kubernetes-client"
+fi
+
+case "${1:-}" in
+  "") PACKAGES="$BUILD_PACKAGES $TEST_PACKAGES" ;;
+  --build) PACKAGES="$BUILD_PACKAGES" ;;
+  *)
+    echo "install-deps.sh: unknown argument '$1'; expected nothing or --build" >&2
+    exit 2
+    ;;
+esac
 
 if [ "$(id -u)" -eq 0 ]; then
   SUDO=""

@@ -31,6 +31,7 @@ EIECTL = os.path.join(BUILD, "client", "eiectl")
 
 CONF = os.path.join(SOURCE, "conf", "eied.conf")
 DOCKERFILE = os.path.join(SOURCE, "deploy", "docker", "Dockerfile")
+MODELS_DOCKERFILE = os.path.join(SOURCE, "deploy", "docker", "Dockerfile.models")
 K8S = os.path.join(SOURCE, "deploy", "k8s")
 K8S_BASE = os.path.join(K8S, "base")
 K8S_TLS = os.path.join(K8S, "overlays", "tls")
@@ -39,7 +40,7 @@ CI_RUN = os.path.join(SOURCE, ".ci", "run")
 INSTALL_DEPS = "deploy/install-deps.sh"
 
 # Shared libraries of the runtime image (Debian 12 names).
-RUNTIME_PACKAGES = {"libgrpc29", "libprotobuf-c1", "libuv1", "libssl3", "zlib1g"}
+RUNTIME_PACKAGES = {"libgrpc29", "libprotobuf-c1", "libuv1", "libssl3", "zlib1g", "libmicrohttpd12"}
 
 
 # ---------------------------------------------------------------- helpers
@@ -132,15 +133,79 @@ def load_yaml_docs(path):
         return [d for d in yaml.safe_load_all(f) if d is not None]
 
 
-def kubectl_kustomize(path):
-    """Rendered manifests, or None when no kubectl or kustomize is installed."""
-    for cmd in (["kubectl", "kustomize"], ["kustomize", "build"]):
-        if shutil.which(cmd[0]):
-            r = subprocess.run(cmd + [path], capture_output=True, text=True, timeout=60)
-            if r.returncode != 0:
-                raise AssertionError(f"{' '.join(cmd)} {path} failed:\n{r.stderr}")
-            return [d for d in yaml.safe_load_all(r.stdout) if d is not None]
-    return None
+# kubectl 1.20 (Debian 12's kubernetes-client) is the oldest the kustomizations
+# are written for: its built-in kustomize v2.0.3 knows only these fields.
+KUBECTL_MIN_MINOR = 20
+KUSTOMIZE_V2_FIELDS = {
+    "apiVersion", "kind", "resources", "bases", "patchesStrategicMerge",
+    "patchesJson6902", "configMapGenerator", "secretGenerator", "generatorOptions",
+    "images", "namePrefix", "nameSuffix", "namespace", "commonLabels",
+    "commonAnnotations", "vars", "crds",
+}
+
+
+def kubectl_minor(binary):
+    """The client's minor version, or None if it cannot say."""
+    import json
+    r = subprocess.run([binary, "version", "--client", "-o", "json"], capture_output=True,
+                       text=True, timeout=60)
+    try:
+        return int(re.match(r"\d+", json.loads(r.stdout)["clientVersion"]["minor"]).group())
+    except (ValueError, KeyError, AttributeError, TypeError):
+        return None
+
+
+def _kustomize_commands():
+    """[(label, argv prefix)]: kubectl on PATH and every binary in EIE_KUBECTL
+    (colon-separated, e.g. Debian 12's kubectl 1.20 unpacked somewhere), at
+    least 1.20 each; else a standalone kustomize. Older kubectl is reported
+    and left out."""
+    cmds, notes = [], []
+    candidates = [shutil.which("kubectl")] if shutil.which("kubectl") else []
+    candidates += [c for c in os.environ.get("EIE_KUBECTL", "").split(":") if c]
+    for binary in candidates:
+        minor = kubectl_minor(binary)
+        if minor is None or minor < KUBECTL_MIN_MINOR:
+            notes.append(f"{binary} is kubectl 1.{minor}, older than 1.{KUBECTL_MIN_MINOR}, the "
+                         "oldest these kustomizations are written for; not used")
+            continue
+        cmds.append((f"{binary} (1.{minor})", [binary, "kustomize"]))
+    if not cmds and shutil.which("kustomize"):
+        cmds.append(("kustomize", ["kustomize", "build"]))
+    for n in notes:
+        print("note: " + n)
+    return cmds
+
+
+KUSTOMIZE = _kustomize_commands()
+
+
+def kubectl_kustomize(path, cmd=None):
+    """Rendered manifests (by cmd, default the first kustomize found), or None
+    when no kubectl or kustomize is installed. Deprecation warnings of
+    current kustomize (bases, patchesStrategicMerge) go to stderr and are
+    expected."""
+    if cmd is None:
+        if not KUSTOMIZE:
+            return None
+        cmd = KUSTOMIZE[0][1]
+    r = subprocess.run(cmd + [path], capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} {path} failed:\n{r.stderr}")
+    return [d for d in yaml.safe_load_all(r.stdout) if d is not None]
+
+
+def kustomize_dirs():
+    return sorted(os.path.dirname(p) for p in
+                  glob.glob(os.path.join(K8S, "**", "kustomization.yaml"), recursive=True))
+
+
+def render_overlay(test, name):
+    """The overlay's rendered objects; skips test when no kustomize is installed."""
+    docs = kubectl_kustomize(os.path.join(K8S, "overlays", name))
+    if docs is None:
+        test.skipTest(f"kubectl/kustomize not installed: overlay {name} not rendered")
+    return docs
 
 
 def kustomization(path):
@@ -154,6 +219,7 @@ def render_base():
     if docs is not None:
         return docs, True
     kz = kustomization(K8S_BASE)
+    gen_labels = kz.get("generatorOptions", {}).get("labels", {})
     docs = []
     for r in kz.get("resources", []):
         docs += load_yaml_docs(os.path.join(K8S_BASE, r))
@@ -164,7 +230,8 @@ def render_base():
             with open(os.path.join(K8S_BASE, rel)) as f:
                 data[key or os.path.basename(rel)] = f.read()
         docs.append({"apiVersion": "v1", "kind": "ConfigMap",
-                     "metadata": {"name": gen["name"]}, "data": data})
+                     "metadata": {"name": gen["name"], "labels": dict(gen_labels)},
+                     "data": data})
     # the image name as kustomize would set it
     for img in kz.get("images", []):
         for d in docs:
@@ -283,6 +350,41 @@ def dockerfile_uid():
     return int(user)
 
 
+def install_deps_lists():
+    """(BUILD_PACKAGES, TEST_PACKAGES) of deploy/install-deps.sh as sets."""
+    with open(os.path.join(SOURCE, INSTALL_DEPS)) as f:
+        text = f.read()
+    lists = {}
+    for name in ("BUILD_PACKAGES", "TEST_PACKAGES"):
+        m = re.search(name + r'="([^"]*)"', text)
+        assert m, f"{INSTALL_DEPS} has no {name}"
+        lists[name] = set(m.group(1).split())
+    return lists["BUILD_PACKAGES"], lists["TEST_PACKAGES"]
+
+
+_closure_cache = {}
+
+
+def package_closure(packages):
+    """packages and everything they depend on (first alternative), as installed here."""
+    key = frozenset(packages)
+    if key in _closure_cache:
+        return _closure_cache[key]
+    closure, todo = set(), list(packages)
+    while todo:
+        p = todo.pop()
+        if p in closure:
+            continue
+        closure.add(p)
+        r = subprocess.run(["dpkg-query", "-W", "-f=${Depends},${Pre-Depends}", p],
+                           capture_output=True, text=True)
+        for alt in r.stdout.split(","):
+            names = [a.strip().split()[0].split(":")[0] for a in alt.split("|") if a.strip()]
+            todo += names[:1]
+    _closure_cache[key] = closure
+    return closure
+
+
 class Dockerfile(unittest.TestCase):
     def setUp(self):
         self.stages = parse_dockerfile(DOCKERFILE)
@@ -308,6 +410,72 @@ class Dockerfile(unittest.TestCase):
         self.assertLess(i_deps, i_meson)
         self.assertIn("--buildtype=release", runs[i_meson])
         self.assertIn("ninja -C build", runs[i_meson])
+
+    def test_build_stage_installs_only_what_the_build_needs(self):
+        runs = instr_args(self.build, "RUN")
+        (call,) = [r for r in runs if INSTALL_DEPS in r]
+        self.assertRegex(call, re.escape(INSTALL_DEPS) + r" --build\b")
+        build, test = install_deps_lists()
+        self.assertFalse(build & test, "a package in both lists")
+        for p in ("libcriterion-dev", "clang", "python3-grpcio", "libopenblas-dev",
+                  "dataset-fashion-mnist", "libonnx-testdata"):
+            self.assertIn(p, test)
+            self.assertNotIn(p, build)
+        # and the build stage builds without tests and benchmarks
+        (meson,) = [r for r in runs if "meson setup" in r]
+        self.assertIn("-Dtests=disabled", meson)
+        self.assertIn("-Dbench=disabled", meson)
+
+    def test_build_packages_own_what_meson_build_requires(self):
+        """Every dependency() and find_program() meson.build requires without
+        tests and benchmarks, and the .proto files it compiles, come from a
+        package of the --build list (checked on this Debian host)."""
+        if not (shutil.which("dpkg-query") and shutil.which("pkg-config")):
+            self.skipTest("needs dpkg and pkg-config")
+        with open(os.path.join(SOURCE, "meson.build")) as f:
+            meson = f.read()
+        files = []
+        for name, rest in re.findall(r"dependency\('([^']+)'([^)]*)\)", meson):
+            if "get_option" in rest or name == "threads":
+                continue  # optional (tests, bench), or part of libc
+            r = subprocess.run(["pkg-config", "--path", name], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, f"pkg-config cannot find {name}")
+            files.append(r.stdout.strip())
+        for name, rest in re.findall(r"find_program\('([^']+)'([^)]*)\)", meson):
+            if "get_option" in rest:
+                continue
+            files.append(shutil.which(name) or name)
+        with open(os.path.join(SOURCE, "meson_options.txt")) as f:
+            opts = f.read()
+        proto_dir = re.search(r"'grpc_proto_dir'.*?value: '([^']+)'", opts).group(1)
+        files.append(os.path.join(proto_dir, "grpc/health/v1/health.proto"))
+        files.append(re.search(r"'onnx_proto'.*?value: '([^']+)'", opts).group(1))
+        # the interpreter meson.build asks for first; not whatever python3 is on PATH
+        files += ["/usr/bin/meson", "/usr/bin/ninja", "/usr/bin/python3"]
+        build, _ = install_deps_lists()
+        for path in files:
+            with self.subTest(file=path):
+                owners = set()
+                for spelling in {path, os.path.realpath(path)}:
+                    spellings = {spelling, spelling[4:] if spelling.startswith("/usr/")
+                                 else "/usr" + spelling}
+                    r = subprocess.run(["dpkg-query", "-S", *spellings], capture_output=True,
+                                       text=True)
+                    for line in r.stdout.splitlines():
+                        owners |= {p.strip().split(":")[0] for p in line.split(": ")[0].split(",")}
+                self.assertTrue(owners, f"no package owns {path}")
+                closure = package_closure(build)
+                self.assertTrue(owners & closure,
+                                f"{path} comes from {owners}, not from the --build packages")
+
+    def test_podman_and_buildah_users_are_told_about_format_docker(self):
+        """The OCI format has no HEALTHCHECK; podman/buildah drop it unless --format docker."""
+        with open(DOCKERFILE) as f:
+            self.assertIn("--format docker", f.read())
+        with open(os.path.join(SOURCE, "deploy", "README.md")) as f:
+            readme = f.read()
+        self.assertTrue("podman build --format docker" in readme,
+                        "deploy/README.md should show podman build --format docker")
 
     def test_runtime_installs_only_runtime_libraries(self):
         runs = " ".join(instr_args(self.final, "RUN"))
@@ -429,6 +597,53 @@ class Dockerfile(unittest.TestCase):
                             "which the runtime stage does not install")
 
 
+class ModelImageDockerfile(unittest.TestCase):
+    """deploy/docker/Dockerfile.models: models and one static copy tool."""
+
+    def setUp(self):
+        self.stages = parse_dockerfile(MODELS_DOCKERFILE)
+        self.final = self.stages[-1]
+
+    def test_final_stage_is_scratch_with_models_and_a_static_busybox(self):
+        self.assertEqual(self.final[1], "scratch")
+        for name, base, _ in self.stages[:-1]:
+            self.assertEqual(base, "debian:bookworm-slim", f"stage {name}")
+        self.assertEqual({i for i, _ in self.final[2]}, {"COPY", "USER", "ENTRYPOINT"},
+                         "nothing runs in a scratch stage")
+        runs = " ".join(instr_args(self.stages[0], "RUN"))
+        self.assertRegex(runs, r"apt-get install .*busybox-static")
+        dests = [a.split()[-1] for a in instr_args(self.final, "COPY")]
+        self.assertEqual(sorted(dests), ["/bin/busybox", "/opt/eie/models"])
+
+    def test_runs_as_the_pods_user_and_refuses_an_empty_context(self):
+        (user,) = instr_args(self.final, "USER")
+        self.assertEqual(int(user.split(":")[0]), dockerfile_uid())
+        runs = " ".join(instr_args(self.stages[0], "RUN"))
+        self.assertIn("model.eie", runs)
+        self.assertIn("exit 1", runs)
+        self.assertIn("a+rX", runs)
+
+    def test_copy_command_works_with_debians_busybox(self):
+        """Runs the image's ENTRYPOINT with this host's busybox on a fake repository."""
+        (entry,) = instr_args(self.final, "ENTRYPOINT")
+        argv = json_or_shell(entry)
+        busybox = shutil.which("busybox")
+        if busybox is None:
+            self.skipTest("busybox is not installed")
+        with tempfile.TemporaryDirectory() as tmp:
+            src = os.path.join(tmp, "opt/eie/models/m/1")
+            os.makedirs(src)
+            with open(os.path.join(src, "model.eie"), "wb") as f:
+                f.write(b"EIE")
+            dst = os.path.join(tmp, "models")
+            os.makedirs(dst)
+            # the image's absolute paths, moved under tmp
+            cmd = [busybox] + [tmp + a if a.startswith("/") else a for a in argv[1:]]
+            subprocess.run(cmd, check=True, timeout=30)
+            with open(os.path.join(dst, "m/1/model.eie"), "rb") as f:
+                self.assertEqual(f.read(), b"EIE")
+
+
 # ---------------------------------------------------------------- Kubernetes
 
 class KubernetesFiles(unittest.TestCase):
@@ -448,7 +663,7 @@ class KubernetesFiles(unittest.TestCase):
         for path in glob.glob(os.path.join(K8S, "**", "kustomization.yaml"), recursive=True):
             d = os.path.dirname(path)
             kz = kustomization(d)
-            refs = list(kz.get("resources", []))
+            refs = list(kz.get("resources", [])) + list(kz.get("bases", []))
             refs += [p["path"] for p in kz.get("patches", []) if "path" in p]
             refs += kz.get("patchesStrategicMerge", [])
             for gen in kz.get("configMapGenerator", []) + kz.get("secretGenerator", []):
@@ -501,15 +716,14 @@ class KubernetesBase(unittest.TestCase):
         with open(os.path.join(SOURCE, "daemon", "health.c")) as f:
             health_c = f.read()
         want = {"livenessProbe": "liveness", "readinessProbe": "readiness",
-                "startupProbe": None}
+                "startupProbe": "readiness"}
         for probe, service in want.items():
             with self.subTest(probe=probe):
                 p = self.eied[probe]
                 self.assertIn("grpc", p, "gRPC probe (grpc.health.v1)")
                 self.assertEqual(p["grpc"]["port"], self.ports["health"])
                 name = p["grpc"].get("service", "")
-                if service is not None:
-                    self.assertEqual(name, service)
+                self.assertEqual(name, service)
                 self.assertIn(f'"{name}"', health_c,
                               f"daemon/health.c does not answer service {name!r}")
 
@@ -636,6 +850,267 @@ class KubernetesBase(unittest.TestCase):
             self.assertEqual(labels.get(k), v)
         self.assertTrue("minAvailable" in pdb["spec"] or "maxUnavailable" in pdb["spec"])
 
+    def test_startup_probe_waits_for_the_models(self):
+        """Liveness is SERVING at once; the startup probe must ask readiness
+        (models loaded), and give a load time before it restarts the pod."""
+        p = self.eied["startupProbe"]
+        self.assertEqual(p["grpc"]["service"], "readiness")
+        self.assertEqual(self.eied["livenessProbe"]["grpc"]["service"], "liveness")
+        budget = p.get("periodSeconds", 10) * p.get("failureThreshold", 3)
+        self.assertGreaterEqual(budget, 120, "the startup probe gives models under 2 minutes")
+        with open(os.path.join(K8S_BASE, "deployment.yaml")) as f:
+            m = re.search(r"within (\d+) s x (\d+) = (\d+) minutes", f.read())
+        self.assertIsNotNone(m, "deployment.yaml should state the startup budget")
+        self.assertEqual((int(m.group(1)), int(m.group(2)), int(m.group(3)) * 60),
+                         (p["periodSeconds"], p["failureThreshold"], budget))
+
+    def test_ephemeral_storage_requests_cover_the_model_volume(self):
+        empty = sum(k8s_quantity_bytes(v["emptyDir"]["sizeLimit"])
+                    for v in self.pod["volumes"] if "emptyDir" in v)
+        for c in self.pod.get("initContainers", []) + self.pod["containers"]:
+            with self.subTest(container=c["name"]):
+                res = c.get("resources", {})
+                req = res.get("requests", {}).get("ephemeral-storage")
+                lim = res.get("limits", {}).get("ephemeral-storage")
+                self.assertIsNotNone(req, "requests.ephemeral-storage")
+                self.assertIsNotNone(lim, "limits.ephemeral-storage")
+                self.assertLessEqual(k8s_quantity_bytes(req), k8s_quantity_bytes(lim))
+                # the emptyDir counts against the pod's ephemeral storage
+                self.assertGreaterEqual(k8s_quantity_bytes(lim), empty)
+        self.assertGreater(k8s_quantity_bytes(
+            self.eied["resources"]["requests"]["ephemeral-storage"]), empty,
+            "the eied container's request must hold the emptyDir plus its log")
+
+    def test_topology_spread_over_zones_and_nodes_never_blocks_scaling(self):
+        tsc = self.pod.get("topologySpreadConstraints", [])
+        labels = self.deploy["spec"]["template"]["metadata"]["labels"]
+        self.assertEqual({t["topologyKey"] for t in tsc},
+                         {"topology.kubernetes.io/zone", "kubernetes.io/hostname"})
+        for t in tsc:
+            with self.subTest(key=t["topologyKey"]):
+                self.assertEqual(t["maxSkew"], 1)
+                self.assertEqual(t["whenUnsatisfiable"], "ScheduleAnyway")
+                sel = t["labelSelector"]["matchLabels"]
+                self.assertTrue(sel)
+                for k, v in sel.items():
+                    self.assertEqual(labels.get(k), v, "the spread must select eied's pods")
+
+    def test_network_policy_admits_only_eieds_ports(self):
+        np = one(self.docs, "NetworkPolicy")
+        self.assertEqual(np["apiVersion"], "networking.k8s.io/v1")
+        labels = self.deploy["spec"]["template"]["metadata"]["labels"]
+        sel = np["spec"]["podSelector"]["matchLabels"]
+        self.assertTrue(sel)
+        for k, v in sel.items():
+            self.assertEqual(labels.get(k), v)
+        self.assertEqual(np["spec"]["policyTypes"], ["Ingress"])
+        ports = set()
+        for rule in np["spec"]["ingress"]:
+            for p in rule["ports"]:
+                self.assertEqual(p.get("protocol", "TCP"), "TCP")
+                self.assertIsInstance(p["port"], int, "numbered ports (8000 has no name)")
+                self.assertNotIn("endPort", p, "endPort needs Kubernetes 1.25")
+                ports.add(p["port"])
+        self.assertTrue(set(self.ports.values()) <= ports,
+                        f"the policy blocks a port eied serves: {self.ports}")
+        self.assertEqual(ports, {8000, 8001, 8002, 8003})
+
+    def test_every_object_carries_the_part_of_label(self):
+        if not self.rendered:
+            self.skipTest("kubectl/kustomize not installed: labels of generated objects unknown")
+        for d in self.docs:
+            with self.subTest(kind=d["kind"]):
+                self.assertEqual(d["metadata"].get("labels", {}).get("app.kubernetes.io/part-of"),
+                                 "eie")
+        # and the pods, but never the immutable selectors
+        self.assertEqual(self.deploy["spec"]["template"]["metadata"]["labels"]
+                         ["app.kubernetes.io/part-of"], "eie")
+        self.assertNotIn("app.kubernetes.io/part-of",
+                         self.deploy["spec"]["selector"]["matchLabels"])
+
+
+class KustomizeVersions(unittest.TestCase):
+    """The kustomizations render with kubectl 1.20 (Debian 12; kustomize
+    v2.0.3) as with current kubectl. Fields are checked statically here;
+    rendering uses every kubectl installed (set EIE_KUBECTL to more, e.g.
+    Debian's unpacked with `apt-get download kubernetes-client`)."""
+
+    def test_only_fields_kustomize_v2_knows(self):
+        for d in kustomize_dirs():
+            kz = kustomization(d)
+            rel = os.path.relpath(d, SOURCE)
+            with self.subTest(kustomization=rel):
+                unknown = set(kz) - KUSTOMIZE_V2_FIELDS
+                self.assertFalse(unknown, f"{rel}: {sorted(unknown)} are unknown to kubectl 1.20 "
+                                 "(kustomize v2.0.3): use bases, patchesStrategicMerge, labels "
+                                 "in the objects")
+                for r in kz.get("resources", []):
+                    self.assertTrue(os.path.isfile(os.path.join(d, r)),
+                                    f"{rel}: resource {r} is not a file; kustomize v2.0.3 takes "
+                                    "directories only under bases")
+                for b in kz.get("bases", []):
+                    self.assertTrue(os.path.isfile(os.path.join(d, b, "kustomization.yaml")), b)
+                for p in kz.get("patchesStrategicMerge", []):
+                    self.assertIsInstance(p, str, "v2.0.3 takes file names here")
+                    self.assertTrue(os.path.isfile(os.path.join(d, p)), p)
+
+    def test_every_kustomization_renders_with_every_kubectl(self):
+        if not KUSTOMIZE:
+            self.skipTest("kubectl 1.%d or newer (or kustomize) is not installed; "
+                          "nothing rendered" % KUBECTL_MIN_MINOR)
+        for label, cmd in KUSTOMIZE:
+            for d in kustomize_dirs():
+                with self.subTest(kubectl=label, kustomization=os.path.relpath(d, SOURCE)):
+                    docs = kubectl_kustomize(d, cmd)
+                    one(docs, "Deployment")
+
+    def test_old_and_new_kubectl_render_the_same_objects(self):
+        if len(KUSTOMIZE) < 2:
+            self.skipTest("one kubectl installed (%s); set EIE_KUBECTL to another, e.g. "
+                          "Debian 12's 1.20, to compare" % (KUSTOMIZE[0][0] if KUSTOMIZE
+                                                             else "none"))
+
+        def by_name(o):
+            # strategic merge may order named lists (volumes, env) differently; their
+            # order carries no meaning
+            if isinstance(o, dict):
+                return {k: by_name(v) for k, v in o.items()}
+            if isinstance(o, list):
+                items = [by_name(v) for v in o]
+                if items and all(isinstance(v, dict) and "name" in v for v in items):
+                    items.sort(key=lambda v: str(v["name"]))
+                return items
+            return o
+
+        def normal(docs):
+            # the generated ConfigMap's hash suffix differs between kustomize versions
+            docs = sorted(docs, key=lambda o: (o["kind"], o["metadata"]["name"]))
+            text = yaml.safe_dump(by_name(docs))
+            return re.sub(r"eied-config-[a-z0-9]{10}", "eied-config-HASH", text)
+
+        for d in kustomize_dirs():
+            with self.subTest(kustomization=os.path.relpath(d, SOURCE)):
+                first = normal(kubectl_kustomize(d, KUSTOMIZE[0][1]))
+                for label, cmd in KUSTOMIZE[1:]:
+                    self.assertEqual(normal(kubectl_kustomize(d, cmd)), first, label)
+
+
+def check_pod_is_whole(test, deploy):
+    """What every overlay must keep: one source per volume, mounts that name
+    volumes, the locked-down securityContext, the probes."""
+    pod = deploy["spec"]["template"]["spec"]
+    sources = {"emptyDir", "configMap", "secret", "persistentVolumeClaim", "projected",
+               "downwardAPI", "csi", "ephemeral", "image"}
+    names = set()
+    for v in pod["volumes"]:
+        have = sources & set(v)
+        test.assertEqual(len(have), 1, f"volume {v['name']} has sources {sorted(have)}")
+        names.add(v["name"])
+    for c in pod.get("initContainers", []) + pod["containers"]:
+        for m in c.get("volumeMounts", []):
+            test.assertIn(m["name"], names, f"{c['name']} mounts a volume that is gone")
+        sc = c.get("securityContext", {})
+        test.assertIs(sc.get("readOnlyRootFilesystem"), True, c["name"])
+        test.assertIs(sc.get("allowPrivilegeEscalation"), False, c["name"])
+    eied = main_container(deploy)
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        test.assertEqual(eied[probe]["grpc"]["port"], default_ports()["health"])
+
+
+def models_volume(test, deploy):
+    eied = main_container(deploy)
+    (mount,) = [m for m in eied["volumeMounts"] if m["mountPath"] == "/models"]
+    test.assertIs(mount.get("readOnly"), True)
+    (vol,) = [v for v in deploy["spec"]["template"]["spec"]["volumes"]
+              if v["name"] == mount["name"]]
+    return vol
+
+
+class KubernetesModelOverlays(unittest.TestCase):
+    def pvc_overlay(self, name, mode):
+        docs = render_overlay(self, name)
+        deploy = one(docs, "Deployment")
+        check_pod_is_whole(self, deploy)
+        pvc = one(docs, "PersistentVolumeClaim")
+        self.assertEqual(pvc["spec"]["accessModes"], [mode])
+        vol = models_volume(self, deploy)
+        self.assertEqual(vol["persistentVolumeClaim"],
+                         {"claimName": pvc["metadata"]["name"], "readOnly": True})
+        pod = deploy["spec"]["template"]["spec"]
+        self.assertEqual(pod.get("initContainers", []), [], "nothing to copy from a claim")
+        eied = main_container(deploy)
+        self.assertIn("ephemeral-storage", eied["resources"]["requests"])
+        return docs, deploy, pod
+
+    def test_read_only_many_claim_replaces_the_copy(self):
+        _, deploy, pod = self.pvc_overlay("models-pvc", "ReadOnlyMany")
+        self.assertEqual(len(pod["topologySpreadConstraints"]), 2,
+                         "ReadOnlyMany mounts on every node: keep spreading")
+        self.assertNotIn("affinity", pod)
+
+    def test_read_write_once_claim_keeps_replicas_on_one_node(self):
+        docs, deploy, pod = self.pvc_overlay("models-pvc-rwo", "ReadWriteOnce")
+        self.assertNotIn("topologySpreadConstraints", pod)
+        (term,) = pod["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        self.assertEqual(term["topologyKey"], "kubernetes.io/hostname")
+        labels = deploy["spec"]["template"]["metadata"]["labels"]
+        for k, v in term["labelSelector"]["matchLabels"].items():
+            self.assertEqual(labels.get(k), v, "the affinity must select eied's own pods")
+        base_hpa = one(render_base()[0], "HorizontalPodAutoscaler")
+        hpa = one(docs, "HorizontalPodAutoscaler")
+        self.assertLess(hpa["spec"]["maxReplicas"], base_hpa["spec"]["maxReplicas"])
+        self.assertLessEqual(hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"])
+
+    def test_model_image_init_container_copies_what_the_image_holds(self):
+        docs = render_overlay(self, "model-image")
+        deploy = one(docs, "Deployment")
+        check_pod_is_whole(self, deploy)
+        pod = deploy["spec"]["template"]["spec"]
+        (init,) = pod["initContainers"]
+        eied = main_container(deploy)
+        kz = kustomization(os.path.join(K8S, "overlays", "model-image"))
+        (img,) = [i for i in kz["images"] if i["name"] == "eie-models"]
+        self.assertEqual(init["image"], f"{img['newName']}:{img['newTag']}")
+        self.assertNotEqual(init["image"].rsplit(":", 1)[0], eied["image"].rsplit(":", 1)[0])
+        stages = parse_dockerfile(MODELS_DOCKERFILE)
+        final = stages[-1]
+        (entry,) = instr_args(final, "ENTRYPOINT")
+        self.assertEqual(init["command"], json_or_shell(entry),
+                         "the overlay runs the image's own copy command")
+        binary, verb, flag, src, dst = init["command"]
+        self.assertEqual((verb, flag), ("cp", "-R"))
+        copied = [a.split() for a in instr_args(final, "COPY")]
+        self.assertIn(binary, [c[-1] for c in copied], f"{binary} is not in the image")
+        self.assertTrue(src.endswith("/.") and
+                        src[:-2] in [c[-1] for c in copied], f"{src}: not where the models are")
+        (mount,) = init["volumeMounts"]
+        self.assertEqual(dst.rstrip("/"), mount["mountPath"])
+        self.assertEqual(models_volume(self, deploy)["name"], mount["name"])
+        self.assertIn("emptyDir", models_volume(self, deploy))
+
+
+class KubernetesMonitoringOverlay(unittest.TestCase):
+    def test_pod_monitor_scrapes_the_metrics_port_and_annotations_go(self):
+        docs = render_overlay(self, "monitoring")
+        deploy = one(docs, "Deployment")
+        check_pod_is_whole(self, deploy)
+        pm = one(docs, "PodMonitor")
+        self.assertEqual(pm["apiVersion"], "monitoring.coreos.com/v1")
+        labels = deploy["spec"]["template"]["metadata"]["labels"]
+        for k, v in pm["spec"]["selector"]["matchLabels"].items():
+            self.assertEqual(labels.get(k), v)
+        (ep,) = pm["spec"]["podMetricsEndpoints"]
+        named = {p["name"]: p["containerPort"] for p in main_container(deploy)["ports"]}
+        self.assertEqual(named.get(ep["port"]), default_ports()["metrics"])
+        self.assertEqual(ep["path"], "/metrics")
+        ann = deploy["spec"]["template"]["metadata"].get("annotations") or {}
+        self.assertFalse([k for k in ann if k.startswith("prometheus.io/")],
+                         "scraped twice: by the PodMonitor and by annotation")
+        # the base keeps the annotations for Prometheus without the operator
+        base = one(render_base()[0], "Deployment")
+        self.assertEqual(base["spec"]["template"]["metadata"]["annotations"]
+                         ["prometheus.io/scrape"], "true")
+
 
 class KubernetesTlsOverlay(unittest.TestCase):
     @classmethod
@@ -645,8 +1120,8 @@ class KubernetesTlsOverlay(unittest.TestCase):
             # no kustomize: check the patches themselves
             kz = kustomization(K8S_TLS)
             docs = []
-            for p in kz.get("patches", []):
-                docs += load_yaml_docs(os.path.join(K8S_TLS, p["path"]))
+            for p in kz.get("patchesStrategicMerge", []):
+                docs += load_yaml_docs(os.path.join(K8S_TLS, p))
             print("note: kubectl/kustomize not installed; tls overlay checked patch by patch")
         cls.docs = docs
         cls.deploy = one(docs, "Deployment")
