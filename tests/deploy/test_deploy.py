@@ -40,7 +40,7 @@ CI_RUN = os.path.join(SOURCE, ".ci", "run")
 INSTALL_DEPS = "deploy/install-deps.sh"
 
 # Shared libraries of the runtime image (Debian 12 names).
-RUNTIME_PACKAGES = {"libgrpc29", "libprotobuf-c1", "libuv1", "libssl3", "zlib1g", "libmicrohttpd12"}
+RUNTIME_PACKAGES = {"libgrpc29", "libprotobuf-c1", "libuv1", "libssl3", "zlib1g", "libmicrohttpd12", "libjansson4"}
 
 
 # ---------------------------------------------------------------- helpers
