@@ -132,22 +132,21 @@ static int identity_check(const eied_admin_t *a, eied_call_t *call, bool *presen
     return allowed;
 }
 
-int eied_admin_authorize(const eied_admin_t *a, eied_call_t *call, char *why, size_t why_len)
+eie_status_t eied_admin_authorize(const eied_admin_t *a, eied_call_t *call, eie_error_t *err)
 {
     const eied_config_t *cfg = a->cfg;
     if (cfg->admin_allow_unauthenticated)
-        return GRPC_STATUS_OK;
+        return EIE_STATUS_OK;
     bool has_token_config = a->token_len > 0;
     bool has_identity_config = cfg->admin_identities[0] != '\0';
     if (!has_token_config && !has_identity_config) {
-        snprintf(why, why_len,
-                 "admin RPCs are disabled: configure [admin] token_file, allowed_identities or "
-                 "allow_unauthenticated");
-        return GRPC_STATUS_PERMISSION_DENIED;
+        return eie_error_set(err, EIE_STATUS_PERMISSION_DENIED,
+                             "admin RPCs are disabled: configure [admin] token_file, "
+                             "allowed_identities or allow_unauthenticated");
     }
     bool presented_cert = false;
     if (has_identity_config && identity_check(a, call, &presented_cert))
-        return GRPC_STATUS_OK;
+        return EIE_STATUS_OK;
     const char *value;
     size_t len;
     bool has_header = eied_call_metadata(call, "authorization", &value, &len);
@@ -163,16 +162,13 @@ int eied_admin_authorize(const eied_admin_t *a, eied_call_t *call, char *why, si
             pthread_mutex_unlock((pthread_mutex_t *)&a->lock);
         }
         if (ok)
-            return GRPC_STATUS_OK;
-        snprintf(why, why_len, "the bearer token is not valid");
-        return GRPC_STATUS_PERMISSION_DENIED;
+            return EIE_STATUS_OK;
+        return eie_error_set(err, EIE_STATUS_PERMISSION_DENIED, "the bearer token is not valid");
     }
-    if (presented_cert) {
-        snprintf(why, why_len, "the client certificate's identity is not in allowed_identities");
-        return GRPC_STATUS_PERMISSION_DENIED;
-    }
-    snprintf(why, why_len,
-             "admin RPC without credentials: send 'authorization: Bearer <token>'%s",
-             has_identity_config ? " or an allowed client certificate" : "");
-    return GRPC_STATUS_UNAUTHENTICATED;
+    if (presented_cert)
+        return eie_error_set(err, EIE_STATUS_PERMISSION_DENIED,
+                             "the client certificate's identity is not in allowed_identities");
+    return eie_error_set(err, EIE_STATUS_UNAUTHENTICATED,
+                         "admin RPC without credentials: send 'authorization: Bearer <token>'%s",
+                         has_identity_config ? " or an allowed client certificate" : "");
 }

@@ -13,6 +13,7 @@
 
 #include "call.h"
 #include "config.h"
+#include "eie/status.h"
 
 typedef struct eied_admin eied_admin_t;
 
@@ -22,7 +23,8 @@ eied_admin_t *eied_admin_create(const eied_config_t *cfg, char *why, size_t why_
 bool eied_admin_reload(eied_admin_t *admin, char *why, size_t why_len);
 void eied_admin_free(eied_admin_t *admin);
 
-/* GRPC_STATUS_OK if call may change state; else the code, with why for the client. */
-int eied_admin_authorize(const eied_admin_t *admin, eied_call_t *call, char *why, size_t why_len);
+/* EIE_STATUS_OK if call may change state; else UNAUTHENTICATED or PERMISSION_DENIED, with
+   err saying what the client must send. */
+eie_status_t eied_admin_authorize(const eied_admin_t *admin, eied_call_t *call, eie_error_t *err);
 
 #endif

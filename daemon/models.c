@@ -13,19 +13,11 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "call.h"
+#include "clock.h"
 #include "log.h"
-#include "repository.h"
 
 /* A detached Ed25519 signature is 64 bytes; anything bigger is not one. */
 #define SIG_MAX_BYTES 1024
-
-uint64_t eied_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 const char *eied_model_state_name(eied_model_state_t state)
 {
@@ -115,12 +107,12 @@ static bool read_public_keys(eied_models_t *models, const char *list)
     return true;
 }
 
-eied_models_t *eied_models_create(eied_server_t *srv, const eied_config_t *cfg)
+eied_models_t *eied_models_create(uv_loop_t *loop, const eied_config_t *cfg)
 {
     eied_models_t *models = calloc(1, sizeof *models);
     if (models == NULL)
         return NULL;
-    models->srv = srv;
+    models->loop = loop;
     models->cfg = cfg;
     if (!read_public_keys(models, cfg->public_keys))
         goto error;
@@ -187,20 +179,13 @@ void eied_models_free(eied_models_t *models)
         next = m->next;
         for (size_t i = 0; i < m->n_versions; i++)
             eied_version_unref(m->versions[i]);
-        free(m); /* its batch timer was closed with the loop (eied_models_close_handles) */
+        free(m);
     }
     for (size_t i = 0; i < models->n_public_keys; i++)
         EVP_PKEY_free(models->public_keys[i]);
     for (size_t e = 0; e < models->n_engines; e++)
         eie_engine_free(models->engines[e]);
     free(models);
-}
-
-void eied_models_close_handles(eied_models_t *models)
-{
-    for (eied_model_t *m = models->head; m != NULL; m = m->next)
-        if (!uv_is_closing((uv_handle_t *)&m->batch_timer))
-            uv_close((uv_handle_t *)&m->batch_timer, NULL);
 }
 
 eie_engine_t *eied_models_engine_for(eied_models_t *models, const char *name)
@@ -233,25 +218,17 @@ eied_model_t *eied_models_get(eied_models_t *models, const char *name, bool crea
     if (m == NULL)
         return NULL;
     snprintf(m->name, sizeof m->name, "%s", name);
-    m->srv = models->srv;
     atomic_init(&m->queued, 0);
     m->state = EIED_MODEL_LOADING;
-    uv_timer_init(models->srv->loop, &m->batch_timer);
-    m->batch_timer.data = m;
     m->next = models->head;
     models->head = m;
     return m;
 }
 
-static void forgotten_closed(uv_handle_t *h)
-{
-    free(h->data);
-}
-
 void eied_models_forget(eied_models_t *models, eied_model_t *m)
 {
-    if (m->n_versions > 0 || m->n_loading > 0 || m->pending_head != NULL ||
-        m->inflight_batches > 0 || atomic_load(&m->queued) > 0 || m->batch_timer_armed)
+    if (m->n_versions > 0 || m->n_loading > 0 || m->batch_queue != NULL ||
+        atomic_load(&m->queued) > 0)
         return; /* requests still hold it: the next scan tries again */
     for (eied_model_t **p = &models->head; *p != NULL; p = &(*p)->next) {
         if (*p == m) {
@@ -261,7 +238,7 @@ void eied_models_forget(eied_models_t *models, eied_model_t *m)
     }
     eied_log(EIED_LOG_INFO, "model forgotten (removed from the repository)", "model", m->name,
              NULL);
-    uv_close((uv_handle_t *)&m->batch_timer, forgotten_closed);
+    free(m);
 }
 
 bool eied_models_all_ready(const eied_models_t *models)
@@ -370,19 +347,17 @@ void eied_models_retire(eied_models_t *models, eied_model_t *m, uint64_t version
     update_state(m);
 }
 
-bool eied_models_unload(eied_models_t *models, const char *name, char *why, size_t why_len)
+eie_status_t eied_models_unload(eied_models_t *models, const char *name, eie_error_t *err)
 {
     eied_model_t *m = eied_models_find(models, name);
-    if (m == NULL || m->state == EIED_MODEL_UNLOADED) {
-        snprintf(why, why_len, "model '%s' is not loaded", name);
-        return false;
-    }
+    if (m == NULL || m->state == EIED_MODEL_UNLOADED)
+        return eie_error_set(err, EIE_STATUS_NOT_FOUND, "model '%s' is not loaded", name);
     eied_models_retire(models, m, 0);
     m->n_desired = 0;
     m->state = EIED_MODEL_UNLOADED;
     snprintf(m->reason, sizeof m->reason, "unloaded");
     eied_log(EIED_LOG_INFO, "model unloaded", "model", name, NULL);
-    return true;
+    return EIE_STATUS_OK;
 }
 
 /* ---- background loading ----------------------------------------------------------- */
@@ -414,7 +389,6 @@ static bool stat_id(const char *path, eied_file_id_t *id)
 }
 
 /* The model file and its signature as one identity (signature fields 0 when absent). */
-bool eied_file_id_read(const char *path, eied_file_id_t *id_out);
 bool eied_file_id_read(const char *path, eied_file_id_t *id_out)
 {
     eied_file_id_t id = {0};
@@ -796,8 +770,8 @@ static void load_done(uv_work_t *work, int status)
             update_state(m); /* a serving version stays untouched */
         eied_version_unref(req->result);
         /* The policy looks again: an older version that loads serves instead. */
-        if (m != NULL && m->from_repo && !req->transient)
-            eied_repository_rescan(models->srv);
+        if (m != NULL && m->from_repo && !req->transient && models->on_repo_load_failed != NULL)
+            models->on_repo_load_failed(models->hooks_ctx);
     } else {
         /* Publish: requests route on this thread, so this store is the atomic swap; the
            versions it retires live on until their last request finishes. */
@@ -820,26 +794,23 @@ static void load_done(uv_work_t *work, int status)
     }
     free(req);
     if (models->on_load_done != NULL)
-        models->on_load_done(models->srv);
+        models->on_load_done(models->hooks_ctx);
 }
 
-static bool start_load(eied_models_t *models, eied_model_t *m, uint64_t version,
-                       const char *path, char *why, size_t why_len)
+/* Every refusal here is UNAVAILABLE: the same request can succeed a little later. */
+static eie_status_t start_load(eied_models_t *models, eied_model_t *m, uint64_t version,
+                               const char *path, eie_error_t *err)
 {
-    if (eied_model_is_loading(m, version)) {
-        snprintf(why, why_len, "model '%s' version %llu is already loading", m->name,
-                 (unsigned long long)version);
-        return false;
-    }
-    if (m->n_loading == EIED_MAX_VERSIONS) {
-        snprintf(why, why_len, "model '%s': too many loads in flight", m->name);
-        return false;
-    }
+    if (eied_model_is_loading(m, version))
+        return eie_error_set(err, EIE_STATUS_UNAVAILABLE,
+                             "model '%s' version %llu is already loading", m->name,
+                             (unsigned long long)version);
+    if (m->n_loading == EIED_MAX_VERSIONS)
+        return eie_error_set(err, EIE_STATUS_UNAVAILABLE, "model '%s': too many loads in flight",
+                             m->name);
     load_req_t *req = calloc(1, sizeof *req);
-    if (req == NULL) {
-        snprintf(why, why_len, "out of memory");
-        return false;
-    }
+    if (req == NULL)
+        return eie_error_set(err, EIE_STATUS_UNAVAILABLE, "out of memory");
     req->models = models;
     req->work.data = req;
     req->version = version;
@@ -847,11 +818,11 @@ static bool start_load(eied_models_t *models, eied_model_t *m, uint64_t version,
     req->engine = eied_models_engine_for(models, m->name);
     snprintf(req->name, sizeof req->name, "%s", m->name);
     snprintf(req->path, sizeof req->path, "%s", path);
-    int rc = uv_queue_work(models->srv->loop, &req->work, load_work, load_done);
+    int rc = uv_queue_work(models->loop, &req->work, load_work, load_done);
     if (rc != 0) {
-        snprintf(why, why_len, "cannot queue the load: %s", uv_strerror(rc));
         free(req);
-        return false;
+        return eie_error_set(err, EIE_STATUS_UNAVAILABLE, "cannot queue the load: %s",
+                             uv_strerror(rc));
     }
     m->loading[m->n_loading++] = version;
     models->loads_pending++;
@@ -861,22 +832,21 @@ static bool start_load(eied_models_t *models, eied_model_t *m, uint64_t version,
     snprintf(num, sizeof num, "%llu", (unsigned long long)version);
     eied_log(EIED_LOG_INFO, "loading model", "model", m->name, "version", num, "path", path,
              NULL);
-    return true;
+    return EIE_STATUS_OK;
 }
 
-bool eied_models_reload(eied_models_t *models, eied_model_t *m, char *why, size_t why_len)
+eie_status_t eied_models_reload(eied_models_t *models, eied_model_t *m, eie_error_t *err)
 {
     uint64_t next = m->current != NULL ? m->current->version + 1 : 1;
-    if (m->n_loading > 0) {
-        snprintf(why, why_len, "model '%s' is already loading", m->name);
-        return false;
-    }
-    return start_load(models, m, next, m->path, why, why_len);
+    if (m->n_loading > 0)
+        return eie_error_set(err, EIE_STATUS_UNAVAILABLE, "model '%s' is already loading",
+                             m->name);
+    return start_load(models, m, next, m->path, err);
 }
 
-bool eied_models_load_version(eied_models_t *models, eied_model_t *m, uint64_t version,
-                              const char *path, const eied_file_id_t *file, char *why,
-                              size_t why_len)
+eie_status_t eied_models_load_version(eied_models_t *models, eied_model_t *m, uint64_t version,
+                                      const char *path, const eied_file_id_t *file,
+                                      eie_error_t *err)
 {
     (void)file; /* the loader reads the identity again, before and after reading */
     if (models->cfg->load_mode == EIED_LOAD_RESOURCE) {
@@ -885,18 +855,19 @@ bool eied_models_load_version(eied_models_t *models, eied_model_t *m, uint64_t v
             if (!is_desired(m, m->versions[i]->version) || m->versions[i]->version == version)
                 eied_models_retire(models, m, m->versions[i]->version);
     }
-    return start_load(models, m, version, path, why, why_len);
+    return start_load(models, m, version, path, err);
 }
 
 void eied_models_load_configured(eied_models_t *models, const eied_config_t *cfg)
 {
-    char why[EIED_REASON_MAX];
+    eie_error_t err;
     for (size_t i = 0; i < cfg->n_models; i++) {
         eied_model_t *m = eied_models_get(models, cfg->models[i].name, true);
         if (m == NULL)
             continue;
         snprintf(m->path, sizeof m->path, "%s", cfg->models[i].path);
-        if (!eied_models_reload(models, m, why, sizeof why))
-            eied_log(EIED_LOG_ERROR, "cannot load model", "model", m->name, "error", why, NULL);
+        if (eied_models_reload(models, m, &err) != EIE_STATUS_OK)
+            eied_log(EIED_LOG_ERROR, "cannot load model", "model", m->name, "error", err.msg,
+                     NULL);
     }
 }

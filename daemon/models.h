@@ -24,7 +24,6 @@
 
 #include "config.h"
 #include "eie/eie.h"
-#include "server.h"
 
 #define EIED_MODEL_NAME_MAX 128
 #define EIED_REASON_MAX 512
@@ -50,6 +49,9 @@ typedef struct eied_file_id {
     uint64_t sig_size, sig_mtime_ns; /* the detached signature, 0 if none */
     uint64_t mode; /* a chmod that may cure EACCES makes the file worth another try */
 } eied_file_id_t;
+
+/* Fills id_out with what identifies path's bytes (and its .sig's); false if it cannot stat. */
+bool eied_file_id_read(const char *path, eied_file_id_t *id_out);
 
 /* ModelMetadata's properties of a version: eied_version_prop_keys[i] = props[i]. */
 #define EIED_VERSION_PROPS 10
@@ -82,8 +84,6 @@ typedef enum {
     EIED_MODEL_UNLOADED,
 } eied_model_state_t;
 
-typedef struct eied_infer_job eied_infer_job_t;
-
 /* One served model name; lives on the loop thread. */
 typedef struct eied_model {
     char name[EIED_MODEL_NAME_MAX];
@@ -108,21 +108,15 @@ typedef struct eied_model {
     } failed[EIED_MAX_FAILED];
     size_t n_failed;
 
-    /* Micro-batching state (rpc_infer.c), loop thread. */
-    eied_infer_job_t *pending_head, *pending_tail;
-    uint64_t pending_rows;
-    uint64_t pending_count;
-    uv_timer_t batch_timer;
-    bool batch_timer_armed;
-    unsigned inflight_batches;
+    /* Set by the batcher (batcher.c) while it holds requests or batches of this model. */
+    struct eied_batch_queue *batch_queue;
     atomic_uint_fast64_t queued; /* requests admitted and not yet answered */
-    eied_server_t *srv;
     uint64_t removed_ns; /* when its repository folder went away; 0 while present */
     struct eied_model *next;
 } eied_model_t;
 
 typedef struct eied_models {
-    eied_server_t *srv;
+    uv_loop_t *loop;
     const eied_config_t *cfg;
     /* One engine per backend in use (engine.backend and [model_backend]); [0] is the default. */
     eie_engine_t *engines[4];
@@ -133,19 +127,20 @@ typedef struct eied_models {
     atomic_uint_fast64_t load_failures, loads_ok;
     void *public_keys[8]; /* EVP_PKEY *, for signed models */
     size_t n_public_keys;
-    /* called on the loop whenever a load finishes (readiness, repository) */
-    void (*on_load_done)(eied_server_t *srv);
+    /* Set by the owner, called on the loop: whenever a load finishes (readiness), and when
+       a repository version failed (the version policy looks again). */
+    void (*on_load_done)(void *ctx);
+    void (*on_repo_load_failed)(void *ctx);
+    void *hooks_ctx;
 } eied_models_t;
 
 /* Creates the registry and the engine (backend + PE threads) from cfg; reads public keys. */
-eied_models_t *eied_models_create(eied_server_t *srv, const eied_config_t *cfg);
+eied_models_t *eied_models_create(uv_loop_t *loop, const eied_config_t *cfg);
 /* The engine that serves model name (its [model_backend] entry, else engine.backend). */
 eie_engine_t *eied_models_engine_for(eied_models_t *models, const char *name);
 
 /* Frees every model; call after the loop has stopped. NULL is fine. */
 void eied_models_free(eied_models_t *models);
-/* Closes the models' uv handles (the loop is stopping). */
-void eied_models_close_handles(eied_models_t *models);
 
 /* Starts loading every model of cfg->models in the background. */
 void eied_models_load_configured(eied_models_t *models, const eied_config_t *cfg);
@@ -156,18 +151,18 @@ eied_model_t *eied_models_get(eied_models_t *models, const char *name, bool crea
 eied_model_t *eied_models_find(eied_models_t *models, const char *name);
 
 /* (Re)loads a [models] entry from its file in the background, as the next version. */
-bool eied_models_reload(eied_models_t *models, eied_model_t *model, char *why, size_t why_len);
+eie_status_t eied_models_reload(eied_models_t *models, eied_model_t *model, eie_error_t *err);
 
 /* Loads version of a repository model from path in the background; file is what was scanned. */
-bool eied_models_load_version(eied_models_t *models, eied_model_t *model, uint64_t version,
-                              const char *path, const eied_file_id_t *file, char *why,
-                              size_t why_len);
+eie_status_t eied_models_load_version(eied_models_t *models, eied_model_t *model,
+                                      uint64_t version, const char *path,
+                                      const eied_file_id_t *file, eie_error_t *err);
 
 /* Unpublishes one version (or every version with 0): new requests no longer see it. */
 void eied_models_retire(eied_models_t *models, eied_model_t *model, uint64_t version);
 
 /* Unpublishes every version of NAME: new requests get NOT_FOUND, in-flight ones finish. */
-bool eied_models_unload(eied_models_t *models, const char *name, char *why, size_t why_len);
+eie_status_t eied_models_unload(eied_models_t *models, const char *name, eie_error_t *err);
 
 /* The net of v on the backend named backend (NULL or "": the model's own), or NULL. */
 eie_net_t *eied_version_net(const eied_version_t *v, const char *backend,
@@ -197,8 +192,5 @@ void eied_version_ref(eied_version_t *v);
 void eied_version_unref(eied_version_t *v);
 
 const char *eied_model_state_name(eied_model_state_t state);
-
-/* Milliseconds since the epoch (for last_inference). */
-uint64_t eied_wall_ms(void);
 
 #endif
