@@ -16,6 +16,7 @@
 #include "eie/eie.h"
 #include "eie/sim.h"
 #include "eiectl.h"
+#include "report.h"
 
 #define MAX_SWEEP 32
 
@@ -42,21 +43,6 @@ static void usage(FILE *out)
             "  --benchmark     the calibration suite: the nine EIE layers vs the paper's\n"
             "                  Table IV, then efficiency vs FIFO depth and vs PEs on Alex-8\n",
             EIE_SIM_MAX_PES, EIE_SIM_MAX_FIFO, EIE_SIM_MAX_PIPELINE);
-}
-
-static void json_str(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
 }
 
 static int parse_uint(const char *s, unsigned long max, unsigned *out)
@@ -367,7 +353,7 @@ static int run_sweep(const eie_model_t *m, const char *path, eie_sim_params_t ba
     if (json)
     {
         printf("{\"model\":");
-        json_str(path);
+        eiectl_json_string(stdout, path);
         printf(",\"sweep\":\"%s\",\"points\":[", key);
     }
     else
@@ -591,7 +577,7 @@ int eiectl_cmd_simulate(int argc, char **argv)
     int cmp = compare_cpu(m, x, y, &dabs, &drel);
     if (json) {
         printf("{\"model\":");
-        json_str(path);
+        eiectl_json_string(stdout, path);
         printf(",\"params\":{\"pes\":%u,\"fifo\":%u,\"pipeline\":%u,\"clock_mhz\":%g},"
                "\"layers\":[",
                p.n_pes, p.fifo_depth, p.pipeline_depth, p.clock_mhz);
