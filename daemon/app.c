@@ -103,13 +103,19 @@ eied_app_t *eied_app_create(uv_loop_t *loop, const eied_config_t *cfg)
         eied_log(EIED_LOG_ERROR, "admin configuration", "error", why, NULL);
         goto error;
     }
-    app->models = eied_models_create(loop, cfg);
-    if (app->models == NULL)
+    app->models = eied_models_create(cfg);
+    if (app->models == NULL) {
+        eied_log(EIED_LOG_ERROR, "out of memory", NULL);
         goto error;
-    app->models->on_load_done = update_readiness;
-    app->models->on_repo_load_failed = rescan_repository;
-    app->models->hooks_ctx = app;
-    app->repository = eied_repository_create(loop, cfg, app->models, update_readiness, app);
+    }
+    app->loader = eied_loader_create(loop, cfg, app->models);
+    if (app->loader == NULL)
+        goto error;
+    app->loader->on_load_done = update_readiness;
+    app->loader->on_repo_load_failed = rescan_repository;
+    app->loader->hooks_ctx = app;
+    app->repository =
+        eied_repository_create(loop, cfg, app->models, app->loader, update_readiness, app);
     if (app->repository == NULL) {
         eied_log(EIED_LOG_ERROR, "repository: out of memory", NULL);
         goto error;
@@ -142,7 +148,7 @@ int eied_app_run(eied_app_t *app)
         return 1;
     }
     eied_log(EIED_LOG_INFO, "started", "version", EIE_VERSION_STRING, NULL);
-    eied_models_load_configured(app->models, app->cfg);
+    eied_loader_load_configured(app->loader);
     if (eied_repository_start(app->repository, &err) != EIE_STATUS_OK) {
         eied_log(EIED_LOG_ERROR, "cannot start the repository", "error", err.msg, NULL);
         /* a start-up error after the server started: stop it the normal way, at once */
@@ -163,6 +169,7 @@ void eied_app_free(eied_app_t *app)
     eied_batcher_free(app->batcher); /* before the models its queues point at */
     eied_repository_free(app->repository);
     eied_models_free(app->models);
+    eied_loader_free(app->loader); /* the engines, once no version uses them */
     eied_server_free(app->server);
     eied_health_free(app->health);
     eied_tls_free(app->tls);

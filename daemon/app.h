@@ -22,6 +22,7 @@
 #include "batcher.h"
 #include "config.h"
 #include "health.h"
+#include "loader.h"
 #include "metrics.h"
 #include "models.h"
 #include "repository.h"
@@ -33,7 +34,8 @@ struct eied_app {
     const eied_config_t *cfg;
     eied_server_t *server;         /* the gRPC transport (server.c) */
     eied_health_t *health;         /* health.c */
-    eied_models_t *models;         /* models.c: registry, loader, engines */
+    eied_models_t *models;         /* models.c: the registry */
+    eied_loader_t *loader;         /* loader.c: engines, loading, publication */
     eied_repository_t *repository; /* repository.c; inactive without repository.path */
     eied_batcher_t *batcher;       /* batcher.c; created by the ModelInfer service */
     eied_metrics_t *metrics;       /* metrics.c */

@@ -1,5 +1,6 @@
 /*
- * models.h - the models eied serves and their loaded versions.
+ * models.h - the model registry: the models eied serves and their published
+ * versions (loader.c loads them).
  *
  * A version (eied_version_t) is an immutable loaded model plus its engine
  * net, reference counted: the registry holds one reference while the
@@ -52,10 +53,11 @@ typedef struct eied_file_id {
 
 /* Fills id_out with what identifies path's bytes (and its .sig's); false if it cannot stat. */
 bool eied_file_id_read(const char *path, eied_file_id_t *id_out);
+/* True when a and b name the same bytes. */
+bool eied_file_id_same(const eied_file_id_t *a, const eied_file_id_t *b);
 
-/* ModelMetadata's properties of a version: eied_version_prop_keys[i] = props[i]. */
+/* ModelMetadata's properties of a version (names in loader.h, which works them out). */
 #define EIED_VERSION_PROPS 10
-extern const char *const eied_version_prop_keys[EIED_VERSION_PROPS];
 
 typedef struct eied_version {
     atomic_int refs;
@@ -116,47 +118,23 @@ typedef struct eied_model {
 } eied_model_t;
 
 typedef struct eied_models {
-    uv_loop_t *loop;
     const eied_config_t *cfg;
-    /* One engine per backend in use (engine.backend and [model_backend]); [0] is the default. */
-    eie_engine_t *engines[4];
-    size_t n_engines;
     eied_model_t *head;
     unsigned loads_pending;
     uint64_t bytes_published; /* memory budget accounting */
     atomic_uint_fast64_t load_failures, loads_ok;
-    void *public_keys[8]; /* EVP_PKEY *, for signed models */
-    size_t n_public_keys;
-    /* Set by the owner, called on the loop: whenever a load finishes (readiness), and when
-       a repository version failed (the version policy looks again). */
-    void (*on_load_done)(void *ctx);
-    void (*on_repo_load_failed)(void *ctx);
-    void *hooks_ctx;
 } eied_models_t;
 
-/* Creates the registry and the engine (backend + PE threads) from cfg; reads public keys. */
-eied_models_t *eied_models_create(uv_loop_t *loop, const eied_config_t *cfg);
-/* The engine that serves model name (its [model_backend] entry, else engine.backend). */
-eie_engine_t *eied_models_engine_for(eied_models_t *models, const char *name);
+/* An empty registry for cfg (kept by reference); NULL when out of memory. */
+eied_models_t *eied_models_create(const eied_config_t *cfg);
 
 /* Frees every model; call after the loop has stopped. NULL is fine. */
 void eied_models_free(eied_models_t *models);
-
-/* Starts loading every model of cfg->models in the background. */
-void eied_models_load_configured(eied_models_t *models, const eied_config_t *cfg);
 
 /* The model called name, creating it if create; NULL if absent (or out of memory). */
 eied_model_t *eied_models_get(eied_models_t *models, const char *name, bool create);
 /* The model called name, or NULL. */
 eied_model_t *eied_models_find(eied_models_t *models, const char *name);
-
-/* (Re)loads a [models] entry from its file in the background, as the next version. */
-eie_status_t eied_models_reload(eied_models_t *models, eied_model_t *model, eie_error_t *err);
-
-/* Loads version of a repository model from path in the background; file is what was scanned. */
-eie_status_t eied_models_load_version(eied_models_t *models, eied_model_t *model,
-                                      uint64_t version, const char *path,
-                                      const eied_file_id_t *file, eie_error_t *err);
 
 /* Unpublishes one version (or every version with 0): new requests no longer see it. */
 void eied_models_retire(eied_models_t *models, eied_model_t *model, uint64_t version);
@@ -186,6 +164,21 @@ void eied_models_forget_failures(eied_models_t *models);
 
 /* True when no load is pending and every model serves or was unloaded. */
 bool eied_models_all_ready(const eied_models_t *models);
+
+/* Publication (loader.c, loop thread): inserts v in version order (a reload of the same
+   number replaces it) and charges its bytes; the registry takes the reference. */
+void eied_models_insert_version(eied_models_t *models, eied_model_t *model, eied_version_t *v);
+/* True when the version policy wants version (repository models). */
+bool eied_model_is_desired(const eied_model_t *model, uint64_t version);
+/* Bytes the publication of v frees: the version it replaces and those the policy drops. */
+uint64_t eied_model_bytes_retired_by(const eied_model_t *model, const eied_version_t *v);
+/* Remembers that version's file failed (not retried until it changes), with reason. */
+void eied_model_remember_failure(eied_model_t *model, uint64_t version,
+                                 const eied_file_id_t *file, const char *reason);
+/* Forgets a failure of version (it loaded). */
+void eied_model_forget_failure(eied_model_t *model, uint64_t version);
+/* Recomputes current and state from the published versions and loads in flight. */
+void eied_model_update_state(eied_model_t *model);
 
 void eied_version_ref(eied_version_t *v);
 /* Drops a reference; the last one frees the net and the model. Any thread. */

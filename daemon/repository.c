@@ -50,6 +50,7 @@ struct eied_repository {
     uv_loop_t *loop;
     const eied_config_t *cfg;
     eied_models_t *models;
+    eied_loader_t *loader;
     void (*on_scanned)(void *ctx); /* after each scan: readiness may change */
     void *ctx;
     uv_timer_t poll_timer, debounce_timer;
@@ -316,7 +317,7 @@ static void apply_model(eied_repository_t *r, const scan_model_t *sm)
         eie_error_t err;
         snprintf(path, sizeof path, "%s/%llu/model.eie", m->path,
                  (unsigned long long)sv->version);
-        if (eied_models_load_version(models, m, sv->version, path, &sv->file, &err) !=
+        if (eied_loader_load_version(r->loader, m, sv->version, path, &sv->file, &err) !=
             EIE_STATUS_OK)
             eied_log(EIED_LOG_ERROR, "repository: cannot load", "model", m->name, "error",
                      err.msg, NULL);
@@ -557,8 +558,8 @@ static void watch_model_dirs(eied_repository_t *r, const scan_t *s)
 }
 
 eied_repository_t *eied_repository_create(uv_loop_t *loop, const eied_config_t *cfg,
-                                          eied_models_t *models, void (*on_scanned)(void *ctx),
-                                          void *ctx)
+                                          eied_models_t *models, eied_loader_t *loader,
+                                          void (*on_scanned)(void *ctx), void *ctx)
 {
     eied_repository_t *r = calloc(1, sizeof *r);
     if (r == NULL)
@@ -566,6 +567,7 @@ eied_repository_t *eied_repository_create(uv_loop_t *loop, const eied_config_t *
     r->loop = loop;
     r->cfg = cfg;
     r->models = models;
+    r->loader = loader;
     r->on_scanned = on_scanned;
     r->ctx = ctx;
     r->n_watch = cfg->max_models;
@@ -653,7 +655,7 @@ eie_status_t eied_repository_load(eied_repository_t *r, const char *name, eie_er
         /* a [models] entry: reload its file as the next version */
         if (m->state == EIED_MODEL_UNLOADED)
             m->state = EIED_MODEL_LOADING;
-        return eied_models_reload(r->models, m, err);
+        return eied_loader_reload(r->loader, m, err);
     }
     if (cfg->repository[0] == '\0')
         return eie_error_set(err, EIE_STATUS_NOT_FOUND,

@@ -22,15 +22,17 @@
 
 #include "config.h"
 #include "eie/status.h"
+#include "loader.h"
 #include "models.h"
 
 typedef struct eied_repository eied_repository_t;
 
-/* A repository for cfg->repository (inactive when empty) that publishes into models;
+/* A repository for cfg->repository (inactive when empty) whose versions loader loads into
+   models;
    on_scanned(ctx) runs on the loop after every scan. NULL when out of memory. */
 eied_repository_t *eied_repository_create(uv_loop_t *loop, const eied_config_t *cfg,
-                                          eied_models_t *models, void (*on_scanned)(void *ctx),
-                                          void *ctx);
+                                          eied_models_t *models, eied_loader_t *loader,
+                                          void (*on_scanned)(void *ctx), void *ctx);
 /* First scan, watches, poll timer; a no-op without a path. Fails if the path is no folder. */
 eie_status_t eied_repository_start(eied_repository_t *repo, eie_error_t *err);
 /* Closes the watches and timers (the server is stopping); later scans change nothing. */

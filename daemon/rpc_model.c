@@ -10,6 +10,7 @@
 
 #include "call.h"
 #include "inference.pb-c.h"
+#include "loader.h"
 #include "models.h"
 #include "rpc.h"
 
