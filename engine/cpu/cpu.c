@@ -21,8 +21,8 @@
 #include "backend.h"
 #include "cpu/graph.h"
 #include "cpu/kernels.h"
-#include "cpu/layout.h"
-#include "cpu/pool.h"
+#include "pe/layout.h"
+#include "pe/pool.h"
 #include "format/format.h"
 
 #define CACHE_LINE 64

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 
 #include "backend.h"
-#include "cpu/pool.h"
+#include "pe/pool.h"
 #include "eie/sim.h"
 
 typedef struct sim_state {

@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "act.h"
-#include "cpu/layout.h"
+#include "pe/layout.h"
 #include "eie/sim.h"
 #include "format/format.h"
 #include "sim/cycles.h"

@@ -33,7 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cpu/pool.h"
+#include "pe/pool.h"
 
 #define BL_MAX_BATCH   16u
 #define BL_MAX_THREADS 2u

@@ -8,7 +8,7 @@
 
 #include "../format/model_helpers.h"
 #include "backend_suite.h"
-#include "cpu/layout.h"
+#include "pe/layout.h"
 
 #define PE_CASE(name, c)                                                                       \
     Test(cpu, name)                                                                            \
