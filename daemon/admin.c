@@ -20,8 +20,7 @@ struct eied_admin {
     size_t token_len;
 };
 
-static bool read_token(const eied_config_t *cfg, char *out, size_t *len_out, char *why,
-                       size_t why_len)
+static bool read_token(const eied_config_t *cfg, char *out, size_t *len_out, eie_error_t *err)
 {
     if (cfg->admin_token_file[0] == '\0') {
         snprintf(out, TOKEN_MAX + 1, "%s", cfg->admin_token);
@@ -30,49 +29,50 @@ static bool read_token(const eied_config_t *cfg, char *out, size_t *len_out, cha
     }
     FILE *f = fopen(cfg->admin_token_file, "rb");
     if (f == NULL) {
-        snprintf(why, why_len, "admin.token_file: %s: %s", cfg->admin_token_file,
-                 strerror(errno));
+        eie_error_set(err, EIE_STATUS_BAD_CONFIG, "admin.token_file: %s: %s", cfg->admin_token_file,
+                      strerror(errno));
         return false;
     }
     size_t n = fread(out, 1, TOKEN_MAX + 1, f);
     fclose(f);
     if (n > TOKEN_MAX) {
-        snprintf(why, why_len, "admin.token_file: %s: longer than %d bytes",
-                 cfg->admin_token_file, TOKEN_MAX);
+        eie_error_set(err, EIE_STATUS_BAD_CONFIG, "admin.token_file: %s: longer than %d bytes",
+                      cfg->admin_token_file, TOKEN_MAX);
         return false;
     }
     while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' '))
         n--; /* a trailing newline is not part of the token */
     out[n] = '\0';
     if (n == 0) {
-        snprintf(why, why_len, "admin.token_file: %s is empty", cfg->admin_token_file);
+        eie_error_set(err, EIE_STATUS_BAD_CONFIG, "admin.token_file: %s is empty",
+                      cfg->admin_token_file);
         return false;
     }
     *len_out = n;
     return true;
 }
 
-eied_admin_t *eied_admin_create(const eied_config_t *cfg, char *why, size_t why_len)
+eied_admin_t *eied_admin_create(const eied_config_t *cfg, eie_error_t *err)
 {
     eied_admin_t *a = calloc(1, sizeof *a);
     if (a == NULL) {
-        snprintf(why, why_len, "out of memory");
+        eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory");
         return NULL;
     }
     a->cfg = cfg;
     pthread_mutex_init(&a->lock, NULL);
-    if (!read_token(cfg, a->token, &a->token_len, why, why_len)) {
+    if (!read_token(cfg, a->token, &a->token_len, err)) {
         eied_admin_free(a);
         return NULL;
     }
     return a;
 }
 
-bool eied_admin_reload(eied_admin_t *a, char *why, size_t why_len)
+bool eied_admin_reload(eied_admin_t *a, eie_error_t *err)
 {
     char token[TOKEN_MAX + 1];
     size_t len;
-    if (!read_token(a->cfg, token, &len, why, why_len))
+    if (!read_token(a->cfg, token, &len, err))
         return false;
     pthread_mutex_lock(&a->lock);
     memcpy(a->token, token, len + 1);

@@ -55,13 +55,13 @@ static void on_stopped(eied_app_t *app)
 /* SIGHUP: re-read certificates and the admin token, rescan the repository. */
 static void on_reload(eied_app_t *app)
 {
-    char why[512];
+    eie_error_t err;
     eied_log(EIED_LOG_INFO, "SIGHUP: reloading certificates, admin token, repository", NULL);
-    if (app->tls != NULL && !eied_tls_reload(app->tls, why, sizeof why))
-        eied_log(EIED_LOG_ERROR, "TLS reload failed; the old certificates stay", "error", why,
+    if (app->tls != NULL && !eied_tls_reload(app->tls, &err))
+        eied_log(EIED_LOG_ERROR, "TLS reload failed; the old certificates stay", "error", err.msg,
                  NULL);
-    if (!eied_admin_reload(app->admin, why, sizeof why))
-        eied_log(EIED_LOG_ERROR, "admin token reload failed; the old token stays", "error", why,
+    if (!eied_admin_reload(app->admin, &err))
+        eied_log(EIED_LOG_ERROR, "admin token reload failed; the old token stays", "error", err.msg,
                  NULL);
     eied_models_forget_failures(app->models); /* every failed file gets another try */
     eied_repository_rescan(app->repository);
@@ -77,7 +77,7 @@ static const eied_server_hooks_t server_hooks = {
 
 eied_app_t *eied_app_create(uv_loop_t *loop, const eied_config_t *cfg)
 {
-    char why[1024];
+    eie_error_t err;
     eied_app_t *app = calloc(1, sizeof *app);
     if (app == NULL)
         return NULL;
@@ -93,14 +93,14 @@ eied_app_t *eied_app_create(uv_loop_t *loop, const eied_config_t *cfg)
         eied_log(EIED_LOG_ERROR, "out of memory", NULL);
         goto error;
     }
-    app->tls = eied_tls_create(cfg, why, sizeof why);
-    if (app->tls == NULL && why[0] != '\0') {
-        eied_log(EIED_LOG_ERROR, "TLS configuration", "error", why, NULL);
+    app->tls = eied_tls_create(cfg, &err);
+    if (app->tls == NULL && err.status != EIE_STATUS_OK) {
+        eied_log(EIED_LOG_ERROR, "TLS configuration", "error", err.msg, NULL);
         goto error;
     }
-    app->admin = eied_admin_create(cfg, why, sizeof why);
+    app->admin = eied_admin_create(cfg, &err);
     if (app->admin == NULL) {
-        eied_log(EIED_LOG_ERROR, "admin configuration", "error", why, NULL);
+        eied_log(EIED_LOG_ERROR, "admin configuration", "error", err.msg, NULL);
         goto error;
     }
     app->models = eied_models_create(cfg);

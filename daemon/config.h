@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "eie/status.h"
 #include "log.h"
 
 #define EIED_CONFIG_STR_MAX 512
@@ -43,8 +44,8 @@ typedef struct eied_policy {
 /* Writes a policy in the syntax eied_policy_parse reads. */
 void eied_policy_print(const eied_policy_t *policy, FILE *out);
 
-/* Parses "latest N", "all" or "specific 1,3"; false with a message in why. */
-bool eied_policy_parse(const char *text, eied_policy_t *policy_out, char *why, size_t why_len);
+/* Parses "latest N", "all" or "specific 1,3"; BAD_CONFIG with a message in err. */
+eie_status_t eied_policy_parse(const char *text, eied_policy_t *policy_out, eie_error_t *err);
 
 typedef enum {
     EIED_CONTROL_POLL = 0, /* watch the repository (uv_fs_event + periodic rescan) */
@@ -141,24 +142,24 @@ void eied_config_defaults(eied_config_t *cfg);
 
 /*
  * Sets one key from text. where names the source for messages ("eied.conf:12",
- * "environment EIED_SERVER_LISTEN", "flag --set"). On error writes a message
- * naming the source, the key and the bad value into why and returns false.
+ * "environment EIED_SERVER_LISTEN", "flag --set"). On error returns BAD_CONFIG
+ * with a message naming the source, the key and the bad value in err.
  */
-bool eied_config_set(eied_config_t *cfg, const char *section, const char *key, const char *value,
-                     const char *where, char *why, size_t why_len);
+eie_status_t eied_config_set(eied_config_t *cfg, const char *section, const char *key,
+                             const char *value, const char *where, eie_error_t *err);
 
 /* Parses a config file into cfg (on top of what it holds). */
-bool eied_config_load_file(eied_config_t *cfg, const char *path, char *why, size_t why_len);
+eie_status_t eied_config_load_file(eied_config_t *cfg, const char *path, eie_error_t *err);
 
 /* Parses text as if it were the file named path (for tests and stdin). */
-bool eied_config_load_text(eied_config_t *cfg, const char *text, size_t len, const char *path,
-                           char *why, size_t why_len);
+eie_status_t eied_config_load_text(eied_config_t *cfg, const char *text, size_t len,
+                                   const char *path, eie_error_t *err);
 
 /* Applies every EIED_<SECTION>_<KEY> variable of envp (NULL-terminated). */
-bool eied_config_load_env(eied_config_t *cfg, char *const *envp, char *why, size_t why_len);
+eie_status_t eied_config_load_env(eied_config_t *cfg, char *const *envp, eie_error_t *err);
 
 /* Applies "section.key=value" (the --set flag). */
-bool eied_config_set_arg(eied_config_t *cfg, const char *arg, char *why, size_t why_len);
+eie_status_t eied_config_set_arg(eied_config_t *cfg, const char *arg, eie_error_t *err);
 
 /* Writes the effective configuration in the file's syntax, secrets masked. */
 void eied_config_print(const eied_config_t *cfg, FILE *out);

@@ -118,22 +118,22 @@ int main(int argc, char **argv)
     }
 
     static eied_config_t cfg;
-    char why[1024];
+    eie_error_t err;
     eied_config_defaults(&cfg);
-    if (config_path != NULL && !eied_config_load_file(&cfg, config_path, why, sizeof why)) {
-        return config_error(&cfg, why);
+    if (config_path != NULL && eied_config_load_file(&cfg, config_path, &err) != EIE_STATUS_OK) {
+        return config_error(&cfg, err.msg);
     }
-    if (!eied_config_load_env(&cfg, environ, why, sizeof why)) {
-        return config_error(&cfg, why);
+    if (eied_config_load_env(&cfg, environ, &err) != EIE_STATUS_OK) {
+        return config_error(&cfg, err.msg);
     }
     for (size_t i = 0; i < n_sets; i++) {
-        if (!eied_config_set_arg(&cfg, sets[i], why, sizeof why)) {
-            return config_error(&cfg, why);
+        if (eied_config_set_arg(&cfg, sets[i], &err) != EIE_STATUS_OK) {
+            return config_error(&cfg, err.msg);
         }
     }
     if (listen != NULL &&
-        !eied_config_set(&cfg, "server", "listen", listen, "flag --listen", why, sizeof why)) {
-        return config_error(&cfg, why);
+        eied_config_set(&cfg, "server", "listen", listen, "flag --listen", &err) != EIE_STATUS_OK) {
+        return config_error(&cfg, err.msg);
     }
     if (check_only) {
         eied_config_print(&cfg, stdout);
