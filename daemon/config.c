@@ -186,11 +186,18 @@ static const key_row_t *find_key(const char *section, const char *key)
     return NULL;
 }
 
+static bool backend_known(const char *name)
+{
+    return eie_backend_find(name) != NULL;
+}
+
 static bool section_known(const char *section)
 {
     if (strcmp(section, "models") == 0 || strcmp(section, "version_policy") == 0 ||
         strcmp(section, "model_backend") == 0)
         return true;
+    if (strncmp(section, "engine.", 7) == 0)
+        return backend_known(section + 7);
     for (size_t i = 0; i < N_KEYS; i++)
         if (strcmp(key_table[i].section, section) == 0)
             return true;
@@ -305,12 +312,48 @@ static eie_status_t set_policy(eied_config_t *cfg, const char *name, const char 
     return EIE_STATUS_OK;
 }
 
-static bool backend_known(const char *name)
+/* "cpu, eie-sim": the registered backends, for messages. */
+static const char *backends_known(void)
 {
-    for (const char *const *b = eie_backend_names(); *b != NULL; b++)
-        if (strcmp(*b, name) == 0)
-            return true;
-    return false;
+    static char list[256];
+    if (list[0] == '\0') {
+        size_t at = 0;
+        for (const char *const *b = eie_backend_names(); *b != NULL && at < sizeof list; b++)
+            at += (size_t)snprintf(list + at, sizeof list - at, "%s%s", at ? ", " : "", *b);
+    }
+    return list;
+}
+
+/* [engine.<backend>] KEY = VALUE: checked against the backend's own option table. */
+static eie_status_t set_backend_option(eied_config_t *cfg, const char *backend, const char *key,
+                                       const char *value, const char *where, eie_error_t *err)
+{
+    if (!backend_known(backend))
+        return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                             "%s: section [engine.%s]: unknown backend '%s' (known: %s)", where,
+                             backend, backend, backends_known());
+    eie_engine_opts_t scratch = eie_engine_opts_default();
+    eie_error_t e;
+    if (eie_engine_opts_set(&scratch, backend, key, value, &e) != EIE_STATUS_OK)
+        return eie_error_set(err, EIE_STATUS_BAD_CONFIG, "%s: [engine.%s] %s", where, backend,
+                             e.msg);
+    size_t i = 0;
+    while (i < cfg->n_backend_options && (strcmp(cfg->backend_options[i].backend, backend) != 0 ||
+                                          strcmp(cfg->backend_options[i].key, key) != 0))
+        i++;
+    if (i == EIED_CONFIG_MAX_BACKEND_OPTIONS || strlen(backend) >= sizeof cfg->backend_options[0].backend ||
+        strlen(key) >= sizeof cfg->backend_options[0].key ||
+        strlen(value) >= sizeof cfg->backend_options[0].value)
+        return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                             "%s: [engine.%s] %s: more than %d backend options, or too long",
+                             where, backend, key, EIED_CONFIG_MAX_BACKEND_OPTIONS);
+    snprintf(cfg->backend_options[i].backend, sizeof cfg->backend_options[i].backend, "%s",
+             backend);
+    snprintf(cfg->backend_options[i].key, sizeof cfg->backend_options[i].key, "%s", key);
+    snprintf(cfg->backend_options[i].value, sizeof cfg->backend_options[i].value, "%s", value);
+    if (i == cfg->n_backend_options)
+        cfg->n_backend_options++;
+    return EIE_STATUS_OK;
 }
 
 static eie_status_t set_model_backend(eied_config_t *cfg, const char *name, const char *value,
@@ -318,8 +361,8 @@ static eie_status_t set_model_backend(eied_config_t *cfg, const char *name, cons
 {
     if (!backend_known(value)) {
         return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
-                             "%s: model '%s': unknown backend '%s' (known: cpu, eie-sim)", where,
-                             name, value);
+                             "%s: model '%s': unknown backend '%s' (known: %s)", where,
+                             name, value, backends_known());
     }
     size_t i = 0;
     while (i < cfg->n_model_backends && strcmp(cfg->model_backends[i].name, name) != 0)
@@ -355,6 +398,8 @@ eie_status_t eied_config_set(eied_config_t *cfg, const char *section, const char
         return set_policy(cfg, key, value, where, err);
     if (strcmp(section, "model_backend") == 0)
         return set_model_backend(cfg, key, value, where, err);
+    if (strncmp(section, "engine.", 7) == 0)
+        return set_backend_option(cfg, section + 7, key, value, where, err);
     const key_row_t *row = find_key(section, key);
     if (row == NULL) {
         if (!section_known(section))
@@ -370,8 +415,8 @@ eie_status_t eied_config_set(eied_config_t *cfg, const char *section, const char
         if (strcmp(row->section, "engine") == 0 && strcmp(row->name, "backend") == 0 &&
             !backend_known(value)) {
             return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
-                                 "%s: key 'backend': unknown backend '%s' (known: cpu, eie-sim)",
-                                 where, value);
+                                 "%s: key 'backend': unknown backend '%s' (known: %s)",
+                                 where, value, backends_known());
         }
         if (strcmp(row->section, "engine") == 0 && strcmp(row->name, "extra_backends") == 0) {
             char list[EIED_CONFIG_STR_MAX];
@@ -382,8 +427,8 @@ eie_status_t eied_config_set(eied_config_t *cfg, const char *section, const char
                 if (!backend_known(b)) {
                     return eie_error_set(
                         err, EIE_STATUS_BAD_CONFIG,
-                        "%s: key 'extra_backends': unknown backend '%s' (known: cpu, eie-sim)",
-                        where, b);
+                        "%s: key 'extra_backends': unknown backend '%s' (known: %s)",
+                        where, b, backends_known());
                 }
             }
         }
@@ -549,7 +594,7 @@ eie_status_t eied_config_load_text(eied_config_t *cfg, const char *text, size_t 
             if (!section_known(name)) {
                 return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
                                      "%s: unknown section [%s] (known: [server], [inference], "
-                                     "[repository], [limits], [tls], [admin], [engine], "
+                                     "[repository], [limits], [tls], [admin], [engine], [engine.<backend>], "
                                      "[model_backend], [version_policy], [models])",
                                      where, name);
             }
@@ -686,6 +731,12 @@ eie_status_t eied_config_set_arg(eied_config_t *cfg, const char *arg, eie_error_
 {
     const char *dot = strchr(arg, '.');
     const char *eq = strchr(arg, '=');
+    /* engine.<backend>.KEY=VALUE: the section is [engine.<backend>] */
+    if (dot != NULL && eq != NULL && strncmp(arg, "engine.", 7) == 0) {
+        const char *second = strchr(dot + 1, '.');
+        if (second != NULL && second < eq)
+            dot = second;
+    }
     if (dot == NULL || eq == NULL || dot > eq || dot == arg || eq == dot + 1) {
         return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
                              "flag --set: '%s' is not SECTION.KEY=VALUE", arg);
@@ -700,6 +751,19 @@ eie_status_t eied_config_set_arg(eied_config_t *cfg, const char *arg, eie_error_
     memcpy(key, dot + 1, kl);
     key[kl] = '\0';
     return eied_config_set(cfg, section, key, eq + 1, "flag --set", err);
+}
+
+eie_status_t eied_config_backend_opts(const eied_config_t *cfg, eie_engine_opts_t *opts,
+                                      eie_error_t *err)
+{
+    for (size_t i = 0; i < cfg->n_backend_options; i++) {
+        const struct eied_backend_option *o = &cfg->backend_options[i];
+        if (strcmp(o->backend, opts->backend) != 0)
+            continue;
+        if (eie_engine_opts_set(opts, o->backend, o->key, o->value, err) != EIE_STATUS_OK)
+            return EIE_STATUS_BAD_CONFIG;
+    }
+    return EIE_STATUS_OK;
 }
 
 void eied_policy_print(const eied_policy_t *p, FILE *out)
@@ -788,6 +852,19 @@ void eied_config_print(const eied_config_t *cfg, FILE *out)
             break;
         }
         fputc('\n', out);
+    }
+    for (const char *const *b = eie_backend_names(); *b != NULL; b++) {
+        bool any = false;
+        for (size_t i = 0; i < cfg->n_backend_options; i++) {
+            if (strcmp(cfg->backend_options[i].backend, *b) != 0)
+                continue;
+            if (!any)
+                fprintf(out, "\n[engine.%s]\n", *b);
+            any = true;
+            fprintf(out, "%s = ", cfg->backend_options[i].key);
+            print_value(out, cfg->backend_options[i].value);
+            fputc('\n', out);
+        }
     }
     fprintf(out, "\n[model_backend]\n");
     for (size_t i = 0; i < cfg->n_model_backends; i++)

@@ -13,11 +13,13 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "eie/engine.h"
 #include "eie/status.h"
 #include "log.h"
 
 #define EIED_CONFIG_STR_MAX 512
 #define EIED_CONFIG_MAX_MODELS 64
+#define EIED_CONFIG_MAX_BACKEND_OPTIONS 32
 #define EIED_CONFIG_LINE_MAX 4096
 
 typedef struct eied_config_model {
@@ -135,6 +137,14 @@ typedef struct eied_config {
     /* [models]: NAME = PATH, loaded at start */
     eied_config_model_t models[EIED_CONFIG_MAX_MODELS];
     size_t n_models;
+    /* [engine.<backend>]: the options a backend declares (eie_backend_info), passed to it
+       unread; checked against its table when set. */
+    struct eied_backend_option {
+        char backend[32];
+        char key[64];
+        char value[EIED_CONFIG_STR_MAX];
+    } backend_options[EIED_CONFIG_MAX_BACKEND_OPTIONS];
+    size_t n_backend_options;
 } eied_config_t;
 
 /* Fills cfg with every key's documented default. */
@@ -158,7 +168,12 @@ eie_status_t eied_config_load_text(eied_config_t *cfg, const char *text, size_t 
 /* Applies every EIED_<SECTION>_<KEY> variable of envp (NULL-terminated). */
 eie_status_t eied_config_load_env(eied_config_t *cfg, char *const *envp, eie_error_t *err);
 
-/* Applies "section.key=value" (the --set flag). */
+/* Applies the [engine.<opts->backend>] options of cfg to opts (values kept by reference). */
+eie_status_t eied_config_backend_opts(const eied_config_t *cfg, eie_engine_opts_t *opts,
+                                      eie_error_t *err);
+
+/* Applies "section.key=value" (the --set flag; engine.<backend>.key=value for a backend's
+   option). */
 eie_status_t eied_config_set_arg(eied_config_t *cfg, const char *arg, eie_error_t *err);
 
 /* Writes the effective configuration in the file's syntax, secrets masked. */

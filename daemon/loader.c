@@ -92,7 +92,9 @@ eied_loader_t *eied_loader_create(uv_loop_t *loop, const eied_config_t *cfg,
         opts.sim_clock_mhz = (double)cfg->sim_clock_mhz;
         eie_error_t err;
         eie_engine_t *engine;
-        if (eie_engine_init(&opts, &engine, &err) != EIE_STATUS_OK) {
+        /* [engine.<backend>] last: a backend's own options win over the old flat keys */
+        if (eied_config_backend_opts(cfg, &opts, &err) != EIE_STATUS_OK ||
+            eie_engine_init(&opts, &engine, &err) != EIE_STATUS_OK) {
             eied_log(EIED_LOG_ERROR, "cannot start the engine", "backend", wanted[w], "error",
                      err.msg, NULL);
             goto error;

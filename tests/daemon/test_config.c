@@ -336,3 +336,75 @@ Test(config, shipped_eied_conf_documents_every_key_with_its_default)
                   "key %s is not under [%s]", name, section);
     }
 }
+
+Test(config, a_backend_section_is_checked_against_the_backends_own_options)
+{
+    cr_assert(load("[engine.eie-sim]\nfifo_depth = 16\nclock_mhz = 500\n[engine.cpu]\n"
+                   "kernel = scalar\n"),
+              "%s", err.msg);
+    cr_assert_eq(cfg.n_backend_options, 3);
+    eie_engine_opts_t o = eie_engine_opts_default();
+    o.backend = "eie-sim";
+    cr_assert(eied_config_backend_opts(&cfg, &o, &err) == EIE_STATUS_OK, "%s", err.msg);
+    cr_assert_eq(o.sim_fifo_depth, 16);
+    cr_assert_float_eq(o.sim_clock_mhz, 500.0, 1e-9);
+    cr_assert_null(o.cpu_kernel); /* the cpu section is the cpu backend's */
+    cr_assert_not(load("[engine.eie-sim]\nfifo_depth = 5000\n"));
+    cr_assert(strstr(err.msg, "test.conf:2:") != NULL && strstr(err.msg, "fifo_depth") != NULL &&
+                  strstr(err.msg, "5000") != NULL,
+              "%s", err.msg);
+    cr_assert_not(load("[engine.cpu]\nfifo_depth = 8\n"));
+    cr_assert(strstr(err.msg, "backend cpu has no option 'fifo_depth'") != NULL, "%s", err.msg);
+    cr_assert_not(load("[engine.gpu]\nx = 1\n"));
+    cr_assert(strstr(err.msg, "unknown section [engine.gpu]") != NULL, "%s", err.msg);
+    cr_assert(eied_config_set_arg(&cfg, "engine.eie-sim.pipeline_depth=6", &err) == EIE_STATUS_OK,
+              "%s", err.msg);
+}
+
+static char *read_source(const char *rel)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", getenv("EIE_SOURCE_ROOT"), rel);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "%s", path);
+    static char text[2][262144];
+    static int which;
+    char *buf = text[which++ % 2];
+    size_t n = fread(buf, 1, sizeof text[0] - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* The backend options are listed from the registry's tables: conf/eied.conf and the README
+   must name every one with its default, under its backend. */
+Test(config, eied_conf_and_readme_list_every_backend_option_of_the_registry)
+{
+    const char *conf = read_source("conf/eied.conf");
+    const char *readme = read_source("README.md");
+    for (size_t b = 0; b < eie_backend_count(); b++) {
+        const eie_backend_info_t *be = eie_backend_info(b);
+        char header[64];
+        snprintf(header, sizeof header, "# [engine.%s]\n", be->name);
+        const char *section = strstr(conf, header);
+        cr_assert_not_null(section, "conf/eied.conf lacks '%s'", header);
+        for (size_t i = 0; i < be->n_options; i++) {
+            const eie_backend_option_t *o = &be->options[i];
+            char line[160], row[256];
+            if (o->def[0] == '\0')
+                snprintf(line, sizeof line, "\n# %s =\n", o->name);
+            else
+                snprintf(line, sizeof line, "\n# %s = %s\n", o->name, o->def);
+            const char *at = strstr(section, line);
+            const char *next = strstr(section + 1, "# [engine.");
+            cr_assert(at != NULL && (next == NULL || at < next),
+                      "conf/eied.conf lacks '%s = %s' under [engine.%s]", o->name, o->def,
+                      be->name);
+            if (o->def[0] == '\0')
+                snprintf(row, sizeof row, "| `%s` | `%s` | (empty) |", be->name, o->name);
+            else
+                snprintf(row, sizeof row, "| `%s` | `%s` | `%s` |", be->name, o->name, o->def);
+            cr_assert(strstr(readme, row) != NULL, "README lacks the row '%s'", row);
+        }
+    }
+}
