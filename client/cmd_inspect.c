@@ -8,6 +8,7 @@
 
 #include "eie/eie.h"
 #include "eiectl.h"
+#include "report.h"
 
 /* "784" for a version-1 model (its per-row width), "-1,1,28,28" for a graph. */
 static void shape_text(const eie_model_t *m, const eie_shape_t *s, uint32_t dim, char *buf,
@@ -21,21 +22,6 @@ static void shape_text(const eie_model_t *m, const eie_shape_t *s, uint32_t dim,
     buf[0] = 0;
     for (uint32_t k = 0; k < s->rank && at < len; k++)
         at += (size_t)snprintf(buf + at, len - at, "%s%lld", k ? "," : "", (long long)s->dims[k]);
-}
-
-static void json_str(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
 }
 
 static void usage(FILE *out)
@@ -84,15 +70,15 @@ int eiectl_cmd_inspect(int argc, char **argv)
     shape_text(m, &ti.shape, eie_model_output_dim(m), out_shape, sizeof out_shape);
     if (json) {
         printf("{\"file\":");
-        json_str(path);
+        eiectl_json_string(stdout, path);
         printf(",\"name\":");
-        json_str(eie_model_name(m));
+        eiectl_json_string(stdout, eie_model_name(m));
         printf(",\"description\":");
-        json_str(eie_model_description(m));
+        eiectl_json_string(stdout, eie_model_description(m));
         printf(",\"input\":{\"name\":");
-        json_str(eie_model_input_name(m));
+        eiectl_json_string(stdout, eie_model_input_name(m));
         printf(",\"shape\":[%s],\"datatype\":\"FP32\"},\"output\":{\"name\":", in_shape);
-        json_str(eie_model_output_name(m));
+        eiectl_json_string(stdout, eie_model_output_name(m));
         printf(",\"shape\":[%s],\"datatype\":\"FP32\"},", out_shape);
         printf("\"file_bytes\":%llu,\"checksum\":{\"algorithm\":\"sha256\",\"status\":\"ok\","
                "\"value\":\"%s\"},\"layers\":[",

@@ -13,62 +13,45 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include "eie/file.h"
 #include "eiectl.h"
 
 #define SIGN_FILE_MAX (1ull << 30)
 
-static unsigned char *read_file(const char *cmd, const char *path, size_t limit, size_t *len_out)
+/* The whole file at path, at most limit bytes; NULL after saying why on stderr. */
+static uint8_t *read_file(const char *cmd, const char *path, uint64_t limit, size_t *len_out)
 {
-    FILE *f = fopen(path, "rb");
-    struct stat sb;
-    if (f == NULL || fstat(fileno(f), &sb) != 0) {
-        fprintf(stderr, "eiectl %s: %s: %s\n", cmd, path, strerror(errno));
-        if (f != NULL)
-            fclose(f);
+    uint8_t *data;
+    eie_error_t err;
+    if (eie_file_read(path, limit, &data, len_out, &err) != EIE_STATUS_OK) {
+        fprintf(stderr, "eiectl %s: %s\n", cmd, err.msg);
         return NULL;
     }
-    if ((uint64_t)sb.st_size > limit) {
-        fprintf(stderr, "eiectl %s: %s: %lld bytes is over the limit of %zu\n", cmd, path,
-                (long long)sb.st_size, limit);
-        fclose(f);
-        return NULL;
-    }
-    unsigned char *buf = malloc((size_t)sb.st_size + 1);
-    if (buf == NULL || fread(buf, 1, (size_t)sb.st_size, f) != (size_t)sb.st_size) {
-        fprintf(stderr, "eiectl %s: %s: cannot read\n", cmd, path);
-        free(buf);
-        fclose(f);
-        return NULL;
-    }
-    fclose(f);
-    *len_out = (size_t)sb.st_size;
-    return buf;
+    return data;
 }
 
-static EVP_PKEY *read_key(const char *cmd, const char *path, bool private_key)
+/* The Ed25519 private key that signs (the public side is eie_pubkey_read's). */
+static EVP_PKEY *read_private_key(const char *path)
 {
     FILE *f = fopen(path, "r");
     if (f == NULL) {
-        fprintf(stderr, "eiectl %s: %s: %s\n", cmd, path, strerror(errno));
+        fprintf(stderr, "eiectl sign: %s: %s\n", path, strerror(errno));
         return NULL;
     }
-    EVP_PKEY *key = private_key ? PEM_read_PrivateKey(f, NULL, NULL, NULL)
-                                : PEM_read_PUBKEY(f, NULL, NULL, NULL);
+    EVP_PKEY *key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
     fclose(f);
     if (key == NULL || EVP_PKEY_get_id(key) != EVP_PKEY_ED25519) {
         fprintf(stderr,
-                "eiectl %s: %s: not an Ed25519 %s key in PEM (make one with: openssl genpkey "
-                "-algorithm ed25519 -out key.pem)\n",
-                cmd, path, private_key ? "private" : "public");
+                "eiectl sign: %s: not an Ed25519 private key in PEM (make one with: openssl "
+                "genpkey -algorithm ed25519 -out key.pem)\n",
+                path);
         EVP_PKEY_free(key);
         return NULL;
     }
     return key;
 }
-
 int eiectl_cmd_sign(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -110,8 +93,8 @@ int eiectl_cmd_sign(int argc, char **argv)
         out_path = sig_path;
     }
     size_t len = 0;
-    unsigned char *data = read_file("sign", model, SIGN_FILE_MAX, &len);
-    EVP_PKEY *key = data != NULL ? read_key("sign", key_path, true) : NULL;
+    uint8_t *data = read_file("sign", model, SIGN_FILE_MAX, &len);
+    EVP_PKEY *key = data != NULL ? read_private_key(key_path) : NULL;
     if (key == NULL) {
         free(data);
         return 1;
@@ -183,19 +166,20 @@ int eiectl_cmd_verify(int argc, char **argv)
     if (sig_arg == NULL)
         strncat(sig_path, ".sig", sizeof sig_path - strlen(sig_path) - 1);
     size_t len = 0, sig_len = 0;
-    unsigned char *data = read_file("verify", model, SIGN_FILE_MAX, &len);
-    unsigned char *sig = data != NULL ? read_file("verify", sig_path, 1024, &sig_len) : NULL;
-    EVP_PKEY *key = sig != NULL ? read_key("verify", key_path, false) : NULL;
+    uint8_t *data = read_file("verify", model, SIGN_FILE_MAX, &len);
+    uint8_t *sig =
+        data != NULL ? read_file("verify", sig_path, EIE_SIGNATURE_FILE_MAX, &sig_len) : NULL;
+    eie_pubkey_t *key = NULL;
+    eie_error_t err;
+    if (sig != NULL && eie_pubkey_read(key_path, &key, &err) != EIE_STATUS_OK)
+        fprintf(stderr, "eiectl verify: %s\n", err.msg);
     int rc = 1;
     if (key != NULL) {
-        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-        bool ok = ctx != NULL && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, key) == 1 &&
-                  EVP_DigestVerify(ctx, sig, sig_len, data, len) == 1;
-        EVP_MD_CTX_free(ctx);
+        bool ok = eie_signature_verify(key, data, len, sig, sig_len);
         printf("%s: signature %s\n", model, ok ? "OK" : "does NOT verify");
         rc = ok ? 0 : 1;
     }
-    EVP_PKEY_free(key);
+    eie_pubkey_free(key);
     free(sig);
     free(data);
     return rc;

@@ -16,6 +16,7 @@
 #include "eie/eie.h"
 #include "eie/sim.h"
 #include "eiectl.h"
+#include "report.h"
 
 #define MAX_SWEEP 32
 
@@ -45,21 +46,6 @@ static void usage(FILE *out)
             "                  Table IV, then efficiency vs FIFO depth and vs PEs on Alex-8\n"
             "  --seed S        with --benchmark: the synthetic layers' seed (default 1)\n",
             EIE_SIM_MAX_PES, EIE_SIM_MAX_FIFO, EIE_SIM_MAX_PIPELINE, EIE_SIM_MAX_ACT_REGS);
-}
-
-static void json_str(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
 }
 
 static int parse_uint(const char *s, unsigned long max, unsigned *out)
@@ -377,7 +363,7 @@ static int run_sweep(const eie_model_t *m, const char *path, eie_sim_params_t ba
     if (json)
     {
         printf("{\"model\":");
-        json_str(path);
+        eiectl_json_string(stdout, path);
         printf(",\"sweep\":\"%s\",\"points\":[", key);
     }
     else
@@ -644,7 +630,7 @@ int eiectl_cmd_simulate(int argc, char **argv)
     int cmp = compare_cpu(m, x, y, &dabs, &drel);
     if (json) {
         printf("{\"model\":");
-        json_str(path);
+        eiectl_json_string(stdout, path);
         printf(",\"params\":{\"pes\":%u,\"fifo\":%u,\"pipeline\":%u,\"act_regs\":%u,"
                "\"clock_mhz\":%g},\"layers\":[",
                p.n_pes, p.fifo_depth, p.pipeline_depth, p.act_regs, p.clock_mhz);

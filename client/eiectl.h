@@ -9,6 +9,8 @@
 
 #include <stdio.h>
 
+#include "report.h"
+
 typedef struct eiectl_cmd {
     const char *name;
     const char *summary;
@@ -50,8 +52,6 @@ void eiectl_train_progress(void *user, const char *stage, unsigned epoch, unsign
 struct eie_mlp;
 int eiectl_load_network(const char *cmd, const char *path, struct eie_mlp **mlp_out);
 
-/* Prints "eiectl NAME: msg" to stderr; returns 2 for use as `return eiectl_usage_error(...)`. */
-int eiectl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* True if argv has -h or --help. */
 int eiectl_wants_help(int argc, char **argv);

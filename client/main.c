@@ -40,17 +40,6 @@ static void usage(FILE *out)
                  "  --version   print the version\n");
 }
 
-int eiectl_usage_error(const char *cmd, const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "eiectl %s: ", cmd);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\nRun 'eiectl %s --help' for usage.\n", cmd);
-    return 2;
-}
-
 int eiectl_wants_help(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)

@@ -24,20 +24,6 @@ static bool fail(char *err, size_t errlen, const char *fmt, ...)
     return false;
 }
 
-/* Same output as eiectl_usage_error in main.c; this file is also linked into tests. */
-static int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int usage_error(const char *cmd, const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "eiectl %s: ", cmd);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\nRun 'eiectl %s --help' for usage.\n", cmd);
-    return 2;
-}
-
 void eiectl_remote_opts_init(eiectl_remote_opts_t *opts)
 {
     const char *env_addr = getenv("EIECTL_ADDR");
@@ -77,12 +63,12 @@ int eiectl_remote_opt(const char *cmd, int opt, const char *arg, eiectl_remote_o
     switch (opt) {
     case 'a':
         if (arg[0] == '\0')
-            return usage_error(cmd, "--addr is empty");
+            return eiectl_usage_error(cmd, "--addr is empty");
         opts->addr = arg;
         return 1;
     case 't':
         if (!eiectl_parse_seconds(arg, 3600, &opts->timeout_s))
-            return usage_error(cmd, "--timeout '%s' is not a number of seconds in "
+            return eiectl_usage_error(cmd, "--timeout '%s' is not a number of seconds in "
                                        "(0, 3600]", arg);
         return 1;
     case 'T':

@@ -2,6 +2,7 @@
 #include "report.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,4 +183,15 @@ void eiectl_json_double(FILE *out, double v)
         fputs("null", out);
     else
         fprintf(out, "%.17g", v);
+}
+
+int eiectl_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "eiectl %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nRun 'eiectl %s --help' for usage.\n", cmd);
+    return 2;
 }

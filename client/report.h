@@ -49,4 +49,8 @@ void eiectl_json_float(FILE *out, float v);
 /* Writes a double with up to 17 significant digits; NaN and infinities become null. */
 void eiectl_json_double(FILE *out, double v);
 
+/* Prints "eiectl NAME: msg" and a pointer to --help to stderr; returns 2, for use as
+   `return eiectl_usage_error(...)`. */
+int eiectl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 #endif

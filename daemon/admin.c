@@ -20,8 +20,7 @@ struct eied_admin {
     size_t token_len;
 };
 
-static bool read_token(const eied_config_t *cfg, char *out, size_t *len_out, char *why,
-                       size_t why_len)
+static bool read_token(const eied_config_t *cfg, char *out, size_t *len_out, eie_error_t *err)
 {
     if (cfg->admin_token_file[0] == '\0') {
         snprintf(out, TOKEN_MAX + 1, "%s", cfg->admin_token);
@@ -30,49 +29,50 @@ static bool read_token(const eied_config_t *cfg, char *out, size_t *len_out, cha
     }
     FILE *f = fopen(cfg->admin_token_file, "rb");
     if (f == NULL) {
-        snprintf(why, why_len, "admin.token_file: %s: %s", cfg->admin_token_file,
-                 strerror(errno));
+        eie_error_set(err, EIE_STATUS_BAD_CONFIG, "admin.token_file: %s: %s", cfg->admin_token_file,
+                      strerror(errno));
         return false;
     }
     size_t n = fread(out, 1, TOKEN_MAX + 1, f);
     fclose(f);
     if (n > TOKEN_MAX) {
-        snprintf(why, why_len, "admin.token_file: %s: longer than %d bytes",
-                 cfg->admin_token_file, TOKEN_MAX);
+        eie_error_set(err, EIE_STATUS_BAD_CONFIG, "admin.token_file: %s: longer than %d bytes",
+                      cfg->admin_token_file, TOKEN_MAX);
         return false;
     }
     while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' '))
         n--; /* a trailing newline is not part of the token */
     out[n] = '\0';
     if (n == 0) {
-        snprintf(why, why_len, "admin.token_file: %s is empty", cfg->admin_token_file);
+        eie_error_set(err, EIE_STATUS_BAD_CONFIG, "admin.token_file: %s is empty",
+                      cfg->admin_token_file);
         return false;
     }
     *len_out = n;
     return true;
 }
 
-eied_admin_t *eied_admin_create(const eied_config_t *cfg, char *why, size_t why_len)
+eied_admin_t *eied_admin_create(const eied_config_t *cfg, eie_error_t *err)
 {
     eied_admin_t *a = calloc(1, sizeof *a);
     if (a == NULL) {
-        snprintf(why, why_len, "out of memory");
+        eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory");
         return NULL;
     }
     a->cfg = cfg;
     pthread_mutex_init(&a->lock, NULL);
-    if (!read_token(cfg, a->token, &a->token_len, why, why_len)) {
+    if (!read_token(cfg, a->token, &a->token_len, err)) {
         eied_admin_free(a);
         return NULL;
     }
     return a;
 }
 
-bool eied_admin_reload(eied_admin_t *a, char *why, size_t why_len)
+bool eied_admin_reload(eied_admin_t *a, eie_error_t *err)
 {
     char token[TOKEN_MAX + 1];
     size_t len;
-    if (!read_token(a->cfg, token, &len, why, why_len))
+    if (!read_token(a->cfg, token, &len, err))
         return false;
     pthread_mutex_lock(&a->lock);
     memcpy(a->token, token, len + 1);
@@ -132,22 +132,21 @@ static int identity_check(const eied_admin_t *a, eied_call_t *call, bool *presen
     return allowed;
 }
 
-int eied_admin_authorize(const eied_admin_t *a, eied_call_t *call, char *why, size_t why_len)
+eie_status_t eied_admin_authorize(const eied_admin_t *a, eied_call_t *call, eie_error_t *err)
 {
     const eied_config_t *cfg = a->cfg;
     if (cfg->admin_allow_unauthenticated)
-        return GRPC_STATUS_OK;
+        return EIE_STATUS_OK;
     bool has_token_config = a->token_len > 0;
     bool has_identity_config = cfg->admin_identities[0] != '\0';
     if (!has_token_config && !has_identity_config) {
-        snprintf(why, why_len,
-                 "admin RPCs are disabled: configure [admin] token_file, allowed_identities or "
-                 "allow_unauthenticated");
-        return GRPC_STATUS_PERMISSION_DENIED;
+        return eie_error_set(err, EIE_STATUS_PERMISSION_DENIED,
+                             "admin RPCs are disabled: configure [admin] token_file, "
+                             "allowed_identities or allow_unauthenticated");
     }
     bool presented_cert = false;
     if (has_identity_config && identity_check(a, call, &presented_cert))
-        return GRPC_STATUS_OK;
+        return EIE_STATUS_OK;
     const char *value;
     size_t len;
     bool has_header = eied_call_metadata(call, "authorization", &value, &len);
@@ -163,16 +162,13 @@ int eied_admin_authorize(const eied_admin_t *a, eied_call_t *call, char *why, si
             pthread_mutex_unlock((pthread_mutex_t *)&a->lock);
         }
         if (ok)
-            return GRPC_STATUS_OK;
-        snprintf(why, why_len, "the bearer token is not valid");
-        return GRPC_STATUS_PERMISSION_DENIED;
+            return EIE_STATUS_OK;
+        return eie_error_set(err, EIE_STATUS_PERMISSION_DENIED, "the bearer token is not valid");
     }
-    if (presented_cert) {
-        snprintf(why, why_len, "the client certificate's identity is not in allowed_identities");
-        return GRPC_STATUS_PERMISSION_DENIED;
-    }
-    snprintf(why, why_len,
-             "admin RPC without credentials: send 'authorization: Bearer <token>'%s",
-             has_identity_config ? " or an allowed client certificate" : "");
-    return GRPC_STATUS_UNAUTHENTICATED;
+    if (presented_cert)
+        return eie_error_set(err, EIE_STATUS_PERMISSION_DENIED,
+                             "the client certificate's identity is not in allowed_identities");
+    return eie_error_set(err, EIE_STATUS_UNAUTHENTICATED,
+                         "admin RPC without credentials: send 'authorization: Bearer <token>'%s",
+                         has_identity_config ? " or an allowed client certificate" : "");
 }

@@ -13,16 +13,18 @@
 
 #include "call.h"
 #include "config.h"
+#include "eie/status.h"
 
 typedef struct eied_admin eied_admin_t;
 
-/* Reads the token file; NULL and why on error. */
-eied_admin_t *eied_admin_create(const eied_config_t *cfg, char *why, size_t why_len);
+/* Reads the token file; NULL and err (naming the file) on error. */
+eied_admin_t *eied_admin_create(const eied_config_t *cfg, eie_error_t *err);
 /* Re-reads the token file (SIGHUP); the old token stays on error. */
-bool eied_admin_reload(eied_admin_t *admin, char *why, size_t why_len);
+bool eied_admin_reload(eied_admin_t *admin, eie_error_t *err);
 void eied_admin_free(eied_admin_t *admin);
 
-/* GRPC_STATUS_OK if call may change state; else the code, with why for the client. */
-int eied_admin_authorize(const eied_admin_t *admin, eied_call_t *call, char *why, size_t why_len);
+/* EIE_STATUS_OK if call may change state; else UNAUTHENTICATED or PERMISSION_DENIED, with
+   err saying what the client must send. */
+eie_status_t eied_admin_authorize(const eied_admin_t *admin, eied_call_t *call, eie_error_t *err);
 
 #endif

@@ -6,25 +6,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "log.h"
+#include "wire_status.h"
 
-uint64_t eied_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-eied_call_t *eied_call_new(eied_listener_t *listener, const struct method_slot *slot)
+eied_call_t *eied_call_new(eied_server_t *srv, struct eied_listener *listener,
+                           const struct method_slot *slot, eied_call_freed_fn freed)
 {
     eied_call_t *call = calloc(1, sizeof *call);
     if (call == NULL)
         return NULL;
     atomic_init(&call->refs, 1);
-    call->srv = listener->srv;
+    call->srv = srv;
     call->listener = listener;
+    call->freed = freed;
     call->slot = slot;
     grpc_metadata_array_init(&call->request_md);
     if (slot == NULL)
@@ -39,9 +35,8 @@ void eied_call_ref(eied_call_t *call)
 
 static void call_destroy(eied_call_t *call)
 {
-    eied_server_t *srv = call->srv;
-    bool live = call->call != NULL;
-    eied_server_forget_call(srv, call);
+    if (call->freed != NULL)
+        call->freed(call); /* before the grpc_call goes: the server reads call->call */
     if (call->call != NULL)
         grpc_call_unref(call->call);
     if (call->payload != NULL)
@@ -56,9 +51,6 @@ static void call_destroy(eied_call_t *call)
     if (call->slot == NULL)
         grpc_call_details_destroy(&call->details);
     free(call);
-    if (live && atomic_fetch_sub(&srv->live_calls, 1) == 1 &&
-        atomic_load(&srv->state) >= EIED_SERVER_STOPPING)
-        uv_async_send(&srv->wake); /* the loop checks whether shutdown can complete */
 }
 
 void eied_call_unref(eied_call_t *call)
@@ -90,14 +82,14 @@ ProtobufCMessage *eied_unpack_buffer(grpc_byte_buffer *buf, const ProtobufCMessa
 ProtobufCMessage *eied_call_read(eied_call_t *call, const ProtobufCMessageDescriptor *desc)
 {
     if (call->payload == NULL) {
-        eied_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "request has no message");
+        eied_call_fail(call, EIE_STATUS_INVALID_ARGUMENT, "request has no message");
         return NULL;
     }
     size_t len;
     ProtobufCMessage *msg = eied_unpack_buffer(call->payload, desc, &len);
     call->payload = NULL;
     if (msg == NULL) {
-        eied_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
+        eied_call_fail(call, EIE_STATUS_INVALID_ARGUMENT,
                        "request message (%zu bytes) is not a valid %s", len, desc->name);
         return NULL;
     }
@@ -184,15 +176,21 @@ void eied_call_reply(eied_call_t *call, const ProtobufCMessage *msg)
     eied_call_unref(call);
 }
 
-void eied_call_fail(eied_call_t *call, int grpc_code, const char *fmt, ...)
+void eied_call_fail_error(eied_call_t *call, const eie_error_t *err)
 {
-    char detail[1024];
+    eied_wire_status_t w = eied_wire_status(err);
+    start_send(call, NULL, true, (grpc_status_code)w.grpc_code, w.message);
+    eied_call_unref(call);
+}
+
+void eied_call_fail(eied_call_t *call, eie_status_t status, const char *fmt, ...)
+{
+    eie_error_t err = {.status = status};
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
+    vsnprintf(err.msg, sizeof err.msg, fmt, ap);
     va_end(ap);
-    start_send(call, NULL, true, (grpc_status_code)grpc_code, detail);
-    eied_call_unref(call);
+    eied_call_fail_error(call, &err);
 }
 
 bool eied_call_send(eied_call_t *call, const ProtobufCMessage *msg, eied_send_done_fn done)
@@ -236,9 +234,14 @@ bool eied_call_recv(eied_call_t *call, eied_recv_done_fn done)
     return true;
 }
 
-void eied_call_finish(eied_call_t *call, int grpc_code, const char *detail)
+void eied_call_finish(eied_call_t *call, eie_status_t status, const char *detail)
 {
-    start_send(call, NULL, true, (grpc_status_code)grpc_code, detail);
+    eie_error_t err = {.status = status};
+    if (detail != NULL)
+        snprintf(err.msg, sizeof err.msg, "%s", detail);
+    eied_wire_status_t w = eied_wire_status(&err);
+    start_send(call, NULL, true, (grpc_status_code)w.grpc_code,
+               status == EIE_STATUS_OK ? detail : w.message);
     eied_call_unref(call);
 }
 

@@ -18,7 +18,20 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "server.h"
+#include "eie/status.h"
+
+typedef struct eied_call eied_call_t;
+typedef struct eied_server eied_server_t;
+struct eied_listener;
+struct method_slot;
+
+/* A completion-queue tag: the CQ thread calls fn with the event's success. */
+typedef struct eied_tag {
+    void (*fn)(struct eied_tag *tag, bool ok);
+} eied_tag_t;
+
+/* Called once when a call object is freed (any thread); the server's live-call count. */
+typedef void (*eied_call_freed_fn)(eied_call_t *call);
 
 /* Called with the next client message (NULL at the end of the stream or on error); CQ thread.
    The callee owns msg. */
@@ -29,9 +42,10 @@ typedef void (*eied_send_done_fn)(eied_call_t *call, bool ok);
 
 struct eied_call {
     atomic_int refs;
-    eied_server_t *srv;
-    eied_listener_t *listener;
+    eied_server_t *srv;              /* the transport that accepted it (opaque here) */
+    struct eied_listener *listener;  /* the port it arrived on (opaque here) */
     const struct method_slot *slot; /* NULL for an unregistered (unknown) method */
+    eied_call_freed_fn freed;        /* the server's bookkeeping, run as the object goes */
     grpc_call *call;
     gpr_timespec deadline;
     grpc_metadata_array request_md;
@@ -62,11 +76,10 @@ struct eied_call {
     atomic_uint_fast64_t send_started_ns; /* a send batch pending since; 0: none */
 };
 
-/* Monotonic nanoseconds. */
-uint64_t eied_now_ns(void);
-
-/* Allocates a call object on listener for a registered method (slot) or an unknown one (NULL). */
-eied_call_t *eied_call_new(eied_listener_t *listener, const struct method_slot *slot);
+/* Allocates a call object for srv's listener and a registered method (slot) or an unknown one
+   (NULL); freed runs when the last reference goes. */
+eied_call_t *eied_call_new(eied_server_t *srv, struct eied_listener *listener,
+                           const struct method_slot *slot, eied_call_freed_fn freed);
 
 void eied_call_ref(eied_call_t *call);
 /* Drops a reference; the last one releases the grpc_call and frees the object. */
@@ -82,9 +95,12 @@ ProtobufCMessage *eied_call_read(eied_call_t *call, const ProtobufCMessageDescri
 /* Sends msg with status OK and ends the call (unary). Drops the handler's reference. */
 void eied_call_reply(eied_call_t *call, const ProtobufCMessage *msg);
 
-/* Ends the call with an error status and message. Drops the handler's reference. */
-void eied_call_fail(eied_call_t *call, int grpc_code, const char *fmt, ...)
+/* Ends the call with status and a message naming what was wrong (gRPC code from
+   wire_status.c). Drops the handler's reference. */
+void eied_call_fail(eied_call_t *call, eie_status_t status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The same with an error filled by a callee. */
+void eied_call_fail_error(eied_call_t *call, const eie_error_t *err);
 
 /* Streams one message; done runs on the CQ thread. False if a send is already in flight. */
 bool eied_call_send(eied_call_t *call, const ProtobufCMessage *msg, eied_send_done_fn done);
@@ -96,8 +112,8 @@ bool eied_call_recv(eied_call_t *call, eied_recv_done_fn done);
 ProtobufCMessage *eied_unpack_buffer(grpc_byte_buffer *buf, const ProtobufCMessageDescriptor *desc,
                                      size_t *len_out);
 
-/* Ends a stream with a status (no message). Drops the handler's reference. */
-void eied_call_finish(eied_call_t *call, int grpc_code, const char *detail);
+/* Ends a stream with status and detail (may be NULL). Drops the handler's reference. */
+void eied_call_finish(eied_call_t *call, eie_status_t status, const char *detail);
 
 /* The request's metadata value for key (e.g. "authorization"), or false. */
 bool eied_call_metadata(const eied_call_t *call, const char *key, const char **value_out,

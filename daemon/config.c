@@ -122,16 +122,6 @@ static const key_row_t key_table[] = {
 
 #define N_KEYS (sizeof key_table / sizeof key_table[0])
 
-static void why_set(char *why, size_t why_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void why_set(char *why, size_t why_len, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, why_len, fmt, ap);
-    va_end(ap);
-}
-
 typedef struct unit {
     const char *suffix;
     uint64_t mult;
@@ -197,58 +187,65 @@ static const key_row_t *find_key(const char *section, const char *key)
     return NULL;
 }
 
+static bool backend_known(const char *name)
+{
+    return eie_backend_find(name) != NULL;
+}
+
 static bool section_known(const char *section)
 {
     if (strcmp(section, "models") == 0 || strcmp(section, "version_policy") == 0 ||
         strcmp(section, "model_backend") == 0)
         return true;
+    if (strncmp(section, "engine.", 7) == 0)
+        return backend_known(section + 7);
     for (size_t i = 0; i < N_KEYS; i++)
         if (strcmp(key_table[i].section, section) == 0)
             return true;
     return false;
 }
 
-static bool set_model(eied_config_t *cfg, const char *name, const char *path, const char *where,
-                      char *why, size_t why_len)
+static eie_status_t set_model(eied_config_t *cfg, const char *name, const char *path,
+                              const char *where, eie_error_t *err)
 {
     size_t name_len = strlen(name);
     if (name_len == 0 || name_len >= sizeof cfg->models[0].name) {
-        why_set(why, why_len, "%s: model name '%s' must be 1 to %zu characters", where, name,
-                sizeof cfg->models[0].name - 1);
-        return false;
+        return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                             "%s: model name '%s' must be 1 to %zu characters", where, name,
+                             sizeof cfg->models[0].name - 1);
     }
     for (const char *p = name; *p; p++) {
         if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-' && *p != '.') {
-            why_set(why, why_len,
-                    "%s: model name '%s' has character '%c'; use letters, digits, '_', '-', '.'",
-                    where, name, *p);
-            return false;
+            return eie_error_set(
+                err, EIE_STATUS_BAD_CONFIG,
+                "%s: model name '%s' has character '%c'; use letters, digits, '_', '-', '.'", where,
+                name, *p);
         }
     }
     if (strlen(path) == 0 || strlen(path) >= sizeof cfg->models[0].path) {
-        why_set(why, why_len, "%s: model '%s': path must be 1 to %zu characters", where, name,
-                sizeof cfg->models[0].path - 1);
-        return false;
+        return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                             "%s: model '%s': path must be 1 to %zu characters", where, name,
+                             sizeof cfg->models[0].path - 1);
     }
     for (size_t i = 0; i < cfg->n_models; i++) {
         if (strcmp(cfg->models[i].name, name) == 0) {
             /* a later source (env, flag) replaces the path of a model */
             snprintf(cfg->models[i].path, sizeof cfg->models[i].path, "%s", path);
-            return true;
+            return EIE_STATUS_OK;
         }
     }
     if (cfg->n_models == EIED_CONFIG_MAX_MODELS) {
-        why_set(why, why_len, "%s: model '%s': more than %d models configured", where, name,
-                EIED_CONFIG_MAX_MODELS);
-        return false;
+        return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                             "%s: model '%s': more than %d models configured", where, name,
+                             EIED_CONFIG_MAX_MODELS);
     }
     eied_config_model_t *m = &cfg->models[cfg->n_models++];
     snprintf(m->name, sizeof m->name, "%s", name);
     snprintf(m->path, sizeof m->path, "%s", path);
-    return true;
+    return EIE_STATUS_OK;
 }
 
-bool eied_policy_parse(const char *text, eied_policy_t *policy_out, char *why, size_t why_len)
+eie_status_t eied_policy_parse(const char *text, eied_policy_t *policy_out, eie_error_t *err)
 {
     eied_policy_t p;
     memset(&p, 0, sizeof p);
@@ -261,9 +258,9 @@ bool eied_policy_parse(const char *text, eied_policy_t *policy_out, char *why, s
         p.count = strtoull(text + 7, &end, 10);
         if (!isdigit((unsigned char)text[7]) || errno != 0 || *end != '\0' || p.count < 1 ||
             p.count > EIED_POLICY_MAX_VERSIONS) {
-            why_set(why, why_len, "'%s': latest needs a count from 1 to %d", text,
-                    EIED_POLICY_MAX_VERSIONS);
-            return false;
+            return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                                 "'%s': latest needs a count from 1 to %d", text,
+                                 EIED_POLICY_MAX_VERSIONS);
         }
     } else if (strncmp(text, "specific ", 9) == 0) {
         p.kind = EIED_POLICY_SPECIFIC;
@@ -273,108 +270,144 @@ bool eied_policy_parse(const char *text, eied_policy_t *policy_out, char *why, s
             unsigned long long v = strtoull(q, &end, 10);
             if (!isdigit((unsigned char)*q) || errno != 0 || v == 0 || end == q ||
                 (*end != ',' && *end != '\0') || p.n_versions == EIED_POLICY_MAX_VERSIONS) {
-                why_set(why, why_len,
-                        "'%s': specific needs up to %d positive versions separated by commas",
-                        text, EIED_POLICY_MAX_VERSIONS);
-                return false;
+                return eie_error_set(
+                    err, EIE_STATUS_BAD_CONFIG,
+                    "'%s': specific needs up to %d positive versions separated by commas", text,
+                    EIED_POLICY_MAX_VERSIONS);
             }
             p.versions[p.n_versions++] = v;
             q = *end == ',' ? end + 1 : end;
         }
         if (p.n_versions == 0) {
-            why_set(why, why_len, "'%s': specific needs at least one version", text);
-            return false;
+            return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                                 "'%s': specific needs at least one version", text);
         }
     } else {
-        why_set(why, why_len, "'%s' is not a version policy (all, latest N, specific V1,V2)",
-                text);
-        return false;
+        return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                             "'%s' is not a version policy (all, latest N, specific V1,V2)", text);
     }
     *policy_out = p;
-    return true;
+    return EIE_STATUS_OK;
 }
 
-static bool set_policy(eied_config_t *cfg, const char *name, const char *value, const char *where,
-                       char *why, size_t why_len)
+static eie_status_t set_policy(eied_config_t *cfg, const char *name, const char *value,
+                               const char *where, eie_error_t *err)
 {
     eied_policy_t p;
-    char detail[256];
-    if (!eied_policy_parse(value, &p, detail, sizeof detail)) {
-        why_set(why, why_len, "%s: model '%s': %s", where, name, detail);
-        return false;
-    }
+    eie_error_t detail;
+    if (eied_policy_parse(value, &p, &detail) != EIE_STATUS_OK)
+        return eie_error_set(err, EIE_STATUS_BAD_CONFIG, "%s: model '%s': %s", where, name,
+                             detail.msg);
     size_t i = 0;
     while (i < cfg->n_policies && strcmp(cfg->policies[i].model, name) != 0)
         i++;
     if (i == EIED_CONFIG_MAX_MODELS || strlen(name) >= sizeof cfg->policies[0].model) {
-        why_set(why, why_len, "%s: model '%s': too many version policies or name too long", where,
-                name);
-        return false;
+        return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                             "%s: model '%s': too many version policies or name too long", where,
+                             name);
     }
     if (i == cfg->n_policies)
         cfg->n_policies++;
     snprintf(cfg->policies[i].model, sizeof cfg->policies[i].model, "%s", name);
     cfg->policies[i].policy = p;
-    return true;
+    return EIE_STATUS_OK;
 }
 
-static bool backend_known(const char *name)
+/* "cpu, eie-sim": the registered backends, for messages. */
+static const char *backends_known(void)
 {
-    for (const char *const *b = eie_backend_names(); *b != NULL; b++)
-        if (strcmp(*b, name) == 0)
-            return true;
-    return false;
+    static char list[256];
+    if (list[0] == '\0') {
+        size_t at = 0;
+        for (const char *const *b = eie_backend_names(); *b != NULL && at < sizeof list; b++)
+            at += (size_t)snprintf(list + at, sizeof list - at, "%s%s", at ? ", " : "", *b);
+    }
+    return list;
 }
 
-static bool set_model_backend(eied_config_t *cfg, const char *name, const char *value,
-                              const char *where, char *why, size_t why_len)
+/* [engine.<backend>] KEY = VALUE: checked against the backend's own option table. */
+static eie_status_t set_backend_option(eied_config_t *cfg, const char *backend, const char *key,
+                                       const char *value, const char *where, eie_error_t *err)
+{
+    if (!backend_known(backend))
+        return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                             "%s: section [engine.%s]: unknown backend '%s' (known: %s)", where,
+                             backend, backend, backends_known());
+    eie_engine_opts_t scratch = eie_engine_opts_default();
+    eie_error_t e;
+    if (eie_engine_opts_set(&scratch, backend, key, value, &e) != EIE_STATUS_OK)
+        return eie_error_set(err, EIE_STATUS_BAD_CONFIG, "%s: [engine.%s] %s", where, backend,
+                             e.msg);
+    size_t i = 0;
+    while (i < cfg->n_backend_options && (strcmp(cfg->backend_options[i].backend, backend) != 0 ||
+                                          strcmp(cfg->backend_options[i].key, key) != 0))
+        i++;
+    if (i == EIED_CONFIG_MAX_BACKEND_OPTIONS || strlen(backend) >= sizeof cfg->backend_options[0].backend ||
+        strlen(key) >= sizeof cfg->backend_options[0].key ||
+        strlen(value) >= sizeof cfg->backend_options[0].value)
+        return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                             "%s: [engine.%s] %s: more than %d backend options, or too long",
+                             where, backend, key, EIED_CONFIG_MAX_BACKEND_OPTIONS);
+    snprintf(cfg->backend_options[i].backend, sizeof cfg->backend_options[i].backend, "%s",
+             backend);
+    snprintf(cfg->backend_options[i].key, sizeof cfg->backend_options[i].key, "%s", key);
+    snprintf(cfg->backend_options[i].value, sizeof cfg->backend_options[i].value, "%s", value);
+    if (i == cfg->n_backend_options)
+        cfg->n_backend_options++;
+    return EIE_STATUS_OK;
+}
+
+static eie_status_t set_model_backend(eied_config_t *cfg, const char *name, const char *value,
+                                      const char *where, eie_error_t *err)
 {
     if (!backend_known(value)) {
-        why_set(why, why_len, "%s: model '%s': unknown backend '%s' (known: cpu, eie-sim)", where,
-                name, value);
-        return false;
+        return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                             "%s: model '%s': unknown backend '%s' (known: %s)", where,
+                             name, value, backends_known());
     }
     size_t i = 0;
     while (i < cfg->n_model_backends && strcmp(cfg->model_backends[i].name, name) != 0)
         i++;
     if (i == EIED_CONFIG_MAX_MODELS || strlen(name) >= sizeof cfg->model_backends[0].name) {
-        why_set(why, why_len, "%s: model '%s': too many entries or name too long", where, name);
-        return false;
+        return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                             "%s: model '%s': too many entries or name too long", where, name);
     }
     if (i == cfg->n_model_backends)
         cfg->n_model_backends++;
     snprintf(cfg->model_backends[i].name, sizeof cfg->model_backends[i].name, "%s", name);
     snprintf(cfg->model_backends[i].path, sizeof cfg->model_backends[i].path, "%s", value);
-    return true;
+    return EIE_STATUS_OK;
 }
 
-bool eied_config_set(eied_config_t *cfg, const char *section, const char *key, const char *value,
-                     const char *where, char *why, size_t why_len)
+eie_status_t eied_config_set(eied_config_t *cfg, const char *section, const char *key,
+                             const char *value, const char *where, eie_error_t *err)
 {
     /* A value is one line of text: a newline or other control byte (which
      * only the environment or --set can carry) would print a configuration
      * (--check-config) that does not parse back. Tabs are text. */
     for (const unsigned char *c = (const unsigned char *)value; *c != '\0'; c++)
         if ((*c < 0x20 && *c != '\t') || *c == 0x7f) {
-            why_set(why, why_len,
-                    "%s: key '%s': value has control byte 0x%02x at offset %zu (values are one "
-                    "line of text)",
-                    where, key, *c, (size_t)(c - (const unsigned char *)value));
-            return false;
+            return eie_error_set(
+                err, EIE_STATUS_BAD_CONFIG,
+                "%s: key '%s': value has control byte 0x%02x at offset %zu (values are one "
+                "line of text)",
+                where, key, *c, (size_t)(c - (const unsigned char *)value));
         }
     if (strcmp(section, "models") == 0)
-        return set_model(cfg, key, value, where, why, why_len);
+        return set_model(cfg, key, value, where, err);
     if (strcmp(section, "version_policy") == 0)
-        return set_policy(cfg, key, value, where, why, why_len);
+        return set_policy(cfg, key, value, where, err);
     if (strcmp(section, "model_backend") == 0)
-        return set_model_backend(cfg, key, value, where, why, why_len);
+        return set_model_backend(cfg, key, value, where, err);
+    if (strncmp(section, "engine.", 7) == 0)
+        return set_backend_option(cfg, section + 7, key, value, where, err);
     const key_row_t *row = find_key(section, key);
     if (row == NULL) {
         if (!section_known(section))
-            why_set(why, why_len, "%s: unknown section [%s]", where, section);
-        else
-            why_set(why, why_len, "%s: unknown key '%s' in section [%s]", where, key, section);
-        return false;
+            return eie_error_set(err, EIE_STATUS_BAD_CONFIG, "%s: unknown section [%s]", where,
+                                 section);
+        return eie_error_set(err, EIE_STATUS_BAD_CONFIG, "%s: unknown key '%s' in section [%s]",
+                             where, key, section);
     }
     void *field = (char *)cfg + row->offset;
     uint64_t u = 0;
@@ -382,9 +415,9 @@ bool eied_config_set(eied_config_t *cfg, const char *section, const char *key, c
     case KEY_STRING:
         if (strcmp(row->section, "engine") == 0 && strcmp(row->name, "backend") == 0 &&
             !backend_known(value)) {
-            why_set(why, why_len, "%s: key 'backend': unknown backend '%s' (known: cpu, eie-sim)",
-                    where, value);
-            return false;
+            return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                                 "%s: key 'backend': unknown backend '%s' (known: %s)",
+                                 where, value, backends_known());
         }
         if (strcmp(row->section, "engine") == 0 && strcmp(row->name, "extra_backends") == 0) {
             char list[EIED_CONFIG_STR_MAX];
@@ -393,36 +426,36 @@ bool eied_config_set(eied_config_t *cfg, const char *section, const char *key, c
             for (char *b = strtok_r(list, ", ", &save); b != NULL;
                  b = strtok_r(NULL, ", ", &save)) {
                 if (!backend_known(b)) {
-                    why_set(why, why_len,
-                            "%s: key 'extra_backends': unknown backend '%s' (known: cpu, eie-sim)",
-                            where, b);
-                    return false;
+                    return eie_error_set(
+                        err, EIE_STATUS_BAD_CONFIG,
+                        "%s: key 'extra_backends': unknown backend '%s' (known: %s)",
+                        where, b, backends_known());
                 }
             }
         }
         if (strlen(value) >= row->size) {
-            why_set(why, why_len, "%s: key '%s': value is %zu characters, the limit is %zu", where,
-                    key, strlen(value), row->size - 1);
-            return false;
+            return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                                 "%s: key '%s': value is %zu characters, the limit is %zu", where,
+                                 key, strlen(value), row->size - 1);
         }
         memcpy(field, value, strlen(value) + 1);
-        return true;
+        return EIE_STATUS_OK;
     case KEY_DURATION:
         if (!eied_parse_duration_ms(value, &u)) {
-            why_set(why, why_len,
-                    "%s: key '%s': '%s' is not a duration (a whole number with unit ms, s, m or "
-                    "h, e.g. 5s)",
-                    where, key, value);
-            return false;
+            return eie_error_set(
+                err, EIE_STATUS_BAD_CONFIG,
+                "%s: key '%s': '%s' is not a duration (a whole number with unit ms, s, m or "
+                "h, e.g. 5s)",
+                where, key, value);
         }
         break;
     case KEY_SIZE:
         if (!eied_parse_size(value, &u)) {
-            why_set(why, why_len,
-                    "%s: key '%s': '%s' is not a size (bytes, or a whole number with KiB, MiB or "
-                    "GiB)",
-                    where, key, value);
-            return false;
+            return eie_error_set(
+                err, EIE_STATUS_BAD_CONFIG,
+                "%s: key '%s': '%s' is not a size (bytes, or a whole number with KiB, MiB or "
+                "GiB)",
+                where, key, value);
         }
         break;
     case KEY_UINT: {
@@ -430,52 +463,51 @@ bool eied_config_set(eied_config_t *cfg, const char *section, const char *key, c
         errno = 0;
         if (!isdigit((unsigned char)value[0]) ||
             (u = strtoull(value, &end, 10), errno != 0 || *end != '\0')) {
-            why_set(why, why_len, "%s: key '%s': '%s' is not a non-negative integer", where, key,
-                    value);
-            return false;
+            return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                                 "%s: key '%s': '%s' is not a non-negative integer", where, key,
+                                 value);
         }
         break;
     }
     case KEY_BOOL:
         if (!parse_bool(value, (bool *)field)) {
-            why_set(why, why_len, "%s: key '%s': '%s' is not a boolean (true or false)", where,
-                    key, value);
-            return false;
+            return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                                 "%s: key '%s': '%s' is not a boolean (true or false)", where, key,
+                                 value);
         }
-        return true;
+        return EIE_STATUS_OK;
     case KEY_LOG_LEVEL:
         if (!eied_log_level_parse(value, (eied_log_level_t *)field)) {
-            why_set(why, why_len, "%s: key '%s': '%s' is not one of debug, info, warn, error",
-                    where, key, value);
-            return false;
+            return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                                 "%s: key '%s': '%s' is not one of debug, info, warn, error", where,
+                                 key, value);
         }
-        return true;
+        return EIE_STATUS_OK;
     case KEY_LOG_FORMAT:
         if (!eied_log_format_parse(value, (eied_log_format_t *)field)) {
-            why_set(why, why_len, "%s: key '%s': '%s' is not one of logfmt, json", where, key,
-                    value);
-            return false;
+            return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                                 "%s: key '%s': '%s' is not one of logfmt, json", where, key,
+                                 value);
         }
-        return true;
+        return EIE_STATUS_OK;
     case KEY_POLICY: {
-        char detail[256];
-        if (!eied_policy_parse(value, (eied_policy_t *)field, detail, sizeof detail)) {
-            why_set(why, why_len, "%s: key '%s': %s", where, key, detail);
-            return false;
-        }
-        return true;
+        eie_error_t detail;
+        if (eied_policy_parse(value, (eied_policy_t *)field, &detail) != EIE_STATUS_OK)
+            return eie_error_set(err, EIE_STATUS_BAD_CONFIG, "%s: key '%s': %s", where, key,
+                                 detail.msg);
+        return EIE_STATUS_OK;
     }
     case KEY_CONTROL_MODE: {
         static const char *const modes[] = {"poll", "explicit", "none"};
         for (int i = 0; i < 3; i++) {
             if (strcmp(value, modes[i]) == 0) {
                 *(eied_control_mode_t *)field = (eied_control_mode_t)i;
-                return true;
+                return EIE_STATUS_OK;
             }
         }
-        why_set(why, why_len, "%s: key '%s': '%s' is not one of poll, explicit, none", where, key,
-                value);
-        return false;
+        return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                             "%s: key '%s': '%s' is not one of poll, explicit, none", where, key,
+                             value);
     }
     case KEY_LOAD_MODE:
         if (strcmp(value, "availability") == 0)
@@ -483,32 +515,30 @@ bool eied_config_set(eied_config_t *cfg, const char *section, const char *key, c
         else if (strcmp(value, "resource") == 0)
             *(eied_load_mode_t *)field = EIED_LOAD_RESOURCE;
         else {
-            why_set(why, why_len, "%s: key '%s': '%s' is not one of availability, resource",
-                    where, key, value);
-            return false;
+            return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                                 "%s: key '%s': '%s' is not one of availability, resource", where,
+                                 key, value);
         }
-        return true;
+        return EIE_STATUS_OK;
     }
     if (u < row->min || u > row->max) {
-        why_set(why, why_len, "%s: key '%s': %s is out of range [%" PRIu64 ", %" PRIu64 "]", where,
-                key, value, row->min, row->max);
-        return false;
+        return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                             "%s: key '%s': %s is out of range [%" PRIu64 ", %" PRIu64 "]", where,
+                             key, value, row->min, row->max);
     }
     memcpy(field, &u, sizeof u);
-    return true;
+    return EIE_STATUS_OK;
 }
 
 void eied_config_defaults(eied_config_t *cfg)
 {
-    char why[256];
+    eie_error_t err;
     memset(cfg, 0, sizeof *cfg);
     for (size_t i = 0; i < N_KEYS; i++) {
-        bool ok = eied_config_set(cfg, key_table[i].section, key_table[i].name, key_table[i].def,
-                                  "default", why, sizeof why);
-        (void)ok;
         /* the table's own defaults must parse: a programmer error otherwise */
-        if (!ok) {
-            fprintf(stderr, "%s\n", why);
+        if (eied_config_set(cfg, key_table[i].section, key_table[i].name, key_table[i].def,
+                            "default", &err) != EIE_STATUS_OK) {
+            fprintf(stderr, "%s\n", err.msg);
             abort();
         }
     }
@@ -524,8 +554,8 @@ static char *trim(char *s)
     return s;
 }
 
-bool eied_config_load_text(eied_config_t *cfg, const char *text, size_t len, const char *path,
-                           char *why, size_t why_len)
+eie_status_t eied_config_load_text(eied_config_t *cfg, const char *text, size_t len,
+                                   const char *path, eie_error_t *err)
 {
     char section[64] = "";
     char line[EIED_CONFIG_LINE_MAX];
@@ -542,14 +572,13 @@ bool eied_config_load_text(eied_config_t *cfg, const char *text, size_t len, con
             pos++; /* the newline */
         snprintf(where, sizeof where, "%s:%u", path, lineno);
         if (n >= sizeof line) {
-            why_set(why, why_len, "%s: line is longer than %zu bytes", where, sizeof line - 1);
-            return false;
+            return eie_error_set(err, EIE_STATUS_BAD_CONFIG, "%s: line is longer than %zu bytes",
+                                 where, sizeof line - 1);
         }
         memcpy(line, text + start, n);
         line[n] = '\0';
         if (memchr(line, '\0', n) != NULL) {
-            why_set(why, why_len, "%s: line contains a NUL byte", where);
-            return false;
+            return eie_error_set(err, EIE_STATUS_BAD_CONFIG, "%s: line contains a NUL byte", where);
         }
         char *s = trim(line);
         if (*s == '\0' || *s == '#' || *s == ';')
@@ -557,17 +586,18 @@ bool eied_config_load_text(eied_config_t *cfg, const char *text, size_t len, con
         if (*s == '[') {
             char *close = strchr(s, ']');
             if (close == NULL || *trim(close + 1) != '\0') {
-                why_set(why, why_len, "%s: malformed section header '%s' (expected [name])", where,
-                        s);
-                return false;
+                return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                                     "%s: malformed section header '%s' (expected [name])", where,
+                                     s);
             }
             *close = '\0';
             char *name = trim(s + 1);
             if (!section_known(name)) {
-                why_set(why, why_len,
-                        "%s: unknown section [%s] (known: [server], [inference], [repository], [limits], [tls], [admin], [engine], [model_backend], [version_policy], [models])", where,
-                        name);
-                return false;
+                return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                                     "%s: unknown section [%s] (known: [server], [inference], "
+                                     "[repository], [limits], [tls], [admin], [engine], [engine.<backend>], "
+                                     "[model_backend], [version_policy], [models])",
+                                     where, name);
             }
             snprintf(section, sizeof section, "%s", name);
             continue;
@@ -576,9 +606,9 @@ bool eied_config_load_text(eied_config_t *cfg, const char *text, size_t len, con
         if (eq == NULL) {
             /* not quoted: a line without '=' may be a secret (a token pasted alone, or the
                line of a file that is not a config at all, e.g. --config /etc/shadow) */
-            why_set(why, why_len, "%s: expected 'key = value' (the %zu-byte line is not shown)",
-                    where, strlen(s));
-            return false;
+            return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                                 "%s: expected 'key = value' (the %zu-byte line is not shown)",
+                                 where, strlen(s));
         }
         *eq = '\0';
         char *key = trim(s);
@@ -594,68 +624,66 @@ bool eied_config_load_text(eied_config_t *cfg, const char *text, size_t len, con
                 *trim(hash) = '\0', value = trim(value);
         }
         if (*key == '\0') {
-            why_set(why, why_len, "%s: empty key before '='", where);
-            return false;
+            return eie_error_set(err, EIE_STATUS_BAD_CONFIG, "%s: empty key before '='", where);
         }
         if (section[0] == '\0') {
-            why_set(why, why_len, "%s: key '%s' before any [section] header", where, key);
-            return false;
+            return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                                 "%s: key '%s' before any [section] header", where, key);
         }
-        if (!eied_config_set(cfg, section, key, value, where, why, why_len))
-            return false;
+        if (eied_config_set(cfg, section, key, value, where, err) != EIE_STATUS_OK)
+            return EIE_STATUS_BAD_CONFIG;
     }
-    return true;
+    return EIE_STATUS_OK;
 }
 
 /* Config files are small; anything bigger is a mistake, not a config. */
 #define CONFIG_FILE_MAX (1024 * 1024)
 
-bool eied_config_load_file(eied_config_t *cfg, const char *path, char *why, size_t why_len)
+eie_status_t eied_config_load_file(eied_config_t *cfg, const char *path, eie_error_t *err)
 {
     /* O_NONBLOCK: opening a FIFO must not wait for a writer */
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     struct stat sb;
     if (fd < 0) {
-        why_set(why, why_len, "%s: cannot open: %s", path, strerror(errno));
-        return false;
+        return eie_error_set(err, EIE_STATUS_BAD_CONFIG, "%s: cannot open: %s", path,
+                             strerror(errno));
     }
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        why_set(why, why_len, "%s: not a config file (%s)", path,
-                S_ISDIR(sb.st_mode)    ? "a directory"
-                : S_ISFIFO(sb.st_mode) ? "a FIFO"
-                                       : "not a regular file");
         close(fd);
-        return false;
+        return eie_error_set(err, EIE_STATUS_BAD_CONFIG, "%s: not a config file (%s)", path,
+                             S_ISDIR(sb.st_mode)    ? "a directory"
+                             : S_ISFIFO(sb.st_mode) ? "a FIFO"
+                                                    : "not a regular file");
     }
     FILE *f = fdopen(fd, "rb");
     if (f == NULL) {
         close(fd);
-        why_set(why, why_len, "%s: cannot open: %s", path, strerror(errno));
-        return false;
+        return eie_error_set(err, EIE_STATUS_BAD_CONFIG, "%s: cannot open: %s", path,
+                             strerror(errno));
     }
     char *buf = malloc(CONFIG_FILE_MAX + 1);
     if (buf == NULL) {
         fclose(f);
-        why_set(why, why_len, "%s: out of memory", path);
-        return false;
+        return eie_error_set(err, EIE_STATUS_BAD_CONFIG, "%s: out of memory", path);
     }
     size_t n = fread(buf, 1, CONFIG_FILE_MAX + 1, f);
     bool read_error = ferror(f);
     fclose(f);
-    bool ok = false;
+    eie_status_t st = EIE_STATUS_BAD_CONFIG;
     if (read_error)
-        why_set(why, why_len, "%s: read error", path);
+        eie_error_set(err, EIE_STATUS_BAD_CONFIG, "%s: read error", path);
     else if (n > CONFIG_FILE_MAX)
-        why_set(why, why_len, "%s: larger than %d bytes", path, CONFIG_FILE_MAX);
+        eie_error_set(err, EIE_STATUS_BAD_CONFIG, "%s: larger than %d bytes", path,
+                      CONFIG_FILE_MAX);
     else if (memchr(buf, '\0', n) != NULL)
-        why_set(why, why_len, "%s: not a config file (binary content)", path);
+        eie_error_set(err, EIE_STATUS_BAD_CONFIG, "%s: not a config file (binary content)", path);
     else
-        ok = eied_config_load_text(cfg, buf, n, path, why, why_len);
+        st = eied_config_load_text(cfg, buf, n, path, err);
     free(buf);
-    return ok;
+    return st;
 }
 
-bool eied_config_load_env(eied_config_t *cfg, char *const *envp, char *why, size_t why_len)
+eie_status_t eied_config_load_env(eied_config_t *cfg, char *const *envp, eie_error_t *err)
 {
     for (char *const *e = envp; e != NULL && *e != NULL; e++) {
         if (strncmp(*e, "EIED_", 5) != 0)
@@ -679,8 +707,7 @@ bool eied_config_load_env(eied_config_t *cfg, char *const *envp, char *why, size
         char section[64], key[192];
         size_t sl = (size_t)(us - rest);
         if (sl >= sizeof section || strlen(us + 1) >= sizeof key) {
-            why_set(why, why_len, "%s: name too long", where);
-            return false;
+            return eie_error_set(err, EIE_STATUS_BAD_CONFIG, "%s: name too long", where);
         }
         for (size_t i = 0; i < sl; i++)
             section[i] = (char)tolower((unsigned char)rest[i]);
@@ -695,31 +722,49 @@ bool eied_config_load_env(eied_config_t *cfg, char *const *envp, char *why, size
            section with an unknown key is a typo and an error. */
         if (!section_known(section))
             continue;
-        if (!eied_config_set(cfg, section, key, eq + 1, where, why, why_len))
-            return false;
+        if (eied_config_set(cfg, section, key, eq + 1, where, err) != EIE_STATUS_OK)
+            return EIE_STATUS_BAD_CONFIG;
     }
-    return true;
+    return EIE_STATUS_OK;
 }
 
-bool eied_config_set_arg(eied_config_t *cfg, const char *arg, char *why, size_t why_len)
+eie_status_t eied_config_set_arg(eied_config_t *cfg, const char *arg, eie_error_t *err)
 {
     const char *dot = strchr(arg, '.');
     const char *eq = strchr(arg, '=');
+    /* engine.<backend>.KEY=VALUE: the section is [engine.<backend>] */
+    if (dot != NULL && eq != NULL && strncmp(arg, "engine.", 7) == 0) {
+        const char *second = strchr(dot + 1, '.');
+        if (second != NULL && second < eq)
+            dot = second;
+    }
     if (dot == NULL || eq == NULL || dot > eq || dot == arg || eq == dot + 1) {
-        why_set(why, why_len, "flag --set: '%s' is not SECTION.KEY=VALUE", arg);
-        return false;
+        return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                             "flag --set: '%s' is not SECTION.KEY=VALUE", arg);
     }
     char section[64], key[192];
     size_t sl = (size_t)(dot - arg), kl = (size_t)(eq - dot - 1);
     if (sl >= sizeof section || kl >= sizeof key) {
-        why_set(why, why_len, "flag --set: '%s': name too long", arg);
-        return false;
+        return eie_error_set(err, EIE_STATUS_BAD_CONFIG, "flag --set: '%s': name too long", arg);
     }
     memcpy(section, arg, sl);
     section[sl] = '\0';
     memcpy(key, dot + 1, kl);
     key[kl] = '\0';
-    return eied_config_set(cfg, section, key, eq + 1, "flag --set", why, why_len);
+    return eied_config_set(cfg, section, key, eq + 1, "flag --set", err);
+}
+
+eie_status_t eied_config_backend_opts(const eied_config_t *cfg, eie_engine_opts_t *opts,
+                                      eie_error_t *err)
+{
+    for (size_t i = 0; i < cfg->n_backend_options; i++) {
+        const struct eied_backend_option *o = &cfg->backend_options[i];
+        if (strcmp(o->backend, opts->backend) != 0)
+            continue;
+        if (eie_engine_opts_set(opts, o->backend, o->key, o->value, err) != EIE_STATUS_OK)
+            return EIE_STATUS_BAD_CONFIG;
+    }
+    return EIE_STATUS_OK;
 }
 
 void eied_policy_print(const eied_policy_t *p, FILE *out)
@@ -808,6 +853,19 @@ void eied_config_print(const eied_config_t *cfg, FILE *out)
             break;
         }
         fputc('\n', out);
+    }
+    for (const char *const *b = eie_backend_names(); *b != NULL; b++) {
+        bool any = false;
+        for (size_t i = 0; i < cfg->n_backend_options; i++) {
+            if (strcmp(cfg->backend_options[i].backend, *b) != 0)
+                continue;
+            if (!any)
+                fprintf(out, "\n[engine.%s]\n", *b);
+            any = true;
+            fprintf(out, "%s = ", cfg->backend_options[i].key);
+            print_value(out, cfg->backend_options[i].value);
+            fputc('\n', out);
+        }
     }
     fprintf(out, "\n[model_backend]\n");
     for (size_t i = 0; i < cfg->n_model_backends; i++)

@@ -13,10 +13,13 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "eie/engine.h"
+#include "eie/status.h"
 #include "log.h"
 
 #define EIED_CONFIG_STR_MAX 512
 #define EIED_CONFIG_MAX_MODELS 64
+#define EIED_CONFIG_MAX_BACKEND_OPTIONS 32
 #define EIED_CONFIG_LINE_MAX 4096
 
 typedef struct eied_config_model {
@@ -43,8 +46,8 @@ typedef struct eied_policy {
 /* Writes a policy in the syntax eied_policy_parse reads. */
 void eied_policy_print(const eied_policy_t *policy, FILE *out);
 
-/* Parses "latest N", "all" or "specific 1,3"; false with a message in why. */
-bool eied_policy_parse(const char *text, eied_policy_t *policy_out, char *why, size_t why_len);
+/* Parses "latest N", "all" or "specific 1,3"; BAD_CONFIG with a message in err. */
+eie_status_t eied_policy_parse(const char *text, eied_policy_t *policy_out, eie_error_t *err);
 
 typedef enum {
     EIED_CONTROL_POLL = 0, /* watch the repository (uv_fs_event + periodic rescan) */
@@ -134,6 +137,14 @@ typedef struct eied_config {
     /* [models]: NAME = PATH, loaded at start */
     eied_config_model_t models[EIED_CONFIG_MAX_MODELS];
     size_t n_models;
+    /* [engine.<backend>]: the options a backend declares (eie_backend_info), passed to it
+       unread; checked against its table when set. */
+    struct eied_backend_option {
+        char backend[32];
+        char key[64];
+        char value[EIED_CONFIG_STR_MAX];
+    } backend_options[EIED_CONFIG_MAX_BACKEND_OPTIONS];
+    size_t n_backend_options;
 } eied_config_t;
 
 /* Fills cfg with every key's documented default. */
@@ -141,24 +152,29 @@ void eied_config_defaults(eied_config_t *cfg);
 
 /*
  * Sets one key from text. where names the source for messages ("eied.conf:12",
- * "environment EIED_SERVER_LISTEN", "flag --set"). On error writes a message
- * naming the source, the key and the bad value into why and returns false.
+ * "environment EIED_SERVER_LISTEN", "flag --set"). On error returns BAD_CONFIG
+ * with a message naming the source, the key and the bad value in err.
  */
-bool eied_config_set(eied_config_t *cfg, const char *section, const char *key, const char *value,
-                     const char *where, char *why, size_t why_len);
+eie_status_t eied_config_set(eied_config_t *cfg, const char *section, const char *key,
+                             const char *value, const char *where, eie_error_t *err);
 
 /* Parses a config file into cfg (on top of what it holds). */
-bool eied_config_load_file(eied_config_t *cfg, const char *path, char *why, size_t why_len);
+eie_status_t eied_config_load_file(eied_config_t *cfg, const char *path, eie_error_t *err);
 
 /* Parses text as if it were the file named path (for tests and stdin). */
-bool eied_config_load_text(eied_config_t *cfg, const char *text, size_t len, const char *path,
-                           char *why, size_t why_len);
+eie_status_t eied_config_load_text(eied_config_t *cfg, const char *text, size_t len,
+                                   const char *path, eie_error_t *err);
 
 /* Applies every EIED_<SECTION>_<KEY> variable of envp (NULL-terminated). */
-bool eied_config_load_env(eied_config_t *cfg, char *const *envp, char *why, size_t why_len);
+eie_status_t eied_config_load_env(eied_config_t *cfg, char *const *envp, eie_error_t *err);
 
-/* Applies "section.key=value" (the --set flag). */
-bool eied_config_set_arg(eied_config_t *cfg, const char *arg, char *why, size_t why_len);
+/* Applies the [engine.<opts->backend>] options of cfg to opts (values kept by reference). */
+eie_status_t eied_config_backend_opts(const eied_config_t *cfg, eie_engine_opts_t *opts,
+                                      eie_error_t *err);
+
+/* Applies "section.key=value" (the --set flag; engine.<backend>.key=value for a backend's
+   option). */
+eie_status_t eied_config_set_arg(eied_config_t *cfg, const char *arg, eie_error_t *err);
 
 /* Writes the effective configuration in the file's syntax, secrets masked. */
 void eied_config_print(const eied_config_t *cfg, FILE *out);

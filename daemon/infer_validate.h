@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "eie/status.h"
 #include "inference.pb-c.h"
 
 typedef struct eied_infer_spec {
@@ -34,12 +35,13 @@ typedef struct eied_infer_input {
 } eied_infer_input_t;
 
 /*
- * Returns GRPC_STATUS_OK (0) and fills *input_out, or the gRPC status code
- * with a message in why: INVALID_ARGUMENT for a request that does not fit
- * the model, RESOURCE_EXHAUSTED over max_tensor_elements.
+ * Returns EIE_STATUS_OK and fills *input_out, or the status with a message in
+ * err: INVALID_ARGUMENT for a request that does not fit the model,
+ * RESOURCE_EXHAUSTED over max_tensor_elements.
  */
-int eied_infer_validate(const Inference__ModelInferRequest *req, const eied_infer_spec_t *spec,
-                        eied_infer_input_t *input_out, char *why, size_t why_len);
+eie_status_t eied_infer_validate(const Inference__ModelInferRequest *req,
+                                 const eied_infer_spec_t *spec, eied_infer_input_t *input_out,
+                                 eie_error_t *err);
 
 /*
  * Models of several inputs or outputs (graphs): every model input must come
@@ -66,10 +68,10 @@ typedef struct eied_infer_graph_spec {
 
 /* Fills *rows_out, data_out[i] (model input i's little-endian float32, possibly unaligned,
    rows x elements) and out_sel_out[k] (the model output index of requested output k;
-   *n_sel_out = 0 when none was requested). Codes and messages as eied_infer_validate. */
-int eied_infer_validate_graph(const Inference__ModelInferRequest *req,
-                              const eied_infer_graph_spec_t *spec, uint32_t *rows_out,
-                              const void **data_out, size_t *out_sel_out, size_t *n_sel_out,
-                              char *why, size_t why_len);
+   *n_sel_out = 0 when none was requested). Statuses and messages as eied_infer_validate. */
+eie_status_t eied_infer_validate_graph(const Inference__ModelInferRequest *req,
+                                       const eied_infer_graph_spec_t *spec, uint32_t *rows_out,
+                                       const void **data_out, size_t *out_sel_out,
+                                       size_t *n_sel_out, eie_error_t *err);
 
 #endif

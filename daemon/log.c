@@ -1,4 +1,5 @@
-/* Structured, thread-safe event lines on stderr; see log.h. */
+/* Structured, thread-safe event lines on stderr (and the bound addresses on stdout); see
+   log.h. */
 #include "log.h"
 
 #include <assert.h>
@@ -245,10 +246,9 @@ static bool rate_allow(const char *msg, uint64_t now, uint64_t *suppressed_out)
     return allow;
 }
 
-void eied_log(eied_log_level_t level, const char *msg, ...)
+/* Formats one event line and writes it to fd with one write(2). */
+static void write_event(int fd, eied_log_level_t level, const char *msg, va_list ap)
 {
-    if (!eied_log_enabled(level))
-        return;
     bool json = atomic_load(&log_format) == EIED_LOG_FORMAT_JSON;
     struct timespec ts;
     struct tm tm;
@@ -275,8 +275,6 @@ void eied_log(eied_log_level_t level, const char *msg, ...)
         snprintf(count, sizeof count, "%llu", (unsigned long long)suppressed);
         put_field(&l, "suppressed", count, json, false);
     }
-    va_list ap;
-    va_start(ap, msg);
     for (;;) {
         const char *key = va_arg(ap, const char *);
         if (key == NULL)
@@ -284,12 +282,43 @@ void eied_log(eied_log_level_t level, const char *msg, ...)
         const char *value = va_arg(ap, const char *);
         put_field(&l, key, value != NULL ? value : "", json, false);
     }
-    va_end(ap);
     if (l.full)
         put_tail(&l, json ? ",\"cut\":true" : " cut=true");
     if (json)
         put_tail(&l, "}");
     put_tail(&l, "\n");
-    ssize_t rc = write(STDERR_FILENO, l.buf, l.len);
+    ssize_t rc = write(fd, l.buf, l.len);
     (void)rc; /* nowhere to report a failed log write */
+}
+
+static void log_to(int fd, eied_log_level_t level, const char *msg, ...)
+{
+    va_list ap;
+    va_start(ap, msg);
+    write_event(fd, level, msg, ap);
+    va_end(ap);
+}
+
+void eied_log(eied_log_level_t level, const char *msg, ...)
+{
+    if (!eied_log_enabled(level))
+        return;
+    va_list ap;
+    va_start(ap, msg);
+    write_event(STDERR_FILENO, level, msg, ap);
+    va_end(ap);
+}
+
+void eied_log_announce(const char *what, const char *addr)
+{
+    char msg[64];
+    snprintf(msg, sizeof msg, "%s on", what);
+    if (atomic_load(&log_format) == EIED_LOG_FORMAT_JSON) {
+        log_to(STDOUT_FILENO, EIED_LOG_INFO, msg, "addr", addr, NULL);
+        return;
+    }
+    char line[EIED_LOG_VALUE_MAX + 80];
+    int n = snprintf(line, sizeof line, "%s %s\n", msg, addr);
+    ssize_t rc = write(STDOUT_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    (void)rc;
 }

@@ -38,6 +38,15 @@ bool eied_log_enabled(eied_log_level_t level);
  */
 void eied_log(eied_log_level_t level, const char *msg, ...);
 
+/*
+ * Prints where a port listens on stdout, for scripts and tests that start eied
+ * on port 0: "listening on 127.0.0.1:40123" (what: "listening", "metrics",
+ * "health"); with log_format json the same as one JSON line,
+ *   {"ts":"...","level":"info","msg":"listening on","addr":"127.0.0.1:40123"}
+ * so every line eied writes parses as JSON.
+ */
+void eied_log_announce(const char *what, const char *addr);
+
 /* Parses "debug|info|warn|error" or "logfmt|json"; false if unknown. */
 bool eied_log_level_parse(const char *text, eied_log_level_t *level_out);
 bool eied_log_format_parse(const char *text, eied_log_format_t *format_out);

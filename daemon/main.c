@@ -12,25 +12,39 @@
 #include <string.h>
 #include <uv.h>
 
+#include "app.h"
 #include "config.h"
 #include "eie/eie.h"
 #include "log.h"
-#include "metrics.h"
-#include "models.h"
-#include "repository.h"
 #include "rpc.h"
-#include "server.h"
 
 extern char **environ;
 
-/* Readiness turns SERVING once every configured model has loaded. */
-bool eied_repository_ready(const eied_server_t *srv);
-
-static void on_load_done(eied_server_t *srv)
+/* Every service eied serves; a new RPC file adds its line here. */
+static bool register_services(eied_app_t *app)
 {
-    if (eied_server_state(srv) == EIED_SERVER_RUNNING && eied_repository_ready(srv) &&
-        eied_models_all_ready(srv->models))
-        eied_health_set_ready(srv, true);
+    eied_rpc_health_register(app);
+    if (!eied_rpc_infer_register(app))
+        return false;
+    eied_rpc_server_register(app);
+    eied_rpc_model_register(app);
+    eied_rpc_stats_register(app);
+    eied_rpc_repository_register(app);
+    eied_reflection_register(app);
+    return true;
+}
+
+/* A configuration refused at start-up: exit status 2, the reason on stderr, as a JSON event
+   when the configuration read so far asked for JSON lines. */
+static int config_error(const eied_config_t *cfg, const char *why)
+{
+    if (cfg->log_format == EIED_LOG_FORMAT_JSON) {
+        eied_log_configure(EIED_LOG_ERROR, EIED_LOG_FORMAT_JSON);
+        eied_log(EIED_LOG_ERROR, "configuration refused", "error", why, NULL);
+    } else {
+        fprintf(stderr, "eied: %s\n", why);
+    }
+    return 2;
 }
 
 static void usage(FILE *out)
@@ -104,26 +118,22 @@ int main(int argc, char **argv)
     }
 
     static eied_config_t cfg;
-    char why[1024];
+    eie_error_t err;
     eied_config_defaults(&cfg);
-    if (config_path != NULL && !eied_config_load_file(&cfg, config_path, why, sizeof why)) {
-        fprintf(stderr, "eied: %s\n", why);
-        return 2;
+    if (config_path != NULL && eied_config_load_file(&cfg, config_path, &err) != EIE_STATUS_OK) {
+        return config_error(&cfg, err.msg);
     }
-    if (!eied_config_load_env(&cfg, environ, why, sizeof why)) {
-        fprintf(stderr, "eied: %s\n", why);
-        return 2;
+    if (eied_config_load_env(&cfg, environ, &err) != EIE_STATUS_OK) {
+        return config_error(&cfg, err.msg);
     }
     for (size_t i = 0; i < n_sets; i++) {
-        if (!eied_config_set_arg(&cfg, sets[i], why, sizeof why)) {
-            fprintf(stderr, "eied: %s\n", why);
-            return 2;
+        if (eied_config_set_arg(&cfg, sets[i], &err) != EIE_STATUS_OK) {
+            return config_error(&cfg, err.msg);
         }
     }
     if (listen != NULL &&
-        !eied_config_set(&cfg, "server", "listen", listen, "flag --listen", why, sizeof why)) {
-        fprintf(stderr, "eied: %s\n", why);
-        return 2;
+        eied_config_set(&cfg, "server", "listen", listen, "flag --listen", &err) != EIE_STATUS_OK) {
+        return config_error(&cfg, err.msg);
     }
     if (check_only) {
         eied_config_print(&cfg, stdout);
@@ -140,48 +150,12 @@ int main(int argc, char **argv)
     grpc_init();
     uv_loop_t *loop = uv_default_loop();
     int status = 1;
-    eied_server_t *srv = eied_server_create(loop, &cfg);
-    if (srv == NULL)
-        goto out;
-    srv->models = eied_models_create(srv, &cfg);
-    if (srv->models == NULL)
-        goto out;
-    srv->models->on_load_done = on_load_done;
-    eied_rpc_infer_register(srv);
-    eied_rpc_server_register(srv);
-    eied_rpc_model_register(srv);
-    eied_rpc_stats_register(srv);
-    eied_rpc_repository_register(srv);
-    eied_reflection_register(srv);
-    if (!eied_metrics_start(srv) || !eied_server_start(srv))
-        goto out;
-    eied_log(EIED_LOG_INFO, "started", "version", EIE_VERSION_STRING, NULL);
-    eied_models_load_configured(srv->models, &cfg);
-    if (!eied_repository_start(srv))
-        goto stop;
-    on_load_done(srv); /* no models configured: ready at once */
-    uv_run(loop, UV_RUN_DEFAULT);
-    status = eied_server_state(srv) == EIED_SERVER_STOPPED ? 0 : 1;
-    goto out;
-stop:
-    /* a start-up error after the server started: stop it the normal way, at once */
-    eied_server_shutdown(srv);
-    eied_server_shutdown(srv);
-    uv_run(loop, UV_RUN_DEFAULT);
-    status = 1;
-out:
-    if (srv != NULL && status != 0) {
-        /* start-up failed: close what the loop holds so the loop can be closed */
-        eied_metrics_close(srv);
-        if (srv->models != NULL)
-            eied_models_close_handles(srv->models);
-        uv_run(loop, UV_RUN_NOWAIT);
-    }
-    if (srv != NULL) {
-        eied_repository_free(srv);
-        eied_models_free(srv->models);
-    }
-    eied_server_free(srv);
+    eied_app_t *app = eied_app_create(loop, &cfg);
+    if (app != NULL && register_services(app))
+        status = eied_app_run(app);
+    else if (app != NULL)
+        eied_log(EIED_LOG_ERROR, "out of memory registering the services", NULL);
+    eied_app_free(app);
     uv_loop_close(loop);
     grpc_shutdown();
     return status;

@@ -14,18 +14,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "call.h"
+#include "clock.h"
 #include "log.h"
-#include "models.h"
-#include "repository.h"
-#include "tls.h"
 
 #define HTTP_REQUEST_MAX 8192
 
 typedef struct http_conn {
     uv_tcp_t tcp;
     struct http_conn *prev, *next; /* every open connection, closed at shutdown */
-    eied_server_t *srv;
+    eied_metrics_t *mt;
     char buf[HTTP_REQUEST_MAX];
     size_t len;
     uv_write_t write;
@@ -42,10 +39,10 @@ static const char *const fail_labels[] = {
 #undef EIED_FAIL_LABEL_
 };
 
-void eied_metrics_count_failure(eied_server_t *srv, int grpc_code)
+void eied_metrics_count_failure(eied_metrics_t *mt, eie_status_t status)
 {
     eied_fail_reason_t r;
-    switch (grpc_code) {
+    switch (eie_status_grpc_code(status)) {
     case 3:
         r = EIED_FAIL_INVALID_ARGUMENT;
         break;
@@ -68,8 +65,7 @@ void eied_metrics_count_failure(eied_server_t *srv, int grpc_code)
         r = EIED_FAIL_OTHER;
         break;
     }
-    if (srv->metrics != NULL)
-        atomic_fetch_add(&srv->metrics->infer_failures[r], 1);
+    atomic_fetch_add(&mt->infer_failures[r], 1);
 }
 
 static void family(FILE *out, const char *name, const char *type, const char *help)
@@ -77,9 +73,10 @@ static void family(FILE *out, const char *name, const char *type, const char *he
     fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-void eied_metrics_render(eied_server_t *srv, FILE *out)
+void eied_metrics_render(const eied_metrics_t *mt, FILE *out)
 {
-    eied_models_t *models = srv->models;
+    eied_models_t *models = mt->models;
+    const eied_server_t *srv = mt->server;
     struct {
         const char *name, *type, *help;
         size_t offset; /* into eied_stats_t; SIZE_MAX: special */
@@ -156,7 +153,7 @@ void eied_metrics_render(eied_server_t *srv, FILE *out)
     family(out, "eie_repository_models_refused", "gauge",
            "Model folders the last scan did not load: over repository.max_models");
     fprintf(out, "eie_repository_models_refused %llu\n",
-            (unsigned long long)eied_repository_refused(srv));
+            (unsigned long long)eied_repository_refused(mt->repository));
     family(out, "eie_model_load_failures_total", "counter", "Model loads that failed");
     fprintf(out, "eie_model_load_failures_total %llu\n",
             (unsigned long long)atomic_load(&models->load_failures));
@@ -170,7 +167,7 @@ void eied_metrics_render(eied_server_t *srv, FILE *out)
            "Inference requests refused or failed, by reason (every model, unknown ones too)");
     for (int r = 0; r < EIED_FAIL_COUNT_; r++)
         fprintf(out, "eie_request_failure_total{reason=\"%s\"} %llu\n", fail_labels[r],
-                (unsigned long long)atomic_load(&srv->metrics->infer_failures[r]));
+                (unsigned long long)atomic_load(&mt->infer_failures[r]));
     family(out, "eie_server_refused_streams_total", "counter",
            "Calls refused over server.max_streams or server.max_watch_streams");
     fprintf(out, "eie_server_refused_streams_total %llu\n",
@@ -191,16 +188,16 @@ void eied_metrics_render(eied_server_t *srv, FILE *out)
         fprintf(out, "eie_server_refused_connections_total{port=\"%s\"} %llu\n",
                 srv->listeners[i].what, (unsigned long long)srv->listeners[i].refused_conns);
     }
-    if (srv->tls != NULL) {
+    if (mt->tls != NULL) {
         family(out, "eie_tls_cert_expiry_seconds", "gauge",
                "Seconds until the TLS certificate expires (negative: expired)");
-        fprintf(out, "eie_tls_cert_expiry_seconds %.0f\n", eied_tls_expiry_seconds(srv->tls));
+        fprintf(out, "eie_tls_cert_expiry_seconds %.0f\n", eied_tls_expiry_seconds(mt->tls));
     }
     family(out, "eie_server_live_calls", "gauge", "gRPC calls in flight");
     fprintf(out, "eie_server_live_calls %ld\n", atomic_load(&srv->live_calls));
     family(out, "eie_server_uptime_seconds", "gauge", "Seconds since the daemon started");
     fprintf(out, "eie_server_uptime_seconds %.3f\n",
-            (double)(eied_now_ns() - srv->started_ns) / 1e9);
+            (double)(eied_now_ns() - mt->started_ns) / 1e9);
 }
 
 static http_conn_t *conns;
@@ -282,7 +279,7 @@ static void handle_request(http_conn_t *c)
             respond(c, "500 Internal Server Error", "text/plain", "", 0);
             return;
         }
-        eied_metrics_render(c->srv, f);
+        eied_metrics_render(c->mt, f);
         fclose(f);
         respond(c, "200 OK", "text/plain; version=0.0.4; charset=utf-8", body, len);
         free(body);
@@ -321,15 +318,15 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 
 static void on_connection(uv_stream_t *server, int status)
 {
-    eied_server_t *srv = server->data;
+    eied_metrics_t *mt = server->data;
     if (status < 0)
         return;
     http_conn_t *c = calloc(1, sizeof *c);
     if (c == NULL)
         return;
-    c->srv = srv;
-    uv_tcp_init(srv->loop, &c->tcp);
-    uv_timer_init(srv->loop, &c->timer);
+    c->mt = mt;
+    uv_tcp_init(mt->loop, &c->tcp);
+    uv_timer_init(mt->loop, &c->timer);
     c->tcp.data = c->timer.data = c;
     c->open_handles = 2;
     c->next = conns;
@@ -350,10 +347,9 @@ static void on_connection(uv_stream_t *server, int status)
         conn_close(c);
 }
 
-bool eied_metrics_start(eied_server_t *srv)
+bool eied_metrics_start(eied_metrics_t *mt)
 {
-    eied_metrics_t *mt = srv->metrics;
-    const char *listen = srv->cfg->metrics_listen;
+    const char *listen = mt->cfg->metrics_listen;
     if (listen[0] == '\0')
         return true;
     char host[256];
@@ -371,8 +367,8 @@ bool eied_metrics_start(eied_server_t *srv)
         eied_log(EIED_LOG_ERROR, "metrics_listen is not an IPv4 host:port", "value", listen, NULL);
         return false;
     }
-    uv_tcp_init(srv->loop, &mt->listener);
-    mt->listener.data = srv;
+    uv_tcp_init(mt->loop, &mt->listener);
+    mt->listener.data = mt;
     int rc = uv_tcp_bind(&mt->listener, (const struct sockaddr *)&addr, 0);
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&mt->listener, 64, on_connection);
@@ -387,19 +383,19 @@ bool eied_metrics_start(eied_server_t *srv)
     uv_tcp_getsockname(&mt->listener, (struct sockaddr *)&bound, &len);
     mt->port = ntohs(bound.sin_port);
     mt->listening = true;
-    printf("metrics on %s:%d\n", host, mt->port);
-    fflush(stdout);
-    char p[16];
+    char p[16], bound_addr[300];
+    snprintf(bound_addr, sizeof bound_addr, "%s:%d", host, mt->port);
+    eied_log_announce("metrics", bound_addr);
     snprintf(p, sizeof p, "%d", mt->port);
     eied_log(EIED_LOG_INFO, "metrics listening", "host", host, "port", p, NULL);
     return true;
 }
 
-void eied_metrics_close(eied_server_t *srv)
+void eied_metrics_close(eied_metrics_t *mt)
 {
-    if (srv->metrics != NULL && srv->metrics->listening) {
-        uv_close((uv_handle_t *)&srv->metrics->listener, NULL);
-        srv->metrics->listening = false;
+    if (mt != NULL && mt->listening) {
+        uv_close((uv_handle_t *)&mt->listener, NULL);
+        mt->listening = false;
     }
     for (http_conn_t *c = conns; c != NULL; c = c->next)
         conn_close(c);

@@ -11,7 +11,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "config.h"
+#include "models.h"
+#include "repository.h"
 #include "server.h"
+#include "tls.h"
 
 /* Failure reasons counted per daemon (labels of eie_request_failure). */
 #define EIED_FAIL_REASONS(X)                                                                     \
@@ -30,21 +34,30 @@ typedef enum {
         EIED_FAIL_COUNT_
 } eied_fail_reason_t;
 
-struct eied_metrics {
+typedef struct eied_metrics {
+    /* What the exposition reads; the owner fills these before eied_metrics_start. */
+    uv_loop_t *loop;
+    const eied_config_t *cfg;
+    const eied_server_t *server;
+    eied_models_t *models;
+    const eied_repository_t *repository;
+    const eied_tls_t *tls; /* NULL: plaintext */
+    uint64_t started_ns;
+
     uv_tcp_t listener;
     bool listening;
     int port;
     atomic_uint_fast64_t infer_failures[EIED_FAIL_COUNT_];
     atomic_uint_fast64_t model_load_failures;
-};
+} eied_metrics_t;
 
 /* Starts the HTTP listener on cfg->metrics_listen (no-op if empty). */
-bool eied_metrics_start(eied_server_t *srv);
-/* Closes the listener (loop thread). */
-void eied_metrics_close(eied_server_t *srv);
-/* Counts a failed inference by its gRPC status code; any thread. */
-void eied_metrics_count_failure(eied_server_t *srv, int grpc_code);
+bool eied_metrics_start(eied_metrics_t *mt);
+/* Closes the listener and its connections (loop thread). NULL is fine. */
+void eied_metrics_close(eied_metrics_t *mt);
+/* Counts a failed inference by the gRPC code its status answers with; any thread. */
+void eied_metrics_count_failure(eied_metrics_t *mt, eie_status_t status);
 /* Writes the whole exposition (used by the HTTP handler and tests). */
-void eied_metrics_render(eied_server_t *srv, FILE *out);
+void eied_metrics_render(const eied_metrics_t *mt, FILE *out);
 
 #endif

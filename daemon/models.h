@@ -1,5 +1,6 @@
 /*
- * models.h - the models eied serves and their loaded versions.
+ * models.h - the model registry: the models eied serves and their published
+ * versions (loader.c loads them).
  *
  * A version (eied_version_t) is an immutable loaded model plus its engine
  * net, reference counted: the registry holds one reference while the
@@ -24,7 +25,6 @@
 
 #include "config.h"
 #include "eie/eie.h"
-#include "server.h"
 
 #define EIED_MODEL_NAME_MAX 128
 #define EIED_REASON_MAX 512
@@ -51,9 +51,13 @@ typedef struct eied_file_id {
     uint64_t mode; /* a chmod that may cure EACCES makes the file worth another try */
 } eied_file_id_t;
 
-/* ModelMetadata's properties of a version: eied_version_prop_keys[i] = props[i]. */
+/* Fills id_out with what identifies path's bytes (and its .sig's); false if it cannot stat. */
+bool eied_file_id_read(const char *path, eied_file_id_t *id_out);
+/* True when a and b name the same bytes. */
+bool eied_file_id_same(const eied_file_id_t *a, const eied_file_id_t *b);
+
+/* ModelMetadata's properties of a version (names in loader.h, which works them out). */
 #define EIED_VERSION_PROPS 10
-extern const char *const eied_version_prop_keys[EIED_VERSION_PROPS];
 
 typedef struct eied_version {
     atomic_int refs;
@@ -82,8 +86,6 @@ typedef enum {
     EIED_MODEL_UNLOADED,
 } eied_model_state_t;
 
-typedef struct eied_infer_job eied_infer_job_t;
-
 /* One served model name; lives on the loop thread. */
 typedef struct eied_model {
     char name[EIED_MODEL_NAME_MAX];
@@ -108,66 +110,37 @@ typedef struct eied_model {
     } failed[EIED_MAX_FAILED];
     size_t n_failed;
 
-    /* Micro-batching state (rpc_infer.c), loop thread. */
-    eied_infer_job_t *pending_head, *pending_tail;
-    uint64_t pending_rows;
-    uint64_t pending_count;
-    uv_timer_t batch_timer;
-    bool batch_timer_armed;
-    unsigned inflight_batches;
+    /* Set by the batcher (batcher.c) while it holds requests or batches of this model. */
+    struct eied_batch_queue *batch_queue;
     atomic_uint_fast64_t queued; /* requests admitted and not yet answered */
-    eied_server_t *srv;
     uint64_t removed_ns; /* when its repository folder went away; 0 while present */
     struct eied_model *next;
 } eied_model_t;
 
 typedef struct eied_models {
-    eied_server_t *srv;
     const eied_config_t *cfg;
-    /* One engine per backend in use (engine.backend and [model_backend]); [0] is the default. */
-    eie_engine_t *engines[4];
-    size_t n_engines;
     eied_model_t *head;
     unsigned loads_pending;
     uint64_t bytes_published; /* memory budget accounting */
     atomic_uint_fast64_t load_failures, loads_ok;
-    void *public_keys[8]; /* EVP_PKEY *, for signed models */
-    size_t n_public_keys;
-    /* called on the loop whenever a load finishes (readiness, repository) */
-    void (*on_load_done)(eied_server_t *srv);
 } eied_models_t;
 
-/* Creates the registry and the engine (backend + PE threads) from cfg; reads public keys. */
-eied_models_t *eied_models_create(eied_server_t *srv, const eied_config_t *cfg);
-/* The engine that serves model name (its [model_backend] entry, else engine.backend). */
-eie_engine_t *eied_models_engine_for(eied_models_t *models, const char *name);
+/* An empty registry for cfg (kept by reference); NULL when out of memory. */
+eied_models_t *eied_models_create(const eied_config_t *cfg);
 
 /* Frees every model; call after the loop has stopped. NULL is fine. */
 void eied_models_free(eied_models_t *models);
-/* Closes the models' uv handles (the loop is stopping). */
-void eied_models_close_handles(eied_models_t *models);
-
-/* Starts loading every model of cfg->models in the background. */
-void eied_models_load_configured(eied_models_t *models, const eied_config_t *cfg);
 
 /* The model called name, creating it if create; NULL if absent (or out of memory). */
 eied_model_t *eied_models_get(eied_models_t *models, const char *name, bool create);
 /* The model called name, or NULL. */
 eied_model_t *eied_models_find(eied_models_t *models, const char *name);
 
-/* (Re)loads a [models] entry from its file in the background, as the next version. */
-bool eied_models_reload(eied_models_t *models, eied_model_t *model, char *why, size_t why_len);
-
-/* Loads version of a repository model from path in the background; file is what was scanned. */
-bool eied_models_load_version(eied_models_t *models, eied_model_t *model, uint64_t version,
-                              const char *path, const eied_file_id_t *file, char *why,
-                              size_t why_len);
-
 /* Unpublishes one version (or every version with 0): new requests no longer see it. */
 void eied_models_retire(eied_models_t *models, eied_model_t *model, uint64_t version);
 
 /* Unpublishes every version of NAME: new requests get NOT_FOUND, in-flight ones finish. */
-bool eied_models_unload(eied_models_t *models, const char *name, char *why, size_t why_len);
+eie_status_t eied_models_unload(eied_models_t *models, const char *name, eie_error_t *err);
 
 /* The net of v on the backend named backend (NULL or "": the model's own), or NULL. */
 eie_net_t *eied_version_net(const eied_version_t *v, const char *backend,
@@ -192,13 +165,25 @@ void eied_models_forget_failures(eied_models_t *models);
 /* True when no load is pending and every model serves or was unloaded. */
 bool eied_models_all_ready(const eied_models_t *models);
 
+/* Publication (loader.c, loop thread): inserts v in version order (a reload of the same
+   number replaces it) and charges its bytes; the registry takes the reference. */
+void eied_models_insert_version(eied_models_t *models, eied_model_t *model, eied_version_t *v);
+/* True when the version policy wants version (repository models). */
+bool eied_model_is_desired(const eied_model_t *model, uint64_t version);
+/* Bytes the publication of v frees: the version it replaces and those the policy drops. */
+uint64_t eied_model_bytes_retired_by(const eied_model_t *model, const eied_version_t *v);
+/* Remembers that version's file failed (not retried until it changes), with reason. */
+void eied_model_remember_failure(eied_model_t *model, uint64_t version,
+                                 const eied_file_id_t *file, const char *reason);
+/* Forgets a failure of version (it loaded). */
+void eied_model_forget_failure(eied_model_t *model, uint64_t version);
+/* Recomputes current and state from the published versions and loads in flight. */
+void eied_model_update_state(eied_model_t *model);
+
 void eied_version_ref(eied_version_t *v);
 /* Drops a reference; the last one frees the net and the model. Any thread. */
 void eied_version_unref(eied_version_t *v);
 
 const char *eied_model_state_name(eied_model_state_t state);
-
-/* Milliseconds since the epoch (for last_inference). */
-uint64_t eied_wall_ms(void);
 
 #endif

@@ -262,14 +262,13 @@ static void answer(eied_call_t *call, Grpc__Reflection__V1__ServerReflectionRequ
 
 static void on_next_message(eied_call_t *call, grpc_byte_buffer *msg);
 
-static void after_recv(eied_server_t *srv, void *arg)
+static void after_recv(void *arg)
 {
     eied_call_t *call = arg;
-    (void)srv;
     grpc_byte_buffer *msg = call->user;
     call->user = NULL;
     if (msg == NULL) {
-        eied_call_finish(call, GRPC_STATUS_OK, NULL); /* client closed its side */
+        eied_call_finish(call, EIE_STATUS_OK, NULL); /* client closed its side */
         eied_call_unref(call);                        /* the posted reference */
         return;
     }
@@ -277,7 +276,7 @@ static void after_recv(eied_server_t *srv, void *arg)
     ProtobufCMessage *req = eied_unpack_buffer(
         msg, &grpc__reflection__v1__server_reflection_request__descriptor, &len);
     if (req == NULL) {
-        eied_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT,
+        eied_call_finish(call, EIE_STATUS_INVALID_ARGUMENT,
                          "reflection request is not a valid ServerReflectionRequest");
     } else {
         answer(call, (Grpc__Reflection__V1__ServerReflectionRequest *)req);
@@ -380,12 +379,12 @@ static void answer(eied_call_t *call, Grpc__Reflection__V1__ServerReflectionRequ
         resp.error_response = &er;
     }
     if (!eied_call_send(call, &resp.base, on_sent))
-        eied_call_finish(call, GRPC_STATUS_INTERNAL, "reflection stream out of order");
+        eied_call_finish(call, EIE_STATUS_INTERNAL, "reflection stream out of order");
 }
 
-static void on_reflection(eied_server_t *srv, eied_call_t *call)
+static void on_reflection(eied_app_t *app, eied_call_t *call)
 {
-    (void)srv;
+    (void)app;
     ProtobufCMessage *req =
         eied_call_read(call, &grpc__reflection__v1__server_reflection_request__descriptor);
     if (req == NULL)
@@ -395,7 +394,7 @@ static void on_reflection(eied_server_t *srv, eied_call_t *call)
     protobuf_c_message_free_unpacked(req, NULL);
 }
 
-void eied_reflection_register(eied_server_t *srv)
+void eied_reflection_register(eied_app_t *app)
 {
     if (!refl.ready) {
         refl.ready = reflection_index();
@@ -410,6 +409,6 @@ void eied_reflection_register(eied_server_t *srv)
     static const eied_method_t v1alpha = {.path = "/grpc.reflection.v1alpha.ServerReflection/"
                                                   "ServerReflectionInfo",
                                           .handler = on_reflection};
-    eied_server_add_method(srv, &v1);
-    eied_server_add_method(srv, &v1alpha);
+    eied_server_add_method(app->server, &v1);
+    eied_server_add_method(app->server, &v1alpha);
 }

@@ -5,13 +5,12 @@
 #include <dirent.h>
 #include <limits.h>
 #include <errno.h>
-#include <grpc/grpc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "call.h"
+#include "clock.h"
 #include "log.h"
 #include "models.h"
 
@@ -19,7 +18,7 @@
 /* A repository folder with more entries than this is not read further (scan memory). */
 #define SCAN_MAX_ENTRIES 65536
 
-bool eied_file_id_read(const char *path, eied_file_id_t *id_out); /* models.c */
+
 
 typedef struct scan_version {
     uint64_t version;
@@ -37,7 +36,7 @@ typedef struct scan_model {
 
 typedef struct scan {
     uv_work_t work;
-    eied_server_t *srv;
+    eied_repository_t *repo;
     char root[EIED_CONFIG_STR_MAX];
     size_t max_versions;
     bool follow_symlinks;
@@ -48,7 +47,12 @@ typedef struct scan {
 } scan_t;
 
 struct eied_repository {
-    eied_server_t *srv;
+    uv_loop_t *loop;
+    const eied_config_t *cfg;
+    eied_models_t *models;
+    eied_loader_t *loader;
+    void (*on_scanned)(void *ctx); /* after each scan: readiness may change */
+    void *ctx;
     uv_timer_t poll_timer, debounce_timer;
     uv_fs_event_t root_watch;
     struct watch {
@@ -64,9 +68,9 @@ struct eied_repository {
     uint64_t refused; /* model folders over max_models in the last scan */
 };
 
-uint64_t eied_repository_refused(const eied_server_t *srv)
+uint64_t eied_repository_refused(const eied_repository_t *r)
 {
-    return srv->repository != NULL ? srv->repository->refused : 0;
+    return r != NULL ? r->refused : 0;
 }
 
 static bool valid_model_name(const char *name)
@@ -246,10 +250,10 @@ static bool explicitly_loaded(eied_repository_t *r, const char *name)
 }
 
 /* Brings one model in line with what is on disk and what its policy wants. */
-static void apply_model(eied_server_t *srv, eied_repository_t *r, const scan_model_t *sm)
+static void apply_model(eied_repository_t *r, const scan_model_t *sm)
 {
-    eied_models_t *models = srv->models;
-    const eied_config_t *cfg = srv->cfg;
+    eied_models_t *models = r->models;
+    const eied_config_t *cfg = r->cfg;
     eied_model_t *m = eied_models_get(models, sm->name, true);
     if (m == NULL)
         return;
@@ -310,12 +314,14 @@ static void apply_model(eied_server_t *srv, eied_repository_t *r, const scan_mod
         if (eied_model_is_loading(m, sv->version) ||
             eied_model_failed_before(m, sv->version, &sv->file))
             continue;
-        char path[EIED_CONFIG_STR_MAX + 300], why[EIED_REASON_MAX];
+        char path[EIED_CONFIG_STR_MAX + 300];
+        eie_error_t err;
         snprintf(path, sizeof path, "%s/%llu/model.eie", m->path,
                  (unsigned long long)sv->version);
-        if (!eied_models_load_version(models, m, sv->version, path, &sv->file, why, sizeof why))
-            eied_log(EIED_LOG_ERROR, "repository: cannot load", "model", m->name, "error", why,
-                     NULL);
+        if (eied_loader_load_version(r->loader, m, sv->version, path, &sv->file, &err) !=
+            EIE_STATUS_OK)
+            eied_log(EIED_LOG_ERROR, "repository: cannot load", "model", m->name, "error",
+                     err.msg, NULL);
     }
     /* Availability first: versions the policy dropped go once a wanted one serves. */
     if (any_desired_serving || m->n_desired == 0) {
@@ -339,50 +345,50 @@ static void apply_model(eied_server_t *srv, eied_repository_t *r, const scan_mod
 static void watch_model_dirs(eied_repository_t *r, const scan_t *s);
 
 /* A model the registry already serves from the repository (it keeps its place). */
-static bool known_model(eied_server_t *srv, const char *name)
+static bool known_model(eied_repository_t *r, const char *name)
 {
-    eied_model_t *m = eied_models_find(srv->models, name);
+    eied_model_t *m = eied_models_find(r->models, name);
     return m != NULL && m->from_repo && m->state != EIED_MODEL_UNLOADED;
 }
 
 /* A folder that could not be read is an error to report, never a deletion. */
-static void report_unreadable(eied_server_t *srv, const scan_model_t *sm)
+static void report_unreadable(eied_repository_t *r, const scan_model_t *sm)
 {
-    eied_model_t *m = eied_models_find(srv->models, sm->name);
+    eied_model_t *m = eied_models_find(r->models, sm->name);
     eied_log(EIED_LOG_ERROR, "repository: cannot read a model folder; what serves stays",
              "model", sm->name, "error", strerror(sm->error), NULL);
     if (m == NULL) {
         /* Unreadable from the first scan on: a row in RepositoryIndex says
          * so, and the next scan that can read the folder loads it. */
-        m = eied_models_get(srv->models, sm->name, true);
+        m = eied_models_get(r->models, sm->name, true);
         if (m == NULL)
             return;
         m->from_repo = true;
         m->state = EIED_MODEL_UNAVAILABLE;
-        snprintf(m->path, sizeof m->path, "%s/%s", srv->cfg->repository, sm->name);
+        snprintf(m->path, sizeof m->path, "%s/%s", r->cfg->repository, sm->name);
     }
     if (m->from_repo)
         snprintf(m->reason, sizeof m->reason, "model folder '%s' cannot be read: %s", sm->name,
                  strerror(sm->error));
 }
 
-static void apply_scan(eied_server_t *srv, eied_repository_t *r, scan_t *s)
+static void apply_scan(eied_repository_t *r, scan_t *s)
 {
-    const eied_config_t *cfg = srv->cfg;
+    const eied_config_t *cfg = r->cfg;
     bool follow = cfg->control_mode != EIED_CONTROL_EXPLICIT;
     /* Models already served keep their place; new ones fill what max_models leaves. */
     size_t served = 0;
     for (size_t i = 0; i < s->n_models; i++)
-        served += known_model(srv, s->models[i].name);
+        served += known_model(r, s->models[i].name);
     uint64_t refused = 0;
     for (int pass = 0; pass < 2; pass++) {
         for (size_t i = 0; i < s->n_models; i++) {
             scan_model_t *sm = &s->models[i];
-            bool known = known_model(srv, sm->name);
+            bool known = known_model(r, sm->name);
             if ((pass == 0) != known || !(follow || explicitly_loaded(r, sm->name)))
                 continue;
             if (sm->error != 0) {
-                report_unreadable(srv, sm);
+                report_unreadable(r, sm);
                 continue;
             }
             if (!known) {
@@ -398,7 +404,7 @@ static void apply_scan(eied_server_t *srv, eied_repository_t *r, scan_t *s)
                 }
                 served++;
             }
-            apply_model(srv, r, sm);
+            apply_model(r, sm);
         }
     }
     r->refused = refused;
@@ -410,7 +416,7 @@ static void apply_scan(eied_server_t *srv, eied_repository_t *r, scan_t *s)
     }
     /* models whose folder is gone: unload (poll mode follows the repository) */
     uint64_t now = eied_now_ns();
-    for (eied_model_t *m = srv->models->head, *next; m != NULL; m = next) {
+    for (eied_model_t *m = r->models->head, *next; m != NULL; m = next) {
         next = m->next;
         if (!m->from_repo)
             continue;
@@ -422,14 +428,13 @@ static void apply_scan(eied_server_t *srv, eied_repository_t *r, scan_t *s)
             continue;
         }
         if (m->state != EIED_MODEL_UNLOADED && (follow || explicitly_loaded(r, m->name))) {
-            char why[64];
-            eied_models_unload(srv->models, m->name, why, sizeof why);
+            eied_models_unload(r->models, m->name, NULL);
             snprintf(m->reason, sizeof m->reason, "removed from the repository");
             m->removed_ns = now;
         } else if (m->state == EIED_MODEL_UNLOADED && m->removed_ns != 0 &&
                    now - m->removed_ns >= cfg->forget_after_ms * 1000000ull) {
             /* RepositoryIndex and /metrics stay bounded under churn */
-            eied_models_forget(srv->models, m);
+            eied_models_forget(r->models, m);
         }
     }
 }
@@ -445,30 +450,28 @@ static void scan_free(scan_t *s)
 static void scan_done(uv_work_t *work, int status)
 {
     scan_t *s = work->data;
-    eied_server_t *srv = s->srv;
-    eied_repository_t *r = srv->repository;
+    eied_repository_t *r = s->repo;
     r->scanning = false;
-    if (status == 0 && eied_server_state(srv) < EIED_SERVER_STOPPING && r->started) {
+    if (status == 0 && r->started) {
         if (s->error[0] != '\0') {
             eied_log(EIED_LOG_ERROR, "repository scan failed", "error", s->error, NULL);
         } else {
-            apply_scan(srv, r, s);
+            apply_scan(r, s);
             watch_model_dirs(r, s);
         }
         r->first_scan_done = true;
-        if (srv->models->on_load_done != NULL)
-            srv->models->on_load_done(srv); /* readiness may change */
+        if (r->on_scanned != NULL)
+            r->on_scanned(r->ctx); /* readiness may change */
     }
     scan_free(s);
     if (r->rescan_wanted && r->started) {
         r->rescan_wanted = false;
-        eied_repository_rescan(srv);
+        eied_repository_rescan(r);
     }
 }
 
-static void start_scan(eied_server_t *srv)
+static void start_scan(eied_repository_t *r)
 {
-    eied_repository_t *r = srv->repository;
     if (r->scanning) {
         r->rescan_wanted = true;
         return;
@@ -478,13 +481,13 @@ static void start_scan(eied_server_t *srv)
         eied_log(EIED_LOG_ERROR, "repository: out of memory for a scan", NULL);
         return;
     }
-    s->srv = srv;
-    s->max_versions = srv->cfg->max_versions;
-    s->follow_symlinks = srv->cfg->follow_symlinks;
+    s->repo = r;
+    s->max_versions = r->cfg->max_versions;
+    s->follow_symlinks = r->cfg->follow_symlinks;
     s->work.data = s;
-    snprintf(s->root, sizeof s->root, "%s", srv->cfg->repository);
+    snprintf(s->root, sizeof s->root, "%s", r->cfg->repository);
     r->scanning = true;
-    if (uv_queue_work(srv->loop, &s->work, scan_work, scan_done) != 0) {
+    if (uv_queue_work(r->loop, &s->work, scan_work, scan_done) != 0) {
         r->scanning = false;
         scan_free(s);
     }
@@ -492,16 +495,15 @@ static void start_scan(eied_server_t *srv)
 
 static void on_debounce(uv_timer_t *t)
 {
-    start_scan(((eied_repository_t *)t->data)->srv);
+    start_scan(t->data);
 }
 
-void eied_repository_rescan(eied_server_t *srv)
+void eied_repository_rescan(eied_repository_t *r)
 {
-    eied_repository_t *r = srv->repository;
     if (r == NULL || !r->started)
         return;
-    if (srv->cfg->control_mode == EIED_CONTROL_EXPLICIT) {
-        start_scan(srv); /* SIGHUP in explicit mode: the models already loaded */
+    if (r->cfg->control_mode == EIED_CONTROL_EXPLICIT) {
+        start_scan(r); /* SIGHUP in explicit mode: the models already loaded */
         return;
     }
     /* coalesce bursts of file events (a copy is many writes) into one scan */
@@ -514,20 +516,20 @@ static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int 
     (void)events;
     (void)status;
     eied_repository_t *r = h->data;
-    if (r->srv->cfg->control_mode == EIED_CONTROL_POLL)
-        eied_repository_rescan(r->srv);
+    if (r->cfg->control_mode == EIED_CONTROL_POLL)
+        eied_repository_rescan(r);
 }
 
 static void on_poll(uv_timer_t *t)
 {
     eied_repository_t *r = t->data;
-    start_scan(r->srv);
+    start_scan(r);
 }
 
 /* uv_fs_event is not recursive on Linux: watch each model folder too. */
 static void watch_model_dirs(eied_repository_t *r, const scan_t *s)
 {
-    if (r->srv->cfg->control_mode != EIED_CONTROL_POLL)
+    if (r->cfg->control_mode != EIED_CONTROL_POLL)
         return;
     for (size_t i = 0; i < s->n_models; i++) {
         bool have = false;
@@ -544,8 +546,8 @@ static void watch_model_dirs(eied_repository_t *r, const scan_t *s)
             continue; /* beyond max_models folders: the periodic poll still sees them */
         struct watch *w = &r->model_watch[free_slot];
         char dir[EIED_CONFIG_STR_MAX + EIED_MODEL_NAME_MAX + 2];
-        snprintf(dir, sizeof dir, "%s/%s", r->srv->cfg->repository, s->models[i].name);
-        uv_fs_event_init(r->srv->loop, &w->ev);
+        snprintf(dir, sizeof dir, "%s/%s", r->cfg->repository, s->models[i].name);
+        uv_fs_event_init(r->loop, &w->ev);
         w->ev.data = r;
         if (uv_fs_event_start(&w->ev, on_fs_event, dir, 0) == 0) {
             w->active = true;
@@ -556,38 +558,42 @@ static void watch_model_dirs(eied_repository_t *r, const scan_t *s)
     }
 }
 
-bool eied_repository_start(eied_server_t *srv)
+eied_repository_t *eied_repository_create(uv_loop_t *loop, const eied_config_t *cfg,
+                                          eied_models_t *models, eied_loader_t *loader,
+                                          void (*on_scanned)(void *ctx), void *ctx)
 {
-    const eied_config_t *cfg = srv->cfg;
-    if (cfg->repository[0] == '\0')
-        return true;
-    struct stat sb;
-    if (stat(cfg->repository, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-        eied_log(EIED_LOG_ERROR, "repository.path is not a directory", "path", cfg->repository,
-                 NULL);
-        return false;
-    }
     eied_repository_t *r = calloc(1, sizeof *r);
-    if (r != NULL) {
-        r->n_watch = cfg->max_models;
-        r->model_watch = calloc(r->n_watch, sizeof *r->model_watch);
-        r->explicit_models = calloc(cfg->max_models, sizeof *r->explicit_models);
+    if (r == NULL)
+        return NULL;
+    r->loop = loop;
+    r->cfg = cfg;
+    r->models = models;
+    r->loader = loader;
+    r->on_scanned = on_scanned;
+    r->ctx = ctx;
+    r->n_watch = cfg->max_models;
+    r->model_watch = calloc(r->n_watch, sizeof *r->model_watch);
+    r->explicit_models = calloc(cfg->max_models, sizeof *r->explicit_models);
+    if (r->model_watch == NULL || r->explicit_models == NULL) {
+        eied_repository_free(r);
+        return NULL;
     }
-    if (r == NULL || r->model_watch == NULL || r->explicit_models == NULL) {
-        if (r != NULL) {
-            free(r->model_watch);
-            free(r->explicit_models);
-        }
-        free(r);
-        eied_log(EIED_LOG_ERROR, "repository: out of memory", NULL);
-        return false;
-    }
-    r->srv = srv;
-    srv->repository = r;
-    uv_timer_init(srv->loop, &r->poll_timer);
-    uv_timer_init(srv->loop, &r->debounce_timer);
+    return r;
+}
+
+eie_status_t eied_repository_start(eied_repository_t *r, eie_error_t *err)
+{
+    const eied_config_t *cfg = r->cfg;
+    if (cfg->repository[0] == '\0')
+        return EIE_STATUS_OK;
+    struct stat sb;
+    if (stat(cfg->repository, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                             "repository.path '%s' is not a directory", cfg->repository);
+    uv_timer_init(r->loop, &r->poll_timer);
+    uv_timer_init(r->loop, &r->debounce_timer);
     r->poll_timer.data = r->debounce_timer.data = r;
-    uv_fs_event_init(srv->loop, &r->root_watch);
+    uv_fs_event_init(r->loop, &r->root_watch);
     r->root_watch.data = r;
     if (cfg->control_mode == EIED_CONTROL_POLL) {
         if (uv_fs_event_start(&r->root_watch, on_fs_event, cfg->repository, 0) != 0)
@@ -603,10 +609,10 @@ bool eied_repository_start(eied_server_t *srv)
              NULL);
     /* explicit mode starts with nothing loaded, as Triton's does */
     if (cfg->control_mode != EIED_CONTROL_EXPLICIT)
-        start_scan(srv);
+        start_scan(r);
     else
         r->first_scan_done = true;
-    return true;
+    return EIE_STATUS_OK;
 }
 
 static void close_if_open(uv_handle_t *h)
@@ -615,10 +621,9 @@ static void close_if_open(uv_handle_t *h)
         uv_close(h, NULL);
 }
 
-void eied_repository_close(eied_server_t *srv)
+void eied_repository_close(eied_repository_t *r)
 {
-    eied_repository_t *r = srv->repository;
-    if (r == NULL)
+    if (r == NULL || !r->started)
         return;
     r->started = false;
     close_if_open((uv_handle_t *)&r->poll_timer);
@@ -629,87 +634,75 @@ void eied_repository_close(eied_server_t *srv)
             close_if_open((uv_handle_t *)&r->model_watch[k].ev);
 }
 
-void eied_repository_free(eied_server_t *srv)
+void eied_repository_free(eied_repository_t *r)
 {
-    if (srv->repository != NULL) {
-        free(srv->repository->model_watch);
-        free(srv->repository->explicit_models);
-    }
-    free(srv->repository);
-    srv->repository = NULL;
+    if (r == NULL)
+        return;
+    free(r->model_watch);
+    free(r->explicit_models);
+    free(r);
 }
 
-bool eied_repository_ready(const eied_server_t *srv);
-bool eied_repository_ready(const eied_server_t *srv)
+bool eied_repository_ready(const eied_repository_t *r)
 {
-    return srv->repository == NULL || srv->repository->first_scan_done;
+    return r->cfg->repository[0] == '\0' || r->first_scan_done;
 }
 
-int eied_repository_load(eied_server_t *srv, const char *name, char *why, size_t why_len)
+eie_status_t eied_repository_load(eied_repository_t *r, const char *name, eie_error_t *err)
 {
-    eied_repository_t *r = srv->repository;
-    eied_model_t *m = eied_models_find(srv->models, name);
+    const eied_config_t *cfg = r->cfg;
+    eied_model_t *m = eied_models_find(r->models, name);
     if (m != NULL && !m->from_repo) {
         /* a [models] entry: reload its file as the next version */
         if (m->state == EIED_MODEL_UNLOADED)
             m->state = EIED_MODEL_LOADING;
-        return eied_models_reload(srv->models, m, why, why_len) ? GRPC_STATUS_OK
-                                                                 : GRPC_STATUS_UNAVAILABLE;
+        return eied_loader_reload(r->loader, m, err);
     }
-    if (r == NULL) {
-        snprintf(why, why_len, "model '%s' is not configured (no [models] entry, no repository)",
-                 name);
-        return GRPC_STATUS_NOT_FOUND;
-    }
-    if (srv->cfg->control_mode == EIED_CONTROL_POLL) {
-        snprintf(why, why_len,
-                 "model '%s': control_mode is poll, the repository decides what serves; change "
-                 "the files, or use control_mode explicit",
-                 name);
-        return GRPC_STATUS_FAILED_PRECONDITION;
-    }
+    if (cfg->repository[0] == '\0')
+        return eie_error_set(err, EIE_STATUS_NOT_FOUND,
+                             "model '%s' is not configured (no [models] entry, no repository)",
+                             name);
+    if (cfg->control_mode == EIED_CONTROL_POLL)
+        return eie_error_set(err, EIE_STATUS_FAILED_PRECONDITION,
+                             "model '%s': control_mode is poll, the repository decides what "
+                             "serves; change the files, or use control_mode explicit",
+                             name);
     char dir[EIED_CONFIG_STR_MAX + EIED_MODEL_NAME_MAX + 2];
     struct stat sb;
-    snprintf(dir, sizeof dir, "%s/%s", srv->cfg->repository, name);
-    if (!valid_model_name(name) || stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-        snprintf(why, why_len, "model '%s' is not in the repository", name);
-        return GRPC_STATUS_NOT_FOUND;
-    }
-    if (!explicitly_loaded(r, name) && r->n_explicit == srv->cfg->max_models) {
-        snprintf(why, why_len, "model '%s': repository.max_models (%llu) models are loaded", name,
-                 (unsigned long long)srv->cfg->max_models);
-        return GRPC_STATUS_RESOURCE_EXHAUSTED;
-    }
+    snprintf(dir, sizeof dir, "%s/%s", cfg->repository, name);
+    if (!valid_model_name(name) || stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return eie_error_set(err, EIE_STATUS_NOT_FOUND, "model '%s' is not in the repository",
+                             name);
+    if (!explicitly_loaded(r, name) && r->n_explicit == cfg->max_models)
+        return eie_error_set(err, EIE_STATUS_RESOURCE_EXHAUSTED,
+                             "model '%s': repository.max_models (%llu) models are loaded", name,
+                             (unsigned long long)cfg->max_models);
     if (!explicitly_loaded(r, name))
         snprintf(r->explicit_models[r->n_explicit++], EIED_MODEL_NAME_MAX, "%s", name);
     if (m != NULL && m->state == EIED_MODEL_UNLOADED)
         m->state = EIED_MODEL_LOADING;
-    start_scan(srv);
-    return GRPC_STATUS_OK;
+    start_scan(r);
+    return EIE_STATUS_OK;
 }
 
-int eied_repository_unload(eied_server_t *srv, const char *name, char *why, size_t why_len)
+eie_status_t eied_repository_unload(eied_repository_t *r, const char *name, eie_error_t *err)
 {
-    eied_repository_t *r = srv->repository;
-    eied_model_t *m = eied_models_find(srv->models, name);
-    if (m != NULL && m->from_repo && srv->cfg->control_mode == EIED_CONTROL_POLL) {
-        snprintf(why, why_len,
-                 "model '%s': control_mode is poll, the repository decides what serves; remove "
-                 "its folder, or use control_mode explicit",
-                 name);
-        return GRPC_STATUS_FAILED_PRECONDITION;
-    }
-    if (!eied_models_unload(srv->models, name, why, why_len))
-        return GRPC_STATUS_NOT_FOUND;
-    if (r != NULL) {
-        for (size_t i = 0; i < r->n_explicit; i++) {
-            if (strcmp(r->explicit_models[i], name) == 0) {
-                memmove(r->explicit_models[i], r->explicit_models[i + 1],
-                        (r->n_explicit - i - 1) * sizeof r->explicit_models[0]);
-                r->n_explicit--;
-                break;
-            }
+    eied_model_t *m = eied_models_find(r->models, name);
+    if (m != NULL && m->from_repo && r->cfg->control_mode == EIED_CONTROL_POLL)
+        return eie_error_set(err, EIE_STATUS_FAILED_PRECONDITION,
+                             "model '%s': control_mode is poll, the repository decides what "
+                             "serves; remove its folder, or use control_mode explicit",
+                             name);
+    eie_status_t st = eied_models_unload(r->models, name, err);
+    if (st != EIE_STATUS_OK)
+        return st;
+    for (size_t i = 0; i < r->n_explicit; i++) {
+        if (strcmp(r->explicit_models[i], name) == 0) {
+            memmove(r->explicit_models[i], r->explicit_models[i + 1],
+                    (r->n_explicit - i - 1) * sizeof r->explicit_models[0]);
+            r->n_explicit--;
+            break;
         }
     }
-    return GRPC_STATUS_OK;
+    return EIE_STATUS_OK;
 }

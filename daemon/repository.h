@@ -18,26 +18,38 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <uv.h>
 
-#include "server.h"
+#include "config.h"
+#include "eie/status.h"
+#include "loader.h"
+#include "models.h"
 
 typedef struct eied_repository eied_repository_t;
 
-/* Starts the repository of cfg->repository (no-op if empty): first scan, watches, SIGHUP. */
-bool eied_repository_start(eied_server_t *srv);
-/* Closes the watches and timers (loop stopping). */
-void eied_repository_close(eied_server_t *srv);
-/* Frees what is left after the loop ended. */
-void eied_repository_free(eied_server_t *srv);
+/* A repository for cfg->repository (inactive when empty) whose versions loader loads into
+   models;
+   on_scanned(ctx) runs on the loop after every scan. NULL when out of memory. */
+eied_repository_t *eied_repository_create(uv_loop_t *loop, const eied_config_t *cfg,
+                                          eied_models_t *models, eied_loader_t *loader,
+                                          void (*on_scanned)(void *ctx), void *ctx);
+/* First scan, watches, poll timer; a no-op without a path. Fails if the path is no folder. */
+eie_status_t eied_repository_start(eied_repository_t *repo, eie_error_t *err);
+/* Closes the watches and timers (the server is stopping); later scans change nothing. */
+void eied_repository_close(eied_repository_t *repo);
+/* Frees what is left after the loop ended. NULL is fine. */
+void eied_repository_free(eied_repository_t *repo);
 /* Schedules a rescan soon (coalesced). */
-void eied_repository_rescan(eied_server_t *srv);
+void eied_repository_rescan(eied_repository_t *repo);
+/* True once the first scan has been applied (or there is no repository). */
+bool eied_repository_ready(const eied_repository_t *repo);
 
-/* RepositoryModelLoad: returns a gRPC status code; why names the reason when not OK. */
-int eied_repository_load(eied_server_t *srv, const char *name, char *why, size_t why_len);
-/* RepositoryModelUnload: likewise. */
-int eied_repository_unload(eied_server_t *srv, const char *name, char *why, size_t why_len);
+/* RepositoryModelLoad: a [models] entry reloads its file; a repository model is scanned in. */
+eie_status_t eied_repository_load(eied_repository_t *repo, const char *name, eie_error_t *err);
+/* RepositoryModelUnload: new requests get NOT_FOUND, requests in flight finish. */
+eie_status_t eied_repository_unload(eied_repository_t *repo, const char *name, eie_error_t *err);
 
 /* Model folders the last scan refused (over repository.max_models). */
-uint64_t eied_repository_refused(const eied_server_t *srv);
+uint64_t eied_repository_refused(const eied_repository_t *repo);
 
 #endif

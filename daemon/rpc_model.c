@@ -10,16 +10,17 @@
 
 #include "call.h"
 #include "inference.pb-c.h"
+#include "loader.h"
 #include "models.h"
 #include "rpc.h"
 
-static void on_model_ready(eied_server_t *srv, eied_call_t *call)
+static void on_model_ready(eied_app_t *app, eied_call_t *call)
 {
     Inference__ModelReadyRequest *req = (Inference__ModelReadyRequest *)eied_call_read(
         call, &inference__model_ready_request__descriptor);
     if (req == NULL)
         return;
-    eied_model_t *m = eied_models_find(srv->models, req->name);
+    eied_model_t *m = eied_models_find(app->models, req->name);
     Inference__ModelReadyResponse resp = INFERENCE__MODEL_READY_RESPONSE__INIT;
     resp.ready = m != NULL && m->current != NULL && m->state == EIED_MODEL_READY;
     if (resp.ready && req->version[0] != '\0') {
@@ -31,20 +32,20 @@ static void on_model_ready(eied_server_t *srv, eied_call_t *call)
     eied_call_reply(call, &resp.base);
 }
 
-static void on_model_metadata(eied_server_t *srv, eied_call_t *call)
+static void on_model_metadata(eied_app_t *app, eied_call_t *call)
 {
     Inference__ModelMetadataRequest *req = (Inference__ModelMetadataRequest *)eied_call_read(
         call, &inference__model_metadata_request__descriptor);
     if (req == NULL)
         return;
-    eied_model_t *m = eied_models_find(srv->models, req->name);
+    eied_model_t *m = eied_models_find(app->models, req->name);
     if (m == NULL || m->state == EIED_MODEL_UNLOADED) {
-        eied_call_fail(call, GRPC_STATUS_NOT_FOUND, "unknown model '%s'", req->name);
+        eied_call_fail(call, EIE_STATUS_NOT_FOUND, "unknown model '%s'", req->name);
         goto done;
     }
     eied_version_t *v = m->current;
     if (v == NULL) {
-        eied_call_fail(call, GRPC_STATUS_UNAVAILABLE, "model '%s' is not ready (%s)", req->name,
+        eied_call_fail(call, EIE_STATUS_UNAVAILABLE, "model '%s' is not ready (%s)", req->name,
                        eied_model_state_name(m->state));
         goto done;
     }
@@ -53,7 +54,7 @@ static void on_model_metadata(eied_server_t *srv, eied_call_t *call)
         unsigned long long want = strtoull(req->version, &end, 10);
         v = *end == '\0' && want > 0 ? eied_model_version(m, want) : NULL;
         if (v == NULL) {
-            eied_call_fail(call, GRPC_STATUS_NOT_FOUND, "model '%s' has no version '%s'",
+            eied_call_fail(call, EIE_STATUS_NOT_FOUND, "model '%s' has no version '%s'",
                            req->name, req->version);
             goto done;
         }
@@ -72,7 +73,7 @@ static void on_model_metadata(eied_server_t *srv, eied_call_t *call)
     Inference__ModelMetadataResponse__TensorMetadata **tp = calloc(n_io ? n_io : 1, sizeof *tp);
     int64_t(*shapes)[EIE_MAX_RANK] = calloc(n_io ? n_io : 1, sizeof *shapes);
     if (tm == NULL || tp == NULL || shapes == NULL) {
-        eied_call_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        eied_call_fail(call, EIE_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         free(tm);
         free(tp);
         free(shapes);
@@ -119,12 +120,12 @@ done:
     protobuf_c_message_free_unpacked(&req->base, NULL);
 }
 
-void eied_rpc_model_register(eied_server_t *srv)
+void eied_rpc_model_register(eied_app_t *app)
 {
     static const eied_method_t methods[] = {
         {.path = "/inference.GRPCInferenceService/ModelReady", .handler = on_model_ready},
         {.path = "/inference.GRPCInferenceService/ModelMetadata", .handler = on_model_metadata},
     };
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
-        eied_server_add_method(srv, &methods[i]);
+        eied_server_add_method(app->server, &methods[i]);
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "admin.h"
+#include "app.h"
 #include "call.h"
 #include "inference.pb-c.h"
 #include "log.h"
@@ -18,7 +19,7 @@
 #include "repository.h"
 #include "rpc.h"
 
-static void on_index(eied_server_t *srv, eied_call_t *call)
+static void on_index(eied_app_t *app, eied_call_t *call)
 {
     Inference__RepositoryIndexRequest *req = (Inference__RepositoryIndexRequest *)eied_call_read(
         call, &inference__repository_index_request__descriptor);
@@ -26,17 +27,17 @@ static void on_index(eied_server_t *srv, eied_call_t *call)
         return;
     /* one row per published version, or one row for a model with none (state + reason) */
     size_t n = 0;
-    for (eied_model_t *m = srv->models->head; m != NULL; m = m->next)
+    for (eied_model_t *m = app->models->head; m != NULL; m = m->next)
         n += (m->n_versions > 0 ? m->n_versions : 1) + m->n_failed;
     Inference__RepositoryIndexResponse__ModelIndex *idx = calloc(n ? n : 1, sizeof *idx);
     Inference__RepositoryIndexResponse__ModelIndex **list = calloc(n ? n : 1, sizeof *list);
     char (*versions)[32] = calloc(n ? n : 1, sizeof *versions);
     if (idx == NULL || list == NULL || versions == NULL) {
-        eied_call_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        eied_call_fail(call, EIE_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         goto done;
     }
     size_t k = 0;
-    for (eied_model_t *m = srv->models->head; m != NULL; m = m->next) {
+    for (eied_model_t *m = app->models->head; m != NULL; m = m->next) {
         if (req->ready && m->state != EIED_MODEL_READY)
             continue;
         size_t rows = m->n_versions > 0 ? m->n_versions : 1;
@@ -78,22 +79,21 @@ done:
     protobuf_c_message_free_unpacked(&req->base, NULL);
 }
 
-static void on_load(eied_server_t *srv, eied_call_t *call)
+static void on_load(eied_app_t *app, eied_call_t *call)
 {
     Inference__RepositoryModelLoadRequest *req =
         (Inference__RepositoryModelLoadRequest *)eied_call_read(
             call, &inference__repository_model_load_request__descriptor);
     if (req == NULL)
         return;
-    char why[EIED_REASON_MAX];
-    int code = eied_admin_authorize(srv->admin, call, why, sizeof why);
-    if (code == GRPC_STATUS_OK)
-        code = eied_repository_load(srv, req->model_name, why, sizeof why);
-    if (code != GRPC_STATUS_OK)
-        eied_log(EIED_LOG_WARN, "RepositoryModelLoad refused", "model", req->model_name,
-                 "reason", why, NULL);
-    if (code != GRPC_STATUS_OK) {
-        eied_call_fail(call, code, "%s", why);
+    eie_error_t err;
+    eie_status_t st = eied_admin_authorize(app->admin, call, &err);
+    if (st == EIE_STATUS_OK)
+        st = eied_repository_load(app->repository, req->model_name, &err);
+    if (st != EIE_STATUS_OK) {
+        eied_log(EIED_LOG_WARN, "RepositoryModelLoad refused", "model", req->model_name, "reason", err.msg,
+                 NULL);
+        eied_call_fail_error(call, &err);
     } else {
         Inference__RepositoryModelLoadResponse resp =
             INFERENCE__REPOSITORY_MODEL_LOAD_RESPONSE__INIT;
@@ -102,22 +102,21 @@ static void on_load(eied_server_t *srv, eied_call_t *call)
     protobuf_c_message_free_unpacked(&req->base, NULL);
 }
 
-static void on_unload(eied_server_t *srv, eied_call_t *call)
+static void on_unload(eied_app_t *app, eied_call_t *call)
 {
     Inference__RepositoryModelUnloadRequest *req =
         (Inference__RepositoryModelUnloadRequest *)eied_call_read(
             call, &inference__repository_model_unload_request__descriptor);
     if (req == NULL)
         return;
-    char why[EIED_REASON_MAX];
-    int code = eied_admin_authorize(srv->admin, call, why, sizeof why);
-    if (code == GRPC_STATUS_OK)
-        code = eied_repository_unload(srv, req->model_name, why, sizeof why);
-    if (code != GRPC_STATUS_OK)
-        eied_log(EIED_LOG_WARN, "RepositoryModelUnload refused", "model", req->model_name,
-                 "reason", why, NULL);
-    if (code != GRPC_STATUS_OK) {
-        eied_call_fail(call, code, "%s", why);
+    eie_error_t err;
+    eie_status_t st = eied_admin_authorize(app->admin, call, &err);
+    if (st == EIE_STATUS_OK)
+        st = eied_repository_unload(app->repository, req->model_name, &err);
+    if (st != EIE_STATUS_OK) {
+        eied_log(EIED_LOG_WARN, "RepositoryModelUnload refused", "model", req->model_name, "reason", err.msg,
+                 NULL);
+        eied_call_fail_error(call, &err);
     } else {
         Inference__RepositoryModelUnloadResponse resp =
             INFERENCE__REPOSITORY_MODEL_UNLOAD_RESPONSE__INIT;
@@ -126,7 +125,7 @@ static void on_unload(eied_server_t *srv, eied_call_t *call)
     protobuf_c_message_free_unpacked(&req->base, NULL);
 }
 
-void eied_rpc_repository_register(eied_server_t *srv)
+void eied_rpc_repository_register(eied_app_t *app)
 {
     static const eied_method_t methods[] = {
         {.path = "/inference.GRPCInferenceService/RepositoryIndex", .handler = on_index},
@@ -134,5 +133,5 @@ void eied_rpc_repository_register(eied_server_t *srv)
         {.path = "/inference.GRPCInferenceService/RepositoryModelUnload", .handler = on_unload},
     };
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
-        eied_server_add_method(srv, &methods[i]);
+        eied_server_add_method(app->server, &methods[i]);
 }

@@ -5,32 +5,32 @@
 #include "models.h"
 #include "rpc.h"
 
-static void on_server_live(eied_server_t *srv, eied_call_t *call)
+static void on_server_live(eied_app_t *app, eied_call_t *call)
 {
     ProtobufCMessage *req = eied_call_read(call, &inference__server_live_request__descriptor);
     if (req == NULL)
         return;
     protobuf_c_message_free_unpacked(req, NULL);
     Inference__ServerLiveResponse resp = INFERENCE__SERVER_LIVE_RESPONSE__INIT;
-    resp.live = eied_server_state(srv) < EIED_SERVER_STOPPED;
+    resp.live = eied_server_state(app->server) < EIED_SERVER_STOPPED;
     eied_call_reply(call, &resp.base);
 }
 
-static void on_server_ready(eied_server_t *srv, eied_call_t *call)
+static void on_server_ready(eied_app_t *app, eied_call_t *call)
 {
     ProtobufCMessage *req = eied_call_read(call, &inference__server_ready_request__descriptor);
     if (req == NULL)
         return;
     protobuf_c_message_free_unpacked(req, NULL);
     Inference__ServerReadyResponse resp = INFERENCE__SERVER_READY_RESPONSE__INIT;
-    resp.ready = eied_server_state(srv) == EIED_SERVER_RUNNING &&
-                 eied_models_all_ready(srv->models);
+    resp.ready = eied_server_state(app->server) == EIED_SERVER_RUNNING &&
+                 eied_models_all_ready(app->models);
     eied_call_reply(call, &resp.base);
 }
 
-static void on_server_metadata(eied_server_t *srv, eied_call_t *call)
+static void on_server_metadata(eied_app_t *app, eied_call_t *call)
 {
-    (void)srv;
+    (void)app;
     ProtobufCMessage *req = eied_call_read(call, &inference__server_metadata_request__descriptor);
     if (req == NULL)
         return;
@@ -44,7 +44,7 @@ static void on_server_metadata(eied_server_t *srv, eied_call_t *call)
     eied_call_reply(call, &resp.base);
 }
 
-void eied_rpc_server_register(eied_server_t *srv)
+void eied_rpc_server_register(eied_app_t *app)
 {
     static const eied_method_t methods[] = {
         {.path = "/inference.GRPCInferenceService/ServerLive", .handler = on_server_live},
@@ -52,5 +52,5 @@ void eied_rpc_server_register(eied_server_t *srv)
         {.path = "/inference.GRPCInferenceService/ServerMetadata", .handler = on_server_metadata},
     };
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
-        eied_server_add_method(srv, &methods[i]);
+        eied_server_add_method(app->server, &methods[i]);
 }

@@ -58,24 +58,24 @@ static void fill(stats_slot_t *s, eied_model_t *m, eied_version_t *v)
     s->ms.memory_usage = s->mems;
 }
 
-static void on_model_statistics(eied_server_t *srv, eied_call_t *call)
+static void on_model_statistics(eied_app_t *app, eied_call_t *call)
 {
     Inference__ModelStatisticsRequest *req = (Inference__ModelStatisticsRequest *)eied_call_read(
         call, &inference__model_statistics_request__descriptor);
     if (req == NULL)
         return;
     size_t n = 0;
-    for (eied_model_t *m = srv->models->head; m != NULL; m = m->next)
+    for (eied_model_t *m = app->models->head; m != NULL; m = m->next)
         n += m->n_versions;
     stats_slot_t *slots = calloc(n ? n : 1, sizeof *slots);
     Inference__ModelStatistics **list = calloc(n ? n : 1, sizeof *list);
     if (slots == NULL || list == NULL) {
-        eied_call_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        eied_call_fail(call, EIE_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         goto done;
     }
     size_t k = 0;
     bool named = req->name[0] != '\0';
-    for (eied_model_t *m = srv->models->head; m != NULL; m = m->next) {
+    for (eied_model_t *m = app->models->head; m != NULL; m = m->next) {
         if (named && strcmp(m->name, req->name) != 0)
             continue;
         for (size_t i = 0; i < m->n_versions; i++) {
@@ -92,7 +92,7 @@ static void on_model_statistics(eied_server_t *srv, eied_call_t *call)
         }
     }
     if (named && k == 0) {
-        eied_call_fail(call, GRPC_STATUS_NOT_FOUND, "unknown model '%s'%s%s%s", req->name,
+        eied_call_fail(call, EIE_STATUS_NOT_FOUND, "unknown model '%s'%s%s%s", req->name,
                        req->version[0] ? " version '" : "", req->version,
                        req->version[0] ? "'" : "");
         goto done;
@@ -107,9 +107,9 @@ done:
     protobuf_c_message_free_unpacked(&req->base, NULL);
 }
 
-void eied_rpc_stats_register(eied_server_t *srv)
+void eied_rpc_stats_register(eied_app_t *app)
 {
     static const eied_method_t m = {.path = "/inference.GRPCInferenceService/ModelStatistics",
                                     .handler = on_model_statistics};
-    eied_server_add_method(srv, &m);
+    eied_server_add_method(app->server, &m);
 }

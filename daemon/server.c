@@ -27,13 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "admin.h"
 #include "call.h"
+#include "clock.h"
 #include "log.h"
-#include "metrics.h"
-#include "models.h"
-#include "repository.h"
-#include "tls.h"
 
 typedef struct eied_task {
     eied_task_fn fn;
@@ -46,6 +42,7 @@ enum { DEFAULT_PREALLOC = 4, UNKNOWN_METHOD_PREALLOC = 2 };
 /* ---- completion-queue thread ------------------------------------------ */
 
 static void request_call(eied_listener_t *l, const struct method_slot *slot);
+static void call_freed(eied_call_t *call);
 
 static void close_tag_done(eied_tag_t *tag, bool ok)
 {
@@ -110,7 +107,7 @@ static void new_call_done(eied_tag_t *tag, bool ok)
     if ((uint64_t)live > srv->cfg->max_streams) {
         /* Each call in flight holds memory in gRPC and here: the server has a ceiling. */
         atomic_fetch_add(&srv->refused_streams, 1);
-        eied_call_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED,
+        eied_call_fail(call, EIE_STATUS_RESOURCE_EXHAUSTED,
                        "too many calls in flight (server.max_streams = %llu); retry later",
                        (unsigned long long)srv->cfg->max_streams);
         return;
@@ -124,10 +121,10 @@ static void new_call_done(eied_tag_t *tag, bool ok)
         memcpy(path, GRPC_SLICE_START_PTR(call->details.method), n);
         path[n] = '\0';
         if (call->listener == &srv->listeners[EIED_LISTENER_HEALTH])
-            eied_call_fail(call, GRPC_STATUS_UNIMPLEMENTED,
+            eied_call_fail(call, EIE_STATUS_UNIMPLEMENTED,
                            "%s: this port serves grpc.health.v1 only", path);
         else
-            eied_call_fail(call, GRPC_STATUS_UNIMPLEMENTED, "unknown method %s", path);
+            eied_call_fail(call, EIE_STATUS_UNIMPLEMENTED, "unknown method %s", path);
         return;
     }
     inbox_push(srv, call);
@@ -135,7 +132,7 @@ static void new_call_done(eied_tag_t *tag, bool ok)
 
 static void request_call(eied_listener_t *l, const struct method_slot *slot)
 {
-    eied_call_t *call = eied_call_new(l, slot);
+    eied_call_t *call = eied_call_new(l->srv, l, slot, call_freed);
     if (call == NULL) {
         eied_log(EIED_LOG_ERROR, "out of memory requesting a call", NULL);
         return;
@@ -182,8 +179,12 @@ static void *cq_thread_main(void *arg)
     return NULL;
 }
 
-void eied_server_forget_call(eied_server_t *srv, eied_call_t *call)
+/* A call object is going (call.c, any thread): off the live list, and the last one lets
+   a stopping server finish. */
+static void call_freed(eied_call_t *call)
 {
+    eied_server_t *srv = call->srv;
+    bool live = call->call != NULL;
     pthread_mutex_lock(&srv->live_lock);
     if (call->in_live_list) {
         if (call->live_prev != NULL)
@@ -195,6 +196,9 @@ void eied_server_forget_call(eied_server_t *srv, eied_call_t *call)
         call->in_live_list = false;
     }
     pthread_mutex_unlock(&srv->live_lock);
+    if (live && atomic_fetch_sub(&srv->live_calls, 1) == 1 &&
+        atomic_load(&srv->state) >= EIED_SERVER_STOPPING)
+        uv_async_send(&srv->wake); /* the loop checks whether shutdown can complete */
 }
 
 /* ---- loop thread -------------------------------------------------------- */
@@ -242,14 +246,14 @@ static void on_wake(uv_async_t *handle)
 
     while (tasks != NULL) {
         eied_task_t *next = tasks->next;
-        tasks->fn(srv, tasks->arg);
+        tasks->fn(tasks->arg);
         free(tasks);
         tasks = next;
     }
     while (calls != NULL) {
         eied_call_t *next = calls->next;
         calls->next = NULL;
-        calls->slot->method.handler(srv, calls);
+        calls->slot->method.handler(srv->app, calls);
         calls = next;
     }
     if (atomic_load(&srv->state) == EIED_SERVER_STOPPING && listeners_shut_down(srv) &&
@@ -343,7 +347,7 @@ static void probe_result(eied_server_t *srv, bool ok, const char *why)
         if (p->failing) {
             eied_log(EIED_LOG_INFO, "main port accepts connections again", NULL);
             p->failing = false;
-            eied_health_set_port(srv, true, true);
+            srv->hooks->port_probed(srv->app, true, true);
         }
         return;
     }
@@ -357,7 +361,7 @@ static void probe_result(eied_server_t *srv, bool ok, const char *why)
                  "NOT_SERVING",
                  NULL);
     p->failing = true;
-    eied_health_set_port(srv, false, live);
+    srv->hooks->port_probed(srv->app, false, live);
 }
 
 static void probe_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -525,10 +529,7 @@ static void finish_shutdown(eied_server_t *srv)
     close_handle((uv_handle_t *)&srv->sighup);
     close_handle((uv_handle_t *)&srv->drain_timer);
     close_handle((uv_handle_t *)&srv->exit_timer);
-    if (srv->models != NULL)
-        eied_models_close_handles(srv->models);
-    eied_metrics_close(srv);
-    eied_repository_close(srv);
+    srv->hooks->stopped(srv->app);
     eied_log(EIED_LOG_INFO, "stopped", NULL);
 }
 
@@ -557,7 +558,7 @@ static void stop_listening(eied_server_t *srv)
     atomic_store(&srv->state, EIED_SERVER_STOPPING);
     stop_accepting(srv);
     eied_log(EIED_LOG_INFO, "listener closed, finishing in-flight calls", NULL);
-    eied_health_close_watches(srv);
+    srv->hooks->stopping(srv->app);
     for (int i = 0; i < EIED_N_LISTENERS; i++) {
         eied_listener_t *l = &srv->listeners[i];
         if (l->server == NULL)
@@ -583,7 +584,7 @@ void eied_server_shutdown(eied_server_t *srv)
         snprintf(ms, sizeof ms, "%llu", (unsigned long long)srv->cfg->drain_delay_ms);
         eied_log(EIED_LOG_INFO, "draining: readiness NOT_SERVING", "drain_delay_ms", ms, NULL);
         atomic_store(&srv->state, EIED_SERVER_DRAINING);
-        eied_health_set_ready(srv, false);
+        srv->hooks->draining(srv->app);
         uv_timer_start(&srv->drain_timer, on_drain_delay, srv->cfg->drain_delay_ms, 0);
         return;
     }
@@ -603,22 +604,12 @@ static void on_signal(uv_signal_t *h, int signum)
     eied_server_shutdown(srv);
 }
 
-/* SIGHUP: re-read certificates and the admin token, rescan the repository. */
+/* SIGHUP: the application reloads what it reads from files. */
 static void on_sighup(uv_signal_t *h, int signum)
 {
     eied_server_t *srv = h->data;
-    char why[512];
     (void)signum;
-    eied_log(EIED_LOG_INFO, "SIGHUP: reloading certificates, admin token, repository", NULL);
-    if (srv->tls != NULL && !eied_tls_reload(srv->tls, why, sizeof why))
-        eied_log(EIED_LOG_ERROR, "TLS reload failed; the old certificates stay", "error", why,
-                 NULL);
-    if (srv->admin != NULL && !eied_admin_reload(srv->admin, why, sizeof why))
-        eied_log(EIED_LOG_ERROR, "admin token reload failed; the old token stays", "error", why,
-                 NULL);
-    if (srv->models != NULL)
-        eied_models_forget_failures(srv->models); /* every failed file gets another try */
-    eied_repository_rescan(srv);
+    srv->hooks->reload(srv->app);
 }
 
 eied_server_state_t eied_server_state(const eied_server_t *srv)
@@ -661,19 +652,20 @@ static grpc_server *create_grpc_server(eied_server_t *srv)
     return server;
 }
 
-eied_server_t *eied_server_create(uv_loop_t *loop, const eied_config_t *cfg)
+eied_server_t *eied_server_create(uv_loop_t *loop, const eied_config_t *cfg, eied_app_t *app,
+                                  const eied_server_hooks_t *hooks)
 {
     eied_server_t *srv = calloc(1, sizeof *srv);
     if (srv == NULL)
         return NULL;
-    char why[1024];
     srv->loop = loop;
     srv->cfg = cfg;
+    srv->app = app;
+    srv->hooks = hooks;
     pthread_mutex_init(&srv->inbox_lock, NULL);
     pthread_mutex_init(&srv->live_lock, NULL);
     atomic_init(&srv->state, EIED_SERVER_RUNNING);
     atomic_init(&srv->live_calls, 0);
-    srv->started_ns = eied_now_ns();
     srv->cq = grpc_completion_queue_create_for_next(NULL);
     for (int i = 0; i < EIED_N_LISTENERS; i++) {
         srv->listeners[i].srv = srv;
@@ -684,25 +676,11 @@ eied_server_t *eied_server_create(uv_loop_t *loop, const eied_config_t *cfg)
     srv->listeners[EIED_LISTENER_MAIN].server = create_grpc_server(srv);
     if (cfg->health_listen[0] != '\0')
         srv->listeners[EIED_LISTENER_HEALTH].server = create_grpc_server(srv);
-    srv->health = eied_health_create(srv);
-    srv->metrics = calloc(1, sizeof *srv->metrics);
     if (srv->cq == NULL || srv->listeners[EIED_LISTENER_MAIN].server == NULL ||
-        (cfg->health_listen[0] != '\0' && srv->listeners[EIED_LISTENER_HEALTH].server == NULL) ||
-        srv->health == NULL || srv->metrics == NULL) {
+        (cfg->health_listen[0] != '\0' && srv->listeners[EIED_LISTENER_HEALTH].server == NULL)) {
         eied_log(EIED_LOG_ERROR, "cannot create the gRPC server", NULL);
         goto error;
     }
-    srv->tls = eied_tls_create(cfg, why, sizeof why);
-    if (srv->tls == NULL && why[0] != '\0') {
-        eied_log(EIED_LOG_ERROR, "TLS configuration", "error", why, NULL);
-        goto error;
-    }
-    srv->admin = eied_admin_create(cfg, why, sizeof why);
-    if (srv->admin == NULL) {
-        eied_log(EIED_LOG_ERROR, "admin configuration", "error", why, NULL);
-        goto error;
-    }
-    eied_health_register(srv);
     return srv;
 error:
     eied_server_free(srv);
@@ -914,14 +892,13 @@ static bool bind_listener(eied_listener_t *l, const char *addr, grpc_server_cred
     return true;
 }
 
-bool eied_server_start(eied_server_t *srv)
+bool eied_server_start(eied_server_t *srv, grpc_server_credentials *creds, const char *tls)
 {
     const eied_config_t *cfg = srv->cfg;
     eied_listener_t *main_l = &srv->listeners[EIED_LISTENER_MAIN];
     eied_listener_t *health_l = &srv->listeners[EIED_LISTENER_HEALTH];
     check_fd_limit(srv);
     /* NULL credentials: plaintext, accepted by the daemon itself (see "Accepting") */
-    grpc_server_credentials *creds = srv->tls != NULL ? eied_tls_credentials(srv->tls) : NULL;
     if (!bind_listener(main_l, cfg->listen, creds))
         return false;
     /* Kubernetes gRPC probes dial plaintext: the health port never speaks TLS. */
@@ -976,15 +953,13 @@ bool eied_server_start(eied_server_t *srv)
     char addr[EIED_CONFIG_STR_MAX + 16];
     if (health_l->server != NULL) {
         bound_address(cfg->health_listen, health_l->bound_port, addr, sizeof addr);
-        printf("health on %s\n", addr);
+        eied_log_announce("health", addr);
         eied_log(EIED_LOG_INFO, "health port listening (plaintext, grpc.health.v1 only)", "addr",
                  addr, NULL);
     }
     bound_address(cfg->listen, main_l->bound_port, addr, sizeof addr);
-    printf("listening on %s\n", addr);
-    fflush(stdout);
-    eied_log(EIED_LOG_INFO, "listening", "addr", addr, "tls",
-             srv->tls == NULL ? "off" : eied_tls_mutual(srv->tls) ? "mutual" : "on", NULL);
+    eied_log_announce("listening", addr);
+    eied_log(EIED_LOG_INFO, "listening", "addr", addr, "tls", tls, NULL);
     return true;
 }
 
@@ -1028,10 +1003,6 @@ void eied_server_free(eied_server_t *srv)
         }
         grpc_completion_queue_destroy(srv->cq);
     }
-    eied_health_free(srv->health);
-    eied_tls_free(srv->tls);
-    eied_admin_free(srv->admin);
-    free(srv->metrics);
     pthread_mutex_destroy(&srv->inbox_lock);
     pthread_mutex_destroy(&srv->live_lock);
     for (int i = 0; i < EIED_N_LISTENERS; i++) {

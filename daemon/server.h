@@ -1,5 +1,11 @@
 /*
- * server.h - the gRPC server inside a libuv loop.
+ * server.h - the transport: the gRPC servers inside a libuv loop.
+ *
+ * The server owns listeners, the completion-queue thread, the loop's inbox
+ * of new calls and posted tasks, signals and the drain steps. It knows
+ * nothing of models or health: it hands each call to its method's handler
+ * with the application (an opaque eied_app_t, app.c), and tells the
+ * application what happens to it through eied_server_hooks_t.
  *
  * Threads (GRPC_NOTES.md, DESIGN.md "Data flow of one request"):
  *   - gRPC core's own I/O threads;
@@ -13,19 +19,20 @@
 #define EIED_SERVER_H
 
 #include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
+#include "call.h"
 #include "config.h"
 
-typedef struct eied_server eied_server_t;
-typedef struct eied_call eied_call_t;
+typedef struct eied_app eied_app_t;
 
 /* Runs on the loop thread with a new call whose request payload has arrived. */
-typedef void (*eied_handler_fn)(eied_server_t *srv, eied_call_t *call);
+typedef void (*eied_handler_fn)(eied_app_t *app, eied_call_t *call);
 
 /* A unary or server-streaming RPC served through a registered method. */
 typedef struct eied_method {
@@ -35,7 +42,7 @@ typedef struct eied_method {
 } eied_method_t;
 
 /* A task run on the loop thread (see eied_server_post). */
-typedef void (*eied_task_fn)(eied_server_t *srv, void *arg);
+typedef void (*eied_task_fn)(void *arg);
 
 typedef enum {
     EIED_SERVER_RUNNING = 0,
@@ -46,16 +53,19 @@ typedef enum {
 
 #define EIED_MAX_METHODS 32
 
-typedef struct eied_health eied_health_t;
-typedef struct eied_models eied_models_t;
-typedef struct eied_metrics eied_metrics_t;
-typedef struct eied_repository eied_repository_t;
-typedef struct eied_tls eied_tls_t;
-typedef struct eied_admin eied_admin_t;
-
-typedef struct eied_tag {
-    void (*fn)(struct eied_tag *tag, bool ok);
-} eied_tag_t;
+/*
+ * What the transport tells the application; loop thread, every slot set.
+ * The drain steps in order: draining (readiness goes NOT_SERVING), stopping
+ * (listeners closed: end streams, stop watching files), stopped (close the
+ * application's loop handles so the loop can end).
+ */
+typedef struct eied_server_hooks {
+    void (*port_probed)(eied_app_t *app, bool ok, bool liveness_ok); /* the main-port probe */
+    void (*draining)(eied_app_t *app);
+    void (*stopping)(eied_app_t *app);
+    void (*stopped)(eied_app_t *app);
+    void (*reload)(eied_app_t *app); /* SIGHUP */
+} eied_server_hooks_t;
 
 /* One gRPC server: the main port (every service) or the plaintext health-only port. */
 typedef struct eied_listener {
@@ -87,6 +97,8 @@ enum { EIED_LISTENER_MAIN = 0, EIED_LISTENER_HEALTH = 1, EIED_N_LISTENERS = 2 };
 struct eied_server {
     uv_loop_t *loop;
     const eied_config_t *cfg;
+    eied_app_t *app;                   /* handed to every handler and hook */
+    const eied_server_hooks_t *hooks;
     grpc_completion_queue *cq;
     pthread_t cq_thread;
     bool cq_thread_started;
@@ -113,27 +125,22 @@ struct eied_server {
     grpc_server_credentials *fd_creds; /* for connections the daemon accepts (plaintext) */
     bool cancelled_all;
     int signals_seen;
-
-    eied_health_t *health;
-    eied_models_t *models;         /* models.c */
-    eied_metrics_t *metrics;       /* metrics.c */
-    eied_repository_t *repository; /* repository.c; NULL without one */
-    eied_tls_t *tls;               /* tls.c; NULL for plaintext */
-    eied_admin_t *admin;           /* admin.c */
-    uint64_t started_ns;
 };
 
-/* Creates the server on loop with cfg (kept by reference). Logs and returns NULL on failure. */
-eied_server_t *eied_server_create(uv_loop_t *loop, const eied_config_t *cfg);
+/* Creates the server on loop with cfg (kept by reference); handlers and hooks get app.
+   Logs and returns NULL on failure. */
+eied_server_t *eied_server_create(uv_loop_t *loop, const eied_config_t *cfg, eied_app_t *app,
+                                  const eied_server_hooks_t *hooks);
 
 /* Registers a method on the main port; before eied_server_start. */
 bool eied_server_add_method(eied_server_t *srv, const eied_method_t *method);
 /* Registers a method on the main port and the health-only port. */
 bool eied_server_add_health_method(eied_server_t *srv, const eied_method_t *method);
 
-/* Binds cfg->listen (TLS if configured) and cfg->health_listen, starts the CQ thread,
-   installs signal handlers. Returns false on failure. */
-bool eied_server_start(eied_server_t *srv);
+/* Binds cfg->listen with creds (NULL: plaintext, accepted by the daemon; the server takes
+   the reference; tls names the mode for the log) and cfg->health_listen, starts the CQ
+   thread, installs signal handlers. Returns false on failure. */
+bool eied_server_start(eied_server_t *srv, grpc_server_credentials *creds, const char *tls);
 
 /* Starts the graceful drain (what SIGTERM does); a second call cancels at once. */
 void eied_server_shutdown(eied_server_t *srv);
@@ -141,26 +148,9 @@ void eied_server_shutdown(eied_server_t *srv);
 /* Frees what is left after the loop has returned. NULL is fine. */
 void eied_server_free(eied_server_t *srv);
 
-/* Queues fn(srv, arg) to run on the loop thread; callable from any thread. */
+/* Queues fn(arg) to run on the loop thread; callable from any thread. */
 void eied_server_post(eied_server_t *srv, eied_task_fn fn, void *arg);
 
 eied_server_state_t eied_server_state(const eied_server_t *srv);
-
-/* Takes a call off the live list (call.c, when the call is freed); any thread. */
-void eied_server_forget_call(eied_server_t *srv, eied_call_t *call);
-
-/* The health service (health.c): status of "", "liveness", "readiness". */
-eied_health_t *eied_health_create(eied_server_t *srv);
-void eied_health_free(eied_health_t *health);
-void eied_health_register(eied_server_t *srv);
-/* Sets readiness (and the overall "" service) SERVING or NOT_SERVING; loop thread. */
-void eied_health_set_ready(eied_server_t *srv, bool ready);
-/* The main port's listener answers (ok) or not; readiness follows at once, liveness
-   once it has not answered for server.liveness_grace. Loop thread. */
-void eied_health_set_port(eied_server_t *srv, bool ok, bool liveness_ok);
-/* Watch streams open now. */
-unsigned eied_health_watch_count(const eied_server_t *srv);
-/* Ends every Watch stream (server stopping); loop thread. */
-void eied_health_close_watches(eied_server_t *srv);
 
 #endif

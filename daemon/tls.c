@@ -29,19 +29,19 @@ struct eied_tls {
     grpc_ssl_server_certificate_config *pending; /* handed to gRPC at the next handshake */
 };
 
-static char *read_pem(const char *what, const char *path, char *why, size_t why_len)
+static char *read_pem(const char *what, const char *path, eie_error_t *err)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
-        snprintf(why, why_len, "tls.%s: %s: %s", what, path, strerror(errno));
+        eie_error_set(err, EIE_STATUS_BAD_CONFIG, "tls.%s: %s: %s", what, path, strerror(errno));
         return NULL;
     }
     char *buf = malloc(PEM_MAX + 1);
     size_t n = buf != NULL ? fread(buf, 1, PEM_MAX + 1, f) : 0;
     fclose(f);
     if (buf == NULL || n == 0 || n > PEM_MAX) {
-        snprintf(why, why_len, "tls.%s: %s: empty, unreadable or larger than %d bytes", what, path,
-                 PEM_MAX);
+        eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                      "tls.%s: %s: empty, unreadable or larger than %d bytes", what, path, PEM_MAX);
         free(buf);
         return NULL;
     }
@@ -51,26 +51,29 @@ static char *read_pem(const char *what, const char *path, char *why, size_t why_
 
 /* Checks with OpenSSL that the chain, the key and the CA parse and that key and cert match. */
 static bool validate(const char *cert, const char *key, const char *ca, const eied_config_t *cfg,
-                     int64_t *not_after_out, char *why, size_t why_len)
+                     int64_t *not_after_out, eie_error_t *err)
 {
     bool ok = false;
     BIO *cb = BIO_new_mem_buf(cert, -1), *kb = BIO_new_mem_buf(key, -1);
     X509 *x = PEM_read_bio_X509(cb, NULL, NULL, NULL);
     EVP_PKEY *k = PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL);
     if (x == NULL)
-        snprintf(why, why_len, "tls.cert: %s: no PEM certificate", cfg->tls_cert);
+        eie_error_set(err, EIE_STATUS_BAD_CONFIG, "tls.cert: %s: no PEM certificate",
+                      cfg->tls_cert);
     else if (k == NULL)
-        snprintf(why, why_len, "tls.key: %s: no PEM private key (encrypted keys are not supported)",
-                 cfg->tls_key);
+        eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                      "tls.key: %s: no PEM private key (encrypted keys are not supported)",
+                      cfg->tls_key);
     else if (EVP_PKEY_get_security_bits(k) < MIN_KEY_SECURITY_BITS)
-        snprintf(why, why_len,
-                 "tls.key: %s: a %d-bit %s key is too weak to use (%d bits of security, "
-                 "at least %d needed: RSA 2048 or EC P-256)",
-                 cfg->tls_key, EVP_PKEY_get_bits(k), EVP_PKEY_get0_type_name(k),
-                 EVP_PKEY_get_security_bits(k), MIN_KEY_SECURITY_BITS);
+        eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                      "tls.key: %s: a %d-bit %s key is too weak to use (%d bits of security, "
+                      "at least %d needed: RSA 2048 or EC P-256)",
+                      cfg->tls_key, EVP_PKEY_get_bits(k), EVP_PKEY_get0_type_name(k),
+                      EVP_PKEY_get_security_bits(k), MIN_KEY_SECURITY_BITS);
     else if (X509_check_private_key(x, k) != 1)
-        snprintf(why, why_len, "tls.key: %s does not match the certificate in %s", cfg->tls_key,
-                 cfg->tls_cert);
+        eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                      "tls.key: %s does not match the certificate in %s", cfg->tls_key,
+                      cfg->tls_cert);
     else
         ok = true;
     struct tm tm;
@@ -80,7 +83,8 @@ static bool validate(const char *cert, const char *key, const char *ca, const ei
         BIO *ab = BIO_new_mem_buf(ca, -1);
         X509 *a = PEM_read_bio_X509(ab, NULL, NULL, NULL);
         if (a == NULL) {
-            snprintf(why, why_len, "tls.client_ca: %s: no PEM certificate", cfg->tls_client_ca);
+            eie_error_set(err, EIE_STATUS_BAD_CONFIG, "tls.client_ca: %s: no PEM certificate",
+                          cfg->tls_client_ca);
             ok = false;
         }
         X509_free(a);
@@ -95,19 +99,18 @@ static bool validate(const char *cert, const char *key, const char *ca, const ei
 }
 
 static grpc_ssl_server_certificate_config *read_config(const eied_config_t *cfg,
-                                                       int64_t *not_after_out, char *why,
-                                                       size_t why_len)
+                                                       int64_t *not_after_out, eie_error_t *err)
 {
     grpc_ssl_server_certificate_config *config = NULL;
     char *ca = NULL;
-    char *cert = read_pem("cert", cfg->tls_cert, why, why_len);
-    char *key = cert != NULL ? read_pem("key", cfg->tls_key, why, why_len) : NULL;
+    char *cert = read_pem("cert", cfg->tls_cert, err);
+    char *key = cert != NULL ? read_pem("key", cfg->tls_key, err) : NULL;
     if (key == NULL)
         goto out;
     if (cfg->tls_client_ca[0] != '\0' &&
-        (ca = read_pem("client_ca", cfg->tls_client_ca, why, why_len)) == NULL)
+        (ca = read_pem("client_ca", cfg->tls_client_ca, err)) == NULL)
         goto out;
-    if (!validate(cert, key, ca, cfg, not_after_out, why, why_len))
+    if (!validate(cert, key, ca, cfg, not_after_out, err))
         goto out;
     grpc_ssl_pem_key_cert_pair pair = {.private_key = key, .cert_chain = cert};
     /* gRPC 1.51's reloading path asserts that root certificates are set even when no client
@@ -141,31 +144,33 @@ static void warn_expiry(const eied_tls_t *tls)
              "cert", tls->cfg->tls_cert, "days_left", days, NULL);
 }
 
-eied_tls_t *eied_tls_create(const eied_config_t *cfg, char *why, size_t why_len)
+eied_tls_t *eied_tls_create(const eied_config_t *cfg, eie_error_t *err)
 {
-    why[0] = '\0';
+    eie_error_set(err, EIE_STATUS_OK, "%s", "");
     if (cfg->tls_cert[0] == '\0' && cfg->tls_key[0] == '\0') {
         if (cfg->tls_client_ca[0] != '\0' || cfg->tls_require_client_cert)
-            snprintf(why, why_len, "tls.client_ca/require_client_cert need tls.cert and tls.key");
+            eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                          "tls.client_ca/require_client_cert need tls.cert and tls.key");
         return NULL;
     }
     if (cfg->tls_cert[0] == '\0' || cfg->tls_key[0] == '\0') {
-        snprintf(why, why_len, "tls.cert and tls.key must both be set");
+        eie_error_set(err, EIE_STATUS_BAD_CONFIG, "tls.cert and tls.key must both be set");
         return NULL;
     }
     if (cfg->tls_require_client_cert && cfg->tls_client_ca[0] == '\0') {
-        snprintf(why, why_len, "tls.require_client_cert needs tls.client_ca to verify against");
+        eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                      "tls.require_client_cert needs tls.client_ca to verify against");
         return NULL;
     }
     eied_tls_t *tls = calloc(1, sizeof *tls);
     if (tls == NULL) {
-        snprintf(why, why_len, "out of memory");
+        eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory");
         return NULL;
     }
     tls->cfg = cfg;
     pthread_mutex_init(&tls->lock, NULL);
     int64_t not_after = INT64_MAX;
-    tls->pending = read_config(cfg, &not_after, why, why_len);
+    tls->pending = read_config(cfg, &not_after, err);
     if (tls->pending == NULL) {
         eied_tls_free(tls);
         return NULL;
@@ -207,10 +212,10 @@ grpc_server_credentials *eied_tls_credentials(eied_tls_t *tls)
     return grpc_ssl_server_credentials_create_with_options(opts);
 }
 
-bool eied_tls_reload(eied_tls_t *tls, char *why, size_t why_len)
+bool eied_tls_reload(eied_tls_t *tls, eie_error_t *err)
 {
     int64_t not_after = INT64_MAX;
-    grpc_ssl_server_certificate_config *next = read_config(tls->cfg, &not_after, why, why_len);
+    grpc_ssl_server_certificate_config *next = read_config(tls->cfg, &not_after, err);
     if (next == NULL)
         return false;
     atomic_store(&tls->not_after, not_after);

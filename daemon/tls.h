@@ -12,15 +12,17 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "eie/status.h"
 
 typedef struct eied_tls eied_tls_t;
 
-/* Reads cfg's [tls] files. NULL with why empty: TLS is off; NULL with why set: an error. */
-eied_tls_t *eied_tls_create(const eied_config_t *cfg, char *why, size_t why_len);
+/* Reads cfg's [tls] files. NULL with err->status OK: TLS is off; NULL with another status:
+   an error, err naming the file. */
+eied_tls_t *eied_tls_create(const eied_config_t *cfg, eie_error_t *err);
 /* Server credentials that fetch the current certificates at each handshake (caller releases). */
 grpc_server_credentials *eied_tls_credentials(eied_tls_t *tls);
-/* Re-reads the files; on error the old certificates stay and why says what is wrong. */
-bool eied_tls_reload(eied_tls_t *tls, char *why, size_t why_len);
+/* Re-reads the files; on error the old certificates stay and err says what is wrong. */
+bool eied_tls_reload(eied_tls_t *tls, eie_error_t *err);
 /* True when clients must present a certificate the CA signed. */
 bool eied_tls_mutual(const eied_tls_t *tls);
 /* Seconds until the certificate expires (negative once it has); any thread. */

@@ -18,6 +18,11 @@
 
 typedef struct eie_backend {
     const char *name;
+    /* Its options (eie/engine.h), and the accuracy it promises against the float
+       reference. */
+    const eie_backend_option_t *options;
+    size_t n_options;
+    float tolerance;
     /* Creates the backend's state (threads, tables); *n_pes_out = PEs used. */
     eie_status_t (*engine_init)(const eie_engine_opts_t *opts, void **state_out,
                                 unsigned *n_pes_out, eie_error_t *err);

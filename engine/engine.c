@@ -1,9 +1,10 @@
 /*
  * engine.c - the backend registry and the public engine/net wrappers.
  * Backends are chosen by name (STYLE.md: a registry table in the manner of
- * redis' ConnectionType): cpu and eie-sim.
+ * redis' ConnectionType): one row per backend, each declaring its options.
  */
 #include <assert.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,16 +13,30 @@
 #include "eie/engine.h"
 #include "relax.h"
 
+/* The registry: one row per backend; everything else (names, options, tolerances) is read
+   from the rows. A new backend is a folder and a line here. */
 static const eie_backend_t *const backends[] = {
     &eie_backend_cpu,
     &eie_backend_sim,
 };
+#define N_BACKENDS (sizeof backends / sizeof backends[0])
 
-static const char *const backend_names[] = {
-    "cpu",
-    "eie-sim",
-    NULL,
-};
+static const char *backend_names[N_BACKENDS + 1];
+static eie_backend_info_t backend_infos[N_BACKENDS];
+static pthread_once_t registry_once = PTHREAD_ONCE_INIT;
+
+static void registry_init(void)
+{
+    for (size_t i = 0; i < N_BACKENDS; i++) {
+        backend_names[i] = backends[i]->name;
+        backend_infos[i] = (eie_backend_info_t){
+            .name = backends[i]->name,
+            .options = backends[i]->options,
+            .n_options = backends[i]->n_options,
+            .tolerance = backends[i]->tolerance,
+        };
+    }
+}
 
 struct eie_engine {
     const eie_backend_t *be;
@@ -46,7 +61,83 @@ eie_engine_opts_t eie_engine_opts_default(void)
 
 const char *const *eie_backend_names(void)
 {
+    pthread_once(&registry_once, registry_init);
     return backend_names;
+}
+
+size_t eie_backend_count(void)
+{
+    return N_BACKENDS;
+}
+
+const eie_backend_info_t *eie_backend_info(size_t i)
+{
+    pthread_once(&registry_once, registry_init);
+    return i < N_BACKENDS ? &backend_infos[i] : NULL;
+}
+
+const eie_backend_info_t *eie_backend_find(const char *name)
+{
+    pthread_once(&registry_once, registry_init);
+    for (size_t i = 0; i < N_BACKENDS; i++)
+        if (strcmp(backend_infos[i].name, name) == 0)
+            return &backend_infos[i];
+    return NULL;
+}
+
+eie_status_t eie_engine_opts_set(eie_engine_opts_t *opts, const char *backend, const char *key,
+                                 const char *value, eie_error_t *err)
+{
+    const eie_backend_info_t *be = eie_backend_find(backend);
+    if (be == NULL)
+        return eie_error_set(err, EIE_STATUS_NOT_FOUND, "unknown backend \"%s\"", backend);
+    const eie_backend_option_t *o = NULL;
+    for (size_t i = 0; i < be->n_options && o == NULL; i++)
+        if (strcmp(be->options[i].name, key) == 0)
+            o = &be->options[i];
+    if (o == NULL)
+        return eie_error_set(err, EIE_STATUS_NOT_FOUND, "backend %s has no option '%s'", backend,
+                             key);
+    void *field = (char *)opts + o->offset;
+    char *end;
+    switch (o->type) {
+    case EIE_OPTION_UINT:
+    case EIE_OPTION_UINT64: {
+        errno = 0;
+        unsigned long long u = strtoull(value, &end, 10);
+        if (value[0] == '\0' || value[0] == '-' || *end != '\0' || errno != 0 ||
+            (double)u < o->min || (double)u > o->max)
+            return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                                 "backend %s: option '%s': '%s' is not an integer in [%.0f, %.0f]",
+                                 backend, key, value, o->min, o->max);
+        if (o->type == EIE_OPTION_UINT)
+            *(unsigned *)field = (unsigned)u;
+        else
+            *(uint64_t *)field = u;
+        return EIE_STATUS_OK;
+    }
+    case EIE_OPTION_DOUBLE: {
+        double d = strtod(value, &end);
+        if (value[0] == '\0' || *end != '\0' || !(d >= o->min && d <= o->max))
+            return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                                 "backend %s: option '%s': '%s' is not a number in [%g, %g]",
+                                 backend, key, value, o->min, o->max);
+        *(double *)field = d;
+        return EIE_STATUS_OK;
+    }
+    case EIE_OPTION_BOOL:
+        if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0)
+            return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                                 "backend %s: option '%s': '%s' is not true or false", backend,
+                                 key, value);
+        *(int *)field = strcmp(value, "true") == 0;
+        return EIE_STATUS_OK;
+    case EIE_OPTION_STRING:
+        *(const char **)field = value[0] != '\0' ? value : NULL;
+        return EIE_STATUS_OK;
+    }
+    return eie_error_set(err, EIE_STATUS_INTERNAL, "backend %s: option '%s' has no type",
+                         backend, key);
 }
 
 eie_status_t eie_engine_init(const eie_engine_opts_t *opts, eie_engine_t **engine_out,

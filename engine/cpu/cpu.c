@@ -21,8 +21,8 @@
 #include "backend.h"
 #include "cpu/graph.h"
 #include "cpu/kernels.h"
-#include "cpu/layout.h"
-#include "cpu/pool.h"
+#include "pe/layout.h"
+#include "pe/pool.h"
 #include "format/format.h"
 
 #define CACHE_LINE 64
@@ -571,8 +571,28 @@ static eie_status_t cpu_net_run_multi(void *state, void *netp, const float *cons
     return eie_waiter_wait(&w, 8 * eie_pool_spin(s->pool), info_out, err);
 }
 
+static const eie_backend_option_t cpu_options[] = {
+    {"kernel", EIE_OPTION_STRING, "", 0, 0,
+     "kernel variant: scalar, avx2 or avx512; empty: EIE_KERNEL, else the fastest this CPU runs",
+     offsetof(eie_engine_opts_t, cpu_kernel)},
+    {"column_only", EIE_OPTION_BOOL, "false", 0, 0,
+     "keep only the column form, also for layers whose input may be dense (less memory, "
+     "slower batch-1 runs on dense activations)",
+     offsetof(eie_engine_opts_t, cpu_column_only)},
+    {"max_layout_bytes", EIE_OPTION_UINT64, "0", 0, 1e15,
+     "refuse a net whose run-time layout needs more bytes; 0: no limit",
+     offsetof(eie_engine_opts_t, max_layout_bytes)},
+    {"max_layout_ratio", EIE_OPTION_UINT64, "0", 0, 1e6,
+     "refuse a layout over this many times the file's bytes (a file counts as 256 KiB at "
+     "least); 0: no limit",
+     offsetof(eie_engine_opts_t, max_layout_ratio)},
+};
+
 const eie_backend_t eie_backend_cpu = {
     .name = "cpu",
+    .options = cpu_options,
+    .n_options = sizeof cpu_options / sizeof cpu_options[0],
+    .tolerance = 1e-5f,
     .engine_init = cpu_engine_init,
     .engine_free = cpu_engine_free,
     .net_init = cpu_net_init,

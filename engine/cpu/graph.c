@@ -35,7 +35,7 @@
 #include "act.h"
 #include "backend.h"
 #include "cpu/exact.h"
-#include "cpu/layout.h"
+#include "pe/layout.h"
 #include "format/format.h"
 #include "graph_ops.h"
 

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "cpu/kernels.h"
-#include "cpu/pool.h"
+#include "pe/pool.h"
 #include "eie/engine.h"
 
 typedef struct eie_cpu_graph eie_cpu_graph_t;

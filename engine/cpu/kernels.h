@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cpu/layout.h"
+#include "pe/layout.h"
 #include "eie/status.h"
 
 /* Most inputs one kernel call handles; larger batches run in chunks. */

@@ -8,16 +8,15 @@
  * byte length of each layer), so truncation is reported as such, (3) the
  * SHA-256 trailer, (4) the contents of each layer.
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <openssl/evp.h>
 
+#include "eie/file.h"
 #include "format/format.h"
 #include "format/huffman.h"
 
@@ -830,37 +829,14 @@ eie_status_t eie_model_load_file(const char *path, const eie_limits_t *limits,
                                  eie_model_t **model_out, eie_error_t *err)
 {
     eie_limits_t lim = limits ? *limits : eie_limits_default();
-    eie_status_t st;
-    uint8_t *data = NULL;
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return eie_error_set(err, errno == ENOENT ? EIE_STATUS_NOT_FOUND : EIE_STATUS_IO,
-                             "%s: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        st = eie_error_set(err, EIE_STATUS_IO, "%s: not a regular file", path);
-        goto done;
-    }
-    if ((uint64_t)sb.st_size > lim.max_file_bytes) {
-        st = eie_error_set(err, EIE_STATUS_LIMIT, "%s: %lld bytes over the file limit %" PRIu64,
-                           path, (long long)sb.st_size, lim.max_file_bytes);
-        goto done;
-    }
-    size_t len = (size_t)sb.st_size;
-    data = malloc(len ? len : 1);
-    if (data == NULL) {
-        st = eie_error_set(err, EIE_STATUS_NO_MEMORY, "%s: out of memory", path);
-        goto done;
-    }
-    if (fread(data, 1, len, f) != len) {
-        st = eie_error_set(err, EIE_STATUS_IO, "%s: short read", path);
-        goto done;
-    }
+    uint8_t *data;
+    size_t len;
+    eie_status_t st = eie_file_read(path, lim.max_file_bytes, &data, &len, err);
+    if (st != EIE_STATUS_OK)
+        return st;
     st = eie_model_load_memory(data, len, &lim, model_out, err);
     if (st != EIE_STATUS_OK)
         eie_error_prefix(err, "%s: ", path);
-done:
     free(data);
-    fclose(f);
     return st;
 }

@@ -1752,7 +1752,7 @@ eie_status_t eie_onnx_import_graph_file(const char *path, const eie_onnx_opts_t 
         name_from_path(path, name, sizeof name);
         o.model_name = name;
     }
-    eie_status_t st = eie_onnx_read_file(path, EIE_ONNX_MAX_FILE, &data, &len, err);
+    eie_status_t st = eie_file_read(path, EIE_ONNX_MAX_FILE, &data, &len, err);
     if (st != EIE_STATUS_OK)
         return st;
     st = eie_onnx_import_graph_memory(data, len, &o, builder_out, err);

@@ -703,7 +703,7 @@ eie_status_t eie_onnx_import_file(const char *path, const eie_onnx_opts_t *opts,
 {
     uint8_t *data;
     size_t len;
-    eie_status_t st = eie_onnx_read_file(path, EIE_ONNX_MAX_FILE, &data, &len, err);
+    eie_status_t st = eie_file_read(path, EIE_ONNX_MAX_FILE, &data, &len, err);
     if (st != EIE_STATUS_OK)
         return st;
     st = eie_onnx_import_memory(data, len, opts, mlp_out, info_out, err);

@@ -2,6 +2,7 @@
 #ifndef EIE_ONNX_INTERNAL_H
 #define EIE_ONNX_INTERNAL_H
 
+#include "eie/file.h"
 #include "eie/onnx.h"
 #include "onnx/onnx.pb-c.h"
 
@@ -24,9 +25,5 @@ eie_status_t eie_onnx_const_floats(const Onnx__TensorProto *t, const eie_onnx_te
 /* Converts an int64 tensor to count int64s (malloc'd, caller frees). */
 eie_status_t eie_onnx_tensor_int64s(const Onnx__TensorProto *t, const char *what, size_t count,
                                     int64_t **data_out, eie_error_t *err);
-
-/* Reads a whole file of at most max bytes into a malloc'd buffer. */
-eie_status_t eie_onnx_read_file(const char *path, uint64_t max, uint8_t **data_out, size_t *len_out,
-                                eie_error_t *err);
 
 #endif

@@ -1,11 +1,9 @@
 /* TensorProto -> floats with every size checked; raw_data is little-endian. */
 #include "onnx/onnx_internal.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 eie_status_t eie_onnx_tensor_shape(const Onnx__TensorProto *t, const char *what, uint32_t *rank_out,
                                    int64_t *dims_out, size_t *count_out, eie_error_t *err)
@@ -113,40 +111,6 @@ eie_status_t eie_onnx_tensor_int64s(const Onnx__TensorProto *t, const char *what
     return EIE_STATUS_OK;
 }
 
-eie_status_t eie_onnx_read_file(const char *path, uint64_t max, uint8_t **data_out, size_t *len_out,
-                                eie_error_t *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return eie_error_set(err, errno == ENOENT ? EIE_STATUS_NOT_FOUND : EIE_STATUS_IO,
-                             "cannot open %s: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        fclose(f);
-        return eie_error_set(err, EIE_STATUS_IO, "%s is not a regular file", path);
-    }
-    if ((uint64_t)sb.st_size > max) {
-        fclose(f);
-        return eie_error_set(err, EIE_STATUS_LIMIT, "%s is %lld bytes, more than the limit %llu",
-                             path, (long long)sb.st_size, (unsigned long long)max);
-    }
-    size_t len = (size_t)sb.st_size;
-    uint8_t *data = malloc(len ? len : 1);
-    if (data == NULL) {
-        fclose(f);
-        return eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory reading %s", path);
-    }
-    if (fread(data, 1, len, f) != len) {
-        free(data);
-        fclose(f);
-        return eie_error_set(err, EIE_STATUS_IO, "cannot read %s", path);
-    }
-    fclose(f);
-    *data_out = data;
-    *len_out = len;
-    return EIE_STATUS_OK;
-}
-
 eie_status_t eie_onnx_tensor_load_memory(const void *data, size_t len,
                                          eie_onnx_tensor_t **tensor_out, eie_error_t *err)
 {
@@ -177,7 +141,7 @@ eie_status_t eie_onnx_tensor_load_file(const char *path, eie_onnx_tensor_t **ten
 {
     uint8_t *data;
     size_t len;
-    eie_status_t st = eie_onnx_read_file(path, EIE_ONNX_MAX_FILE, &data, &len, err);
+    eie_status_t st = eie_file_read(path, EIE_ONNX_MAX_FILE, &data, &len, err);
     if (st != EIE_STATUS_OK)
         return st;
     st = eie_onnx_tensor_load_memory(data, len, tensor_out, err);

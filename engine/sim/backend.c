@@ -8,7 +8,7 @@
 #include <stdlib.h>
 
 #include "backend.h"
-#include "cpu/pool.h"
+#include "pe/pool.h"
 #include "eie/sim.h"
 
 typedef struct sim_state {
@@ -168,8 +168,26 @@ static eie_status_t sim_net_run(void *state, void *net, const float *input, size
     return st;
 }
 
+/* 0 keeps the EIE paper's value (engine/sim/README.md). */
+static const eie_backend_option_t sim_options[] = {
+    {"fifo_depth", EIE_OPTION_UINT, "0", 0, EIE_SIM_MAX_FIFO, "activation FIFO depth per PE; 0: 8",
+     offsetof(eie_engine_opts_t, sim_fifo_depth)},
+    {"pipeline_depth", EIE_OPTION_UINT, "0", 0, EIE_SIM_MAX_PIPELINE, "arithmetic pipeline stages; 0: 4",
+     offsetof(eie_engine_opts_t, sim_pipeline_depth)},
+    {"clock_mhz", EIE_OPTION_DOUBLE, "0", 0, EIE_SIM_MAX_CLOCK_MHZ, "clock in MHz; 0: 800",
+     offsetof(eie_engine_opts_t, sim_clock_mhz)},
+    {"act_regs", EIE_OPTION_UINT, "0", 0, EIE_SIM_MAX_ACT_REGS,
+     "activations per PE register file; 0: 64 (4K over 64 PEs); longer inputs run in "
+     "batches through the activation SRAM",
+     offsetof(eie_engine_opts_t, sim_act_regs)},
+};
+
 const eie_backend_t eie_backend_sim = {
     .name = "eie-sim",
+    .options = sim_options,
+    .n_options = sizeof sim_options / sizeof sim_options[0],
+    /* engine/sim/README.md, "Error bound": |sim - float| <= 2^-5 * max(1, |y|) */
+    .tolerance = 1.0f / 32.0f,
     .engine_init = sim_engine_init,
     .engine_free = sim_engine_free,
     .net_init = sim_net_init,

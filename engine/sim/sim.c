@@ -1,7 +1,7 @@
 /*
  * sim.c - a model prepared for the simulated EIE accelerator, and one
  * inference on it: 16-bit fixed-point arithmetic (fixed.h) on the per-PE CSC
- * layout of the cpu backend (cpu/layout.h: EIE sec. III-B, row i on PE
+ * layout the backends share (pe/layout.h: EIE sec. III-B, row i on PE
  * i mod N), timed by the cycle model (cycles.c).
  *
  * Q formats are chosen at load (README.md, "Fixed point"):
@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "act.h"
-#include "cpu/layout.h"
+#include "pe/layout.h"
 #include "eie/sim.h"
 #include "format/format.h"
 #include "sim/cycles.h"

@@ -21,7 +21,7 @@
  *          gathers, two partial sums); absent where neither is compiled in.
  * With 2 threads the rows are split into two blocks of equal nonzeros, each
  * its own CSC/CSR, run on the engine's spin-then-sleep PE pool
- * (engine/cpu/pool.h): the caller takes one block, a pool thread the other.
+ * (engine/pe/pool.h): the caller takes one block, a pool thread the other.
  * CSC: each thread lists the nonzero columns itself (no barrier); CSR at
  * B > 1: the two transpose half the input each and meet at the pool's
  * barrier. Below 2^15 entries of work a run stays on the calling thread,
@@ -33,7 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cpu/pool.h"
+#include "pe/pool.h"
 
 #define BL_MAX_BATCH   16u
 #define BL_MAX_THREADS 2u

@@ -16,7 +16,7 @@
 
 #include <stdint.h>
 
-#include "cpu/pool.h"
+#include "pe/pool.h"
 
 typedef struct bl_conv_shape {
     const char *name;

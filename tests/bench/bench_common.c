@@ -15,7 +15,7 @@
 #endif
 
 #include "backend.h"
-#include "cpu/pool.h"
+#include "pe/pool.h"
 
 double bench_now_us(void)
 {

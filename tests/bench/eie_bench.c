@@ -39,7 +39,7 @@
 #include "bench_common.h"
 #include "conv_bench.h"
 #include "cpu/kernels.h"
-#include "cpu/pool.h"
+#include "pe/pool.h"
 
 #include "../engine/format/model_helpers.h"
 

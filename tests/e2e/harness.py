@@ -4,6 +4,7 @@ with an independent client (Debian's python3-grpcio), stop it for sure.
 Message classes are built at run time from the descriptor set the build
 generates (build/proto/eie.protoset), so no generated Python is needed.
 """
+import json
 import os
 import signal
 import subprocess
@@ -71,11 +72,17 @@ class Daemon:
         self.port = None
         self.metrics_port = None
         self.health_port = None
+        self.stdout_lines = []  # what eied printed up to "listening on"
         deadline = time.monotonic() + start_timeout
         while time.monotonic() < deadline:
             line = self.proc.stdout.readline()
             if not line:
                 break
+            self.stdout_lines.append(line)
+            # "listening on ADDR", or with log_format = json the same as a JSON event
+            if line.startswith("{"):
+                rec = json.loads(line)
+                line = "%s %s" % (rec.get("msg", ""), rec.get("addr", ""))
             if line.startswith("health on "):
                 self.health_port = int(line.strip().rsplit(":", 1)[1])
             if line.startswith("metrics on "):

@@ -148,6 +148,34 @@ class LogFlood(unittest.TestCase):
         self.assertIn("bytes cut]", refusals[0]["model"])
         self.assertTrue(any("suppressed" in r for r in refusals), "no suppression count")
 
+    def test_with_log_format_json_every_line_eied_writes_is_json(self):
+        with Daemon("[server]\nlog_format = json\n") as d:
+            self.assertIsNotNone(d.metrics_port)
+            self.assertIsNotNone(d.health_port)
+            out = list(d.stdout_lines)
+            self.assertEqual(d.stop(), 0)
+            rest = d.proc.stdout.read()  # to the end: nothing but JSON either
+            err = d.log()
+        self.assertEqual(len(out), 3, out)  # health, metrics, listening: the ports
+        announced = {}
+        for line in out:
+            rec = json.loads(line)
+            self.assertEqual(rec["level"], "info")
+            announced[rec["msg"]] = rec["addr"]
+        self.assertEqual(announced["listening on"], "127.0.0.1:%d" % d.port)
+        self.assertEqual(announced["metrics on"], "127.0.0.1:%d" % d.metrics_port)
+        self.assertEqual(announced["health on"], "127.0.0.1:%d" % d.health_port)
+        self.assertIn('"msg":"stopped"', err)
+        for line in (rest + err).splitlines():
+            json.loads(line)
+
+    def test_with_log_format_logfmt_the_ports_are_plain_text(self):
+        with Daemon("") as d:
+            out = list(d.stdout_lines)
+        self.assertIn("listening on 127.0.0.1:%d\n" % d.port, out)
+        self.assertIn("metrics on 127.0.0.1:%d\n" % d.metrics_port, out)
+        self.assertIn("health on 127.0.0.1:%d\n" % d.health_port, out)
+
 
 AS_NOBODY = ("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--")
 ROOT = os.geteuid() == 0

@@ -22,18 +22,19 @@ static char *print(const eied_config_t *cfg, size_t *len_out)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static eied_config_t cfg, again; /* about 70 KiB each: not on the stack */
-    char why[1024];
+    eie_error_t err;
     eied_config_defaults(&cfg);
-    why[0] = '\0';
-    if (!eied_config_load_text(&cfg, (const char *)data, size, "fuzz.conf", why, sizeof why)) {
-        FUZZ_CHECK(why[0] != '\0', "a refusal must say why");
+    err.msg[0] = '\0';
+    if (eied_config_load_text(&cfg, (const char *)data, size, "fuzz.conf", &err) !=
+        EIE_STATUS_OK) {
+        FUZZ_CHECK(err.msg[0] != '\0', "a refusal must say why");
         return 0;
     }
     size_t len1, len2;
     char *text1 = print(&cfg, &len1);
     eied_config_defaults(&again);
-    bool ok = eied_config_load_text(&again, text1, len1, "printed.conf", why, sizeof why);
-    FUZZ_CHECK(ok, "the printed config does not parse: %s\n--- printed:\n%s", why, text1);
+    bool ok = eied_config_load_text(&again, text1, len1, "printed.conf", &err) == EIE_STATUS_OK;
+    FUZZ_CHECK(ok, "the printed config does not parse: %s\n--- printed:\n%s", err.msg, text1);
     char *text2 = print(&again, &len2);
     FUZZ_CHECK(len1 == len2 && memcmp(text1, text2, len1) == 0,
                "printing is not a fixed point\n--- first:\n%s\n--- second:\n%s", text1, text2);

@@ -24,14 +24,14 @@ static const eied_infer_spec_t specs[] = {
 
 static void check(const Inference__ModelInferRequest *req, const eied_infer_spec_t *spec)
 {
-    char why[512];
+    eie_error_t err;
     eied_infer_input_t in = {0};
-    why[0] = '\0';
-    int code = eied_infer_validate(req, spec, &in, why, sizeof why);
-    if (code != GRPC_STATUS_OK) {
-        FUZZ_CHECK(code == GRPC_STATUS_INVALID_ARGUMENT || code == GRPC_STATUS_RESOURCE_EXHAUSTED,
-                   "status %d", code);
-        FUZZ_CHECK(why[0] != '\0', "a refusal must say why");
+    err.msg[0] = '\0';
+    eie_status_t st = eied_infer_validate(req, spec, &in, &err);
+    if (st != EIE_STATUS_OK) {
+        FUZZ_CHECK(st == EIE_STATUS_INVALID_ARGUMENT || st == EIE_STATUS_RESOURCE_EXHAUSTED,
+                   "status %d", (int)st);
+        FUZZ_CHECK(err.msg[0] != '\0', "a refusal must say why");
         return;
     }
     FUZZ_CHECK(in.rows >= 1 && in.rows <= spec->max_batch, "rows %u", in.rows);

@@ -61,6 +61,52 @@ eie_engine_opts_t eie_engine_opts_default(void);
 /* NULL-terminated list of registered backend names, static storage. */
 const char *const *eie_backend_names(void);
 
+/*
+ * Backend options. Each backend declares its own (name, type, default, range, help) in its
+ * registry row; a front end lists them from here and sets them by name, so a new backend's
+ * options need no new code in the daemon or the CLI. Each option is a field of
+ * eie_engine_opts_t.
+ */
+typedef enum {
+    EIE_OPTION_UINT,   /* a non-negative integer in [min, max] (an unsigned field) */
+    EIE_OPTION_UINT64, /* the same in a uint64_t field (byte counts) */
+    EIE_OPTION_DOUBLE, /* a number in [min, max] */
+    EIE_OPTION_BOOL,   /* true or false */
+    EIE_OPTION_STRING, /* text, kept by reference */
+} eie_option_type_t;
+
+typedef struct eie_backend_option {
+    const char *name; /* "fifo_depth" */
+    eie_option_type_t type;
+    const char *def; /* the default as text, as a configuration file writes it */
+    double min, max; /* the range of a number */
+    const char *help; /* one line */
+    size_t offset;    /* the field of eie_engine_opts_t it sets */
+} eie_backend_option_t;
+
+/* What the registry knows of a backend. */
+typedef struct eie_backend_info {
+    const char *name;
+    const eie_backend_option_t *options;
+    size_t n_options;
+    /* The largest difference from the float reference (eie_model_run_dense) it promises,
+       relative to max(1, |reference|): 1e-5 for float backends, the fixed-point bound for
+       eie-sim. The consistency suite holds every backend to its own. */
+    float tolerance;
+} eie_backend_info_t;
+
+/* Registered backends: how many, and the i-th (NULL past the end). Static storage. */
+size_t eie_backend_count(void);
+const eie_backend_info_t *eie_backend_info(size_t i);
+/* The backend called name, or NULL. */
+const eie_backend_info_t *eie_backend_find(const char *name);
+
+/* Sets backend's option key in opts from text (a string is kept by reference). NOT_FOUND
+   for an unknown backend or key, INVALID_ARGUMENT for a value of the wrong type or out of
+   range; the message names the backend, the key and the value. */
+eie_status_t eie_engine_opts_set(eie_engine_opts_t *opts, const char *backend, const char *key,
+                                 const char *value, eie_error_t *err);
+
 /* Creates the backend and its PE threads (once per engine). Caller owns *engine_out. */
 eie_status_t eie_engine_init(const eie_engine_opts_t *opts, eie_engine_t **engine_out,
                              eie_error_t *err);

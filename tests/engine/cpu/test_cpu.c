@@ -8,24 +8,10 @@
 
 #include "../format/model_helpers.h"
 #include "backend_suite.h"
-#include "cpu/layout.h"
+#include "pe/layout.h"
 
-#define PE_CASE(name, c)                                                                       \
-    Test(cpu, name)                                                                            \
-    {                                                                                          \
-        static const unsigned pes[] = {1, 2, 3, 7, 64};                                        \
-        for (size_t p = 0; p < 5; p++)                                                         \
-            backend_suite_case("cpu", pes[p], c);                                              \
-    }
-
-PE_CASE(mlp_matches_dense_on_1_2_3_7_64_pes, SUITE_MLP)
-PE_CASE(runs_longer_than_15_match_dense, SUITE_FILLERS)
-PE_CASE(all_zero_columns_match_dense, SUITE_ZERO_COLUMNS)
-PE_CASE(all_zero_inputs_give_bias, SUITE_ZERO_INPUTS)
-PE_CASE(one_by_one_layers_match_dense, SUITE_ONE_BY_ONE)
-PE_CASE(non_square_layers_match_dense, SUITE_NON_SQUARE)
-PE_CASE(eight_bit_codes_use_wide_entries_and_match_dense, SUITE_WIDE_CODES)
-PE_CASE(runs_split_over_pes_match_dense, SUITE_PARALLEL)
+/* The consistency suite against the dense reference runs for every backend in
+   tests/engine/test_backends.c. */
 
 /* Row i sums the same terms in the same column order whatever the PE
  * count, and whether the PEs' rows are walked by N threads meeting at

@@ -3,7 +3,7 @@
 
 #include "../format/model_helpers.h"
 #include "cpu/kernels.h"
-#include "cpu/layout.h"
+#include "pe/layout.h"
 
 Test(layout, rows_interleave_over_pes_and_local_fillers_are_counted)
 {

@@ -1,5 +1,5 @@
 /*
- * The eie-sim backend: the shared consistency suite within the fixed-point
+ * The eie-sim backend (the consistency suite is test_backends.c): the fixed-point
  * bound, agreement with the cpu backend on random models, bit-exact
  * repeatability, the run info, and every parameter out of range.
  */
@@ -15,21 +15,8 @@
 /* engine/sim/README.md, "Error bound": |sim - float| <= 2^-5 * max(1, |y|). */
 #define SIM_TOL (1.0f / 32.0f)
 
-#define PE_CASE(name, c)                                                                       \
-    Test(sim_suite, name)                                                                      \
-    {                                                                                          \
-        static const unsigned pes[] = {1, 2, 3, 7, 64};                                        \
-        for (size_t p = 0; p < 5; p++)                                                         \
-            backend_suite_case_tol("eie-sim", pes[p], c, SIM_TOL);                             \
-    }
-
-PE_CASE(mlp_matches_dense_within_fixed_point_bound, SUITE_MLP)
-PE_CASE(runs_longer_than_15_match_dense, SUITE_FILLERS)
-PE_CASE(all_zero_columns_match_dense, SUITE_ZERO_COLUMNS)
-PE_CASE(all_zero_inputs_give_bias, SUITE_ZERO_INPUTS)
-PE_CASE(one_by_one_layers_match_dense, SUITE_ONE_BY_ONE)
-PE_CASE(non_square_layers_match_dense, SUITE_NON_SQUARE)
-PE_CASE(eight_bit_codes_match_dense, SUITE_WIDE_CODES)
+/* The consistency suite against the dense reference runs for every backend in
+   tests/engine/test_backends.c, within the bound above. */
 
 static eie_net_t *net_on(const char *backend, unsigned pes, const eie_model_t *m,
                          eie_engine_t **e)

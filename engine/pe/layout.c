@@ -1,5 +1,5 @@
 /* Partitioning an FC layer over PEs and packing the per-PE CSC; see layout.h. */
-#include "cpu/layout.h"
+#include "pe/layout.h"
 
 #include "cpu/kernels.h"
 

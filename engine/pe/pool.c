@@ -5,7 +5,7 @@
  * PEs than cores, spinning only steals time from the PE being waited for,
  * so the pool sleeps at once.
  */
-#include "cpu/pool.h"
+#include "pe/pool.h"
 
 #include <errno.h>
 #include <pthread.h>
