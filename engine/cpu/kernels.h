@@ -67,6 +67,23 @@ typedef size_t (*eie_active_fn)(const float *in, size_t n, size_t is_j, size_t i
 typedef uint64_t (*eie_rows_fn)(const eie_pe_layer_t *L, const float *codebook, const float *in,
                                 float *acc);
 
+/*
+ * The row form at batch B (2..EIE_KERNEL_MAX_BATCH), S = eie_cpu_batch_stride(B):
+ * acc[r * S + b] = sum over row r's entries, in column order, of
+ * codebook[code] * in[col * S + b], for b < S. in holds the batch
+ * feature-major with stride S; lanes past B may hold anything, they reach
+ * only acc's lanes past B. Each product is rounded, then added to one
+ * running sum per lane that starts at +0, as in the column kernels; a
+ * column whose activations are zero adds w * ±0 = ±0 to a sum that is never
+ * -0 (it starts at +0, and x + y is -0 only when both are), which changes
+ * no bit (codebooks are finite: the format refuses others). So the outputs
+ * are those of the column form, on any PE count and at any batch, while a
+ * row's S sums stay in registers: no accumulator load and store per entry.
+ * Needs L->rent or L->rentw. Returns the entries walked (all of the PE's).
+ */
+typedef uint64_t (*eie_rows_batch_fn)(const eie_pe_layer_t *L, const float *codebook,
+                                      const float *in, size_t B, float *acc);
+
 typedef struct eie_cpu_kernel {
     const char *name;        /* "scalar", "avx2", "avx512" */
     int (*supported)(void);  /* whether this CPU runs it */
@@ -74,6 +91,7 @@ typedef struct eie_cpu_kernel {
     eie_spmv_fn spmv_wide;   /* uint32 entries */
     eie_active_fn active;    /* the nonzero columns of an input */
     eie_rows_fn rows_b1;     /* the row form, batch 1 */
+    eie_rows_batch_fn rows_batch; /* the row form, batch 2..16 */
 } eie_cpu_kernel_t;
 
 /* All kernels, the scalar reference first. */

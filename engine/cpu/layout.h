@@ -37,7 +37,8 @@ typedef struct eie_pe_layer {
     /* The row form, or NULL: row r's entries are rent[rptr[r] .. rptr[r+1]),
        in column order. */
     uint32_t *rptr; /* n_rows + 1 */
-    uint16_t *rent;
+    uint16_t *rent;  /* narrow: col << 4 | code */
+    uint32_t *rentw; /* wide: col << 8 | code; at most one of rent, rentw */
 } eie_pe_layer_t;
 
 typedef struct eie_cpu_fc {
@@ -53,7 +54,8 @@ typedef struct eie_cpu_fc {
 } eie_cpu_fc_t;
 
 /* Partitions and packs fc over n_pes PEs into out (which the caller clears);
- * with_rows asks for the row form too, built where the layer allows it. */
+ * with_rows asks for the row form too: narrow where the layer allows it,
+ * else wide. */
 eie_status_t eie_cpu_fc_init(const eie_fc_t *fc, unsigned n_pes, int force_wide, int with_rows,
                              eie_cpu_fc_t *out, eie_error_t *err);
 /* Bytes eie_cpu_fc_init would allocate for fc (an upper bound), worked out

@@ -1,5 +1,7 @@
 /* The kernel list and the per-PE layout of engine/cpu. */
 #include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
 
 #include "../format/model_helpers.h"
 #include "cpu/kernels.h"
@@ -35,15 +37,17 @@ Test(layout, rows_interleave_over_pes_and_local_fillers_are_counted)
  * against the dense decoding of the layer. */
 /* Two weight densities: columns of ~12 entries a PE at 1 PE, and of 13 to
  * 43 at 1 to 3 PEs, so every batch-1 kernel runs its tail alone and its
- * unrolled step (16 narrow or 8 wide entries) followed by a tail. */
-static void check_kernels_against_dense(double density)
+ * unrolled step (16 narrow or 8 wide entries) followed by a tail. Codes of
+ * 4 bits give the narrow row form, of 5 bits the wide one. At B > 1 the
+ * row form must give the column form's bits (kernels.h). */
+static void check_kernels_against_dense(double density, uint32_t bits)
 {
     eie_builder_t *b;
     eie_error_t err;
     uint64_t seed = 21;
     enum { R = 61, C = 47 };
     eie_builder_init("", "", "", "", &b, &err);
-    th_add_random_fc(b, R, C, density, 4, &seed, &err);
+    th_add_random_fc(b, R, C, density, bits, &seed, &err);
     eie_model_t *m = th_load_builder(b);
     float *w = malloc(R * C * sizeof(float));
     eie_model_fc_dense(m, 0, w);
@@ -56,7 +60,7 @@ static void check_kernels_against_dense(double density)
         const eie_cpu_kernel_t *k = &eie_cpu_kernels[ki];
         if (!k->supported())
             continue;
-        for (int wide = 0; wide < 2; wide++)
+        for (int wide = bits > 4; wide < 2; wide++)
             for (unsigned n = 1; n <= 3; n++) {
                 eie_cpu_fc_t cf;
                 cr_assert_eq(eie_cpu_fc_init(fc, n, wide, 1, &cf, &err), 0);
@@ -101,8 +105,32 @@ static void check_kernels_against_dense(double density)
                     cr_assert_eq(th_mismatch(y, ref, B * R, 1e-5f), -1,
                                  "kernel %s wide %d pes %u batch %zu density %.1f", k->name, wide,
                                  n, B, density);
-                    if (B != 1)
+                    if (B != 1) {
+                        /* the batch as [col][S], NaN in the lanes past B */
+                        size_t S = eie_cpu_batch_stride(B);
+                        float xt[16 * C];
+                        for (uint32_t j = 0; j < C; j++)
+                            for (size_t bb = 0; bb < S; bb++)
+                                xt[j * S + bb] = bb < B ? x[bb * C + j] : NAN;
+                        for (unsigned p = 0; p < n; p++) {
+                            cr_assert((cf.pe[p].rent != NULL) == (bits <= 4));
+                            cr_assert((cf.pe[p].rentw != NULL) == (bits > 4));
+                            float acc[16 * R];
+                            uint64_t walked = k->rows_batch(&cf.pe[p], cf.codebook, xt, B, acc);
+                            cr_assert_eq(walked, cf.pe[p].n_ent, "kernel %s rows walked", k->name);
+                            for (uint32_t r = 0; r < cf.pe[p].n_rows; r++)
+                                for (size_t bb = 0; bb < B; bb++) {
+                                    float want = y[bb * R + r * n + p], got = acc[r * S + bb];
+                                    cr_assert(memcmp(&want, &got, sizeof got) == 0,
+                                              "kernel %s rows batch %zu pes %u bits %u: row %u "
+                                              "lane %zu is %a, the column form %a",
+                                              k->name, B, n, bits, r * n + p, bb, got, want);
+                                }
+                        }
                         continue;
+                    }
+                    if (bits > 4)
+                        continue; /* rows_b1 needs the narrow row form */
                     /* The row form, built from either entry width, over every
                      * column (the zero activations add nothing). */
                     for (unsigned p = 0; p < n; p++) {
@@ -127,8 +155,9 @@ static void check_kernels_against_dense(double density)
 
 Test(kernels, every_kernel_matches_dense_for_every_batch_and_layout)
 {
-    check_kernels_against_dense(0.2);
-    check_kernels_against_dense(0.7);
+    check_kernels_against_dense(0.2, 4);
+    check_kernels_against_dense(0.7, 4);
+    check_kernels_against_dense(0.5, 5);
 }
 
 /* Every kernel's leading-non-zero detection against a plain loop: batch 1, 5
