@@ -16,7 +16,10 @@
  *    kernel call applies the matrix to 16 positions as the batch kernels do
  *    to 16 samples: each entry is decoded once per block, and a column whose
  *    16 patch values are all zero (a ReLU's zeros, the padding) is skipped
- *    (EIE sec. III-A, the LNZD, at block granularity).
+ *    (EIE sec. III-A, the LNZD, at block granularity). Where a third or
+ *    more of a block's columns are active (a dense image, a ReLU's output
+ *    at 16 positions), the block takes the row form instead: each output
+ *    channel's 16 sums stay in registers, with the same bits (kernels.h).
  * The PE that lowers a block also finds its nonzero columns, once for all
  * PEs. Every row sums its entries in increasing column order whatever N is,
  * so results are bit-identical on any number of PEs.
@@ -145,7 +148,7 @@ void eie_cpu_graph_free(eie_cpu_graph_t *g)
 }
 
 static eie_status_t prep_sparse(eie_cpu_graph_t *g, gnode_t *nd, const eie_fc_t *fc,
-                                uint32_t groups, uint64_t *bytes, uint32_t *max_local,
+                                uint32_t groups, int rows, uint64_t *bytes, uint32_t *max_local,
                                 eie_error_t *err)
 {
     nd->groups = groups;
@@ -171,7 +174,7 @@ static eie_status_t prep_sparse(eie_cpu_graph_t *g, gnode_t *nd, const eie_fc_t 
             src = &sub;
         }
         eie_status_t st = nd->exact ? eie_cpu_exact_init(src, g->n, &nd->ex[q], err)
-                                    : eie_cpu_fc_init(src, g->n, 0, 0, &nd->sh[q], err);
+                                    : eie_cpu_fc_init(src, g->n, 0, rows, &nd->sh[q], err);
         if (groups > 1)
             eie_fc_rows_free(&sub);
         if (st != EIE_STATUS_OK)
@@ -185,8 +188,8 @@ static eie_status_t prep_sparse(eie_cpu_graph_t *g, gnode_t *nd, const eie_fc_t 
 }
 
 eie_status_t eie_cpu_graph_init(const eie_model_t *m, unsigned n_pes, const eie_cpu_kernel_t *k,
-                                eie_cpu_graph_t **graph_out, uint64_t *layout_bytes_out,
-                                eie_error_t *err)
+                                int conv_rows, eie_cpu_graph_t **graph_out,
+                                uint64_t *layout_bytes_out, eie_error_t *err)
 {
     eie_status_t st;
     eie_cpu_graph_t *g = calloc(1, sizeof *g);
@@ -232,8 +235,10 @@ eie_status_t eie_cpu_graph_init(const eie_model_t *m, unsigned n_pes, const eie_
             goto nomem;
         memcpy(nd->inputs, l->inputs, l->n_inputs * sizeof *nd->inputs);
         if (l->kind == EIE_LAYER_FC || l->kind == EIE_LAYER_CONV2D) {
-            uint32_t groups = l->kind == EIE_LAYER_CONV2D ? l->conv.groups : 1;
-            if ((st = prep_sparse(g, nd, &l->fc, groups, &bytes, &max_local, err)) != 0) {
+            bool conv = l->kind == EIE_LAYER_CONV2D;
+            uint32_t groups = conv ? l->conv.groups : 1;
+            if ((st = prep_sparse(g, nd, &l->fc, groups, conv && conv_rows, &bytes, &max_local,
+                                  err)) != 0) {
                 eie_error_prefix(err, "node %zu: ", i);
                 goto error;
             }
@@ -342,6 +347,11 @@ static uint64_t spmv(const eie_cpu_graph_t *g, const gnode_t *nd, uint32_t q, un
     const eie_cpu_fc_t *cf = &nd->sh[q];
     const eie_pe_layer_t *L = &cf->pe[p];
     *n_rows_out = L->n_rows;
+    if (is_j == BLK && is_b == 1 && (L->rent || L->rentw) && n_active * 3 >= nd->cols) {
+        /* a patch block, [col][16], lanes past B zero */
+        *S_out = BLK;
+        return g->k->rows_batch(L, cf->codebook, in, BLK, acc);
+    }
     memset(acc, 0, (size_t)L->n_rows * S * sizeof(float));
     return (cf->wide ? g->k->spmv_wide : g->k->spmv_narrow)(L, cf->codebook, active, n_active,
                                                             in, is_j, is_b, B, acc);
