@@ -556,10 +556,12 @@ DEFINE_BATCH_VEC(spmv_wide_vec, uint32_t, 8, 255)
  * follows alone. */
 #define ROWS_STEP(V, s, w, SHIFT, MASK)                                                            \
     do {                                                                                           \
-        uint32_t w_ = (w);                                                                         \
+        uint64_t w_ = (w), c_ = w_ & ~(uint64_t)(MASK); /* col << SHIFT */                         \
+        const int l_ = __builtin_ctz(sizeof(V) / sizeof(float));                                   \
         V x_;                                                                                      \
-        memcpy(&x_, in + (size_t)(w_ >> (SHIFT)) * sizeof(V) / sizeof(float), sizeof x_);          \
-        s += cb[w_ & (MASK)] * x_;                                                                 \
+        memcpy(&x_, in + (l_ >= (SHIFT) ? c_ << (l_ - (SHIFT)) : c_ >> ((SHIFT) - l_)),           \
+               sizeof x_);                                                                         \
+        s += cb[_bextr_u64(w_, 0, (SHIFT))] * x_;                                                  \
     } while (0)
 
 #define ROWS_BATCH_VEC_BODY(ETYPE, ENT, SHIFT, MASK, V)                                            \
@@ -605,8 +607,8 @@ DEFINE_BATCH_VEC(spmv_wide_vec, uint32_t, 8, 255)
 
 /* clang-format off */
 #define DEFINE_ROWS_BATCH_VEC(V)                                                                   \
-    INLINE uint64_t rows_batch_##V(const eie_pe_layer_t *L, const float *cb, const float *in,      \
-                                   float *acc)                                                     \
+    AVX2_BMI INLINE uint64_t rows_batch_##V(const eie_pe_layer_t *L, const float *cb,              \
+                                            const float *in, float *acc)                           \
     {                                                                                              \
         if (L->rentw != NULL) {                                                                    \
             ROWS_BATCH_VEC_BODY(uint32_t, L->rentw, 8, 255, V)                                     \
