@@ -271,6 +271,24 @@ static uint64_t rows_b1_scalar(const eie_pe_layer_t *L, const float *cb, const f
     }                                                                                              \
     return rptr[L->n_rows];
 
+static uint64_t rows_conv_scalar(const eie_pe_layer_t *L, const float *cb, const float *in,
+                                 float *acc)
+{
+    const uint32_t *ent = L->rentw;
+    const uint32_t *rptr = L->rptr;
+    for (uint32_t r = 0; r < L->n_rows; r++) {
+        float sum[16] = {0};
+        for (uint32_t q = rptr[r]; q < rptr[r + 1]; q++) {
+            float v = cb[ent[q] & 255];
+            const float *x = in + (ent[q] >> 8);
+            for (size_t b = 0; b < 16; b++)
+                sum[b] += v * x[b];
+        }
+        memcpy(acc + (size_t)r * 16, sum, sizeof sum);
+    }
+    return rptr[L->n_rows];
+}
+
 static uint64_t rows_batch_scalar(const eie_pe_layer_t *L, const float *cb, const float *in,
                                   size_t B, float *acc)
 {
@@ -554,17 +572,23 @@ DEFINE_BATCH_VEC(spmv_wide_vec, uint32_t, 8, 255)
  * is fixed, see kernels.h), so four rows are walked in lock step, four
  * independent chains, until the shortest ends; the rest of each row
  * follows alone. */
-#define ROWS_STEP(V, s, w, SHIFT, MASK)                                                            \
+/* Where an entry's S activations start, from c = its field col << SHIFT:
+ * col * S in the batch row form, col itself (an offset) in the conv form. */
+#define IDX_COL(c, V, SHIFT)                                                                       \
+    (__builtin_ctz(sizeof(V) / sizeof(float)) >= (SHIFT)                                           \
+         ? (c) << (__builtin_ctz(sizeof(V) / sizeof(float)) - (SHIFT))                             \
+         : (c) >> ((SHIFT) - __builtin_ctz(sizeof(V) / sizeof(float))))
+#define IDX_OFF(c, V, SHIFT) ((c) >> (SHIFT))
+
+#define ROWS_STEP(V, s, w, SHIFT, MASK, IDX)                                                            \
     do {                                                                                           \
         uint64_t w_ = (w), c_ = w_ & ~(uint64_t)(MASK); /* col << SHIFT */                         \
-        const int l_ = __builtin_ctz(sizeof(V) / sizeof(float));                                   \
         V x_;                                                                                      \
-        memcpy(&x_, in + (l_ >= (SHIFT) ? c_ << (l_ - (SHIFT)) : c_ >> ((SHIFT) - l_)),           \
-               sizeof x_);                                                                         \
+        memcpy(&x_, in + IDX(c_, V, SHIFT), sizeof x_);                                            \
         s += cb[_bextr_u64(w_, 0, (SHIFT))] * x_;                                                  \
     } while (0)
 
-#define ROWS_BATCH_VEC_BODY(ETYPE, ENT, SHIFT, MASK, V)                                            \
+#define ROWS_BATCH_VEC_BODY(ETYPE, ENT, SHIFT, MASK, V, IDX)                                         \
     const ETYPE *ent = (ENT);                                                                      \
     const uint32_t *rptr = L->rptr;                                                                \
     const uint32_t nr = L->n_rows;                                                                 \
@@ -579,19 +603,19 @@ DEFINE_BATCH_VEC(spmv_wide_vec, uint32_t, 8, 255)
         m = m < n3 ? m : n3;                                                                       \
         V s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};                                                  \
         for (size_t q = 0; q < m; q++) {                                                           \
-            ROWS_STEP(V, s0, e0[q], SHIFT, MASK);                                                  \
-            ROWS_STEP(V, s1, e1[q], SHIFT, MASK);                                                  \
-            ROWS_STEP(V, s2, e2[q], SHIFT, MASK);                                                  \
-            ROWS_STEP(V, s3, e3[q], SHIFT, MASK);                                                  \
+            ROWS_STEP(V, s0, e0[q], SHIFT, MASK, IDX);                                                  \
+            ROWS_STEP(V, s1, e1[q], SHIFT, MASK, IDX);                                                  \
+            ROWS_STEP(V, s2, e2[q], SHIFT, MASK, IDX);                                                  \
+            ROWS_STEP(V, s3, e3[q], SHIFT, MASK, IDX);                                                  \
         }                                                                                          \
         for (size_t q = m; q < n0; q++)                                                            \
-            ROWS_STEP(V, s0, e0[q], SHIFT, MASK);                                                  \
+            ROWS_STEP(V, s0, e0[q], SHIFT, MASK, IDX);                                                  \
         for (size_t q = m; q < n1; q++)                                                            \
-            ROWS_STEP(V, s1, e1[q], SHIFT, MASK);                                                  \
+            ROWS_STEP(V, s1, e1[q], SHIFT, MASK, IDX);                                                  \
         for (size_t q = m; q < n2; q++)                                                            \
-            ROWS_STEP(V, s2, e2[q], SHIFT, MASK);                                                  \
+            ROWS_STEP(V, s2, e2[q], SHIFT, MASK, IDX);                                                  \
         for (size_t q = m; q < n3; q++)                                                            \
-            ROWS_STEP(V, s3, e3[q], SHIFT, MASK);                                                  \
+            ROWS_STEP(V, s3, e3[q], SHIFT, MASK, IDX);                                                  \
         memcpy(acc + (size_t)r * sizeof(V) / sizeof(float), &s0, sizeof s0);                       \
         memcpy(acc + (size_t)(r + 1) * sizeof(V) / sizeof(float), &s1, sizeof s1);                 \
         memcpy(acc + (size_t)(r + 2) * sizeof(V) / sizeof(float), &s2, sizeof s2);                 \
@@ -600,7 +624,7 @@ DEFINE_BATCH_VEC(spmv_wide_vec, uint32_t, 8, 255)
     for (; r < nr; r++) {                                                                          \
         V s0 = {0};                                                                                \
         for (uint32_t q = rptr[r]; q < rptr[r + 1]; q++)                                           \
-            ROWS_STEP(V, s0, ent[q], SHIFT, MASK);                                                 \
+            ROWS_STEP(V, s0, ent[q], SHIFT, MASK, IDX);                                                 \
         memcpy(acc + (size_t)r * sizeof(V) / sizeof(float), &s0, sizeof s0);                       \
     }                                                                                              \
     return rptr[nr];
@@ -611,10 +635,16 @@ DEFINE_BATCH_VEC(spmv_wide_vec, uint32_t, 8, 255)
                                             const float *in, float *acc)                           \
     {                                                                                              \
         if (L->rentw != NULL) {                                                                    \
-            ROWS_BATCH_VEC_BODY(uint32_t, L->rentw, 8, 255, V)                                     \
+            ROWS_BATCH_VEC_BODY(uint32_t, L->rentw, 8, 255, V, IDX_COL)                                   \
         }                                                                                          \
-        ROWS_BATCH_VEC_BODY(uint16_t, L->rent, 4, 15, V)                                           \
+        ROWS_BATCH_VEC_BODY(uint16_t, L->rent, 4, 15, V, IDX_COL)                                         \
     }
+/* The conv form (kernels.h, eie_rows_conv_fn): 16 lanes from in + off. */
+AVX2_BMI INLINE uint64_t rows_conv_vf16(const eie_pe_layer_t *L, const float *cb, const float *in,
+                                        float *acc)
+{
+    ROWS_BATCH_VEC_BODY(uint32_t, L->rentw, 8, 255, vf16, IDX_OFF)
+}
 DEFINE_ROWS_BATCH_VEC(vf2)
 DEFINE_ROWS_BATCH_VEC(vf4)
 DEFINE_ROWS_BATCH_VEC(vf8)
@@ -630,6 +660,11 @@ DEFINE_ROWS_BATCH_VEC(vf16)
         case 8: return rows_batch_vf8(L, cb, in, acc);                                             \
         default: return rows_batch_vf16(L, cb, in, acc);                                           \
         }                                                                                          \
+    }                                                                                              \
+    ATTR static uint64_t rows_conv_##SUFFIX(const eie_pe_layer_t *L, const float *cb,              \
+                                            const float *in, float *acc)                           \
+    {                                                                                              \
+        return rows_conv_vf16(L, cb, in, acc);                                                     \
     }
 /* clang-format on */
 
@@ -823,7 +858,8 @@ const eie_cpu_kernel_t eie_cpu_kernels[] = {
      .spmv_wide = spmv_wide_scalar,
      .active = active_scalar,
      .rows_b1 = rows_b1_scalar,
-     .rows_batch = rows_batch_scalar},
+     .rows_batch = rows_batch_scalar,
+     .rows_conv = rows_conv_scalar},
 #if defined(__x86_64__) && defined(__GNUC__)
     {.name = "avx2",
      .supported = supported_avx2,
@@ -831,14 +867,16 @@ const eie_cpu_kernel_t eie_cpu_kernels[] = {
      .spmv_wide = spmv_wide_avx2,
      .active = active_avx2,
      .rows_b1 = rows_b1_avx2,
-     .rows_batch = rows_batch_avx2},
+     .rows_batch = rows_batch_avx2,
+     .rows_conv = rows_conv_avx2},
     {.name = "avx512",
      .supported = supported_avx512,
      .spmv_narrow = spmv_narrow_avx512,
      .spmv_wide = spmv_wide_avx512,
      .active = active_avx512,
      .rows_b1 = rows_b1_avx512,
-     .rows_batch = rows_batch_avx512},
+     .rows_batch = rows_batch_avx512,
+     .rows_conv = rows_conv_avx512},
 #endif
 };
 const size_t eie_cpu_kernel_count = sizeof eie_cpu_kernels / sizeof eie_cpu_kernels[0];

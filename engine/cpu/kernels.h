@@ -84,6 +84,17 @@ typedef uint64_t (*eie_rows_fn)(const eie_pe_layer_t *L, const float *codebook, 
 typedef uint64_t (*eie_rows_batch_fn)(const eie_pe_layer_t *L, const float *codebook,
                                       const float *in, size_t B, float *acc);
 
+/*
+ * The conv form: as eie_rows_batch_fn at 16 lanes, but an entry of
+ * L->rentw is off << 8 | code, and its 16 activations are in[off + b]:
+ * a convolution's input, padded and split by stride phase, read in place
+ * for 16 consecutive output positions (graph.c). acc[r * 16 + b] is row
+ * r's sum for lane b, in column order, products rounded, as in
+ * eie_rows_batch_fn (the same bits as the patch-matrix forms).
+ */
+typedef uint64_t (*eie_rows_conv_fn)(const eie_pe_layer_t *L, const float *codebook,
+                                     const float *in, float *acc);
+
 typedef struct eie_cpu_kernel {
     const char *name;        /* "scalar", "avx2", "avx512" */
     int (*supported)(void);  /* whether this CPU runs it */
@@ -92,6 +103,7 @@ typedef struct eie_cpu_kernel {
     eie_active_fn active;    /* the nonzero columns of an input */
     eie_rows_fn rows_b1;     /* the row form, batch 1 */
     eie_rows_batch_fn rows_batch; /* the row form, batch 2..16 */
+    eie_rows_conv_fn rows_conv;   /* the conv form, 16 output positions */
 } eie_cpu_kernel_t;
 
 /* All kernels, the scalar reference first. */
