@@ -612,39 +612,63 @@ static bool conv_goes_direct(const eie_cpu_graph_t *g, const conv_pass_t *cp)
     return nz * 16 >= g->t[cp->nd->inputs[0]].numel;
 }
 
+/* Entries of a PE's rows that one pass over the blocks of a direct conv
+ * takes (64 KiB of entries: they stay in L2 while the pass reads the
+ * phased input; block by block over all rows, Alex-c3's 1.2 MB of entries
+ * would come from L3 at every block). */
+#define DIRECT_CHUNK_ENTRIES (1u << 14)
+
+/* Rows r0 .. r0 + part->n_rows of PE p, group q, of a direct conv at the
+ * block of phase-image positions p0 .. p0 + 15: the conv form, then the
+ * lanes that are output positions (column < Wo) written with the bias. */
+static void conv_direct_block(eie_cpu_graph_t *g, const conv_pass_t *cp, uint32_t q, unsigned p,
+                              const eie_pe_layer_t *part, uint32_t r0, size_t p0)
+{
+    const gnode_t *nd = cp->nd;
+    gpe_t *sc = &g->pe[p];
+    size_t Wq = nd->Wq, Wo = cp->Wo, Pq = cp->P / Wo * Wq;
+    size_t at[BLK], nb = 0;
+    uint8_t lane[BLK];
+    for (size_t b = 0; b < BLK && p0 + b < Pq; b++) {
+        size_t oy = (p0 + b) / Wq, ox = (p0 + b) % Wq;
+        if (ox < Wo) {
+            at[nb] = oy * Wo + ox;
+            lane[nb++] = (uint8_t)b;
+        }
+    }
+    sc->entries +=
+        g->k->rows_conv(part, nd->sh[q].codebook, g->xq + p0, sc->acc) - part->rptr[0];
+    for (uint32_t r = 0; r < part->n_rows; r++) {
+        size_t co = (size_t)q * nd->rows_g + (size_t)(r0 + r) * g->n + p;
+        float bias = nd->bias[co];
+        float *dst = cp->y + co * cp->P;
+        const float *a = sc->acc + (size_t)r * BLK;
+        for (size_t k = 0; k < nb; k++)
+            dst[at[k]] = a[lane[k]] + bias;
+    }
+}
+
 /* Phase 2 of a direct conv: PE p's rows of every group at every block of
- * 16 positions of the phase image's rows (kernels.h, the conv form). */
+ * 16 positions of the phase image's rows, a chunk of rows at a time. */
 static void conv_direct(gjob_t *job, const conv_pass_t *cp, unsigned p)
 {
     eie_cpu_graph_t *g = job->g;
-    gpe_t *sc = &g->pe[p];
     const gnode_t *nd = cp->nd;
-    size_t Wq = nd->Wq, Wo = cp->Wo, Ho = cp->P / Wo, Pq = Ho * Wq;
+    size_t Pq = cp->P / cp->Wo * nd->Wq;
     if (p == 0) /* here the nonzero inputs, not the active patch columns */
         for (unsigned pp = 0; pp < g->n; pp++)
-            sc->acts += g->pe[pp].nz;
+            g->pe[p].acts += g->pe[pp].nz;
     for (uint32_t q = 0; q < nd->groups; q++) {
-        const eie_cpu_fc_t *cf = &nd->sh[q];
-        const eie_pe_layer_t *L = &cf->pe[p];
-        for (size_t p0 = 0; p0 < Pq; p0 += BLK) {
-            size_t at[BLK], nb = 0;
-            int8_t lane[BLK];
-            for (size_t b = 0; b < BLK && p0 + b < Pq; b++) {
-                size_t oy = (p0 + b) / Wq, ox = (p0 + b) % Wq;
-                if (ox < Wo) {
-                    at[nb] = oy * Wo + ox;
-                    lane[nb++] = (int8_t)b;
-                }
-            }
-            sc->entries += g->k->rows_conv(L, cf->codebook, g->xq + p0, sc->acc);
-            for (uint32_t r = 0; r < L->n_rows; r++) {
-                size_t co = (size_t)q * nd->rows_g + (size_t)r * g->n + p;
-                float bias = nd->bias[co];
-                float *dst = cp->y + co * cp->P;
-                const float *a = sc->acc + (size_t)r * BLK;
-                for (size_t k = 0; k < nb; k++)
-                    dst[at[k]] = a[lane[k]] + bias;
-            }
+        const eie_pe_layer_t *L = &nd->sh[q].pe[p];
+        uint64_t chunk = L->n_ent > 0 ? (uint64_t)DIRECT_CHUNK_ENTRIES * L->n_rows / L->n_ent
+                                      : L->n_rows;
+        chunk = chunk < 4 ? 4 : chunk / 4 * 4;
+        for (uint32_t r0 = 0; r0 < L->n_rows; r0 += (uint32_t)chunk) {
+            eie_pe_layer_t part = *L;
+            part.rptr = L->rptr + r0;
+            part.n_rows = L->n_rows - r0 < chunk ? L->n_rows - r0 : (uint32_t)chunk;
+            for (size_t p0 = 0; p0 < Pq; p0 += BLK)
+                conv_direct_block(g, cp, q, p, &part, r0, p0);
         }
     }
 }
