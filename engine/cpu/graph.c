@@ -20,11 +20,11 @@
  *    Where a sixteenth or more of a sample's input is nonzero, few blocks
  *    would have a zero column, and the convolution runs direct instead
  *    (the conv form, kernels.h): the input is padded and split by stride
- *    phase once (conv_phases), so that the 16 activations an entry meets
- *    at 16 consecutive output positions are 16 consecutive floats at an
+ *    phase once (conv_phases), so that the activations an entry meets at
+ *    32 consecutive output positions are 32 consecutive floats at an
  *    offset fixed per column, which the entry holds in place of its column
  *    (as in Park et al., ICLR 2017, direct sparse convolution). No patch
- *    matrix is built, and each output channel's 16 sums stay in registers.
+ *    matrix is built, and each output channel's 32 sums stay in registers.
  *    Positions run over the phase image's full width, Wq >= Wo, and the
  *    lanes past Wo are dropped. Both ways a row sums its entries in column
  *    order with rounded products: the same bits (kernels.h).
@@ -87,7 +87,7 @@ typedef struct gtensor {
 } gtensor_t;
 
 typedef struct gpe {
-    float *acc;       /* max local rows * BLK + EIE_ACC_SLACK */
+    float *acc;       /* max local rows * EIE_CONV_LANES (>= BLK) + EIE_ACC_SLACK */
     uint32_t *active; /* max cols + EIE_ACTIVE_SLACK */
     uint64_t entries, acts;
     uint64_t nz; /* nonzero inputs of the conv this PE phased last */
@@ -202,7 +202,7 @@ static eie_status_t prep_sparse(eie_cpu_graph_t *g, gnode_t *nd, const eie_fc_t 
 }
 
 /* Floats a phased input may be read past its end (conv_phases). */
-#define XQ_SLACK(Wq) ((size_t)(Wq) + 2 * BLK)
+#define XQ_SLACK(Wq) ((size_t)(Wq) + 2 * EIE_CONV_LANES)
 
 /*
  * The conv form of node nd, whose weights have the row form: each entry's
@@ -385,7 +385,8 @@ eie_status_t eie_cpu_graph_init(const eie_model_t *m, unsigned n_pes, const eie_
         memset(g->xq, 0, phased * sizeof(float));
     }
     for (unsigned p = 0; p < n_pes; p++) {
-        g->pe[p].acc = alloc_aligned(((size_t)max_local * BLK + EIE_ACC_SLACK) * sizeof(float));
+        g->pe[p].acc = alloc_aligned(((size_t)max_local * EIE_CONV_LANES + EIE_ACC_SLACK) *
+                                     sizeof(float));
         g->pe[p].active = alloc_aligned(g->blk_stride * sizeof(uint32_t));
         if (!g->pe[p].acc || !g->pe[p].active)
             goto nomem;
@@ -619,17 +620,18 @@ static bool conv_goes_direct(const eie_cpu_graph_t *g, const conv_pass_t *cp)
 #define DIRECT_CHUNK_ENTRIES (1u << 14)
 
 /* Rows r0 .. r0 + part->n_rows of PE p, group q, of a direct conv at the
- * block of phase-image positions p0 .. p0 + 15: the conv form, then the
- * lanes that are output positions (column < Wo) written with the bias. */
+ * block of phase-image positions p0 .. p0 + EIE_CONV_LANES - 1: the conv
+ * form, then the lanes that are output positions (column < Wo) written
+ * with the bias. */
 static void conv_direct_block(eie_cpu_graph_t *g, const conv_pass_t *cp, uint32_t q, unsigned p,
                               const eie_pe_layer_t *part, uint32_t r0, size_t p0)
 {
     const gnode_t *nd = cp->nd;
     gpe_t *sc = &g->pe[p];
     size_t Wq = nd->Wq, Wo = cp->Wo, Pq = cp->P / Wo * Wq;
-    size_t at[BLK], nb = 0;
-    uint8_t lane[BLK];
-    for (size_t b = 0; b < BLK && p0 + b < Pq; b++) {
+    size_t at[EIE_CONV_LANES], nb = 0;
+    uint8_t lane[EIE_CONV_LANES];
+    for (size_t b = 0; b < EIE_CONV_LANES && p0 + b < Pq; b++) {
         size_t oy = (p0 + b) / Wq, ox = (p0 + b) % Wq;
         if (ox < Wo) {
             at[nb] = oy * Wo + ox;
@@ -642,14 +644,15 @@ static void conv_direct_block(eie_cpu_graph_t *g, const conv_pass_t *cp, uint32_
         size_t co = (size_t)q * nd->rows_g + (size_t)(r0 + r) * g->n + p;
         float bias = nd->bias[co];
         float *dst = cp->y + co * cp->P;
-        const float *a = sc->acc + (size_t)r * BLK;
+        const float *a = sc->acc + (size_t)r * EIE_CONV_LANES;
         for (size_t k = 0; k < nb; k++)
             dst[at[k]] = a[lane[k]] + bias;
     }
 }
 
 /* Phase 2 of a direct conv: PE p's rows of every group at every block of
- * 16 positions of the phase image's rows, a chunk of rows at a time. */
+ * EIE_CONV_LANES positions of the phase image's rows, a chunk of rows at a
+ * time. */
 static void conv_direct(gjob_t *job, const conv_pass_t *cp, unsigned p)
 {
     eie_cpu_graph_t *g = job->g;
@@ -667,7 +670,7 @@ static void conv_direct(gjob_t *job, const conv_pass_t *cp, unsigned p)
             eie_pe_layer_t part = *L;
             part.rptr = L->rptr + r0;
             part.n_rows = L->n_rows - r0 < chunk ? L->n_rows - r0 : (uint32_t)chunk;
-            for (size_t p0 = 0; p0 < Pq; p0 += BLK)
+            for (size_t p0 = 0; p0 < Pq; p0 += EIE_CONV_LANES)
                 conv_direct_block(g, cp, q, p, &part, r0, p0);
         }
     }

@@ -85,13 +85,15 @@ typedef uint64_t (*eie_rows_batch_fn)(const eie_pe_layer_t *L, const float *code
                                       const float *in, size_t B, float *acc);
 
 /*
- * The conv form: as eie_rows_batch_fn at 16 lanes, but an entry of
- * L->rentw is off << 8 | code, and its 16 activations are in[off + b]:
- * a convolution's input, padded and split by stride phase, read in place
- * for 16 consecutive output positions (graph.c). acc[r * 16 + b] is row
- * r's sum for lane b, in column order, products rounded, as in
- * eie_rows_batch_fn (the same bits as the patch-matrix forms).
+ * The conv form: as eie_rows_batch_fn, for EIE_CONV_LANES lanes, but an
+ * entry of L->rentw is off << 8 | code, and its lanes' activations are
+ * in[off + b]: a convolution's input, padded and split by stride phase,
+ * read in place for consecutive output positions (graph.c).
+ * acc[r * EIE_CONV_LANES + b] is row r's sum for lane b, in column order,
+ * products rounded, as in eie_rows_batch_fn (the bits of the patch-matrix
+ * forms).
  */
+#define EIE_CONV_LANES 32u
 typedef uint64_t (*eie_rows_conv_fn)(const eie_pe_layer_t *L, const float *codebook,
                                      const float *in, float *acc);
 
@@ -103,7 +105,7 @@ typedef struct eie_cpu_kernel {
     eie_active_fn active;    /* the nonzero columns of an input */
     eie_rows_fn rows_b1;     /* the row form, batch 1 */
     eie_rows_batch_fn rows_batch; /* the row form, batch 2..16 */
-    eie_rows_conv_fn rows_conv;   /* the conv form, 16 output positions */
+    eie_rows_conv_fn rows_conv;   /* the conv form, EIE_CONV_LANES output positions */
 } eie_cpu_kernel_t;
 
 /* All kernels, the scalar reference first. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../format/graph_helpers.h"
+#include "cpu/kernels.h"
 
 typedef struct run {
     size_t n_out;
@@ -145,7 +146,8 @@ Test(graph_run, wide_conv_exact_over_several_tiles) { wide_conv(EIE_STORAGE_EXAC
  * match the dense reference. Shapes: stride 1 with pads; stride 2 and
  * dilation 2 with asymmetric pads and groups (four stride phases); stride
  * 4, kernel 11, as AlexNet's conv1. A direct run walks every entry once
- * per block of 16 positions of a phase image row-major (Wq wide). */
+ * per block of EIE_CONV_LANES positions of a phase image row-major (Wq
+ * wide). */
 typedef struct conv_case {
     int64_t C, H, W;
     uint32_t cout;
@@ -170,7 +172,7 @@ static void direct_conv_case(const conv_case_t *cc)
     eie_model_output_info(m, 0, &yi);
     const eie_conv2d_params_t *p = &cc->p;
     int64_t Wq = (cc->W + p->pad_left + p->pad_right + p->stride_w - 1) / p->stride_w;
-    uint64_t blocks = (uint64_t)(yi.shape.dims[2] * Wq + 15) / 16;
+    uint64_t blocks = ((uint64_t)(yi.shape.dims[2] * Wq) + EIE_CONV_LANES - 1) / EIE_CONV_LANES;
     enum { BATCH = 3 };
     size_t nx = (size_t)(cc->C * cc->H * cc->W) * BATCH;
     size_t ny = eie_shape_sample_elements(&yi.shape) * BATCH;

@@ -32,6 +32,43 @@ Test(layout, rows_interleave_over_pes_and_local_fillers_are_counted)
     eie_builder_free(b);
 }
 
+/* The conv form of every PE of cf, made from its row form with offset =
+ * col * 32, on xt ([col][16]) widened to 32 lanes (lanes 16-31 repeat
+ * 0-15): every lane is the column form's bits y (batch-major, R rows). */
+static void check_conv_form(const eie_cpu_kernel_t *k, const eie_cpu_fc_t *cf, unsigned n,
+                            const float *xt, const float *y, uint32_t R)
+{
+    uint32_t cols = cf->cols;
+    float *x32 = malloc(((size_t)cols * 32 + 32) * sizeof(float));
+    for (uint32_t j = 0; j < cols; j++)
+        for (size_t b = 0; b < 32; b++)
+            x32[j * 32 + b] = xt[j * 16 + b % 16];
+    for (unsigned p = 0; p < n; p++) {
+        eie_pe_layer_t L = cf->pe[p];
+        uint32_t *o = calloc(L.n_ent + EIE_ENTRY_SLACK, sizeof *o);
+        for (uint64_t e = 0; e < L.n_ent; e++) {
+            uint32_t w = L.rent != NULL ? L.rent[e] : L.rentw[e];
+            uint32_t col = L.rent != NULL ? w >> 4 : w >> 8, code = L.rent ? w & 15 : w & 255;
+            o[e] = col * 32 << 8 | code;
+        }
+        L.rent = NULL;
+        L.rentw = o;
+        float *acc = malloc(((size_t)L.n_rows * EIE_CONV_LANES + 1) * sizeof(float));
+        uint64_t walked = k->rows_conv(&L, cf->codebook, x32, acc);
+        cr_assert_eq(walked, L.n_ent, "kernel %s conv form walked", k->name);
+        for (uint32_t r = 0; r < L.n_rows; r++)
+            for (size_t b = 0; b < 32; b++) {
+                float want = y[(b % 16) * R + r * n + p], got = acc[r * 32 + b];
+                cr_assert(memcmp(&want, &got, sizeof got) == 0,
+                          "kernel %s conv form pes %u: row %u lane %zu is %a, the column form %a",
+                          k->name, n, r * n + p, b, got, want);
+            }
+        free(acc);
+        free(o);
+    }
+    free(x32);
+}
+
 /* Every kernel of the list, narrow and wide layouts, every batch-stride
  * class (1, 2, 3-4, 5-8, 9-16, exact and padded),
  * against the dense decoding of the layer. */
@@ -127,6 +164,8 @@ static void check_kernels_against_dense(double density, uint32_t bits)
                                               k->name, B, n, bits, r * n + p, bb, got, want);
                                 }
                         }
+                        if (B == 16)
+                            check_conv_form(k, &cf, n, xt, y, R);
                         continue;
                     }
                     if (bits > 4)
