@@ -46,6 +46,9 @@ typedef struct step {
     eie_act_t act;      /* STEP_ACT */
     eie_act_t fused[MAX_FUSED]; /* STEP_FC: element-wise activations applied on write */
     unsigned n_fused;
+    /* STEP_FC: the input may be dense (the model's, or not a ReLU's output),
+       and a batch-1 run may take the fused row form (kernels.h, rows_b1) */
+    bool dense_in;
     uint32_t in_dim, out_dim;
 } step_t;
 
@@ -279,6 +282,9 @@ static eie_status_t cpu_net_init(void *state, const eie_model_t *model, void **n
     memset(net->pe, 0, net->n * sizeof *net->pe);
     uint32_t dim = net->in_dim, max_dim = dim, max_cols = 1, max_local = 1;
     uint64_t bytes = 0;
+    /* A ReLU's output is sparse (EIE's premise); the model's input and other
+     * activations' outputs may be dense. */
+    bool after_relu = false;
     /* The row form serves batches on every layer, and batch 1 on layers
      * whose input is dense (layout.h); where the net would outgrow the
      * layout limit with it, every layer keeps the column form alone. */
@@ -306,6 +312,7 @@ static eie_status_t cpu_net_init(void *state, const eie_model_t *model, void **n
             step_t *stp = &net->steps[net->n_steps++];
             stp->kind = STEP_FC;
             stp->fc = net->n_fcs - 1;
+            stp->dense_in = !after_relu;
             stp->in_dim = fc->cols;
             stp->out_dim = fc->rows;
             dim = fc->rows;
@@ -323,6 +330,7 @@ static eie_status_t cpu_net_init(void *state, const eie_model_t *model, void **n
             stp->act = li.act;
             stp->in_dim = stp->out_dim = dim;
         }
+        after_relu = fc == NULL && li.act == EIE_ACT_RELU;
         if (dim > max_dim)
             max_dim = dim;
     }
@@ -393,10 +401,13 @@ static void run_fc(cpu_job_t *job, const step_t *stp, unsigned pe, view_t in, vi
         job->nonzero_acts += n_active;
     float *acc = sc->acc;
     size_t S = eie_cpu_batch_stride(B);
-    if (B == 1 && in.si == 1 && L->rent != NULL && n_active >= cf->cols - cf->cols / 8) {
+    if (B == 1 && stp->dense_in && in.si == 1 && L->rent != NULL &&
+        n_active >= cf->cols - cf->cols / 8) {
         /* Nearly every activation nonzero: skipping would save at most an
          * eighth of the work, and the row form computes each row's sum
-         * without an accumulator store per entry. */
+         * without an accumulator store per entry. Only where the input may
+         * be dense: this form fuses its multiply-adds, and after a ReLU a
+         * batch-1 run keeps the bits of the same row in a batch. */
         sc->entries += k->rows_b1(L, cf->codebook, in.p, acc);
     } else if (B > 1 && in.si == S && in.sb == 1 && (L->rent || L->rentw) &&
                rows_pay(S, n_active, cf->cols)) {
