@@ -577,10 +577,10 @@ DEFINE_BATCH_VEC(spmv_wide_vec, uint32_t, 8, 255)
 #define IDX_COL(c, V, SHIFT)                                                                       \
     (__builtin_ctz(sizeof(V) / sizeof(float)) >= (SHIFT)                                           \
          ? (c) << (__builtin_ctz(sizeof(V) / sizeof(float)) - (SHIFT))                             \
-         : (c) >> ((SHIFT) - __builtin_ctz(sizeof(V) / sizeof(float))))
+         : (c) >> ((SHIFT)-__builtin_ctz(sizeof(V) / sizeof(float))))
 #define IDX_OFF(c, V, SHIFT) ((c) >> (SHIFT))
 
-#define ROWS_STEP(V, s, w, SHIFT, MASK, IDX)                                                            \
+#define ROWS_STEP(V, s, w, SHIFT, MASK, IDX)                                                       \
     do {                                                                                           \
         uint64_t w_ = (w), c_ = w_ & ~(uint64_t)(MASK); /* col << SHIFT */                         \
         V x_;                                                                                      \
@@ -588,7 +588,7 @@ DEFINE_BATCH_VEC(spmv_wide_vec, uint32_t, 8, 255)
         s += cb[_bextr_u64(w_, 0, (SHIFT))] * x_;                                                  \
     } while (0)
 
-#define ROWS_BATCH_VEC_BODY(ETYPE, ENT, SHIFT, MASK, V, IDX)                                         \
+#define ROWS_BATCH_VEC_BODY(ETYPE, ENT, SHIFT, MASK, V, IDX)                                       \
     const ETYPE *ent = (ENT);                                                                      \
     const uint32_t *rptr = L->rptr;                                                                \
     const uint32_t nr = L->n_rows;                                                                 \
@@ -603,19 +603,19 @@ DEFINE_BATCH_VEC(spmv_wide_vec, uint32_t, 8, 255)
         m = m < n3 ? m : n3;                                                                       \
         V s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};                                                  \
         for (size_t q = 0; q < m; q++) {                                                           \
-            ROWS_STEP(V, s0, e0[q], SHIFT, MASK, IDX);                                                  \
-            ROWS_STEP(V, s1, e1[q], SHIFT, MASK, IDX);                                                  \
-            ROWS_STEP(V, s2, e2[q], SHIFT, MASK, IDX);                                                  \
-            ROWS_STEP(V, s3, e3[q], SHIFT, MASK, IDX);                                                  \
+            ROWS_STEP(V, s0, e0[q], SHIFT, MASK, IDX);                                             \
+            ROWS_STEP(V, s1, e1[q], SHIFT, MASK, IDX);                                             \
+            ROWS_STEP(V, s2, e2[q], SHIFT, MASK, IDX);                                             \
+            ROWS_STEP(V, s3, e3[q], SHIFT, MASK, IDX);                                             \
         }                                                                                          \
         for (size_t q = m; q < n0; q++)                                                            \
-            ROWS_STEP(V, s0, e0[q], SHIFT, MASK, IDX);                                                  \
+            ROWS_STEP(V, s0, e0[q], SHIFT, MASK, IDX);                                             \
         for (size_t q = m; q < n1; q++)                                                            \
-            ROWS_STEP(V, s1, e1[q], SHIFT, MASK, IDX);                                                  \
+            ROWS_STEP(V, s1, e1[q], SHIFT, MASK, IDX);                                             \
         for (size_t q = m; q < n2; q++)                                                            \
-            ROWS_STEP(V, s2, e2[q], SHIFT, MASK, IDX);                                                  \
+            ROWS_STEP(V, s2, e2[q], SHIFT, MASK, IDX);                                             \
         for (size_t q = m; q < n3; q++)                                                            \
-            ROWS_STEP(V, s3, e3[q], SHIFT, MASK, IDX);                                                  \
+            ROWS_STEP(V, s3, e3[q], SHIFT, MASK, IDX);                                             \
         memcpy(acc + (size_t)r * sizeof(V) / sizeof(float), &s0, sizeof s0);                       \
         memcpy(acc + (size_t)(r + 1) * sizeof(V) / sizeof(float), &s1, sizeof s1);                 \
         memcpy(acc + (size_t)(r + 2) * sizeof(V) / sizeof(float), &s2, sizeof s2);                 \
@@ -624,7 +624,7 @@ DEFINE_BATCH_VEC(spmv_wide_vec, uint32_t, 8, 255)
     for (; r < nr; r++) {                                                                          \
         V s0 = {0};                                                                                \
         for (uint32_t q = rptr[r]; q < rptr[r + 1]; q++)                                           \
-            ROWS_STEP(V, s0, ent[q], SHIFT, MASK, IDX);                                                 \
+            ROWS_STEP(V, s0, ent[q], SHIFT, MASK, IDX);                                            \
         memcpy(acc + (size_t)r * sizeof(V) / sizeof(float), &s0, sizeof s0);                       \
     }                                                                                              \
     return rptr[nr];
