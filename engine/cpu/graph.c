@@ -18,6 +18,17 @@
  *    to 16 samples: each entry is decoded once per block, and a column whose
  *    16 patch values are all zero (a ReLU's zeros, the padding) is skipped
  *    (EIE sec. III-A, the LNZD, at block granularity).
+ *    Where a sixteenth or more of a sample's input is nonzero, few blocks
+ *    would have a zero column, and the convolution runs direct instead
+ *    (the conv form, kernels.h): the input is padded and split by stride
+ *    phase once (conv_phases), so that the activations an entry meets at
+ *    32 consecutive output positions are 32 consecutive floats at an
+ *    offset fixed per column, which the entry holds in place of its column
+ *    (as in Park et al., ICLR 2017, direct sparse convolution). No patch
+ *    matrix is built, and each output channel's 32 sums stay in registers.
+ *    Positions run over the phase image's full width, Wq >= Wo, and the
+ *    lanes past Wo are dropped. Both ways a row sums its entries in column
+ *    order with rounded products: the same bits (kernels.h).
  * The PE that lowers a block also finds its nonzero columns, once for all
  * PEs. Every row sums its entries in increasing column order whatever N is,
  * so results are bit-identical on any number of PEs.
@@ -64,6 +75,9 @@ typedef struct gnode {
     eie_cpu_exact_t *ex;
     float *bias; /* all rows */
     uint32_t tile; /* CONV2D: output positions per tile, a multiple of BLK */
+    /* CONV2D with the conv form (sh[q].pe[p].rentw holds off << 8 | code) */
+    bool direct;
+    uint32_t Hq, Wq; /* a phase image */
 } gnode_t;
 
 typedef struct gtensor {
@@ -74,9 +88,10 @@ typedef struct gtensor {
 } gtensor_t;
 
 typedef struct gpe {
-    float *acc;       /* max local rows * BLK + EIE_ACC_SLACK */
+    float *acc;       /* max local rows * EIE_CONV_LANES (>= BLK) + EIE_ACC_SLACK */
     uint32_t *active; /* max cols + EIE_ACTIVE_SLACK */
     uint64_t entries, acts;
+    uint64_t nz; /* nonzero inputs of the conv this PE phased last */
     char pad[CACHE_LINE];
 } gpe_t;
 
@@ -91,6 +106,7 @@ struct eie_cpu_graph {
     size_t n_inputs, n_outputs;
     size_t chunk;        /* samples per chunk */
     float *patch;        /* the im2col tile, shared by the PEs */
+    float *xq;           /* a direct conv's phased input, shared by the PEs */
     uint32_t *blk_active; /* per block of a tile: its nonzero columns */
     uint32_t *blk_n;      /* per block: how many */
     size_t blk_stride;    /* max cols + EIE_ACTIVE_SLACK */
@@ -134,6 +150,7 @@ void eie_cpu_graph_free(eie_cpu_graph_t *g)
     free(g->inputs);
     free(g->outputs);
     free(g->patch);
+    free(g->xq);
     free(g->blk_active);
     free(g->blk_n);
     if (g->pe != NULL)
@@ -146,7 +163,7 @@ void eie_cpu_graph_free(eie_cpu_graph_t *g)
 }
 
 static eie_status_t prep_sparse(eie_cpu_graph_t *g, gnode_t *nd, const eie_fc_t *fc,
-                                uint32_t groups, uint64_t *bytes, uint32_t *max_local,
+                                uint32_t groups, int rows, uint64_t *bytes, uint32_t *max_local,
                                 eie_error_t *err)
 {
     nd->groups = groups;
@@ -172,7 +189,7 @@ static eie_status_t prep_sparse(eie_cpu_graph_t *g, gnode_t *nd, const eie_fc_t 
             src = &sub;
         }
         eie_status_t st = nd->exact ? eie_cpu_exact_init(src, g->n, &nd->ex[q], err)
-                                    : eie_cpu_fc_init(src, g->n, 0, 0, &nd->sh[q], err);
+                                    : eie_cpu_fc_init(src, g->n, 0, rows, &nd->sh[q], err);
         if (groups > 1)
             eie_fc_rows_free(&sub);
         if (st != EIE_STATUS_OK)
@@ -185,9 +202,78 @@ static eie_status_t prep_sparse(eie_cpu_graph_t *g, gnode_t *nd, const eie_fc_t 
     return EIE_STATUS_OK;
 }
 
+/* Floats a phased input may be read past its end (conv_phases). */
+#define XQ_SLACK(Wq) ((size_t)(Wq) + 2 * EIE_CONV_LANES)
+
+/*
+ * The conv form of node nd, whose weights have the row form: each entry's
+ * column (ci, ky, kx) becomes the offset of its activation for output
+ * position 0 in the phased input, phase (ky dh mod sh, kx dw mod sw),
+ * channel q Cg + ci, row ky dh / sh, column kx dw / sw: output position
+ * (oy, ox) then reads offset + oy Wq + ox. *phased_out: the floats of the
+ * phased input (0: the node keeps the patch path, its offsets being too
+ * large for 24 bits).
+ */
+static eie_status_t conv_direct_prep(gnode_t *nd, const eie_shape_t *xs, unsigned n_pes,
+                                     uint64_t *bytes, size_t *phased_out, eie_error_t *err)
+{
+    const eie_conv2d_params_t *c = &nd->conv;
+    uint64_t C = (uint64_t)xs->dims[1], H = (uint64_t)xs->dims[2], W = (uint64_t)xs->dims[3];
+    uint64_t Hp = H + c->pad_top + c->pad_bottom, Wp = W + c->pad_left + c->pad_right;
+    uint64_t Hq = (Hp + c->stride_h - 1) / c->stride_h, Wq = (Wp + c->stride_w - 1) / c->stride_w;
+    uint64_t plane = Hq * Wq, total = (uint64_t)c->stride_h * c->stride_w * C * plane;
+    *phased_out = 0;
+    if (total + XQ_SLACK(Wq) >= (UINT64_C(1) << 24)) {
+        for (uint32_t q = 0; q < nd->groups; q++)
+            for (unsigned p = 0; p < n_pes; p++) {
+                eie_pe_layer_t *L = &nd->sh[q].pe[p];
+                *bytes -= L->n_ent * (L->rent != NULL ? 2 : 4) +
+                          ((uint64_t)L->n_rows + 1) * sizeof(uint32_t);
+                free(L->rent);
+                free(L->rentw);
+                free(L->rptr);
+                L->rent = NULL;
+                L->rentw = NULL;
+                L->rptr = NULL;
+            }
+        return EIE_STATUS_OK;
+    }
+    uint32_t Cg = (uint32_t)(C / nd->groups), khw = c->kernel_h * c->kernel_w;
+    for (uint32_t q = 0; q < nd->groups; q++)
+        for (unsigned p = 0; p < n_pes; p++) {
+            eie_pe_layer_t *L = &nd->sh[q].pe[p];
+            uint32_t *o = calloc(L->n_ent + EIE_ENTRY_SLACK, sizeof *o);
+            if (o == NULL)
+                return eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory");
+            for (uint64_t e = 0; e < L->n_ent; e++) {
+                uint32_t w = L->rent != NULL ? L->rent[e] : L->rentw[e];
+                uint32_t col = L->rent != NULL ? w >> 4 : w >> 8;
+                uint32_t code = L->rent != NULL ? w & 15 : w & 255;
+                uint32_t ci = col / khw, ky = col / c->kernel_w % c->kernel_h;
+                uint32_t kx = col % c->kernel_w;
+                uint64_t dy = (uint64_t)ky * c->dilation_h, dx = (uint64_t)kx * c->dilation_w;
+                uint64_t ph = dy % c->stride_h * c->stride_w + dx % c->stride_w;
+                uint64_t off = (ph * C + (uint64_t)q * Cg + ci) * plane + dy / c->stride_h * Wq +
+                               dx / c->stride_w;
+                o[e] = (uint32_t)(off << 8 | code);
+            }
+            if (L->rent != NULL)
+                *bytes += L->n_ent * 2; /* 4 bytes an entry now, not 2 */
+            free(L->rent);
+            free(L->rentw);
+            L->rent = NULL;
+            L->rentw = o;
+        }
+    nd->direct = true;
+    nd->Hq = (uint32_t)Hq;
+    nd->Wq = (uint32_t)Wq;
+    *phased_out = (size_t)total + XQ_SLACK(Wq);
+    return EIE_STATUS_OK;
+}
+
 eie_status_t eie_cpu_graph_init(const eie_model_t *m, unsigned n_pes, const eie_cpu_kernel_t *k,
-                                eie_cpu_graph_t **graph_out, uint64_t *layout_bytes_out,
-                                eie_error_t *err)
+                                int conv_rows, eie_cpu_graph_t **graph_out,
+                                uint64_t *layout_bytes_out, eie_error_t *err)
 {
     eie_status_t st;
     eie_cpu_graph_t *g = calloc(1, sizeof *g);
@@ -210,6 +296,7 @@ eie_status_t eie_cpu_graph_init(const eie_model_t *m, unsigned n_pes, const eie_
     memcpy(g->inputs, m->inputs, g->n_inputs * sizeof *g->inputs);
     memcpy(g->outputs, m->outputs, g->n_outputs * sizeof *g->outputs);
     uint64_t total = 0, bytes = 0, patch = 0;
+    size_t phased = 0;
     for (size_t i = 0; i < g->n_t; i++) {
         g->t[i].shape = m->tensors[i].shape;
         g->t[i].numel = eie_shape_sample_elements(&m->tensors[i].shape);
@@ -233,13 +320,23 @@ eie_status_t eie_cpu_graph_init(const eie_model_t *m, unsigned n_pes, const eie_
             goto nomem;
         memcpy(nd->inputs, l->inputs, l->n_inputs * sizeof *nd->inputs);
         if (l->kind == EIE_LAYER_FC || l->kind == EIE_LAYER_CONV2D) {
-            uint32_t groups = l->kind == EIE_LAYER_CONV2D ? l->conv.groups : 1;
-            if ((st = prep_sparse(g, nd, &l->fc, groups, &bytes, &max_local, err)) != 0) {
+            bool conv = l->kind == EIE_LAYER_CONV2D;
+            uint32_t groups = conv ? l->conv.groups : 1;
+            if ((st = prep_sparse(g, nd, &l->fc, groups, conv && conv_rows, &bytes, &max_local,
+                                  err)) != 0) {
                 eie_error_prefix(err, "node %zu: ", i);
                 goto error;
             }
             if (l->fc.cols > max_cols)
                 max_cols = l->fc.cols;
+            if (conv && conv_rows && !nd->exact) {
+                size_t ph;
+                if ((st = conv_direct_prep(nd, &g->t[l->inputs[0]].shape, g->n, &bytes, &ph,
+                                           err)) != 0)
+                    goto error;
+                if (ph > phased)
+                    phased = ph;
+            }
         }
         if (l->kind == EIE_LAYER_CONV2D) {
             uint64_t P = g->t[l->output].numel / l->fc.rows;
@@ -282,8 +379,15 @@ eie_status_t eie_cpu_graph_init(const eie_model_t *m, unsigned n_pes, const eie_
         if (!g->patch || !g->blk_active || !g->blk_n)
             goto nomem;
     }
+    /* zeroed: the slack past a phased input is read, never written */
+    if (phased > 0) {
+        if ((g->xq = alloc_aligned(phased * sizeof(float))) == NULL)
+            goto nomem;
+        memset(g->xq, 0, phased * sizeof(float));
+    }
     for (unsigned p = 0; p < n_pes; p++) {
-        g->pe[p].acc = alloc_aligned(((size_t)max_local * BLK + EIE_ACC_SLACK) * sizeof(float));
+        g->pe[p].acc = alloc_aligned(((size_t)max_local * EIE_CONV_LANES + EIE_ACC_SLACK) *
+                                     sizeof(float));
         g->pe[p].active = alloc_aligned(g->blk_stride * sizeof(uint32_t));
         if (!g->pe[p].acc || !g->pe[p].active)
             goto nomem;
@@ -455,6 +559,126 @@ static void conv_apply(gjob_t *job, const conv_pass_t *cp, unsigned p)
     }
 }
 
+/* Phase 1 of a direct conv: PE p pads and splits its share of the input's
+ * channels by stride phase into g->xq: phase (ry, rx), channel c, element
+ * (i, j) is the padded input's (i sh + ry, j sw + rx); and counts the
+ * share's nonzero inputs. */
+static void conv_phases(gjob_t *job, const conv_pass_t *cp, unsigned p)
+{
+    eie_cpu_graph_t *g = job->g;
+    const gnode_t *nd = cp->nd;
+    const eie_conv2d_params_t *c = &nd->conv;
+    int64_t C = cp->xs->dims[1], H = cp->xs->dims[2], W = cp->xs->dims[3];
+    int64_t sh = c->stride_h, sw = c->stride_w, Hq = nd->Hq, Wq = nd->Wq;
+    size_t c0, c1;
+    share((size_t)C, p, g->n, &c0, &c1);
+    uint64_t nz = 0;
+    for (size_t ch = c0; ch < c1; ch++) {
+        const float *xc = cp->x + ch * (size_t)(H * W);
+        for (int64_t i = 0; i < H * W; i++)
+            nz += xc[i] != 0.0f;
+        for (int64_t ry = 0; ry < sh; ry++)
+            for (int64_t rx = 0; rx < sw; rx++) {
+                float *dst = g->xq + ((size_t)((ry * sw + rx) * C) + ch) * (size_t)(Hq * Wq);
+                /* columns j with 0 <= j sw + rx - pad_left < W: [j0, j1) */
+                int64_t x0 = rx - c->pad_left;
+                int64_t j0 = x0 >= 0 ? 0 : (-x0 + sw - 1) / sw;
+                int64_t j1 = W - x0 <= 0 ? 0 : (W - x0 + sw - 1) / sw;
+                j1 = j1 < Wq ? j1 : Wq;
+                j0 = j0 < j1 ? j0 : j1;
+                for (int64_t i = 0; i < Hq; i++, dst += Wq) {
+                    int64_t y = i * sh + ry - c->pad_top;
+                    if (y < 0 || y >= H) {
+                        memset(dst, 0, (size_t)Wq * sizeof(float));
+                        continue;
+                    }
+                    const float *src = xc + y * W + x0;
+                    for (int64_t j = 0; j < j0; j++)
+                        dst[j] = 0.0f;
+                    for (int64_t j = j0; j < j1; j++)
+                        dst[j] = src[j * sw];
+                    for (int64_t j = j1; j < Wq; j++)
+                        dst[j] = 0.0f;
+                }
+            }
+    }
+    g->pe[p].nz = nz;
+}
+
+/* Whether the conv phased last runs direct: a sixteenth or more of its
+ * input nonzero (every PE reads the same counts after the barrier). */
+static bool conv_goes_direct(const eie_cpu_graph_t *g, const conv_pass_t *cp)
+{
+    uint64_t nz = 0;
+    for (unsigned p = 0; p < g->n; p++)
+        nz += g->pe[p].nz;
+    return nz * 16 >= g->t[cp->nd->inputs[0]].numel;
+}
+
+/* Entries of a PE's rows that one pass over the blocks of a direct conv
+ * takes (64 KiB of entries: they stay in L2 while the pass reads the
+ * phased input; block by block over all rows, Alex-c3's 1.2 MB of entries
+ * would come from L3 at every block). */
+#define DIRECT_CHUNK_ENTRIES (1u << 14)
+
+/* Rows r0 .. r0 + part->n_rows of PE p, group q, of a direct conv at the
+ * block of phase-image positions p0 .. p0 + EIE_CONV_LANES - 1: the conv
+ * form, then the lanes that are output positions (column < Wo) written
+ * with the bias. */
+static void conv_direct_block(eie_cpu_graph_t *g, const conv_pass_t *cp, uint32_t q, unsigned p,
+                              unsigned v, const eie_pe_layer_t *part, uint32_t r0, size_t p0)
+{
+    const gnode_t *nd = cp->nd;
+    gpe_t *sc = &g->pe[p];
+    size_t Wq = nd->Wq, Wo = cp->Wo, Pq = cp->P / Wo * Wq;
+    size_t at[EIE_CONV_LANES], nb = 0;
+    uint8_t lane[EIE_CONV_LANES];
+    for (size_t b = 0; b < EIE_CONV_LANES && p0 + b < Pq; b++) {
+        size_t oy = (p0 + b) / Wq, ox = (p0 + b) % Wq;
+        if (ox < Wo) {
+            at[nb] = oy * Wo + ox;
+            lane[nb++] = (uint8_t)b;
+        }
+    }
+    sc->entries +=
+        g->k->rows_conv(part, nd->sh[q].codebook, g->xq + p0, sc->acc) - part->rptr[0];
+    for (uint32_t r = 0; r < part->n_rows; r++) {
+        size_t co = (size_t)q * nd->rows_g + (size_t)(r0 + r) * g->n + v;
+        float bias = nd->bias[co];
+        float *dst = cp->y + co * cp->P;
+        const float *a = sc->acc + (size_t)r * EIE_CONV_LANES;
+        for (size_t k = 0; k < nb; k++)
+            dst[at[k]] = a[lane[k]] + bias;
+    }
+}
+
+/* Phase 2 of a direct conv: PE p's rows of every group at every block of
+ * EIE_CONV_LANES positions of the phase image's rows, a chunk of rows at a
+ * time. */
+static void conv_direct(gjob_t *job, const conv_pass_t *cp, unsigned p)
+{
+    eie_cpu_graph_t *g = job->g;
+    const gnode_t *nd = cp->nd;
+    size_t Pq = cp->P / cp->Wo * nd->Wq;
+    if (p == 0) /* here the nonzero inputs, not the active patch columns */
+        for (unsigned pp = 0; pp < g->n; pp++)
+            g->pe[p].acts += g->pe[pp].nz;
+    for (uint32_t q = 0; q < nd->groups; q++) {
+        unsigned v = eie_cpu_group_slot(g->n, q, nd->rows_g, p);
+        const eie_pe_layer_t *L = &nd->sh[q].pe[v];
+        uint64_t chunk = L->n_ent > 0 ? (uint64_t)DIRECT_CHUNK_ENTRIES * L->n_rows / L->n_ent
+                                      : L->n_rows;
+        chunk = chunk < 4 ? 4 : chunk / 4 * 4;
+        for (uint32_t r0 = 0; r0 < L->n_rows; r0 += (uint32_t)chunk) {
+            eie_pe_layer_t part = *L;
+            part.rptr = L->rptr + r0;
+            part.n_rows = L->n_rows - r0 < chunk ? L->n_rows - r0 : (uint32_t)chunk;
+            for (size_t p0 = 0; p0 < Pq; p0 += EIE_CONV_LANES)
+                conv_direct_block(g, cp, q, p, v, &part, r0, p0);
+        }
+    }
+}
+
 /* Plain-loop nodes: PE p's share of the chunk. */
 static void run_plain(gjob_t *job, const gnode_t *nd, unsigned p, size_t s0, size_t B)
 {
@@ -546,6 +770,13 @@ static void run_graph(gjob_t *job, unsigned p0, unsigned p1, eie_pool_t *pool)
                 for (size_t b = 0; b < B; b++) {
                     cp.x = tensor_at(job, nd->inputs[0], s0) + b * xt->numel;
                     cp.y = yt->buf + b * yt->numel;
+                    if (nd->direct) {
+                        PHASE(conv_phases(job, &cp, p));
+                        if (conv_goes_direct(g, &cp)) {
+                            PHASE(conv_direct(job, &cp, p));
+                            continue;
+                        }
+                    }
                     for (cp.q = 0; cp.q < nd->groups; cp.q++)
                         for (cp.t0 = 0; cp.t0 < cp.P; cp.t0 += nd->tile) {
                             PHASE(conv_lower(job, &cp, p));

@@ -15,9 +15,11 @@
 
 typedef struct eie_cpu_graph eie_cpu_graph_t;
 
-/* Prepares model (load time: partition, pack, plan buffers) for n_pes PEs and kernel k. */
+/* Prepares model (load time: partition, pack, plan buffers) for n_pes PEs and kernel k;
+ * conv_rows: convolutions with shared weights also keep the row form (layout.h). */
 eie_status_t eie_cpu_graph_init(const eie_model_t *model, unsigned n_pes,
-                                const eie_cpu_kernel_t *k, eie_cpu_graph_t **graph_out,
+                                const eie_cpu_kernel_t *k, int conv_rows,
+                                eie_cpu_graph_t **graph_out,
                                 uint64_t *layout_bytes_out, eie_error_t *err);
 void eie_cpu_graph_free(eie_cpu_graph_t *g);
 

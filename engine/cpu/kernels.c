@@ -253,6 +253,51 @@ static uint64_t rows_b1_scalar(const eie_pe_layer_t *L, const float *cb, const f
 }
 /* clang-format on */
 
+/* The row form at batch B (kernels.h), the reference: a row's S sums in a
+ * local array, one entry at a time. */
+#define ROWS_BATCH_BODY(ETYPE, ENT, SHIFT, MASK)                                                   \
+    const ETYPE *ent = (ENT);                                                                      \
+    const uint32_t *rptr = L->rptr;                                                                \
+    const size_t S = eie_cpu_batch_stride(B);                                                      \
+    for (uint32_t r = 0; r < L->n_rows; r++) {                                                     \
+        float sum[EIE_KERNEL_MAX_BATCH] = {0};                                                     \
+        for (uint32_t q = rptr[r]; q < rptr[r + 1]; q++) {                                         \
+            float v = cb[ent[q] & (MASK)];                                                         \
+            const float *x = in + (size_t)(ent[q] >> (SHIFT)) * S;                                 \
+            for (size_t b = 0; b < S; b++)                                                         \
+                sum[b] += v * x[b];                                                                \
+        }                                                                                          \
+        memcpy(acc + (size_t)r * S, sum, S * sizeof(float));                                       \
+    }                                                                                              \
+    return rptr[L->n_rows];
+
+static uint64_t rows_conv_scalar(const eie_pe_layer_t *L, const float *cb, const float *in,
+                                 float *acc)
+{
+    const uint32_t *ent = L->rentw;
+    const uint32_t *rptr = L->rptr;
+    for (uint32_t r = 0; r < L->n_rows; r++) {
+        float sum[EIE_CONV_LANES] = {0};
+        for (uint32_t q = rptr[r]; q < rptr[r + 1]; q++) {
+            float v = cb[ent[q] & 255];
+            const float *x = in + (ent[q] >> 8);
+            for (size_t b = 0; b < EIE_CONV_LANES; b++)
+                sum[b] += v * x[b];
+        }
+        memcpy(acc + (size_t)r * EIE_CONV_LANES, sum, sizeof sum);
+    }
+    return rptr[L->n_rows];
+}
+
+static uint64_t rows_batch_scalar(const eie_pe_layer_t *L, const float *cb, const float *in,
+                                  size_t B, float *acc)
+{
+    if (L->rentw != NULL) {
+        ROWS_BATCH_BODY(uint32_t, L->rentw, 8, 255)
+    }
+    ROWS_BATCH_BODY(uint16_t, L->rent, 4, 15)
+}
+
 /* Batch B: the entry is decoded once, its weight multiplies B activations
  * into B contiguous accumulators (EIE amortises nothing here; a CPU can). */
 #define SPMV_BATCH_BODY(ETYPE, SHIFT, MASK, BP)                                                    \
@@ -520,6 +565,172 @@ typedef int32_t vi16 __attribute__((vector_size(64)));
 DEFINE_BATCH_VEC(spmv_narrow_vec, uint16_t, 4, 15)
 DEFINE_BATCH_VEC(spmv_wide_vec, uint32_t, 8, 255)
 
+/* The row form at batch B in the SIMD variants: a row's S sums are one
+ * vector (as in SPMV_BATCH_VEC_BODY), each entry one vector load of its
+ * column's S activations, one multiply by the broadcast weight and one add:
+ * no accumulator traffic. A row's adds form one dependent chain (its order
+ * is fixed, see kernels.h), so four rows are walked in lock step, four
+ * independent chains, until the shortest ends; the rest of each row
+ * follows alone. */
+/* Where an entry's S activations start, from c = its field col << SHIFT:
+ * col * S in the batch row form, col itself (an offset) in the conv form. */
+#define IDX_COL(c, V, SHIFT)                                                                       \
+    (__builtin_ctz(sizeof(V) / sizeof(float)) >= (SHIFT)                                           \
+         ? (c) << (__builtin_ctz(sizeof(V) / sizeof(float)) - (SHIFT))                             \
+         : (c) >> ((SHIFT)-__builtin_ctz(sizeof(V) / sizeof(float))))
+#define IDX_OFF(c, V, SHIFT) ((c) >> (SHIFT))
+
+#define ROWS_STEP(V, s, w, SHIFT, MASK, IDX)                                                       \
+    do {                                                                                           \
+        uint64_t w_ = (w), c_ = w_ & ~(uint64_t)(MASK); /* col << SHIFT */                         \
+        V x_;                                                                                      \
+        memcpy(&x_, in + IDX(c_, V, SHIFT), sizeof x_);                                            \
+        s += cb[_bextr_u64(w_, 0, (SHIFT))] * x_;                                                  \
+    } while (0)
+
+#define ROWS_BATCH_VEC_BODY(ETYPE, ENT, SHIFT, MASK, V, IDX)                                       \
+    const ETYPE *ent = (ENT);                                                                      \
+    const uint32_t *rptr = L->rptr;                                                                \
+    const uint32_t nr = L->n_rows;                                                                 \
+    uint32_t r = 0;                                                                                \
+    for (; r + 4 <= nr; r += 4) {                                                                  \
+        const ETYPE *e0 = ent + rptr[r], *e1 = ent + rptr[r + 1];                                  \
+        const ETYPE *e2 = ent + rptr[r + 2], *e3 = ent + rptr[r + 3];                              \
+        size_t n0 = rptr[r + 1] - rptr[r], n1 = rptr[r + 2] - rptr[r + 1];                         \
+        size_t n2 = rptr[r + 3] - rptr[r + 2], n3 = rptr[r + 4] - rptr[r + 3];                     \
+        size_t m = n0 < n1 ? n0 : n1;                                                              \
+        m = m < n2 ? m : n2;                                                                       \
+        m = m < n3 ? m : n3;                                                                       \
+        V s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};                                                  \
+        for (size_t q = 0; q < m; q++) {                                                           \
+            ROWS_STEP(V, s0, e0[q], SHIFT, MASK, IDX);                                             \
+            ROWS_STEP(V, s1, e1[q], SHIFT, MASK, IDX);                                             \
+            ROWS_STEP(V, s2, e2[q], SHIFT, MASK, IDX);                                             \
+            ROWS_STEP(V, s3, e3[q], SHIFT, MASK, IDX);                                             \
+        }                                                                                          \
+        for (size_t q = m; q < n0; q++)                                                            \
+            ROWS_STEP(V, s0, e0[q], SHIFT, MASK, IDX);                                             \
+        for (size_t q = m; q < n1; q++)                                                            \
+            ROWS_STEP(V, s1, e1[q], SHIFT, MASK, IDX);                                             \
+        for (size_t q = m; q < n2; q++)                                                            \
+            ROWS_STEP(V, s2, e2[q], SHIFT, MASK, IDX);                                             \
+        for (size_t q = m; q < n3; q++)                                                            \
+            ROWS_STEP(V, s3, e3[q], SHIFT, MASK, IDX);                                             \
+        memcpy(acc + (size_t)r * sizeof(V) / sizeof(float), &s0, sizeof s0);                       \
+        memcpy(acc + (size_t)(r + 1) * sizeof(V) / sizeof(float), &s1, sizeof s1);                 \
+        memcpy(acc + (size_t)(r + 2) * sizeof(V) / sizeof(float), &s2, sizeof s2);                 \
+        memcpy(acc + (size_t)(r + 3) * sizeof(V) / sizeof(float), &s3, sizeof s3);                 \
+    }                                                                                              \
+    for (; r < nr; r++) {                                                                          \
+        V s0 = {0};                                                                                \
+        for (uint32_t q = rptr[r]; q < rptr[r + 1]; q++)                                           \
+            ROWS_STEP(V, s0, ent[q], SHIFT, MASK, IDX);                                            \
+        memcpy(acc + (size_t)r * sizeof(V) / sizeof(float), &s0, sizeof s0);                       \
+    }                                                                                              \
+    return rptr[nr];
+
+/* clang-format off */
+#define DEFINE_ROWS_BATCH_VEC(V)                                                                   \
+    AVX2_BMI INLINE uint64_t rows_batch_##V(const eie_pe_layer_t *L, const float *cb,              \
+                                            const float *in, float *acc)                           \
+    {                                                                                              \
+        if (L->rentw != NULL) {                                                                    \
+            ROWS_BATCH_VEC_BODY(uint32_t, L->rentw, 8, 255, V, IDX_COL)                                   \
+        }                                                                                          \
+        ROWS_BATCH_VEC_BODY(uint16_t, L->rent, 4, 15, V, IDX_COL)                                         \
+    }
+/* The conv form (kernels.h, eie_rows_conv_fn): EIE_CONV_LANES = 32 lanes
+ * from in + off as two vf16 sums a row (a 32-float vector type is kept in
+ * memory by GCC), each entry decoded and its weight broadcast once for
+ * both; four rows in lock step, as in ROWS_BATCH_VEC_BODY. */
+#define CONV_STEP(sa, sb, w)                                                                       \
+    do {                                                                                           \
+        uint64_t w_ = (w);                                                                         \
+        const float *x_ = in + (w_ >> 8);                                                          \
+        float v_ = cb[_bextr_u64(w_, 0, 8)];                                                       \
+        vf16 xa_, xb_;                                                                             \
+        memcpy(&xa_, x_, sizeof xa_);                                                              \
+        memcpy(&xb_, x_ + 16, sizeof xb_);                                                         \
+        sa += v_ * xa_;                                                                            \
+        sb += v_ * xb_;                                                                            \
+    } while (0)
+
+AVX2_BMI INLINE void conv_store(float *acc, uint32_t r, vf16 sa, vf16 sb)
+{
+    memcpy(acc + (size_t)r * EIE_CONV_LANES, &sa, sizeof sa);
+    memcpy(acc + (size_t)r * EIE_CONV_LANES + 16, &sb, sizeof sb);
+}
+
+/* lock4: four rows in lock step (eight sums: AVX-512's 32 registers hold
+ * them; AVX2's 16 do not, and there a row's four ymm sums are chains
+ * enough). */
+AVX2_BMI INLINE uint64_t rows_conv_vf16x2(const eie_pe_layer_t *L, const float *cb,
+                                          const float *in, float *acc, int lock4)
+{
+    const uint32_t *ent = L->rentw;
+    const uint32_t *rptr = L->rptr;
+    const uint32_t nr = L->n_rows;
+    uint32_t r = 0;
+    for (; lock4 && r + 4 <= nr; r += 4) {
+        const uint32_t *e0 = ent + rptr[r], *e1 = ent + rptr[r + 1];
+        const uint32_t *e2 = ent + rptr[r + 2], *e3 = ent + rptr[r + 3];
+        size_t n0 = rptr[r + 1] - rptr[r], n1 = rptr[r + 2] - rptr[r + 1];
+        size_t n2 = rptr[r + 3] - rptr[r + 2], n3 = rptr[r + 4] - rptr[r + 3];
+        size_t m = n0 < n1 ? n0 : n1;
+        m = m < n2 ? m : n2;
+        m = m < n3 ? m : n3;
+        vf16 a0 = {0}, b0 = {0}, a1 = {0}, b1 = {0}, a2 = {0}, b2 = {0}, a3 = {0}, b3 = {0};
+        for (size_t q = 0; q < m; q++) {
+            CONV_STEP(a0, b0, e0[q]);
+            CONV_STEP(a1, b1, e1[q]);
+            CONV_STEP(a2, b2, e2[q]);
+            CONV_STEP(a3, b3, e3[q]);
+        }
+        for (size_t q = m; q < n0; q++)
+            CONV_STEP(a0, b0, e0[q]);
+        for (size_t q = m; q < n1; q++)
+            CONV_STEP(a1, b1, e1[q]);
+        for (size_t q = m; q < n2; q++)
+            CONV_STEP(a2, b2, e2[q]);
+        for (size_t q = m; q < n3; q++)
+            CONV_STEP(a3, b3, e3[q]);
+        conv_store(acc, r, a0, b0);
+        conv_store(acc, r + 1, a1, b1);
+        conv_store(acc, r + 2, a2, b2);
+        conv_store(acc, r + 3, a3, b3);
+    }
+    for (; r < nr; r++) {
+        vf16 a0 = {0}, b0 = {0};
+        for (uint32_t q = rptr[r]; q < rptr[r + 1]; q++)
+            CONV_STEP(a0, b0, ent[q]);
+        conv_store(acc, r, a0, b0);
+    }
+    return rptr[nr];
+}
+
+DEFINE_ROWS_BATCH_VEC(vf2)
+DEFINE_ROWS_BATCH_VEC(vf4)
+DEFINE_ROWS_BATCH_VEC(vf8)
+DEFINE_ROWS_BATCH_VEC(vf16)
+
+#define DEFINE_ROWS_BATCH(SUFFIX, ATTR, LOCK4)                                                     \
+    ATTR static uint64_t rows_batch_##SUFFIX(const eie_pe_layer_t *L, const float *cb,             \
+                                             const float *in, size_t B, float *acc)                \
+    {                                                                                              \
+        switch (eie_cpu_batch_stride(B)) {                                                         \
+        case 2: return rows_batch_vf2(L, cb, in, acc);                                             \
+        case 4: return rows_batch_vf4(L, cb, in, acc);                                             \
+        case 8: return rows_batch_vf8(L, cb, in, acc);                                             \
+        default: return rows_batch_vf16(L, cb, in, acc);                                           \
+        }                                                                                          \
+    }                                                                                              \
+    ATTR static uint64_t rows_conv_##SUFFIX(const eie_pe_layer_t *L, const float *cb,              \
+                                            const float *in, float *acc)                           \
+    {                                                                                              \
+        return rows_conv_vf16x2(L, cb, in, acc, LOCK4);                                              \
+    }
+/* clang-format on */
+
 /* For each 8-bit mask, the positions of its set bits packed to the front,
  * one per byte: the shuffle that appends a block's active columns at once. */
 static uint64_t compact_lut[256];
@@ -592,6 +803,7 @@ static int supported_avx2(void)
 }
 
 DEFINE_KERNELS(avx2, AVX2_BMI, spmv_narrow_b1_bmi, spmv_wide_b1_bmi, spmv_narrow_vec, spmv_wide_vec)
+DEFINE_ROWS_BATCH(avx2, AVX2_BMI, 0)
 
 /* AVX-512 (F, BW, VL): the same bodies compiled for 512-bit registers, so a
  * 16-lane batch row is one zmm, and a leading-non-zero detection that takes
@@ -699,6 +911,7 @@ static int supported_avx512(void)
 
 DEFINE_KERNELS(avx512, AVX512, spmv_narrow_b1_call, spmv_wide_b1_call, spmv_narrow_vec,
                spmv_wide_vec)
+DEFINE_ROWS_BATCH(avx512, AVX512, 1)
 #endif
 
 const eie_cpu_kernel_t eie_cpu_kernels[] = {
@@ -707,20 +920,26 @@ const eie_cpu_kernel_t eie_cpu_kernels[] = {
      .spmv_narrow = spmv_narrow_scalar,
      .spmv_wide = spmv_wide_scalar,
      .active = active_scalar,
-     .rows_b1 = rows_b1_scalar},
+     .rows_b1 = rows_b1_scalar,
+     .rows_batch = rows_batch_scalar,
+     .rows_conv = rows_conv_scalar},
 #if defined(__x86_64__) && defined(__GNUC__)
     {.name = "avx2",
      .supported = supported_avx2,
      .spmv_narrow = spmv_narrow_avx2,
      .spmv_wide = spmv_wide_avx2,
      .active = active_avx2,
-     .rows_b1 = rows_b1_avx2},
+     .rows_b1 = rows_b1_avx2,
+     .rows_batch = rows_batch_avx2,
+     .rows_conv = rows_conv_avx2},
     {.name = "avx512",
      .supported = supported_avx512,
      .spmv_narrow = spmv_narrow_avx512,
      .spmv_wide = spmv_wide_avx512,
      .active = active_avx512,
-     .rows_b1 = rows_b1_avx512},
+     .rows_b1 = rows_b1_avx512,
+     .rows_batch = rows_batch_avx512,
+     .rows_conv = rows_conv_avx512},
 #endif
 };
 const size_t eie_cpu_kernel_count = sizeof eie_cpu_kernels / sizeof eie_cpu_kernels[0];

@@ -67,6 +67,36 @@ typedef size_t (*eie_active_fn)(const float *in, size_t n, size_t is_j, size_t i
 typedef uint64_t (*eie_rows_fn)(const eie_pe_layer_t *L, const float *codebook, const float *in,
                                 float *acc);
 
+/*
+ * The row form at batch B (2..EIE_KERNEL_MAX_BATCH), S = eie_cpu_batch_stride(B):
+ * acc[r * S + b] = sum over row r's entries, in column order, of
+ * codebook[code] * in[col * S + b], for b < S. in holds the batch
+ * feature-major with stride S; lanes past B may hold anything, they reach
+ * only acc's lanes past B. Each product is rounded, then added to one
+ * running sum per lane that starts at +0, as in the column kernels; a
+ * column whose activations are zero adds w * ±0 = ±0 to a sum that is never
+ * -0 (it starts at +0, and x + y is -0 only when both are), which changes
+ * no bit (codebooks are finite: the format refuses others). So the outputs
+ * are those of the column form, on any PE count and at any batch, while a
+ * row's S sums stay in registers: no accumulator load and store per entry.
+ * Needs L->rent or L->rentw. Returns the entries walked (all of the PE's).
+ */
+typedef uint64_t (*eie_rows_batch_fn)(const eie_pe_layer_t *L, const float *codebook,
+                                      const float *in, size_t B, float *acc);
+
+/*
+ * The conv form: as eie_rows_batch_fn, for EIE_CONV_LANES lanes, but an
+ * entry of L->rentw is off << 8 | code, and its lanes' activations are
+ * in[off + b]: a convolution's input, padded and split by stride phase,
+ * read in place for consecutive output positions (graph.c).
+ * acc[r * EIE_CONV_LANES + b] is row r's sum for lane b, in column order,
+ * products rounded, as in eie_rows_batch_fn (the bits of the patch-matrix
+ * forms).
+ */
+#define EIE_CONV_LANES 32u
+typedef uint64_t (*eie_rows_conv_fn)(const eie_pe_layer_t *L, const float *codebook,
+                                     const float *in, float *acc);
+
 typedef struct eie_cpu_kernel {
     const char *name;        /* "scalar", "avx2", "avx512" */
     int (*supported)(void);  /* whether this CPU runs it */
@@ -74,6 +104,8 @@ typedef struct eie_cpu_kernel {
     eie_spmv_fn spmv_wide;   /* uint32 entries */
     eie_active_fn active;    /* the nonzero columns of an input */
     eie_rows_fn rows_b1;     /* the row form, batch 1 */
+    eie_rows_batch_fn rows_batch; /* the row form, batch 2..16 */
+    eie_rows_conv_fn rows_conv;   /* the conv form, EIE_CONV_LANES output positions */
 } eie_cpu_kernel_t;
 
 /* All kernels, the scalar reference first. */

@@ -14,6 +14,7 @@ void eie_cpu_fc_clear(eie_cpu_fc_t *fc)
             free(fc->pe[p].ent);
             free(fc->pe[p].rptr);
             free(fc->pe[p].rent);
+            free(fc->pe[p].rentw);
         }
     free(fc->pe);
     free(fc->codebook);
@@ -21,20 +22,28 @@ void eie_cpu_fc_clear(eie_cpu_fc_t *fc)
     memset(fc, 0, sizeof *fc);
 }
 
-/* Whether a layer of this shape and code width can have the row form. */
+/* Whether a layer of this shape and code width can have the narrow row form
+ * (else it gets the wide one). */
 static int rows_allowed(uint32_t cols, uint32_t code_bits)
 {
     return cols <= 4096 && code_bits <= 4;
 }
 
+/* The wide row form's column field: 24 bits. */
+#define ROWS_WIDE_MAX_COLS (1u << 24)
+
 /* The row form of one PE: a counting sort of its column-major entries by
  * local row, which keeps each row's entries in column order. */
-static int pack_rows(eie_pe_layer_t *L, uint32_t cols, int wide)
+static int pack_rows(eie_pe_layer_t *L, uint32_t cols, int wide, int rows_wide)
 {
     L->rptr = calloc((size_t)L->n_rows + 1, sizeof(uint32_t));
-    L->rent = calloc(L->n_ent + EIE_ENTRY_SLACK, sizeof(uint16_t)); /* slack: kernels.h */
+    /* slack: kernels.h */
+    if (rows_wide)
+        L->rentw = calloc(L->n_ent + EIE_ENTRY_SLACK, sizeof(uint32_t));
+    else
+        L->rent = calloc(L->n_ent + EIE_ENTRY_SLACK, sizeof(uint16_t));
     uint32_t *at = malloc(((size_t)L->n_rows + 1) * sizeof(uint32_t));
-    if (!L->rptr || !L->rent || !at) {
+    if (!L->rptr || !(L->rent || L->rentw) || !at) {
         free(at);
         return -1;
     }
@@ -49,7 +58,10 @@ static int pack_rows(eie_pe_layer_t *L, uint32_t cols, int wide)
         for (uint32_t q = L->ptr[j]; q < L->ptr[j + 1]; q++) {
             uint32_t e = wide ? ((const uint32_t *)L->ent)[q] : ((const uint16_t *)L->ent)[q];
             uint32_t row = wide ? e >> 8 : e >> 4, code = wide ? e & 255 : e & 15;
-            L->rent[at[row]++] = (uint16_t)(j << 4 | code);
+            if (rows_wide)
+                L->rentw[at[row]++] = j << 8 | code;
+            else
+                L->rent[at[row]++] = (uint16_t)(j << 4 | code);
         }
     free(at);
     return 0;
@@ -63,8 +75,9 @@ uint64_t eie_cpu_fc_layout_estimate(const eie_fc_t *fc, unsigned n_pes, int with
     uint64_t bytes = 256 * sizeof(float) + (uint64_t)fc->rows * sizeof(float) +
                      (uint64_t)n_pes * ((uint64_t)fc->cols + 1) * sizeof(uint32_t) +
                      (fc->nnz + (uint64_t)n_pes * EIE_ENTRY_SLACK) * esz;
-    if (with_rows && rows_allowed(fc->cols, fc->code_bits))
-        bytes += (fc->nnz + (uint64_t)n_pes * EIE_ENTRY_SLACK) * sizeof(uint16_t) +
+    uint64_t rsz = rows_allowed(fc->cols, fc->code_bits) ? 2 : 4;
+    if (with_rows && fc->cols < ROWS_WIDE_MAX_COLS)
+        bytes += (fc->nnz + (uint64_t)n_pes * EIE_ENTRY_SLACK) * rsz +
                  ((uint64_t)fc->rows + n_pes) * sizeof(uint32_t);
     return bytes;
 }
@@ -150,10 +163,11 @@ eie_status_t eie_cpu_fc_init(const eie_fc_t *fc, unsigned n_pes, int force_wide,
         memmove(ptr + 1, ptr, fc->cols * sizeof(uint32_t));
         ptr[0] = 0;
         out->layout_bytes += out->pe[p].n_ent * esz + ((size_t)fc->cols + 1) * sizeof(uint32_t);
-        if (with_rows && rows_allowed(fc->cols, fc->code_bits)) {
-            if (pack_rows(&out->pe[p], fc->cols, out->wide) != 0)
+        if (with_rows && fc->cols < ROWS_WIDE_MAX_COLS) {
+            int rows_wide = !rows_allowed(fc->cols, fc->code_bits);
+            if (pack_rows(&out->pe[p], fc->cols, out->wide, rows_wide) != 0)
                 goto nomem;
-            out->layout_bytes += out->pe[p].n_ent * sizeof(uint16_t) +
+            out->layout_bytes += out->pe[p].n_ent * (rows_wide ? 4 : 2) +
                                  ((size_t)out->pe[p].n_rows + 1) * sizeof(uint32_t);
         }
     }

@@ -11,12 +11,14 @@
  *   wide:   uint32 = local_row << 8 | code   (otherwise)
  * The codebook is expanded to float once per layer.
  *
- * A layer whose input is dense (the model's input, or after an activation
- * other than ReLU: LSTM gates) may also keep each PE's entries row by row,
- * uint16 = col << 4 | code (cols <= 4096, code_bits <= 4), for a batch-1
- * run that finds nearly every activation nonzero: skipping saves nothing
- * there, and a row's dot product needs no store per entry (see
- * kernels.h). It costs the entries once more in memory.
+ * A layer may also keep each PE's entries row by row (the row form), in
+ * column order, for runs that find most columns active: a batch-1 run with
+ * nearly every activation nonzero (LSTM gates), a batch of 8 or more (a
+ * column is skipped only if all its lanes are zero), a convolution
+ * (graph.c). Skipping saves little there, and a row's sums need no store
+ * per entry (kernels.h). Narrow: uint16 = col << 4 | code (cols <= 4096,
+ * code_bits <= 4); else wide: uint32 = col << 8 | code (cols < 2^24). It
+ * costs the entries once more in memory.
  */
 #ifndef EIE_CPU_LAYOUT_H
 #define EIE_CPU_LAYOUT_H
@@ -34,10 +36,11 @@ typedef struct eie_pe_layer {
     /* 2^code_bits of the layer: every entry's code is below it (0: not
        known, up to 256). */
     uint32_t n_codes;
-    /* The row form, or NULL: row r's entries are rent[rptr[r] .. rptr[r+1]),
-       in column order. */
+    /* The row form, or NULL: row r's entries are rent (or rentw)
+       [rptr[r] .. rptr[r+1]), in column order. */
     uint32_t *rptr; /* n_rows + 1 */
-    uint16_t *rent;
+    uint16_t *rent;  /* narrow: col << 4 | code */
+    uint32_t *rentw; /* wide: col << 8 | code; at most one of rent, rentw */
 } eie_pe_layer_t;
 
 typedef struct eie_cpu_fc {
@@ -53,7 +56,8 @@ typedef struct eie_cpu_fc {
 } eie_cpu_fc_t;
 
 /* Partitions and packs fc over n_pes PEs into out (which the caller clears);
- * with_rows asks for the row form too, built where the layer allows it. */
+ * with_rows asks for the row form too: narrow where the layer allows it,
+ * else wide. */
 eie_status_t eie_cpu_fc_init(const eie_fc_t *fc, unsigned n_pes, int force_wide, int with_rows,
                              eie_cpu_fc_t *out, eie_error_t *err);
 /* Bytes eie_cpu_fc_init would allocate for fc (an upper bound), worked out

@@ -35,9 +35,10 @@ typedef struct eie_engine_opts {
     unsigned sim_pipeline_depth; /* eie-sim: arithmetic pipeline stages; 0 = 4 */
     double sim_clock_mhz;        /* eie-sim: clock in MHz; 0 = 800 */
     unsigned sim_act_regs;       /* eie-sim: activations per PE register file; 0 = 64 */
-    /* cpu: 1 = keep only the column form, also for layers whose input may be
-       dense (the row form costs their entries a second time in memory, and
-       speeds up batch-1 runs whose activations are nearly all nonzero). */
+    /* cpu: 1 = keep only the column form (the row form, kept for every
+       layer where the layout limit allows, costs the entries a second time
+       in memory, and speeds up batches, convolutions and batch-1 runs whose
+       activations are nearly all nonzero). */
     int cpu_column_only;
     /* cpu: the kernel variant, "scalar", "avx2" or "avx512"; NULL = the
        environment variable EIE_KERNEL if set, else the fastest this CPU

@@ -120,10 +120,11 @@ Test(cpu, dense_batch_1_inputs_take_the_row_form)
     eie_builder_free(b);
 }
 
-/* The row form is built for layers whose input may be dense (the model's,
- * or a sigmoid's output) and not for a ReLU's: the net's layout bytes are
- * those of the layers packed that way; with cpu_column_only, for none. */
-Test(cpu, row_form_is_built_where_the_input_is_not_a_relu_output)
+/* The row form is built for every layer (batches use it whatever the
+ * input; batch 1 where it is dense): the net's layout bytes are those of
+ * the layers packed that way; with cpu_column_only, or a layout limit the
+ * row form would exceed, for none. */
+Test(cpu, row_form_is_built_for_every_layer_that_the_limit_allows)
 {
     eie_builder_t *b;
     eie_error_t err;
@@ -136,20 +137,19 @@ Test(cpu, row_form_is_built_where_the_input_is_not_a_relu_output)
     cr_assert_eq(th_add_random_fc(b, 10, 40, 0.3, 4, &seed, &err), 0);
     eie_model_t *m = th_load_builder(b);
     for (unsigned n = 1; n <= 3; n++) {
-        static const int rows[] = {1, 0, 1};
-        uint64_t expect = 0, without = 0;
-        for (size_t l = 0, f = 0; l < eie_model_layer_count(m); l++) {
+        uint64_t expect = 0, without = 0, est_without = 0;
+        for (size_t l = 0; l < eie_model_layer_count(m); l++) {
             const eie_fc_t *fc = eie_model_fc(m, l);
             if (fc == NULL)
                 continue;
             eie_cpu_fc_t cf;
-            cr_assert_eq(eie_cpu_fc_init(fc, n, 0, rows[f], &cf, &err), 0);
+            cr_assert_eq(eie_cpu_fc_init(fc, n, 0, 1, &cf, &err), 0);
             expect += cf.layout_bytes;
             eie_cpu_fc_clear(&cf);
             cr_assert_eq(eie_cpu_fc_init(fc, n, 0, 0, &cf, &err), 0);
             without += cf.layout_bytes;
             eie_cpu_fc_clear(&cf);
-            f++;
+            est_without += eie_cpu_fc_layout_estimate(fc, n, 0);
         }
         eie_engine_opts_t o = {.backend = "cpu", .n_pes = n};
         eie_engine_t *e;
@@ -158,6 +158,13 @@ Test(cpu, row_form_is_built_where_the_input_is_not_a_relu_output)
         cr_assert_eq(eie_net_init(e, m, &net, &err), 0);
         cr_assert_gt(expect, without);
         cr_assert_eq(eie_net_layout_bytes(net), expect, "%u PEs", n);
+        eie_net_free(net);
+        eie_engine_free(e);
+        /* a limit that the column form alone meets: no row form */
+        o.max_layout_bytes = est_without;
+        cr_assert_eq(eie_engine_init(&o, &e, &err), 0);
+        cr_assert_eq(eie_net_init(e, m, &net, &err), 0, "%s", err.msg);
+        cr_assert_eq(eie_net_layout_bytes(net), without, "%u PEs under a limit", n);
         eie_net_free(net);
         eie_engine_free(e);
         /* cpu_column_only: no row form anywhere. */

@@ -6,6 +6,7 @@
 
 #include "../format/graph_helpers.h"
 #include "cpu/graph.h"
+#include "cpu/kernels.h"
 
 typedef struct run {
     size_t n_out;
@@ -179,6 +180,100 @@ Test(graph_run, grouped_conv_channel_i_runs_on_pe_i_mod_n)
 
 Test(graph_run, wide_conv_shared_over_several_tiles) { wide_conv(EIE_STORAGE_SHARED); }
 Test(graph_run, wide_conv_exact_over_several_tiles) { wide_conv(EIE_STORAGE_EXACT); }
+
+/* A convolution runs direct (the conv form) where a sixteenth or more of
+ * its input is nonzero, else on patches; both give the bits of the patch
+ * path alone (cpu_column_only: no conv form), on 1, 2, 3 and 7 PEs, and
+ * match the dense reference. Shapes: stride 1 with pads; stride 2 and
+ * dilation 2 with asymmetric pads and groups (four stride phases); stride
+ * 4, kernel 11, as AlexNet's conv1. A direct run walks every entry once
+ * per block of EIE_CONV_LANES positions of a phase image row-major (Wq
+ * wide). */
+typedef struct conv_case {
+    int64_t C, H, W;
+    uint32_t cout;
+    eie_conv2d_params_t p;
+} conv_case_t;
+
+static void direct_conv_case(const conv_case_t *cc)
+{
+    eie_builder_t *b;
+    eie_error_t err;
+    uint64_t seed = 17;
+    cr_assert_eq(eie_builder_init_graph("direct", "", &b, &err), EIE_STATUS_OK);
+    eie_shape_t s = th_shape4(-1, cc->C, cc->H, cc->W);
+    cr_assert_eq(eie_builder_add_input(b, "x", EIE_DTYPE_FP32, &s, &err), EIE_STATUS_OK);
+    cr_assert_eq(th_conv(b, "x", "y", cc->cout, cc->p, 0.4, EIE_STORAGE_SHARED, &seed, &err),
+                 EIE_STATUS_OK, "%s", err.msg);
+    cr_assert_eq(eie_builder_add_output(b, "y", &err), EIE_STATUS_OK);
+    eie_model_t *m = load(b);
+    eie_layer_info_t li;
+    eie_model_layer_info(m, 0, &li);
+    eie_tensor_info_t yi;
+    eie_model_output_info(m, 0, &yi);
+    const eie_conv2d_params_t *p = &cc->p;
+    int64_t Wq = (cc->W + p->pad_left + p->pad_right + p->stride_w - 1) / p->stride_w;
+    uint64_t blocks = ((uint64_t)(yi.shape.dims[2] * Wq) + EIE_CONV_LANES - 1) / EIE_CONV_LANES;
+    enum { BATCH = 3 };
+    size_t nx = (size_t)(cc->C * cc->H * cc->W) * BATCH;
+    size_t ny = eie_shape_sample_elements(&yi.shape) * BATCH;
+    float *x = malloc(nx * sizeof(float)), *ref = malloc(ny * sizeof(float));
+    float *y0 = malloc(ny * sizeof(float)), *y = malloc(ny * sizeof(float));
+    for (int dense = 0; dense < 2; dense++) {
+        th_random_input(x, nx, dense ? 0.7 : 0.02, &seed);
+        const float *in[1] = {x};
+        float *out[1] = {ref};
+        cr_assert_eq(eie_model_run_dense_multi(m, in, BATCH, out, &err), EIE_STATUS_OK);
+        static const unsigned pes[] = {1, 2, 3, 7};
+        for (int k = -1; k < 4; k++) {
+            eie_engine_opts_t o = eie_engine_opts_default();
+            o.n_pes = k < 0 ? 1 : pes[k];
+            o.cpu_column_only = k < 0;
+            eie_engine_t *e;
+            eie_net_t *net;
+            eie_run_info_t info;
+            cr_assert_eq(eie_engine_init(&o, &e, &err), EIE_STATUS_OK, "%s", err.msg);
+            cr_assert_eq(eie_net_init(e, m, &net, &err), EIE_STATUS_OK, "%s", err.msg);
+            out[0] = k < 0 ? y0 : y;
+            cr_assert_eq(eie_net_run_multi(net, in, BATCH, out, &info, &err), EIE_STATUS_OK,
+                         "%s", err.msg);
+            if (k < 0) {
+                long bad = th_mismatch(y0, ref, ny, 1e-5f);
+                cr_assert(bad < 0, "patch path [%ld]: %g vs dense %g", bad,
+                          bad < 0 ? 0.0 : (double)y0[bad], bad < 0 ? 0.0 : (double)ref[bad]);
+            } else {
+                cr_assert(memcmp(y, y0, ny * sizeof(float)) == 0,
+                          "%u PEs, input %s: differs from the patch path", pes[k],
+                          dense ? "dense" : "sparse");
+                if (dense)
+                    cr_assert_eq(info.entries, li.nnz * blocks * BATCH,
+                                 "%u PEs: a direct run walks every entry once a block", pes[k]);
+                else
+                    cr_assert_lt(info.entries, li.nnz * blocks * BATCH,
+                                 "%u PEs: a sparse input takes the patch path", pes[k]);
+            }
+            eie_net_free(net);
+            eie_engine_free(e);
+        }
+    }
+    free(x);
+    free(ref);
+    free(y0);
+    free(y);
+    eie_model_free(m);
+    eie_builder_free(b);
+}
+
+Test(graph_run, direct_conv_gives_the_patch_paths_bits)
+{
+    static const conv_case_t cases[] = {
+        {8, 9, 13, 12, {3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
+        {6, 14, 11, 10, {3, 2, 2, 2, 0, 1, 2, 1, 2, 2, 2}},
+        {3, 35, 37, 8, {11, 11, 4, 4, 0, 0, 0, 0, 1, 1, 1}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        direct_conv_case(&cases[i]);
+}
 
 /* 1x1x3x3 input 1..9 through one pooling node on 2 PEs, against hand-computed values. */
 static void pool_case(eie_layer_kind_t kind, eie_pool2d_params_t p, const float *want, size_t n)

@@ -1,5 +1,7 @@
 /* The kernel list and the per-PE layout of engine/cpu. */
 #include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
 
 #include "../format/model_helpers.h"
 #include "cpu/kernels.h"
@@ -30,20 +32,59 @@ Test(layout, rows_interleave_over_pes_and_local_fillers_are_counted)
     eie_builder_free(b);
 }
 
+/* The conv form of every PE of cf, made from its row form with offset =
+ * col * 32, on xt ([col][16]) widened to 32 lanes (lanes 16-31 repeat
+ * 0-15): every lane is the column form's bits y (batch-major, R rows). */
+static void check_conv_form(const eie_cpu_kernel_t *k, const eie_cpu_fc_t *cf, unsigned n,
+                            const float *xt, const float *y, uint32_t R)
+{
+    uint32_t cols = cf->cols;
+    float *x32 = malloc(((size_t)cols * 32 + 32) * sizeof(float));
+    for (uint32_t j = 0; j < cols; j++)
+        for (size_t b = 0; b < 32; b++)
+            x32[j * 32 + b] = xt[j * 16 + b % 16];
+    for (unsigned p = 0; p < n; p++) {
+        eie_pe_layer_t L = cf->pe[p];
+        uint32_t *o = calloc(L.n_ent + EIE_ENTRY_SLACK, sizeof *o);
+        for (uint64_t e = 0; e < L.n_ent; e++) {
+            uint32_t w = L.rent != NULL ? L.rent[e] : L.rentw[e];
+            uint32_t col = L.rent != NULL ? w >> 4 : w >> 8, code = L.rent ? w & 15 : w & 255;
+            o[e] = col * 32 << 8 | code;
+        }
+        L.rent = NULL;
+        L.rentw = o;
+        float *acc = malloc(((size_t)L.n_rows * EIE_CONV_LANES + 1) * sizeof(float));
+        uint64_t walked = k->rows_conv(&L, cf->codebook, x32, acc);
+        cr_assert_eq(walked, L.n_ent, "kernel %s conv form walked", k->name);
+        for (uint32_t r = 0; r < L.n_rows; r++)
+            for (size_t b = 0; b < 32; b++) {
+                float want = y[(b % 16) * R + r * n + p], got = acc[r * 32 + b];
+                cr_assert(memcmp(&want, &got, sizeof got) == 0,
+                          "kernel %s conv form pes %u: row %u lane %zu is %a, the column form %a",
+                          k->name, n, r * n + p, b, got, want);
+            }
+        free(acc);
+        free(o);
+    }
+    free(x32);
+}
+
 /* Every kernel of the list, narrow and wide layouts, every batch-stride
  * class (1, 2, 3-4, 5-8, 9-16, exact and padded),
  * against the dense decoding of the layer. */
 /* Two weight densities: columns of ~12 entries a PE at 1 PE, and of 13 to
  * 43 at 1 to 3 PEs, so every batch-1 kernel runs its tail alone and its
- * unrolled step (16 narrow or 8 wide entries) followed by a tail. */
-static void check_kernels_against_dense(double density)
+ * unrolled step (16 narrow or 8 wide entries) followed by a tail. Codes of
+ * 4 bits give the narrow row form, of 5 bits the wide one. At B > 1 the
+ * row form must give the column form's bits (kernels.h). */
+static void check_kernels_against_dense(double density, uint32_t bits)
 {
     eie_builder_t *b;
     eie_error_t err;
     uint64_t seed = 21;
     enum { R = 61, C = 47 };
     eie_builder_init("", "", "", "", &b, &err);
-    th_add_random_fc(b, R, C, density, 4, &seed, &err);
+    th_add_random_fc(b, R, C, density, bits, &seed, &err);
     eie_model_t *m = th_load_builder(b);
     float *w = malloc(R * C * sizeof(float));
     eie_model_fc_dense(m, 0, w);
@@ -56,7 +97,7 @@ static void check_kernels_against_dense(double density)
         const eie_cpu_kernel_t *k = &eie_cpu_kernels[ki];
         if (!k->supported())
             continue;
-        for (int wide = 0; wide < 2; wide++)
+        for (int wide = bits > 4; wide < 2; wide++)
             for (unsigned n = 1; n <= 3; n++) {
                 eie_cpu_fc_t cf;
                 cr_assert_eq(eie_cpu_fc_init(fc, n, wide, 1, &cf, &err), 0);
@@ -101,8 +142,34 @@ static void check_kernels_against_dense(double density)
                     cr_assert_eq(th_mismatch(y, ref, B * R, 1e-5f), -1,
                                  "kernel %s wide %d pes %u batch %zu density %.1f", k->name, wide,
                                  n, B, density);
-                    if (B != 1)
+                    if (B != 1) {
+                        /* the batch as [col][S], NaN in the lanes past B */
+                        size_t S = eie_cpu_batch_stride(B);
+                        float xt[16 * C];
+                        for (uint32_t j = 0; j < C; j++)
+                            for (size_t bb = 0; bb < S; bb++)
+                                xt[j * S + bb] = bb < B ? x[bb * C + j] : NAN;
+                        for (unsigned p = 0; p < n; p++) {
+                            cr_assert((cf.pe[p].rent != NULL) == (bits <= 4));
+                            cr_assert((cf.pe[p].rentw != NULL) == (bits > 4));
+                            float acc[16 * R];
+                            uint64_t walked = k->rows_batch(&cf.pe[p], cf.codebook, xt, B, acc);
+                            cr_assert_eq(walked, cf.pe[p].n_ent, "kernel %s rows walked", k->name);
+                            for (uint32_t r = 0; r < cf.pe[p].n_rows; r++)
+                                for (size_t bb = 0; bb < B; bb++) {
+                                    float want = y[bb * R + r * n + p], got = acc[r * S + bb];
+                                    cr_assert(memcmp(&want, &got, sizeof got) == 0,
+                                              "kernel %s rows batch %zu pes %u bits %u: row %u "
+                                              "lane %zu is %a, the column form %a",
+                                              k->name, B, n, bits, r * n + p, bb, got, want);
+                                }
+                        }
+                        if (B == 16)
+                            check_conv_form(k, &cf, n, xt, y, R);
                         continue;
+                    }
+                    if (bits > 4)
+                        continue; /* rows_b1 needs the narrow row form */
                     /* The row form, built from either entry width, over every
                      * column (the zero activations add nothing). */
                     for (unsigned p = 0; p < n; p++) {
@@ -127,8 +194,9 @@ static void check_kernels_against_dense(double density)
 
 Test(kernels, every_kernel_matches_dense_for_every_batch_and_layout)
 {
-    check_kernels_against_dense(0.2);
-    check_kernels_against_dense(0.7);
+    check_kernels_against_dense(0.2, 4);
+    check_kernels_against_dense(0.7, 4);
+    check_kernels_against_dense(0.5, 5);
 }
 
 /* Every kernel's leading-non-zero detection against a plain loop: batch 1, 5

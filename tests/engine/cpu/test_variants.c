@@ -306,3 +306,58 @@ Test(variants, a_bad_kernel_name_fails_engine_init_with_the_choices)
     eie_engine_free(e);
     unsetenv("EIE_KERNEL");
 }
+
+/* Every layer keeps the row form now, also after a ReLU, but a batch-1 run
+ * takes the fused batch-1 row form only where the input may be dense: a
+ * ReLU output with every activation positive (weights and inputs not
+ * negative, bias 1) still gives, row by row, the bits of the same rows in
+ * a batch (which takes the rounded row form from 8 lanes on). */
+Test(variants, batch_1_after_a_relu_keeps_the_batch_bits_with_dense_activations)
+{
+    enum { IN = 24, HID = 64, OUT = 20 };
+    eie_builder_t *b;
+    eie_error_t err;
+    uint64_t seed = 12;
+    eie_builder_init("relu-dense", "", "", "", &b, &err);
+    float cb[16] = {0.0f}, bias1[HID], bias2[OUT];
+    for (int k = 1; k < 16; k++)
+        cb[k] = 0.01f * (float)k + 0.003f;
+    uint8_t c1[HID * IN], c2[OUT * HID];
+    for (size_t i = 0; i < sizeof c1; i++)
+        c1[i] = th_uniform(&seed) < 0.5f ? (uint8_t)(1 + th_rand(&seed) % 15) : 0;
+    for (size_t i = 0; i < sizeof c2; i++)
+        c2[i] = th_uniform(&seed) < 0.6f ? (uint8_t)(1 + th_rand(&seed) % 15) : 0;
+    for (int i = 0; i < HID; i++)
+        bias1[i] = 1.0f;
+    for (int i = 0; i < OUT; i++)
+        bias2[i] = 0.0f;
+    cr_assert_eq(eie_builder_add_fc(b, HID, IN, 4, cb, c1, bias1, &err), 0, "%s", err.msg);
+    cr_assert_eq(eie_builder_add_activation(b, EIE_ACT_RELU, &err), 0);
+    cr_assert_eq(eie_builder_add_fc(b, OUT, HID, 4, cb, c2, bias2, &err), 0, "%s", err.msg);
+    eie_model_t *m = th_load_builder(b);
+    eie_builder_free(b);
+    float x[16 * IN], y[16 * OUT], one[OUT];
+    /* a quarter of the inputs zero: the first layer takes the column form
+     * at batch 1 (the fused row form is for inputs nearly all nonzero) */
+    for (size_t i = 0; i < 16 * IN; i++)
+        x[i] = i % 4 == 1 ? 0.0f : 0.1f + th_uniform(&seed);
+    for (size_t i = 0; i < eie_cpu_kernel_count; i++) {
+        if (!eie_cpu_kernels[i].supported())
+            continue;
+        eie_engine_opts_t o = {.backend = "cpu", .n_pes = 2, .cpu_kernel = eie_cpu_kernels[i].name};
+        eie_engine_t *e;
+        eie_net_t *net;
+        cr_assert_eq(eie_engine_init(&o, &e, &err), 0, "%s", err.msg);
+        cr_assert_eq(eie_net_init(e, m, &net, &err), 0, "%s", err.msg);
+        cr_assert_eq(eie_net_run(net, x, 16, y, NULL, &err), 0, "%s", err.msg);
+        for (size_t r = 0; r < 16; r++) {
+            cr_assert_eq(eie_net_run(net, x + r * IN, 1, one, NULL, &err), 0);
+            cr_assert(memcmp(one, y + r * OUT, sizeof one) == 0,
+                      "kernel %s: row %zu alone differs from its batch-16 run",
+                      eie_cpu_kernels[i].name, r);
+        }
+        eie_net_free(net);
+        eie_engine_free(e);
+    }
+    eie_model_free(m);
+}
