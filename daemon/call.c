@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <grpc/support/alloc.h>
-
 #include "clock.h"
 #include "log.h"
 #include "wire_status.h"
