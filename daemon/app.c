@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "eie/eie.h"
 #include "log.h"
+#include "rest.h"
 
 /* Readiness turns SERVING once every configured model has loaded. */
 static void update_readiness(void *ctx)
@@ -41,6 +42,7 @@ static void on_draining(eied_app_t *app)
 
 static void on_stopping(eied_app_t *app)
 {
+    eied_rest_stop(app->rest);
     eied_health_close_watches(app->health);
     eied_repository_close(app->repository);
 }
@@ -140,7 +142,16 @@ int eied_app_run(eied_app_t *app)
     grpc_server_credentials *creds = app->tls != NULL ? eied_tls_credentials(app->tls) : NULL;
     const char *tls = app->tls == NULL ? "off" : eied_tls_mutual(app->tls) ? "mutual" : "on";
     eie_error_t err;
+    /* REST first: the harness and operators read "listening on" (gRPC) as the last port */
+    if (eied_rest_start(app, &app->rest, &err) != EIE_STATUS_OK) {
+        eied_log(EIED_LOG_ERROR, "cannot serve REST", "addr", app->cfg->http_listen, "error",
+                 err.msg, NULL);
+        eied_batcher_close(app->batcher);
+        uv_run(app->loop, UV_RUN_NOWAIT);
+        return 1;
+    }
     if (!eied_metrics_start(app->metrics) || !eied_server_start(app->server, creds, tls)) {
+        eied_rest_stop(app->rest);
         /* start-up failed: close what the loop holds so the loop can be closed */
         eied_metrics_close(app->metrics);
         eied_batcher_close(app->batcher);
@@ -174,6 +185,7 @@ void eied_app_free(eied_app_t *app)
     eied_health_free(app->health);
     eied_tls_free(app->tls);
     eied_admin_free(app->admin);
+    eied_rest_free(app->rest);
     free(app->metrics);
     free(app);
 }

@@ -41,6 +41,7 @@ struct eied_app {
     eied_metrics_t *metrics;       /* metrics.c */
     eied_tls_t *tls;               /* tls.c; NULL for plaintext */
     eied_admin_t *admin;           /* admin.c */
+    struct eied_rest *rest;        /* rest.c: the REST front end; NULL without http_listen */
     uint64_t started_ns;
 };
 

@@ -2,6 +2,7 @@
 #include "call.h"
 
 #include <grpc/byte_buffer_reader.h>
+#include <grpc/support/alloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,65 @@ eied_call_t *eied_call_new(eied_server_t *srv, struct eied_listener *listener,
     return call;
 }
 
+eied_call_t *eied_call_new_local(const uint8_t *request, size_t len, gpr_timespec deadline,
+                                 void (*done)(void *ctx, const struct eied_wire_status *failed,
+                                              const uint8_t *reply, size_t len),
+                                 void *ctx)
+{
+    eied_call_t *call = eied_call_new(NULL, NULL, NULL, NULL);
+    if (call == NULL)
+        return NULL;
+    grpc_slice slice = grpc_slice_from_copied_buffer((const char *)request, len);
+    call->payload = grpc_raw_byte_buffer_create(&slice, 1);
+    grpc_slice_unref(slice);
+    call->deadline = deadline;
+    call->arrived_ns = eied_now_ns();
+    call->local_done = done;
+    call->local_ctx = ctx;
+    call->sent_initial_md = true;
+    return call;
+}
+
+bool eied_call_local_metadata(eied_call_t *call, const char *key, const char *value)
+{
+    grpc_metadata_array *md = &call->request_md;
+    if (md->count == md->capacity) {
+        size_t cap = md->capacity ? md->capacity * 2 : 4;
+        grpc_metadata *grown = gpr_realloc(md->metadata, cap * sizeof *grown);
+        if (grown == NULL)
+            return false;
+        md->metadata = grown;
+        md->capacity = cap;
+    }
+    grpc_metadata *m = &md->metadata[md->count++];
+    memset(m, 0, sizeof *m);
+    m->key = grpc_slice_from_copied_string(key);
+    m->value = grpc_slice_from_copied_string(value);
+    return true;
+}
+
+/* A local call's answer, serialised, to its front end; ends the call. */
+static void local_answer(eied_call_t *call, const ProtobufCMessage *msg,
+                         const eied_wire_status_t *failed)
+{
+    if (call->finished)
+        return;
+    call->finished = true;
+    uint8_t *bytes = NULL;
+    size_t n = 0;
+    eied_wire_status_t oom = {.grpc_code = GRPC_STATUS_RESOURCE_EXHAUSTED, .http_status = 503,
+                              .message = "out of memory"};
+    if (msg != NULL) {
+        n = protobuf_c_message_get_packed_size(msg);
+        if ((bytes = malloc(n ? n : 1)) == NULL)
+            failed = &oom;
+        else
+            protobuf_c_message_pack(msg, bytes);
+    }
+    call->local_done(call->local_ctx, failed, failed ? NULL : bytes, failed ? 0 : n);
+    free(bytes);
+}
+
 void eied_call_ref(eied_call_t *call)
 {
     atomic_fetch_add(&call->refs, 1);
@@ -47,6 +107,11 @@ static void call_destroy(eied_call_t *call)
         grpc_byte_buffer_destroy(call->recv_buf);
     if (call->has_status_details)
         grpc_slice_unref(call->status_details);
+    if (call->local_done != NULL) /* a local call's metadata slices are its own */
+        for (size_t i = 0; i < call->request_md.count; i++) {
+            grpc_slice_unref(call->request_md.metadata[i].key);
+            grpc_slice_unref(call->request_md.metadata[i].value);
+        }
     grpc_metadata_array_destroy(&call->request_md);
     if (call->slot == NULL)
         grpc_call_details_destroy(&call->details);
@@ -172,14 +237,20 @@ static void start_send(eied_call_t *call, const ProtobufCMessage *msg, bool with
 
 void eied_call_reply(eied_call_t *call, const ProtobufCMessage *msg)
 {
-    start_send(call, msg, true, GRPC_STATUS_OK, NULL);
+    if (call->local_done != NULL)
+        local_answer(call, msg, NULL);
+    else
+        start_send(call, msg, true, GRPC_STATUS_OK, NULL);
     eied_call_unref(call);
 }
 
 void eied_call_fail_error(eied_call_t *call, const eie_error_t *err)
 {
     eied_wire_status_t w = eied_wire_status(err);
-    start_send(call, NULL, true, (grpc_status_code)w.grpc_code, w.message);
+    if (call->local_done != NULL)
+        local_answer(call, NULL, &w);
+    else
+        start_send(call, NULL, true, (grpc_status_code)w.grpc_code, w.message);
     eied_call_unref(call);
 }
 
@@ -195,7 +266,7 @@ void eied_call_fail(eied_call_t *call, eie_status_t status, const char *fmt, ...
 
 bool eied_call_send(eied_call_t *call, const ProtobufCMessage *msg, eied_send_done_fn done)
 {
-    if (call->send_buf != NULL || call->finished)
+    if (call->send_buf != NULL || call->finished || call->local_done != NULL)
         return false;
     call->send_done = done;
     start_send(call, msg, false, GRPC_STATUS_OK, NULL);
@@ -219,6 +290,8 @@ static void recv_tag_done(eied_tag_t *tag, bool ok)
 
 bool eied_call_recv(eied_call_t *call, eied_recv_done_fn done)
 {
+    if (call->local_done != NULL)
+        return false;
     grpc_op op;
     memset(&op, 0, sizeof op);
     op.op = GRPC_OP_RECV_MESSAGE;
@@ -240,8 +313,11 @@ void eied_call_finish(eied_call_t *call, eie_status_t status, const char *detail
     if (detail != NULL)
         snprintf(err.msg, sizeof err.msg, "%s", detail);
     eied_wire_status_t w = eied_wire_status(&err);
-    start_send(call, NULL, true, (grpc_status_code)w.grpc_code,
-               status == EIE_STATUS_OK ? detail : w.message);
+    if (call->local_done != NULL)
+        local_answer(call, NULL, &w);
+    else
+        start_send(call, NULL, true, (grpc_status_code)w.grpc_code,
+                   status == EIE_STATUS_OK ? detail : w.message);
     eied_call_unref(call);
 }
 

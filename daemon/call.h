@@ -21,6 +21,7 @@
 #include "eie/status.h"
 
 typedef struct eied_call eied_call_t;
+struct eied_wire_status;
 typedef struct eied_server eied_server_t;
 struct eied_listener;
 struct method_slot;
@@ -68,6 +69,10 @@ struct eied_call {
     void (*on_close)(eied_call_t *call);
 
     void *user; /* the handler's state (e.g. a Watch stream) */
+    /* A local call (eied_call_new_local): no grpc_call; the answer goes to local_done. */
+    void (*local_done)(void *ctx, const struct eied_wire_status *failed, const uint8_t *reply,
+                       size_t len);
+    void *local_ctx;
     eied_call_t *next; /* inbox and handler lists */
     /* Every live call, for the send timeout (server.c, under srv->live_lock). */
     eied_call_t *live_prev, *live_next;
@@ -80,6 +85,22 @@ struct eied_call {
    (NULL); freed runs when the last reference goes. */
 eied_call_t *eied_call_new(eied_server_t *srv, struct eied_listener *listener,
                            const struct method_slot *slot, eied_call_freed_fn freed);
+
+/*
+ * A call that did not come over gRPC: another front end (REST) hands a
+ * serialised request to a unary method's handler as if it had. The handler
+ * runs unchanged; its answer reaches done (any thread, exactly once) as the
+ * serialised reply, or with failed set (gRPC code, HTTP status, message).
+ * deadline: gpr_inf_future(GPR_CLOCK_REALTIME) for none. NULL when out of
+ * memory. Streaming sends and receives are refused on a local call.
+ */
+eied_call_t *eied_call_new_local(const uint8_t *request, size_t len, gpr_timespec deadline,
+                                 void (*done)(void *ctx, const struct eied_wire_status *failed,
+                                              const uint8_t *reply, size_t len),
+                                 void *ctx);
+/* Adds a request metadata entry (e.g. "authorization") to a local call; false when out of
+   memory. */
+bool eied_call_local_metadata(eied_call_t *call, const char *key, const char *value);
 
 void eied_call_ref(eied_call_t *call);
 /* Drops a reference; the last one releases the grpc_call and frees the object. */

@@ -51,6 +51,8 @@ static const key_row_t key_table[] = {
     {"server", "log_format", KEY_LOG_FORMAT, FIELD(log_format), 0, 0, "logfmt", false},
     {"server", "metrics_listen", KEY_STRING, FIELD(metrics_listen), 0, 0, "0.0.0.0:8002", false},
     {"server", "health_listen", KEY_STRING, FIELD(health_listen), 0, 0, "0.0.0.0:8003", false},
+    {"server", "http_listen", KEY_STRING, FIELD(http_listen), 0, 0, "0.0.0.0:8000", false},
+    {"server", "http_max_body", KEY_SIZE, FIELD(http_max_body), 1024, 1ull << 32, "64MiB", false},
     {"server", "max_concurrent_streams", KEY_UINT, FIELD(max_concurrent_streams), 1, 1000000,
      "1024", false},
     {"server", "max_receive_message_size", KEY_SIZE, FIELD(max_receive_message_size), 1024,

@@ -74,6 +74,8 @@ typedef struct eied_config {
     eied_log_format_t log_format;
     char metrics_listen[EIED_CONFIG_STR_MAX];
     char health_listen[EIED_CONFIG_STR_MAX];
+    char http_listen[EIED_CONFIG_STR_MAX]; /* REST; "" = off */
+    uint64_t http_max_body;                /* bytes of one REST request body */
     uint64_t max_concurrent_streams;
     uint64_t max_receive_message_size;
     uint64_t max_streams;        /* calls in flight on all ports, Watch included */

@@ -537,6 +537,138 @@ eie_status_t eied_rest_infer_encode(const eied_rest_infer_t *req, const uint8_t 
     return st;
 }
 
+static json_t *field_value(const ProtobufCFieldDescriptor *f, const void *at);
+
+static json_t *message_json(const ProtobufCMessage *m)
+{
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    json_t *o = json_object();
+    if (o == NULL)
+        return NULL;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        const uint8_t *base = (const uint8_t *)m;
+        const void *at = base + f->offset;
+        json_t *v = NULL;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(const size_t *)(base + f->quantifier_offset);
+            bool map = f->type == PROTOBUF_C_TYPE_MESSAGE &&
+                       ((const ProtobufCMessageDescriptor *)f->descriptor)->n_fields == 2 &&
+                       strcmp(((const ProtobufCMessageDescriptor *)f->descriptor)->fields[0].name,
+                              "key") == 0 &&
+                       strstr(((const ProtobufCMessageDescriptor *)f->descriptor)->name,
+                              "Entry") != NULL;
+            v = map ? json_object() : json_array();
+            size_t size = f->type == PROTOBUF_C_TYPE_MESSAGE || f->type == PROTOBUF_C_TYPE_STRING
+                              ? sizeof(void *)
+                          : f->type == PROTOBUF_C_TYPE_BYTES ? sizeof(ProtobufCBinaryData)
+                          : f->type == PROTOBUF_C_TYPE_BOOL  ? sizeof(protobuf_c_boolean)
+                          : f->type == PROTOBUF_C_TYPE_INT64 || f->type == PROTOBUF_C_TYPE_UINT64 ||
+                                  f->type == PROTOBUF_C_TYPE_DOUBLE || f->type == PROTOBUF_C_TYPE_SINT64 ||
+                                  f->type == PROTOBUF_C_TYPE_SFIXED64 ||
+                                  f->type == PROTOBUF_C_TYPE_FIXED64
+                              ? 8
+                              : 4;
+            const uint8_t *arr = *(const uint8_t *const *)at;
+            for (size_t k = 0; v != NULL && k < n; k++) {
+                const void *e = arr + k * size;
+                if (map) {
+                    const ProtobufCMessage *entry = *(const ProtobufCMessage *const *)e;
+                    const ProtobufCMessageDescriptor *ed = entry->descriptor;
+                    const char *key = *(char *const *)((const uint8_t *)entry + ed->fields[0].offset);
+                    json_object_set_new(v, key ? key : "",
+                                        field_value(&ed->fields[1],
+                                                    (const uint8_t *)entry + ed->fields[1].offset));
+                } else {
+                    json_array_append_new(v, field_value(f, e));
+                }
+            }
+        } else {
+            if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+                if (*(const uint32_t *)(base + f->quantifier_offset) != f->id)
+                    continue;
+            } else if (f->type == PROTOBUF_C_TYPE_MESSAGE && *(void *const *)at == NULL) {
+                continue;
+            }
+            v = field_value(f, at);
+        }
+        if (v == NULL || json_object_set_new(o, f->name, v) != 0) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
+static json_t *field_value(const ProtobufCFieldDescriptor *f, const void *at)
+{
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_BOOL:
+        return json_boolean(*(const protobuf_c_boolean *)at);
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+        return json_integer(*(const int32_t *)at);
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+        return json_integer(*(const uint32_t *)at);
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+        return json_integer(*(const int64_t *)at);
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+        return json_integer((json_int_t) * (const uint64_t *)at);
+    case PROTOBUF_C_TYPE_FLOAT:
+        return isfinite(*(const float *)at) ? json_real(*(const float *)at) : json_null();
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return isfinite(*(const double *)at) ? json_real(*(const double *)at) : json_null();
+    case PROTOBUF_C_TYPE_ENUM: {
+        const ProtobufCEnumValue *ev =
+            protobuf_c_enum_descriptor_get_value(f->descriptor, *(const int *)at);
+        return ev ? json_string(ev->name) : json_integer(*(const int *)at);
+    }
+    case PROTOBUF_C_TYPE_STRING: {
+        const char *str = *(char *const *)at;
+        return json_string(str ? str : "");
+    }
+    case PROTOBUF_C_TYPE_BYTES: /* not in any reply served over REST */
+        return json_null();
+    case PROTOBUF_C_TYPE_MESSAGE: {
+        const ProtobufCMessage *sub = *(const ProtobufCMessage *const *)at;
+        return sub ? message_json(sub) : json_object();
+    }
+    }
+    return json_null();
+}
+
+void *eied_rest_message_json(const ProtobufCMessage *msg) { return message_json(msg); }
+
+char *eied_rest_json_dump_free(void *json)
+{
+    char *s = json ? json_dumps(json, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
+    json_decref(json);
+    return s;
+}
+
+void *eied_rest_json_take(void *json, const char *key)
+{
+    json_t *v = json_incref(json_object_get(json, key));
+    json_decref(json);
+    return v;
+}
+
+bool eied_rest_body_flag(const uint8_t *body, size_t len, const char *key, int *out)
+{
+    json_error_t je;
+    json_t *root = json_loadb((const char *)body, len, 0, &je);
+    json_t *v = json_object_get(root, key);
+    bool ok = json_is_object(root) && (v == NULL || json_is_boolean(v));
+    *out = ok && json_is_true(v);
+    json_decref(root);
+    return ok;
+}
+
 char *eied_rest_error_body(const char *msg)
 {
     json_t *o = json_pack("{s:s}", "error", msg ? msg : "");

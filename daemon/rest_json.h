@@ -59,6 +59,25 @@ eie_status_t eied_rest_infer_encode(const eied_rest_infer_t *req, const uint8_t 
 
 void eied_rest_infer_free(eied_rest_infer_t *t);
 
+/*
+ * Any reply message as JSON by the proto3 JSON mapping with the proto's own
+ * field names (as KServe's REST API spells them): scalars, strings, repeated
+ * fields as arrays, maps as objects, a oneof by its set member, nested
+ * messages as objects. Returns a jansson json_t * (as void *, so callers need
+ * not include jansson); NULL when out of memory. Free with eied_rest_json_free.
+ */
+struct ProtobufCMessage;
+void *eied_rest_message_json(const struct ProtobufCMessage *msg);
+/* Serialises what eied_rest_message_json returned (compact) and frees it; NULL when out of
+   memory. */
+char *eied_rest_json_dump_free(void *json);
+
+/* Takes member key out of the JSON object json (freeing the rest); NULL if absent. */
+void *eied_rest_json_take(void *json, const char *key);
+/* Reads boolean member key of a JSON object body into *out (absent: false); false if the
+   body is not an object or the member not a bool. */
+bool eied_rest_body_flag(const uint8_t *body, size_t len, const char *key, int *out);
+
 /* {"error": msg} as a malloc'd string (msg escaped). */
 char *eied_rest_error_body(const char *msg);
 

@@ -711,6 +711,15 @@ bool eied_server_add_method(eied_server_t *srv, const eied_method_t *method)
     return add_method(&srv->listeners[EIED_LISTENER_MAIN], method);
 }
 
+eied_handler_fn eied_server_method_handler(const eied_server_t *srv, const char *path)
+{
+    const eied_listener_t *l = &srv->listeners[EIED_LISTENER_MAIN];
+    for (size_t i = 0; i < l->n_methods; i++)
+        if (strcmp(l->methods[i].method.path, path) == 0)
+            return l->methods[i].method.handler;
+    return NULL;
+}
+
 bool eied_server_add_health_method(eied_server_t *srv, const eied_method_t *method)
 {
     return add_method(&srv->listeners[EIED_LISTENER_MAIN], method) &&

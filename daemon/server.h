@@ -134,6 +134,9 @@ eied_server_t *eied_server_create(uv_loop_t *loop, const eied_config_t *cfg, eie
 
 /* Registers a method on the main port; before eied_server_start. */
 bool eied_server_add_method(eied_server_t *srv, const eied_method_t *method);
+/* The handler registered for path on the main port (for a front end that runs methods as
+   local calls), or NULL. */
+eied_handler_fn eied_server_method_handler(const eied_server_t *srv, const char *path);
 /* Registers a method on the main port and the health-only port. */
 bool eied_server_add_health_method(eied_server_t *srv, const eied_method_t *method);
 

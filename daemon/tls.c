@@ -126,6 +126,25 @@ out:
     return config;
 }
 
+eie_status_t eied_tls_read_pair(const eied_config_t *cfg, char **cert_out, char **key_out,
+                                eie_error_t *err)
+{
+    *cert_out = *key_out = NULL;
+    char *cert = read_pem("cert", cfg->tls_cert, err);
+    char *key = cert != NULL ? read_pem("key", cfg->tls_key, err) : NULL;
+    int64_t not_after;
+    if (key == NULL || !validate(cert, key, NULL, cfg, &not_after, err)) {
+        if (key != NULL)
+            memset(key, 0, strlen(key));
+        free(cert);
+        free(key);
+        return err->status;
+    }
+    *cert_out = cert;
+    *key_out = key;
+    return EIE_STATUS_OK;
+}
+
 double eied_tls_expiry_seconds(const eied_tls_t *tls)
 {
     return (double)(atomic_load(&tls->not_after) - (int64_t)time(NULL));

@@ -125,6 +125,7 @@ def default_ports():
         "grpc": port_of(default("server", "listen")),
         "metrics": port_of(default("server", "metrics_listen")),
         "health": port_of(default("server", "health_listen")),
+        "http": port_of(default("server", "http_listen")),
     }
 
 
@@ -703,6 +704,7 @@ class KubernetesBase(unittest.TestCase):
             "grpc": port_of(cls.cfg[("server", "listen")]),
             "metrics": port_of(cls.cfg[("server", "metrics_listen")]),
             "health": port_of(cls.cfg[("server", "health_listen")]),
+            "http": port_of(cls.cfg[("server", "http_listen")]),
         }
 
     def test_deployed_ports_are_the_conf_defaults(self):

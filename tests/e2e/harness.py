@@ -34,7 +34,8 @@ for _fd in _fds.file:
 
 # Every port a test daemon opens is on loopback and picked by the kernel.
 LOOPBACK_FLAGS = ("--listen", "127.0.0.1:0", "--set", "server.health_listen=127.0.0.1:0",
-                  "--set", "server.metrics_listen=127.0.0.1:0")
+                  "--set", "server.metrics_listen=127.0.0.1:0",
+                  "--set", "server.http_listen=127.0.0.1:0")
 
 SANITIZED = os.environ.get("EIE_SANITIZE", "none") != "none"
 
@@ -72,6 +73,7 @@ class Daemon:
         self.port = None
         self.metrics_port = None
         self.health_port = None
+        self.http_port = None
         self.stdout_lines = []  # what eied printed up to "listening on"
         deadline = time.monotonic() + start_timeout
         while time.monotonic() < deadline:
@@ -87,6 +89,8 @@ class Daemon:
                 self.health_port = int(line.strip().rsplit(":", 1)[1])
             if line.startswith("metrics on "):
                 self.metrics_port = int(line.strip().rsplit(":", 1)[1])
+            if line.startswith("http on "):
+                self.http_port = int(line.strip().rsplit(":", 1)[1])
             if line.startswith("listening on "):
                 self.port = int(line.strip().rsplit(":", 1)[1])
                 break

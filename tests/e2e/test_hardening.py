@@ -156,7 +156,7 @@ class LogFlood(unittest.TestCase):
             self.assertEqual(d.stop(), 0)
             rest = d.proc.stdout.read()  # to the end: nothing but JSON either
             err = d.log()
-        self.assertEqual(len(out), 3, out)  # health, metrics, listening: the ports
+        self.assertEqual(len(out), 4, out)  # http, metrics, health, listening: the ports
         announced = {}
         for line in out:
             rec = json.loads(line)
@@ -165,6 +165,7 @@ class LogFlood(unittest.TestCase):
         self.assertEqual(announced["listening on"], "127.0.0.1:%d" % d.port)
         self.assertEqual(announced["metrics on"], "127.0.0.1:%d" % d.metrics_port)
         self.assertEqual(announced["health on"], "127.0.0.1:%d" % d.health_port)
+        self.assertEqual(announced["http on"], "127.0.0.1:%d" % d.http_port)
         self.assertIn('"msg":"stopped"', err)
         for line in (rest + err).splitlines():
             json.loads(line)
@@ -175,6 +176,7 @@ class LogFlood(unittest.TestCase):
         self.assertIn("listening on 127.0.0.1:%d\n" % d.port, out)
         self.assertIn("metrics on 127.0.0.1:%d\n" % d.metrics_port, out)
         self.assertIn("health on 127.0.0.1:%d\n" % d.health_port, out)
+        self.assertIn("http on 127.0.0.1:%d\n" % d.http_port, out)
 
 
 AS_NOBODY = ("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--")
