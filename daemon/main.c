@@ -26,6 +26,8 @@ static bool register_services(eied_app_t *app)
     eied_rpc_health_register(app);
     if (!eied_rpc_infer_register(app))
         return false;
+    if (!eied_rpc_stream_register(app))
+        return false;
     eied_rpc_server_register(app);
     eied_rpc_model_register(app);
     eied_rpc_stats_register(app);

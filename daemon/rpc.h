@@ -11,6 +11,8 @@
 void eied_rpc_health_register(eied_app_t *app);
 /* ModelInfer (rpc_infer.c), and the app's batcher; false when out of memory. */
 bool eied_rpc_infer_register(eied_app_t *app);
+/* ModelStreamInfer (rpc_stream.c): ModelInfer over a bidirectional stream. */
+bool eied_rpc_stream_register(eied_app_t *app);
 /* ServerLive, ServerReady, ServerMetadata (rpc_server.c). */
 void eied_rpc_server_register(eied_app_t *app);
 /* ModelReady, ModelMetadata (rpc_model.c). */
