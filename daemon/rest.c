@@ -30,7 +30,9 @@
 
 #define SVC "/inference.GRPCInferenceService/"
 
-typedef enum { SHAPE_JSON, SHAPE_INFER, SHAPE_HEALTH, SHAPE_INDEX } reply_shape_t;
+/* SHAPE_INDEX, SHAPE_CONFIG: Triton answers with one member of the reply (the list of
+   models, the configuration) rather than the whole message. */
+typedef enum { SHAPE_JSON, SHAPE_INFER, SHAPE_HEALTH, SHAPE_INDEX, SHAPE_CONFIG } reply_shape_t;
 
 struct eied_rest {
     eied_app_t *app;
@@ -119,10 +121,10 @@ static void write_answer(void *arg)
         eied_http_respond(req, yes ? 200 : 400, NULL, "", 0);
     } else {
         void *json = eied_rest_message_json(m);
-        if (json != NULL && p->shape == SHAPE_INDEX) { /* Triton answers the bare list */
-            void *models = eied_rest_json_take(json, "models");
-            json = models;
-        }
+        if (json != NULL && p->shape == SHAPE_INDEX)
+            json = eied_rest_json_take(json, "models");
+        else if (json != NULL && p->shape == SHAPE_CONFIG)
+            json = eied_rest_json_take(json, "config");
         char *body = eied_rest_json_dump_free(json);
         if (body == NULL)
             respond_error(req, 500, "out of memory");
@@ -275,7 +277,7 @@ static void handle(void *ctx, eied_http_req_t *req)
         return;
     }
     if (n >= 3 && is(s[1], "models")) {
-        /* /v2/models/NAME[/versions/V][/ready|/infer|/stats] */
+        /* /v2/models/NAME[/versions/V][/ready|/infer|/stats|/config] */
         char *name = s[2], *version = "";
         size_t k = 3;
         if (n >= 5 && is(s[3], "versions")) {
@@ -303,6 +305,15 @@ static void handle(void *ctx, eied_http_req_t *req)
             if ((p = pending_new(rest, req, SHAPE_HEALTH,
                                  &inference__model_ready_response__descriptor)))
                 run_method(p, SVC "ModelReady", &r.base, NULL, 0);
+            return;
+        }
+        if (is(op, "config") && get) {
+            Inference__ModelConfigRequest r = INFERENCE__MODEL_CONFIG_REQUEST__INIT;
+            r.name = name;
+            r.version = version;
+            if ((p = pending_new(rest, req, SHAPE_CONFIG,
+                                 &inference__model_config_response__descriptor)))
+                run_method(p, SVC "ModelConfig", &r.base, NULL, 0);
             return;
         }
         if (is(op, "stats") && get) {

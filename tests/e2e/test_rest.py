@@ -132,6 +132,31 @@ class Rest(unittest.TestCase):
         self.assertEqual(status, 200)
         self.assertEqual(json.loads(body)["model_stats"][0]["name"], "small")
 
+    def test_model_config_as_tritonclient_reads_it_over_grpc_and_rest(self):
+        with self.d.channel() as ch:
+            g = unary(ch, SVC + "ModelConfig", message("inference.ModelConfigRequest")(
+                name="small"), message("inference.ModelConfigResponse")).config
+        self.assertEqual(g.name, "small")
+        self.assertEqual(g.backend, "cpu")
+        self.assertGreater(g.max_batch_size, 0)
+        self.assertEqual([(t.name, list(t.dims)) for t in g.input], [("input", [LAYERS[0]])])
+        self.assertEqual([(t.name, list(t.dims)) for t in g.output], [("output", [LAYERS[-1]])])
+        self.assertEqual(g.input[0].data_type, 11)  # TYPE_FP32
+        self.assertEqual(g.instance_group[0].kind, 2)  # KIND_CPU
+        self.assertTrue(g.HasField("dynamic_batching"))
+        status, _, body = http(self.d, "GET", "/v2/models/small/config")
+        self.assertEqual(status, 200, body)
+        c = json.loads(body)
+        self.assertEqual(c["name"], "small")
+        self.assertEqual(c["max_batch_size"], g.max_batch_size)
+        self.assertEqual(c["input"], [{"name": "input", "data_type": "TYPE_FP32",
+                                       "dims": [LAYERS[0]]}])
+        self.assertEqual(c["instance_group"][0]["kind"], "KIND_CPU")
+        self.assertEqual(c["dynamic_batching"]["max_queue_delay_microseconds"],
+                         g.dynamic_batching.max_queue_delay_microseconds)
+        status, _, body = http(self.d, "GET", "/v2/models/nope/config")
+        self.assertEqual(status, 404)
+
     def test_infer_json_equals_grpc_bit_for_bit(self):
         data = rows(3, seed=5)
         status, headers, body = http(self.d, "POST", "/v2/models/small/infer", infer_json(data),
