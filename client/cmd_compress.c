@@ -38,6 +38,8 @@ static void usage(void)
            "  --retrain-epochs N    epochs per prune round and for centroid fine-tuning (1)\n"
            "  --lr X                the original learning rate (0.05); retraining uses X/10\n"
            "  --dsd                 DSD-train (dense -> sparse -> dense) before compressing\n"
+           "  --dsd-sparsity S      fraction pruned in DSD's sparse phase (0.3); 0 runs the\n"
+           "                        same schedule without pruning (learning-rate restart only)\n"
            "  --seed S              seed (1)\n"
            "  --name NAME           the model's name in the .eie file (the input file's name)\n"
            "  --description TEXT    the model's description in the .eie file\n"
@@ -96,6 +98,7 @@ int eiectl_cmd_compress(int argc, char **argv)
     const char *description = "compressed by eiectl compress (Deep Compression: pruning, "
                               "trained quantization, Huffman coding)";
     int json = 0, dsd = 0, huffman = 1;
+    double dsd_sparsity = eie_dsd_opts_default().sparsity;
     uint32_t limit = 0;
     double list[EIE_COMPRESS_MAX_FC];
     for (int i = 1; i < argc; i++) {
@@ -124,7 +127,12 @@ int eiectl_cmd_compress(int argc, char **argv)
             name = v;
         else if (strcmp(a, "--description") == 0)
             description = v;
-        else if (strcmp(a, "--limit") == 0)
+        else if (strcmp(a, "--dsd-sparsity") == 0) {
+            char *end;
+            dsd_sparsity = strtod(v, &end);
+            if (*end != '\0' || !(dsd_sparsity >= 0.0 && dsd_sparsity < 1.0))
+                return eiectl_usage_error("compress", "--dsd-sparsity '%s' outside [0, 1)", v);
+        } else if (strcmp(a, "--limit") == 0)
             limit = (uint32_t)strtoul(v, NULL, 10);
         else if (strcmp(a, "--sparsity") == 0) {
             if (parse_list(v, o.sparsity, EIE_COMPRESS_MAX_FC) < 1)
@@ -216,6 +224,7 @@ int eiectl_cmd_compress(int argc, char **argv)
                 goto done;
             }
             eie_dsd_opts_t d = eie_dsd_opts_default();
+            d.sparsity = dsd_sparsity;
             d.train = o.train;
             if (eie_dsd_train(net, train, &d, &err) != EIE_STATUS_OK) {
                 fprintf(stderr, "eiectl compress: DSD: %s\n", err.msg);
