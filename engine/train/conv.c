@@ -1,5 +1,9 @@
 /* Dense image-layer kernels of training; see conv.h. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("vect-cost-model=dynamic")
+#endif
 #include "train/conv.h"
+#include "train/kernels.h"
 
 #include <string.h>
 
@@ -37,7 +41,7 @@ size_t eie_conv_col_floats(const eie_conv_geom_t *g)
  * k = (ci * kh + ky) * kw + kx, p = oy * wo + ox. sk = P, sp = 1 gives the
  * K x P matrix of the forward pass; sk = 1, sp = K its transpose.
  */
-static void im2col(const eie_conv_geom_t *g, const float *x, uint32_t gi, float *col, size_t sk,
+EIE_TRAIN_SIMD static void im2col(const eie_conv_geom_t *g, const float *x, uint32_t gi, float *col, size_t sk,
                    size_t sp)
 {
     const eie_conv2d_params_t *p = &g->p;
@@ -64,7 +68,7 @@ static void im2col(const eie_conv_geom_t *g, const float *x, uint32_t gi, float 
 }
 
 /* dx of group gi of one sample += the K x P matrix dcol folded back onto the image. */
-static void col2im_add(const eie_conv_geom_t *g, const float *dcol, uint32_t gi, float *dx)
+EIE_TRAIN_SIMD static void col2im_add(const eie_conv_geom_t *g, const float *dcol, uint32_t gi, float *dx)
 {
     const eie_conv2d_params_t *p = &g->p;
     uint32_t cg = g->c / p->groups;
@@ -93,7 +97,7 @@ static void col2im_add(const eie_conv_geom_t *g, const float *dcol, uint32_t gi,
  * contiguous). Four rows of C at a time read each row of B once; a zero
  * in A skips its row of B.
  */
-static void sgemm_nn(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
+EIE_TRAIN_SIMD static void sgemm_nn(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
                      float *c, size_t ldc)
 {
     size_t i = 0;
@@ -130,7 +134,7 @@ static void sgemm_nn(size_t m, size_t n, size_t k, const float *a, size_t lda, c
 }
 
 /* C (k x n) += A^T . B with A (m x k, row stride lda) and B (m x n): row q of C gathers A[:, q]. */
-static void sgemm_tn(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
+EIE_TRAIN_SIMD static void sgemm_tn(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
                      float *c)
 {
     for (size_t i = 0; i < m; i++) {

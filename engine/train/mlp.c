@@ -369,14 +369,14 @@ eie_status_t eie_mlp_init_lenet5(uint32_t c, uint32_t h, uint32_t w, uint32_t cl
         eie_mlp_free(mlp);
         return st;
     }
-    /* He initialisation (uniform) over each layer's fan-in. */
+    /* Caffe's "xavier" filler of its LeNet: uniform, limit sqrt(3 / fan-in). */
     eie_rng_t rng;
     eie_rng_seed(&rng, seed);
     for (size_t i = 0; i < mlp->n_layers; i++) {
         eie_mlp_layer_t *l = &mlp->layers[i];
         if (!eie_mlp_layer_has_weights(l))
             continue;
-        float limit = sqrtf(6.0f / (float)l->cols);
+        float limit = sqrtf(3.0f / (float)l->cols);
         for (size_t k = 0; k < (size_t)l->rows * l->cols; k++)
             l->w[k] = (2.0f * eie_rng_float(&rng) - 1.0f) * limit;
     }

@@ -32,6 +32,8 @@ extern "C" {
 
 /* Most FC layers the driver handles (per-layer options are arrays). */
 #define EIE_COMPRESS_MAX_FC 32
+/* bits[k] of a layer kept exactly: a float32 per nonzero (the format's exact storage). */
+#define EIE_COMPRESS_EXACT_BITS 32
 
 /* --- pruning (prune.c) --- */
 
@@ -96,7 +98,7 @@ typedef struct eie_compress_opts {
     double sparsity[EIE_COMPRESS_MAX_FC]; /* per FC layer; < 0: use prune_std */
     double prune_std;                     /* q when a layer has no sparsity; 0 = no pruning */
     unsigned prune_iterations;            /* prune -> retrain rounds, sparsity reached gradually */
-    unsigned bits[EIE_COMPRESS_MAX_FC];   /* per FC layer, 1..8 */
+    unsigned bits[EIE_COMPRESS_MAX_FC];   /* per sparse layer, 1..8, or 32: exact */
     eie_kmeans_init_t kmeans_init;
     unsigned retrain_epochs;              /* per prune round and for centroid fine-tuning */
     eie_train_opts_t train;               /* optimiser of retraining (lr is the original's) */

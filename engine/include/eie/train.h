@@ -102,9 +102,16 @@ eie_status_t eie_mlp_add_global_avgpool(eie_mlp_t *mlp, eie_error_t *err);
 eie_status_t eie_mlp_add_join(eie_mlp_t *mlp, eie_layer_kind_t kind, size_t in2,
                               eie_error_t *err);
 /* LeNet-5 in Caffe's layout for c x h x w images: conv 20 5x5, maxpool 2, conv 50 5x5,
-   maxpool 2, fc 500, relu, fc classes, softmax; He-uniform init from seed. */
+   maxpool 2, fc 500, relu, fc classes, softmax; Caffe's xavier init from seed. */
 eie_status_t eie_mlp_init_lenet5(uint32_t c, uint32_t h, uint32_t w, uint32_t classes,
                                  uint64_t seed, eie_mlp_t **mlp_out, eie_error_t *err);
+/*
+ * The network as an .eie graph (tensors "input", [N,C,H,W] or [N,D], and
+ * "output"); weight-shared layers as codes, the others exactly. The caller
+ * owns *builder_out.
+ */
+eie_status_t eie_mlp_to_graph(const eie_mlp_t *mlp, const char *name, const char *description,
+                              eie_builder_t **builder_out, eie_error_t *err);
 /* Width of the network's output (elements of one sample). */
 uint32_t eie_mlp_output_dim(const eie_mlp_t *mlp);
 /* Number of FC layers. */
