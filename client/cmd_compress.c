@@ -108,7 +108,7 @@ int eiectl_cmd_compress(int argc, char **argv)
     const char *in = NULL, *out = NULL, *data = NULL, *name = NULL;
     const char *description = "compressed by eiectl compress (Deep Compression: pruning, "
                               "trained quantization, Huffman coding)";
-    int json = 0, dsd = 0, huffman = 1, force = 0, sparsity_given = 0;
+    int json = 0, dsd = 0, huffman = 1, force = 0, sparsity_given = 0, sparsity_n = 0;
     double dsd_sparsity = eie_dsd_opts_default().sparsity;
     uint32_t limit = 0;
     double list[EIE_COMPRESS_MAX_FC];
@@ -148,7 +148,7 @@ int eiectl_cmd_compress(int argc, char **argv)
         } else if (strcmp(a, "--limit") == 0)
             limit = (uint32_t)strtoul(v, NULL, 10);
         else if (strcmp(a, "--sparsity") == 0) {
-            if (parse_list(v, o.sparsity, EIE_COMPRESS_MAX_FC) < 1)
+            if ((sparsity_n = parse_list(v, o.sparsity, EIE_COMPRESS_MAX_FC)) < 1)
                 return eiectl_usage_error("compress", "bad --sparsity '%s'", v);
             sparsity_given = 1;
         } else if (strcmp(a, "--prune-std") == 0) {
@@ -195,9 +195,10 @@ int eiectl_cmd_compress(int argc, char **argv)
     o.huffman = huffman;
     if (o.prune && data == NULL && !force) {
         /* Without data nothing can retrain or measure the pruned model: prune little. */
-        if (!sparsity_given)
-            for (int k = 0; k < EIE_COMPRESS_MAX_FC; k++)
-                o.sparsity[k] = UNRETRAINED_SPARSITY;
+        /* Layers no --sparsity value reaches get the default without data. */
+        for (int k = sparsity_given ? sparsity_n : 0; sparsity_n != 1 && k < EIE_COMPRESS_MAX_FC;
+             k++)
+            o.sparsity[k] = UNRETRAINED_SPARSITY;
         if (o.prune_std > 0.0)
             return eiectl_usage_error(
                 "compress",

@@ -27,29 +27,50 @@ void eiectl_train_progress(void *user, const char *stage, unsigned epoch, unsign
     fflush(stderr);
 }
 
+/* A network for training from a loaded model; prints the error as cmd's. */
+static int network_from_model(const char *cmd, const char *path, const eie_model_t *m,
+                              eie_mlp_t **mlp_out)
+{
+    eie_error_t err;
+    if (eie_mlp_from_model(m, mlp_out, &err) != EIE_STATUS_OK) {
+        fprintf(stderr, "eiectl %s: %s: %s\n", cmd, path, err.msg);
+        return 1;
+    }
+    return 0;
+}
+
 int eiectl_load_network(const char *cmd, const char *path, eie_mlp_t **mlp_out)
 {
     eie_error_t err;
+    eie_model_t *m = NULL;
     size_t n = strlen(path);
+    int rc = 1;
     if (n > 4 && strcmp(path + n - 4, ".eie") == 0) {
-        eie_model_t *m;
         if (eie_model_load_file(path, NULL, &m, &err) != EIE_STATUS_OK) {
             fprintf(stderr, "eiectl %s: %s\n", cmd, err.msg);
             return 1;
         }
-        eie_status_t st = eie_mlp_from_model(m, mlp_out, &err);
+        rc = network_from_model(cmd, path, m, mlp_out);
         eie_model_free(m);
-        if (st != EIE_STATUS_OK) {
-            fprintf(stderr, "eiectl %s: %s: %s\n", cmd, path, err.msg);
-            return 1;
-        }
+        return rc;
+    }
+    /* An fc network imports directly; anything else (conv) as a graph first. */
+    if (eie_onnx_import_file(path, NULL, mlp_out, NULL, &err) == EIE_STATUS_OK)
         return 0;
-    }
-    if (eie_onnx_import_file(path, NULL, mlp_out, NULL, &err) != EIE_STATUS_OK) {
+    eie_builder_t *b = NULL;
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    eie_onnx_opts_t io = {.model_name = "model"};
+    if (eie_onnx_import_graph_file(path, &io, &b, &err) == EIE_STATUS_OK &&
+        eie_builder_write_memory(b, &bytes, &len, &err) == EIE_STATUS_OK &&
+        eie_model_load_memory(bytes, len, NULL, &m, &err) == EIE_STATUS_OK)
+        rc = network_from_model(cmd, path, m, mlp_out);
+    else
         fprintf(stderr, "eiectl %s: %s\n", cmd, err.msg);
-        return 1;
-    }
-    return 0;
+    eie_model_free(m);
+    free(bytes);
+    eie_builder_free(b);
+    return rc;
 }
 
 static eie_status_t write_eie(const eie_mlp_t *net, const char *name, const char *path,

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eie/compress.h"
 #include "eie/train.h"
 
 /* ------------------------------------------------------------------ */
@@ -526,4 +527,43 @@ Test(train_conv, pruned_conv_weights_stay_zero)
         cr_assert((k % 2 == 0) == (c->w[k] == 0.0f), "weight %zu = %g", k, (double)c->w[k]);
     eie_mlp_free(net);
     eie_dataset_free(ds);
+}
+
+Test(train_conv, graph_export_and_import_keep_every_output)
+{
+    eie_error_t err;
+    eie_conv2d_params_t p = conv(3);
+    eie_pool2d_params_t q = pool(2, 2);
+    q.ceil_mode = 1, q.count_include_pad = 1, q.pad_top = 1;
+    eie_mlp_t *net = net_begin(2, &p, 3);
+    cr_assert_eq(eie_mlp_add_conv2d(net, 3, &p, NULL, NULL, &err), EIE_STATUS_OK);
+    cr_assert_eq(eie_mlp_add_join(net, EIE_LAYER_ADD, 2, &err), EIE_STATUS_OK);
+    cr_assert_eq(eie_mlp_add_join(net, EIE_LAYER_CONCAT, 0, &err), EIE_STATUS_OK);
+    cr_assert_eq(eie_mlp_add_pool(net, EIE_LAYER_AVGPOOL2D, &q, &err), EIE_STATUS_OK, "%s",
+                 err.msg);
+    cr_assert_eq(eie_mlp_add_global_avgpool(net, &err), EIE_STATUS_OK);
+    net_end(net);
+    fill_weights(net, 8);
+    eie_builder_t *b;
+    cr_assert_eq(eie_mlp_to_graph(net, "cnn", "", &b, &err), EIE_STATUS_OK, "%s", err.msg);
+    uint8_t *bytes;
+    size_t len;
+    eie_model_t *m;
+    cr_assert_eq(eie_builder_write_memory(b, &bytes, &len, &err), EIE_STATUS_OK);
+    cr_assert_eq(eie_model_load_memory(bytes, len, NULL, &m, &err), EIE_STATUS_OK, "%s", err.msg);
+    eie_mlp_t *back;
+    cr_assert_eq(eie_mlp_from_model(m, &back, &err), EIE_STATUS_OK, "%s", err.msg);
+    cr_assert_eq(back->n_layers, net->n_layers);
+    float x[2 * 2 * 7 * 6], y0[2 * 3], y1[2 * 3];
+    unsigned s = 4;
+    for (size_t k = 0; k < sizeof x / sizeof *x; k++)
+        x[k] = frand(&s);
+    cr_assert_eq(eie_mlp_forward(net, x, 2, y0, &err), EIE_STATUS_OK);
+    cr_assert_eq(eie_mlp_forward(back, x, 2, y1, &err), EIE_STATUS_OK);
+    cr_assert_eq(memcmp(y0, y1, sizeof y0), 0, "outputs differ after export and import");
+    eie_mlp_free(back);
+    eie_model_free(m);
+    free(bytes);
+    eie_builder_free(b);
+    eie_mlp_free(net);
 }
