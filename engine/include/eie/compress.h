@@ -77,7 +77,7 @@ eie_status_t eie_quantize_layer(eie_mlp_layer_t *l, unsigned bits, eie_kmeans_in
 /* --- DSD (dsd.c) --- */
 
 typedef struct eie_dsd_opts {
-    double sparsity;          /* fraction pruned in the sparse phase, every FC layer */
+    double sparsity;          /* fraction pruned in the sparse phase, every fc and conv layer */
     unsigned sparse_epochs;   /* retraining under the mask */
     unsigned redense_epochs;  /* retraining with the mask removed */
     float redense_lr_scale;   /* re-dense learning rate = train.lr x this (0.1 in the paper) */
