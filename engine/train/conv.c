@@ -92,30 +92,60 @@ EIE_TRAIN_SIMD static void col2im_add(const eie_conv_geom_t *g, const float *dco
     }
 }
 
+/* Eight floats as one value: GCC lowers it to what the target has (AVX, or two SSE halves). */
+typedef float v8f __attribute__((vector_size(32)));
+
+/* v = eight floats from p (a macro: a function returning v8f would change the ABI). */
+#define LOAD8(v, p) memcpy(&(v), (p), sizeof(v))
+
 /*
  * C (m x n, row stride ldc) += A (m x k, row stride lda) . B (k x n, rows
- * contiguous). Four rows of C at a time read each row of B once; a zero
- * in A skips its row of B.
+ * contiguous). A 4 x 16 tile of C stays in registers over all of k; a zero
+ * in A skips its row of B. Each element is c + a0*b0 + a1*b1 + ... in the
+ * order of k, whatever the tile, so every path gives the same bits.
  */
-EIE_TRAIN_SIMD static void sgemm_nn(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
-                     float *c, size_t ldc)
+EIE_TRAIN_SIMD static void sgemm_nn(size_t m, size_t n, size_t k, const float *a, size_t lda,
+                                    const float *b, float *c, size_t ldc)
 {
     size_t i = 0;
     for (; i + 4 <= m; i += 4) {
         const float *a0 = a + i * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
-        float *restrict c0 = c + i * ldc, *restrict c1 = c0 + ldc;
-        float *restrict c2 = c1 + ldc, *restrict c3 = c2 + ldc;
+        float *c0 = c + i * ldc, *c1 = c0 + ldc, *c2 = c1 + ldc, *c3 = c2 + ldc;
+        size_t j = 0;
+        for (; j + 16 <= n; j += 16) {
+            v8f t00, t01, t10, t11, t20, t21, t30, t31, b0, b1;
+            LOAD8(t00, c0 + j), LOAD8(t01, c0 + j + 8), LOAD8(t10, c1 + j);
+            LOAD8(t11, c1 + j + 8), LOAD8(t20, c2 + j), LOAD8(t21, c2 + j + 8);
+            LOAD8(t30, c3 + j), LOAD8(t31, c3 + j + 8);
+            for (size_t q = 0; q < k; q++) {
+                float v0 = a0[q], v1 = a1[q], v2 = a2[q], v3 = a3[q];
+                if (v0 == 0.0f && v1 == 0.0f && v2 == 0.0f && v3 == 0.0f)
+                    continue;
+                LOAD8(b0, b + q * n + j), LOAD8(b1, b + q * n + j + 8);
+                t00 += v0 * b0, t01 += v0 * b1;
+                t10 += v1 * b0, t11 += v1 * b1;
+                t20 += v2 * b0, t21 += v2 * b1;
+                t30 += v3 * b0, t31 += v3 * b1;
+            }
+            memcpy(c0 + j, &t00, 32), memcpy(c0 + j + 8, &t01, 32);
+            memcpy(c1 + j, &t10, 32), memcpy(c1 + j + 8, &t11, 32);
+            memcpy(c2 + j, &t20, 32), memcpy(c2 + j + 8, &t21, 32);
+            memcpy(c3 + j, &t30, 32), memcpy(c3 + j + 8, &t31, 32);
+        }
+        if (j == n)
+            continue;
+        /* The last n - j columns, a row of B at a time. */
         for (size_t q = 0; q < k; q++) {
             float v0 = a0[q], v1 = a1[q], v2 = a2[q], v3 = a3[q];
             if (v0 == 0.0f && v1 == 0.0f && v2 == 0.0f && v3 == 0.0f)
                 continue;
             const float *restrict br = b + q * n;
-            for (size_t j = 0; j < n; j++) {
-                float bv = br[j];
-                c0[j] += v0 * bv;
-                c1[j] += v1 * bv;
-                c2[j] += v2 * bv;
-                c3[j] += v3 * bv;
+            for (size_t u = j; u < n; u++) {
+                float bv = br[u];
+                c0[u] += v0 * bv;
+                c1[u] += v1 * bv;
+                c2[u] += v2 * bv;
+                c3[u] += v3 * bv;
             }
         }
     }
@@ -133,18 +163,61 @@ EIE_TRAIN_SIMD static void sgemm_nn(size_t m, size_t n, size_t k, const float *a
     }
 }
 
-/* C (k x n) += A^T . B with A (m x k, row stride lda) and B (m x n): row q of C gathers A[:, q]. */
-EIE_TRAIN_SIMD static void sgemm_tn(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
-                     float *c)
+/*
+ * C (k x n) += A^T . B with A (m x k, row stride lda) and B (m x n): row q
+ * of C gathers column q of A. Tiled as sgemm_nn, 4 rows of C by 16 columns
+ * in registers over all of m, each element summed in the order of m.
+ */
+EIE_TRAIN_SIMD static void sgemm_tn(size_t m, size_t n, size_t k, const float *a, size_t lda,
+                                    const float *b, float *c)
 {
-    for (size_t i = 0; i < m; i++) {
-        const float *ai = a + i * lda;
-        const float *restrict bi = b + i * n;
-        for (size_t q = 0; q < k; q++) {
-            float v = ai[q];
+    size_t q = 0;
+    for (; q + 4 <= k; q += 4) {
+        float *c0 = c + q * n, *c1 = c0 + n, *c2 = c1 + n, *c3 = c2 + n;
+        size_t j = 0;
+        for (; j + 16 <= n; j += 16) {
+            v8f t00, t01, t10, t11, t20, t21, t30, t31, b0, b1;
+            LOAD8(t00, c0 + j), LOAD8(t01, c0 + j + 8), LOAD8(t10, c1 + j);
+            LOAD8(t11, c1 + j + 8), LOAD8(t20, c2 + j), LOAD8(t21, c2 + j + 8);
+            LOAD8(t30, c3 + j), LOAD8(t31, c3 + j + 8);
+            for (size_t i = 0; i < m; i++) {
+                const float *ai = a + i * lda + q;
+                float v0 = ai[0], v1 = ai[1], v2 = ai[2], v3 = ai[3];
+                if (v0 == 0.0f && v1 == 0.0f && v2 == 0.0f && v3 == 0.0f)
+                    continue;
+                LOAD8(b0, b + i * n + j), LOAD8(b1, b + i * n + j + 8);
+                t00 += v0 * b0, t01 += v0 * b1;
+                t10 += v1 * b0, t11 += v1 * b1;
+                t20 += v2 * b0, t21 += v2 * b1;
+                t30 += v3 * b0, t31 += v3 * b1;
+            }
+            memcpy(c0 + j, &t00, 32), memcpy(c0 + j + 8, &t01, 32);
+            memcpy(c1 + j, &t10, 32), memcpy(c1 + j + 8, &t11, 32);
+            memcpy(c2 + j, &t20, 32), memcpy(c2 + j + 8, &t21, 32);
+            memcpy(c3 + j, &t30, 32), memcpy(c3 + j + 8, &t31, 32);
+        }
+        for (size_t i = 0; j < n && i < m; i++) {
+            const float *ai = a + i * lda + q;
+            float v0 = ai[0], v1 = ai[1], v2 = ai[2], v3 = ai[3];
+            if (v0 == 0.0f && v1 == 0.0f && v2 == 0.0f && v3 == 0.0f)
+                continue;
+            const float *restrict bi = b + i * n;
+            for (size_t u = j; u < n; u++) {
+                float bv = bi[u];
+                c0[u] += v0 * bv;
+                c1[u] += v1 * bv;
+                c2[u] += v2 * bv;
+                c3[u] += v3 * bv;
+            }
+        }
+    }
+    for (; q < k; q++) {
+        float *restrict cq = c + q * n;
+        for (size_t i = 0; i < m; i++) {
+            float v = a[i * lda + q];
             if (v == 0.0f)
                 continue;
-            float *restrict cq = c + q * n;
+            const float *restrict bi = b + i * n;
             for (size_t j = 0; j < n; j++)
                 cq[j] += v * bi[j];
         }

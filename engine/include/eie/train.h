@@ -9,6 +9,8 @@
  *     uint32_t dims[] = {784, 300, 100, 10};
  *     eie_mlp_t *net;  eie_dataset_t *train, *test;  eie_eval_t ev;
  *     eie_mlp_init_layers(dims, 4, 42, &net, &err);         // FC+ReLU.., FC+softmax
+ *     // or eie_mlp_init_lenet5(1, 28, 28, 10, 42, &net, &err), or eie_mlp_init_image
+ *     // and eie_mlp_add_conv2d / _pool / _global_avgpool / _join / _fc / _activation
  *     eie_dataset_load_dir("data", "train", 10, 0, &train, &err);
  *     eie_dataset_load_dir("data", "t10k", 10, 0, &test, &err);
  *     eie_train_opts_t o = eie_train_opts_default();        // SGD, momentum 0.9
