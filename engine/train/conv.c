@@ -36,13 +36,25 @@ size_t eie_conv_col_floats(const eie_conv_geom_t *g)
     return k * g->ho * g->wo;
 }
 
+/* The outputs o in [*lo, *hi) whose tap o * stride + off falls inside [0, in). */
+static void valid_range(uint32_t out, uint32_t stride, int64_t off, uint32_t in, uint32_t *lo,
+                        uint32_t *hi)
+{
+    /* o * stride + off >= 0  and  o * stride + off < in */
+    int64_t l = off >= 0 ? 0 : (-off + stride - 1) / stride;
+    int64_t h = (int64_t)in - off <= 0 ? 0 : ((int64_t)in - off + stride - 1) / stride;
+    *lo = (uint32_t)(l < out ? l : out);
+    *hi = (uint32_t)(h < out ? (h > *lo ? h : *lo) : out);
+}
+
 /*
  * The patches of group gi of one sample: element (k, p) at col[k * sk + p * sp],
  * k = (ci * kh + ky) * kw + kx, p = oy * wo + ox. sk = P, sp = 1 gives the
- * K x P matrix of the forward pass; sk = 1, sp = K its transpose.
+ * K x P matrix of the forward pass; sk = 1, sp = K its transpose. Taps in
+ * the padding read 0; the in-range span of each output row is found once.
  */
-EIE_TRAIN_SIMD static void im2col(const eie_conv_geom_t *g, const float *x, uint32_t gi, float *col, size_t sk,
-                   size_t sp)
+EIE_TRAIN_SIMD static void im2col(const eie_conv_geom_t *g, const float *x, uint32_t gi,
+                                  float *col, size_t sk, size_t sp)
 {
     const eie_conv2d_params_t *p = &g->p;
     uint32_t cg = g->c / p->groups;
@@ -51,17 +63,26 @@ EIE_TRAIN_SIMD static void im2col(const eie_conv_geom_t *g, const float *x, uint
         const float *xc = x + (size_t)(gi * cg + ci) * g->h * g->w;
         for (uint32_t ky = 0; ky < p->kernel_h; ky++)
             for (uint32_t kx = 0; kx < p->kernel_w; kx++, k++) {
-                size_t pi = 0;
+                int64_t offx = (int64_t)kx * p->dilation_w - p->pad_left;
+                uint32_t lo, hi;
+                valid_range(g->wo, p->stride_w, offx, g->w, &lo, &hi);
+                float *dst = col + k * sk;
                 for (uint32_t oy = 0; oy < g->ho; oy++) {
                     int64_t iy = (int64_t)oy * p->stride_h - p->pad_top + (int64_t)ky * p->dilation_h;
-                    for (uint32_t ox = 0; ox < g->wo; ox++, pi++) {
-                        int64_t ix =
-                            (int64_t)ox * p->stride_w - p->pad_left + (int64_t)kx * p->dilation_w;
-                        float v = 0.0f;
-                        if (iy >= 0 && iy < g->h && ix >= 0 && ix < g->w)
-                            v = xc[(size_t)iy * g->w + (size_t)ix];
-                        col[k * sk + pi * sp] = v;
+                    size_t row = (size_t)oy * g->wo;
+                    if (iy < 0 || iy >= g->h) {
+                        for (uint32_t ox = 0; ox < g->wo; ox++)
+                            dst[(row + ox) * sp] = 0.0f;
+                        continue;
                     }
+                    /* Tap of ox: xr[ox * stride + offx], inside the row for lo <= ox < hi. */
+                    const float *xr = xc + (size_t)iy * g->w;
+                    for (uint32_t ox = 0; ox < lo; ox++)
+                        dst[(row + ox) * sp] = 0.0f;
+                    for (uint32_t ox = lo; ox < hi; ox++)
+                        dst[(row + ox) * sp] = xr[(int64_t)ox * p->stride_w + offx];
+                    for (uint32_t ox = hi; ox < g->wo; ox++)
+                        dst[(row + ox) * sp] = 0.0f;
                 }
             }
     }
@@ -294,21 +315,23 @@ static int64_t min64(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
-/* Offset in the c x h x w block of the first maximum of output (oy, ox)'s window. */
-static size_t argmax(const eie_pool2d_params_t *p, const float *xc, uint32_t h, uint32_t w,
-                     uint32_t oy, uint32_t ox)
+/* Offset in the h x w plane of the first maximum of output (oy, ox)'s window. */
+static inline size_t argmax(const eie_pool2d_params_t *p, const float *xc, uint32_t h, uint32_t w,
+                            uint32_t oy, uint32_t ox)
 {
     int64_t y0, y1, x0, x1;
     window(oy, p->kernel_h, p->stride_h, p->pad_top, &y0, &y1);
     window(ox, p->kernel_w, p->stride_w, p->pad_left, &x0, &x1);
-    y0 = max64(y0, 0), y1 = min64(y1, h), x0 = max64(x0, 0), x1 = min64(x1, w);
-    size_t best = (size_t)y0 * w + (size_t)x0;
-    for (int64_t iy = y0; iy < y1; iy++)
-        for (int64_t ix = x0; ix < x1; ix++) {
-            size_t at = (size_t)iy * w + (size_t)ix;
-            if (xc[at] > xc[best])
-                best = at;
-        }
+    size_t ya = (size_t)max64(y0, 0), yb = (size_t)min64(y1, h);
+    size_t xa = (size_t)max64(x0, 0), xb = (size_t)min64(x1, w);
+    size_t best = ya * w + xa;
+    float m = xc[best];
+    for (size_t iy = ya; iy < yb; iy++) {
+        const float *row = xc + iy * w;
+        for (size_t ix = xa; ix < xb; ix++)
+            if (row[ix] > m)
+                m = row[ix], best = iy * w + ix;
+    }
     return best;
 }
 
