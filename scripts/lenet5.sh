@@ -42,12 +42,12 @@ step "P+Q+H with retraining: --sparsity $SPARSITY --bits $BITS"
     --description "LeNet-5 (Caffe layout) on Fashion-MNIST, pruned, quantized (8-bit conv, 5-bit fc) and Huffman-coded by scripts/lenet5.sh" |
     tee "$OUT/compress.log"
 COMP=$("$EIECTL" eval "$OUT/lenet5.eie" --data "$DATA" | top1)
-RATIO=$(sed -n 's/.*(\([0-9.]*\)x smaller).*/\1/p' "$OUT/compress.log")
+RATIO=$(sed -n 's/.* \([0-9.]*\)x smaller).*/\1/p' "$OUT/compress.log")
 step "done"
-echo "dense top-1 $DENSE%, compressed top-1 $COMP% (cpu backend), $RATIO x smaller"
+echo "dense top-1 $DENSE%, compressed top-1 $COMP% (cpu backend), ${RATIO}x smaller"
 awk -v d="$DENSE" -v c="$COMP" -v r="$RATIO" 'BEGIN {
     printf "loss %.2f pt (target <= 0.5): %s; ratio %.1fx (target >= 39): %s\n",
-        d - c, d - c <= 0.5 ? "met" : "MISSED", r, r >= 39 ? "met" : "MISSED" }'
+        d - c, (d - c <= 0.5 ? "met" : "MISSED"), r, (r >= 39 ? "met" : "MISSED") }'
 if [ "${SHIP:-0}" = 1 ]; then
     mkdir -p models/lenet5/1
     cp "$OUT/lenet5.eie" models/lenet5/1/model.eie
