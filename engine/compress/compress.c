@@ -298,8 +298,12 @@ static eie_status_t add_node(const eie_model_t *model, size_t i, const eie_layer
                                  "concat along axis %d: training joins channels (axis 1) only",
                                  (int)li->axis);
         return eie_mlp_add_join(mlp, li->kind, in2, err);
-    default: /* FC, CONV2D */
+    case EIE_LAYER_FC:
+    case EIE_LAYER_CONV2D:
         break;
+    default:
+        return eie_error_set(err, EIE_STATUS_UNSUPPORTED, "%s layers do not train here",
+                             eie_layer_kind_name(li->kind));
     }
     size_t nw = (size_t)li->rows * li->cols;
     float *w = malloc((nw ? nw : 1) * sizeof *w);
