@@ -2,8 +2,9 @@
  * eiectl compress: Deep Compression of an ONNX (or .eie) model into a .eie
  * graph that keeps the model's tensor names and shapes, with the paper's
  * table. Conv and fc layers are pruned and quantized alike (per-layer
- * options in graph order); retraining (--data, --dsd) needs a network of
- * fully connected layers, whose retrained weights then go into the graph.
+ * options in graph order); retraining (--data, --dsd) needs a chain of
+ * layers (add and concat may read one earlier output), whose retrained
+ * weights then go into the graph. Without data, pruning is kept small.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,8 +32,9 @@ static void usage(void)
            "layers of a model (Deep Compression, ICLR 2016), keeping its tensor names and\n"
            "shapes. Per-layer lists follow the conv and fc layers in graph order (e.g.\n"
            "--bits 8,8,5,5 for LeNet-5: 8 for conv, 5 for fc as in the paper). With --data\n"
-           "(fully connected networks only), retrains after pruning, fine-tunes the shared\n"
-           "centroids, and reports accuracy before and after.\n\n"
+           "(a chain of layers; add and concat may read one earlier output), retrains\n"
+           "after pruning, fine-tunes the shared centroids, and reports accuracy before\n"
+           "and after.\n\n"
            "  --sparsity S[,S..]    fraction of weights pruned, per layer (0.9 with --data;\n"
            "                        without it 0.5, and more is refused unless --force)\n"
            "  --prune-std Q         prune |w| < Q x std(w) instead (NIPS 2015)\n"
