@@ -9,7 +9,8 @@
 # Usage: scripts/dsd.sh [BUILD_DIR] [OUT_DIR]
 #   NET="--layers 784,300,100,10" (default) or NET="--arch lenet5"
 #   EPOCHS (10), SEEDS ("1 2 3"), LR (0.05: the training rate; DSD's sparse phase
-#   restarts at it, as in the paper), DATA (Debian's dataset-fashion-mnist)
+#   restarts at it, as in the paper), LIMIT (0: all training images; N: the
+#   first N), DATA (Debian's dataset-fashion-mnist)
 set -eu
 BUILD=${1:-build}
 OUT=${2:-dsd-repro}
@@ -17,6 +18,7 @@ DATA=${DATA:-/usr/share/datasets/fashion-mnist}
 NET=${NET:---layers 784,300,100,10}
 EPOCHS=${EPOCHS:-10}
 LR=${LR:-0.05}
+LIMIT=${LIMIT:-0}
 SEEDS=${SEEDS:-1 2 3}
 EIECTL="$BUILD/client/eiectl"
 mkdir -p "$OUT"
@@ -27,16 +29,16 @@ top1_train() { sed -n 's/.*test top-1 \([0-9.]*\)%.*/\1/p'; }
 top1_json() { sed -n 's/.*"top1_before":\([0-9.]*\).*/\1/p' | awk '{ printf "%.2f\n", 100 * $1 }'; }
 for s in $SEEDS; do
     # shellcheck disable=SC2086
-    "$EIECTL" train $NET --data "$DATA" --epochs "$EPOCHS" --lr "$LR" --seed "$s" -o "$OUT/base-$s.$EXT" >"$OUT/base-$s.log"
+    "$EIECTL" train $NET --data "$DATA" --epochs "$EPOCHS" --lr "$LR" --limit "$LIMIT" --seed "$s" -o "$OUT/base-$s.$EXT" >"$OUT/base-$s.log"
     echo "base $s $(top1_train <"$OUT/base-$s.log")" >>"$RES"
     # shellcheck disable=SC2086
-    "$EIECTL" train $NET --data "$DATA" --epochs $((EPOCHS + 6)) --lr "$LR" --seed "$s" -o "$OUT/dense-$s.$EXT" >"$OUT/dense-$s.log"
+    "$EIECTL" train $NET --data "$DATA" --epochs $((EPOCHS + 6)) --lr "$LR" --limit "$LIMIT" --seed "$s" -o "$OUT/dense-$s.$EXT" >"$OUT/dense-$s.log"
     echo "dense $s $(top1_train <"$OUT/dense-$s.log")" >>"$RES"
     for m in dsd restart; do
         sp=0.3
         [ "$m" = restart ] && sp=0
         "$EIECTL" compress "$OUT/base-$s.$EXT" -o "$OUT/$m-$s.eie" --dsd --dsd-sparsity $sp \
-            --no-prune --no-quant --retrain-epochs 0 --lr "$LR" --data "$DATA" --seed "$s" --json >"$OUT/$m-$s.json"
+            --no-prune --no-quant --retrain-epochs 0 --lr "$LR" --limit "$LIMIT" --data "$DATA" --seed "$s" --json >"$OUT/$m-$s.json"
         echo "$m $s $(top1_json <"$OUT/$m-$s.json")" >>"$RES"
     done
     cat "$RES"
