@@ -70,14 +70,15 @@ eie_status_t eie_compress(eie_mlp_t *mlp, const eie_compress_opts_t *o,
 {
     eie_status_t st;
     eie_builder_t *b = NULL;
-    size_t n_fc = eie_mlp_fc_count(mlp);
+    size_t n_fc = eie_mlp_sparse_count(mlp);
     if (n_fc == 0 || n_fc > EIE_COMPRESS_MAX_FC)
-        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT, "%zu FC layers outside 1..%d",
-                             n_fc, EIE_COMPRESS_MAX_FC);
-    for (size_t k = 0; k < n_fc; k++)
-        if (o->bits[k] < 1 || o->bits[k] > 8)
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                             "%zu fc and conv2d layers outside 1..%d", n_fc, EIE_COMPRESS_MAX_FC);
+    for (size_t k = 0; o->quantize && k < n_fc; k++)
+        if ((o->bits[k] < 1 || o->bits[k] > 8) && o->bits[k] != EIE_COMPRESS_EXACT_BITS)
             return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
-                                 "FC layer %zu: %u bits outside 1..8", k, o->bits[k]);
+                                 "sparse layer %zu: %u bits outside 1..8 (or 32: exact)", k,
+                                 o->bits[k]);
     memset(rep, 0, sizeof *rep);
     rep->huffman = o->huffman;
     eie_eval_t ev;
@@ -93,13 +94,13 @@ eie_status_t eie_compress(eie_mlp_t *mlp, const eie_compress_opts_t *o,
     unsigned rounds = o->prune_iterations ? o->prune_iterations : 1;
     for (unsigned r = 1; o->prune && r <= rounds; r++) {
         for (size_t k = 0; k < n_fc; k++) {
-            eie_mlp_layer_t *l = &mlp->layers[eie_mlp_fc_index(mlp, k)];
+            eie_mlp_layer_t *l = &mlp->layers[eie_mlp_sparse_index(mlp, k)];
             if (o->sparsity[k] >= 0.0)
                 st = eie_prune_sparsity(l, o->sparsity[k] * r / rounds, err);
             else
                 st = eie_prune_std(l, o->prune_std * r / rounds, err);
             if (st != EIE_STATUS_OK) {
-                eie_error_prefix(err, "FC layer %zu: ", k);
+                eie_error_prefix(err, "sparse layer %zu: ", k);
                 return st;
             }
         }
@@ -108,47 +109,62 @@ eie_status_t eie_compress(eie_mlp_t *mlp, const eie_compress_opts_t *o,
     }
 
     /*
-     * Quantization. The .eie format always stores codes (at most 8 bits), so
-     * with the stage off the layers get 8-bit codes and no fine-tuning.
+     * Quantization. With the stage off, or 32 bits for a layer, weights are
+     * kept as they are (the format's exact storage).
      */
-    for (size_t k = 0; k < n_fc; k++) {
-        eie_mlp_layer_t *l = &mlp->layers[eie_mlp_fc_index(mlp, k)];
-        if ((st = eie_quantize_layer(l, o->quantize ? o->bits[k] : 8, o->kmeans_init,
+    for (size_t k = 0; o->quantize && k < n_fc; k++) {
+        eie_mlp_layer_t *l = &mlp->layers[eie_mlp_sparse_index(mlp, k)];
+        if (o->bits[k] == EIE_COMPRESS_EXACT_BITS)
+            continue;
+        if ((st = eie_quantize_layer(l, o->bits[k], o->kmeans_init,
                                      o->seed + k, err)) != EIE_STATUS_OK) {
-            eie_error_prefix(err, "FC layer %zu: ", k);
+            eie_error_prefix(err, "sparse layer %zu: ", k);
             return st;
         }
     }
     if (o->quantize && (st = retrain(mlp, o, "finetune-centroids", 100, err)) != EIE_STATUS_OK)
         return st;
 
-    if ((st = eie_builder_init(o->name, o->description, "input", "output", &b, err)))
-        return st;
+    /* An fc chain with every layer weight-shared is written as before (format version 1). */
+    int chain = 1;
     for (size_t i = 0; i < mlp->n_layers; i++) {
         const eie_mlp_layer_t *l = &mlp->layers[i];
-        st = l->kind == EIE_LAYER_FC
-                 ? eie_builder_add_fc(b, l->rows, l->cols, l->code_bits, l->codebook, l->codes,
-                                      l->b, err)
-                 : eie_builder_add_activation(b, l->act, err);
-        if (st != EIE_STATUS_OK)
-            goto error;
+        chain &= l->kind == EIE_LAYER_ACTIVATION || (l->kind == EIE_LAYER_FC && l->codes);
+    }
+    if (!chain) {
+        if ((st = eie_mlp_to_graph(mlp, o->name, o->description, &b, err)) != EIE_STATUS_OK)
+            return st;
+    } else {
+        if ((st = eie_builder_init(o->name, o->description, "input", "output", &b, err)))
+            return st;
+        for (size_t i = 0; i < mlp->n_layers; i++) {
+            const eie_mlp_layer_t *l = &mlp->layers[i];
+            st = l->kind == EIE_LAYER_FC
+                     ? eie_builder_add_fc(b, l->rows, l->cols, l->code_bits, l->codebook,
+                                          l->codes, l->b, err)
+                     : eie_builder_add_activation(b, l->act, err);
+            if (st != EIE_STATUS_OK)
+                goto error;
+        }
     }
 
     rep->n_layers = n_fc;
     for (size_t k = 0; k < n_fc; k++) {
-        const eie_mlp_layer_t *l = &mlp->layers[eie_mlp_fc_index(mlp, k)];
+        const eie_mlp_layer_t *l = &mlp->layers[eie_mlp_sparse_index(mlp, k)];
         eie_compress_layer_report_t *lr = &rep->layers[k];
+        lr->kind = l->kind;
         lr->rows = l->rows;
         lr->cols = l->cols;
         lr->weights = (uint64_t)l->rows * l->cols;
         for (uint64_t i = 0; i < lr->weights; i++)
-            lr->nnz += l->codes[i] != 0;
+            lr->nnz += l->codes ? l->codes[i] != 0 : l->w[i] != 0.0f;
         lr->density = (double)lr->nnz / (double)lr->weights;
         lr->entries = count_entries(l);
-        lr->bits = l->code_bits;
+        /* An exact layer keeps a float32 per nonzero and has no codebook. */
+        lr->bits = l->codes ? l->code_bits : 32;
         lr->index_bits = 4.0;
-        lr->bytes_pq = (lr->entries * (l->code_bits + 4) + 7) / 8 +
-                       ((uint64_t)4 << l->code_bits) + 4ull * l->rows;
+        lr->bytes_pq = (lr->entries * (lr->bits + 4) + 7) / 8 +
+                       (l->codes ? ((uint64_t)4 << l->code_bits) : 0) + 4ull * l->rows;
         rep->bytes_pq += lr->bytes_pq;
         rep->dense_bytes += 4 * (lr->weights + l->rows);
     }
@@ -263,61 +279,112 @@ void eie_compress_report_json(FILE *out, const eie_compress_report_t *r)
     fprintf(out, "}\n");
 }
 
+/* Appends graph node i (info li) of model to mlp; in2 is the mlp index + 1 of its second input. */
+static eie_status_t add_node(const eie_model_t *model, size_t i, const eie_layer_info_t *li,
+                             size_t in2, eie_mlp_t *mlp, eie_error_t *err)
+{
+    switch (li->kind) {
+    case EIE_LAYER_ACTIVATION:
+        return eie_mlp_add_activation(mlp, li->act, err);
+    case EIE_LAYER_MAXPOOL2D:
+    case EIE_LAYER_AVGPOOL2D:
+        return eie_mlp_add_pool(mlp, li->kind, &li->pool, err);
+    case EIE_LAYER_GLOBAL_AVGPOOL:
+        return eie_mlp_add_global_avgpool(mlp, err);
+    case EIE_LAYER_ADD:
+    case EIE_LAYER_CONCAT:
+        if (li->kind == EIE_LAYER_CONCAT && li->axis != 1)
+            return eie_error_set(err, EIE_STATUS_UNSUPPORTED,
+                                 "concat along axis %d: training joins channels (axis 1) only",
+                                 (int)li->axis);
+        return eie_mlp_add_join(mlp, li->kind, in2, err);
+    case EIE_LAYER_FC:
+    case EIE_LAYER_CONV2D:
+        break;
+    default:
+        return eie_error_set(err, EIE_STATUS_UNSUPPORTED, "%s layers do not train here",
+                             eie_layer_kind_name(li->kind));
+    }
+    size_t nw = (size_t)li->rows * li->cols;
+    float *w = malloc((nw ? nw : 1) * sizeof *w);
+    if (w == NULL)
+        return eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory for node %zu", i);
+    eie_status_t st = eie_model_fc_dense(model, i, w);
+    if (st != EIE_STATUS_OK)
+        eie_error_set(err, st, "cannot decode its weights");
+    else if (li->kind == EIE_LAYER_FC)
+        st = eie_mlp_add_fc(mlp, li->rows, w, eie_model_fc_bias(model, i), err);
+    else
+        st = eie_mlp_add_conv2d(mlp, li->rows, &li->conv, w, eie_model_fc_bias(model, i), err);
+    free(w);
+    return st;
+}
+
 eie_status_t eie_mlp_from_model(const eie_model_t *model, eie_mlp_t **mlp_out, eie_error_t *err)
 {
-    eie_mlp_t *mlp;
-    eie_status_t st = eie_mlp_init(eie_model_input_dim(model), &mlp, err);
+    eie_tensor_info_t in;
+    eie_mlp_t *mlp = NULL;
+    eie_status_t st;
+    if (eie_model_input_count(model) != 1 || eie_model_output_count(model) != 1)
+        return eie_error_set(err, EIE_STATUS_UNSUPPORTED,
+                             "%zu inputs and %zu outputs: a network for training has one of each",
+                             eie_model_input_count(model), eie_model_output_count(model));
+    eie_model_input_info(model, 0, &in);
+    if (in.shape.rank == 4)
+        st = eie_mlp_init_image((uint32_t)in.shape.dims[1], (uint32_t)in.shape.dims[2],
+                                (uint32_t)in.shape.dims[3], &mlp, err);
+    else
+        st = eie_mlp_init(eie_model_input_dim(model), &mlp, err);
     if (st != EIE_STATUS_OK)
         return st;
+    /* src[t]: the mlp layer index + 1 whose output tensor t is (0: the input); SIZE_MAX: none. */
+    size_t nt = eie_model_tensor_count(model);
+    size_t *src = malloc((nt ? nt : 1) * sizeof *src);
+    if (src == NULL) {
+        st = eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory");
+        goto error;
+    }
+    for (size_t t = 0; t < nt; t++)
+        src[t] = SIZE_MAX;
+    src[eie_model_input_tensor(model, 0)] = 0;
     for (size_t i = 0; i < eie_model_layer_count(model); i++) {
         eie_layer_info_t info;
         if ((st = eie_model_layer_info(model, i, &info)) != EIE_STATUS_OK) {
             eie_error_set(err, st, "layer %zu: cannot describe", i);
             goto error;
         }
-        /* A dense network is a chain: each node reads the one before (a graph's
-           flatten and reshape change no value, so they drop out). */
-        size_t prev = i ? 0 : eie_model_input_tensor(model, 0);
-        if (i > 0) {
-            eie_layer_info_t before;
-            eie_model_layer_info(model, i - 1, &before);
-            prev = before.output;
-        }
-        int chain = eie_model_input_count(model) == 1 && eie_model_output_count(model) == 1 &&
-                    info.n_inputs == 1 && info.inputs[0] == prev;
-        if (!chain || (info.kind != EIE_LAYER_FC && info.kind != EIE_LAYER_ACTIVATION &&
-                       info.kind != EIE_LAYER_FLATTEN && info.kind != EIE_LAYER_RESHAPE)) {
+        /*
+         * A network for training reads the output of the node before (a
+         * flatten or reshape changes no value and drops out); add and
+         * concat also read one earlier output.
+         */
+        int joins = info.kind == EIE_LAYER_ADD || info.kind == EIE_LAYER_CONCAT;
+        int ok = info.n_inputs == (size_t)(joins ? 2 : 1) && src[info.inputs[0]] == mlp->n_layers &&
+                 (!joins || src[info.inputs[1]] != SIZE_MAX);
+        if (!ok) {
             st = eie_error_set(err, EIE_STATUS_UNSUPPORTED,
-                               "node %zu '%s' (%s): a dense network is a chain of fc and "
-                               "activation layers",
+                               "node %zu '%s' (%s): a network for training is a chain of layers "
+                               "(add and concat may also read one earlier output)",
                                i, eie_model_layer_name(model, i), eie_layer_kind_name(info.kind));
             goto error;
         }
-        if (info.kind == EIE_LAYER_FLATTEN || info.kind == EIE_LAYER_RESHAPE)
-            continue;
-        if (info.kind != EIE_LAYER_FC) {
-            if ((st = eie_mlp_add_activation(mlp, info.act, err)) != EIE_STATUS_OK)
-                goto error;
+        if (info.kind == EIE_LAYER_FLATTEN || info.kind == EIE_LAYER_RESHAPE) {
+            src[info.output] = src[info.inputs[0]];
             continue;
         }
-        float *w = malloc((size_t)info.rows * info.cols * sizeof *w);
-        if (w == NULL) {
-            st = eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory for layer %zu", i);
+        if ((st = add_node(model, i, &info, joins ? src[info.inputs[1]] : 0, mlp, err)) !=
+            EIE_STATUS_OK) {
+            eie_error_prefix(err, "node %zu '%s' (%s): ", i, eie_model_layer_name(model, i),
+                             eie_layer_kind_name(info.kind));
             goto error;
         }
-        if ((st = eie_model_fc_dense(model, i, w)) != EIE_STATUS_OK) {
-            free(w);
-            eie_error_set(err, st, "layer %zu: cannot decode", i);
-            goto error;
-        }
-        st = eie_mlp_add_fc(mlp, info.rows, w, eie_model_fc_bias(model, i), err);
-        free(w);
-        if (st != EIE_STATUS_OK)
-            goto error;
+        src[info.output] = mlp->n_layers;
     }
+    free(src);
     *mlp_out = mlp;
     return EIE_STATUS_OK;
 error:
+    free(src);
     eie_mlp_free(mlp);
     return st;
 }

@@ -23,7 +23,7 @@ eie_status_t eie_dsd_train(eie_mlp_t *mlp, const eie_dataset_t *ds, const eie_ds
 {
     eie_status_t st;
     for (size_t i = 0; i < mlp->n_layers; i++)
-        if (mlp->layers[i].kind == EIE_LAYER_FC &&
+        if (eie_mlp_layer_has_weights(&mlp->layers[i]) &&
             (st = eie_prune_sparsity(&mlp->layers[i], opts->sparsity, err)) != EIE_STATUS_OK)
             return st;
     eie_train_opts_t t = opts->train;

@@ -40,13 +40,11 @@ static void layer_clear(eie_mlp_layer_t *l)
     memset(l, 0, sizeof *l);
 }
 
-/* The trained FC layer number k of mlp, or NULL. */
-static const eie_mlp_layer_t *trained_fc(const eie_mlp_t *mlp, size_t k)
+/* The trained weight layer number k of mlp (fc and conv2d in order), or NULL. */
+static const eie_mlp_layer_t *trained_layer(const eie_mlp_t *mlp, size_t k)
 {
-    for (size_t i = 0; mlp && i < mlp->n_layers; i++)
-        if (mlp->layers[i].kind == EIE_LAYER_FC && k-- == 0)
-            return &mlp->layers[i];
-    return NULL;
+    size_t i = mlp ? eie_mlp_sparse_index(mlp, k) : SIZE_MAX;
+    return i == SIZE_MAX ? NULL : &mlp->layers[i];
 }
 
 /*
@@ -67,8 +65,18 @@ static eie_status_t compress_node(const eie_model_t *g, size_t i, size_t s,
     l->b = malloc(li->rows * sizeof *l->b);
     if (l->w == NULL || l->b == NULL)
         return eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory compressing node %zu", i);
+    if (trained && trained->codes == NULL) {
+        /* Kept exact (--bits 32): the retrained weights as they are. */
+        if (trained->rows != li->rows || trained->cols != li->cols)
+            return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                                 "node %zu: the retrained layer is %ux%u, the graph's %ux%u", i,
+                                 trained->rows, trained->cols, li->rows, li->cols);
+        memcpy(l->w, trained->w, n * sizeof *l->w);
+        memcpy(l->b, trained->b, li->rows * sizeof *l->b);
+        return EIE_STATUS_OK;
+    }
     if (trained) {
-        if (trained->rows != li->rows || trained->cols != li->cols || trained->codes == NULL)
+        if (trained->rows != li->rows || trained->cols != li->cols)
             return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
                                  "node %zu: the retrained layer is %ux%u, the graph's %ux%u", i,
                                  trained->rows, trained->cols, li->rows, li->cols);
@@ -95,7 +103,7 @@ static eie_status_t compress_node(const eie_model_t *g, size_t i, size_t s,
         if (st != EIE_STATUS_OK)
             return st;
     }
-    if (o->quantize)
+    if (o->quantize && o->bits[s] != EIE_COMPRESS_EXACT_BITS)
         return eie_quantize_layer(l, o->bits[s], o->kmeans_init, o->seed + s, err);
     return EIE_STATUS_OK;
 }
@@ -156,9 +164,10 @@ eie_status_t eie_compress_graph(const eie_model_t *g, const eie_mlp_t *trained,
                              "%zu fc and conv2d layers outside 1..%d", n_sparse,
                              EIE_COMPRESS_MAX_FC);
     for (size_t k = 0; o->quantize && k < n_sparse; k++)
-        if (o->bits[k] < 1 || o->bits[k] > 8)
+        if ((o->bits[k] < 1 || o->bits[k] > 8) && o->bits[k] != EIE_COMPRESS_EXACT_BITS)
             return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
-                                 "sparse layer %zu: %u bits outside 1..8", k, o->bits[k]);
+                                 "sparse layer %zu: %u bits outside 1..8 (or 32: exact)", k,
+                                 o->bits[k]);
     eie_compress_report_t keep = *rep;
     memset(rep, 0, sizeof *rep);
     rep->huffman = o->huffman;
@@ -194,12 +203,12 @@ eie_status_t eie_compress_graph(const eie_model_t *g, const eie_mlp_t *trained,
         }
         describe(g, i, &li, names, &d);
         if (li.kind == EIE_LAYER_FC || li.kind == EIE_LAYER_CONV2D) {
-            const eie_mlp_layer_t *t =
-                trained && li.kind == EIE_LAYER_FC ? trained_fc(trained, fc++) : NULL;
-            if (trained && li.kind == EIE_LAYER_FC && t == NULL) {
-                st =
-                    eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
-                                  "node %zu: the retrained network has no fc layer %zu", i, fc - 1);
+            const eie_mlp_layer_t *t = trained ? trained_layer(trained, fc++) : NULL;
+            if (trained && (t == NULL || t->kind != li.kind)) {
+                st = eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                                   "node %zu (%s): the retrained network's weight layer %zu is %s",
+                                   i, eie_layer_kind_name(li.kind), fc - 1,
+                                   t ? eie_layer_kind_name(t->kind) : "missing");
                 goto error;
             }
             if ((st = compress_node(g, i, s, &li, t, o, &l, err)) != EIE_STATUS_OK) {

@@ -153,8 +153,8 @@ eie_status_t eie_kmeans_1d(const float *x, size_t n, unsigned k, eie_kmeans_init
 eie_status_t eie_quantize_layer(eie_mlp_layer_t *l, unsigned bits, eie_kmeans_init_t init,
                                 uint64_t seed, eie_error_t *err)
 {
-    if (l->kind != EIE_LAYER_FC)
-        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT, "quantizing a non-FC layer");
+    if (!eie_mlp_layer_has_weights(l))
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT, "quantizing a layer without weights");
     if (bits < 1 || bits > 8)
         return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
                              "%u bits per weight outside 1..8 (code 0 is reserved for zero)", bits);

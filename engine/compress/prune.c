@@ -34,8 +34,8 @@ static eie_status_t apply_threshold(eie_mlp_layer_t *l, float threshold, size_t 
 
 eie_status_t eie_prune_sparsity(eie_mlp_layer_t *l, double sparsity, eie_error_t *err)
 {
-    if (l->kind != EIE_LAYER_FC)
-        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT, "pruning a non-FC layer");
+    if (!eie_mlp_layer_has_weights(l))
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT, "pruning a layer without weights");
     if (!(sparsity >= 0.0 && sparsity < 1.0))
         return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT, "sparsity %g outside [0, 1)",
                              sparsity);
@@ -56,8 +56,8 @@ eie_status_t eie_prune_sparsity(eie_mlp_layer_t *l, double sparsity, eie_error_t
 
 eie_status_t eie_prune_std(eie_mlp_layer_t *l, double q, eie_error_t *err)
 {
-    if (l->kind != EIE_LAYER_FC)
-        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT, "pruning a non-FC layer");
+    if (!eie_mlp_layer_has_weights(l))
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT, "pruning a layer without weights");
     if (!(q >= 0.0 && q < 100.0))
         return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT, "quality parameter %g outside [0, 100)",
                              q);

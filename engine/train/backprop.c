@@ -1,10 +1,15 @@
-/* Backpropagation for FC networks under softmax cross-entropy. */
+/*
+ * Backpropagation under softmax cross-entropy, layer by layer backwards.
+ * Each layer output has its own gradient buffer; a layer read by two others
+ * (a residual ADD, a CONCAT branch) gets the sum of both gradients.
+ */
 #include "train/backprop.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "train/conv.h"
 #include "train/kernels.h"
 
 size_t eie_bp_logits_end(const eie_mlp_t *mlp)
@@ -16,39 +21,52 @@ size_t eie_bp_logits_end(const eie_mlp_t *mlp)
     return n;
 }
 
-static uint32_t widest(const eie_mlp_t *mlp)
+static eie_conv_geom_t conv_geom(const eie_mlp_layer_t *l)
 {
-    uint32_t w = mlp->input_dim;
-    for (size_t i = 0; i < mlp->n_layers; i++)
-        if (mlp->layers[i].kind == EIE_LAYER_FC && mlp->layers[i].rows > w)
-            w = mlp->layers[i].rows;
-    return w;
+    return (eie_conv_geom_t){.c = l->in_c, .h = l->in_h, .w = l->in_w, .cout = l->out_c,
+                             .ho = l->out_h, .wo = l->out_w, .p = l->conv};
 }
 
-eie_status_t eie_bp_ws_init(const eie_mlp_t *mlp, size_t cap, eie_bp_ws_t **ws_out,
-                            eie_error_t *err)
+eie_status_t eie_bp_ws_init(const eie_mlp_t *mlp, size_t cap, int with_grads,
+                            eie_bp_ws_t **ws_out, eie_error_t *err)
 {
+    size_t nl = mlp->n_layers ? mlp->n_layers : 1;
     eie_bp_ws_t *ws = calloc(1, sizeof *ws);
     if (ws == NULL)
         goto error;
     ws->cap = cap;
-    ws->acts = calloc(mlp->n_layers + 1, sizeof *ws->acts);
+    ws->acts = calloc(nl, sizeof *ws->acts);
     if (ws->acts == NULL)
         goto error;
-    uint32_t dim = mlp->input_dim;
+    size_t widest = mlp->input_dim, col = 1;
     for (size_t i = 0; i < mlp->n_layers; i++) {
-        if (mlp->layers[i].kind == EIE_LAYER_FC)
-            dim = mlp->layers[i].rows;
-        ws->acts[i] = malloc(cap * dim * sizeof(float));
-        if (ws->acts[i] == NULL)
+        const eie_mlp_layer_t *l = &mlp->layers[i];
+        size_t size = eie_mlp_layer_out_size(l);
+        widest = size > widest ? size : widest;
+        if (l->kind == EIE_LAYER_CONV2D) {
+            eie_conv_geom_t g = conv_geom(l);
+            size_t c = eie_conv_col_floats(&g);
+            col = c > col ? c : col;
+        }
+        if ((ws->acts[i] = malloc(cap * size * sizeof(float))) == NULL)
             goto error;
     }
-    size_t w = widest(mlp);
-    ws->d0 = malloc(cap * w * sizeof(float));
-    ws->d1 = malloc(cap * w * sizeof(float));
-    ws->probs = malloc(cap * w * sizeof(float));
-    if (ws->d0 == NULL || ws->d1 == NULL || ws->probs == NULL)
+    ws->probs = malloc(cap * widest * sizeof(float));
+    ws->col = malloc(col * sizeof(float));
+    if (ws->probs == NULL || ws->col == NULL)
         goto error;
+    if (with_grads) {
+        ws->grads = calloc(nl, sizeof *ws->grads);
+        ws->written = calloc(nl, 1);
+        ws->tmp = malloc(cap * widest * sizeof(float));
+        ws->dcol = malloc(col * sizeof(float));
+        if (ws->grads == NULL || ws->written == NULL || ws->tmp == NULL || ws->dcol == NULL)
+            goto error;
+        for (size_t i = 0; i < mlp->n_layers; i++)
+            if ((ws->grads[i] = malloc(cap * eie_mlp_layer_out_size(&mlp->layers[i]) *
+                                       sizeof(float))) == NULL)
+                goto error;
+    }
     *ws_out = ws;
     return EIE_STATUS_OK;
 error:
@@ -60,12 +78,18 @@ void eie_bp_ws_free(eie_bp_ws_t *ws, const eie_mlp_t *mlp)
 {
     if (ws == NULL)
         return;
-    if (ws->acts)
-        for (size_t i = 0; i < mlp->n_layers; i++)
+    for (size_t i = 0; i < mlp->n_layers; i++) {
+        if (ws->acts)
             free(ws->acts[i]);
+        if (ws->grads)
+            free(ws->grads[i]);
+    }
     free(ws->acts);
-    free(ws->d0);
-    free(ws->d1);
+    free(ws->grads);
+    free(ws->written);
+    free(ws->tmp);
+    free(ws->col);
+    free(ws->dcol);
     free(ws->probs);
     free(ws);
 }
@@ -105,27 +129,162 @@ void eie_bp_transposes_free(const eie_mlp_t *mlp, float **wts)
     free(wts);
 }
 
+/* Output of layer j - 1, or the network's input for j == 0 (ADD and CONCAT's in2 convention). */
+static const float *output_before(const eie_bp_ws_t *ws, const float *x, size_t j)
+{
+    return j == 0 ? x : ws->acts[j - 1];
+}
+
+static void layer_forward(const eie_mlp_layer_t *l, const float *wt, const float *in,
+                          const float *in2, size_t n, eie_bp_ws_t *ws, float *out)
+{
+    switch (l->kind) {
+    case EIE_LAYER_FC:
+        eie_fc_forward(in, n, l->cols, wt, l->b, l->rows, out);
+        break;
+    case EIE_LAYER_CONV2D: {
+        eie_conv_geom_t g = conv_geom(l);
+        eie_conv2d_forward(&g, in, n, l->w, l->b, out, ws->col);
+        break;
+    }
+    case EIE_LAYER_MAXPOOL2D:
+        eie_maxpool_forward(&l->pool, in, n, l->in_c, l->in_h, l->in_w, l->out_h, l->out_w, out);
+        break;
+    case EIE_LAYER_AVGPOOL2D:
+        eie_avgpool_forward(&l->pool, in, n, l->in_c, l->in_h, l->in_w, l->out_h, l->out_w, out);
+        break;
+    case EIE_LAYER_GLOBAL_AVGPOOL:
+        eie_gap_forward(in, n, l->in_c, l->in_h * l->in_w, out);
+        break;
+    case EIE_LAYER_ADD: {
+        size_t size = eie_mlp_layer_out_size(l);
+        memcpy(out, in, n * size * sizeof *out);
+        eie_add_into(out, in2, n * size);
+        break;
+    }
+    case EIE_LAYER_CONCAT: {
+        size_t na = (size_t)l->in_c * l->in_h * l->in_w;
+        eie_concat_forward(in, na, in2, eie_mlp_layer_out_size(l) - na, n, out);
+        break;
+    }
+    default: /* ACTIVATION */
+        memcpy(out, in, n * eie_mlp_layer_out_size(l) * sizeof *out);
+        eie_act_forward(l->act, out, n, (uint32_t)eie_mlp_layer_out_size(l));
+        break;
+    }
+}
+
+/*
+ * Where a layer writes the gradient at the output of layer j - 1: straight
+ * into grads[j - 1] if nothing wrote it yet in this pass, else into tmp, to
+ * be added by grad_done (an output read by two layers sums both).
+ * NULL for j == 0: the network's input needs no gradient.
+ */
+static float *grad_begin(eie_bp_ws_t *ws, size_t j)
+{
+    if (j == 0)
+        return NULL;
+    if (!ws->written[j - 1]) {
+        ws->written[j - 1] = 1;
+        return ws->grads[j - 1];
+    }
+    return ws->tmp;
+}
+
+static void grad_done(eie_bp_ws_t *ws, size_t j, const float *g, size_t count)
+{
+    if (j > 0 && g == ws->tmp)
+        eie_add_into(ws->grads[j - 1], ws->tmp, count);
+}
+
+/* Gradients of layer i from dy = grads[i]: its weights' into grad, its inputs' into grads[]. */
+static void layer_backward(const eie_mlp_t *mlp, size_t i, const float *x, size_t n,
+                           eie_bp_ws_t *ws, eie_mlp_grad_t *grad)
+{
+    const eie_mlp_layer_t *l = &mlp->layers[i];
+    const float *in = output_before(ws, x, i);
+    float *dy = ws->grads[i];
+    size_t in_size = (size_t)l->in_c * l->in_h * l->in_w, out_size = eie_mlp_layer_out_size(l);
+    float *dx;
+    switch (l->kind) {
+    case EIE_LAYER_FC:
+        eie_fc_backward_weights(dy, in, n, l->rows, l->cols, grad->dw[i], grad->db[i]);
+        if ((dx = grad_begin(ws, i)) != NULL) {
+            /* dx = dy . W: the forward kernel with W (rows x cols) as "wt". */
+            eie_fc_forward(dy, n, l->rows, l->w, NULL, l->cols, dx);
+            grad_done(ws, i, dx, n * in_size);
+        }
+        break;
+    case EIE_LAYER_CONV2D: {
+        eie_conv_geom_t g = conv_geom(l);
+        dx = grad_begin(ws, i);
+        eie_conv2d_backward(&g, in, dy, n, l->w, grad->dw[i], grad->db[i], dx, ws->col, ws->dcol);
+        grad_done(ws, i, dx, n * in_size);
+        break;
+    }
+    case EIE_LAYER_MAXPOOL2D:
+    case EIE_LAYER_AVGPOOL2D:
+    case EIE_LAYER_GLOBAL_AVGPOOL:
+        if ((dx = grad_begin(ws, i)) == NULL)
+            break;
+        if (l->kind == EIE_LAYER_MAXPOOL2D)
+            eie_maxpool_backward(&l->pool, in, dy, n, l->in_c, l->in_h, l->in_w, l->out_h,
+                                 l->out_w, dx);
+        else if (l->kind == EIE_LAYER_AVGPOOL2D)
+            eie_avgpool_backward(&l->pool, dy, n, l->in_c, l->in_h, l->in_w, l->out_h, l->out_w,
+                                 dx);
+        else
+            eie_gap_backward(dy, n, l->in_c, l->in_h * l->in_w, dx);
+        grad_done(ws, i, dx, n * in_size);
+        break;
+    case EIE_LAYER_ADD:
+    case EIE_LAYER_CONCAT: {
+        size_t n2 = l->kind == EIE_LAYER_ADD ? in_size : out_size - in_size;
+        if ((dx = grad_begin(ws, i)) != NULL) {
+            if (l->kind == EIE_LAYER_ADD)
+                memcpy(dx, dy, n * in_size * sizeof *dx);
+            else
+                eie_concat_backward(dy, in_size, n2, n, dx, NULL);
+            grad_done(ws, i, dx, n * in_size);
+        }
+        if ((dx = grad_begin(ws, l->in2)) != NULL) {
+            if (l->kind == EIE_LAYER_ADD)
+                memcpy(dx, dy, n * n2 * sizeof *dx);
+            else
+                eie_concat_backward(dy, in_size, n2, n, NULL, dx);
+            grad_done(ws, l->in2, dx, n * n2);
+        }
+        break;
+    }
+    default: /* ACTIVATION: in place, then handed down (same size) */
+        eie_act_backward(l->act, ws->acts[i], dy, n, (uint32_t)out_size);
+        if (i == 0)
+            break;
+        if (!ws->written[i - 1]) {
+            ws->grads[i] = ws->grads[i - 1];
+            ws->grads[i - 1] = dy;
+            ws->written[i - 1] = 1;
+        } else {
+            eie_add_into(ws->grads[i - 1], dy, n * out_size);
+        }
+        break;
+    }
+}
+
 double eie_bp_run(const eie_mlp_t *mlp, float *const *wts, const float *x, const uint8_t *labels,
                   size_t n, eie_bp_ws_t *ws, eie_mlp_grad_t *grad)
 {
     size_t end = eie_bp_logits_end(mlp);
-    const float *in = x;
-    uint32_t dim = mlp->input_dim;
     for (size_t i = 0; i < end; i++) {
         const eie_mlp_layer_t *l = &mlp->layers[i];
-        float *out = ws->acts[i];
-        if (l->kind == EIE_LAYER_FC) {
-            eie_fc_forward(in, n, l->cols, wts[i], l->b, l->rows, out);
-            dim = l->rows;
-        } else {
-            memcpy(out, in, n * dim * sizeof *out);
-            eie_act_forward(l->act, out, n, dim);
-        }
-        in = out;
+        layer_forward(l, wts[i], output_before(ws, x, i), output_before(ws, x, l->in2), n, ws,
+                      ws->acts[i]);
     }
     /* Softmax of the logits, and the loss. */
-    uint32_t classes = dim;
-    memcpy(ws->probs, in, n * classes * sizeof *ws->probs);
+    const float *logits = output_before(ws, x, end);
+    uint32_t classes = end ? (uint32_t)eie_mlp_layer_out_size(&mlp->layers[end - 1])
+                           : mlp->input_dim;
+    memcpy(ws->probs, logits, n * classes * sizeof *ws->probs);
     eie_act_forward(EIE_ACT_SOFTMAX, ws->probs, n, classes);
     if (labels == NULL)
         return 0.0;
@@ -135,37 +294,23 @@ double eie_bp_run(const eie_mlp_t *mlp, float *const *wts, const float *x, const
         /* Clamp tiny probabilities but let NaN through: it signals divergence. */
         loss -= isnan(p) ? (double)p : log(p > 1e-30f ? (double)p : 1e-30);
     }
-    if (grad == NULL)
+    if (grad == NULL || ws->grads == NULL || end == 0)
         return loss;
 
     /* d(loss)/d(logits) = p - onehot(label). */
-    float *d = ws->d0, *dn = ws->d1;
+    memset(ws->written, 0, mlp->n_layers);
+    float *d = ws->grads[end - 1];
+    ws->written[end - 1] = 1;
     memcpy(d, ws->probs, n * classes * sizeof *d);
     for (size_t r = 0; r < n; r++)
         d[r * classes + labels[r]] -= 1.0f;
     for (size_t i = end; i-- > 0;) {
-        const eie_mlp_layer_t *l = &mlp->layers[i];
-        const float *layer_in = i == 0 ? x : ws->acts[i - 1];
-        if (l->kind == EIE_LAYER_FC) {
-            eie_fc_backward_weights(d, layer_in, n, l->rows, l->cols, grad->dw[i], grad->db[i]);
-            if (i == 0)
-                break; /* the input's gradient is not needed */
-            /* dx = dy . W: the forward kernel with W (rows x cols) as "wt". */
-            eie_fc_forward(d, n, l->rows, l->w, NULL, l->cols, dn);
-            float *t = d;
-            d = dn;
-            dn = t;
-        } else {
-            uint32_t w = 0;
-            /* The width of an activation is that of the layer before it. */
-            w = mlp->input_dim;
-            for (size_t k = i; k-- > 0;)
-                if (mlp->layers[k].kind == EIE_LAYER_FC) {
-                    w = mlp->layers[k].rows;
-                    break;
-                }
-            eie_act_backward(l->act, ws->acts[i], d, n, w);
+        if (!ws->written[i]) {
+            /* An output nothing reads has no gradient. */
+            memset(ws->grads[i], 0, n * eie_mlp_layer_out_size(&mlp->layers[i]) * sizeof(float));
+            ws->written[i] = 1;
         }
+        layer_backward(mlp, i, x, n, ws, grad);
     }
     return loss;
 }
@@ -182,7 +327,7 @@ eie_status_t eie_mlp_grad_init(const eie_mlp_t *mlp, eie_mlp_grad_t **grad_out, 
         goto error;
     for (size_t i = 0; i < mlp->n_layers; i++) {
         const eie_mlp_layer_t *l = &mlp->layers[i];
-        if (l->kind != EIE_LAYER_FC)
+        if (!eie_mlp_layer_has_weights(l))
             continue;
         g->dw[i] = calloc((size_t)l->rows * l->cols, sizeof(float));
         g->db[i] = calloc(l->rows, sizeof(float));
@@ -224,7 +369,7 @@ eie_status_t eie_mlp_backprop(const eie_mlp_t *mlp, const float *x, const uint8_
     if (batch == 0)
         return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT, "empty batch");
     eie_bp_ws_t *ws;
-    eie_status_t st = eie_bp_ws_init(mlp, batch, &ws, err);
+    eie_status_t st = eie_bp_ws_init(mlp, batch, 1, &ws, err);
     if (st != EIE_STATUS_OK)
         return st;
     float **wts = eie_bp_transposes(mlp);
@@ -236,7 +381,7 @@ eie_status_t eie_mlp_backprop(const eie_mlp_t *mlp, const float *x, const uint8_
     float scale = 1.0f / (float)batch;
     for (size_t i = 0; i < mlp->n_layers; i++) {
         const eie_mlp_layer_t *l = &mlp->layers[i];
-        if (l->kind != EIE_LAYER_FC)
+        if (!eie_mlp_layer_has_weights(l))
             continue;
         for (size_t k = 0; k < (size_t)l->rows * l->cols; k++)
             grad->dw[i][k] *= scale;

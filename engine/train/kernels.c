@@ -1,4 +1,7 @@
 /* Dense training kernels; see kernels.h. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("vect-cost-model=dynamic")
+#endif
 #include "train/kernels.h"
 
 #include <math.h>
@@ -27,7 +30,7 @@ static void init_rows(float *y, size_t n, uint32_t out, const float *bias)
     }
 }
 
-void eie_fc_forward(const float *x, size_t batch, uint32_t in, const float *wt, const float *bias,
+EIE_TRAIN_SIMD void eie_fc_forward(const float *x, size_t batch, uint32_t in, const float *wt, const float *bias,
                     uint32_t out, float *y)
 {
     init_rows(y, batch, out, bias);
@@ -65,7 +68,7 @@ void eie_fc_forward(const float *x, size_t batch, uint32_t in, const float *wt, 
     }
 }
 
-void eie_fc_backward_weights(const float *dy, const float *x, size_t batch, uint32_t out,
+EIE_TRAIN_SIMD void eie_fc_backward_weights(const float *dy, const float *x, size_t batch, uint32_t out,
                              uint32_t in, float *dw, float *db)
 {
     memset(dw, 0, (size_t)out * in * sizeof *dw);

@@ -11,6 +11,19 @@
 
 #include "eie/model.h"
 
+/*
+ * The hot loops are element-wise (c[j] += a * b[j]), so a vector unit of any
+ * width gives the same bits as scalar code (-ffp-contract=off: no fused
+ * multiply-add). Each is built for AVX2 and for the baseline, chosen when
+ * the program loads; the files ask GCC for its full vectoriser cost model,
+ * which -O2 does not use.
+ */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define EIE_TRAIN_SIMD __attribute__((target_clones("avx2", "default")))
+#else
+#define EIE_TRAIN_SIMD
+#endif
+
 /* wt (cols x rows) = transpose of w (rows x cols). */
 void eie_transpose(const float *w, uint32_t rows, uint32_t cols, float *wt);
 

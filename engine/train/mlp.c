@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "train/backprop.h"
+#include "train/conv.h"
 #include "train/kernels.h"
 #include "train/rng.h"
 
@@ -17,8 +19,63 @@ eie_status_t eie_mlp_init(uint32_t input_dim, eie_mlp_t **mlp_out, eie_error_t *
     if (mlp == NULL)
         return eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory for a network");
     mlp->input_dim = input_dim;
+    mlp->in_c = input_dim;
+    mlp->in_h = mlp->in_w = 1;
     *mlp_out = mlp;
     return EIE_STATUS_OK;
+}
+
+eie_status_t eie_mlp_init_image(uint32_t c, uint32_t h, uint32_t w, eie_mlp_t **mlp_out,
+                                eie_error_t *err)
+{
+    uint64_t n = (uint64_t)c * h * w;
+    if (c == 0 || h == 0 || w == 0 || n > EIE_MLP_MAX_DIM)
+        return eie_error_set(err, EIE_STATUS_LIMIT, "input %u x %u x %u outside 1..%u elements",
+                             c, h, w, EIE_MLP_MAX_DIM);
+    eie_status_t st = eie_mlp_init((uint32_t)n, mlp_out, err);
+    if (st != EIE_STATUS_OK)
+        return st;
+    (*mlp_out)->in_c = c;
+    (*mlp_out)->in_h = h;
+    (*mlp_out)->in_w = w;
+    return EIE_STATUS_OK;
+}
+
+size_t eie_mlp_layer_out_size(const eie_mlp_layer_t *l)
+{
+    return (size_t)l->out_c * l->out_h * l->out_w;
+}
+
+/* The shape of one sample of what the next layer reads. */
+static void current_shape(const eie_mlp_t *mlp, uint32_t *c, uint32_t *h, uint32_t *w)
+{
+    if (mlp->n_layers == 0) {
+        *c = mlp->in_c, *h = mlp->in_h, *w = mlp->in_w;
+        return;
+    }
+    const eie_mlp_layer_t *l = &mlp->layers[mlp->n_layers - 1];
+    *c = l->out_c, *h = l->out_h, *w = l->out_w;
+}
+
+int eie_mlp_layer_has_weights(const eie_mlp_layer_t *l)
+{
+    return l->kind == EIE_LAYER_FC || l->kind == EIE_LAYER_CONV2D;
+}
+
+size_t eie_mlp_sparse_count(const eie_mlp_t *mlp)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < mlp->n_layers; i++)
+        n += eie_mlp_layer_has_weights(&mlp->layers[i]);
+    return n;
+}
+
+size_t eie_mlp_sparse_index(const eie_mlp_t *mlp, size_t k)
+{
+    for (size_t i = 0; i < mlp->n_layers; i++)
+        if (eie_mlp_layer_has_weights(&mlp->layers[i]) && k-- == 0)
+            return i;
+    return SIZE_MAX;
 }
 
 static void layer_clear(eie_mlp_layer_t *l)
@@ -42,10 +99,9 @@ void eie_mlp_free(eie_mlp_t *mlp)
 
 uint32_t eie_mlp_output_dim(const eie_mlp_t *mlp)
 {
-    for (size_t i = mlp->n_layers; i > 0; i--)
-        if (mlp->layers[i - 1].kind == EIE_LAYER_FC)
-            return mlp->layers[i - 1].rows;
-    return mlp->input_dim;
+    if (mlp->n_layers == 0)
+        return mlp->input_dim;
+    return (uint32_t)eie_mlp_layer_out_size(&mlp->layers[mlp->n_layers - 1]);
 }
 
 size_t eie_mlp_fc_count(const eie_mlp_t *mlp)
@@ -107,11 +163,14 @@ eie_status_t eie_mlp_add_fc(eie_mlp_t *mlp, uint32_t rows, const float *w, const
         free(bc);
         return st;
     }
+    current_shape(mlp, &l->in_c, &l->in_h, &l->in_w);
     l->kind = EIE_LAYER_FC;
     l->rows = rows;
     l->cols = cols;
     l->w = wc;
     l->b = bc;
+    l->out_c = rows;
+    l->out_h = l->out_w = 1;
     mlp->n_layers++;
     return EIE_STATUS_OK;
 }
@@ -124,9 +183,204 @@ eie_status_t eie_mlp_add_activation(eie_mlp_t *mlp, eie_act_t act, eie_error_t *
     eie_status_t st = push_layer(mlp, &l, err);
     if (st != EIE_STATUS_OK)
         return st;
+    current_shape(mlp, &l->in_c, &l->in_h, &l->in_w);
     l->kind = EIE_LAYER_ACTIVATION;
     l->act = act;
+    l->out_c = l->in_c, l->out_h = l->in_h, l->out_w = l->in_w;
     mlp->n_layers++;
+    return EIE_STATUS_OK;
+}
+
+eie_status_t eie_mlp_add_conv2d(eie_mlp_t *mlp, uint32_t cout, const eie_conv2d_params_t *p,
+                                const float *w, const float *b, eie_error_t *err)
+{
+    uint32_t c, h, wd;
+    current_shape(mlp, &c, &h, &wd);
+    size_t li = mlp->n_layers;
+    if (p->kernel_h == 0 || p->kernel_w == 0 || p->stride_h == 0 || p->stride_w == 0 ||
+        p->dilation_h == 0 || p->dilation_w == 0 || p->groups == 0)
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                             "layer %zu: conv2d kernel %ux%u, stride %ux%u, dilation %ux%u, "
+                             "groups %u must all be >= 1",
+                             li, p->kernel_h, p->kernel_w, p->stride_h, p->stride_w,
+                             p->dilation_h, p->dilation_w, p->groups);
+    if (cout == 0 || cout > EIE_MLP_MAX_DIM || c % p->groups || cout % p->groups)
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                             "layer %zu: conv2d of %u -> %u channels in %u groups", li, c, cout,
+                             p->groups);
+    if (p->kernel_h > EIE_MLP_MAX_DIM || p->kernel_w > EIE_MLP_MAX_DIM ||
+        p->pad_top > EIE_MLP_MAX_DIM || p->pad_bottom > EIE_MLP_MAX_DIM ||
+        p->pad_left > EIE_MLP_MAX_DIM || p->pad_right > EIE_MLP_MAX_DIM)
+        return eie_error_set(err, EIE_STATUS_LIMIT, "layer %zu: conv2d kernel or pad over %u", li,
+                             EIE_MLP_MAX_DIM);
+    uint32_t ho = eie_conv_out_dim(h, p->kernel_h, p->stride_h, p->pad_top, p->pad_bottom,
+                                   p->dilation_h);
+    uint32_t wo = eie_conv_out_dim(wd, p->kernel_w, p->stride_w, p->pad_left, p->pad_right,
+                                   p->dilation_w);
+    if (ho == 0 || wo == 0)
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                             "layer %zu: a %ux%u kernel does not fit a %ux%u input", li,
+                             p->kernel_h, p->kernel_w, h, wd);
+    if ((uint64_t)cout * ho * wo > EIE_MLP_MAX_DIM)
+        return eie_error_set(err, EIE_STATUS_LIMIT, "layer %zu: output %u x %u x %u over %u", li,
+                             cout, ho, wo, EIE_MLP_MAX_DIM);
+    uint64_t cols = (uint64_t)(c / p->groups) * p->kernel_h * p->kernel_w;
+    uint64_t n = cols * cout;
+    if (cols > EIE_MLP_MAX_DIM || n > EIE_MLP_MAX_WEIGHTS ||
+        cols * ho * wo > EIE_MLP_MAX_WEIGHTS)
+        return eie_error_set(err, EIE_STATUS_LIMIT, "layer %zu: %u x %llu weights over the limit",
+                             li, cout, (unsigned long long)cols);
+    float *wc = w ? malloc(n * sizeof *wc) : calloc(n, sizeof *wc);
+    float *bc = b ? malloc(cout * sizeof *bc) : calloc(cout, sizeof *bc);
+    eie_mlp_layer_t *l;
+    eie_status_t st = wc && bc ? push_layer(mlp, &l, err)
+                               : eie_error_set(err, EIE_STATUS_NO_MEMORY,
+                                               "out of memory for layer %zu", li);
+    if (st != EIE_STATUS_OK) {
+        free(wc);
+        free(bc);
+        return st;
+    }
+    if (w)
+        memcpy(wc, w, n * sizeof *wc);
+    if (b)
+        memcpy(bc, b, cout * sizeof *bc);
+    l->kind = EIE_LAYER_CONV2D;
+    l->rows = cout;
+    l->cols = (uint32_t)cols;
+    l->w = wc;
+    l->b = bc;
+    l->conv = *p;
+    l->in_c = c, l->in_h = h, l->in_w = wd;
+    l->out_c = cout, l->out_h = ho, l->out_w = wo;
+    mlp->n_layers++;
+    return EIE_STATUS_OK;
+}
+
+eie_status_t eie_mlp_add_pool(eie_mlp_t *mlp, eie_layer_kind_t kind, const eie_pool2d_params_t *p,
+                              eie_error_t *err)
+{
+    uint32_t c, h, w;
+    current_shape(mlp, &c, &h, &w);
+    size_t li = mlp->n_layers;
+    if (kind != EIE_LAYER_MAXPOOL2D && kind != EIE_LAYER_AVGPOOL2D)
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT, "layer %zu: %s is not a pooling",
+                             li, eie_layer_kind_name(kind));
+    if (p->kernel_h == 0 || p->kernel_w == 0 || p->stride_h == 0 || p->stride_w == 0 ||
+        p->pad_top >= p->kernel_h || p->pad_bottom >= p->kernel_h ||
+        p->pad_left >= p->kernel_w || p->pad_right >= p->kernel_w || p->ceil_mode > 1 ||
+        p->count_include_pad > 1 || (kind == EIE_LAYER_MAXPOOL2D && p->count_include_pad))
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                             "layer %zu: pooling kernel %ux%u stride %ux%u pads %u,%u,%u,%u "
+                             "(each pad below its kernel) ceil_mode %u count_include_pad %u",
+                             li, p->kernel_h, p->kernel_w, p->stride_h, p->stride_w, p->pad_top,
+                             p->pad_left, p->pad_bottom, p->pad_right, p->ceil_mode,
+                             p->count_include_pad);
+    uint32_t ho = eie_pool_out_dim(h, p->kernel_h, p->stride_h, p->pad_top, p->pad_bottom,
+                                   (int)p->ceil_mode);
+    uint32_t wo = eie_pool_out_dim(w, p->kernel_w, p->stride_w, p->pad_left, p->pad_right,
+                                   (int)p->ceil_mode);
+    if (ho == 0 || wo == 0)
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                             "layer %zu: a %ux%u window does not fit a %ux%u input", li,
+                             p->kernel_h, p->kernel_w, h, w);
+    eie_mlp_layer_t *l;
+    eie_status_t st = push_layer(mlp, &l, err);
+    if (st != EIE_STATUS_OK)
+        return st;
+    l->kind = kind;
+    l->pool = *p;
+    l->in_c = c, l->in_h = h, l->in_w = w;
+    l->out_c = c, l->out_h = ho, l->out_w = wo;
+    mlp->n_layers++;
+    return EIE_STATUS_OK;
+}
+
+eie_status_t eie_mlp_add_global_avgpool(eie_mlp_t *mlp, eie_error_t *err)
+{
+    eie_mlp_layer_t *l;
+    uint32_t c, h, w;
+    current_shape(mlp, &c, &h, &w);
+    eie_status_t st = push_layer(mlp, &l, err);
+    if (st != EIE_STATUS_OK)
+        return st;
+    l->kind = EIE_LAYER_GLOBAL_AVGPOOL;
+    l->in_c = c, l->in_h = h, l->in_w = w;
+    l->out_c = c, l->out_h = l->out_w = 1;
+    mlp->n_layers++;
+    return EIE_STATUS_OK;
+}
+
+eie_status_t eie_mlp_add_join(eie_mlp_t *mlp, eie_layer_kind_t kind, size_t in2,
+                              eie_error_t *err)
+{
+    uint32_t c, h, w, c2, h2, w2;
+    size_t li = mlp->n_layers;
+    current_shape(mlp, &c, &h, &w);
+    if (kind != EIE_LAYER_ADD && kind != EIE_LAYER_CONCAT)
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT, "layer %zu: %s is not add or concat",
+                             li, eie_layer_kind_name(kind));
+    if (in2 > li)
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                             "layer %zu: second input %zu is not an earlier layer's output (0..%zu)",
+                             li, in2, li);
+    if (in2 == 0)
+        c2 = mlp->in_c, h2 = mlp->in_h, w2 = mlp->in_w;
+    else
+        c2 = mlp->layers[in2 - 1].out_c, h2 = mlp->layers[in2 - 1].out_h,
+        w2 = mlp->layers[in2 - 1].out_w;
+    if (h != h2 || w != w2 || (kind == EIE_LAYER_ADD && c != c2))
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                             "layer %zu: %s of %u x %u x %u and %u x %u x %u", li,
+                             eie_layer_kind_name(kind), c, h, w, c2, h2, w2);
+    if (kind == EIE_LAYER_CONCAT && (uint64_t)(c + c2) * h * w > EIE_MLP_MAX_DIM)
+        return eie_error_set(err, EIE_STATUS_LIMIT, "layer %zu: concat over %u elements", li,
+                             EIE_MLP_MAX_DIM);
+    eie_mlp_layer_t *l;
+    eie_status_t st = push_layer(mlp, &l, err);
+    if (st != EIE_STATUS_OK)
+        return st;
+    l->kind = kind;
+    l->in2 = in2;
+    l->in_c = c, l->in_h = h, l->in_w = w;
+    l->out_c = kind == EIE_LAYER_ADD ? c : c + c2, l->out_h = h, l->out_w = w;
+    mlp->n_layers++;
+    return EIE_STATUS_OK;
+}
+
+eie_status_t eie_mlp_init_lenet5(uint32_t c, uint32_t h, uint32_t w, uint32_t classes,
+                                 uint64_t seed, eie_mlp_t **mlp_out, eie_error_t *err)
+{
+    eie_mlp_t *mlp;
+    eie_status_t st = eie_mlp_init_image(c, h, w, &mlp, err);
+    if (st != EIE_STATUS_OK)
+        return st;
+    const eie_conv2d_params_t conv5 = {.kernel_h = 5, .kernel_w = 5, .stride_h = 1, .stride_w = 1,
+                                       .dilation_h = 1, .dilation_w = 1, .groups = 1};
+    const eie_pool2d_params_t pool2 = {.kernel_h = 2, .kernel_w = 2, .stride_h = 2, .stride_w = 2};
+    if ((st = eie_mlp_add_conv2d(mlp, 20, &conv5, NULL, NULL, err)) ||
+        (st = eie_mlp_add_pool(mlp, EIE_LAYER_MAXPOOL2D, &pool2, err)) ||
+        (st = eie_mlp_add_conv2d(mlp, 50, &conv5, NULL, NULL, err)) ||
+        (st = eie_mlp_add_pool(mlp, EIE_LAYER_MAXPOOL2D, &pool2, err)) ||
+        (st = eie_mlp_add_fc(mlp, 500, NULL, NULL, err)) ||
+        (st = eie_mlp_add_activation(mlp, EIE_ACT_RELU, err)) ||
+        (st = eie_mlp_add_fc(mlp, classes, NULL, NULL, err)) ||
+        (st = eie_mlp_add_activation(mlp, EIE_ACT_SOFTMAX, err))) {
+        eie_mlp_free(mlp);
+        return st;
+    }
+    /* Caffe's "xavier" filler of its LeNet: uniform, limit sqrt(3 / fan-in). */
+    eie_rng_t rng;
+    eie_rng_seed(&rng, seed);
+    for (size_t i = 0; i < mlp->n_layers; i++) {
+        eie_mlp_layer_t *l = &mlp->layers[i];
+        if (!eie_mlp_layer_has_weights(l))
+            continue;
+        float limit = sqrtf(3.0f / (float)l->cols);
+        for (size_t k = 0; k < (size_t)l->rows * l->cols; k++)
+            l->w[k] = (2.0f * eie_rng_float(&rng) - 1.0f) * limit;
+    }
+    *mlp_out = mlp;
     return EIE_STATUS_OK;
 }
 
@@ -146,6 +400,7 @@ eie_status_t eie_mlp_clone(const eie_mlp_t *src, eie_mlp_t **mlp_out, eie_error_
     eie_status_t st = eie_mlp_init(src->input_dim, &mlp, err);
     if (st != EIE_STATUS_OK)
         return st;
+    mlp->in_c = src->in_c, mlp->in_h = src->in_h, mlp->in_w = src->in_w;
     mlp->layers = calloc(src->n_layers ? src->n_layers : 1, sizeof *mlp->layers);
     if (mlp->layers == NULL)
         goto error;
@@ -156,7 +411,7 @@ eie_status_t eie_mlp_clone(const eie_mlp_t *src, eie_mlp_t **mlp_out, eie_error_
         d->w = d->b = d->codebook = NULL;
         d->mask = d->codes = NULL;
         mlp->n_layers++;
-        if (s->kind != EIE_LAYER_FC)
+        if (!eie_mlp_layer_has_weights(s))
             continue;
         size_t n = (size_t)s->rows * s->cols;
         d->w = dup_bytes(s->w, n * sizeof(float));
@@ -211,42 +466,24 @@ error:
 eie_status_t eie_mlp_forward(const eie_mlp_t *mlp, const float *x, size_t batch, float *y_out,
                              eie_error_t *err)
 {
-    uint32_t width = mlp->input_dim;
-    for (size_t i = 0; i < mlp->n_layers; i++)
-        if (mlp->layers[i].kind == EIE_LAYER_FC && mlp->layers[i].rows > width)
-            width = mlp->layers[i].rows;
-    float *a = malloc(batch * width * sizeof *a);
-    float *b = malloc(batch * width * sizeof *b);
-    if (a == NULL || b == NULL) {
-        free(a);
-        free(b);
+    if (batch == 0)
+        return EIE_STATUS_OK;
+    eie_bp_ws_t *ws;
+    eie_status_t st = eie_bp_ws_init(mlp, batch, 0, &ws, err);
+    if (st != EIE_STATUS_OK)
+        return st;
+    float **wts = eie_bp_transposes(mlp);
+    if (wts == NULL) {
+        eie_bp_ws_free(ws, mlp);
         return eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory for a batch of %zu", batch);
     }
-    uint32_t dim = mlp->input_dim;
-    memcpy(a, x, batch * dim * sizeof *a);
-    for (size_t i = 0; i < mlp->n_layers; i++) {
-        const eie_mlp_layer_t *l = &mlp->layers[i];
-        if (l->kind == EIE_LAYER_FC) {
-            float *wt = malloc((size_t)l->rows * l->cols * sizeof *wt);
-            if (wt == NULL) {
-                free(a);
-                free(b);
-                return eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory for layer %zu", i);
-            }
-            eie_transpose(l->w, l->rows, l->cols, wt);
-            eie_fc_forward(a, batch, l->cols, wt, l->b, l->rows, b);
-            free(wt);
-            float *t = a;
-            a = b;
-            b = t;
-            dim = l->rows;
-        } else {
-            eie_act_forward(l->act, a, batch, dim);
-        }
-    }
-    memcpy(y_out, a, batch * dim * sizeof *a);
-    free(a);
-    free(b);
+    eie_bp_run(mlp, wts, x, NULL, batch, ws, NULL);
+    /* A trailing softmax is the probabilities bp_run made; otherwise the last output. */
+    size_t end = eie_bp_logits_end(mlp);
+    const float *y = end < mlp->n_layers ? ws->probs : end ? ws->acts[end - 1] : x;
+    memcpy(y_out, y, batch * eie_mlp_output_dim(mlp) * sizeof *y_out);
+    eie_bp_transposes_free(mlp, wts);
+    eie_bp_ws_free(ws, mlp);
     return EIE_STATUS_OK;
 }
 

@@ -119,7 +119,7 @@ static void apply_update(eie_mlp_t *mlp, eie_mlp_grad_t *g, velocity_t *v, float
 {
     for (size_t i = 0; i < mlp->n_layers; i++) {
         eie_mlp_layer_t *l = &mlp->layers[i];
-        if (l->kind != EIE_LAYER_FC)
+        if (!eie_mlp_layer_has_weights(l))
             continue;
         size_t n = (size_t)l->rows * l->cols;
         float *dw = g->dw[i];
@@ -179,7 +179,7 @@ static velocity_t *velocity_init(const eie_mlp_t *mlp)
         return NULL;
     for (size_t i = 0; i < mlp->n_layers; i++) {
         const eie_mlp_layer_t *l = &mlp->layers[i];
-        if (l->kind != EIE_LAYER_FC)
+        if (!eie_mlp_layer_has_weights(l))
             continue;
         v[i].w = calloc((size_t)l->rows * l->cols, sizeof(float));
         v[i].b = calloc(l->rows, sizeof(float));
@@ -207,7 +207,7 @@ eie_status_t eie_train(eie_mlp_t *mlp, const eie_dataset_t *ds, const eie_train_
                              (double)opts->momentum);
     for (size_t i = 0; i < mlp->n_layers; i++) {
         const eie_mlp_layer_t *l = &mlp->layers[i];
-        if (l->codes && (l->code_bits < 1 || l->code_bits > 8))
+        if (eie_mlp_layer_has_weights(l) && l->codes && (l->code_bits < 1 || l->code_bits > 8))
             return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
                                  "layer %zu: %u code bits outside 1..8", i, l->code_bits);
     }
@@ -228,7 +228,7 @@ eie_status_t eie_train(eie_mlp_t *mlp, const eie_dataset_t *ds, const eie_train_
         goto done;
     }
     for (size_t s = 0; s < EIE_TRAIN_SHARDS; s++) {
-        if ((st = eie_bp_ws_init(mlp, shard_cap, &jobs[s].ws, err)) != EIE_STATUS_OK ||
+        if ((st = eie_bp_ws_init(mlp, shard_cap, 1, &jobs[s].ws, err)) != EIE_STATUS_OK ||
             (st = eie_mlp_grad_init(mlp, &jobs[s].grad, err)) != EIE_STATUS_OK)
             goto done;
         jobs[s].mlp = mlp;
@@ -279,7 +279,7 @@ eie_status_t eie_train(eie_mlp_t *mlp, const eie_dataset_t *ds, const eie_train_
                 }
                 for (size_t i = 0; i < mlp->n_layers; i++) {
                     const eie_mlp_layer_t *l = &mlp->layers[i];
-                    if (l->kind != EIE_LAYER_FC)
+                    if (!eie_mlp_layer_has_weights(l))
                         continue;
                     size_t nw = (size_t)l->rows * l->cols;
                     float *dst = g->dw[i];
@@ -292,7 +292,7 @@ eie_status_t eie_train(eie_mlp_t *mlp, const eie_dataset_t *ds, const eie_train_
             }
             for (size_t i = 0; i < mlp->n_layers; i++) {
                 const eie_mlp_layer_t *l = &mlp->layers[i];
-                if (l->kind != EIE_LAYER_FC)
+                if (!eie_mlp_layer_has_weights(l))
                     continue;
                 size_t nw = (size_t)l->rows * l->cols;
                 for (size_t k = 0; k < nw; k++)
@@ -411,7 +411,7 @@ eie_status_t eie_evaluate(const eie_mlp_t *mlp, const eie_dataset_t *ds, unsigne
     for (unsigned t = 0; t < threads; t++) {
         workers[t] = (eval_worker_t){.mlp = mlp, .wts = wts, .ds = ds, .first_chunk = t,
                                      .step = threads, .ev = {.classes = ds->classes}};
-        if ((st = eie_bp_ws_init(mlp, EIE_EVAL_CHUNK, &workers[t].ws, err)) != EIE_STATUS_OK)
+        if ((st = eie_bp_ws_init(mlp, EIE_EVAL_CHUNK, 0, &workers[t].ws, err)) != EIE_STATUS_OK)
             goto done;
     }
     for (; started < threads; started++)

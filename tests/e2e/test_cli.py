@@ -298,5 +298,102 @@ class ImportServeTest(unittest.TestCase):
                                      1e-5 * np.max(np.abs(exp)), k)
 
 
+class CnnCompressTest(unittest.TestCase):
+    """eiectl train --arch lenet5, compress with and without --data, the refusal
+    to prune much without retraining data, and exact storage by --bits 32/--exact."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="eie-cnn-")
+        d = cls.tmp.name
+        state = 777
+        for split, count in (("train", 120), ("t10k", 40)):
+            images, labels = [], []
+            for i in range(count):
+                k = i % 10
+                img = []
+                for p in range(28 * 28):
+                    state = (state * 1103515245 + 12345) % (1 << 31)
+                    # class k: a bright band of rows 2k..2k+5, noise elsewhere
+                    img.append(200 if 2 * k <= p // 28 < 2 * k + 6 else state % 60)
+                images.append(img)
+                labels.append(k)
+            write_idx(d, split, images, labels, 28, 28)
+        cls.lenet = os.path.join(d, "lenet5.eie")
+        cls.train = eiectl("train", "--arch", "lenet5", "--data", d, "--epochs", "1", "--lr",
+                           "0.01", "-o", cls.lenet, timeout=120)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def compress(self, *args, timeout=60):
+        out = os.path.join(self.tmp.name, "c.eie")
+        return eiectl("compress", self.lenet, "-o", out, *args, timeout=timeout)
+
+    def layers(self, r):
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)["layers"]
+
+    def test_lenet5_trains_and_reports_seconds_per_epoch(self):
+        self.assertEqual(self.train.returncode, 0, self.train.stderr)
+        self.assertRegex(self.train.stdout, r"trained lenet5 for 1 epochs in [0-9.]+ s "
+                                            r"\([0-9.]+ s/epoch\)")
+        r = eiectl("eval", self.lenet, "--data", self.tmp.name)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("top-1", r.stdout)
+
+    def test_compress_with_data_retrains_conv_and_fc_layers(self):
+        r = self.compress("--data", self.tmp.name, "--sparsity", "0.3,0.8,0.9,0.5", "--bits",
+                          "8,8,5,5", "--retrain-epochs", "1", "--json", timeout=120)
+        layers = self.layers(r)
+        self.assertEqual([l["kind"] for l in layers], ["conv2d", "conv2d", "fc", "fc"])
+        for l, density, bits in zip(layers, (0.7, 0.2, 0.1, 0.5), (8, 8, 5, 5)):
+            self.assertAlmostEqual(l["density"], density, delta=0.01)
+            self.assertEqual(l["weight_bits"], bits)
+        self.assertIn("top1_after", r.stdout)
+        r = eiectl("eval", os.path.join(self.tmp.name, "c.eie"), "--data", self.tmp.name)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_pruning_beyond_half_without_data_is_refused_naming_the_flags(self):
+        for args in (("--sparsity", "0.9"), ("--sparsity", "0.2,0.6"), ("--prune-std", "1")):
+            r = self.compress(*args)
+            self.assertEqual(r.returncode, 2, args)
+            for flag in ("--data", "--force"):
+                self.assertIn(flag, r.stderr, args)
+        self.assertIn("--sparsity 0.6 (layer 2) without --data", self.compress(
+            "--sparsity", "0.2,0.6").stderr)
+
+    def test_default_without_data_prunes_half_and_force_prunes_more(self):
+        for l in self.layers(self.compress("--json")):
+            self.assertAlmostEqual(l["density"], 0.5, delta=0.01)
+        for l in self.layers(self.compress("--force", "--sparsity", "0.9", "--json")):
+            self.assertAlmostEqual(l["density"], 0.1, delta=0.01)
+
+    def test_quantization_only_needs_no_data(self):
+        for l in self.layers(self.compress("--no-prune", "--bits", "8", "--json")):
+            self.assertEqual((l["density"] > 0.99, l["weight_bits"]), (True, 8))
+
+    def test_bits_32_and_exact_keep_float32_weights(self):
+        bits = [l["weight_bits"] for l in self.layers(
+            self.compress("--no-prune", "--bits", "32,8,32,5", "--json"))]
+        self.assertEqual(bits, [32, 8, 32, 5])
+        bits = [l["weight_bits"] for l in self.layers(
+            self.compress("--no-prune", "--exact", "--json"))]
+        self.assertEqual(bits, [32, 32, 32, 32])
+        r = self.compress("--bits", "16")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("1..8 bits (weight sharing) or 32", r.stderr)
+        self.assertIn("--exact", r.stderr)
+
+    def test_train_arch_errors_name_the_value(self):
+        r = eiectl("train", "--arch", "vgg", "--data", self.tmp.name, "-o", "x.eie")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("unknown --arch 'vgg'", r.stderr)
+        r = eiectl("train", "--arch", "lenet5", "--data", self.tmp.name, "-o", "x.onnx")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("'x.onnx' must end in .eie", r.stderr)
+
+
 if __name__ == "__main__":
     harness.main()

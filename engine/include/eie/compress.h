@@ -32,6 +32,8 @@ extern "C" {
 
 /* Most FC layers the driver handles (per-layer options are arrays). */
 #define EIE_COMPRESS_MAX_FC 32
+/* bits[k] of a layer kept exactly: a float32 per nonzero (the format's exact storage). */
+#define EIE_COMPRESS_EXACT_BITS 32
 
 /* --- pruning (prune.c) --- */
 
@@ -75,7 +77,7 @@ eie_status_t eie_quantize_layer(eie_mlp_layer_t *l, unsigned bits, eie_kmeans_in
 /* --- DSD (dsd.c) --- */
 
 typedef struct eie_dsd_opts {
-    double sparsity;          /* fraction pruned in the sparse phase, every FC layer */
+    double sparsity;          /* fraction pruned in the sparse phase, every fc and conv layer */
     unsigned sparse_epochs;   /* retraining under the mask */
     unsigned redense_epochs;  /* retraining with the mask removed */
     float redense_lr_scale;   /* re-dense learning rate = train.lr x this (0.1 in the paper) */
@@ -96,7 +98,7 @@ typedef struct eie_compress_opts {
     double sparsity[EIE_COMPRESS_MAX_FC]; /* per FC layer; < 0: use prune_std */
     double prune_std;                     /* q when a layer has no sparsity; 0 = no pruning */
     unsigned prune_iterations;            /* prune -> retrain rounds, sparsity reached gradually */
-    unsigned bits[EIE_COMPRESS_MAX_FC];   /* per FC layer, 1..8 */
+    unsigned bits[EIE_COMPRESS_MAX_FC];   /* per sparse layer, 1..8, or 32: exact */
     eie_kmeans_init_t kmeans_init;
     unsigned retrain_epochs;              /* per prune round and for centroid fine-tuning */
     eie_train_opts_t train;               /* optimiser of retraining (lr is the original's) */

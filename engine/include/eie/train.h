@@ -1,5 +1,7 @@
 /*
- * eie/train.h - dense fully connected networks in memory, trained on the CPU:
+ * eie/train.h - dense networks in memory (fully connected, and convolutional:
+ * conv2d, max/average pooling, global average pooling, add, concat), trained
+ * on the CPU:
  * what pruning, trained quantization and DSD need (Han et al., NIPS 2015;
  * Deep Compression, ICLR 2016; DSD, ICLR 2017), and IDX datasets
  * (MNIST, Fashion-MNIST; raw or gzip'd).
@@ -7,6 +9,8 @@
  *     uint32_t dims[] = {784, 300, 100, 10};
  *     eie_mlp_t *net;  eie_dataset_t *train, *test;  eie_eval_t ev;
  *     eie_mlp_init_layers(dims, 4, 42, &net, &err);         // FC+ReLU.., FC+softmax
+ *     // or eie_mlp_init_lenet5(1, 28, 28, 10, 42, &net, &err), or eie_mlp_init_image
+ *     // and eie_mlp_add_conv2d / _pool / _global_avgpool / _join / _fc / _activation
  *     eie_dataset_load_dir("data", "train", 10, 0, &train, &err);
  *     eie_dataset_load_dir("data", "t10k", 10, 0, &test, &err);
  *     eie_train_opts_t o = eie_train_opts_default();        // SGD, momentum 0.9
@@ -36,26 +40,39 @@ extern "C" {
 #define EIE_DATASET_MAX_CLASSES 256
 
 /*
- * One layer: fully connected (y = W x + b) or an element-wise activation.
- * An FC layer may carry a pruning mask (1 = kept) and may be weight-shared:
- * then codes (rows x cols, 0 = pruned) index codebook (2^code_bits floats,
- * codebook[0] == 0) and w always equals codebook[codes].
+ * One layer. Weight layers are FC (y = W x + b) and CONV2D (W is Cout x
+ * C/groups*kh*kw, the form the .eie format stores); the others are an
+ * element-wise activation, pooling, ADD and CONCAT. A weight layer may carry
+ * a pruning mask (1 = kept) and may be weight-shared: then codes (rows x
+ * cols, 0 = pruned) index codebook (2^code_bits floats, codebook[0] == 0)
+ * and w always equals codebook[codes].
+ *
+ * Every layer reads the output of the layer before it (the network's input
+ * for layer 0); ADD and CONCAT also read the output of layer in2 - 1 (in2 ==
+ * 0: the network's input), which makes residual and branch-and-join graphs.
+ * Samples are C x H x W row-major; an FC layer reads all of it as a vector.
  */
 typedef struct eie_mlp_layer {
     eie_layer_kind_t kind;
     eie_act_t act;       /* ACTIVATION layers */
-    uint32_t rows, cols; /* FC: outputs, inputs */
-    float *w;            /* FC: rows x cols, row-major */
-    float *b;            /* FC: rows */
-    uint8_t *mask;       /* FC: NULL (dense) or rows x cols, 1 = kept */
-    uint8_t *codes;      /* FC: NULL (free weights) or rows x cols codebook indices */
-    float *codebook;     /* FC: 2^code_bits entries when codes != NULL */
-    uint32_t code_bits;  /* FC: bits per code when codes != NULL */
+    uint32_t rows, cols; /* FC: outputs, inputs; CONV2D: Cout, C/groups*kh*kw */
+    float *w;            /* weight layers: rows x cols, row-major */
+    float *b;            /* weight layers: rows */
+    uint8_t *mask;       /* weight layers: NULL (dense) or rows x cols, 1 = kept */
+    uint8_t *codes;      /* weight layers: NULL (free weights) or rows x cols codebook indices */
+    float *codebook;     /* weight layers: 2^code_bits entries when codes != NULL */
+    uint32_t code_bits;  /* weight layers: bits per code when codes != NULL */
+    uint32_t in_c, in_h, in_w;    /* one sample of the (first) input; a vector is C x 1 x 1 */
+    uint32_t out_c, out_h, out_w; /* one sample of the output */
+    eie_conv2d_params_t conv;     /* CONV2D */
+    eie_pool2d_params_t pool;     /* MAXPOOL2D, AVGPOOL2D */
+    size_t in2;                   /* ADD, CONCAT: second input, layer in2 - 1's output (0: input) */
 } eie_mlp_layer_t;
 
-/* A feed-forward network of FC and activation layers; the struct is open. */
+/* A feed-forward network (see eie_mlp_layer_t); the struct is open. */
 typedef struct eie_mlp {
-    uint32_t input_dim;
+    uint32_t input_dim;            /* in_c x in_h x in_w */
+    uint32_t in_c, in_h, in_w;     /* one input sample; eie_mlp_init makes it input_dim x 1 x 1 */
     size_t n_layers;
     eie_mlp_layer_t *layers;
 } eie_mlp_t;
@@ -69,12 +86,48 @@ eie_status_t eie_mlp_add_fc(eie_mlp_t *mlp, uint32_t rows, const float *w, const
                             eie_error_t *err);
 /* Appends an element-wise activation layer. */
 eie_status_t eie_mlp_add_activation(eie_mlp_t *mlp, eie_act_t act, eie_error_t *err);
-/* Width of the network's output. */
+/* Starts an empty network taking c x h x w images. The caller owns *mlp_out. */
+eie_status_t eie_mlp_init_image(uint32_t c, uint32_t h, uint32_t w, eie_mlp_t **mlp_out,
+                                eie_error_t *err);
+/* Appends a conv2d of cout channels; w (cout x C/groups*kh*kw) and b are copied, NULL = zeros. */
+eie_status_t eie_mlp_add_conv2d(eie_mlp_t *mlp, uint32_t cout, const eie_conv2d_params_t *p,
+                                const float *w, const float *b, eie_error_t *err);
+/* Appends a MAXPOOL2D or AVGPOOL2D layer. */
+eie_status_t eie_mlp_add_pool(eie_mlp_t *mlp, eie_layer_kind_t kind, const eie_pool2d_params_t *p,
+                              eie_error_t *err);
+/* Appends a global average pooling layer (C x H x W -> C x 1 x 1). */
+eie_status_t eie_mlp_add_global_avgpool(eie_mlp_t *mlp, eie_error_t *err);
+/*
+ * Appends ADD (same shapes) or CONCAT (channels; same H x W) of the last
+ * layer's output and the output of layer in2 - 1 (in2 == 0: the input).
+ */
+eie_status_t eie_mlp_add_join(eie_mlp_t *mlp, eie_layer_kind_t kind, size_t in2,
+                              eie_error_t *err);
+/* LeNet-5 in Caffe's layout for c x h x w images: conv 20 5x5, maxpool 2, conv 50 5x5,
+   maxpool 2, fc 500, relu, fc classes, softmax; Caffe's xavier init from seed. */
+eie_status_t eie_mlp_init_lenet5(uint32_t c, uint32_t h, uint32_t w, uint32_t classes,
+                                 uint64_t seed, eie_mlp_t **mlp_out, eie_error_t *err);
+/*
+ * The network as an .eie graph (tensors "input", [N,C,H,W] or [N,D], and
+ * "output"); weight-shared layers as codes, the others exactly. The caller
+ * owns *builder_out.
+ */
+eie_status_t eie_mlp_to_graph(const eie_mlp_t *mlp, const char *name, const char *description,
+                              eie_builder_t **builder_out, eie_error_t *err);
+/* Width of the network's output (elements of one sample). */
 uint32_t eie_mlp_output_dim(const eie_mlp_t *mlp);
 /* Number of FC layers. */
 size_t eie_mlp_fc_count(const eie_mlp_t *mlp);
 /* Index in layers[] of the k-th FC layer, or SIZE_MAX. */
 size_t eie_mlp_fc_index(const eie_mlp_t *mlp, size_t k);
+/* Whether layer l has weights (FC or CONV2D). */
+int eie_mlp_layer_has_weights(const eie_mlp_layer_t *l);
+/* Number of weight layers (FC and CONV2D). */
+size_t eie_mlp_sparse_count(const eie_mlp_t *mlp);
+/* Index in layers[] of the k-th weight layer, or SIZE_MAX. */
+size_t eie_mlp_sparse_index(const eie_mlp_t *mlp, size_t k);
+/* Elements of one sample of layer i's output. */
+size_t eie_mlp_layer_out_size(const eie_mlp_layer_t *l);
 /* Deep copy (masks and codebooks included). The caller owns *mlp_out. */
 eie_status_t eie_mlp_clone(const eie_mlp_t *src, eie_mlp_t **mlp_out, eie_error_t *err);
 /* dims[0] inputs, FC+ReLU per hidden width, last FC + softmax; He-uniform init from seed. */
@@ -88,7 +141,7 @@ eie_status_t eie_mlp_mask_from_weights(eie_mlp_t *mlp, size_t li, eie_error_t *e
 /* Drops masks and weight sharing of every layer (weights stay as they are). */
 void eie_mlp_unmask(eie_mlp_t *mlp);
 
-/* Gradients of the loss, one dw/db pair per layer (NULL for activations). */
+/* Gradients of the loss, one dw/db pair per layer (NULL for layers without weights). */
 typedef struct eie_mlp_grad {
     size_t n_layers;
     float **dw;
@@ -139,7 +192,7 @@ typedef struct eie_train_opts {
     float lr;             /* learning rate of the first epoch */
     float lr_decay;       /* multiplies lr after every epoch */
     float momentum;
-    float weight_decay;   /* L2 on FC weights, not on biases */
+    float weight_decay;   /* L2 on FC and conv weights, not on biases */
     float codebook_lr;    /* learning rate of shared centroids (weight-shared layers) */
     uint64_t seed;        /* shuffling; same seed, same result */
     unsigned threads;     /* 0 = online cores */
