@@ -98,7 +98,7 @@ eie_status_t eie_dataset_load(const char *images_path, const char *labels_path, 
                            EIE_DATASET_MAX_CLASSES);
         goto error;
     }
-    uint32_t di[3], dl[1];
+    uint32_t di[3] = {0, 0, 0}, dl[1] = {0};
     if ((st = open_idx(images_path, &fi, err)) != EIE_STATUS_OK ||
         (st = read_header(fi, images_path, IDX_MAGIC_IMAGES, 3, di, err)) != EIE_STATUS_OK ||
         (st = open_idx(labels_path, &fl, err)) != EIE_STATUS_OK ||

@@ -146,7 +146,7 @@ eie_status_t eie_mlp_add_fc(eie_mlp_t *mlp, uint32_t rows, const float *w, const
                              mlp->n_layers, rows, cols, (unsigned long long)EIE_MLP_MAX_WEIGHTS);
     float *wc = w ? malloc(n * sizeof *wc) : calloc(n, sizeof *wc);
     float *bc = b ? malloc(rows * sizeof *bc) : calloc(rows, sizeof *bc);
-    eie_mlp_layer_t *l;
+    eie_mlp_layer_t *l = NULL;
     if (wc == NULL || bc == NULL) {
         free(wc);
         free(bc);
@@ -179,7 +179,7 @@ eie_status_t eie_mlp_add_activation(eie_mlp_t *mlp, eie_act_t act, eie_error_t *
 {
     if (act < EIE_ACT_IDENTITY || act > EIE_ACT_SOFTMAX)
         return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT, "unknown activation %d", (int)act);
-    eie_mlp_layer_t *l;
+    eie_mlp_layer_t *l = NULL;
     eie_status_t st = push_layer(mlp, &l, err);
     if (st != EIE_STATUS_OK)
         return st;
@@ -232,7 +232,7 @@ eie_status_t eie_mlp_add_conv2d(eie_mlp_t *mlp, uint32_t cout, const eie_conv2d_
                              li, cout, (unsigned long long)cols);
     float *wc = w ? malloc(n * sizeof *wc) : calloc(n, sizeof *wc);
     float *bc = b ? malloc(cout * sizeof *bc) : calloc(cout, sizeof *bc);
-    eie_mlp_layer_t *l;
+    eie_mlp_layer_t *l = NULL;
     eie_status_t st = wc && bc ? push_layer(mlp, &l, err)
                                : eie_error_set(err, EIE_STATUS_NO_MEMORY,
                                                "out of memory for layer %zu", li);
@@ -284,7 +284,7 @@ eie_status_t eie_mlp_add_pool(eie_mlp_t *mlp, eie_layer_kind_t kind, const eie_p
         return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
                              "layer %zu: a %ux%u window does not fit a %ux%u input", li,
                              p->kernel_h, p->kernel_w, h, w);
-    eie_mlp_layer_t *l;
+    eie_mlp_layer_t *l = NULL;
     eie_status_t st = push_layer(mlp, &l, err);
     if (st != EIE_STATUS_OK)
         return st;
@@ -298,7 +298,7 @@ eie_status_t eie_mlp_add_pool(eie_mlp_t *mlp, eie_layer_kind_t kind, const eie_p
 
 eie_status_t eie_mlp_add_global_avgpool(eie_mlp_t *mlp, eie_error_t *err)
 {
-    eie_mlp_layer_t *l;
+    eie_mlp_layer_t *l = NULL;
     uint32_t c, h, w;
     current_shape(mlp, &c, &h, &w);
     eie_status_t st = push_layer(mlp, &l, err);
@@ -336,7 +336,7 @@ eie_status_t eie_mlp_add_join(eie_mlp_t *mlp, eie_layer_kind_t kind, size_t in2,
     if (kind == EIE_LAYER_CONCAT && (uint64_t)(c + c2) * h * w > EIE_MLP_MAX_DIM)
         return eie_error_set(err, EIE_STATUS_LIMIT, "layer %zu: concat over %u elements", li,
                              EIE_MLP_MAX_DIM);
-    eie_mlp_layer_t *l;
+    eie_mlp_layer_t *l = NULL;
     eie_status_t st = push_layer(mlp, &l, err);
     if (st != EIE_STATUS_OK)
         return st;
