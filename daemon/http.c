@@ -58,6 +58,7 @@ struct eied_http {
     void *ctx;
     eied_http_req_t *suspended;
     size_t n_pending;
+    unsigned open_conns;
     bool stopping;
 };
 
@@ -141,6 +142,13 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         *req_cls = r;
         if (r->method == NULL || r->path == NULL)
             return MHD_NO;
+        if (h->o.busy_connections > 0 && h->open_conns > h->o.busy_connections) {
+            struct MHD_Response *busy =
+                text_reply("{\"error\":\"too many connections; retry\"}");
+            if (busy != NULL)
+                MHD_add_response_header(busy, MHD_HTTP_HEADER_CONNECTION, "close");
+            return queue(r, MHD_HTTP_SERVICE_UNAVAILABLE, busy);
+        }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl != NULL) {
@@ -231,6 +239,18 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     }
     if (r->answered || r->state != REQ_SUSPENDED)
         req_free(r);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    (void)conn;
+    (void)socket_ctx;
+    eied_http_t *h = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED)
+        h->open_conns++;
+    else if (h->open_conns > 0)
+        h->open_conns--;
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -382,6 +402,7 @@ eie_status_t eied_http_start(uv_loop_t *loop, const eied_http_opts_t *o,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->idle_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
         MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (h->mhd == NULL) {
         close(fd);

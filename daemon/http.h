@@ -32,7 +32,10 @@ typedef struct {
     const char *listen;          /* "host:port"; port 0 picks one */
     size_t max_body;             /* bytes; a larger body gets 413 unread */
     size_t max_header;           /* bytes of request line + headers; beyond: 431 */
-    unsigned max_connections;    /* beyond: the connection is closed at accept */
+    unsigned max_connections;    /* beyond: new connections wait in the listen backlog */
+    /* beyond this many open connections a request is answered 503 at once (a port that
+       must never look dead, /metrics); 0: none */
+    unsigned busy_connections;
     unsigned idle_timeout_s;     /* a connection quiet this long is closed; 0: never */
     /* TLS: PEM text (not paths); cert and key both or neither. With ca_pem,
        clients must present a certificate signed by it (mutual TLS). */

@@ -1,13 +1,12 @@
 /*
- * The /metrics endpoint: a minimal HTTP/1.x responder on the loop (one
- * request per connection, bounded request size, Connection: close).
+ * The /metrics endpoint: the Prometheus exposition over the daemon's HTTP
+ * layer (http.c, libmicrohttpd in the loop), on its own port.
  *
- * Every connection the kernel hands over is accepted, even over the limit:
- * libuv stops polling a listening socket whose pending connection the
- * callback did not take, so refusing by not accepting would shut the
- * endpoint for good. Over the limit a connection gets 503 at once; a
- * connection that has not sent a whole request within the read timeout is
- * closed, so idle clients cannot hold the slots.
+ * A scraper must never find the port dead: over METRICS_BUSY open
+ * connections a request is answered 503 at once (the connection is still
+ * accepted and read), a connection quiet for the read timeout is closed, so
+ * idle clients cannot hold the slots, and only past METRICS_MAX_CONNECTIONS
+ * do new ones wait in the backlog.
  */
 #include "metrics.h"
 
@@ -15,23 +14,15 @@
 #include <string.h>
 
 #include "clock.h"
+#include "http.h"
 #include "log.h"
 
-#define HTTP_REQUEST_MAX 8192
-
-typedef struct http_conn {
-    uv_tcp_t tcp;
-    struct http_conn *prev, *next; /* every open connection, closed at shutdown */
-    eied_metrics_t *mt;
-    char buf[HTTP_REQUEST_MAX];
-    size_t len;
-    uv_write_t write;
-    uv_timer_t timer; /* read timeout */
-    int open_handles; /* tcp + timer: freed when both are closed */
-    char *response;
-    bool responded;
-    bool over_limit; /* answered 503 once its request has arrived */
-} http_conn_t;
+enum {
+    METRICS_BUSY = 64,             /* open connections before 503 */
+    METRICS_MAX_CONNECTIONS = 256, /* beyond: the backlog */
+    METRICS_READ_TIMEOUT_S = 10,
+    METRICS_MAX_HEADER = 8192,
+};
 
 static const char *const fail_labels[] = {
 #define EIED_FAIL_LABEL_(name, label) label,
@@ -200,151 +191,29 @@ void eied_metrics_render(const eied_metrics_t *mt, FILE *out)
             (double)(eied_now_ns() - mt->started_ns) / 1e9);
 }
 
-static http_conn_t *conns;
-static unsigned n_conns;
-enum { MAX_CONNS = 64, READ_TIMEOUT_MS = 10000 };
-
-static void conn_closed(uv_handle_t *h)
+static void handle(void *ctx, eied_http_req_t *req)
 {
-    http_conn_t *c = h->data;
-    if (--c->open_handles > 0)
-        return;
-    if (c->prev != NULL)
-        c->prev->next = c->next;
-    else
-        conns = c->next;
-    if (c->next != NULL)
-        c->next->prev = c->prev;
-    n_conns--;
-    free(c->response);
-    free(c);
-}
-
-static void conn_close(http_conn_t *c)
-{
-    if (!uv_is_closing((uv_handle_t *)&c->tcp))
-        uv_close((uv_handle_t *)&c->tcp, conn_closed);
-    if (!uv_is_closing((uv_handle_t *)&c->timer))
-        uv_close((uv_handle_t *)&c->timer, conn_closed);
-}
-
-static void on_read_timeout(uv_timer_t *t)
-{
-    conn_close(t->data);
-}
-
-static void write_done(uv_write_t *w, int status)
-{
-    http_conn_t *c = w->data;
-    (void)status;
-    conn_close(c);
-}
-
-static void respond(http_conn_t *c, const char *status, const char *ctype, const char *body,
-                    size_t body_len)
-{
-    char head[256];
-    int hl = snprintf(head, sizeof head,
-                      "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                      "Connection: close\r\n\r\n",
-                      status, ctype, body_len);
-    c->response = malloc((size_t)hl + body_len);
-    if (c->response == NULL) {
-        conn_close(c);
+    eied_metrics_t *mt = ctx;
+    if (strcmp(eied_http_method(req), "GET") != 0) {
+        eied_http_respond(req, 405, "text/plain", "GET only\n", 9);
         return;
     }
-    memcpy(c->response, head, (size_t)hl);
-    memcpy(c->response + hl, body, body_len);
-    uv_buf_t buf = uv_buf_init(c->response, (unsigned)((size_t)hl + body_len));
-    c->write.data = c;
-    c->responded = true;
-    uv_read_stop((uv_stream_t *)&c->tcp);
-    if (uv_write(&c->write, (uv_stream_t *)&c->tcp, &buf, 1, write_done) != 0)
-        conn_close(c);
-}
-
-static void handle_request(http_conn_t *c)
-{
-    const char *text = "not found; try GET /metrics\n";
-    if (c->over_limit) {
-        static const char busy[] = "too many connections to /metrics; retry\n";
-        respond(c, "503 Service Unavailable", "text/plain", busy, sizeof busy - 1);
+    if (strcmp(eied_http_path(req), "/metrics") != 0) {
+        static const char text[] = "not found; try GET /metrics\n";
+        eied_http_respond(req, 404, "text/plain", text, sizeof text - 1);
         return;
     }
-    if (strncmp(c->buf, "GET /metrics ", 13) == 0 || strncmp(c->buf, "GET /metrics?", 13) == 0) {
-        char *body = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&body, &len);
-        if (f == NULL) {
-            respond(c, "500 Internal Server Error", "text/plain", "", 0);
-            return;
-        }
-        eied_metrics_render(c->mt, f);
-        fclose(f);
-        respond(c, "200 OK", "text/plain; version=0.0.4; charset=utf-8", body, len);
-        free(body);
-    } else if (strncmp(c->buf, "GET ", 4) == 0) {
-        respond(c, "404 Not Found", "text/plain", text, strlen(text));
-    } else {
-        respond(c, "405 Method Not Allowed", "text/plain", "GET only\n", 9);
-    }
-}
-
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    http_conn_t *c = h->data;
-    (void)suggested;
-    buf->base = c->buf + c->len;
-    buf->len = sizeof c->buf - 1 - c->len;
-}
-
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
-{
-    http_conn_t *c = s->data;
-    (void)buf;
-    if (c->responded)
-        return;
-    if (n < 0) {
-        conn_close(c);
+    char *body = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&body, &len);
+    if (f == NULL) {
+        eied_http_respond(req, 500, "text/plain", "", 0);
         return;
     }
-    c->len += (size_t)n;
-    c->buf[c->len] = '\0';
-    if (strstr(c->buf, "\r\n\r\n") != NULL || strstr(c->buf, "\n\n") != NULL)
-        handle_request(c);
-    else if (c->len >= sizeof c->buf - 1)
-        respond(c, "431 Request Header Fields Too Large", "text/plain", "", 0);
-}
-
-static void on_connection(uv_stream_t *server, int status)
-{
-    eied_metrics_t *mt = server->data;
-    if (status < 0)
-        return;
-    http_conn_t *c = calloc(1, sizeof *c);
-    if (c == NULL)
-        return;
-    c->mt = mt;
-    uv_tcp_init(mt->loop, &c->tcp);
-    uv_timer_init(mt->loop, &c->timer);
-    c->tcp.data = c->timer.data = c;
-    c->open_handles = 2;
-    c->next = conns;
-    if (conns != NULL)
-        conns->prev = c;
-    conns = c;
-    n_conns++;
-    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
-        conn_close(c);
-        return;
-    }
-    if (n_conns > MAX_CONNS) {
-        eied_log(EIED_LOG_WARN, "metrics: connection limit reached, answering 503", NULL);
-        c->over_limit = true;
-    }
-    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0 ||
-        uv_timer_start(&c->timer, on_read_timeout, READ_TIMEOUT_MS, 0) != 0)
-        conn_close(c);
+    eied_metrics_render(mt, f);
+    fclose(f);
+    eied_http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", body, len);
+    free(body);
 }
 
 bool eied_metrics_start(eied_metrics_t *mt)
@@ -352,51 +221,33 @@ bool eied_metrics_start(eied_metrics_t *mt)
     const char *listen = mt->cfg->metrics_listen;
     if (listen[0] == '\0')
         return true;
-    char host[256];
-    const char *colon = strrchr(listen, ':');
-    if (colon == NULL || (size_t)(colon - listen) >= sizeof host) {
-        eied_log(EIED_LOG_ERROR, "metrics_listen is not host:port", "value", listen, NULL);
+    eied_http_opts_t o = eied_http_opts_default();
+    o.listen = listen;
+    o.max_body = 1024; /* GET: no body expected */
+    o.max_header = METRICS_MAX_HEADER;
+    o.max_connections = METRICS_MAX_CONNECTIONS;
+    o.busy_connections = METRICS_BUSY;
+    o.idle_timeout_s = METRICS_READ_TIMEOUT_S;
+    eie_error_t err;
+    if (eied_http_start(mt->loop, &o, handle, mt, &mt->http, &err) != EIE_STATUS_OK) {
+        eied_log(EIED_LOG_ERROR, "cannot listen for metrics", "addr", listen, "error", err.msg,
+                 NULL);
         return false;
     }
-    memcpy(host, listen, (size_t)(colon - listen));
-    host[colon - listen] = '\0';
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    struct sockaddr_in addr;
-    if (*end != '\0' || port < 0 || port > 65535 || uv_ip4_addr(host, (int)port, &addr) != 0) {
-        eied_log(EIED_LOG_ERROR, "metrics_listen is not an IPv4 host:port", "value", listen, NULL);
-        return false;
-    }
-    uv_tcp_init(mt->loop, &mt->listener);
-    mt->listener.data = mt;
-    int rc = uv_tcp_bind(&mt->listener, (const struct sockaddr *)&addr, 0);
-    if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&mt->listener, 64, on_connection);
-    if (rc != 0) {
-        eied_log(EIED_LOG_ERROR, "cannot listen for metrics", "addr", listen, "error",
-                 uv_strerror(rc), NULL);
-        uv_close((uv_handle_t *)&mt->listener, NULL);
-        return false;
-    }
-    struct sockaddr_in bound;
-    int len = sizeof bound;
-    uv_tcp_getsockname(&mt->listener, (struct sockaddr *)&bound, &len);
-    mt->port = ntohs(bound.sin_port);
-    mt->listening = true;
+    mt->port = eied_http_port(mt->http);
     char p[16], bound_addr[300];
-    snprintf(bound_addr, sizeof bound_addr, "%s:%d", host, mt->port);
+    const char *colon = strrchr(listen, ':');
+    snprintf(bound_addr, sizeof bound_addr, "%.*s:%d", (int)(colon - listen), listen, mt->port);
     eied_log_announce("metrics", bound_addr);
     snprintf(p, sizeof p, "%d", mt->port);
-    eied_log(EIED_LOG_INFO, "metrics listening", "host", host, "port", p, NULL);
+    eied_log(EIED_LOG_INFO, "metrics listening", "addr", bound_addr, "port", p, NULL);
     return true;
 }
 
 void eied_metrics_close(eied_metrics_t *mt)
 {
-    if (mt != NULL && mt->listening) {
-        uv_close((uv_handle_t *)&mt->listener, NULL);
-        mt->listening = false;
+    if (mt != NULL && mt->http != NULL) {
+        eied_http_stop(mt->http);
+        mt->http = NULL;
     }
-    for (http_conn_t *c = conns; c != NULL; c = c->next)
-        conn_close(c);
 }

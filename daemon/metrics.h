@@ -1,6 +1,6 @@
 /*
  * metrics.h - Prometheus text format over HTTP (GET /metrics), served from
- * the libuv loop. Names follow Triton's (eie_ instead of nv_), with model
+ * the libuv loop by the daemon's HTTP layer (http.c). Names follow Triton's (eie_ instead of nv_), with model
  * and version labels.
  */
 #ifndef EIED_METRICS_H
@@ -44,8 +44,7 @@ typedef struct eied_metrics {
     const eied_tls_t *tls; /* NULL: plaintext */
     uint64_t started_ns;
 
-    uv_tcp_t listener;
-    bool listening;
+    struct eied_http *http; /* http.c; NULL when not listening */
     int port;
     atomic_uint_fast64_t infer_failures[EIED_FAIL_COUNT_];
     atomic_uint_fast64_t model_load_failures;
