@@ -324,18 +324,26 @@ static void answer(eied_call_t *call, Grpc__Reflection__V1__ServerReflectionRequ
     resp.original_request = req;
     int file = -1;
     switch (req->message_request_case) {
-    case GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_LIST_SERVICES:
+    case GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_LIST_SERVICES: {
+        /* the health-only port lists what it serves: health and reflection */
+        bool health_port = call->listener != NULL && strcmp(call->listener->what, "health") == 0;
+        size_t n = 0;
         for (size_t i = 0; i < refl.n_services; i++) {
-            grpc__reflection__v1__service_response__init(&svc[i]);
-            svc[i].name = refl.services[i];
-            svcp[i] = &svc[i];
+            if (health_port && strncmp(refl.services[i], "grpc.health.", 12) != 0 &&
+                strncmp(refl.services[i], "grpc.reflection.", 16) != 0)
+                continue;
+            grpc__reflection__v1__service_response__init(&svc[n]);
+            svc[n].name = refl.services[i];
+            svcp[n] = &svc[n];
+            n++;
         }
-        lsr.n_service = refl.n_services;
+        lsr.n_service = n;
         lsr.service = svcp;
         resp.message_response_case =
             GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_LIST_SERVICES_RESPONSE;
         resp.list_services_response = &lsr;
         break;
+    }
     case GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_BY_FILENAME:
         file = find_file(req->file_by_filename);
         if (file < 0)
@@ -409,6 +417,7 @@ void eied_reflection_register(eied_app_t *app)
     static const eied_method_t v1alpha = {.path = "/grpc.reflection.v1alpha.ServerReflection/"
                                                   "ServerReflectionInfo",
                                           .handler = on_reflection};
-    eied_server_add_method(app->server, &v1);
-    eied_server_add_method(app->server, &v1alpha);
+    /* on the health-only port too: grpcurl and ghz point at the probe port as well */
+    eied_server_add_health_method(app->server, &v1);
+    eied_server_add_health_method(app->server, &v1alpha);
 }

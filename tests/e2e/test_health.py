@@ -57,6 +57,27 @@ class HealthTest(unittest.TestCase):
             self.assertEqual(cm.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
             self.assertEqual(unary(ch, CHECK, Req(), Resp).status, SERVING)
 
+    def test_reflection_on_the_health_port_lists_only_what_it_serves(self):
+        Req_ = message("grpc.reflection.v1.ServerReflectionRequest")
+        Resp_ = message("grpc.reflection.v1.ServerReflectionResponse")
+        with Daemon(FAST_DRAIN) as d, \
+                grpc.insecure_channel("127.0.0.1:%d" % d.health_port) as ch:
+            call = ch.stream_stream("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+                                    request_serializer=lambda m: m.SerializeToString(),
+                                    response_deserializer=Resp_.FromString)
+            answers = list(call(iter([Req_(list_services=""),
+                                      Req_(file_by_filename="grpc/health/v1/health.proto")]),
+                                timeout=10))
+            names = {s.name for s in answers[0].list_services_response.service}
+            self.assertIn("grpc.health.v1.Health", names)
+            self.assertIn("grpc.reflection.v1.ServerReflection", names)
+            self.assertNotIn("inference.GRPCInferenceService", names)
+            self.assertTrue(answers[1].file_descriptor_response.file_descriptor_proto)
+            # and inference itself is still not served there
+            with self.assertRaises(grpc.RpcError) as cm:
+                raw_unary(ch, "/inference.GRPCInferenceService/ServerLive", b"")
+            self.assertEqual(cm.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
+
     def test_malformed_request_is_invalid_argument_and_daemon_keeps_serving(self):
         with Daemon(FAST_DRAIN) as d, d.channel() as ch:
             for junk in (b"\xff\xff\xff", b"\x0a\x10abc", b"\x0b"):
