@@ -27,7 +27,7 @@ static const char supported_ops[] =
     "Gemm, MatMul, Add, Conv, MaxPool, AveragePool, GlobalAveragePool, BatchNormalization, "
     "Concat, Relu, Sigmoid, Tanh, Softmax, Flatten, Reshape, Squeeze, Unsqueeze, Identity, "
     "Dropout, Constant, Transpose of a 2-D constant, Shape (with Gather, Unsqueeze and Concat "
-    "of its values)";
+    "of its values), LSTM (forward), Expand of a constant";
 
 typedef struct gconst {
     const char *name;
@@ -1422,6 +1422,270 @@ static eie_status_t fold_ints(gimp_t *imp, const Onnx__NodeProto *n)
     return add_shape_value(imp, n->output[0], out, n_out, r_out);
 }
 
+/*
+ * Expand of a float constant to a constant shape (exporters broadcast a stored
+ * LSTM initial state over the batch this way: Shape, Gather, Concat, Expand),
+ * folded to the broadcast constant.
+ */
+static eie_status_t fold_expand(gimp_t *imp, const Onnx__NodeProto *n)
+{
+    eie_status_t st = check_attrs(imp, n, no_attrs);
+    const gconst_t *k = find_const(imp, n->input[0]);
+    int64_t shape[EIE_MAX_RANK];
+    size_t ns;
+    uint32_t rs, rank;
+    int64_t dims[EIE_ONNX_MAX_RANK];
+    size_t count;
+    float *data;
+    if (st != EIE_STATUS_OK || (st = int_values(imp, find_const(imp, n->input[1]), shape, &ns,
+                                                &rs)) != EIE_STATUS_OK)
+        return st;
+    if ((st = const_floats(imp, k, &rank, dims, &count, &data)) != EIE_STATUS_OK)
+        return st;
+    uint64_t total = 1;
+    int ok = ns >= rank && ns <= EIE_MAX_RANK;
+    int64_t od[EIE_MAX_RANK];
+    for (size_t d = 0; ok && d < ns; d++) {
+        int64_t in = d + rank >= ns ? dims[d + rank - ns] : 1;
+        od[d] = shape[d] == BATCH_DIM ? -1 : (in > shape[d] ? in : shape[d]);
+        ok = od[d] >= 1 && (in == 1 || in == od[d]) && od[d] <= (int64_t)EIE_ONNX_MAX_ELEMENTS;
+        total *= ok ? (uint64_t)od[d] : 1;
+        ok = ok && total <= EIE_ONNX_MAX_ELEMENTS;
+    }
+    if (!ok) {
+        free(data);
+        return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
+                             "%s: eie folds Expand of a constant to a fixed shape it broadcasts "
+                             "to (not the batch size, at most %llu values)",
+                             imp->where, (unsigned long long)EIE_ONNX_MAX_ELEMENTS);
+    }
+    eie_onnx_tensor_t *t = calloc(1, sizeof *t);
+    float *out = malloc(total * sizeof *out);
+    if (t == NULL || out == NULL) {
+        free(t);
+        free(out);
+        free(data);
+        return eie_error_set(imp->err, EIE_STATUS_NO_MEMORY, "out of memory");
+    }
+    for (uint64_t i = 0; i < total; i++) {
+        uint64_t rem = i, src = 0, stride = 1;
+        for (size_t d = ns; d-- > 0;) {
+            uint64_t c = rem % (uint64_t)od[d];
+            rem /= (uint64_t)od[d];
+            if (d + rank >= ns) {
+                int64_t in = dims[d + rank - ns];
+                src += (in == 1 ? 0 : c) * stride;
+                stride *= (uint64_t)in;
+            }
+        }
+        out[i] = data[src];
+    }
+    free(data);
+    *t = (eie_onnx_tensor_t){.rank = (uint32_t)ns, .count = total, .data = out};
+    memcpy(t->dims, od, ns * sizeof *od);
+    if ((st = add_const(imp, n->output[0], NULL, t)) != EIE_STATUS_OK) {
+        eie_onnx_tensor_free(t);
+        return st;
+    }
+    imp->consts[imp->n_consts - 1].owned = t;
+    return EIE_STATUS_OK;
+}
+
+/* An optional constant input's floats, which must hold exactly want values. */
+static eie_status_t lstm_const(gimp_t *imp, const Onnx__NodeProto *n, size_t i, const char *what,
+                               size_t want, float **out)
+{
+    *out = NULL;
+    if (i >= n->n_input || str(n->input[i])[0] == '\0')
+        return EIE_STATUS_OK;
+    const gconst_t *k = find_const(imp, n->input[i]);
+    if (k == NULL)
+        return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
+                             "%s: input '%s' ('%.64s') is computed; eie takes it as an "
+                             "initializer (or a constant Expand of one)",
+                             imp->where, what, n->input[i]);
+    uint32_t rank;
+    int64_t dims[EIE_ONNX_MAX_RANK];
+    size_t count;
+    eie_status_t st = const_floats(imp, k, &rank, dims, &count, out);
+    if (st == EIE_STATUS_OK && count != want) {
+        free(*out);
+        *out = NULL;
+        return eie_error_set(imp->err, EIE_STATUS_BAD_FORMAT,
+                             "%s: input '%s' has %zu values, needs %zu", imp->where, what, count,
+                             want);
+    }
+    return st;
+}
+
+/*
+ * ONNX LSTM (opsets 7-14), forward, default activations, layout 0: one lstm
+ * node whose matrix is [W | R] with rows unit-major (FORMAT.md "LSTM").
+ * What eie does not compute is refused naming the attribute or input.
+ */
+static eie_status_t op_lstm(gimp_t *imp, const Onnx__NodeProto *n)
+{
+    static const char *const ok[] = {"hidden_size", "direction", "layout", "activations",
+                                     "activation_alpha", "activation_beta", "clip",
+                                     "input_forget", NULL};
+    static const char *const dflt_act[] = {"Sigmoid", "Tanh", "Tanh"};
+    eie_status_t st;
+    int64_t hs, layout, input_forget;
+    if ((st = check_attrs(imp, n, ok)) || (st = attr_int(imp, n, "hidden_size", 0, &hs)) ||
+        (st = attr_int(imp, n, "layout", 0, &layout)) ||
+        (st = attr_int(imp, n, "input_forget", 0, &input_forget)))
+        return st;
+    const Onnx__AttributeProto *a;
+    if ((a = find_attr(n, "direction")) != NULL &&
+        !(a->s.len == 7 && memcmp(a->s.data, "forward", 7) == 0))
+        return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
+                             "%s: attribute 'direction' = '%.*s'; eie computes 'forward' only",
+                             imp->where, (int)(a->s.len > 32 ? 32 : a->s.len),
+                             (const char *)a->s.data);
+    if (layout != 0)
+        return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
+                             "%s: attribute 'layout' = %lld; eie takes layout 0 ([T, N, I])",
+                             imp->where, (long long)layout);
+    if (find_attr(n, "clip") != NULL)
+        return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
+                             "%s: attribute 'clip' is not supported (eie does not clip the "
+                             "cell input)",
+                             imp->where);
+    if (input_forget != 0)
+        return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
+                             "%s: attribute 'input_forget' = %lld is not supported", imp->where,
+                             (long long)input_forget);
+    if (find_attr(n, "activation_alpha") || find_attr(n, "activation_beta"))
+        return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
+                             "%s: attribute '%s' is not supported (default activations only)",
+                             imp->where,
+                             find_attr(n, "activation_alpha") ? "activation_alpha"
+                                                              : "activation_beta");
+    if ((a = find_attr(n, "activations")) != NULL) {
+        int same = a->n_strings == 3;
+        for (size_t k = 0; same && k < 3; k++)
+            same = a->strings[k].len == strlen(dflt_act[k]) &&
+                   memcmp(a->strings[k].data, dflt_act[k], a->strings[k].len) == 0;
+        if (!same)
+            return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
+                                 "%s: attribute 'activations' is not (Sigmoid, Tanh, Tanh); eie "
+                                 "computes the default activations only",
+                                 imp->where);
+    }
+    if (n->n_input > 7 && str(n->input[7])[0] != '\0')
+        return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
+                             "%s: input 'P' (peepholes) is not supported", imp->where);
+    const char *x;
+    eie_shape_t xs;
+    const gconst_t *wk, *rk;
+    if ((st = data_input(imp, n, 0, &x, &xs)) || (st = const_input(imp, n, 1, &wk)) ||
+        (st = const_input(imp, n, 2, &rk)))
+        return st;
+    if (xs.rank != 3) {
+        char sb[160];
+        eie_shape_format(&xs, sb, sizeof sb);
+        return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
+                             "%s: input X is %s, not [T, N, I]", imp->where, sb);
+    }
+    uint64_t I = (uint64_t)xs.dims[2], N = (uint64_t)xs.dims[1];
+    if (hs < 1 || hs > (1 << 18))
+        return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
+                             "%s: attribute 'hidden_size' = %lld not in 1..%d", imp->where,
+                             (long long)hs, 1 << 18);
+    uint64_t H = (uint64_t)hs, cols = I + H;
+    float *W = NULL, *R = NULL, *B = NULL, *h0 = NULL, *c0 = NULL, *dense = NULL, *bias = NULL;
+    float *book = NULL;
+    uint8_t *codes = NULL;
+    char *names = NULL;
+    if ((st = lstm_const(imp, n, 1, "W", 4 * H * I, &W)) ||
+        (st = lstm_const(imp, n, 2, "R", 4 * H * H, &R)) ||
+        (st = lstm_const(imp, n, 3, "B", 8 * H, &B)) ||
+        (st = lstm_const(imp, n, 5, "initial_h", N * H, &h0)) ||
+        (st = lstm_const(imp, n, 6, "initial_c", N * H, &c0)))
+        goto done;
+    if (n->n_input > 4 && str(n->input[4])[0] != '\0') {
+        const gconst_t *k = find_const(imp, n->input[4]);
+        int64_t *lens = NULL;
+        size_t nl = 0;
+        if (k == NULL)
+            st = eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
+                               "%s: input 'sequence_lens' is computed; eie runs sequences of one "
+                               "length, the input's T",
+                               imp->where);
+        else if ((st = const_int64s(imp, k, N, &nl, &lens)) == EIE_STATUS_OK) {
+            for (size_t q = 0; q < nl && st == EIE_STATUS_OK; q++)
+                if (lens[q] != xs.dims[0])
+                    st = eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
+                                       "%s: input 'sequence_lens'[%zu] = %lld but eie runs every "
+                                       "sequence for the input's T = %lld steps",
+                                       imp->where, q, (long long)lens[q], (long long)xs.dims[0]);
+        }
+        free(lens);
+        if (st != EIE_STATUS_OK)
+            goto done;
+    }
+    dense = calloc(4 * H * cols, sizeof *dense);
+    bias = malloc(4 * H * sizeof *bias);
+    names = malloc(3 * 300);
+    if (dense == NULL || bias == NULL || names == NULL) {
+        st = eie_error_set(imp->err, EIE_STATUS_NO_MEMORY, "out of memory for %s", imp->where);
+        goto done;
+    }
+    /* ONNX's gate blocks i, o, f, c of H rows each become rows 4j + g. */
+    for (uint64_t j = 0; j < H; j++)
+        for (uint64_t g = 0; g < 4; g++) {
+            uint64_t src = g * H + j, dst = 4 * j + g;
+            memcpy(dense + dst * cols, W + src * I, I * sizeof *dense);
+            memcpy(dense + dst * cols + I, R + src * H, H * sizeof *dense);
+            bias[dst] = B ? B[src] + B[4 * H + src] : 0.0f;
+            if (!isfinite(bias[dst])) {
+                st = eie_error_set(imp->err, EIE_STATUS_BAD_FORMAT,
+                                   "%s: bias Wb + Rb of row %llu is not finite", imp->where,
+                                   (unsigned long long)src);
+                goto done;
+            }
+        }
+    /* Y is always made; an absent Y next to a used Y_h gets a name of its own. */
+    const char *outs[3];
+    for (size_t o = 0; o < 3; o++) {
+        outs[o] = o < n->n_output ? str(n->output[o]) : "";
+        if (outs[o][0] == '\0' && (o == 0 || (o == 1 && n->n_output > 2 &&
+                                              str(n->output[2])[0] != '\0'))) {
+            snprintf(names + o * 300, 300, "%.200s:lstm_%s", str(n->name), o ? "Y_h" : "Y");
+            outs[o] = names + o * 300;
+        }
+        if (o > 0 && outs[o][0] != '\0' &&
+            uses(imp, outs[o]) > (size_t)is_graph_output(imp, outs[o])) {
+            st = eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
+                               "%s: output '%s' ('%.64s') is read by another node; eie gives an "
+                               "LSTM's final state as a graph output only",
+                               imp->where, o == 1 ? "Y_h" : "Y_c", outs[o]);
+            goto done;
+        }
+    }
+    eie_node_desc_t d = {.kind = EIE_LAYER_LSTM, .name = str(n->name), .n_inputs = 1,
+                         .inputs = &x, .output = outs[0], .rows = (uint32_t)(4 * H)};
+    d.lstm = (eie_lstm_desc_t){.hidden_size = (uint32_t)H, .initial_h = h0, .initial_c = c0,
+                               .output_h = outs[1][0] ? outs[1] : NULL,
+                               .output_c = outs[2][0] ? outs[2] : NULL};
+    if ((st = choose_storage(imp, dense, 4 * H * cols, &d.weights, &book, &codes)) != 0)
+        goto done;
+    d.weights.bias = bias;
+    st = add_node(imp, &d);
+done:
+    free(W);
+    free(R);
+    free(B);
+    free(h0);
+    free(c0);
+    free(dense);
+    free(bias);
+    free(book);
+    free(codes);
+    free(names);
+    return st;
+}
+
 /* Are all of n's inputs int64 constants (n folds to one)? */
 static int reads_int_consts(const gimp_t *imp, const Onnx__NodeProto *n)
 {
@@ -1464,6 +1728,11 @@ static eie_status_t import_node(gimp_t *imp, size_t i)
     if ((is_op(n, "Gather") || is_op(n, "Unsqueeze") || is_op(n, "Concat")) &&
         reads_int_consts(imp, n))
         return fold_ints(imp, n);
+    if (is_op(n, "Expand") && n->n_input == 2 && find_const(imp, n->input[0]) &&
+        is_int_const(find_const(imp, n->input[1])))
+        return fold_expand(imp, n);
+    if (is_op(n, "LSTM"))
+        return op_lstm(imp, n);
     if (is_op(n, "Gemm"))
         return op_gemm(imp, n);
     if (is_op(n, "MatMul"))
