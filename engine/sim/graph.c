@@ -536,6 +536,13 @@ eie_status_t eie_sim_graph_init(const eie_model_t *m, const eie_sim_params_t *pa
         if ((nd->inputs = malloc(l->n_inputs * sizeof *nd->inputs)) == NULL)
             goto nomem;
         memcpy(nd->inputs, l->inputs, l->n_inputs * sizeof *nd->inputs);
+        if (l->kind == EIE_LAYER_LSTM) {
+            st = eie_error_set(err, EIE_STATUS_UNIMPLEMENTED,
+                               "eie-sim: node %zu (lstm \"%s\"): lstm nodes are not simulated; "
+                               "run this model on the cpu backend",
+                               i, l->name);
+            goto error;
+        }
         if (l->kind == EIE_LAYER_FC || l->kind == EIE_LAYER_CONV2D) {
             nd->groups = l->kind == EIE_LAYER_CONV2D ? l->conv.groups : 1;
             nd->rep = g->n_sparse++;

@@ -306,6 +306,25 @@ Test(lstm_cpu, sequence_over_max_sequence_is_refused_naming_the_limit)
     onnx_free(&p);
 }
 
+Test(lstm_cpu, eie_sim_refuses_lstm_nodes_by_name)
+{
+    onnx_lstm_t p = onnx_random(3, 2, 1, 0, 3);
+    eie_model_t *m = lstm_model(&p, EIE_STORAGE_EXACT, 0);
+    eie_engine_opts_t o = eie_engine_opts_default();
+    o.backend = "eie-sim";
+    o.n_pes = 4;
+    eie_engine_t *e;
+    eie_net_t *net = NULL;
+    eie_error_t err;
+    cr_assert_eq(eie_engine_init(&o, &e, &err), EIE_STATUS_OK);
+    cr_assert_eq(eie_net_init(e, m, &net, &err), EIE_STATUS_UNIMPLEMENTED);
+    cr_assert(strstr(err.msg, "lstm \"lstm\"") && strstr(err.msg, "not simulated"), "%s",
+              err.msg);
+    eie_engine_free(e);
+    eie_model_free(m);
+    onnx_free(&p);
+}
+
 /* ---- the file form ------------------------------------------------------- */
 
 static uint8_t *write_model(const onnx_lstm_t *p, int states, size_t *len)

@@ -712,6 +712,29 @@ class LstmImportTest(unittest.TestCase):
     def test_lstm_initial_state_by_shape_and_expand(self):
         self.check_lstm("lstm_expand", 20, state="expand", N=3, I=6, H=9)
 
+    def test_compress_prunes_and_quantizes_the_lstm_matrix(self):
+        """EIE's NT-LSTM: 10% density, 4-bit shared weights."""
+        m, _, _, _ = lstm_model(np.random.default_rng(5), I=16, H=24, N=1, outputs=("y",))
+        src = self.path("lm.onnx")
+        onnx.save(m, src)
+        out = self.path("lm.eie")
+        r = run(EIECTL, "compress", src, "-o", out, "--bits", "4", "--sparsity", "0.9")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        x = f32(np.random.default_rng(2), 6, 1, 16)
+        info = self.dump(out, {"x": x}, ["x"])
+        i = [k for k, n in enumerate(info["nodes"]) if n["kind"] == "lstm"][0]
+        node = info["nodes"][i]
+        self.assertEqual((node["storage"], node["code_bits"], node["rows"], node["cols"]),
+                         ("shared", 4, 96, 40))
+        w = np.fromfile(os.path.join(info["dir"], "w%d.f32" % i), "<f4")
+        self.assertAlmostEqual(np.count_nonzero(w) / w.size, 0.1, delta=0.01)
+        self.assertLessEqual(len(np.unique(w[w != 0])), 15)
+        # the compressed model runs: cpu on 1 and 3 PEs equal the dense reference
+        d = np.fromfile(os.path.join(info["dir"], "dense0.f32"), "<f4")
+        for name in ("cpu1_0", "cpu3_0"):
+            y = np.fromfile(os.path.join(info["dir"], name + ".f32"), "<f4")
+            self.assertLessEqual(np.max(np.abs(y - d)), 1e-5, name)
+
 
 def lstm_refusal(**attrs):
     rng = np.random.default_rng(1)
