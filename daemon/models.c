@@ -157,6 +157,7 @@ eied_models_t *eied_models_create(eied_server_t *srv, const eied_config_t *cfg)
         opts.cpu_kernel = cfg->cpu_kernel;
         opts.max_layout_bytes = cfg->max_layout_bytes;
         opts.max_layout_ratio = cfg->max_layout_ratio;
+        opts.max_sequence = (unsigned)cfg->max_sequence;
         opts.sim_fifo_depth = (unsigned)cfg->sim_fifo_depth;
         opts.sim_pipeline_depth = (unsigned)cfg->sim_pipeline_depth;
         opts.sim_clock_mhz = (double)cfg->sim_clock_mhz;

@@ -58,10 +58,12 @@ typedef struct infer_batch {
     uint64_t start_ns;
 } infer_batch_t;
 
-/* A model of several inputs or outputs: its requests run one to a batch. */
+/* A model of several inputs or outputs, or a sequence model (its batch is time): its
+   requests run one to a batch. */
 static bool net_is_graph_io(const eie_net_t *net)
 {
-    return eie_net_input_count(net) != 1 || eie_net_output_count(net) != 1;
+    return eie_net_input_count(net) != 1 || eie_net_output_count(net) != 1 ||
+           eie_net_is_sequence(net);
 }
 
 /*
@@ -183,12 +185,16 @@ static void batch_done(void *user, eie_status_t status, const eie_run_info_t *in
                 eie_model_output_info(v->model, o, &ti);
                 inference__model_infer_response__infer_output_tensor__init(&go[k]);
                 memcpy(gshape[k], ti.shape.dims, sizeof gshape[k]);
-                gshape[k][0] = job->rows;
+                /* an LSTM's final state has one row whatever the steps */
+                uint32_t orows = ti.shape.dims[0] > 0 && eie_net_is_sequence(b->net)
+                                     ? (uint32_t)ti.shape.dims[0]
+                                     : job->rows;
+                gshape[k][0] = orows;
                 go[k].name = (char *)ti.name;
                 go[k].datatype = "FP32";
                 go[k].n_shape = ti.shape.rank;
                 go[k].shape = gshape[k];
-                graw[k].len = (size_t)job->rows * eie_net_output_elements(b->net, o) *
+                graw[k].len = (size_t)orows * eie_net_output_elements(b->net, o) *
                               sizeof(float);
                 graw[k].data = (uint8_t *)(b->output + off);
                 gop[k] = &go[k];
@@ -537,7 +543,7 @@ static void on_model_infer(eied_server_t *srv, eied_call_t *call)
     const char *mname = req->model_name;
     /* A graph of several inputs or outputs: each input by its name and full shape. */
     size_t n_gin = eie_model_input_count(v->model), n_gout = eie_model_output_count(v->model);
-    bool graph = n_gin != 1 || n_gout != 1;
+    bool graph = n_gin != 1 || n_gout != 1 || eie_net_is_sequence(v->net);
     size_t n_gsel = 0;
     uint32_t rows;
     size_t n;
@@ -573,7 +579,8 @@ static void on_model_infer(eied_server_t *srv, eied_call_t *call)
             .n_outputs = n_gout,
             .inputs = gspec,
             .output_names = gout_names,
-            .max_batch = cfg->max_batch,
+            /* a sequence model's rows are its steps */
+            .max_batch = eie_net_is_sequence(v->net) ? cfg->max_sequence : cfg->max_batch,
             .max_tensor_elements = cfg->max_tensor_elements,
             .reject_non_finite = cfg->reject_non_finite,
         };

@@ -172,6 +172,7 @@ uint64_t eie_net_output_elements(const eie_net_t *net, size_t i)
 uint32_t eie_net_input_dim(const eie_net_t *net) { return net->input_dim; }
 uint32_t eie_net_output_dim(const eie_net_t *net) { return net->output_dim; }
 uint64_t eie_net_layout_bytes(const eie_net_t *net) { return net->layout_bytes; }
+int eie_net_is_sequence(const eie_net_t *net) { return net->lstm; }
 
 static eie_status_t check_run_args(const eie_net_t *net, const float *input, size_t batch,
                                    const float *output, eie_error_t *err)

@@ -85,6 +85,9 @@ void eie_net_free(eie_net_t *net);
 /* Elements of one sample of graph input 0 / output 0. */
 uint32_t eie_net_input_dim(const eie_net_t *net);
 uint32_t eie_net_output_dim(const eie_net_t *net);
+/* 1 if the graph has an lstm node: a run's batch is one sequence's steps, so requests
+   must not be batched together. */
+int eie_net_is_sequence(const eie_net_t *net);
 /* Bytes of the run-time weight layout (per-PE entries + pointers + codebooks + biases). */
 uint64_t eie_net_layout_bytes(const eie_net_t *net);
 
