@@ -516,7 +516,8 @@ static void version_describe(eied_version_t *v)
     for (size_t i = 0; i < n_layers; i++) {
         eie_layer_info_t li;
         if (eie_model_layer_info(v->model, i, &li) != EIE_STATUS_OK ||
-            (li.kind != EIE_LAYER_FC && li.kind != EIE_LAYER_CONV2D))
+            (li.kind != EIE_LAYER_FC && li.kind != EIE_LAYER_CONV2D &&
+             li.kind != EIE_LAYER_LSTM))
             continue;
         fc_layers += li.kind == EIE_LAYER_FC;
         /* conv weights count once (the matrix), not per output position */
