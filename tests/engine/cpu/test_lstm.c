@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../format/graph_helpers.h"
+#include "eie/sim.h"
 
 /* An ONNX LSTM's parameters (forward, one direction), row-major as ONNX stores them. */
 typedef struct onnx_lstm {
@@ -306,21 +307,82 @@ Test(lstm_cpu, sequence_over_max_sequence_is_refused_naming_the_limit)
     onnx_free(&p);
 }
 
-Test(lstm_cpu, eie_sim_refuses_lstm_nodes_by_name)
+/* ---- eie-sim ------------------------------------------------------------ */
+
+#define SIM_TOL (1.0f / 32.0f) /* as tests/engine/sim: 16-bit fixed point */
+
+static void run_info(const eie_model_t *m, const char *backend, unsigned n_pes, const float *X,
+                     size_t T, float *y, eie_run_info_t *info)
 {
-    onnx_lstm_t p = onnx_random(3, 2, 1, 0, 3);
-    eie_model_t *m = lstm_model(&p, EIE_STORAGE_EXACT, 0);
     eie_engine_opts_t o = eie_engine_opts_default();
-    o.backend = "eie-sim";
-    o.n_pes = 4;
+    o.backend = backend;
+    o.n_pes = n_pes;
     eie_engine_t *e;
-    eie_net_t *net = NULL;
+    eie_net_t *net;
     eie_error_t err;
     cr_assert_eq(eie_engine_init(&o, &e, &err), EIE_STATUS_OK);
-    cr_assert_eq(eie_net_init(e, m, &net, &err), EIE_STATUS_UNIMPLEMENTED);
-    cr_assert(strstr(err.msg, "lstm \"lstm\"") && strstr(err.msg, "not simulated"), "%s",
-              err.msg);
+    cr_assert_eq(eie_net_init(e, m, &net, &err), EIE_STATUS_OK, "%s", err.msg);
+    cr_assert_eq(eie_net_run(net, X, T, y, info, &err), EIE_STATUS_OK, "%s", err.msg);
+    eie_net_free(net);
     eie_engine_free(e);
+}
+
+Test(lstm_sim, sequence_within_the_fixed_point_bound_of_cpu_on_1_3_64_pes)
+{
+    onnx_lstm_t p = onnx_random(8, 10, 2, 1, 77);
+    eie_model_t *m = lstm_model(&p, EIE_STORAGE_SHARED, 0);
+    enum { T = 30, NH = 20 };
+    float *X = input(T * 2 * 8, 8);
+    float ref[T * NH], y[T * NH], y1[T * NH];
+    eie_run_info_t info;
+    run_info(m, "cpu", 2, X, T, ref, &info);
+    const unsigned pes[] = {1, 3, 64};
+    for (size_t k = 0; k < 3; k++) {
+        run_info(m, "eie-sim", pes[k], X, T, y, &info);
+        long bad = th_mismatch(y, ref, T * NH, SIM_TOL);
+        cr_assert_eq(bad, -1, "%u PEs: y[%ld] = %g, cpu %g", pes[k], bad,
+                     bad >= 0 ? (double)y[bad] : 0.0, bad >= 0 ? (double)ref[bad] : 0.0);
+        cr_assert(info.cycles > 0 && info.entries > 0 && info.energy_uj > 0.0);
+        if (k == 0)
+            memcpy(y1, y, sizeof y);
+        else
+            cr_assert(memcmp(y, y1, sizeof y) == 0, "%u PEs differ from 1 PE", pes[k]);
+    }
+    free(X);
+    eie_model_free(m);
+    onnx_free(&p);
+}
+
+Test(lstm_sim, a_sequence_reports_one_pass_per_lane_and_step_plus_the_unit)
+{
+    onnx_lstm_t p = onnx_random(6, 9, 3, 0, 5);
+    eie_model_t *m = lstm_model(&p, EIE_STORAGE_SHARED, 0);
+    eie_sim_params_t sp = eie_sim_params_default();
+    sp.n_pes = 4;
+    eie_sim_t *sim;
+    eie_error_t err;
+    cr_assert_eq(eie_sim_init(m, &sp, &sim, &err), EIE_STATUS_OK, "%s", err.msg);
+    cr_assert_eq(eie_sim_is_sequence(sim), 1);
+    enum { T = 5 };
+    float *X = input(T * 3 * 6, 3);
+    float y[T * 27], y1[27];
+    eie_sim_report_t rep, one;
+    cr_assert_eq(eie_sim_run_sequence(sim, X, T, y, &rep, &err), EIE_STATUS_OK, "%s", err.msg);
+    cr_assert_eq(rep.steps, T);
+    cr_assert_eq(rep.n_layers, 1);
+    cr_assert_eq(rep.layers[0].rows, 36); /* 4H (the PE layout pads it to 48) */
+    cr_assert_eq(rep.layers[0].cols, 15);
+    /* each lane and step: the pass (pipeline fill at least) and ceil(9/4) = 3 unit cycles */
+    cr_assert(rep.layers[0].cycles >= (uint64_t)T * 3 * (sp.pipeline_depth + 1 + 3));
+    /* step 0 alone is the first step of the same sequence */
+    cr_assert_eq(eie_sim_run_sequence(sim, X, 1, y1, &one, &err), EIE_STATUS_OK, "%s", err.msg);
+    cr_assert(memcmp(y1, y, sizeof y1) == 0);
+    cr_assert(one.total.cycles < rep.total.cycles && one.total.energy_uj < rep.total.energy_uj);
+    cr_assert_eq(eie_sim_run_sequence(sim, X, 0, y, NULL, &err), EIE_STATUS_INVALID_ARGUMENT);
+    eie_sim_report_clear(&rep);
+    eie_sim_report_clear(&one);
+    eie_sim_free(sim);
+    free(X);
     eie_model_free(m);
     onnx_free(&p);
 }
