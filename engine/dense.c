@@ -94,12 +94,14 @@ static void dense_node(const eie_model_t *m, size_t li, const float *w, float **
     size_t n = eie_shape_sample_elements(ys);
     switch (l->kind) {
     case EIE_LAYER_FC:
-        for (uint32_t r = 0; r < l->fc.rows; r++) {
-            double s = 0.0;
-            for (uint32_t c = 0; c < l->fc.cols; c++)
-                s += (double)w[(size_t)r * l->fc.cols + c] * x[c];
-            y[r] = (float)(s + l->fc.bias[r]);
-        }
+        /* each vector along the last axis */
+        for (size_t v = 0; v < n / l->fc.rows; v++)
+            for (uint32_t r = 0; r < l->fc.rows; r++) {
+                double s = 0.0;
+                for (uint32_t c = 0; c < l->fc.cols; c++)
+                    s += (double)w[(size_t)r * l->fc.cols + c] * x[v * l->fc.cols + c];
+                y[v * l->fc.rows + r] = (float)(s + l->fc.bias[r]);
+            }
         break;
     case EIE_LAYER_CONV2D:
         dense_conv(l, w, xs, ys, x, y);

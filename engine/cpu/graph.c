@@ -316,7 +316,7 @@ eie_status_t eie_cpu_graph_init(const eie_model_t *m, unsigned n_pes, const eie_
         } else {
             g->node_barriers++;
             if (l->kind == EIE_LAYER_FC)
-                g->work += l->fc.nnz;
+                g->work += l->fc.nnz * (g->t[l->inputs[0]].numel / l->fc.cols);
         }
     }
     g->chunk = total ? CHUNK_FLOATS / total : 1;
@@ -422,20 +422,27 @@ static void run_fc(gjob_t *job, const gnode_t *nd, unsigned p, size_t s0, size_t
 {
     eie_cpu_graph_t *g = job->g;
     gpe_t *sc = &g->pe[p];
-    const float *in = tensor_at(job, nd->inputs[0], s0);
-    float *out = g->t[nd->output].buf;
     size_t cols = nd->cols, rows = nd->rows_g;
-    /* EIE sec. III-A: a column is skipped when all B inputs are zero there. */
-    size_t n_active = g->k->active(in, cols, 1, cols, B, sc->active);
-    if (p == 0)
-        sc->acts += n_active;
-    size_t S;
-    uint32_t n_rows;
-    sc->entries += spmv(g, nd, 0, p, sc->active, n_active, in, 1, cols, B, sc->acc, &S, &n_rows);
-    for (uint32_t r = 0; r < n_rows; r++) {
-        size_t i = (size_t)r * g->n + p;
-        for (size_t b = 0; b < B; b++)
-            out[b * rows + i] = sc->acc[r * S + b] + nd->bias[i];
+    /* A sample of [N, ..., cols] is numel / cols vectors: all are lanes of the kernel,
+       up to EIE_KERNEL_MAX_BATCH at a time. */
+    size_t lanes = B * (g->t[nd->inputs[0]].numel / cols);
+    for (size_t l0 = 0; l0 < lanes; l0 += EIE_KERNEL_MAX_BATCH) {
+        size_t L = lanes - l0 < EIE_KERNEL_MAX_BATCH ? lanes - l0 : EIE_KERNEL_MAX_BATCH;
+        const float *in = tensor_at(job, nd->inputs[0], s0) + l0 * cols;
+        float *out = g->t[nd->output].buf + l0 * rows;
+        /* EIE sec. III-A: a column is skipped when all L inputs are zero there. */
+        size_t n_active = g->k->active(in, cols, 1, cols, L, sc->active);
+        if (p == 0)
+            sc->acts += n_active;
+        size_t S;
+        uint32_t n_rows;
+        sc->entries +=
+            spmv(g, nd, 0, p, sc->active, n_active, in, 1, cols, L, sc->acc, &S, &n_rows);
+        for (uint32_t r = 0; r < n_rows; r++) {
+            size_t i = (size_t)r * g->n + p;
+            for (size_t b = 0; b < L; b++)
+                out[b * rows + i] = sc->acc[r * S + b] + nd->bias[i];
+        }
     }
 }
 

@@ -484,8 +484,8 @@ eie_status_t eie_builder_add_node(eie_builder_t *builder, const eie_node_desc_t 
         uint64_t cols = 0;
         if (d->kind == EIE_LAYER_LSTM && x->rank == 3)
             cols = (uint64_t)x->dims[2] + d->lstm.hidden_size;
-        if (d->kind == EIE_LAYER_FC && x->rank == 2)
-            cols = (uint64_t)x->dims[1];
+        if (d->kind == EIE_LAYER_FC && x->rank >= 2)
+            cols = (uint64_t)x->dims[x->rank - 1];
         else if (d->kind == EIE_LAYER_CONV2D && x->rank == 4 && d->conv.groups > 0)
             cols = (uint64_t)x->dims[1] / d->conv.groups * d->conv.kernel_h * d->conv.kernel_w;
         if (cols == 0 || cols > lim.max_dim) {

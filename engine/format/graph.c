@@ -107,10 +107,14 @@ int eie_graph_infer(const eie_model_t *m, const eie_layer_t *l, const eie_limits
     eie_shape_format(x, a, sizeof a);
     switch (l->kind) {
     case EIE_LAYER_FC:
-        if (x->rank != 2 || x->dims[1] != (int64_t)l->fc.cols)
-            return why_set(why, why_len, "input %s does not fit a %ux%u matrix (needs [N,%u])", a,
-                           l->fc.rows, l->fc.cols, l->fc.cols);
-        *out = (eie_shape_t){.rank = 2, .dims = {x->dims[0], l->fc.rows}};
+        /* [N, cols], or [N, ..., cols]: the matrix applies to the last axis (a sequence's
+           [T, N, H] after an lstm) */
+        if (x->rank < 2 || x->dims[x->rank - 1] != (int64_t)l->fc.cols)
+            return why_set(why, why_len,
+                           "input %s does not fit a %ux%u matrix (needs [N,%u] or [N,...,%u])",
+                           a, l->fc.rows, l->fc.cols, l->fc.cols, l->fc.cols);
+        *out = *x;
+        out->dims[x->rank - 1] = l->fc.rows;
         break;
     case EIE_LAYER_CONV2D: {
         const eie_conv2d_params_t *p = &l->conv;

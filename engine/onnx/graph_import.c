@@ -55,6 +55,7 @@ typedef struct pending {
     const char *input;     /* builder tensor it reads */
     const char *output;    /* ONNX tensor it writes now (changes with each fold) */
     uint32_t rows, cols;
+    uint32_t in_rank; /* FC: rank of its input (> 2: vectors along the last axis) */
     double *w; /* rows x cols */
     double *b; /* rows */
     eie_conv2d_params_t conv;
@@ -547,7 +548,7 @@ static eie_status_t fold_bias(gimp_t *imp, pending_t *p, const gconst_t *k, doub
 static const char *const no_attrs[] = {NULL};
 
 static eie_status_t fc_node(gimp_t *imp, const Onnx__NodeProto *n, const gconst_t *bk, int trans_b,
-                            float alpha, const gconst_t *ck, float beta)
+                            float alpha, const gconst_t *ck, float beta, int any_rank)
 {
     const char *x;
     eie_shape_t xs;
@@ -569,20 +570,23 @@ static eie_status_t fc_node(gimp_t *imp, const Onnx__NodeProto *n, const gconst_
     }
     uint64_t k_in = (uint64_t)(trans_b ? dims[1] : dims[0]);
     uint64_t n_out = (uint64_t)(trans_b ? dims[0] : dims[1]);
-    if (xs.rank != 2 || (uint64_t)xs.dims[1] != k_in) {
+    /* MatMul also takes [N, ..., k] (a sequence after an LSTM): the last axis */
+    if (xs.rank < 2 || (xs.rank > 2 && !any_rank) ||
+        (uint64_t)xs.dims[xs.rank - 1] != k_in) {
         char a[160];
         eie_shape_format(&xs, a, sizeof a);
         st = eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
                            "%s: input '%.64s' of shape %s does not fit weight '%.64s' (%llu "
-                           "inputs); eie needs [N,%llu]",
+                           "inputs); eie needs [N,%llu]%s",
                            imp->where, x, a, bk->name, (unsigned long long)k_in,
-                           (unsigned long long)k_in);
+                           (unsigned long long)k_in, any_rank ? " or [N,...,k]" : "");
         goto done;
     }
     if ((st = new_pending(imp, n, &p)) != EIE_STATUS_OK ||
         (st = pending_alloc(imp, p, n_out, k_in)) != EIE_STATUS_OK)
         goto done;
     p->kind = EIE_LAYER_FC;
+    p->in_rank = xs.rank;
     p->input = x;
     for (uint64_t o = 0; o < n_out; o++)
         for (uint64_t i = 0; i < k_in; i++)
@@ -617,7 +621,7 @@ static eie_status_t op_gemm(gimp_t *imp, const Onnx__NodeProto *n)
     if (n->n_input >= 3 && str(n->input[2])[0] != '\0' &&
         (st = const_input(imp, n, 2, &ck)) != EIE_STATUS_OK)
         return st;
-    return fc_node(imp, n, bk, tb != 0, alpha, ck, beta);
+    return fc_node(imp, n, bk, tb != 0, alpha, ck, beta, 0);
 }
 
 static eie_status_t op_matmul(gimp_t *imp, const Onnx__NodeProto *n)
@@ -626,7 +630,7 @@ static eie_status_t op_matmul(gimp_t *imp, const Onnx__NodeProto *n)
     eie_status_t st;
     if ((st = check_attrs(imp, n, no_attrs)) || (st = const_input(imp, n, 1, &bk)))
         return st;
-    return fc_node(imp, n, bk, 0, 1.0f, NULL, 1.0f);
+    return fc_node(imp, n, bk, 0, 1.0f, NULL, 1.0f, 1);
 }
 
 /* ONNX auto_pad: SAME_UPPER puts the odd pad at the end, SAME_LOWER at the start. */
@@ -875,6 +879,12 @@ static eie_status_t op_batchnorm(gimp_t *imp, const Onnx__NodeProto *n)
                                  n->output[o]);
     const char *xname = n->n_input ? str(n->input[0]) : "";
     pending_t *p = foldable(imp, xname);
+    if (p != NULL && p->kind == EIE_LAYER_FC && p->in_rank > 2)
+        return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
+                             "%s: input '%.64s' is a MatMul over a rank-%u tensor, whose axis 1 "
+                             "is not its features; eie folds BatchNormalization into an fc of "
+                             "[N, features] only",
+                             imp->where, xname, p->in_rank);
     if (p == NULL)
         return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
                              "%s: input '%.64s' is not the output of a Conv, Gemm or MatMul read "

@@ -292,8 +292,15 @@ static eie_status_t run_sparse(srun_t *r, snode_t *nd)
     const eie_shape_t *xs = &r->g->shape[nd->inputs[0]], *ys = &r->g->shape[nd->output];
     const float *x = r->t[nd->inputs[0]];
     float *y = r->t[nd->output];
-    if (nd->kind == EIE_LAYER_FC)
-        return apply(r, nd, 0, x, y, 1);
+    if (nd->kind == EIE_LAYER_FC) {
+        /* each vector along the last axis is one inference of the layer */
+        for (size_t v = 0; v < r->g->numel[nd->inputs[0]] / nd->cols; v++) {
+            eie_status_t st = apply(r, nd, 0, x + v * nd->cols, y + v * nd->rows, 1);
+            if (st != EIE_STATUS_OK)
+                return st;
+        }
+        return EIE_STATUS_OK;
+    }
     const eie_conv2d_params_t *c = &nd->conv;
     int64_t H = xs->dims[2], W = xs->dims[3], Cg = xs->dims[1] / c->groups;
     size_t Ho = (size_t)ys->dims[2], Wo = (size_t)ys->dims[3], P = Ho * Wo;

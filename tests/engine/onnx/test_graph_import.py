@@ -628,7 +628,8 @@ def np_lstm(x, W, R, B=None, h0=None, c0=None):
     return np.stack(ys)[:, None], h[None], c[None]
 
 
-def lstm_model(rng, I=5, H=4, N=2, bias=True, state="init", opset=14, outputs=("y", "Y_h", "Y_c")):
+def lstm_model(rng, I=5, H=4, N=2, bias=True, state="init", opset=14, outputs=("y", "Y_h", "Y_c"),
+               vocab=0):
     """X [T, N, I] -> LSTM -> Squeeze(axis 1) = y [T, N, H], and Y_h, Y_c; the initial
     state an initializer ("init"), the Shape + Expand broadcast of a stored [1, 1, H]
     ("expand") or zeros (None)."""
@@ -662,7 +663,16 @@ def lstm_model(rng, I=5, H=4, N=2, bias=True, state="init", opset=14, outputs=("
         nodes.append(helper.make_node("Squeeze", ["Y", "axis1"], ["y"], name="squeeze"))
     else:
         nodes.append(helper.make_node("Squeeze", ["Y"], ["y"], name="squeeze", axes=[1]))
-    outs = [vi("y", ["T", N, H])] + [vi(o, [1, N, H]) for o in outputs if o != "y"]
+    if vocab:
+        # NeuralTalk's Wd: a word decoder over every step, then softmax over the words
+        w["Wd"], w["bd"] = f32(rng, H, vocab, scale=0.5), f32(rng, vocab, scale=0.1)
+        nodes += [helper.make_node("MatMul", ["y", "Wd"], ["z"], name="decoder"),
+                  helper.make_node("Add", ["z", "bd"], ["zb"], name="decoder_bias"),
+                  helper.make_node("Softmax", ["zb"], ["probs"], name="softmax", axis=-1)]
+        outputs = tuple("probs" if o == "y" else o for o in outputs)
+    outs = ([vi("y", ["T", N, H])] if "y" in outputs else
+            [vi("probs", ["T", N, vocab])]) + [vi(o, [1, N, H]) for o in outputs
+                                               if o not in ("y", "probs")]
     m = model(nodes, [vi("x", ["T", N, I])], outs, [init(k, v) for k, v in w.items()],
               opset=opset)
     if state == "expand":
@@ -693,6 +703,10 @@ class LstmImportTest(unittest.TestCase):
         self.assertIn("lstm", kinds)
         Y, Yh, Yc = np_lstm(x, w["W"], w["R"], w.get("B"), h0, c0)
         want = {"y": Y[:, 0], "Y_h": Yh, "Y_c": Yc}
+        if "Wd" in w:
+            z = Y[:, 0] @ w["Wd"].astype(np.float64) + w["bd"]
+            e = np.exp(z - z.max(axis=-1, keepdims=True))
+            want["probs"] = e / e.sum(axis=-1, keepdims=True)
         for k, o in enumerate(m.graph.output):
             exp = want[o.name].ravel()
             for run_name in ("dense%d", "cpu1_%d", "cpu3_%d"):
@@ -701,6 +715,10 @@ class LstmImportTest(unittest.TestCase):
                 err = np.max(np.abs(y.astype(np.float64) - exp))
                 self.assertLessEqual(err, 1e-5, "%s %s" % (run_name % k, o.name))
         self.assertEqual(info["outputs"], onnx_io(m.graph.output))
+        if "Wd" not in w:
+            # import -> export -> import: the same bytes (B = [bias, -0.0] keeps the bias)
+            e = GraphImportTest.roundtrip(self, eie, stem)
+            self.assertEqual([n.op_type for n in e.graph.node if n.op_type == "LSTM"], ["LSTM"])
         return info
 
     def test_lstm_with_bias_initial_state_and_final_states(self):
@@ -711,6 +729,11 @@ class LstmImportTest(unittest.TestCase):
 
     def test_lstm_initial_state_by_shape_and_expand(self):
         self.check_lstm("lstm_expand", 20, state="expand", N=3, I=6, H=9)
+
+    def test_lstm_then_matmul_add_softmax_over_every_step(self):
+        info = self.check_lstm("lstm_decoder", 9, N=3, vocab=11)
+        kinds = [n["kind"] for n in info["nodes"]]
+        self.assertEqual(kinds.count("fc"), 1)
 
     def test_compress_prunes_and_quantizes_the_lstm_matrix(self):
         """EIE's NT-LSTM: 10% density, 4-bit shared weights."""
@@ -773,6 +796,16 @@ class LstmRefusalTest(unittest.TestCase):
     def test_lstm_input_forget(self):
         self.refuse(lstm_refusal(input_forget=1), "'rnn' (LSTM)",
                     "attribute 'input_forget' = 1")
+
+    def test_batchnorm_after_a_matmul_over_a_sequence(self):
+        rng = np.random.default_rng(2)
+        inits = [init("W", f32(rng, 4, 3))] + [init(k, np.ones(2, np.float32))
+                                               for k in ("s", "b", "m", "v")]
+        nodes = [helper.make_node("MatMul", ["x", "W"], ["z"], name="mm"),
+                 helper.make_node("BatchNormalization", ["z", "s", "b", "m", "v"], ["y"],
+                                  name="bn")]
+        m = model(nodes, [vi("x", ["T", 2, 4])], [vi("y", ["T", 2, 3])], inits)
+        self.refuse(m, "'bn' (BatchNormalization)", "MatMul over a rank-3 tensor")
 
     def test_lstm_peepholes(self):
         self.refuse(lstm_refusal(peephole=True), "'rnn' (LSTM)", "input 'P' (peepholes)")
