@@ -581,6 +581,7 @@ static void on_model_infer(eied_server_t *srv, eied_call_t *call)
             .output_names = gout_names,
             /* a sequence model's rows are its steps */
             .max_batch = eie_net_is_sequence(v->net) ? cfg->max_sequence : cfg->max_batch,
+            .sequence = eie_net_is_sequence(v->net),
             .max_tensor_elements = cfg->max_tensor_elements,
             .reject_non_finite = cfg->reject_non_finite,
         };

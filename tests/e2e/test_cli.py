@@ -367,7 +367,8 @@ class LstmServeTest(unittest.TestCase):
             with self.assertRaises(grpc.RpcError) as e:
                 stub(q, timeout=10)
             self.assertIn("13", e.exception.details())
-            self.assertIn("max_batch 12", e.exception.details())
+            self.assertIn("sequence of steps 13 is over max_sequence 12",
+                          e.exception.details())
 
 if __name__ == "__main__":
     harness.main()
