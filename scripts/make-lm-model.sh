@@ -15,7 +15,7 @@ trap 'rm -rf "$TMP"' EXIT
 cat "$L/GPL-1" "$L/GPL-2" "$L/LGPL-2.1" "$L/GFDL-1.3" "$L/Apache-2.0" "$L/MPL-2.0" \
     "$L/GPL-3" > "$TMP/corpus.txt"
 "$BUILD/tests/tools/eie-lm" "$TMP/corpus.txt" "$TMP" --epochs "${EPOCHS:-12}" \
-    --retrain "${RETRAIN:-4}"
+    --rounds "${ROUNDS:-3}" --retrain "${RETRAIN:-4}"
 mkdir -p models/charlm/1
 cp "$TMP/lm.eie" models/charlm/1/model.eie
 "$BUILD/tests/tools/eie-lm" --bench "$TMP/corpus.txt" "$TMP" 21

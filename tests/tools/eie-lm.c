@@ -5,8 +5,10 @@
  * NT-LSTM 10%, NT-Wd 11%) with masked retraining, shares the weights with
  * 4-bit codebooks, and reports held-out perplexity dense vs compressed as
  * the engine's cpu backend computes it from the .eie files:
- *   eie-lm TEXT OUTDIR [--epochs N] [--retrain N] [--embed E] [--hidden H]
- *          [--density WE,LSTM,WD] [--bits B] [--lr X] [--seed S]
+ *   eie-lm TEXT OUTDIR [--epochs N] [--retrain N] [--rounds K] [--embed E]
+ *          [--hidden H] [--density WE,LSTM,WD] [--bits B] [--lr X] [--seed S]
+ * --rounds K reaches the densities in K prune -> retrain rounds (density
+ * d^(k/K) in round k, Han et al., NIPS 2015 sec. 3.3), --retrain epochs each.
  * The last 10% of TEXT is held out. Writes OUTDIR/lm-dense.eie (exact
  * float weights) and OUTDIR/lm.eie (pruned, shared).
  *   eie-lm --bench TEXT OUTDIR [REPS]
@@ -213,7 +215,7 @@ int main(int argc, char **argv)
         return bench(argv[2], argv[3], reps);
     }
     eie_lm_opts_t o = eie_lm_opts_default();
-    unsigned retrain = 4, bits = 4;
+    unsigned retrain = 4, bits = 4, rounds = 1;
     double density[3] = {0.10, 0.10, 0.11};
     for (int i = 3; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
@@ -221,6 +223,8 @@ int main(int argc, char **argv)
             o.epochs = (uint32_t)strtoul(v, NULL, 10);
         else if (strcmp(k, "--retrain") == 0)
             retrain = (unsigned)strtoul(v, NULL, 10);
+        else if (strcmp(k, "--rounds") == 0 && atoi(v) >= 1 && atoi(v) <= 20)
+            rounds = (unsigned)atoi(v);
         else if (strcmp(k, "--embed") == 0)
             o.embed = (uint32_t)strtoul(v, NULL, 10);
         else if (strcmp(k, "--hidden") == 0)
@@ -275,16 +279,23 @@ int main(int argc, char **argv)
     if (write_model(lm, dense_path) || engine_ppl(lm, dense_path, held, n_held, &ppl_dense,
                                                   &bytes_dense))
         return 1;
-    if (eie_lm_prune(lm, density, &err) != EIE_STATUS_OK) {
-        fprintf(stderr, "eie-lm: %s\n", err.msg);
-        return 1;
-    }
-    double f_pruned_only = exp(eie_lm_loss(lm, held, n_held, SEQ));
+    double f_pruned_only = 0.0;
     o.epochs = retrain;
     t0 = now_s();
-    if (retrain > 0 && eie_lm_train(lm, text, n_train, &o, &loss, &err) != EIE_STATUS_OK) {
-        fprintf(stderr, "eie-lm: %s\n", err.msg);
-        return 1;
+    for (unsigned r = 1; r <= rounds; r++) {
+        double d[3];
+        for (int k = 0; k < 3; k++)
+            d[k] = pow(density[k], (double)r / rounds);
+        if (eie_lm_prune(lm, d, &err) != EIE_STATUS_OK) {
+            fprintf(stderr, "eie-lm: %s\n", err.msg);
+            return 1;
+        }
+        if (r == 1)
+            f_pruned_only = exp(eie_lm_loss(lm, held, n_held, SEQ));
+        if (retrain > 0 && eie_lm_train(lm, text, n_train, &o, &loss, &err) != EIE_STATUS_OK) {
+            fprintf(stderr, "eie-lm: %s\n", err.msg);
+            return 1;
+        }
     }
     ppl_pruned = exp(eie_lm_loss(lm, held, n_held, SEQ));
     unsigned b3[3] = {bits, bits, bits};
@@ -294,14 +305,16 @@ int main(int argc, char **argv)
     }
     if (write_model(lm, path) || engine_ppl(lm, path, held, n_held, &ppl_c, &bytes_c))
         return 1;
-    printf("pruned to We %.1f%%, LSTM %.1f%%, Wd %.1f%%; %u retraining epochs in %.0f s\n",
+    printf("pruned to We %.1f%%, LSTM %.1f%%, Wd %.1f%% in %u round%s of %u retraining epochs "
+           "(%.0f s)\n",
            100 * density_of(&lm->we), 100 * density_of(&lm->lstm), 100 * density_of(&lm->wd),
-           retrain, now_s() - t0);
+           rounds, rounds > 1 ? "s" : "", retrain, now_s() - t0);
     printf("held-out perplexity (bits/char in brackets):\n");
     printf("  dense, trainer float          %8.3f (%.3f)\n", f_dense, log2(f_dense));
     printf("  dense .eie, engine cpu        %8.3f (%.3f)  %llu bytes\n", ppl_dense,
            log2(ppl_dense), (unsigned long long)bytes_dense);
-    printf("  pruned, not retrained         %8.3f (%.3f)\n", f_pruned_only, log2(f_pruned_only));
+    printf("  pruned (round 1), not retrained %6.3f (%.3f)\n", f_pruned_only,
+           log2(f_pruned_only));
     printf("  pruned + retrained            %8.3f (%.3f)\n", ppl_pruned, log2(ppl_pruned));
     printf("  + %u-bit shared .eie, engine   %8.3f (%.3f)  %llu bytes (%.1fx smaller)\n", bits,
            ppl_c, log2(ppl_c), (unsigned long long)bytes_c, (double)bytes_dense / bytes_c);
