@@ -1528,6 +1528,36 @@ static eie_status_t lstm_const(gimp_t *imp, const Onnx__NodeProto *n, size_t i, 
     return st;
 }
 
+/* sequence_lens, int32 as ONNX defines it (int64 accepted too): at most max values. */
+static eie_status_t lstm_lens(gimp_t *imp, const gconst_t *k, size_t max, size_t *n,
+                              int64_t **out)
+{
+    const Onnx__TensorProto *t = k->proto;
+    if (t == NULL || !t->has_data_type || t->data_type != 6 /* INT32 */)
+        return const_int64s(imp, k, max, n, out);
+    size_t count = 1;
+    for (size_t d = 0; d < t->n_dims; d++)
+        count *= t->dims[d] >= 0 && t->dims[d] <= (int64_t)max ? (size_t)t->dims[d] : max + 1;
+    int raw = t->has_raw_data && t->raw_data.len > 0;
+    if (t->n_dims != 1 || count > max || (raw ? t->raw_data.len != 4 * count
+                                              : t->n_int32_data != count))
+        return eie_error_set(imp->err, EIE_STATUS_BAD_FORMAT,
+                             "%s: input 'sequence_lens' is not a vector of %zu int32 values",
+                             imp->where, max);
+    if ((*out = malloc((count ? count : 1) * sizeof **out)) == NULL)
+        return eie_error_set(imp->err, EIE_STATUS_NO_MEMORY, "out of memory");
+    for (size_t i = 0; i < count; i++) {
+        int32_t v;
+        if (raw)
+            memcpy(&v, t->raw_data.data + 4 * i, 4);
+        else
+            v = t->int32_data[i];
+        (*out)[i] = v;
+    }
+    *n = count;
+    return EIE_STATUS_OK;
+}
+
 /*
  * ONNX LSTM (opsets 7-14), forward, default activations, layout 0: one lstm
  * node whose matrix is [W | R] with rows unit-major (FORMAT.md "LSTM").
@@ -1622,7 +1652,7 @@ static eie_status_t op_lstm(gimp_t *imp, const Onnx__NodeProto *n)
                                "%s: input 'sequence_lens' is computed; eie runs sequences of one "
                                "length, the input's T",
                                imp->where);
-        else if ((st = const_int64s(imp, k, N, &nl, &lens)) == EIE_STATUS_OK) {
+        else if ((st = lstm_lens(imp, k, N, &nl, &lens)) == EIE_STATUS_OK) {
             for (size_t q = 0; q < nl && st == EIE_STATUS_OK; q++)
                 if (lens[q] != xs.dims[0])
                     st = eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,

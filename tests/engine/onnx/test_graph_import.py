@@ -807,6 +807,24 @@ class LstmRefusalTest(unittest.TestCase):
         m = model(nodes, [vi("x", ["T", 2, 4])], [vi("y", ["T", 2, 3])], inits)
         self.refuse(m, "'bn' (BatchNormalization)", "MatMul over a rank-3 tensor")
 
+    def test_lstm_sequence_lens_unequal_to_t(self):
+        m = lstm_refusal()
+        m.graph.initializer.append(init("lens", np.array([3, 3], np.int32)))
+        m.graph.node[0].input.extend(["", "lens"])
+        m.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 4
+        self.refuse(m, "'rnn' (LSTM)", "input 'sequence_lens'[0] = 3", "T = 4 steps")
+
+    def test_lstm_sequence_lens_equal_to_t_is_accepted(self):
+        m = lstm_refusal()
+        m.graph.initializer.append(init("lens", np.array([4, 4], np.int32)))
+        m.graph.node[0].input.extend(["", "lens"])
+        m.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 4
+        with tempfile.TemporaryDirectory() as d:
+            src = os.path.join(d, "m.onnx")
+            onnx.save(m, src)
+            r = run(EIECTL, "import", src, "-o", os.path.join(d, "m.eie"))
+            self.assertEqual(r.returncode, 0, r.stderr)
+
     def test_lstm_peepholes(self):
         self.refuse(lstm_refusal(peephole=True), "'rnn' (LSTM)", "input 'P' (peepholes)")
 
