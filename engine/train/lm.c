@@ -518,8 +518,14 @@ eie_status_t eie_lm_build(const eie_lm_t *lm, const char *name, eie_builder_t **
                           eie_error_t *err)
 {
     eie_builder_t *b;
-    eie_status_t st = eie_builder_init_graph(name, "byte-level language model: We -> LSTM -> Wd",
-                                             &b, err);
+    /* The vocabulary goes in the description, so a client can encode and decode bytes. */
+    char desc[160 + 2 * 256];
+    int at = snprintf(desc, sizeof desc,
+                      "byte-level language model (We -> LSTM -> Wd); input token k (one-hot) is "
+                      "byte vocab[k]; vocab (hex): ");
+    for (uint32_t k = 0; k < lm->vocab; k++)
+        at += snprintf(desc + at, sizeof desc - (size_t)at, "%02x", lm->byte[k]);
+    eie_status_t st = eie_builder_init_graph(name, desc, &b, err);
     if (st != EIE_STATUS_OK)
         return st;
     uint32_t V = lm->vocab, H = lm->hidden;

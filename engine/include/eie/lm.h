@@ -84,7 +84,8 @@ eie_status_t eie_lm_prune(eie_lm_t *lm, const double density[3], eie_error_t *er
 eie_status_t eie_lm_quantize(eie_lm_t *lm, const unsigned bits[3], eie_error_t *err);
 
 /* The model as a graph: "chars" [T,1,V] one-hot -> fc We -> lstm -> fc Wd -> softmax
-   "probs" [T,1,V]; shared storage where quantized, else exact. Caller owns *b_out. */
+   "probs" [T,1,V]; shared storage where quantized, else exact. The description ends in
+   "vocab (hex): " and the V bytes of the tokens in order. Caller owns *b_out. */
 eie_status_t eie_lm_build(const eie_lm_t *lm, const char *name, eie_builder_t **b_out,
                           eie_error_t *err);
 

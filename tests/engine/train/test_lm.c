@@ -6,11 +6,14 @@
  */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "eie/engine.h"
 #include "eie/lm.h"
+
+#define PPL_BOUND 7.0 /* measured 6.09 */
 
 static const char text[] = "the cat sat on the mat. the dog sat on the log. ";
 
@@ -167,4 +170,64 @@ Test(lm, the_eie_graph_computes_the_trainers_loss_dense_pruned_and_shared)
     double got = engine_loss(lm, x, n, 2);
     cr_assert(fabs(got - want) < 1e-4, "shared: engine %.6f trainer %.6f", got, want);
     eie_lm_free(lm);
+}
+
+/* The bundled demo model (scripts/make-lm-model.sh): its vocabulary from the description,
+   its nodes, and its perplexity on a sentence of GPL-3's held-out end. */
+Test(lm, bundled_charlm_reads_held_out_license_text)
+{
+    const char *root = getenv("EIE_SOURCE_ROOT");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/models/charlm/1/model.eie", root ? root : ".");
+    eie_model_t *m;
+    eie_error_t err;
+    cr_assert_eq(eie_model_load_file(path, NULL, &m, &err), EIE_STATUS_OK, "%s", err.msg);
+    const char *hex = strstr(eie_model_description(m), "vocab (hex): ");
+    cr_assert_not_null(hex);
+    hex += strlen("vocab (hex): ");
+    int token[256];
+    for (int c = 0; c < 256; c++)
+        token[c] = -1;
+    uint32_t V = 0;
+    for (unsigned b; sscanf(hex + 2 * V, "%2x", &b) == 1; V++)
+        token[b] = (int)V;
+    cr_assert_eq(V, eie_model_input_dim(m));
+    static const eie_layer_kind_t kinds[] = {EIE_LAYER_FC, EIE_LAYER_LSTM, EIE_LAYER_RESHAPE,
+                                             EIE_LAYER_FC, EIE_LAYER_ACTIVATION};
+    cr_assert_eq(eie_model_layer_count(m), 5);
+    for (size_t i = 0; i < 5; i++) {
+        eie_layer_info_t li;
+        eie_model_layer_info(m, i, &li);
+        cr_assert_eq(li.kind, kinds[i], "node %zu", i);
+        if (li.kind != EIE_LAYER_FC && li.kind != EIE_LAYER_LSTM)
+            continue;
+        cr_assert_eq(li.storage, EIE_STORAGE_SHARED);
+        cr_assert_eq(li.code_bits, 4);
+        cr_assert((double)li.nnz / ((double)li.rows * li.cols) < 0.115, "node %zu density", i);
+    }
+    const char *s = "This program is free software: you can redistribute it and/or modify";
+    size_t n = strlen(s), T = n - 1;
+    float *in = calloc(T * V, sizeof(float)), *out = calloc(T * V, sizeof(float));
+    for (size_t t = 0; t < T; t++) {
+        cr_assert_geq(token[(uint8_t)s[t]], 0);
+        in[t * V + (size_t)token[(uint8_t)s[t]]] = 1.0f;
+    }
+    eie_engine_opts_t o = eie_engine_opts_default();
+    o.n_pes = 2;
+    eie_engine_t *e;
+    eie_net_t *net;
+    cr_assert_eq(eie_engine_init(&o, &e, &err), EIE_STATUS_OK);
+    cr_assert_eq(eie_net_init(e, m, &net, &err), EIE_STATUS_OK, "%s", err.msg);
+    cr_assert_eq(eie_net_run(net, in, T, out, NULL, &err), EIE_STATUS_OK, "%s", err.msg);
+    double nats = 0.0;
+    for (size_t t = 0; t < T; t++)
+        nats -= log((double)out[t * V + (size_t)token[(uint8_t)s[t + 1]]]);
+    double ppl = exp(nats / (double)T);
+    /* uniform guessing is V = 84; the held-out average is 8.5 (README) */
+    cr_assert(ppl < PPL_BOUND, "perplexity %.3f on \"%s\"", ppl, s);
+    free(in);
+    free(out);
+    eie_net_free(net);
+    eie_engine_free(e);
+    eie_model_free(m);
 }
