@@ -31,7 +31,7 @@ typedef struct eie_model eie_model_t;
 
 /* Node (layer) kinds; the values are the kind numbers of the file format. */
 typedef enum {
-    EIE_LAYER_FC = 1,             /* y = W x + b, W sparse ([N,cols] -> [N,rows]) */
+    EIE_LAYER_FC = 1,             /* y = W x + b, W sparse ([N,...,cols] -> [N,...,rows]) */
     EIE_LAYER_ACTIVATION = 2,     /* element-wise, or softmax over an axis */
     EIE_LAYER_CONV2D = 3,         /* [N,C,H,W] -> [N,Cout,Ho,Wo], W sparse Cout x (C/groups*kh*kw) */
     EIE_LAYER_MAXPOOL2D = 4,      /* [N,C,H,W] -> [N,C,Ho,Wo] */
@@ -294,7 +294,7 @@ typedef struct eie_weights {
  * W row, I..I+H-1 its R row; the bias is Wb + Rb per row.
  */
 typedef struct eie_lstm_desc {
-    uint32_t hidden_size;     /* H, 1..max_dim */
+    uint32_t hidden_size;     /* H, 1..max_dim / 4 */
     const float *initial_h;   /* N x H floats (lane-major), or NULL for zeros */
     const float *initial_c;   /* same */
     const char *output_h;     /* name of the Y_h tensor [1,N,H] to create, or NULL */
@@ -303,7 +303,8 @@ typedef struct eie_lstm_desc {
 
 /*
  * A node for eie_builder_add_node. Fields a kind does not use are ignored.
- *   FC:             inputs[0] of shape [N,cols]; rows; weights (rows x cols).
+ *   FC:             inputs[0] of shape [N,cols] or [N,...,cols] (each vector along the
+ *                   last axis); rows; weights (rows x cols).
  *   CONV2D:         inputs[0] [N,C,H,W]; rows = Cout; conv; weights
  *                   (Cout x C/groups*kernel_h*kernel_w).
  *   MAXPOOL2D, AVGPOOL2D: inputs[0] [N,C,H,W]; pool.
