@@ -58,7 +58,7 @@ static int report(const char *path)
     for (size_t i = 0; i < eie_model_layer_count(m); i++) {
         eie_layer_info_t li;
         eie_model_layer_info(m, i, &li);
-        if (li.kind != EIE_LAYER_FC && li.kind != EIE_LAYER_CONV2D)
+        if (li.kind != EIE_LAYER_FC && li.kind != EIE_LAYER_CONV2D && li.kind != EIE_LAYER_LSTM)
             continue;
         char dims[32], storage[32];
         snprintf(dims, sizeof dims, "%ux%u", li.rows, li.cols);

@@ -48,7 +48,9 @@ typedef struct infer_batch {
 
 bool eied_net_is_graph_io(const eie_net_t *net)
 {
-    return eie_net_input_count(net) != 1 || eie_net_output_count(net) != 1;
+    /* a sequence model's batch is time: its requests run one to a batch too */
+    return eie_net_input_count(net) != 1 || eie_net_output_count(net) != 1 ||
+           eie_net_is_sequence(net);
 }
 
 void eied_infer_job_free(eied_infer_job_t *job)

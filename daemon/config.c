@@ -72,6 +72,7 @@ static const key_row_t key_table[] = {
     {"server", "liveness_grace", KEY_DURATION, FIELD(liveness_grace_ms), 0, 3600000, "30s",
      false},
     {"inference", "max_batch", KEY_UINT, FIELD(max_batch), 1, 4096, "64", false},
+    {"inference", "max_sequence", KEY_UINT, FIELD(max_sequence), 1, 4096, "1024", false},
     {"inference", "queue_depth", KEY_UINT, FIELD(queue_depth), 1, 1000000, "1024", false},
     {"inference", "batch_window_us", KEY_UINT, FIELD(batch_window_us), 0, 1000000, "500", false},
     {"inference", "max_inflight_batches", KEY_UINT, FIELD(max_inflight_batches), 1, 64, "1",

@@ -89,6 +89,7 @@ typedef struct eied_config {
     uint64_t liveness_grace_ms;  /* main port unreachable this long: liveness NOT_SERVING */
     /* [inference] */
     uint64_t max_batch;
+    uint64_t max_sequence; /* steps of one request to a sequence (lstm) model */
     uint64_t queue_depth;
     uint64_t batch_window_us;
     uint64_t max_inflight_batches;

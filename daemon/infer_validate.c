@@ -164,9 +164,11 @@ eie_status_t eied_infer_validate_graph(const Inference__ModelInferRequest *req,
                    m, t->name, shape_text(in->shape, in->n_shape, shape_buf, sizeof shape_buf),
                    shape_text(t->shape, t->rank, want_buf, sizeof want_buf));
         if ((uint64_t)in->shape[0] > spec->max_batch)
-            REFUSE(INVALID_ARGUMENT, "model '%s': input '%s': batch %lld is over "
-                                                 "max_batch %llu",
-                   m, t->name, (long long)in->shape[0], (unsigned long long)spec->max_batch);
+            REFUSE(INVALID_ARGUMENT, "model '%s': input '%s': %s %lld is over "
+                                                 "%s %llu",
+                   m, t->name, spec->sequence ? "sequence of steps" : "batch",
+                   (long long)in->shape[0], spec->sequence ? "max_sequence" : "max_batch",
+                   (unsigned long long)spec->max_batch);
         if (rows >= 0 && in->shape[0] != rows)
             REFUSE(INVALID_ARGUMENT,
                    "model '%s': input '%s' has batch %lld but '%s' has %lld", m, t->name,

@@ -64,6 +64,7 @@ typedef struct eied_infer_graph_spec {
     uint64_t max_batch;
     uint64_t max_tensor_elements; /* all inputs together */
     bool reject_non_finite;
+    bool sequence; /* an lstm model: dimension 0 is time, max_batch is max_sequence */
 } eied_infer_graph_spec_t;
 
 /* Fills *rows_out, data_out[i] (model input i's little-endian float32, possibly unaligned,

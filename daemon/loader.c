@@ -87,6 +87,7 @@ eied_loader_t *eied_loader_create(uv_loop_t *loop, const eied_config_t *cfg,
         opts.cpu_kernel = cfg->cpu_kernel;
         opts.max_layout_bytes = cfg->max_layout_bytes;
         opts.max_layout_ratio = cfg->max_layout_ratio;
+        opts.max_sequence = (unsigned)cfg->max_sequence;
         opts.sim_fifo_depth = (unsigned)cfg->sim_fifo_depth;
         opts.sim_pipeline_depth = (unsigned)cfg->sim_pipeline_depth;
         opts.sim_clock_mhz = (double)cfg->sim_clock_mhz;
@@ -163,7 +164,8 @@ static void version_describe(eied_version_t *v)
     for (size_t i = 0; i < n_layers; i++) {
         eie_layer_info_t li;
         if (eie_model_layer_info(v->model, i, &li) != EIE_STATUS_OK ||
-            (li.kind != EIE_LAYER_FC && li.kind != EIE_LAYER_CONV2D))
+            (li.kind != EIE_LAYER_FC && li.kind != EIE_LAYER_CONV2D &&
+             li.kind != EIE_LAYER_LSTM))
             continue;
         fc_layers += li.kind == EIE_LAYER_FC;
         /* conv weights count once (the matrix), not per output position */

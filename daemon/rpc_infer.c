@@ -121,13 +121,16 @@ static void job_done(void *ctx, eied_infer_job_t *job, const eied_batch_result_t
             eie_model_output_info(v->model, o, &ti);
             inference__model_infer_response__infer_output_tensor__init(&go[k]);
             memcpy(gshape[k], ti.shape.dims, sizeof gshape[k]);
-            gshape[k][0] = job->rows;
+            /* an LSTM's final state has one row whatever the steps */
+            uint32_t orows = ti.shape.dims[0] > 0 && eie_net_is_sequence(job->net)
+                                 ? (uint32_t)ti.shape.dims[0]
+                                 : job->rows;
+            gshape[k][0] = orows;
             go[k].name = (char *)ti.name;
             go[k].datatype = "FP32";
             go[k].n_shape = ti.shape.rank;
             go[k].shape = gshape[k];
-            graw[k].len = (size_t)job->rows * eie_net_output_elements(job->net, o) *
-                          sizeof(float);
+            graw[k].len = (size_t)orows * eie_net_output_elements(job->net, o) * sizeof(float);
             graw[k].data = (uint8_t *)(r->output + off);
             gop[k] = &go[k];
         }
@@ -294,7 +297,7 @@ static void on_model_infer(eied_app_t *app, eied_call_t *call)
     const char *mname = req->model_name;
     /* A graph of several inputs or outputs: each input by its name and full shape. */
     size_t n_gin = eie_model_input_count(v->model), n_gout = eie_model_output_count(v->model);
-    bool graph = n_gin != 1 || n_gout != 1;
+    bool graph = n_gin != 1 || n_gout != 1 || eie_net_is_sequence(v->net);
     size_t n_gsel = 0;
     uint32_t rows;
     size_t n;
@@ -330,7 +333,9 @@ static void on_model_infer(eied_app_t *app, eied_call_t *call)
             .n_outputs = n_gout,
             .inputs = gspec,
             .output_names = gout_names,
-            .max_batch = cfg->max_batch,
+            /* a sequence model's rows are its steps */
+            .max_batch = eie_net_is_sequence(v->net) ? cfg->max_sequence : cfg->max_batch,
+            .sequence = eie_net_is_sequence(v->net),
             .max_tensor_elements = cfg->max_tensor_elements,
             .reject_non_finite = cfg->reject_non_finite,
         };

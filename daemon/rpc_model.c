@@ -161,7 +161,7 @@ static void on_model_config(eied_app_t *app, eied_call_t *call)
         eied_call_fail(call, EIE_STATUS_NO_MEMORY, "out of memory");
         goto free_all;
     }
-    bool batched = true;
+    bool batched = !eie_net_is_sequence(v->net); /* an lstm's first dimension is time */
     for (size_t i = 0; i < n_io; i++) {
         if (i < n_in)
             eie_model_input_info(v->model, i, &ti[i]);

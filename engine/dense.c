@@ -44,8 +44,47 @@ static void dense_conv(const eie_layer_t *l, const float *w, const eie_shape_t *
     }
 }
 
+/*
+ * One time step of an LSTM (the sample is step t of the sequence): for each
+ * lane, the gates over [x_t, h_{t-1}] in double, then the unit update.
+ * state holds h then c (lanes x H each), carried from step to step.
+ */
+static void dense_lstm(const eie_layer_t *l, const float *w, const float *x, float *y,
+                       float *state, float *gates)
+{
+    uint32_t H = l->lstm.hidden, I = l->fc.cols - H, N = l->lstm.lanes;
+    float *h = state, *c = state + (size_t)N * H;
+    for (uint32_t n = 0; n < N; n++) {
+        for (uint32_t r = 0; r < 4 * H; r++) {
+            const float *wr = w + (size_t)r * l->fc.cols;
+            double s = 0.0;
+            for (uint32_t k = 0; k < I; k++)
+                s += (double)wr[k] * x[(size_t)n * I + k];
+            for (uint32_t k = 0; k < H; k++)
+                s += (double)wr[I + k] * h[(size_t)n * H + k];
+            gates[r] = (float)(s + l->fc.bias[r]);
+        }
+        for (uint32_t j = 0; j < H; j++)
+            y[(size_t)n * H + j] = eie_op_lstm_unit(gates + 4 * j, &c[(size_t)n * H + j]);
+    }
+    memcpy(h, y, (size_t)N * H * sizeof(float));
+}
+
+/* Sets an LSTM's state to its initial values (zeros where none is stored). */
+static void dense_lstm_reset(const eie_layer_t *l, float *state)
+{
+    size_t n = (size_t)l->lstm.lanes * l->lstm.hidden;
+    for (int k = 0; k < 2; k++) {
+        if (l->lstm.initial[k] != NULL)
+            memcpy(state + k * n, l->lstm.initial[k], n * sizeof(float));
+        else
+            memset(state + k * n, 0, n * sizeof(float));
+    }
+}
+
 /* One node on one sample; buffers hold every tensor's sample. */
-static void dense_node(const eie_model_t *m, size_t li, const float *w, float **t)
+static void dense_node(const eie_model_t *m, size_t li, const float *w, float **t, float *state,
+                       float *gates)
 {
     const eie_layer_t *l = &m->layers[li];
     const eie_shape_t *xs = &m->tensors[l->inputs[0]].shape;
@@ -55,15 +94,20 @@ static void dense_node(const eie_model_t *m, size_t li, const float *w, float **
     size_t n = eie_shape_sample_elements(ys);
     switch (l->kind) {
     case EIE_LAYER_FC:
-        for (uint32_t r = 0; r < l->fc.rows; r++) {
-            double s = 0.0;
-            for (uint32_t c = 0; c < l->fc.cols; c++)
-                s += (double)w[(size_t)r * l->fc.cols + c] * x[c];
-            y[r] = (float)(s + l->fc.bias[r]);
-        }
+        /* each vector along the last axis */
+        for (size_t v = 0; v < n / l->fc.rows; v++)
+            for (uint32_t r = 0; r < l->fc.rows; r++) {
+                double s = 0.0;
+                for (uint32_t c = 0; c < l->fc.cols; c++)
+                    s += (double)w[(size_t)r * l->fc.cols + c] * x[v * l->fc.cols + c];
+                y[v * l->fc.rows + r] = (float)(s + l->fc.bias[r]);
+            }
         break;
     case EIE_LAYER_CONV2D:
         dense_conv(l, w, xs, ys, x, y);
+        break;
+    case EIE_LAYER_LSTM:
+        dense_lstm(l, w, x, y, state, gates);
         break;
     case EIE_LAYER_MAXPOOL2D:
     case EIE_LAYER_AVGPOOL2D:
@@ -110,7 +154,10 @@ eie_status_t eie_model_run_dense_multi(const eie_model_t *m, const float *const 
     eie_status_t st = EIE_STATUS_OK;
     float **t = calloc(m->n_tensors, sizeof *t);
     float **w = calloc(m->n_layers, sizeof *w);
-    if (t == NULL || w == NULL) {
+    float **state = calloc(m->n_layers, sizeof *state); /* LSTM: h, c */
+    float *gates = NULL;
+    size_t max_gates = 1;
+    if (t == NULL || w == NULL || state == NULL) {
         st = eie_error_set(err, EIE_STATUS_NO_MEMORY, "dense: out of memory");
         goto done;
     }
@@ -129,6 +176,21 @@ eie_status_t eie_model_run_dense_multi(const eie_model_t *m, const float *const 
             goto done;
         }
         eie_model_fc_dense(m, i, w[i]);
+        const eie_layer_t *l = &m->layers[i];
+        if (l->kind != EIE_LAYER_LSTM)
+            continue;
+        if (fc->rows > max_gates)
+            max_gates = fc->rows;
+        state[i] = malloc(2 * (size_t)l->lstm.lanes * l->lstm.hidden * sizeof(float));
+        if (state[i] == NULL) {
+            st = eie_error_set(err, EIE_STATUS_NO_MEMORY, "dense: out of memory");
+            goto done;
+        }
+        dense_lstm_reset(l, state[i]);
+    }
+    if ((gates = malloc(max_gates * sizeof(float))) == NULL) {
+        st = eie_error_set(err, EIE_STATUS_NO_MEMORY, "dense: out of memory");
+        goto done;
     }
     for (size_t b = 0; b < batch; b++) {
         for (size_t i = 0; i < m->n_inputs; i++) {
@@ -136,11 +198,21 @@ eie_status_t eie_model_run_dense_multi(const eie_model_t *m, const float *const 
             memcpy(t[m->inputs[i]], inputs[i] + b * n, n * sizeof(float));
         }
         for (size_t i = 0; i < m->n_layers; i++)
-            dense_node(m, i, w[i], t);
+            dense_node(m, i, w[i], t, state[i], gates);
         for (size_t i = 0; i < m->n_outputs; i++) {
             size_t n = eie_shape_sample_elements(&m->tensors[m->outputs[i]].shape);
-            memcpy(outputs[i] + b * n, t[m->outputs[i]], n * sizeof(float));
+            if (!eie_model_is_lstm_state(m, m->outputs[i]))
+                memcpy(outputs[i] + b * n, t[m->outputs[i]], n * sizeof(float));
         }
+    }
+    /* An LSTM's final state (Y_h, Y_c): one row, after the last step. */
+    for (size_t i = 0; i < m->n_layers; i++) {
+        const eie_layer_t *l = &m->layers[i];
+        size_t n = (size_t)l->lstm.lanes * l->lstm.hidden;
+        for (size_t o = 0; l->kind == EIE_LAYER_LSTM && o < m->n_outputs; o++)
+            for (int k = 0; k < 2; k++)
+                if (m->outputs[o] == l->lstm.state[k])
+                    memcpy(outputs[o], state[i] + k * n, n * sizeof(float));
     }
 done:
     if (t != NULL)
@@ -149,6 +221,11 @@ done:
     if (w != NULL)
         for (size_t i = 0; i < m->n_layers; i++)
             free(w[i]);
+    if (state != NULL)
+        for (size_t i = 0; i < m->n_layers; i++)
+            free(state[i]);
+    free(state);
+    free(gates);
     free(t);
     free(w);
     return st;

@@ -6,6 +6,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +43,7 @@ struct eie_engine {
     const eie_backend_t *be;
     void *state;
     unsigned n_pes;
+    unsigned max_sequence; /* steps a net with an lstm node runs at once */
 };
 
 struct eie_net {
@@ -52,6 +54,7 @@ struct eie_net {
     size_t n_inputs, n_outputs;
     uint64_t *elements; /* per sample: the inputs', then the outputs' */
     int64_t batch_dim;  /* the inputs' dims[0]: -1, or the one batch size they take */
+    bool lstm;          /* the graph has an lstm node: the batch is its sequence's steps */
 };
 
 eie_engine_opts_t eie_engine_opts_default(void)
@@ -151,6 +154,9 @@ eie_status_t eie_engine_init(const eie_engine_opts_t *opts, eie_engine_t **engin
             be = backends[i];
     if (be == NULL)
         return eie_error_set(err, EIE_STATUS_NOT_FOUND, "unknown backend \"%s\"", name);
+    if (o.max_sequence > EIE_MAX_BATCH)
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                             "max_sequence %u over the limit %u", o.max_sequence, EIE_MAX_BATCH);
     if (o.n_pes > 1024)
         return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT, "n_pes %u over the limit 1024",
                              o.n_pes);
@@ -158,6 +164,7 @@ eie_status_t eie_engine_init(const eie_engine_opts_t *opts, eie_engine_t **engin
     if (e == NULL)
         return eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory");
     e->be = be;
+    e->max_sequence = o.max_sequence ? o.max_sequence : EIE_DEFAULT_MAX_SEQUENCE;
     eie_status_t st = be->engine_init(&o, &e->state, &e->n_pes, err);
     if (st != EIE_STATUS_OK) {
         free(e);
@@ -212,6 +219,11 @@ eie_status_t eie_net_init(eie_engine_t *engine, const eie_model_t *model, eie_ne
         eie_model_output_info(model, i, &ti);
         net->elements[net->n_inputs + i] = eie_shape_sample_elements(&ti.shape);
     }
+    for (size_t i = 0; i < eie_model_layer_count(model); i++) {
+        eie_layer_info_t li;
+        eie_model_layer_info(model, i, &li);
+        net->lstm |= li.kind == EIE_LAYER_LSTM;
+    }
     /* A version-1 chain's batch is free. */
     if (eie_model_format_version(model) == 1)
         net->batch_dim = -1;
@@ -251,6 +263,7 @@ uint64_t eie_net_output_elements(const eie_net_t *net, size_t i)
 uint32_t eie_net_input_dim(const eie_net_t *net) { return net->input_dim; }
 uint32_t eie_net_output_dim(const eie_net_t *net) { return net->output_dim; }
 uint64_t eie_net_layout_bytes(const eie_net_t *net) { return net->layout_bytes; }
+int eie_net_is_sequence(const eie_net_t *net) { return net->lstm; }
 
 static eie_status_t check_run_args(const eie_net_t *net, const float *input, size_t batch,
                                    const float *output, eie_error_t *err)
@@ -260,6 +273,10 @@ static eie_status_t check_run_args(const eie_net_t *net, const float *input, siz
     if (batch == 0 || batch > EIE_MAX_BATCH)
         return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT, "batch %zu not in 1..%u", batch,
                              EIE_MAX_BATCH);
+    if (net->lstm && batch > net->engine->max_sequence)
+        return eie_error_set(err, EIE_STATUS_LIMIT,
+                             "a sequence of %zu steps is over the limit max_sequence %u", batch,
+                             net->engine->max_sequence);
     if (net->batch_dim > 0 && (uint64_t)net->batch_dim != batch)
         return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
                              "batch %zu but the model's inputs take exactly %lld", batch,
@@ -285,6 +302,10 @@ static eie_status_t check_multi_args(const eie_net_t *net, const float *const *i
     if (batch == 0 || batch > EIE_MAX_BATCH)
         return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT, "batch %zu not in 1..%u", batch,
                              EIE_MAX_BATCH);
+    if (net->lstm && batch > net->engine->max_sequence)
+        return eie_error_set(err, EIE_STATUS_LIMIT,
+                             "a sequence of %zu steps is over the limit max_sequence %u", batch,
+                             net->engine->max_sequence);
     if (net->batch_dim > 0 && (uint64_t)net->batch_dim != batch)
         return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
                              "batch %zu but the model's inputs take exactly %lld", batch,

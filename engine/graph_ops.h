@@ -106,4 +106,20 @@ static inline void eie_op_concat_one(const float *in, size_t chunk, size_t outer
         memcpy(out + o * out_stride, in + o * chunk, chunk * sizeof(float));
 }
 
+/*
+ * One LSTM hidden unit's element-wise step (ONNX LSTM, default activations):
+ * g holds the unit's four pre-activations in the stored row order i, o, f, c
+ * (W x_t + R h_{t-1} + Wb + Rb); updates the cell *c and returns h_t.
+ */
+static inline float eie_op_lstm_unit(const float *g, float *c)
+{
+    float i = eie_act_apply1(EIE_ACT_SIGMOID, g[0]);
+    float o = eie_act_apply1(EIE_ACT_SIGMOID, g[1]);
+    float f = eie_act_apply1(EIE_ACT_SIGMOID, g[2]);
+    float cand = eie_act_apply1(EIE_ACT_TANH, g[3]);
+    float cn = f * *c + i * cand;
+    *c = cn;
+    return o * eie_act_apply1(EIE_ACT_TANH, cn);
+}
+
 #endif

@@ -8,6 +8,7 @@
  */
 #include "eie/compress.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -129,6 +130,22 @@ static void describe(const eie_model_t *g, size_t i, const eie_layer_info_t *li,
                            .act = li->act,
                            .axis = li->axis,
                            .shape = t.shape};
+    if (li->kind == EIE_LAYER_LSTM) {
+        d->lstm = (eie_lstm_desc_t){.hidden_size = li->hidden_size,
+                                    .initial_h = eie_model_lstm_initial(g, i, 0),
+                                    .initial_c = eie_model_lstm_initial(g, i, 1)};
+        for (int k = 0; k < 2; k++)
+            if (li->lstm_state[k] != UINT32_MAX) {
+                eie_model_tensor_info(g, li->lstm_state[k], &t);
+                *(k ? &d->lstm.output_c : &d->lstm.output_h) = t.name;
+            }
+    }
+}
+
+/* Layers whose matrix is pruned and quantized: fc, conv2d and lstm (EIE's NT-LSTM). */
+static int is_sparse_kind(eie_layer_kind_t kind)
+{
+    return kind == EIE_LAYER_FC || kind == EIE_LAYER_CONV2D || kind == EIE_LAYER_LSTM;
 }
 
 static void report_layer(const eie_mlp_layer_t *l, const eie_layer_info_t *li,
@@ -157,7 +174,7 @@ eie_status_t eie_compress_graph(const eie_model_t *g, const eie_mlp_t *trained,
     for (size_t i = 0; i < nl; i++) {
         eie_layer_info_t li;
         eie_model_layer_info(g, i, &li);
-        n_sparse += li.kind == EIE_LAYER_FC || li.kind == EIE_LAYER_CONV2D;
+        n_sparse += is_sparse_kind(li.kind);
     }
     if (n_sparse == 0 || n_sparse > EIE_COMPRESS_MAX_FC)
         return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
@@ -202,9 +219,11 @@ eie_status_t eie_compress_graph(const eie_model_t *g, const eie_mlp_t *trained,
             goto error;
         }
         describe(g, i, &li, names, &d);
-        if (li.kind == EIE_LAYER_FC || li.kind == EIE_LAYER_CONV2D) {
-            const eie_mlp_layer_t *t = trained ? trained_layer(trained, fc++) : NULL;
-            if (trained && (t == NULL || t->kind != li.kind)) {
+        if (is_sparse_kind(li.kind)) {
+            /* lstm matrices are compressed without retraining: training has no lstm */
+            bool trainable = li.kind == EIE_LAYER_FC || li.kind == EIE_LAYER_CONV2D;
+            const eie_mlp_layer_t *t = trained && trainable ? trained_layer(trained, fc++) : NULL;
+            if (trained && trainable && (t == NULL || t->kind != li.kind)) {
                 st = eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
                                    "node %zu (%s): the retrained network's weight layer %zu is %s",
                                    i, eie_layer_kind_name(li.kind), fc - 1,

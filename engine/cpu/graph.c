@@ -78,6 +78,12 @@ typedef struct gnode {
     /* CONV2D with the conv form (sh[q].pe[p].rentw holds off << 8 | code) */
     bool direct;
     uint32_t Hq, Wq; /* a phase image */
+    /* LSTM: the matrix laid out by units (eie_fc_lstm_rows), state carried over steps */
+    uint32_t hidden, lanes;
+    float *h[2];       /* h_{t-1} and h_t, lanes x H each, by step parity; shared */
+    float *c;          /* lanes x H; unit j written only by its PE */
+    const float *h0, *c0; /* the stored initial state, or NULL for zeros */
+    float *zeros;      /* lanes x H zeros: h_{-1} when none is stored */
 } gnode_t;
 
 typedef struct gtensor {
@@ -89,6 +95,7 @@ typedef struct gtensor {
 
 typedef struct gpe {
     float *acc;       /* max local rows * EIE_CONV_LANES (>= BLK) + EIE_ACC_SLACK */
+    float *z;         /* LSTM: [x_t, h_{t-1}] of up to BLK lanes, BLK x max cols */
     uint32_t *active; /* max cols + EIE_ACTIVE_SLACK */
     uint64_t entries, acts;
     uint64_t nz; /* nonzero inputs of the conv this PE phased last */
@@ -114,6 +121,8 @@ struct eie_cpu_graph {
     uint64_t work;            /* entry visits of one sample */
     uint64_t node_barriers;   /* per chunk, nodes other than conv */
     uint64_t conv_barriers;   /* per sample */
+    const float **out_state;  /* per graph output: an LSTM's final h or c, else NULL */
+    size_t z_floats;          /* LSTM: floats of a PE's z */
 };
 
 static void *alloc_aligned(size_t n)
@@ -141,7 +150,12 @@ void eie_cpu_graph_free(eie_cpu_graph_t *g)
         free(nd->ex);
         free(nd->bias);
         free(nd->inputs);
+        free(nd->h[0]);
+        free(nd->h[1]);
+        free(nd->c);
+        free(nd->zeros);
     }
+    free(g->out_state);
     free(g->nodes);
     if (g->t != NULL)
         for (size_t i = 0; i < g->n_t; i++)
@@ -157,6 +171,7 @@ void eie_cpu_graph_free(eie_cpu_graph_t *g)
         for (unsigned p = 0; p < g->n; p++) {
             free(g->pe[p].acc);
             free(g->pe[p].active);
+            free(g->pe[p].z);
         }
     free(g->pe);
     free(g);
@@ -271,6 +286,39 @@ static eie_status_t conv_direct_prep(gnode_t *nd, const eie_shape_t *xs, unsigne
     return EIE_STATUS_OK;
 }
 
+/*
+ * An LSTM node: its matrix laid out so each PE holds whole hidden units
+ * (eie_fc_lstm_rows), then packed like an fc; the state buffers.
+ */
+static eie_status_t prep_lstm(eie_cpu_graph_t *g, gnode_t *nd, const eie_layer_t *l,
+                              uint64_t *bytes, uint32_t *max_local, eie_error_t *err)
+{
+    eie_fc_t pe_fc;
+    nd->hidden = l->lstm.hidden;
+    nd->lanes = l->lstm.lanes;
+    nd->h0 = l->lstm.initial[0];
+    nd->c0 = l->lstm.initial[1];
+    if (eie_fc_lstm_rows(&l->fc, g->n, &pe_fc) != 0) {
+        eie_fc_lstm_rows_free(&pe_fc);
+        return eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory");
+    }
+    eie_status_t st = prep_sparse(g, nd, &pe_fc, 1, 0, bytes, max_local, err);
+    eie_fc_lstm_rows_free(&pe_fc);
+    if (st != EIE_STATUS_OK)
+        return st;
+    size_t n = (size_t)nd->lanes * nd->hidden;
+    nd->h[0] = alloc_aligned(n * sizeof(float));
+    nd->h[1] = alloc_aligned(n * sizeof(float));
+    nd->c = alloc_aligned(n * sizeof(float));
+    nd->zeros = calloc(n, sizeof(float));
+    if (!nd->h[0] || !nd->h[1] || !nd->c || !nd->zeros)
+        return eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory");
+    size_t z = (size_t)BLK * l->fc.cols;
+    if (z > g->z_floats)
+        g->z_floats = z;
+    return EIE_STATUS_OK;
+}
+
 eie_status_t eie_cpu_graph_init(const eie_model_t *m, unsigned n_pes, const eie_cpu_kernel_t *k,
                                 int conv_rows, eie_cpu_graph_t **graph_out,
                                 uint64_t *layout_bytes_out, eie_error_t *err)
@@ -319,6 +367,14 @@ eie_status_t eie_cpu_graph_init(const eie_model_t *m, unsigned n_pes, const eie_
         if ((nd->inputs = malloc(l->n_inputs * sizeof *nd->inputs)) == NULL)
             goto nomem;
         memcpy(nd->inputs, l->inputs, l->n_inputs * sizeof *nd->inputs);
+        if (l->kind == EIE_LAYER_LSTM) {
+            if ((st = prep_lstm(g, nd, l, &bytes, &max_local, err)) != 0) {
+                eie_error_prefix(err, "node %zu: ", i);
+                goto error;
+            }
+            if (l->fc.cols > max_cols)
+                max_cols = l->fc.cols;
+        }
         if (l->kind == EIE_LAYER_FC || l->kind == EIE_LAYER_CONV2D) {
             bool conv = l->kind == EIE_LAYER_CONV2D;
             uint32_t groups = conv ? l->conv.groups : 1;
@@ -352,10 +408,13 @@ eie_status_t eie_cpu_graph_init(const eie_model_t *m, unsigned n_pes, const eie_
             uint64_t tiles = (P + tile - 1) / tile;
             g->conv_barriers += 2 * tiles * l->conv.groups;
             g->work += l->fc.nnz * P;
+        } else if (l->kind == EIE_LAYER_LSTM) {
+            g->conv_barriers++; /* one a step */
+            g->work += l->fc.nnz * nd->lanes;
         } else {
             g->node_barriers++;
             if (l->kind == EIE_LAYER_FC)
-                g->work += l->fc.nnz;
+                g->work += l->fc.nnz * (g->t[l->inputs[0]].numel / l->fc.cols);
         }
     }
     g->chunk = total ? CHUNK_FLOATS / total : 1;
@@ -391,7 +450,19 @@ eie_status_t eie_cpu_graph_init(const eie_model_t *m, unsigned n_pes, const eie_
         g->pe[p].active = alloc_aligned(g->blk_stride * sizeof(uint32_t));
         if (!g->pe[p].acc || !g->pe[p].active)
             goto nomem;
+        if (g->z_floats > 0 && (g->pe[p].z = alloc_aligned(g->z_floats * sizeof(float))) == NULL)
+            goto nomem;
     }
+    if ((g->out_state = calloc(g->n_outputs, sizeof *g->out_state)) == NULL)
+        goto nomem;
+    for (size_t o = 0; o < g->n_outputs; o++)
+        for (size_t i = 0; i < g->n_nodes; i++) {
+            const eie_layer_t *l = &m->layers[i];
+            if (l->kind == EIE_LAYER_LSTM && l->lstm.state[0] == g->outputs[o])
+                g->out_state[o] = g->nodes[i].h[0]; /* the parity is chosen at run time */
+            if (l->kind == EIE_LAYER_LSTM && l->lstm.state[1] == g->outputs[o])
+                g->out_state[o] = g->nodes[i].c;
+        }
     *layout_bytes_out = bytes;
     *graph_out = g;
     return EIE_STATUS_OK;
@@ -456,20 +527,79 @@ static void run_fc(gjob_t *job, const gnode_t *nd, unsigned p, size_t s0, size_t
 {
     eie_cpu_graph_t *g = job->g;
     gpe_t *sc = &g->pe[p];
-    const float *in = tensor_at(job, nd->inputs[0], s0);
-    float *out = g->t[nd->output].buf;
     size_t cols = nd->cols, rows = nd->rows_g;
-    /* EIE sec. III-A: a column is skipped when all B inputs are zero there. */
-    size_t n_active = g->k->active(in, cols, 1, cols, B, sc->active);
-    if (p == 0)
-        sc->acts += n_active;
-    size_t S;
-    uint32_t n_rows;
-    sc->entries += spmv(g, nd, 0, p, sc->active, n_active, in, 1, cols, B, sc->acc, &S, &n_rows);
-    for (uint32_t r = 0; r < n_rows; r++) {
-        size_t i = (size_t)r * g->n + p;
-        for (size_t b = 0; b < B; b++)
-            out[b * rows + i] = sc->acc[r * S + b] + nd->bias[i];
+    /* A sample of [N, ..., cols] is numel / cols vectors: all are lanes of the kernel,
+       up to EIE_KERNEL_MAX_BATCH at a time. */
+    size_t lanes = B * (g->t[nd->inputs[0]].numel / cols);
+    for (size_t l0 = 0; l0 < lanes; l0 += EIE_KERNEL_MAX_BATCH) {
+        size_t L = lanes - l0 < EIE_KERNEL_MAX_BATCH ? lanes - l0 : EIE_KERNEL_MAX_BATCH;
+        const float *in = tensor_at(job, nd->inputs[0], s0) + l0 * cols;
+        float *out = g->t[nd->output].buf + l0 * rows;
+        /* EIE sec. III-A: a column is skipped when all L inputs are zero there. */
+        size_t n_active = g->k->active(in, cols, 1, cols, L, sc->active);
+        if (p == 0)
+            sc->acts += n_active;
+        size_t S;
+        uint32_t n_rows;
+        sc->entries +=
+            spmv(g, nd, 0, p, sc->active, n_active, in, 1, cols, L, sc->acc, &S, &n_rows);
+        for (uint32_t r = 0; r < n_rows; r++) {
+            size_t i = (size_t)r * g->n + p;
+            for (size_t b = 0; b < L; b++)
+                out[b * rows + i] = sc->acc[r * S + b] + nd->bias[i];
+        }
+    }
+}
+
+/*
+ * Step t of an LSTM on PE p (the sample t - s0 of the chunk): for each group
+ * of up to BLK lanes, z = [x_t, h_{t-1}] in the PE's own buffer, the PE's
+ * rows of the matrix over z's nonzero columns (EIE sec. III-A), then the
+ * element-wise unit of each of its hidden units: its four gate rows are its
+ * own local rows 4k .. 4k + 3, so no exchange is needed before the next
+ * step's barrier.
+ */
+static void run_lstm_step(gjob_t *job, gnode_t *nd, unsigned p, size_t s0, size_t t)
+{
+    eie_cpu_graph_t *g = job->g;
+    gpe_t *sc = &g->pe[p];
+    const gtensor_t *xt = &g->t[nd->inputs[0]], *yt = &g->t[nd->output];
+    uint32_t H = nd->hidden, I = nd->cols - H, N = g->n;
+    const float *x = tensor_at(job, nd->inputs[0], s0) + (t - s0) * xt->numel;
+    const float *hp = t > 0 ? nd->h[t & 1] : nd->h0 ? nd->h0 : nd->zeros;
+    float *hn = nd->h[(t + 1) & 1];
+    float *y = yt->buf + (t - s0) * yt->numel;
+    if (t == 0)
+        for (uint32_t j = p; j < H; j += N)
+            for (uint32_t n = 0; n < nd->lanes; n++)
+                nd->c[(size_t)n * H + j] = nd->c0 ? nd->c0[(size_t)n * H + j] : 0.0f;
+    for (uint32_t n0 = 0; n0 < nd->lanes; n0 += BLK) {
+        size_t B = nd->lanes - n0 < BLK ? nd->lanes - n0 : BLK;
+        for (size_t b = 0; b < B; b++) {
+            memcpy(sc->z + b * nd->cols, x + (n0 + b) * (size_t)I, I * sizeof(float));
+            memcpy(sc->z + b * nd->cols + I, hp + (n0 + b) * (size_t)H, H * sizeof(float));
+        }
+        size_t n_active = g->k->active(sc->z, nd->cols, 1, nd->cols, B, sc->active);
+        if (p == 0)
+            sc->acts += n_active;
+        size_t S;
+        uint32_t n_rows;
+        sc->entries +=
+            spmv(g, nd, 0, p, sc->active, n_active, sc->z, 1, nd->cols, B, sc->acc, &S, &n_rows);
+        for (uint32_t k = 0; 4 * k < n_rows; k++) {
+            uint32_t j = p + k * N;
+            if (j >= H)
+                break;
+            for (size_t b = 0; b < B; b++) {
+                float gates[4];
+                for (uint32_t q = 0; q < 4; q++)
+                    gates[q] = sc->acc[(4 * k + q) * S + b] + nd->bias[(size_t)(4 * k + q) * N + p];
+                size_t at = (n0 + b) * (size_t)H + j;
+                float h = eie_op_lstm_unit(gates, &nd->c[at]);
+                hn[at] = h;
+                y[at] = h;
+            }
+        }
     }
 }
 
@@ -746,6 +876,18 @@ static void run_plain(gjob_t *job, const gnode_t *nd, unsigned p, size_t s0, siz
     }
 }
 
+/* Graph output i, an LSTM's final state after a run of batch steps: h_T sits in the
+   buffer of step parity batch & 1. */
+static const float *final_state(const eie_cpu_graph_t *g, size_t i, size_t batch)
+{
+    for (size_t k = 0; k < g->n_nodes; k++) {
+        const gnode_t *nd = &g->nodes[k];
+        if (nd->kind == EIE_LAYER_LSTM && g->out_state[i] == nd->h[0])
+            return nd->h[batch & 1];
+    }
+    return g->out_state[i];
+}
+
 /* Runs every phase of the job for PEs p0 .. p1 - 1, meeting at barriers when pooled. */
 static void run_graph(gjob_t *job, unsigned p0, unsigned p1, eie_pool_t *pool)
 {
@@ -763,6 +905,10 @@ static void run_graph(gjob_t *job, unsigned p0, unsigned p1, eie_pool_t *pool)
             const gnode_t *nd = &g->nodes[i];
             if (nd->kind == EIE_LAYER_FC) {
                 PHASE(run_fc(job, nd, p, s0, B));
+            } else if (nd->kind == EIE_LAYER_LSTM) {
+                /* steps in order, one barrier each: every PE reads all of h_{t-1} */
+                for (size_t t = s0; t < s0 + B; t++)
+                    PHASE(run_lstm_step(job, (gnode_t *)nd, p, s0, t));
             } else if (nd->kind == EIE_LAYER_CONV2D) {
                 const gtensor_t *xt = &g->t[nd->inputs[0]], *yt = &g->t[nd->output];
                 conv_pass_t cp = {.nd = nd, .xs = &xt->shape, .Wo = (size_t)yt->shape.dims[3]};
@@ -798,7 +944,11 @@ static void run_graph(gjob_t *job, unsigned p0, unsigned p1, eie_pool_t *pool)
         if (p0 == 0)
             for (size_t i = 0; i < g->n_outputs; i++) {
                 const gtensor_t *yt = &g->t[g->outputs[i]];
-                memcpy(job->out[i] + s0 * yt->numel, yt->buf, B * yt->numel * sizeof(float));
+                if (g->out_state[i] == NULL)
+                    memcpy(job->out[i] + s0 * yt->numel, yt->buf, B * yt->numel * sizeof(float));
+                else if (s0 + B == job->batch)
+                    memcpy(job->out[i], final_state(g, i, job->batch),
+                           yt->numel * sizeof(float));
             }
         if (pool != NULL)
             eie_pool_barrier(pool); /* the next chunk reuses the buffers */

@@ -395,6 +395,39 @@ eie_status_t eie_builder_tensor_shape(const eie_builder_t *builder, const char *
     return EIE_STATUS_OK;
 }
 
+/* An LSTM node's own fields: hidden size, lanes, a copy of the initial state. */
+static eie_status_t lstm_prep(const eie_model_t *m, eie_layer_t *l, const eie_lstm_desc_t *d,
+                              size_t li, eie_error_t *err)
+{
+    const eie_shape_t *x = &m->tensors[l->inputs[0]].shape;
+    l->lstm.hidden = d->hidden_size;
+    if (x->rank != 3 || d->hidden_size == 0 || d->hidden_size > (1u << 20) / 4)
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                             "builder: node %zu (lstm): needs a [T,N,I] input and hidden_size "
+                             "1..%u, has rank %u and hidden_size %u",
+                             li, (1u << 20) / 4, x->rank, d->hidden_size);
+    if (d->output_c != NULL && d->output_h == NULL)
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                             "builder: node %zu (lstm): Y_c \"%s\" needs a Y_h output", li,
+                             d->output_c);
+    l->lstm.lanes = (uint32_t)x->dims[1];
+    size_t n = (size_t)l->lstm.lanes * d->hidden_size;
+    const float *src[2] = {d->initial_h, d->initial_c};
+    for (int k = 0; k < 2; k++) {
+        if (src[k] == NULL)
+            continue;
+        for (size_t i = 0; i < n; i++)
+            if (!isfinite(src[k][i]))
+                return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                                     "builder: node %zu (lstm): initial_%c[%zu] is not finite",
+                                     li, k ? 'c' : 'h', i);
+        if ((l->lstm.initial[k] = malloc(n * sizeof(float))) == NULL)
+            return eie_error_set(err, EIE_STATUS_NO_MEMORY, "builder: out of memory");
+        memcpy(l->lstm.initial[k], src[k], n * sizeof(float));
+    }
+    return EIE_STATUS_OK;
+}
+
 eie_status_t eie_builder_add_node(eie_builder_t *builder, const eie_node_desc_t *d,
                                   eie_error_t *err)
 {
@@ -435,12 +468,24 @@ eie_status_t eie_builder_add_node(eie_builder_t *builder, const eie_node_desc_t 
             goto error;
         }
         l.inputs[k] = (uint32_t)t;
+        if (eie_model_is_lstm_state(m, (uint32_t)t)) {
+            st = eie_error_set(err, EIE_STATUS_UNSUPPORTED,
+                               "builder: node %zu (%s): input \"%s\" is an lstm's final state "
+                               "(Y_h or Y_c), which only a graph output may take",
+                               li, kname, d->inputs[k]);
+            goto error;
+        }
     }
-    if (d->kind == EIE_LAYER_FC || d->kind == EIE_LAYER_CONV2D) {
+    l.lstm.state[0] = l.lstm.state[1] = UINT32_MAX;
+    if (d->kind == EIE_LAYER_LSTM && (st = lstm_prep(m, &l, &d->lstm, li, err)) != 0)
+        goto error;
+    if (d->kind == EIE_LAYER_FC || d->kind == EIE_LAYER_CONV2D || d->kind == EIE_LAYER_LSTM) {
         const eie_shape_t *x = &m->tensors[l.inputs[0]].shape;
         uint64_t cols = 0;
-        if (d->kind == EIE_LAYER_FC && x->rank == 2)
-            cols = (uint64_t)x->dims[1];
+        if (d->kind == EIE_LAYER_LSTM && x->rank == 3)
+            cols = (uint64_t)x->dims[2] + d->lstm.hidden_size;
+        if (d->kind == EIE_LAYER_FC && x->rank >= 2)
+            cols = (uint64_t)x->dims[x->rank - 1];
         else if (d->kind == EIE_LAYER_CONV2D && x->rank == 4 && d->conv.groups > 0)
             cols = (uint64_t)x->dims[1] / d->conv.groups * d->conv.kernel_h * d->conv.kernel_w;
         if (cols == 0 || cols > lim.max_dim) {
@@ -474,12 +519,23 @@ eie_status_t eie_builder_add_node(eie_builder_t *builder, const eie_node_desc_t 
     }
     if ((st = add_tensor(builder, d->output, EIE_DTYPE_FP32, &out, &l.output, err)) != 0)
         goto error;
+    if (d->kind == EIE_LAYER_LSTM) {
+        eie_shape_t ss = eie_lstm_state_shape(&m->tensors[l.inputs[0]].shape, l.lstm.hidden);
+        const char *names[2] = {d->lstm.output_h, d->lstm.output_c};
+        for (int k = 0; k < 2; k++)
+            if (names[k] != NULL &&
+                (st = add_tensor(builder, names[k], EIE_DTYPE_FP32, &ss, &l.lstm.state[k], err)) !=
+                    0)
+                goto error;
+    }
     *slot = l;
     m->n_layers++;
     return EIE_STATUS_OK;
 error:
     free(l.inputs);
     free(l.name);
+    free(l.lstm.initial[0]);
+    free(l.lstm.initial[1]);
     eie_fc_clear(&l.fc);
     return st;
 }

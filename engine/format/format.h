@@ -35,6 +35,14 @@ typedef struct eie_fc {
     uint64_t stream_bytes, layer_bytes; /* filled by the reader and the writer */
 } eie_fc_t;
 
+/* An LSTM node's own part (its matrix is the layer's fc). */
+typedef struct eie_lstm {
+    uint32_t hidden;       /* H */
+    uint32_t lanes;        /* N, the input's dims[1] (sizes the initial state) */
+    uint32_t state[2];     /* tensors of Y_h, Y_c; UINT32_MAX if not written */
+    float *initial[2];     /* initial h, c: N x H floats, or NULL for zeros */
+} eie_lstm_t;
+
 /* A node of the graph (a layer of a version-1 chain). */
 typedef struct eie_layer {
     eie_layer_kind_t kind;
@@ -44,6 +52,7 @@ typedef struct eie_layer {
     int32_t axis; /* ACTIVATION (softmax), CONCAT */
     eie_conv2d_params_t conv;
     eie_pool2d_params_t pool;
+    eie_lstm_t lstm; /* LSTM */
     uint32_t n_inputs;
     uint32_t *inputs; /* tensor indices */
     uint32_t output;  /* tensor index */
@@ -86,6 +95,12 @@ int eie_graph_infer(const eie_model_t *m, const eie_layer_t *l, const eie_limits
                     const eie_shape_t *target, eie_shape_t *out, const char **field_out,
                     char *why, size_t why_len);
 
+/* Shape of an LSTM node's Y_h / Y_c, [1,N,H], for its input x [T,N,I]. */
+eie_shape_t eie_lstm_state_shape(const eie_shape_t *x, uint32_t hidden);
+
+/* 1 if tensor t is an LSTM's Y_h or Y_c (one row a run, not one a sample). */
+int eie_model_is_lstm_state(const eie_model_t *m, uint32_t t);
+
 /* Checks a full tensor shape against the limits; -1 with a reason in why. */
 int eie_shape_check(const eie_shape_t *s, const eie_limits_t *lim, char *why, size_t why_len);
 
@@ -94,6 +109,21 @@ int eie_shape_check(const eie_shape_t *s, const eie_limits_t *lim, char *why, si
    Returns 0, or -1 when out of memory; free with eie_fc_rows_free either way. */
 int eie_fc_rows(const eie_fc_t *fc, uint32_t r0, uint32_t nr, eie_fc_t *out);
 void eie_fc_rows_free(eie_fc_t *f);
+
+/*
+ * An LSTM's matrix laid out for n_pes PEs so the four gates of a hidden unit
+ * are on one PE: unit j on PE j mod N (EIE sec. III-B's interleave, applied
+ * to units), and row 4j + g of the file (unit-major) becomes row
+ * (4 (j / N) + g) N + j mod N of a matrix of eie_lstm_pe_rows() rows, so the
+ * usual "row i on PE i mod N" places it and PE p's local rows 4k .. 4k + 3
+ * are unit p + kN. Rows of padding units (j >= H) are empty.
+ */
+uint32_t eie_lstm_pe_rows(uint32_t hidden, unsigned n_pes);
+uint32_t eie_lstm_pe_row(uint32_t r, unsigned n_pes);
+/* The matrix and bias of fc (4H rows) so laid out; codebook borrowed, the rest owned.
+   Returns 0, or -1 when out of memory; free with eie_fc_lstm_rows_free either way. */
+int eie_fc_lstm_rows(const eie_fc_t *fc, unsigned n_pes, eie_fc_t *out);
+void eie_fc_lstm_rows_free(eie_fc_t *f);
 
 /* Gives a loaded version-1 chain its graph (tensors, inputs, outputs, node io). */
 eie_status_t eie_model_chain_graph(eie_model_t *m, eie_error_t *err);

@@ -107,10 +107,14 @@ int eie_graph_infer(const eie_model_t *m, const eie_layer_t *l, const eie_limits
     eie_shape_format(x, a, sizeof a);
     switch (l->kind) {
     case EIE_LAYER_FC:
-        if (x->rank != 2 || x->dims[1] != (int64_t)l->fc.cols)
-            return why_set(why, why_len, "input %s does not fit a %ux%u matrix (needs [N,%u])", a,
-                           l->fc.rows, l->fc.cols, l->fc.cols);
-        *out = (eie_shape_t){.rank = 2, .dims = {x->dims[0], l->fc.rows}};
+        /* [N, cols], or [N, ..., cols]: the matrix applies to the last axis (a sequence's
+           [T, N, H] after an lstm) */
+        if (x->rank < 2 || x->dims[x->rank - 1] != (int64_t)l->fc.cols)
+            return why_set(why, why_len,
+                           "input %s does not fit a %ux%u matrix (needs [N,%u] or [N,...,%u])",
+                           a, l->fc.rows, l->fc.cols, l->fc.cols, l->fc.cols);
+        *out = *x;
+        out->dims[x->rank - 1] = l->fc.rows;
         break;
     case EIE_LAYER_CONV2D: {
         const eie_conv2d_params_t *p = &l->conv;
@@ -245,6 +249,22 @@ int eie_graph_infer(const eie_model_t *m, const eie_layer_t *l, const eie_limits
                            b);
         *out = *target;
         break;
+    case EIE_LAYER_LSTM: {
+        uint32_t H = l->lstm.hidden;
+        *field_out = "hidden_size";
+        if (H < 1 || H > lim->max_dim / 4)
+            return why_set(why, why_len, "hidden_size %u not in 1..%u", H, lim->max_dim / 4);
+        *field_out = "inputs";
+        if (x->rank != 3)
+            return why_set(why, why_len, "input %s is not [T,N,I] (time, lanes, features)", a);
+        if (l->fc.rows != 4 * H || (uint64_t)l->fc.cols != (uint64_t)x->dims[2] + H)
+            return why_set(why, why_len,
+                           "weights are %ux%u but input %s with hidden_size %u needs %ux%" PRId64
+                           " (4H x (I+H))",
+                           l->fc.rows, l->fc.cols, a, H, 4 * H, x->dims[2] + H);
+        *out = (eie_shape_t){.rank = 4, .dims = {x->dims[0], 1, x->dims[1], H}};
+        break;
+    }
     case EIE_LAYER_ACTIVATION:
         *field_out = "act";
         if (eie_act_name(l->act) == NULL)
@@ -262,6 +282,20 @@ int eie_graph_infer(const eie_model_t *m, const eie_layer_t *l, const eie_limits
     }
     *field_out = "output";
     return eie_shape_check(out, lim, why, why_len);
+}
+
+eie_shape_t eie_lstm_state_shape(const eie_shape_t *x, uint32_t hidden)
+{
+    return (eie_shape_t){.rank = 3, .dims = {1, x->rank == 3 ? x->dims[1] : 1, hidden}};
+}
+
+int eie_model_is_lstm_state(const eie_model_t *m, uint32_t t)
+{
+    for (size_t i = 0; i < m->n_layers; i++)
+        if (m->layers[i].kind == EIE_LAYER_LSTM &&
+            (m->layers[i].lstm.state[0] == t || m->layers[i].lstm.state[1] == t))
+            return 1;
+    return 0;
 }
 
 static char *dup_str(const char *s)
@@ -409,3 +443,87 @@ void eie_fc_rows_free(eie_fc_t *f)
     free(f->values);
 }
 
+
+uint32_t eie_lstm_pe_rows(uint32_t hidden, unsigned n_pes)
+{
+    return 4 * ((hidden + n_pes - 1) / n_pes) * n_pes;
+}
+
+uint32_t eie_lstm_pe_row(uint32_t r, unsigned n_pes)
+{
+    uint32_t j = r / 4, g = r % 4;
+    return (4 * (j / n_pes) + g) * n_pes + j % n_pes;
+}
+
+typedef struct perm_entry {
+    uint64_t pos;
+    uint8_t code;
+    float value;
+} perm_entry_t;
+
+static int perm_cmp(const void *a, const void *b)
+{
+    uint64_t x = ((const perm_entry_t *)a)->pos, y = ((const perm_entry_t *)b)->pos;
+    return x < y ? -1 : x > y;
+}
+
+int eie_fc_lstm_rows(const eie_fc_t *fc, unsigned n_pes, eie_fc_t *out)
+{
+    uint32_t hidden = fc->rows / 4, rows = eie_lstm_pe_rows(hidden, n_pes);
+    memset(out, 0, sizeof *out);
+    out->rows = rows;
+    out->cols = fc->cols;
+    out->code_bits = fc->code_bits;
+    out->storage = fc->storage;
+    out->codebook = fc->codebook;
+    perm_entry_t *pe = malloc((fc->nnz + 1) * sizeof *pe);
+    out->bias = calloc(rows, sizeof(float));
+    /* every gap needs at most gap/16 fillers: bounded by the new matrix's size / 16 */
+    uint64_t cap = fc->nnz + (uint64_t)rows * fc->cols / (EIE_RUN_MAX + 1) + 1;
+    out->codes = malloc(cap);
+    out->runs = malloc(cap);
+    out->values = fc->storage == EIE_STORAGE_EXACT ? malloc((fc->nnz + 1) * sizeof(float)) : NULL;
+    if (!pe || !out->bias || !out->codes || !out->runs ||
+        (fc->storage == EIE_STORAGE_EXACT && !out->values)) {
+        free(pe);
+        return -1;
+    }
+    for (uint32_t r = 0; r < fc->rows; r++)
+        out->bias[eie_lstm_pe_row(r, n_pes)] = fc->bias[r];
+    uint64_t pos = (uint64_t)-1, k = 0;
+    for (uint64_t q = 0; q < fc->entries; q++) {
+        pos += (uint64_t)fc->runs[q] + 1;
+        if (fc->codes[q] == 0)
+            continue;
+        uint32_t row = (uint32_t)(pos % fc->rows), col = (uint32_t)(pos / fc->rows);
+        pe[k].pos = (uint64_t)col * rows + eie_lstm_pe_row(row, n_pes);
+        pe[k].code = fc->codes[q];
+        pe[k].value = fc->storage == EIE_STORAGE_EXACT ? fc->values[k] : 0.0f;
+        k++;
+    }
+    qsort(pe, k, sizeof *pe, perm_cmp);
+    uint64_t e = 0, prev = (uint64_t)-1;
+    for (uint64_t i = 0; i < k; i++) {
+        uint64_t gap = pe[i].pos - prev - 1;
+        while (gap > EIE_RUN_MAX) {
+            out->codes[e] = 0;
+            out->runs[e++] = EIE_RUN_MAX;
+            gap -= EIE_RUN_MAX + 1;
+        }
+        out->codes[e] = pe[i].code;
+        out->runs[e++] = (uint8_t)gap;
+        if (out->values != NULL)
+            out->values[i] = pe[i].value;
+        prev = pe[i].pos;
+    }
+    out->entries = e;
+    out->nnz = k;
+    free(pe);
+    return 0;
+}
+
+void eie_fc_lstm_rows_free(eie_fc_t *f)
+{
+    free(f->bias);
+    eie_fc_rows_free(f);
+}

@@ -31,6 +31,7 @@ const char *eie_layer_kind_name(eie_layer_kind_t kind)
     case EIE_LAYER_CONCAT: return "concat";
     case EIE_LAYER_FLATTEN: return "flatten";
     case EIE_LAYER_RESHAPE: return "reshape";
+    case EIE_LAYER_LSTM: return "lstm";
     }
     return NULL;
 }
@@ -72,6 +73,8 @@ void eie_model_clear(eie_model_t *model)
         eie_fc_clear(&model->layers[i].fc);
         free(model->layers[i].name);
         free(model->layers[i].inputs);
+        free(model->layers[i].lstm.initial[0]);
+        free(model->layers[i].lstm.initial[1]);
     }
     free(model->layers);
     for (size_t t = 0; t < model->n_tensors; t++)
@@ -153,7 +156,7 @@ const char *eie_model_layer_name(const eie_model_t *m, size_t i)
 
 static int is_sparse(eie_layer_kind_t kind)
 {
-    return kind == EIE_LAYER_FC || kind == EIE_LAYER_CONV2D;
+    return kind == EIE_LAYER_FC || kind == EIE_LAYER_CONV2D || kind == EIE_LAYER_LSTM;
 }
 
 const eie_fc_t *eie_model_fc(const eie_model_t *model, size_t i)
@@ -177,6 +180,14 @@ eie_status_t eie_model_layer_info(const eie_model_t *model, size_t i, eie_layer_
     info_out->n_inputs = l->n_inputs;
     info_out->inputs = l->inputs;
     info_out->output = l->output;
+    info_out->lstm_state[0] = info_out->lstm_state[1] = UINT32_MAX;
+    if (l->kind == EIE_LAYER_LSTM) {
+        info_out->hidden_size = l->lstm.hidden;
+        for (int k = 0; k < 2; k++) {
+            info_out->lstm_state[k] = l->lstm.state[k];
+            info_out->lstm_initial[k] = l->lstm.initial[k] != NULL;
+        }
+    }
     if (is_sparse(l->kind)) {
         info_out->storage = (eie_storage_t)l->fc.storage;
         const eie_fc_t *fc = &l->fc;
@@ -193,6 +204,14 @@ eie_status_t eie_model_layer_info(const eie_model_t *model, size_t i, eie_layer_
         }
     }
     return EIE_STATUS_OK;
+}
+
+const float *eie_model_lstm_initial(const eie_model_t *model, size_t i, int which)
+{
+    if (i >= model->n_layers || model->layers[i].kind != EIE_LAYER_LSTM || which < 0 ||
+        which > 1)
+        return NULL;
+    return model->layers[i].lstm.initial[which];
 }
 
 const float *eie_model_fc_codebook(const eie_model_t *model, size_t i)

@@ -356,6 +356,46 @@ static eie_status_t read_u32s(cur_t *c, const char *field, uint32_t *v, size_t n
     return EIE_STATUS_OK;
 }
 
+/* defined[t] of a tensor that is an LSTM's final state (FORMAT.md, "LSTM"). */
+#define DEFINED_STATE 2
+
+/* An LSTM node's attributes, matrix and stored initial state (FORMAT.md, "LSTM"). */
+static eie_status_t read_lstm(cur_t *c, const eie_limits_t *lim, eie_model_t *m, eie_layer_t *l)
+{
+    eie_status_t st;
+    uint32_t v[2];
+    size_t at = c->off;
+    if ((st = read_u32s(c, "hidden_size", v, 2)) != EIE_STATUS_OK)
+        return st;
+    l->lstm.hidden = v[0];
+    if (v[0] < 1 || v[0] > lim->max_dim / 4)
+        return cur_fail(c, EIE_STATUS_LIMIT, "hidden_size", at, "hidden_size %u not in 1..%u",
+                        v[0], lim->max_dim / 4);
+    if (v[1] > 3)
+        return cur_fail(c, EIE_STATUS_BAD_FORMAT, "initial", at + 4,
+                        "flags %u: only bit 0 (initial_h) and bit 1 (initial_c) are defined",
+                        v[1]);
+    if (l->lstm.state[1] != UINT32_MAX && l->lstm.state[0] == UINT32_MAX)
+        return cur_fail(c, EIE_STATUS_BAD_FORMAT, "outputs", at, "Y_c needs Y_h");
+    if ((st = read_fc(c, lim, EIE_FORMAT_VERSION_GRAPH, &l->fc)) != EIE_STATUS_OK)
+        return st;
+    const eie_shape_t *x = &m->tensors[l->inputs[0]].shape;
+    if (v[1] != 0 && x->rank != 3)
+        return cur_fail(c, EIE_STATUS_BAD_FORMAT, "inputs", at,
+                        "input \"%s\" is not [T,N,I], so the lanes of the initial state are "
+                        "unknown",
+                        m->tensors[l->inputs[0]].name);
+    l->lstm.lanes = x->rank == 3 ? (uint32_t)x->dims[1] : 0;
+    for (int k = 0; k < 2; k++)
+        if (v[1] & (1u << k)) {
+            size_t n = (size_t)x->dims[1] * l->lstm.hidden;
+            if ((st = read_floats(c, n, k ? "initial_c" : "initial_h", &l->lstm.initial[k])) !=
+                EIE_STATUS_OK)
+                return st;
+        }
+    return EIE_STATUS_OK;
+}
+
 /* One node's payload (FORMAT.md, "Nodes"), up to but not including the checks against the
  * graph that need the other nodes; defined[t] says whether tensor t has a value yet. */
 static eie_status_t read_node(cur_t *c, const eie_limits_t *lim, eie_model_t *m, size_t index,
@@ -387,21 +427,34 @@ static eie_status_t read_node(cur_t *c, const eie_limits_t *lim, eie_model_t *m,
                             "tensor %u \"%s\" is read before any node writes it (nodes must be in "
                             "topological order)",
                             l->inputs[k], m->tensors[l->inputs[k]].name);
+        /* An LSTM's final state is written once per run, not per step: only a graph
+           output may take it. */
+        if (defined[l->inputs[k]] == DEFINED_STATE)
+            return cur_fail(c, EIE_STATUS_UNSUPPORTED, "inputs", at,
+                            "tensor %u \"%s\" is an lstm's final state (Y_h or Y_c), which only "
+                            "a graph output may take",
+                            l->inputs[k], m->tensors[l->inputs[k]].name);
     }
     size_t at_out = c->off;
+    uint64_t max_out = l->kind == EIE_LAYER_LSTM ? 3 : 1;
     READ(c, 4, "outputs", n_out);
-    if (n_out != 1)
+    if (n_out < 1 || n_out > max_out)
         return cur_fail(c, EIE_STATUS_BAD_FORMAT, "outputs", at_out,
-                        "%" PRIu64 " outputs, must be 1", n_out);
-    at_out = c->off;
-    if ((st = read_index(c, "output", m->n_tensors, &l->output)) != EIE_STATUS_OK)
-        return st;
-    if (defined[l->output])
-        return cur_fail(c, EIE_STATUS_BAD_FORMAT, "output", at_out,
-                        "tensor %u \"%s\" already has a value (a graph input or another node's "
-                        "output)",
-                        l->output, m->tensors[l->output].name);
-    defined[l->output] = 1;
+                        "%" PRIu64 " outputs, must be %s", n_out,
+                        max_out == 1 ? "1" : "1..3 (Y, Y_h, Y_c)");
+    l->lstm.state[0] = l->lstm.state[1] = UINT32_MAX;
+    for (uint64_t o = 0; o < n_out; o++) {
+        uint32_t *dst = o == 0 ? &l->output : &l->lstm.state[o - 1];
+        at_out = c->off;
+        if ((st = read_index(c, "output", m->n_tensors, dst)) != EIE_STATUS_OK)
+            return st;
+        if (defined[*dst])
+            return cur_fail(c, EIE_STATUS_BAD_FORMAT, "output", at_out,
+                            "tensor %u \"%s\" already has a value (a graph input or another "
+                            "node's output)",
+                            *dst, m->tensors[*dst].name);
+        defined[*dst] = o == 0 ? 1 : DEFINED_STATE;
+    }
     uint32_t v[11];
     switch (l->kind) {
     case EIE_LAYER_FC:
@@ -430,9 +483,16 @@ static eie_status_t read_node(cur_t *c, const eie_limits_t *lim, eie_model_t *m,
             return st;
         l->axis = (int32_t)v[0];
         return EIE_STATUS_OK;
+    case EIE_LAYER_LSTM:
+        return read_lstm(c, lim, m, l);
     default:
         return EIE_STATUS_OK;
     }
+}
+
+static const eie_shape_t *in_shape0(const eie_model_t *m, const eie_layer_t *l)
+{
+    return &m->tensors[l->inputs[0]].shape;
 }
 
 /* The body of a version-2 file, from the name on (c->end excludes the trailer). */
@@ -597,7 +657,7 @@ static eie_status_t load_graph(cur_t *c, const eie_limits_t *lim, eie_model_t *m
             st = cur_fail(&lc, EIE_STATUS_UNSUPPORTED, "kind", frames[i].kind_off,
                           "unknown node kind %u (this reader knows 1 = fc, 2 = activation, "
                           "3 = conv2d, 4 = maxpool2d, 5 = avgpool2d, 6 = global_avgpool, 7 = add, "
-                          "8 = concat, 9 = flatten, 10 = reshape)",
+                          "8 = concat, 9 = flatten, 10 = reshape, 11 = lstm)",
                           frames[i].kind);
             goto done;
         }
@@ -611,7 +671,7 @@ static eie_status_t load_graph(cur_t *c, const eie_limits_t *lim, eie_model_t *m
                           lc.off - frames[i].start);
             goto done;
         }
-        if (l->kind == EIE_LAYER_FC || l->kind == EIE_LAYER_CONV2D)
+        if (l->kind == EIE_LAYER_FC || l->kind == EIE_LAYER_CONV2D || l->kind == EIE_LAYER_LSTM)
             l->fc.layer_bytes = frames[i].len;
         eie_shape_t out;
         const char *field;
@@ -628,6 +688,19 @@ static eie_status_t load_graph(cur_t *c, const eie_limits_t *lim, eie_model_t *m
                           "tensor \"%s\" is declared %s but the node gives %s",
                           m->tensors[l->output].name, a, b);
             goto done;
+        }
+        for (int k = 0; l->kind == EIE_LAYER_LSTM && k < 2; k++) {
+            uint32_t t = l->lstm.state[k];
+            eie_shape_t want = eie_lstm_state_shape(in_shape0(m, l), l->lstm.hidden);
+            if (t != UINT32_MAX && !eie_shape_equal(&want, &m->tensors[t].shape)) {
+                char a[160], b[160];
+                eie_shape_format(&m->tensors[t].shape, a, sizeof a);
+                eie_shape_format(&want, b, sizeof b);
+                st = cur_fail(&lc, EIE_STATUS_BAD_FORMAT, "output", frames[i].start,
+                              "tensor \"%s\" (%s) is declared %s but the node gives %s",
+                              m->tensors[t].name, k ? "Y_c" : "Y_h", a, b);
+                goto done;
+            }
         }
     }
     snprintf(c->where, sizeof c->where, "header");

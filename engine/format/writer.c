@@ -134,8 +134,13 @@ static void put_node(buf_t *b, const eie_layer_t *l)
     put_u32(b, l->n_inputs);
     for (uint32_t k = 0; k < l->n_inputs; k++)
         put_u32(b, l->inputs[k]);
-    put_u32(b, 1); /* outputs */
+    uint32_t n_out = 1;
+    if (l->kind == EIE_LAYER_LSTM)
+        n_out += (l->lstm.state[0] != UINT32_MAX) + (l->lstm.state[1] != UINT32_MAX);
+    put_u32(b, n_out); /* outputs */
     put_u32(b, l->output);
+    for (uint32_t o = 1; o < n_out; o++)
+        put_u32(b, l->lstm.state[o - 1]);
     switch (l->kind) {
     case EIE_LAYER_FC:
         put_fc(b, &l->fc);
@@ -167,6 +172,17 @@ static void put_node(buf_t *b, const eie_layer_t *l)
     case EIE_LAYER_CONCAT:
         put_i32(b, l->axis);
         break;
+    case EIE_LAYER_LSTM: {
+        put_u32(b, l->lstm.hidden);
+        put_u32(b, (l->lstm.initial[0] != NULL) | (uint32_t)(l->lstm.initial[1] != NULL) << 1);
+        put_fc(b, &l->fc);
+        /* the lanes of the state: the input's dims[1], recorded as n_lanes by the builder */
+        for (int k = 0; k < 2; k++)
+            if (l->lstm.initial[k] != NULL)
+                for (size_t i = 0; i < (size_t)l->lstm.lanes * l->lstm.hidden; i++)
+                    put_f32(b, l->lstm.initial[k][i]);
+        break;
+    }
     default: /* GLOBAL_AVGPOOL, ADD, FLATTEN, RESHAPE: no attributes */
         break;
     }

@@ -149,6 +149,66 @@ static void window_attrs(gexp_t *ex, Onnx__AttributeProto **at, size_t *n, uint3
     at[(*n)++] = attr_ints(ex, "pads", p, 4);
 }
 
+/*
+ * An lstm node as ONNX's LSTM: the unit-major [W | R] rows back to W [1, 4H, I]
+ * and R [1, 4H, H] in gate blocks i, o, f, c; B = [bias, -0.0] so that the
+ * importer's Wb + Rb gives the bias back bit for bit.
+ */
+static eie_status_t export_lstm(gexp_t *ex, size_t i, const eie_layer_info_t *li,
+                                const char *base, char **in, size_t *n_in, char **out,
+                                size_t *n_out, Onnx__AttributeProto **at, size_t *n_at,
+                                eie_error_t *err)
+{
+    uint64_t H = li->hidden_size, I = li->cols - H, cols = li->cols;
+    eie_tensor_info_t xi;
+    eie_model_tensor_info(ex->m, li->inputs[0], &xi);
+    uint64_t N = (uint64_t)xi.shape.dims[1];
+    float *dense = malloc(4 * H * cols * sizeof *dense);
+    float *W = malloc((4 * H * I + 1) * sizeof *W), *R = malloc(4 * H * H * sizeof *R);
+    float *B = malloc(8 * H * sizeof *B);
+    if (!dense || !W || !R || !B) {
+        free(dense);
+        free(W);
+        free(R);
+        free(B);
+        return eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory exporting ONNX");
+    }
+    eie_model_fc_dense(ex->m, i, dense);
+    const float *bias = eie_model_fc_bias(ex->m, i);
+    for (uint64_t j = 0; j < H; j++)
+        for (uint64_t g = 0; g < 4; g++) {
+            uint64_t src = 4 * j + g, dst = g * H + j;
+            memcpy(W + dst * I, dense + src * cols, I * sizeof *W);
+            memcpy(R + dst * H, dense + src * cols + I, H * sizeof *R);
+            B[dst] = bias[src];
+            B[4 * H + dst] = -0.0f;
+        }
+    int64_t wd[3] = {1, (int64_t)(4 * H), (int64_t)I}, rd[3] = {1, (int64_t)(4 * H), (int64_t)H};
+    int64_t bd[2] = {1, (int64_t)(8 * H)}, sd[3] = {1, (int64_t)N, (int64_t)H};
+    in[(*n_in)++] = add_init(ex, base, ".W", W, NULL, 4 * H * I, wd, 3);
+    in[(*n_in)++] = add_init(ex, base, ".R", R, NULL, 4 * H * H, rd, 3);
+    in[(*n_in)++] = add_init(ex, base, ".B", B, NULL, 8 * H, bd, 2);
+    free(dense);
+    free(W);
+    free(R);
+    free(B);
+    const float *h0 = eie_model_lstm_initial(ex->m, i, 0), *c0 = eie_model_lstm_initial(ex->m, i, 1);
+    if (h0 || c0) {
+        in[(*n_in)++] = ar_str(&ex->a, ""); /* sequence_lens: every sequence is T long */
+        in[(*n_in)++] = h0 ? add_init(ex, base, ".initial_h", h0, NULL, N * H, sd, 3)
+                           : ar_str(&ex->a, "");
+        if (c0)
+            in[(*n_in)++] = add_init(ex, base, ".initial_c", c0, NULL, N * H, sd, 3);
+    }
+    /* Y_c is only ever written after Y_h (FORMAT.md) */
+    for (int k = 0; k < 2 && li->lstm_state[k] != UINT32_MAX; k++) {
+        out[1 + k] = ar_str(&ex->a, tensor_name(ex, li->lstm_state[k]));
+        *n_out = (size_t)k + 2;
+    }
+    at[(*n_at)++] = attr_int(ex, "hidden_size", (int64_t)H);
+    return EIE_STATUS_OK;
+}
+
 static eie_status_t export_node(gexp_t *ex, size_t i, eie_error_t *err)
 {
     eie_layer_info_t li;
@@ -156,8 +216,9 @@ static eie_status_t export_node(gexp_t *ex, size_t i, eie_error_t *err)
     if (st != EIE_STATUS_OK)
         return eie_error_set(err, st, "node %zu: no layer info", i);
     Onnx__NodeProto *node = ar_alloc(&ex->a, sizeof *node);
-    char **in = ar_alloc(&ex->a, (li.n_inputs + 2) * sizeof *in);
-    char **out = ar_alloc(&ex->a, sizeof *out);
+    char **in = ar_alloc(&ex->a, (li.n_inputs + 6) * sizeof *in);
+    char **out = ar_alloc(&ex->a, 3 * sizeof *out);
+    size_t n_out = 1;
     Onnx__AttributeProto **at = ar_alloc(&ex->a, 8 * sizeof *at);
     if (node == NULL || in == NULL || out == NULL || at == NULL)
         return eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory exporting ONNX");
@@ -170,6 +231,13 @@ static eie_status_t export_node(gexp_t *ex, size_t i, eie_error_t *err)
     size_t n_in = li.n_inputs, n_at = 0;
     /* Initializers are named after the node, or its output when it has no name. */
     const char *base = name && name[0] ? name : tensor_name(ex, li.output);
+    eie_tensor_info_t xin;
+    eie_model_tensor_info(ex->m, li.inputs[0], &xin);
+    if (li.kind == EIE_LAYER_FC && xin.shape.rank > 2)
+        return eie_error_set(err, EIE_STATUS_UNSUPPORTED,
+                             "node %zu: fc over a rank-%u input (a sequence) has no Gemm form; "
+                             "export takes [N, features] fc inputs only",
+                             i, xin.shape.rank);
     switch (li.kind) {
     case EIE_LAYER_FC:
     case EIE_LAYER_CONV2D: {
@@ -261,6 +329,11 @@ static eie_status_t export_node(gexp_t *ex, size_t i, eie_error_t *err)
             break;
         }
         break;
+    case EIE_LAYER_LSTM:
+        if ((st = export_lstm(ex, i, &li, base, in, &n_in, out, &n_out, at, &n_at, err)) != 0)
+            return st;
+        node->op_type = "LSTM";
+        break;
     default:
         return eie_error_set(err, EIE_STATUS_UNSUPPORTED, "node %zu: kind %d has no ONNX op", i,
                              (int)li.kind);
@@ -269,7 +342,7 @@ static eie_status_t export_node(gexp_t *ex, size_t i, eie_error_t *err)
         return eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory exporting ONNX");
     node->n_input = n_in;
     node->input = in;
-    node->n_output = 1;
+    node->n_output = n_out;
     node->output = out;
     node->n_attribute = n_at;
     node->attribute = at;
@@ -325,7 +398,7 @@ eie_status_t eie_onnx_export_model_memory(const eie_model_t *model, uint8_t **da
     size_t nl = eie_model_layer_count(model);
     size_t ni = eie_model_input_count(model), no = eie_model_output_count(model);
     ex.nodes = ar_alloc(&ex.a, nl * sizeof *ex.nodes);
-    ex.inits = ar_alloc(&ex.a, 3 * nl * sizeof *ex.inits);
+    ex.inits = ar_alloc(&ex.a, 5 * nl * sizeof *ex.inits); /* an lstm: W, R, B, h0, c0 */
     Onnx__ValueInfoProto **vin = ar_alloc(&ex.a, ni * sizeof *vin);
     Onnx__ValueInfoProto **vout = ar_alloc(&ex.a, no * sizeof *vout);
     if (ex.a.failed)

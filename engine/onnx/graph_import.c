@@ -27,7 +27,7 @@ static const char supported_ops[] =
     "Gemm, MatMul, Add, Conv, MaxPool, AveragePool, GlobalAveragePool, BatchNormalization, "
     "Concat, Relu, Sigmoid, Tanh, Softmax, Flatten, Reshape, Squeeze, Unsqueeze, Identity, "
     "Dropout, Constant, Transpose of a 2-D constant, Shape (with Gather, Unsqueeze and Concat "
-    "of its values)";
+    "of its values), LSTM (forward), Expand of a constant";
 
 typedef struct gconst {
     const char *name;
@@ -55,6 +55,7 @@ typedef struct pending {
     const char *input;     /* builder tensor it reads */
     const char *output;    /* ONNX tensor it writes now (changes with each fold) */
     uint32_t rows, cols;
+    uint32_t in_rank; /* FC: rank of its input (> 2: vectors along the last axis) */
     double *w; /* rows x cols */
     double *b; /* rows */
     eie_conv2d_params_t conv;
@@ -547,7 +548,7 @@ static eie_status_t fold_bias(gimp_t *imp, pending_t *p, const gconst_t *k, doub
 static const char *const no_attrs[] = {NULL};
 
 static eie_status_t fc_node(gimp_t *imp, const Onnx__NodeProto *n, const gconst_t *bk, int trans_b,
-                            float alpha, const gconst_t *ck, float beta)
+                            float alpha, const gconst_t *ck, float beta, int any_rank)
 {
     const char *x;
     eie_shape_t xs;
@@ -569,20 +570,23 @@ static eie_status_t fc_node(gimp_t *imp, const Onnx__NodeProto *n, const gconst_
     }
     uint64_t k_in = (uint64_t)(trans_b ? dims[1] : dims[0]);
     uint64_t n_out = (uint64_t)(trans_b ? dims[0] : dims[1]);
-    if (xs.rank != 2 || (uint64_t)xs.dims[1] != k_in) {
+    /* MatMul also takes [N, ..., k] (a sequence after an LSTM): the last axis */
+    if (xs.rank < 2 || (xs.rank > 2 && !any_rank) ||
+        (uint64_t)xs.dims[xs.rank - 1] != k_in) {
         char a[160];
         eie_shape_format(&xs, a, sizeof a);
         st = eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
                            "%s: input '%.64s' of shape %s does not fit weight '%.64s' (%llu "
-                           "inputs); eie needs [N,%llu]",
+                           "inputs); eie needs [N,%llu]%s",
                            imp->where, x, a, bk->name, (unsigned long long)k_in,
-                           (unsigned long long)k_in);
+                           (unsigned long long)k_in, any_rank ? " or [N,...,k]" : "");
         goto done;
     }
     if ((st = new_pending(imp, n, &p)) != EIE_STATUS_OK ||
         (st = pending_alloc(imp, p, n_out, k_in)) != EIE_STATUS_OK)
         goto done;
     p->kind = EIE_LAYER_FC;
+    p->in_rank = xs.rank;
     p->input = x;
     for (uint64_t o = 0; o < n_out; o++)
         for (uint64_t i = 0; i < k_in; i++)
@@ -617,7 +621,7 @@ static eie_status_t op_gemm(gimp_t *imp, const Onnx__NodeProto *n)
     if (n->n_input >= 3 && str(n->input[2])[0] != '\0' &&
         (st = const_input(imp, n, 2, &ck)) != EIE_STATUS_OK)
         return st;
-    return fc_node(imp, n, bk, tb != 0, alpha, ck, beta);
+    return fc_node(imp, n, bk, tb != 0, alpha, ck, beta, 0);
 }
 
 static eie_status_t op_matmul(gimp_t *imp, const Onnx__NodeProto *n)
@@ -626,7 +630,7 @@ static eie_status_t op_matmul(gimp_t *imp, const Onnx__NodeProto *n)
     eie_status_t st;
     if ((st = check_attrs(imp, n, no_attrs)) || (st = const_input(imp, n, 1, &bk)))
         return st;
-    return fc_node(imp, n, bk, 0, 1.0f, NULL, 1.0f);
+    return fc_node(imp, n, bk, 0, 1.0f, NULL, 1.0f, 1);
 }
 
 /* ONNX auto_pad: SAME_UPPER puts the odd pad at the end, SAME_LOWER at the start. */
@@ -875,6 +879,12 @@ static eie_status_t op_batchnorm(gimp_t *imp, const Onnx__NodeProto *n)
                                  n->output[o]);
     const char *xname = n->n_input ? str(n->input[0]) : "";
     pending_t *p = foldable(imp, xname);
+    if (p != NULL && p->kind == EIE_LAYER_FC && p->in_rank > 2)
+        return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
+                             "%s: input '%.64s' is a MatMul over a rank-%u tensor, whose axis 1 "
+                             "is not its features; eie folds BatchNormalization into an fc of "
+                             "[N, features] only",
+                             imp->where, xname, p->in_rank);
     if (p == NULL)
         return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
                              "%s: input '%.64s' is not the output of a Conv, Gemm or MatMul read "
@@ -1422,6 +1432,300 @@ static eie_status_t fold_ints(gimp_t *imp, const Onnx__NodeProto *n)
     return add_shape_value(imp, n->output[0], out, n_out, r_out);
 }
 
+/*
+ * Expand of a float constant to a constant shape (exporters broadcast a stored
+ * LSTM initial state over the batch this way: Shape, Gather, Concat, Expand),
+ * folded to the broadcast constant.
+ */
+static eie_status_t fold_expand(gimp_t *imp, const Onnx__NodeProto *n)
+{
+    eie_status_t st = check_attrs(imp, n, no_attrs);
+    const gconst_t *k = find_const(imp, n->input[0]);
+    int64_t shape[EIE_MAX_RANK];
+    size_t ns;
+    uint32_t rs, rank;
+    int64_t dims[EIE_ONNX_MAX_RANK];
+    size_t count;
+    float *data;
+    if (st != EIE_STATUS_OK || (st = int_values(imp, find_const(imp, n->input[1]), shape, &ns,
+                                                &rs)) != EIE_STATUS_OK)
+        return st;
+    if ((st = const_floats(imp, k, &rank, dims, &count, &data)) != EIE_STATUS_OK)
+        return st;
+    uint64_t total = 1;
+    int ok = ns >= rank && ns <= EIE_MAX_RANK;
+    int64_t od[EIE_MAX_RANK];
+    for (size_t d = 0; ok && d < ns; d++) {
+        int64_t in = d + rank >= ns ? dims[d + rank - ns] : 1;
+        od[d] = shape[d] == BATCH_DIM ? -1 : (in > shape[d] ? in : shape[d]);
+        ok = od[d] >= 1 && (in == 1 || in == od[d]) && od[d] <= (int64_t)EIE_ONNX_MAX_ELEMENTS;
+        total *= ok ? (uint64_t)od[d] : 1;
+        ok = ok && total <= EIE_ONNX_MAX_ELEMENTS;
+    }
+    if (!ok) {
+        free(data);
+        return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
+                             "%s: eie folds Expand of a constant to a fixed shape it broadcasts "
+                             "to (not the batch size, at most %llu values)",
+                             imp->where, (unsigned long long)EIE_ONNX_MAX_ELEMENTS);
+    }
+    eie_onnx_tensor_t *t = calloc(1, sizeof *t);
+    float *out = malloc(total * sizeof *out);
+    if (t == NULL || out == NULL) {
+        free(t);
+        free(out);
+        free(data);
+        return eie_error_set(imp->err, EIE_STATUS_NO_MEMORY, "out of memory");
+    }
+    for (uint64_t i = 0; i < total; i++) {
+        uint64_t rem = i, src = 0, stride = 1;
+        for (size_t d = ns; d-- > 0;) {
+            uint64_t c = rem % (uint64_t)od[d];
+            rem /= (uint64_t)od[d];
+            if (d + rank >= ns) {
+                int64_t in = dims[d + rank - ns];
+                src += (in == 1 ? 0 : c) * stride;
+                stride *= (uint64_t)in;
+            }
+        }
+        out[i] = data[src];
+    }
+    free(data);
+    *t = (eie_onnx_tensor_t){.rank = (uint32_t)ns, .count = total, .data = out};
+    memcpy(t->dims, od, ns * sizeof *od);
+    if ((st = add_const(imp, n->output[0], NULL, t)) != EIE_STATUS_OK) {
+        eie_onnx_tensor_free(t);
+        return st;
+    }
+    imp->consts[imp->n_consts - 1].owned = t;
+    return EIE_STATUS_OK;
+}
+
+/* An optional constant input's floats, which must hold exactly want values. */
+static eie_status_t lstm_const(gimp_t *imp, const Onnx__NodeProto *n, size_t i, const char *what,
+                               size_t want, float **out)
+{
+    *out = NULL;
+    if (i >= n->n_input || str(n->input[i])[0] == '\0')
+        return EIE_STATUS_OK;
+    const gconst_t *k = find_const(imp, n->input[i]);
+    if (k == NULL)
+        return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
+                             "%s: input '%s' ('%.64s') is computed; eie takes it as an "
+                             "initializer (or a constant Expand of one)",
+                             imp->where, what, n->input[i]);
+    uint32_t rank;
+    int64_t dims[EIE_ONNX_MAX_RANK];
+    size_t count;
+    eie_status_t st = const_floats(imp, k, &rank, dims, &count, out);
+    if (st == EIE_STATUS_OK && count != want) {
+        free(*out);
+        *out = NULL;
+        return eie_error_set(imp->err, EIE_STATUS_BAD_FORMAT,
+                             "%s: input '%s' has %zu values, needs %zu", imp->where, what, count,
+                             want);
+    }
+    return st;
+}
+
+/* sequence_lens, int32 as ONNX defines it (int64 accepted too): at most max values. */
+static eie_status_t lstm_lens(gimp_t *imp, const gconst_t *k, size_t max, size_t *n,
+                              int64_t **out)
+{
+    const Onnx__TensorProto *t = k->proto;
+    if (t == NULL || !t->has_data_type || t->data_type != 6 /* INT32 */)
+        return const_int64s(imp, k, max, n, out);
+    size_t count = 1;
+    for (size_t d = 0; d < t->n_dims; d++)
+        count *= t->dims[d] >= 0 && t->dims[d] <= (int64_t)max ? (size_t)t->dims[d] : max + 1;
+    int raw = t->has_raw_data && t->raw_data.len > 0;
+    if (t->n_dims != 1 || count > max || (raw ? t->raw_data.len != 4 * count
+                                              : t->n_int32_data != count))
+        return eie_error_set(imp->err, EIE_STATUS_BAD_FORMAT,
+                             "%s: input 'sequence_lens' is not a vector of %zu int32 values",
+                             imp->where, max);
+    if ((*out = malloc((count ? count : 1) * sizeof **out)) == NULL)
+        return eie_error_set(imp->err, EIE_STATUS_NO_MEMORY, "out of memory");
+    for (size_t i = 0; i < count; i++) {
+        int32_t v;
+        if (raw)
+            memcpy(&v, t->raw_data.data + 4 * i, 4);
+        else
+            v = t->int32_data[i];
+        (*out)[i] = v;
+    }
+    *n = count;
+    return EIE_STATUS_OK;
+}
+
+/*
+ * ONNX LSTM (opsets 7-14), forward, default activations, layout 0: one lstm
+ * node whose matrix is [W | R] with rows unit-major (FORMAT.md "LSTM").
+ * What eie does not compute is refused naming the attribute or input.
+ */
+static eie_status_t op_lstm(gimp_t *imp, const Onnx__NodeProto *n)
+{
+    static const char *const ok[] = {"hidden_size", "direction", "layout", "activations",
+                                     "activation_alpha", "activation_beta", "clip",
+                                     "input_forget", NULL};
+    static const char *const dflt_act[] = {"Sigmoid", "Tanh", "Tanh"};
+    eie_status_t st;
+    int64_t hs, layout, input_forget;
+    if ((st = check_attrs(imp, n, ok)) || (st = attr_int(imp, n, "hidden_size", 0, &hs)) ||
+        (st = attr_int(imp, n, "layout", 0, &layout)) ||
+        (st = attr_int(imp, n, "input_forget", 0, &input_forget)))
+        return st;
+    const Onnx__AttributeProto *a;
+    if ((a = find_attr(n, "direction")) != NULL &&
+        !(a->s.len == 7 && memcmp(a->s.data, "forward", 7) == 0))
+        return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
+                             "%s: attribute 'direction' = '%.*s'; eie computes 'forward' only",
+                             imp->where, (int)(a->s.len > 32 ? 32 : a->s.len),
+                             (const char *)a->s.data);
+    if (layout != 0)
+        return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
+                             "%s: attribute 'layout' = %lld; eie takes layout 0 ([T, N, I])",
+                             imp->where, (long long)layout);
+    if (find_attr(n, "clip") != NULL)
+        return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
+                             "%s: attribute 'clip' is not supported (eie does not clip the "
+                             "cell input)",
+                             imp->where);
+    if (input_forget != 0)
+        return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
+                             "%s: attribute 'input_forget' = %lld is not supported", imp->where,
+                             (long long)input_forget);
+    if (find_attr(n, "activation_alpha") || find_attr(n, "activation_beta"))
+        return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
+                             "%s: attribute '%s' is not supported (default activations only)",
+                             imp->where,
+                             find_attr(n, "activation_alpha") ? "activation_alpha"
+                                                              : "activation_beta");
+    if ((a = find_attr(n, "activations")) != NULL) {
+        int same = a->n_strings == 3;
+        for (size_t k = 0; same && k < 3; k++)
+            same = a->strings[k].len == strlen(dflt_act[k]) &&
+                   memcmp(a->strings[k].data, dflt_act[k], a->strings[k].len) == 0;
+        if (!same)
+            return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
+                                 "%s: attribute 'activations' is not (Sigmoid, Tanh, Tanh); eie "
+                                 "computes the default activations only",
+                                 imp->where);
+    }
+    if (n->n_input > 7 && str(n->input[7])[0] != '\0')
+        return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
+                             "%s: input 'P' (peepholes) is not supported", imp->where);
+    const char *x;
+    eie_shape_t xs;
+    const gconst_t *wk, *rk;
+    if ((st = data_input(imp, n, 0, &x, &xs)) || (st = const_input(imp, n, 1, &wk)) ||
+        (st = const_input(imp, n, 2, &rk)))
+        return st;
+    if (xs.rank != 3) {
+        char sb[160];
+        eie_shape_format(&xs, sb, sizeof sb);
+        return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
+                             "%s: input X is %s, not [T, N, I]", imp->where, sb);
+    }
+    uint64_t I = (uint64_t)xs.dims[2], N = (uint64_t)xs.dims[1];
+    if (hs < 1 || hs > (1 << 18))
+        return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
+                             "%s: attribute 'hidden_size' = %lld not in 1..%d", imp->where,
+                             (long long)hs, 1 << 18);
+    uint64_t H = (uint64_t)hs, cols = I + H;
+    float *W = NULL, *R = NULL, *B = NULL, *h0 = NULL, *c0 = NULL, *dense = NULL, *bias = NULL;
+    float *book = NULL;
+    uint8_t *codes = NULL;
+    char *names = NULL;
+    if ((st = lstm_const(imp, n, 1, "W", 4 * H * I, &W)) ||
+        (st = lstm_const(imp, n, 2, "R", 4 * H * H, &R)) ||
+        (st = lstm_const(imp, n, 3, "B", 8 * H, &B)) ||
+        (st = lstm_const(imp, n, 5, "initial_h", N * H, &h0)) ||
+        (st = lstm_const(imp, n, 6, "initial_c", N * H, &c0)))
+        goto done;
+    if (n->n_input > 4 && str(n->input[4])[0] != '\0') {
+        const gconst_t *k = find_const(imp, n->input[4]);
+        int64_t *lens = NULL;
+        size_t nl = 0;
+        if (k == NULL)
+            st = eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
+                               "%s: input 'sequence_lens' is computed; eie runs sequences of one "
+                               "length, the input's T",
+                               imp->where);
+        else if ((st = lstm_lens(imp, k, N, &nl, &lens)) == EIE_STATUS_OK) {
+            for (size_t q = 0; q < nl && st == EIE_STATUS_OK; q++)
+                if (lens[q] != xs.dims[0])
+                    st = eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
+                                       "%s: input 'sequence_lens'[%zu] = %lld but eie runs every "
+                                       "sequence for the input's T = %lld steps",
+                                       imp->where, q, (long long)lens[q], (long long)xs.dims[0]);
+        }
+        free(lens);
+        if (st != EIE_STATUS_OK)
+            goto done;
+    }
+    dense = calloc(4 * H * cols, sizeof *dense);
+    bias = malloc(4 * H * sizeof *bias);
+    names = malloc(3 * 300);
+    if (dense == NULL || bias == NULL || names == NULL) {
+        st = eie_error_set(imp->err, EIE_STATUS_NO_MEMORY, "out of memory for %s", imp->where);
+        goto done;
+    }
+    /* ONNX's gate blocks i, o, f, c of H rows each become rows 4j + g. */
+    for (uint64_t j = 0; j < H; j++)
+        for (uint64_t g = 0; g < 4; g++) {
+            uint64_t src = g * H + j, dst = 4 * j + g;
+            memcpy(dense + dst * cols, W + src * I, I * sizeof *dense);
+            memcpy(dense + dst * cols + I, R + src * H, H * sizeof *dense);
+            bias[dst] = B ? B[src] + B[4 * H + src] : 0.0f;
+            if (!isfinite(bias[dst])) {
+                st = eie_error_set(imp->err, EIE_STATUS_BAD_FORMAT,
+                                   "%s: bias Wb + Rb of row %llu is not finite", imp->where,
+                                   (unsigned long long)src);
+                goto done;
+            }
+        }
+    /* Y is always made; an absent Y next to a used Y_h gets a name of its own. */
+    const char *outs[3];
+    for (size_t o = 0; o < 3; o++) {
+        outs[o] = o < n->n_output ? str(n->output[o]) : "";
+        if (outs[o][0] == '\0' && (o == 0 || (o == 1 && n->n_output > 2 &&
+                                              str(n->output[2])[0] != '\0'))) {
+            snprintf(names + o * 300, 300, "%.200s:lstm_%s", str(n->name), o ? "Y_h" : "Y");
+            outs[o] = names + o * 300;
+        }
+        if (o > 0 && outs[o][0] != '\0' &&
+            uses(imp, outs[o]) > (size_t)is_graph_output(imp, outs[o])) {
+            st = eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
+                               "%s: output '%s' ('%.64s') is read by another node; eie gives an "
+                               "LSTM's final state as a graph output only",
+                               imp->where, o == 1 ? "Y_h" : "Y_c", outs[o]);
+            goto done;
+        }
+    }
+    eie_node_desc_t d = {.kind = EIE_LAYER_LSTM, .name = str(n->name), .n_inputs = 1,
+                         .inputs = &x, .output = outs[0], .rows = (uint32_t)(4 * H)};
+    d.lstm = (eie_lstm_desc_t){.hidden_size = (uint32_t)H, .initial_h = h0, .initial_c = c0,
+                               .output_h = outs[1][0] ? outs[1] : NULL,
+                               .output_c = outs[2][0] ? outs[2] : NULL};
+    if ((st = choose_storage(imp, dense, 4 * H * cols, &d.weights, &book, &codes)) != 0)
+        goto done;
+    d.weights.bias = bias;
+    st = add_node(imp, &d);
+done:
+    free(W);
+    free(R);
+    free(B);
+    free(h0);
+    free(c0);
+    free(dense);
+    free(bias);
+    free(book);
+    free(codes);
+    free(names);
+    return st;
+}
+
 /* Are all of n's inputs int64 constants (n folds to one)? */
 static int reads_int_consts(const gimp_t *imp, const Onnx__NodeProto *n)
 {
@@ -1464,6 +1768,11 @@ static eie_status_t import_node(gimp_t *imp, size_t i)
     if ((is_op(n, "Gather") || is_op(n, "Unsqueeze") || is_op(n, "Concat")) &&
         reads_int_consts(imp, n))
         return fold_ints(imp, n);
+    if (is_op(n, "Expand") && n->n_input == 2 && find_const(imp, n->input[0]) &&
+        is_int_const(find_const(imp, n->input[1])))
+        return fold_expand(imp, n);
+    if (is_op(n, "LSTM"))
+        return op_lstm(imp, n);
     if (is_op(n, "Gemm"))
         return op_gemm(imp, n);
     if (is_op(n, "MatMul"))

@@ -81,7 +81,7 @@ static eie_status_t sim_net_init(void *state, const eie_model_t *model, void **n
     for (size_t l = 0; l < eie_model_layer_count(model); l++) {
         eie_layer_info_t li;
         eie_model_layer_info(model, l, &li);
-        if (li.kind == EIE_LAYER_FC || li.kind == EIE_LAYER_CONV2D)
+        if (li.kind == EIE_LAYER_FC || li.kind == EIE_LAYER_CONV2D || li.kind == EIE_LAYER_LSTM)
             bytes += li.entries + (uint64_t)s->params.n_pes * (li.cols + 1) * 2 +
                      ((uint64_t)2 << li.code_bits) + 2ull * li.rows;
     }
@@ -99,9 +99,13 @@ static eie_status_t run_batch(eie_sim_t *sim, const float *in, size_t batch, flo
     *info = (eie_run_info_t){0};
     size_t din = eie_sim_input_dim(sim), dout = eie_sim_output_dim(sim);
     double pe_cycles = 0.0;
-    for (size_t b = 0; b < batch; b++) {
+    /* a sequence model's batch is one sequence, its steps in order */
+    size_t runs = eie_sim_is_sequence(sim) ? 1 : batch;
+    for (size_t b = 0; b < runs; b++) {
         eie_sim_report_t rep;
-        eie_status_t st = eie_sim_run(sim, in + b * din, out + b * dout, &rep, err);
+        eie_status_t st = runs == 1 && batch > 1
+                              ? eie_sim_run_sequence(sim, in, batch, out, &rep, err)
+                              : eie_sim_run(sim, in + b * din, out + b * dout, &rep, err);
         if (st != EIE_STATUS_OK)
             return st;
         info->entries += rep.total.entries;

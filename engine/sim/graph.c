@@ -31,6 +31,7 @@
 #include "sim/fixed.h"
 
 #define N_PROBES 8
+#define PROBE_STEPS 8
 #define ACT_HEADROOM 4.0
 
 typedef struct smat {
@@ -54,6 +55,9 @@ typedef struct snode {
     long in_from; /* the sparse node whose output is this node's input, or -1 */
     size_t rep;   /* index among sparse nodes */
     double in_max, out_max;
+    /* LSTM: the matrix laid out by units (eie_fc_lstm_rows), unit j on PE j mod N */
+    uint32_t hidden, lanes;
+    float *init[2]; /* initial h, c (lanes x H), or NULL for zeros; owned */
 } snode_t;
 
 struct eie_sim_graph {
@@ -64,6 +68,7 @@ struct eie_sim_graph {
     snode_t *nodes;
     uint32_t input, output;
     uint32_t max_cols, max_rows;
+    int sequence; /* has an lstm node: a run is a sequence of steps */
 };
 
 static void smat_clear(smat_t *s)
@@ -92,6 +97,8 @@ void eie_sim_graph_free(eie_sim_graph_t *g)
         free(nd->bias);
         free(nd->bias_acc);
         free(nd->inputs);
+        free(nd->init[0]);
+        free(nd->init[1]);
     }
     free(g->nodes);
     free(g->shape);
@@ -182,6 +189,9 @@ typedef struct srun {
     int64_t *acc;            /* max rows (one group) */
     eie_sim_layer_report_t *reps; /* per sparse node */
     eie_error_t *err;
+    float **state;           /* per node: an LSTM's h then c (lanes x H each), over steps */
+    float *gates;            /* max rows */
+    size_t step;             /* the step of the sequence being run */
 } srun_t;
 
 /* Adds one application's figures into a node's report. */
@@ -288,8 +298,15 @@ static eie_status_t run_sparse(srun_t *r, snode_t *nd)
     const eie_shape_t *xs = &r->g->shape[nd->inputs[0]], *ys = &r->g->shape[nd->output];
     const float *x = r->t[nd->inputs[0]];
     float *y = r->t[nd->output];
-    if (nd->kind == EIE_LAYER_FC)
-        return apply(r, nd, 0, x, y, 1);
+    if (nd->kind == EIE_LAYER_FC) {
+        /* each vector along the last axis is one inference of the layer */
+        for (size_t v = 0; v < r->g->numel[nd->inputs[0]] / nd->cols; v++) {
+            eie_status_t st = apply(r, nd, 0, x + v * nd->cols, y + v * nd->rows, 1);
+            if (st != EIE_STATUS_OK)
+                return st;
+        }
+        return EIE_STATUS_OK;
+    }
     const eie_conv2d_params_t *c = &nd->conv;
     int64_t H = xs->dims[2], W = xs->dims[3], Cg = xs->dims[1] / c->groups;
     size_t Ho = (size_t)ys->dims[2], Wo = (size_t)ys->dims[3], P = Ho * Wo;
@@ -312,6 +329,66 @@ static eie_status_t run_sparse(srun_t *r, snode_t *nd)
             if (st != EIE_STATUS_OK)
                 return st;
         }
+    return EIE_STATUS_OK;
+}
+
+/* Cycles of the element-wise unit for one lane's step: each PE updates its own hidden
+   units, one a cycle (an assumption: EIE describes no LSTM unit; sec. III-B's
+   interleave puts a unit's four gates on one PE, so it needs no exchange). */
+static void lstm_unit_cost(const eie_sim_params_t *p, uint32_t H, eie_sim_layer_report_t *rep)
+{
+    uint32_t N = p->n_pes, per_pe = (H + N - 1) / N;
+    double mw_cycles = 0.0;
+    for (unsigned q = 0; q < N; q++) {
+        uint32_t units = q < H ? (H - 1 - q) / N + 1 : 0;
+        mw_cycles += units * EIE_SIM_PE_POWER_MW + (per_pe - units) * EIE_SIM_PE_IDLE_POWER_MW;
+        if (rep->pe_busy != NULL)
+            rep->pe_busy[q] += units;
+    }
+    rep->cycles += per_pe;
+    rep->ideal_cycles += per_pe;
+    rep->balanced_cycles += per_pe;
+    rep->time_us += per_pe / p->clock_mhz;
+    rep->energy_uj += mw_cycles / 800.0 / 1000.0;
+}
+
+/*
+ * One step of an LSTM, lane by lane (EIE runs batch 1): the matrix over
+ * [x_t, h_{t-1}] as one EIE pass (apply: 16-bit inputs, weights and
+ * outputs), then the element-wise unit on the gates. h_t is what the next
+ * pass reads (quantised there like any input); the cell state stays in
+ * float.
+ */
+static eie_status_t run_lstm(srun_t *r, snode_t *nd, size_t ni)
+{
+    const eie_sim_graph_t *g = r->g;
+    uint32_t H = nd->hidden, I = nd->cols - H, N = g->params.n_pes;
+    const float *x = r->t[nd->inputs[0]];
+    float *y = r->t[nd->output], *h = r->state[ni], *c = h + (size_t)nd->lanes * H;
+    if (r->step == 0)
+        for (int k = 0; k < 2; k++) {
+            float *dst = k ? c : h;
+            if (nd->init[k] != NULL)
+                memcpy(dst, nd->init[k], (size_t)nd->lanes * H * sizeof(float));
+            else
+                memset(dst, 0, (size_t)nd->lanes * H * sizeof(float));
+        }
+    for (uint32_t n = 0; n < nd->lanes; n++) {
+        memcpy(r->patch, x + (size_t)n * I, I * sizeof(float));
+        memcpy(r->patch + I, h + (size_t)n * H, H * sizeof(float));
+        eie_status_t st = apply(r, nd, 0, r->patch, r->gates, 1);
+        if (st != EIE_STATUS_OK)
+            return st;
+        for (uint32_t j = 0; j < H; j++) {
+            float gt[4];
+            for (uint32_t q = 0; q < 4; q++)
+                gt[q] = r->gates[(size_t)(4 * (j / N) + q) * N + j % N];
+            y[(size_t)n * H + j] = eie_op_lstm_unit(gt, &c[(size_t)n * H + j]);
+        }
+        if (r->fixed)
+            lstm_unit_cost(&g->params, H, &r->reps[nd->rep]);
+    }
+    memcpy(h, y, (size_t)nd->lanes * H * sizeof(float));
     return EIE_STATUS_OK;
 }
 
@@ -362,12 +439,26 @@ static void run_host(srun_t *r, const snode_t *nd)
     }
 }
 
-static eie_status_t run_once(eie_sim_graph_t *g, int fixed, const float *input, float *output,
-                             eie_sim_layer_report_t *reps, eie_error_t *err)
+/* Runs steps samples in order (a sequence when the graph has an lstm node). */
+static eie_status_t run_seq(eie_sim_graph_t *g, int fixed, const float *input, size_t steps,
+                            float *output, eie_sim_layer_report_t *reps, eie_error_t *err)
 {
     eie_status_t st = EIE_STATUS_OK;
     srun_t r = {.g = g, .fixed = fixed, .reps = reps, .err = err};
     r.t = calloc(g->n_t, sizeof *r.t);
+    r.state = calloc(g->n_nodes, sizeof *r.state);
+    r.gates = malloc(((size_t)g->max_rows + 1) * sizeof *r.gates);
+    if (!r.state || !r.gates) {
+        st = eie_error_set(err, EIE_STATUS_NO_MEMORY, "eie-sim: out of memory running");
+        goto done;
+    }
+    for (size_t i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].kind == EIE_LAYER_LSTM &&
+            (r.state[i] = malloc(2 * (size_t)g->nodes[i].lanes * g->nodes[i].hidden *
+                                 sizeof(float))) == NULL) {
+            st = eie_error_set(err, EIE_STATUS_NO_MEMORY, "eie-sim: out of memory running");
+            goto done;
+        }
     r.patch = malloc(((size_t)g->max_cols + 1) * sizeof *r.patch);
     r.xq = malloc(((size_t)g->max_cols + 1) * sizeof *r.xq);
     r.bcast = malloc(((size_t)g->max_cols + 1) * sizeof *r.bcast);
@@ -381,17 +472,28 @@ static eie_status_t run_once(eie_sim_graph_t *g, int fixed, const float *input, 
             st = eie_error_set(err, EIE_STATUS_NO_MEMORY, "eie-sim: out of memory running");
             goto done;
         }
-    memcpy(r.t[g->input], input, g->numel[g->input] * sizeof(float));
-    for (size_t i = 0; i < g->n_nodes && st == EIE_STATUS_OK; i++) {
-        snode_t *nd = &g->nodes[i];
-        if (nd->m != NULL)
-            st = run_sparse(&r, nd);
-        else
-            run_host(&r, nd);
+    for (r.step = 0; r.step < steps && st == EIE_STATUS_OK; r.step++) {
+        memcpy(r.t[g->input], input + r.step * g->numel[g->input],
+               g->numel[g->input] * sizeof(float));
+        for (size_t i = 0; i < g->n_nodes && st == EIE_STATUS_OK; i++) {
+            snode_t *nd = &g->nodes[i];
+            if (nd->kind == EIE_LAYER_LSTM)
+                st = run_lstm(&r, nd, i);
+            else if (nd->m != NULL)
+                st = run_sparse(&r, nd);
+            else
+                run_host(&r, nd);
+        }
+        if (st == EIE_STATUS_OK)
+            memcpy(output + r.step * g->numel[g->output], r.t[g->output],
+                   g->numel[g->output] * sizeof(float));
     }
-    if (st == EIE_STATUS_OK)
-        memcpy(output, r.t[g->output], g->numel[g->output] * sizeof(float));
 done:
+    if (r.state != NULL)
+        for (size_t i = 0; i < g->n_nodes; i++)
+            free(r.state[i]);
+    free(r.state);
+    free(r.gates);
     if (r.t != NULL)
         for (size_t i = 0; i < g->n_t; i++)
             free(r.t[i]);
@@ -406,7 +508,9 @@ done:
 /* Chooses every sparse node's activation formats from probe ranges (see the top). */
 static eie_status_t choose_formats(eie_sim_graph_t *g, eie_error_t *err)
 {
-    size_t nin = g->numel[g->input], nout = g->numel[g->output];
+    /* a sequence model's probes are sequences, so the recurrent input h sees its range */
+    size_t steps = g->sequence ? PROBE_STEPS : 1;
+    size_t nin = g->numel[g->input] * steps, nout = g->numel[g->output] * steps;
     float *a = malloc(nin * sizeof *a), *y = malloc(nout * sizeof *y);
     eie_status_t st = EIE_STATUS_OK;
     if (a == NULL || y == NULL) {
@@ -420,12 +524,14 @@ static eie_status_t choose_formats(eie_sim_graph_t *g, eie_error_t *err)
             float v = (float)(probe_rand(&seed) >> 40) / (float)(1u << 24);
             a[i] = u < 0.5f ? 0.0f : (pr % 2 ? v : 2.0f * v - 1.0f);
         }
-        st = run_once(g, 0, a, y, NULL, err);
+        st = run_seq(g, 0, a, steps, y, NULL, err);
     }
     for (size_t i = 0; i < g->n_nodes && st == EIE_STATUS_OK; i++) {
         snode_t *nd = &g->nodes[i];
         if (nd->m == NULL)
             continue;
+        if (nd->kind == EIE_LAYER_LSTM && nd->in_max < 1.0)
+            nd->in_max = 1.0; /* h_{t-1} is in (-1, 1) whatever the probes saw */
         nd->out_frac = eie_fx_frac_for(nd->out_max, ACT_HEADROOM);
         nd->in_frac = nd->in_from >= 0 ? g->nodes[nd->in_from].out_frac
                                        : eie_fx_frac_for(nd->in_max, ACT_HEADROOM);
@@ -542,6 +648,34 @@ eie_status_t eie_sim_graph_init(const eie_model_t *m, const eie_sim_params_t *pa
         if ((nd->inputs = malloc(l->n_inputs * sizeof *nd->inputs)) == NULL)
             goto nomem;
         memcpy(nd->inputs, l->inputs, l->n_inputs * sizeof *nd->inputs);
+        if (l->kind == EIE_LAYER_LSTM) {
+            eie_fc_t pe_fc;
+            nd->groups = 1;
+            nd->hidden = l->lstm.hidden;
+            nd->lanes = l->lstm.lanes;
+            nd->rep = g->n_sparse++;
+            nd->in_from = -1; /* [x_t, h_{t-1}] is its own input */
+            g->sequence = 1;
+            for (int k = 0; k < 2; k++)
+                if (l->lstm.initial[k] != NULL) {
+                    size_t n = (size_t)nd->lanes * nd->hidden * sizeof(float);
+                    if ((nd->init[k] = malloc(n)) == NULL)
+                        goto nomem;
+                    memcpy(nd->init[k], l->lstm.initial[k], n);
+                }
+            if (eie_fc_lstm_rows(&l->fc, params->n_pes, &pe_fc) != 0) {
+                eie_fc_lstm_rows_free(&pe_fc);
+                goto nomem;
+            }
+            st = prep_sparse(g, nd, &pe_fc, err);
+            eie_fc_lstm_rows_free(&pe_fc);
+            if (st != EIE_STATUS_OK) {
+                eie_error_prefix(err, "node %zu: ", i);
+                goto error;
+            }
+            producer[l->output] = (long)i;
+            continue;
+        }
         if (l->kind == EIE_LAYER_FC || l->kind == EIE_LAYER_CONV2D) {
             nd->groups = l->kind == EIE_LAYER_CONV2D ? l->conv.groups : 1;
             nd->rep = g->n_sparse++;
@@ -567,8 +701,10 @@ error:
     return st;
 }
 
-eie_status_t eie_sim_graph_run(eie_sim_graph_t *g, const float *input, float *output,
-                               eie_sim_report_t *rep, eie_error_t *err)
+int eie_sim_graph_is_sequence(const eie_sim_graph_t *g) { return g->sequence; }
+
+eie_status_t eie_sim_graph_run(eie_sim_graph_t *g, const float *input, size_t steps,
+                               float *output, eie_sim_report_t *rep, eie_error_t *err)
 {
     rep->n_layers = g->n_sparse;
     rep->layers = calloc(g->n_sparse + 1, sizeof *rep->layers);
@@ -580,7 +716,7 @@ eie_status_t eie_sim_graph_run(eie_sim_graph_t *g, const float *input, float *ou
             continue;
         eie_sim_layer_report_t *l = &rep->layers[nd->rep];
         l->layer = i;
-        l->rows = nd->rows;
+        l->rows = nd->kind == EIE_LAYER_LSTM ? 4 * nd->hidden : nd->rows; /* not the padding */
         l->cols = nd->cols;
         l->in_frac = nd->in_frac;
         l->weight_frac = nd->wfrac;
@@ -589,7 +725,7 @@ eie_status_t eie_sim_graph_run(eie_sim_graph_t *g, const float *input, float *ou
         if ((l->pe_busy = calloc(g->params.n_pes, sizeof *l->pe_busy)) == NULL)
             return eie_error_set(err, EIE_STATUS_NO_MEMORY, "eie-sim: out of memory running");
     }
-    eie_status_t st = run_once(g, 1, input, output, rep->layers, err);
+    eie_status_t st = run_seq(g, 1, input, steps, output, rep->layers, err);
     for (size_t i = 0; i < g->n_sparse; i++) {
         eie_sim_layer_report_t *l = &rep->layers[i];
         l->efficiency = l->cycles ? (double)l->entries / ((double)l->n_pes * (double)l->cycles)

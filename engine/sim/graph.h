@@ -19,8 +19,11 @@ void eie_sim_graph_free(eie_sim_graph_t *g);
 uint32_t eie_sim_graph_input_dim(const eie_sim_graph_t *g);
 uint32_t eie_sim_graph_output_dim(const eie_sim_graph_t *g);
 
-/* One inference; fills rep's layers (one per sparse node), not its total. */
-eie_status_t eie_sim_graph_run(eie_sim_graph_t *g, const float *input, float *output,
-                               eie_sim_report_t *rep, eie_error_t *err);
+/* steps inferences in order (one, or a sequence's steps when the graph has an lstm
+   node); fills rep's layers (one per sparse node, summed over the steps), not its total. */
+eie_status_t eie_sim_graph_run(eie_sim_graph_t *g, const float *input, size_t steps,
+                               float *output, eie_sim_report_t *rep, eie_error_t *err);
+/* 1 if the graph has an lstm node. */
+int eie_sim_graph_is_sequence(const eie_sim_graph_t *g);
 
 #endif

@@ -483,17 +483,50 @@ static void report_total(eie_sim_report_t *r)
     t->gops = t->time_us > 0 ? 2.0 * (double)t->macs / (t->time_us * 1e3) : 0.0;
 }
 
+int eie_sim_is_sequence(const eie_sim_t *sim)
+{
+    return sim->graph != NULL && eie_sim_graph_is_sequence(sim->graph);
+}
+
+eie_status_t eie_sim_run_sequence(eie_sim_t *sim, const float *input, size_t steps,
+                                  float *output, eie_sim_report_t *report_out, eie_error_t *err)
+{
+    if (steps == 0 || steps > EIE_SIM_MAX_STEPS)
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT, "eie-sim: %zu steps not in 1..%u",
+                             steps, EIE_SIM_MAX_STEPS);
+    if (!eie_sim_is_sequence(sim)) {
+        if (steps != 1)
+            return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                                 "eie-sim: the model has no lstm node; run its inputs one by "
+                                 "one");
+        return eie_sim_run(sim, input, output, report_out, err);
+    }
+    eie_sim_report_t rep = {.params = sim->params, .steps = steps};
+    eie_status_t st = EIE_STATUS_OK;
+    rep.total.pe_busy = calloc(sim->params.n_pes, sizeof *rep.total.pe_busy);
+    if (rep.total.pe_busy == NULL)
+        st = eie_error_set(err, EIE_STATUS_NO_MEMORY, "eie-sim: out of memory running");
+    else if ((st = eie_sim_graph_run(sim->graph, input, steps, output, &rep, err)) ==
+             EIE_STATUS_OK)
+        report_total(&rep);
+    if (st == EIE_STATUS_OK && report_out != NULL)
+        *report_out = rep;
+    else
+        eie_sim_report_clear(&rep);
+    return st;
+}
+
 eie_status_t eie_sim_run(eie_sim_t *sim, const float *input, float *output,
                          eie_sim_report_t *report_out, eie_error_t *err)
 {
     eie_status_t st = EIE_STATUS_OK;
-    eie_sim_report_t rep = {.params = sim->params};
+    eie_sim_report_t rep = {.params = sim->params, .steps = 1};
     scratch_t s = {0};
     if (sim->graph != NULL) {
         rep.total.pe_busy = calloc(sim->params.n_pes, sizeof *rep.total.pe_busy);
         if (rep.total.pe_busy == NULL)
             st = eie_error_set(err, EIE_STATUS_NO_MEMORY, "eie-sim: out of memory running");
-        else if ((st = eie_sim_graph_run(sim->graph, input, output, &rep, err)) ==
+        else if ((st = eie_sim_graph_run(sim->graph, input, 1, output, &rep, err)) ==
                  EIE_STATUS_OK)
             report_total(&rep);
         goto done;

@@ -395,5 +395,76 @@ class CnnCompressTest(unittest.TestCase):
         self.assertIn("'x.onnx' must end in .eie", r.stderr)
 
 
+class LstmServeTest(unittest.TestCase):
+    """An ONNX LSTM imported and served: [T, N, I] in with T variable (-1 in the
+    metadata), y [T, N, H] and the final states Y_h, Y_c [1, N, H] out under their
+    names, each request one sequence (never batched with another) against a
+    float64 LSTM; a sequence over inference.max_sequence is refused."""
+
+    def test_sequences_of_several_lengths_and_the_limit(self):
+        import sys
+        sys.path.insert(0, os.path.join(harness.SOURCE, "tests", "engine", "onnx"))
+        import grpc
+        import numpy as np
+        import onnx
+        import test_graph_import as cases
+        tmp = tempfile.TemporaryDirectory(prefix="eie-lstm-")
+        self.addCleanup(tmp.cleanup)
+        rng = np.random.default_rng(4)
+        m, w, h0, c0 = cases.lstm_model(rng, I=5, H=4, N=2)
+        src = os.path.join(tmp.name, "lstm.onnx")
+        onnx.save(m, src)
+        path = os.path.join(tmp.name, "lstm.eie")
+        r = eiectl("import", src, "-o", path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        svc = "/inference.GRPCInferenceService/"
+        conf = ("[server]\ndrain_delay = 0s\nexit_timeout = 5s\n[inference]\n"
+                "max_sequence = 12\nbatch_window_us = 20000\n[models]\nlstm = %s\n" % path)
+        with Daemon(conf) as d, d.channel() as ch:
+            for _ in range(200):
+                if harness.unary(ch, svc + "ModelReady",
+                                 harness.message("inference.ModelReadyRequest")(name="lstm"),
+                                 harness.message("inference.ModelReadyResponse")).ready:
+                    break
+                time.sleep(0.05)
+            mm = harness.unary(ch, svc + "ModelMetadata",
+                               harness.message("inference.ModelMetadataRequest")(name="lstm"),
+                               harness.message("inference.ModelMetadataResponse"))
+            self.assertEqual([(t.name, list(t.shape)) for t in mm.inputs], [("x", [-1, 2, 5])])
+            self.assertEqual([(t.name, list(t.shape)) for t in mm.outputs],
+                             [("y", [-1, 2, 4]), ("Y_h", [1, 2, 4]), ("Y_c", [1, 2, 4])])
+
+            def request(T):
+                x = rng.standard_normal((T, 2, 5)).astype(np.float32)
+                req = harness.message("inference.ModelInferRequest")(model_name="lstm")
+                t = req.inputs.add(name="x", datatype="FP32")
+                t.shape.extend(x.shape)
+                req.raw_input_contents.append(x.astype("<f4").tobytes())
+                return x, req
+
+            # Two sequences sent at once must not be joined into one.
+            stub = ch.unary_unary(svc + "ModelInfer",
+                                  request_serializer=lambda q: q.SerializeToString(),
+                                  response_deserializer=harness.message(
+                                      "inference.ModelInferResponse").FromString)
+            sent = [request(T) for T in (7, 1, 12)]
+            futures = [stub.future(q, timeout=10) for _, q in sent]
+            for (x, _), f in zip(sent, futures):
+                resp = f.result()
+                Y, Yh, Yc = cases.np_lstm(x, w["W"], w["R"], w["B"], h0, c0)
+                want = {"y": Y[:, 0], "Y_h": Yh, "Y_c": Yc}
+                self.assertEqual([o.name for o in resp.outputs], ["y", "Y_h", "Y_c"])
+                for o, raw in zip(resp.outputs, resp.raw_output_contents):
+                    exp = want[o.name]
+                    self.assertEqual(list(o.shape), list(exp.shape), o.name)
+                    got = np.frombuffer(raw, "<f4").astype(np.float64)
+                    self.assertLessEqual(np.max(np.abs(got - exp.ravel())), 1e-5, o.name)
+            _, q = request(13)
+            with self.assertRaises(grpc.RpcError) as e:
+                stub(q, timeout=10)
+            self.assertIn("13", e.exception.details())
+            self.assertIn("sequence of steps 13 is over max_sequence 12",
+                          e.exception.details())
+
 if __name__ == "__main__":
     harness.main()

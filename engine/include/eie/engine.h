@@ -52,7 +52,13 @@ typedef struct eie_engine_opts {
     /* cpu: also refuse a layout over this many times the model's file bytes,
        a file counting as at least 256 KiB; 0 = no such limit. */
     uint64_t max_layout_ratio;
+    /* Steps of a sequence a net with an lstm node runs (its batch dimension is
+       time, FORMAT.md "LSTM"); a longer one is EIE_STATUS_LIMIT. 0 = 1024. */
+    unsigned max_sequence;
 } eie_engine_opts_t;
+
+/* The default of eie_engine_opts_t.max_sequence. */
+#define EIE_DEFAULT_MAX_SEQUENCE 1024u
 
 /* Defaults: backend "cpu", n_pes 0, sim_* 0 (the EIE paper's values),
    cpu_column_only 0, cpu_kernel NULL, max_layout_bytes 0, max_layout_ratio 0
@@ -127,6 +133,9 @@ void eie_net_free(eie_net_t *net);
 /* Elements of one sample of graph input 0 / output 0. */
 uint32_t eie_net_input_dim(const eie_net_t *net);
 uint32_t eie_net_output_dim(const eie_net_t *net);
+/* 1 if the graph has an lstm node: a run's batch is one sequence's steps, so requests
+   must not be batched together. */
+int eie_net_is_sequence(const eie_net_t *net);
 /* Bytes of the run-time weight layout (per-PE entries + pointers + codebooks + biases). */
 uint64_t eie_net_layout_bytes(const eie_net_t *net);
 
@@ -143,7 +152,9 @@ typedef struct eie_run_info {
 /*
  * Runs batch inputs (batch x input_dim floats, row-major) into output
  * (batch x output_dim). Blocks until done. Safe to call from many threads on
- * one net. info_out may be NULL.
+ * one net. info_out may be NULL. In a graph with an lstm node the batch is
+ * the sequence's T steps, run in order; an output that is an LSTM's final
+ * state (Y_h, Y_c) fills only its first sample.
  */
 eie_status_t eie_net_run(eie_net_t *net, const float *input, size_t batch, float *output,
                          eie_run_info_t *info_out, eie_error_t *err);

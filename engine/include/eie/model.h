@@ -31,7 +31,7 @@ typedef struct eie_model eie_model_t;
 
 /* Node (layer) kinds; the values are the kind numbers of the file format. */
 typedef enum {
-    EIE_LAYER_FC = 1,             /* y = W x + b, W sparse ([N,cols] -> [N,rows]) */
+    EIE_LAYER_FC = 1,             /* y = W x + b, W sparse ([N,...,cols] -> [N,...,rows]) */
     EIE_LAYER_ACTIVATION = 2,     /* element-wise, or softmax over an axis */
     EIE_LAYER_CONV2D = 3,         /* [N,C,H,W] -> [N,Cout,Ho,Wo], W sparse Cout x (C/groups*kh*kw) */
     EIE_LAYER_MAXPOOL2D = 4,      /* [N,C,H,W] -> [N,C,Ho,Wo] */
@@ -41,6 +41,7 @@ typedef enum {
     EIE_LAYER_CONCAT = 8,         /* joins tensors along an axis (>= 1) */
     EIE_LAYER_FLATTEN = 9,        /* [N,d1,...] -> [N,d1*...] */
     EIE_LAYER_RESHAPE = 10,       /* same elements, the shape of its output tensor */
+    EIE_LAYER_LSTM = 11,          /* [T,N,I] -> [T,1,N,H] (+ [1,N,H] states), W sparse 4H x (I+H) */
 } eie_layer_kind_t;
 
 /* Name of a node kind ("conv2d"); NULL for an unknown value. */
@@ -182,7 +183,7 @@ const char *eie_model_checksum_hex(const eie_model_t *model);
 /* Size in bytes of the file the model was loaded from. */
 uint64_t eie_model_file_bytes(const eie_model_t *model);
 
-/* "Sparse layer" below means an FC or CONV2D node: both hold a rows x cols matrix. */
+/* "Sparse layer" below means an FC, CONV2D or LSTM node: each holds a rows x cols matrix. */
 typedef struct eie_layer_info {
     eie_layer_kind_t kind;
     eie_act_t act;         /* ACTIVATION layers */
@@ -199,6 +200,9 @@ typedef struct eie_layer_info {
     int32_t axis;               /* ACTIVATION softmax, CONCAT: the axis (>= 1, of the full shape) */
     eie_conv2d_params_t conv;   /* CONV2D */
     eie_pool2d_params_t pool;   /* MAXPOOL2D, AVGPOOL2D */
+    uint32_t hidden_size;       /* LSTM: H (rows = 4H, cols = I + H, rows unit-major) */
+    uint32_t lstm_state[2];     /* LSTM: tensors of Y_h and Y_c, UINT32_MAX if not written */
+    int lstm_initial[2];        /* LSTM: 1 if initial_h / initial_c is stored (else zeros) */
     size_t n_inputs;            /* tensors the node reads */
     const uint32_t *inputs;     /* their tensor indices, owned by the model */
     uint32_t output;            /* the tensor index it writes */
@@ -213,6 +217,9 @@ const float *eie_model_fc_codebook(const eie_model_t *model, size_t i);
 const float *eie_model_fc_values(const eie_model_t *model, size_t i);
 /* Sparse layer i's bias (rows floats), owned by the model. */
 const float *eie_model_fc_bias(const eie_model_t *model, size_t i);
+/* LSTM node i's stored initial state (which 0: h, 1: c; N x H floats, lane-major), owned
+   by the model; NULL if the node starts from zeros or is no LSTM. */
+const float *eie_model_lstm_initial(const eie_model_t *model, size_t i, int which);
 /* Decodes sparse layer i (either storage) to dense row-major float weights (rows x cols). */
 eie_status_t eie_model_fc_dense(const eie_model_t *model, size_t i, float *dense_out);
 /* Decodes SHARED sparse layer i to row-major codes (rows x cols; 0 = pruned) into codes_out. */
@@ -281,8 +288,23 @@ typedef struct eie_weights {
 } eie_weights_t;
 
 /*
+ * An LSTM node (ONNX LSTM, forward, default activations; engine/FORMAT.md
+ * "LSTM"). Its weights are one 4H x (I + H) matrix: row 4j + g is gate g
+ * (0 i, 1 o, 2 f, 3 c, ONNX's order) of hidden unit j, columns 0..I-1 its
+ * W row, I..I+H-1 its R row; the bias is Wb + Rb per row.
+ */
+typedef struct eie_lstm_desc {
+    uint32_t hidden_size;     /* H, 1..max_dim / 4 */
+    const float *initial_h;   /* N x H floats (lane-major), or NULL for zeros */
+    const float *initial_c;   /* same */
+    const char *output_h;     /* name of the Y_h tensor [1,N,H] to create, or NULL */
+    const char *output_c;     /* name of the Y_c tensor; needs output_h */
+} eie_lstm_desc_t;
+
+/*
  * A node for eie_builder_add_node. Fields a kind does not use are ignored.
- *   FC:             inputs[0] of shape [N,cols]; rows; weights (rows x cols).
+ *   FC:             inputs[0] of shape [N,cols] or [N,...,cols] (each vector along the
+ *                   last axis); rows; weights (rows x cols).
  *   CONV2D:         inputs[0] [N,C,H,W]; rows = Cout; conv; weights
  *                   (Cout x C/groups*kernel_h*kernel_w).
  *   MAXPOOL2D, AVGPOOL2D: inputs[0] [N,C,H,W]; pool.
@@ -291,6 +313,8 @@ typedef struct eie_weights {
  *   CONCAT:         inputs[0..n_inputs) (2..max_tensors), equal but for axis; axis >= 1.
  *   RESHAPE:        inputs[0]; shape, the output's full shape (dims[0] as the input's).
  *   ACTIVATION:     inputs[0]; act; axis (SOFTMAX: 1..rank-1; ignored for others).
+ *   LSTM:           inputs[0] [T,N,I]; rows = 4H; weights (4H x (I+H)); lstm. output
+ *                   is Y [T,1,N,H].
  */
 typedef struct eie_node_desc {
     eie_layer_kind_t kind;
@@ -305,6 +329,7 @@ typedef struct eie_node_desc {
     eie_act_t act;                  /* ACTIVATION */
     int32_t axis;                   /* ACTIVATION (softmax), CONCAT */
     eie_shape_t shape;              /* RESHAPE */
+    eie_lstm_desc_t lstm;           /* LSTM: rows = 4 * lstm.hidden_size */
 } eie_node_desc_t;
 
 /* Adds a node to a graph builder after checking it (shapes, weights, limits);

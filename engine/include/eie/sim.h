@@ -85,6 +85,7 @@ typedef struct eie_sim_report {
     size_t n_layers;               /* FC layers */
     eie_sim_layer_report_t *layers; /* n_layers, owned */
     eie_sim_layer_report_t total;  /* sums over layers; efficiency over all cycles */
+    size_t steps;                  /* inferences summed: 1, or a sequence's steps */
 } eie_sim_report_t;
 
 /* Frees what a report owns and zeroes it; NULL is fine. */
@@ -116,6 +117,22 @@ uint32_t eie_sim_output_dim(const eie_sim_t *sim);
  */
 eie_status_t eie_sim_run(eie_sim_t *sim, const float *input, float *output,
                          eie_sim_report_t *report_out, eie_error_t *err);
+
+/* Most steps eie_sim_run_sequence takes. */
+#define EIE_SIM_MAX_STEPS 4096u
+
+/* 1 if the model has an lstm node: its inputs are the steps of a sequence. */
+int eie_sim_is_sequence(const eie_sim_t *sim);
+
+/*
+ * Runs the steps (1..EIE_SIM_MAX_STEPS inputs) of one sequence in order
+ * through a model with an lstm node, its state carried from step to step;
+ * the report sums the steps (an lstm layer: one EIE pass per lane and step
+ * plus the element-wise unit), so per step is its figure / steps. A model
+ * without an lstm node takes steps = 1 (eie_sim_run).
+ */
+eie_status_t eie_sim_run_sequence(eie_sim_t *sim, const float *input, size_t steps,
+                                  float *output, eie_sim_report_t *report_out, eie_error_t *err);
 
 /* One of the nine EIE benchmark layers (EIE Table III and IV). */
 typedef struct eie_sim_bench_layer {

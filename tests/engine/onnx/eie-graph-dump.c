@@ -100,7 +100,7 @@ static int dump(const eie_model_t *m, const char *dir)
                 c->dilation_w, c->groups, p->kernel_h, p->kernel_w, p->stride_h, p->stride_w,
                 p->pad_top, p->pad_left, p->pad_bottom, p->pad_right, p->ceil_mode,
                 p->count_include_pad);
-        if (li.kind == EIE_LAYER_FC || li.kind == EIE_LAYER_CONV2D) {
+        if (li.kind == EIE_LAYER_FC || li.kind == EIE_LAYER_CONV2D || li.kind == EIE_LAYER_LSTM) {
             size_t n = (size_t)li.rows * li.cols;
             float *w = malloc(n * sizeof *w);
             char name[64];

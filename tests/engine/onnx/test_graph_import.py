@@ -608,5 +608,225 @@ class RefusalTest(unittest.TestCase):
         self.assertEqual(run(EIECTL, "import", "x.onnx", "-o", "y", "--name", "").returncode, 2)
 
 
+
+def np_lstm(x, W, R, B=None, h0=None, c0=None):
+    """ONNX LSTM in float64 from its definition: gates i, o, f, c; B = [Wb, Rb]."""
+    T, N, _ = x.shape
+    H = R.shape[-1]
+    W, R = W[0].astype(np.float64), R[0].astype(np.float64)
+    b = np.zeros(8 * H) if B is None else B[0].astype(np.float64)
+    h = np.zeros((N, H)) if h0 is None else h0[0].astype(np.float64)
+    c = np.zeros((N, H)) if c0 is None else c0[0].astype(np.float64)
+    sig = lambda v: 1.0 / (1.0 + np.exp(-v))  # noqa: E731
+    ys = []
+    for t in range(T):
+        g = x[t].astype(np.float64) @ W.T + h @ R.T + b[:4 * H] + b[4 * H:]
+        i, o, f, cc = (g[:, k * H:(k + 1) * H] for k in range(4))
+        c = sig(f) * c + sig(i) * np.tanh(cc)
+        h = sig(o) * np.tanh(c)
+        ys.append(h)
+    return np.stack(ys)[:, None], h[None], c[None]
+
+
+def lstm_model(rng, I=5, H=4, N=2, bias=True, state="init", opset=14, outputs=("y", "Y_h", "Y_c"),
+               vocab=0):
+    """X [T, N, I] -> LSTM -> Squeeze(axis 1) = y [T, N, H], and Y_h, Y_c; the initial
+    state an initializer ("init"), the Shape + Expand broadcast of a stored [1, 1, H]
+    ("expand") or zeros (None)."""
+    w = {"W": f32(rng, 1, 4 * H, I, scale=0.5), "R": f32(rng, 1, 4 * H, H, scale=0.5)}
+    if bias:
+        w["B"] = f32(rng, 1, 8 * H, scale=0.3)
+    nodes, h_in, c_in = [], "", ""
+    if state == "init":
+        w["h0"], w["c0"] = f32(rng, 1, N, H), f32(rng, 1, N, H)
+        h_in, c_in = "h0", "c0"
+    elif state == "expand":
+        w["h1"], w["c1"] = f32(rng, 1, 1, H), f32(rng, 1, 1, H)
+        w["one"], w["hs"], w["idx"] = (np.array([1], np.int64), np.array([H], np.int64),
+                                       np.array(1, np.int64))
+        nodes += [helper.make_node("Shape", ["x"], ["xs"], name="shape"),
+                  helper.make_node("Gather", ["xs", "idx"], ["n"], name="gather", axis=0),
+                  helper.make_node("Unsqueeze", ["n", "zero"], ["n1"], name="unsq"),
+                  helper.make_node("Concat", ["one", "n1", "hs"], ["sh"], name="cat", axis=0),
+                  helper.make_node("Expand", ["h1", "sh"], ["h0"], name="expand_h"),
+                  helper.make_node("Expand", ["c1", "sh"], ["c0"], name="expand_c")]
+        w["zero"] = np.array([0], np.int64)
+        h_in, c_in = "h0", "c0"
+    ins = ["x", "W", "R", "B" if bias else "", "", h_in, c_in]
+    while ins[-1] == "":
+        ins.pop()
+    nodes.append(helper.make_node("LSTM", ins, ["Y", "Y_h" if "Y_h" in outputs else "",
+                                                "Y_c" if "Y_c" in outputs else ""],
+                                  name="lstm", hidden_size=H))
+    if opset >= 13:
+        w["axis1"] = np.array([1], np.int64)
+        nodes.append(helper.make_node("Squeeze", ["Y", "axis1"], ["y"], name="squeeze"))
+    else:
+        nodes.append(helper.make_node("Squeeze", ["Y"], ["y"], name="squeeze", axes=[1]))
+    if vocab:
+        # NeuralTalk's Wd: a word decoder over every step, then softmax over the words
+        w["Wd"], w["bd"] = f32(rng, H, vocab, scale=0.5), f32(rng, vocab, scale=0.1)
+        nodes += [helper.make_node("MatMul", ["y", "Wd"], ["z"], name="decoder"),
+                  helper.make_node("Add", ["z", "bd"], ["zb"], name="decoder_bias"),
+                  helper.make_node("Softmax", ["zb"], ["probs"], name="softmax", axis=-1)]
+        outputs = tuple("probs" if o == "y" else o for o in outputs)
+    outs = ([vi("y", ["T", N, H])] if "y" in outputs else
+            [vi("probs", ["T", N, vocab])]) + [vi(o, [1, N, H]) for o in outputs
+                                               if o not in ("y", "probs")]
+    m = model(nodes, [vi("x", ["T", N, I])], outs, [init(k, v) for k, v in w.items()],
+              opset=opset)
+    if state == "expand":
+        h0 = np.broadcast_to(w["h1"], (1, N, H))
+        c0 = np.broadcast_to(w["c1"], (1, N, H))
+    else:
+        h0, c0 = w.get("h0"), w.get("c0")
+    return m, w, h0, c0
+
+
+class LstmImportTest(unittest.TestCase):
+    """ONNX LSTM imported as one lstm node; outputs on the dense reference and the
+    cpu backend (1 and 3 PEs) against a float64 numpy LSTM."""
+    setUp = GraphImportTest.setUp
+    path = GraphImportTest.path
+    import_model = GraphImportTest.import_model
+    dump = GraphImportTest.dump
+
+    def check_lstm(self, stem, T, **kw):
+        rng = np.random.default_rng(11)
+        m, w, h0, c0 = lstm_model(rng, **kw)
+        eie, _ = self.import_model(m, stem)
+        N, I = m.graph.input[0].type.tensor_type.shape.dim[1].dim_value, w["W"].shape[2]
+        x = f32(rng, T, N, I)
+        x[x < -0.8] = 0.0  # zeros the column walk skips
+        info = self.dump(eie, {"x": x}, ["x"])
+        kinds = [n["kind"] for n in info["nodes"]]
+        self.assertIn("lstm", kinds)
+        Y, Yh, Yc = np_lstm(x, w["W"], w["R"], w.get("B"), h0, c0)
+        want = {"y": Y[:, 0], "Y_h": Yh, "Y_c": Yc}
+        if "Wd" in w:
+            z = Y[:, 0] @ w["Wd"].astype(np.float64) + w["bd"]
+            e = np.exp(z - z.max(axis=-1, keepdims=True))
+            want["probs"] = e / e.sum(axis=-1, keepdims=True)
+        for k, o in enumerate(m.graph.output):
+            exp = want[o.name].ravel()
+            for run_name in ("dense%d", "cpu1_%d", "cpu3_%d"):
+                y = np.fromfile(os.path.join(info["dir"], (run_name % k) + ".f32"), "<f4")
+                y = y[:exp.size]  # a final state fills the first sample only
+                err = np.max(np.abs(y.astype(np.float64) - exp))
+                self.assertLessEqual(err, 1e-5, "%s %s" % (run_name % k, o.name))
+        self.assertEqual(info["outputs"], onnx_io(m.graph.output))
+        if "Wd" not in w:
+            # import -> export -> import: the same bytes (B = [bias, -0.0] keeps the bias)
+            e = GraphImportTest.roundtrip(self, eie, stem)
+            self.assertEqual([n.op_type for n in e.graph.node if n.op_type == "LSTM"], ["LSTM"])
+        return info
+
+    def test_lstm_with_bias_initial_state_and_final_states(self):
+        self.check_lstm("lstm_init", 7)
+
+    def test_lstm_one_step_no_bias_zero_state_opset_7(self):
+        self.check_lstm("lstm_plain", 1, bias=False, state=None, opset=7, outputs=("y",))
+
+    def test_lstm_initial_state_by_shape_and_expand(self):
+        self.check_lstm("lstm_expand", 20, state="expand", N=3, I=6, H=9)
+
+    def test_lstm_then_matmul_add_softmax_over_every_step(self):
+        info = self.check_lstm("lstm_decoder", 9, N=3, vocab=11)
+        kinds = [n["kind"] for n in info["nodes"]]
+        self.assertEqual(kinds.count("fc"), 1)
+
+    def test_compress_prunes_and_quantizes_the_lstm_matrix(self):
+        """EIE's NT-LSTM: 10% density, 4-bit shared weights."""
+        m, _, _, _ = lstm_model(np.random.default_rng(5), I=16, H=24, N=1, outputs=("y",))
+        src = self.path("lm.onnx")
+        onnx.save(m, src)
+        out = self.path("lm.eie")
+        r = run(EIECTL, "compress", src, "-o", out, "--bits", "4", "--sparsity", "0.9")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        x = f32(np.random.default_rng(2), 6, 1, 16)
+        info = self.dump(out, {"x": x}, ["x"])
+        i = [k for k, n in enumerate(info["nodes"]) if n["kind"] == "lstm"][0]
+        node = info["nodes"][i]
+        self.assertEqual((node["storage"], node["code_bits"], node["rows"], node["cols"]),
+                         ("shared", 4, 96, 40))
+        w = np.fromfile(os.path.join(info["dir"], "w%d.f32" % i), "<f4")
+        self.assertAlmostEqual(np.count_nonzero(w) / w.size, 0.1, delta=0.01)
+        self.assertLessEqual(len(np.unique(w[w != 0])), 15)
+        # the compressed model runs: cpu on 1 and 3 PEs equal the dense reference
+        d = np.fromfile(os.path.join(info["dir"], "dense0.f32"), "<f4")
+        for name in ("cpu1_0", "cpu3_0"):
+            y = np.fromfile(os.path.join(info["dir"], name + ".f32"), "<f4")
+            self.assertLessEqual(np.max(np.abs(y - d)), 1e-5, name)
+
+
+def lstm_refusal(**attrs):
+    rng = np.random.default_rng(1)
+    H, I = 3, 4
+    inits = [init("W", f32(rng, 1, 4 * H, I)), init("R", f32(rng, 1, 4 * H, H))]
+    ins = ["x", "W", "R"]
+    if attrs.pop("peephole", False):
+        inits.append(init("P", f32(rng, 1, 3 * H)))
+        ins += ["", "", "", "", "P"]
+    d = 2 if attrs.get("direction") == "bidirectional" else 1
+    node = helper.make_node("LSTM", ins, ["Y"], name="rnn", hidden_size=H, **attrs)
+    return model([node], [vi("x", ["T", 2, I])], [vi("Y", ["T", d, 2, H])], inits, opset=14)
+
+
+class LstmRefusalTest(unittest.TestCase):
+    refuse = RefusalTest.refuse
+
+    def test_lstm_bidirectional(self):
+        self.refuse(lstm_refusal(direction="bidirectional"), "'rnn' (LSTM)",
+                    "attribute 'direction' = 'bidirectional'")
+
+    def test_lstm_layout_1(self):
+        self.refuse(lstm_refusal(layout=1), "'rnn' (LSTM)", "attribute 'layout' = 1")
+
+    def test_lstm_clip(self):
+        self.refuse(lstm_refusal(clip=3.0), "'rnn' (LSTM)", "attribute 'clip'")
+
+    def test_lstm_activations(self):
+        self.refuse(lstm_refusal(activations=["Relu", "Tanh", "Tanh"]), "'rnn' (LSTM)",
+                    "attribute 'activations'")
+
+    def test_lstm_activation_alpha(self):
+        self.refuse(lstm_refusal(activation_alpha=[1.0]), "'rnn' (LSTM)",
+                    "attribute 'activation_alpha'")
+
+    def test_lstm_input_forget(self):
+        self.refuse(lstm_refusal(input_forget=1), "'rnn' (LSTM)",
+                    "attribute 'input_forget' = 1")
+
+    def test_batchnorm_after_a_matmul_over_a_sequence(self):
+        rng = np.random.default_rng(2)
+        inits = [init("W", f32(rng, 4, 3))] + [init(k, np.ones(2, np.float32))
+                                               for k in ("s", "b", "m", "v")]
+        nodes = [helper.make_node("MatMul", ["x", "W"], ["z"], name="mm"),
+                 helper.make_node("BatchNormalization", ["z", "s", "b", "m", "v"], ["y"],
+                                  name="bn")]
+        m = model(nodes, [vi("x", ["T", 2, 4])], [vi("y", ["T", 2, 3])], inits)
+        self.refuse(m, "'bn' (BatchNormalization)", "MatMul over a rank-3 tensor")
+
+    def test_lstm_sequence_lens_unequal_to_t(self):
+        m = lstm_refusal()
+        m.graph.initializer.append(init("lens", np.array([3, 3], np.int32)))
+        m.graph.node[0].input.extend(["", "lens"])
+        m.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 4
+        self.refuse(m, "'rnn' (LSTM)", "input 'sequence_lens'[0] = 3", "T = 4 steps")
+
+    def test_lstm_sequence_lens_equal_to_t_is_accepted(self):
+        m = lstm_refusal()
+        m.graph.initializer.append(init("lens", np.array([4, 4], np.int32)))
+        m.graph.node[0].input.extend(["", "lens"])
+        m.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 4
+        with tempfile.TemporaryDirectory() as d:
+            src = os.path.join(d, "m.onnx")
+            onnx.save(m, src)
+            r = run(EIECTL, "import", src, "-o", os.path.join(d, "m.eie"))
+            self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_lstm_peepholes(self):
+        self.refuse(lstm_refusal(peephole=True), "'rnn' (LSTM)", "input 'P' (peepholes)")
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -1,0 +1,578 @@
+/*
+ * The lstm node: its file form (round trip, reader errors) and the cpu
+ * backend against a float64 LSTM written here from the ONNX definition
+ * (gates i, o, f, c; B = [Wb, Rb]; sigmoid, tanh, tanh), for one and many
+ * steps, with and without an initial state, several lanes, and 1/2/3/7 PEs
+ * bit-identical.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+#include "../format/graph_helpers.h"
+#include "eie/sim.h"
+
+/* An ONNX LSTM's parameters (forward, one direction), row-major as ONNX stores them. */
+typedef struct onnx_lstm {
+    uint32_t I, H, N;
+    float *W;  /* [4H, I], gate blocks i, o, f, c */
+    float *R;  /* [4H, H] */
+    float *Wb, *Rb; /* [4H] each: ONNX's B = [Wb, Rb] */
+    float *h0, *c0; /* [N, H] or NULL */
+} onnx_lstm_t;
+
+static float *rnd(size_t n, float scale, double density, uint64_t *seed)
+{
+    float *v = calloc(n ? n : 1, sizeof(float));
+    for (size_t i = 0; i < n; i++)
+        if (th_uniform(seed) < density)
+            v[i] = (th_uniform(seed) * 2.0f - 1.0f) * scale;
+    return v;
+}
+
+static onnx_lstm_t onnx_random(uint32_t I, uint32_t H, uint32_t N, int init, uint64_t seed)
+{
+    onnx_lstm_t p = {.I = I, .H = H, .N = N};
+    p.W = rnd((size_t)4 * H * I, 0.6f, 0.5, &seed);
+    p.R = rnd((size_t)4 * H * H, 0.6f, 0.5, &seed);
+    p.Wb = rnd(4 * H, 0.3f, 1.0, &seed);
+    p.Rb = rnd(4 * H, 0.3f, 1.0, &seed);
+    if (init) {
+        p.h0 = rnd((size_t)N * H, 0.8f, 1.0, &seed);
+        p.c0 = rnd((size_t)N * H, 0.8f, 1.0, &seed);
+    }
+    return p;
+}
+
+static void onnx_free(onnx_lstm_t *p)
+{
+    free(p->W);
+    free(p->R);
+    free(p->Wb);
+    free(p->Rb);
+    free(p->h0);
+    free(p->c0);
+}
+
+static double sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+/* ONNX LSTM, float64: X [T, N, I] -> Y [T, 1, N, H], Y_h, Y_c [1, N, H]. */
+static void onnx_reference(const onnx_lstm_t *p, const float *X, size_t T, double *Y, double *Yh,
+                           double *Yc)
+{
+    uint32_t I = p->I, H = p->H, N = p->N;
+    double *h = calloc((size_t)N * H, sizeof(double)), *c = calloc((size_t)N * H, sizeof(double));
+    double *hn = calloc((size_t)N * H, sizeof(double));
+    for (size_t i = 0; i < (size_t)N * H; i++) {
+        h[i] = p->h0 ? p->h0[i] : 0.0;
+        c[i] = p->c0 ? p->c0[i] : 0.0;
+    }
+    for (size_t t = 0; t < T; t++) {
+        for (uint32_t n = 0; n < N; n++)
+            for (uint32_t j = 0; j < H; j++) {
+                double g[4];
+                for (uint32_t q = 0; q < 4; q++) { /* q: 0 i, 1 o, 2 f, 3 c */
+                    size_t r = (size_t)q * H + j;
+                    double s = (double)p->Wb[r] + p->Rb[r];
+                    for (uint32_t k = 0; k < I; k++)
+                        s += (double)p->W[r * I + k] * X[(t * N + n) * I + k];
+                    for (uint32_t k = 0; k < H; k++)
+                        s += (double)p->R[r * H + k] * h[(size_t)n * H + k];
+                    g[q] = s;
+                }
+                double ct = sigm(g[2]) * c[(size_t)n * H + j] + sigm(g[0]) * tanh(g[3]);
+                c[(size_t)n * H + j] = ct;
+                hn[(size_t)n * H + j] = sigm(g[1]) * tanh(ct);
+            }
+        memcpy(h, hn, (size_t)N * H * sizeof(double));
+        memcpy(Y + t * N * H, h, (size_t)N * H * sizeof(double));
+    }
+    memcpy(Yh, h, (size_t)N * H * sizeof(double));
+    memcpy(Yc, c, (size_t)N * H * sizeof(double));
+    free(h);
+    free(c);
+    free(hn);
+}
+
+/*
+ * The eie form of p: one 4H x (I + H) matrix, row 4j + g = gate g of unit j
+ * (unit-major), columns [W row, R row], bias Wb + Rb. EXACT storage keeps
+ * every weight; SHARED rounds them to a 16-entry codebook (then only the
+ * PE-count tests use it).
+ */
+static eie_model_t *lstm_model(const onnx_lstm_t *p, eie_storage_t storage, int states)
+{
+    uint32_t I = p->I, H = p->H, cols = I + H;
+    float *dense = calloc((size_t)4 * H * cols, sizeof(float));
+    float *bias = malloc(4 * H * sizeof(float));
+    for (uint32_t j = 0; j < H; j++)
+        for (uint32_t q = 0; q < 4; q++) {
+            size_t src = (size_t)q * H + j, dst = (size_t)4 * j + q;
+            memcpy(dense + dst * cols, p->W + src * I, I * sizeof(float));
+            memcpy(dense + dst * cols + I, p->R + src * H, H * sizeof(float));
+            bias[dst] = p->Wb[src] + p->Rb[src];
+        }
+    eie_weights_t w = {.storage = storage, .bias = bias};
+    float cb[16];
+    uint8_t *codes = NULL;
+    if (storage == EIE_STORAGE_EXACT) {
+        w.values = dense;
+    } else {
+        codes = calloc((size_t)4 * H * cols, 1);
+        cb[0] = 0.0f;
+        for (int k = 1; k < 16; k++)
+            cb[k] = -0.6f + 1.2f * (float)(k - 1) / 14.0f;
+        for (size_t i = 0; i < (size_t)4 * H * cols; i++)
+            if (dense[i] != 0.0f) {
+                int k = 1 + (int)lroundf((dense[i] + 0.6f) / 1.2f * 14.0f);
+                codes[i] = (uint8_t)(k < 1 ? 1 : k > 15 ? 15 : k);
+            }
+        w.code_bits = 4;
+        w.codebook = cb;
+        w.codes = codes;
+    }
+    eie_builder_t *b;
+    eie_error_t err;
+    cr_assert_eq(eie_builder_init_graph("lstm", "test", &b, &err), EIE_STATUS_OK);
+    eie_shape_t xs = {.rank = 3, .dims = {-1, p->N, I}};
+    cr_assert_eq(eie_builder_add_input(b, "X", EIE_DTYPE_FP32, &xs, &err), EIE_STATUS_OK);
+    const char *ins[1] = {"X"};
+    eie_node_desc_t d = {.kind = EIE_LAYER_LSTM, .name = "lstm", .n_inputs = 1, .inputs = ins,
+                         .output = "Y", .rows = 4 * H, .weights = w};
+    d.lstm = (eie_lstm_desc_t){.hidden_size = H, .initial_h = p->h0, .initial_c = p->c0,
+                               .output_h = states ? "Y_h" : NULL,
+                               .output_c = states ? "Y_c" : NULL};
+    eie_status_t st = eie_builder_add_node(b, &d, &err);
+    cr_assert_eq(st, EIE_STATUS_OK, "%s", err.msg);
+    cr_assert_eq(eie_builder_add_output(b, "Y", &err), EIE_STATUS_OK);
+    if (states) {
+        cr_assert_eq(eie_builder_add_output(b, "Y_h", &err), EIE_STATUS_OK);
+        cr_assert_eq(eie_builder_add_output(b, "Y_c", &err), EIE_STATUS_OK);
+    }
+    eie_model_t *m = th_load_builder(b);
+    cr_assert_not_null(m);
+    eie_builder_free(b);
+    free(dense);
+    free(bias);
+    free(codes);
+    return m;
+}
+
+/* Runs m on backend with n_pes PEs: out[0] = Y (T rows), out[1], out[2] = Y_h, Y_c. */
+static eie_status_t run(const eie_model_t *m, const char *backend, unsigned n_pes,
+                        unsigned max_seq, const float *X, size_t T, float **out,
+                        eie_error_t *err)
+{
+    eie_engine_opts_t o = eie_engine_opts_default();
+    o.backend = backend;
+    o.n_pes = n_pes;
+    o.max_sequence = max_seq;
+    eie_engine_t *e;
+    eie_net_t *net;
+    cr_assert_eq(eie_engine_init(&o, &e, err), EIE_STATUS_OK);
+    cr_assert_eq(eie_net_init(e, m, &net, err), EIE_STATUS_OK, "%s", err->msg);
+    const float *ins[1] = {X};
+    eie_status_t st = eie_net_run_multi(net, ins, T, out, NULL, err);
+    eie_net_free(net);
+    eie_engine_free(e);
+    return st;
+}
+
+static float *input(size_t n, uint64_t seed)
+{
+    float *x = malloc(n * sizeof(float));
+    th_random_input(x, n, 0.7, &seed); /* ~30% zeros: skipped columns */
+    return x;
+}
+
+/* cpu and dense against the float64 ONNX LSTM. */
+static void check_reference(uint32_t I, uint32_t H, uint32_t N, size_t T, int init,
+                            unsigned n_pes)
+{
+    onnx_lstm_t p = onnx_random(I, H, N, init, 7 + I + H + N + T + (uint64_t)init);
+    eie_model_t *m = lstm_model(&p, EIE_STORAGE_EXACT, 1);
+    float *X = input(T * N * I, 99 + T);
+    size_t nh = (size_t)N * H;
+    double *Y = malloc(T * nh * sizeof(double)), *Yh = malloc(nh * sizeof(double)),
+           *Yc = malloc(nh * sizeof(double));
+    onnx_reference(&p, X, T, Y, Yh, Yc);
+    float *out[3] = {calloc(T * nh, sizeof(float)), calloc(T * nh, sizeof(float)),
+                     calloc(T * nh, sizeof(float))};
+    float *dn[3] = {calloc(T * nh, sizeof(float)), calloc(T * nh, sizeof(float)),
+                    calloc(T * nh, sizeof(float))};
+    eie_error_t err;
+    cr_assert_eq(run(m, "cpu", n_pes, 0, X, T, out, &err), EIE_STATUS_OK, "%s", err.msg);
+    const float *ins[1] = {X};
+    cr_assert_eq(eie_model_run_dense_multi(m, ins, T, dn, &err), EIE_STATUS_OK, "%s", err.msg);
+    for (size_t i = 0; i < T * nh; i++) {
+        cr_assert(fabs(out[0][i] - Y[i]) < 2e-5, "Y[%zu] cpu %.8g ref %.8g", i, out[0][i], Y[i]);
+        cr_assert(fabs(dn[0][i] - Y[i]) < 2e-5, "Y[%zu] dense %.8g ref %.8g", i, dn[0][i], Y[i]);
+    }
+    for (size_t i = 0; i < nh; i++) {
+        cr_assert(fabs(out[1][i] - Yh[i]) < 2e-5, "Y_h[%zu] %.8g ref %.8g", i, out[1][i], Yh[i]);
+        cr_assert(fabs(out[2][i] - Yc[i]) < 5e-5, "Y_c[%zu] %.8g ref %.8g", i, out[2][i], Yc[i]);
+        cr_assert(fabs(dn[2][i] - Yc[i]) < 5e-5, "dense Y_c[%zu] %.8g ref %.8g", i, dn[2][i],
+                  Yc[i]);
+    }
+    /* Y_h is the last step of Y */
+    cr_assert(memcmp(out[1], out[0] + (T - 1) * nh, nh * sizeof(float)) == 0);
+    for (int k = 0; k < 3; k++) {
+        free(out[k]);
+        free(dn[k]);
+    }
+    free(X);
+    free(Y);
+    free(Yh);
+    free(Yc);
+    eie_model_free(m);
+    onnx_free(&p);
+}
+
+Test(lstm_cpu, one_step_no_initial_state_matches_onnx_reference)
+{
+    check_reference(5, 4, 1, 1, 0, 1);
+}
+
+Test(lstm_cpu, one_step_with_initial_state_matches_onnx_reference)
+{
+    check_reference(6, 5, 2, 1, 1, 2);
+}
+
+Test(lstm_cpu, forty_steps_over_chunks_match_onnx_reference)
+{
+    check_reference(7, 9, 3, 40, 0, 3);
+}
+
+Test(lstm_cpu, many_steps_with_state_and_twenty_lanes_match_onnx_reference)
+{
+    check_reference(4, 11, 20, 23, 1, 7);
+}
+
+/* Every output on n PEs bit for bit equal to 1 PE, both storages. */
+static void check_pes(eie_storage_t storage, uint32_t N, size_t T)
+{
+    onnx_lstm_t p = onnx_random(13, 10, N, 1, 1234 + N);
+    eie_model_t *m = lstm_model(&p, storage, 1);
+    float *X = input(T * N * 13, 5);
+    size_t nh = (size_t)N * 10;
+    float *ref[3], *got[3];
+    eie_error_t err;
+    for (int k = 0; k < 3; k++)
+        ref[k] = calloc(T * nh, sizeof(float));
+    cr_assert_eq(run(m, "cpu", 1, 0, X, T, ref, &err), EIE_STATUS_OK, "%s", err.msg);
+    unsigned pes[] = {2, 3, 7};
+    for (size_t q = 0; q < 3; q++) {
+        for (int k = 0; k < 3; k++)
+            got[k] = calloc(T * nh, sizeof(float));
+        cr_assert_eq(run(m, "cpu", pes[q], 0, X, T, got, &err), EIE_STATUS_OK, "%s", err.msg);
+        cr_assert(memcmp(got[0], ref[0], T * nh * sizeof(float)) == 0, "Y differs on %u PEs",
+                  pes[q]);
+        cr_assert(memcmp(got[1], ref[1], nh * sizeof(float)) == 0, "Y_h differs on %u PEs",
+                  pes[q]);
+        cr_assert(memcmp(got[2], ref[2], nh * sizeof(float)) == 0, "Y_c differs on %u PEs",
+                  pes[q]);
+        for (int k = 0; k < 3; k++)
+            free(got[k]);
+    }
+    for (int k = 0; k < 3; k++)
+        free(ref[k]);
+    free(X);
+    eie_model_free(m);
+    onnx_free(&p);
+}
+
+Test(lstm_cpu, pes_1_2_3_7_bit_identical_shared)
+{
+    check_pes(EIE_STORAGE_SHARED, 3, 37);
+}
+
+Test(lstm_cpu, pes_1_2_3_7_bit_identical_exact_eighteen_lanes)
+{
+    check_pes(EIE_STORAGE_EXACT, 18, 5);
+}
+
+Test(lstm_cpu, sequence_over_max_sequence_is_refused_naming_the_limit)
+{
+    onnx_lstm_t p = onnx_random(3, 2, 1, 0, 3);
+    eie_model_t *m = lstm_model(&p, EIE_STORAGE_EXACT, 0);
+    float *X = input(9 * 3, 1);
+    float *y = calloc(9 * 2, sizeof(float));
+    eie_error_t err;
+    cr_assert_eq(run(m, "cpu", 2, 8, X, 8, &y, &err), EIE_STATUS_OK, "%s", err.msg);
+    cr_assert_eq(run(m, "cpu", 2, 8, X, 9, &y, &err), EIE_STATUS_LIMIT);
+    cr_assert(strstr(err.msg, "9 steps") && strstr(err.msg, "max_sequence 8"), "%s", err.msg);
+    free(X);
+    free(y);
+    eie_model_free(m);
+    onnx_free(&p);
+}
+
+/* ---- eie-sim ------------------------------------------------------------ */
+
+#define SIM_TOL (1.0f / 32.0f) /* as tests/engine/sim: 16-bit fixed point */
+
+static void run_info(const eie_model_t *m, const char *backend, unsigned n_pes, const float *X,
+                     size_t T, float *y, eie_run_info_t *info)
+{
+    eie_engine_opts_t o = eie_engine_opts_default();
+    o.backend = backend;
+    o.n_pes = n_pes;
+    eie_engine_t *e;
+    eie_net_t *net;
+    eie_error_t err;
+    cr_assert_eq(eie_engine_init(&o, &e, &err), EIE_STATUS_OK);
+    cr_assert_eq(eie_net_init(e, m, &net, &err), EIE_STATUS_OK, "%s", err.msg);
+    cr_assert_eq(eie_net_run(net, X, T, y, info, &err), EIE_STATUS_OK, "%s", err.msg);
+    eie_net_free(net);
+    eie_engine_free(e);
+}
+
+Test(lstm_sim, sequence_within_the_fixed_point_bound_of_cpu_on_1_3_64_pes)
+{
+    onnx_lstm_t p = onnx_random(8, 10, 2, 1, 77);
+    eie_model_t *m = lstm_model(&p, EIE_STORAGE_SHARED, 0);
+    enum { T = 30, NH = 20 };
+    float *X = input(T * 2 * 8, 8);
+    float ref[T * NH], y[T * NH], y1[T * NH];
+    eie_run_info_t info;
+    run_info(m, "cpu", 2, X, T, ref, &info);
+    const unsigned pes[] = {1, 3, 64};
+    for (size_t k = 0; k < 3; k++) {
+        run_info(m, "eie-sim", pes[k], X, T, y, &info);
+        long bad = th_mismatch(y, ref, T * NH, SIM_TOL);
+        cr_assert_eq(bad, -1, "%u PEs: y[%ld] = %g, cpu %g", pes[k], bad,
+                     bad >= 0 ? (double)y[bad] : 0.0, bad >= 0 ? (double)ref[bad] : 0.0);
+        cr_assert(info.cycles > 0 && info.entries > 0 && info.energy_uj > 0.0);
+        if (k == 0)
+            memcpy(y1, y, sizeof y);
+        else
+            cr_assert(memcmp(y, y1, sizeof y) == 0, "%u PEs differ from 1 PE", pes[k]);
+    }
+    free(X);
+    eie_model_free(m);
+    onnx_free(&p);
+}
+
+Test(lstm_sim, a_sequence_reports_one_pass_per_lane_and_step_plus_the_unit)
+{
+    onnx_lstm_t p = onnx_random(6, 9, 3, 0, 5);
+    eie_model_t *m = lstm_model(&p, EIE_STORAGE_SHARED, 0);
+    eie_sim_params_t sp = eie_sim_params_default();
+    sp.n_pes = 4;
+    eie_sim_t *sim;
+    eie_error_t err;
+    cr_assert_eq(eie_sim_init(m, &sp, &sim, &err), EIE_STATUS_OK, "%s", err.msg);
+    cr_assert_eq(eie_sim_is_sequence(sim), 1);
+    enum { T = 5 };
+    float *X = input(T * 3 * 6, 3);
+    float y[T * 27], y1[27];
+    eie_sim_report_t rep, one;
+    cr_assert_eq(eie_sim_run_sequence(sim, X, T, y, &rep, &err), EIE_STATUS_OK, "%s", err.msg);
+    cr_assert_eq(rep.steps, T);
+    cr_assert_eq(rep.n_layers, 1);
+    cr_assert_eq(rep.layers[0].rows, 36); /* 4H (the PE layout pads it to 48) */
+    cr_assert_eq(rep.layers[0].cols, 15);
+    /* each lane and step: the pass (pipeline fill at least) and ceil(9/4) = 3 unit cycles */
+    cr_assert(rep.layers[0].cycles >= (uint64_t)T * 3 * (sp.pipeline_depth + 1 + 3));
+    /* step 0 alone is the first step of the same sequence */
+    cr_assert_eq(eie_sim_run_sequence(sim, X, 1, y1, &one, &err), EIE_STATUS_OK, "%s", err.msg);
+    cr_assert(memcmp(y1, y, sizeof y1) == 0);
+    cr_assert(one.total.cycles < rep.total.cycles && one.total.energy_uj < rep.total.energy_uj);
+    cr_assert_eq(eie_sim_run_sequence(sim, X, 0, y, NULL, &err), EIE_STATUS_INVALID_ARGUMENT);
+    eie_sim_report_clear(&rep);
+    eie_sim_report_clear(&one);
+    eie_sim_free(sim);
+    free(X);
+    eie_model_free(m);
+    onnx_free(&p);
+}
+
+/* ---- the file form ------------------------------------------------------- */
+
+static uint8_t *write_model(const onnx_lstm_t *p, int states, size_t *len)
+{
+    uint32_t H = p->H, cols = p->I + H;
+    uint64_t seed = 5;
+    eie_weights_t w = th_random_weights(4 * H, cols, 0.3, EIE_STORAGE_SHARED, 4, &seed);
+    eie_builder_t *b;
+    eie_error_t err;
+    cr_assert_eq(eie_builder_init_graph("lstm", "", &b, &err), EIE_STATUS_OK);
+    eie_shape_t xs = {.rank = 3, .dims = {-1, p->N, p->I}};
+    eie_builder_add_input(b, "X", EIE_DTYPE_FP32, &xs, &err);
+    const char *ins[1] = {"X"};
+    eie_node_desc_t d = {.kind = EIE_LAYER_LSTM, .name = "l", .n_inputs = 1, .inputs = ins,
+                         .output = "Y", .rows = 4 * H, .weights = w};
+    d.lstm = (eie_lstm_desc_t){.hidden_size = H, .initial_h = p->h0,
+                               .output_h = states ? "Y_h" : NULL};
+    cr_assert_eq(eie_builder_add_node(b, &d, &err), EIE_STATUS_OK, "%s", err.msg);
+    eie_builder_add_output(b, "Y", &err);
+    if (states)
+        eie_builder_add_output(b, "Y_h", &err);
+    uint8_t *data;
+    cr_assert_eq(eie_builder_write_memory(b, &data, len, &err), EIE_STATUS_OK);
+    eie_builder_free(b);
+    th_weights_free(&w);
+    return data;
+}
+
+Test(lstm_format, round_trip_is_byte_exact_and_describes_the_node)
+{
+    onnx_lstm_t p = onnx_random(6, 3, 2, 1, 11);
+    size_t len;
+    uint8_t *data = write_model(&p, 1, &len);
+    eie_model_t *m;
+    eie_error_t err;
+    cr_assert_eq(eie_model_load_memory(data, len, NULL, &m, &err), EIE_STATUS_OK, "%s", err.msg);
+    eie_layer_info_t li;
+    cr_assert_eq(eie_model_layer_info(m, 0, &li), EIE_STATUS_OK);
+    cr_assert_eq(li.kind, EIE_LAYER_LSTM);
+    cr_assert_eq(li.rows, 12);
+    cr_assert_eq(li.cols, 9);
+    cr_assert_eq(li.hidden_size, 3);
+    cr_assert_eq(li.lstm_initial[0], 1);
+    cr_assert_eq(li.lstm_initial[1], 0);
+    cr_assert_neq(li.lstm_state[0], UINT32_MAX);
+    cr_assert_eq(li.lstm_state[1], UINT32_MAX);
+    cr_assert(memcmp(eie_model_lstm_initial(m, 0, 0), p.h0, 6 * sizeof(float)) == 0);
+    cr_assert_null(eie_model_lstm_initial(m, 0, 1));
+    eie_tensor_info_t ti;
+    eie_model_output_info(m, 0, &ti);
+    cr_assert_eq(ti.shape.rank, 4);
+    cr_assert(ti.shape.dims[0] == -1 && ti.shape.dims[1] == 1 && ti.shape.dims[2] == 2 &&
+              ti.shape.dims[3] == 3);
+    eie_model_output_info(m, 1, &ti);
+    cr_assert(ti.shape.rank == 3 && ti.shape.dims[0] == 1 && ti.shape.dims[1] == 2 &&
+              ti.shape.dims[2] == 3);
+    eie_model_free(m);
+    free(data);
+    onnx_free(&p);
+}
+
+/* Offset of the first occurrence of needle (n bytes) in data. */
+static size_t find(const uint8_t *data, size_t len, const void *needle, size_t n)
+{
+    for (size_t i = 0; i + n <= len; i++)
+        if (memcmp(data + i, needle, n) == 0)
+            return i;
+    cr_assert_fail("pattern not found");
+    return 0;
+}
+
+/* The lstm attributes sit right after the wiring "Y" output index; find them by the
+   node name "l" (u32 1, 'l') and the wiring that follows: inputs 1, X, outputs k. */
+static size_t attr_offset(const uint8_t *data, size_t len, uint32_t n_out)
+{
+    uint8_t pat[] = {1, 0, 0, 0, 'l', 1, 0, 0, 0, 0, 0, 0, 0, (uint8_t)n_out, 0, 0, 0};
+    return find(data, len, pat, sizeof pat) + sizeof pat + 4 * n_out;
+}
+
+static eie_status_t load_patched(uint8_t *data, size_t len, eie_error_t *err)
+{
+    th_fix_checksum(data, len);
+    eie_model_t *m = NULL;
+    eie_status_t st = eie_model_load_memory(data, len, NULL, &m, err);
+    eie_model_free(m);
+    return st;
+}
+
+Test(lstm_format, zero_hidden_size_is_refused_naming_field_and_offset)
+{
+    onnx_lstm_t p = onnx_random(6, 3, 2, 0, 11);
+    size_t len;
+    uint8_t *data = write_model(&p, 0, &len);
+    size_t at = attr_offset(data, len, 1);
+    cr_assert_eq(data[at], 3);
+    memset(data + at, 0, 4);
+    eie_error_t err;
+    cr_assert_neq(load_patched(data, len, &err), EIE_STATUS_OK);
+    char want[64];
+    snprintf(want, sizeof want, "byte offset %zu", at);
+    cr_assert(strstr(err.msg, "hidden_size") && strstr(err.msg, want), "%s", err.msg);
+    free(data);
+    onnx_free(&p);
+}
+
+Test(lstm_format, unknown_initial_flags_are_refused)
+{
+    onnx_lstm_t p = onnx_random(6, 3, 2, 0, 11);
+    size_t len;
+    uint8_t *data = write_model(&p, 0, &len);
+    size_t at = attr_offset(data, len, 1) + 4;
+    data[at] = 4;
+    eie_error_t err;
+    cr_assert_eq(load_patched(data, len, &err), EIE_STATUS_BAD_FORMAT);
+    cr_assert(strstr(err.msg, "initial") && strstr(err.msg, "flags 4"), "%s", err.msg);
+    free(data);
+    onnx_free(&p);
+}
+
+Test(lstm_format, four_outputs_are_refused)
+{
+    onnx_lstm_t p = onnx_random(6, 3, 2, 0, 11);
+    size_t len;
+    uint8_t *data = write_model(&p, 0, &len);
+    size_t at = attr_offset(data, len, 1) - 8;
+    cr_assert_eq(data[at], 1);
+    data[at] = 4;
+    eie_error_t err;
+    cr_assert_eq(load_patched(data, len, &err), EIE_STATUS_BAD_FORMAT);
+    cr_assert(strstr(err.msg, "4 outputs, must be 1..3"), "%s", err.msg);
+    free(data);
+    onnx_free(&p);
+}
+
+Test(lstm_format, wrong_matrix_size_is_refused_by_the_builder)
+{
+    uint64_t seed = 3;
+    eie_weights_t w = th_random_weights(12, 10, 0.3, EIE_STORAGE_SHARED, 4, &seed);
+    eie_builder_t *b;
+    eie_error_t err;
+    eie_builder_init_graph("lstm", "", &b, &err);
+    eie_shape_t xs = {.rank = 3, .dims = {-1, 1, 6}};
+    eie_builder_add_input(b, "X", EIE_DTYPE_FP32, &xs, &err);
+    const char *ins[1] = {"X"};
+    eie_node_desc_t d = {.kind = EIE_LAYER_LSTM, .n_inputs = 1, .inputs = ins, .output = "Y",
+                         .rows = 12, .weights = w};
+    d.lstm.hidden_size = 4; /* 12 rows given, needs 16 x 10 */
+    cr_assert_neq(eie_builder_add_node(b, &d, &err), EIE_STATUS_OK);
+    cr_assert(strstr(err.msg, "16x10"), "%s", err.msg);
+    eie_builder_free(b);
+    th_weights_free(&w);
+}
+
+Test(lstm_format, a_node_reading_the_final_state_is_refused)
+{
+    eie_builder_t *b;
+    eie_error_t err;
+    uint64_t seed = 9;
+    eie_weights_t w = th_random_weights(12, 9, 0.3, EIE_STORAGE_SHARED, 4, &seed);
+    eie_builder_init_graph("lstm", "", &b, &err);
+    eie_shape_t xs = {.rank = 3, .dims = {-1, 2, 6}};
+    eie_builder_add_input(b, "X", EIE_DTYPE_FP32, &xs, &err);
+    const char *ins[1] = {"X"};
+    eie_node_desc_t d = {.kind = EIE_LAYER_LSTM, .name = "l", .n_inputs = 1, .inputs = ins,
+                         .output = "Y", .rows = 12, .weights = w};
+    d.lstm = (eie_lstm_desc_t){.hidden_size = 3, .output_h = "Y_h"};
+    cr_assert_eq(eie_builder_add_node(b, &d, &err), EIE_STATUS_OK, "%s", err.msg);
+    /* the builder refuses it ... */
+    cr_assert_eq(th_act(b, "Y_h", "A", EIE_ACT_RELU, 0, &err), EIE_STATUS_UNSUPPORTED);
+    cr_assert(strstr(err.msg, "\"Y_h\" is an lstm's final state"), "%s", err.msg);
+    /* ... and so does the reader: tensors X 0, Y 1, Y_h 2, A 3; A's input patched to 2 */
+    cr_assert_eq(th_act(b, "Y", "A", EIE_ACT_RELU, 0, &err), EIE_STATUS_OK);
+    eie_builder_add_output(b, "A", &err);
+    eie_builder_add_output(b, "Y_h", &err);
+    uint8_t *bytes;
+    size_t len;
+    cr_assert_eq(eie_builder_write_memory(b, &bytes, &len, &err), EIE_STATUS_OK);
+    uint8_t pat[] = {1, 0, 0, 0, 'A', 1, 0, 0, 0, 1, 0, 0, 0};
+    size_t at = find(bytes, len, pat, sizeof pat) + 9;
+    bytes[at] = 2;
+    cr_assert_eq(load_patched(bytes, len, &err), EIE_STATUS_UNSUPPORTED);
+    char want[64];
+    snprintf(want, sizeof want, "byte offset %zu", at);
+    cr_assert(strstr(err.msg, "\"Y_h\" is an lstm's final state") && strstr(err.msg, want),
+              "%s", err.msg);
+    free(bytes);
+    eie_builder_free(b);
+    th_weights_free(&w);
+}
