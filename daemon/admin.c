@@ -115,8 +115,18 @@ static bool listed(const char *list, const char *name, size_t name_len)
 static int identity_check(const eied_admin_t *a, eied_call_t *call, bool *presented)
 {
     *presented = false;
-    if (call->call == NULL) /* a local call (REST): no gRPC peer to ask */
-        return 0;
+    if (call->call == NULL) { /* a local call (REST): the names its front end verified */
+        const char *p = call->local_peer_names;
+        bool allowed = false;
+        while (p != NULL && *p != '\0' && !allowed) {
+            const char *end = strchr(p, ',');
+            size_t len = end ? (size_t)(end - p) : strlen(p);
+            *presented = true;
+            allowed = listed(a->cfg->admin_identities, p, len);
+            p = end ? end + 1 : NULL;
+        }
+        return allowed;
+    }
     grpc_auth_context *ctx = grpc_call_auth_context(call->call);
     if (ctx == NULL)
         return 0;

@@ -48,6 +48,13 @@ eied_call_t *eied_call_new_local(const uint8_t *request, size_t len, gpr_timespe
     return call;
 }
 
+bool eied_call_local_peer(eied_call_t *call, const char *names)
+{
+    free(call->local_peer_names);
+    call->local_peer_names = strdup(names);
+    return call->local_peer_names != NULL;
+}
+
 bool eied_call_local_metadata(eied_call_t *call, const char *key, const char *value)
 {
     grpc_metadata_array *md = &call->request_md;
@@ -107,6 +114,7 @@ static void call_destroy(eied_call_t *call)
         grpc_byte_buffer_destroy(call->recv_buf);
     if (call->has_status_details)
         grpc_slice_unref(call->status_details);
+    free(call->local_peer_names);
     if (call->local_done != NULL) /* a local call's metadata slices are its own */
         for (size_t i = 0; i < call->request_md.count; i++) {
             grpc_slice_unref(call->request_md.metadata[i].key);

@@ -73,6 +73,7 @@ struct eied_call {
     void (*local_done)(void *ctx, const struct eied_wire_status *failed, const uint8_t *reply,
                        size_t len);
     void *local_ctx;
+    char *local_peer_names; /* a local call's verified client certificate names, or NULL */
     eied_call_t *next; /* inbox and handler lists */
     /* Every live call, for the send timeout (server.c, under srv->live_lock). */
     eied_call_t *live_prev, *live_next;
@@ -98,6 +99,9 @@ eied_call_t *eied_call_new_local(const uint8_t *request, size_t len, gpr_timespe
                                  void (*done)(void *ctx, const struct eied_wire_status *failed,
                                               const uint8_t *reply, size_t len),
                                  void *ctx);
+/* The names of a local call's verified client certificate (comma-separated CN and SANs),
+   for the admin check; false when out of memory. */
+bool eied_call_local_peer(eied_call_t *call, const char *names);
 /* Adds a request metadata entry (e.g. "authorization") to a local call; false when out of
    memory. */
 bool eied_call_local_metadata(eied_call_t *call, const char *key, const char *value);

@@ -17,6 +17,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdarg.h>
@@ -41,6 +43,7 @@ struct eied_http_req {
     bool mhd_done; /* MHD's completion callback ran */
     bool answered; /* the handler called eied_http_respond */
     char *method, *path;
+    char names[1024]; /* the verified client certificate's names (mutual TLS) */
     uint8_t *body;
     size_t len, cap;
     struct MHD_Response *reply;
@@ -124,6 +127,68 @@ static enum MHD_Result too_big(eied_http_req_t *r)
     return queue(r, MHD_HTTP_CONTENT_TOO_LARGE, resp);
 }
 
+/* Appends name to out (comma-separated, cut at the buffer's end). */
+static void add_name(char *out, size_t cap, const char *name, size_t len)
+{
+    size_t at = strlen(out);
+    if (len == 0 || at + len + 2 > cap)
+        return;
+    if (at > 0)
+        out[at++] = ',';
+    memcpy(out + at, name, len);
+    out[at + len] = '\0';
+}
+
+/*
+ * Mutual TLS: libmicrohttpd asks for a client certificate when it has a
+ * trust list, but verifying it is the application's part. False when the
+ * peer sent a certificate the CA did not sign, or none though one is
+ * required; a verified certificate's CN and SANs go to names.
+ */
+static bool client_verified(struct MHD_Connection *conn, bool required, char *names, size_t cap)
+{
+    names[0] = '\0';
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    gnutls_session_t s = ci != NULL ? (gnutls_session_t)ci->tls_session : NULL;
+    unsigned status = 0, n = 0;
+    if (s == NULL)
+        return false;
+    int rc = gnutls_certificate_verify_peers2(s, &status);
+    if (rc == GNUTLS_E_NO_CERTIFICATE_FOUND)
+        return !required;
+    if (rc != GNUTLS_E_SUCCESS || status != 0)
+        return false;
+    const gnutls_datum_t *chain = gnutls_certificate_get_peers(s, &n);
+    gnutls_x509_crt_t crt;
+    if (chain == NULL || n == 0 || gnutls_x509_crt_init(&crt) != GNUTLS_E_SUCCESS)
+        return false;
+    if (gnutls_x509_crt_import(crt, &chain[0], GNUTLS_X509_FMT_DER) == GNUTLS_E_SUCCESS) {
+        char buf[256];
+        size_t len = sizeof buf;
+        if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, buf, &len) ==
+            GNUTLS_E_SUCCESS)
+            add_name(names, cap, buf, strnlen(buf, len));
+        for (unsigned i = 0; i < 16; i++) {
+            unsigned critical;
+            len = sizeof buf;
+            int type = gnutls_x509_crt_get_subject_alt_name(crt, i, buf, &len, &critical);
+            if (type < 0)
+                break;
+            if (type == GNUTLS_SAN_IPADDRESS) { /* raw bytes: written as text */
+                char ip[INET6_ADDRSTRLEN];
+                if (inet_ntop(len == 4 ? AF_INET : AF_INET6, buf, ip, sizeof ip) != NULL)
+                    add_name(names, cap, ip, strlen(ip));
+            } else if (type == GNUTLS_SAN_DNSNAME || type == GNUTLS_SAN_RFC822NAME ||
+                       type == GNUTLS_SAN_URI) {
+                add_name(names, cap, buf, strnlen(buf, len));
+            }
+        }
+    }
+    gnutls_x509_crt_deinit(crt);
+    return true;
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version,
                                  const char *upload, size_t *upload_size, void **req_cls)
@@ -142,6 +207,15 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         *req_cls = r;
         if (r->method == NULL || r->path == NULL)
             return MHD_NO;
+        if (h->o.tls_ca_pem != NULL &&
+            !client_verified(conn, h->o.tls_require_client_cert, r->names, sizeof r->names)) {
+            struct MHD_Response *denied = text_reply(
+                "{\"error\":\"a client certificate signed by the server's client CA is "
+                "required\"}");
+            if (denied != NULL)
+                MHD_add_response_header(denied, MHD_HTTP_HEADER_CONNECTION, "close");
+            return queue(r, MHD_HTTP_FORBIDDEN, denied);
+        }
         if (h->o.busy_connections > 0 && h->open_conns > h->o.busy_connections) {
             struct MHD_Response *busy =
                 text_reply("{\"error\":\"too many connections; retry\"}");
@@ -471,6 +545,8 @@ const char *eied_http_header(const eied_http_req_t *r, const char *name)
         return NULL;
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
+
+const char *eied_http_client_names(const eied_http_req_t *r) { return r->names; }
 
 const uint8_t *eied_http_body(const eied_http_req_t *r, size_t *len)
 {

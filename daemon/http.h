@@ -19,6 +19,7 @@
 #ifndef EIED_HTTP_H
 #define EIED_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -38,10 +39,13 @@ typedef struct {
     unsigned busy_connections;
     unsigned idle_timeout_s;     /* a connection quiet this long is closed; 0: never */
     /* TLS: PEM text (not paths); cert and key both or neither. With ca_pem,
-       clients must present a certificate signed by it (mutual TLS). */
+       a client certificate is asked for and checked against it (mutual TLS): one
+       the CA did not sign is answered 403, and so is none when
+       tls_require_client_cert. */
     const char *tls_cert_pem;
     const char *tls_key_pem;
     const char *tls_ca_pem;
+    bool tls_require_client_cert; /* with ca_pem: no certificate is 403 too (else allowed) */
 } eied_http_opts_t;
 
 /* Defaults: 64 MiB body, 16 KiB headers, 1024 connections, 300 s idle. */
@@ -74,6 +78,9 @@ const char *eied_http_path(const eied_http_req_t *req);
 /* A request header by case-insensitive name, or NULL. */
 const char *eied_http_header(const eied_http_req_t *req, const char *name);
 const uint8_t *eied_http_body(const eied_http_req_t *req, size_t *len);
+/* Under mutual TLS, the verified client certificate's names, comma-separated: its
+   subject CN, then its DNS, IP, email and URI SANs; "" otherwise. */
+const char *eied_http_client_names(const eied_http_req_t *req);
 
 typedef struct {
     const char *name, *value;

@@ -37,7 +37,7 @@ typedef enum { SHAPE_JSON, SHAPE_INFER, SHAPE_HEALTH, SHAPE_INDEX, SHAPE_CONFIG 
 struct eied_rest {
     eied_app_t *app;
     eied_http_t *http;
-    char *cert, *key; /* PEM given to libmicrohttpd, kept while it serves */
+    char *cert, *key, *ca; /* PEM given to libmicrohttpd, kept while it serves */
 };
 
 /* One REST request on its way through a gRPC method. */
@@ -180,6 +180,13 @@ static void run_method(pending_t *p, const char *path, const ProtobufCMessage *r
     if (call == NULL) {
         respond_error(p->req, handler == NULL ? 501 : 503,
                       handler == NULL ? "this endpoint's method is not served" : "out of memory");
+        pending_free(p);
+        return;
+    }
+    const char *names = eied_http_client_names(p->req);
+    if (names[0] != '\0' && !eied_call_local_peer(call, names)) {
+        eied_call_unref(call);
+        respond_error(p->req, 503, "out of memory");
         pending_free(p);
         return;
     }
@@ -397,25 +404,17 @@ eie_status_t eied_rest_start(eied_app_t *app, eied_rest_t **out, eie_error_t *er
         return eie_error_set(err, EIE_STATUS_NO_MEMORY, "rest: out of memory");
     rest->app = app;
     eied_http_opts_t o = eied_http_opts_default();
-    char *cert = NULL, *key = NULL;
+    char *cert = NULL, *key = NULL, *ca = NULL;
     if (app->tls != NULL) {
-        /* the REST port is TLS whenever gRPC is: never plaintext beside a TLS port */
-        if (eied_tls_mutual(app->tls)) {
-            /* not plaintext, not TLS without the client check gRPC makes: off, loudly */
-            eied_log(EIED_LOG_WARN,
-                     "REST is off: its port cannot verify client certificates yet "
-                     "(tls.client_ca is set); use gRPC, or set server.http_listen empty to "
-                     "silence this",
-                     "http_listen", cfg->http_listen, NULL);
-            free(rest);
-            return EIE_STATUS_OK;
-        }
-        if (eied_tls_read_pair(cfg, &cert, &key, err) != EIE_STATUS_OK) {
+        /* the REST port is TLS whenever gRPC is, with the same client-certificate rule */
+        if (eied_tls_read_pems(cfg, &cert, &key, &ca, err) != EIE_STATUS_OK) {
             free(rest);
             return err->status;
         }
         o.tls_cert_pem = cert;
         o.tls_key_pem = key;
+        o.tls_ca_pem = ca;
+        o.tls_require_client_cert = cfg->tls_require_client_cert;
     }
     o.listen = cfg->http_listen;
     o.max_body = cfg->http_max_body;
@@ -423,6 +422,7 @@ eie_status_t eied_rest_start(eied_app_t *app, eied_rest_t **out, eie_error_t *er
     o.idle_timeout_s = (unsigned)(cfg->idle_timeout_ms / 1000);
     rest->cert = cert;
     rest->key = key;
+    rest->ca = ca;
     eie_status_t st = eied_http_start(app->loop, &o, handle, rest, &rest->http, err);
     if (st != EIE_STATUS_OK) {
         eied_rest_free(rest);
@@ -453,5 +453,6 @@ void eied_rest_free(eied_rest_t *rest)
         memset(rest->key, 0, strlen(rest->key)); /* no private key left in freed memory */
     free(rest->key);
     free(rest->cert);
+    free(rest->ca);
     free(rest);
 }

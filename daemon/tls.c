@@ -126,22 +126,27 @@ out:
     return config;
 }
 
-eie_status_t eied_tls_read_pair(const eied_config_t *cfg, char **cert_out, char **key_out,
-                                eie_error_t *err)
+eie_status_t eied_tls_read_pems(const eied_config_t *cfg, char **cert_out, char **key_out,
+                                char **ca_out, eie_error_t *err)
 {
-    *cert_out = *key_out = NULL;
-    char *cert = read_pem("cert", cfg->tls_cert, err);
+    *cert_out = *key_out = *ca_out = NULL;
+    char *cert = read_pem("cert", cfg->tls_cert, err), *ca = NULL;
     char *key = cert != NULL ? read_pem("key", cfg->tls_key, err) : NULL;
+    bool ok = key != NULL;
+    if (ok && cfg->tls_client_ca[0] != '\0')
+        ok = (ca = read_pem("client_ca", cfg->tls_client_ca, err)) != NULL;
     int64_t not_after;
-    if (key == NULL || !validate(cert, key, NULL, cfg, &not_after, err)) {
+    if (!ok || !validate(cert, key, ca, cfg, &not_after, err)) {
         if (key != NULL)
             memset(key, 0, strlen(key));
         free(cert);
         free(key);
+        free(ca);
         return err->status;
     }
     *cert_out = cert;
     *key_out = key;
+    *ca_out = ca;
     return EIE_STATUS_OK;
 }
 

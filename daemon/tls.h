@@ -28,9 +28,9 @@ bool eied_tls_mutual(const eied_tls_t *tls);
 /* Seconds until the certificate expires (negative once it has); any thread. */
 double eied_tls_expiry_seconds(const eied_tls_t *tls);
 void eied_tls_free(eied_tls_t *tls);
-/* Reads and checks cfg's certificate and key as PEM text for another front end (REST);
-   the caller frees both (clearing *key_out first). */
-eie_status_t eied_tls_read_pair(const eied_config_t *cfg, char **cert_out, char **key_out,
-                                eie_error_t *err);
+/* Reads and checks cfg's certificate, key and client CA (NULL when none) as PEM text for
+   another front end (REST); the caller frees them (clearing *key_out first). */
+eie_status_t eied_tls_read_pems(const eied_config_t *cfg, char **cert_out, char **key_out,
+                                char **ca_out, eie_error_t *err);
 
 #endif

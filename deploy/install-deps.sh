@@ -15,7 +15,7 @@ set -eu
 BUILD_PACKAGES="
   build-essential pkg-config meson ninja-build python3
   libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler grpc-proto
-  libuv1-dev libssl-dev zlib1g-dev libmicrohttpd-dev libjansson-dev
+  libuv1-dev libssl-dev zlib1g-dev libmicrohttpd-dev libgnutls28-dev libjansson-dev
   libonnx-dev
 "
 

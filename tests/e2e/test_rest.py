@@ -268,6 +268,64 @@ class Tls(unittest.TestCase):
             self.assertNotEqual(r.returncode, 0, "plaintext answered on the TLS port")
 
 
+def openssl(*args):
+    subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=TMP.name)
+
+
+def make_ca(name):
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-keyout", name + ".key", "-out", name + ".pem", "-days", "2",
+            "-subj", "/CN=" + name)
+    return os.path.join(TMP.name, name + ".pem")
+
+
+def make_cert(name, ca, san=None):
+    """Signed by ca: a server certificate when san is given, else a client one."""
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + name)
+    with open(os.path.join(TMP.name, name + ".ext"), "w") as f:
+        f.write("subjectAltName=%s\n" % san if san else "extendedKeyUsage=clientAuth\n")
+    openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey", ca + ".key",
+            "-CAcreateserial", "-out", name + ".pem", "-days", "2", "-extfile", name + ".ext")
+    return os.path.join(TMP.name, name + ".pem"), os.path.join(TMP.name, name + ".key")
+
+
+class MutualTls(unittest.TestCase):
+    """[tls] client_ca and require_client_cert hold on the REST port as on gRPC, and
+    admin by certificate identity works there too."""
+
+    def curl(self, d, path, cert=None, method="GET"):
+        args = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", method,
+                "--cacert", self.ca]
+        if cert:
+            args += ["--cert", cert[0], "--key", cert[1]]
+        r = subprocess.run(args + ["https://127.0.0.1:%d%s" % (d.http_port, path)],
+                           capture_output=True, text=True, timeout=30)
+        return r.stdout
+
+    def test_client_certificates_are_required_and_checked(self):
+        if shutil.which("curl") is None:
+            self.skipTest("curl is not installed")
+        self.ca = make_ca("rest-ca")
+        make_ca("rest-other-ca")
+        server = make_cert("rest-server", "rest-ca", san="IP:127.0.0.1")
+        admin = make_cert("rest-admin", "rest-ca")
+        user = make_cert("rest-user", "rest-ca")
+        rogue = make_cert("rest-rogue", "rest-other-ca")
+        conf = ("[tls]\ncert = %s\nkey = %s\nclient_ca = %s\nrequire_client_cert = true\n"
+                "[admin]\nallowed_identities = rest-admin\n[models]\nsmall = %s\n"
+                % (server[0], server[1], self.ca, MODEL))
+        with Daemon("[server]\ndrain_delay = 0s\n" + conf) as d:
+            self.assertIsNotNone(d.http_port)
+            self.assertEqual(self.curl(d, "/v2/health/live"), "403")
+            self.assertEqual(self.curl(d, "/v2/health/live", rogue), "403")
+            self.assertEqual(self.curl(d, "/v2/health/live", user), "200")
+            self.assertEqual(self.curl(d, "/v2/repository/models/small/unload", user, "POST"),
+                             "403")
+            self.assertEqual(self.curl(d, "/v2/repository/models/small/unload", admin,
+                                       "POST"), "200")
+
+
 class Limits(unittest.TestCase):
     def test_a_body_over_http_max_body_is_refused_with_413(self):
         with Daemon(config("http_max_body = 4KiB\n")) as d:
