@@ -1168,6 +1168,9 @@ class KubernetesTlsOverlay(unittest.TestCase):
         grpc = [p for p in svc["spec"]["ports"] if p["name"] == "grpc"]
         self.assertEqual(len(grpc), 1)
         self.assertNotEqual(grpc[0].get("appProtocol"), "kubernetes.io/h2c")
+        http = [p for p in svc["spec"]["ports"] if p["name"] == "http"]
+        self.assertEqual([p.get("appProtocol") for p in http], ["https"],
+                         "REST is HTTPS under TLS")
 
     def test_probes_stay_on_the_plaintext_health_port(self):
         if "livenessProbe" not in self.eied:
