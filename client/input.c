@@ -600,7 +600,7 @@ eie_status_t eiectl_input_parse_npy(const uint8_t *data, size_t len, const char 
                              "float32 '<f4' or float64 '<f8')",
                              name, descr);
     if (fortran)
-        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+        return eie_error_set(err, EIE_STATUS_UNSUPPORTED,
                              "%s: array is in Fortran order; save it in C order "
                              "(numpy.ascontiguousarray)",
                              name);
