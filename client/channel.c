@@ -12,20 +12,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "eie/status.h"
 #include "input.h"
 #include "rpc.h"
-
-static bool fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static bool fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return false;
-}
 
 static int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -98,24 +87,25 @@ static bool is_set(const eiectl_setting_t *s)
     return s->value != NULL && s->value[0] != '\0';
 }
 
-/* False (with err) if the PEM text holds no certificate; else the first in *first_out if asked. */
-static bool pem_has_certificate(const char *pem, size_t len, const char *from, const char *path,
-                                X509 **first_out, char *err, size_t errlen)
+/* Fails (with err) if the PEM text holds no certificate; else the first in *first_out if asked. */
+static eie_status_t pem_has_certificate(const char *pem, size_t len, const char *from,
+                                        const char *path, X509 **first_out, eie_error_t *err)
 {
     BIO *bio = BIO_new_mem_buf(pem, (int)len);
     if (bio == NULL)
-        return fail(err, errlen, "%s %s: out of memory", from, path);
+        return eie_error_set(err, EIE_STATUS_NO_MEMORY, "%s %s: out of memory", from, path);
     X509 *x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
     BIO_free(bio);
     ERR_clear_error();
     if (x == NULL)
-        return fail(err, errlen, "%s %s: no PEM certificate (-----BEGIN CERTIFICATE-----) in "
-                    "the file", from, path);
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                             "%s %s: no PEM certificate (-----BEGIN CERTIFICATE-----) in the file",
+                             from, path);
     if (first_out != NULL)
         *first_out = x;
     else
         X509_free(x);
-    return true;
+    return EIE_STATUS_OK;
 }
 
 /* Never prompts for a passphrase: eiectl runs in scripts and health checks. */
@@ -126,30 +116,34 @@ static int no_passphrase(char *buf, int size, int rwflag, void *user)
 }
 
 /* Reads one PEM file of a setting into a NUL-terminated string. */
-static bool read_pem(const eiectl_setting_t *s, char **pem_out, size_t *len_out, char *err,
-                     size_t errlen)
+static eie_status_t read_pem(const eiectl_setting_t *s, char **pem_out, size_t *len_out,
+                             eie_error_t *err)
 {
     uint8_t *data;
     size_t len;
-    char why[512];
     if (strcmp(s->value, "-") == 0)
-        return fail(err, errlen, "%s: give a file, not '-' (stdin)", s->from);
-    if (!eiectl_read_file_limited(s->value, EIECTL_PEM_MAX_BYTES, &data, &len, why, sizeof why))
-        return fail(err, errlen, "%s %s", s->from, why);
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT, "%s: give a file, not '-' (stdin)",
+                             s->from);
+    eie_status_t st = eiectl_read_file_limited(s->value, EIECTL_PEM_MAX_BYTES, &data, &len, err);
+    if (st != EIE_STATUS_OK) {
+        eie_error_prefix(err, "%s ", s->from);
+        return st;
+    }
     if (memchr(data, '\0', len) != NULL) {
         free(data);
-        return fail(err, errlen, "%s %s: a PEM file is text; this one has a NUL byte", s->from,
-                    s->value);
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                             "%s %s: a PEM file is text; this one has a NUL byte", s->from,
+                             s->value);
     }
     char *pem = realloc(data, len + 1);
     if (pem == NULL) {
         free(data);
-        return fail(err, errlen, "%s %s: out of memory", s->from, s->value);
+        return eie_error_set(err, EIE_STATUS_NO_MEMORY, "%s %s: out of memory", s->from, s->value);
     }
     pem[len] = '\0';
     *pem_out = pem;
     *len_out = len;
-    return true;
+    return EIE_STATUS_OK;
 }
 
 static bool server_name_ok(const char *name)
@@ -164,8 +158,8 @@ static bool server_name_ok(const char *name)
     return true;
 }
 
-bool eiectl_channel_init(eiectl_channel_t *ch, const char *addr, const eiectl_tls_opts_t *opts,
-                         char *err, size_t errlen)
+eie_status_t eiectl_channel_init(eiectl_channel_t *ch, const char *addr,
+                                 const eiectl_tls_opts_t *opts, eie_error_t *err)
 {
     memset(ch, 0, sizeof *ch);
     ch->addr = addr;
@@ -177,56 +171,63 @@ bool eiectl_channel_init(eiectl_channel_t *ch, const char *addr, const eiectl_tl
             env_tls = true;
         else if (!(strcmp(v, "0") == 0 || strcasecmp(v, "false") == 0 ||
                    strcasecmp(v, "no") == 0))
-            return fail(err, errlen, "EIECTL_TLS '%s' is not 1, 0, true, false, yes or no", v);
+            return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                                 "EIECTL_TLS '%s' is not 1, 0, true, false, yes or no", v);
     }
     if (opts->no_tls) {
         /* --no-tls overrides the environment, not other options on the same line. */
         if (opts->tls)
-            return fail(err, errlen, "--tls and --no-tls contradict each other");
+            return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                                 "--tls and --no-tls contradict each other");
         for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
             if (is_set(settings[i]) && settings[i]->from[0] == '-')
-                return fail(err, errlen, "%s needs TLS; it contradicts --no-tls",
-                            settings[i]->from);
-        return true;
+                return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                                     "%s needs TLS; it contradicts --no-tls", settings[i]->from);
+        return EIE_STATUS_OK;
     }
     ch->tls = opts->tls || env_tls;
     for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
         if (is_set(settings[i]))
             ch->tls = true;
     if (!ch->tls)
-        return true;
+        return EIE_STATUS_OK;
 
     if (is_set(&opts->cert) != is_set(&opts->key)) {
         const eiectl_setting_t *have = is_set(&opts->cert) ? &opts->cert : &opts->key;
-        return fail(err, errlen, "%s is set but %s is not: a client certificate needs its key "
-                    "and a key its certificate", have->from,
-                    is_set(&opts->cert) ? "--key (EIECTL_KEY)" : "--cert (EIECTL_CERT)");
+        return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                             "%s is set but %s is not: a client certificate needs its key and a "
+                             "key its certificate",
+                             have->from,
+                             is_set(&opts->cert) ? "--key (EIECTL_KEY)" : "--cert (EIECTL_CERT)");
     }
     if (is_set(&opts->server_name)) {
         if (!server_name_ok(opts->server_name.value))
-            return fail(err, errlen, "%s '%.64s' is not a host name (letters, digits, '-', "
-                        "'.', at most %d bytes)", opts->server_name.from,
-                        opts->server_name.value, EIECTL_SERVER_NAME_MAX);
+            return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                                 "%s '%.64s' is not a host name (letters, digits, '-', '.', at "
+                                 "most %d bytes)",
+                                 opts->server_name.from, opts->server_name.value,
+                                 EIECTL_SERVER_NAME_MAX);
         ch->server_name = strdup(opts->server_name.value);
         if (ch->server_name == NULL)
-            return fail(err, errlen, "out of memory");
+            return eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory");
     }
 
     size_t len;
     X509 *cert = NULL;
     EVP_PKEY *key = NULL;
+    eie_status_t st = EIE_STATUS_OK;
     if (is_set(&opts->ca)) {
-        if (!read_pem(&opts->ca, &ch->ca_pem, &len, err, errlen) ||
-            !pem_has_certificate(ch->ca_pem, len, opts->ca.from, opts->ca.value, NULL, err,
-                                 errlen))
+        if ((st = read_pem(&opts->ca, &ch->ca_pem, &len, err)) != EIE_STATUS_OK ||
+            (st = pem_has_certificate(ch->ca_pem, len, opts->ca.from, opts->ca.value, NULL, err)) !=
+                EIE_STATUS_OK)
             goto error;
     }
     if (is_set(&opts->cert)) {
-        if (!read_pem(&opts->cert, &ch->cert_pem, &len, err, errlen) ||
-            !pem_has_certificate(ch->cert_pem, len, opts->cert.from, opts->cert.value, &cert,
-                                 err, errlen))
+        if ((st = read_pem(&opts->cert, &ch->cert_pem, &len, err)) != EIE_STATUS_OK ||
+            (st = pem_has_certificate(ch->cert_pem, len, opts->cert.from, opts->cert.value, &cert,
+                                      err)) != EIE_STATUS_OK)
             goto error;
-        if (!read_pem(&opts->key, &ch->key_pem, &len, err, errlen))
+        if ((st = read_pem(&opts->key, &ch->key_pem, &len, err)) != EIE_STATUS_OK)
             goto error;
         BIO *bio = BIO_new_mem_buf(ch->key_pem, (int)len);
         if (bio != NULL)
@@ -234,26 +235,29 @@ bool eiectl_channel_init(eiectl_channel_t *ch, const char *addr, const eiectl_tl
         BIO_free(bio);
         ERR_clear_error();
         if (key == NULL) {
-            fail(err, errlen, "%s %s: no unencrypted PEM private key in the file (eiectl does "
-                 "not ask for passphrases)", opts->key.from, opts->key.value);
+            st = eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                               "%s %s: no unencrypted PEM private key in the file (eiectl does "
+                               "not ask for passphrases)",
+                               opts->key.from, opts->key.value);
             goto error;
         }
         int match = X509_check_private_key(cert, key);
         ERR_clear_error();
         if (match != 1) {
-            fail(err, errlen, "%s %s does not match the certificate %s %s", opts->key.from,
-                 opts->key.value, opts->cert.from, opts->cert.value);
+            st = eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                               "%s %s does not match the certificate %s %s", opts->key.from,
+                               opts->key.value, opts->cert.from, opts->cert.value);
             goto error;
         }
     }
     X509_free(cert);
     EVP_PKEY_free(key);
-    return true;
+    return EIE_STATUS_OK;
 error:
     X509_free(cert);
     EVP_PKEY_free(key);
     eiectl_channel_free(ch);
-    return false;
+    return st;
 }
 
 void eiectl_channel_free(eiectl_channel_t *ch)
@@ -383,12 +387,15 @@ bool eiectl_addr_is_local(const char *addr)
     return host_is_local(host);
 }
 
-bool eiectl_token_allowed(const eiectl_channel_t *ch, bool insecure_token, const char *token_file,
-                          char *err, size_t errlen)
+eie_status_t eiectl_token_allowed(const eiectl_channel_t *ch, bool insecure_token,
+                                  const char *token_file, eie_error_t *err)
 {
     if (ch->tls || insecure_token || eiectl_addr_is_local(ch->addr))
-        return true;
-    return fail(err, errlen, "refusing to send the token from %s in plaintext to %s, which is "
-                "not a loopback address: use --tls (with --ca), or --insecure-token if the "
-                "network is trusted", token_file, ch->addr);
+        return EIE_STATUS_OK;
+    return eie_error_set(
+        err, EIE_STATUS_BAD_CONFIG,
+        "refusing to send the token from %s in plaintext to %s, which is "
+        "not a loopback address: use --tls (with --ca), or --insecure-token if the "
+        "network is trusted",
+        token_file, ch->addr);
 }

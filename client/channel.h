@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "eie/status.h"
+
 /* Largest PEM file (CA bundle, certificate chain, key) eiectl reads. */
 #define EIECTL_PEM_MAX_BYTES (1 << 20)
 /* Longest --server-name (a DNS name is at most 253 bytes). */
@@ -92,10 +94,12 @@ typedef struct eiectl_channel {
  * at most EIECTL_PEM_MAX_BYTES, the CA and the certificate must hold at
  * least one certificate, the key must be an unencrypted private key that
  * matches the certificate. Errors name the option or variable and the file.
- * On failure nothing is left to free.
+ * On failure nothing is left to free; err says why (BAD_CONFIG for
+ * contradicting settings, INVALID_ARGUMENT for a bad file or name, IO,
+ * LIMIT).
  */
-bool eiectl_channel_init(eiectl_channel_t *ch, const char *addr, const eiectl_tls_opts_t *opts,
-                         char *err, size_t errlen);
+eie_status_t eiectl_channel_init(eiectl_channel_t *ch, const char *addr,
+                                 const eiectl_tls_opts_t *opts, eie_error_t *err);
 
 /* Frees what eiectl_channel_init read. Accepts a zeroed or freed channel. */
 void eiectl_channel_free(eiectl_channel_t *ch);
@@ -118,9 +122,10 @@ bool eiectl_addr_is_local(const char *addr);
 
 /*
  * Whether a bearer token may be sent: over TLS always, in plaintext only to
- * a local address or with insecure_token. On refusal writes why into err.
+ * a local address or with insecure_token. On refusal returns BAD_CONFIG
+ * with why in err.
  */
-bool eiectl_token_allowed(const eiectl_channel_t *ch, bool insecure_token, const char *token_file,
-                          char *err, size_t errlen);
+eie_status_t eiectl_token_allowed(const eiectl_channel_t *ch, bool insecure_token,
+                                  const char *token_file, eie_error_t *err);
 
 #endif

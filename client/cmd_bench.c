@@ -425,10 +425,10 @@ static int bench_run(bench_args_t *a)
 {
     int rc = 1;
     eiectl_input_t file = {0};
-    char err[1024];
+    eie_error_t err;
     if (a->input_file != NULL &&
-        !eiectl_input_load(a->input_file, EIECTL_INPUT_AUTO, &file, err, sizeof err)) {
-        fprintf(stderr, "eiectl bench: %s\n", err);
+        eiectl_input_load(a->input_file, EIECTL_INPUT_AUTO, &file, &err) != EIE_STATUS_OK) {
+        fprintf(stderr, "eiectl bench: %s\n", err.msg);
         return 1;
     }
     bool is_infer = strcmp(a->method, "infer") == 0;

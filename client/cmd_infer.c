@@ -69,11 +69,12 @@ static int infer_named(const eiectl_remote_opts_t *ro, const char *model, const 
                        const char *id, named_input_t *named, size_t n_named, bool json,
                        size_t top_k)
 {
-    char err[1024];
+    eie_error_t err;
     int rc = 1;
     for (size_t i = 0; i < n_named; i++)
-        if (!eiectl_input_load(named[i].path, EIECTL_INPUT_AUTO, &named[i].in, err, sizeof err)) {
-            fprintf(stderr, "eiectl infer: input '%s': %s\n", named[i].name, err);
+        if (eiectl_input_load(named[i].path, EIECTL_INPUT_AUTO, &named[i].in, &err) !=
+            EIE_STATUS_OK) {
+            fprintf(stderr, "eiectl infer: input '%s': %s\n", named[i].name, err.msg);
             goto free_inputs;
         }
     eiectl_rpc_t rpc;
@@ -102,8 +103,8 @@ static int infer_named(const eiectl_remote_opts_t *ro, const char *model, const 
         one.n_inputs = 1;
         one.inputs = &md->inputs[i];
         eiectl_model_input_t mi;
-        if (!eiectl_model_input_from_metadata(&one, &mi, err, sizeof err)) {
-            fprintf(stderr, "eiectl infer: %s: %s\n", ro->addr, err);
+        if (eiectl_model_input_from_metadata(&one, &mi, &err) != EIE_STATUS_OK) {
+            fprintf(stderr, "eiectl infer: %s: %s\n", ro->addr, err.msg);
             goto done;
         }
         named_input_t *ni = NULL;
@@ -166,8 +167,8 @@ static int infer_named(const eiectl_remote_opts_t *ro, const char *model, const 
     Inference__ModelInferResponse *r = (Inference__ModelInferResponse *)resp;
     eiectl_infer_output_t outs[EIECTL_INFER_MAX_OUTPUTS];
     size_t nouts;
-    if (!eiectl_infer_response_decode(r, rows, outs, &nouts, err, sizeof err)) {
-        fprintf(stderr, "eiectl infer: %s: model '%s': %s\n", ro->addr, model, err);
+    if (eiectl_infer_response_decode(r, rows, outs, &nouts, &err) != EIE_STATUS_OK) {
+        fprintf(stderr, "eiectl infer: %s: model '%s': %s\n", ro->addr, model, err.msg);
         goto done;
     }
     if (json)
@@ -283,9 +284,9 @@ int eiectl_cmd_infer(int argc, char **argv)
                                   "on stdin");
 
     /* The input is checked before the server is asked anything. */
-    char err[1024];
+    eie_error_t err;
     eiectl_input_t in = {0};
-    bool parsed;
+    eie_status_t parsed;
     if (input_text != NULL) {
         size_t len = strlen(input_text);
         if (len > EIECTL_INPUT_MAX_BYTES) {
@@ -293,13 +294,13 @@ int eiectl_cmd_infer(int argc, char **argv)
                     EIECTL_INPUT_MAX_BYTES);
             return 1;
         }
-        parsed = eiectl_input_parse_json(input_text, len, "--input", &in, err, sizeof err);
+        parsed = eiectl_input_parse_json(input_text, len, "--input", &in, &err);
     } else {
-        parsed = eiectl_input_load(input_file != NULL ? input_file : "-", EIECTL_INPUT_AUTO,
-                                   &in, err, sizeof err);
+        parsed =
+            eiectl_input_load(input_file != NULL ? input_file : "-", EIECTL_INPUT_AUTO, &in, &err);
     }
-    if (!parsed) {
-        fprintf(stderr, "eiectl infer: %s\n", err);
+    if (parsed != EIE_STATUS_OK) {
+        fprintf(stderr, "eiectl infer: %s\n", err.msg);
         return 1;
     }
 
@@ -337,8 +338,8 @@ int eiectl_cmd_infer(int argc, char **argv)
     Inference__ModelInferResponse *r = (Inference__ModelInferResponse *)resp;
     eiectl_infer_output_t outs[EIECTL_INFER_MAX_OUTPUTS];
     size_t nouts;
-    if (!eiectl_infer_response_decode(r, in.rows, outs, &nouts, err, sizeof err)) {
-        fprintf(stderr, "eiectl infer: %s: model '%s': %s\n", ro.addr, model, err);
+    if (eiectl_infer_response_decode(r, in.rows, outs, &nouts, &err) != EIE_STATUS_OK) {
+        fprintf(stderr, "eiectl infer: %s: model '%s': %s\n", ro.addr, model, err.msg);
         goto done;
     }
     if (json)

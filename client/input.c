@@ -5,23 +5,10 @@
 #include <errno.h>
 #include <float.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-static bool fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static bool fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return false;
-}
 
 void eiectl_input_free(eiectl_input_t *in)
 {
@@ -38,22 +25,23 @@ typedef struct {
     size_t n, cap;
 } fvec_t;
 
-static bool fvec_push(fvec_t *f, float x, const char *name, char *err, size_t errlen)
+static eie_status_t fvec_push(fvec_t *f, float x, const char *name, eie_error_t *err)
 {
     if (f->n == f->cap) {
         if (f->cap >= EIECTL_INPUT_MAX_VALUES)
-            return fail(err, errlen, "%s: more than %zu values", name, EIECTL_INPUT_MAX_VALUES);
+            return eie_error_set(err, EIE_STATUS_LIMIT, "%s: more than %zu values", name,
+                                 EIECTL_INPUT_MAX_VALUES);
         size_t cap = f->cap ? f->cap * 2 : 256;
         if (cap > EIECTL_INPUT_MAX_VALUES)
             cap = EIECTL_INPUT_MAX_VALUES;
         float *v = realloc(f->v, cap * sizeof *v);
         if (v == NULL)
-            return fail(err, errlen, "%s: out of memory", name);
+            return eie_error_set(err, EIE_STATUS_NO_MEMORY, "%s: out of memory", name);
         f->v = v;
         f->cap = cap;
     }
     f->v[f->n++] = x;
-    return true;
+    return EIE_STATUS_OK;
 }
 
 /*
@@ -90,8 +78,7 @@ typedef struct {
     const char *s;
     size_t len, pos;
     const char *name;
-    char *err;
-    size_t errlen;
+    eie_error_t *err;
 } json_t;
 
 static void json_ws(json_t *j)
@@ -102,29 +89,30 @@ static void json_ws(json_t *j)
         j->pos++;
 }
 
-static bool json_error(json_t *j, const char *what)
+static eie_status_t json_error(json_t *j, const char *what)
 {
     size_t line, col;
     text_where(j->s, j->pos, &line, &col);
     if (j->pos >= j->len)
-        return fail(j->err, j->errlen, "%s:%zu:%zu: %s, found the end of the input", j->name,
-                    line, col, what);
+        return eie_error_set(j->err, EIE_STATUS_INVALID_ARGUMENT,
+                             "%s:%zu:%zu: %s, found the end of the input", j->name, line, col,
+                             what);
     /* Show a little of what is there, up to the next delimiter. */
     size_t n = 0;
     while (j->pos + n < j->len && n < 20 && !strchr(",[]{} \t\r\n", j->s[j->pos + n]))
         n++;
     if (n == 0)
         n = 1;
-    return fail(j->err, j->errlen, "%s:%zu:%zu: %s, found '%.*s'", j->name, line, col, what,
-                (int)n, j->s + j->pos);
+    return eie_error_set(j->err, EIE_STATUS_INVALID_ARGUMENT, "%s:%zu:%zu: %s, found '%.*s'",
+                         j->name, line, col, what, (int)n, j->s + j->pos);
 }
 
-static bool json_expect(json_t *j, char c, const char *what)
+static eie_status_t json_expect(json_t *j, char c, const char *what)
 {
     json_ws(j);
     if (j->pos < j->len && j->s[j->pos] == c) {
         j->pos++;
-        return true;
+        return EIE_STATUS_OK;
     }
     return json_error(j, what);
 }
@@ -135,7 +123,7 @@ static bool is_digit(char c)
 }
 
 /* One JSON number (RFC 8259 grammar, so no NaN, Infinity, hex or leading '+'). */
-static bool json_number(json_t *j, float *out)
+static eie_status_t json_number(json_t *j, float *out)
 {
     json_ws(j);
     size_t start = j->pos, p = j->pos;
@@ -175,11 +163,11 @@ static bool json_number(json_t *j, float *out)
     if (!to_float(d, out))
         return json_error(j, "number outside the float32 range");
     j->pos = p;
-    return true;
+    return EIE_STATUS_OK;
 }
 
 /* The numbers of one array whose '[' has been consumed, up to and including ']'. */
-static bool json_row(json_t *j, fvec_t *vals, size_t *count_out)
+static eie_status_t json_row(json_t *j, fvec_t *vals, size_t *count_out)
 {
     size_t count = 0;
     json_ws(j);
@@ -187,54 +175,60 @@ static bool json_row(json_t *j, fvec_t *vals, size_t *count_out)
         return json_error(j, "empty array; a row needs at least one number");
     for (;;) {
         float x = 0;
-        if (!json_number(j, &x) || !fvec_push(vals, x, j->name, j->err, j->errlen))
-            return false;
+        eie_status_t st;
+        if ((st = json_number(j, &x)) != EIE_STATUS_OK ||
+            (st = fvec_push(vals, x, j->name, j->err)) != EIE_STATUS_OK)
+            return st;
         if (++count > EIECTL_INPUT_MAX_COLS)
-            return fail(j->err, j->errlen, "%s: a row has more than %zu values", j->name,
-                        EIECTL_INPUT_MAX_COLS);
+            return eie_error_set(j->err, EIE_STATUS_LIMIT, "%s: a row has more than %zu values",
+                                 j->name, EIECTL_INPUT_MAX_COLS);
         json_ws(j);
         if (j->pos < j->len && j->s[j->pos] == ',') {
             j->pos++;
             continue;
         }
-        if (!json_expect(j, ']', "expected ',' or ']'"))
-            return false;
+        if ((st = json_expect(j, ']', "expected ',' or ']'")) != EIE_STATUS_OK)
+            return st;
         break;
     }
     *count_out = count;
-    return true;
+    return EIE_STATUS_OK;
 }
 
-bool eiectl_input_parse_json(const char *text, size_t len, const char *name,
-                             eiectl_input_t *in_out, char *err, size_t errlen)
+eie_status_t eiectl_input_parse_json(const char *text, size_t len, const char *name,
+                                     eiectl_input_t *in_out, eie_error_t *err)
 {
-    json_t j = {.s = text, .len = len, .name = name, .err = err, .errlen = errlen};
+    eie_error_t local;
+    if (err == NULL)
+        err = &local; /* the status of a failed step is read back from err */
+    json_t j = {.s = text, .len = len, .name = name, .err = err};
     fvec_t vals = {0};
     size_t rows = 0, cols = 0;
 
     /* A UTF-8 byte order mark is allowed before the value. */
     if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
         j.pos = 3;
-    if (!json_expect(&j, '[', "expected '[' (an array of numbers or of arrays)"))
+    if (json_expect(&j, '[', "expected '[' (an array of numbers or of arrays)") != EIE_STATUS_OK)
         goto error;
     json_ws(&j);
     if (j.pos < j.len && j.s[j.pos] == '[') {
         /* A batch: [[...], [...]] */
         for (;;) {
-            if (!json_expect(&j, '[', "expected '[' starting a row"))
+            if (json_expect(&j, '[', "expected '[' starting a row") != EIE_STATUS_OK)
                 goto error;
             size_t n;
-            if (!json_row(&j, &vals, &n))
+            if (json_row(&j, &vals, &n) != EIE_STATUS_OK)
                 goto error;
             if (rows == 0) {
                 cols = n;
             } else if (n != cols) {
-                fail(err, errlen, "%s: row %zu has %zu values, row 0 has %zu", name, rows, n,
-                     cols);
+                eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                              "%s: row %zu has %zu values, row 0 has %zu", name, rows, n, cols);
                 goto error;
             }
             if (++rows > EIECTL_INPUT_MAX_ROWS) {
-                fail(err, errlen, "%s: more than %zu rows", name, EIECTL_INPUT_MAX_ROWS);
+                eie_error_set(err, EIE_STATUS_LIMIT, "%s: more than %zu rows", name,
+                              EIECTL_INPUT_MAX_ROWS);
                 goto error;
             }
             json_ws(&j);
@@ -242,12 +236,12 @@ bool eiectl_input_parse_json(const char *text, size_t len, const char *name,
                 j.pos++;
                 continue;
             }
-            if (!json_expect(&j, ']', "expected ',' or ']' after a row"))
+            if (json_expect(&j, ']', "expected ',' or ']' after a row") != EIE_STATUS_OK)
                 goto error;
             break;
         }
     } else {
-        if (!json_row(&j, &vals, &cols))
+        if (json_row(&j, &vals, &cols) != EIE_STATUS_OK)
             goto error;
         rows = 1;
     }
@@ -259,10 +253,10 @@ bool eiectl_input_parse_json(const char *text, size_t len, const char *name,
     in_out->data = vals.v;
     in_out->rows = rows;
     in_out->cols = cols;
-    return true;
+    return EIE_STATUS_OK;
 error:
     free(vals.v);
-    return false;
+    return err->status;
 }
 
 /* ---- CSV ----------------------------------------------------------------- */
@@ -283,9 +277,12 @@ static bool csv_field(const char *s, size_t n, float *out)
     return to_float(d, out);
 }
 
-bool eiectl_input_parse_csv(const char *text, size_t len, const char *name,
-                            eiectl_input_t *in_out, char *err, size_t errlen)
+eie_status_t eiectl_input_parse_csv(const char *text, size_t len, const char *name,
+                                    eiectl_input_t *in_out, eie_error_t *err)
 {
+    eie_error_t local;
+    if (err == NULL)
+        err = &local; /* the status of a failed step is read back from err */
     fvec_t vals = {0};
     size_t rows = 0, cols = 0, lineno = 0;
     bool seen_content = false;
@@ -307,7 +304,8 @@ bool eiectl_input_parse_csv(const char *text, size_t len, const char *name,
         if (a == b || text[a] == '#')
             continue;
         if (memchr(text + a, '\0', b - a) != NULL) {
-            fail(err, errlen, "%s:%zu: contains a NUL byte; is it a text file?", name, lineno);
+            eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                          "%s:%zu: contains a NUL byte; is it a text file?", name, lineno);
             goto error;
         }
         /* Split into fields and parse each; the first content line may be a header. */
@@ -332,11 +330,11 @@ bool eiectl_input_parse_csv(const char *text, size_t len, const char *name,
                 bad_b = fb;
             }
             if (++n > EIECTL_INPUT_MAX_COLS) {
-                fail(err, errlen, "%s:%zu: more than %zu fields", name, lineno,
-                     EIECTL_INPUT_MAX_COLS);
+                eie_error_set(err, EIE_STATUS_LIMIT, "%s:%zu: more than %zu fields", name, lineno,
+                              EIECTL_INPUT_MAX_COLS);
                 goto error;
             }
-            if (!fvec_push(&vals, x, name, err, errlen))
+            if (fvec_push(&vals, x, name, err) != EIE_STATUS_OK)
                 goto error;
             if (e >= b)
                 break;
@@ -355,40 +353,46 @@ bool eiectl_input_parse_csv(const char *text, size_t len, const char *name,
         if (any_bad) {
             size_t shown = bad_b - bad_a > 40 ? 40 : bad_b - bad_a;
             if (bad_b == bad_a)
-                fail(err, errlen, "%s:%zu: field %zu is empty", name, lineno, bad_at + 1);
+                eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT, "%s:%zu: field %zu is empty", name,
+                              lineno, bad_at + 1);
             else
-                fail(err, errlen, "%s:%zu: field %zu '%.*s%s' is not a finite float32 number",
-                     name, lineno, bad_at + 1, (int)shown, text + bad_a,
-                     shown < bad_b - bad_a ? "..." : "");
+                eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                              "%s:%zu: field %zu '%.*s%s' is not a finite float32 number", name,
+                              lineno, bad_at + 1, (int)shown, text + bad_a,
+                              shown < bad_b - bad_a ? "..." : "");
             goto error;
         }
         if (rows == 0) {
             cols = n;
         } else if (n != cols) {
-            fail(err, errlen, "%s:%zu: %zu fields, the first row has %zu", name, lineno, n, cols);
+            eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                          "%s:%zu: %zu fields, the first row has %zu", name, lineno, n, cols);
             goto error;
         }
         if (++rows > EIECTL_INPUT_MAX_ROWS) {
-            fail(err, errlen, "%s: more than %zu rows", name, EIECTL_INPUT_MAX_ROWS);
+            eie_error_set(err, EIE_STATUS_LIMIT, "%s: more than %zu rows", name,
+                          EIECTL_INPUT_MAX_ROWS);
             goto error;
         }
     }
     if (rows == 0) {
         if (header_line != 0)
-            fail(err, errlen, "%s: no rows of numbers (line %zu, '%.*s%s', was taken as a "
-                 "header)", name, header_line, (int)(header_n > 40 ? 40 : header_n),
-                 text + header_a, header_n > 40 ? "..." : "");
+            eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                          "%s: no rows of numbers (line %zu, '%.*s%s', was taken as a "
+                          "header)",
+                          name, header_line, (int)(header_n > 40 ? 40 : header_n), text + header_a,
+                          header_n > 40 ? "..." : "");
         else
-            fail(err, errlen, "%s: no rows of numbers", name);
+            eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT, "%s: no rows of numbers", name);
         goto error;
     }
     in_out->data = vals.v;
     in_out->rows = rows;
     in_out->cols = cols;
-    return true;
+    return EIE_STATUS_OK;
 error:
     free(vals.v);
-    return false;
+    return err->status;
 }
 
 /* ---- .npy ---------------------------------------------------------------- */
@@ -498,11 +502,12 @@ static uint64_t le64(const uint8_t *p)
     return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
 }
 
-bool eiectl_input_parse_npy(const uint8_t *data, size_t len, const char *name,
-                            eiectl_input_t *in_out, char *err, size_t errlen)
+eie_status_t eiectl_input_parse_npy(const uint8_t *data, size_t len, const char *name,
+                                    eiectl_input_t *in_out, eie_error_t *err)
 {
     if (len < 10 || memcmp(data, "\x93NUMPY", 6) != 0)
-        return fail(err, errlen, "%s: not a .npy file (no \\x93NUMPY magic)", name);
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                             "%s: not a .npy file (no \\x93NUMPY magic)", name);
     unsigned major = data[6], minor = data[7];
     size_t hstart, hlen;
     if (major == 1) {
@@ -510,19 +515,23 @@ bool eiectl_input_parse_npy(const uint8_t *data, size_t len, const char *name,
         hlen = (size_t)data[8] | (size_t)data[9] << 8;
     } else if (major == 2 || major == 3) {
         if (len < 12)
-            return fail(err, errlen, "%s: .npy header is truncated", name);
+            return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT, "%s: .npy header is truncated",
+                                 name);
         hstart = 12;
         hlen = le32(data + 8);
     } else {
-        return fail(err, errlen, "%s: .npy format version %u.%u is not supported (1.0-3.0 are)",
-                    name, major, minor);
+        return eie_error_set(err, EIE_STATUS_UNSUPPORTED,
+                             "%s: .npy format version %u.%u is not supported (1.0-3.0 are)", name,
+                             major, minor);
     }
     if (hlen > EIECTL_NPY_MAX_HEADER)
-        return fail(err, errlen, "%s: .npy header of %zu bytes is larger than the %zu allowed",
-                    name, hlen, EIECTL_NPY_MAX_HEADER);
+        return eie_error_set(err, EIE_STATUS_LIMIT,
+                             "%s: .npy header of %zu bytes is larger than the %zu allowed", name,
+                             hlen, EIECTL_NPY_MAX_HEADER);
     if (hlen > len - hstart)
-        return fail(err, errlen, "%s: .npy header of %zu bytes runs past the end of the file",
-                    name, hlen);
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                             "%s: .npy header of %zu bytes runs past the end of the file", name,
+                             hlen);
 
     /* The header is a Python dict literal with exactly these three keys. */
     npyh_t h = {.s = (const char *)data + hstart, .len = hlen};
@@ -544,8 +553,10 @@ bool eiectl_input_parse_npy(const uint8_t *data, size_t len, const char *name,
             const char *v;
             size_t vn;
             if (!npyh_string(&h, &v, &vn))
-                return fail(err, errlen, "%s: .npy 'descr' is not a simple dtype string "
-                            "(structured arrays are not supported)", name);
+                return eie_error_set(err, EIE_STATUS_UNSUPPORTED,
+                                     "%s: .npy 'descr' is not a simple dtype string "
+                                     "(structured arrays are not supported)",
+                                     name);
             if (vn >= sizeof descr)
                 vn = sizeof descr - 1;
             memcpy(descr, v, vn);
@@ -564,8 +575,9 @@ bool eiectl_input_parse_npy(const uint8_t *data, size_t len, const char *name,
                 goto bad_header;
             have_shape = true;
         } else {
-            return fail(err, errlen, "%s: .npy header has an unexpected or repeated key '%.*s'",
-                        name, (int)(kn > 40 ? 40 : kn), key);
+            return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                                 "%s: .npy header has an unexpected or repeated key '%.*s'", name,
+                                 (int)(kn > 40 ? 40 : kn), key);
         }
         if (npyh_char(&h, ','))
             continue;
@@ -583,23 +595,29 @@ bool eiectl_input_parse_npy(const uint8_t *data, size_t len, const char *name,
     else if (strcmp(descr, "<f8") == 0)
         esize = 8;
     else
-        return fail(err, errlen, "%s: dtype '%s' is not supported (eiectl reads little-endian "
-                    "float32 '<f4' or float64 '<f8')", name, descr);
+        return eie_error_set(err, EIE_STATUS_UNSUPPORTED,
+                             "%s: dtype '%s' is not supported (eiectl reads little-endian "
+                             "float32 '<f4' or float64 '<f8')",
+                             name, descr);
     if (fortran)
-        return fail(err, errlen, "%s: array is in Fortran order; save it in C order "
-                    "(numpy.ascontiguousarray)", name);
+        return eie_error_set(err, EIE_STATUS_UNSUPPORTED,
+                             "%s: array is in Fortran order; save it in C order "
+                             "(numpy.ascontiguousarray)",
+                             name);
     if (overflow)
-        return fail(err, errlen, "%s: .npy shape has a dimension too large to read", name);
+        return eie_error_set(err, EIE_STATUS_LIMIT,
+                             "%s: .npy shape has a dimension too large to read", name);
     size_t rows, cols;
     if (ndim == 1) {
         rows = 1;
         cols = dims[0];
     } else if (ndim == 2) {
         if (dims[0] > EIECTL_INPUT_MAX_ROWS || dims[1] > EIECTL_INPUT_MAX_COLS)
-            return fail(err, errlen, "%s: shape (%llu, %llu) is larger than the %zu x %zu "
-                        "allowed", name, (unsigned long long)dims[0],
-                        (unsigned long long)dims[1], EIECTL_INPUT_MAX_ROWS,
-                        EIECTL_INPUT_MAX_COLS);
+            return eie_error_set(err, EIE_STATUS_LIMIT,
+                                 "%s: shape (%llu, %llu) is larger than the %zu x %zu "
+                                 "allowed",
+                                 name, (unsigned long long)dims[0], (unsigned long long)dims[1],
+                                 EIECTL_INPUT_MAX_ROWS, EIECTL_INPUT_MAX_COLS);
         rows = dims[0];
         cols = dims[1];
     } else if (ndim >= 3) {
@@ -608,35 +626,39 @@ bool eiectl_input_parse_npy(const uint8_t *data, size_t len, const char *name,
         for (size_t d = 1; d < ndim; d++) {
             per *= dims[d];
             if (dims[d] > EIECTL_INPUT_MAX_COLS || per > EIECTL_INPUT_MAX_COLS)
-                return fail(err, errlen, "%s: a sample of this %zu-D array holds more than the "
-                            "%zu values allowed", name, ndim, EIECTL_INPUT_MAX_COLS);
+                return eie_error_set(err, EIE_STATUS_LIMIT,
+                                     "%s: a sample of this %zu-D array holds more than the "
+                                     "%zu values allowed",
+                                     name, ndim, EIECTL_INPUT_MAX_COLS);
         }
         if (dims[0] > EIECTL_INPUT_MAX_ROWS)
-            return fail(err, errlen, "%s: %llu rows, more than the %zu allowed", name,
-                        (unsigned long long)dims[0], EIECTL_INPUT_MAX_ROWS);
+            return eie_error_set(err, EIE_STATUS_LIMIT, "%s: %llu rows, more than the %zu allowed",
+                                 name, (unsigned long long)dims[0], EIECTL_INPUT_MAX_ROWS);
         rows = dims[0];
         cols = (size_t)per;
     } else {
-        return fail(err, errlen, "%s: array has no dimensions (a scalar); eiectl takes rows",
-                    name);
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                             "%s: array has no dimensions (a scalar); eiectl takes rows", name);
     }
     if (cols > EIECTL_INPUT_MAX_COLS)
-        return fail(err, errlen, "%s: %zu values per row, more than the %zu allowed", name, cols,
-                    EIECTL_INPUT_MAX_COLS);
+        return eie_error_set(err, EIE_STATUS_LIMIT,
+                             "%s: %zu values per row, more than the %zu allowed", name, cols,
+                             EIECTL_INPUT_MAX_COLS);
     if (rows == 0 || cols == 0)
-        return fail(err, errlen, "%s: array has no values (a dimension of its shape is 0)",
-                    name);
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                             "%s: array has no values (a dimension of its shape is 0)", name);
     if (rows * cols > EIECTL_INPUT_MAX_VALUES) /* both <= 2^20: no overflow */
-        return fail(err, errlen, "%s: %zu values, more than the %zu allowed", name, rows * cols,
-                    EIECTL_INPUT_MAX_VALUES);
+        return eie_error_set(err, EIE_STATUS_LIMIT, "%s: %zu values, more than the %zu allowed",
+                             name, rows * cols, EIECTL_INPUT_MAX_VALUES);
     size_t count = rows * cols, have = len - hstart - hlen;
     if (have != count * esize)
-        return fail(err, errlen, "%s: %zu bytes of data, the shape (%zu x %zu of %s) needs %zu",
-                    name, have, rows, cols, descr, count * esize);
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                             "%s: %zu bytes of data, the shape (%zu x %zu of %s) needs %zu", name,
+                             have, rows, cols, descr, count * esize);
 
     float *v = malloc(count * sizeof *v);
     if (v == NULL)
-        return fail(err, errlen, "%s: out of memory", name);
+        return eie_error_set(err, EIE_STATUS_NO_MEMORY, "%s: out of memory", name);
     const uint8_t *p = data + hstart + hlen;
     for (size_t i = 0; i < count; i++) {
         double d;
@@ -651,19 +673,21 @@ bool eiectl_input_parse_npy(const uint8_t *data, size_t len, const char *name,
         }
         if (!to_float(d, &v[i])) {
             free(v);
-            return fail(err, errlen, "%s: value [%zu, %zu] = %g is not a finite float32 number",
-                        name, i / cols, i % cols, d);
+            return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                                 "%s: value [%zu, %zu] = %g is not a finite float32 number", name,
+                                 i / cols, i % cols, d);
         }
     }
     in_out->data = v;
     in_out->rows = rows;
     in_out->cols = cols;
-    return true;
+    return EIE_STATUS_OK;
 
 bad_header:
-    return fail(err, errlen, "%s: .npy header is not a dict of 'descr', 'fortran_order' and "
-                "'shape' (byte %zu of the header: '%.*s')", name, h.pos,
-                (int)(h.len - h.pos > 20 ? 20 : h.len - h.pos), h.s + h.pos);
+    return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                         "%s: .npy header is not a dict of 'descr', 'fortran_order' and "
+                         "'shape' (byte %zu of the header: '%.*s')",
+                         name, h.pos, (int)(h.len - h.pos > 20 ? 20 : h.len - h.pos), h.s + h.pos);
 }
 
 /* ---- files --------------------------------------------------------------- */
@@ -674,9 +698,9 @@ static bool has_ext(const char *name, const char *ext)
     return n > e && strcasecmp(name + n - e, ext) == 0;
 }
 
-bool eiectl_input_parse(const uint8_t *data, size_t len, const char *name,
-                        eiectl_input_format_t format, eiectl_input_t *in_out, char *err,
-                        size_t errlen)
+eie_status_t eiectl_input_parse(const uint8_t *data, size_t len, const char *name,
+                                eiectl_input_format_t format, eiectl_input_t *in_out,
+                                eie_error_t *err)
 {
     if (format == EIECTL_INPUT_AUTO) {
         if (has_ext(name, ".npy"))
@@ -696,30 +720,31 @@ bool eiectl_input_parse(const uint8_t *data, size_t len, const char *name,
     }
     switch (format) {
     case EIECTL_INPUT_NPY:
-        return eiectl_input_parse_npy(data, len, name, in_out, err, errlen);
+        return eiectl_input_parse_npy(data, len, name, in_out, err);
     case EIECTL_INPUT_JSON:
-        return eiectl_input_parse_json((const char *)data, len, name, in_out, err, errlen);
+        return eiectl_input_parse_json((const char *)data, len, name, in_out, err);
     case EIECTL_INPUT_CSV:
     default:
-        return eiectl_input_parse_csv((const char *)data, len, name, in_out, err, errlen);
+        return eiectl_input_parse_csv((const char *)data, len, name, in_out, err);
     }
 }
 
-bool eiectl_read_file_limited(const char *path, size_t max_bytes, uint8_t **data_out,
-                              size_t *len_out, char *err, size_t errlen)
+eie_status_t eiectl_read_file_limited(const char *path, size_t max_bytes, uint8_t **data_out,
+                                      size_t *len_out, eie_error_t *err)
 {
     bool is_stdin = strcmp(path, "-") == 0;
     const char *name = is_stdin ? "stdin" : path;
     FILE *f = is_stdin ? stdin : fopen(path, "rb");
     if (f == NULL)
-        return fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return eie_error_set(err, EIE_STATUS_IO, "%s: cannot open: %s", path, strerror(errno));
     uint8_t *buf = NULL;
     size_t len = 0, cap = 0;
-    bool ok = false;
+    eie_status_t st = EIE_STATUS_OK;
     for (;;) {
         if (len == cap) {
             if (cap > max_bytes) {
-                fail(err, errlen, "%s is larger than the %zu bytes allowed", name, max_bytes);
+                st = eie_error_set(err, EIE_STATUS_LIMIT, "%s is larger than the %zu bytes allowed",
+                                   name, max_bytes);
                 goto done;
             }
             size_t ncap = cap ? cap * 2 : 65536;
@@ -727,7 +752,7 @@ bool eiectl_read_file_limited(const char *path, size_t max_bytes, uint8_t **data
                 ncap = max_bytes + 1;
             uint8_t *nb = realloc(buf, ncap);
             if (nb == NULL) {
-                fail(err, errlen, "%s: out of memory", name);
+                st = eie_error_set(err, EIE_STATUS_NO_MEMORY, "%s: out of memory", name);
                 goto done;
             }
             buf = nb;
@@ -737,42 +762,43 @@ bool eiectl_read_file_limited(const char *path, size_t max_bytes, uint8_t **data
         len += n;
         if (n == 0) {
             if (ferror(f)) {
-                fail(err, errlen, "%s: read error: %s", name, strerror(errno));
+                st = eie_error_set(err, EIE_STATUS_IO, "%s: read error: %s", name, strerror(errno));
                 goto done;
             }
             break;
         }
         if (len > max_bytes) {
-            fail(err, errlen, "%s is larger than the %zu bytes allowed", name, max_bytes);
+            st = eie_error_set(err, EIE_STATUS_LIMIT, "%s is larger than the %zu bytes allowed",
+                               name, max_bytes);
             goto done;
         }
     }
-    ok = true;
 done:
     if (!is_stdin)
         fclose(f);
-    if (!ok) {
+    if (st != EIE_STATUS_OK) {
         free(buf);
-        return false;
+        return st;
     }
     *data_out = buf;
     *len_out = len;
-    return true;
+    return EIE_STATUS_OK;
 }
 
-bool eiectl_input_load(const char *path, eiectl_input_format_t format, eiectl_input_t *in_out,
-                       char *err, size_t errlen)
+eie_status_t eiectl_input_load(const char *path, eiectl_input_format_t format,
+                               eiectl_input_t *in_out, eie_error_t *err)
 {
     uint8_t *data;
     size_t len;
-    if (!eiectl_read_file_limited(path, EIECTL_INPUT_MAX_BYTES, &data, &len, err, errlen))
-        return false;
+    eie_status_t st = eiectl_read_file_limited(path, EIECTL_INPUT_MAX_BYTES, &data, &len, err);
+    if (st != EIE_STATUS_OK)
+        return st;
     const char *name = strcmp(path, "-") == 0 ? "stdin" : path;
     if (len == 0) {
         free(data);
-        return fail(err, errlen, "%s is empty", name);
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT, "%s is empty", name);
     }
-    bool ok = eiectl_input_parse(data, len, name, format, in_out, err, errlen);
+    st = eiectl_input_parse(data, len, name, format, in_out, err);
     free(data);
-    return ok;
+    return st;
 }

@@ -3,7 +3,10 @@
  * .npy file (float32/float64, little-endian, C order; 1-D is one row, 2-D
  * rows x features, N-D rows of samples flattened in C order) or CSV.
  * Every size the input controls is bounded by the limits below; errors name
- * the source (file name or "--input") and what is wrong with it.
+ * the source (file name or "--input") and what is wrong with it, and come
+ * back as a status (INVALID_ARGUMENT for malformed input, UNSUPPORTED for a
+ * dtype or version eiectl does not read, LIMIT past a limit, IO, NO_MEMORY)
+ * with the message in an eie_error_t.
  */
 #ifndef EIECTL_INPUT_H
 #define EIECTL_INPUT_H
@@ -11,6 +14,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "eie/status.h"
 
 /* Largest input file or stdin payload eiectl reads. */
 #define EIECTL_INPUT_MAX_BYTES ((size_t)64 << 20)
@@ -41,33 +46,33 @@ void eiectl_input_free(eiectl_input_t *in);
 /*
  * Parses a JSON array of numbers (one row) or an array of equally long
  * arrays of numbers (a batch). name labels errors ("--input", a path).
- * On failure writes a message to err (errlen bytes) and returns false.
+ * On failure fills err (may be NULL) and returns its status.
  */
-bool eiectl_input_parse_json(const char *text, size_t len, const char *name,
-                             eiectl_input_t *in_out, char *err, size_t errlen);
+eie_status_t eiectl_input_parse_json(const char *text, size_t len, const char *name,
+                                     eiectl_input_t *in_out, eie_error_t *err);
 
 /* Parses CSV rows of numbers; '#' lines, blank lines and one header line are skipped. */
-bool eiectl_input_parse_csv(const char *text, size_t len, const char *name,
-                            eiectl_input_t *in_out, char *err, size_t errlen);
+eie_status_t eiectl_input_parse_csv(const char *text, size_t len, const char *name,
+                                    eiectl_input_t *in_out, eie_error_t *err);
 
 /* Parses a .npy file image (versions 1-3, '<f4' or '<f8', C order, 1-D to 8-D). */
-bool eiectl_input_parse_npy(const uint8_t *data, size_t len, const char *name,
-                            eiectl_input_t *in_out, char *err, size_t errlen);
+eie_status_t eiectl_input_parse_npy(const uint8_t *data, size_t len, const char *name,
+                                    eiectl_input_t *in_out, eie_error_t *err);
 
 /* Parses a buffer in the given format; AUTO looks at the name's extension, then the content. */
-bool eiectl_input_parse(const uint8_t *data, size_t len, const char *name,
-                        eiectl_input_format_t format, eiectl_input_t *in_out, char *err,
-                        size_t errlen);
+eie_status_t eiectl_input_parse(const uint8_t *data, size_t len, const char *name,
+                                eiectl_input_format_t format, eiectl_input_t *in_out,
+                                eie_error_t *err);
 
 /*
  * Reads path ("-" is stdin) up to EIECTL_INPUT_MAX_BYTES into a malloc'd
  * buffer the caller frees; refuses larger inputs.
  */
-bool eiectl_read_file_limited(const char *path, size_t max_bytes, uint8_t **data_out,
-                              size_t *len_out, char *err, size_t errlen);
+eie_status_t eiectl_read_file_limited(const char *path, size_t max_bytes, uint8_t **data_out,
+                                      size_t *len_out, eie_error_t *err);
 
 /* Reads and parses path ("-" is stdin) in the given format. */
-bool eiectl_input_load(const char *path, eiectl_input_format_t format, eiectl_input_t *in_out,
-                       char *err, size_t errlen);
+eie_status_t eiectl_input_load(const char *path, eiectl_input_format_t format,
+                               eiectl_input_t *in_out, eie_error_t *err);
 
 #endif

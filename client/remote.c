@@ -5,24 +5,11 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "input.h"
 #include "report.h"
-
-static bool fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static bool fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return false;
-}
 
 void eiectl_remote_opts_init(eiectl_remote_opts_t *opts)
 {
@@ -79,13 +66,13 @@ int eiectl_remote_opt(const char *cmd, int opt, const char *arg, eiectl_remote_o
     }
 }
 
-bool eiectl_token_read_file(const char *path, char *token_out, size_t cap, char *err,
-                            size_t errlen)
+eie_status_t eiectl_token_read_file(const char *path, char *token_out, size_t cap, eie_error_t *err)
 {
     uint8_t *data;
     size_t len;
-    if (!eiectl_read_file_limited(path, EIECTL_TOKEN_MAX_BYTES, &data, &len, err, errlen))
-        return false;
+    eie_status_t st = eiectl_read_file_limited(path, EIECTL_TOKEN_MAX_BYTES, &data, &len, err);
+    if (st != EIE_STATUS_OK)
+        return st;
     size_t a = 0, b = 0;
     while (a < len && (data[a] == ' ' || data[a] == '\t'))
         a++;
@@ -94,47 +81,49 @@ bool eiectl_token_read_file(const char *path, char *token_out, size_t cap, char 
         b++;
     while (b > a && (data[b - 1] == ' ' || data[b - 1] == '\t'))
         b--;
-    bool ok = false;
     if (a == b) {
-        fail(err, errlen, "%s: the first line is empty; expected a token", path);
+        st = eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                           "%s: the first line is empty; expected a token", path);
     } else if (b - a >= cap) {
-        fail(err, errlen, "%s: token of %zu bytes is longer than the %zu allowed", path, b - a,
-             cap - 1);
+        st = eie_error_set(err, EIE_STATUS_LIMIT,
+                           "%s: token of %zu bytes is longer than the %zu allowed", path, b - a,
+                           cap - 1);
     } else {
-        ok = true;
         for (size_t i = a; i < b; i++) {
             if (data[i] < 0x21 || data[i] > 0x7E) {
-                ok = fail(err, errlen, "%s: byte %zu of the token (0x%02x) is not visible ASCII",
-                          path, i - a + 1, data[i]);
+                st = eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                                   "%s: byte %zu of the token (0x%02x) is not visible ASCII", path,
+                                   i - a + 1, data[i]);
                 break;
             }
         }
-        if (ok) {
+        if (st == EIE_STATUS_OK) {
             memcpy(token_out, data + a, b - a);
             token_out[b - a] = '\0';
         }
     }
     free(data);
-    return ok;
+    return st;
 }
 
 bool eiectl_remote_open(const char *cmd, const eiectl_remote_opts_t *opts, eiectl_rpc_t *rpc)
 {
-    char token[EIECTL_TOKEN_MAX_BYTES + 1], err[1024];
+    char token[EIECTL_TOKEN_MAX_BYTES + 1];
+    eie_error_t err;
     eiectl_channel_t conn;
     if (opts->addr[0] == '\0') {
         fprintf(stderr, "eiectl %s: EIECTL_ADDR is empty; expected HOST:PORT\n", cmd);
         return false;
     }
-    if (!eiectl_channel_init(&conn, opts->addr, &opts->tls, err, sizeof err)) {
-        fprintf(stderr, "eiectl %s: %s\n", cmd, err);
+    if (eiectl_channel_init(&conn, opts->addr, &opts->tls, &err) != EIE_STATUS_OK) {
+        fprintf(stderr, "eiectl %s: %s\n", cmd, err.msg);
         return false;
     }
     if (opts->token_file != NULL &&
-        (!eiectl_token_allowed(&conn, opts->tls.insecure_token, opts->token_file, err,
-                               sizeof err) ||
-         !eiectl_token_read_file(opts->token_file, token, sizeof token, err, sizeof err))) {
-        fprintf(stderr, "eiectl %s: %s\n", cmd, err);
+        (eiectl_token_allowed(&conn, opts->tls.insecure_token, opts->token_file, &err) !=
+             EIE_STATUS_OK ||
+         eiectl_token_read_file(opts->token_file, token, sizeof token, &err) != EIE_STATUS_OK)) {
+        fprintf(stderr, "eiectl %s: %s\n", cmd, err.msg);
         eiectl_channel_free(&conn);
         return false;
     }
@@ -162,23 +151,28 @@ void eiectl_remote_print_error(const char *cmd, const char *addr, const eiectl_r
             st->detail[0] ? ": " : "", st->detail);
 }
 
-bool eiectl_model_input_from_metadata(const Inference__ModelMetadataResponse *md,
-                                      eiectl_model_input_t *input_out, char *err, size_t errlen)
+eie_status_t eiectl_model_input_from_metadata(const Inference__ModelMetadataResponse *md,
+                                              eiectl_model_input_t *input_out, eie_error_t *err)
 {
     const char *model = md->name != NULL ? md->name : "";
     if (md->n_inputs == 0)
-        return fail(err, errlen, "model '%s' declares no inputs", model);
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT, "model '%s' declares no inputs",
+                             model);
     if (md->n_inputs > 1)
-        return fail(err, errlen, "model '%s' declares %zu inputs; eiectl sends one", model,
-                    md->n_inputs);
+        return eie_error_set(err, EIE_STATUS_UNSUPPORTED,
+                             "model '%s' declares %zu inputs; eiectl sends one", model,
+                             md->n_inputs);
     const Inference__ModelMetadataResponse__TensorMetadata *t = md->inputs[0];
     const char *name = t->name != NULL ? t->name : "";
     if (name[0] == '\0' || strlen(name) >= sizeof input_out->name)
-        return fail(err, errlen, "model '%s' input name '%.64s' is empty or longer than %zu "
-                    "bytes", model, name, sizeof input_out->name - 1);
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                             "model '%s' input name '%.64s' is empty or longer than %zu "
+                             "bytes",
+                             model, name, sizeof input_out->name - 1);
     if (t->datatype == NULL || strcmp(t->datatype, "FP32") != 0)
-        return fail(err, errlen, "model '%s' input '%s' has datatype '%s'; eiectl sends FP32",
-                    model, name, t->datatype != NULL ? t->datatype : "");
+        return eie_error_set(err, EIE_STATUS_UNSUPPORTED,
+                             "model '%s' input '%s' has datatype '%s'; eiectl sends FP32", model,
+                             name, t->datatype != NULL ? t->datatype : "");
     int64_t features;
     if (t->n_shape == 2) {
         features = t->shape[1];
@@ -189,26 +183,31 @@ bool eiectl_model_input_from_metadata(const Inference__ModelMetadataResponse *md
         features = 1;
         for (size_t d = 1; d < t->n_shape; d++) {
             if (t->shape[d] <= 0 || (uint64_t)t->shape[d] > EIECTL_INPUT_MAX_COLS)
-                return fail(err, errlen, "model '%s' input '%s' has dimension %zu of %" PRId64
-                            "; eiectl needs fixed sizes", model, name, d, t->shape[d]);
+                return eie_error_set(err, EIE_STATUS_UNSUPPORTED,
+                                     "model '%s' input '%s' has dimension %zu of %" PRId64
+                                     "; eiectl needs fixed sizes",
+                                     model, name, d, t->shape[d]);
             features *= t->shape[d];
             if ((uint64_t)features > EIECTL_INPUT_MAX_COLS)
                 break;
         }
     } else {
-        return fail(err, errlen, "model '%s' input '%s' has %zu dimensions; eiectl sends "
-                    "1 to 8", model, name, t->n_shape);
+        return eie_error_set(err, EIE_STATUS_UNSUPPORTED,
+                             "model '%s' input '%s' has %zu dimensions; eiectl sends "
+                             "1 to 8",
+                             model, name, t->n_shape);
     }
     if (features <= 0 || (uint64_t)features > EIECTL_INPUT_MAX_COLS)
-        return fail(err, errlen, "model '%s' input '%s' has %" PRId64 " features; eiectl "
-                    "needs a fixed count in [1, %zu]", model, name, features,
-                    EIECTL_INPUT_MAX_COLS);
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                             "model '%s' input '%s' has %" PRId64 " features; eiectl "
+                             "needs a fixed count in [1, %zu]",
+                             model, name, features, EIECTL_INPUT_MAX_COLS);
     strcpy(input_out->name, name);
     input_out->features = (size_t)features;
     input_out->rank = t->n_shape;
     for (size_t d = 0; d < t->n_shape; d++)
         input_out->shape[d] = t->shape[d];
-    return true;
+    return EIE_STATUS_OK;
 }
 
 void eiectl_infer_request_set_shape(eiectl_infer_request_t *req, size_t rank,
@@ -233,11 +232,11 @@ bool eiectl_model_input_fetch(const char *cmd, eiectl_rpc_t *rpc, const char *ad
         eiectl_remote_print_error(cmd, addr, &st);
         return false;
     }
-    char err[512];
-    bool ok = eiectl_model_input_from_metadata((Inference__ModelMetadataResponse *)resp,
-                                               input_out, err, sizeof err);
+    eie_error_t err;
+    bool ok = eiectl_model_input_from_metadata((Inference__ModelMetadataResponse *)resp, input_out,
+                                               &err) == EIE_STATUS_OK;
     if (!ok)
-        fprintf(stderr, "eiectl %s: %s: %s\n", cmd, addr, err);
+        fprintf(stderr, "eiectl %s: %s: %s\n", cmd, addr, err.msg);
     protobuf_c_message_free_unpacked(resp, NULL);
     return ok;
 }
@@ -308,19 +307,22 @@ static size_t nd_sample(const Inference__ModelInferResponse__InferOutputTensor *
     return (size_t)n;
 }
 
-bool eiectl_infer_response_decode(const Inference__ModelInferResponse *resp, size_t rows,
-                                  eiectl_infer_output_t *outputs_out, size_t *count_out,
-                                  char *err, size_t errlen)
+eie_status_t eiectl_infer_response_decode(const Inference__ModelInferResponse *resp, size_t rows,
+                                          eiectl_infer_output_t *outputs_out, size_t *count_out,
+                                          eie_error_t *err)
 {
+    eie_status_t st;
     *count_out = 0;
     if (resp->n_outputs == 0)
-        return fail(err, errlen, "reply has no outputs");
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT, "reply has no outputs");
     if (resp->n_outputs > EIECTL_INFER_MAX_OUTPUTS)
-        return fail(err, errlen, "reply has %zu outputs, more than the %d eiectl reads",
-                    resp->n_outputs, EIECTL_INFER_MAX_OUTPUTS);
+        return eie_error_set(err, EIE_STATUS_LIMIT,
+                             "reply has %zu outputs, more than the %d eiectl reads",
+                             resp->n_outputs, EIECTL_INFER_MAX_OUTPUTS);
     if (resp->n_raw_output_contents != 0 && resp->n_raw_output_contents != resp->n_outputs)
-        return fail(err, errlen, "reply has %zu outputs but %zu raw_output_contents",
-                    resp->n_outputs, resp->n_raw_output_contents);
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                             "reply has %zu outputs but %zu raw_output_contents", resp->n_outputs,
+                             resp->n_raw_output_contents);
     for (size_t o = 0; o < resp->n_outputs; o++) {
         const Inference__ModelInferResponse__InferOutputTensor *t = resp->outputs[o];
         const char *name = t->name != NULL ? t->name : "";
@@ -328,8 +330,9 @@ bool eiectl_infer_response_decode(const Inference__ModelInferResponse *resp, siz
         memset(out, 0, sizeof *out);
         out->name = name;
         if (t->datatype == NULL || strcmp(t->datatype, "FP32") != 0) {
-            fail(err, errlen, "output '%s' has datatype '%s'; eiectl reads FP32", name,
-                 t->datatype != NULL ? t->datatype : "");
+            st = eie_error_set(err, EIE_STATUS_UNSUPPORTED,
+                               "output '%s' has datatype '%s'; eiectl reads FP32", name,
+                               t->datatype != NULL ? t->datatype : "");
             goto error;
         }
         size_t cols;
@@ -348,26 +351,30 @@ bool eiectl_infer_response_decode(const Inference__ModelInferResponse *resp, siz
             for (size_t d = 0; d < t->n_shape && d < 4 && used < sizeof shape; d++)
                 used += (size_t)snprintf(shape + used, sizeof shape - used, "%s%" PRId64,
                                          d ? ", " : "", t->shape[d]);
-            fail(err, errlen, "output '%s' has shape [%s%s]; expected [%zu, N] for %zu rows",
-                 name, shape, t->n_shape > 4 ? ", ..." : "", rows, rows);
+            st = eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                               "output '%s' has shape [%s%s]; expected [%zu, N] for %zu rows", name,
+                               shape, t->n_shape > 4 ? ", ..." : "", rows, rows);
             goto error;
         }
         size_t count = rows * cols;
         if (count > EIECTL_INPUT_MAX_VALUES) {
-            fail(err, errlen, "output '%s' has %zu values, more than the %zu eiectl reads", name,
-                 count, EIECTL_INPUT_MAX_VALUES);
+            st = eie_error_set(err, EIE_STATUS_LIMIT,
+                               "output '%s' has %zu values, more than the %zu eiectl reads", name,
+                               count, EIECTL_INPUT_MAX_VALUES);
             goto error;
         }
         out->data = malloc(count * sizeof(float) + 1);
         if (out->data == NULL) {
-            fail(err, errlen, "output '%s': out of memory", name);
+            st = eie_error_set(err, EIE_STATUS_NO_MEMORY, "output '%s': out of memory", name);
             goto error;
         }
         if (resp->n_raw_output_contents != 0) {
             const ProtobufCBinaryData *raw = &resp->raw_output_contents[o];
             if (raw->len != count * 4) {
-                fail(err, errlen, "output '%s' has %zu bytes of raw contents, its shape "
-                     "needs %zu", name, raw->len, count * 4);
+                st = eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                                   "output '%s' has %zu bytes of raw contents, its shape "
+                                   "needs %zu",
+                                   name, raw->len, count * 4);
                 free(out->data);
                 out->data = NULL;
                 goto error;
@@ -381,8 +388,9 @@ bool eiectl_infer_response_decode(const Inference__ModelInferResponse *resp, siz
         } else {
             size_t have = t->contents != NULL ? t->contents->n_fp32_contents : 0;
             if (have != count) {
-                fail(err, errlen, "output '%s' has %zu fp32_contents, its shape needs %zu",
-                     name, have, count);
+                st = eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                                   "output '%s' has %zu fp32_contents, its shape needs %zu", name,
+                                   have, count);
                 free(out->data);
                 out->data = NULL;
                 goto error;
@@ -394,11 +402,11 @@ bool eiectl_infer_response_decode(const Inference__ModelInferResponse *resp, siz
         out->cols = cols;
         *count_out = o + 1;
     }
-    return true;
+    return EIE_STATUS_OK;
 error:
     eiectl_infer_outputs_free(outputs_out, *count_out);
     *count_out = 0;
-    return false;
+    return st;
 }
 
 void eiectl_print_cell(FILE *out, const char *s, int width)

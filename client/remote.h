@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "channel.h"
+#include "eie/status.h"
 #include "inference.pb-c.h"
 #include "rpc.h"
 
@@ -73,10 +74,11 @@ bool eiectl_parse_seconds(const char *s, double max, double *seconds_out);
 /*
  * Reads a bearer token: the first line of path, surrounding blanks trimmed,
  * at most EIECTL_TOKEN_MAX_BYTES, visible ASCII only. Writes a
- * NUL-terminated token into token_out (cap bytes).
+ * NUL-terminated token into token_out (cap bytes). Errors: IO, LIMIT,
+ * INVALID_ARGUMENT, with the file named in err.
  */
-bool eiectl_token_read_file(const char *path, char *token_out, size_t cap, char *err,
-                            size_t errlen);
+eie_status_t eiectl_token_read_file(const char *path, char *token_out, size_t cap,
+                                    eie_error_t *err);
 
 /*
  * Opens the channel (plaintext or TLS, files read and checked) and adds the
@@ -99,10 +101,11 @@ typedef struct eiectl_model_input {
 /*
  * Finds the model's FP32 input of shape [B, features], [features] or
  * [B, d1, d2, ...] (a row is then one d1 x d2 x ... sample) in a
- * ModelMetadata reply; errors name the model, tensor and what is wrong.
+ * ModelMetadata reply; errors name the model, tensor and what is wrong
+ * (UNSUPPORTED for an input eiectl cannot send, else INVALID_ARGUMENT).
  */
-bool eiectl_model_input_from_metadata(const Inference__ModelMetadataResponse *md,
-                                      eiectl_model_input_t *input_out, char *err, size_t errlen);
+eie_status_t eiectl_model_input_from_metadata(const Inference__ModelMetadataResponse *md,
+                                              eiectl_model_input_t *input_out, eie_error_t *err);
 
 /* Asks the server for metadata and extracts the input; prints errors as "eiectl CMD: ...". */
 bool eiectl_model_input_fetch(const char *cmd, eiectl_rpc_t *rpc, const char *addr,
@@ -148,9 +151,9 @@ typedef struct eiectl_infer_output {
  * [rows, d1, d2, ...] (N = d1 x d2 x ...).
  * Errors name the output and the mismatch. Free with eiectl_infer_outputs_free.
  */
-bool eiectl_infer_response_decode(const Inference__ModelInferResponse *resp, size_t rows,
-                                  eiectl_infer_output_t *outputs_out, size_t *count_out,
-                                  char *err, size_t errlen);
+eie_status_t eiectl_infer_response_decode(const Inference__ModelInferResponse *resp, size_t rows,
+                                          eiectl_infer_output_t *outputs_out, size_t *count_out,
+                                          eie_error_t *err);
 
 /* Frees the data of n decoded outputs. */
 void eiectl_infer_outputs_free(eiectl_infer_output_t *outputs, size_t n);

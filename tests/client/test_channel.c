@@ -7,7 +7,7 @@
 
 #include "channel.h"
 
-static char err[1024];
+static eie_error_t error;
 
 Test(channel, loopback_addresses_and_unix_sockets_are_local)
 {
@@ -40,12 +40,14 @@ Test(channel, token_goes_over_tls_or_to_loopback_or_when_told)
     eiectl_channel_t tls = {.addr = "eied.example:8001", .tls = true};
     eiectl_channel_t plain_remote = {.addr = "eied.example:8001"};
     eiectl_channel_t plain_local = {.addr = "127.0.0.1:8001"};
-    cr_assert(eiectl_token_allowed(&tls, false, "t", err, sizeof err));
-    cr_assert(eiectl_token_allowed(&plain_local, false, "t", err, sizeof err));
-    cr_assert(eiectl_token_allowed(&plain_remote, true, "t", err, sizeof err));
-    cr_assert_not(eiectl_token_allowed(&plain_remote, false, "/etc/tok", err, sizeof err));
-    cr_assert(strstr(err, "/etc/tok") && strstr(err, "eied.example:8001") &&
-              strstr(err, "--insecure-token"), "%s", err);
+    cr_assert_eq(eiectl_token_allowed(&tls, false, "t", &error), EIE_STATUS_OK);
+    cr_assert_eq(eiectl_token_allowed(&plain_local, false, "t", &error), EIE_STATUS_OK);
+    cr_assert_eq(eiectl_token_allowed(&plain_remote, true, "t", &error), EIE_STATUS_OK);
+    cr_assert_eq(eiectl_token_allowed(&plain_remote, false, "/etc/tok", &error),
+                 EIE_STATUS_BAD_CONFIG);
+    cr_assert(strstr(error.msg, "/etc/tok") && strstr(error.msg, "eied.example:8001") &&
+                  strstr(error.msg, "--insecure-token"),
+              "%s", error.msg);
 }
 
 static void clear_env(void)
@@ -61,12 +63,12 @@ Test(channel, plaintext_unless_told_and_options_imply_tls, .init = clear_env)
     eiectl_tls_opts_t o;
     eiectl_channel_t ch;
     eiectl_tls_opts_init(&o);
-    cr_assert(eiectl_channel_init(&ch, "a:1", &o, err, sizeof err), "%s", err);
+    cr_assert_eq(eiectl_channel_init(&ch, "a:1", &o, &error), EIE_STATUS_OK, "%s", error.msg);
     cr_assert_not(ch.tls);
     eiectl_channel_free(&ch);
 
     cr_assert_eq(eiectl_tls_opt("x", EIECTL_OPT_SERVER_NAME, "eied.example", &o), 1);
-    cr_assert(eiectl_channel_init(&ch, "a:1", &o, err, sizeof err), "%s", err);
+    cr_assert_eq(eiectl_channel_init(&ch, "a:1", &o, &error), EIE_STATUS_OK, "%s", error.msg);
     cr_assert(ch.tls);
     cr_assert_str_eq(ch.server_name, "eied.example");
     cr_assert_null(ch.ca_pem);
@@ -84,29 +86,29 @@ Test(channel, environment_sets_tls_and_no_tls_overrides_only_the_environment,
     setenv("EIECTL_TLS", "yes", 1);
     setenv("EIECTL_SERVER_NAME", "eied.example", 1);
     eiectl_tls_opts_init(&o);
-    cr_assert(eiectl_channel_init(&ch, "a:1", &o, err, sizeof err), "%s", err);
+    cr_assert_eq(eiectl_channel_init(&ch, "a:1", &o, &error), EIE_STATUS_OK, "%s", error.msg);
     cr_assert(ch.tls);
     eiectl_channel_free(&ch);
 
     o.no_tls = true;
-    cr_assert(eiectl_channel_init(&ch, "a:1", &o, err, sizeof err), "%s", err);
+    cr_assert_eq(eiectl_channel_init(&ch, "a:1", &o, &error), EIE_STATUS_OK, "%s", error.msg);
     cr_assert_not(ch.tls);
     cr_assert_null(ch.server_name);
 
     cr_assert_eq(eiectl_tls_opt("x", EIECTL_OPT_SERVER_NAME, "eied.example", &o), 1);
-    cr_assert_not(eiectl_channel_init(&ch, "a:1", &o, err, sizeof err));
-    cr_assert(strstr(err, "--server-name needs TLS") != NULL, "%s", err);
+    cr_assert_eq(eiectl_channel_init(&ch, "a:1", &o, &error), EIE_STATUS_BAD_CONFIG);
+    cr_assert(strstr(error.msg, "--server-name needs TLS") != NULL, "%s", error.msg);
 
     setenv("EIECTL_TLS", "0", 1);
     unsetenv("EIECTL_SERVER_NAME");
     eiectl_tls_opts_init(&o);
-    cr_assert(eiectl_channel_init(&ch, "a:1", &o, err, sizeof err), "%s", err);
+    cr_assert_eq(eiectl_channel_init(&ch, "a:1", &o, &error), EIE_STATUS_OK, "%s", error.msg);
     cr_assert_not(ch.tls);
 
     setenv("EIECTL_TLS", "on", 1);
     eiectl_tls_opts_init(&o);
-    cr_assert_not(eiectl_channel_init(&ch, "a:1", &o, err, sizeof err));
-    cr_assert(strstr(err, "EIECTL_TLS 'on'") != NULL, "%s", err);
+    cr_assert_eq(eiectl_channel_init(&ch, "a:1", &o, &error), EIE_STATUS_BAD_CONFIG);
+    cr_assert(strstr(error.msg, "EIECTL_TLS 'on'") != NULL, "%s", error.msg);
 }
 
 Test(channel, bad_option_values_are_usage_errors, .init = clear_env)
@@ -117,10 +119,10 @@ Test(channel, bad_option_values_are_usage_errors, .init = clear_env)
     cr_redirect_stderr();
     cr_assert_eq(eiectl_tls_opt("x", EIECTL_OPT_CA, "", &o), 2);
     cr_assert_eq(eiectl_tls_opt("x", EIECTL_OPT_SERVER_NAME, "a b", &o), 1);
-    cr_assert_not(eiectl_channel_init(&ch, "a:1", &o, err, sizeof err));
-    cr_assert(strstr(err, "--server-name 'a b'") != NULL, "%s", err);
+    cr_assert_eq(eiectl_channel_init(&ch, "a:1", &o, &error), EIE_STATUS_INVALID_ARGUMENT);
+    cr_assert(strstr(error.msg, "--server-name 'a b'") != NULL, "%s", error.msg);
     eiectl_tls_opts_init(&o);
     cr_assert_eq(eiectl_tls_opt("x", EIECTL_OPT_KEY, "/k.pem", &o), 1);
-    cr_assert_not(eiectl_channel_init(&ch, "a:1", &o, err, sizeof err));
-    cr_assert(strstr(err, "--key is set but --cert") != NULL, "%s", err);
+    cr_assert_eq(eiectl_channel_init(&ch, "a:1", &o, &error), EIE_STATUS_BAD_CONFIG);
+    cr_assert(strstr(error.msg, "--key is set but --cert") != NULL, "%s", error.msg);
 }

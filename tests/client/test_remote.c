@@ -8,7 +8,7 @@
 
 #include "remote.h"
 
-static char err[1024];
+static eie_error_t error;
 
 #define CAPTURE(buf, stmt)                                                                     \
     do {                                                                                       \
@@ -48,15 +48,18 @@ Test(metadata, input_width_is_the_last_dimension)
     meta_t m;
     eiectl_model_input_t mi;
     meta_init(&m, "FP32", 2, -1, 784, 0);
-    cr_assert(eiectl_model_input_from_metadata(&m.md, &mi, err, sizeof err), "%s", err);
+    cr_assert_eq(eiectl_model_input_from_metadata(&m.md, &mi, &error), EIE_STATUS_OK, "%s",
+                 error.msg);
     cr_assert_str_eq(mi.name, "input");
     cr_assert_eq(mi.features, 784);
     meta_init(&m, "FP32", 1, 10, 0, 0);
-    cr_assert(eiectl_model_input_from_metadata(&m.md, &mi, err, sizeof err), "%s", err);
+    cr_assert_eq(eiectl_model_input_from_metadata(&m.md, &mi, &error), EIE_STATUS_OK, "%s",
+                 error.msg);
     cr_assert_eq(mi.features, 10);
     /* an image input: a row is one 2 x 3 sample, sent in the model's full shape */
     meta_init(&m, "FP32", 3, -1, 2, 3);
-    cr_assert(eiectl_model_input_from_metadata(&m.md, &mi, err, sizeof err), "%s", err);
+    cr_assert_eq(eiectl_model_input_from_metadata(&m.md, &mi, &error), EIE_STATUS_OK, "%s",
+                 error.msg);
     cr_assert_eq(mi.features, 6);
     cr_assert_eq(mi.rank, 3);
     float v[12] = {0};
@@ -75,28 +78,30 @@ Test(metadata, unusable_inputs_are_named)
         size_t nd;
         int64_t d0, d1, d2;
         const char *want;
+        eie_status_t status;
     } cases[] = {
-        {"FP64", 2, 1, 4, 0, "model 'lenet' input 'input' has datatype 'FP64'"},
-        {"FP32", 3, -1, 2, -1, "input 'input' has dimension 2 of -1"},
-        {"FP32", 0, 0, 0, 0, "has 0 dimensions"},
-        {"FP32", 2, 1, -1, 0, "has -1 features"},
-        {"FP32", 2, 1, 0, 0, "has 0 features"},
-        {"FP32", 2, 1, (int64_t)1 << 40, 0, "features"},
+        {"FP64", 2, 1, 4, 0, "model 'lenet' input 'input' has datatype 'FP64'",
+         EIE_STATUS_UNSUPPORTED},
+        {"FP32", 3, -1, 2, -1, "input 'input' has dimension 2 of -1", EIE_STATUS_UNSUPPORTED},
+        {"FP32", 0, 0, 0, 0, "has 0 dimensions", EIE_STATUS_UNSUPPORTED},
+        {"FP32", 2, 1, -1, 0, "has -1 features", EIE_STATUS_INVALID_ARGUMENT},
+        {"FP32", 2, 1, 0, 0, "has 0 features", EIE_STATUS_INVALID_ARGUMENT},
+        {"FP32", 2, 1, (int64_t)1 << 40, 0, "features", EIE_STATUS_INVALID_ARGUMENT},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         meta_t m;
         eiectl_model_input_t mi;
         meta_init(&m, cases[i].dtype, cases[i].nd, cases[i].d0, cases[i].d1, cases[i].d2);
-        cr_assert_not(eiectl_model_input_from_metadata(&m.md, &mi, err, sizeof err), "case %zu",
-                      i);
-        cr_assert(strstr(err, cases[i].want) != NULL, "case %zu: '%s'", i, err);
+        cr_assert_eq(eiectl_model_input_from_metadata(&m.md, &mi, &error), cases[i].status,
+                     "case %zu", i);
+        cr_assert(strstr(error.msg, cases[i].want) != NULL, "case %zu: '%s'", i, error.msg);
     }
     meta_t m;
     eiectl_model_input_t mi;
     meta_init(&m, "FP32", 2, 1, 4, 0);
     m.md.n_inputs = 0;
-    cr_assert_not(eiectl_model_input_from_metadata(&m.md, &mi, err, sizeof err));
-    cr_assert(strstr(err, "model 'lenet' declares no inputs") != NULL, "%s", err);
+    cr_assert_eq(eiectl_model_input_from_metadata(&m.md, &mi, &error), EIE_STATUS_INVALID_ARGUMENT);
+    cr_assert(strstr(error.msg, "model 'lenet' declares no inputs") != NULL, "%s", error.msg);
 }
 
 Test(infer_request, packs_fp32_little_endian_with_shape)
@@ -180,8 +185,8 @@ Test(infer_reply, raw_and_typed_contents_decode_alike)
         reply_init(&r, "FP32", 2, 2, 4, 8, raw);
         eiectl_infer_output_t outs[EIECTL_INFER_MAX_OUTPUTS];
         size_t n;
-        cr_assert(eiectl_infer_response_decode(&r.resp, 2, outs, &n, err, sizeof err), "%s",
-                  err);
+        cr_assert_eq(eiectl_infer_response_decode(&r.resp, 2, outs, &n, &error), EIE_STATUS_OK,
+                     "%s", error.msg);
         cr_assert_eq(n, 1);
         cr_assert_str_eq(outs[0].name, "probs");
         cr_assert_eq(outs[0].rows, 2);
@@ -193,7 +198,8 @@ Test(infer_reply, raw_and_typed_contents_decode_alike)
     reply_init(&r, "FP32", 1, 8, 0, 8, true); /* [N] for one row */
     eiectl_infer_output_t outs[EIECTL_INFER_MAX_OUTPUTS];
     size_t n;
-    cr_assert(eiectl_infer_response_decode(&r.resp, 1, outs, &n, err, sizeof err), "%s", err);
+    cr_assert_eq(eiectl_infer_response_decode(&r.resp, 1, outs, &n, &error), EIE_STATUS_OK, "%s",
+                 error.msg);
     cr_assert_eq(outs[0].cols, 8);
     eiectl_infer_outputs_free(outs, n);
 }
@@ -207,14 +213,18 @@ Test(infer_reply, every_mismatch_is_named)
         size_t nvalues, rows;
         bool raw;
         const char *want;
+        eie_status_t status;
     } cases[] = {
-        {"FP16", 2, 2, 4, 8, 2, true, "output 'probs' has datatype 'FP16'"},
-        {"FP32", 2, 3, 4, 8, 2, true, "output 'probs' has shape [3, 4]; expected [2, N]"},
-        {"FP32", 1, 8, 0, 8, 2, true, "has shape [8]"},
-        {"FP32", 2, 2, 4, 7, 2, true, "28 bytes of raw contents, its shape needs 32"},
-        {"FP32", 2, 2, 4, 7, 2, false, "7 fp32_contents, its shape needs 8"},
-        {"FP32", 2, 2, -4, 8, 2, true, "has shape [2, -4]"},
-        {"FP32", 2, 2, (int64_t)1 << 40, 8, 2, true, "has shape"},
+        {"FP16", 2, 2, 4, 8, 2, true, "output 'probs' has datatype 'FP16'", EIE_STATUS_UNSUPPORTED},
+        {"FP32", 2, 3, 4, 8, 2, true, "output 'probs' has shape [3, 4]; expected [2, N]",
+         EIE_STATUS_INVALID_ARGUMENT},
+        {"FP32", 1, 8, 0, 8, 2, true, "has shape [8]", EIE_STATUS_INVALID_ARGUMENT},
+        {"FP32", 2, 2, 4, 7, 2, true, "28 bytes of raw contents, its shape needs 32",
+         EIE_STATUS_INVALID_ARGUMENT},
+        {"FP32", 2, 2, 4, 7, 2, false, "7 fp32_contents, its shape needs 8",
+         EIE_STATUS_INVALID_ARGUMENT},
+        {"FP32", 2, 2, -4, 8, 2, true, "has shape [2, -4]", EIE_STATUS_INVALID_ARGUMENT},
+        {"FP32", 2, 2, (int64_t)1 << 40, 8, 2, true, "has shape", EIE_STATUS_INVALID_ARGUMENT},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         reply_t r;
@@ -222,22 +232,24 @@ Test(infer_reply, every_mismatch_is_named)
                    cases[i].raw);
         eiectl_infer_output_t outs[EIECTL_INFER_MAX_OUTPUTS];
         size_t n = 99;
-        cr_assert_not(eiectl_infer_response_decode(&r.resp, cases[i].rows, outs, &n, err,
-                                                   sizeof err), "case %zu", i);
+        cr_assert_eq(eiectl_infer_response_decode(&r.resp, cases[i].rows, outs, &n, &error),
+                     cases[i].status, "case %zu", i);
         cr_assert_eq(n, 0);
-        cr_assert(strstr(err, cases[i].want) != NULL, "case %zu: '%s'", i, err);
+        cr_assert(strstr(error.msg, cases[i].want) != NULL, "case %zu: '%s'", i, error.msg);
     }
     reply_t r;
     reply_init(&r, "FP32", 2, 2, 4, 8, true);
     r.resp.n_outputs = 0;
     eiectl_infer_output_t outs[EIECTL_INFER_MAX_OUTPUTS];
     size_t n;
-    cr_assert_not(eiectl_infer_response_decode(&r.resp, 2, outs, &n, err, sizeof err));
-    cr_assert_str_eq(err, "reply has no outputs");
+    cr_assert_eq(eiectl_infer_response_decode(&r.resp, 2, outs, &n, &error),
+                 EIE_STATUS_INVALID_ARGUMENT);
+    cr_assert_str_eq(error.msg, "reply has no outputs");
     reply_init(&r, "FP32", 2, 2, 4, 8, true);
     r.resp.n_raw_output_contents = 2;
-    cr_assert_not(eiectl_infer_response_decode(&r.resp, 2, outs, &n, err, sizeof err));
-    cr_assert(strstr(err, "1 outputs but 2 raw_output_contents") != NULL, "%s", err);
+    cr_assert_eq(eiectl_infer_response_decode(&r.resp, 2, outs, &n, &error),
+                 EIE_STATUS_INVALID_ARGUMENT);
+    cr_assert(strstr(error.msg, "1 outputs but 2 raw_output_contents") != NULL, "%s", error.msg);
 }
 
 Test(infer_print, text_values_and_top_k_table)
@@ -321,35 +333,40 @@ Test(token_file, first_line_trimmed_and_bad_tokens_refused)
     char tok[EIECTL_TOKEN_MAX_BYTES + 1];
 
     write_file(path, "  s3cr3t.token-_~ \r\nsecond line\n", 32);
-    cr_assert(eiectl_token_read_file(path, tok, sizeof tok, err, sizeof err), "%s", err);
+    cr_assert_eq(eiectl_token_read_file(path, tok, sizeof tok, &error), EIE_STATUS_OK, "%s",
+                 error.msg);
     cr_assert_str_eq(tok, "s3cr3t.token-_~");
 
     write_file(path, "\n", 1);
-    cr_assert_not(eiectl_token_read_file(path, tok, sizeof tok, err, sizeof err));
-    cr_assert(strstr(err, "the first line is empty") != NULL, "%s", err);
+    cr_assert_eq(eiectl_token_read_file(path, tok, sizeof tok, &error),
+                 EIE_STATUS_INVALID_ARGUMENT);
+    cr_assert(strstr(error.msg, "the first line is empty") != NULL, "%s", error.msg);
 
     write_file(path, "ab cd", 5);
-    cr_assert_not(eiectl_token_read_file(path, tok, sizeof tok, err, sizeof err));
-    cr_assert(strstr(err, "byte 3 of the token (0x20)") != NULL, "%s", err);
+    cr_assert_eq(eiectl_token_read_file(path, tok, sizeof tok, &error),
+                 EIE_STATUS_INVALID_ARGUMENT);
+    cr_assert(strstr(error.msg, "byte 3 of the token (0x20)") != NULL, "%s", error.msg);
 
     write_file(path, "ab\x01", 3);
-    cr_assert_not(eiectl_token_read_file(path, tok, sizeof tok, err, sizeof err));
-    cr_assert(strstr(err, "(0x01) is not visible ASCII") != NULL, "%s", err);
+    cr_assert_eq(eiectl_token_read_file(path, tok, sizeof tok, &error),
+                 EIE_STATUS_INVALID_ARGUMENT);
+    cr_assert(strstr(error.msg, "(0x01) is not visible ASCII") != NULL, "%s", error.msg);
 
     char big[EIECTL_TOKEN_MAX_BYTES + 10];
     memset(big, 'a', sizeof big);
     write_file(path, big, sizeof big);
-    cr_assert_not(eiectl_token_read_file(path, tok, sizeof tok, err, sizeof err));
-    cr_assert(strstr(err, "larger than the 4096 bytes allowed") != NULL, "%s", err);
+    cr_assert_eq(eiectl_token_read_file(path, tok, sizeof tok, &error), EIE_STATUS_LIMIT);
+    cr_assert(strstr(error.msg, "larger than the 4096 bytes allowed") != NULL, "%s", error.msg);
 
     char small[8];
     write_file(path, "123456789", 9);
-    cr_assert_not(eiectl_token_read_file(path, small, sizeof small, err, sizeof err));
-    cr_assert(strstr(err, "longer than the 7 allowed") != NULL, "%s", err);
+    cr_assert_eq(eiectl_token_read_file(path, small, sizeof small, &error), EIE_STATUS_LIMIT);
+    cr_assert(strstr(error.msg, "longer than the 7 allowed") != NULL, "%s", error.msg);
     unlink(path);
 
-    cr_assert_not(eiectl_token_read_file("/nonexistent/token", tok, sizeof tok, err, sizeof err));
-    cr_assert(strstr(err, "/nonexistent/token: cannot open") != NULL, "%s", err);
+    cr_assert_eq(eiectl_token_read_file("/nonexistent/token", tok, sizeof tok, &error),
+                 EIE_STATUS_IO);
+    cr_assert(strstr(error.msg, "/nonexistent/token: cannot open") != NULL, "%s", error.msg);
 }
 
 Test(rpc_metadata, keys_and_values_are_checked_and_bounded)
