@@ -35,11 +35,20 @@ max_len() {
 }
 
 if [ ! -f "$build/build.ninja" ]; then
-  CC=clang meson setup "$build" -Db_sanitize=address,undefined -Db_lundef=false \
-    -Dfuzz=enabled >/dev/null || exit 2
+  if ! CC=clang meson setup "$build" -Db_sanitize=address,undefined -Db_lundef=false \
+    -Dfuzz=enabled >"$build.setup.log" 2>&1; then
+    tail -20 "$build.setup.log"
+    echo "fuzz: could not configure $build (log $build.setup.log)" >&2
+    exit 2
+  fi
 fi
 for t in $targets; do
-  ninja -C "$build" "tests/fuzz/fuzz_$t" >/dev/null || exit 2
+  # A target that does not build is a failure, shown, never a silent exit.
+  if ! ninja -C "$build" "tests/fuzz/fuzz_$t" >"$build/fuzz-build.log" 2>&1; then
+    grep -E 'error|FAILED' "$build/fuzz-build.log" | head -10
+    echo "fuzz: fuzz_$t does not build (log $build/fuzz-build.log)" >&2
+    exit 2
+  fi
 done
 
 # UBSan must stop the run, or libFuzzer never sees the report.
