@@ -11,10 +11,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "eie/file.h"
 #include "eie/status.h"
 
 /* Largest PEM file (CA bundle, certificate chain, key) eiectl reads. */
-#define EIECTL_PEM_MAX_BYTES (1 << 20)
+#define EIECTL_PEM_MAX_BYTES EIE_PEM_FILE_MAX
 /* Longest --server-name (a DNS name is at most 253 bytes). */
 #define EIECTL_SERVER_NAME_MAX 253
 

@@ -6,6 +6,8 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -35,13 +37,15 @@ static uint8_t *read_file(const char *cmd, const char *path, uint64_t limit, siz
 /* The Ed25519 private key that signs (the public side is eie_pubkey_read's). */
 static EVP_PKEY *read_private_key(const char *path)
 {
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        fprintf(stderr, "eiectl sign: %s: %s\n", path, strerror(errno));
+    size_t len;
+    uint8_t *pem = read_file("sign", path, EIE_PEM_FILE_MAX, &len);
+    if (pem == NULL)
         return NULL;
-    }
-    EVP_PKEY *key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-    fclose(f);
+    BIO *bio = BIO_new_mem_buf(pem, (int)len);
+    EVP_PKEY *key = bio != NULL ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
+    OPENSSL_cleanse(pem, len);
+    free(pem);
     if (key == NULL || EVP_PKEY_get_id(key) != EVP_PKEY_ED25519) {
         fprintf(stderr,
                 "eiectl sign: %s: not an Ed25519 private key in PEM (make one with: openssl "
@@ -52,6 +56,7 @@ static EVP_PKEY *read_private_key(const char *path)
     }
     return key;
 }
+
 int eiectl_cmd_sign(int argc, char **argv)
 {
     static const struct option opts[] = {

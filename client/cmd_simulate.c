@@ -14,8 +14,10 @@
 #include <string.h>
 
 #include "eie/eie.h"
+#include "eie/file.h"
 #include "eie/sim.h"
 #include "eiectl.h"
+#include "input.h"
 #include "report.h"
 
 #define MAX_SWEEP 32
@@ -59,20 +61,23 @@ static int parse_uint(const char *s, unsigned long max, unsigned *out)
     return 0;
 }
 
-/* Reads n numbers from a text file into x. */
+/* Reads n numbers from a text file into x (at most EIECTL_INPUT_MAX_BYTES, as infer's input). */
 static int read_input(const char *path, float *x, size_t n)
 {
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        fprintf(stderr, "eiectl simulate: cannot open %s: %s\n", path, strerror(errno));
+    uint8_t *text;
+    size_t len;
+    eie_error_t err;
+    if (eie_file_read_ex(path, EIECTL_INPUT_MAX_BYTES, EIE_FILE_STREAMS, &text, &len, &err) !=
+        EIE_STATUS_OK) {
+        fprintf(stderr, "eiectl simulate: %s\n", err.msg);
         return -1;
     }
     size_t i = 0;
-    int c;
     char tok[64];
     size_t tl = 0;
-    for (;;) {
-        c = fgetc(f);
+    int rc = 0;
+    for (size_t at = 0; at <= len; at++) {
+        int c = at < len ? text[at] : EOF;
         if (c == EOF || c == ' ' || c == ',' || c == '\n' || c == '\t' || c == '\r') {
             if (tl > 0) {
                 tok[tl] = '\0';
@@ -81,24 +86,22 @@ static int read_input(const char *path, float *x, size_t n)
                 if (*end != '\0' || i >= n) {
                     fprintf(stderr, "eiectl simulate: %s: %s\n", path,
                             i >= n ? "more numbers than the model's input_dim" : "not a number");
-                    fclose(f);
-                    return -1;
+                    rc = -1;
+                    break;
                 }
                 x[i++] = v;
                 tl = 0;
             }
-            if (c == EOF)
-                break;
         } else if (tl + 1 < sizeof tok) {
             tok[tl++] = (char)c;
         }
     }
-    fclose(f);
-    if (i != n) {
+    free(text);
+    if (rc == 0 && i != n) {
         fprintf(stderr, "eiectl simulate: %s has %zu numbers, the model takes %zu\n", path, i, n);
-        return -1;
+        rc = -1;
     }
-    return 0;
+    return rc;
 }
 
 static void default_input(float *x, size_t n)

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "eie/file.h"
+
 void eiectl_input_free(eiectl_input_t *in)
 {
     if (in == NULL)
@@ -732,57 +734,9 @@ eie_status_t eiectl_input_parse(const uint8_t *data, size_t len, const char *nam
 eie_status_t eiectl_read_file_limited(const char *path, size_t max_bytes, uint8_t **data_out,
                                       size_t *len_out, eie_error_t *err)
 {
-    bool is_stdin = strcmp(path, "-") == 0;
-    const char *name = is_stdin ? "stdin" : path;
-    FILE *f = is_stdin ? stdin : fopen(path, "rb");
-    if (f == NULL)
-        return eie_error_set(err, EIE_STATUS_IO, "%s: cannot open: %s", path, strerror(errno));
-    uint8_t *buf = NULL;
-    size_t len = 0, cap = 0;
-    eie_status_t st = EIE_STATUS_OK;
-    for (;;) {
-        if (len == cap) {
-            if (cap > max_bytes) {
-                st = eie_error_set(err, EIE_STATUS_LIMIT, "%s is larger than the %zu bytes allowed",
-                                   name, max_bytes);
-                goto done;
-            }
-            size_t ncap = cap ? cap * 2 : 65536;
-            if (ncap > max_bytes + 1)
-                ncap = max_bytes + 1;
-            uint8_t *nb = realloc(buf, ncap);
-            if (nb == NULL) {
-                st = eie_error_set(err, EIE_STATUS_NO_MEMORY, "%s: out of memory", name);
-                goto done;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        size_t n = fread(buf + len, 1, cap - len, f);
-        len += n;
-        if (n == 0) {
-            if (ferror(f)) {
-                st = eie_error_set(err, EIE_STATUS_IO, "%s: read error: %s", name, strerror(errno));
-                goto done;
-            }
-            break;
-        }
-        if (len > max_bytes) {
-            st = eie_error_set(err, EIE_STATUS_LIMIT, "%s is larger than the %zu bytes allowed",
-                               name, max_bytes);
-            goto done;
-        }
-    }
-done:
-    if (!is_stdin)
-        fclose(f);
-    if (st != EIE_STATUS_OK) {
-        free(buf);
-        return st;
-    }
-    *data_out = buf;
-    *len_out = len;
-    return EIE_STATUS_OK;
+    if (strcmp(path, "-") == 0)
+        return eie_file_read_stream(stdin, "stdin", max_bytes, 0, data_out, len_out, err);
+    return eie_file_read_ex(path, max_bytes, EIE_FILE_STREAMS, data_out, len_out, err);
 }
 
 eie_status_t eiectl_input_load(const char *path, eiectl_input_format_t format,

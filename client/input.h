@@ -65,8 +65,9 @@ eie_status_t eiectl_input_parse(const uint8_t *data, size_t len, const char *nam
                                 eie_error_t *err);
 
 /*
- * Reads path ("-" is stdin) up to EIECTL_INPUT_MAX_BYTES into a malloc'd
- * buffer the caller frees; refuses larger inputs.
+ * Reads path ("-" is stdin) up to max_bytes into a malloc'd buffer the caller
+ * frees (eie_file_read_ex; a pipe or FIFO is read to its end too); refuses
+ * larger inputs naming the path and the limit.
  */
 eie_status_t eiectl_read_file_limited(const char *path, size_t max_bytes, uint8_t **data_out,
                                       size_t *len_out, eie_error_t *err);

@@ -1,7 +1,6 @@
 /* Admin authorization; see admin.h. */
 #include "admin.h"
 
-#include <errno.h>
 #include <grpc/grpc_security.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
@@ -27,19 +26,13 @@ static bool read_token(const eied_config_t *cfg, char *out, size_t *len_out, eie
         *len_out = strlen(out);
         return true;
     }
-    FILE *f = fopen(cfg->admin_token_file, "rb");
-    if (f == NULL) {
-        eie_error_set(err, EIE_STATUS_BAD_CONFIG, "admin.token_file: %s: %s", cfg->admin_token_file,
-                      strerror(errno));
+    uint8_t *data;
+    size_t n;
+    if (eied_config_file_read("admin.token_file", cfg->admin_token_file, TOKEN_MAX, 0, &data, &n,
+                              err) != EIE_STATUS_OK)
         return false;
-    }
-    size_t n = fread(out, 1, TOKEN_MAX + 1, f);
-    fclose(f);
-    if (n > TOKEN_MAX) {
-        eie_error_set(err, EIE_STATUS_BAD_CONFIG, "admin.token_file: %s: longer than %d bytes",
-                      cfg->admin_token_file, TOKEN_MAX);
-        return false;
-    }
+    memcpy(out, data, n);
+    free(data);
     while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' '))
         n--; /* a trailing newline is not part of the token */
     out[n] = '\0';

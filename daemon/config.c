@@ -6,11 +6,10 @@
 #include "config.h"
 
 #include "eie/engine.h"
+#include "eie/file.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -642,47 +641,29 @@ eie_status_t eied_config_load_text(eied_config_t *cfg, const char *text, size_t 
 /* Config files are small; anything bigger is a mistake, not a config. */
 #define CONFIG_FILE_MAX (1024 * 1024)
 
+eie_status_t eied_config_file_read(const char *key, const char *path, uint64_t max,
+                                   unsigned flags, uint8_t **data_out, size_t *len_out,
+                                   eie_error_t *err)
+{
+    if (eie_file_read_ex(path, max, flags, data_out, len_out, err) == EIE_STATUS_OK)
+        return EIE_STATUS_OK;
+    if (key != NULL)
+        eie_error_prefix(err, "%s: ", key);
+    if (err != NULL)
+        err->status = EIE_STATUS_BAD_CONFIG;
+    return EIE_STATUS_BAD_CONFIG;
+}
+
 eie_status_t eied_config_load_file(eied_config_t *cfg, const char *path, eie_error_t *err)
 {
-    /* O_NONBLOCK: opening a FIFO must not wait for a writer */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    struct stat sb;
-    if (fd < 0) {
-        return eie_error_set(err, EIE_STATUS_BAD_CONFIG, "%s: cannot open: %s", path,
-                             strerror(errno));
-    }
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return eie_error_set(err, EIE_STATUS_BAD_CONFIG, "%s: not a config file (%s)", path,
-                             S_ISDIR(sb.st_mode)    ? "a directory"
-                             : S_ISFIFO(sb.st_mode) ? "a FIFO"
-                                                    : "not a regular file");
-    }
-    FILE *f = fdopen(fd, "rb");
-    if (f == NULL) {
-        close(fd);
-        return eie_error_set(err, EIE_STATUS_BAD_CONFIG, "%s: cannot open: %s", path,
-                             strerror(errno));
-    }
-    char *buf = malloc(CONFIG_FILE_MAX + 1);
-    if (buf == NULL) {
-        fclose(f);
-        return eie_error_set(err, EIE_STATUS_BAD_CONFIG, "%s: out of memory", path);
-    }
-    size_t n = fread(buf, 1, CONFIG_FILE_MAX + 1, f);
-    bool read_error = ferror(f);
-    fclose(f);
-    eie_status_t st = EIE_STATUS_BAD_CONFIG;
-    if (read_error)
-        eie_error_set(err, EIE_STATUS_BAD_CONFIG, "%s: read error", path);
-    else if (n > CONFIG_FILE_MAX)
-        eie_error_set(err, EIE_STATUS_BAD_CONFIG, "%s: larger than %d bytes", path,
-                      CONFIG_FILE_MAX);
-    else if (memchr(buf, '\0', n) != NULL)
-        eie_error_set(err, EIE_STATUS_BAD_CONFIG, "%s: not a config file (binary content)", path);
-    else
-        st = eied_config_load_text(cfg, buf, n, path, err);
-    free(buf);
+    uint8_t *text;
+    size_t len;
+    eie_status_t st =
+        eied_config_file_read(NULL, path, CONFIG_FILE_MAX, EIE_FILE_TEXT, &text, &len, err);
+    if (st != EIE_STATUS_OK)
+        return st;
+    st = eied_config_load_text(cfg, (const char *)text, len, path, err);
+    free(text);
     return st;
 }
 

@@ -161,6 +161,16 @@ void eied_config_defaults(eied_config_t *cfg);
 eie_status_t eied_config_set(eied_config_t *cfg, const char *section, const char *key,
                              const char *value, const char *where, eie_error_t *err);
 
+/*
+ * Reads a file that the configuration names (key, e.g. "tls.cert"; NULL for the config file
+ * itself) with eie_file_read_ex: a regular file only, a FIFO refused without blocking, at most
+ * max bytes. BAD_CONFIG on any failure, the message "key: " + the read's (naming path).
+ * The caller frees *data_out.
+ */
+eie_status_t eied_config_file_read(const char *key, const char *path, uint64_t max,
+                                   unsigned flags, uint8_t **data_out, size_t *len_out,
+                                   eie_error_t *err);
+
 /* Parses a config file into cfg (on top of what it holds). */
 eie_status_t eied_config_load_file(eied_config_t *cfg, const char *path, eie_error_t *err);
 

@@ -1,7 +1,6 @@
 /* TLS credentials with hot reload; see tls.h. */
 #include "tls.h"
 
-#include <errno.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
@@ -13,9 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eie/file.h"
 #include "log.h"
-
-#define PEM_MAX (1024 * 1024)
 
 /* OpenSSL's default security level (1) refuses keys under 80 bits of strength (RSA
    under 1024 bits): such a key would fail every handshake, so it fails the start. */
@@ -31,22 +29,18 @@ struct eied_tls {
 
 static char *read_pem(const char *what, const char *path, eie_error_t *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        eie_error_set(err, EIE_STATUS_BAD_CONFIG, "tls.%s: %s: %s", what, path, strerror(errno));
+    char key[32];
+    snprintf(key, sizeof key, "tls.%s", what);
+    uint8_t *pem;
+    size_t len;
+    if (eied_config_file_read(key, path, EIE_PEM_FILE_MAX, 0, &pem, &len, err) != EIE_STATUS_OK)
+        return NULL;
+    if (len == 0) {
+        eie_error_set(err, EIE_STATUS_BAD_CONFIG, "%s: %s is empty", key, path);
+        free(pem);
         return NULL;
     }
-    char *buf = malloc(PEM_MAX + 1);
-    size_t n = buf != NULL ? fread(buf, 1, PEM_MAX + 1, f) : 0;
-    fclose(f);
-    if (buf == NULL || n == 0 || n > PEM_MAX) {
-        eie_error_set(err, EIE_STATUS_BAD_CONFIG,
-                      "tls.%s: %s: empty, unreadable or larger than %d bytes", what, path, PEM_MAX);
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    return buf;
+    return (char *)pem;
 }
 
 /* Checks with OpenSSL that the chain, the key and the CA parse and that key and cert match. */

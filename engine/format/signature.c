@@ -1,5 +1,5 @@
 /* Ed25519 signatures of model files (OpenSSL EVP); see eie/file.h. */
-#include <errno.h>
+#include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <stdio.h>
@@ -14,12 +14,15 @@ struct eie_pubkey {
 
 eie_status_t eie_pubkey_read(const char *path, eie_pubkey_t **key_out, eie_error_t *err)
 {
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return eie_error_set(err, errno == ENOENT ? EIE_STATUS_NOT_FOUND : EIE_STATUS_IO,
-                             "%s: %s", path, strerror(errno));
-    EVP_PKEY *pkey = PEM_read_PUBKEY(f, NULL, NULL, NULL);
-    fclose(f);
+    uint8_t *pem;
+    size_t len;
+    eie_status_t st = eie_file_read(path, EIE_PEM_FILE_MAX, &pem, &len, err);
+    if (st != EIE_STATUS_OK)
+        return st;
+    BIO *bio = BIO_new_mem_buf(pem, (int)len);
+    EVP_PKEY *pkey = bio != NULL ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
+    free(pem);
     if (pkey == NULL || EVP_PKEY_get_id(pkey) != EVP_PKEY_ED25519) {
         EVP_PKEY_free(pkey);
         return eie_error_set(err, EIE_STATUS_BAD_FORMAT,

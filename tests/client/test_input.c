@@ -365,7 +365,7 @@ Test(input_file, missing_empty_and_too_large)
 {
     eiectl_input_t in;
     cr_assert_eq(eiectl_input_load("/nonexistent/in.npy", EIECTL_INPUT_AUTO, &in, &error),
-                 EIE_STATUS_IO);
+                 EIE_STATUS_NOT_FOUND);
     cr_assert(strstr(error.msg, "/nonexistent/in.npy: cannot open") != NULL, "%s", error.msg);
 
     char path[] = "/tmp/eiectl-test-XXXXXX";

@@ -365,7 +365,7 @@ Test(token_file, first_line_trimmed_and_bad_tokens_refused)
     unlink(path);
 
     cr_assert_eq(eiectl_token_read_file("/nonexistent/token", tok, sizeof tok, &error),
-                 EIE_STATUS_IO);
+                 EIE_STATUS_NOT_FOUND);
     cr_assert(strstr(error.msg, "/nonexistent/token: cannot open") != NULL, "%s", error.msg);
 }
 

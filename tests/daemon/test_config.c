@@ -100,15 +100,43 @@ Test(config, a_file_that_is_not_a_config_is_refused_without_its_lines)
     unlink(path);
     /* a directory and a FIFO are refused at once (a FIFO must not block) */
     cr_assert_not(eied_config_load_file(&cfg, "/tmp", &w) == EIE_STATUS_OK);
-    cr_assert(strstr(w.msg, "not a config file (a directory)") != NULL, "%s", w.msg);
+    cr_assert(strstr(w.msg, "not a regular file (a directory)") != NULL, "%s", w.msg);
     char fifo[] = "/tmp/eied-fifo-XXXXXX";
     fd = mkstemp(fifo);
     close(fd);
     unlink(fifo);
     cr_assert(mkfifo(fifo, 0600) == 0);
     cr_assert_not(eied_config_load_file(&cfg, fifo, &w) == EIE_STATUS_OK);
-    cr_assert(strstr(w.msg, "not a config file (a FIFO)") != NULL, "%s", w.msg);
+    cr_assert(strstr(w.msg, "not a regular file (a FIFO)") != NULL, "%s", w.msg);
     unlink(fifo);
+}
+
+Test(config, binary_or_oversized_config_file_is_refused_naming_the_limit)
+{
+    char path[] = "/tmp/eied-binary-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    cr_assert(write(fd, "[server]\0\n", 10) == 10);
+    close(fd);
+    cr_assert_eq(eied_config_load_file(&cfg, path, &err), EIE_STATUS_BAD_CONFIG);
+    cr_assert(strstr(err.msg, path) != NULL && strstr(err.msg, "binary content") != NULL, "%s",
+              err.msg);
+    cr_assert(truncate(path, (2 << 20)) == 0);
+    cr_assert_eq(eied_config_load_file(&cfg, path, &err), EIE_STATUS_BAD_CONFIG);
+    cr_assert(strstr(err.msg, "is larger than the 1048576 bytes allowed") != NULL, "%s", err.msg);
+    unlink(path);
+}
+
+Test(config, a_file_a_key_names_is_read_with_the_key_in_its_errors)
+{
+    uint8_t *data = NULL;
+    size_t len;
+    cr_assert_eq(eied_config_file_read("tls.cert", "/nonexistent/c.pem", 100, 0, &data, &len, &err),
+                 EIE_STATUS_BAD_CONFIG);
+    cr_assert_eq(err.status, EIE_STATUS_BAD_CONFIG);
+    cr_assert(strstr(err.msg, "tls.cert: /nonexistent/c.pem: cannot open") == err.msg, "%s",
+              err.msg);
+    cr_assert_null(data);
 }
 
 Test(config, malformed_section_header_is_an_error)

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "eie/file.h"
@@ -56,7 +57,7 @@ Test(file, read_over_the_limit_is_refused_naming_the_path)
     size_t len;
     eie_error_t err;
     cr_assert_eq(eie_file_read(path, 9, &data, &len, &err), EIE_STATUS_LIMIT);
-    cr_assert(strstr(err.msg, path) != NULL && strstr(err.msg, "limit of 9") != NULL, "%s",
+    cr_assert(strstr(err.msg, path) != NULL && strstr(err.msg, "is larger than the 9 bytes allowed") != NULL, "%s",
               err.msg);
     cr_assert_null(data);
 }
@@ -72,6 +73,78 @@ Test(file, read_of_a_missing_file_or_a_folder_is_an_error)
     cr_assert(strstr(err.msg, path) != NULL, "%s", err.msg);
     cr_assert_eq(eie_file_read(dir, 100, &data, &len, &err), EIE_STATUS_IO);
     cr_assert(strstr(err.msg, "not a regular file") != NULL, "%s", err.msg);
+}
+
+Test(file, a_fifo_is_refused_at_once_unless_streams_are_asked_for)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/fifo", dir);
+    cr_assert_eq(mkfifo(path, 0600), 0);
+    uint8_t *data = NULL;
+    size_t len;
+    eie_error_t err;
+    /* no writer: a blocking open would wait here for ever */
+    cr_assert_eq(eie_file_read(path, 100, &data, &len, &err), EIE_STATUS_IO);
+    cr_assert(strstr(err.msg, path) != NULL && strstr(err.msg, "(a FIFO)") != NULL, "%s",
+              err.msg);
+    cr_assert_null(data);
+}
+
+Test(file, streams_read_a_pipe_to_its_end_within_the_limit)
+{
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    cr_assert_eq(write(fds[1], "0123456789", 10), 10);
+    close(fds[1]);
+    char path[64];
+    snprintf(path, sizeof path, "/dev/fd/%d", fds[0]);
+    uint8_t *data = NULL;
+    size_t len;
+    eie_error_t err;
+    cr_assert_eq(eie_file_read(path, 100, &data, &len, &err), EIE_STATUS_IO);
+    cr_assert_eq(eie_file_read_ex(path, 100, EIE_FILE_STREAMS, &data, &len, &err), EIE_STATUS_OK,
+                 "%s", err.msg);
+    cr_assert_eq(len, 10);
+    cr_assert_str_eq((char *)data, "0123456789");
+    free(data);
+    close(fds[0]);
+}
+
+Test(file, stream_over_the_limit_is_refused_naming_the_stream)
+{
+    char text[] = "0123456789";
+    FILE *f = fmemopen(text, 10, "rb");
+    cr_assert_not_null(f);
+    uint8_t *data = NULL;
+    size_t len;
+    eie_error_t err;
+    cr_assert_eq(eie_file_read_stream(f, "stdin", 9, 0, &data, &len, &err), EIE_STATUS_LIMIT);
+    cr_assert_str_eq(err.msg, "stdin is larger than the 9 bytes allowed");
+    cr_assert_null(data);
+    rewind(f);
+    cr_assert_eq(eie_file_read_stream(f, "stdin", 10, 0, &data, &len, &err), EIE_STATUS_OK);
+    cr_assert_eq(len, 10);
+    cr_assert_eq(memcmp(data, text, 10), 0);
+    free(data);
+    fclose(f);
+}
+
+Test(file, text_mode_refuses_a_nul_byte)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/bin", dir);
+    write_file(path, "ab\0cd", 5);
+    uint8_t *data = NULL;
+    size_t len;
+    eie_error_t err;
+    cr_assert_eq(eie_file_read_ex(path, 100, EIE_FILE_TEXT, &data, &len, &err),
+                 EIE_STATUS_BAD_FORMAT);
+    cr_assert(strstr(err.msg, path) != NULL && strstr(err.msg, "binary content") != NULL, "%s",
+              err.msg);
+    cr_assert_null(data);
+    cr_assert_eq(eie_file_read(path, 100, &data, &len, &err), EIE_STATUS_OK, "%s", err.msg);
+    cr_assert_eq(len, 5);
+    free(data);
 }
 
 /* A fresh Ed25519 key pair: the public half as PEM at pub_path. */
