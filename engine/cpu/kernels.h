@@ -36,10 +36,6 @@ typedef uint64_t (*eie_spmv_fn)(const eie_pe_layer_t *L, const float *codebook,
                                 const uint32_t *active, size_t n_active, const float *in,
                                 size_t is_j, size_t is_b, size_t B, float *acc);
 
-/* Entries past the last column (or row, in the row form) that a PE's entry
- * array keeps readable (zero): the batch-1 kernels load a column's or row's
- * last 0-3 entries as one 64-bit word. */
-#define EIE_ENTRY_SLACK 4u
 /* Accumulator slots past a PE's rows that the batch-1 kernel uses as a sink. */
 #define EIE_ACC_SLACK 4u
 

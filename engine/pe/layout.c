@@ -1,8 +1,6 @@
 /* Partitioning an FC layer over PEs and packing the per-PE CSC; see layout.h. */
 #include "pe/layout.h"
 
-#include "cpu/kernels.h"
-
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,7 +35,7 @@ static int rows_allowed(uint32_t cols, uint32_t code_bits)
 static int pack_rows(eie_pe_layer_t *L, uint32_t cols, int wide, int rows_wide)
 {
     L->rptr = calloc((size_t)L->n_rows + 1, sizeof(uint32_t));
-    /* slack: kernels.h */
+    /* slack: EIE_ENTRY_SLACK (layout.h) */
     if (rows_wide)
         L->rentw = calloc(L->n_ent + EIE_ENTRY_SLACK, sizeof(uint32_t));
     else
@@ -137,7 +135,7 @@ eie_status_t eie_cpu_fc_init(const eie_fc_t *fc, unsigned n_pes, int force_wide,
         for (uint32_t c = 0; c < fc->cols; c++)
             ptr[c + 1] += ptr[c];
         out->pe[p].n_ent = ptr[fc->cols];
-        /* EIE_ENTRY_SLACK zeroed entries past the end (kernels.h) */
+        /* EIE_ENTRY_SLACK zeroed entries past the end (layout.h) */
         out->pe[p].ent = calloc((size_t)ptr[fc->cols] + EIE_ENTRY_SLACK, esz);
         if (out->pe[p].ent == NULL)
             goto nomem;

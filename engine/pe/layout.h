@@ -28,6 +28,11 @@
 #include "eie/status.h"
 #include "format/format.h"
 
+/* Entries past the last column (or row, in the row form) that a PE's entry
+ * array keeps readable (zero): a kernel may load a column's or row's last 0-3
+ * entries as one 64-bit word, so every layout allocates them. */
+#define EIE_ENTRY_SLACK 4u
+
 typedef struct eie_pe_layer {
     uint32_t n_rows; /* local rows r; global row i = r * N + pe */
     uint32_t *ptr;   /* cols + 1 */
