@@ -2,13 +2,18 @@
  * builder.c - making models: a chain (format version 1) or a graph
  * (version 2). The writer (writer.c) is the exact inverse of the reader, so
  * everything a file may not hold is refused here, with the same rules
- * (graph.c) the reader applies.
+ * (graph.c) the reader applies. Writing a file (eie_builder_write_file) is
+ * here too: the builder uses the writer, never the other way round.
  */
 #include <assert.h>
+#include <errno.h>
 #include <math.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "format/format.h"
 
@@ -553,4 +558,67 @@ eie_status_t eie_builder_write_memory(const eie_builder_t *builder, uint8_t **da
                              "builder: the model has no fully connected layer");
     }
     return eie_format_write(m, data_out, len_out, err);
+}
+
+eie_status_t eie_builder_write_file(const eie_builder_t *builder, const char *path,
+                                    eie_error_t *err)
+{
+    uint8_t *data = NULL;
+    size_t len = 0;
+    char *tmp = NULL;
+    int fd = -1;
+    eie_status_t st = eie_builder_write_memory(builder, &data, &len, err);
+    if (st != EIE_STATUS_OK)
+        return st;
+    size_t pl = strlen(path);
+    tmp = malloc(pl + 16);
+    if (tmp == NULL) {
+        st = eie_error_set(err, EIE_STATUS_NO_MEMORY, "writer: out of memory");
+        goto error;
+    }
+    /* Write beside the target and rename: readers see the old file or the
+     * whole new one, never a partial write. */
+    snprintf(tmp, pl + 16, "%s.tmp.XXXXXX", path);
+    fd = mkstemp(tmp);
+    if (fd < 0) {
+        st = eie_error_set(err, EIE_STATUS_IO, "%s: cannot create temporary file: %s", path,
+                           strerror(errno));
+        goto error;
+    }
+    for (size_t off = 0; off < len;) {
+        ssize_t w = write(fd, data + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            st = eie_error_set(err, EIE_STATUS_IO, "%s: write failed: %s", tmp, strerror(errno));
+            goto error;
+        }
+        off += (size_t)w;
+    }
+    if (fchmod(fd, 0644) != 0 || fsync(fd) != 0) {
+        st = eie_error_set(err, EIE_STATUS_IO, "%s: %s", tmp, strerror(errno));
+        goto error;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        st = eie_error_set(err, EIE_STATUS_IO, "%s: close failed: %s", tmp, strerror(errno));
+        goto error;
+    }
+    fd = -1;
+    if (rename(tmp, path) != 0) {
+        st = eie_error_set(err, EIE_STATUS_IO, "%s: rename to %s failed: %s", tmp, path,
+                           strerror(errno));
+        goto error;
+    }
+    free(tmp);
+    free(data);
+    return EIE_STATUS_OK;
+error:
+    if (fd >= 0)
+        close(fd);
+    if (tmp != NULL && st != EIE_STATUS_NO_MEMORY)
+        unlink(tmp);
+    free(tmp);
+    free(data);
+    return st;
 }

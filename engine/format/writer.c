@@ -2,13 +2,9 @@
  * The .eie writer: the exact inverse of reader.c (engine/FORMAT.md).
  * Little-endian throughout; a SHA-256 trailer over all preceding bytes.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/evp.h>
 
@@ -266,67 +262,4 @@ trailer:;
     *data_out = b.d;
     *len_out = b.len;
     return EIE_STATUS_OK;
-}
-
-eie_status_t eie_builder_write_file(const eie_builder_t *builder, const char *path,
-                                    eie_error_t *err)
-{
-    uint8_t *data = NULL;
-    size_t len = 0;
-    char *tmp = NULL;
-    int fd = -1;
-    eie_status_t st = eie_builder_write_memory(builder, &data, &len, err);
-    if (st != EIE_STATUS_OK)
-        return st;
-    size_t pl = strlen(path);
-    tmp = malloc(pl + 16);
-    if (tmp == NULL) {
-        st = eie_error_set(err, EIE_STATUS_NO_MEMORY, "writer: out of memory");
-        goto error;
-    }
-    /* Write beside the target and rename: readers see the old file or the
-     * whole new one, never a partial write. */
-    snprintf(tmp, pl + 16, "%s.tmp.XXXXXX", path);
-    fd = mkstemp(tmp);
-    if (fd < 0) {
-        st = eie_error_set(err, EIE_STATUS_IO, "%s: cannot create temporary file: %s", path,
-                           strerror(errno));
-        goto error;
-    }
-    for (size_t off = 0; off < len;) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            st = eie_error_set(err, EIE_STATUS_IO, "%s: write failed: %s", tmp, strerror(errno));
-            goto error;
-        }
-        off += (size_t)w;
-    }
-    if (fchmod(fd, 0644) != 0 || fsync(fd) != 0) {
-        st = eie_error_set(err, EIE_STATUS_IO, "%s: %s", tmp, strerror(errno));
-        goto error;
-    }
-    if (close(fd) != 0) {
-        fd = -1;
-        st = eie_error_set(err, EIE_STATUS_IO, "%s: close failed: %s", tmp, strerror(errno));
-        goto error;
-    }
-    fd = -1;
-    if (rename(tmp, path) != 0) {
-        st = eie_error_set(err, EIE_STATUS_IO, "%s: rename to %s failed: %s", tmp, path,
-                           strerror(errno));
-        goto error;
-    }
-    free(tmp);
-    free(data);
-    return EIE_STATUS_OK;
-error:
-    if (fd >= 0)
-        close(fd);
-    if (tmp != NULL && st != EIE_STATUS_NO_MEMORY)
-        unlink(tmp);
-    free(tmp);
-    free(data);
-    return st;
 }

@@ -394,3 +394,28 @@ eie_status_t eie_mlp_backprop(const eie_mlp_t *mlp, const float *x, const uint8_
     eie_bp_ws_free(ws, mlp);
     return EIE_STATUS_OK;
 }
+
+/* Inference on the float model is the forward half of a training step. */
+eie_status_t eie_mlp_forward(const eie_mlp_t *mlp, const float *x, size_t batch, float *y_out,
+                             eie_error_t *err)
+{
+    if (batch == 0)
+        return EIE_STATUS_OK;
+    eie_bp_ws_t *ws;
+    eie_status_t st = eie_bp_ws_init(mlp, batch, 0, &ws, err);
+    if (st != EIE_STATUS_OK)
+        return st;
+    float **wts = eie_bp_transposes(mlp);
+    if (wts == NULL) {
+        eie_bp_ws_free(ws, mlp);
+        return eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory for a batch of %zu", batch);
+    }
+    eie_bp_run(mlp, wts, x, NULL, batch, ws, NULL);
+    /* A trailing softmax is the probabilities bp_run made; otherwise the last output. */
+    size_t end = eie_bp_logits_end(mlp);
+    const float *y = end < mlp->n_layers ? ws->probs : end ? ws->acts[end - 1] : x;
+    memcpy(y_out, y, batch * eie_mlp_output_dim(mlp) * sizeof *y_out);
+    eie_bp_transposes_free(mlp, wts);
+    eie_bp_ws_free(ws, mlp);
+    return EIE_STATUS_OK;
+}
