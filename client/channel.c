@@ -6,7 +6,6 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,20 +13,8 @@
 
 #include "eie/status.h"
 #include "input.h"
+#include "report.h"
 #include "rpc.h"
-
-static int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int usage_error(const char *cmd, const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "eiectl %s: ", cmd);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\nRun 'eiectl %s --help' for usage.\n", cmd);
-    return 2;
-}
 
 static eiectl_setting_t from_env(const char *name)
 {
@@ -75,7 +62,7 @@ int eiectl_tls_opt(const char *cmd, int opt, const char *arg, eiectl_tls_opts_t 
         return 0;
     }
     if (arg[0] == '\0')
-        return usage_error(cmd, "%s is empty", name);
+        return eiectl_usage_error(cmd, "%s is empty", name);
     s->value = arg;
     s->from = name;
     return 1;

@@ -64,6 +64,25 @@ static bool split_named(char *arg, named_input_t *out)
     return true;
 }
 
+/* Decodes and prints a response of rows rows; the exit code (1 after saying why). */
+static int print_response(const char *addr, const char *model, Inference__ModelInferResponse *r,
+                          size_t rows, bool json, size_t top_k)
+{
+    eiectl_infer_output_t outs[EIECTL_INFER_MAX_OUTPUTS];
+    size_t nouts;
+    eie_error_t err;
+    if (eiectl_infer_response_decode(r, rows, outs, &nouts, &err) != EIE_STATUS_OK) {
+        fprintf(stderr, "eiectl infer: %s: model '%s': %s\n", addr, model, err.msg);
+        return 1;
+    }
+    if (json)
+        eiectl_infer_print_json(stdout, r, outs, nouts, top_k);
+    else
+        eiectl_infer_print_text(stdout, outs, nouts, top_k);
+    eiectl_infer_outputs_free(outs, nouts);
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
 /* One ModelInfer with each model input from its own file (a model of several inputs). */
 static int infer_named(const eiectl_remote_opts_t *ro, const char *model, const char *version,
                        const char *id, named_input_t *named, size_t n_named, bool json,
@@ -164,19 +183,7 @@ static int infer_named(const eiectl_remote_opts_t *ro, const char *model, const 
         eiectl_remote_print_error("infer", ro->addr, &st);
         goto done;
     }
-    Inference__ModelInferResponse *r = (Inference__ModelInferResponse *)resp;
-    eiectl_infer_output_t outs[EIECTL_INFER_MAX_OUTPUTS];
-    size_t nouts;
-    if (eiectl_infer_response_decode(r, rows, outs, &nouts, &err) != EIE_STATUS_OK) {
-        fprintf(stderr, "eiectl infer: %s: model '%s': %s\n", ro->addr, model, err.msg);
-        goto done;
-    }
-    if (json)
-        eiectl_infer_print_json(stdout, r, outs, nouts, top_k);
-    else
-        eiectl_infer_print_text(stdout, outs, nouts, top_k);
-    eiectl_infer_outputs_free(outs, nouts);
-    rc = fflush(stdout) == 0 ? 0 : 1;
+    rc = print_response(ro->addr, model, (Inference__ModelInferResponse *)resp, rows, json, top_k);
 done:
     if (resp != NULL)
         protobuf_c_message_free_unpacked(resp, NULL);
@@ -335,19 +342,8 @@ int eiectl_cmd_infer(int argc, char **argv)
         eiectl_remote_print_error("infer", ro.addr, &st);
         goto done;
     }
-    Inference__ModelInferResponse *r = (Inference__ModelInferResponse *)resp;
-    eiectl_infer_output_t outs[EIECTL_INFER_MAX_OUTPUTS];
-    size_t nouts;
-    if (eiectl_infer_response_decode(r, in.rows, outs, &nouts, &err) != EIE_STATUS_OK) {
-        fprintf(stderr, "eiectl infer: %s: model '%s': %s\n", ro.addr, model, err.msg);
-        goto done;
-    }
-    if (json)
-        eiectl_infer_print_json(stdout, r, outs, nouts, top_k);
-    else
-        eiectl_infer_print_text(stdout, outs, nouts, top_k);
-    eiectl_infer_outputs_free(outs, nouts);
-    rc = fflush(stdout) == 0 ? 0 : 1;
+    rc = print_response(ro.addr, model, (Inference__ModelInferResponse *)resp, in.rows, json,
+                        top_k);
 done:
     if (resp != NULL)
         protobuf_c_message_free_unpacked(resp, NULL);

@@ -32,33 +32,44 @@ static void on_model_ready(eied_app_t *app, eied_call_t *call)
     eied_call_reply(call, &resp.base);
 }
 
+/* The version a request names (its model in *model_out): the model's current one for "",
+   else that number. NULL after failing the call: unknown model, not ready, or no such
+   version. */
+static eied_version_t *served_version(eied_app_t *app, eied_call_t *call, const char *name,
+                                      const char *version, eied_model_t **model_out)
+{
+    eied_model_t *m = eied_models_find(app->models, name);
+    *model_out = m;
+    if (m == NULL || m->state == EIED_MODEL_UNLOADED) {
+        eied_call_fail(call, EIE_STATUS_NOT_FOUND, "unknown model '%s'", name);
+        return NULL;
+    }
+    if (m->current == NULL) {
+        eied_call_fail(call, EIE_STATUS_UNAVAILABLE, "model '%s' is not ready (%s)", name,
+                       eied_model_state_name(m->state));
+        return NULL;
+    }
+    if (version[0] == '\0')
+        return m->current;
+    char *end;
+    unsigned long long want = strtoull(version, &end, 10);
+    eied_version_t *v = *end == '\0' && want > 0 ? eied_model_version(m, want) : NULL;
+    if (v == NULL)
+        eied_call_fail(call, EIE_STATUS_NOT_FOUND, "model '%s' has no version '%s'", name,
+                       version);
+    return v;
+}
+
 static void on_model_metadata(eied_app_t *app, eied_call_t *call)
 {
     Inference__ModelMetadataRequest *req = (Inference__ModelMetadataRequest *)eied_call_read(
         call, &inference__model_metadata_request__descriptor);
     if (req == NULL)
         return;
-    eied_model_t *m = eied_models_find(app->models, req->name);
-    if (m == NULL || m->state == EIED_MODEL_UNLOADED) {
-        eied_call_fail(call, EIE_STATUS_NOT_FOUND, "unknown model '%s'", req->name);
+    eied_model_t *m;
+    eied_version_t *v = served_version(app, call, req->name, req->version, &m);
+    if (v == NULL)
         goto done;
-    }
-    eied_version_t *v = m->current;
-    if (v == NULL) {
-        eied_call_fail(call, EIE_STATUS_UNAVAILABLE, "model '%s' is not ready (%s)", req->name,
-                       eied_model_state_name(m->state));
-        goto done;
-    }
-    if (req->version[0] != '\0') {
-        char *end;
-        unsigned long long want = strtoull(req->version, &end, 10);
-        v = *end == '\0' && want > 0 ? eied_model_version(m, want) : NULL;
-        if (v == NULL) {
-            eied_call_fail(call, EIE_STATUS_NOT_FOUND, "model '%s' has no version '%s'",
-                           req->name, req->version);
-            goto done;
-        }
-    }
     char version_text[EIED_MAX_VERSIONS][32];
     char *versions[EIED_MAX_VERSIONS];
     for (size_t i = 0; i < m->n_versions; i++) {
@@ -129,27 +140,10 @@ static void on_model_config(eied_app_t *app, eied_call_t *call)
         call, &inference__model_config_request__descriptor);
     if (req == NULL)
         return;
-    eied_model_t *m = eied_models_find(app->models, req->name);
-    eied_version_t *v = m != NULL && m->state != EIED_MODEL_UNLOADED ? m->current : NULL;
-    if (m == NULL || m->state == EIED_MODEL_UNLOADED) {
-        eied_call_fail(call, EIE_STATUS_NOT_FOUND, "unknown model '%s'", req->name);
+    eied_model_t *m;
+    eied_version_t *v = served_version(app, call, req->name, req->version, &m);
+    if (v == NULL)
         goto done;
-    }
-    if (v == NULL) {
-        eied_call_fail(call, EIE_STATUS_UNAVAILABLE, "model '%s' is not ready (%s)", req->name,
-                       eied_model_state_name(m->state));
-        goto done;
-    }
-    if (req->version[0] != '\0') {
-        char *end;
-        unsigned long long want = strtoull(req->version, &end, 10);
-        v = *end == '\0' && want > 0 ? eied_model_version(m, want) : NULL;
-        if (v == NULL) {
-            eied_call_fail(call, EIE_STATUS_NOT_FOUND, "model '%s' has no version '%s'",
-                           req->name, req->version);
-            goto done;
-        }
-    }
     size_t n_in = eie_model_input_count(v->model), n_out = eie_model_output_count(v->model);
     size_t n_io = n_in + n_out;
     eie_tensor_info_t *ti = calloc(n_io ? n_io : 1, sizeof *ti);
