@@ -213,7 +213,8 @@ eie_status_t eie_net_init(eie_engine_t *engine, const eie_model_t *model, eie_ne
     for (size_t i = 0; i < net->n_inputs; i++) {
         eie_model_input_info(model, i, &ti);
         net->elements[i] = eie_shape_sample_elements(&ti.shape);
-        net->batch_dim = ti.shape.dims[0];
+        if (!eie_model_input_is_state(model, i)) /* an lstm's initial state: one row a run */
+            net->batch_dim = ti.shape.dims[0];
     }
     for (size_t i = 0; i < net->n_outputs; i++) {
         eie_model_output_info(model, i, &ti);

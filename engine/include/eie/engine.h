@@ -174,6 +174,8 @@ eie_status_t eie_net_submit(eie_net_t *net, const float *input, size_t batch, fl
  * Graphs with several inputs or outputs. inputs[i] holds batch samples of
  * graph input i (batch x eie_net_input_elements(net, i) floats, row-major:
  * [N, C, H, W] for an image); outputs[i] receives graph output i likewise.
+ * An input that is an lstm's fed initial state (eie_model_input_is_state)
+ * holds one sample, [1, N, H], whatever the batch (the sequence's steps).
  * The single-array calls above are these with one input and one output.
  */
 /* Graph inputs / outputs of the model the net was made from. */
