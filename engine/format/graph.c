@@ -338,30 +338,41 @@ int eie_model_is_lstm_initial(const eie_model_t *m, uint32_t t)
 
 int eie_graph_check_inputs(const eie_model_t *m, char *why, size_t why_len)
 {
+    /* which tensors are a fed initial state, marked once: a graph may hold many nodes and
+       inputs, and every node input is looked up */
+    uint8_t *state = calloc(m->n_tensors ? m->n_tensors : 1, 1);
+    if (state == NULL)
+        return why_set(why, why_len, "out of memory checking the inputs");
+    for (size_t i = 0; i < m->n_layers; i++)
+        for (int k = 0; m->layers[i].kind == EIE_LAYER_LSTM && k < 2; k++)
+            if (m->layers[i].lstm.initial_in[k] < m->n_tensors)
+                state[m->layers[i].lstm.initial_in[k]] = 1;
+    int rc = 0;
     const eie_tensor_t *ref = NULL;
-    for (size_t i = 0; i < m->n_inputs; i++) {
+    for (size_t i = 0; i < m->n_inputs && rc == 0; i++) {
         const eie_tensor_t *x = &m->tensors[m->inputs[i]];
-        if (eie_model_is_lstm_initial(m, m->inputs[i]))
+        if (state[m->inputs[i]])
             continue;
         if (ref == NULL)
             ref = x;
         else if (x->shape.dims[0] != ref->shape.dims[0])
-            return why_set(why, why_len,
-                           "input \"%s\" has batch dimension %" PRId64 " but \"%s\" has %" PRId64,
-                           x->name, x->shape.dims[0], ref->name, ref->shape.dims[0]);
+            rc = why_set(why, why_len,
+                         "input \"%s\" has batch dimension %" PRId64 " but \"%s\" has %" PRId64,
+                         x->name, x->shape.dims[0], ref->name, ref->shape.dims[0]);
     }
     /* An initial state is one row a run, not one a step: only an lstm's state slots take it. */
-    for (size_t i = 0; i < m->n_layers; i++) {
+    for (size_t i = 0; i < m->n_layers && rc == 0; i++) {
         const eie_layer_t *l = &m->layers[i];
         uint32_t per_step = l->kind == EIE_LAYER_LSTM ? 1 : l->n_inputs;
-        for (uint32_t k = 0; k < per_step; k++)
-            if (eie_model_is_lstm_initial(m, l->inputs[k]))
-                return why_set(why, why_len,
-                               "node %zu (%s) reads \"%s\" per step, but it is an lstm's "
-                               "initial state (one row a run)",
-                               i, eie_layer_kind_name(l->kind), m->tensors[l->inputs[k]].name);
+        for (uint32_t k = 0; k < per_step && rc == 0; k++)
+            if (state[l->inputs[k]])
+                rc = why_set(why, why_len,
+                             "node %zu (%s) reads \"%s\" per step, but it is an lstm's "
+                             "initial state (one row a run)",
+                             i, eie_layer_kind_name(l->kind), m->tensors[l->inputs[k]].name);
     }
-    return 0;
+    free(state);
+    return rc;
 }
 
 int eie_model_is_lstm_state(const eie_model_t *m, uint32_t t)
