@@ -97,7 +97,10 @@ typedef struct lstm_ref {
     double *h, *c, *tol_h, *tol_c;
 } lstm_ref_t;
 
-static double sigm(double v) { return 1.0 / (1.0 + exp(-v)); }
+static double sigm(double v)
+{
+    return 1.0 / (1.0 + exp(-v));
+}
 
 static int lstm_ref_init(const step_t *s, lstm_ref_t *r)
 {
@@ -172,10 +175,18 @@ static eie_model_t *step_model(const char *name, uint32_t I, uint32_t H, const e
         return NULL;
     eie_shape_t xs = {.rank = 3, .dims = {-1, 1, I}}, ss = {.rank = 3, .dims = {1, 1, H}};
     const char *ins[1] = {"x"};
-    eie_node_desc_t d = {.kind = EIE_LAYER_LSTM, .name = "lstm", .n_inputs = 1, .inputs = ins,
-                         .output = "Y", .rows = 4 * H, .weights = *w};
-    d.lstm = (eie_lstm_desc_t){.hidden_size = H, .initial_h_input = "h0",
-                               .initial_c_input = "c0", .output_h = "Y_h", .output_c = "Y_c"};
+    eie_node_desc_t d = {.kind = EIE_LAYER_LSTM,
+                         .name = "lstm",
+                         .n_inputs = 1,
+                         .inputs = ins,
+                         .output = "Y",
+                         .rows = 4 * H,
+                         .weights = *w};
+    d.lstm = (eie_lstm_desc_t){.hidden_size = H,
+                               .initial_h_input = "h0",
+                               .initial_c_input = "c0",
+                               .output_h = "Y_h",
+                               .output_c = "Y_c"};
     if (eie_builder_add_input(b, "x", EIE_DTYPE_FP32, &xs, err) == EIE_STATUS_OK &&
         eie_builder_add_input(b, "h0", EIE_DTYPE_FP32, &ss, err) == EIE_STATUS_OK &&
         eie_builder_add_input(b, "c0", EIE_DTYPE_FP32, &ss, err) == EIE_STATUS_OK &&
@@ -201,8 +212,8 @@ static eie_model_t *model_layer(const char *path, uint32_t *I, uint32_t *H, eie_
         *H = li.hidden_size;
         *I = li.cols - li.hidden_size;
         size_t n = (size_t)li.rows * li.cols;
-        eie_weights_t w = {.storage = li.storage, .code_bits = li.code_bits,
-                           .bias = eie_model_fc_bias(src, i)};
+        eie_weights_t w = {
+            .storage = li.storage, .code_bits = li.code_bits, .bias = eie_model_fc_bias(src, i)};
         float *dense = NULL;
         uint8_t *codes = NULL;
         if (li.storage == EIE_STORAGE_EXACT) {
@@ -248,8 +259,8 @@ int lstm_bench_main(const lstm_bench_opts_t *o)
            "best OpenBLAS / cpu\n",
            o->reps);
     printf("%-10s %4s %4s %6s %1s %8s %8s %8s %8s %8s %-5s %8s %8s %8s %8s\n", "layer", "I", "H",
-           "nnz", "T", "cpu", "csc", "csc-s", "csr", "csr-g", "best", "blas", "blas-f",
-           "cpu/best", "blas/cpu");
+           "nnz", "T", "cpu", "csc", "csc-s", "csr", "csr-g", "best", "blas", "blas-f", "cpu/best",
+           "blas/cpu");
     int status = 0;
     uint64_t seed = 4242;
     for (size_t li = 0; li <= N_LSTM && status == 0; li++) {
@@ -261,7 +272,8 @@ int lstm_bench_main(const lstm_bench_opts_t *o)
         eie_model_t *m;
         if (li < N_LSTM) {
             const lstm_layer_t *L = &lstm_layers[li];
-            if (o->layers == NULL ? (o->model != NULL || li > 0) : !bench_listed(o->layers, L->name))
+            if (o->layers == NULL ? (o->model != NULL || li > 0)
+                                  : !bench_listed(o->layers, L->name))
                 continue;
             lname = L->name;
             I = L->I;
@@ -304,8 +316,17 @@ int lstm_bench_main(const lstm_bench_opts_t *o)
             h[k] = (th_uniform(&seed) * 2.0f - 1.0f) * 0.95f;
             c[k] = (th_uniform(&seed) * 2.0f - 1.0f) * 2.0f;
         }
-        step_t base = {.w = w, .bias = bias, .x = x, .h = h, .c = c, .z = z, .g = g,
-                       .h_out = ho, .c_out = co, .I = I, .H = H};
+        step_t base = {.w = w,
+                       .bias = bias,
+                       .x = x,
+                       .h = h,
+                       .c = c,
+                       .z = z,
+                       .g = g,
+                       .h_out = ho,
+                       .c_out = co,
+                       .I = I,
+                       .H = H};
         lstm_ref_t ref;
         if (lstm_ref_init(&base, &ref) != 0) {
             fprintf(stderr, "eie-bench: %s: out of memory\n", lname);
@@ -390,8 +411,8 @@ int lstm_bench_main(const lstm_bench_opts_t *o)
                 if (t[mi] > 0 && (bf < 0 || t[mi] < t[bf]))
                     bf = mi;
             double bb = t[M_BLAS] > 0 && (bf < 0 || t[M_BLAS] <= t[bf]) ? t[M_BLAS]
-                        : bf >= 0                                     ? t[bf]
-                                                                      : 0;
+                        : bf >= 0                                       ? t[bf]
+                                                                        : 0;
             char col[M_BLAS + 2][16];
             for (int k = 0; k < M_BLAS + 1; k++)
                 snprintf(col[k], sizeof col[k], t[k] > 0 ? "%.1f" : "-", t[k]);
