@@ -268,7 +268,9 @@ static eie_status_t graph_submit(infer_batch_t *b, eie_error_t *err)
     float *at = b->input;
     for (size_t i = 0; i < n_in; i++) {
         b->io[i] = at;
-        at += (size_t)b->rows * eie_net_input_elements(b->net, i);
+        /* an lstm's initial state: one sample whatever the steps */
+        at += (size_t)(eie_net_input_is_state(b->net, i) ? 1 : b->rows) *
+              eie_net_input_elements(b->net, i);
     }
     at = b->output;
     for (size_t i = 0; i < n_out; i++) {

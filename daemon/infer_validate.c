@@ -136,6 +136,7 @@ eie_status_t eied_infer_validate_graph(const Inference__ModelInferRequest *req,
         REFUSE(INVALID_ARGUMENT, "model '%s': %zu raw_input_contents for %zu inputs",
                m, req->n_raw_input_contents, req->n_inputs);
     int64_t rows = -1;
+    const char *rows_name = "";
     uint64_t total = 0;
     for (size_t k = 0; k < req->n_inputs; k++) {
         const Inference__ModelInferRequest__InferInputTensor *in = req->inputs[k];
@@ -163,18 +164,22 @@ eie_status_t eied_infer_validate_graph(const Inference__ModelInferRequest *req,
                                                  "%s",
                    m, t->name, shape_text(in->shape, in->n_shape, shape_buf, sizeof shape_buf),
                    shape_text(t->shape, t->rank, want_buf, sizeof want_buf));
-        if ((uint64_t)in->shape[0] > spec->max_batch)
-            REFUSE(INVALID_ARGUMENT, "model '%s': input '%s': %s %lld is over "
-                                                 "%s %llu",
-                   m, t->name, spec->sequence ? "sequence of steps" : "batch",
-                   (long long)in->shape[0], spec->sequence ? "max_sequence" : "max_batch",
-                   (unsigned long long)spec->max_batch);
-        if (rows >= 0 && in->shape[0] != rows)
-            REFUSE(INVALID_ARGUMENT,
-                   "model '%s': input '%s' has batch %lld but '%s' has %lld", m, t->name,
-                   (long long)in->shape[0], req->inputs[0]->name, (long long)rows);
-        rows = in->shape[0];
-        uint64_t n = (uint64_t)rows * t->elements;
+        /* an lstm's initial state is one row a run (its shape is its own), outside the
+           batch: the sequence's steps */
+        if (!t->per_run) {
+            if ((uint64_t)in->shape[0] > spec->max_batch)
+                REFUSE(INVALID_ARGUMENT, "model '%s': input '%s': %s %lld is over %s %llu", m,
+                       t->name, spec->sequence ? "sequence of steps" : "batch",
+                       (long long)in->shape[0], spec->sequence ? "max_sequence" : "max_batch",
+                       (unsigned long long)spec->max_batch);
+            if (rows >= 0 && in->shape[0] != rows)
+                REFUSE(INVALID_ARGUMENT,
+                       "model '%s': input '%s' has batch %lld but '%s' has %lld", m, t->name,
+                       (long long)in->shape[0], rows_name, (long long)rows);
+            rows = in->shape[0];
+            rows_name = in->name;
+        }
+        uint64_t n = (uint64_t)in->shape[0] * t->elements;
         total += n;
         if (total > spec->max_tensor_elements)
             REFUSE(RESOURCE_EXHAUSTED,

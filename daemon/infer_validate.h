@@ -54,6 +54,7 @@ typedef struct eied_infer_tensor_spec {
     uint32_t rank;
     const int64_t *shape; /* dims[0]: -1 or the one batch size it takes */
     uint64_t elements;    /* one sample */
+    bool per_run;         /* an lstm's initial state [1,N,H]: its own shape, not the batch */
 } eied_infer_tensor_spec_t;
 
 typedef struct eied_infer_graph_spec {
@@ -68,7 +69,7 @@ typedef struct eied_infer_graph_spec {
 } eied_infer_graph_spec_t;
 
 /* Fills *rows_out, data_out[i] (model input i's little-endian float32, possibly unaligned,
-   rows x elements) and out_sel_out[k] (the model output index of requested output k;
+   rows x elements; a per_run input: its shape's) and out_sel_out[k] (the model output index of requested output k;
    *n_sel_out = 0 when none was requested). Statuses and messages as eied_infer_validate. */
 eie_status_t eied_infer_validate_graph(const Inference__ModelInferRequest *req,
                                        const eied_infer_graph_spec_t *spec, uint32_t *rows_out,

@@ -320,7 +320,8 @@ static void on_model_infer(eied_app_t *app, eied_call_t *call)
             gspec[i] = (eied_infer_tensor_spec_t){.name = tis[i].name,
                                                   .rank = tis[i].shape.rank,
                                                   .shape = tis[i].shape.dims,
-                                                  .elements = eie_net_input_elements(v->net, i)};
+                                                  .elements = eie_net_input_elements(v->net, i),
+                                                  .per_run = eie_model_input_is_state(v->model, i)};
         }
         for (size_t i = 0; i < n_gout; i++) {
             eie_tensor_info_t ti;
@@ -343,7 +344,7 @@ static void on_model_infer(eied_app_t *app, eied_call_t *call)
         free(tis);
         n = 0;
         for (size_t i = 0; st == EIE_STATUS_OK && i < n_gin; i++)
-            n += (size_t)rows * gspec[i].elements;
+            n += (size_t)(gspec[i].per_run ? 1 : rows) * gspec[i].elements;
     } else {
         eie_tensor_info_t in_info;
         eie_model_input_info(v->model, 0, &in_info);
@@ -420,7 +421,7 @@ static void on_model_infer(eied_app_t *app, eied_call_t *call)
         /* the inputs one after the other, in the model's order (raw bytes may be unaligned) */
         size_t at = 0;
         for (size_t i = 0; i < n_gin; i++) {
-            size_t k = (size_t)rows * gspec[i].elements;
+            size_t k = (size_t)(gspec[i].per_run ? 1 : rows) * gspec[i].elements;
             memcpy(input + at, gdata[i], k * sizeof(float));
             at += k;
         }

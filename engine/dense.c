@@ -70,12 +70,19 @@ static void dense_lstm(const eie_layer_t *l, const float *w, const float *x, flo
     memcpy(h, y, (size_t)N * H * sizeof(float));
 }
 
-/* Sets an LSTM's state to its initial values (zeros where none is stored). */
-static void dense_lstm_reset(const eie_layer_t *l, float *state)
+/* Sets an LSTM's state to its initial values: fed by a graph input this run (one
+   sample), stored, or zeros. */
+static void dense_lstm_reset(const eie_model_t *m, const eie_layer_t *l,
+                             const float *const *inputs, float *state)
 {
     size_t n = (size_t)l->lstm.lanes * l->lstm.hidden;
     for (int k = 0; k < 2; k++) {
-        if (l->lstm.initial[k] != NULL)
+        size_t i = 0;
+        while (i < m->n_inputs && m->inputs[i] != l->lstm.initial_in[k])
+            i++;
+        if (i < m->n_inputs)
+            memcpy(state + k * n, inputs[i], n * sizeof(float));
+        else if (l->lstm.initial[k] != NULL)
             memcpy(state + k * n, l->lstm.initial[k], n * sizeof(float));
         else
             memset(state + k * n, 0, n * sizeof(float));
@@ -186,7 +193,7 @@ eie_status_t eie_model_run_dense_multi(const eie_model_t *m, const float *const 
             st = eie_error_set(err, EIE_STATUS_NO_MEMORY, "dense: out of memory");
             goto done;
         }
-        dense_lstm_reset(l, state[i]);
+        dense_lstm_reset(m, l, inputs, state[i]);
     }
     if ((gates = malloc(max_gates * sizeof(float))) == NULL) {
         st = eie_error_set(err, EIE_STATUS_NO_MEMORY, "dense: out of memory");
@@ -195,7 +202,8 @@ eie_status_t eie_model_run_dense_multi(const eie_model_t *m, const float *const 
     for (size_t b = 0; b < batch; b++) {
         for (size_t i = 0; i < m->n_inputs; i++) {
             size_t n = eie_shape_sample_elements(&m->tensors[m->inputs[i]].shape);
-            memcpy(t[m->inputs[i]], inputs[i] + b * n, n * sizeof(float));
+            if (!eie_model_is_lstm_initial(m, m->inputs[i])) /* one sample, read at reset */
+                memcpy(t[m->inputs[i]], inputs[i] + b * n, n * sizeof(float));
         }
         for (size_t i = 0; i < m->n_layers; i++)
             dense_node(m, i, w[i], t, state[i], gates);

@@ -53,6 +53,7 @@ struct eie_net {
     uint64_t layout_bytes;
     size_t n_inputs, n_outputs;
     uint64_t *elements; /* per sample: the inputs', then the outputs' */
+    bool *state_in;     /* per input: an lstm's fed initial state, one sample a run */
     int64_t batch_dim;  /* the inputs' dims[0]: -1, or the one batch size they take */
     bool lstm;          /* the graph has an lstm node: the batch is its sequence's steps */
 };
@@ -205,7 +206,10 @@ eie_status_t eie_net_init(eie_engine_t *engine, const eie_model_t *model, eie_ne
                              eie_model_output_count(model));
     }
     net->elements = calloc(net->n_inputs + net->n_outputs, sizeof *net->elements);
-    if (net->elements == NULL) {
+    net->state_in = calloc(net->n_inputs, sizeof *net->state_in);
+    if (net->elements == NULL || net->state_in == NULL) {
+        free(net->elements);
+        free(net->state_in);
         free(net);
         return eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory");
     }
@@ -213,7 +217,9 @@ eie_status_t eie_net_init(eie_engine_t *engine, const eie_model_t *model, eie_ne
     for (size_t i = 0; i < net->n_inputs; i++) {
         eie_model_input_info(model, i, &ti);
         net->elements[i] = eie_shape_sample_elements(&ti.shape);
-        net->batch_dim = ti.shape.dims[0];
+        net->state_in[i] = eie_model_input_is_state(model, i);
+        if (!net->state_in[i]) /* an lstm's initial state: one row a run */
+            net->batch_dim = ti.shape.dims[0];
     }
     for (size_t i = 0; i < net->n_outputs; i++) {
         eie_model_output_info(model, i, &ti);
@@ -231,6 +237,7 @@ eie_status_t eie_net_init(eie_engine_t *engine, const eie_model_t *model, eie_ne
         engine->be->net_init(engine->state, model, &net->impl, &net->layout_bytes, err);
     if (st != EIE_STATUS_OK) {
         free(net->elements);
+        free(net->state_in);
         free(net);
         return st;
     }
@@ -244,11 +251,17 @@ void eie_net_free(eie_net_t *net)
         return;
     net->engine->be->net_free(net->impl);
     free(net->elements);
+    free(net->state_in);
     free(net);
 }
 
 size_t eie_net_input_count(const eie_net_t *net) { return net->n_inputs; }
 size_t eie_net_output_count(const eie_net_t *net) { return net->n_outputs; }
+
+int eie_net_input_is_state(const eie_net_t *net, size_t i)
+{
+    return i < net->n_inputs && net->state_in[i];
+}
 
 uint64_t eie_net_input_elements(const eie_net_t *net, size_t i)
 {

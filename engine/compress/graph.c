@@ -134,6 +134,12 @@ static void describe(const eie_model_t *g, size_t i, const eie_layer_info_t *li,
         d->lstm = (eie_lstm_desc_t){.hidden_size = li->hidden_size,
                                     .initial_h = eie_model_lstm_initial(g, i, 0),
                                     .initial_c = eie_model_lstm_initial(g, i, 1)};
+        d->n_inputs = 1; /* X; a fed state goes by name below */
+        for (int k = 0; k < 2; k++)
+            if (li->lstm_initial_input[k] != UINT32_MAX) {
+                eie_model_tensor_info(g, li->lstm_initial_input[k], &t);
+                *(k ? &d->lstm.initial_c_input : &d->lstm.initial_h_input) = t.name;
+            }
         for (int k = 0; k < 2; k++)
             if (li->lstm_state[k] != UINT32_MAX) {
                 eie_model_tensor_info(g, li->lstm_state[k], &t);

@@ -83,6 +83,7 @@ typedef struct gnode {
     float *h[2];       /* h_{t-1} and h_t, lanes x H each, by step parity; shared */
     float *c;          /* lanes x H; unit j written only by its PE */
     const float *h0, *c0; /* the stored initial state, or NULL for zeros */
+    uint32_t init_in[2];  /* graph inputs giving h0, c0 each run, or UINT32_MAX */
     float *zeros;      /* lanes x H zeros: h_{-1} when none is stored */
 } gnode_t;
 
@@ -298,6 +299,8 @@ static eie_status_t prep_lstm(eie_cpu_graph_t *g, gnode_t *nd, const eie_layer_t
     nd->lanes = l->lstm.lanes;
     nd->h0 = l->lstm.initial[0];
     nd->c0 = l->lstm.initial[1];
+    nd->init_in[0] = l->lstm.initial_in[0];
+    nd->init_in[1] = l->lstm.initial_in[1];
     if (eie_fc_lstm_rows(&l->fc, g->n, &pe_fc) != 0) {
         eie_fc_lstm_rows_free(&pe_fc);
         return eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory");
@@ -566,13 +569,16 @@ static void run_lstm_step(gjob_t *job, gnode_t *nd, unsigned p, size_t s0, size_
     const gtensor_t *xt = &g->t[nd->inputs[0]], *yt = &g->t[nd->output];
     uint32_t H = nd->hidden, I = nd->cols - H, N = g->n;
     const float *x = tensor_at(job, nd->inputs[0], s0) + (t - s0) * xt->numel;
-    const float *hp = t > 0 ? nd->h[t & 1] : nd->h0 ? nd->h0 : nd->zeros;
+    /* the initial state: fed by a graph input this run (one sample), stored, or zeros */
+    const float *h0 = nd->init_in[0] != UINT32_MAX ? tensor_at(job, nd->init_in[0], 0) : nd->h0;
+    const float *c0 = nd->init_in[1] != UINT32_MAX ? tensor_at(job, nd->init_in[1], 0) : nd->c0;
+    const float *hp = t > 0 ? nd->h[t & 1] : h0 ? h0 : nd->zeros;
     float *hn = nd->h[(t + 1) & 1];
     float *y = yt->buf + (t - s0) * yt->numel;
     if (t == 0)
         for (uint32_t j = p; j < H; j += N)
             for (uint32_t n = 0; n < nd->lanes; n++)
-                nd->c[(size_t)n * H + j] = nd->c0 ? nd->c0[(size_t)n * H + j] : 0.0f;
+                nd->c[(size_t)n * H + j] = c0 ? c0[(size_t)n * H + j] : 0.0f;
     for (uint32_t n0 = 0; n0 < nd->lanes; n0 += BLK) {
         size_t B = nd->lanes - n0 < BLK ? nd->lanes - n0 : BLK;
         for (size_t b = 0; b < B; b++) {

@@ -348,6 +348,12 @@ static eie_status_t push_index(uint32_t **arr, size_t *n, size_t *cap, uint32_t 
     return EIE_STATUS_OK;
 }
 
+/* A shape an lstm's fed initial state has, [1,N,H]. */
+static int maybe_state(const eie_shape_t *s)
+{
+    return s->rank == 3 && s->dims[0] == 1;
+}
+
 eie_status_t eie_builder_add_input(eie_builder_t *builder, const char *name, eie_dtype_t dtype,
                                    const eie_shape_t *shape, eie_error_t *err)
 {
@@ -355,12 +361,15 @@ eie_status_t eie_builder_add_input(eie_builder_t *builder, const char *name, eie
     eie_status_t st = need_graph(builder, "eie_builder_add_input", err);
     if (st != EIE_STATUS_OK)
         return st;
-    if (m->n_inputs > 0 && m->tensors[m->inputs[0]].shape.dims[0] != shape->dims[0])
+    /* A [1,N,H] input may be an lstm's initial state, one row a run, outside the batch
+       rule: eie_graph_check_inputs decides when the graph is written. */
+    const eie_shape_t *first = m->n_inputs > 0 ? &m->tensors[m->inputs[0]].shape : NULL;
+    if (first != NULL && first->dims[0] != shape->dims[0] && !maybe_state(shape) &&
+        !maybe_state(first))
         return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
                              "builder: input \"%s\" has batch dimension %lld but \"%s\" has %lld",
                              name ? name : "", (long long)shape->dims[0],
-                             m->tensors[m->inputs[0]].name,
-                             (long long)m->tensors[m->inputs[0]].shape.dims[0]);
+                             m->tensors[m->inputs[0]].name, (long long)first->dims[0]);
     uint32_t t;
     if ((st = add_tensor(builder, name, dtype, shape, &t, err)) != EIE_STATUS_OK)
         return st;
@@ -416,6 +425,30 @@ static eie_status_t lstm_prep(const eie_model_t *m, eie_layer_t *l, const eie_ls
                              "builder: node %zu (lstm): Y_c \"%s\" needs a Y_h output", li,
                              d->output_c);
     l->lstm.lanes = (uint32_t)x->dims[1];
+    /* a fed state is the node's next input after X (FORMAT.md "LSTM"); eie_graph_infer
+       checks it is a graph input of shape [1,N,H] */
+    const char *fed[2] = {d->initial_h_input, d->initial_c_input};
+    if (l->n_inputs != 1)
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                             "builder: node %zu (lstm): %u inputs; give X alone and the fed "
+                             "state as initial_h_input / initial_c_input",
+                             li, l->n_inputs);
+    for (int k = 0; k < 2; k++) {
+        l->lstm.initial_in[k] = UINT32_MAX;
+        if (fed[k] == NULL)
+            continue;
+        long t = eie_model_find_tensor(m, fed[k]);
+        if (t < 0)
+            return eie_error_set(err, EIE_STATUS_NOT_FOUND,
+                                 "builder: node %zu (lstm): initial_%c input \"%s\" is no tensor",
+                                 li, k ? 'c' : 'h', fed[k]);
+        uint32_t *in = realloc(l->inputs, (l->n_inputs + 1) * sizeof *in);
+        if (in == NULL)
+            return eie_error_set(err, EIE_STATUS_NO_MEMORY, "builder: out of memory");
+        l->inputs = in;
+        l->inputs[l->n_inputs++] = (uint32_t)t;
+        l->lstm.initial_in[k] = (uint32_t)t;
+    }
     size_t n = (size_t)l->lstm.lanes * d->hidden_size;
     const float *src[2] = {d->initial_h, d->initial_c};
     for (int k = 0; k < 2; k++) {
@@ -482,6 +515,7 @@ eie_status_t eie_builder_add_node(eie_builder_t *builder, const eie_node_desc_t 
         }
     }
     l.lstm.state[0] = l.lstm.state[1] = UINT32_MAX;
+    l.lstm.initial_in[0] = l.lstm.initial_in[1] = UINT32_MAX;
     if (d->kind == EIE_LAYER_LSTM && (st = lstm_prep(m, &l, &d->lstm, li, err)) != 0)
         goto error;
     if (d->kind == EIE_LAYER_FC || d->kind == EIE_LAYER_CONV2D || d->kind == EIE_LAYER_LSTM) {
@@ -550,9 +584,12 @@ eie_status_t eie_builder_write_memory(const eie_builder_t *builder, uint8_t **da
 {
     const eie_model_t *m = &builder->model;
     if (builder->graph) {
+        char why[400];
         if (m->n_inputs == 0 || m->n_outputs == 0 || m->n_layers == 0)
             return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
                                  "builder: a graph needs an input, a node and an output");
+        if (eie_graph_check_inputs(m, why, sizeof why) != 0)
+            return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT, "builder: %s", why);
     } else if (builder->dim == 0) {
         return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
                              "builder: the model has no fully connected layer");

@@ -41,6 +41,8 @@ typedef struct eie_lstm {
     uint32_t lanes;        /* N, the input's dims[1] (sizes the initial state) */
     uint32_t state[2];     /* tensors of Y_h, Y_c; UINT32_MAX if not written */
     float *initial[2];     /* initial h, c: N x H floats, or NULL for zeros */
+    uint32_t initial_in[2]; /* graph inputs [1,N,H] giving initial h, c each run
+                               (node inputs 1, 2 after X); UINT32_MAX if none */
 } eie_lstm_t;
 
 /* A node of the graph (a layer of a version-1 chain). */
@@ -100,6 +102,14 @@ eie_shape_t eie_lstm_state_shape(const eie_shape_t *x, uint32_t hidden);
 
 /* 1 if tensor t is an LSTM's Y_h or Y_c (one row a run, not one a sample). */
 int eie_model_is_lstm_state(const eie_model_t *m, uint32_t t);
+
+/* 1 if tensor t is read by an LSTM as its initial state (a graph input, one row a run). */
+int eie_model_is_lstm_initial(const eie_model_t *m, uint32_t t);
+
+/* The rules on graph inputs that need every node: the inputs share one batch dimension,
+   except an LSTM's initial-state inputs ([1,N,H], one row a run), which no node reads
+   as anything else. -1 with a reason in why. */
+int eie_graph_check_inputs(const eie_model_t *m, char *why, size_t why_len);
 
 /* Checks a full tensor shape against the limits; -1 with a reason in why. */
 int eie_shape_check(const eie_shape_t *s, const eie_limits_t *lim, char *why, size_t why_len);

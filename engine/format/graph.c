@@ -98,7 +98,10 @@ int eie_graph_infer(const eie_model_t *m, const eie_layer_t *l, const eie_limits
 {
     char a[160], b[160];
     const eie_shape_t *x = l->n_inputs ? in_shape(m, l, 0) : NULL;
-    uint32_t want_in = l->kind == EIE_LAYER_ADD ? 2 : l->kind == EIE_LAYER_CONCAT ? 0 : 1;
+    /* an lstm's count follows its initial flags (checked below) */
+    uint32_t want_in = l->kind == EIE_LAYER_ADD                                   ? 2
+                       : l->kind == EIE_LAYER_CONCAT || l->kind == EIE_LAYER_LSTM ? 0
+                                                                                  : 1;
     *field_out = "inputs";
     if (want_in != 0 && l->n_inputs != want_in)
         return why_set(why, why_len, "%s takes %u input%s, not %u", eie_layer_kind_name(l->kind),
@@ -262,6 +265,41 @@ int eie_graph_infer(const eie_model_t *m, const eie_layer_t *l, const eie_limits
                            "weights are %ux%u but input %s with hidden_size %u needs %ux%" PRId64
                            " (4H x (I+H))",
                            l->fc.rows, l->fc.cols, a, H, 4 * H, x->dims[2] + H);
+        uint32_t fed = (l->lstm.initial_in[0] != UINT32_MAX) + (l->lstm.initial_in[1] != UINT32_MAX);
+        if (l->n_inputs != 1 + fed)
+            return why_set(why, why_len,
+                           "%u inputs but the initial flags name %u (X, then the fed initial_h "
+                           "and initial_c)",
+                           l->n_inputs, 1 + fed);
+        eie_shape_t ss = eie_lstm_state_shape(x, H);
+        for (int k = 0; k < 2; k++) {
+            uint32_t t = l->lstm.initial_in[k];
+            if (t == UINT32_MAX)
+                continue;
+            const eie_tensor_t *st = &m->tensors[t];
+            char c[160], d[160];
+            eie_shape_format(&st->shape, c, sizeof c);
+            eie_shape_format(&ss, d, sizeof d);
+            if (l->lstm.initial[k] != NULL)
+                return why_set(why, why_len, "initial_%c is both stored and fed by \"%s\"",
+                               k ? 'c' : 'h', st->name);
+            size_t i = 0;
+            while (i < m->n_inputs && m->inputs[i] != t)
+                i++;
+            if (i == m->n_inputs)
+                return why_set(why, why_len,
+                               "initial_%c \"%s\" is not a graph input (a state fed at run time "
+                               "must be one)",
+                               k ? 'c' : 'h', st->name);
+            if (st->dtype != EIE_DTYPE_FP32)
+                return why_set(why, why_len, "initial_%c \"%s\": datatype %d is not FP32",
+                               k ? 'c' : 'h', st->name, (int)st->dtype);
+            if (!eie_shape_equal(&st->shape, &ss))
+                return why_set(why, why_len,
+                               "initial_%c \"%s\" is %s but input %s with hidden_size %u needs "
+                               "%s ([1,N,H])",
+                               k ? 'c' : 'h', st->name, c, a, H, d);
+        }
         *out = (eie_shape_t){.rank = 4, .dims = {x->dims[0], 1, x->dims[1], H}};
         break;
     }
@@ -287,6 +325,54 @@ int eie_graph_infer(const eie_model_t *m, const eie_layer_t *l, const eie_limits
 eie_shape_t eie_lstm_state_shape(const eie_shape_t *x, uint32_t hidden)
 {
     return (eie_shape_t){.rank = 3, .dims = {1, x->rank == 3 ? x->dims[1] : 1, hidden}};
+}
+
+int eie_model_is_lstm_initial(const eie_model_t *m, uint32_t t)
+{
+    for (size_t i = 0; i < m->n_layers; i++)
+        if (m->layers[i].kind == EIE_LAYER_LSTM &&
+            (m->layers[i].lstm.initial_in[0] == t || m->layers[i].lstm.initial_in[1] == t))
+            return 1;
+    return 0;
+}
+
+int eie_graph_check_inputs(const eie_model_t *m, char *why, size_t why_len)
+{
+    /* which tensors are a fed initial state, marked once: a graph may hold many nodes and
+       inputs, and every node input is looked up */
+    uint8_t *state = calloc(m->n_tensors ? m->n_tensors : 1, 1);
+    if (state == NULL)
+        return why_set(why, why_len, "out of memory checking the inputs");
+    for (size_t i = 0; i < m->n_layers; i++)
+        for (int k = 0; m->layers[i].kind == EIE_LAYER_LSTM && k < 2; k++)
+            if (m->layers[i].lstm.initial_in[k] < m->n_tensors)
+                state[m->layers[i].lstm.initial_in[k]] = 1;
+    int rc = 0;
+    const eie_tensor_t *ref = NULL;
+    for (size_t i = 0; i < m->n_inputs && rc == 0; i++) {
+        const eie_tensor_t *x = &m->tensors[m->inputs[i]];
+        if (state[m->inputs[i]])
+            continue;
+        if (ref == NULL)
+            ref = x;
+        else if (x->shape.dims[0] != ref->shape.dims[0])
+            rc = why_set(why, why_len,
+                         "input \"%s\" has batch dimension %" PRId64 " but \"%s\" has %" PRId64,
+                         x->name, x->shape.dims[0], ref->name, ref->shape.dims[0]);
+    }
+    /* An initial state is one row a run, not one a step: only an lstm's state slots take it. */
+    for (size_t i = 0; i < m->n_layers && rc == 0; i++) {
+        const eie_layer_t *l = &m->layers[i];
+        uint32_t per_step = l->kind == EIE_LAYER_LSTM ? 1 : l->n_inputs;
+        for (uint32_t k = 0; k < per_step && rc == 0; k++)
+            if (state[l->inputs[k]])
+                rc = why_set(why, why_len,
+                             "node %zu (%s) reads \"%s\" per step, but it is an lstm's "
+                             "initial state (one row a run)",
+                             i, eie_layer_kind_name(l->kind), m->tensors[l->inputs[k]].name);
+    }
+    free(state);
+    return rc;
 }
 
 int eie_model_is_lstm_state(const eie_model_t *m, uint32_t t)

@@ -181,11 +181,13 @@ eie_status_t eie_model_layer_info(const eie_model_t *model, size_t i, eie_layer_
     info_out->inputs = l->inputs;
     info_out->output = l->output;
     info_out->lstm_state[0] = info_out->lstm_state[1] = UINT32_MAX;
+    info_out->lstm_initial_input[0] = info_out->lstm_initial_input[1] = UINT32_MAX;
     if (l->kind == EIE_LAYER_LSTM) {
         info_out->hidden_size = l->lstm.hidden;
         for (int k = 0; k < 2; k++) {
             info_out->lstm_state[k] = l->lstm.state[k];
             info_out->lstm_initial[k] = l->lstm.initial[k] != NULL;
+            info_out->lstm_initial_input[k] = l->lstm.initial_in[k];
         }
     }
     if (is_sparse(l->kind)) {
@@ -267,3 +269,8 @@ eie_status_t eie_model_fc_dense(const eie_model_t *model, size_t i, float *dense
     return EIE_STATUS_OK;
 }
 
+
+int eie_model_input_is_state(const eie_model_t *model, size_t i)
+{
+    return i < model->n_inputs && eie_model_is_lstm_initial(model, model->inputs[i]);
+}

@@ -371,16 +371,34 @@ static eie_status_t read_lstm(cur_t *c, const eie_limits_t *lim, eie_model_t *m,
     if (v[0] < 1 || v[0] > lim->max_dim / 4)
         return cur_fail(c, EIE_STATUS_LIMIT, "hidden_size", at, "hidden_size %u not in 1..%u",
                         v[0], lim->max_dim / 4);
-    if (v[1] > 3)
+    if (v[1] > 15 || (v[1] & 5) == 5 || (v[1] & 10) == 10)
         return cur_fail(c, EIE_STATUS_BAD_FORMAT, "initial", at + 4,
-                        "flags %u: only bit 0 (initial_h) and bit 1 (initial_c) are defined",
+                        "flags %u: bits 0, 1 store initial_h, initial_c, bits 2, 3 feed them "
+                        "from the node's inputs; a state is stored or fed, not both",
                         v[1]);
+    /* a fed state is the node's next input after X: initial_h first, then initial_c */
+    uint32_t next = 1;
+    for (int k = 0; k < 2; k++) {
+        l->lstm.initial_in[k] = UINT32_MAX;
+        if (!(v[1] & (4u << k)))
+            continue;
+        if (next >= l->n_inputs)
+            return cur_fail(c, EIE_STATUS_BAD_FORMAT, "initial", at + 4,
+                            "flags %u feed initial_%c from input %u but the node has %u inputs",
+                            v[1], k ? 'c' : 'h', next, l->n_inputs);
+        l->lstm.initial_in[k] = l->inputs[next++];
+    }
+    if (next != l->n_inputs)
+        return cur_fail(c, EIE_STATUS_BAD_FORMAT, "inputs", at + 4,
+                        "%u inputs but the initial flags %u name %u (X, then the fed initial_h "
+                        "and initial_c)",
+                        l->n_inputs, v[1], next);
     if (l->lstm.state[1] != UINT32_MAX && l->lstm.state[0] == UINT32_MAX)
         return cur_fail(c, EIE_STATUS_BAD_FORMAT, "outputs", at, "Y_c needs Y_h");
     if ((st = read_fc(c, lim, EIE_FORMAT_VERSION_GRAPH, &l->fc)) != EIE_STATUS_OK)
         return st;
     const eie_shape_t *x = &m->tensors[l->inputs[0]].shape;
-    if (v[1] != 0 && x->rank != 3)
+    if ((v[1] & 3) != 0 && x->rank != 3)
         return cur_fail(c, EIE_STATUS_BAD_FORMAT, "inputs", at,
                         "input \"%s\" is not [T,N,I], so the lanes of the initial state are "
                         "unknown",
@@ -581,6 +599,7 @@ static eie_status_t load_graph(cur_t *c, const eie_limits_t *lim, eie_model_t *m
         }
     }
     snprintf(c->where, sizeof c->where, "header");
+    size_t at_inputs = c->off;
     for (size_t i = 0; i < n_inputs; i++) {
         size_t at = c->off;
         if ((st = read_index(c, "inputs", (size_t)n_tensors, &m->inputs[i])) != EIE_STATUS_OK)
@@ -590,13 +609,6 @@ static eie_status_t load_graph(cur_t *c, const eie_limits_t *lim, eie_model_t *m
         if (defined[m->inputs[i]]) {
             st = cur_fail(c, EIE_STATUS_BAD_FORMAT, "inputs", at, "tensor \"%s\" is listed twice",
                           x->name);
-            goto done;
-        }
-        if (x->shape.dims[0] != m->tensors[m->inputs[0]].shape.dims[0]) {
-            st = cur_fail(c, EIE_STATUS_BAD_FORMAT, "inputs", at,
-                          "input \"%s\" has batch dimension %" PRId64 " but \"%s\" has %" PRId64,
-                          x->name, x->shape.dims[0], m->tensors[m->inputs[0]].name,
-                          m->tensors[m->inputs[0]].shape.dims[0]);
             goto done;
         }
         defined[m->inputs[i]] = 1;
@@ -704,6 +716,11 @@ static eie_status_t load_graph(cur_t *c, const eie_limits_t *lim, eie_model_t *m
         }
     }
     snprintf(c->where, sizeof c->where, "header");
+    /* the inputs' batch dimension, once the nodes say which are an lstm's initial state */
+    if (eie_graph_check_inputs(m, why, sizeof why) != 0) {
+        st = cur_fail(c, EIE_STATUS_BAD_FORMAT, "inputs", at_inputs, "%s", why);
+        goto done;
+    }
     for (size_t i = 0; i < n_outputs; i++)
         if (!defined[m->outputs[i]]) {
             st = cur_fail(c, EIE_STATUS_BAD_FORMAT, "outputs", at_counts + 16,

@@ -170,7 +170,9 @@ static void put_node(buf_t *b, const eie_layer_t *l)
         break;
     case EIE_LAYER_LSTM: {
         put_u32(b, l->lstm.hidden);
-        put_u32(b, (l->lstm.initial[0] != NULL) | (uint32_t)(l->lstm.initial[1] != NULL) << 1);
+        put_u32(b, (l->lstm.initial[0] != NULL) | (uint32_t)(l->lstm.initial[1] != NULL) << 1 |
+                       (uint32_t)(l->lstm.initial_in[0] != UINT32_MAX) << 2 |
+                       (uint32_t)(l->lstm.initial_in[1] != UINT32_MAX) << 3);
         put_fc(b, &l->fc);
         /* the lanes of the state: the input's dims[1], recorded as n_lanes by the builder */
         for (int k = 0; k < 2; k++)

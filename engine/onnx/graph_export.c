@@ -192,13 +192,18 @@ static eie_status_t export_lstm(gexp_t *ex, size_t i, const eie_layer_info_t *li
     free(W);
     free(R);
     free(B);
+    /* the initial state: stored (an initializer), fed by a graph input (its name), or none */
     const float *h0 = eie_model_lstm_initial(ex->m, i, 0), *c0 = eie_model_lstm_initial(ex->m, i, 1);
-    if (h0 || c0) {
+    uint32_t hin = li->lstm_initial_input[0], cin = li->lstm_initial_input[1];
+    if (h0 || c0 || hin != UINT32_MAX || cin != UINT32_MAX) {
         in[(*n_in)++] = ar_str(&ex->a, ""); /* sequence_lens: every sequence is T long */
-        in[(*n_in)++] = h0 ? add_init(ex, base, ".initial_h", h0, NULL, N * H, sd, 3)
-                           : ar_str(&ex->a, "");
+        in[(*n_in)++] = h0                  ? add_init(ex, base, ".initial_h", h0, NULL, N * H, sd, 3)
+                        : hin != UINT32_MAX ? ar_str(&ex->a, tensor_name(ex, hin))
+                                            : ar_str(&ex->a, "");
         if (c0)
             in[(*n_in)++] = add_init(ex, base, ".initial_c", c0, NULL, N * H, sd, 3);
+        else if (cin != UINT32_MAX)
+            in[(*n_in)++] = ar_str(&ex->a, tensor_name(ex, cin));
     }
     /* Y_c is only ever written after Y_h (FORMAT.md) */
     for (int k = 0; k < 2 && li->lstm_state[k] != UINT32_MAX; k++) {
@@ -228,7 +233,8 @@ static eie_status_t export_node(gexp_t *ex, size_t i, eie_error_t *err)
     for (size_t k = 0; k < li.n_inputs; k++)
         in[k] = ar_str(&ex->a, tensor_name(ex, li.inputs[k]));
     out[0] = ar_str(&ex->a, tensor_name(ex, li.output));
-    size_t n_in = li.n_inputs, n_at = 0;
+    /* an lstm's fed initial state goes to its own ONNX slots (export_lstm) */
+    size_t n_in = li.kind == EIE_LAYER_LSTM ? 1 : li.n_inputs, n_at = 0;
     /* Initializers are named after the node, or its output when it has no name. */
     const char *base = name && name[0] ? name : tensor_name(ex, li.output);
     eie_tensor_info_t xin;

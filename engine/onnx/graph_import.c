@@ -1512,8 +1512,9 @@ static eie_status_t lstm_const(gimp_t *imp, const Onnx__NodeProto *n, size_t i, 
     if (k == NULL)
         return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
                              "%s: input '%s' ('%.64s') is computed; eie takes it as an "
-                             "initializer (or a constant Expand of one)",
-                             imp->where, what, n->input[i]);
+                             "initializer (or a constant Expand of one)%s",
+                             imp->where, what, n->input[i],
+                             i >= 5 ? " or a graph input" : "");
     uint32_t rank;
     int64_t dims[EIE_ONNX_MAX_RANK];
     size_t count;
@@ -1633,6 +1634,16 @@ static eie_status_t op_lstm(gimp_t *imp, const Onnx__NodeProto *n)
                              "%s: attribute 'hidden_size' = %lld not in 1..%d", imp->where,
                              (long long)hs, 1 << 18);
     uint64_t H = (uint64_t)hs, cols = I + H;
+    /* An initial state that is no constant is fed by a graph input, [1, N, H] each run
+       (the builder checks it is one, of that shape). */
+    const char *fed[2] = {NULL, NULL};
+    for (size_t k = 0; k < 2; k++) {
+        const char *in = 5 + k < n->n_input ? str(n->input[5 + k]) : "";
+        eie_shape_t ss;
+        if (in[0] != '\0' && find_const(imp, in) == NULL &&
+            (st = data_input(imp, n, 5 + k, &fed[k], &ss)) != EIE_STATUS_OK)
+            return st;
+    }
     float *W = NULL, *R = NULL, *B = NULL, *h0 = NULL, *c0 = NULL, *dense = NULL, *bias = NULL;
     float *book = NULL;
     uint8_t *codes = NULL;
@@ -1640,8 +1651,8 @@ static eie_status_t op_lstm(gimp_t *imp, const Onnx__NodeProto *n)
     if ((st = lstm_const(imp, n, 1, "W", 4 * H * I, &W)) ||
         (st = lstm_const(imp, n, 2, "R", 4 * H * H, &R)) ||
         (st = lstm_const(imp, n, 3, "B", 8 * H, &B)) ||
-        (st = lstm_const(imp, n, 5, "initial_h", N * H, &h0)) ||
-        (st = lstm_const(imp, n, 6, "initial_c", N * H, &c0)))
+        (!fed[0] && (st = lstm_const(imp, n, 5, "initial_h", N * H, &h0))) ||
+        (!fed[1] && (st = lstm_const(imp, n, 6, "initial_c", N * H, &c0))))
         goto done;
     if (n->n_input > 4 && str(n->input[4])[0] != '\0') {
         const gconst_t *k = find_const(imp, n->input[4]);
@@ -1706,6 +1717,7 @@ static eie_status_t op_lstm(gimp_t *imp, const Onnx__NodeProto *n)
     eie_node_desc_t d = {.kind = EIE_LAYER_LSTM, .name = str(n->name), .n_inputs = 1,
                          .inputs = &x, .output = outs[0], .rows = (uint32_t)(4 * H)};
     d.lstm = (eie_lstm_desc_t){.hidden_size = (uint32_t)H, .initial_h = h0, .initial_c = c0,
+                               .initial_h_input = fed[0], .initial_c_input = fed[1],
                                .output_h = outs[1][0] ? outs[1] : NULL,
                                .output_c = outs[2][0] ? outs[2] : NULL};
     if ((st = choose_storage(imp, dense, 4 * H * cols, &d.weights, &book, &codes)) != 0)

@@ -20,6 +20,7 @@ typedef struct sim_job {
     eie_pool_job_t base;
     eie_sim_t *sim;
     const float *in;
+    const float *const *ins; /* a model with an lstm's fed initial state: every input */
     float *out;
     size_t batch;
     eie_run_done_fn done;
@@ -120,12 +121,34 @@ static eie_status_t run_batch(eie_sim_t *sim, const float *in, size_t batch, flo
     return EIE_STATUS_OK;
 }
 
+/* A sequence whose lstm takes its initial state from graph inputs: one run. */
+static eie_status_t run_fed(eie_sim_t *sim, const float *const *ins, size_t steps, float *out,
+                            eie_run_info_t *info, eie_error_t *err)
+{
+    eie_sim_report_t rep;
+    *info = (eie_run_info_t){0};
+    eie_status_t st = eie_sim_run_sequence_multi(sim, ins, steps, out, &rep, err);
+    if (st != EIE_STATUS_OK)
+        return st;
+    info->entries = rep.total.entries;
+    info->nonzero_acts = rep.total.broadcasts;
+    info->cycles = rep.total.cycles;
+    info->sim_time_us = rep.total.time_us;
+    info->energy_uj = rep.total.energy_uj;
+    double pe_cycles = (double)rep.total.cycles * rep.params.n_pes;
+    info->efficiency = pe_cycles > 0 ? (double)info->entries / pe_cycles : 0.0;
+    eie_sim_report_clear(&rep);
+    return EIE_STATUS_OK;
+}
+
 static void job_run(eie_pool_job_t *base, unsigned pe, eie_pool_t *pool)
 {
     sim_job_t *job = (sim_job_t *)base;
     (void)pe;
     (void)pool;
-    job->status = run_batch(job->sim, job->in, job->batch, job->out, &job->info, &job->err);
+    job->status = job->ins != NULL
+                      ? run_fed(job->sim, job->ins, job->batch, job->out, &job->info, &job->err)
+                      : run_batch(job->sim, job->in, job->batch, job->out, &job->info, &job->err);
 }
 
 static void job_finish(eie_pool_job_t *base)
@@ -172,6 +195,43 @@ static eie_status_t sim_net_run(void *state, void *net, const float *input, size
     return st;
 }
 
+/* Several inputs: only an lstm's fed initial state besides the steps (eie_sim_init refuses
+   other graphs); one output. */
+static eie_status_t sim_net_submit_multi(void *state, void *net, const float *const *inputs,
+                                         size_t batch, float *const *outputs,
+                                         eie_run_done_fn done, void *user, eie_error_t *err)
+{
+    if (eie_sim_input_count(net) == 1)
+        return sim_net_submit(state, net, inputs[0], batch, outputs[0], done, user, err);
+    sim_state_t *s = state;
+    sim_job_t *job = calloc(1, sizeof *job);
+    if (job == NULL)
+        return eie_error_set(err, EIE_STATUS_NO_MEMORY, "eie-sim: out of memory queueing a run");
+    job->base.run = job_run;
+    job->base.finish = job_finish;
+    job->sim = net;
+    job->ins = inputs;
+    job->out = outputs[0];
+    job->batch = batch;
+    job->done = done;
+    job->user = user;
+    eie_pool_submit(s->pool, &job->base);
+    return EIE_STATUS_OK;
+}
+
+static eie_status_t sim_net_run_multi(void *state, void *net, const float *const *inputs,
+                                      size_t batch, float *const *outputs,
+                                      eie_run_info_t *info_out, eie_error_t *err)
+{
+    if (eie_sim_input_count(net) == 1)
+        return sim_net_run(state, net, inputs[0], batch, outputs[0], info_out, err);
+    eie_run_info_t info;
+    eie_status_t st = run_fed(net, inputs, batch, outputs[0], &info, err);
+    if (st == EIE_STATUS_OK && info_out != NULL)
+        *info_out = info;
+    return st;
+}
+
 /* 0 keeps the EIE paper's value (engine/sim/README.md). */
 static const eie_backend_option_t sim_options[] = {
     {"fifo_depth", EIE_OPTION_UINT, "0", 0, EIE_SIM_MAX_FIFO, "activation FIFO depth per PE; 0: 8",
@@ -198,4 +258,6 @@ const eie_backend_t eie_backend_sim = {
     .net_free = sim_net_free,
     .net_submit = sim_net_submit,
     .net_run = sim_net_run,
+    .net_submit_multi = sim_net_submit_multi,
+    .net_run_multi = sim_net_run_multi,
 };

@@ -58,6 +58,7 @@ typedef struct snode {
     /* LSTM: the matrix laid out by units (eie_fc_lstm_rows), unit j on PE j mod N */
     uint32_t hidden, lanes;
     float *init[2]; /* initial h, c (lanes x H), or NULL for zeros; owned */
+    uint32_t init_in[2]; /* graph inputs giving initial h, c each run, or UINT32_MAX */
 } snode_t;
 
 struct eie_sim_graph {
@@ -67,6 +68,8 @@ struct eie_sim_graph {
     size_t *numel;
     snode_t *nodes;
     uint32_t input, output;
+    size_t n_in;     /* graph inputs: input, and any lstm's fed initial states */
+    uint32_t *in_t;  /* their tensors, in the model's order */
     uint32_t max_cols, max_rows;
     int sequence; /* has an lstm node: a run is a sequence of steps */
 };
@@ -101,6 +104,7 @@ void eie_sim_graph_free(eie_sim_graph_t *g)
         free(nd->init[1]);
     }
     free(g->nodes);
+    free(g->in_t);
     free(g->shape);
     free(g->numel);
     free(g);
@@ -368,8 +372,10 @@ static eie_status_t run_lstm(srun_t *r, snode_t *nd, size_t ni)
     if (r->step == 0)
         for (int k = 0; k < 2; k++) {
             float *dst = k ? c : h;
-            if (nd->init[k] != NULL)
-                memcpy(dst, nd->init[k], (size_t)nd->lanes * H * sizeof(float));
+            /* fed by a graph input this run, stored, or zeros */
+            const float *src = nd->init_in[k] != UINT32_MAX ? r->t[nd->init_in[k]] : nd->init[k];
+            if (src != NULL)
+                memcpy(dst, src, (size_t)nd->lanes * H * sizeof(float));
             else
                 memset(dst, 0, (size_t)nd->lanes * H * sizeof(float));
         }
@@ -439,9 +445,12 @@ static void run_host(srun_t *r, const snode_t *nd)
     }
 }
 
-/* Runs steps samples in order (a sequence when the graph has an lstm node). */
-static eie_status_t run_seq(eie_sim_graph_t *g, int fixed, const float *input, size_t steps,
-                            float *output, eie_sim_layer_report_t *reps, eie_error_t *err)
+/* Runs steps samples in order (a sequence when the graph has an lstm node); fed holds
+   every graph input (the model's order), of which the lstm initial states are read once,
+   or is NULL: the probes, whose initial states are zeros. */
+static eie_status_t run_seq(eie_sim_graph_t *g, int fixed, const float *input,
+                            const float *const *fed, size_t steps, float *output,
+                            eie_sim_layer_report_t *reps, eie_error_t *err)
 {
     eie_status_t st = EIE_STATUS_OK;
     srun_t r = {.g = g, .fixed = fixed, .reps = reps, .err = err};
@@ -471,6 +480,13 @@ static eie_status_t run_seq(eie_sim_graph_t *g, int fixed, const float *input, s
         if ((r.t[i] = malloc(g->numel[i] * sizeof(float))) == NULL) {
             st = eie_error_set(err, EIE_STATUS_NO_MEMORY, "eie-sim: out of memory running");
             goto done;
+        }
+    for (size_t i = 0; i < g->n_in; i++)
+        if (g->in_t[i] != g->input) {
+            if (fed != NULL)
+                memcpy(r.t[g->in_t[i]], fed[i], g->numel[g->in_t[i]] * sizeof(float));
+            else
+                memset(r.t[g->in_t[i]], 0, g->numel[g->in_t[i]] * sizeof(float));
         }
     for (r.step = 0; r.step < steps && st == EIE_STATUS_OK; r.step++) {
         memcpy(r.t[g->input], input + r.step * g->numel[g->input],
@@ -524,7 +540,7 @@ static eie_status_t choose_formats(eie_sim_graph_t *g, eie_error_t *err)
             float v = (float)(probe_rand(&seed) >> 40) / (float)(1u << 24);
             a[i] = u < 0.5f ? 0.0f : (pr % 2 ? v : 2.0f * v - 1.0f);
         }
-        st = run_seq(g, 0, a, steps, y, NULL, err);
+        st = run_seq(g, 0, a, NULL, steps, y, NULL, err);
     }
     for (size_t i = 0; i < g->n_nodes && st == EIE_STATUS_OK; i++) {
         snode_t *nd = &g->nodes[i];
@@ -610,19 +626,31 @@ eie_status_t eie_sim_graph_init(const eie_model_t *m, const eie_sim_params_t *pa
                                 eie_sim_graph_t **g_out, eie_error_t *err)
 {
     eie_status_t st;
-    if (m->n_inputs != 1 || m->n_outputs != 1)
+    size_t n_main = 0, main_in = 0;
+    for (size_t i = 0; i < m->n_inputs; i++)
+        if (!eie_model_is_lstm_initial(m, m->inputs[i])) {
+            n_main++;
+            main_in = i;
+        }
+    if (n_main != 1 || m->n_outputs != 1)
         return eie_error_set(err, EIE_STATUS_UNIMPLEMENTED,
-                             "eie-sim: runs graphs of one input and one output; this one has "
-                             "%zu and %zu",
-                             m->n_inputs, m->n_outputs);
+                             "eie-sim: runs graphs of one input (and an lstm's fed initial "
+                             "state) and one output; this one has %zu and %zu",
+                             n_main, m->n_outputs);
     eie_sim_graph_t *g = calloc(1, sizeof *g);
     if (g == NULL)
         return eie_error_set(err, EIE_STATUS_NO_MEMORY, "eie-sim: out of memory");
     g->params = *params;
     g->n_t = m->n_tensors;
     g->n_nodes = m->n_layers;
-    g->input = m->inputs[0];
+    g->input = m->inputs[main_in];
     g->output = m->outputs[0];
+    g->n_in = m->n_inputs;
+    if ((g->in_t = malloc(g->n_in * sizeof *g->in_t)) == NULL) {
+        free(g);
+        return eie_error_set(err, EIE_STATUS_NO_MEMORY, "eie-sim: out of memory");
+    }
+    memcpy(g->in_t, m->inputs, g->n_in * sizeof *g->in_t);
     g->shape = calloc(g->n_t, sizeof *g->shape);
     g->numel = calloc(g->n_t, sizeof *g->numel);
     g->nodes = calloc(g->n_nodes, sizeof *g->nodes);
@@ -653,6 +681,8 @@ eie_status_t eie_sim_graph_init(const eie_model_t *m, const eie_sim_params_t *pa
             nd->groups = 1;
             nd->hidden = l->lstm.hidden;
             nd->lanes = l->lstm.lanes;
+            nd->init_in[0] = l->lstm.initial_in[0];
+            nd->init_in[1] = l->lstm.initial_in[1];
             nd->rep = g->n_sparse++;
             nd->in_from = -1; /* [x_t, h_{t-1}] is its own input */
             g->sequence = 1;
@@ -703,9 +733,15 @@ error:
 
 int eie_sim_graph_is_sequence(const eie_sim_graph_t *g) { return g->sequence; }
 
-eie_status_t eie_sim_graph_run(eie_sim_graph_t *g, const float *input, size_t steps,
+size_t eie_sim_graph_input_count(const eie_sim_graph_t *g) { return g->n_in; }
+
+eie_status_t eie_sim_graph_run(eie_sim_graph_t *g, const float *const *inputs, size_t steps,
                                float *output, eie_sim_report_t *rep, eie_error_t *err)
 {
+    const float *input = NULL;
+    for (size_t i = 0; i < g->n_in; i++)
+        if (g->in_t[i] == g->input)
+            input = inputs[i];
     rep->n_layers = g->n_sparse;
     rep->layers = calloc(g->n_sparse + 1, sizeof *rep->layers);
     if (rep->layers == NULL)
@@ -725,7 +761,7 @@ eie_status_t eie_sim_graph_run(eie_sim_graph_t *g, const float *input, size_t st
         if ((l->pe_busy = calloc(g->params.n_pes, sizeof *l->pe_busy)) == NULL)
             return eie_error_set(err, EIE_STATUS_NO_MEMORY, "eie-sim: out of memory running");
     }
-    eie_status_t st = run_seq(g, 1, input, steps, output, rep->layers, err);
+    eie_status_t st = run_seq(g, 1, input, inputs, steps, output, rep->layers, err);
     for (size_t i = 0; i < g->n_sparse; i++) {
         eie_sim_layer_report_t *l = &rep->layers[i];
         l->efficiency = l->cycles ? (double)l->entries / ((double)l->n_pes * (double)l->cycles)

@@ -20,14 +20,17 @@
  *   eie-bench [--reps N] [--layers Alex-6,VGG-6] [--batches 1,4,16]
  *             [--threads 1,2] [--methods cpu,csc,csc-s,csr,csr-g,blas,blas-f]
  *             [--cold] [--flush-mb N] [--blas-core SkylakeX,Haswell|none]
- *             [--smoke] [--check-corrupt METHOD] [--conv]
+ *             [--smoke] [--check-corrupt METHOD] [--conv] [--lstm] [--model PATH]
  *
  * --smoke: one small layer, one rep, short warm-up: proves the checks pass
  * (a test). --check-corrupt METHOD: spoils one output of METHOD before the
  * check, which must then fail (a test that the check can fail). Exit
  * status: 0, 2 for a usage error, BENCH_EXIT_MISMATCH (3) when a method
  * disagrees with the reference, 1 for any other error. --conv: the
- * convolution table instead (conv_bench.c).
+ * convolution table instead (conv_bench.c). --lstm: one LSTM step at batch 1
+ * instead (lstm_bench.c: NT-LSTM as I = H = 600, the matrix and the gates);
+ * --model PATH (implies --lstm): the first lstm node of a .eie file, e.g.
+ * models/charlm/1/model.eie.
  */
 #include <math.h>
 #include <stdio.h>
@@ -38,6 +41,7 @@
 #include "bench_blas.h"
 #include "bench_common.h"
 #include "conv_bench.h"
+#include "lstm_bench.h"
 #include "cpu/kernels.h"
 #include "pe/pool.h"
 
@@ -187,14 +191,15 @@ static void usage(FILE *f)
     fprintf(f, "usage: eie-bench [--reps N] [--layers Alex-6,VGG-6,...] [--batches 1,4,16]\n"
                "                 [--threads 1,2] [--methods cpu,csc,csc-s,csr,csr-g,blas,blas-f]\n"
                "                 [--cold] [--flush-mb N] [--blas-core CORE,...|none]\n"
-               "                 [--smoke] [--check-corrupt METHOD] [--conv]\n");
+               "                 [--smoke] [--check-corrupt METHOD] [--conv]\n"
+               "                 [--lstm] [--model PATH]\n");
 }
 
 typedef struct opts {
     int reps;
-    const char *layers, *methods, *blas_cores, *corrupt;
+    const char *layers, *methods, *blas_cores, *corrupt, *model;
     int batches[8], nb, threads[2], nt;
-    int cold, smoke, conv;
+    int cold, smoke, conv, lstm;
     long flush_mb;
     double warm_us;
 } opts_t;
@@ -220,6 +225,8 @@ static int parse_opts(int argc, char **argv, opts_t *o)
             o->smoke = 1;
         } else if (strcmp(a, "--conv") == 0) {
             o->conv = 1;
+        } else if (strcmp(a, "--lstm") == 0) {
+            o->lstm = 1;
         } else if (!has) {
             fprintf(stderr, "eie-bench: unknown option or missing value: '%s'\n", a);
             usage(stderr);
@@ -247,6 +254,9 @@ static int parse_opts(int argc, char **argv, opts_t *o)
             o->blas_cores = argv[++i];
         } else if (strcmp(a, "--check-corrupt") == 0) {
             o->corrupt = argv[++i];
+        } else if (strcmp(a, "--model") == 0) {
+            o->model = argv[++i];
+            o->lstm = 1;
         } else {
             fprintf(stderr, "eie-bench: unknown option '%s'\n", a);
             usage(stderr);
@@ -262,16 +272,23 @@ static int parse_opts(int argc, char **argv, opts_t *o)
             fprintf(stderr, "eie-bench: --layers '': no layer named\n");
             return -1;
         }
-        if (bench_check_list("--layers", o->layers, o->conv ? conv_bench_layer_names : names) < 0)
+        if (bench_check_list("--layers", o->layers,
+                             o->conv   ? conv_bench_layer_names
+                             : o->lstm ? lstm_bench_layer_names
+                                       : names) < 0)
             return -1;
     }
     if (!o->conv && o->methods && bench_check_list("--methods", o->methods, method_names) < 0)
         return -1;
     if (!o->conv && o->corrupt && bench_check_list("--check-corrupt", o->corrupt, method_names) < 0)
         return -1;
+    if (o->conv && o->lstm) {
+        fprintf(stderr, "eie-bench: --conv and --lstm are two tables; give one\n");
+        return -1;
+    }
     if (o->smoke) {
-        if (o->layers == NULL)
-            o->layers = o->conv ? "LeNet-c1,LeNet-c2" : "tiny";
+        if (o->layers == NULL && o->model == NULL)
+            o->layers = o->conv ? "LeNet-c1,LeNet-c2" : o->lstm ? "tiny-LSTM" : "tiny";
         o->reps = 1;
         o->warm_us = 200;
         o->nb = 3;
@@ -407,6 +424,23 @@ int main(int argc, char **argv)
                                 .blas = blas,
                                 .n_blas = n_blas};
         int rc = conv_bench_main(&co);
+        bench_print_load("at the end");
+        bench_flush_free();
+        return rc;
+    }
+    if (o.lstm) {
+        lstm_bench_opts_t lo = {.reps = o.reps,
+                                .cold = o.cold,
+                                .warm_us = o.warm_us,
+                                .threads = o.threads,
+                                .nt = o.nt,
+                                .layers = o.layers,
+                                .model = o.model,
+                                .methods = o.methods,
+                                .corrupt = o.corrupt,
+                                .blas = blas,
+                                .n_blas = n_blas};
+        int rc = lstm_bench_main(&lo);
         bench_print_load("at the end");
         bench_flush_free();
         return rc;

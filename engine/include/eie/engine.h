@@ -174,11 +174,16 @@ eie_status_t eie_net_submit(eie_net_t *net, const float *input, size_t batch, fl
  * Graphs with several inputs or outputs. inputs[i] holds batch samples of
  * graph input i (batch x eie_net_input_elements(net, i) floats, row-major:
  * [N, C, H, W] for an image); outputs[i] receives graph output i likewise.
+ * An input that is an lstm's fed initial state (eie_model_input_is_state)
+ * holds one sample, [1, N, H], whatever the batch (the sequence's steps).
  * The single-array calls above are these with one input and one output.
  */
 /* Graph inputs / outputs of the model the net was made from. */
 size_t eie_net_input_count(const eie_net_t *net);
 size_t eie_net_output_count(const eie_net_t *net);
+/* 1 if graph input i is an lstm's fed initial state: one sample a run, whatever the batch
+   (eie_model_input_is_state). */
+int eie_net_input_is_state(const eie_net_t *net, size_t i);
 /* Elements of one sample of graph input i / output i (0 if i is out of range). */
 uint64_t eie_net_input_elements(const eie_net_t *net, size_t i);
 uint64_t eie_net_output_elements(const eie_net_t *net, size_t i);

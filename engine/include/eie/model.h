@@ -165,6 +165,9 @@ eie_status_t eie_model_tensor_info(const eie_model_t *model, size_t t, eie_tenso
 size_t eie_model_input_count(const eie_model_t *model);
 /* Describes graph input i; the name is owned by the model. */
 eie_status_t eie_model_input_info(const eie_model_t *model, size_t i, eie_tensor_info_t *info_out);
+/* 1 if graph input i is an lstm's initial state ([1,N,H]): one sample a run, whatever
+   the steps of the sequence; 0 otherwise. */
+int eie_model_input_is_state(const eie_model_t *model, size_t i);
 /* Tensor index of graph input i; SIZE_MAX if i is out of range. */
 size_t eie_model_input_tensor(const eie_model_t *model, size_t i);
 /* Graph outputs, in the file's order. */
@@ -203,6 +206,8 @@ typedef struct eie_layer_info {
     uint32_t hidden_size;       /* LSTM: H (rows = 4H, cols = I + H, rows unit-major) */
     uint32_t lstm_state[2];     /* LSTM: tensors of Y_h and Y_c, UINT32_MAX if not written */
     int lstm_initial[2];        /* LSTM: 1 if initial_h / initial_c is stored (else zeros) */
+    uint32_t lstm_initial_input[2]; /* LSTM: the graph input (tensor) feeding initial_h /
+                                       initial_c each run, UINT32_MAX if none */
     size_t n_inputs;            /* tensors the node reads */
     const uint32_t *inputs;     /* their tensor indices, owned by the model */
     uint32_t output;            /* the tensor index it writes */
@@ -297,6 +302,8 @@ typedef struct eie_lstm_desc {
     uint32_t hidden_size;     /* H, 1..max_dim / 4 */
     const float *initial_h;   /* N x H floats (lane-major), or NULL for zeros */
     const float *initial_c;   /* same */
+    const char *initial_h_input; /* or: a graph input [1,N,H] giving initial h each run */
+    const char *initial_c_input; /* same for c */
     const char *output_h;     /* name of the Y_h tensor [1,N,H] to create, or NULL */
     const char *output_c;     /* name of the Y_c tensor; needs output_h */
 } eie_lstm_desc_t;

@@ -134,6 +134,19 @@ int eie_sim_is_sequence(const eie_sim_t *sim);
 eie_status_t eie_sim_run_sequence(eie_sim_t *sim, const float *input, size_t steps,
                                   float *output, eie_sim_report_t *report_out, eie_error_t *err);
 
+/* Graph inputs the model has: 1, or more where an lstm's initial state is fed. */
+size_t eie_sim_input_count(const eie_sim_t *sim);
+
+/*
+ * eie_sim_run_sequence for a model whose lstm takes its initial state from
+ * graph inputs: inputs[i] is graph input i in the model's order, the steps'
+ * input (steps samples) and each fed state ([1,N,H], one sample, read at
+ * step 0). The single-input form is this with one input.
+ */
+eie_status_t eie_sim_run_sequence_multi(eie_sim_t *sim, const float *const *inputs, size_t steps,
+                                        float *output, eie_sim_report_t *report_out,
+                                        eie_error_t *err);
+
 /* One of the nine EIE benchmark layers (EIE Table III and IV). */
 typedef struct eie_sim_bench_layer {
     const char *name;          /* "Alex-6" */

@@ -2,8 +2,8 @@
  * The lstm node: its file form (round trip, reader errors) and the cpu
  * backend against a float64 LSTM written here from the ONNX definition
  * (gates i, o, f, c; B = [Wb, Rb]; sigmoid, tanh, tanh), for one and many
- * steps, with and without an initial state, several lanes, and 1/2/3/7 PEs
- * bit-identical.
+ * steps, with and without an initial state (stored in the file or fed by a
+ * graph input each run), several lanes, and 1/2/3/7 PEs bit-identical.
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -11,6 +11,7 @@
 
 #include "../format/graph_helpers.h"
 #include "eie/sim.h"
+#include "format/format.h"
 
 /* An ONNX LSTM's parameters (forward, one direction), row-major as ONNX stores them. */
 typedef struct onnx_lstm {
@@ -100,7 +101,12 @@ static void onnx_reference(const onnx_lstm_t *p, const float *X, size_t T, doubl
  * every weight; SHARED rounds them to a 16-entry codebook (then only the
  * PE-count tests use it).
  */
-static eie_model_t *lstm_model(const onnx_lstm_t *p, eie_storage_t storage, int states)
+/* The graph inputs a fed state comes from: "h0", "c0" [1,N,H]. */
+enum { FED_H = 1, FED_C = 2, FED_FIRST = 4 /* "h0" listed before "X" */ };
+
+/* As lstm_model, the states in fed (FED_H, FED_C) taken from graph inputs, not stored. */
+static eie_model_t *lstm_model_fed(const onnx_lstm_t *p, eie_storage_t storage, int states,
+                                   int fed)
 {
     uint32_t I = p->I, H = p->H, cols = I + H;
     float *dense = calloc((size_t)4 * H * cols, sizeof(float));
@@ -135,11 +141,25 @@ static eie_model_t *lstm_model(const onnx_lstm_t *p, eie_storage_t storage, int 
     eie_error_t err;
     cr_assert_eq(eie_builder_init_graph("lstm", "test", &b, &err), EIE_STATUS_OK);
     eie_shape_t xs = {.rank = 3, .dims = {-1, p->N, I}};
+    eie_shape_t ss = {.rank = 3, .dims = {1, p->N, H}};
+    if (fed & FED_FIRST)
+        cr_assert_eq(eie_builder_add_input(b, "h0", EIE_DTYPE_FP32, &ss, &err), EIE_STATUS_OK,
+                     "%s", err.msg);
     cr_assert_eq(eie_builder_add_input(b, "X", EIE_DTYPE_FP32, &xs, &err), EIE_STATUS_OK);
+    if ((fed & FED_H) && !(fed & FED_FIRST))
+        cr_assert_eq(eie_builder_add_input(b, "h0", EIE_DTYPE_FP32, &ss, &err), EIE_STATUS_OK,
+                     "%s", err.msg);
+    if (fed & FED_C)
+        cr_assert_eq(eie_builder_add_input(b, "c0", EIE_DTYPE_FP32, &ss, &err), EIE_STATUS_OK,
+                     "%s", err.msg);
     const char *ins[1] = {"X"};
     eie_node_desc_t d = {.kind = EIE_LAYER_LSTM, .name = "lstm", .n_inputs = 1, .inputs = ins,
                          .output = "Y", .rows = 4 * H, .weights = w};
-    d.lstm = (eie_lstm_desc_t){.hidden_size = H, .initial_h = p->h0, .initial_c = p->c0,
+    d.lstm = (eie_lstm_desc_t){.hidden_size = H,
+                               .initial_h = fed & FED_H ? NULL : p->h0,
+                               .initial_c = fed & FED_C ? NULL : p->c0,
+                               .initial_h_input = fed & FED_H ? "h0" : NULL,
+                               .initial_c_input = fed & FED_C ? "c0" : NULL,
                                .output_h = states ? "Y_h" : NULL,
                                .output_c = states ? "Y_c" : NULL};
     eie_status_t st = eie_builder_add_node(b, &d, &err);
@@ -156,6 +176,11 @@ static eie_model_t *lstm_model(const onnx_lstm_t *p, eie_storage_t storage, int 
     free(bias);
     free(codes);
     return m;
+}
+
+static eie_model_t *lstm_model(const onnx_lstm_t *p, eie_storage_t storage, int states)
+{
+    return lstm_model_fed(p, storage, states, 0);
 }
 
 /* Runs m on backend with n_pes PEs: out[0] = Y (T rows), out[1], out[2] = Y_h, Y_c. */
@@ -498,10 +523,10 @@ Test(lstm_format, unknown_initial_flags_are_refused)
     size_t len;
     uint8_t *data = write_model(&p, 0, &len);
     size_t at = attr_offset(data, len, 1) + 4;
-    data[at] = 4;
+    data[at] = 16;
     eie_error_t err;
     cr_assert_eq(load_patched(data, len, &err), EIE_STATUS_BAD_FORMAT);
-    cr_assert(strstr(err.msg, "initial") && strstr(err.msg, "flags 4"), "%s", err.msg);
+    cr_assert(strstr(err.msg, "initial") && strstr(err.msg, "flags 16"), "%s", err.msg);
     free(data);
     onnx_free(&p);
 }
@@ -575,4 +600,369 @@ Test(lstm_format, a_node_reading_the_final_state_is_refused)
     free(bytes);
     eie_builder_free(b);
     th_weights_free(&w);
+}
+
+/* ---- the initial state fed by graph inputs -------------------------------- */
+
+/* Runs m (inputs X, then h0 / c0 in the model's order) on backend: out as run(). */
+static eie_status_t run_fed(const eie_model_t *m, const char *backend, unsigned n_pes,
+                            const float *X, const float *h0, const float *c0, size_t T,
+                            float **out, eie_error_t *err)
+{
+    eie_engine_opts_t o = eie_engine_opts_default();
+    o.backend = backend;
+    o.n_pes = n_pes;
+    eie_engine_t *e;
+    eie_net_t *net;
+    cr_assert_eq(eie_engine_init(&o, &e, err), EIE_STATUS_OK);
+    cr_assert_eq(eie_net_init(e, m, &net, err), EIE_STATUS_OK, "%s", err->msg);
+    const float *ins[3];
+    for (size_t i = 0; i < eie_model_input_count(m); i++) {
+        eie_tensor_info_t ti;
+        eie_model_input_info(m, i, &ti);
+        ins[i] = strcmp(ti.name, "X") == 0 ? X : strcmp(ti.name, "h0") == 0 ? h0 : c0;
+    }
+    eie_status_t st = eie_net_run_multi(net, ins, T, out, NULL, err);
+    eie_net_free(net);
+    eie_engine_free(e);
+    return st;
+}
+
+/*
+ * The state fed by graph inputs: the float64 reference (cpu and dense), the
+ * same outputs bit for bit as the state stored in the file, on 1, 2, 3, 7
+ * PEs bit-identical.
+ */
+static void check_fed(uint32_t I, uint32_t H, uint32_t N, size_t T, int fed,
+                      eie_storage_t storage)
+{
+    onnx_lstm_t p = onnx_random(I, H, N, 1, 31 + I + H + N + T + (uint64_t)fed);
+    eie_model_t *stored = lstm_model_fed(&p, storage, 1, 0);
+    eie_model_t *m = lstm_model_fed(&p, storage, 1, fed);
+    cr_assert_eq(eie_model_input_count(m),
+                 1 + (size_t)((fed & FED_H) != 0) + (size_t)((fed & FED_C) != 0));
+    float *X = input(T * N * I, 17 + T);
+    size_t nh = (size_t)N * H;
+    double *Y = malloc(T * nh * sizeof(double)), *Yh = malloc(nh * sizeof(double)),
+           *Yc = malloc(nh * sizeof(double));
+    onnx_reference(&p, X, T, Y, Yh, Yc);
+    float *ref[3], *got[3], *dn[3];
+    for (int k = 0; k < 3; k++) {
+        ref[k] = calloc(T * nh, sizeof(float));
+        dn[k] = calloc(T * nh, sizeof(float));
+    }
+    eie_error_t err;
+    cr_assert_eq(run(stored, "cpu", 1, 0, X, T, ref, &err), EIE_STATUS_OK, "%s", err.msg);
+    const float *ins[3];
+    for (size_t i = 0; i < eie_model_input_count(m); i++) {
+        eie_tensor_info_t ti;
+        eie_model_input_info(m, i, &ti);
+        ins[i] = strcmp(ti.name, "X") == 0 ? X : strcmp(ti.name, "h0") == 0 ? p.h0 : p.c0;
+    }
+    cr_assert_eq(eie_model_run_dense_multi(m, ins, T, dn, &err), EIE_STATUS_OK, "%s", err.msg);
+    if (storage == EIE_STORAGE_EXACT)
+        for (size_t i = 0; i < T * nh; i++) {
+            cr_assert(fabs(ref[0][i] - Y[i]) < 2e-5, "Y[%zu] cpu %.8g ref %.8g", i, ref[0][i],
+                      Y[i]);
+            cr_assert(fabs(dn[0][i] - Y[i]) < 2e-5, "Y[%zu] dense %.8g ref %.8g", i, dn[0][i],
+                      Y[i]);
+            cr_assert(i >= nh || fabs(dn[2][i] - Yc[i]) < 5e-5, "dense Y_c[%zu] %.8g ref %.8g",
+                      i, dn[2][i], Yc[i]);
+        }
+    unsigned pes[] = {1, 2, 3, 7};
+    for (size_t q = 0; q < 4; q++) {
+        for (int k = 0; k < 3; k++)
+            got[k] = calloc(T * nh, sizeof(float));
+        cr_assert_eq(run_fed(m, "cpu", pes[q], X, p.h0, p.c0, T, got, &err), EIE_STATUS_OK,
+                     "%s", err.msg);
+        cr_assert(memcmp(got[0], ref[0], T * nh * sizeof(float)) == 0,
+                  "Y fed differs from Y stored on %u PEs", pes[q]);
+        cr_assert(memcmp(got[1], ref[1], nh * sizeof(float)) == 0, "Y_h differs on %u PEs",
+                  pes[q]);
+        cr_assert(memcmp(got[2], ref[2], nh * sizeof(float)) == 0, "Y_c differs on %u PEs",
+                  pes[q]);
+        for (int k = 0; k < 3; k++)
+            free(got[k]);
+    }
+    /* a second run with another state reads it afresh: zeros fed give what no stored
+       state gives */
+    onnx_lstm_t q = p;
+    if (fed & FED_H)
+        q.h0 = NULL;
+    if (fed & FED_C)
+        q.c0 = NULL;
+    eie_model_t *none = lstm_model_fed(&q, storage, 1, 0);
+    float *zeros = calloc(nh, sizeof(float));
+    for (int k = 0; k < 3; k++)
+        got[k] = calloc(T * nh, sizeof(float));
+    cr_assert_eq(run(none, "cpu", 3, 0, X, T, ref, &err), EIE_STATUS_OK, "%s", err.msg);
+    cr_assert_eq(run_fed(m, "cpu", 3, X, zeros, zeros, T, got, &err), EIE_STATUS_OK, "%s",
+                 err.msg);
+    cr_assert(memcmp(got[0], ref[0], T * nh * sizeof(float)) == 0);
+    for (int k = 0; k < 3; k++) {
+        free(got[k]);
+        free(ref[k]);
+        free(dn[k]);
+    }
+    free(zeros);
+    free(X);
+    free(Y);
+    free(Yh);
+    free(Yc);
+    eie_model_free(none);
+    eie_model_free(stored);
+    eie_model_free(m);
+    onnx_free(&p);
+}
+
+Test(lstm_fed, one_step_both_states_fed_match_reference_and_stored_state)
+{
+    check_fed(5, 4, 3, 1, FED_H | FED_C, EIE_STORAGE_EXACT);
+}
+
+Test(lstm_fed, many_steps_several_lanes_match_reference_and_stored_state)
+{
+    check_fed(7, 9, 5, 37, FED_H | FED_C, EIE_STORAGE_EXACT);
+}
+
+Test(lstm_fed, h_fed_listed_before_x_c_stored_shared_weights)
+{
+    check_fed(6, 10, 4, 12, FED_H | FED_FIRST, EIE_STORAGE_SHARED);
+}
+
+Test(lstm_fed, only_c_fed_many_steps)
+{
+    check_fed(4, 11, 20, 9, FED_C, EIE_STORAGE_SHARED);
+}
+
+Test(lstm_fed, eie_sim_fed_state_equals_stored_state_and_stays_near_cpu)
+{
+    onnx_lstm_t p = onnx_random(8, 10, 2, 1, 77);
+    eie_model_t *stored = lstm_model(&p, EIE_STORAGE_SHARED, 0);
+    eie_model_t *m = lstm_model_fed(&p, EIE_STORAGE_SHARED, 0, FED_H | FED_C);
+    enum { T = 30, NH = 20 };
+    float *X = input(T * 2 * 8, 8);
+    float ref[T * NH], cpu[T * NH], y[T * NH];
+    float *o[1];
+    eie_error_t err;
+    eie_run_info_t info;
+    run_info(stored, "eie-sim", 3, X, T, ref, &info);
+    o[0] = cpu;
+    cr_assert_eq(run_fed(m, "cpu", 2, X, p.h0, p.c0, T, o, &err), EIE_STATUS_OK, "%s", err.msg);
+    o[0] = y;
+    cr_assert_eq(run_fed(m, "eie-sim", 3, X, p.h0, p.c0, T, o, &err), EIE_STATUS_OK, "%s",
+                 err.msg);
+    cr_assert(memcmp(y, ref, sizeof y) == 0, "eie-sim: fed state differs from stored state");
+    long bad = th_mismatch(y, cpu, T * NH, SIM_TOL);
+    cr_assert_eq(bad, -1, "y[%ld] = %g, cpu %g", bad, bad >= 0 ? (double)y[bad] : 0.0,
+                 bad >= 0 ? (double)cpu[bad] : 0.0);
+    /* the direct sim API: the single-input form names the multi-input one */
+    eie_sim_params_t sp = eie_sim_params_default();
+    sp.n_pes = 3;
+    eie_sim_t *sim;
+    cr_assert_eq(eie_sim_init(m, &sp, &sim, &err), EIE_STATUS_OK, "%s", err.msg);
+    cr_assert_eq(eie_sim_input_count(sim), 3);
+    cr_assert_eq(eie_sim_run_sequence(sim, X, T, y, NULL, &err), EIE_STATUS_INVALID_ARGUMENT);
+    cr_assert(strstr(err.msg, "eie_sim_run_sequence_multi"), "%s", err.msg);
+    const float *ins[3] = {X, p.h0, p.c0};
+    eie_sim_report_t rep;
+    cr_assert_eq(eie_sim_run_sequence_multi(sim, ins, T, y, &rep, &err), EIE_STATUS_OK, "%s",
+                 err.msg);
+    cr_assert(memcmp(y, ref, sizeof y) == 0);
+    cr_assert(rep.total.cycles > 0);
+    eie_sim_report_clear(&rep);
+    eie_sim_free(sim);
+    free(X);
+    eie_model_free(stored);
+    eie_model_free(m);
+    onnx_free(&p);
+}
+
+Test(lstm_fed, round_trip_is_byte_exact_and_names_the_inputs)
+{
+    onnx_lstm_t p = onnx_random(6, 3, 2, 1, 11);
+    eie_model_t *m = lstm_model_fed(&p, EIE_STORAGE_SHARED, 1, FED_H | FED_C | FED_FIRST);
+    eie_layer_info_t li;
+    cr_assert_eq(eie_model_layer_info(m, 0, &li), EIE_STATUS_OK);
+    cr_assert_eq(li.n_inputs, 3);
+    cr_assert(li.lstm_initial[0] == 0 && li.lstm_initial[1] == 0);
+    cr_assert_eq(li.lstm_initial_input[0], (uint32_t)eie_model_find_tensor(m, "h0"));
+    cr_assert_eq(li.lstm_initial_input[1], (uint32_t)eie_model_find_tensor(m, "c0"));
+    /* inputs h0, X, c0 */
+    cr_assert(eie_model_input_is_state(m, 0) && !eie_model_input_is_state(m, 1) &&
+              eie_model_input_is_state(m, 2) && !eie_model_input_is_state(m, 3));
+    uint8_t *a, *b2;
+    size_t la, lb;
+    eie_error_t err;
+    cr_assert_eq(eie_format_write(m, &a, &la, &err), EIE_STATUS_OK, "%s", err.msg);
+    eie_model_t *m2;
+    cr_assert_eq(eie_model_load_memory(a, la, NULL, &m2, &err), EIE_STATUS_OK, "%s", err.msg);
+    cr_assert_eq(eie_format_write(m2, &b2, &lb, &err), EIE_STATUS_OK, "%s", err.msg);
+    cr_assert(la == lb && memcmp(a, b2, la) == 0);
+    /* the engine takes the sequence's batch from X alone */
+    eie_engine_t *e;
+    eie_net_t *net;
+    cr_assert_eq(eie_engine_init(NULL, &e, &err), EIE_STATUS_OK);
+    cr_assert_eq(eie_net_init(e, m2, &net, &err), EIE_STATUS_OK, "%s", err.msg);
+    cr_assert_eq(eie_net_input_elements(net, 0), 6);
+    cr_assert_eq(eie_net_input_elements(net, 1), 12);
+    eie_net_free(net);
+    eie_engine_free(e);
+    free(a);
+    free(b2);
+    eie_model_free(m2);
+    eie_model_free(m);
+    onnx_free(&p);
+}
+
+/* A builder for the refusals: X [-1,2,6], an lstm H = 3, the given fed tensor names. */
+static eie_status_t fed_node(eie_builder_t *b, const char *h_in, const char *c_in,
+                             const float *h_stored, eie_error_t *err)
+{
+    uint64_t seed = 9;
+    eie_weights_t w = th_random_weights(12, 9, 0.3, EIE_STORAGE_SHARED, 4, &seed);
+    const char *ins[1] = {"X"};
+    eie_node_desc_t d = {.kind = EIE_LAYER_LSTM, .name = "l", .n_inputs = 1, .inputs = ins,
+                         .output = "Y", .rows = 12, .weights = w};
+    d.lstm = (eie_lstm_desc_t){.hidden_size = 3, .initial_h_input = h_in,
+                               .initial_c_input = c_in, .initial_h = h_stored};
+    eie_status_t st = eie_builder_add_node(b, &d, err);
+    th_weights_free(&w);
+    return st;
+}
+
+static eie_builder_t *fed_builder(const eie_shape_t *h0)
+{
+    eie_builder_t *b;
+    eie_error_t err;
+    cr_assert_eq(eie_builder_init_graph("lstm", "", &b, &err), EIE_STATUS_OK);
+    eie_shape_t xs = {.rank = 3, .dims = {-1, 2, 6}};
+    cr_assert_eq(eie_builder_add_input(b, "X", EIE_DTYPE_FP32, &xs, &err), EIE_STATUS_OK);
+    cr_assert_eq(eie_builder_add_input(b, "h0", EIE_DTYPE_FP32, h0, &err), EIE_STATUS_OK,
+                 "%s", err.msg);
+    return b;
+}
+
+Test(lstm_fed, builder_refuses_a_wrong_shape_naming_node_and_tensor)
+{
+    eie_shape_t bad = {.rank = 3, .dims = {1, 2, 4}};
+    eie_builder_t *b = fed_builder(&bad);
+    eie_error_t err;
+    cr_assert_eq(fed_node(b, "h0", NULL, NULL, &err), EIE_STATUS_INVALID_ARGUMENT);
+    cr_assert(strstr(err.msg, "node 0 (lstm)") && strstr(err.msg, "initial_h \"h0\" is [1,2,4]") &&
+                  strstr(err.msg, "[1,2,3]"),
+              "%s", err.msg);
+    eie_builder_free(b);
+}
+
+Test(lstm_fed, builder_refuses_a_state_both_stored_and_fed)
+{
+    eie_shape_t ss = {.rank = 3, .dims = {1, 2, 3}};
+    eie_builder_t *b = fed_builder(&ss);
+    eie_error_t err;
+    float h[6] = {0};
+    cr_assert_eq(fed_node(b, "h0", NULL, h, &err), EIE_STATUS_INVALID_ARGUMENT);
+    cr_assert(strstr(err.msg, "initial_h is both stored and fed by \"h0\""), "%s", err.msg);
+    eie_builder_free(b);
+}
+
+Test(lstm_fed, builder_refuses_a_state_that_is_no_graph_input)
+{
+    eie_shape_t ss = {.rank = 3, .dims = {1, 2, 3}};
+    eie_builder_t *b = fed_builder(&ss);
+    eie_error_t err;
+    cr_assert_eq(th_act(b, "h0", "h0r", EIE_ACT_RELU, 0, &err), EIE_STATUS_OK, "%s", err.msg);
+    cr_assert_eq(fed_node(b, "h0r", NULL, NULL, &err), EIE_STATUS_INVALID_ARGUMENT);
+    cr_assert(strstr(err.msg, "node 1 (lstm)") &&
+                  strstr(err.msg, "initial_h \"h0r\" is not a graph input"),
+              "%s", err.msg);
+    cr_assert_eq(fed_node(b, "nothing", NULL, NULL, &err), EIE_STATUS_NOT_FOUND);
+    cr_assert(strstr(err.msg, "initial_h input \"nothing\" is no tensor"), "%s", err.msg);
+    eie_builder_free(b);
+}
+
+Test(lstm_fed, a_node_reading_the_fed_state_per_step_is_refused_at_write)
+{
+    eie_shape_t ss = {.rank = 3, .dims = {1, 2, 3}};
+    eie_builder_t *b = fed_builder(&ss);
+    eie_error_t err;
+    cr_assert_eq(fed_node(b, "h0", NULL, NULL, &err), EIE_STATUS_OK, "%s", err.msg);
+    cr_assert_eq(th_act(b, "h0", "A", EIE_ACT_RELU, 0, &err), EIE_STATUS_OK, "%s", err.msg);
+    eie_builder_add_output(b, "Y", &err);
+    eie_builder_add_output(b, "A", &err);
+    uint8_t *bytes;
+    size_t len;
+    cr_assert_eq(eie_builder_write_memory(b, &bytes, &len, &err), EIE_STATUS_INVALID_ARGUMENT);
+    cr_assert(strstr(err.msg, "node 1 (activation) reads \"h0\" per step"), "%s", err.msg);
+    eie_builder_free(b);
+}
+
+Test(lstm_fed, an_unused_one_row_input_still_follows_the_batch_rule)
+{
+    eie_shape_t ss = {.rank = 3, .dims = {1, 2, 3}};
+    eie_builder_t *b = fed_builder(&ss);
+    eie_error_t err;
+    cr_assert_eq(fed_node(b, NULL, NULL, NULL, &err), EIE_STATUS_OK, "%s", err.msg);
+    eie_builder_add_output(b, "Y", &err);
+    uint8_t *bytes;
+    size_t len;
+    cr_assert_eq(eie_builder_write_memory(b, &bytes, &len, &err), EIE_STATUS_INVALID_ARGUMENT);
+    cr_assert(strstr(err.msg, "input \"h0\" has batch dimension 1 but \"X\" has -1"), "%s",
+              err.msg);
+    eie_builder_free(b);
+}
+
+/* The file of the fed model: tensors X, h0, c0, Y, ...; returns it and its length. */
+static uint8_t *fed_bytes(const onnx_lstm_t *p, size_t *len)
+{
+    eie_model_t *m = lstm_model_fed(p, EIE_STORAGE_SHARED, 0, FED_H | FED_C);
+    uint8_t *data;
+    eie_error_t err;
+    cr_assert_eq(eie_format_write(m, &data, len, &err), EIE_STATUS_OK, "%s", err.msg);
+    eie_model_free(m);
+    return data;
+}
+
+Test(lstm_fed, reader_refuses_a_fed_state_of_the_wrong_shape)
+{
+    onnx_lstm_t p = onnx_random(6, 3, 2, 0, 11);
+    size_t len;
+    uint8_t *data = fed_bytes(&p, &len);
+    /* tensor "h0": name, dtype 1, rank 3, dims 1, 2, 3 (int64): make H 4 */
+    uint8_t pat[] = {2, 0, 0, 0, 'h', '0', 1, 0, 0, 0, 3, 0, 0, 0};
+    size_t at = find(data, len, pat, sizeof pat) + sizeof pat + 16;
+    cr_assert_eq(data[at], 3);
+    data[at] = 4;
+    eie_error_t err;
+    cr_assert_eq(load_patched(data, len, &err), EIE_STATUS_BAD_FORMAT);
+    cr_assert(strstr(err.msg, "node 0 (lstm \"lstm\")") &&
+                  strstr(err.msg, "initial_h \"h0\" is [1,2,4]"),
+              "%s", err.msg);
+    /* and a datatype other than FP32, named by its tensor */
+    data[at] = 3;
+    data[at - 24] = 2;
+    cr_assert_eq(load_patched(data, len, &err), EIE_STATUS_UNSUPPORTED);
+    cr_assert(strstr(err.msg, "tensor \"h0\": datatype 2"), "%s", err.msg);
+    free(data);
+    onnx_free(&p);
+}
+
+Test(lstm_fed, reader_refuses_flags_that_do_not_match_the_inputs)
+{
+    onnx_lstm_t p = onnx_random(6, 3, 2, 0, 11);
+    size_t len;
+    uint8_t *data = fed_bytes(&p, &len);
+    /* the node "lstm": inputs 3 (X 0, h0 1, c0 2), then outputs 1, Y 3, hidden 3, flags 12 */
+    uint8_t pat[] = {4, 0, 0, 0, 'l', 's', 't', 'm', 3, 0, 0, 0};
+    size_t at = find(data, len, pat, sizeof pat) + sizeof pat + 12 + 8 + 4;
+    cr_assert_eq(data[at], 12);
+    eie_error_t err;
+    data[at] = 4; /* h fed, c not: 2 inputs named, 3 given */
+    cr_assert_eq(load_patched(data, len, &err), EIE_STATUS_BAD_FORMAT);
+    cr_assert(strstr(err.msg, "3 inputs but the initial flags 4 name 2"), "%s", err.msg);
+    data[at] = 5; /* h stored and fed */
+    cr_assert_eq(load_patched(data, len, &err), EIE_STATUS_BAD_FORMAT);
+    cr_assert(strstr(err.msg, "flags 5") && strstr(err.msg, "not both"), "%s", err.msg);
+    free(data);
+    onnx_free(&p);
 }

@@ -192,7 +192,9 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < ni && rc == 0; i++) {
             eie_tensor_info_t t;
             eie_model_input_info(m, i, &t);
-            if ((in[i] = read_f32(argv[5 + i], batch * eie_shape_sample_elements(&t.shape))) ==
+            /* an lstm's fed initial state is one sample whatever the steps */
+            size_t rows = eie_model_input_is_state(m, i) ? 1 : batch;
+            if ((in[i] = read_f32(argv[5 + i], rows * eie_shape_sample_elements(&t.shape))) ==
                 NULL)
                 rc = -1;
         }

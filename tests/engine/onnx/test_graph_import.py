@@ -632,7 +632,8 @@ def lstm_model(rng, I=5, H=4, N=2, bias=True, state="init", opset=14, outputs=("
                vocab=0):
     """X [T, N, I] -> LSTM -> Squeeze(axis 1) = y [T, N, H], and Y_h, Y_c; the initial
     state an initializer ("init"), the Shape + Expand broadcast of a stored [1, 1, H]
-    ("expand") or zeros (None)."""
+    ("expand"), graph inputs h0, c0 [1, N, H] fed each run ("input", "input_h": h0 only,
+    "input_c": c0 only) or zeros (None)."""
     w = {"W": f32(rng, 1, 4 * H, I, scale=0.5), "R": f32(rng, 1, 4 * H, H, scale=0.5)}
     if bias:
         w["B"] = f32(rng, 1, 8 * H, scale=0.3)
@@ -652,6 +653,9 @@ def lstm_model(rng, I=5, H=4, N=2, bias=True, state="init", opset=14, outputs=("
                   helper.make_node("Expand", ["c1", "sh"], ["c0"], name="expand_c")]
         w["zero"] = np.array([0], np.int64)
         h_in, c_in = "h0", "c0"
+    elif state and state.startswith("input"):
+        h_in = "h0" if state in ("input", "input_h") else ""
+        c_in = "c0" if state in ("input", "input_c") else ""
     ins = ["x", "W", "R", "B" if bias else "", "", h_in, c_in]
     while ins[-1] == "":
         ins.pop()
@@ -673,8 +677,11 @@ def lstm_model(rng, I=5, H=4, N=2, bias=True, state="init", opset=14, outputs=("
     outs = ([vi("y", ["T", N, H])] if "y" in outputs else
             [vi("probs", ["T", N, vocab])]) + [vi(o, [1, N, H]) for o in outputs
                                                if o not in ("y", "probs")]
-    m = model(nodes, [vi("x", ["T", N, I])], outs, [init(k, v) for k, v in w.items()],
-              opset=opset)
+    ins_vi = [vi("x", ["T", N, I])] + [vi(s, [1, N, H]) for s in (h_in, c_in)
+                                       if s and state and state.startswith("input")]
+    m = model(nodes, ins_vi, outs, [init(k, v) for k, v in w.items()], opset=opset)
+    if state and state.startswith("input"):
+        return m, w, f32(rng, 1, N, H) if h_in else None, f32(rng, 1, N, H) if c_in else None
     if state == "expand":
         h0 = np.broadcast_to(w["h1"], (1, N, H))
         c0 = np.broadcast_to(w["c1"], (1, N, H))
@@ -698,7 +705,13 @@ class LstmImportTest(unittest.TestCase):
         N, I = m.graph.input[0].type.tensor_type.shape.dim[1].dim_value, w["W"].shape[2]
         x = f32(rng, T, N, I)
         x[x < -0.8] = 0.0  # zeros the column walk skips
-        info = self.dump(eie, {"x": x}, ["x"])
+        feeds, order = {"x": x}, ["x"]
+        if (kw.get("state") or "").startswith("input"):
+            # a fed state: one sample [1, N, H] whatever T, in the graph's input order
+            feeds.update({k: v for k, v in (("h0", h0), ("c0", c0)) if v is not None})
+            order = [i.name for i in m.graph.input]
+            self.assertEqual([i["name"] for i in self.dump(eie)["inputs"]], order)
+        info = self.dump(eie, feeds, order)
         kinds = [n["kind"] for n in info["nodes"]]
         self.assertIn("lstm", kinds)
         Y, Yh, Yc = np_lstm(x, w["W"], w["R"], w.get("B"), h0, c0)
@@ -715,6 +728,7 @@ class LstmImportTest(unittest.TestCase):
                 err = np.max(np.abs(y.astype(np.float64) - exp))
                 self.assertLessEqual(err, 1e-5, "%s %s" % (run_name % k, o.name))
         self.assertEqual(info["outputs"], onnx_io(m.graph.output))
+        self.assertEqual(info["inputs"], onnx_io(m.graph.input))
         if "Wd" not in w:
             # import -> export -> import: the same bytes (B = [bias, -0.0] keeps the bias)
             e = GraphImportTest.roundtrip(self, eie, stem)
@@ -729,6 +743,18 @@ class LstmImportTest(unittest.TestCase):
 
     def test_lstm_initial_state_by_shape_and_expand(self):
         self.check_lstm("lstm_expand", 20, state="expand", N=3, I=6, H=9)
+
+    def test_lstm_initial_state_from_graph_inputs(self):
+        self.check_lstm("lstm_fed", 11, state="input", N=3, I=6, H=7)
+
+    def test_lstm_initial_state_from_graph_inputs_one_step(self):
+        self.check_lstm("lstm_fed1", 1, state="input", N=2)
+
+    def test_lstm_initial_h_from_a_graph_input_c_zero(self):
+        self.check_lstm("lstm_fed_h", 5, state="input_h", N=4)
+
+    def test_lstm_initial_c_from_a_graph_input_h_zero(self):
+        self.check_lstm("lstm_fed_c", 5, state="input_c", N=4)
 
     def test_lstm_then_matmul_add_softmax_over_every_step(self):
         info = self.check_lstm("lstm_decoder", 9, N=3, vocab=11)
@@ -759,6 +785,27 @@ class LstmImportTest(unittest.TestCase):
         for name in ("cpu1_0", "cpu3_0"):
             y = np.fromfile(os.path.join(info["dir"], name + ".f32"), "<f4")
             self.assertLessEqual(np.max(np.abs(y - d)), 1e-5, name)
+
+    def test_compress_keeps_an_initial_state_fed_by_graph_inputs(self):
+        m, _, h0, c0 = lstm_model(np.random.default_rng(6), I=8, H=12, N=2, state="input",
+                                  outputs=("y", "Y_h"))
+        src = self.path("fed.onnx")
+        onnx.save(m, src)
+        out = self.path("fed.eie")
+        r = run(EIECTL, "compress", src, "-o", out, "--bits", "4", "--sparsity", "0.5",
+                "--force")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        x = f32(np.random.default_rng(2), 6, 2, 8)
+        info = self.dump(out, {"x": x, "h0": h0, "c0": c0}, ["x", "h0", "c0"])
+        self.assertEqual(info["inputs"], onnx_io(m.graph.input))
+        node = [n for n in info["nodes"] if n["kind"] == "lstm"][0]
+        self.assertEqual([i for i in node["inputs"]], ["x", "h0", "c0"])
+        for k in range(2):
+            d = np.fromfile(os.path.join(info["dir"], "dense%d.f32" % k), "<f4")
+            for name in ("cpu1_%d" % k, "cpu3_%d" % k):
+                y = np.fromfile(os.path.join(info["dir"], name + ".f32"), "<f4")
+                n = 2 * 12 if k == 1 else y.size  # Y_h fills its first sample
+                self.assertLessEqual(np.max(np.abs(y[:n] - d[:n])), 1e-5, name)
 
 
 def lstm_refusal(**attrs):
@@ -826,6 +873,25 @@ class LstmRefusalTest(unittest.TestCase):
             onnx.save(m, src)
             r = run(EIECTL, "import", src, "-o", os.path.join(d, "m.eie"))
             self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_lstm_initial_state_input_of_the_wrong_shape(self):
+        m, _, _, _ = lstm_model(np.random.default_rng(3), N=2, H=4, state="input",
+                                outputs=("y",))
+        m.graph.input[1].type.tensor_type.shape.dim[1].dim_value = 3
+        self.refuse(m, "'lstm' (LSTM)", 'initial_h "h0" is [1,3,4]', "needs [1,2,4]")
+
+    def test_lstm_initial_state_input_with_a_batch_dimension(self):
+        m, _, _, _ = lstm_model(np.random.default_rng(3), N=2, H=4, state="input",
+                                outputs=("y",))
+        m.graph.input[2].type.tensor_type.shape.dim[0].dim_param = "T"
+        self.refuse(m, "'lstm' (LSTM)", 'initial_c "c0" is [-1,2,4]')
+
+    def test_lstm_initial_state_read_by_another_node(self):
+        m, _, _, _ = lstm_model(np.random.default_rng(3), N=2, H=4, state="input",
+                                outputs=("y",))
+        m.graph.node.append(helper.make_node("Relu", ["h0"], ["r"], name="relu"))
+        m.graph.output.append(vi("r", [1, 2, 4]))
+        self.refuse(m, 'reads "h0" per step', "an lstm's initial state")
 
     def test_lstm_peepholes(self):
         self.refuse(lstm_refusal(peephole=True), "'rnn' (LSTM)", "input 'P' (peepholes)")

@@ -1,0 +1,163 @@
+"""End-to-end: an ONNX LSTM whose initial state comes from graph inputs h0, c0
+[1, N, H], imported and served. The model then has three inputs, which the
+KServe metadata lists; a request gives the sequence x [T, N, I] and one
+[1, N, H] state each (never batched with another sequence); the outputs
+equal a float64 LSTM started from that state, for T = 1 and T > 1, on the
+cpu backend and within the fixed-point bound on eie-sim; a request without
+a state, or with one of the wrong shape, is refused naming it. Python grpcio
+is the independent client."""
+import os
+import sys
+import tempfile
+import time
+import unittest
+
+import grpc
+import numpy as np
+import onnx
+
+import harness
+from harness import Daemon, eiectl
+
+sys.path.insert(0, os.path.join(harness.SOURCE, "tests", "engine", "onnx"))
+import test_graph_import as cases  # noqa: E402
+
+SVC = "/inference.GRPCInferenceService/"
+N, I, H = 2, 5, 4
+
+
+def wait_ready(ch, name):
+    for _ in range(200):
+        if harness.unary(ch, SVC + "ModelReady",
+                         harness.message("inference.ModelReadyRequest")(name=name),
+                         harness.message("inference.ModelReadyResponse")).ready:
+            return
+        time.sleep(0.05)
+    raise AssertionError("model %s never became ready" % name)
+
+
+def infer_stub(ch):
+    return ch.unary_unary(SVC + "ModelInfer",
+                          request_serializer=lambda q: q.SerializeToString(),
+                          response_deserializer=harness.message(
+                              "inference.ModelInferResponse").FromString)
+
+
+def request(model, tensors, backend=None):
+    req = harness.message("inference.ModelInferRequest")(model_name=model)
+    for name, a in tensors:
+        t = req.inputs.add(name=name, datatype="FP32")
+        t.shape.extend(a.shape)
+        req.raw_input_contents.append(a.astype("<f4").tobytes())
+    if backend:
+        req.parameters["backend"].string_param = backend
+    return req
+
+
+class LstmFedStateTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="eie-lstm-fed-")
+        rng = np.random.default_rng(8)
+        paths = {}
+        for name, outs in (("fed", ("y", "Y_h", "Y_c")), ("fed1", ("y",))):
+            m, w, _, _ = cases.lstm_model(rng, I=I, H=H, N=N, state="input", outputs=outs)
+            src = os.path.join(cls.tmp.name, name + ".onnx")
+            onnx.save(m, src)
+            paths[name] = os.path.join(cls.tmp.name, name + ".eie")
+            r = eiectl("import", src, "-o", paths[name])
+            assert r.returncode == 0, r.stderr
+            setattr(cls, "w_" + name, w)
+        cls.paths = paths
+        cls.rng = rng
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def state(self):
+        return (self.rng.standard_normal((1, N, H)).astype(np.float32) * 0.8,
+                self.rng.standard_normal((1, N, H)).astype(np.float32) * 0.8)
+
+    def check(self, resp, x, h0, c0, w, names, tol):
+        Y, Yh, Yc = cases.np_lstm(x, w["W"], w["R"], w["B"], h0, c0)
+        want = {"y": Y[:, 0], "Y_h": Yh, "Y_c": Yc}
+        self.assertEqual([o.name for o in resp.outputs], list(names))
+        for o, raw in zip(resp.outputs, resp.raw_output_contents):
+            exp = want[o.name]
+            self.assertEqual(list(o.shape), list(exp.shape), o.name)
+            got = np.frombuffer(raw, "<f4").astype(np.float64)
+            err = np.abs(got - exp.ravel()) / np.maximum(1.0, np.abs(exp.ravel()))
+            self.assertLessEqual(np.max(err), tol, o.name)
+
+    def test_three_inputs_in_metadata_and_sequences_from_their_own_state(self):
+        conf = ("[server]\ndrain_delay = 0s\nexit_timeout = 5s\n[inference]\n"
+                "max_sequence = 16\nbatch_window_us = 20000\n[models]\nfed = %s\n"
+                % self.paths["fed"])
+        with Daemon(conf) as d, d.channel() as ch:
+            wait_ready(ch, "fed")
+            mm = harness.unary(ch, SVC + "ModelMetadata",
+                               harness.message("inference.ModelMetadataRequest")(name="fed"),
+                               harness.message("inference.ModelMetadataResponse"))
+            self.assertEqual([(t.name, t.datatype, list(t.shape)) for t in mm.inputs],
+                             [("x", "FP32", [-1, N, I]), ("h0", "FP32", [1, N, H]),
+                              ("c0", "FP32", [1, N, H])])
+            self.assertEqual([(t.name, list(t.shape)) for t in mm.outputs],
+                             [("y", [-1, N, H]), ("Y_h", [1, N, H]), ("Y_c", [1, N, H])])
+            stub = infer_stub(ch)
+            # sent at once, each with its own state: none is joined to another or
+            # starts from another's state; the inputs in any order
+            sent = []
+            for T in (1, 7, 16, 3):
+                x = self.rng.standard_normal((T, N, I)).astype(np.float32)
+                x[x < -0.8] = 0.0
+                h0, c0 = self.state()
+                ts = [("x", x), ("h0", h0), ("c0", c0)]
+                if T == 3:
+                    ts = ts[::-1]
+                sent.append((x, h0, c0, request("fed", ts)))
+            futures = [stub.future(q, timeout=10) for *_, q in sent]
+            for (x, h0, c0, _), f in zip(sent, futures):
+                self.check(f.result(), x, h0, c0, self.w_fed, ("y", "Y_h", "Y_c"), 1e-5)
+            # every input is required, each of its own shape
+            x = np.zeros((4, N, I), np.float32)
+            h0, c0 = self.state()
+            bad = [
+                ([("x", x), ("h0", h0)], "expected 3 input tensors, got 2"),
+                ([("x", x), ("h0", h0), ("h0b", c0)], "unknown input 'h0b'"),
+                ([("x", x), ("h0", np.zeros((4, N, H), np.float32)), ("c0", c0)],
+                 "input 'h0': shape [4,2,4] does not match [1,2,4]"),
+                ([("x", x), ("h0", h0), ("c0", np.zeros((1, N, H + 1), np.float32))],
+                 "input 'c0': shape [1,2,5] does not match [1,2,4]"),
+                ([("x", np.zeros((17, N, I), np.float32)), ("h0", h0), ("c0", c0)],
+                 "sequence of steps 17 is over max_sequence 16"),
+            ]
+            for ts, needle in bad:
+                with self.assertRaises(grpc.RpcError) as e:
+                    stub(request("fed", ts), timeout=10)
+                self.assertEqual(e.exception.code(), grpc.StatusCode.INVALID_ARGUMENT, needle)
+                self.assertIn(needle, e.exception.details())
+            # the daemon still answers after the refusals
+            self.check(stub(request("fed", [("x", x), ("h0", h0), ("c0", c0)]), timeout=10),
+                       x, h0, c0, self.w_fed, ("y", "Y_h", "Y_c"), 1e-5)
+
+    def test_eie_sim_backend_starts_from_the_fed_state(self):
+        conf = ("[server]\ndrain_delay = 0s\nexit_timeout = 5s\n[engine]\n"
+                "extra_backends = eie-sim\n[models]\nfed1 = %s\n" % self.paths["fed1"])
+        with Daemon(conf) as d, d.channel() as ch:
+            wait_ready(ch, "fed1")
+            stub = infer_stub(ch)
+            for T in (1, 9):
+                x = self.rng.standard_normal((T, N, I)).astype(np.float32)
+                h0, c0 = self.state()
+                ts = [("x", x), ("h0", h0), ("c0", c0)]
+                self.check(stub(request("fed1", ts), timeout=10), x, h0, c0, self.w_fed1,
+                           ("y",), 1e-5)
+                resp = stub(request("fed1", ts, backend="eie-sim"), timeout=10)
+                self.assertEqual(resp.parameters["backend"].string_param, "eie-sim")
+                # engine/sim/README.md, "Error bound": 2^-5 relative to max(1, |y|)
+                self.check(resp, x, h0, c0, self.w_fed1, ("y",), 1.0 / 32.0)
+
+
+if __name__ == "__main__":
+    harness.main()
