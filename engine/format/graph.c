@@ -336,6 +336,12 @@ int eie_model_is_lstm_initial(const eie_model_t *m, uint32_t t)
     return 0;
 }
 
+/* The public form (model.h): graph input i is a fed LSTM state, not a per-step input. */
+int eie_model_input_is_state(const eie_model_t *model, size_t i)
+{
+    return i < model->n_inputs && eie_model_is_lstm_initial(model, model->inputs[i]);
+}
+
 int eie_graph_check_inputs(const eie_model_t *m, char *why, size_t why_len)
 {
     /* which tensors are a fed initial state, marked once: a graph may hold many nodes and

@@ -268,9 +268,3 @@ eie_status_t eie_model_fc_dense(const eie_model_t *model, size_t i, float *dense
     }
     return EIE_STATUS_OK;
 }
-
-
-int eie_model_input_is_state(const eie_model_t *model, size_t i)
-{
-    return i < model->n_inputs && eie_model_is_lstm_initial(model, model->inputs[i]);
-}
