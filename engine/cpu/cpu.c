@@ -246,7 +246,7 @@ static eie_status_t cpu_net_init(void *state, const eie_model_t *model, void **n
         /* The same limit as for a chain, before anything is packed: a grouped
          * convolution keeps a per-PE layout per group, exact storage keeps a
          * float per nonzero besides the entry. */
-        uint64_t need = 0, conv_rows_need = 0;
+        uint64_t need = 0, rows_need = 0;
         for (size_t l = 0; l < nl; l++) {
             const eie_fc_t *fc = eie_model_fc(model, l);
             if (fc == NULL)
@@ -258,15 +258,16 @@ static eie_status_t cpu_net_init(void *state, const eie_model_t *model, void **n
             if ((st = layout_fits(s, model, l, fc, false, need, err)) != EIE_STATUS_OK)
                 goto error;
             need += groups * eie_cpu_fc_layout_estimate(fc, s->n_pes, 0) + extra;
-            if (li.kind == EIE_LAYER_CONV2D && li.storage != EIE_STORAGE_EXACT)
-                conv_rows_need += groups * (eie_cpu_fc_layout_estimate(fc, s->n_pes, 1) -
-                                            eie_cpu_fc_layout_estimate(fc, s->n_pes, 0));
+            if (li.storage != EIE_STORAGE_EXACT)
+                rows_need += groups * (eie_cpu_fc_layout_estimate(fc, s->n_pes, 1) -
+                                       eie_cpu_fc_layout_estimate(fc, s->n_pes, 0));
         }
         if ((st = layout_fits_total(s, model, need, err)) != EIE_STATUS_OK)
             goto error;
-        /* Convolutions keep the row form too (graph.c) where the limit allows. */
-        int conv_rows = !s->column_only && need + conv_rows_need <= layout_limit(s, model);
-        if ((st = eie_cpu_graph_init(model, s->n_pes, s->kernel, conv_rows, &net->graph,
+        /* Every shared-weight layer keeps the row form too (graph.c), as in a
+         * chain, where the limit allows it for the whole graph. */
+        int rows = !s->column_only && need + rows_need <= layout_limit(s, model);
+        if ((st = eie_cpu_graph_init(model, s->n_pes, s->kernel, rows, &net->graph,
                                      layout_bytes_out, err)) != EIE_STATUS_OK)
             goto error;
         *net_out = net;
@@ -374,18 +375,6 @@ typedef struct view {
 
 #define OUT_BLOCK 16u
 
-/* Whether a batch of stride S with n_active of cols columns active takes
- * the row form (kernels.h): it walks every entry, the column form only the
- * active columns'. Per entry, kernels alone, Alex-7-sized, 1 PE, dense
- * inputs, same process: S 16 0.55 vs 0.88 ns (row vs column form), S 8
- * 0.48 vs 0.64, S 4 0.55 vs 0.55, S 2 0.65 vs 0.63. So from S 8 on the row
- * form pays with three quarters of the columns active; below, only where
- * nearly all are (as at batch 1). */
-static bool rows_pay(size_t S, size_t n_active, size_t cols)
-{
-    return S >= 8 ? n_active * 4 >= cols * 3 : n_active >= cols - cols / 8;
-}
-
 static void run_fc(cpu_job_t *job, const step_t *stp, unsigned pe, view_t in, view_t out,
                    size_t B)
 {
@@ -402,7 +391,7 @@ static void run_fc(cpu_job_t *job, const step_t *stp, unsigned pe, view_t in, vi
     float *acc = sc->acc;
     size_t S = eie_cpu_batch_stride(B);
     if (B == 1 && stp->dense_in && in.si == 1 && L->rent != NULL &&
-        n_active >= cf->cols - cf->cols / 8) {
+        eie_cpu_rows_pay(1, n_active, cf->cols)) {
         /* Nearly every activation nonzero: skipping would save at most an
          * eighth of the work, and the row form computes each row's sum
          * without an accumulator store per entry. Only where the input may
@@ -410,7 +399,7 @@ static void run_fc(cpu_job_t *job, const step_t *stp, unsigned pe, view_t in, vi
          * batch-1 run keeps the bits of the same row in a batch. */
         sc->entries += k->rows_b1(L, cf->codebook, in.p, acc);
     } else if (B > 1 && in.si == S && in.sb == 1 && (L->rent || L->rentw) &&
-               rows_pay(S, n_active, cf->cols)) {
+               eie_cpu_rows_pay(S, n_active, cf->cols)) {
         sc->entries += k->rows_batch(L, cf->codebook, in.p, B, acc);
     } else {
         memset(acc, 0, (size_t)L->n_rows * S * sizeof(float));

@@ -70,6 +70,7 @@ typedef struct gnode {
     uint32_t output;
     /* FC, CONV2D: one matrix per group, rows_g rows each */
     bool exact;
+    bool dense_in; /* FC, LSTM: the input may be dense (not a ReLU's output) */
     uint32_t groups, rows_g, cols;
     eie_cpu_fc_t *sh;
     eie_cpu_exact_t *ex;
@@ -96,7 +97,8 @@ typedef struct gtensor {
 
 typedef struct gpe {
     float *acc;       /* max local rows * EIE_CONV_LANES (>= BLK) + EIE_ACC_SLACK */
-    float *z;         /* LSTM: [x_t, h_{t-1}] of up to BLK lanes, BLK x max cols */
+    float *z;         /* up to BLK lanes feature-major (col * S + b), BLK x max cols: an
+                         LSTM's [x_t, h_{t-1}], an fc's input for the row form */
     uint32_t *active; /* max cols + EIE_ACTIVE_SLACK */
     uint64_t entries, acts;
     uint64_t nz; /* nonzero inputs of the conv this PE phased last */
@@ -123,7 +125,7 @@ struct eie_cpu_graph {
     uint64_t node_barriers;   /* per chunk, nodes other than conv */
     uint64_t conv_barriers;   /* per sample */
     const float **out_state;  /* per graph output: an LSTM's final h or c, else NULL */
-    size_t z_floats;          /* LSTM: floats of a PE's z */
+    size_t z_floats;          /* floats of a PE's z */
 };
 
 static void *alloc_aligned(size_t n)
@@ -291,7 +293,7 @@ static eie_status_t conv_direct_prep(gnode_t *nd, const eie_shape_t *xs, unsigne
  * An LSTM node: its matrix laid out so each PE holds whole hidden units
  * (eie_fc_lstm_rows), then packed like an fc; the state buffers.
  */
-static eie_status_t prep_lstm(eie_cpu_graph_t *g, gnode_t *nd, const eie_layer_t *l,
+static eie_status_t prep_lstm(eie_cpu_graph_t *g, gnode_t *nd, const eie_layer_t *l, int rows,
                               uint64_t *bytes, uint32_t *max_local, eie_error_t *err)
 {
     eie_fc_t pe_fc;
@@ -301,11 +303,12 @@ static eie_status_t prep_lstm(eie_cpu_graph_t *g, gnode_t *nd, const eie_layer_t
     nd->c0 = l->lstm.initial[1];
     nd->init_in[0] = l->lstm.initial_in[0];
     nd->init_in[1] = l->lstm.initial_in[1];
+    nd->dense_in = true; /* h_{t-1} is dense */
     if (eie_fc_lstm_rows(&l->fc, g->n, &pe_fc) != 0) {
         eie_fc_lstm_rows_free(&pe_fc);
         return eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory");
     }
-    eie_status_t st = prep_sparse(g, nd, &pe_fc, 1, 0, bytes, max_local, err);
+    eie_status_t st = prep_sparse(g, nd, &pe_fc, 1, rows, bytes, max_local, err);
     eie_fc_lstm_rows_free(&pe_fc);
     if (st != EIE_STATUS_OK)
         return st;
@@ -322,8 +325,32 @@ static eie_status_t prep_lstm(eie_cpu_graph_t *g, gnode_t *nd, const eie_layer_t
     return EIE_STATUS_OK;
 }
 
+/* Whether layer l's input may be dense: not a ReLU's output, through any
+ * max pooling and reshapes after it (EIE's premise: a ReLU's output is
+ * sparse). A dense input lets a batch-1 run take the fused row form, as a
+ * chain's dense_in layers do (cpu.c). */
+static bool input_may_be_dense(const eie_model_t *m, const eie_layer_t *l)
+{
+    uint32_t t = l->inputs[0];
+    for (size_t hops = 0; hops <= m->n_layers; hops++) {
+        const eie_layer_t *src = NULL;
+        for (size_t i = 0; i < m->n_layers && src == NULL; i++)
+            if (m->layers[i].output == t)
+                src = &m->layers[i];
+        if (src == NULL)
+            return true; /* a graph input */
+        if (src->kind == EIE_LAYER_ACTIVATION)
+            return src->act != EIE_ACT_RELU;
+        if (src->kind != EIE_LAYER_MAXPOOL2D && src->kind != EIE_LAYER_FLATTEN &&
+            src->kind != EIE_LAYER_RESHAPE)
+            return true;
+        t = src->inputs[0];
+    }
+    return true;
+}
+
 eie_status_t eie_cpu_graph_init(const eie_model_t *m, unsigned n_pes, const eie_cpu_kernel_t *k,
-                                int conv_rows, eie_cpu_graph_t **graph_out,
+                                int with_rows, eie_cpu_graph_t **graph_out,
                                 uint64_t *layout_bytes_out, eie_error_t *err)
 {
     eie_status_t st;
@@ -371,7 +398,7 @@ eie_status_t eie_cpu_graph_init(const eie_model_t *m, unsigned n_pes, const eie_
             goto nomem;
         memcpy(nd->inputs, l->inputs, l->n_inputs * sizeof *nd->inputs);
         if (l->kind == EIE_LAYER_LSTM) {
-            if ((st = prep_lstm(g, nd, l, &bytes, &max_local, err)) != 0) {
+            if ((st = prep_lstm(g, nd, l, with_rows, &bytes, &max_local, err)) != 0) {
                 eie_error_prefix(err, "node %zu: ", i);
                 goto error;
             }
@@ -381,14 +408,20 @@ eie_status_t eie_cpu_graph_init(const eie_model_t *m, unsigned n_pes, const eie_
         if (l->kind == EIE_LAYER_FC || l->kind == EIE_LAYER_CONV2D) {
             bool conv = l->kind == EIE_LAYER_CONV2D;
             uint32_t groups = conv ? l->conv.groups : 1;
-            if ((st = prep_sparse(g, nd, &l->fc, groups, conv && conv_rows, &bytes, &max_local,
-                                  err)) != 0) {
+            if ((st = prep_sparse(g, nd, &l->fc, groups, with_rows, &bytes, &max_local, err)) !=
+                0) {
                 eie_error_prefix(err, "node %zu: ", i);
                 goto error;
             }
             if (l->fc.cols > max_cols)
                 max_cols = l->fc.cols;
-            if (conv && conv_rows && !nd->exact) {
+            if (!conv && with_rows && !nd->exact) {
+                /* the row form of a batch reads its input feature-major (run_fc) */
+                nd->dense_in = input_may_be_dense(m, l);
+                if ((size_t)BLK * l->fc.cols > g->z_floats)
+                    g->z_floats = (size_t)BLK * l->fc.cols;
+            }
+            if (conv && with_rows && !nd->exact) {
                 size_t ph;
                 if ((st = conv_direct_prep(nd, &g->t[l->inputs[0]].shape, g->n, &bytes, &ph,
                                            err)) != 0)
@@ -453,8 +486,12 @@ eie_status_t eie_cpu_graph_init(const eie_model_t *m, unsigned n_pes, const eie_
         g->pe[p].active = alloc_aligned(g->blk_stride * sizeof(uint32_t));
         if (!g->pe[p].acc || !g->pe[p].active)
             goto nomem;
-        if (g->z_floats > 0 && (g->pe[p].z = alloc_aligned(g->z_floats * sizeof(float))) == NULL)
-            goto nomem;
+        if (g->z_floats > 0) {
+            /* zeroed once: lanes past a batch are read, their sums dropped */
+            if ((g->pe[p].z = alloc_aligned(g->z_floats * sizeof(float))) == NULL)
+                goto nomem;
+            memset(g->pe[p].z, 0, g->z_floats * sizeof(float));
+        }
     }
     if ((g->out_state = calloc(g->n_outputs, sizeof *g->out_state)) == NULL)
         goto nomem;
@@ -526,6 +563,42 @@ static uint64_t spmv(const eie_cpu_graph_t *g, const gnode_t *nd, uint32_t q, un
                                                             in, is_j, is_b, B, acc);
 }
 
+/*
+ * As spmv, for an fc or lstm node (one group), taking the row form where it
+ * pays (kernels.h, eie_cpu_rows_pay), as a chain does (cpu.c): at batch 1 on
+ * a dense input with nearly every column active, and for a batch read
+ * feature-major (is_j == S, is_b == 1). Both leave acc as the column form
+ * would: rows_batch the same bits, rows_b1 (dense inputs only) fused.
+ */
+static uint64_t spmv_rows(const eie_cpu_graph_t *g, const gnode_t *nd, unsigned p,
+                          const uint32_t *active, size_t n_active, const float *in,
+                          size_t is_j, size_t is_b, size_t B, float *acc, size_t *S_out,
+                          uint32_t *n_rows_out)
+{
+    size_t S = eie_cpu_batch_stride(B);
+    if (!nd->exact && eie_cpu_rows_pay(S, n_active, nd->cols)) {
+        const eie_cpu_fc_t *cf = &nd->sh[0];
+        const eie_pe_layer_t *L = &cf->pe[p];
+        if (B == 1 && nd->dense_in && is_j == 1 && L->rent != NULL) {
+            *S_out = S;
+            *n_rows_out = L->n_rows;
+            return g->k->rows_b1(L, cf->codebook, in, acc);
+        }
+        if (B > 1 && is_j == S && is_b == 1 && (L->rent != NULL || L->rentw != NULL)) {
+            *S_out = S;
+            *n_rows_out = L->n_rows;
+            return g->k->rows_batch(L, cf->codebook, in, B, acc);
+        }
+    }
+    return spmv(g, nd, 0, p, active, n_active, in, is_j, is_b, B, acc, S_out, n_rows_out);
+}
+
+/* Whether node nd's PE p has the row form (layout.h). */
+static bool has_rows(const gnode_t *nd, unsigned p)
+{
+    return !nd->exact && (nd->sh[0].pe[p].rent != NULL || nd->sh[0].pe[p].rentw != NULL);
+}
+
 static void run_fc(gjob_t *job, const gnode_t *nd, unsigned p, size_t s0, size_t B)
 {
     eie_cpu_graph_t *g = job->g;
@@ -542,10 +615,19 @@ static void run_fc(gjob_t *job, const gnode_t *nd, unsigned p, size_t s0, size_t
         size_t n_active = g->k->active(in, cols, 1, cols, L, sc->active);
         if (p == 0)
             sc->acts += n_active;
-        size_t S;
+        size_t S = eie_cpu_batch_stride(L), is_j = 1, is_b = cols;
+        if (L > 1 && has_rows(nd, p) && eie_cpu_rows_pay(S, n_active, cols)) {
+            /* the row form reads a batch feature-major: this PE's copy of it */
+            for (size_t j = 0; j < cols; j++)
+                for (size_t b = 0; b < L; b++)
+                    sc->z[j * S + b] = in[b * cols + j];
+            in = sc->z;
+            is_j = S;
+            is_b = 1;
+        }
         uint32_t n_rows;
-        sc->entries +=
-            spmv(g, nd, 0, p, sc->active, n_active, in, 1, cols, L, sc->acc, &S, &n_rows);
+        sc->entries += spmv_rows(g, nd, p, sc->active, n_active, in, is_j, is_b, L, sc->acc, &S,
+                                 &n_rows);
         for (uint32_t r = 0; r < n_rows; r++) {
             size_t i = (size_t)r * g->n + p;
             for (size_t b = 0; b < L; b++)
@@ -581,17 +663,20 @@ static void run_lstm_step(gjob_t *job, gnode_t *nd, unsigned p, size_t s0, size_
                 nd->c[(size_t)n * H + j] = c0 ? c0[(size_t)n * H + j] : 0.0f;
     for (uint32_t n0 = 0; n0 < nd->lanes; n0 += BLK) {
         size_t B = nd->lanes - n0 < BLK ? nd->lanes - n0 : BLK;
+        size_t S = eie_cpu_batch_stride(B); /* z is feature-major: z[j * S + b] */
         for (size_t b = 0; b < B; b++) {
-            memcpy(sc->z + b * nd->cols, x + (n0 + b) * (size_t)I, I * sizeof(float));
-            memcpy(sc->z + b * nd->cols + I, hp + (n0 + b) * (size_t)H, H * sizeof(float));
+            const float *xb = x + (n0 + b) * (size_t)I, *hb = hp + (n0 + b) * (size_t)H;
+            for (uint32_t j = 0; j < I; j++)
+                sc->z[j * S + b] = xb[j];
+            for (uint32_t j = 0; j < H; j++)
+                sc->z[(I + j) * S + b] = hb[j];
         }
-        size_t n_active = g->k->active(sc->z, nd->cols, 1, nd->cols, B, sc->active);
+        size_t n_active = g->k->active(sc->z, nd->cols, S, 1, B, sc->active);
         if (p == 0)
             sc->acts += n_active;
-        size_t S;
         uint32_t n_rows;
-        sc->entries +=
-            spmv(g, nd, 0, p, sc->active, n_active, sc->z, 1, nd->cols, B, sc->acc, &S, &n_rows);
+        sc->entries += spmv_rows(g, nd, p, sc->active, n_active, sc->z, S, 1, B, sc->acc, &S,
+                                 &n_rows);
         for (uint32_t k = 0; 4 * k < n_rows; k++) {
             uint32_t j = p + k * N;
             if (j >= H)

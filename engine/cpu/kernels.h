@@ -12,6 +12,7 @@
 #ifndef EIE_CPU_KERNELS_H
 #define EIE_CPU_KERNELS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,6 +42,11 @@ typedef uint64_t (*eie_spmv_fn)(const eie_pe_layer_t *L, const float *codebook,
 
 /* The accumulator stride of a batch of B (see eie_spmv_fn). */
 size_t eie_cpu_batch_stride(size_t B);
+
+/* Whether a run of stride S (1 at batch 1) that finds n_active of cols
+ * columns active takes the row form: it walks every entry, the column form
+ * only the active columns'. */
+bool eie_cpu_rows_pay(size_t S, size_t n_active, size_t cols);
 
 /*
  * EIE's leading-non-zero detection (sec. III-A): writes to active, in
