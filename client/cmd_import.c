@@ -1,10 +1,12 @@
 /*
- * eiectl import MODEL.onnx -o MODEL.eie [--name NAME]: an ONNX model as a
+ * eiectl import MODEL.onnx -o MODEL.eie [--name NAME] [--dim NAME=SIZE ...]: an ONNX model as a
  * .eie graph without changing any output: names, shapes and every weight
  * kept (a codebook where a layer's nonzeros take at most 255 values, else
  * the exact values). Prints what each sparse layer got and its bytes.
  */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "eie/eie.h"
@@ -13,14 +15,19 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: eiectl import MODEL.onnx -o MODEL.eie [--name NAME]\n\n"
+    fprintf(out, "usage: eiectl import MODEL.onnx -o MODEL.eie [--name NAME] [--dim NAME=SIZE ...]\n\n"
                  "Converts an ONNX model to a .eie graph exactly: graph input and output\n"
                  "names, datatypes and shapes are kept, and every weight bit for bit. A layer\n"
                  "whose nonzero weights take at most 255 distinct values is stored with a\n"
                  "codebook of the fewest bits that hold them, any other exactly.\n"
                  "BatchNormalization is folded into the layer before it (in float64).\n\n"
                  "  -o, --output FILE  the .eie to write\n"
-                 "  --name NAME        model name (default: the ONNX file's name without .onnx)\n");
+                 "  --name NAME        model name (default: the ONNX file's name without .onnx)\n"
+                 "  --dim NAME=SIZE    give the symbolic input dimension NAME a fixed size\n"
+                 "                     (eie keeps only the batch, dimension 0, variable), e.g.\n"
+                 "                     --dim batch_size=1 for an LSTM's [T, batch_size, I];\n"
+                 "                     repeatable, up to %d\n",
+                 EIE_ONNX_MAX_DIMS);
 }
 
 static void print_shape(const eie_shape_t *s)
@@ -84,8 +91,28 @@ int eiectl_cmd_import(int argc, char **argv)
         return 0;
     }
     const char *in = NULL, *out = NULL, *name = NULL;
+    eie_onnx_dim_t dims[EIE_ONNX_MAX_DIMS];
+    size_t n_dims = 0;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0 ||
+        if (strcmp(argv[i], "--dim") == 0) {
+            if (i + 1 >= argc)
+                return eiectl_usage_error("import", "--dim needs NAME=SIZE");
+            char *spec = argv[++i], *eq = strchr(spec, '='), *end = NULL;
+            if (eq == NULL || eq == spec)
+                return eiectl_usage_error("import", "--dim '%s': expected NAME=SIZE", spec);
+            errno = 0;
+            long long v = strtoll(eq + 1, &end, 10);
+            if (errno != 0 || end == eq + 1 || *end != '\0' || v < 1 || v > INT32_MAX)
+                return eiectl_usage_error("import", "--dim '%s': SIZE must be an integer in 1..%d",
+                                          spec, INT32_MAX);
+            if (n_dims == EIE_ONNX_MAX_DIMS)
+                return eiectl_usage_error("import", "--dim: at most %d", EIE_ONNX_MAX_DIMS);
+            *eq = '\0';
+            for (size_t k = 0; k < n_dims; k++)
+                if (strcmp(dims[k].name, spec) == 0)
+                    return eiectl_usage_error("import", "--dim %s given twice", spec);
+            dims[n_dims++] = (eie_onnx_dim_t){.name = spec, .value = v};
+        } else if (strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0 ||
             strcmp(argv[i], "--name") == 0) {
             if (i + 1 >= argc)
                 return eiectl_usage_error("import", "%s needs a value", argv[i]);
@@ -105,7 +132,7 @@ int eiectl_cmd_import(int argc, char **argv)
         return eiectl_usage_error("import", "MODEL.onnx and -o MODEL.eie are required");
     if (name != NULL && name[0] == '\0')
         return eiectl_usage_error("import", "--name must not be empty");
-    eie_onnx_opts_t opts = {.model_name = name};
+    eie_onnx_opts_t opts = {.model_name = name, .dims = dims, .n_dims = n_dims};
     eie_builder_t *b;
     eie_error_t err;
     if (eie_onnx_import_graph_file(in, &opts, &b, &err) != EIE_STATUS_OK) {

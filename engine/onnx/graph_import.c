@@ -74,6 +74,7 @@ typedef struct gimp {
     pending_t *pend;
     size_t n_pend;
     char where[256];
+    const eie_onnx_opts_t *opts; /* may be NULL */
     eie_error_t *err;
 } gimp_t;
 
@@ -1839,11 +1840,36 @@ static eie_status_t import_node(gimp_t *imp, size_t i)
                          supported_ops);
 }
 
+/* The size given for the symbolic dimension dim (eie_onnx_dim_t), marking it used; 0: none. */
+static int64_t dim_given(const gimp_t *imp, const Onnx__TensorShapeProto__Dimension *dim,
+                         bool *used)
+{
+    if (dim == NULL || dim->value_case != ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM ||
+        imp->opts == NULL)
+        return 0;
+    for (size_t k = 0; k < imp->opts->n_dims; k++)
+        if (strcmp(imp->opts->dims[k].name, str(dim->dim_param)) == 0) {
+            used[k] = true;
+            return imp->opts->dims[k].value;
+        }
+    return 0;
+}
+
 /* Graph inputs that are not constants, with their datatypes and full shapes. */
 static eie_status_t add_inputs(gimp_t *imp)
 {
     const Onnx__GraphProto *g = imp->g;
-    size_t n_data = 0;
+    size_t n_data = 0, n_dims = imp->opts ? imp->opts->n_dims : 0;
+    bool used[EIE_ONNX_MAX_DIMS] = {false};
+    if (n_dims > EIE_ONNX_MAX_DIMS)
+        return eie_error_set(imp->err, EIE_STATUS_LIMIT,
+                             "%zu dimension sizes given; at most %d", n_dims, EIE_ONNX_MAX_DIMS);
+    for (size_t k = 0; k < n_dims; k++)
+        if (imp->opts->dims[k].value < 1 || imp->opts->dims[k].value > INT32_MAX)
+            return eie_error_set(imp->err, EIE_STATUS_INVALID_ARGUMENT,
+                                 "dimension '%.64s' given size %lld; sizes are 1..%d",
+                                 imp->opts->dims[k].name, (long long)imp->opts->dims[k].value,
+                                 INT32_MAX);
     for (size_t i = 0; i < g->n_input; i++) {
         const Onnx__ValueInfoProto *in = g->input[i];
         if (in == NULL || find_const(imp, in->name))
@@ -1870,10 +1896,22 @@ static eie_status_t add_inputs(gimp_t *imp)
             const Onnx__TensorShapeProto__Dimension *dim = tt->shape->dim[d];
             int fixed =
                 dim && dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+            int64_t given = fixed ? 0 : dim_given(imp, dim, used);
+            if (given > 0) {
+                s.dims[d] = given;
+                continue;
+            }
             if (!fixed && d == 0) {
                 s.dims[0] = -1;
                 continue;
             }
+            if (!fixed && dim != NULL &&
+                dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM)
+                return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
+                                     "%s: dimension %zu is symbolic ('%.64s'); eie needs fixed "
+                                     "sizes but for the batch (dimension 0): give it one "
+                                     "(eiectl import --dim %.64s=SIZE)",
+                                     imp->where, d, str(dim->dim_param), str(dim->dim_param));
             if (!fixed || dim->dim_value < 1)
                 return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
                                      "%s: dimension %zu is %s; eie needs fixed sizes but for "
@@ -1891,6 +1929,12 @@ static eie_status_t add_inputs(gimp_t *imp)
     if (n_data == 0)
         return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
                              "graph has no input that is not a constant");
+    for (size_t k = 0; k < n_dims; k++)
+        if (!used[k])
+            return eie_error_set(imp->err, EIE_STATUS_INVALID_ARGUMENT,
+                                 "dimension '%.64s' given a size, but no graph input has a "
+                                 "symbolic dimension of that name",
+                                 imp->opts->dims[k].name);
     return EIE_STATUS_OK;
 }
 
@@ -1958,7 +2002,7 @@ static void name_from_path(const char *path, char *out, size_t n)
 eie_status_t eie_onnx_import_graph_memory(const void *data, size_t len, const eie_onnx_opts_t *opts,
                                           eie_builder_t **builder_out, eie_error_t *err)
 {
-    gimp_t imp = {.err = err};
+    gimp_t imp = {.err = err, .opts = opts};
     eie_status_t st;
     if (len > EIE_ONNX_MAX_FILE)
         return eie_error_set(err, EIE_STATUS_LIMIT, "model of %zu bytes over the limit %llu", len,

@@ -62,9 +62,22 @@ typedef struct eie_onnx_binding {
     const eie_onnx_tensor_t *tensor;
 } eie_onnx_binding_t;
 
+/* A symbolic dimension of the graph inputs given a size at import (as
+ * onnxruntime's free dimension overrides): every input dimension named name
+ * becomes value. eie keeps only the batch (dimension 0) variable. */
+typedef struct eie_onnx_dim {
+    const char *name;
+    int64_t value; /* >= 1 */
+} eie_onnx_dim_t;
+
+/* Most dimension sizes one import takes. */
+#define EIE_ONNX_MAX_DIMS 16
+
 typedef struct eie_onnx_opts {
     const eie_onnx_binding_t *bindings; /* may be NULL */
     size_t n_bindings;
+    const eie_onnx_dim_t *dims;         /* graph import; may be NULL */
+    size_t n_dims;                      /* <= EIE_ONNX_MAX_DIMS */
     const char *model_name;             /* graph import: the model's name; NULL: from the
                                            file name ("model" from memory) */
 } eie_onnx_opts_t;

@@ -4,6 +4,7 @@ eie-graph-dump (public accessors, dense reference, cpu backend) and compared
 with the ONNX file: names, datatypes and shapes, every weight bit for bit,
 outputs within 1e-5 of a float64 numpy reference; import -> export -> import
 is byte-identical; each refused op or attribute names node, op and attribute."""
+import copy
 import json
 import os
 import subprocess
@@ -379,6 +380,27 @@ class GraphImportTest(unittest.TestCase):
         self.assertEqual(view["kind"], "reshape")
         self.roundtrip(eie, "torch_view")
 
+    def test_dim_sizes_a_symbolic_inner_dimension(self):
+        m = tiny(helper.make_node("Relu", ["x"], ["y"], name="r"), x_shape=("N", "C", 5, 5),
+                 out_shape=["N", "C", 5, 5])
+        RefusalTest.refuse(self, m, "dimension 1 is symbolic ('C')", "--dim C=SIZE")
+        eie, _ = self.import_model(m, "dim_c", "--dim", "C=2")
+        self.assertEqual(self.dump(eie)["inputs"][0]["shape"], [-1, 2, 5, 5])
+        for bad, msg in ((("--dim", "D=2"), "no graph input has a symbolic dimension"),):
+            with tempfile.TemporaryDirectory() as d:
+                src = os.path.join(d, "m.onnx")
+                onnx.save(m, src)
+                r = run(EIECTL, "import", src, "-o", os.path.join(d, "m.eie"), "--dim", "C=2",
+                        *bad)
+                self.assertEqual(r.returncode, 1, r.stderr)
+                self.assertIn("dimension 'D'", r.stderr)
+                self.assertIn(msg, r.stderr)
+        for args in (("--dim",), ("--dim", "C"), ("--dim", "=3"), ("--dim", "C=0"),
+                     ("--dim", "C=x"), ("--dim", "C=2", "--dim", "C=3")):
+            r = run(EIECTL, "import", "x.onnx", "-o", "y", *args)
+            self.assertEqual(r.returncode, 2, args)
+            self.assertIn("--dim", r.stderr)
+
     def test_model_name_from_file_or_flag(self):
         m, _ = two_inputs(np.random.default_rng(1))
         eie, _ = self.import_model(m, "my-model")
@@ -698,11 +720,26 @@ class LstmImportTest(unittest.TestCase):
     import_model = GraphImportTest.import_model
     dump = GraphImportTest.dump
 
-    def check_lstm(self, stem, T, **kw):
+    def check_lstm(self, stem, T, symbolic_n=None, **kw):
+        """symbolic_n: name the sequences' dimension N of x and the outputs so, as an
+        exporter with a dynamic batch does; the import then needs --dim NAME=N."""
         rng = np.random.default_rng(11)
         m, w, h0, c0 = lstm_model(rng, **kw)
-        eie, _ = self.import_model(m, stem)
-        N, I = m.graph.input[0].type.tensor_type.shape.dim[1].dim_value, w["W"].shape[2]
+        fixed = copy.deepcopy(m)  # the shapes the import keeps
+        if symbolic_n:
+            for v in [m.graph.input[0], *m.graph.output]:
+                v.type.tensor_type.shape.dim[1].dim_param = symbolic_n
+            with tempfile.TemporaryDirectory() as d:
+                src = os.path.join(d, "m.onnx")
+                onnx.save(m, src)
+                r = run(EIECTL, "import", src, "-o", os.path.join(d, "m.eie"))
+                self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+                self.assertIn("graph input 'x': dimension 1 is symbolic ('%s')" % symbolic_n,
+                              r.stderr)
+                self.assertIn("--dim %s=SIZE" % symbolic_n, r.stderr)
+        N, I = kw.get("N", 2), w["W"].shape[2]
+        extra = ("--dim", "%s=%d" % (symbolic_n, N)) if symbolic_n else ()
+        eie, _ = self.import_model(m, stem, *extra)
         x = f32(rng, T, N, I)
         x[x < -0.8] = 0.0  # zeros the column walk skips
         feeds, order = {"x": x}, ["x"]
@@ -727,8 +764,8 @@ class LstmImportTest(unittest.TestCase):
                 y = y[:exp.size]  # a final state fills the first sample only
                 err = np.max(np.abs(y.astype(np.float64) - exp))
                 self.assertLessEqual(err, 1e-5, "%s %s" % (run_name % k, o.name))
-        self.assertEqual(info["outputs"], onnx_io(m.graph.output))
-        self.assertEqual(info["inputs"], onnx_io(m.graph.input))
+        self.assertEqual(info["outputs"], onnx_io(fixed.graph.output))
+        self.assertEqual(info["inputs"], onnx_io(fixed.graph.input))
         if "Wd" not in w:
             # import -> export -> import: the same bytes (B = [bias, -0.0] keeps the bias)
             e = GraphImportTest.roundtrip(self, eie, stem)
@@ -755,6 +792,11 @@ class LstmImportTest(unittest.TestCase):
 
     def test_lstm_initial_c_from_a_graph_input_h_zero(self):
         self.check_lstm("lstm_fed_c", 5, state="input_c", N=4)
+
+    def test_lstm_symbolic_sequences_dimension_given_with_dim(self):
+        # PyTorch's dynamic batch on [T, N, I]: N named, its initial state broadcast by
+        # Shape + Expand from x; --dim fixes N, T stays the served batch
+        self.check_lstm("lstm_dyn", 6, symbolic_n="batch_size", state="expand", N=3, I=6, H=5)
 
     def test_lstm_then_matmul_add_softmax_over_every_step(self):
         info = self.check_lstm("lstm_decoder", 9, N=3, vocab=11)
