@@ -15,19 +15,20 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: eiectl import MODEL.onnx -o MODEL.eie [--name NAME] [--dim NAME=SIZE ...]\n\n"
-                 "Converts an ONNX model to a .eie graph exactly: graph input and output\n"
-                 "names, datatypes and shapes are kept, and every weight bit for bit. A layer\n"
-                 "whose nonzero weights take at most 255 distinct values is stored with a\n"
-                 "codebook of the fewest bits that hold them, any other exactly.\n"
-                 "BatchNormalization is folded into the layer before it (in float64).\n\n"
-                 "  -o, --output FILE  the .eie to write\n"
-                 "  --name NAME        model name (default: the ONNX file's name without .onnx)\n"
-                 "  --dim NAME=SIZE    give the symbolic input dimension NAME a fixed size\n"
-                 "                     (eie keeps only the batch, dimension 0, variable), e.g.\n"
-                 "                     --dim batch_size=1 for an LSTM's [T, batch_size, I];\n"
-                 "                     repeatable, up to %d\n",
-                 EIE_ONNX_MAX_DIMS);
+    fprintf(out,
+            "usage: eiectl import MODEL.onnx -o MODEL.eie [--name NAME] [--dim NAME=SIZE ...]\n\n"
+            "Converts an ONNX model to a .eie graph exactly: graph input and output\n"
+            "names, datatypes and shapes are kept, and every weight bit for bit. A layer\n"
+            "whose nonzero weights take at most 255 distinct values is stored with a\n"
+            "codebook of the fewest bits that hold them, any other exactly.\n"
+            "BatchNormalization is folded into the layer before it (in float64).\n\n"
+            "  -o, --output FILE  the .eie to write\n"
+            "  --name NAME        model name (default: the ONNX file's name without .onnx)\n"
+            "  --dim NAME=SIZE    give the symbolic input dimension NAME a fixed size\n"
+            "                     (eie keeps only the batch, dimension 0, variable), e.g.\n"
+            "                     --dim batch_size=1 for an LSTM's [T, batch_size, I];\n"
+            "                     repeatable, up to %d\n",
+            EIE_ONNX_MAX_DIMS);
 }
 
 static void print_shape(const eie_shape_t *s)
@@ -113,7 +114,7 @@ int eiectl_cmd_import(int argc, char **argv)
                     return eiectl_usage_error("import", "--dim %s given twice", spec);
             dims[n_dims++] = (eie_onnx_dim_t){.name = spec, .value = v};
         } else if (strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0 ||
-            strcmp(argv[i], "--name") == 0) {
+                   strcmp(argv[i], "--name") == 0) {
             if (i + 1 >= argc)
                 return eiectl_usage_error("import", "%s needs a value", argv[i]);
             if (argv[i][1] == 'o' || argv[i][2] == 'o')

@@ -66,12 +66,13 @@ static bool split_named(char *arg, named_input_t *out)
 
 /* Decodes and prints a response of rows rows; the exit code (1 after saying why). */
 static int print_response(const char *addr, const char *model, Inference__ModelInferResponse *r,
-                          size_t rows, bool json, size_t top_k)
+                          size_t rows, const Inference__ModelMetadataResponse *md, bool json,
+                          size_t top_k)
 {
     eiectl_infer_output_t outs[EIECTL_INFER_MAX_OUTPUTS];
     size_t nouts;
     eie_error_t err;
-    if (eiectl_infer_response_decode(r, rows, outs, &nouts, &err) != EIE_STATUS_OK) {
+    if (eiectl_infer_response_decode(r, rows, md, outs, &nouts, &err) != EIE_STATUS_OK) {
         fprintf(stderr, "eiectl infer: %s: model '%s': %s\n", addr, model, err.msg);
         return 1;
     }
@@ -99,23 +100,26 @@ static int infer_named(const eiectl_remote_opts_t *ro, const char *model, const 
     eiectl_rpc_t rpc;
     if (!eiectl_remote_open("infer", ro, &rpc))
         goto free_inputs;
-    ProtobufCMessage *md_msg = NULL, *resp = NULL;
+    ProtobufCMessage *resp = NULL;
     eiectl_rpc_status_t st;
-    Inference__ModelMetadataRequest mreq = INFERENCE__MODEL_METADATA_REQUEST__INIT;
-    mreq.name = (char *)model;
-    mreq.version = (char *)version;
-    if (!eiectl_rpc_call(&rpc, "/inference.GRPCInferenceService/ModelMetadata", &mreq.base,
-                         &inference__model_metadata_response__descriptor, &md_msg, &st)) {
-        eiectl_remote_print_error("infer", ro->addr, &st);
+    Inference__ModelMetadataResponse *md = NULL;
+    if (!eiectl_model_metadata_fetch("infer", &rpc, ro->addr, model, version, &md))
         goto done;
-    }
-    Inference__ModelMetadataResponse *md = (Inference__ModelMetadataResponse *)md_msg;
     if (md->n_inputs != n_named) {
         fprintf(stderr, "eiectl infer: model '%s' has %zu inputs; %zu given by name\n", model,
                 md->n_inputs, n_named);
         goto done;
     }
-    size_t rows = named[0].in.rows;
+    /* The batch: the rows of the inputs whose leading dimension is variable. An
+       input with a fixed one (an LSTM's fed state, [1, N, H]) is its own size. */
+    size_t rows = 0;
+    for (size_t i = 0; i < md->n_inputs && rows == 0; i++)
+        for (size_t k = 0; k < n_named; k++)
+            if (md->inputs[i]->name != NULL && strcmp(named[k].name, md->inputs[i]->name) == 0 &&
+                (md->inputs[i]->n_shape < 2 || md->inputs[i]->shape[0] < 0))
+                rows = named[k].in.rows;
+    if (rows == 0)
+        rows = named[0].in.rows;
     for (size_t i = 0; i < md->n_inputs; i++) {
         /* each model input checked as a one-input model's would be */
         Inference__ModelMetadataResponse one = *md;
@@ -135,17 +139,25 @@ static int infer_named(const eiectl_remote_opts_t *ro, const char *model, const 
                     model, mi.name, mi.name);
             goto done;
         }
-        if (ni->in.cols != mi.features || ni->in.rows != rows) {
-            fprintf(stderr, "eiectl infer: input '%s' has %zu rows of %zu values; model '%s' "
-                    "takes %zu values a row and every input the same rows (%zu)\n",
-                    ni->name, ni->in.rows, ni->in.cols, model, mi.features, rows);
+        bool fixed = mi.rank >= 2 && mi.shape[0] >= 0;
+        size_t want = fixed ? (size_t)mi.shape[0] : rows;
+        if (ni->in.cols != mi.features || ni->in.rows != want) {
+            if (fixed)
+                fprintf(stderr, "eiectl infer: input '%s' has %zu rows of %zu values; model '%s' "
+                        "takes exactly %zu rows of %zu values there (its shape starts with "
+                        "%zu, whatever the batch)\n",
+                        ni->name, ni->in.rows, ni->in.cols, model, want, mi.features, want);
+            else
+                fprintf(stderr, "eiectl infer: input '%s' has %zu rows of %zu values; model '%s' "
+                        "takes %zu values a row and every batched input the same rows (%zu)\n",
+                        ni->name, ni->in.rows, ni->in.cols, model, mi.features, rows);
             goto done;
         }
         ni->rank = mi.rank < 2 ? 2 : mi.rank;
         memcpy(ni->shape, mi.shape, sizeof ni->shape);
         if (mi.rank < 2)
             ni->shape[1] = (int64_t)mi.features;
-        ni->shape[0] = (int64_t)rows;
+        ni->shape[0] = (int64_t)want;
     }
     Inference__ModelInferRequest req = INFERENCE__MODEL_INFER_REQUEST__INIT;
     Inference__ModelInferRequest__InferInputTensor tensors[MAX_NAMED], *tp[MAX_NAMED];
@@ -183,12 +195,13 @@ static int infer_named(const eiectl_remote_opts_t *ro, const char *model, const 
         eiectl_remote_print_error("infer", ro->addr, &st);
         goto done;
     }
-    rc = print_response(ro->addr, model, (Inference__ModelInferResponse *)resp, rows, json, top_k);
+    rc = print_response(ro->addr, model, (Inference__ModelInferResponse *)resp, rows, md, json,
+                        top_k);
 done:
     if (resp != NULL)
         protobuf_c_message_free_unpacked(resp, NULL);
-    if (md_msg != NULL)
-        protobuf_c_message_free_unpacked(md_msg, NULL);
+    if (md != NULL)
+        protobuf_c_message_free_unpacked(&md->base, NULL);
     eiectl_rpc_close(&rpc);
 free_inputs:
     for (size_t i = 0; i < n_named; i++) {
@@ -321,8 +334,13 @@ int eiectl_cmd_infer(int argc, char **argv)
     eiectl_infer_request_t req;
     bool have_req = false;
     ProtobufCMessage *resp = NULL;
-    if (!eiectl_model_input_fetch("infer", &rpc, ro.addr, model, version, &mi))
+    Inference__ModelMetadataResponse *md = NULL;
+    if (!eiectl_model_metadata_fetch("infer", &rpc, ro.addr, model, version, &md))
         goto done;
+    if (eiectl_model_input_from_metadata(md, &mi, &err) != EIE_STATUS_OK) {
+        fprintf(stderr, "eiectl infer: %s: %s\n", ro.addr, err.msg);
+        goto done;
+    }
     if (in.cols != mi.features) {
         fprintf(stderr, "eiectl infer: input has %zu values per row; model '%s' input '%s' "
                 "takes %zu\n", in.cols, model, mi.name, mi.features);
@@ -342,11 +360,13 @@ int eiectl_cmd_infer(int argc, char **argv)
         eiectl_remote_print_error("infer", ro.addr, &st);
         goto done;
     }
-    rc = print_response(ro.addr, model, (Inference__ModelInferResponse *)resp, in.rows, json,
+    rc = print_response(ro.addr, model, (Inference__ModelInferResponse *)resp, in.rows, md, json,
                         top_k);
 done:
     if (resp != NULL)
         protobuf_c_message_free_unpacked(resp, NULL);
+    if (md != NULL)
+        protobuf_c_message_free_unpacked(&md->base, NULL);
     if (have_req)
         eiectl_infer_request_free(&req);
     eiectl_rpc_close(&rpc);

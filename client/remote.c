@@ -218,9 +218,9 @@ void eiectl_infer_request_set_shape(eiectl_infer_request_t *req, size_t rank,
     req->input.n_shape = rank < 8 ? rank : 8;
 }
 
-bool eiectl_model_input_fetch(const char *cmd, eiectl_rpc_t *rpc, const char *addr,
-                              const char *model, const char *version,
-                              eiectl_model_input_t *input_out)
+bool eiectl_model_metadata_fetch(const char *cmd, eiectl_rpc_t *rpc, const char *addr,
+                                 const char *model, const char *version,
+                                 Inference__ModelMetadataResponse **md_out)
 {
     Inference__ModelMetadataRequest req = INFERENCE__MODEL_METADATA_REQUEST__INIT;
     req.name = (char *)model;
@@ -232,12 +232,22 @@ bool eiectl_model_input_fetch(const char *cmd, eiectl_rpc_t *rpc, const char *ad
         eiectl_remote_print_error(cmd, addr, &st);
         return false;
     }
+    *md_out = (Inference__ModelMetadataResponse *)resp;
+    return true;
+}
+
+bool eiectl_model_input_fetch(const char *cmd, eiectl_rpc_t *rpc, const char *addr,
+                              const char *model, const char *version,
+                              eiectl_model_input_t *input_out)
+{
+    Inference__ModelMetadataResponse *md;
+    if (!eiectl_model_metadata_fetch(cmd, rpc, addr, model, version, &md))
+        return false;
     eie_error_t err;
-    bool ok = eiectl_model_input_from_metadata((Inference__ModelMetadataResponse *)resp, input_out,
-                                               &err) == EIE_STATUS_OK;
+    bool ok = eiectl_model_input_from_metadata(md, input_out, &err) == EIE_STATUS_OK;
     if (!ok)
         fprintf(stderr, "eiectl %s: %s: %s\n", cmd, addr, err.msg);
-    protobuf_c_message_free_unpacked(resp, NULL);
+    protobuf_c_message_free_unpacked(&md->base, NULL);
     return ok;
 }
 
@@ -307,7 +317,22 @@ static size_t nd_sample(const Inference__ModelInferResponse__InferOutputTensor *
     return (size_t)n;
 }
 
-eie_status_t eiectl_infer_response_decode(const Inference__ModelInferResponse *resp, size_t rows,
+/* The rows output name has: the batch's, or the fixed leading dimension md declares. */
+static size_t output_rows(const Inference__ModelMetadataResponse *md, const char *name,
+                          size_t rows)
+{
+    for (size_t i = 0; md != NULL && i < md->n_outputs; i++) {
+        const Inference__ModelMetadataResponse__TensorMetadata *o = md->outputs[i];
+        if (o->name != NULL && strcmp(o->name, name) == 0 && o->n_shape >= 2 &&
+            o->shape[0] >= 0)
+            return (size_t)o->shape[0];
+    }
+    return rows;
+}
+
+eie_status_t eiectl_infer_response_decode(const Inference__ModelInferResponse *resp,
+                                          size_t batch_rows,
+                                          const Inference__ModelMetadataResponse *md,
                                           eiectl_infer_output_t *outputs_out, size_t *count_out,
                                           eie_error_t *err)
 {
@@ -329,6 +354,7 @@ eie_status_t eiectl_infer_response_decode(const Inference__ModelInferResponse *r
         eiectl_infer_output_t *out = &outputs_out[o];
         memset(out, 0, sizeof *out);
         out->name = name;
+        size_t rows = output_rows(md, name, batch_rows);
         if (t->datatype == NULL || strcmp(t->datatype, "FP32") != 0) {
             st = eie_error_set(err, EIE_STATUS_UNSUPPORTED,
                                "output '%s' has datatype '%s'; eiectl reads FP32", name,

@@ -107,6 +107,12 @@ typedef struct eiectl_model_input {
 eie_status_t eiectl_model_input_from_metadata(const Inference__ModelMetadataResponse *md,
                                               eiectl_model_input_t *input_out, eie_error_t *err);
 
+/* Asks the server for a model's metadata (*md_out: free with
+ * protobuf_c_message_free_unpacked); prints errors as "eiectl CMD: ...". */
+bool eiectl_model_metadata_fetch(const char *cmd, eiectl_rpc_t *rpc, const char *addr,
+                                 const char *model, const char *version,
+                                 Inference__ModelMetadataResponse **md_out);
+
 /* Asks the server for metadata and extracts the input; prints errors as "eiectl CMD: ...". */
 bool eiectl_model_input_fetch(const char *cmd, eiectl_rpc_t *rpc, const char *addr,
                               const char *model, const char *version,
@@ -148,10 +154,13 @@ typedef struct eiectl_infer_output {
  * Decodes every output of a reply (raw_output_contents or
  * contents.fp32_contents) into outputs_out (EIECTL_INFER_MAX_OUTPUTS
  * entries); each must be FP32 with shape [rows, N] or [N] when rows is 1, or
- * [rows, d1, d2, ...] (N = d1 x d2 x ...).
+ * [rows, d1, d2, ...] (N = d1 x d2 x ...). md (NULL: none) is the model's
+ * metadata: an output it declares with a fixed leading dimension (an LSTM's
+ * final state, [1, N, H]) has that many rows instead of the batch's.
  * Errors name the output and the mismatch. Free with eiectl_infer_outputs_free.
  */
 eie_status_t eiectl_infer_response_decode(const Inference__ModelInferResponse *resp, size_t rows,
+                                          const Inference__ModelMetadataResponse *md,
                                           eiectl_infer_output_t *outputs_out, size_t *count_out,
                                           eie_error_t *err);
 

@@ -185,7 +185,7 @@ Test(infer_reply, raw_and_typed_contents_decode_alike)
         reply_init(&r, "FP32", 2, 2, 4, 8, raw);
         eiectl_infer_output_t outs[EIECTL_INFER_MAX_OUTPUTS];
         size_t n;
-        cr_assert_eq(eiectl_infer_response_decode(&r.resp, 2, outs, &n, &error), EIE_STATUS_OK,
+        cr_assert_eq(eiectl_infer_response_decode(&r.resp, 2, NULL, outs, &n, &error), EIE_STATUS_OK,
                      "%s", error.msg);
         cr_assert_eq(n, 1);
         cr_assert_str_eq(outs[0].name, "probs");
@@ -198,7 +198,7 @@ Test(infer_reply, raw_and_typed_contents_decode_alike)
     reply_init(&r, "FP32", 1, 8, 0, 8, true); /* [N] for one row */
     eiectl_infer_output_t outs[EIECTL_INFER_MAX_OUTPUTS];
     size_t n;
-    cr_assert_eq(eiectl_infer_response_decode(&r.resp, 1, outs, &n, &error), EIE_STATUS_OK, "%s",
+    cr_assert_eq(eiectl_infer_response_decode(&r.resp, 1, NULL, outs, &n, &error), EIE_STATUS_OK, "%s",
                  error.msg);
     cr_assert_eq(outs[0].cols, 8);
     eiectl_infer_outputs_free(outs, n);
@@ -232,7 +232,7 @@ Test(infer_reply, every_mismatch_is_named)
                    cases[i].raw);
         eiectl_infer_output_t outs[EIECTL_INFER_MAX_OUTPUTS];
         size_t n = 99;
-        cr_assert_eq(eiectl_infer_response_decode(&r.resp, cases[i].rows, outs, &n, &error),
+        cr_assert_eq(eiectl_infer_response_decode(&r.resp, cases[i].rows, NULL, outs, &n, &error),
                      cases[i].status, "case %zu", i);
         cr_assert_eq(n, 0);
         cr_assert(strstr(error.msg, cases[i].want) != NULL, "case %zu: '%s'", i, error.msg);
@@ -242,14 +242,45 @@ Test(infer_reply, every_mismatch_is_named)
     r.resp.n_outputs = 0;
     eiectl_infer_output_t outs[EIECTL_INFER_MAX_OUTPUTS];
     size_t n;
-    cr_assert_eq(eiectl_infer_response_decode(&r.resp, 2, outs, &n, &error),
+    cr_assert_eq(eiectl_infer_response_decode(&r.resp, 2, NULL, outs, &n, &error),
                  EIE_STATUS_INVALID_ARGUMENT);
     cr_assert_str_eq(error.msg, "reply has no outputs");
     reply_init(&r, "FP32", 2, 2, 4, 8, true);
     r.resp.n_raw_output_contents = 2;
-    cr_assert_eq(eiectl_infer_response_decode(&r.resp, 2, outs, &n, &error),
+    cr_assert_eq(eiectl_infer_response_decode(&r.resp, 2, NULL, outs, &n, &error),
                  EIE_STATUS_INVALID_ARGUMENT);
     cr_assert(strstr(error.msg, "1 outputs but 2 raw_output_contents") != NULL, "%s", error.msg);
+}
+
+/* An output the metadata declares with a fixed leading dimension (an LSTM's
+ * final state) has that many rows whatever the batch; without the metadata
+ * it must have the batch's. */
+Test(infer_reply, a_fixed_leading_dimension_from_the_metadata)
+{
+    reply_t r;
+    reply_init(&r, "FP32", 2, 1, 8, 8, true);
+    int64_t shape[3] = {1, 2, 4};
+    Inference__ModelMetadataResponse md = INFERENCE__MODEL_METADATA_RESPONSE__INIT;
+    Inference__ModelMetadataResponse__TensorMetadata o =
+        INFERENCE__MODEL_METADATA_RESPONSE__TENSOR_METADATA__INIT, *op = &o;
+    o.name = (char *)"probs";
+    o.n_shape = 3;
+    o.shape = shape;
+    md.n_outputs = 1;
+    md.outputs = &op;
+    eiectl_infer_output_t outs[EIECTL_INFER_MAX_OUTPUTS];
+    size_t n;
+    cr_assert_eq(eiectl_infer_response_decode(&r.resp, 3, &md, outs, &n, &error), EIE_STATUS_OK,
+                 "%s", error.msg);
+    cr_assert_eq(outs[0].rows, 1);
+    cr_assert_eq(outs[0].cols, 8);
+    eiectl_infer_outputs_free(outs, n);
+    cr_assert_eq(eiectl_infer_response_decode(&r.resp, 3, NULL, outs, &n, &error),
+                 EIE_STATUS_INVALID_ARGUMENT);
+    cr_assert(strstr(error.msg, "expected [3, N]") != NULL, "%s", error.msg);
+    shape[0] = -1; /* declared variable: the batch's rows again */
+    cr_assert_eq(eiectl_infer_response_decode(&r.resp, 3, &md, outs, &n, &error),
+                 EIE_STATUS_INVALID_ARGUMENT);
 }
 
 Test(infer_print, text_values_and_top_k_table)

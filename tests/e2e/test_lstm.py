@@ -6,6 +6,7 @@ equal a float64 LSTM started from that state, for T = 1 and T > 1, on the
 cpu backend and within the fixed-point bound on eie-sim; a request without
 a state, or with one of the wrong shape, is refused naming it. Python grpcio
 is the independent client."""
+import json
 import os
 import sys
 import tempfile
@@ -140,6 +141,38 @@ class LstmFedStateTest(unittest.TestCase):
             # the daemon still answers after the refusals
             self.check(stub(request("fed", [("x", x), ("h0", h0), ("c0", c0)]), timeout=10),
                        x, h0, c0, self.w_fed, ("y", "Y_h", "Y_c"), 1e-5)
+
+    def test_eiectl_infer_sends_the_state_at_its_own_size(self):
+        # x carries T rows, h0 and c0 one each ([1, N, H] whatever T); Y_h, Y_c come
+        # back as one row, y as T
+        conf = ("[server]\ndrain_delay = 0s\nexit_timeout = 5s\n[models]\nfed = %s\n"
+                % self.paths["fed"])
+        T = 5
+        x = self.rng.standard_normal((T, N, I)).astype(np.float32)
+        h0, c0 = self.state()
+        files = {}
+        for name, a in (("x", x), ("h0", h0), ("c0", c0)):
+            files[name] = os.path.join(self.tmp.name, "infer_%s.npy" % name)
+            np.save(files[name], a)
+        with Daemon(conf) as d, d.channel() as ch:
+            wait_ready(ch, "fed")
+            addr = "127.0.0.1:%d" % d.port
+            r = eiectl("infer", "-m", "fed", "--addr", addr, "--json",
+                       *[a for k in ("x", "h0", "c0") for a in ("--input", "%s=%s" % (k, files[k]))])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            out = {o["name"]: o for o in json.loads(r.stdout)["outputs"]}
+            Y, Yh, Yc = cases.np_lstm(x, self.w_fed["W"], self.w_fed["R"], self.w_fed["B"], h0, c0)
+            for name, exp in (("y", Y[:, 0]), ("Y_h", Yh), ("Y_c", Yc)):
+                got = np.array(out[name]["data"], np.float64)
+                self.assertEqual(got.shape, (exp.shape[0], N * H), name)
+                self.assertLessEqual(np.max(np.abs(got.ravel() - exp.ravel())), 1e-5, name)
+            # a state of T rows is refused before anything is sent, naming the fixed size
+            np.save(files["h0"], np.zeros((T, N, H), np.float32))
+            r = eiectl("infer", "-m", "fed", "--addr", addr,
+                       *[a for k in ("x", "h0", "c0") for a in ("--input", "%s=%s" % (k, files[k]))])
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("input 'h0' has 5 rows of 8 values", r.stderr)
+            self.assertIn("takes exactly 1 rows", r.stderr)
 
     def test_eie_sim_backend_starts_from_the_fed_state(self):
         conf = ("[server]\ndrain_delay = 0s\nexit_timeout = 5s\n[engine]\n"
