@@ -52,16 +52,26 @@ static void run_free(run_t *r)
         free(r->out[i]);
 }
 
-static void run_cpu(const eie_model_t *m, unsigned n_pes, float **in, size_t batch, run_t *r,
-                    eie_run_info_t *info)
+/* An engine of n_pes PEs (the column form alone if column_only) and m on it. */
+static eie_net_t *open_net(const eie_model_t *m, unsigned n_pes, bool column_only,
+                           eie_engine_t **e)
 {
     eie_engine_opts_t o = eie_engine_opts_default();
     o.n_pes = n_pes;
-    eie_engine_t *e;
+    o.cpu_column_only = column_only;
     eie_net_t *net;
     eie_error_t err;
-    cr_assert_eq(eie_engine_init(&o, &e, &err), EIE_STATUS_OK, "%s", err.msg);
-    cr_assert_eq(eie_net_init(e, m, &net, &err), EIE_STATUS_OK, "%s", err.msg);
+    cr_assert_eq(eie_engine_init(&o, e, &err), EIE_STATUS_OK, "%s", err.msg);
+    cr_assert_eq(eie_net_init(*e, m, &net, &err), EIE_STATUS_OK, "%s", err.msg);
+    return net;
+}
+
+static void run_cpu(const eie_model_t *m, unsigned n_pes, float **in, size_t batch, run_t *r,
+                    eie_run_info_t *info)
+{
+    eie_engine_t *e;
+    eie_net_t *net = open_net(m, n_pes, false, &e);
+    eie_error_t err;
     outputs_alloc(m, batch, r);
     cr_assert_eq(eie_net_run_multi(net, (const float *const *)in, batch, r->out, info, &err),
                  EIE_STATUS_OK, "%s", err.msg);
@@ -468,14 +478,9 @@ Test(graph_run, layout_over_the_limit_is_refused_before_it_is_packed)
 static void run_one(const eie_model_t *m, unsigned n_pes, bool column_only, const float *x,
                     size_t batch, float *y, eie_run_info_t *info)
 {
-    eie_engine_opts_t o = eie_engine_opts_default();
-    o.n_pes = n_pes;
-    o.cpu_column_only = column_only;
     eie_engine_t *e;
-    eie_net_t *net;
+    eie_net_t *net = open_net(m, n_pes, column_only, &e);
     eie_error_t err;
-    cr_assert_eq(eie_engine_init(&o, &e, &err), EIE_STATUS_OK, "%s", err.msg);
-    cr_assert_eq(eie_net_init(e, m, &net, &err), EIE_STATUS_OK, "%s", err.msg);
     const float *in[1] = {x};
     float *out[1] = {y};
     cr_assert_eq(eie_net_run_multi(net, in, batch, out, info, &err), EIE_STATUS_OK, "%s",
