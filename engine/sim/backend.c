@@ -19,9 +19,10 @@ typedef struct sim_state {
 typedef struct sim_job {
     eie_pool_job_t base;
     eie_sim_t *sim;
-    const float *in;
-    const float *const *ins; /* a model with an lstm's fed initial state: every input */
-    float *out;
+    const float *const *ins; /* every graph input (in1 for the single-array forms) */
+    float *const *outs;      /* every graph output (out1 likewise) */
+    const float *in1;
+    float *out1;
     size_t batch;
     eie_run_done_fn done;
     void *user;
@@ -93,51 +94,48 @@ static eie_status_t sim_net_init(void *state, const eie_model_t *model, void **n
 
 static void sim_net_free(void *net) { eie_sim_free(net); }
 
-/* Runs a batch input by input, summing the reports into info. */
-static eie_status_t run_batch(eie_sim_t *sim, const float *in, size_t batch, float *out,
-                              eie_run_info_t *info, eie_error_t *err)
+/* Most graph outputs a run takes (a run's per-sample pointers live on the stack). */
+#define SIM_MAX_OUTPUTS 64
+
+/* Adds one run's report into info (and its PE cycles into *pe_cycles). */
+static void info_add(eie_run_info_t *info, const eie_sim_report_t *rep, double *pe_cycles)
+{
+    info->entries += rep->total.entries;
+    info->nonzero_acts += rep->total.broadcasts;
+    info->cycles += rep->total.cycles;
+    info->sim_time_us += rep->total.time_us;
+    info->energy_uj += rep->total.energy_uj;
+    *pe_cycles += (double)rep->total.cycles * rep->params.n_pes;
+}
+
+/* Runs a batch: a sequence model's batch is one sequence, its steps in order (one
+   run); any other model's, input by input, summing the reports into info. */
+static eie_status_t run_batch(eie_sim_t *sim, const float *const *ins, size_t batch,
+                              float *const *outs, eie_run_info_t *info, eie_error_t *err)
 {
     *info = (eie_run_info_t){0};
-    size_t din = eie_sim_input_dim(sim), dout = eie_sim_output_dim(sim);
     double pe_cycles = 0.0;
-    /* a sequence model's batch is one sequence, its steps in order */
+    size_t n_out = eie_sim_output_count(sim);
+    if (n_out > SIM_MAX_OUTPUTS)
+        return eie_error_set(err, EIE_STATUS_LIMIT, "eie-sim: %zu outputs, at most %d", n_out,
+                             SIM_MAX_OUTPUTS);
     size_t runs = eie_sim_is_sequence(sim) ? 1 : batch;
+    size_t steps = eie_sim_is_sequence(sim) ? batch : 1;
     for (size_t b = 0; b < runs; b++) {
+        /* a model without an lstm has one input (eie_sim_init refuses others) */
+        const float *in = ins[0] + b * eie_sim_input_dim(sim);
+        float *out[SIM_MAX_OUTPUTS];
+        for (size_t o = 0; o < n_out; o++)
+            out[o] = outs[o] + b * eie_sim_output_dim_of(sim, o);
         eie_sim_report_t rep;
-        eie_status_t st = runs == 1 && batch > 1
-                              ? eie_sim_run_sequence(sim, in, batch, out, &rep, err)
-                              : eie_sim_run(sim, in + b * din, out + b * dout, &rep, err);
+        eie_status_t st = eie_sim_run_sequence_multi(sim, runs == 1 ? ins : &in, steps, out,
+                                                     &rep, err);
         if (st != EIE_STATUS_OK)
             return st;
-        info->entries += rep.total.entries;
-        info->nonzero_acts += rep.total.broadcasts;
-        info->cycles += rep.total.cycles;
-        info->sim_time_us += rep.total.time_us;
-        info->energy_uj += rep.total.energy_uj;
-        pe_cycles += (double)rep.total.cycles * rep.params.n_pes;
+        info_add(info, &rep, &pe_cycles);
         eie_sim_report_clear(&rep);
     }
     info->efficiency = pe_cycles > 0 ? (double)info->entries / pe_cycles : 0.0;
-    return EIE_STATUS_OK;
-}
-
-/* A sequence whose lstm takes its initial state from graph inputs: one run. */
-static eie_status_t run_fed(eie_sim_t *sim, const float *const *ins, size_t steps, float *out,
-                            eie_run_info_t *info, eie_error_t *err)
-{
-    eie_sim_report_t rep;
-    *info = (eie_run_info_t){0};
-    eie_status_t st = eie_sim_run_sequence_multi(sim, ins, steps, out, &rep, err);
-    if (st != EIE_STATUS_OK)
-        return st;
-    info->entries = rep.total.entries;
-    info->nonzero_acts = rep.total.broadcasts;
-    info->cycles = rep.total.cycles;
-    info->sim_time_us = rep.total.time_us;
-    info->energy_uj = rep.total.energy_uj;
-    double pe_cycles = (double)rep.total.cycles * rep.params.n_pes;
-    info->efficiency = pe_cycles > 0 ? (double)info->entries / pe_cycles : 0.0;
-    eie_sim_report_clear(&rep);
     return EIE_STATUS_OK;
 }
 
@@ -146,9 +144,7 @@ static void job_run(eie_pool_job_t *base, unsigned pe, eie_pool_t *pool)
     sim_job_t *job = (sim_job_t *)base;
     (void)pe;
     (void)pool;
-    job->status = job->ins != NULL
-                      ? run_fed(job->sim, job->ins, job->batch, job->out, &job->info, &job->err)
-                      : run_batch(job->sim, job->in, job->batch, job->out, &job->info, &job->err);
+    job->status = run_batch(job->sim, job->ins, job->batch, job->outs, &job->info, &job->err);
 }
 
 static void job_finish(eie_pool_job_t *base)
@@ -163,6 +159,27 @@ static void job_finish(eie_pool_job_t *base)
     done(user, st, &info, st == EIE_STATUS_OK ? NULL : &err);
 }
 
+/* Every graph input and output of a model (the array stays the caller's until done). */
+static eie_status_t sim_net_submit_multi(void *state, void *net, const float *const *inputs,
+                                         size_t batch, float *const *outputs,
+                                         eie_run_done_fn done, void *user, eie_error_t *err)
+{
+    sim_state_t *s = state;
+    sim_job_t *job = calloc(1, sizeof *job);
+    if (job == NULL)
+        return eie_error_set(err, EIE_STATUS_NO_MEMORY, "eie-sim: out of memory queueing a run");
+    job->base.run = job_run;
+    job->base.finish = job_finish;
+    job->sim = net;
+    job->ins = inputs;
+    job->outs = outputs;
+    job->batch = batch;
+    job->done = done;
+    job->user = user;
+    eie_pool_submit(s->pool, &job->base);
+    return EIE_STATUS_OK;
+}
+
 static eie_status_t sim_net_submit(void *state, void *net, const float *input, size_t batch,
                                    float *output, eie_run_done_fn done, void *user,
                                    eie_error_t *err)
@@ -174,8 +191,10 @@ static eie_status_t sim_net_submit(void *state, void *net, const float *input, s
     job->base.run = job_run;
     job->base.finish = job_finish;
     job->sim = net;
-    job->in = input;
-    job->out = output;
+    job->in1 = input;
+    job->out1 = output;
+    job->ins = &job->in1;
+    job->outs = &job->out1;
     job->batch = batch;
     job->done = done;
     job->user = user;
@@ -183,53 +202,23 @@ static eie_status_t sim_net_submit(void *state, void *net, const float *input, s
     return EIE_STATUS_OK;
 }
 
-/* The synchronous form runs on the caller's thread (eie_sim_run is reentrant). */
-static eie_status_t sim_net_run(void *state, void *net, const float *input, size_t batch,
-                                float *output, eie_run_info_t *info_out, eie_error_t *err)
-{
-    (void)state;
-    eie_run_info_t info;
-    eie_status_t st = run_batch(net, input, batch, output, &info, err);
-    if (st == EIE_STATUS_OK && info_out != NULL)
-        *info_out = info;
-    return st;
-}
-
-/* Several inputs: only an lstm's fed initial state besides the steps (eie_sim_init refuses
-   other graphs); one output. */
-static eie_status_t sim_net_submit_multi(void *state, void *net, const float *const *inputs,
-                                         size_t batch, float *const *outputs,
-                                         eie_run_done_fn done, void *user, eie_error_t *err)
-{
-    if (eie_sim_input_count(net) == 1)
-        return sim_net_submit(state, net, inputs[0], batch, outputs[0], done, user, err);
-    sim_state_t *s = state;
-    sim_job_t *job = calloc(1, sizeof *job);
-    if (job == NULL)
-        return eie_error_set(err, EIE_STATUS_NO_MEMORY, "eie-sim: out of memory queueing a run");
-    job->base.run = job_run;
-    job->base.finish = job_finish;
-    job->sim = net;
-    job->ins = inputs;
-    job->out = outputs[0];
-    job->batch = batch;
-    job->done = done;
-    job->user = user;
-    eie_pool_submit(s->pool, &job->base);
-    return EIE_STATUS_OK;
-}
-
+/* The synchronous forms run on the caller's thread (the sim is reentrant). */
 static eie_status_t sim_net_run_multi(void *state, void *net, const float *const *inputs,
                                       size_t batch, float *const *outputs,
                                       eie_run_info_t *info_out, eie_error_t *err)
 {
-    if (eie_sim_input_count(net) == 1)
-        return sim_net_run(state, net, inputs[0], batch, outputs[0], info_out, err);
+    (void)state;
     eie_run_info_t info;
-    eie_status_t st = run_fed(net, inputs, batch, outputs[0], &info, err);
+    eie_status_t st = run_batch(net, inputs, batch, outputs, &info, err);
     if (st == EIE_STATUS_OK && info_out != NULL)
         *info_out = info;
     return st;
+}
+
+static eie_status_t sim_net_run(void *state, void *net, const float *input, size_t batch,
+                                float *output, eie_run_info_t *info_out, eie_error_t *err)
+{
+    return sim_net_run_multi(state, net, &input, batch, &output, info_out, err);
 }
 
 /* 0 keeps the EIE paper's value (engine/sim/README.md). */

@@ -67,9 +67,13 @@ struct eie_sim_graph {
     eie_shape_t *shape;
     size_t *numel;
     snode_t *nodes;
-    uint32_t input, output;
+    uint32_t input, output; /* the steps' input; the first output */
     size_t n_in;     /* graph inputs: input, and any lstm's fed initial states */
     uint32_t *in_t;  /* their tensors, in the model's order */
+    size_t n_out;    /* graph outputs, in the model's order: */
+    uint32_t *out_t; /* their tensors */
+    long *out_node;  /* an lstm's final state (Y_h, Y_c): its node, else -1 */
+    int *out_k;      /* 0 h, 1 c */
     uint32_t max_cols, max_rows;
     int sequence; /* has an lstm node: a run is a sequence of steps */
 };
@@ -105,6 +109,9 @@ void eie_sim_graph_free(eie_sim_graph_t *g)
     }
     free(g->nodes);
     free(g->in_t);
+    free(g->out_t);
+    free(g->out_node);
+    free(g->out_k);
     free(g->shape);
     free(g->numel);
     free(g);
@@ -114,6 +121,13 @@ uint32_t eie_sim_graph_input_dim(const eie_sim_graph_t *g) { return (uint32_t)g-
 uint32_t eie_sim_graph_output_dim(const eie_sim_graph_t *g)
 {
     return (uint32_t)g->numel[g->output];
+}
+
+size_t eie_sim_graph_output_count(const eie_sim_graph_t *g) { return g->n_out; }
+
+uint32_t eie_sim_graph_output_dim_of(const eie_sim_graph_t *g, size_t o)
+{
+    return (uint32_t)g->numel[g->out_t[o]];
 }
 
 /* Packs one matrix (either storage) as exact values over the PEs, then its EIE entry counts. */
@@ -447,9 +461,11 @@ static void run_host(srun_t *r, const snode_t *nd)
 
 /* Runs steps samples in order (a sequence when the graph has an lstm node); fed holds
    every graph input (the model's order), of which the lstm initial states are read once,
-   or is NULL: the probes, whose initial states are zeros. */
+   or is NULL: the probes, whose initial states are zeros. outputs[o] gets graph output o
+   (steps samples; an lstm's final state one, after the last step), or is NULL: the
+   probes, which only look at the ranges. */
 static eie_status_t run_seq(eie_sim_graph_t *g, int fixed, const float *input,
-                            const float *const *fed, size_t steps, float *output,
+                            const float *const *fed, size_t steps, float *const *outputs,
                             eie_sim_layer_report_t *reps, eie_error_t *err)
 {
     eie_status_t st = EIE_STATUS_OK;
@@ -500,9 +516,14 @@ static eie_status_t run_seq(eie_sim_graph_t *g, int fixed, const float *input,
             else
                 run_host(&r, nd);
         }
-        if (st == EIE_STATUS_OK)
-            memcpy(output + r.step * g->numel[g->output], r.t[g->output],
-                   g->numel[g->output] * sizeof(float));
+        for (size_t o = 0; outputs != NULL && st == EIE_STATUS_OK && o < g->n_out; o++) {
+            size_t n = g->numel[g->out_t[o]];
+            if (g->out_node[o] < 0)
+                memcpy(outputs[o] + r.step * n, r.t[g->out_t[o]], n * sizeof(float));
+            else if (r.step + 1 == steps) /* state[node]: h, then c */
+                memcpy(outputs[o], r.state[g->out_node[o]] + (size_t)g->out_k[o] * n,
+                       n * sizeof(float));
+        }
     }
 done:
     if (r.state != NULL)
@@ -526,10 +547,10 @@ static eie_status_t choose_formats(eie_sim_graph_t *g, eie_error_t *err)
 {
     /* a sequence model's probes are sequences, so the recurrent input h sees its range */
     size_t steps = g->sequence ? PROBE_STEPS : 1;
-    size_t nin = g->numel[g->input] * steps, nout = g->numel[g->output] * steps;
-    float *a = malloc(nin * sizeof *a), *y = malloc(nout * sizeof *y);
+    size_t nin = g->numel[g->input] * steps;
+    float *a = malloc(nin * sizeof *a);
     eie_status_t st = EIE_STATUS_OK;
-    if (a == NULL || y == NULL) {
+    if (a == NULL) {
         st = eie_error_set(err, EIE_STATUS_NO_MEMORY, "eie-sim: out of memory");
         goto done;
     }
@@ -540,7 +561,7 @@ static eie_status_t choose_formats(eie_sim_graph_t *g, eie_error_t *err)
             float v = (float)(probe_rand(&seed) >> 40) / (float)(1u << 24);
             a[i] = u < 0.5f ? 0.0f : (pr % 2 ? v : 2.0f * v - 1.0f);
         }
-        st = run_seq(g, 0, a, NULL, steps, y, NULL, err);
+        st = run_seq(g, 0, a, NULL, steps, NULL, NULL, err);
     }
     for (size_t i = 0; i < g->n_nodes && st == EIE_STATUS_OK; i++) {
         snode_t *nd = &g->nodes[i];
@@ -568,7 +589,6 @@ static eie_status_t choose_formats(eie_sim_graph_t *g, eie_error_t *err)
     }
 done:
     free(a);
-    free(y);
     return st;
 }
 
@@ -632,11 +652,11 @@ eie_status_t eie_sim_graph_init(const eie_model_t *m, const eie_sim_params_t *pa
             n_main++;
             main_in = i;
         }
-    if (n_main != 1 || m->n_outputs != 1)
+    if (n_main != 1)
         return eie_error_set(err, EIE_STATUS_UNIMPLEMENTED,
                              "eie-sim: runs graphs of one input (and an lstm's fed initial "
-                             "state) and one output; this one has %zu and %zu",
-                             n_main, m->n_outputs);
+                             "state); this one has %zu",
+                             n_main);
     eie_sim_graph_t *g = calloc(1, sizeof *g);
     if (g == NULL)
         return eie_error_set(err, EIE_STATUS_NO_MEMORY, "eie-sim: out of memory");
@@ -657,6 +677,23 @@ eie_status_t eie_sim_graph_init(const eie_model_t *m, const eie_sim_params_t *pa
     long *producer = malloc(g->n_t * sizeof *producer);
     if (!g->shape || !g->numel || !g->nodes || !producer)
         goto nomem;
+    g->n_out = m->n_outputs;
+    g->out_t = malloc(g->n_out * sizeof *g->out_t);
+    g->out_node = malloc(g->n_out * sizeof *g->out_node);
+    g->out_k = malloc(g->n_out * sizeof *g->out_k);
+    if (!g->out_t || !g->out_node || !g->out_k)
+        goto nomem;
+    for (size_t o = 0; o < g->n_out; o++) {
+        g->out_t[o] = m->outputs[o];
+        g->out_node[o] = -1;
+        g->out_k[o] = 0;
+        for (size_t i = 0; i < m->n_layers; i++)
+            for (int k = 0; k < 2 && m->layers[i].kind == EIE_LAYER_LSTM; k++)
+                if (m->layers[i].lstm.state[k] == m->outputs[o]) {
+                    g->out_node[o] = (long)i;
+                    g->out_k[o] = k;
+                }
+    }
     for (size_t t = 0; t < g->n_t; t++) {
         g->shape[t] = m->tensors[t].shape;
         g->numel[t] = eie_shape_sample_elements(&g->shape[t]);
@@ -736,7 +773,7 @@ int eie_sim_graph_is_sequence(const eie_sim_graph_t *g) { return g->sequence; }
 size_t eie_sim_graph_input_count(const eie_sim_graph_t *g) { return g->n_in; }
 
 eie_status_t eie_sim_graph_run(eie_sim_graph_t *g, const float *const *inputs, size_t steps,
-                               float *output, eie_sim_report_t *rep, eie_error_t *err)
+                               float *const *outputs, eie_sim_report_t *rep, eie_error_t *err)
 {
     const float *input = NULL;
     for (size_t i = 0; i < g->n_in; i++)
@@ -761,7 +798,7 @@ eie_status_t eie_sim_graph_run(eie_sim_graph_t *g, const float *const *inputs, s
         if ((l->pe_busy = calloc(g->params.n_pes, sizeof *l->pe_busy)) == NULL)
             return eie_error_set(err, EIE_STATUS_NO_MEMORY, "eie-sim: out of memory running");
     }
-    eie_status_t st = run_seq(g, 1, input, inputs, steps, output, rep->layers, err);
+    eie_status_t st = run_seq(g, 1, input, inputs, steps, outputs, rep->layers, err);
     for (size_t i = 0; i < g->n_sparse; i++) {
         eie_sim_layer_report_t *l = &rep->layers[i];
         l->efficiency = l->cycles ? (double)l->entries / ((double)l->n_pes * (double)l->cycles)

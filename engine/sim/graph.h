@@ -22,11 +22,15 @@ uint32_t eie_sim_graph_output_dim(const eie_sim_graph_t *g);
 
 /* Graph inputs (1, or more with an lstm's fed initial state). */
 size_t eie_sim_graph_input_count(const eie_sim_graph_t *g);
+/* Graph outputs, and the floats of one sample of output o. */
+size_t eie_sim_graph_output_count(const eie_sim_graph_t *g);
+uint32_t eie_sim_graph_output_dim_of(const eie_sim_graph_t *g, size_t o);
 /* steps inferences in order (one, or a sequence's steps when the graph has an lstm
    node); inputs[i] is graph input i (steps samples; a fed initial state: one);
+   outputs[o] is graph output o (steps samples; an lstm's final state: one);
    fills rep's layers (one per sparse node, summed over the steps), not its total. */
 eie_status_t eie_sim_graph_run(eie_sim_graph_t *g, const float *const *inputs, size_t steps,
-                               float *output, eie_sim_report_t *rep, eie_error_t *err);
+                               float *const *outputs, eie_sim_report_t *rep, eie_error_t *err);
 /* 1 if the graph has an lstm node. */
 int eie_sim_graph_is_sequence(const eie_sim_graph_t *g);
 

@@ -493,38 +493,54 @@ size_t eie_sim_input_count(const eie_sim_t *sim)
     return sim->graph != NULL ? eie_sim_graph_input_count(sim->graph) : 1;
 }
 
+size_t eie_sim_output_count(const eie_sim_t *sim)
+{
+    return sim->graph != NULL ? eie_sim_graph_output_count(sim->graph) : 1;
+}
+
+uint32_t eie_sim_output_dim_of(const eie_sim_t *sim, size_t o)
+{
+    return sim->graph != NULL ? eie_sim_graph_output_dim_of(sim->graph, o) : sim->out_dim;
+}
+
+/* The single-array forms: one input and one output. */
+static eie_status_t check_single(const eie_sim_t *sim, eie_error_t *err)
+{
+    if (eie_sim_input_count(sim) == 1 && eie_sim_output_count(sim) == 1)
+        return EIE_STATUS_OK;
+    return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                         "eie-sim: the model has %zu inputs (an lstm's fed initial state) and "
+                         "%zu outputs; use eie_sim_run_sequence_multi",
+                         eie_sim_input_count(sim), eie_sim_output_count(sim));
+}
+
 eie_status_t eie_sim_run_sequence(eie_sim_t *sim, const float *input, size_t steps,
                                   float *output, eie_sim_report_t *report_out, eie_error_t *err)
 {
-    if (eie_sim_input_count(sim) != 1)
-        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
-                             "eie-sim: the model has %zu inputs (an lstm's fed initial state); "
-                             "use eie_sim_run_sequence_multi",
-                             eie_sim_input_count(sim));
-    return eie_sim_run_sequence_multi(sim, &input, steps, output, report_out, err);
+    eie_status_t st = check_single(sim, err);
+    if (st != EIE_STATUS_OK)
+        return st;
+    return eie_sim_run_sequence_multi(sim, &input, steps, &output, report_out, err);
 }
 
 eie_status_t eie_sim_run_sequence_multi(eie_sim_t *sim, const float *const *inputs, size_t steps,
-                                        float *output, eie_sim_report_t *report_out,
+                                        float *const *outputs, eie_sim_report_t *report_out,
                                         eie_error_t *err)
 {
-    const float *input = inputs[0];
     if (steps == 0 || steps > EIE_SIM_MAX_STEPS)
         return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT, "eie-sim: %zu steps not in 1..%u",
                              steps, EIE_SIM_MAX_STEPS);
-    if (!eie_sim_is_sequence(sim)) {
-        if (steps != 1)
-            return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
-                                 "eie-sim: the model has no lstm node; run its inputs one by "
-                                 "one");
-        return eie_sim_run(sim, input, output, report_out, err);
-    }
+    if (!eie_sim_is_sequence(sim) && steps != 1)
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                             "eie-sim: the model has no lstm node; run its inputs one by one");
+    if (sim->graph == NULL)
+        return eie_sim_run(sim, inputs[0], outputs[0], report_out, err);
     eie_sim_report_t rep = {.params = sim->params, .steps = steps};
     eie_status_t st = EIE_STATUS_OK;
     rep.total.pe_busy = calloc(sim->params.n_pes, sizeof *rep.total.pe_busy);
     if (rep.total.pe_busy == NULL)
         st = eie_error_set(err, EIE_STATUS_NO_MEMORY, "eie-sim: out of memory running");
-    else if ((st = eie_sim_graph_run(sim->graph, inputs, steps, output, &rep, err)) ==
+    else if ((st = eie_sim_graph_run(sim->graph, inputs, steps, outputs, &rep, err)) ==
              EIE_STATUS_OK)
         report_total(&rep);
     if (st == EIE_STATUS_OK && report_out != NULL)
@@ -540,18 +556,13 @@ eie_status_t eie_sim_run(eie_sim_t *sim, const float *input, float *output,
     eie_status_t st = EIE_STATUS_OK;
     eie_sim_report_t rep = {.params = sim->params, .steps = 1};
     scratch_t s = {0};
-    if (sim->graph != NULL && eie_sim_input_count(sim) != 1) {
-        st = eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
-                           "eie-sim: the model has %zu inputs (an lstm's fed initial state); "
-                           "use eie_sim_run_sequence_multi",
-                           eie_sim_input_count(sim));
+    if ((st = check_single(sim, err)) != EIE_STATUS_OK)
         goto done;
-    }
     if (sim->graph != NULL) {
         rep.total.pe_busy = calloc(sim->params.n_pes, sizeof *rep.total.pe_busy);
         if (rep.total.pe_busy == NULL)
             st = eie_error_set(err, EIE_STATUS_NO_MEMORY, "eie-sim: out of memory running");
-        else if ((st = eie_sim_graph_run(sim->graph, &input, 1, output, &rep, err)) ==
+        else if ((st = eie_sim_graph_run(sim->graph, &input, 1, &output, &rep, err)) ==
                  EIE_STATUS_OK)
             report_total(&rep);
         goto done;

@@ -176,20 +176,23 @@ class LstmFedStateTest(unittest.TestCase):
 
     def test_eie_sim_backend_starts_from_the_fed_state(self):
         conf = ("[server]\ndrain_delay = 0s\nexit_timeout = 5s\n[engine]\n"
-                "extra_backends = eie-sim\n[models]\nfed1 = %s\n" % self.paths["fed1"])
+                "extra_backends = eie-sim\n[models]\nfed1 = %s\nfed = %s\n"
+                % (self.paths["fed1"], self.paths["fed"]))
         with Daemon(conf) as d, d.channel() as ch:
-            wait_ready(ch, "fed1")
             stub = infer_stub(ch)
-            for T in (1, 9):
-                x = self.rng.standard_normal((T, N, I)).astype(np.float32)
-                h0, c0 = self.state()
-                ts = [("x", x), ("h0", h0), ("c0", c0)]
-                self.check(stub(request("fed1", ts), timeout=10), x, h0, c0, self.w_fed1,
-                           ("y",), 1e-5)
-                resp = stub(request("fed1", ts, backend="eie-sim"), timeout=10)
-                self.assertEqual(resp.parameters["backend"].string_param, "eie-sim")
-                # engine/sim/README.md, "Error bound": 2^-5 relative to max(1, |y|)
-                self.check(resp, x, h0, c0, self.w_fed1, ("y",), 1.0 / 32.0)
+            # one output, and Y with the final states Y_h, Y_c beside it
+            for name, w, outs in (("fed1", self.w_fed1, ("y",)),
+                                  ("fed", self.w_fed, ("y", "Y_h", "Y_c"))):
+                wait_ready(ch, name)
+                for T in (1, 9):
+                    x = self.rng.standard_normal((T, N, I)).astype(np.float32)
+                    h0, c0 = self.state()
+                    ts = [("x", x), ("h0", h0), ("c0", c0)]
+                    self.check(stub(request(name, ts), timeout=10), x, h0, c0, w, outs, 1e-5)
+                    resp = stub(request(name, ts, backend="eie-sim"), timeout=10)
+                    self.assertEqual(resp.parameters["backend"].string_param, "eie-sim")
+                    # engine/sim/README.md, "Error bound": 2^-5 relative to max(1, |y|)
+                    self.check(resp, x, h0, c0, w, outs, 1.0 / 32.0)
 
 
 if __name__ == "__main__":

@@ -136,15 +136,21 @@ eie_status_t eie_sim_run_sequence(eie_sim_t *sim, const float *input, size_t ste
 
 /* Graph inputs the model has: 1, or more where an lstm's initial state is fed. */
 size_t eie_sim_input_count(const eie_sim_t *sim);
+/* Graph outputs the model has, and the floats of one sample of output o. */
+size_t eie_sim_output_count(const eie_sim_t *sim);
+uint32_t eie_sim_output_dim_of(const eie_sim_t *sim, size_t o);
 
 /*
- * eie_sim_run_sequence for a model whose lstm takes its initial state from
- * graph inputs: inputs[i] is graph input i in the model's order, the steps'
- * input (steps samples) and each fed state ([1,N,H], one sample, read at
- * step 0). The single-input form is this with one input.
+ * eie_sim_run_sequence for a model of several inputs or outputs: inputs[i]
+ * is graph input i in the model's order, the steps' input (steps samples)
+ * and each fed initial state ([1,N,H], one sample, read at step 0);
+ * outputs[o] is graph output o, steps samples, or one for an lstm's final
+ * state (Y_h, Y_c: written after the last step). A model without an lstm
+ * node takes steps = 1. eie_sim_run and eie_sim_run_sequence are this with
+ * one input and one output (they refuse other models, naming this one).
  */
 eie_status_t eie_sim_run_sequence_multi(eie_sim_t *sim, const float *const *inputs, size_t steps,
-                                        float *output, eie_sim_report_t *report_out,
+                                        float *const *outputs, eie_sim_report_t *report_out,
                                         eie_error_t *err);
 
 /* One of the nine EIE benchmark layers (EIE Table III and IV). */

@@ -766,7 +766,8 @@ Test(lstm_fed, eie_sim_fed_state_equals_stored_state_and_stays_near_cpu)
     cr_assert(strstr(err.msg, "eie_sim_run_sequence_multi"), "%s", err.msg);
     const float *ins[3] = {X, p.h0, p.c0};
     eie_sim_report_t rep;
-    cr_assert_eq(eie_sim_run_sequence_multi(sim, ins, T, y, &rep, &err), EIE_STATUS_OK, "%s",
+    float *yo[1] = {y};
+    cr_assert_eq(eie_sim_run_sequence_multi(sim, ins, T, yo, &rep, &err), EIE_STATUS_OK, "%s",
                  err.msg);
     cr_assert(memcmp(y, ref, sizeof y) == 0);
     cr_assert(rep.total.cycles > 0);
@@ -775,6 +776,49 @@ Test(lstm_fed, eie_sim_fed_state_equals_stored_state_and_stays_near_cpu)
     free(X);
     eie_model_free(stored);
     eie_model_free(m);
+    onnx_free(&p);
+}
+
+/* Y, Y_h and Y_c on eie-sim, a stored and a fed state: Y within the
+ * fixed-point bound of cpu, Y_h its last step bit for bit, Y_c near cpu's
+ * (the cell state stays float in the sim); the single-array forms refuse
+ * the model, naming the multi one. */
+Test(lstm_sim, final_states_come_out_beside_the_steps)
+{
+    onnx_lstm_t p = onnx_random(8, 10, 2, 1, 91);
+    enum { T = 12, NH = 20 };
+    float *X = input(T * 2 * 8, 5);
+    for (int fed = 0; fed < 2; fed++) {
+        eie_model_t *m = lstm_model_fed(&p, EIE_STORAGE_SHARED, 1, fed ? FED_H | FED_C : 0);
+        float cpu[3][T * NH], sim[3][T * NH];
+        float *oc[3] = {cpu[0], cpu[1], cpu[2]}, *os[3] = {sim[0], sim[1], sim[2]};
+        eie_error_t err;
+        cr_assert_eq(run_fed(m, "cpu", 2, X, p.h0, p.c0, T, oc, &err), EIE_STATUS_OK, "%s",
+                     err.msg);
+        cr_assert_eq(run_fed(m, "eie-sim", 3, X, p.h0, p.c0, T, os, &err), EIE_STATUS_OK, "%s",
+                     err.msg);
+        for (int k = 0; k < 3; k++) {
+            size_t n = k ? NH : T * NH;
+            long bad = th_mismatch(sim[k], cpu[k], n, SIM_TOL);
+            cr_assert_eq(bad, -1, "fed %d, output %d [%ld]: sim %g, cpu %g", fed, k, bad,
+                         bad >= 0 ? (double)sim[k][bad] : 0.0,
+                         bad >= 0 ? (double)cpu[k][bad] : 0.0);
+        }
+        cr_assert(memcmp(sim[1], sim[0] + (T - 1) * NH, NH * sizeof(float)) == 0,
+                  "fed %d: Y_h is not Y's last step", fed);
+        eie_sim_params_t sp = eie_sim_params_default();
+        sp.n_pes = 3;
+        eie_sim_t *s;
+        cr_assert_eq(eie_sim_init(m, &sp, &s, &err), EIE_STATUS_OK, "%s", err.msg);
+        cr_assert_eq(eie_sim_output_count(s), 3);
+        cr_assert_eq(eie_sim_output_dim_of(s, 2), NH);
+        cr_assert_eq(eie_sim_run_sequence(s, X, T, sim[0], NULL, &err),
+                     EIE_STATUS_INVALID_ARGUMENT);
+        cr_assert(strstr(err.msg, "3 outputs; use eie_sim_run_sequence_multi"), "%s", err.msg);
+        eie_sim_free(s);
+        eie_model_free(m);
+    }
+    free(X);
     onnx_free(&p);
 }
 
