@@ -599,6 +599,46 @@ static bool has_rows(const gnode_t *nd, unsigned p)
     return !nd->exact && (nd->sh[0].pe[p].rent != NULL || nd->sh[0].pe[p].rentw != NULL);
 }
 
+/* Kernel lanes of an fc node's run over a chunk of B samples: a sample of
+   [N, ..., cols] is numel / cols vectors, all lanes. */
+static size_t fc_lanes(const eie_cpu_graph_t *g, const gnode_t *nd, size_t B)
+{
+    return B * (g->t[nd->inputs[0]].numel / nd->cols);
+}
+
+/* Whether an fc node's run is staged: its rows interleave over the PEs (row i
+   on PE i mod N), so two PEs writing a batch-major output would write every
+   cache line of it (a chain's NT-Wd at batch 16, 2 PEs: 778 us against 342
+   on one, cpu.c). A batch of one kernel call leaves its sums in each PE's
+   accumulators and fc_gather copies contiguous shares out after a barrier. */
+static bool fc_staged(const eie_cpu_graph_t *g, const gnode_t *nd, size_t B)
+{
+    size_t lanes = fc_lanes(g, nd, B);
+    return g->n > 1 && lanes > 1 && lanes <= EIE_KERNEL_MAX_BATCH;
+}
+
+/* PE p's share of a staged fc's output rows, from every PE's accumulators:
+   row i is PE i mod N's local row i / N. Shares start on 16-float bounds. */
+static void fc_gather(gjob_t *job, const gnode_t *nd, unsigned p, size_t B)
+{
+    eie_cpu_graph_t *g = job->g;
+    unsigned N = g->n;
+    size_t rows = nd->rows_g, L = fc_lanes(g, nd, B), S = eie_cpu_batch_stride(L);
+    size_t j0 = rows * p / N / 16 * 16, j1 = p + 1 == N ? rows : rows * (p + 1) / N / 16 * 16;
+    float *out = g->t[nd->output].buf;
+    unsigned q = (unsigned)(j0 % N);
+    size_t r = j0 / N;
+    for (size_t j = j0; j < j1; j++) {
+        const float *a = g->pe[q].acc + r * S;
+        for (size_t b = 0; b < L; b++)
+            out[b * rows + j] = a[b];
+        if (++q == N) {
+            q = 0;
+            r++;
+        }
+    }
+}
+
 static void run_fc(gjob_t *job, const gnode_t *nd, unsigned p, size_t s0, size_t B)
 {
     eie_cpu_graph_t *g = job->g;
@@ -606,7 +646,7 @@ static void run_fc(gjob_t *job, const gnode_t *nd, unsigned p, size_t s0, size_t
     size_t cols = nd->cols, rows = nd->rows_g;
     /* A sample of [N, ..., cols] is numel / cols vectors: all are lanes of the kernel,
        up to EIE_KERNEL_MAX_BATCH at a time. */
-    size_t lanes = B * (g->t[nd->inputs[0]].numel / cols);
+    size_t lanes = fc_lanes(g, nd, B);
     for (size_t l0 = 0; l0 < lanes; l0 += EIE_KERNEL_MAX_BATCH) {
         size_t L = lanes - l0 < EIE_KERNEL_MAX_BATCH ? lanes - l0 : EIE_KERNEL_MAX_BATCH;
         const float *in = tensor_at(job, nd->inputs[0], s0) + l0 * cols;
@@ -628,6 +668,14 @@ static void run_fc(gjob_t *job, const gnode_t *nd, unsigned p, size_t s0, size_t
         uint32_t n_rows;
         sc->entries += spmv_rows(g, nd, p, sc->active, n_active, in, is_j, is_b, L, sc->acc, &S,
                                  &n_rows);
+        if (fc_staged(g, nd, B)) { /* the bias in place; fc_gather writes out */
+            for (uint32_t r = 0; r < n_rows; r++) {
+                float *a = sc->acc + r * S, bv = nd->bias[(size_t)r * g->n + p];
+                for (size_t b = 0; b < S; b++)
+                    a[b] += bv;
+            }
+            continue;
+        }
         for (uint32_t r = 0; r < n_rows; r++) {
             size_t i = (size_t)r * g->n + p;
             for (size_t b = 0; b < L; b++)
@@ -996,6 +1044,8 @@ static void run_graph(gjob_t *job, unsigned p0, unsigned p1, eie_pool_t *pool)
             const gnode_t *nd = &g->nodes[i];
             if (nd->kind == EIE_LAYER_FC) {
                 PHASE(run_fc(job, nd, p, s0, B));
+                if (fc_staged(g, nd, B))
+                    PHASE(fc_gather(job, nd, p, B));
             } else if (nd->kind == EIE_LAYER_LSTM) {
                 /* steps in order, one barrier each: every PE reads all of h_{t-1} */
                 for (size_t t = s0; t < s0 + B; t++)
