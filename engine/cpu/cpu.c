@@ -489,15 +489,23 @@ static void gather_share(const cpu_net_t *net, size_t dim, size_t B, size_t S, u
     size_t j1 = p1 == N ? dim : dim * p1 / N / OUT_BLOCK * OUT_BLOCK;
     unsigned p = (unsigned)(j0 % N);
     size_t r = j0 / N;
-    /* a row's lanes are one load; its B values go to B output lines that stay
-       in L1 over the next rows */
-    for (size_t j = j0; j < j1; j++) {
-        const float *a = net->pe[p].acc + r * S;
-        for (size_t b = 0; b < B; b++)
-            x[b * dim + j] = a[b];
-        if (++p == N) {
-            p = 0;
-            r++;
+    /* sixteen rows at a time, sample by sample: each sample's sixteen values
+       are one contiguous run of stores (row by row, a row's lanes went to
+       sixteen lines: VGG-7 at batch 16 on 2 PEs took 337 us, this way 262) */
+    for (size_t c0 = j0; c0 < j1; c0 += OUT_BLOCK) {
+        size_t n = j1 - c0 < OUT_BLOCK ? j1 - c0 : OUT_BLOCK;
+        const float *row[OUT_BLOCK];
+        for (size_t t = 0; t < n; t++) {
+            row[t] = net->pe[p].acc + r * S;
+            if (++p == N) {
+                p = 0;
+                r++;
+            }
+        }
+        for (size_t b = 0; b < B; b++) {
+            float *o = x + b * dim + c0;
+            for (size_t t = 0; t < n; t++)
+                o[t] = row[t][b];
         }
     }
 }

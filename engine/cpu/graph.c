@@ -628,14 +628,20 @@ static void fc_gather(gjob_t *job, const gnode_t *nd, unsigned p, size_t B)
     float *out = g->t[nd->output].buf;
     unsigned q = (unsigned)(j0 % N);
     size_t r = j0 / N;
-    for (size_t j = j0; j < j1; j++) {
-        const float *a = g->pe[q].acc + r * S;
-        for (size_t b = 0; b < L; b++)
-            out[b * rows + j] = a[b];
-        if (++q == N) {
-            q = 0;
-            r++;
+    /* sixteen rows at a time, each sample's sixteen values one store (cpu.c) */
+    for (size_t c0 = j0; c0 < j1; c0 += 16) {
+        size_t n = j1 - c0 < 16 ? j1 - c0 : 16;
+        const float *row[16];
+        for (size_t t = 0; t < n; t++) {
+            row[t] = g->pe[q].acc + r * S;
+            if (++q == N) {
+                q = 0;
+                r++;
+            }
         }
+        for (size_t b = 0; b < L; b++)
+            for (size_t t = 0; t < n; t++)
+                out[b * rows + c0 + t] = row[t][b];
     }
 }
 
