@@ -70,6 +70,7 @@ typedef struct cpu_net {
     float *buf[2]; /* feature-major activations, max_dim * EIE_KERNEL_MAX_BATCH */
     float *xt;     /* the input of a batch, feature-major: in_dim * EIE_KERNEL_MAX_BATCH */
     pe_scratch_t *pe;
+    float **acc; /* pe[q].acc for every PE q (eie_cpu_gather_share) */
     uint64_t nnz; /* all FC layers: what one input row costs at most */
     eie_cpu_graph_t *graph; /* a version-2 model: run by cpu/graph.c, the rest unused */
 } cpu_net_t;
@@ -181,6 +182,7 @@ static void cpu_net_free(void *netp)
             free(net->pe[p].active);
         }
     free(net->pe);
+    free(net->acc);
     free(net);
 }
 
@@ -347,6 +349,8 @@ static eie_status_t cpu_net_init(void *state, const eie_model_t *model, void **n
     memset(net->buf[0], 0, buf_bytes);
     memset(net->buf[1], 0, buf_bytes);
     memset(net->xt, 0, (size_t)net->in_dim * EIE_KERNEL_MAX_BATCH * sizeof(float));
+    if ((net->acc = malloc(net->n * sizeof *net->acc)) == NULL)
+        goto nomem;
     for (unsigned p = 0; p < net->n; p++) {
         net->pe[p].acc = alloc_aligned(((size_t)max_local * EIE_KERNEL_MAX_BATCH + EIE_ACC_SLACK) *
                                        sizeof(float));
@@ -354,6 +358,7 @@ static eie_status_t cpu_net_init(void *state, const eie_model_t *model, void **n
             alloc_aligned(((size_t)max_cols + EIE_ACTIVE_SLACK) * sizeof(uint32_t));
         if (!net->pe[p].acc || !net->pe[p].active)
             goto nomem;
+        net->acc[p] = net->pe[p].acc;
     }
     *layout_bytes_out = bytes;
     *net_out = net;
@@ -416,7 +421,7 @@ static void run_fc(cpu_job_t *job, const step_t *stp, unsigned pe, view_t in, vi
     unsigned N = net->n;
     const float *bias = cf->bias + pe;
     if (out.p == NULL) {
-        /* staged: the results stay in acc, a row's lanes one vector (gather_share) */
+        /* staged: the results stay in acc, a row's lanes one vector (gathered out) */
         for (uint32_t r = 0; r < L->n_rows; r++) {
             float *a = acc + (size_t)r * S, bv = bias[(size_t)r * N];
             for (size_t b = 0; b < S; b++)
@@ -461,55 +466,6 @@ static void run_act(const step_t *stp, unsigned pe, unsigned N, view_t in, view_
     }
 }
 
-/* Columns [dim p0 / N, dim p1 / N) of the B x dim batch-major x into xt,
- * column j's B values at xt[j * S] (the S - B lanes after them keep what
- * they hold). */
-static void transpose_share(const float *x, size_t dim, size_t B, size_t S, unsigned p0,
-                            unsigned p1, unsigned N, float *xt)
-{
-    size_t j0 = dim * p0 / N, j1 = dim * p1 / N;
-    /* sixteen columns at a time, as the write-out in run_fc */
-    for (size_t c0 = j0; c0 < j1; c0 += OUT_BLOCK) {
-        size_t c1 = j1 - c0 < OUT_BLOCK ? j1 : c0 + OUT_BLOCK;
-        for (size_t b = 0; b < B; b++)
-            for (size_t j = c0; j < c1; j++)
-                xt[j * S + b] = x[b * dim + j];
-    }
-}
-
-/* Rows [dim p0 / N, dim p1 / N) of a staged step's output into the B x dim
- * batch-major x: row j from PE j mod N's accumulators (local row j / N, its
- * B lanes at acc[(j / N) * S]). The shares start on 16-float boundaries, so
- * two PEs write one cache line of x only where a share ends mid-line. */
-static void gather_share(const cpu_net_t *net, size_t dim, size_t B, size_t S, unsigned p0,
-                         unsigned p1, float *x)
-{
-    unsigned N = net->n;
-    size_t j0 = dim * p0 / N / OUT_BLOCK * OUT_BLOCK;
-    size_t j1 = p1 == N ? dim : dim * p1 / N / OUT_BLOCK * OUT_BLOCK;
-    unsigned p = (unsigned)(j0 % N);
-    size_t r = j0 / N;
-    /* sixteen rows at a time, sample by sample: each sample's sixteen values
-       are one contiguous run of stores (row by row, a row's lanes went to
-       sixteen lines: VGG-7 at batch 16 on 2 PEs took 337 us, this way 262) */
-    for (size_t c0 = j0; c0 < j1; c0 += OUT_BLOCK) {
-        size_t n = j1 - c0 < OUT_BLOCK ? j1 - c0 : OUT_BLOCK;
-        const float *row[OUT_BLOCK];
-        for (size_t t = 0; t < n; t++) {
-            row[t] = net->pe[p].acc + r * S;
-            if (++p == N) {
-                p = 0;
-                r++;
-            }
-        }
-        for (size_t b = 0; b < B; b++) {
-            float *o = x + b * dim + c0;
-            for (size_t t = 0; t < n; t++)
-                o[t] = row[t][b];
-        }
-    }
-}
-
 /*
  * Runs PEs p0..p1-1 through every chunk of the job and every step of the
  * net. With a pool, this is one PE's share and the PEs meet at a barrier
@@ -528,7 +484,7 @@ static void run_steps(cpu_job_t *job, unsigned p0, unsigned p1, eie_pool_t *pool
         if (B > 1 && net->n_steps > 0 && net->steps[0].kind == STEP_FC) {
             /* The batch-major input to [col][S], each PE a share of the
              * columns, so that every kernel reads a column as one vector. */
-            transpose_share(x.p, net->in_dim, B, S, p0, p1, net->n, net->xt);
+            eie_cpu_transpose_share(x.p, net->in_dim, B, S, p0, p1, net->n, net->xt);
             if (pool != NULL)
                 eie_pool_barrier(pool);
             x = (view_t){net->xt, S, 1};
@@ -563,7 +519,8 @@ static void run_steps(cpu_job_t *job, unsigned p0, unsigned p1, eie_pool_t *pool
             if (pool != NULL && (!last || stage))
                 eie_pool_barrier(pool);
             if (stage)
-                gather_share(net, net->out_dim, B, S, p0, p1, job->out + s0 * net->out_dim);
+                eie_cpu_gather_share(net->acc, net->n, net->out_dim, B, S, p0, p1,
+                                     job->out + s0 * net->out_dim);
         }
     }
 }

@@ -121,6 +121,7 @@ struct eie_cpu_graph {
     uint32_t *blk_n;      /* per block: how many */
     size_t blk_stride;    /* max cols + EIE_ACTIVE_SLACK */
     gpe_t *pe;
+    float **acc; /* pe[q].acc for every PE q (eie_cpu_gather_share) */
     uint64_t work;            /* entry visits of one sample */
     uint64_t node_barriers;   /* per chunk, nodes other than conv */
     uint64_t conv_barriers;   /* per sample */
@@ -177,6 +178,7 @@ void eie_cpu_graph_free(eie_cpu_graph_t *g)
             free(g->pe[p].z);
         }
     free(g->pe);
+    free(g->acc);
     free(g);
 }
 
@@ -480,12 +482,15 @@ eie_status_t eie_cpu_graph_init(const eie_model_t *m, unsigned n_pes, const eie_
             goto nomem;
         memset(g->xq, 0, phased * sizeof(float));
     }
+    if ((g->acc = malloc(n_pes * sizeof *g->acc)) == NULL)
+        goto nomem;
     for (unsigned p = 0; p < n_pes; p++) {
         g->pe[p].acc = alloc_aligned(((size_t)max_local * EIE_CONV_LANES + EIE_ACC_SLACK) *
                                      sizeof(float));
         g->pe[p].active = alloc_aligned(g->blk_stride * sizeof(uint32_t));
         if (!g->pe[p].acc || !g->pe[p].active)
             goto nomem;
+        g->acc[p] = g->pe[p].acc;
         if (g->z_floats > 0) {
             /* zeroed once: lanes past a batch are read, their sums dropped */
             if ((g->pe[p].z = alloc_aligned(g->z_floats * sizeof(float))) == NULL)
@@ -617,32 +622,13 @@ static bool fc_staged(const eie_cpu_graph_t *g, const gnode_t *nd, size_t B)
     return g->n > 1 && lanes > 1 && lanes <= EIE_KERNEL_MAX_BATCH;
 }
 
-/* PE p's share of a staged fc's output rows, from every PE's accumulators:
-   row i is PE i mod N's local row i / N. Shares start on 16-float bounds. */
+/* PE p's share of a staged fc's output rows, from every PE's accumulators. */
 static void fc_gather(gjob_t *job, const gnode_t *nd, unsigned p, size_t B)
 {
     eie_cpu_graph_t *g = job->g;
-    unsigned N = g->n;
-    size_t rows = nd->rows_g, L = fc_lanes(g, nd, B), S = eie_cpu_batch_stride(L);
-    size_t j0 = rows * p / N / 16 * 16, j1 = p + 1 == N ? rows : rows * (p + 1) / N / 16 * 16;
-    float *out = g->t[nd->output].buf;
-    unsigned q = (unsigned)(j0 % N);
-    size_t r = j0 / N;
-    /* sixteen rows at a time, each sample's sixteen values one store (cpu.c) */
-    for (size_t c0 = j0; c0 < j1; c0 += 16) {
-        size_t n = j1 - c0 < 16 ? j1 - c0 : 16;
-        const float *row[16];
-        for (size_t t = 0; t < n; t++) {
-            row[t] = g->pe[q].acc + r * S;
-            if (++q == N) {
-                q = 0;
-                r++;
-            }
-        }
-        for (size_t b = 0; b < L; b++)
-            for (size_t t = 0; t < n; t++)
-                out[b * rows + c0 + t] = row[t][b];
-    }
+    size_t L = fc_lanes(g, nd, B);
+    eie_cpu_gather_share(g->acc, g->n, nd->rows_g, L, eie_cpu_batch_stride(L), p, p + 1,
+                         g->t[nd->output].buf);
 }
 
 static void run_fc(gjob_t *job, const gnode_t *nd, unsigned p, size_t s0, size_t B)
@@ -664,9 +650,7 @@ static void run_fc(gjob_t *job, const gnode_t *nd, unsigned p, size_t s0, size_t
         size_t S = eie_cpu_batch_stride(L), is_j = 1, is_b = cols;
         if (L > 1 && has_rows(nd, p) && eie_cpu_rows_pay(S, n_active, cols)) {
             /* the row form reads a batch feature-major: this PE's copy of it */
-            for (size_t j = 0; j < cols; j++)
-                for (size_t b = 0; b < L; b++)
-                    sc->z[j * S + b] = in[b * cols + j];
+            eie_cpu_transpose_share(in, cols, L, S, 0, 1, 1, sc->z);
             in = sc->z;
             is_j = S;
             is_b = 1;
