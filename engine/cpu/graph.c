@@ -78,7 +78,12 @@ typedef struct gnode {
     uint32_t tile; /* CONV2D: output positions per tile, a multiple of BLK */
     /* CONV2D with the conv form (sh[q].pe[p].rentw holds off << 8 | code) */
     bool direct;
-    uint32_t Hq, Wq; /* a phase image */
+    uint32_t Hq, Wq;    /* a phase image (Wq a multiple of 16) */
+    uint32_t n_copies;  /* of the phased input, copy s shifted by s floats */
+    size_t copy_floats; /* each copy's floats, a multiple of 16 */
+    uint32_t n_spans;   /* spans of input channels a row is walked in (conv_spans) */
+    uint32_t **span;    /* per group q and slot v: span t of row r starts at
+                           span[q * n + v][t * rows + r], t = 0 .. n_spans */
     /* LSTM: the matrix laid out by units (eie_fc_lstm_rows), state carried over steps */
     uint32_t hidden, lanes;
     float *h[2];       /* h_{t-1} and h_t, lanes x H each, by step parity; shared */
@@ -150,6 +155,10 @@ void eie_cpu_graph_free(eie_cpu_graph_t *g)
             if (nd->ex != NULL)
                 eie_cpu_exact_clear(&nd->ex[q]);
         }
+        if (nd->span != NULL)
+            for (uint32_t k = 0; k < nd->groups * g->n; k++)
+                free(nd->span[k]);
+        free(nd->span);
         free(nd->sh);
         free(nd->ex);
         free(nd->bias);
@@ -222,6 +231,9 @@ static eie_status_t prep_sparse(eie_cpu_graph_t *g, gnode_t *nd, const eie_fc_t 
     return EIE_STATUS_OK;
 }
 
+/* The phased input one span of a direct conv's rows reads at a block:
+ * half an L1 data cache (48 KiB on Zen 5, 32-48 KiB on recent Intel). */
+#define SPAN_BYTES (16u << 10)
 /* Floats a phased input may be read past its end (conv_phases). */
 #define XQ_SLACK(Wq) ((size_t)(Wq) + 2 * EIE_CONV_LANES)
 
@@ -230,9 +242,16 @@ static eie_status_t prep_sparse(eie_cpu_graph_t *g, gnode_t *nd, const eie_fc_t 
  * column (ci, ky, kx) becomes the offset of its activation for output
  * position 0 in the phased input, phase (ky dh mod sh, kx dw mod sw),
  * channel q Cg + ci, row ky dh / sh, column kx dw / sw: output position
- * (oy, ox) then reads offset + oy Wq + ox. *phased_out: the floats of the
- * phased input (0: the node keeps the patch path, its offsets being too
- * large for 24 bits).
+ * (oy, ox) then reads offset + oy Wq + ox.
+ * Aligned reads: a 64-byte load that straddles two cache lines costs two
+ * (on Zen 5, 0.9 such loads a cycle against 1.9 aligned ones), and a
+ * column's offset is off by kx dw / sw mod 16 floats from a multiple of 16
+ * when Wq and the blocks' first positions are multiples of 16. So the
+ * phased input is kept in n_copies copies, copy s shifted left by s floats
+ * (conv_phases), and an entry with column remainder s reads copy s at
+ * offset - s: every load of the kernel is aligned.
+ * *phased_out: the floats of all copies (0: the node keeps the patch path,
+ * its offsets being too large for 24 bits).
  */
 static eie_status_t conv_direct_prep(gnode_t *nd, const eie_shape_t *xs, unsigned n_pes,
                                      uint64_t *bytes, size_t *phased_out, eie_error_t *err)
@@ -241,9 +260,19 @@ static eie_status_t conv_direct_prep(gnode_t *nd, const eie_shape_t *xs, unsigne
     uint64_t C = (uint64_t)xs->dims[1], H = (uint64_t)xs->dims[2], W = (uint64_t)xs->dims[3];
     uint64_t Hp = H + c->pad_top + c->pad_bottom, Wp = W + c->pad_left + c->pad_right;
     uint64_t Hq = (Hp + c->stride_h - 1) / c->stride_h, Wq = (Wp + c->stride_w - 1) / c->stride_w;
+    /* aligned where the lanes it adds (Wq rounded up) cost less than a
+     * quarter more blocks: not on a narrow image (LeNet-5's conv2: 12 wide) */
+    uint64_t Ho = (Hp - (uint64_t)(c->kernel_h - 1) * c->dilation_h - 1) / c->stride_h + 1;
+    uint64_t Wq16 = (Wq + 15) / 16 * 16;
+    uint64_t blocks16 = (Ho * Wq16 + EIE_CONV_LANES - 1) / EIE_CONV_LANES;
+    bool aligned = blocks16 * 4 <= (Ho * Wq + EIE_CONV_LANES - 1) / EIE_CONV_LANES * 5;
+    uint64_t max_s = (uint64_t)(c->kernel_w - 1) * c->dilation_w / c->stride_w;
+    uint64_t copies = !aligned ? 1 : max_s < 16 ? max_s + 1 : 16;
+    Wq = aligned ? Wq16 : Wq;
     uint64_t plane = Hq * Wq, total = (uint64_t)c->stride_h * c->stride_w * C * plane;
+    uint64_t copy_floats = (total + XQ_SLACK(Wq) + 15) / 16 * 16;
     *phased_out = 0;
-    if (total + XQ_SLACK(Wq) >= (UINT64_C(1) << 24)) {
+    if (copies * copy_floats >= (UINT64_C(1) << 24)) {
         for (uint32_t q = 0; q < nd->groups; q++)
             for (unsigned p = 0; p < n_pes; p++) {
                 eie_pe_layer_t *L = &nd->sh[q].pe[p];
@@ -259,12 +288,39 @@ static eie_status_t conv_direct_prep(gnode_t *nd, const eie_shape_t *xs, unsigne
         return EIE_STATUS_OK;
     }
     uint32_t Cg = (uint32_t)(C / nd->groups), khw = c->kernel_h * c->kernel_w;
+    /* Input channels a span: as many as keep the phased input one block
+     * reads (every phase, the block's rows of Wq and the kernel's extent
+     * below them) within SPAN_BYTES. */
+    uint64_t rows_read = (EIE_CONV_LANES + Wq - 1) / Wq + 1 +
+                         (uint64_t)(c->kernel_h - 1) * c->dilation_h / c->stride_h;
+    uint64_t ch_bytes = (uint64_t)c->stride_h * c->stride_w * rows_read * Wq * sizeof(float);
+    uint32_t span_ch = ch_bytes >= SPAN_BYTES ? 1 : (uint32_t)(SPAN_BYTES / ch_bytes);
+    nd->n_spans = (Cg + span_ch - 1) / span_ch;
+    if ((nd->span = calloc((size_t)nd->groups * n_pes, sizeof *nd->span)) == NULL)
+        return eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory");
     for (uint32_t q = 0; q < nd->groups; q++)
         for (unsigned p = 0; p < n_pes; p++) {
             eie_pe_layer_t *L = &nd->sh[q].pe[p];
             uint32_t *o = calloc(L->n_ent + EIE_ENTRY_SLACK, sizeof *o);
-            if (o == NULL)
+            uint32_t *sp = malloc(((size_t)nd->n_spans + 1) * L->n_rows * sizeof *sp + 1);
+            nd->span[(size_t)q * n_pes + p] = sp;
+            *bytes += ((uint64_t)nd->n_spans + 1) * L->n_rows * sizeof *sp;
+            if (o == NULL || sp == NULL) {
+                free(o);
                 return eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory");
+            }
+            for (uint32_t r = 0; r < L->n_rows; r++) {
+                /* span t of row r starts at its first entry of channel t span_ch or more */
+                uint32_t t = 0;
+                for (uint32_t e = L->rptr[r]; e < L->rptr[r + 1]; e++) {
+                    uint32_t w = L->rent != NULL ? L->rent[e] : L->rentw[e];
+                    uint32_t ci = (L->rent != NULL ? w >> 4 : w >> 8) / khw;
+                    for (; t <= ci / span_ch; t++)
+                        sp[(size_t)t * L->n_rows + r] = e;
+                }
+                for (; t <= nd->n_spans; t++)
+                    sp[(size_t)t * L->n_rows + r] = L->rptr[r + 1];
+            }
             for (uint64_t e = 0; e < L->n_ent; e++) {
                 uint32_t w = L->rent != NULL ? L->rent[e] : L->rentw[e];
                 uint32_t col = L->rent != NULL ? w >> 4 : w >> 8;
@@ -275,6 +331,8 @@ static eie_status_t conv_direct_prep(gnode_t *nd, const eie_shape_t *xs, unsigne
                 uint64_t ph = dy % c->stride_h * c->stride_w + dx % c->stride_w;
                 uint64_t off = (ph * C + (uint64_t)q * Cg + ci) * plane + dy / c->stride_h * Wq +
                                dx / c->stride_w;
+                uint64_t sft = aligned ? dx / c->stride_w % 16 : 0;
+                off = sft * copy_floats + off - sft;
                 o[e] = (uint32_t)(off << 8 | code);
             }
             if (L->rent != NULL)
@@ -287,7 +345,9 @@ static eie_status_t conv_direct_prep(gnode_t *nd, const eie_shape_t *xs, unsigne
     nd->direct = true;
     nd->Hq = (uint32_t)Hq;
     nd->Wq = (uint32_t)Wq;
-    *phased_out = (size_t)total + XQ_SLACK(Wq);
+    nd->n_copies = (uint32_t)copies;
+    nd->copy_floats = (size_t)copy_floats;
+    *phased_out = (size_t)(copies * copy_floats);
     return EIE_STATUS_OK;
 }
 
@@ -859,6 +919,16 @@ static void conv_phases(gjob_t *job, const conv_pass_t *cp, unsigned p)
                     for (int64_t j = j1; j < Wq; j++)
                         dst[j] = 0.0f;
                 }
+                /* copy s of each row: the row from its column s on, zeros
+                 * after (read only by lanes past Wo, which are dropped) */
+                float *plane = g->xq + ((size_t)((ry * sw + rx) * C) + ch) * (size_t)(Hq * Wq);
+                for (uint32_t sft = 1; sft < nd->n_copies; sft++)
+                    for (int64_t i = 0; i < Hq; i++) {
+                        const float *row = plane + i * Wq;
+                        float *to = plane + sft * nd->copy_floats + i * Wq;
+                        memcpy(to, row + sft, (size_t)(Wq - sft) * sizeof(float));
+                        memset(to + Wq - sft, 0, sft * sizeof(float));
+                    }
             }
     }
     g->pe[p].nz = nz;
@@ -880,34 +950,45 @@ static bool conv_goes_direct(const eie_cpu_graph_t *g, const conv_pass_t *cp)
  * would come from L3 at every block). */
 #define DIRECT_CHUNK_ENTRIES (1u << 14)
 
-/* Rows r0 .. r0 + part->n_rows of PE p, group q, of a direct conv at the
- * block of phase-image positions p0 .. p0 + EIE_CONV_LANES - 1: the conv
- * form, then the lanes that are output positions (column < Wo) written
- * with the bias. */
+/* Rows r0 .. r0 + n_rows - 1 of PE p (slot v), group q, of a direct conv
+ * at the block of phase-image positions p0 .. p0 + EIE_CONV_LANES - 1: the
+ * conv form a span of input channels at a time, then the lanes that are
+ * output positions (column < Wo) written with the bias. */
 static void conv_direct_block(eie_cpu_graph_t *g, const conv_pass_t *cp, uint32_t q, unsigned p,
-                              unsigned v, const eie_pe_layer_t *part, uint32_t r0, size_t p0)
+                              unsigned v, uint32_t r0, uint32_t n_rows, size_t p0)
 {
     const gnode_t *nd = cp->nd;
+    const eie_pe_layer_t *L = &nd->sh[q].pe[v];
+    const uint32_t *sp = nd->span[(size_t)q * g->n + v];
     gpe_t *sc = &g->pe[p];
     size_t Wq = nd->Wq, Wo = cp->Wo, Pq = cp->P / Wo * Wq;
-    size_t at[EIE_CONV_LANES], nb = 0;
-    uint8_t lane[EIE_CONV_LANES];
-    for (size_t b = 0; b < EIE_CONV_LANES && p0 + b < Pq; b++) {
+    /* the block's output positions: runs of lanes within one output row */
+    size_t at[EIE_CONV_LANES], lane[EIE_CONV_LANES], len[EIE_CONV_LANES], ns = 0;
+    for (size_t b = 0; b < EIE_CONV_LANES && p0 + b < Pq;) {
         size_t oy = (p0 + b) / Wq, ox = (p0 + b) % Wq;
+        size_t n = Wq - ox < EIE_CONV_LANES - b ? Wq - ox : EIE_CONV_LANES - b;
         if (ox < Wo) {
-            at[nb] = oy * Wo + ox;
-            lane[nb++] = (uint8_t)b;
+            at[ns] = oy * Wo + ox;
+            lane[ns] = b;
+            len[ns++] = Wo - ox < n ? Wo - ox : n;
         }
+        b += n;
     }
-    sc->entries +=
-        g->k->rows_conv(part, nd->sh[q].codebook, g->xq + p0, sc->acc) - part->rptr[0];
-    for (uint32_t r = 0; r < part->n_rows; r++) {
+    for (uint32_t t = 0; t < nd->n_spans; t++) {
+        eie_conv_rows_t R = {.ent = L->rentw,
+                             .beg = sp + (size_t)t * L->n_rows + r0,
+                             .end = sp + (size_t)(t + 1) * L->n_rows + r0,
+                             .n_rows = n_rows};
+        sc->entries += g->k->rows_conv(&R, nd->sh[q].codebook, g->xq + p0, sc->acc, t > 0);
+    }
+    for (uint32_t r = 0; r < n_rows; r++) {
         size_t co = (size_t)q * nd->rows_g + (size_t)(r0 + r) * g->n + v;
         float bias = nd->bias[co];
         float *dst = cp->y + co * cp->P;
         const float *a = sc->acc + (size_t)r * EIE_CONV_LANES;
-        for (size_t k = 0; k < nb; k++)
-            dst[at[k]] = a[lane[k]] + bias;
+        for (size_t k = 0; k < ns; k++)
+            for (size_t i = 0; i < len[k]; i++)
+                dst[at[k] + i] = a[lane[k] + i] + bias;
     }
 }
 
@@ -929,11 +1010,9 @@ static void conv_direct(gjob_t *job, const conv_pass_t *cp, unsigned p)
                                       : L->n_rows;
         chunk = chunk < 4 ? 4 : chunk / 4 * 4;
         for (uint32_t r0 = 0; r0 < L->n_rows; r0 += (uint32_t)chunk) {
-            eie_pe_layer_t part = *L;
-            part.rptr = L->rptr + r0;
-            part.n_rows = L->n_rows - r0 < chunk ? L->n_rows - r0 : (uint32_t)chunk;
+            uint32_t n_rows = L->n_rows - r0 < chunk ? L->n_rows - r0 : (uint32_t)chunk;
             for (size_t p0 = 0; p0 < Pq; p0 += EIE_CONV_LANES)
-                conv_direct_block(g, cp, q, p, v, &part, r0, p0);
+                conv_direct_block(g, cp, q, p, v, r0, n_rows, p0);
         }
     }
 }

@@ -271,22 +271,24 @@ static uint64_t rows_b1_scalar(const eie_pe_layer_t *L, const float *cb, const f
     }                                                                                              \
     return rptr[L->n_rows];
 
-static uint64_t rows_conv_scalar(const eie_pe_layer_t *L, const float *cb, const float *in,
-                                 float *acc)
+static uint64_t rows_conv_scalar(const eie_conv_rows_t *R, const float *cb, const float *in,
+                                 float *acc, int add)
 {
-    const uint32_t *ent = L->rentw;
-    const uint32_t *rptr = L->rptr;
-    for (uint32_t r = 0; r < L->n_rows; r++) {
+    uint64_t walked = 0;
+    for (uint32_t r = 0; r < R->n_rows; r++) {
         float sum[EIE_CONV_LANES] = {0};
-        for (uint32_t q = rptr[r]; q < rptr[r + 1]; q++) {
-            float v = cb[ent[q] & 255];
-            const float *x = in + (ent[q] >> 8);
+        if (add)
+            memcpy(sum, acc + (size_t)r * EIE_CONV_LANES, sizeof sum);
+        for (uint32_t q = R->beg[r]; q < R->end[r]; q++) {
+            float v = cb[R->ent[q] & 255];
+            const float *x = in + (R->ent[q] >> 8);
             for (size_t b = 0; b < EIE_CONV_LANES; b++)
                 sum[b] += v * x[b];
         }
         memcpy(acc + (size_t)r * EIE_CONV_LANES, sum, sizeof sum);
+        walked += R->end[r] - R->beg[r];
     }
-    return rptr[L->n_rows];
+    return walked;
 }
 
 static uint64_t rows_batch_scalar(const eie_pe_layer_t *L, const float *cb, const float *in,
@@ -714,25 +716,40 @@ AVX2_BMI INLINE void conv_store(float *acc, uint32_t r, vf16 sa, vf16 sb)
     memcpy(acc + (size_t)r * EIE_CONV_LANES + 16, &sb, sizeof sb);
 }
 
+/* Row r's sums: +0, or with add those in acc. */
+AVX2_BMI INLINE void conv_load(const float *acc, uint32_t r, int add, vf16 *sa, vf16 *sb)
+{
+    *sa = (vf16){0};
+    *sb = (vf16){0};
+    if (add) {
+        memcpy(sa, acc + (size_t)r * EIE_CONV_LANES, sizeof *sa);
+        memcpy(sb, acc + (size_t)r * EIE_CONV_LANES + 16, sizeof *sb);
+    }
+}
+
 /* lock4: four rows in lock step (eight sums: AVX-512's 32 registers hold
  * them; AVX2's 16 do not, and there a row's four ymm sums are chains
  * enough). */
-AVX2_BMI INLINE uint64_t rows_conv_vf16x2(const eie_pe_layer_t *L, const float *cb,
-                                          const float *in, float *acc, int lock4)
+AVX2_BMI INLINE uint64_t rows_conv_vf16x2(const eie_conv_rows_t *R, const float *cb,
+                                          const float *in, float *acc, int add, int lock4)
 {
-    const uint32_t *ent = L->rentw;
-    const uint32_t *rptr = L->rptr;
-    const uint32_t nr = L->n_rows;
+    const uint32_t *ent = R->ent, *beg = R->beg, *end = R->end;
+    const uint32_t nr = R->n_rows;
+    uint64_t walked = 0;
     uint32_t r = 0;
     for (; lock4 && r + 4 <= nr; r += 4) {
-        const uint32_t *e0 = ent + rptr[r], *e1 = ent + rptr[r + 1];
-        const uint32_t *e2 = ent + rptr[r + 2], *e3 = ent + rptr[r + 3];
-        size_t n0 = rptr[r + 1] - rptr[r], n1 = rptr[r + 2] - rptr[r + 1];
-        size_t n2 = rptr[r + 3] - rptr[r + 2], n3 = rptr[r + 4] - rptr[r + 3];
+        const uint32_t *e0 = ent + beg[r], *e1 = ent + beg[r + 1];
+        const uint32_t *e2 = ent + beg[r + 2], *e3 = ent + beg[r + 3];
+        size_t n0 = end[r] - beg[r], n1 = end[r + 1] - beg[r + 1];
+        size_t n2 = end[r + 2] - beg[r + 2], n3 = end[r + 3] - beg[r + 3];
         size_t m = n0 < n1 ? n0 : n1;
         m = m < n2 ? m : n2;
         m = m < n3 ? m : n3;
-        vf16 a0 = {0}, b0 = {0}, a1 = {0}, b1 = {0}, a2 = {0}, b2 = {0}, a3 = {0}, b3 = {0};
+        vf16 a0, b0, a1, b1, a2, b2, a3, b3;
+        conv_load(acc, r, add, &a0, &b0);
+        conv_load(acc, r + 1, add, &a1, &b1);
+        conv_load(acc, r + 2, add, &a2, &b2);
+        conv_load(acc, r + 3, add, &a3, &b3);
         for (size_t q = 0; q < m; q++) {
             CONV_STEP(a0, b0, e0[q]);
             CONV_STEP(a1, b1, e1[q]);
@@ -751,14 +768,17 @@ AVX2_BMI INLINE uint64_t rows_conv_vf16x2(const eie_pe_layer_t *L, const float *
         conv_store(acc, r + 1, a1, b1);
         conv_store(acc, r + 2, a2, b2);
         conv_store(acc, r + 3, a3, b3);
+        walked += n0 + n1 + n2 + n3;
     }
     for (; r < nr; r++) {
-        vf16 a0 = {0}, b0 = {0};
-        for (uint32_t q = rptr[r]; q < rptr[r + 1]; q++)
+        vf16 a0, b0;
+        conv_load(acc, r, add, &a0, &b0);
+        for (uint32_t q = beg[r]; q < end[r]; q++)
             CONV_STEP(a0, b0, ent[q]);
         conv_store(acc, r, a0, b0);
+        walked += end[r] - beg[r];
     }
-    return rptr[nr];
+    return walked;
 }
 
 DEFINE_ROWS_BATCH_VEC(vf2)
@@ -777,10 +797,10 @@ DEFINE_ROWS_BATCH_VEC(vf16)
         default: return rows_batch_vf16(L, cb, in, acc);                                           \
         }                                                                                          \
     }                                                                                              \
-    ATTR static uint64_t rows_conv_##SUFFIX(const eie_pe_layer_t *L, const float *cb,              \
-                                            const float *in, float *acc)                           \
+    ATTR static uint64_t rows_conv_##SUFFIX(const eie_conv_rows_t *R, const float *cb,             \
+                                            const float *in, float *acc, int add)                  \
     {                                                                                              \
-        return rows_conv_vf16x2(L, cb, in, acc, LOCK4);                                              \
+        return rows_conv_vf16x2(R, cb, in, acc, add, LOCK4);                                       \
     }
 /* clang-format on */
 

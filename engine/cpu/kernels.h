@@ -103,16 +103,26 @@ typedef uint64_t (*eie_rows_batch_fn)(const eie_pe_layer_t *L, const float *code
 
 /*
  * The conv form: as eie_rows_batch_fn, for EIE_CONV_LANES lanes, but an
- * entry of L->rentw is off << 8 | code, and its lanes' activations are
- * in[off + b]: a convolution's input, padded and split by stride phase,
- * read in place for consecutive output positions (graph.c).
+ * entry is off << 8 | code, and its lanes' activations are in[off + b]: a
+ * convolution's input, padded and split by stride phase, read in place for
+ * consecutive output positions (graph.c). Row r walks R->ent[R->beg[r]]
+ * .. R->ent[R->end[r] - 1], a span of its entries in column order: a row's
+ * entries may be walked a span (a range of input channels) at a time, so
+ * that the activations one call reads stay in L1 (graph.c).
  * acc[r * EIE_CONV_LANES + b] is row r's sum for lane b, in column order,
  * products rounded, as in eie_rows_batch_fn (the bits of the patch-matrix
- * forms).
+ * forms); it starts at +0, or with add at acc's value, the sum of the
+ * row's earlier spans, so walking a row in spans gives the bits of walking
+ * it whole. Returns the entries walked.
  */
 #define EIE_CONV_LANES 32u
-typedef uint64_t (*eie_rows_conv_fn)(const eie_pe_layer_t *L, const float *codebook,
-                                     const float *in, float *acc);
+typedef struct eie_conv_rows {
+    const uint32_t *ent;
+    const uint32_t *beg, *end; /* row r: ent[beg[r]] .. ent[end[r] - 1] */
+    uint32_t n_rows;
+} eie_conv_rows_t;
+typedef uint64_t (*eie_rows_conv_fn)(const eie_conv_rows_t *R, const float *codebook,
+                                     const float *in, float *acc, int add);
 
 typedef struct eie_cpu_kernel {
     const char *name;        /* "scalar", "avx2", "avx512" */

@@ -15,10 +15,13 @@ typedef float vf16u __attribute__((vector_size(64), aligned(4), may_alias));
 struct bl_conv {
     bl_conv_shape_t s;
     int OH, OW, chunks;
-    int Hp, Wq;     /* a phase plane: Hp rows of Wq */
-    float *xph;     /* [C][stride][Hp][Wq], padded, split by stride phase */
-    uint32_t *optr; /* O + 1 */
-    int32_t *off;   /* each nonzero's offset into xph */
+    int Hp, Wq; /* a phase plane: Hp rows of Wq, Wq a multiple of 16 */
+    float *xph; /* [C][stride][Hp][Wq], padded, split by stride phase; then
+                   copies 1 .. ncopy - 1 of it, copy s shifted left by s */
+    int ncopy;
+    size_t copy_floats; /* each copy's floats, a multiple of 16 */
+    uint32_t *optr;     /* O + 1 */
+    int32_t *off;       /* each nonzero's offset into xph */
     float *val;
     float *bias;
     unsigned T;
@@ -53,7 +56,7 @@ void bl_conv_im2col(const bl_conv_shape_t *s, const float *x, int g, float *col)
 }
 
 bl_conv_t *bl_conv_init(const bl_conv_shape_t *s, const float *w, const float *bias,
-                        unsigned threads, eie_pool_t *pool)
+                        unsigned threads, eie_pool_t *pool, int aligned)
 {
     if (threads < 1 || threads > 2 || (threads > 1 && pool == NULL))
         return NULL;
@@ -70,12 +73,23 @@ bl_conv_t *bl_conv_init(const bl_conv_shape_t *s, const float *w, const float *b
         goto error;
     c->Hp = s->H + 2 * s->pad;
     c->Wq = c->chunks * 16 + (s->K - 1) / s->stride + 1;
+    if (aligned)
+        c->Wq = (c->Wq + 15) / 16 * 16;
     const int Cg = s->C / s->groups, Og = s->O / s->groups, K = s->K, st = s->stride;
     size_t nw = (size_t)s->O * Cg * K * K;
     for (size_t i = 0; i < nw; i++)
         c->nnz += w[i] != 0.0f;
+    /* aligned: loads on 64-byte boundaries, as the engine's direct conv (a
+     * 64-byte load across two cache lines costs two): a nonzero at kernel
+     * column kw reads copy (kw / st) mod 16 at its offset less that, a
+     * multiple of 16 floats. It pays where the copies stay in cache. */
+    c->ncopy = !aligned ? 1 : (K - 1) / st < 16 ? (K - 1) / st + 1 : 16;
     /* slack: the rows past OH that a last block of 4 rows computes */
-    c->xph = calloc((size_t)s->C * st * c->Hp * c->Wq + 4 * (size_t)st * c->Wq + 64, sizeof(float));
+    c->copy_floats =
+        ((size_t)s->C * st * c->Hp * c->Wq + 4 * (size_t)st * c->Wq + 64 + 15) / 16 * 16;
+    size_t xbytes = c->ncopy * c->copy_floats * sizeof(float);
+    if ((c->xph = aligned_alloc(64, xbytes)) != NULL)
+        memset(c->xph, 0, xbytes);
     c->optr = calloc((size_t)s->O + 1, sizeof(uint32_t));
     c->off = malloc((c->nnz + 1) * sizeof(int32_t));
     c->val = malloc((c->nnz + 1) * sizeof(float));
@@ -92,9 +106,10 @@ bl_conv_t *bl_conv_init(const bl_conv_shape_t *s, const float *w, const float *b
                     float v = w[(((size_t)o * Cg + cl) * K + kh) * K + kw];
                     if (v == 0.0f)
                         continue;
-                    int ch = g * Cg + cl;
-                    c->off[k] =
-                        (int32_t)((((size_t)ch * st + kw % st) * c->Hp + kh) * c->Wq + kw / st);
+                    int ch = g * Cg + cl, sft = aligned ? kw / st % 16 : 0;
+                    c->off[k] = (int32_t)(sft * c->copy_floats +
+                                          (((size_t)ch * st + kw % st) * c->Hp + kh) * c->Wq +
+                                          kw / st - sft);
                     c->val[k++] = v;
                 }
         c->optr[o + 1] = (uint32_t)k;
@@ -145,6 +160,11 @@ static void prepare(bl_conv_t *c, const float *x, int c0, int c1)
                 for (int q = 0; q < c->Wq; q++) {
                     int iw = q * st + p - s->pad;
                     dst[q] = iw >= 0 && iw < s->W ? src[iw] : 0.0f;
+                }
+                for (int sft = 1; sft < c->ncopy; sft++) {
+                    float *to = dst + sft * c->copy_floats;
+                    memcpy(to, dst + sft, (size_t)(c->Wq - sft) * sizeof(float));
+                    memset(to + c->Wq - sft, 0, (size_t)sft * sizeof(float));
                 }
             }
 }

@@ -8,7 +8,9 @@
  *             ICLR 2017): the input is padded and split by stride phase
  *             once per run, so that for each nonzero w[o][c][kh][kw] an
  *             output row y[o][oh][0..OW) += w * a contiguous input run,
- *             16 lanes per FMA, the row's accumulators in registers.
+ *             16 lanes per FMA, the row's accumulators in registers;
+ *             sparse-a keeps the input in shifted copies so that every load
+ *             is aligned (as the engine's direct conv does).
  * Batch 1; layout CHW, weights [O][C/G][K][K], output [O][OH][OW].
  */
 #ifndef EIE_BENCH_BASELINES_CONV_H
@@ -42,10 +44,11 @@ void bl_conv_im2col(const bl_conv_shape_t *s, const float *x, int g, float *col)
 
 typedef struct bl_conv bl_conv_t;
 /* The sparse form of w (threads 1..2; with 2, pool is a 2-PE pool, the
- * output channels split in halves of equal nonzeros). NULL on out of
- * memory, or when OW exceeds 64 (the accumulators of a row are 4 vectors). */
+ * output channels split in halves of equal nonzeros); aligned: the input
+ * in shifted copies so that every load is aligned. NULL on out of memory,
+ * or when OW exceeds 64 (the accumulators of a row are 4 vectors). */
 bl_conv_t *bl_conv_init(const bl_conv_shape_t *s, const float *w, const float *bias,
-                        unsigned threads, eie_pool_t *pool);
+                        unsigned threads, eie_pool_t *pool, int aligned);
 void bl_conv_free(bl_conv_t *c);
 void bl_conv_sparse_run(bl_conv_t *c, const float *x, float *y);
 /* Bytes of the sparse form (offsets and values). */

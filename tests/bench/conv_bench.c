@@ -4,7 +4,9 @@
  * rotating order, warm or --cold, float64 reference check first):
  *   cpu     the engine's conv path (conv_engine below): sparse conv2d on
  *           the compressed weights
- *   sparse  direct sparse convolution (baselines_conv.h)
+ *   sparse  direct sparse convolution (baselines_conv.h); sparse-a the
+ *           same reading aligned copies of the input; the table's sparse
+ *           column is the faster of the two, named in column sp-kind
  *   blas    im2col + OpenBLAS sgemm per group, the core OpenBLAS detects
  *   blas-f  the same with OPENBLAS_CORETYPE forced, where faster
  */
@@ -163,13 +165,13 @@ typedef struct conv_engine {
 static const conv_engine_t conv_engine = {
     .prepare = conv_engine_prepare, .run = conv_engine_run, .release = conv_engine_release};
 
-enum { C_CPU, C_SPARSE, C_BLAS, C_BLASF0 };
+enum { C_CPU, C_SPARSE, C_SPARSE_A, C_BLAS, C_BLASF0 };
 #define C_MAX (C_BLASF0 + 4)
 
 typedef struct conv_ctx {
     const bl_conv_shape_t *s;
     void *net;
-    bl_conv_t *sp;
+    bl_conv_t *sp[2]; /* plain, aligned */
     const bench_blas_t *blas;
     const float *w, *bias, *x;
     float *col, *y;
@@ -197,8 +199,8 @@ static void run_conv(const conv_ctx_t *c, int m)
 {
     if (m == C_CPU)
         conv_engine.run(c->net, c->x, c->y);
-    else if (m == C_SPARSE)
-        bl_conv_sparse_run(c->sp, c->x, c->y);
+    else if (m == C_SPARSE || m == C_SPARSE_A)
+        bl_conv_sparse_run(c->sp[m - C_SPARSE], c->x, c->y);
     else
         blas_conv(c, &c->blas[m - C_BLAS]);
 }
@@ -237,7 +239,7 @@ static void conv_reference(const bl_conv_shape_t *s, const float *w, const float
 
 int conv_bench_main(const conv_bench_opts_t *o)
 {
-    static const char *const names[] = {"cpu", "sparse", "blas", "blas-f", NULL};
+    static const char *const names[] = {"cpu", "sparse", "sparse-a", "blas", "blas-f", NULL};
     if (o->methods && bench_check_list("--methods", o->methods, names) < 0)
         return 2;
     if (o->corrupt && bench_check_list("--check-corrupt", o->corrupt, names) < 0)
@@ -254,8 +256,9 @@ int conv_bench_main(const conv_bench_opts_t *o)
     printf("batch 1, reps %d, medians in us; blas = im2col + sgemm per group; sparse/blas = "
            "sparse time / best OpenBLAS time\n",
            o->reps);
-    printf("%-9s %1s %9s %9s %9s %9s %-8s %11s %9s %9s %5s %5s\n", "layer", "T", "cpu", "sparse",
-           "blas", "blas-f", "f-core", "sparse/blas", "cpu/sp", "MMACs", "wdens", "adens");
+    printf("%-9s %1s %9s %9s %-7s %9s %9s %-8s %11s %9s %9s %5s %5s\n", "layer", "T", "cpu",
+           "sparse", "sp-kind", "blas", "blas-f", "f-core", "sparse/blas", "cpu/sp", "MMACs",
+           "wdens", "adens");
     uint64_t seed = 4242;
     for (size_t li = 0; li < N_SHAPES; li++) {
         const bl_conv_shape_t *s = &shapes[li];
@@ -288,9 +291,10 @@ int conv_bench_main(const conv_bench_opts_t *o)
             int T = o->threads[ti];
             ctx[ti] = (conv_ctx_t){
                 .s = s, .blas = o->blas, .w = w, .bias = bias, .x = x, .col = col, .y = y, .T = T};
-            ctx[ti].sp = bl_conv_init(s, w, bias, (unsigned)T, pool);
+            for (int a = 0; a < 2; a++)
+                ctx[ti].sp[a] = bl_conv_init(s, w, bias, (unsigned)T, pool, a);
             ctx[ti].net = on[C_CPU] ? conv_engine.prepare(s, w, bias, T) : NULL;
-            if (ctx[ti].sp == NULL || (on[C_CPU] && ctx[ti].net == NULL)) {
+            if (!ctx[ti].sp[0] || !ctx[ti].sp[1] || (on[C_CPU] && ctx[ti].net == NULL)) {
                 fprintf(stderr, "eie-bench: %s: cannot prepare the layer\n", s->name);
                 return 1;
             }
@@ -356,21 +360,28 @@ int conv_bench_main(const conv_bench_opts_t *o)
             double f = bf > 0 ? t[C_BLAS + bf] : 0;
             int show_f = f > 0 && (t[C_BLAS] <= 0 || f < t[C_BLAS]);
             double bb = show_f ? f : t[C_BLAS];
+            /* the faster sparse form */
+            int sa = t[C_SPARSE_A] > 0 && (t[C_SPARSE] <= 0 || t[C_SPARSE_A] < t[C_SPARSE]);
+            double sp = t[sa ? C_SPARSE_A : C_SPARSE];
             char cpu[16], fcol[16], cr[16];
             snprintf(cpu, sizeof cpu, t[C_CPU] > 0 ? "%.1f" : "n/a", t[C_CPU]);
-            snprintf(cr, sizeof cr, t[C_CPU] > 0 && t[C_SPARSE] > 0 ? "%.2f" : "n/a",
-                     t[C_SPARSE] > 0 ? t[C_CPU] / t[C_SPARSE] : 0);
+            snprintf(cr, sizeof cr, t[C_CPU] > 0 && sp > 0 ? "%.2f" : "n/a",
+                     sp > 0 ? t[C_CPU] / sp : 0);
             snprintf(fcol, sizeof fcol, show_f ? "%.1f" : "-", f);
-            printf("%-9s %d %9s %9.1f %9.1f %9s %-8s %11.2f %9s %9.1f %5.2f %5.2f\n", s->name,
-                   ctx[ti].T, cpu, t[C_SPARSE], t[C_BLAS], fcol, show_f ? o->blas[bf].core : "-",
-                   bb > 0 ? t[C_SPARSE] / bb : 0, cr,
+            printf("%-9s %d %9s %9.1f %-7s %9.1f %9s %-8s %11.2f %9s %9.1f %5.2f %5.2f\n", s->name,
+                   ctx[ti].T, cpu, sp,
+                   sp <= 0 ? "-"
+                   : sa    ? "aligned"
+                           : "plain",
+                   t[C_BLAS], fcol, show_f ? o->blas[bf].core : "-", bb > 0 ? sp / bb : 0, cr,
                    (double)s->O * OH * OW * Cg * s->K * s->K / 1e6, s->wdens, s->adens);
             for (int m = 0; m < n_methods; m++)
                 free(times[ti][m]);
         }
         fflush(stdout);
         for (int ti = 0; ti < o->nt; ti++) {
-            bl_conv_free(ctx[ti].sp);
+            bl_conv_free(ctx[ti].sp[0]);
+            bl_conv_free(ctx[ti].sp[1]);
             if (ctx[ti].net)
                 conv_engine.release(ctx[ti].net);
         }

@@ -51,18 +51,37 @@ static void check_conv_form(const eie_cpu_kernel_t *k, const eie_cpu_fc_t *cf, u
             uint32_t col = L.rent != NULL ? w >> 4 : w >> 8, code = L.rent ? w & 15 : w & 255;
             o[e] = col * 32 << 8 | code;
         }
-        L.rent = NULL;
-        L.rentw = o;
         float *acc = malloc(((size_t)L.n_rows * EIE_CONV_LANES + 1) * sizeof(float));
-        uint64_t walked = k->rows_conv(&L, cf->codebook, x32, acc);
-        cr_assert_eq(walked, L.n_ent, "kernel %s conv form walked", k->name);
+        /* whole rows, then each row in two spans split at its middle entry
+         * (and an empty span first): the same bits */
+        uint32_t *mid = malloc(((size_t)L.n_rows + 1) * sizeof *mid);
         for (uint32_t r = 0; r < L.n_rows; r++)
-            for (size_t b = 0; b < 32; b++) {
-                float want = y[(b % 16) * R + r * n + p], got = acc[r * 32 + b];
-                cr_assert(memcmp(&want, &got, sizeof got) == 0,
-                          "kernel %s conv form pes %u: row %u lane %zu is %a, the column form %a",
-                          k->name, n, r * n + p, b, got, want);
+            mid[r] = L.rptr[r] + (L.rptr[r + 1] - L.rptr[r]) / 2;
+        for (int split = 0; split < 2; split++) {
+            eie_conv_rows_t whole = {o, L.rptr, L.rptr + 1, L.n_rows};
+            eie_conv_rows_t none = {o, L.rptr, L.rptr, L.n_rows};
+            eie_conv_rows_t first = {o, L.rptr, mid, L.n_rows};
+            eie_conv_rows_t second = {o, mid, L.rptr + 1, L.n_rows};
+            uint64_t walked;
+            if (split) {
+                memset(acc, 0x7f, (size_t)L.n_rows * EIE_CONV_LANES * sizeof(float));
+                walked = k->rows_conv(&none, cf->codebook, x32, acc, 0);
+                walked += k->rows_conv(&first, cf->codebook, x32, acc, 1);
+                walked += k->rows_conv(&second, cf->codebook, x32, acc, 1);
+            } else {
+                walked = k->rows_conv(&whole, cf->codebook, x32, acc, 0);
             }
+            cr_assert_eq(walked, L.n_ent, "kernel %s conv form walked", k->name);
+            for (uint32_t r = 0; r < L.n_rows; r++)
+                for (size_t b = 0; b < 32; b++) {
+                    float want = y[(b % 16) * R + r * n + p], got = acc[r * 32 + b];
+                    cr_assert(memcmp(&want, &got, sizeof got) == 0,
+                              "kernel %s conv form pes %u%s: row %u lane %zu is %a, the column "
+                              "form %a",
+                              k->name, n, split ? " in spans" : "", r * n + p, b, got, want);
+                }
+        }
+        free(mid);
         free(acc);
         free(o);
     }
