@@ -27,8 +27,11 @@
  *    (as in Park et al., ICLR 2017, direct sparse convolution). No patch
  *    matrix is built, and each output channel's 32 sums stay in registers.
  *    Positions run over the phase image's full width, Wq >= Wo, and the
- *    lanes past Wo are dropped. Both ways a row sums its entries in column
- *    order with rounded products: the same bits (kernels.h).
+ *    lanes past Wo are dropped; every load is aligned (shifted copies of
+ *    the phased input, conv_direct_prep), and a row is walked a span of
+ *    input channels at a time so that a block's reads stay in L1. Both ways
+ *    a row sums its entries in column order with rounded products: the
+ *    same bits (kernels.h).
  * The PE that lowers a block also finds its nonzero columns, once for all
  * PEs. Every row sums its entries in increasing column order whatever N is,
  * so results are bit-identical on any number of PEs.
