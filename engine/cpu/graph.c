@@ -101,6 +101,7 @@ typedef struct gtensor {
     size_t numel;  /* one sample */
     float *buf;    /* numel * chunk; NULL for graph inputs (read in place) */
     int input;     /* graph input index, or -1 */
+    int output;    /* graph output index when written in place (the caller's buffer), or -1 */
 } gtensor_t;
 
 typedef struct gpe {
@@ -263,12 +264,10 @@ static eie_status_t conv_direct_prep(gnode_t *nd, const eie_shape_t *xs, unsigne
     uint64_t C = (uint64_t)xs->dims[1], H = (uint64_t)xs->dims[2], W = (uint64_t)xs->dims[3];
     uint64_t Hp = H + c->pad_top + c->pad_bottom, Wp = W + c->pad_left + c->pad_right;
     uint64_t Hq = (Hp + c->stride_h - 1) / c->stride_h, Wq = (Wp + c->stride_w - 1) / c->stride_w;
-    /* aligned where the lanes it adds (Wq rounded up) cost less than a
-     * quarter more blocks: not on a narrow image (LeNet-5's conv2: 12 wide) */
-    uint64_t Ho = (Hp - (uint64_t)(c->kernel_h - 1) * c->dilation_h - 1) / c->stride_h + 1;
+    /* aligned where rounding Wq up adds at most a quarter more positions:
+     * not on a narrow image (LeNet-5's conv2: 12 wide) */
     uint64_t Wq16 = (Wq + 15) / 16 * 16;
-    uint64_t blocks16 = (Ho * Wq16 + EIE_CONV_LANES - 1) / EIE_CONV_LANES;
-    bool aligned = blocks16 * 4 <= (Ho * Wq + EIE_CONV_LANES - 1) / EIE_CONV_LANES * 5;
+    bool aligned = Wq16 * 4 <= Wq * 5;
     uint64_t max_s = (uint64_t)(c->kernel_w - 1) * c->dilation_w / c->stride_w;
     uint64_t copies = !aligned ? 1 : max_s < 16 ? max_s + 1 : 16;
     Wq = aligned ? Wq16 : Wq;
@@ -571,6 +570,13 @@ eie_status_t eie_cpu_graph_init(const eie_model_t *m, unsigned n_pes, const eie_
             if (l->kind == EIE_LAYER_LSTM && l->lstm.state[1] == g->outputs[o])
                 g->out_state[o] = g->nodes[i].c;
         }
+    /* a node writes a graph output straight into the caller's buffer (an
+     * LSTM's final state and a graph input given back are copied instead) */
+    for (size_t i = 0; i < g->n_t; i++)
+        g->t[i].output = -1;
+    for (size_t o = 0; o < g->n_outputs; o++)
+        if (g->out_state[o] == NULL && g->t[g->outputs[o]].input < 0)
+            g->t[g->outputs[o]].output = (int)o;
     *layout_bytes_out = bytes;
     *graph_out = g;
     return EIE_STATUS_OK;
@@ -594,12 +600,15 @@ typedef struct gjob {
     float **out;      /* n_outputs */
 } gjob_t;
 
-/* Samples [s0, s0 + B) of tensor t: its chunk buffer or the caller's input. */
+/* Samples [s0, s0 + B) of tensor t: its chunk buffer, or the caller's
+ * input or output. */
 static float *tensor_at(const gjob_t *job, size_t t, size_t s0)
 {
     const gtensor_t *x = &job->g->t[t];
     if (x->input >= 0)
         return (float *)job->in[x->input] + s0 * x->numel;
+    if (x->output >= 0)
+        return job->out[x->output] + s0 * x->numel;
     return x->buf;
 }
 
@@ -686,12 +695,12 @@ static bool fc_staged(const eie_cpu_graph_t *g, const gnode_t *nd, size_t B)
 }
 
 /* PE p's share of a staged fc's output rows, from every PE's accumulators. */
-static void fc_gather(gjob_t *job, const gnode_t *nd, unsigned p, size_t B)
+static void fc_gather(gjob_t *job, const gnode_t *nd, unsigned p, size_t s0, size_t B)
 {
     eie_cpu_graph_t *g = job->g;
     size_t L = fc_lanes(g, nd, B);
     eie_cpu_gather_share(g->acc, g->n, nd->rows_g, L, eie_cpu_batch_stride(L), p, p + 1,
-                         g->t[nd->output].buf);
+                         tensor_at(job, nd->output, s0));
 }
 
 static void run_fc(gjob_t *job, const gnode_t *nd, unsigned p, size_t s0, size_t B)
@@ -705,7 +714,7 @@ static void run_fc(gjob_t *job, const gnode_t *nd, unsigned p, size_t s0, size_t
     for (size_t l0 = 0; l0 < lanes; l0 += EIE_KERNEL_MAX_BATCH) {
         size_t L = lanes - l0 < EIE_KERNEL_MAX_BATCH ? lanes - l0 : EIE_KERNEL_MAX_BATCH;
         const float *in = tensor_at(job, nd->inputs[0], s0) + l0 * cols;
-        float *out = g->t[nd->output].buf + l0 * rows;
+        float *out = tensor_at(job, nd->output, s0) + l0 * rows;
         /* EIE sec. III-A: a column is skipped when all L inputs are zero there. */
         size_t n_active = g->k->active(in, cols, 1, cols, L, sc->active);
         if (p == 0)
@@ -757,7 +766,7 @@ static void run_lstm_step(gjob_t *job, gnode_t *nd, unsigned p, size_t s0, size_
     const float *c0 = nd->init_in[1] != UINT32_MAX ? tensor_at(job, nd->init_in[1], 0) : nd->c0;
     const float *hp = t > 0 ? nd->h[t & 1] : h0 ? h0 : nd->zeros;
     float *hn = nd->h[(t + 1) & 1];
-    float *y = yt->buf + (t - s0) * yt->numel;
+    float *y = tensor_at(job, nd->output, s0) + (t - s0) * yt->numel;
     if (t == 0)
         for (uint32_t j = p; j < H; j += N)
             for (uint32_t n = 0; n < nd->lanes; n++)
@@ -922,16 +931,13 @@ static void conv_phases(gjob_t *job, const conv_pass_t *cp, unsigned p)
                     for (int64_t j = j1; j < Wq; j++)
                         dst[j] = 0.0f;
                 }
-                /* copy s of each row: the row from its column s on, zeros
-                 * after (read only by lanes past Wo, which are dropped) */
+                /* copy s: the plane from its element s on; the last s
+                 * floats of each row then hold the next row's first, read
+                 * only by lanes past Wo, which are dropped */
                 float *plane = g->xq + ((size_t)((ry * sw + rx) * C) + ch) * (size_t)(Hq * Wq);
                 for (uint32_t sft = 1; sft < nd->n_copies; sft++)
-                    for (int64_t i = 0; i < Hq; i++) {
-                        const float *row = plane + i * Wq;
-                        float *to = plane + sft * nd->copy_floats + i * Wq;
-                        memcpy(to, row + sft, (size_t)(Wq - sft) * sizeof(float));
-                        memset(to + Wq - sft, 0, sft * sizeof(float));
-                    }
+                    memcpy(plane + sft * nd->copy_floats, plane + sft,
+                           ((size_t)(Hq * Wq) - sft) * sizeof(float));
             }
     }
     g->pe[p].nz = nz;
@@ -954,11 +960,11 @@ static bool conv_goes_direct(const eie_cpu_graph_t *g, const conv_pass_t *cp)
 #define DIRECT_CHUNK_ENTRIES (1u << 14)
 
 /* Rows r0 .. r0 + n_rows - 1 of PE p (slot v), group q, of a direct conv
- * at the block of phase-image positions p0 .. p0 + EIE_CONV_LANES - 1: the
- * conv form a span of input channels at a time, then the lanes that are
- * output positions (column < Wo) written with the bias. */
+ * at the block of phase-image positions p0 .. p0 + lanes - 1: the conv form
+ * a span of input channels at a time, then the lanes that are output
+ * positions (column < Wo) written with the bias. */
 static void conv_direct_block(eie_cpu_graph_t *g, const conv_pass_t *cp, uint32_t q, unsigned p,
-                              unsigned v, uint32_t r0, uint32_t n_rows, size_t p0)
+                              unsigned v, uint32_t r0, uint32_t n_rows, size_t p0, unsigned lanes)
 {
     const gnode_t *nd = cp->nd;
     const eie_pe_layer_t *L = &nd->sh[q].pe[v];
@@ -966,15 +972,14 @@ static void conv_direct_block(eie_cpu_graph_t *g, const conv_pass_t *cp, uint32_
     gpe_t *sc = &g->pe[p];
     size_t Wq = nd->Wq, Wo = cp->Wo, Pq = cp->P / Wo * Wq;
     /* the block's output positions: runs of lanes within one output row */
-    size_t at[EIE_CONV_LANES], lane[EIE_CONV_LANES], len[EIE_CONV_LANES], ns = 0;
-    for (size_t b = 0; b < EIE_CONV_LANES && p0 + b < Pq;) {
+    eie_conv_run_t run[EIE_CONV_LANES];
+    size_t ns = 0;
+    for (size_t b = 0; b < lanes && p0 + b < Pq;) {
         size_t oy = (p0 + b) / Wq, ox = (p0 + b) % Wq;
-        size_t n = Wq - ox < EIE_CONV_LANES - b ? Wq - ox : EIE_CONV_LANES - b;
-        if (ox < Wo) {
-            at[ns] = oy * Wo + ox;
-            lane[ns] = b;
-            len[ns++] = Wo - ox < n ? Wo - ox : n;
-        }
+        size_t n = Wq - ox < lanes - b ? Wq - ox : lanes - b;
+        if (ox < Wo)
+            run[ns++] = (eie_conv_run_t){
+                .lane = (uint32_t)b, .len = (uint32_t)(Wo - ox < n ? Wo - ox : n), .at = oy * Wo + ox};
         b += n;
     }
     for (uint32_t t = 0; t < nd->n_spans; t++) {
@@ -982,22 +987,17 @@ static void conv_direct_block(eie_cpu_graph_t *g, const conv_pass_t *cp, uint32_
                              .beg = sp + (size_t)t * L->n_rows + r0,
                              .end = sp + (size_t)(t + 1) * L->n_rows + r0,
                              .n_rows = n_rows};
-        sc->entries += g->k->rows_conv(&R, nd->sh[q].codebook, g->xq + p0, sc->acc, t > 0);
+        sc->entries +=
+            g->k->rows_conv(&R, nd->sh[q].codebook, g->xq + p0, sc->acc, t > 0, lanes);
     }
-    for (uint32_t r = 0; r < n_rows; r++) {
-        size_t co = (size_t)q * nd->rows_g + (size_t)(r0 + r) * g->n + v;
-        float bias = nd->bias[co];
-        float *dst = cp->y + co * cp->P;
-        const float *a = sc->acc + (size_t)r * EIE_CONV_LANES;
-        for (size_t k = 0; k < ns; k++)
-            for (size_t i = 0; i < len[k]; i++)
-                dst[at[k] + i] = a[lane[k] + i] + bias;
-    }
+    size_t co = (size_t)q * nd->rows_g + (size_t)r0 * g->n + v; /* row r0's channel */
+    g->k->conv_out(sc->acc, lanes, n_rows, run, ns, nd->bias + co, g->n, cp->y + co * cp->P,
+                   (size_t)g->n * cp->P);
 }
 
 /* Phase 2 of a direct conv: PE p's rows of every group at every block of
- * EIE_CONV_LANES positions of the phase image's rows, a chunk of rows at a
- * time. */
+ * EIE_CONV_LANES positions of the phase image's rows (the last block 32
+ * where no more are left), a chunk of rows at a time. */
 static void conv_direct(gjob_t *job, const conv_pass_t *cp, unsigned p)
 {
     eie_cpu_graph_t *g = job->g;
@@ -1014,8 +1014,11 @@ static void conv_direct(gjob_t *job, const conv_pass_t *cp, unsigned p)
         chunk = chunk < 4 ? 4 : chunk / 4 * 4;
         for (uint32_t r0 = 0; r0 < L->n_rows; r0 += (uint32_t)chunk) {
             uint32_t n_rows = L->n_rows - r0 < chunk ? L->n_rows - r0 : (uint32_t)chunk;
-            for (size_t p0 = 0; p0 < Pq; p0 += EIE_CONV_LANES)
-                conv_direct_block(g, cp, q, p, v, r0, n_rows, p0);
+            for (size_t p0 = 0; p0 < Pq;) {
+                unsigned lanes = Pq - p0 > 32 ? EIE_CONV_LANES : 32;
+                conv_direct_block(g, cp, q, p, v, r0, n_rows, p0, lanes);
+                p0 += lanes;
+            }
         }
     }
 }
@@ -1027,7 +1030,7 @@ static void run_plain(gjob_t *job, const gnode_t *nd, unsigned p, size_t s0, siz
     unsigned N = g->n;
     const gtensor_t *xt = &g->t[nd->inputs[0]], *yt = &g->t[nd->output];
     const float *x = tensor_at(job, nd->inputs[0], s0);
-    float *y = yt->buf;
+    float *y = tensor_at(job, nd->output, s0);
     size_t a, e;
     switch (nd->kind) {
     case EIE_LAYER_MAXPOOL2D:
@@ -1117,7 +1120,7 @@ static void run_graph(gjob_t *job, unsigned p0, unsigned p1, eie_pool_t *pool)
             if (nd->kind == EIE_LAYER_FC) {
                 PHASE(run_fc(job, nd, p, s0, B));
                 if (fc_staged(g, nd, B))
-                    PHASE(fc_gather(job, nd, p, B));
+                    PHASE(fc_gather(job, nd, p, s0, B));
             } else if (nd->kind == EIE_LAYER_LSTM) {
                 /* steps in order, one barrier each: every PE reads all of h_{t-1} */
                 for (size_t t = s0; t < s0 + B; t++)
@@ -1128,7 +1131,7 @@ static void run_graph(gjob_t *job, unsigned p0, unsigned p1, eie_pool_t *pool)
                 cp.P = (size_t)(yt->shape.dims[2] * yt->shape.dims[3]);
                 for (size_t b = 0; b < B; b++) {
                     cp.x = tensor_at(job, nd->inputs[0], s0) + b * xt->numel;
-                    cp.y = yt->buf + b * yt->numel;
+                    cp.y = tensor_at(job, nd->output, s0) + b * yt->numel;
                     if (nd->direct) {
                         PHASE(conv_phases(job, &cp, p));
                         if (conv_goes_direct(g, &cp)) {
@@ -1149,7 +1152,8 @@ static void run_graph(gjob_t *job, unsigned p0, unsigned p1, eie_pool_t *pool)
                     size_t outer, n, inner;
                     eie_op_axis_split(&yt->shape, nd->axis, &outer, &n, &inner);
                     for (size_t b = 0; b < B; b++)
-                        PHASE(eie_op_softmax_axis(yt->buf + b * yt->numel, &yt->shape, nd->axis,
+                        PHASE(eie_op_softmax_axis(tensor_at(job, nd->output, s0) + b * yt->numel,
+                                                  &yt->shape, nd->axis,
                                                   p, g->n));
                 }
             }
@@ -1157,9 +1161,10 @@ static void run_graph(gjob_t *job, unsigned p0, unsigned p1, eie_pool_t *pool)
         if (p0 == 0)
             for (size_t i = 0; i < g->n_outputs; i++) {
                 const gtensor_t *yt = &g->t[g->outputs[i]];
-                if (g->out_state[i] == NULL)
-                    memcpy(job->out[i] + s0 * yt->numel, yt->buf, B * yt->numel * sizeof(float));
-                else if (s0 + B == job->batch)
+                if (yt->input >= 0)
+                    memcpy(job->out[i] + s0 * yt->numel, tensor_at(job, g->outputs[i], s0),
+                           B * yt->numel * sizeof(float));
+                else if (g->out_state[i] != NULL && s0 + B == job->batch)
                     memcpy(job->out[i], final_state(g, i, job->batch),
                            yt->numel * sizeof(float));
             }

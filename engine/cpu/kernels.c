@@ -272,23 +272,39 @@ static uint64_t rows_b1_scalar(const eie_pe_layer_t *L, const float *cb, const f
     return rptr[L->n_rows];
 
 static uint64_t rows_conv_scalar(const eie_conv_rows_t *R, const float *cb, const float *in,
-                                 float *acc, int add)
+                                 float *acc, int add, unsigned lanes)
 {
     uint64_t walked = 0;
     for (uint32_t r = 0; r < R->n_rows; r++) {
         float sum[EIE_CONV_LANES] = {0};
         if (add)
-            memcpy(sum, acc + (size_t)r * EIE_CONV_LANES, sizeof sum);
+            memcpy(sum, acc + (size_t)r * lanes, lanes * sizeof(float));
         for (uint32_t q = R->beg[r]; q < R->end[r]; q++) {
             float v = cb[R->ent[q] & 255];
             const float *x = in + (R->ent[q] >> 8);
-            for (size_t b = 0; b < EIE_CONV_LANES; b++)
+            for (size_t b = 0; b < lanes; b++)
                 sum[b] += v * x[b];
         }
-        memcpy(acc + (size_t)r * EIE_CONV_LANES, sum, sizeof sum);
+        memcpy(acc + (size_t)r * lanes, sum, lanes * sizeof(float));
         walked += R->end[r] - R->beg[r];
     }
     return walked;
+}
+
+#define CONV_OUT_BODY                                                                              \
+    for (uint32_t r = 0; r < n_rows; r++) {                                                        \
+        const float *a = acc + (size_t)r * lanes;                                                  \
+        float *d = dst + r * dst_stride, bb = bias[r * bias_stride];                               \
+        for (size_t k = 0; k < n_runs; k++)                                                        \
+            for (uint32_t i = 0; i < runs[k].len; i++)                                             \
+                d[runs[k].at + i] = a[runs[k].lane + i] + bb;                                      \
+    }
+
+static void conv_out_scalar(const float *acc, unsigned lanes, uint32_t n_rows,
+                            const eie_conv_run_t *runs, size_t n_runs, const float *bias,
+                            size_t bias_stride, float *dst, size_t dst_stride)
+{
+    CONV_OUT_BODY
 }
 
 static uint64_t rows_batch_scalar(const eie_pe_layer_t *L, const float *cb, const float *in,
@@ -694,44 +710,46 @@ DEFINE_BATCH_VEC(spmv_wide_vec, uint32_t, 8, 255)
         }                                                                                          \
         ROWS_BATCH_VEC_BODY(uint16_t, L->rent, 4, 15, V, IDX_COL)                                         \
     }
-/* The conv form (kernels.h, eie_rows_conv_fn): EIE_CONV_LANES = 32 lanes
- * from in + off as two vf16 sums a row (a 32-float vector type is kept in
- * memory by GCC), each entry decoded and its weight broadcast once for
- * both; four rows in lock step, as in ROWS_BATCH_VEC_BODY. */
-#define CONV_STEP(sa, sb, w)                                                                       \
-    do {                                                                                           \
-        uint64_t w_ = (w);                                                                         \
-        const float *x_ = in + (w_ >> 8);                                                          \
-        float v_ = cb[_bextr_u64(w_, 0, 8)];                                                       \
-        vf16 xa_, xb_;                                                                             \
-        memcpy(&xa_, x_, sizeof xa_);                                                              \
-        memcpy(&xb_, x_ + 16, sizeof xb_);                                                         \
-        sa += v_ * xa_;                                                                            \
-        sb += v_ * xb_;                                                                            \
-    } while (0)
+/* The conv form (kernels.h, eie_rows_conv_fn): NV = lanes / 16 vf16 sums
+ * a row (two or four: 32 or 64 lanes), each entry decoded and its weight
+ * broadcast once for all of them; four rows in lock step, as in
+ * ROWS_BATCH_VEC_BODY, where the registers hold their sums. 64 lanes read
+ * six times (entry, weight, four vectors) for four products, 32 lanes four
+ * times for two: loads bound this loop (two a cycle on Zen 5). */
+typedef struct conv_sums {
+    vf16 v[4];
+} conv_sums_t;
 
-AVX2_BMI INLINE void conv_store(float *acc, uint32_t r, vf16 sa, vf16 sb)
+AVX2_BMI INLINE void conv_step(conv_sums_t *s, uint32_t w, const float *cb, const float *in,
+                               int nv)
 {
-    memcpy(acc + (size_t)r * EIE_CONV_LANES, &sa, sizeof sa);
-    memcpy(acc + (size_t)r * EIE_CONV_LANES + 16, &sb, sizeof sb);
-}
-
-/* Row r's sums: +0, or with add those in acc. */
-AVX2_BMI INLINE void conv_load(const float *acc, uint32_t r, int add, vf16 *sa, vf16 *sb)
-{
-    *sa = (vf16){0};
-    *sb = (vf16){0};
-    if (add) {
-        memcpy(sa, acc + (size_t)r * EIE_CONV_LANES, sizeof *sa);
-        memcpy(sb, acc + (size_t)r * EIE_CONV_LANES + 16, sizeof *sb);
+    const float *x = in + (w >> 8);
+    float v = cb[_bextr_u32(w, 0, 8)];
+    for (int i = 0; i < nv; i++) {
+        vf16 xi;
+        memcpy(&xi, x + 16 * i, sizeof xi);
+        s->v[i] += v * xi;
     }
 }
 
-/* lock4: four rows in lock step (eight sums: AVX-512's 32 registers hold
- * them; AVX2's 16 do not, and there a row's four ymm sums are chains
- * enough). */
-AVX2_BMI INLINE uint64_t rows_conv_vf16x2(const eie_conv_rows_t *R, const float *cb,
-                                          const float *in, float *acc, int add, int lock4)
+/* Row r's sums: +0, or with add those in acc. */
+AVX2_BMI INLINE void conv_load(conv_sums_t *s, const float *acc, uint32_t r, int add, int nv)
+{
+    for (int i = 0; i < nv; i++) {
+        s->v[i] = (vf16){0};
+        if (add)
+            memcpy(&s->v[i], acc + ((size_t)r * nv + i) * 16, sizeof s->v[i]);
+    }
+}
+
+AVX2_BMI INLINE void conv_store(const conv_sums_t *s, float *acc, uint32_t r, int nv)
+{
+    for (int i = 0; i < nv; i++)
+        memcpy(acc + ((size_t)r * nv + i) * 16, &s->v[i], sizeof s->v[i]);
+}
+
+AVX2_BMI INLINE uint64_t rows_conv_vf16(const eie_conv_rows_t *R, const float *cb,
+                                        const float *in, float *acc, int add, int lock4, int nv)
 {
     const uint32_t *ent = R->ent, *beg = R->beg, *end = R->end;
     const uint32_t nr = R->n_rows;
@@ -745,37 +763,37 @@ AVX2_BMI INLINE uint64_t rows_conv_vf16x2(const eie_conv_rows_t *R, const float 
         size_t m = n0 < n1 ? n0 : n1;
         m = m < n2 ? m : n2;
         m = m < n3 ? m : n3;
-        vf16 a0, b0, a1, b1, a2, b2, a3, b3;
-        conv_load(acc, r, add, &a0, &b0);
-        conv_load(acc, r + 1, add, &a1, &b1);
-        conv_load(acc, r + 2, add, &a2, &b2);
-        conv_load(acc, r + 3, add, &a3, &b3);
+        conv_sums_t s0, s1, s2, s3;
+        conv_load(&s0, acc, r, add, nv);
+        conv_load(&s1, acc, r + 1, add, nv);
+        conv_load(&s2, acc, r + 2, add, nv);
+        conv_load(&s3, acc, r + 3, add, nv);
         for (size_t q = 0; q < m; q++) {
-            CONV_STEP(a0, b0, e0[q]);
-            CONV_STEP(a1, b1, e1[q]);
-            CONV_STEP(a2, b2, e2[q]);
-            CONV_STEP(a3, b3, e3[q]);
+            conv_step(&s0, e0[q], cb, in, nv);
+            conv_step(&s1, e1[q], cb, in, nv);
+            conv_step(&s2, e2[q], cb, in, nv);
+            conv_step(&s3, e3[q], cb, in, nv);
         }
         for (size_t q = m; q < n0; q++)
-            CONV_STEP(a0, b0, e0[q]);
+            conv_step(&s0, e0[q], cb, in, nv);
         for (size_t q = m; q < n1; q++)
-            CONV_STEP(a1, b1, e1[q]);
+            conv_step(&s1, e1[q], cb, in, nv);
         for (size_t q = m; q < n2; q++)
-            CONV_STEP(a2, b2, e2[q]);
+            conv_step(&s2, e2[q], cb, in, nv);
         for (size_t q = m; q < n3; q++)
-            CONV_STEP(a3, b3, e3[q]);
-        conv_store(acc, r, a0, b0);
-        conv_store(acc, r + 1, a1, b1);
-        conv_store(acc, r + 2, a2, b2);
-        conv_store(acc, r + 3, a3, b3);
+            conv_step(&s3, e3[q], cb, in, nv);
+        conv_store(&s0, acc, r, nv);
+        conv_store(&s1, acc, r + 1, nv);
+        conv_store(&s2, acc, r + 2, nv);
+        conv_store(&s3, acc, r + 3, nv);
         walked += n0 + n1 + n2 + n3;
     }
     for (; r < nr; r++) {
-        vf16 a0, b0;
-        conv_load(acc, r, add, &a0, &b0);
+        conv_sums_t s0;
+        conv_load(&s0, acc, r, add, nv);
         for (uint32_t q = beg[r]; q < end[r]; q++)
-            CONV_STEP(a0, b0, ent[q]);
-        conv_store(acc, r, a0, b0);
+            conv_step(&s0, ent[q], cb, in, nv);
+        conv_store(&s0, acc, r, nv);
         walked += end[r] - beg[r];
     }
     return walked;
@@ -798,9 +816,11 @@ DEFINE_ROWS_BATCH_VEC(vf16)
         }                                                                                          \
     }                                                                                              \
     ATTR static uint64_t rows_conv_##SUFFIX(const eie_conv_rows_t *R, const float *cb,             \
-                                            const float *in, float *acc, int add)                  \
+                                            const float *in, float *acc, int add, unsigned lanes)  \
     {                                                                                              \
-        return rows_conv_vf16x2(R, cb, in, acc, add, LOCK4);                                       \
+        if (lanes == 64)                                                                           \
+            return rows_conv_vf16(R, cb, in, acc, add, LOCK4, 4);                                  \
+        return rows_conv_vf16(R, cb, in, acc, add, LOCK4, 2);                                      \
     }
 /* clang-format on */
 
@@ -877,6 +897,13 @@ static int supported_avx2(void)
 
 DEFINE_KERNELS(avx2, AVX2_BMI, spmv_narrow_b1_bmi, spmv_wide_b1_bmi, spmv_narrow_vec, spmv_wide_vec)
 DEFINE_ROWS_BATCH(avx2, AVX2_BMI, 0)
+
+AVX2_BMI static void conv_out_avx2(const float *acc, unsigned lanes, uint32_t n_rows,
+                                   const eie_conv_run_t *runs, size_t n_runs, const float *bias,
+                                   size_t bias_stride, float *dst, size_t dst_stride)
+{
+    CONV_OUT_BODY
+}
 
 /* AVX-512 (F, BW, VL): the same bodies compiled for 512-bit registers, so a
  * 16-lane batch row is one zmm, and a leading-non-zero detection that takes
@@ -985,6 +1012,30 @@ static int supported_avx512(void)
 DEFINE_KERNELS(avx512, AVX512, spmv_narrow_b1_call, spmv_wide_b1_call, spmv_narrow_vec,
                spmv_wide_vec)
 DEFINE_ROWS_BATCH(avx512, AVX512, 1)
+
+/* A run is at most four vectors: masked loads and stores, no tail loop
+ * (LeNet-5's conv1, 24 outputs a run: the block's outputs took a fifth of
+ * the layer in SSE loops). */
+AVX512 static void conv_out_avx512(const float *acc, unsigned lanes, uint32_t n_rows,
+                                   const eie_conv_run_t *runs, size_t n_runs, const float *bias,
+                                   size_t bias_stride, float *dst, size_t dst_stride)
+{
+    for (uint32_t r = 0; r < n_rows; r++) {
+        const float *a = acc + (size_t)r * lanes;
+        float *d = dst + r * dst_stride;
+        __m512 bb = _mm512_set1_ps(bias[r * bias_stride]);
+        for (size_t k = 0; k < n_runs; k++) {
+            const float *from = a + runs[k].lane;
+            float *to = d + runs[k].at;
+            for (uint32_t i = 0; i < runs[k].len; i += 16) {
+                uint32_t t = runs[k].len - i;
+                __mmask16 m = t >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << t) - 1);
+                __m512 v = _mm512_maskz_loadu_ps(m, from + i);
+                _mm512_mask_storeu_ps(to + i, m, _mm512_add_ps(v, bb));
+            }
+        }
+    }
+}
 #endif
 
 const eie_cpu_kernel_t eie_cpu_kernels[] = {
@@ -995,7 +1046,8 @@ const eie_cpu_kernel_t eie_cpu_kernels[] = {
      .active = active_scalar,
      .rows_b1 = rows_b1_scalar,
      .rows_batch = rows_batch_scalar,
-     .rows_conv = rows_conv_scalar},
+     .rows_conv = rows_conv_scalar,
+     .conv_out = conv_out_scalar},
 #if defined(__x86_64__) && defined(__GNUC__)
     {.name = "avx2",
      .supported = supported_avx2,
@@ -1004,7 +1056,8 @@ const eie_cpu_kernel_t eie_cpu_kernels[] = {
      .active = active_avx2,
      .rows_b1 = rows_b1_avx2,
      .rows_batch = rows_batch_avx2,
-     .rows_conv = rows_conv_avx2},
+     .rows_conv = rows_conv_avx2,
+     .conv_out = conv_out_avx2},
     {.name = "avx512",
      .supported = supported_avx512,
      .spmv_narrow = spmv_narrow_avx512,
@@ -1012,7 +1065,8 @@ const eie_cpu_kernel_t eie_cpu_kernels[] = {
      .active = active_avx512,
      .rows_b1 = rows_b1_avx512,
      .rows_batch = rows_batch_avx512,
-     .rows_conv = rows_conv_avx512},
+     .rows_conv = rows_conv_avx512,
+     .conv_out = conv_out_avx512},
 #endif
 };
 const size_t eie_cpu_kernel_count = sizeof eie_cpu_kernels / sizeof eie_cpu_kernels[0];

@@ -102,27 +102,44 @@ typedef uint64_t (*eie_rows_batch_fn)(const eie_pe_layer_t *L, const float *code
                                       const float *in, size_t B, float *acc);
 
 /*
- * The conv form: as eie_rows_batch_fn, for EIE_CONV_LANES lanes, but an
- * entry is off << 8 | code, and its lanes' activations are in[off + b]: a
- * convolution's input, padded and split by stride phase, read in place for
- * consecutive output positions (graph.c). Row r walks R->ent[R->beg[r]]
- * .. R->ent[R->end[r] - 1], a span of its entries in column order: a row's
- * entries may be walked a span (a range of input channels) at a time, so
- * that the activations one call reads stay in L1 (graph.c).
- * acc[r * EIE_CONV_LANES + b] is row r's sum for lane b, in column order,
- * products rounded, as in eie_rows_batch_fn (the bits of the patch-matrix
- * forms); it starts at +0, or with add at acc's value, the sum of the
- * row's earlier spans, so walking a row in spans gives the bits of walking
- * it whole. Returns the entries walked.
+ * The conv form: as eie_rows_batch_fn, for lanes = 32 or EIE_CONV_LANES
+ * (64) lanes, but an entry is off << 8 | code, and its lanes' activations
+ * are in[off + b]: a convolution's input, padded and split by stride
+ * phase, read in place for consecutive output positions (graph.c). Row r
+ * walks R->ent[R->beg[r]] .. R->ent[R->end[r] - 1], a span of its entries
+ * in column order: a row's entries may be walked a span (a range of input
+ * channels) at a time, so that the activations one call reads stay in L1
+ * (graph.c).
+ * acc[r * lanes + b] is row r's sum for lane b, in column order, products
+ * rounded, as in eie_rows_batch_fn (the bits of the patch-matrix forms);
+ * it starts at +0, or with add at acc's value, the sum of the row's
+ * earlier spans, so walking a row in spans gives the bits of walking it
+ * whole. Returns the entries walked.
  */
-#define EIE_CONV_LANES 32u
+#define EIE_CONV_LANES 64u
 typedef struct eie_conv_rows {
     const uint32_t *ent;
     const uint32_t *beg, *end; /* row r: ent[beg[r]] .. ent[end[r] - 1] */
     uint32_t n_rows;
 } eie_conv_rows_t;
 typedef uint64_t (*eie_rows_conv_fn)(const eie_conv_rows_t *R, const float *codebook,
-                                     const float *in, float *acc, int add);
+                                     const float *in, float *acc, int add, unsigned lanes);
+
+/*
+ * A direct conv block's outputs: run k is len lanes from lane on, output
+ * positions at .. at + len - 1 of one output row; row r of the n_rows
+ * gets dst[r * dst_stride + at + i] = acc[r * lanes + lane + i] +
+ * bias[r * bias_stride] for each run (rows interleave over the PEs, so a
+ * PE's consecutive rows are dst_stride floats apart). At most
+ * EIE_CONV_LANES lanes a run.
+ */
+typedef struct eie_conv_run {
+    uint32_t lane, len;
+    size_t at;
+} eie_conv_run_t;
+typedef void (*eie_conv_out_fn)(const float *acc, unsigned lanes, uint32_t n_rows,
+                                const eie_conv_run_t *runs, size_t n_runs, const float *bias,
+                                size_t bias_stride, float *dst, size_t dst_stride);
 
 typedef struct eie_cpu_kernel {
     const char *name;        /* "scalar", "avx2", "avx512" */
@@ -132,7 +149,8 @@ typedef struct eie_cpu_kernel {
     eie_active_fn active;    /* the nonzero columns of an input */
     eie_rows_fn rows_b1;     /* the row form, batch 1 */
     eie_rows_batch_fn rows_batch; /* the row form, batch 2..16 */
-    eie_rows_conv_fn rows_conv;   /* the conv form, EIE_CONV_LANES output positions */
+    eie_rows_conv_fn rows_conv;   /* the conv form, 32 or 64 output positions */
+    eie_conv_out_fn conv_out;     /* a conv block's outputs, with the bias */
 } eie_cpu_kernel_t;
 
 /* All kernels, the scalar reference first. */

@@ -197,8 +197,9 @@ Test(graph_run, wide_conv_exact_over_several_tiles) { wide_conv(EIE_STORAGE_EXAC
  * match the dense reference. Shapes: stride 1 with pads; stride 2 and
  * dilation 2 with asymmetric pads and groups (four stride phases); stride
  * 4, kernel 11, as AlexNet's conv1. A direct run walks every entry once
- * per block of EIE_CONV_LANES positions of a phase image row-major (Wq
- * wide, rounded up to a multiple of 16 where that costs few blocks). */
+ * per block of EIE_CONV_LANES (or a last 32) positions of a phase image
+ * row-major (Wq wide, rounded up to a multiple of 16 where that adds little).
+ */
 typedef struct conv_case {
     int64_t C, H, W;
     uint32_t cout;
@@ -223,11 +224,13 @@ static void direct_conv_case(const conv_case_t *cc)
     eie_model_output_info(m, 0, &yi);
     const eie_conv2d_params_t *p = &cc->p;
     int64_t Wq = (cc->W + p->pad_left + p->pad_right + p->stride_w - 1) / p->stride_w;
-    uint64_t Ho = (uint64_t)yi.shape.dims[2], L = EIE_CONV_LANES;
-    uint64_t blocks = (Ho * (uint64_t)Wq + L - 1) / L;
-    /* Wq rounded up to 16 (aligned loads) where that adds under a quarter more blocks */
-    uint64_t blocks16 = (Ho * (uint64_t)((Wq + 15) / 16 * 16) + L - 1) / L;
-    blocks = blocks16 * 4 <= blocks * 5 ? blocks16 : blocks;
+    uint64_t Ho = (uint64_t)yi.shape.dims[2];
+    /* Wq rounded up to 16 (aligned loads) where that adds at most a quarter */
+    int64_t Wq16 = (Wq + 15) / 16 * 16;
+    Wq = Wq16 * 4 <= Wq * 5 ? Wq16 : Wq;
+    /* blocks of EIE_CONV_LANES, the last one 32 where no more are left */
+    uint64_t Pq = Ho * (uint64_t)Wq, rest = Pq % EIE_CONV_LANES;
+    uint64_t blocks = Pq / EIE_CONV_LANES + (rest > 0);
     enum { BATCH = 3 };
     size_t nx = (size_t)(cc->C * cc->H * cc->W) * BATCH;
     size_t ny = eie_shape_sample_elements(&yi.shape) * BATCH;
@@ -285,7 +288,7 @@ Test(graph_run, direct_conv_gives_the_patch_paths_bits)
         {6, 14, 11, 10, {3, 2, 2, 2, 0, 1, 2, 1, 2, 2, 2}},
         {3, 35, 37, 8, {11, 11, 4, 4, 0, 0, 0, 0, 1, 1, 1}},
         /* aligned loads, five shifted copies: stride 2, dilation, groups */
-        {4, 10, 40, 6, {5, 5, 2, 2, 2, 2, 1, 3, 1, 2, 2}},
+        {4, 10, 57, 6, {5, 5, 2, 2, 2, 2, 1, 3, 1, 2, 2}},
         /* column offsets past 16 floats (kx dw = 18): all sixteen copies */
         {2, 6, 40, 4, {1, 3, 1, 1, 0, 9, 0, 9, 1, 9, 1}},
     };

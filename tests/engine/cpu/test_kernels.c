@@ -32,60 +32,67 @@ Test(layout, rows_interleave_over_pes_and_local_fillers_are_counted)
     eie_builder_free(b);
 }
 
-/* The conv form of every PE of cf, made from its row form with offset =
- * col * 32, on xt ([col][16]) widened to 32 lanes (lanes 16-31 repeat
- * 0-15): every lane is the column form's bits y (batch-major, R rows). */
+/* The conv form of every PE of cf at 32 and 64 lanes, made from its row
+ * form with offset = col * lanes, on xt ([col][16]) widened to that many
+ * lanes (lane b repeats lane b mod 16): every lane is the column form's
+ * bits y (batch-major, R rows). */
 static void check_conv_form(const eie_cpu_kernel_t *k, const eie_cpu_fc_t *cf, unsigned n,
                             const float *xt, const float *y, uint32_t R)
 {
+    static const unsigned lane_counts[] = {32, EIE_CONV_LANES};
     uint32_t cols = cf->cols;
-    float *x32 = malloc(((size_t)cols * 32 + 32) * sizeof(float));
-    for (uint32_t j = 0; j < cols; j++)
-        for (size_t b = 0; b < 32; b++)
-            x32[j * 32 + b] = xt[j * 16 + b % 16];
-    for (unsigned p = 0; p < n; p++) {
-        eie_pe_layer_t L = cf->pe[p];
-        uint32_t *o = calloc(L.n_ent + EIE_ENTRY_SLACK, sizeof *o);
-        for (uint64_t e = 0; e < L.n_ent; e++) {
-            uint32_t w = L.rent != NULL ? L.rent[e] : L.rentw[e];
-            uint32_t col = L.rent != NULL ? w >> 4 : w >> 8, code = L.rent ? w & 15 : w & 255;
-            o[e] = col * 32 << 8 | code;
-        }
-        float *acc = malloc(((size_t)L.n_rows * EIE_CONV_LANES + 1) * sizeof(float));
-        /* whole rows, then each row in two spans split at its middle entry
-         * (and an empty span first): the same bits */
-        uint32_t *mid = malloc(((size_t)L.n_rows + 1) * sizeof *mid);
-        for (uint32_t r = 0; r < L.n_rows; r++)
-            mid[r] = L.rptr[r] + (L.rptr[r + 1] - L.rptr[r]) / 2;
-        for (int split = 0; split < 2; split++) {
-            eie_conv_rows_t whole = {o, L.rptr, L.rptr + 1, L.n_rows};
-            eie_conv_rows_t none = {o, L.rptr, L.rptr, L.n_rows};
-            eie_conv_rows_t first = {o, L.rptr, mid, L.n_rows};
-            eie_conv_rows_t second = {o, mid, L.rptr + 1, L.n_rows};
-            uint64_t walked;
-            if (split) {
-                memset(acc, 0x7f, (size_t)L.n_rows * EIE_CONV_LANES * sizeof(float));
-                walked = k->rows_conv(&none, cf->codebook, x32, acc, 0);
-                walked += k->rows_conv(&first, cf->codebook, x32, acc, 1);
-                walked += k->rows_conv(&second, cf->codebook, x32, acc, 1);
-            } else {
-                walked = k->rows_conv(&whole, cf->codebook, x32, acc, 0);
+    for (size_t li = 0; li < 2; li++) {
+        unsigned lanes = lane_counts[li];
+        float *xw = malloc(((size_t)cols * lanes + lanes) * sizeof(float));
+        for (uint32_t j = 0; j < cols; j++)
+            for (size_t b = 0; b < lanes; b++)
+                xw[j * lanes + b] = xt[j * 16 + b % 16];
+        for (unsigned p = 0; p < n; p++) {
+            eie_pe_layer_t L = cf->pe[p];
+            uint32_t *o = calloc(L.n_ent + EIE_ENTRY_SLACK, sizeof *o);
+            for (uint64_t e = 0; e < L.n_ent; e++) {
+                uint32_t w = L.rent != NULL ? L.rent[e] : L.rentw[e];
+                uint32_t col = L.rent != NULL ? w >> 4 : w >> 8, code = L.rent ? w & 15 : w & 255;
+                o[e] = col * lanes << 8 | code;
             }
-            cr_assert_eq(walked, L.n_ent, "kernel %s conv form walked", k->name);
+            float *acc = malloc(((size_t)L.n_rows * lanes + 1) * sizeof(float));
+            /* whole rows, then each row in two spans split at its middle
+             * entry (and an empty span first): the same bits */
+            uint32_t *mid = malloc(((size_t)L.n_rows + 1) * sizeof *mid);
             for (uint32_t r = 0; r < L.n_rows; r++)
-                for (size_t b = 0; b < 32; b++) {
-                    float want = y[(b % 16) * R + r * n + p], got = acc[r * 32 + b];
-                    cr_assert(memcmp(&want, &got, sizeof got) == 0,
-                              "kernel %s conv form pes %u%s: row %u lane %zu is %a, the column "
-                              "form %a",
-                              k->name, n, split ? " in spans" : "", r * n + p, b, got, want);
+                mid[r] = L.rptr[r] + (L.rptr[r + 1] - L.rptr[r]) / 2;
+            for (int split = 0; split < 2; split++) {
+                eie_conv_rows_t whole = {o, L.rptr, L.rptr + 1, L.n_rows};
+                eie_conv_rows_t none = {o, L.rptr, L.rptr, L.n_rows};
+                eie_conv_rows_t first = {o, L.rptr, mid, L.n_rows};
+                eie_conv_rows_t second = {o, mid, L.rptr + 1, L.n_rows};
+                const float *cb = cf->codebook;
+                uint64_t walked;
+                if (split) {
+                    memset(acc, 0x7f, (size_t)L.n_rows * lanes * sizeof(float));
+                    walked = k->rows_conv(&none, cb, xw, acc, 0, lanes);
+                    walked += k->rows_conv(&first, cb, xw, acc, 1, lanes);
+                    walked += k->rows_conv(&second, cb, xw, acc, 1, lanes);
+                } else {
+                    walked = k->rows_conv(&whole, cb, xw, acc, 0, lanes);
                 }
+                cr_assert_eq(walked, L.n_ent, "kernel %s conv form walked", k->name);
+                for (uint32_t r = 0; r < L.n_rows; r++)
+                    for (size_t b = 0; b < lanes; b++) {
+                        float want = y[(b % 16) * R + r * n + p], got = acc[r * lanes + b];
+                        cr_assert(memcmp(&want, &got, sizeof got) == 0,
+                                  "kernel %s conv form, %u lanes, pes %u%s: row %u lane %zu is "
+                                  "%a, the column form %a",
+                                  k->name, lanes, n, split ? " in spans" : "", r * n + p, b, got,
+                                  want);
+                    }
+            }
+            free(mid);
+            free(acc);
+            free(o);
         }
-        free(mid);
-        free(acc);
-        free(o);
+        free(xw);
     }
-    free(x32);
 }
 
 /* Every kernel of the list, narrow and wide layouts, every batch-stride
