@@ -274,7 +274,8 @@ static int measure_network(const char *model, const char *data, uint32_t limit,
     eie_error_t err;
     eie_dataset_t *ds = NULL;
     int rc = -1;
-    if (eie_dataset_load_dir(data, "t10k", 10, limit, &ds, &err) != EIE_STATUS_OK) {
+    if (eie_dataset_load_dir(data, "t10k", 10, limit, &ds, &err) != EIE_STATUS_OK ||
+        eie_dataset_check(ds, net, &err) != EIE_STATUS_OK) {
         fprintf(stderr, "eiectl simulate: %s\n", err.msg);
         goto done;
     }
