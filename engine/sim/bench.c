@@ -384,6 +384,13 @@ eie_status_t eie_sim_bench_build(const eie_sim_bench_layer_t *layer,
     uint32_t *idx = NULL;
     double *dens = NULL;
     eie_status_t st;
+    if (layer->in == 0 || layer->out == 0 || !(layer->weight_density > 0.0) ||
+        layer->weight_density > 1.0 || !(layer->act_density >= 0.0) || layer->act_density > 1.0)
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                             "eie-sim: benchmark layer %s: %u x %u at densities %g, %g out of "
+                             "range",
+                             layer->name, layer->in, layer->out, layer->weight_density,
+                             layer->act_density);
     x = calloc(layer->in, sizeof *x);
     idx = malloc(layer->in * sizeof *idx);
     if (workload == EIE_SIM_BENCH_MATCHED)
