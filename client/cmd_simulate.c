@@ -29,7 +29,8 @@ static void usage(FILE *out)
             "                       [--act-regs R] [--clock-mhz F] [--input FILE] [--json]\n"
             "       eiectl simulate MODEL.eie --sweep pes=16,32,64,128,256 [--plot OUT.svg]\n"
             "       eiectl simulate MODEL.eie --sweep fifo=1,2,4,8,16,32 [--plot OUT.svg]\n"
-            "       eiectl simulate --benchmark [--pes N] [--fifo D] [--seed S]\n\n"
+            "       eiectl simulate --benchmark [--pes N] [--fifo D] [--seed S]\n"
+            "       eiectl simulate --structure DENSE.onnx --data DIR [--limit N]\n\n"
             "Run a model on the simulated EIE accelerator (16-bit fixed point, cycle model,\n"
             "Table II energy) and compare its output with the cpu backend's.\n\n"
             "  --pes N         processing elements (default 64; 1..%u)\n"
@@ -46,7 +47,11 @@ static void usage(FILE *out)
             "  --plot OUT.svg  with --sweep: write a chart of speedup and efficiency\n"
             "  --benchmark     the calibration suite: the nine EIE layers vs the paper's\n"
             "                  Table IV, then efficiency vs FIFO depth and vs PEs on Alex-8\n"
-            "  --seed S        with --benchmark: the synthetic layers' seed (default 1)\n",
+            "  --seed S        with --benchmark: the synthetic layers' seed (default 1)\n"
+            "  --structure F   measure the structured workload's row and column spreads\n"
+            "                  and activation correlation on trained network F, with its\n"
+            "                  ReLU activations on --data DIR's t10k split (--limit N\n"
+            "                  examples; default all)\n",
             EIE_SIM_MAX_PES, EIE_SIM_MAX_FIFO, EIE_SIM_MAX_PIPELINE, EIE_SIM_MAX_ACT_REGS);
 }
 
@@ -487,6 +492,18 @@ static int run_benchmark(eie_sim_params_t p, uint64_t seed, int json)
         printf("],\"layers_matched\":[");
     if (bench_table(&p, EIE_SIM_BENCH_MATCHED, seed, json) < 0)
         return 1;
+    eie_sim_bench_structure_t sd = eie_sim_bench_structure_default();
+    if (!json)
+        printf("\nWorkload 3: structured, a trained layer's row and column scales pruned by "
+               "magnitude,\ninputs on denser columns more often nonzero (row sigma %.3f, "
+               "column sigma %.3f, rho %.3f)\n",
+               sd.row_sigma, sd.col_sigma, sd.act_rho);
+    else
+        printf("],\"structure\":{\"row_sigma\":%.4f,\"col_sigma\":%.4f,\"act_rho\":%.4f},"
+               "\"layers_structured\":[",
+               sd.row_sigma, sd.col_sigma, sd.act_rho);
+    if (bench_table(&p, EIE_SIM_BENCH_STRUCTURED, seed, json) < 0)
+        return 1;
     if (!json)
         printf("(ratio = simulated / paper actual; theo = entries / PEs at the clock; p.eff = "
                "paper theoretical / actual; bat = input x output batches through the "
@@ -539,8 +556,9 @@ static int run_benchmark(eie_sim_params_t p, uint64_t seed, int json)
 int eiectl_cmd_simulate(int argc, char **argv)
 {
     const char *path = NULL, *input = NULL, *plot = NULL, *sweep = NULL;
+    const char *structure = NULL, *data = NULL;
     int json = 0, bench = 0;
-    unsigned seed = 1;
+    unsigned seed = 1, limit = 0;
     eie_sim_params_t p = eie_sim_params_default();
     if (eiectl_wants_help(argc, argv)) {
         usage(stdout);
@@ -555,7 +573,7 @@ int eiectl_cmd_simulate(int argc, char **argv)
             bench = 1;
         } else if ((strcmp(a, "--pes") == 0 || strcmp(a, "--fifo") == 0 ||
                     strcmp(a, "--pipeline") == 0 || strcmp(a, "--act-regs") == 0 ||
-                    strcmp(a, "--seed") == 0) &&
+                    strcmp(a, "--seed") == 0 || strcmp(a, "--limit") == 0) &&
                    has) {
             unsigned v;
             if (parse_uint(argv[++i], 4000000000ul, &v) != 0)
@@ -564,6 +582,7 @@ int eiectl_cmd_simulate(int argc, char **argv)
               : strcmp(a, "--fifo") == 0     ? &p.fifo_depth
               : strcmp(a, "--pipeline") == 0 ? &p.pipeline_depth
               : strcmp(a, "--act-regs") == 0 ? &p.act_regs
+              : strcmp(a, "--limit") == 0    ? &limit
                                              : &seed) = v;
         } else if (strcmp(a, "--clock-mhz") == 0 && has) {
             char *end;
@@ -577,6 +596,10 @@ int eiectl_cmd_simulate(int argc, char **argv)
             plot = argv[++i];
         } else if (strcmp(a, "--sweep") == 0 && has) {
             sweep = argv[++i];
+        } else if (strcmp(a, "--structure") == 0 && has) {
+            structure = argv[++i];
+        } else if (strcmp(a, "--data") == 0 && has) {
+            data = argv[++i];
         } else if (a[0] == '-') {
             return eiectl_usage_error("simulate", "unknown option or missing value: '%s'", a);
         } else if (path == NULL) {
@@ -592,6 +615,11 @@ int eiectl_cmd_simulate(int argc, char **argv)
     }
     if (bench)
         return run_benchmark(p, seed, json);
+    if (structure != NULL) {
+        if (data == NULL)
+            return eiectl_usage_error("simulate", "--structure needs --data DIR");
+        return eiectl_structure(structure, data, limit);
+    }
     if (path == NULL)
         return eiectl_usage_error("simulate", "missing MODEL.eie (or --benchmark)");
     if (plot != NULL && sweep == NULL)

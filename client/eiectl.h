@@ -51,6 +51,8 @@ void eiectl_train_progress(void *user, const char *stage, unsigned epoch, unsign
 /* Loads a .onnx or .eie file (by extension) as a dense network. The caller owns *mlp_out. */
 struct eie_mlp;
 int eiectl_load_network(const char *cmd, const char *path, struct eie_mlp **mlp_out);
+/* eiectl simulate --structure: measures eie_sim_bench_structure_t on trained networks. */
+int eiectl_structure(const char *model, const char *data, uint32_t limit);
 
 
 /* True if argv has -h or --help. */

@@ -172,7 +172,26 @@ typedef enum eie_sim_bench_workload {
     EIE_SIM_BENCH_TABLE3,
     /* nonzero inputs' columns as dense as the entries of the paper's theoretical time need */
     EIE_SIM_BENCH_MATCHED,
+    /* a trained layer's row and column scales, magnitude-pruned to Table III's weight density;
+       inputs on denser columns more often nonzero (eie_sim_bench_structure_t) */
+    EIE_SIM_BENCH_STRUCTURED,
 } eie_sim_bench_workload_t;
+
+/*
+ * The structure EIE_SIM_BENCH_STRUCTURED gives a layer: weight w_ij drawn
+ * N(0, (r_i c_j)^2) with log r_i ~ N(0, row_sigma^2) and log c_j ~
+ * N(0, col_sigma^2), pruned by one magnitude threshold; input j nonzero for
+ * the largest act_rho z_j + sqrt(1 - act_rho^2) e_j, z_j = log c_j /
+ * col_sigma, e_j ~ N(0, 1). Measured on trained networks, never on the paper.
+ */
+typedef struct eie_sim_bench_structure {
+    double row_sigma; /* spread of log row RMS of a trained layer */
+    double col_sigma; /* spread of log column RMS */
+    double act_rho;   /* latent correlation of log column RMS with the input being nonzero */
+} eie_sim_bench_structure_t;
+
+/* The values measured on eie's own trained networks (engine/sim/README.md, Calibration). */
+eie_sim_bench_structure_t eie_sim_bench_structure_default(void);
 
 /*
  * Builds a synthetic layer with layer's shape and densities (random pruning
@@ -182,6 +201,16 @@ typedef enum eie_sim_bench_workload {
 eie_status_t eie_sim_bench_run(const eie_sim_bench_layer_t *layer, const eie_sim_params_t *params,
                                eie_sim_bench_workload_t workload, uint64_t seed,
                                eie_sim_report_t *report_out, eie_error_t *err);
+
+/*
+ * Builds the synthetic layer eie_sim_bench_run simulates (structure: NULL for
+ * the default; read by EIE_SIM_BENCH_STRUCTURED only) and its input vector
+ * (layer->in floats). The caller frees *model_out and *x_out.
+ */
+eie_status_t eie_sim_bench_build(const eie_sim_bench_layer_t *layer,
+                                 eie_sim_bench_workload_t workload,
+                                 const eie_sim_bench_structure_t *structure, uint64_t seed,
+                                 eie_model_t **model_out, float **x_out, eie_error_t *err);
 
 #ifdef __cplusplus
 }

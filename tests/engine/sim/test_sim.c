@@ -341,3 +341,141 @@ Test(sim_bench, a_matched_layer_has_the_entries_of_its_theoretical_time)
               (unsigned long long)r.total.entries, want);
     eie_sim_report_clear(&r);
 }
+
+/* ---- the structured workload ------------------------------------------------- */
+
+/* P(|w| > T) for w ~ N(0, s^2), x = log(s / T). */
+static double keep(double x)
+{
+    return erfc(exp(-x) / sqrt(2.0));
+}
+
+/* E[f(sigma z)] for z standard normal, by the midpoint rule over +-8. */
+static double gauss_mean(double sigma, double shift, int square)
+{
+    double s = 0.0, h = 16.0 / 4000;
+    for (int k = 0; k < 4000; k++) {
+        double z = -8.0 + (k + 0.5) * h, g = keep(sigma * z - shift);
+        s += (square ? g * g : g) * exp(-0.5 * z * z) * h / sqrt(2.0 * M_PI);
+    }
+    return s;
+}
+
+/* Builds a structured layer; rows x cols kept-weight counts into row_n and col_n. */
+static void structured_counts(const eie_sim_bench_layer_t *layer,
+                              const eie_sim_bench_structure_t *st, uint64_t seed, double *row_n,
+                              double *col_n, float **x_out)
+{
+    eie_model_t *m;
+    eie_error_t err;
+    cr_assert_eq(eie_sim_bench_build(layer, EIE_SIM_BENCH_STRUCTURED, st, seed, &m, x_out, &err),
+                 0, "%s", err.msg);
+    uint8_t *w = malloc((size_t)layer->out * layer->in);
+    cr_assert_not_null(w);
+    cr_assert_eq(eie_model_fc_codes(m, 0, w), 0);
+    memset(row_n, 0, layer->out * sizeof *row_n);
+    memset(col_n, 0, layer->in * sizeof *col_n);
+    for (uint32_t i = 0; i < layer->out; i++)
+        for (uint32_t j = 0; j < layer->in; j++)
+            if (w[(size_t)i * layer->in + j] != 0) {
+                row_n[i] += 1.0;
+                col_n[j] += 1.0;
+            }
+    free(w);
+    eie_model_free(m);
+}
+
+/* Row scales alone (column sigma 0): row i keeps keep(log r_i - log T) of
+ * its weights, so the rows' densities spread as Var_r keep + binomial
+ * noise, with T such that E_r keep = the layer's density. */
+Test(sim_bench, a_structured_layer_has_its_density_and_the_row_spread_its_model_gives)
+{
+    eie_sim_bench_layer_t small = {"small", 2000, 512, 0.1, 0.25, 0, 0};
+    eie_sim_bench_structure_t st = {.row_sigma = 0.3, .col_sigma = 0.0, .act_rho = 0.0};
+    double *row_n = malloc(512 * sizeof *row_n), *col_n = malloc(2000 * sizeof *col_n);
+    float *x;
+    structured_counts(&small, &st, 1, row_n, col_n, &x);
+    double lo = -10.0, hi = 10.0;
+    for (int it = 0; it < 60; it++) {
+        double mid = 0.5 * (lo + hi);
+        *(gauss_mean(0.3, mid, 0) > 0.1 ? &lo : &hi) = mid;
+    }
+    double t = 0.5 * (lo + hi), e1 = gauss_mean(0.3, t, 0), e2 = gauss_mean(0.3, t, 1);
+    double want_cv = sqrt(e2 - e1 * e1 + (e1 - e2) / 2000.0) / e1;
+    double m = 0.0, v = 0.0;
+    for (int i = 0; i < 512; i++)
+        m += row_n[i] / 512.0;
+    for (int i = 0; i < 512; i++)
+        v += (row_n[i] - m) * (row_n[i] - m) / 512.0;
+    double density = m / 2000.0, cv = sqrt(v) / m;
+    cr_assert(fabs(density - 0.1) < 0.003, "density %g", density);
+    cr_assert(fabs(cv - want_cv) < 0.1 * want_cv, "row cv %g, model %g", cv, want_cv);
+    cr_assert_gt(cv, 3.0 * sqrt(0.9 / (0.1 * 2000))); /* far above a uniform mask's */
+    int nz = 0;
+    for (int j = 0; j < 2000; j++)
+        nz += x[j] != 0.0f;
+    cr_assert_eq(nz, 500);
+    free(x);
+    free(row_n);
+    free(col_n);
+}
+
+/* Column scales and the input's correlation with them: input j is nonzero
+ * about when rho z + sqrt(1 - rho^2) e > t (t = Phi^-1(1 - 0.25)), so the
+ * multiply-adds over those of a uniform mask are E[keep(sigma z - log T)
+ * P(nonzero | z)] / (density x 0.25). */
+Test(sim_bench, a_structured_layers_multiply_adds_are_what_its_model_gives)
+{
+    eie_sim_bench_layer_t small = {"small", 6000, 256, 0.1, 0.25, 0, 0};
+    eie_sim_bench_structure_t st = {.row_sigma = 0.0, .col_sigma = 0.4, .act_rho = 0.5};
+    double *row_n = malloc(256 * sizeof *row_n), *col_n = malloc(6000 * sizeof *col_n);
+    double macs = 0.0, kept = 0.0;
+    for (uint64_t seed = 1; seed <= 2; seed++) {
+        float *x;
+        structured_counts(&small, &st, seed, row_n, col_n, &x);
+        for (int j = 0; j < 6000; j++) {
+            macs += x[j] != 0.0f ? col_n[j] : 0.0;
+            kept += col_n[j];
+        }
+        free(x);
+    }
+    double excess = macs / (kept * 0.25);
+    double lo = -10.0, hi = 10.0;
+    for (int it = 0; it < 60; it++) {
+        double mid = 0.5 * (lo + hi);
+        *(gauss_mean(0.4, mid, 0) > 0.1 ? &lo : &hi) = mid;
+    }
+    double lt = 0.5 * (lo + hi), ta = 0.6744897501960817, s = 0.0, h = 16.0 / 4000;
+    for (int k = 0; k < 4000; k++) {
+        double z = -8.0 + (k + 0.5) * h;
+        double act = 0.5 * erfc(-(0.5 * z - ta) / sqrt(0.75) / sqrt(2.0));
+        s += keep(0.4 * z - lt) * act * exp(-0.5 * z * z) * h / sqrt(2.0 * M_PI);
+    }
+    double want = s / (0.1 * 0.25);
+    cr_assert(want > 1.3, "model excess %g", want); /* the test means something */
+    cr_assert(fabs(excess - want) < 0.05 * want, "excess %g, model %g", excess, want);
+    free(row_n);
+    free(col_n);
+}
+
+Test(sim_bench, a_structured_layer_is_the_same_for_a_seed)
+{
+    eie_sim_bench_layer_t small = {"small", 1500, 300, 0.1, 0.3, 0, 0};
+    eie_sim_params_t p = eie_sim_params_default();
+    eie_sim_report_t a, b, c;
+    eie_error_t err;
+    cr_assert_eq(eie_sim_bench_run(&small, &p, EIE_SIM_BENCH_STRUCTURED, 7, &a, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(eie_sim_bench_run(&small, &p, EIE_SIM_BENCH_STRUCTURED, 7, &b, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(eie_sim_bench_run(&small, &p, EIE_SIM_BENCH_STRUCTURED, 8, &c, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(a.total.entries, b.total.entries);
+    cr_assert_eq(a.total.macs, b.total.macs);
+    cr_assert_eq(a.total.cycles, b.total.cycles);
+    cr_assert(a.total.entries != c.total.entries || a.total.cycles != c.total.cycles);
+    cr_assert_eq(a.total.broadcasts, 450 + 1);
+    eie_sim_report_clear(&a);
+    eie_sim_report_clear(&b);
+    eie_sim_report_clear(&c);
+}
