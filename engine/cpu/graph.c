@@ -506,8 +506,11 @@ eie_status_t eie_cpu_graph_init(const eie_model_t *m, unsigned n_pes, const eie_
             if (tile * l->fc.cols > patch)
                 patch = tile * l->fc.cols;
             uint64_t tiles = (P + tile - 1) / tile;
-            g->conv_barriers += 2 * tiles * l->conv.groups;
-            g->work += l->fc.nnz * P;
+            /* run direct (as a dense-enough input is): two barriers, and
+             * a quarter the work a multiply-add (64 lanes an entry step,
+             * where the fc kernels take 1 to 16) */
+            g->conv_barriers += nd->direct ? 2 : 2 * tiles * l->conv.groups;
+            g->work += nd->direct ? l->fc.nnz * P / 4 : l->fc.nnz * P;
         } else if (l->kind == EIE_LAYER_LSTM) {
             g->conv_barriers++; /* one a step */
             g->work += l->fc.nnz * nd->lanes;
