@@ -291,11 +291,12 @@ static eie_status_t conv_direct_prep(gnode_t *nd, const eie_shape_t *xs, unsigne
     }
     uint32_t Cg = (uint32_t)(C / nd->groups), khw = c->kernel_h * c->kernel_w;
     /* Input channels a span: as many as keep the phased input one block
-     * reads (every phase, the block's rows of Wq and the kernel's extent
-     * below them) within SPAN_BYTES. */
+     * reads (every copy and phase, the block's rows of Wq and the kernel's
+     * extent below them) within SPAN_BYTES. */
     uint64_t rows_read = (EIE_CONV_LANES + Wq - 1) / Wq + 1 +
                          (uint64_t)(c->kernel_h - 1) * c->dilation_h / c->stride_h;
-    uint64_t ch_bytes = (uint64_t)c->stride_h * c->stride_w * rows_read * Wq * sizeof(float);
+    uint64_t ch_bytes =
+        copies * c->stride_h * c->stride_w * rows_read * Wq * sizeof(float);
     uint32_t span_ch = ch_bytes >= SPAN_BYTES ? 1 : (uint32_t)(SPAN_BYTES / ch_bytes);
     nd->n_spans = (Cg + span_ch - 1) / span_ch;
     if ((nd->span = calloc((size_t)nd->groups * n_pes, sizeof *nd->span)) == NULL)
@@ -929,8 +930,11 @@ static void conv_phases(gjob_t *job, const conv_pass_t *cp, unsigned p)
                     const float *src = xc + y * W + x0;
                     for (int64_t j = 0; j < j0; j++)
                         dst[j] = 0.0f;
-                    for (int64_t j = j0; j < j1; j++)
-                        dst[j] = src[j * sw];
+                    if (sw == 1)
+                        memcpy(dst + j0, src + j0, (size_t)(j1 - j0) * sizeof(float));
+                    else
+                        for (int64_t j = j0; j < j1; j++)
+                            dst[j] = src[j * sw];
                     for (int64_t j = j1; j < Wq; j++)
                         dst[j] = 0.0f;
                 }
@@ -957,10 +961,12 @@ static bool conv_goes_direct(const eie_cpu_graph_t *g, const conv_pass_t *cp)
 }
 
 /* Entries of a PE's rows that one pass over the blocks of a direct conv
- * takes (64 KiB of entries: they stay in L2 while the pass reads the
- * phased input; block by block over all rows, Alex-c3's 1.2 MB of entries
- * would come from L3 at every block). */
-#define DIRECT_CHUNK_ENTRIES (1u << 14)
+ * takes (256 KiB of entries: they stay in L2 while the pass reads the
+ * phased input, which each pass reads again; block by block over all rows,
+ * Alex-c3's 1.2 MB of entries would come from L3 at every block; 64 KiB
+ * passes read Alex-c5's input five times a group, 2-4% slower at one
+ * thread). */
+#define DIRECT_CHUNK_ENTRIES (1u << 16)
 
 /* Rows r0 .. r0 + n_rows - 1 of PE p (slot v), group q, of a direct conv
  * at the block of phase-image positions p0 .. p0 + lanes - 1: the conv form
