@@ -636,30 +636,33 @@ typedef int32_t vi16 __attribute__((vector_size(64)));
 DEFINE_BATCH_VEC(spmv_narrow_vec, uint16_t, 4, 15)
 DEFINE_BATCH_VEC(spmv_wide_vec, uint32_t, 8, 255)
 
-/* The row form at batch B in the SIMD variants: a row's S sums are one
- * vector (as in SPMV_BATCH_VEC_BODY), each entry one vector load of its
- * column's S activations, one multiply by the broadcast weight and one add:
- * no accumulator traffic. A row's adds form one dependent chain (its order
- * is fixed, see kernels.h), so four rows are walked in lock step, four
- * independent chains, until the shortest ends; the rest of each row
+/* The row form at batch B in the SIMD variants: a row's S sums are NV
+ * vectors of V (one where V holds S floats; two vf8 for S = 16 under AVX2,
+ * where GCC moves a 64-byte vector's halves through the stack: the batch
+ * kernels ran 5x slower than AVX-512's there), each entry NV vector loads
+ * of its column's S activations, a multiply by the broadcast weight and an
+ * add: no accumulator traffic. A row's adds form one dependent chain (its
+ * order is fixed, see kernels.h), so four rows are walked in lock step,
+ * four independent chains, until the shortest ends; the rest of each row
  * follows alone. */
-/* Where an entry's S activations start, from c = its field col << SHIFT:
- * col * S in the batch row form, col itself (an offset) in the conv form. */
-#define IDX_COL(c, V, SHIFT)                                                                       \
-    (__builtin_ctz(sizeof(V) / sizeof(float)) >= (SHIFT)                                           \
-         ? (c) << (__builtin_ctz(sizeof(V) / sizeof(float)) - (SHIFT))                             \
-         : (c) >> ((SHIFT)-__builtin_ctz(sizeof(V) / sizeof(float))))
-#define IDX_OFF(c, V, SHIFT) ((c) >> (SHIFT))
-
-#define ROWS_STEP(V, s, w, SHIFT, MASK, IDX)                                                       \
+#define ROWS_STEP(V, NV, s, w, SHIFT)                                                              \
     do {                                                                                           \
-        uint64_t w_ = (w), c_ = w_ & ~(uint64_t)(MASK); /* col << SHIFT */                         \
-        V x_;                                                                                      \
-        memcpy(&x_, in + IDX(c_, V, SHIFT), sizeof x_);                                            \
-        s += cb[_bextr_u64(w_, 0, (SHIFT))] * x_;                                                  \
+        uint64_t w_ = (w);                                                                         \
+        const size_t W_ = sizeof(V) / sizeof(float);                                               \
+        const int lg_ = __builtin_ctz((unsigned)((NV)*W_)); /* S = 1 << lg_ */                     \
+        uint64_t c_ = w_ & ~(uint64_t)((1u << (SHIFT)) - 1); /* col << SHIFT: one op to col * S */ \
+        const float *x_ = in + (lg_ >= (SHIFT) ? c_ << (lg_ - (SHIFT)) : c_ >> ((SHIFT)-lg_));     \
+        float v_ = cb[_bextr_u64(w_, 0, (SHIFT))];                                                 \
+        for (int i_ = 0; i_ < (NV); i_++) {                                                        \
+            V xi_;                                                                                 \
+            memcpy(&xi_, x_ + i_ * W_, sizeof xi_);                                                \
+            (s)[i_] += v_ * xi_;                                                                   \
+        }                                                                                          \
     } while (0)
+#define ROWS_STORE(V, NV, s, r)                                                                    \
+    memcpy(acc + (size_t)(r) * (NV) * (sizeof(V) / sizeof(float)), (s), (NV) * sizeof(V))
 
-#define ROWS_BATCH_VEC_BODY(ETYPE, ENT, SHIFT, MASK, V, IDX)                                       \
+#define ROWS_BATCH_VEC_BODY(ETYPE, ENT, SHIFT, V, NV)                                              \
     const ETYPE *ent = (ENT);                                                                      \
     const uint32_t *rptr = L->rptr;                                                                \
     const uint32_t nr = L->n_rows;                                                                 \
@@ -672,155 +675,161 @@ DEFINE_BATCH_VEC(spmv_wide_vec, uint32_t, 8, 255)
         size_t m = n0 < n1 ? n0 : n1;                                                              \
         m = m < n2 ? m : n2;                                                                       \
         m = m < n3 ? m : n3;                                                                       \
-        V s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};                                                  \
+        V s0[NV] = {{0}}, s1[NV] = {{0}}, s2[NV] = {{0}}, s3[NV] = {{0}};                          \
         for (size_t q = 0; q < m; q++) {                                                           \
-            ROWS_STEP(V, s0, e0[q], SHIFT, MASK, IDX);                                             \
-            ROWS_STEP(V, s1, e1[q], SHIFT, MASK, IDX);                                             \
-            ROWS_STEP(V, s2, e2[q], SHIFT, MASK, IDX);                                             \
-            ROWS_STEP(V, s3, e3[q], SHIFT, MASK, IDX);                                             \
+            ROWS_STEP(V, NV, s0, e0[q], SHIFT);                                                    \
+            ROWS_STEP(V, NV, s1, e1[q], SHIFT);                                                    \
+            ROWS_STEP(V, NV, s2, e2[q], SHIFT);                                                    \
+            ROWS_STEP(V, NV, s3, e3[q], SHIFT);                                                    \
         }                                                                                          \
         for (size_t q = m; q < n0; q++)                                                            \
-            ROWS_STEP(V, s0, e0[q], SHIFT, MASK, IDX);                                             \
+            ROWS_STEP(V, NV, s0, e0[q], SHIFT);                                                    \
         for (size_t q = m; q < n1; q++)                                                            \
-            ROWS_STEP(V, s1, e1[q], SHIFT, MASK, IDX);                                             \
+            ROWS_STEP(V, NV, s1, e1[q], SHIFT);                                                    \
         for (size_t q = m; q < n2; q++)                                                            \
-            ROWS_STEP(V, s2, e2[q], SHIFT, MASK, IDX);                                             \
+            ROWS_STEP(V, NV, s2, e2[q], SHIFT);                                                    \
         for (size_t q = m; q < n3; q++)                                                            \
-            ROWS_STEP(V, s3, e3[q], SHIFT, MASK, IDX);                                             \
-        memcpy(acc + (size_t)r * sizeof(V) / sizeof(float), &s0, sizeof s0);                       \
-        memcpy(acc + (size_t)(r + 1) * sizeof(V) / sizeof(float), &s1, sizeof s1);                 \
-        memcpy(acc + (size_t)(r + 2) * sizeof(V) / sizeof(float), &s2, sizeof s2);                 \
-        memcpy(acc + (size_t)(r + 3) * sizeof(V) / sizeof(float), &s3, sizeof s3);                 \
+            ROWS_STEP(V, NV, s3, e3[q], SHIFT);                                                    \
+        ROWS_STORE(V, NV, s0, r);                                                                  \
+        ROWS_STORE(V, NV, s1, r + 1);                                                              \
+        ROWS_STORE(V, NV, s2, r + 2);                                                              \
+        ROWS_STORE(V, NV, s3, r + 3);                                                              \
     }                                                                                              \
     for (; r < nr; r++) {                                                                          \
-        V s0 = {0};                                                                                \
+        V s0[NV] = {{0}};                                                                          \
         for (uint32_t q = rptr[r]; q < rptr[r + 1]; q++)                                           \
-            ROWS_STEP(V, s0, ent[q], SHIFT, MASK, IDX);                                            \
-        memcpy(acc + (size_t)r * sizeof(V) / sizeof(float), &s0, sizeof s0);                       \
+            ROWS_STEP(V, NV, s0, ent[q], SHIFT);                                                   \
+        ROWS_STORE(V, NV, s0, r);                                                                  \
     }                                                                                              \
     return rptr[nr];
 
 /* clang-format off */
-#define DEFINE_ROWS_BATCH_VEC(V)                                                                   \
-    AVX2_BMI INLINE uint64_t rows_batch_##V(const eie_pe_layer_t *L, const float *cb,              \
-                                            const float *in, float *acc)                           \
+#define DEFINE_ROWS_BATCH_VEC(V, NV)                                                               \
+    AVX2_BMI INLINE uint64_t rows_batch_##V##x##NV(const eie_pe_layer_t *L, const float *cb,       \
+                                                   const float *in, float *acc)                    \
     {                                                                                              \
         if (L->rentw != NULL) {                                                                    \
-            ROWS_BATCH_VEC_BODY(uint32_t, L->rentw, 8, 255, V, IDX_COL)                                   \
+            ROWS_BATCH_VEC_BODY(uint32_t, L->rentw, 8, V, NV)                                      \
         }                                                                                          \
-        ROWS_BATCH_VEC_BODY(uint16_t, L->rent, 4, 15, V, IDX_COL)                                         \
+        ROWS_BATCH_VEC_BODY(uint16_t, L->rent, 4, V, NV)                                           \
     }
-/* The conv form (kernels.h, eie_rows_conv_fn): NV = lanes / 16 vf16 sums
- * a row (two or four: 32 or 64 lanes), each entry decoded and its weight
- * broadcast once for all of them; four rows in lock step, as in
- * ROWS_BATCH_VEC_BODY, where the registers hold their sums. 64 lanes read
- * six times (entry, weight, four vectors) for four products, 32 lanes four
- * times for two: loads bound this loop (two a cycle on Zen 5). */
-typedef struct conv_sums {
-    vf16 v[4];
-} conv_sums_t;
+/* The conv form (kernels.h, eie_rows_conv_fn): NV vectors of sums a row
+ * (32 or 64 lanes), each entry decoded and its weight broadcast once for
+ * all of them; four rows in lock step, as in ROWS_BATCH_VEC_BODY, where
+ * the registers hold their sums. With AVX-512, 64 lanes read six times
+ * (entry, weight, four vectors) for four products, 32 lanes four times for
+ * two: loads bound this loop (two a cycle on Zen 5).
+ * Written over V, the variant's native vector (vf8 for AVX2, vf16 for
+ * AVX-512): GCC builds a 64-byte vf16 broadcast through the stack under
+ * AVX2 (the conv form ran 17-20x slower there), and keeps arrays of native
+ * vectors with constant indices in registers. */
+#define CONV_ROW_STEP(V, NV, s, w)                                                                 \
+    do {                                                                                           \
+        uint32_t w_ = (w);                                                                         \
+        const float *x_ = in + (w_ >> 8);                                                          \
+        float v_ = cb[_bextr_u32(w_, 0, 8)];                                                       \
+        for (int i_ = 0; i_ < (NV); i_++) {                                                        \
+            V xi_;                                                                                 \
+            memcpy(&xi_, x_ + i_ * (sizeof(V) / sizeof(float)), sizeof xi_);                       \
+            (s)[i_] += v_ * xi_;                                                                   \
+        }                                                                                          \
+    } while (0)
+/* Row r's sums: +0, or with add those in acc; and back. */
+#define CONV_ROW_LOAD(V, NV, s, r)                                                                 \
+    for (int i_ = 0; i_ < (NV); i_++) {                                                            \
+        (s)[i_] = (V){0};                                                                          \
+        if (add)                                                                                   \
+            memcpy(&(s)[i_], acc + ((size_t)(r) * (NV) + i_) * (sizeof(V) / sizeof(float)),        \
+                   sizeof(V));                                                                     \
+    }
+#define CONV_ROW_STORE(V, NV, s, r)                                                                \
+    for (int i_ = 0; i_ < (NV); i_++)                                                              \
+        memcpy(acc + ((size_t)(r) * (NV) + i_) * (sizeof(V) / sizeof(float)), &(s)[i_], sizeof(V))
 
-AVX2_BMI INLINE void conv_step(conv_sums_t *s, uint32_t w, const float *cb, const float *in,
-                               int nv)
-{
-    const float *x = in + (w >> 8);
-    float v = cb[_bextr_u32(w, 0, 8)];
-    for (int i = 0; i < nv; i++) {
-        vf16 xi;
-        memcpy(&xi, x + 16 * i, sizeof xi);
-        s->v[i] += v * xi;
-    }
-}
-
-/* Row r's sums: +0, or with add those in acc. */
-AVX2_BMI INLINE void conv_load(conv_sums_t *s, const float *acc, uint32_t r, int add, int nv)
-{
-    for (int i = 0; i < nv; i++) {
-        s->v[i] = (vf16){0};
-        if (add)
-            memcpy(&s->v[i], acc + ((size_t)r * nv + i) * 16, sizeof s->v[i]);
-    }
-}
-
-AVX2_BMI INLINE void conv_store(const conv_sums_t *s, float *acc, uint32_t r, int nv)
-{
-    for (int i = 0; i < nv; i++)
-        memcpy(acc + ((size_t)r * nv + i) * 16, &s->v[i], sizeof s->v[i]);
-}
-
-AVX2_BMI INLINE uint64_t rows_conv_vf16(const eie_conv_rows_t *R, const float *cb,
-                                        const float *in, float *acc, int add, int lock4, int nv)
-{
-    const uint32_t *ent = R->ent, *beg = R->beg, *end = R->end;
-    const uint32_t nr = R->n_rows;
-    uint64_t walked = 0;
-    uint32_t r = 0;
-    for (; lock4 && r + 4 <= nr; r += 4) {
-        const uint32_t *e0 = ent + beg[r], *e1 = ent + beg[r + 1];
-        const uint32_t *e2 = ent + beg[r + 2], *e3 = ent + beg[r + 3];
-        size_t n0 = end[r] - beg[r], n1 = end[r + 1] - beg[r + 1];
-        size_t n2 = end[r + 2] - beg[r + 2], n3 = end[r + 3] - beg[r + 3];
-        size_t m = n0 < n1 ? n0 : n1;
-        m = m < n2 ? m : n2;
-        m = m < n3 ? m : n3;
-        conv_sums_t s0, s1, s2, s3;
-        conv_load(&s0, acc, r, add, nv);
-        conv_load(&s1, acc, r + 1, add, nv);
-        conv_load(&s2, acc, r + 2, add, nv);
-        conv_load(&s3, acc, r + 3, add, nv);
-        for (size_t q = 0; q < m; q++) {
-            conv_step(&s0, e0[q], cb, in, nv);
-            conv_step(&s1, e1[q], cb, in, nv);
-            conv_step(&s2, e2[q], cb, in, nv);
-            conv_step(&s3, e3[q], cb, in, nv);
-        }
-        for (size_t q = m; q < n0; q++)
-            conv_step(&s0, e0[q], cb, in, nv);
-        for (size_t q = m; q < n1; q++)
-            conv_step(&s1, e1[q], cb, in, nv);
-        for (size_t q = m; q < n2; q++)
-            conv_step(&s2, e2[q], cb, in, nv);
-        for (size_t q = m; q < n3; q++)
-            conv_step(&s3, e3[q], cb, in, nv);
-        conv_store(&s0, acc, r, nv);
-        conv_store(&s1, acc, r + 1, nv);
-        conv_store(&s2, acc, r + 2, nv);
-        conv_store(&s3, acc, r + 3, nv);
-        walked += n0 + n1 + n2 + n3;
-    }
-    for (; r < nr; r++) {
-        conv_sums_t s0;
-        conv_load(&s0, acc, r, add, nv);
-        for (uint32_t q = beg[r]; q < end[r]; q++)
-            conv_step(&s0, ent[q], cb, in, nv);
-        conv_store(&s0, acc, r, nv);
-        walked += end[r] - beg[r];
-    }
+/* NV vectors a row; with lock4, four rows in lock step (AVX-512: its 32
+ * registers hold sixteen sums; AVX2 walks a row alone, its eight ymm sums
+ * at 64 lanes being chains enough). */
+#define ROWS_CONV_BODY(V, NV, LOCK4)                                                               \
+    const uint32_t *ent = R->ent, *beg = R->beg, *end = R->end;                                    \
+    const uint32_t nr = R->n_rows;                                                                 \
+    uint64_t walked = 0;                                                                           \
+    uint32_t r = 0;                                                                                \
+    for (; (LOCK4) && r + 4 <= nr; r += 4) {                                                       \
+        const uint32_t *e0 = ent + beg[r], *e1 = ent + beg[r + 1];                                 \
+        const uint32_t *e2 = ent + beg[r + 2], *e3 = ent + beg[r + 3];                             \
+        size_t n0 = end[r] - beg[r], n1 = end[r + 1] - beg[r + 1];                                 \
+        size_t n2 = end[r + 2] - beg[r + 2], n3 = end[r + 3] - beg[r + 3];                         \
+        size_t m = n0 < n1 ? n0 : n1;                                                              \
+        m = m < n2 ? m : n2;                                                                       \
+        m = m < n3 ? m : n3;                                                                       \
+        V s0[NV], s1[NV], s2[NV], s3[NV];                                                          \
+        CONV_ROW_LOAD(V, NV, s0, r);                                                               \
+        CONV_ROW_LOAD(V, NV, s1, r + 1);                                                           \
+        CONV_ROW_LOAD(V, NV, s2, r + 2);                                                           \
+        CONV_ROW_LOAD(V, NV, s3, r + 3);                                                           \
+        for (size_t q = 0; q < m; q++) {                                                           \
+            CONV_ROW_STEP(V, NV, s0, e0[q]);                                                       \
+            CONV_ROW_STEP(V, NV, s1, e1[q]);                                                       \
+            CONV_ROW_STEP(V, NV, s2, e2[q]);                                                       \
+            CONV_ROW_STEP(V, NV, s3, e3[q]);                                                       \
+        }                                                                                          \
+        for (size_t q = m; q < n0; q++)                                                            \
+            CONV_ROW_STEP(V, NV, s0, e0[q]);                                                       \
+        for (size_t q = m; q < n1; q++)                                                            \
+            CONV_ROW_STEP(V, NV, s1, e1[q]);                                                       \
+        for (size_t q = m; q < n2; q++)                                                            \
+            CONV_ROW_STEP(V, NV, s2, e2[q]);                                                       \
+        for (size_t q = m; q < n3; q++)                                                            \
+            CONV_ROW_STEP(V, NV, s3, e3[q]);                                                       \
+        CONV_ROW_STORE(V, NV, s0, r);                                                              \
+        CONV_ROW_STORE(V, NV, s1, r + 1);                                                          \
+        CONV_ROW_STORE(V, NV, s2, r + 2);                                                          \
+        CONV_ROW_STORE(V, NV, s3, r + 3);                                                          \
+        walked += n0 + n1 + n2 + n3;                                                               \
+    }                                                                                              \
+    for (; r < nr; r++) {                                                                          \
+        V s0[NV];                                                                                  \
+        CONV_ROW_LOAD(V, NV, s0, r);                                                               \
+        for (uint32_t q = beg[r]; q < end[r]; q++)                                                 \
+            CONV_ROW_STEP(V, NV, s0, ent[q]);                                                      \
+        CONV_ROW_STORE(V, NV, s0, r);                                                              \
+        walked += end[r] - beg[r];                                                                 \
+    }                                                                                              \
     return walked;
-}
 
-DEFINE_ROWS_BATCH_VEC(vf2)
-DEFINE_ROWS_BATCH_VEC(vf4)
-DEFINE_ROWS_BATCH_VEC(vf8)
-DEFINE_ROWS_BATCH_VEC(vf16)
+DEFINE_ROWS_BATCH_VEC(vf2, 1)
+DEFINE_ROWS_BATCH_VEC(vf4, 1)
+DEFINE_ROWS_BATCH_VEC(vf8, 1)
+DEFINE_ROWS_BATCH_VEC(vf8, 2)
+DEFINE_ROWS_BATCH_VEC(vf16, 1)
 
-#define DEFINE_ROWS_BATCH(SUFFIX, ATTR, LOCK4)                                                     \
+#define DEFINE_ROWS_BATCH(SUFFIX, ATTR, LOCK4, V, B16)                                                     \
     ATTR static uint64_t rows_batch_##SUFFIX(const eie_pe_layer_t *L, const float *cb,             \
                                              const float *in, size_t B, float *acc)                \
     {                                                                                              \
         switch (eie_cpu_batch_stride(B)) {                                                         \
-        case 2: return rows_batch_vf2(L, cb, in, acc);                                             \
-        case 4: return rows_batch_vf4(L, cb, in, acc);                                             \
-        case 8: return rows_batch_vf8(L, cb, in, acc);                                             \
-        default: return rows_batch_vf16(L, cb, in, acc);                                           \
+        case 2: return rows_batch_vf2x1(L, cb, in, acc);                                           \
+        case 4: return rows_batch_vf4x1(L, cb, in, acc);                                           \
+        case 8: return rows_batch_vf8x1(L, cb, in, acc);                                           \
+        default: return B16(L, cb, in, acc);                                                       \
         }                                                                                          \
+    }                                                                                              \
+    /* V: the variant's native vector */                                                       \
+    ATTR static uint64_t rows_conv32_##SUFFIX(const eie_conv_rows_t *R, const float *cb,           \
+                                              const float *in, float *acc, int add)                \
+    {                                                                                              \
+        ROWS_CONV_BODY(V, (int)(32 / (sizeof(V) / sizeof(float))), LOCK4)                          \
+    }                                                                                              \
+    ATTR static uint64_t rows_conv64_##SUFFIX(const eie_conv_rows_t *R, const float *cb,           \
+                                              const float *in, float *acc, int add)                \
+    {                                                                                              \
+        ROWS_CONV_BODY(V, (int)(64 / (sizeof(V) / sizeof(float))), LOCK4)                          \
     }                                                                                              \
     ATTR static uint64_t rows_conv_##SUFFIX(const eie_conv_rows_t *R, const float *cb,             \
                                             const float *in, float *acc, int add, unsigned lanes)  \
     {                                                                                              \
-        if (lanes == 64)                                                                           \
-            return rows_conv_vf16(R, cb, in, acc, add, LOCK4, 4);                                  \
-        return rows_conv_vf16(R, cb, in, acc, add, LOCK4, 2);                                      \
+        return lanes == 64 ? rows_conv64_##SUFFIX(R, cb, in, acc, add)                             \
+                           : rows_conv32_##SUFFIX(R, cb, in, acc, add);                            \
     }
 /* clang-format on */
 
@@ -896,7 +905,7 @@ static int supported_avx2(void)
 }
 
 DEFINE_KERNELS(avx2, AVX2_BMI, spmv_narrow_b1_bmi, spmv_wide_b1_bmi, spmv_narrow_vec, spmv_wide_vec)
-DEFINE_ROWS_BATCH(avx2, AVX2_BMI, 0)
+DEFINE_ROWS_BATCH(avx2, AVX2_BMI, 0, vf8, rows_batch_vf8x2)
 
 AVX2_BMI static void conv_out_avx2(const float *acc, unsigned lanes, uint32_t n_rows,
                                    const eie_conv_run_t *runs, size_t n_runs, const float *bias,
@@ -1011,7 +1020,7 @@ static int supported_avx512(void)
 
 DEFINE_KERNELS(avx512, AVX512, spmv_narrow_b1_call, spmv_wide_b1_call, spmv_narrow_vec,
                spmv_wide_vec)
-DEFINE_ROWS_BATCH(avx512, AVX512, 1)
+DEFINE_ROWS_BATCH(avx512, AVX512, 1, vf16, rows_batch_vf16x1)
 
 /* A run is at most four vectors: masked loads and stores, no tail loop
  * (LeNet-5's conv1, 24 outputs a run: the block's outputs took a fifth of
