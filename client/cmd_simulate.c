@@ -30,7 +30,7 @@ static void usage(FILE *out)
             "       eiectl simulate MODEL.eie --sweep pes=16,32,64,128,256 [--plot OUT.svg]\n"
             "       eiectl simulate MODEL.eie --sweep fifo=1,2,4,8,16,32 [--plot OUT.svg]\n"
             "       eiectl simulate --benchmark [--pes N] [--fifo D] [--seed S]\n"
-            "       eiectl simulate --structure DENSE.onnx --data DIR [--limit N]\n\n"
+            "       eiectl simulate --structure MODEL[,MODEL..] --data DIR [--limit N]\n\n"
             "Run a model on the simulated EIE accelerator (16-bit fixed point, cycle model,\n"
             "Table II energy) and compare its output with the cpu backend's.\n\n"
             "  --pes N         processing elements (default 64; 1..%u)\n"
@@ -49,9 +49,11 @@ static void usage(FILE *out)
             "                  Table IV, then efficiency vs FIFO depth and vs PEs on Alex-8\n"
             "  --seed S        with --benchmark: the synthetic layers' seed (default 1)\n"
             "  --structure F   measure the structured workload's row and column spreads\n"
-            "                  and activation correlation on trained network F, with its\n"
-            "                  ReLU activations on --data DIR's t10k split (--limit N\n"
-            "                  examples; default all)\n",
+            "                  and activation correlation on trained networks F (comma-\n"
+            "                  separated; a dense layer is pruned to 10%% by magnitude, a\n"
+            "                  pruned one, e.g. from eiectl compress --data, keeps its\n"
+            "                  mask), with ReLU activations on --data DIR's t10k split\n"
+            "                  (--limit N examples; default all)\n",
             EIE_SIM_MAX_PES, EIE_SIM_MAX_FIFO, EIE_SIM_MAX_PIPELINE, EIE_SIM_MAX_ACT_REGS);
 }
 

@@ -1,25 +1,29 @@
 /*
- * eiectl simulate --structure: measures, on trained dense networks and their
- * ReLU activations over a dataset, the three numbers of the structured
- * benchmark workload (eie_sim_bench_structure_t), and checks the model they
- * define against the real layer pruned by magnitude.
+ * eiectl simulate --structure: measures, on trained networks and their ReLU
+ * activations over a dataset, the three numbers of the structured benchmark
+ * workload (eie_sim_bench_structure_t), and checks the model they define
+ * against the real layer's mask.
  *
  * Per FC layer whose input is a ReLU output and that has at least 64 rows
- * and 64 columns: the layer is pruned by magnitude to 10% (the middle of
- * Table III's 4% .. 25%) and three statistics of its mask are taken: the
- * spread (std / mean) of its rows' densities, of its columns' densities,
- * and its multiply-adds per example under the inputs' measured nonzero
- * rates over those of a uniform mask (the excess that Table III's FLOP
- * column shows). Row sigma, column sigma and rho are the values for which
- * the workload's own synthetic layer of that shape, density and input
- * density has the same three statistics (bisection, common seeds). What
- * matters for pruning is the tail of the weights, which the spread of log
- * row and column RMS (printed beside) understates on a layer still close
- * to its random initialisation.
+ * and 64 columns, a kept-weight mask: an already pruned layer's own (at
+ * most EIECTL_MASK_PRUNED_DENSITY of its weights nonzero, e.g. the output
+ * of `eiectl compress --data`, pruned and retrained), at its own density; a
+ * dense layer pruned by magnitude to 10% (the middle of Table III's 4% ..
+ * 25%). Three statistics of that mask are taken (mask.h): the spread
+ * (std / mean) of its rows' densities, of its columns' densities, and its
+ * multiply-adds per example under the inputs' measured nonzero rates over
+ * those of a uniform mask (the excess that Table III's FLOP column shows).
+ * Row sigma, column sigma and rho are the values for which the workload's
+ * own synthetic layer of that shape, density and input density has the
+ * same three statistics (bisection, common seeds). What matters for pruning
+ * is the tail of the weights, which the spread of log row and column RMS
+ * (printed beside) understates on a layer still close to its random
+ * initialisation.
  *
- * The same layer pruned to 4% and 25% against the model at those densities
- * checks that the fit carries over the range. The structure printed last is
- * the mean over every layer measured, all networks given.
+ * A dense layer pruned to 4% and 25% against the model at those densities
+ * checks that the fit carries over the range (a pruned layer has one mask
+ * only). The structure printed last is the mean over every layer measured,
+ * all networks given.
  */
 #include <math.h>
 #include <stdio.h>
@@ -30,6 +34,7 @@
 #include "eie/sim.h"
 #include "eie/train.h"
 #include "eiectl.h"
+#include "mask.h"
 
 #define FORWARD_BATCH 256
 #define FIT_SEEDS     4
@@ -52,39 +57,6 @@ static int cmp_float(const void *a, const void *b)
 {
     float x = *(const float *)a, y = *(const float *)b;
     return x < y ? -1 : x > y;
-}
-
-/* What the fit matches: spreads (std / mean) of the rows' and the columns'
- * densities, and multiply-adds per example over those of a uniform mask. */
-typedef struct {
-    double row_cv, col_cv, excess;
-} mask_stats_t;
-
-/* mask_stats_t of a rows x cols mask (nonzero = kept) under input-nonzero
- * probabilities p (cols); scratch rn (rows) and cn (cols). */
-static mask_stats_t mask_stats(const uint8_t *w, uint32_t rows, uint32_t cols, const double *p,
-                               double *rn, double *cn)
-{
-    double macs = 0.0, kept = 0.0, psum = 0.0, sd;
-    memset(rn, 0, rows * sizeof *rn);
-    for (uint32_t i = 0; i < rows; i++)
-        for (uint32_t j = 0; j < cols; j++)
-            rn[i] += w[(size_t)i * cols + j] != 0;
-    for (uint32_t j = 0; j < cols; j++) {
-        cn[j] = 0.0;
-        for (uint32_t i = 0; i < rows; i++)
-            cn[j] += w[(size_t)i * cols + j] != 0;
-        macs += cn[j] * p[j];
-        kept += cn[j];
-        psum += p[j];
-    }
-    mask_stats_t st;
-    double m = mean_std(rn, rows, &sd);
-    st.row_cv = m > 0.0 ? sd / m : 0.0;
-    m = mean_std(cn, cols, &sd);
-    st.col_cv = m > 0.0 ? sd / m : 0.0;
-    st.excess = kept > 0.0 && psum > 0.0 ? macs / (kept / cols * psum) : 0.0;
-    return st;
 }
 
 /* The fraction of examples in ds where each input of layer li is nonzero. */
@@ -118,6 +90,7 @@ static int input_rates(const eie_mlp_t *net, size_t li, const eie_dataset_t *ds,
 typedef struct {
     uint32_t rows, cols;
     double pm;  /* mean input density */
+    int pruned; /* the layer is already pruned: its own mask is measured */
     uint8_t *w; /* rows x cols mask */
     double *q, *rn, *cn;
 } work_t;
@@ -126,10 +99,11 @@ typedef struct {
  * input density, from structure st: its statistics, the mean over
  * FIT_SEEDS seeds (the same seeds at every call, so a bisection sees a
  * smooth function); multiply-adds counted with the one input it draws. */
-static int model_stats(work_t *wk, double d, const eie_sim_bench_structure_t *st, mask_stats_t *out)
+static int model_stats(work_t *wk, double d, const eie_sim_bench_structure_t *st,
+                       eiectl_mask_stats_t *out)
 {
     eie_sim_bench_layer_t shape = {"fit", wk->cols, wk->rows, d, wk->pm, 0, 0};
-    *out = (mask_stats_t){0, 0, 0};
+    *out = (eiectl_mask_stats_t){0, 0, 0};
     for (uint64_t seed = 1; seed <= FIT_SEEDS; seed++) {
         eie_model_t *m;
         float *x;
@@ -148,7 +122,7 @@ static int model_stats(work_t *wk, double d, const eie_sim_bench_structure_t *st
             fprintf(stderr, "eiectl simulate: cannot decode the synthetic layer\n");
             return -1;
         }
-        mask_stats_t s = mask_stats(wk->w, wk->rows, wk->cols, wk->q, wk->rn, wk->cn);
+        eiectl_mask_stats_t s = eiectl_mask_stats(wk->w, wk->rows, wk->cols, wk->q, wk->rn, wk->cn);
         out->row_cv += s.row_cv / FIT_SEEDS;
         out->col_cv += s.col_cv / FIT_SEEDS;
         out->excess += s.excess / FIT_SEEDS;
@@ -163,7 +137,7 @@ static int fit_one(work_t *wk, double d, eie_sim_bench_structure_t *st, double *
 {
     for (int it = 0; it < FIT_STEPS; it++) {
         *param = 0.5 * (lo + hi);
-        mask_stats_t s;
+        eiectl_mask_stats_t s;
         if (model_stats(wk, d, st, &s) != 0)
             return -1;
         double got = which == 0 ? s.row_cv : which == 1 ? s.col_cv : s.excess;
@@ -173,15 +147,20 @@ static int fit_one(work_t *wk, double d, eie_sim_bench_structure_t *st, double *
     return 0;
 }
 
-/* The layer's mask pruned by magnitude to density d, into wk->w; its statistics. */
-static mask_stats_t real_stats(work_t *wk, const float *w, const float *sorted_abs, double d,
-                               const double *p)
+/*
+ * The layer's kept-weight mask at density d into wk->w, and its statistics:
+ * an already pruned layer's own mask (d is its density), a dense layer's
+ * pruned by magnitude to d (sorted_abs: its |w| ascending).
+ */
+static eiectl_mask_stats_t real_stats(work_t *wk, const float *w, const float *sorted_abs, double d,
+                                      const double *p)
 {
     size_t n = (size_t)wk->rows * wk->cols;
-    float thr = sorted_abs[(size_t)((1.0 - d) * (double)n)];
-    for (size_t k = 0; k < n; k++)
-        wk->w[k] = fabsf(w[k]) > thr;
-    return mask_stats(wk->w, wk->rows, wk->cols, p, wk->rn, wk->cn);
+    if (wk->pruned)
+        eiectl_mask_kept(w, n, wk->w);
+    else
+        eiectl_mask_magnitude(w, sorted_abs, n, d, wk->w);
+    return eiectl_mask_stats(wk->w, wk->rows, wk->cols, p, wk->rn, wk->cn);
 }
 
 /* Measures layer li and prints its rows; its structure into *st_out. */
@@ -194,6 +173,7 @@ static int measure_layer(const eie_mlp_t *net, size_t li, const eie_dataset_t *d
     work_t wk = {rows,
                  cols,
                  0.0,
+                 0,
                  malloc(n),
                  malloc(cols * sizeof(double)),
                  malloc(rows * sizeof(double)),
@@ -205,8 +185,10 @@ static int measure_layer(const eie_mlp_t *net, size_t li, const eie_dataset_t *d
     if (lr == NULL || lc == NULL || p == NULL || sorted == NULL || wk.w == NULL || wk.q == NULL ||
         wk.rn == NULL || wk.cn == NULL)
         goto done;
-    /* Spreads of log row and column RMS, for comparison. */
+    /* Spreads of log row and column RMS, for comparison (over the rows and
+     * columns that keep a weight: a pruned layer may have empty ones). */
     memset(lc, 0, cols * sizeof *lc);
+    size_t nr = 0, nc = 0;
     for (uint32_t i = 0; i < rows; i++) {
         double s = 0.0;
         for (uint32_t j = 0; j < cols; j++) {
@@ -214,41 +196,55 @@ static int measure_layer(const eie_mlp_t *net, size_t li, const eie_dataset_t *d
             s += v * v;
             lc[j] += v * v;
         }
-        lr[i] = 0.5 * log(s / cols);
+        if (s > 0.0)
+            lr[nr++] = 0.5 * log(s / cols);
     }
     for (uint32_t j = 0; j < cols; j++)
-        lc[j] = 0.5 * log(lc[j] / rows);
-    double sr, sc, sp;
-    mean_std(lr, rows, &sr);
-    mean_std(lc, cols, &sc);
+        if (lc[j] > 0.0)
+            lc[nc++] = 0.5 * log(lc[j] / rows);
+    double sr = 0.0, sc = 0.0, sp;
+    if (nr > 0)
+        mean_std(lr, nr, &sr);
+    if (nc > 0)
+        mean_std(lc, nc, &sc);
     if (input_rates(net, li, ds, p) != 0)
         goto done;
     wk.pm = mean_std(p, cols, &sp);
-    for (size_t k = 0; k < n; k++)
-        sorted[k] = fabsf(l->w[k]);
-    qsort(sorted, n, sizeof *sorted, cmp_float);
-    mask_stats_t want = real_stats(&wk, l->w, sorted, FIT_DENSITY, p);
+    /* One mask to fit: the layer's own if it is pruned, else pruned to FIT_DENSITY. */
+    double kept = eiectl_mask_kept(l->w, n, wk.w), fit_d = FIT_DENSITY;
+    if (kept <= EIECTL_MASK_PRUNED_DENSITY) {
+        wk.pruned = 1;
+        fit_d = kept;
+    } else {
+        for (size_t k = 0; k < n; k++)
+            sorted[k] = fabsf(l->w[k]);
+        qsort(sorted, n, sizeof *sorted, cmp_float);
+    }
+    eiectl_mask_stats_t want = real_stats(&wk, l->w, sorted, fit_d, p);
     /* Fit: row sigma to the row spread, column sigma to the column spread
      * (each moves the other a little: two rounds), then rho to the excess. */
     eie_sim_bench_structure_t st = {0.0, 0.0, 0.0};
     for (int round = 0; round < 2; round++)
-        if (fit_one(&wk, FIT_DENSITY, &st, &st.row_sigma, 0.0, 3.0, 0, want.row_cv) != 0 ||
-            fit_one(&wk, FIT_DENSITY, &st, &st.col_sigma, 0.0, 3.0, 1, want.col_cv) != 0)
+        if (fit_one(&wk, fit_d, &st, &st.row_sigma, 0.0, 3.0, 0, want.row_cv) != 0 ||
+            fit_one(&wk, fit_d, &st, &st.col_sigma, 0.0, 3.0, 1, want.col_cv) != 0)
             goto done;
-    if (fit_one(&wk, FIT_DENSITY, &st, &st.act_rho, -0.99, 0.99, 2, want.excess) != 0)
+    if (fit_one(&wk, fit_d, &st, &st.act_rho, -0.99, 0.99, 2, want.excess) != 0)
         goto done;
-    printf("layer %zu (%u x %u), input density %.3f: row sigma %.3f, column sigma %.3f, "
+    printf("layer %zu (%u x %u, %s), input density %.3f: row sigma %.3f, column sigma %.3f, "
            "rho %.3f (log RMS spreads: rows %.3f, columns %.3f)\n",
-           li, cols, rows, wk.pm, st.row_sigma, st.col_sigma, st.act_rho, sr, sc);
+           li, cols, rows, wk.pruned ? "pruned, its own mask" : "dense, pruned by magnitude", wk.pm,
+           st.row_sigma, st.col_sigma, st.act_rho, sr, sc);
     printf("  %-8s %9s %9s %9s %9s %9s %9s\n", "density", "row cv", "model", "col cv", "model",
            "excess", "model");
     static const double dens[] = {0.04, FIT_DENSITY, 0.25};
-    for (size_t d = 0; d < sizeof dens / sizeof dens[0]; d++) {
-        mask_stats_t r = real_stats(&wk, l->w, sorted, dens[d], p), m;
-        if (model_stats(&wk, dens[d], &st, &m) != 0)
+    size_t n_dens = sizeof dens / sizeof dens[0];
+    for (size_t d = 0; d < (wk.pruned ? 1 : n_dens); d++) {
+        double dd = wk.pruned ? fit_d : dens[d];
+        eiectl_mask_stats_t r = real_stats(&wk, l->w, sorted, dd, p), m;
+        if (model_stats(&wk, dd, &st, &m) != 0)
             goto done;
-        printf("  %-8.2f %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f\n", dens[d], r.row_cv, m.row_cv,
-               r.col_cv, m.col_cv, r.excess, m.excess);
+        printf("  %-8.3f %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f\n", dd, r.row_cv, m.row_cv, r.col_cv,
+               m.col_cv, r.excess, m.excess);
     }
     *st_out = st;
     rc = 0;

@@ -5,6 +5,8 @@
 # rho on each FC layer with a ReLU input and at least 64 rows and columns
 # (eiectl simulate --structure; engine/sim/README.md, Calibration).
 # The mean it prints last is eie_sim_bench_structure_default() (engine/sim/bench.c).
+# The same measured on these networks pruned and retrained by eiectl compress
+# --data (not the default; the commands and numbers): engine/sim/README.md.
 # Usage: scripts/measure-structure.sh [BUILD_DIR] [OUT_DIR]
 # Time on 2 shared cores: about 7 minutes (training 6.5, fits 15 s).
 set -eu
