@@ -703,7 +703,7 @@ static void fc_gather(gjob_t *job, const gnode_t *nd, unsigned p, size_t s0, siz
 {
     eie_cpu_graph_t *g = job->g;
     size_t L = fc_lanes(g, nd, B);
-    eie_cpu_gather_share(g->acc, g->n, nd->rows_g, L, eie_cpu_batch_stride(L), p, p + 1,
+    eie_cpu_gather_share(g->k, g->acc, g->n, nd->rows_g, L, eie_cpu_batch_stride(L), p, p + 1,
                          tensor_at(job, nd->output, s0));
 }
 

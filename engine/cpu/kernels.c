@@ -392,8 +392,8 @@ void eie_cpu_transpose_share(const float *x, size_t dim, size_t B, size_t S, uns
     }
 }
 
-void eie_cpu_gather_share(float *const *acc, unsigned N, size_t dim, size_t B, size_t S,
-                          unsigned p0, unsigned p1, float *x)
+void eie_cpu_gather_share(const eie_cpu_kernel_t *k, float *const *acc, unsigned N,
+                          size_t dim, size_t B, size_t S, unsigned p0, unsigned p1, float *x)
 {
     size_t j0 = dim * p0 / N / MOVE_BLOCK * MOVE_BLOCK;
     size_t j1 = p1 == N ? dim : dim * p1 / N / MOVE_BLOCK * MOVE_BLOCK;
@@ -411,11 +411,16 @@ void eie_cpu_gather_share(float *const *acc, unsigned N, size_t dim, size_t B, s
                 r++;
             }
         }
-        for (size_t b = 0; b < B; b++) {
-            float *o = x + b * dim + c0;
-            for (size_t t = 0; t < n; t++)
-                o[t] = row[t][b];
-        }
+        k->transpose16(row, n, B, x + c0, dim);
+    }
+}
+
+static void transpose16_scalar(const float *const *rows, size_t n, size_t B, float *out, size_t ob)
+{
+    for (size_t b = 0; b < B; b++) {
+        float *o = out + b * ob;
+        for (size_t t = 0; t < n; t++)
+            o[t] = rows[t][b];
     }
 }
 
@@ -907,6 +912,12 @@ static int supported_avx2(void)
 DEFINE_KERNELS(avx2, AVX2_BMI, spmv_narrow_b1_bmi, spmv_wide_b1_bmi, spmv_narrow_vec, spmv_wide_vec)
 DEFINE_ROWS_BATCH(avx2, AVX2_BMI, 0, vf8, rows_batch_vf8x2)
 
+AVX2_BMI static void transpose16_avx2(const float *const *rows, size_t n, size_t B, float *out,
+                                      size_t ob)
+{
+    transpose16_scalar(rows, n, B, out, ob);
+}
+
 AVX2_BMI static void conv_out_avx2(const float *acc, unsigned lanes, uint32_t n_rows,
                                    const eie_conv_run_t *runs, size_t n_runs, const float *bias,
                                    size_t bias_stride, float *dst, size_t dst_stride)
@@ -1022,6 +1033,45 @@ DEFINE_KERNELS(avx512, AVX512, spmv_narrow_b1_call, spmv_wide_b1_call, spmv_narr
                spmv_wide_vec)
 DEFINE_ROWS_BATCH(avx512, AVX512, 1, vf16, rows_batch_vf16x1)
 
+/* A 16 x 16 transpose in registers: pairs of rows interleaved (unpack),
+ * then quads (shuffle), then 128-bit lanes twice; rows past n read as
+ * zeros, lanes past n and samples past B are not stored. Four-step
+ * shuffle network as in any 16 x 16 float transpose. */
+AVX512 static void transpose16_avx512(const float *const *rows, size_t n, size_t B, float *out,
+                                      size_t ob)
+{
+    __m512 r[16], t[16], u[16];
+    __mmask16 lanes = B >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << B) - 1);
+    for (size_t i = 0; i < 16; i++)
+        r[i] = i < n ? _mm512_maskz_loadu_ps(lanes, rows[i]) : _mm512_setzero_ps();
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    /* u[4g + c]: rows 4g .. 4g + 3 at column 4k + c of each 128-bit lane k */
+    for (int g = 0; g < 4; g++) {
+        __m512 a = t[4 * g], b = t[4 * g + 1], c = t[4 * g + 2], d = t[4 * g + 3];
+        u[4 * g] = _mm512_shuffle_ps(a, c, 0x44);
+        u[4 * g + 1] = _mm512_shuffle_ps(a, c, 0xEE);
+        u[4 * g + 2] = _mm512_shuffle_ps(b, d, 0x44);
+        u[4 * g + 3] = _mm512_shuffle_ps(b, d, 0xEE);
+    }
+    __mmask16 m = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+    for (int c = 0; c < 4; c++) {
+        __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88);
+        __m512 v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);
+        __m512 w0 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
+        __m512 w1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
+        __m512 col[4] = {_mm512_shuffle_f32x4(v0, w0, 0x88), _mm512_shuffle_f32x4(v1, w1, 0x88),
+                         _mm512_shuffle_f32x4(v0, w0, 0xDD), _mm512_shuffle_f32x4(v1, w1, 0xDD)};
+        for (int k = 0; k < 4; k++) {
+            size_t b = (size_t)(4 * k + c);
+            if (b < B)
+                _mm512_mask_storeu_ps(out + b * ob, m, col[k]);
+        }
+    }
+}
+
 /* A run is at most four vectors: masked loads and stores, no tail loop
  * (LeNet-5's conv1, 24 outputs a run: the block's outputs took a fifth of
  * the layer in SSE loops). */
@@ -1056,7 +1106,8 @@ const eie_cpu_kernel_t eie_cpu_kernels[] = {
      .rows_b1 = rows_b1_scalar,
      .rows_batch = rows_batch_scalar,
      .rows_conv = rows_conv_scalar,
-     .conv_out = conv_out_scalar},
+     .conv_out = conv_out_scalar,
+     .transpose16 = transpose16_scalar},
 #if defined(__x86_64__) && defined(__GNUC__)
     {.name = "avx2",
      .supported = supported_avx2,
@@ -1066,7 +1117,8 @@ const eie_cpu_kernel_t eie_cpu_kernels[] = {
      .rows_b1 = rows_b1_avx2,
      .rows_batch = rows_batch_avx2,
      .rows_conv = rows_conv_avx2,
-     .conv_out = conv_out_avx2},
+     .conv_out = conv_out_avx2,
+     .transpose16 = transpose16_avx2},
     {.name = "avx512",
      .supported = supported_avx512,
      .spmv_narrow = spmv_narrow_avx512,
@@ -1075,7 +1127,8 @@ const eie_cpu_kernel_t eie_cpu_kernels[] = {
      .rows_b1 = rows_b1_avx512,
      .rows_batch = rows_batch_avx512,
      .rows_conv = rows_conv_avx512,
-     .conv_out = conv_out_avx512},
+     .conv_out = conv_out_avx512,
+     .transpose16 = transpose16_avx512},
 #endif
 };
 const size_t eie_cpu_kernel_count = sizeof eie_cpu_kernels / sizeof eie_cpu_kernels[0];

@@ -60,8 +60,9 @@ void eie_cpu_transpose_share(const float *x, size_t dim, size_t B, size_t S, uns
  * start on 16-float boundaries, so two PEs write one cache line of x only
  * where a share ends mid-line (written by the PEs in turn, rows interleaved,
  * they would share every line). */
-void eie_cpu_gather_share(float *const *acc, unsigned N, size_t dim, size_t B, size_t S,
-                          unsigned p0, unsigned p1, float *x);
+struct eie_cpu_kernel; /* below; its transpose16 moves the rows */
+void eie_cpu_gather_share(const struct eie_cpu_kernel *k, float *const *acc, unsigned N,
+                          size_t dim, size_t B, size_t S, unsigned p0, unsigned p1, float *x);
 
 /*
  * EIE's leading-non-zero detection (sec. III-A): writes to active, in
@@ -141,6 +142,14 @@ typedef void (*eie_conv_out_fn)(const float *acc, unsigned lanes, uint32_t n_row
                                 const eie_conv_run_t *runs, size_t n_runs, const float *bias,
                                 size_t bias_stride, float *dst, size_t dst_stride);
 
+/*
+ * Sixteen rows' lanes to batch-major: out[b * ob + t] = rows[t][b] for t <
+ * n <= 16 and b < B <= 16. Moves, no arithmetic: the same bits in every
+ * variant.
+ */
+typedef void (*eie_transpose16_fn)(const float *const *rows, size_t n, size_t B, float *out,
+                                   size_t ob);
+
 typedef struct eie_cpu_kernel {
     const char *name;        /* "scalar", "avx2", "avx512" */
     int (*supported)(void);  /* whether this CPU runs it */
@@ -151,6 +160,7 @@ typedef struct eie_cpu_kernel {
     eie_rows_batch_fn rows_batch; /* the row form, batch 2..16 */
     eie_rows_conv_fn rows_conv;   /* the conv form, 32 or 64 output positions */
     eie_conv_out_fn conv_out;     /* a conv block's outputs, with the bias */
+    eie_transpose16_fn transpose16; /* a batch's sums out to batch-major */
 } eie_cpu_kernel_t;
 
 /* All kernels, the scalar reference first. */

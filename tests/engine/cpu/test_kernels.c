@@ -269,3 +269,40 @@ Test(kernels, active_columns_match_a_plain_scan)
                     }
     }
 }
+
+/* Every variant's transpose16 against the definition, on rows of B floats
+ * each (a masked variant must not read past them: ASan would see it),
+ * every n and B, the output's other floats left as they were. */
+Test(kernels, transpose16_moves_every_lane_and_nothing_else)
+{
+    enum { OB = 21 };
+    for (size_t ki = 0; ki < eie_cpu_kernel_count; ki++) {
+        const eie_cpu_kernel_t *k = &eie_cpu_kernels[ki];
+        if (!k->supported())
+            continue;
+        for (size_t n = 1; n <= 16; n++)
+            for (size_t B = 1; B <= 16; B++) {
+                float *row[16];
+                const float *crow[16];
+                for (size_t t = 0; t < n; t++) {
+                    row[t] = malloc(B * sizeof(float));
+                    for (size_t b = 0; b < B; b++)
+                        row[t][b] = (float)(100 * t + b) + 0.5f;
+                    crow[t] = row[t];
+                }
+                float out[16 * OB];
+                for (size_t i = 0; i < 16 * OB; i++)
+                    out[i] = -1.0f;
+                k->transpose16(crow, n, B, out, OB);
+                for (size_t b = 0; b < 16; b++)
+                    for (size_t t = 0; t < OB; t++) {
+                        float want = b < B && t < n ? (float)(100 * t + b) + 0.5f : -1.0f;
+                        cr_assert_eq(out[b * OB + t], want,
+                                     "kernel %s, n %zu, B %zu: out[%zu][%zu] is %g, want %g",
+                                     k->name, n, B, b, t, (double)out[b * OB + t], (double)want);
+                    }
+                for (size_t t = 0; t < n; t++)
+                    free(row[t]);
+            }
+    }
+}
