@@ -4,7 +4,7 @@
 #include <math.h>
 #include <string.h>
 
-static double mean_std(const double *v, size_t n, double *std_out)
+double eiectl_mean_std(const double *v, size_t n, double *std_out)
 {
     double m = 0.0, s = 0.0;
     for (size_t i = 0; i < n; i++)
@@ -33,9 +33,9 @@ eiectl_mask_stats_t eiectl_mask_stats(const uint8_t *mask, uint32_t rows, uint32
         psum += p[j];
     }
     eiectl_mask_stats_t st;
-    double m = mean_std(rn, rows, &sd);
+    double m = eiectl_mean_std(rn, rows, &sd);
     st.row_cv = m > 0.0 ? sd / m : 0.0;
-    m = mean_std(cn, cols, &sd);
+    m = eiectl_mean_std(cn, cols, &sd);
     st.col_cv = m > 0.0 ? sd / m : 0.0;
     st.excess = kept > 0.0 && psum > 0.0 ? macs / (kept / cols * psum) : 0.0;
     return st;

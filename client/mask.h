@@ -35,6 +35,9 @@ typedef struct eiectl_mask_stats {
 eiectl_mask_stats_t eiectl_mask_stats(const uint8_t *mask, uint32_t rows, uint32_t cols,
                                       const double *p, double *rn, double *cn);
 
+/* The mean of v[0 .. n), n > 0, and in *std_out its population standard deviation. */
+double eiectl_mean_std(const double *v, size_t n, double *std_out);
+
 /* The layer's own mask (mask_out[k] = w[k] != 0) of n weights; returns the share kept. */
 double eiectl_mask_kept(const float *w, size_t n, uint8_t *mask_out);
 

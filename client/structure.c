@@ -41,18 +41,6 @@
 #define FIT_STEPS     16
 #define FIT_DENSITY   0.10 /* the middle of Table III's weight densities (4% .. 25%) */
 
-static double mean_std(const double *v, size_t n, double *std_out)
-{
-    double m = 0.0, s = 0.0;
-    for (size_t i = 0; i < n; i++)
-        m += v[i];
-    m /= (double)n;
-    for (size_t i = 0; i < n; i++)
-        s += (v[i] - m) * (v[i] - m);
-    *std_out = sqrt(s / (double)n);
-    return m;
-}
-
 static int cmp_float(const void *a, const void *b)
 {
     float x = *(const float *)a, y = *(const float *)b;
@@ -204,12 +192,12 @@ static int measure_layer(const eie_mlp_t *net, size_t li, const eie_dataset_t *d
             lc[nc++] = 0.5 * log(lc[j] / rows);
     double sr = 0.0, sc = 0.0, sp;
     if (nr > 0)
-        mean_std(lr, nr, &sr);
+        eiectl_mean_std(lr, nr, &sr);
     if (nc > 0)
-        mean_std(lc, nc, &sc);
+        eiectl_mean_std(lc, nc, &sc);
     if (input_rates(net, li, ds, p) != 0)
         goto done;
-    wk.pm = mean_std(p, cols, &sp);
+    wk.pm = eiectl_mean_std(p, cols, &sp);
     /* One mask to fit: the layer's own if it is pruned, else pruned to FIT_DENSITY. */
     double kept = eiectl_mask_kept(l->w, n, wk.w), fit_d = FIT_DENSITY;
     if (kept <= EIECTL_MASK_PRUNED_DENSITY) {
