@@ -84,7 +84,7 @@ typedef struct gnode {
     uint32_t Hq, Wq;    /* a phase image (Wq a multiple of 16) */
     uint32_t n_copies;  /* of the phased input, copy s shifted by s floats */
     size_t copy_floats; /* each copy's floats, a multiple of 16 */
-    uint32_t n_spans;   /* spans of input channels a row is walked in (conv_spans) */
+    uint32_t n_spans;   /* spans of input channels a row is walked in (conv_direct_prep) */
     uint32_t **span;    /* per group q and slot v: span t of row r starts at
                            span[q * n + v][t * rows + r], t = 0 .. n_spans */
     /* LSTM: the matrix laid out by units (eie_fc_lstm_rows), state carried over steps */
@@ -305,6 +305,7 @@ static eie_status_t conv_direct_prep(gnode_t *nd, const eie_shape_t *xs, unsigne
         for (unsigned p = 0; p < n_pes; p++) {
             eie_pe_layer_t *L = &nd->sh[q].pe[p];
             uint32_t *o = calloc(L->n_ent + EIE_ENTRY_SLACK, sizeof *o);
+            /* + 1 byte: a PE without rows still gets a pointer */
             uint32_t *sp = malloc(((size_t)nd->n_spans + 1) * L->n_rows * sizeof *sp + 1);
             nd->span[(size_t)q * n_pes + p] = sp;
             *bytes += ((uint64_t)nd->n_spans + 1) * L->n_rows * sizeof *sp;
