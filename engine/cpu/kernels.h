@@ -37,8 +37,9 @@ typedef uint64_t (*eie_spmv_fn)(const eie_pe_layer_t *L, const float *codebook,
                                 const uint32_t *active, size_t n_active, const float *in,
                                 size_t is_j, size_t is_b, size_t B, float *acc);
 
-/* Accumulator slots past a PE's rows that the batch-1 kernel uses as a sink. */
-#define EIE_ACC_SLACK 4u
+/* Accumulator slots past a PE's rows that the batch-1 kernels use as sinks
+ * (the AVX-512 one sends a column's masked-off tail lanes to 16 of them). */
+#define EIE_ACC_SLACK 16u
 
 /* The accumulator stride of a batch of B (see eie_spmv_fn). */
 size_t eie_cpu_batch_stride(size_t B);
