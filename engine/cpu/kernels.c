@@ -930,60 +930,71 @@ AVX2_BMI static void conv_out_avx2(const float *acc, unsigned lanes, uint32_t n_
  * 16 columns a step and appends them with one compress. */
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,bmi,popcnt")))
 
-/* Batch 1, narrow entries: the column's 16 products in one register, the
- * codebook scaled by a_j (the issue's "pre-scaled codebook in one 512-bit
- * register"), and vpermps picks the products of 16 entries by their codes
- * (the permute reads only an index's low 4 bits, the code's); then each
- * entry is one scalar add into its row, the product taken from a lane
- * (p[] stays in registers: GCC extracts the lanes with shuffles). Against
- * the AVX2 body's table load per entry (bextr for both fields, the product
- * loaded from s[code]) this saves a load and two ALU ops an entry; loads
- * bound that loop. Kernel alone, Alex-7-sized slice, same process: 0.32
- * vs 0.45 ns an entry at 1 PE, 0.36 vs 0.47 with 2 PEs' short columns
- * (VGG-6-sized). A column's last 0-15 entries take one masked load (masked
- * lanes do not fault; the tail needs no entry slack) and go to 16 sink
- * slots past the PE's rows, branch-free. Same products, same order of adds
- * a row: the same bits as the scalar reference. */
+/* Batch 1 with codes of at most 4 bits: the column's 16 products in one
+ * register, the codebook scaled by a_j (the "pre-scaled codebook in one
+ * 512-bit register"), and vpermps picks the products of 16 entries by
+ * their codes (the permute reads only an index's low 4 bits, the code's);
+ * then each entry is one scalar add into its row, the product taken from a
+ * lane (p[] stays in registers: GCC extracts the lanes with shuffles).
+ * Against the AVX2 body's table load per entry (bextr for both fields, the
+ * product loaded from s[code]) this saves a load and two ALU ops an entry;
+ * loads bound that loop. Narrow entries, kernel alone, Alex-7-sized slice,
+ * same process: 0.32 vs 0.45 ns an entry at 1 PE, 0.36 vs 0.47 with 2 PEs'
+ * short columns (VGG-6-sized). A column's last 0-15 entries take one
+ * masked load (masked lanes do not fault; the tail needs no entry slack)
+ * and go to 16 sink slots past the PE's rows, branch-free. Same products,
+ * same order of adds a row: the same bits as the scalar reference.
+ * LOAD16(e) and LOADZ16(m, e) widen 16 entries to 32-bit lanes; an entry
+ * is row << SHIFT | code. */
+#define PERMUTE_B1_BODY(ETYPE, LOAD16, LOADZ16, SHIFT)                                             \
+    const ETYPE *ent = L->ent;                                                                     \
+    const uint32_t *ptr = L->ptr;                                                                  \
+    const __m512 book = _mm512_loadu_ps(cb); /* cb holds 256 floats */                             \
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);  \
+    const __m512i sink = _mm512_add_epi32(lane, _mm512_set1_epi32((int)L->n_rows));                \
+    uint64_t walked = 0;                                                                           \
+    for (size_t k = 0; k < n_active; k++) {                                                        \
+        uint32_t j = active[k];                                                                    \
+        const __m512 s = _mm512_mul_ps(book, _mm512_set1_ps(in[(size_t)j * is_j]));                \
+        const char *pf = prefetch_stream_start(ent, sizeof *ent, ptr, active, k, n_active);        \
+        const ETYPE *e = ent + ptr[j], *end = ent + ptr[j + 1];                                    \
+        walked += (uint64_t)(end - e);                                                             \
+        float p[16];                                                                               \
+        for (; end - e >= 16; e += 16) {                                                           \
+            for (size_t b_ = 0; b_ < 16 * sizeof *e; b_ += STREAM_BYTES) {                         \
+                __builtin_prefetch(pf, 0, 3);                                                      \
+                pf += STREAM_BYTES;                                                                \
+            }                                                                                      \
+            _mm512_storeu_ps(p, _mm512_permutexvar_ps(LOAD16(e), s));                              \
+            for (int i = 0; i < 16; i++)                                                           \
+                acc[(size_t)e[i] >> (SHIFT)] += p[i];                                              \
+        }                                                                                          \
+        __mmask16 m = (__mmask16)((1u << (end - e)) - 1);                                          \
+        __m512i w = LOADZ16(m, e);                                                                 \
+        uint32_t r[16];                                                                            \
+        _mm512_storeu_si512(r, _mm512_mask_blend_epi32(m, sink, _mm512_srli_epi32(w, (SHIFT))));   \
+        _mm512_storeu_ps(p, _mm512_permutexvar_ps(w, s));                                          \
+        for (int i = 0; i < 16; i++)                                                               \
+            acc[r[i]] += p[i];                                                                     \
+    }                                                                                              \
+    return walked;
+
+#define LOAD16_NARROW(e)     _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(e)))
+#define LOADZ16_NARROW(m, e) _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16((m), (e)))
+#define LOAD16_WIDE(e)       _mm512_loadu_si512((e))
+#define LOADZ16_WIDE(m, e)   _mm512_maskz_loadu_epi32((m), (e))
+
 AVX512 __attribute__((noinline)) static uint64_t
 spmv_narrow_b1_avx512(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
                       size_t n_active, const float *in, size_t is_j, float *acc)
 {
-    const uint16_t *ent = L->ent;
-    const uint32_t *ptr = L->ptr;
-    const __m512 book = _mm512_loadu_ps(cb); /* cb holds 256 floats */
-    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const __m512i sink = _mm512_add_epi32(lane, _mm512_set1_epi32((int)L->n_rows));
-    uint64_t walked = 0;
-    for (size_t k = 0; k < n_active; k++) {
-        uint32_t j = active[k];
-        const __m512 s = _mm512_mul_ps(book, _mm512_set1_ps(in[(size_t)j * is_j]));
-        const char *pf = prefetch_stream_start(ent, sizeof *ent, ptr, active, k, n_active);
-        const uint16_t *e = ent + ptr[j], *end = ent + ptr[j + 1];
-        walked += (uint64_t)(end - e);
-        float p[16];
-        for (; end - e >= 16; e += 16) {
-            __builtin_prefetch(pf, 0, 3);
-            pf += STREAM_BYTES;
-            __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)e));
-            _mm512_storeu_ps(p, _mm512_permutexvar_ps(w, s));
-            for (int i = 0; i < 16; i++)
-                acc[(size_t)e[i] >> 4] += p[i];
-        }
-        __mmask16 m = (__mmask16)((1u << (end - e)) - 1);
-        __m512i w = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, e));
-        uint32_t r[16];
-        _mm512_storeu_si512(r, _mm512_mask_blend_epi32(m, sink, _mm512_srli_epi32(w, 4)));
-        _mm512_storeu_ps(p, _mm512_permutexvar_ps(w, s));
-        for (int i = 0; i < 16; i++)
-            acc[r[i]] += p[i];
-    }
-    return walked;
+    PERMUTE_B1_BODY(uint16_t, LOAD16_NARROW, LOADZ16_NARROW, 4)
 }
 
-/* Wide entries at batch 1 are the AVX2 variant's code, called, not
- * inlined: that body compiled for AVX-512 ran 5-10% slower (narrow,
- * kernel alone, Alex-7-sized layer, same process: 0.44-0.46 vs 0.41-0.42
- * ns an entry). */
+/* Wide entries with codes over 4 bits at batch 1 are the AVX2 variant's
+ * code, called, not inlined: that body compiled for AVX-512 ran 5-10%
+ * slower (narrow, kernel alone, Alex-7-sized layer, same process:
+ * 0.44-0.46 vs 0.41-0.42 ns an entry). */
 /* clang-format off */
 AVX2_BMI __attribute__((noinline)) static uint64_t
 spmv_wide_b1_call(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
@@ -992,6 +1003,17 @@ spmv_wide_b1_call(const eie_pe_layer_t *L, const float *cb, const uint32_t *acti
     return spmv_wide_b1_bmi(L, cb, active, n_active, in, is_j, acc);
 }
 /* clang-format on */
+
+/* Wide entries whose codes fit 4 bits (more than 4096 local rows: NT-Wd at
+ * 1 PE) take the permute as narrow ones do; wider codes the AVX2 body. */
+AVX512 __attribute__((noinline)) static uint64_t
+spmv_wide_b1_avx512(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
+                    size_t n_active, const float *in, size_t is_j, float *acc)
+{
+    if (L->n_codes == 0 || L->n_codes > 16)
+        return spmv_wide_b1_call(L, cb, active, n_active, in, is_j, acc);
+    PERMUTE_B1_BODY(uint32_t, LOAD16_WIDE, LOADZ16_WIDE, 8)
+}
 
 /* The row form at batch 1, 16 entries a step: their codes pick their
  * weights out of the 16-entry codebook held in one register (vpermps), their
@@ -1072,7 +1094,7 @@ static int supported_avx512(void)
            __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
 }
 
-DEFINE_KERNELS(avx512, AVX512, spmv_narrow_b1_avx512, spmv_wide_b1_call, spmv_narrow_vec,
+DEFINE_KERNELS(avx512, AVX512, spmv_narrow_b1_avx512, spmv_wide_b1_avx512, spmv_narrow_vec,
                spmv_wide_vec)
 DEFINE_ROWS_BATCH(avx512, AVX512, 1, vf16, rows_batch_vf16x1)
 
