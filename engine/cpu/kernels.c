@@ -909,7 +909,104 @@ static int supported_avx2(void)
            __builtin_cpu_supports("bmi") && __builtin_cpu_supports("popcnt");
 }
 
-DEFINE_KERNELS(avx2, AVX2_BMI, spmv_narrow_b1_bmi, spmv_wide_b1_bmi, spmv_narrow_vec, spmv_wide_vec)
+/* Batch 1 with codes of at most 4 bits, in the SIMD variants: the
+ * column's 16 products in registers, the codebook scaled by a_j (the
+ * "pre-scaled codebook in one 512-bit register"), and a permute picks the
+ * products of NL entries by their codes (vpermps reads only an index's low
+ * bits: AVX-512 one permute of 16 lanes; AVX2 two of 8, the halves of the
+ * book, and a blend on the code's bit 3); then each entry is one scalar
+ * add into its row, its product taken from a lane (p[] stays in
+ * registers: GCC extracts the lanes with shuffles). Against the bextr
+ * body's table load per entry (code and row by bextr, the product loaded
+ * from s[code]) this saves a load and two ALU ops an entry; loads bound
+ * that loop. Narrow entries, kernel alone, Alex-7-sized slice, same
+ * process, ns an entry: AVX-512 0.32, AVX2 0.34, the bextr body 0.45;
+ * with 2 PEs' short columns (VGG-6-sized) 0.36 against 0.47. A column's
+ * last 0..NL-1 entries take one step more whose lanes past the column go
+ * to NL sink slots past the PE's rows, branch-free. Same products, same
+ * order of adds a row: the same bits as the scalar reference.
+ * SETUP declares what every column uses; SCALE(a) the column's products;
+ * STEP(e, p) stores the products of NL entries at e; TAIL(e, t, p, r)
+ * those of the t < NL entries at e and their rows, sinks past t. An entry
+ * is row << SHIFT | code. */
+#define PERMUTE_B1_BODY(ETYPE, SHIFT, NL, SETUP, SCALE, STEP, TAIL)                                \
+    const ETYPE *ent = L->ent;                                                                     \
+    const uint32_t *ptr = L->ptr;                                                                  \
+    SETUP;                                                                                         \
+    uint64_t walked = 0;                                                                           \
+    for (size_t k = 0; k < n_active; k++) {                                                        \
+        uint32_t j = active[k];                                                                    \
+        SCALE(in[(size_t)j * is_j]);                                                               \
+        const char *pf = prefetch_stream_start(ent, sizeof *ent, ptr, active, k, n_active);        \
+        const ETYPE *e = ent + ptr[j], *end = ent + ptr[j + 1];                                    \
+        walked += (uint64_t)(end - e);                                                             \
+        float p[NL];                                                                               \
+        uint32_t r[NL];                                                                            \
+        for (; end - e >= (NL); e += (NL)) {                                                       \
+            __builtin_prefetch(pf, 0, 3); /* at the rate the column is read */                 \
+            pf += (NL) * sizeof *e;                                                                \
+            STEP(e, p);                                                                            \
+            for (int i = 0; i < (NL); i++)                                                         \
+                acc[(size_t)e[i] >> (SHIFT)] += p[i];                                              \
+        }                                                                                          \
+        TAIL(e, (size_t)(end - e), p, r);                                                          \
+        for (int i = 0; i < (NL); i++)                                                             \
+            acc[r[i]] += p[i];                                                                     \
+    }                                                                                              \
+    return walked;
+
+/* AVX2: 8 entries a step, read whole in the tail too (the layout keeps
+ * EIE_ENTRY_SLACK entries readable past the last column). */
+#define AVX2_SETUP                                                                                 \
+    const __m256 book_lo = _mm256_loadu_ps(cb), book_hi = _mm256_loadu_ps(cb + 8);                 \
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);                                \
+    const __m256i sink = _mm256_add_epi32(lane, _mm256_set1_epi32((int)L->n_rows));                \
+    __m256 s_lo, s_hi
+#define AVX2_SCALE(a)                                                                              \
+    do {                                                                                           \
+        __m256 a_ = _mm256_set1_ps(a);                                                             \
+        s_lo = _mm256_mul_ps(book_lo, a_);                                                         \
+        s_hi = _mm256_mul_ps(book_hi, a_);                                                         \
+    } while (0)
+#define AVX2_PRODUCTS(w)                                                                           \
+    _mm256_blendv_ps(_mm256_permutevar8x32_ps(s_lo, (w)), _mm256_permutevar8x32_ps(s_hi, (w)),     \
+                     _mm256_castsi256_ps(_mm256_slli_epi32((w), 28)))
+#define AVX2_LOAD8_NARROW(e) _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(e)))
+#define AVX2_LOAD8_WIDE(e)   _mm256_loadu_si256((const __m256i *)(e))
+#define AVX2_STEP(LOAD8, e, p) _mm256_storeu_ps((p), AVX2_PRODUCTS(LOAD8(e)))
+#define AVX2_TAIL(LOAD8, SHIFT, e, t, p, r)                                                        \
+    do {                                                                                           \
+        __m256i w_ = LOAD8(e);                                                                     \
+        __m256i in_ = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(t)), lane);                       \
+        _mm256_storeu_si256((__m256i *)(r),                                                        \
+                            _mm256_blendv_epi8(sink, _mm256_srli_epi32(w_, (SHIFT)), in_));        \
+        _mm256_storeu_ps((p), AVX2_PRODUCTS(w_));                                                  \
+    } while (0)
+#define AVX2_STEP_NARROW(e, p)          AVX2_STEP(AVX2_LOAD8_NARROW, e, p)
+#define AVX2_STEP_WIDE(e, p)            AVX2_STEP(AVX2_LOAD8_WIDE, e, p)
+#define AVX2_TAIL_NARROW(e, t, p, r)    AVX2_TAIL(AVX2_LOAD8_NARROW, 4, e, t, p, r)
+#define AVX2_TAIL_WIDE(e, t, p, r)      AVX2_TAIL(AVX2_LOAD8_WIDE, 8, e, t, p, r)
+
+AVX2_BMI __attribute__((noinline)) static uint64_t
+spmv_narrow_b1_avx2(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
+                    size_t n_active, const float *in, size_t is_j, float *acc)
+{
+    PERMUTE_B1_BODY(uint16_t, 4, 8, AVX2_SETUP, AVX2_SCALE, AVX2_STEP_NARROW, AVX2_TAIL_NARROW)
+}
+
+/* Wide entries (more than 4096 local rows) whose codes fit 4 bits take
+ * the permute as narrow ones do; wider codes the bextr body. */
+AVX2_BMI __attribute__((noinline)) static uint64_t
+spmv_wide_b1_avx2(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
+                  size_t n_active, const float *in, size_t is_j, float *acc)
+{
+    if (L->n_codes == 0 || L->n_codes > 16)
+        return spmv_wide_b1_bmi(L, cb, active, n_active, in, is_j, acc);
+    PERMUTE_B1_BODY(uint32_t, 8, 8, AVX2_SETUP, AVX2_SCALE, AVX2_STEP_WIDE, AVX2_TAIL_WIDE)
+}
+
+DEFINE_KERNELS(avx2, AVX2_BMI, spmv_narrow_b1_avx2, spmv_wide_b1_avx2, spmv_narrow_vec,
+               spmv_wide_vec)
 DEFINE_ROWS_BATCH(avx2, AVX2_BMI, 0, vf8, rows_batch_vf8x2)
 
 AVX2_BMI static void transpose16_avx2(const float *const *rows, size_t n, size_t B, float *out,
@@ -930,65 +1027,37 @@ AVX2_BMI static void conv_out_avx2(const float *acc, unsigned lanes, uint32_t n_
  * 16 columns a step and appends them with one compress. */
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,bmi,popcnt")))
 
-/* Batch 1 with codes of at most 4 bits: the column's 16 products in one
- * register, the codebook scaled by a_j (the "pre-scaled codebook in one
- * 512-bit register"), and vpermps picks the products of 16 entries by
- * their codes (the permute reads only an index's low 4 bits, the code's);
- * then each entry is one scalar add into its row, the product taken from a
- * lane (p[] stays in registers: GCC extracts the lanes with shuffles).
- * Against the AVX2 body's table load per entry (bextr for both fields, the
- * product loaded from s[code]) this saves a load and two ALU ops an entry;
- * loads bound that loop. Narrow entries, kernel alone, Alex-7-sized slice,
- * same process: 0.32 vs 0.45 ns an entry at 1 PE, 0.36 vs 0.47 with 2 PEs'
- * short columns (VGG-6-sized). A column's last 0-15 entries take one
- * masked load (masked lanes do not fault; the tail needs no entry slack)
- * and go to 16 sink slots past the PE's rows, branch-free. Same products,
- * same order of adds a row: the same bits as the scalar reference.
- * LOAD16(e) and LOADZ16(m, e) widen 16 entries to 32-bit lanes; an entry
- * is row << SHIFT | code. */
-#define PERMUTE_B1_BODY(ETYPE, LOAD16, LOADZ16, SHIFT)                                             \
-    const ETYPE *ent = L->ent;                                                                     \
-    const uint32_t *ptr = L->ptr;                                                                  \
+/* AVX-512: 16 entries a step; the tail's one masked load reads no entry
+ * past the column (masked lanes do not fault). */
+#define AVX512_SETUP                                                                               \
     const __m512 book = _mm512_loadu_ps(cb); /* cb holds 256 floats */                             \
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);  \
     const __m512i sink = _mm512_add_epi32(lane, _mm512_set1_epi32((int)L->n_rows));                \
-    uint64_t walked = 0;                                                                           \
-    for (size_t k = 0; k < n_active; k++) {                                                        \
-        uint32_t j = active[k];                                                                    \
-        const __m512 s = _mm512_mul_ps(book, _mm512_set1_ps(in[(size_t)j * is_j]));                \
-        const char *pf = prefetch_stream_start(ent, sizeof *ent, ptr, active, k, n_active);        \
-        const ETYPE *e = ent + ptr[j], *end = ent + ptr[j + 1];                                    \
-        walked += (uint64_t)(end - e);                                                             \
-        float p[16];                                                                               \
-        for (; end - e >= 16; e += 16) {                                                           \
-            for (size_t b_ = 0; b_ < 16 * sizeof *e; b_ += STREAM_BYTES) {                         \
-                __builtin_prefetch(pf, 0, 3);                                                      \
-                pf += STREAM_BYTES;                                                                \
-            }                                                                                      \
-            _mm512_storeu_ps(p, _mm512_permutexvar_ps(LOAD16(e), s));                              \
-            for (int i = 0; i < 16; i++)                                                           \
-                acc[(size_t)e[i] >> (SHIFT)] += p[i];                                              \
-        }                                                                                          \
-        __mmask16 m = (__mmask16)((1u << (end - e)) - 1);                                          \
-        __m512i w = LOADZ16(m, e);                                                                 \
-        uint32_t r[16];                                                                            \
-        _mm512_storeu_si512(r, _mm512_mask_blend_epi32(m, sink, _mm512_srli_epi32(w, (SHIFT))));   \
-        _mm512_storeu_ps(p, _mm512_permutexvar_ps(w, s));                                          \
-        for (int i = 0; i < 16; i++)                                                               \
-            acc[r[i]] += p[i];                                                                     \
-    }                                                                                              \
-    return walked;
-
-#define LOAD16_NARROW(e)     _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(e)))
-#define LOADZ16_NARROW(m, e) _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16((m), (e)))
-#define LOAD16_WIDE(e)       _mm512_loadu_si512((e))
-#define LOADZ16_WIDE(m, e)   _mm512_maskz_loadu_epi32((m), (e))
+    __m512 s16
+#define AVX512_SCALE(a)               (s16 = _mm512_mul_ps(book, _mm512_set1_ps(a)))
+#define AVX512_LOAD16_NARROW(e)       _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(e)))
+#define AVX512_LOADZ16_NARROW(m, e)   _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16((m), (e)))
+#define AVX512_LOAD16_WIDE(e)         _mm512_loadu_si512((e))
+#define AVX512_LOADZ16_WIDE(m, e)     _mm512_maskz_loadu_epi32((m), (e))
+#define AVX512_STEP(LOAD16, e, p)     _mm512_storeu_ps((p), _mm512_permutexvar_ps(LOAD16(e), s16))
+#define AVX512_TAIL(LOADZ16, SHIFT, e, t, p, r)                                                    \
+    do {                                                                                           \
+        __mmask16 m_ = (__mmask16)((1u << (t)) - 1);                                               \
+        __m512i w_ = LOADZ16(m_, e);                                                               \
+        _mm512_storeu_si512((r), _mm512_mask_blend_epi32(m_, sink, _mm512_srli_epi32(w_, (SHIFT))));\
+        _mm512_storeu_ps((p), _mm512_permutexvar_ps(w_, s16));                                     \
+    } while (0)
+#define AVX512_STEP_NARROW(e, p)       AVX512_STEP(AVX512_LOAD16_NARROW, e, p)
+#define AVX512_STEP_WIDE(e, p)         AVX512_STEP(AVX512_LOAD16_WIDE, e, p)
+#define AVX512_TAIL_NARROW(e, t, p, r) AVX512_TAIL(AVX512_LOADZ16_NARROW, 4, e, t, p, r)
+#define AVX512_TAIL_WIDE(e, t, p, r)   AVX512_TAIL(AVX512_LOADZ16_WIDE, 8, e, t, p, r)
 
 AVX512 __attribute__((noinline)) static uint64_t
 spmv_narrow_b1_avx512(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
                       size_t n_active, const float *in, size_t is_j, float *acc)
 {
-    PERMUTE_B1_BODY(uint16_t, LOAD16_NARROW, LOADZ16_NARROW, 4)
+    PERMUTE_B1_BODY(uint16_t, 4, 16, AVX512_SETUP, AVX512_SCALE, AVX512_STEP_NARROW,
+                    AVX512_TAIL_NARROW)
 }
 
 /* Wide entries with codes over 4 bits at batch 1 are the AVX2 variant's
@@ -1004,15 +1073,16 @@ spmv_wide_b1_call(const eie_pe_layer_t *L, const float *cb, const uint32_t *acti
 }
 /* clang-format on */
 
-/* Wide entries whose codes fit 4 bits (more than 4096 local rows: NT-Wd at
- * 1 PE) take the permute as narrow ones do; wider codes the AVX2 body. */
+/* Wide entries whose codes fit 4 bits take the permute; wider codes the
+ * bextr body, compiled for AVX2 (as below). */
 AVX512 __attribute__((noinline)) static uint64_t
 spmv_wide_b1_avx512(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
                     size_t n_active, const float *in, size_t is_j, float *acc)
 {
     if (L->n_codes == 0 || L->n_codes > 16)
         return spmv_wide_b1_call(L, cb, active, n_active, in, is_j, acc);
-    PERMUTE_B1_BODY(uint32_t, LOAD16_WIDE, LOADZ16_WIDE, 8)
+    PERMUTE_B1_BODY(uint32_t, 8, 16, AVX512_SETUP, AVX512_SCALE, AVX512_STEP_WIDE,
+                    AVX512_TAIL_WIDE)
 }
 
 /* The row form at batch 1, 16 entries a step: their codes pick their

@@ -29,9 +29,10 @@
 #include "format/format.h"
 
 /* Entries past the last column (or row, in the row form) that a PE's entry
- * array keeps readable (zero): a kernel may load a column's or row's last 0-3
- * entries as one 64-bit word, so every layout allocates them. */
-#define EIE_ENTRY_SLACK 4u
+ * array keeps readable (zero): a kernel may load a column's or row's last
+ * entries as one word or vector (the AVX2 batch-1 kernel reads 8), so every
+ * layout allocates them. */
+#define EIE_ENTRY_SLACK 8u
 
 typedef struct eie_pe_layer {
     uint32_t n_rows; /* local rows r; global row i = r * N + pe */

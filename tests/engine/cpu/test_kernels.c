@@ -149,6 +149,14 @@ static void check_kernels_against_dense(double density, uint32_t bits)
                         for (size_t a = 0; a < na; a++)
                             expect += cf.pe[p].ptr[active[a] + 1] - cf.pe[p].ptr[active[a]];
                         cr_assert_eq(walked, expect, "kernel %s entries walked", k->name);
+                        /* the scalar reference's bits, whatever the variant (kernels.h) */
+                        float ref_acc[16 * R + EIE_ACC_SLACK] = {0};
+                        (wide ? eie_cpu_kernels[0].spmv_wide : eie_cpu_kernels[0].spmv_narrow)(
+                            &cf.pe[p], cf.codebook, active, na, x, 1, C, B, ref_acc);
+                        size_t nS = (size_t)cf.pe[p].n_rows * eie_cpu_batch_stride(B);
+                        cr_assert(memcmp(acc, ref_acc, nS * sizeof(float)) == 0,
+                                  "kernel %s wide %d pes %u batch %zu: not the scalar bits",
+                                  k->name, wide, n, B);
                         for (uint32_t r = 0; r < cf.pe[p].n_rows; r++) {
                             size_t S = eie_cpu_batch_stride(B);
                             for (size_t bb = 0; bb < B; bb++)
