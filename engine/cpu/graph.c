@@ -280,12 +280,17 @@ static eie_status_t conv_direct_prep(gnode_t *nd, const eie_shape_t *xs, unsigne
                 eie_pe_layer_t *L = &nd->sh[q].pe[p];
                 *bytes -= L->n_ent * (L->rent != NULL ? 2 : 4) +
                           ((uint64_t)L->n_rows + 1) * sizeof(uint32_t);
+                if (L->rspan != NULL)
+                    *bytes -= ((uint64_t)L->n_rspans + 1) * L->n_rows * sizeof(uint32_t);
                 free(L->rent);
                 free(L->rentw);
                 free(L->rptr);
+                free(L->rspan);
                 L->rent = NULL;
                 L->rentw = NULL;
                 L->rptr = NULL;
+                L->rspan = NULL;
+                L->n_rspans = 0;
             }
         return EIE_STATUS_OK;
     }
@@ -313,18 +318,11 @@ static eie_status_t conv_direct_prep(gnode_t *nd, const eie_shape_t *xs, unsigne
                 free(o);
                 return eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory");
             }
-            for (uint32_t r = 0; r < L->n_rows; r++) {
-                /* span t of row r starts at its first entry of channel t span_ch or more */
-                uint32_t t = 0;
-                for (uint32_t e = L->rptr[r]; e < L->rptr[r + 1]; e++) {
-                    uint32_t w = L->rent != NULL ? L->rent[e] : L->rentw[e];
-                    uint32_t ci = (L->rent != NULL ? w >> 4 : w >> 8) / khw;
-                    for (; t <= ci / span_ch; t++)
-                        sp[(size_t)t * L->n_rows + r] = e;
-                }
-                for (; t <= nd->n_spans; t++)
-                    sp[(size_t)t * L->n_rows + r] = L->rptr[r + 1];
-            }
+            /* span t of row r starts at its first entry of channel t span_ch or more:
+               a column is ci * khw + ky * kernel_w + kx */
+            uint64_t span_cols = (uint64_t)khw * span_ch;
+            eie_pe_row_spans(L, span_cols > UINT32_MAX ? UINT32_MAX : (uint32_t)span_cols,
+                             nd->n_spans, sp);
             for (uint64_t e = 0; e < L->n_ent; e++) {
                 uint32_t w = L->rent != NULL ? L->rent[e] : L->rentw[e];
                 uint32_t col = L->rent != NULL ? w >> 4 : w >> 8;

@@ -641,15 +641,27 @@ typedef int32_t vi16 __attribute__((vector_size(64)));
 DEFINE_BATCH_VEC(spmv_narrow_vec, uint16_t, 4, 15)
 DEFINE_BATCH_VEC(spmv_wide_vec, uint32_t, 8, 255)
 
-/* The row form at batch B in the SIMD variants: a row's S sums are NV
- * vectors of V (one where V holds S floats; two vf8 for S = 16 under AVX2,
- * where GCC moves a 64-byte vector's halves through the stack: the batch
- * kernels ran 5x slower than AVX-512's there), each entry NV vector loads
- * of its column's S activations, a multiply by the broadcast weight and an
- * add: no accumulator traffic. A row's adds form one dependent chain (its
- * order is fixed, see kernels.h), so four rows are walked in lock step,
- * four independent chains, until the shortest ends; the rest of each row
- * follows alone. */
+/* The row forms in the SIMD variants, at batch B (kernels.h,
+ * eie_rows_batch_fn) and for a direct convolution (eie_rows_conv_fn): a
+ * row's lanes' sums are NV vectors of V, the variant's native vector (vf8
+ * for AVX2, vf16 for AVX-512: GCC moves a 64-byte generic vector's halves
+ * through the stack under AVX2, and built a vf16 broadcast from sixteen
+ * scalar stores; the batch kernels ran 5x slower, the conv form 17-20x).
+ * Each entry is NV vector loads of its column's activations, a multiply
+ * by the broadcast weight and an add: no accumulator traffic. A row's adds
+ * form one dependent chain (its order is fixed, see kernels.h), so with
+ * LOCK4 four rows are walked in lock step, four independent chains, until
+ * the shortest ends; the rest of each row follows alone (AVX-512: its 32
+ * registers hold sixteen sums at 64 lanes; AVX2 walks a conv row alone,
+ * its eight ymm sums at 64 lanes being chains enough). With AVX-512, 64
+ * lanes read six times (entry, weight, four vectors) for four products,
+ * 32 lanes four times for two: loads bound this loop (two a cycle on
+ * Zen 5).
+ *
+ * ROWS_SPAN_BODY walks one span of every row: row r's entries
+ * ent[beg[r]] .. ent[end[r] - 1], its sums starting at +0, or with add at
+ * acc's (the earlier spans'), so a row walked in spans gets the bits of
+ * the row walked whole. STEP(V, NV, s, w) adds entry w's products to s. */
 #define ROWS_STEP(V, NV, s, w, SHIFT)                                                              \
     do {                                                                                           \
         uint64_t w_ = (w);                                                                         \
@@ -664,70 +676,9 @@ DEFINE_BATCH_VEC(spmv_wide_vec, uint32_t, 8, 255)
             (s)[i_] += v_ * xi_;                                                                   \
         }                                                                                          \
     } while (0)
-#define ROWS_STORE(V, NV, s, r)                                                                    \
-    memcpy(acc + (size_t)(r) * (NV) * (sizeof(V) / sizeof(float)), (s), (NV) * sizeof(V))
-
-#define ROWS_BATCH_VEC_BODY(ETYPE, ENT, SHIFT, V, NV)                                              \
-    const ETYPE *ent = (ENT);                                                                      \
-    const uint32_t *rptr = L->rptr;                                                                \
-    const uint32_t nr = L->n_rows;                                                                 \
-    uint32_t r = 0;                                                                                \
-    for (; r + 4 <= nr; r += 4) {                                                                  \
-        const ETYPE *e0 = ent + rptr[r], *e1 = ent + rptr[r + 1];                                  \
-        const ETYPE *e2 = ent + rptr[r + 2], *e3 = ent + rptr[r + 3];                              \
-        size_t n0 = rptr[r + 1] - rptr[r], n1 = rptr[r + 2] - rptr[r + 1];                         \
-        size_t n2 = rptr[r + 3] - rptr[r + 2], n3 = rptr[r + 4] - rptr[r + 3];                     \
-        size_t m = n0 < n1 ? n0 : n1;                                                              \
-        m = m < n2 ? m : n2;                                                                       \
-        m = m < n3 ? m : n3;                                                                       \
-        V s0[NV] = {{0}}, s1[NV] = {{0}}, s2[NV] = {{0}}, s3[NV] = {{0}};                          \
-        for (size_t q = 0; q < m; q++) {                                                           \
-            ROWS_STEP(V, NV, s0, e0[q], SHIFT);                                                    \
-            ROWS_STEP(V, NV, s1, e1[q], SHIFT);                                                    \
-            ROWS_STEP(V, NV, s2, e2[q], SHIFT);                                                    \
-            ROWS_STEP(V, NV, s3, e3[q], SHIFT);                                                    \
-        }                                                                                          \
-        for (size_t q = m; q < n0; q++)                                                            \
-            ROWS_STEP(V, NV, s0, e0[q], SHIFT);                                                    \
-        for (size_t q = m; q < n1; q++)                                                            \
-            ROWS_STEP(V, NV, s1, e1[q], SHIFT);                                                    \
-        for (size_t q = m; q < n2; q++)                                                            \
-            ROWS_STEP(V, NV, s2, e2[q], SHIFT);                                                    \
-        for (size_t q = m; q < n3; q++)                                                            \
-            ROWS_STEP(V, NV, s3, e3[q], SHIFT);                                                    \
-        ROWS_STORE(V, NV, s0, r);                                                                  \
-        ROWS_STORE(V, NV, s1, r + 1);                                                              \
-        ROWS_STORE(V, NV, s2, r + 2);                                                              \
-        ROWS_STORE(V, NV, s3, r + 3);                                                              \
-    }                                                                                              \
-    for (; r < nr; r++) {                                                                          \
-        V s0[NV] = {{0}};                                                                          \
-        for (uint32_t q = rptr[r]; q < rptr[r + 1]; q++)                                           \
-            ROWS_STEP(V, NV, s0, ent[q], SHIFT);                                                   \
-        ROWS_STORE(V, NV, s0, r);                                                                  \
-    }                                                                                              \
-    return rptr[nr];
-
-/* clang-format off */
-#define DEFINE_ROWS_BATCH_VEC(V, NV)                                                               \
-    AVX2_BMI INLINE uint64_t rows_batch_##V##x##NV(const eie_pe_layer_t *L, const float *cb,       \
-                                                   const float *in, float *acc)                    \
-    {                                                                                              \
-        if (L->rentw != NULL) {                                                                    \
-            ROWS_BATCH_VEC_BODY(uint32_t, L->rentw, 8, V, NV)                                      \
-        }                                                                                          \
-        ROWS_BATCH_VEC_BODY(uint16_t, L->rent, 4, V, NV)                                           \
-    }
-/* The conv form (kernels.h, eie_rows_conv_fn): NV vectors of sums a row
- * (32 or 64 lanes), each entry decoded and its weight broadcast once for
- * all of them; four rows in lock step, as in ROWS_BATCH_VEC_BODY, where
- * the registers hold their sums. With AVX-512, 64 lanes read six times
- * (entry, weight, four vectors) for four products, 32 lanes four times for
- * two: loads bound this loop (two a cycle on Zen 5).
- * Written over V, the variant's native vector (vf8 for AVX2, vf16 for
- * AVX-512): GCC builds a 64-byte vf16 broadcast through the stack under
- * AVX2 (the conv form ran 17-20x slower there), and keeps arrays of native
- * vectors with constant indices in registers. */
+#define ROWS_STEP4(V, NV, s, w) ROWS_STEP(V, NV, s, w, 4)
+#define ROWS_STEP8(V, NV, s, w) ROWS_STEP(V, NV, s, w, 8)
+/* The conv form's entry: off << 8 | code, its activations at in + off. */
 #define CONV_ROW_STEP(V, NV, s, w)                                                                 \
     do {                                                                                           \
         uint32_t w_ = (w);                                                                         \
@@ -740,66 +691,95 @@ DEFINE_BATCH_VEC(spmv_wide_vec, uint32_t, 8, 255)
         }                                                                                          \
     } while (0)
 /* Row r's sums: +0, or with add those in acc; and back. */
-#define CONV_ROW_LOAD(V, NV, s, r)                                                                 \
+#define ROW_SUMS_LOAD(V, NV, s, r)                                                                 \
     for (int i_ = 0; i_ < (NV); i_++) {                                                            \
         (s)[i_] = (V){0};                                                                          \
         if (add)                                                                                   \
             memcpy(&(s)[i_], acc + ((size_t)(r) * (NV) + i_) * (sizeof(V) / sizeof(float)),        \
                    sizeof(V));                                                                     \
     }
-#define CONV_ROW_STORE(V, NV, s, r)                                                                \
+#define ROW_SUMS_STORE(V, NV, s, r)                                                                \
     for (int i_ = 0; i_ < (NV); i_++)                                                              \
         memcpy(acc + ((size_t)(r) * (NV) + i_) * (sizeof(V) / sizeof(float)), &(s)[i_], sizeof(V))
 
-/* NV vectors a row; with lock4, four rows in lock step (AVX-512: its 32
- * registers hold sixteen sums; AVX2 walks a row alone, its eight ymm sums
- * at 64 lanes being chains enough). */
+#define ROWS_SPAN_BODY(ETYPE, STEP, V, NV, LOCK4)                                                  \
+    do {                                                                                           \
+        uint32_t r = 0;                                                                            \
+        for (; (LOCK4) && r + 4 <= nr; r += 4) {                                                   \
+            const ETYPE *e0 = ent + beg[r], *e1 = ent + beg[r + 1];                                \
+            const ETYPE *e2 = ent + beg[r + 2], *e3 = ent + beg[r + 3];                            \
+            size_t n0 = end[r] - beg[r], n1 = end[r + 1] - beg[r + 1];                             \
+            size_t n2 = end[r + 2] - beg[r + 2], n3 = end[r + 3] - beg[r + 3];                     \
+            size_t m = n0 < n1 ? n0 : n1;                                                          \
+            m = m < n2 ? m : n2;                                                                   \
+            m = m < n3 ? m : n3;                                                                   \
+            V s0[NV], s1[NV], s2[NV], s3[NV];                                                      \
+            ROW_SUMS_LOAD(V, NV, s0, r);                                                           \
+            ROW_SUMS_LOAD(V, NV, s1, r + 1);                                                       \
+            ROW_SUMS_LOAD(V, NV, s2, r + 2);                                                       \
+            ROW_SUMS_LOAD(V, NV, s3, r + 3);                                                       \
+            for (size_t q = 0; q < m; q++) {                                                       \
+                STEP(V, NV, s0, e0[q]);                                                            \
+                STEP(V, NV, s1, e1[q]);                                                            \
+                STEP(V, NV, s2, e2[q]);                                                            \
+                STEP(V, NV, s3, e3[q]);                                                            \
+            }                                                                                      \
+            for (size_t q = m; q < n0; q++)                                                        \
+                STEP(V, NV, s0, e0[q]);                                                            \
+            for (size_t q = m; q < n1; q++)                                                        \
+                STEP(V, NV, s1, e1[q]);                                                            \
+            for (size_t q = m; q < n2; q++)                                                        \
+                STEP(V, NV, s2, e2[q]);                                                            \
+            for (size_t q = m; q < n3; q++)                                                        \
+                STEP(V, NV, s3, e3[q]);                                                            \
+            ROW_SUMS_STORE(V, NV, s0, r);                                                          \
+            ROW_SUMS_STORE(V, NV, s1, r + 1);                                                      \
+            ROW_SUMS_STORE(V, NV, s2, r + 2);                                                      \
+            ROW_SUMS_STORE(V, NV, s3, r + 3);                                                      \
+            walked += n0 + n1 + n2 + n3;                                                           \
+        }                                                                                          \
+        for (; r < nr; r++) {                                                                      \
+            V s0[NV];                                                                              \
+            ROW_SUMS_LOAD(V, NV, s0, r);                                                           \
+            for (uint32_t q = beg[r]; q < end[r]; q++)                                             \
+                STEP(V, NV, s0, ent[q]);                                                           \
+            ROW_SUMS_STORE(V, NV, s0, r);                                                          \
+            walked += end[r] - beg[r];                                                             \
+        }                                                                                          \
+    } while (0)
+
+/* The batch's row form: the whole rows (rptr), or their spans (rspan,
+ * layout.h) one after the other. */
+#define ROWS_BATCH_VEC_BODY(ETYPE, ENT, STEP, V, NV)                                               \
+    const ETYPE *ent = (ENT);                                                                      \
+    const uint32_t nr = L->n_rows;                                                                 \
+    const uint32_t n_spans = L->rspan != NULL ? L->n_rspans : 1;                                   \
+    uint64_t walked = 0;                                                                           \
+    for (uint32_t t = 0; t < n_spans; t++) {                                                       \
+        const uint32_t *beg = L->rspan != NULL ? L->rspan + (size_t)t * nr : L->rptr;              \
+        const uint32_t *end = L->rspan != NULL ? beg + nr : L->rptr + 1;                           \
+        int add = t > 0;                                                                           \
+        ROWS_SPAN_BODY(ETYPE, STEP, V, NV, 1);                                                     \
+    }                                                                                              \
+    return walked;
+
+/* clang-format off */
+#define DEFINE_ROWS_BATCH_VEC(V, NV)                                                               \
+    AVX2_BMI INLINE uint64_t rows_batch_##V##x##NV(const eie_pe_layer_t *L, const float *cb,       \
+                                                   const float *in, float *acc)                    \
+    {                                                                                              \
+        if (L->rentw != NULL) {                                                                    \
+            ROWS_BATCH_VEC_BODY(uint32_t, L->rentw, ROWS_STEP8, V, NV)                             \
+        }                                                                                          \
+        ROWS_BATCH_VEC_BODY(uint16_t, L->rent, ROWS_STEP4, V, NV)                                  \
+    }
+/* clang-format on */
+
 #define ROWS_CONV_BODY(V, NV, LOCK4)                                                               \
     const uint32_t *ent = R->ent, *beg = R->beg, *end = R->end;                                    \
     const uint32_t nr = R->n_rows;                                                                 \
     uint64_t walked = 0;                                                                           \
-    uint32_t r = 0;                                                                                \
-    for (; (LOCK4) && r + 4 <= nr; r += 4) {                                                       \
-        const uint32_t *e0 = ent + beg[r], *e1 = ent + beg[r + 1];                                 \
-        const uint32_t *e2 = ent + beg[r + 2], *e3 = ent + beg[r + 3];                             \
-        size_t n0 = end[r] - beg[r], n1 = end[r + 1] - beg[r + 1];                                 \
-        size_t n2 = end[r + 2] - beg[r + 2], n3 = end[r + 3] - beg[r + 3];                         \
-        size_t m = n0 < n1 ? n0 : n1;                                                              \
-        m = m < n2 ? m : n2;                                                                       \
-        m = m < n3 ? m : n3;                                                                       \
-        V s0[NV], s1[NV], s2[NV], s3[NV];                                                          \
-        CONV_ROW_LOAD(V, NV, s0, r);                                                               \
-        CONV_ROW_LOAD(V, NV, s1, r + 1);                                                           \
-        CONV_ROW_LOAD(V, NV, s2, r + 2);                                                           \
-        CONV_ROW_LOAD(V, NV, s3, r + 3);                                                           \
-        for (size_t q = 0; q < m; q++) {                                                           \
-            CONV_ROW_STEP(V, NV, s0, e0[q]);                                                       \
-            CONV_ROW_STEP(V, NV, s1, e1[q]);                                                       \
-            CONV_ROW_STEP(V, NV, s2, e2[q]);                                                       \
-            CONV_ROW_STEP(V, NV, s3, e3[q]);                                                       \
-        }                                                                                          \
-        for (size_t q = m; q < n0; q++)                                                            \
-            CONV_ROW_STEP(V, NV, s0, e0[q]);                                                       \
-        for (size_t q = m; q < n1; q++)                                                            \
-            CONV_ROW_STEP(V, NV, s1, e1[q]);                                                       \
-        for (size_t q = m; q < n2; q++)                                                            \
-            CONV_ROW_STEP(V, NV, s2, e2[q]);                                                       \
-        for (size_t q = m; q < n3; q++)                                                            \
-            CONV_ROW_STEP(V, NV, s3, e3[q]);                                                       \
-        CONV_ROW_STORE(V, NV, s0, r);                                                              \
-        CONV_ROW_STORE(V, NV, s1, r + 1);                                                          \
-        CONV_ROW_STORE(V, NV, s2, r + 2);                                                          \
-        CONV_ROW_STORE(V, NV, s3, r + 3);                                                          \
-        walked += n0 + n1 + n2 + n3;                                                               \
-    }                                                                                              \
-    for (; r < nr; r++) {                                                                          \
-        V s0[NV];                                                                                  \
-        CONV_ROW_LOAD(V, NV, s0, r);                                                               \
-        for (uint32_t q = beg[r]; q < end[r]; q++)                                                 \
-            CONV_ROW_STEP(V, NV, s0, ent[q]);                                                      \
-        CONV_ROW_STORE(V, NV, s0, r);                                                              \
-        walked += end[r] - beg[r];                                                                 \
-    }                                                                                              \
+    ROWS_SPAN_BODY(uint32_t, CONV_ROW_STEP, V, NV, LOCK4);                                         \
     return walked;
 
 DEFINE_ROWS_BATCH_VEC(vf2, 1)

@@ -13,6 +13,7 @@ void eie_cpu_fc_clear(eie_cpu_fc_t *fc)
             free(fc->pe[p].rptr);
             free(fc->pe[p].rent);
             free(fc->pe[p].rentw);
+            free(fc->pe[p].rspan);
         }
     free(fc->pe);
     free(fc->codebook);
@@ -65,6 +66,41 @@ static int pack_rows(eie_pe_layer_t *L, uint32_t cols, int wide, int rows_wide)
     return 0;
 }
 
+void eie_pe_row_spans(const eie_pe_layer_t *L, uint32_t span_cols, uint32_t n_spans,
+                      uint32_t *sp)
+{
+    for (uint32_t r = 0; r < L->n_rows; r++) {
+        uint32_t t = 0;
+        for (uint32_t e = L->rptr[r]; e < L->rptr[r + 1]; e++) {
+            uint32_t col = L->rent != NULL ? (uint32_t)L->rent[e] >> 4 : L->rentw[e] >> 8;
+            for (; t <= col / span_cols; t++)
+                sp[(size_t)t * L->n_rows + r] = e;
+        }
+        for (; t <= n_spans; t++)
+            sp[(size_t)t * L->n_rows + r] = L->rptr[r + 1];
+    }
+}
+
+/* The spans of the row form (layout.h), where the input is wide. */
+static uint32_t row_spans_for(uint32_t cols)
+{
+    return cols > EIE_ROW_SPAN_MIN_COLS ? (cols + EIE_ROW_SPAN_COLS - 1) / EIE_ROW_SPAN_COLS : 0;
+}
+
+static int pack_row_spans(eie_pe_layer_t *L, uint32_t cols)
+{
+    uint32_t n = row_spans_for(cols);
+    if (n == 0)
+        return 0;
+    /* + 1: a PE without rows still gets a pointer */
+    L->rspan = malloc(((size_t)n + 1) * L->n_rows * sizeof(uint32_t) + 1);
+    if (L->rspan == NULL)
+        return -1;
+    L->n_rspans = n;
+    eie_pe_row_spans(L, EIE_ROW_SPAN_COLS, n, L->rspan);
+    return 0;
+}
+
 uint64_t eie_cpu_fc_layout_estimate(const eie_fc_t *fc, unsigned n_pes, int with_rows)
 {
     uint32_t max_local = (fc->rows + n_pes - 1) / n_pes;
@@ -76,7 +112,8 @@ uint64_t eie_cpu_fc_layout_estimate(const eie_fc_t *fc, unsigned n_pes, int with
     uint64_t rsz = rows_allowed(fc->cols, fc->code_bits) ? 2 : 4;
     if (with_rows && fc->cols < ROWS_WIDE_MAX_COLS)
         bytes += (fc->nnz + (uint64_t)n_pes * EIE_ENTRY_SLACK) * rsz +
-                 ((uint64_t)fc->rows + n_pes) * sizeof(uint32_t);
+                 ((uint64_t)fc->rows + n_pes) * sizeof(uint32_t) +
+                 ((uint64_t)row_spans_for(fc->cols) + 1) * (fc->rows + n_pes) * sizeof(uint32_t);
     return bytes;
 }
 
@@ -163,10 +200,14 @@ eie_status_t eie_cpu_fc_init(const eie_fc_t *fc, unsigned n_pes, int force_wide,
         out->layout_bytes += out->pe[p].n_ent * esz + ((size_t)fc->cols + 1) * sizeof(uint32_t);
         if (with_rows && fc->cols < ROWS_WIDE_MAX_COLS) {
             int rows_wide = !rows_allowed(fc->cols, fc->code_bits);
-            if (pack_rows(&out->pe[p], fc->cols, out->wide, rows_wide) != 0)
+            if (pack_rows(&out->pe[p], fc->cols, out->wide, rows_wide) != 0 ||
+                pack_row_spans(&out->pe[p], fc->cols) != 0)
                 goto nomem;
             out->layout_bytes += out->pe[p].n_ent * (rows_wide ? 4 : 2) +
                                  ((size_t)out->pe[p].n_rows + 1) * sizeof(uint32_t);
+            if (out->pe[p].rspan != NULL)
+                out->layout_bytes += ((size_t)out->pe[p].n_rspans + 1) * out->pe[p].n_rows *
+                                     sizeof(uint32_t);
         }
     }
     free(prev);

@@ -233,6 +233,78 @@ Test(kernels, every_kernel_matches_dense_for_every_batch_and_layout)
     check_kernels_against_dense(0.5, 5);
 }
 
+/* An input wider than EIE_ROW_SPAN_MIN_COLS: the row form is split into
+ * spans of EIE_ROW_SPAN_COLS columns, each span's entries in its columns
+ * and the spans covering the row, and every variant's batch row form,
+ * walking the spans in turn, gives the column form's bits. */
+Test(kernels, row_form_in_column_spans_gives_the_column_form_bits)
+{
+    enum { R = 37, C = EIE_ROW_SPAN_MIN_COLS + 500, SPANS = C / EIE_ROW_SPAN_COLS + 1 };
+    eie_builder_t *b;
+    eie_error_t err;
+    uint64_t seed = 5;
+    eie_builder_init("", "", "", "", &b, &err);
+    th_add_random_fc(b, R, C, 0.01, 4, &seed, &err);
+    eie_model_t *m = th_load_builder(b);
+    const eie_fc_t *fc = eie_model_fc(m, 0);
+    float *x = malloc(16 * C * sizeof(float)), *xt = malloc(16 * C * sizeof(float));
+    uint32_t *active = malloc((C + EIE_ACTIVE_SLACK) * sizeof(uint32_t));
+    cr_assert(x && xt && active);
+    for (unsigned n = 1; n <= 3; n++) {
+        eie_cpu_fc_t cf;
+        cr_assert_eq(eie_cpu_fc_init(fc, n, 0, 1, &cf, &err), 0);
+        for (unsigned p = 0; p < n; p++) {
+            const eie_pe_layer_t *L = &cf.pe[p];
+            cr_assert_not_null(L->rentw, "wider than 4096 columns: the wide row form");
+            cr_assert_not_null(L->rspan);
+            cr_assert_eq(L->n_rspans, SPANS);
+            for (uint32_t r = 0; r < L->n_rows; r++) {
+                cr_assert_eq(L->rspan[r], L->rptr[r]);
+                cr_assert_eq(L->rspan[SPANS * L->n_rows + r], L->rptr[r + 1]);
+                for (uint32_t t = 0; t < SPANS; t++)
+                    for (uint32_t e = L->rspan[t * L->n_rows + r];
+                         e < L->rspan[(t + 1) * L->n_rows + r]; e++)
+                        cr_assert_eq((L->rentw[e] >> 8) / EIE_ROW_SPAN_COLS, t,
+                                     "pes %u row %u entry %u", n, r, e);
+            }
+        }
+        static const size_t batches[] = {2, 5, 16};
+        for (size_t bi = 0; bi < 3; bi++) {
+            size_t B = batches[bi], S = eie_cpu_batch_stride(B);
+            th_random_input(x, B * C, 0.5, &seed);
+            size_t na = eie_cpu_kernels[0].active(x, C, 1, C, B, active);
+            for (uint32_t j = 0; j < C; j++)
+                for (size_t bb = 0; bb < S; bb++)
+                    xt[j * S + bb] = bb < B ? x[bb * C + j] : NAN;
+            for (unsigned p = 0; p < n; p++) {
+                float want[16 * R + EIE_ACC_SLACK] = {0}, got[16 * R];
+                (cf.wide ? eie_cpu_kernels[0].spmv_wide : eie_cpu_kernels[0].spmv_narrow)(
+                    &cf.pe[p], cf.codebook, active, na, x, 1, C, B, want);
+                for (size_t ki = 0; ki < eie_cpu_kernel_count; ki++) {
+                    const eie_cpu_kernel_t *k = &eie_cpu_kernels[ki];
+                    if (!k->supported())
+                        continue;
+                    uint64_t walked = k->rows_batch(&cf.pe[p], cf.codebook, xt, B, got);
+                    cr_assert_eq(walked, cf.pe[p].n_ent, "kernel %s walked", k->name);
+                    for (uint32_t r = 0; r < cf.pe[p].n_rows; r++)
+                        for (size_t bb = 0; bb < B; bb++)
+                            cr_assert(memcmp(&want[r * S + bb], &got[r * S + bb],
+                                             sizeof(float)) == 0,
+                                      "kernel %s pes %u batch %zu row %u lane %zu: %a, "
+                                      "the column form %a",
+                                      k->name, n, B, r, bb, got[r * S + bb], want[r * S + bb]);
+                }
+            }
+        }
+        eie_cpu_fc_clear(&cf);
+    }
+    free(x);
+    free(xt);
+    free(active);
+    eie_model_free(m);
+    eie_builder_free(b);
+}
+
 /* Every kernel's leading-non-zero detection against a plain loop: batch 1, 5
  * and 16, batch-major and feature-major inputs, lengths around the vector
  * width, NaN (nonzero) and -0.0 (zero), and the all-dense fast case. */
