@@ -896,7 +896,9 @@ static int supported_avx2(void)
  * bits: AVX-512 one permute of 16 lanes; AVX2 two of 8, the halves of the
  * book, and a blend on the code's bit 3); then each entry is one scalar
  * add into its row, its product taken from a lane (p[] stays in
- * registers: GCC extracts the lanes with shuffles). Against the bextr
+ * registers: GCC extracts the lanes with shuffles) and its row by bextr
+ * from a 64-bit word of entries (one load and one op an entry, against a
+ * 16-bit load and two; 0.30 against 0.33 ns an entry). Against the bextr
  * body's table load per entry (code and row by bextr, the product loaded
  * from s[code]) this saves a load and two ALU ops an entry; loads bound
  * that loop. Narrow entries, kernel alone, Alex-7-sized slice, same
@@ -910,6 +912,7 @@ static int supported_avx2(void)
  * those of the t < NL entries at e and their rows, sinks past t. An entry
  * is row << SHIFT | code. */
 #define PERMUTE_B1_BODY(ETYPE, SHIFT, NL, SETUP, SCALE, STEP, TAIL)                                \
+    enum { EPW_ = 8 / sizeof(ETYPE), EBITS_ = 8 * sizeof(ETYPE) }; /* entries a word, bits */      \
     const ETYPE *ent = L->ent;                                                                     \
     const uint32_t *ptr = L->ptr;                                                                  \
     SETUP;                                                                                         \
@@ -926,8 +929,12 @@ static int supported_avx2(void)
             __builtin_prefetch(pf, 0, 3); /* at the rate the column is read */                 \
             pf += (NL) * sizeof *e;                                                                \
             STEP(e, p);                                                                            \
-            for (int i = 0; i < (NL); i++)                                                         \
-                acc[(size_t)e[i] >> (SHIFT)] += p[i];                                              \
+            for (int q = 0; q < (NL); q += EPW_) {                                                 \
+                uint64_t w_;                                                                       \
+                memcpy(&w_, e + q, sizeof w_);                                                     \
+                for (int i = 0; i < EPW_; i++)                                                     \
+                    acc[_bextr_u64(w_, (SHIFT) + i * EBITS_, EBITS_ - (SHIFT))] += p[q + i];       \
+            }                                                                                      \
         }                                                                                          \
         TAIL(e, (size_t)(end - e), p, r);                                                          \
         for (int i = 0; i < (NL); i++)                                                             \
