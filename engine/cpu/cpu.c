@@ -507,7 +507,7 @@ static void run_steps(cpu_job_t *job, unsigned p0, unsigned p1, eie_pool_t *pool
         if (B > 1 && net->n_steps > 0 && net->steps[0].kind == STEP_FC) {
             /* The batch-major input to [col][S], each PE a share of the
              * columns, so that every kernel reads a column as one vector. */
-            eie_cpu_transpose_share(x.p, net->in_dim, B, S, p0, p1, net->n, net->xt);
+            eie_cpu_transpose_share(net->s->kernel, x.p, net->in_dim, B, S, p0, p1, net->n, net->xt);
             if (pool != NULL)
                 eie_pool_barrier(pool);
             x = (view_t){net->xt, S, 1};

@@ -725,7 +725,7 @@ static void run_fc(gjob_t *job, const gnode_t *nd, unsigned p, size_t s0, size_t
         size_t S = eie_cpu_batch_stride(L), is_j = 1, is_b = cols;
         if (L > 1 && has_rows(nd, p) && eie_cpu_rows_pay(S, n_active, cols)) {
             /* the row form reads a batch feature-major: this PE's copy of it */
-            eie_cpu_transpose_share(in, cols, L, S, 0, 1, 1, sc->z);
+            eie_cpu_transpose_share(g->k, in, cols, L, S, 0, 1, 1, sc->z);
             in = sc->z;
             is_j = S;
             is_b = 1;

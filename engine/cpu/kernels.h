@@ -49,11 +49,13 @@ size_t eie_cpu_batch_stride(size_t B);
  * only the active columns'. */
 bool eie_cpu_rows_pay(size_t S, size_t n_active, size_t cols);
 
+struct eie_cpu_kernel; /* below; its transpose16 moves the columns and rows */
+
 /* Columns [dim p0 / N, dim p1 / N) of the B x dim batch-major x into xt,
  * column j's B values at xt[j * S] (the S - B lanes after them keep what
  * they hold): PE p's share of the copy a batch's row form reads. */
-void eie_cpu_transpose_share(const float *x, size_t dim, size_t B, size_t S, unsigned p0,
-                             unsigned p1, unsigned N, float *xt);
+void eie_cpu_transpose_share(const struct eie_cpu_kernel *k, const float *x, size_t dim,
+                             size_t B, size_t S, unsigned p0, unsigned p1, unsigned N, float *xt);
 
 /* Rows [dim p0 / N, dim p1 / N) of a layer's output, left in each PE's
  * accumulators (acc[q]: PE q's, row r's B lanes at acc[q][r * S]), into the
@@ -61,7 +63,6 @@ void eie_cpu_transpose_share(const float *x, size_t dim, size_t B, size_t S, uns
  * start on 16-float boundaries, so two PEs write one cache line of x only
  * where a share ends mid-line (written by the PEs in turn, rows interleaved,
  * they would share every line). */
-struct eie_cpu_kernel; /* below; its transpose16 moves the rows */
 void eie_cpu_gather_share(const struct eie_cpu_kernel *k, float *const *acc, unsigned N,
                           size_t dim, size_t B, size_t S, unsigned p0, unsigned p1, float *x);
 
