@@ -96,9 +96,10 @@ INLINE const char *prefetch_stream_start(const void *ent, size_t esz, const uint
  *
  * The loop is bound by instructions, not by loads; FIELD(w, start, len)
  * takes a bit field of w. With shifts and masks an entry costs about ten
- * instructions; BMI's bextr takes each field in one, and the SIMD variant
- * uses it: one PE's slice, same process, NT-We 16% faster at 1 PE, Alex-7
- * 20%, VGG-6 at 2 PEs 16%. */
+ * instructions; BMI's bextr takes each field in one (one PE's slice, same
+ * process, NT-We 16% faster at 1 PE, Alex-7 20%, VGG-6 at 2 PEs 16%). The
+ * SIMD variants go further with a permute (PERMUTE_B1_BODY); this body is
+ * the scalar reference. */
 #define FIELD_SHIFT(w, start, len) (((w) >> (start)) & ((UINT64_C(1) << (len)) - 1))
 #define MADD_SEPARATE(a, b, c)     ((c) + (a) * (b))
 
@@ -491,13 +492,6 @@ static int supported_always(void)
 
 /* clang-format off */
 AVX2_BMI INLINE uint64_t
-spmv_narrow_b1_bmi(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
-                   size_t n_active, const float *in, size_t is_j, float *acc)
-{
-    SPMV_NARROW_B1_BODY(FIELD_BEXTR)
-}
-
-AVX2_BMI INLINE uint64_t
 spmv_wide_b1_bmi(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
                  size_t n_active, const float *in, size_t is_j, float *acc)
 {
@@ -666,6 +660,17 @@ DEFINE_BATCH_VEC(spmv_wide_vec, uint32_t, 8, 255)
  * ent[beg[r]] .. ent[end[r] - 1], its sums starting at +0, or with add at
  * acc's (the earlier spans'), so a row walked in spans gets the bits of
  * the row walked whole. STEP(V, NV, s, w) adds entry w's products to s. */
+/* s[i] += v * the NV vectors at x: one entry's products, the weight rounded
+ * into each product before the add. */
+#define ROW_MADD(V, NV, s, v, x)                                                                   \
+    do {                                                                                           \
+        const float mv_ = (v), *mx_ = (x); /* names apart from the callers' */                    \
+        for (int i_ = 0; i_ < (NV); i_++) {                                                        \
+            V xi_;                                                                                 \
+            memcpy(&xi_, mx_ + i_ * (sizeof(V) / sizeof(float)), sizeof xi_);                      \
+            (s)[i_] += mv_ * xi_;                                                                  \
+        }                                                                                          \
+    } while (0)
 #define ROWS_STEP(V, NV, s, w, SHIFT)                                                              \
     do {                                                                                           \
         uint64_t w_ = (w);                                                                         \
@@ -673,12 +678,7 @@ DEFINE_BATCH_VEC(spmv_wide_vec, uint32_t, 8, 255)
         const int lg_ = __builtin_ctz((unsigned)((NV)*W_)); /* S = 1 << lg_ */                     \
         uint64_t c_ = w_ & ~(uint64_t)((1u << (SHIFT)) - 1); /* col << SHIFT: one op to col * S */ \
         const float *x_ = in + (lg_ >= (SHIFT) ? c_ << (lg_ - (SHIFT)) : c_ >> ((SHIFT)-lg_));     \
-        float v_ = cb[_bextr_u64(w_, 0, (SHIFT))];                                                 \
-        for (int i_ = 0; i_ < (NV); i_++) {                                                        \
-            V xi_;                                                                                 \
-            memcpy(&xi_, x_ + i_ * W_, sizeof xi_);                                                \
-            (s)[i_] += v_ * xi_;                                                                   \
-        }                                                                                          \
+        ROW_MADD(V, NV, s, cb[_bextr_u64(w_, 0, (SHIFT))], x_);                                    \
     } while (0)
 #define ROWS_STEP4(V, NV, s, w) ROWS_STEP(V, NV, s, w, 4)
 #define ROWS_STEP8(V, NV, s, w) ROWS_STEP(V, NV, s, w, 8)
@@ -686,13 +686,7 @@ DEFINE_BATCH_VEC(spmv_wide_vec, uint32_t, 8, 255)
 #define CONV_ROW_STEP(V, NV, s, w)                                                                 \
     do {                                                                                           \
         uint32_t w_ = (w);                                                                         \
-        const float *x_ = in + (w_ >> 8);                                                          \
-        float v_ = cb[_bextr_u32(w_, 0, 8)];                                                       \
-        for (int i_ = 0; i_ < (NV); i_++) {                                                        \
-            V xi_;                                                                                 \
-            memcpy(&xi_, x_ + i_ * (sizeof(V) / sizeof(float)), sizeof xi_);                       \
-            (s)[i_] += v_ * xi_;                                                                   \
-        }                                                                                          \
+        ROW_MADD(V, NV, s, cb[_bextr_u32(w_, 0, 8)], in + (w_ >> 8));                              \
     } while (0)
 /* Row r's sums: +0, or with add those in acc; and back. */
 #define ROW_SUMS_LOAD(V, NV, s, r)                                                                 \
@@ -904,8 +898,7 @@ static int supported_avx2(void)
  * from a 64-bit word of entries (one load and one op an entry, against a
  * 16-bit load and two; 0.30 against 0.33 ns an entry). Against the bextr
  * body's table load per entry (code and row by bextr, the product loaded
- * from s[code]) this saves a load and two ALU ops an entry; loads bound
- * that loop. Narrow entries, kernel alone, Alex-7-sized slice, same
+ * from s[code]) this saves a load and two ALU ops an entry. Narrow entries, kernel alone, Alex-7-sized slice, same
  * process, ns an entry: AVX-512 0.32, AVX2 0.34, the bextr body 0.45;
  * with 2 PEs' short columns (VGG-6-sized) 0.36 against 0.47. A column's
  * last 0..NL-1 entries take one step more whose lanes past the column go
