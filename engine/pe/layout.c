@@ -110,10 +110,13 @@ uint64_t eie_cpu_fc_layout_estimate(const eie_fc_t *fc, unsigned n_pes, int with
                      (uint64_t)n_pes * ((uint64_t)fc->cols + 1) * sizeof(uint32_t) +
                      (fc->nnz + (uint64_t)n_pes * EIE_ENTRY_SLACK) * esz;
     uint64_t rsz = rows_allowed(fc->cols, fc->code_bits) ? 2 : 4;
-    if (with_rows && fc->cols < ROWS_WIDE_MAX_COLS)
+    uint32_t spans = row_spans_for(fc->cols);
+    if (with_rows && fc->cols < ROWS_WIDE_MAX_COLS) {
         bytes += (fc->nnz + (uint64_t)n_pes * EIE_ENTRY_SLACK) * rsz +
-                 ((uint64_t)fc->rows + n_pes) * sizeof(uint32_t) +
-                 ((uint64_t)row_spans_for(fc->cols) + 1) * (fc->rows + n_pes) * sizeof(uint32_t);
+                 ((uint64_t)fc->rows + n_pes) * sizeof(uint32_t);
+        if (spans > 0)
+            bytes += ((uint64_t)spans + 1) * (fc->rows + n_pes) * sizeof(uint32_t);
+    }
     return bytes;
 }
 
