@@ -1021,6 +1021,14 @@ void eied_server_free(eied_server_t *srv)
     }
     if (srv->fd_creds != NULL)
         grpc_server_credentials_release(srv->fd_creds);
+    /* A PE thread posts a batch's completion after its replies went out, so the
+       last reply can let the loop stop before that post lands. The engines (and
+       their threads) are gone by now (eied_app_free), so nothing posts any more;
+       the tasks' work is moot once stopped, only their memory is left. */
+    for (eied_task_t *t = srv->tasks_head, *next; t != NULL; t = next) {
+        next = t->next;
+        free(t);
+    }
     free(srv->probe);
     free(srv);
 }
