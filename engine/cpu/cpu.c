@@ -396,15 +396,17 @@ static void run_fc(cpu_job_t *job, const step_t *stp, unsigned pe, view_t in, vi
     float *acc = sc->acc;
     size_t S = eie_cpu_batch_stride(B);
     if (B == 1 && stp->dense_in && in.si == 1 && L->rent != NULL &&
-        eie_cpu_rows_pay(1, n_active, cf->cols)) {
+        eie_cpu_rows_pay(1, n_active, cf->cols, cf->rows)) {
         /* Nearly every activation nonzero: skipping would save at most an
          * eighth of the work, and the row form computes each row's sum
-         * without an accumulator store per entry. Only where the input may
-         * be dense: this form fuses its multiply-adds, and after a ReLU a
-         * batch-1 run keeps the bits of the same row in a batch. */
+         * without an accumulator store per entry (unless the layer has
+         * twice as many rows as columns: kernels.c, eie_cpu_rows_pay). Only
+         * where the input may be dense: this form fuses its multiply-adds,
+         * and after a ReLU a batch-1 run keeps the bits of the same row in a
+         * batch. */
         sc->entries += k->rows_b1(L, cf->codebook, in.p, acc);
     } else if (B > 1 && in.si == S && in.sb == 1 && (L->rent || L->rentw) &&
-               eie_cpu_rows_pay(S, n_active, cf->cols)) {
+               eie_cpu_rows_pay(S, n_active, cf->cols, cf->rows)) {
         sc->entries += k->rows_batch(L, cf->codebook, in.p, B, acc);
     } else {
         memset(acc, 0, (size_t)L->n_rows * S * sizeof(float));

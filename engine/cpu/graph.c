@@ -646,7 +646,8 @@ static uint64_t spmv(const eie_cpu_graph_t *g, const gnode_t *nd, uint32_t q, un
 /*
  * As spmv, for an fc or lstm node (one group), taking the row form where it
  * pays (kernels.h, eie_cpu_rows_pay), as a chain does (cpu.c): at batch 1 on
- * a dense input with nearly every column active, and for a batch read
+ * a dense input with nearly every column active (and fewer than twice as
+ * many rows as columns), and for a batch read
  * feature-major (is_j == S, is_b == 1). Both leave acc as the column form
  * would: rows_batch the same bits, rows_b1 (dense inputs only) fused.
  */
@@ -656,7 +657,7 @@ static uint64_t spmv_rows(const eie_cpu_graph_t *g, const gnode_t *nd, unsigned 
                           uint32_t *n_rows_out)
 {
     size_t S = eie_cpu_batch_stride(B);
-    if (!nd->exact && eie_cpu_rows_pay(S, n_active, nd->cols)) {
+    if (!nd->exact && eie_cpu_rows_pay(S, n_active, nd->cols, nd->rows_g)) {
         const eie_cpu_fc_t *cf = &nd->sh[0];
         const eie_pe_layer_t *L = &cf->pe[p];
         if (B == 1 && nd->dense_in && is_j == 1 && L->rent != NULL) {
@@ -723,7 +724,7 @@ static void run_fc(gjob_t *job, const gnode_t *nd, unsigned p, size_t s0, size_t
         if (p == 0)
             sc->acts += n_active;
         size_t S = eie_cpu_batch_stride(L), is_j = 1, is_b = cols;
-        if (L > 1 && has_rows(nd, p) && eie_cpu_rows_pay(S, n_active, cols)) {
+        if (L > 1 && has_rows(nd, p) && eie_cpu_rows_pay(S, n_active, cols, rows)) {
             /* the row form reads a batch feature-major: this PE's copy of it */
             eie_cpu_transpose_share(g->k, in, cols, L, S, 0, 1, 1, sc->z);
             in = sc->z;

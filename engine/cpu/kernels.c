@@ -371,10 +371,24 @@ size_t eie_cpu_batch_stride(size_t B)
  * S 16 0.55 vs 0.88 ns (row vs column form), S 8 0.48 vs 0.64, S 4 0.55 vs
  * 0.55, S 2 0.65 vs 0.63. So from S 8 on the row form pays with three
  * quarters of the columns active; below, only where nearly all are (as at
- * batch 1, where skipping would save at most an eighth of the work). */
-bool eie_cpu_rows_pay(size_t S, size_t n_active, size_t cols)
+ * batch 1, where skipping would save at most an eighth of the work).
+ *
+ * At batch 1 the two forms cost about the same an entry (AVX-512: a gather
+ * of 16 activations against a permute and 16 scalar adds, 0.32-0.36 ns
+ * each), so what decides is the fixed cost: the row form's per row (a
+ * reduction, a masked tail) on a PE's rows / N rows, the column form's per
+ * column on every column, on every PE. eie-bench, batch 1, dense inputs,
+ * row vs column form, two runs: NT-We (600 x 4096) 84 vs 107 us on 1 PE,
+ * 44 vs 77 on 2; NT-LSTM (2400 x 1201) 103 vs 93 on 1, 57 vs 57 on 2;
+ * NT-Wd (8791 x 600) 214-218 vs 194-195 on 1, 114-115 vs 105 on 2. The
+ * form must not depend on the PE count (a layer's bits do not), so the
+ * column form takes the layers with twice as many rows as columns, which
+ * it wins up to about rows / cols PEs. */
+bool eie_cpu_rows_pay(size_t S, size_t n_active, size_t cols, size_t rows)
 {
-    return S >= 8 ? n_active * 4 >= cols * 3 : n_active >= cols - cols / 8;
+    if (S >= 8)
+        return n_active * 4 >= cols * 3;
+    return n_active >= cols - cols / 8 && (S > 1 || rows < 2 * cols);
 }
 
 /* Columns or rows moved between batch-major and feature-major sixteen at a

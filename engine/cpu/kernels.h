@@ -44,10 +44,10 @@ typedef uint64_t (*eie_spmv_fn)(const eie_pe_layer_t *L, const float *codebook,
 /* The accumulator stride of a batch of B (see eie_spmv_fn). */
 size_t eie_cpu_batch_stride(size_t B);
 
-/* Whether a run of stride S (1 at batch 1) that finds n_active of cols
- * columns active takes the row form: it walks every entry, the column form
- * only the active columns'. */
-bool eie_cpu_rows_pay(size_t S, size_t n_active, size_t cols);
+/* Whether a run of stride S (1 at batch 1) over a layer of rows x cols that
+ * finds n_active columns active takes the row form: it walks every entry,
+ * the column form only the active columns'. */
+bool eie_cpu_rows_pay(size_t S, size_t n_active, size_t cols, size_t rows);
 
 struct eie_cpu_kernel; /* below; its transpose16 moves the columns and rows */
 
