@@ -457,6 +457,18 @@ static void run_fc(cpu_job_t *job, const step_t *stp, unsigned pe, view_t in, vi
         }
         return;
     }
+    if (N == 1 && B == 1) {
+        /* One PE at batch 1: acc, bias and output are plain vectors, in a
+         * loop the compiler vectorizes (the strided loop below took 6.5 us
+         * of NT-Wd's 193 for its 8791 outputs). */
+        float *o = out.p;
+        for (uint32_t r = 0; r < L->n_rows; r++)
+            o[r] = acc[r] + bias[r];
+        for (unsigned f = 0; f < stp->n_fused; f++)
+            for (uint32_t r = 0; r < L->n_rows; r++)
+                o[r] = eie_act_apply1(stp->fused[f], o[r]);
+        return;
+    }
     uint32_t block = out.sb == 1 ? 1 : OUT_BLOCK;
     for (uint32_t r0 = 0; r0 < L->n_rows; r0 += block) {
         uint32_t nr = L->n_rows - r0 < block ? L->n_rows - r0 : block;
