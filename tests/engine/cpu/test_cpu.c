@@ -175,6 +175,57 @@ Test(cpu, dense_batch_1_inputs_take_the_row_form)
     eie_builder_free(b);
 }
 
+/* At batch 1 the two forms cost about the same an entry, so a layer with
+ * at least twice as many rows as columns keeps the column form on a dense
+ * input (its fixed cost is per column, the row form's per row); one row
+ * fewer and the row form is back. The choice follows the shape alone: the
+ * outputs stay bit-identical across PE counts either way. */
+Test(cpu, tall_dense_batch_1_inputs_keep_the_column_form)
+{
+    enum { C = 150 };
+    static const uint32_t rows[] = {2 * C, 2 * C - 1};
+    for (size_t k = 0; k < 2; k++) {
+        eie_builder_t *b;
+        eie_error_t err;
+        uint64_t seed = 47 + k;
+        uint32_t R = rows[k];
+        eie_builder_init("tall", "", "", "", &b, &err);
+        cr_assert_eq(th_add_random_fc(b, R, C, 0.2, 4, &seed, &err), 0);
+        eie_model_t *m = th_load_builder(b);
+        eie_layer_info_t li;
+        eie_model_layer_info(m, 0, &li);
+        float x[C], y[2 * C], y1[2 * C], ref[2 * C];
+        th_random_input(x, C, 1.0, &seed);
+        for (size_t j = 0; j < C; j++)
+            x[j] = x[j] != 0.0f ? x[j] : 0.5f;
+        x[3] = 0.0f; /* the column form skips it, the row form walks it */
+        eie_model_run_dense(m, x, 1, ref, &err);
+        static const unsigned pes[] = {1, 2, 3};
+        for (size_t pi = 0; pi < 3; pi++) {
+            eie_engine_opts_t o = {.backend = "cpu", .n_pes = pes[pi]};
+            eie_engine_t *e;
+            eie_net_t *net;
+            eie_run_info_t info;
+            cr_assert_eq(eie_engine_init(&o, &e, &err), 0);
+            cr_assert_eq(eie_net_init(e, m, &net, &err), 0);
+            cr_assert_eq(eie_net_run(net, x, 1, pi == 0 ? y1 : y, &info, &err), 0);
+            if (k == 0)
+                cr_assert_lt(info.entries, li.nnz, "%u rows, %u PEs: the column form", R,
+                             pes[pi]);
+            else
+                cr_assert_eq(info.entries, li.nnz, "%u rows, %u PEs: the row form", R, pes[pi]);
+            cr_assert_eq(th_mismatch(pi == 0 ? y1 : y, ref, R, 1e-5f), -1, "%u PEs", pes[pi]);
+            if (pi > 0)
+                cr_assert(memcmp(y, y1, R * sizeof(float)) == 0, "%u rows: %u PEs differ from 1",
+                          R, pes[pi]);
+            eie_net_free(net);
+            eie_engine_free(e);
+        }
+        eie_model_free(m);
+        eie_builder_free(b);
+    }
+}
+
 /* The row form is built for every layer (batches use it whatever the
  * input; batch 1 where it is dense): the net's layout bytes are those of
  * the layers packed that way; with cpu_column_only, or a layout limit the
