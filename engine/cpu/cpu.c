@@ -52,10 +52,17 @@ typedef struct step {
     uint32_t in_dim, out_dim;
 } step_t;
 
+/* Inputs of up to this many columns are transposed by each PE into its
+ * own copy (1 MiB at 16 lanes, a Zen 5 core's L2; as EIE_ROW_SPAN_MIN_COLS,
+ * layout.h), wider ones in shares of one copy: the memory a PE's copy takes
+ * stays bounded whatever the input. */
+#define XT_PRIVATE_MAX_COLS EIE_ROW_SPAN_MIN_COLS
+
 typedef struct pe_scratch {
     float *acc;       /* max local rows * EIE_KERNEL_MAX_BATCH + EIE_ACC_SLACK, aligned */
     uint32_t *active; /* max cols + EIE_ACTIVE_SLACK */
-    float *xt;        /* its copy of a batch's input, feature-major: in_dim * EIE_KERNEL_MAX_BATCH */
+    float *xt;        /* a batch's input, feature-major: in_dim * EIE_KERNEL_MAX_BATCH; its own
+                         copy, or (xt_shared) PE 0's for all */
     uint64_t entries; /* entries this PE walked in the current job */
     char pad[CACHE_LINE];
 } pe_scratch_t;
@@ -71,6 +78,7 @@ typedef struct cpu_net {
     float *buf[2]; /* feature-major activations, max_dim * EIE_KERNEL_MAX_BATCH */
     pe_scratch_t *pe;
     float **acc; /* pe[q].acc for every PE q (eie_cpu_gather_share) */
+    bool xt_shared; /* an input over XT_PRIVATE_MAX_COLS: one copy, transposed in shares */
     uint64_t nnz; /* all FC layers: what one input row costs at most */
     eie_cpu_graph_t *graph; /* a version-2 model: run by cpu/graph.c, the rest unused */
 } cpu_net_t;
@@ -179,7 +187,8 @@ static void cpu_net_free(void *netp)
         for (unsigned p = 0; p < net->n; p++) {
             free(net->pe[p].acc);
             free(net->pe[p].active);
-            free(net->pe[p].xt);
+            if (p == 0 || !net->xt_shared)
+                free(net->pe[p].xt);
         }
     free(net->pe);
     free(net->acc);
@@ -349,15 +358,20 @@ static eie_status_t cpu_net_init(void *state, const eie_model_t *model, void **n
         goto nomem;
     /* zeroed, as buf: the lanes past B are read */
     size_t xt_bytes = (size_t)net->in_dim * EIE_KERNEL_MAX_BATCH * sizeof(float);
+    net->xt_shared = net->in_dim > XT_PRIVATE_MAX_COLS;
     for (unsigned p = 0; p < net->n; p++) {
         net->pe[p].acc = alloc_aligned(((size_t)max_local * EIE_KERNEL_MAX_BATCH + EIE_ACC_SLACK) *
                                        sizeof(float));
         net->pe[p].active =
             alloc_aligned(((size_t)max_cols + EIE_ACTIVE_SLACK) * sizeof(uint32_t));
-        net->pe[p].xt = alloc_aligned(xt_bytes);
+        if (p == 0 || !net->xt_shared) {
+            if ((net->pe[p].xt = alloc_aligned(xt_bytes)) != NULL)
+                memset(net->pe[p].xt, 0, xt_bytes);
+        } else {
+            net->pe[p].xt = net->pe[0].xt;
+        }
         if (!net->pe[p].acc || !net->pe[p].active || !net->pe[p].xt)
             goto nomem;
-        memset(net->pe[p].xt, 0, xt_bytes);
         net->acc[p] = net->pe[p].acc;
     }
     *layout_bytes_out = bytes;
@@ -524,9 +538,18 @@ static void run_steps(cpu_job_t *job, unsigned p0, unsigned p1, eie_pool_t *pool
              * (one thread running every PE, once). Shares of one copy met
              * at a barrier and wrote lines the other PE had read the run
              * before: NT-We at batch 16 on 2 PEs, 18 us a share against
-             * 6 for the whole on one. */
+             * 6 for the whole on one. Past XT_PRIVATE_MAX_COLS the copies
+             * would cost each PE more memory than its L2 holds, so there
+             * the PEs still share one. */
             float *xt = net->pe[p0].xt;
-            eie_cpu_transpose_share(net->s->kernel, x.p, net->in_dim, B, S, 0, 1, 1, xt);
+            if (net->xt_shared) {
+                eie_cpu_transpose_share(net->s->kernel, x.p, net->in_dim, B, S, p0, p1, net->n,
+                                        xt);
+                if (pool != NULL)
+                    eie_pool_barrier(pool);
+            } else {
+                eie_cpu_transpose_share(net->s->kernel, x.p, net->in_dim, B, S, 0, 1, 1, xt);
+            }
             x = (view_t){xt, S, 1};
         }
         for (size_t k = 0; k < net->n_steps; k++) {

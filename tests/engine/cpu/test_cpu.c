@@ -54,6 +54,61 @@ Test(cpu, outputs_are_bit_identical_across_pe_counts_and_run_forms)
     }
 }
 
+/* A batch's input goes feature-major into each PE's own copy, or, past
+ * XT_PRIVATE_MAX_COLS (16384) columns, into one copy the PEs fill in shares
+ * and meet at a barrier (cpu.c): both ways, batches of 3 and 17 (two chunks,
+ * the second reusing the copy) match the dense reference and are
+ * bit-identical on 1, 2 and 3 PEs. */
+Test(cpu, batch_input_transposes_private_and_shared_give_the_same_bits)
+{
+    /* enough nonzeros that 2 and 3 PEs run in parallel (PARALLEL_MIN_WORK) */
+    static const uint32_t cols[] = {300, 16400};
+    static const double dens[] = {0.9, 0.05};
+    static const size_t batches[] = {3, 17};
+    enum { R = 64 };
+    for (size_t ci = 0; ci < 2; ci++) {
+        eie_builder_t *b;
+        eie_error_t err;
+        uint64_t seed = 91 + ci;
+        uint32_t C = cols[ci];
+        eie_builder_init("xt", "", "", "", &b, &err);
+        cr_assert_eq(th_add_random_fc(b, R, C, dens[ci], 4, &seed, &err), 0);
+        eie_model_t *m = th_load_builder(b);
+        for (size_t bi = 0; bi < 2; bi++) {
+            size_t B = batches[bi];
+            float *x = malloc(B * C * sizeof(float));
+            float *ref = malloc(B * R * sizeof(float));
+            float *y0 = malloc(B * R * sizeof(float)), *y = malloc(B * R * sizeof(float));
+            th_random_input(x, B * C, 0.5, &seed);
+            eie_model_run_dense(m, x, B, ref, &err);
+            static const unsigned pes[] = {1, 2, 3};
+            for (size_t pi = 0; pi < 3; pi++) {
+                eie_engine_opts_t o = {.backend = "cpu", .n_pes = pes[pi]};
+                eie_engine_t *e;
+                eie_net_t *net;
+                cr_assert_eq(eie_engine_init(&o, &e, &err), 0);
+                cr_assert_eq(eie_net_init(e, m, &net, &err), 0);
+                /* twice: the second run finds the copies holding the first's */
+                for (int rep = 0; rep < 2; rep++)
+                    cr_assert_eq(eie_net_run(net, x, B, pi == 0 ? y0 : y, NULL, &err), 0);
+                cr_assert_eq(th_mismatch(pi == 0 ? y0 : y, ref, B * R, 1e-4f), -1,
+                             "%u columns, batch %zu, %u PEs", C, B, pes[pi]);
+                if (pi > 0)
+                    cr_assert(memcmp(y0, y, B * R * sizeof(float)) == 0,
+                              "%u columns, batch %zu: %u PEs differ from 1", C, B, pes[pi]);
+                eie_net_free(net);
+                eie_engine_free(e);
+            }
+            free(x);
+            free(ref);
+            free(y0);
+            free(y);
+        }
+        eie_model_free(m);
+        eie_builder_free(b);
+    }
+}
+
 /* A parallel batch whose last step is an fc (a fused sigmoid after it) leaves
  * its results in each PE's accumulators and the PEs then copy contiguous
  * shares of the batch-major output (cpu.c, gather_share): the same bits as
