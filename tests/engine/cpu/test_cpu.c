@@ -13,6 +13,23 @@
 /* The consistency suite against the dense reference runs for every backend in
    tests/engine/test_backends.c. */
 
+/* Runs m on a fresh cpu engine of n_pes PEs, runs times over the same x (the
+   last run's outputs in y, its info in info when not NULL). */
+static void run_on_pes(const eie_model_t *m, unsigned n_pes, const float *x, size_t B,
+                       unsigned runs, float *y, eie_run_info_t *info)
+{
+    eie_engine_opts_t o = {.backend = "cpu", .n_pes = n_pes};
+    eie_engine_t *e;
+    eie_net_t *net;
+    eie_error_t err;
+    cr_assert_eq(eie_engine_init(&o, &e, &err), 0, "%s", err.msg);
+    cr_assert_eq(eie_net_init(e, m, &net, &err), 0, "%s", err.msg);
+    for (unsigned i = 0; i < runs; i++)
+        cr_assert_eq(eie_net_run(net, x, B, y, info, &err), 0, "%s", err.msg);
+    eie_net_free(net);
+    eie_engine_free(e);
+}
+
 /* Row i sums the same terms in the same column order whatever the PE
  * count, and whether the PEs' rows are walked by N threads meeting at
  * barriers (this model at batch 1 and 3) or by one thread in turn (the
@@ -83,21 +100,13 @@ Test(cpu, batch_input_transposes_private_and_shared_give_the_same_bits)
             eie_model_run_dense(m, x, B, ref, &err);
             static const unsigned pes[] = {1, 2, 3};
             for (size_t pi = 0; pi < 3; pi++) {
-                eie_engine_opts_t o = {.backend = "cpu", .n_pes = pes[pi]};
-                eie_engine_t *e;
-                eie_net_t *net;
-                cr_assert_eq(eie_engine_init(&o, &e, &err), 0);
-                cr_assert_eq(eie_net_init(e, m, &net, &err), 0);
                 /* twice: the second run finds the copies holding the first's */
-                for (int rep = 0; rep < 2; rep++)
-                    cr_assert_eq(eie_net_run(net, x, B, pi == 0 ? y0 : y, NULL, &err), 0);
+                run_on_pes(m, pes[pi], x, B, 2, pi == 0 ? y0 : y, NULL);
                 cr_assert_eq(th_mismatch(pi == 0 ? y0 : y, ref, B * R, 1e-4f), -1,
                              "%u columns, batch %zu, %u PEs", C, B, pes[pi]);
                 if (pi > 0)
                     cr_assert(memcmp(y0, y, B * R * sizeof(float)) == 0,
                               "%u columns, batch %zu: %u PEs differ from 1", C, B, pes[pi]);
-                eie_net_free(net);
-                eie_engine_free(e);
             }
             free(x);
             free(ref);
@@ -257,13 +266,8 @@ Test(cpu, tall_dense_batch_1_inputs_keep_the_column_form)
         eie_model_run_dense(m, x, 1, ref, &err);
         static const unsigned pes[] = {1, 2, 3};
         for (size_t pi = 0; pi < 3; pi++) {
-            eie_engine_opts_t o = {.backend = "cpu", .n_pes = pes[pi]};
-            eie_engine_t *e;
-            eie_net_t *net;
             eie_run_info_t info;
-            cr_assert_eq(eie_engine_init(&o, &e, &err), 0);
-            cr_assert_eq(eie_net_init(e, m, &net, &err), 0);
-            cr_assert_eq(eie_net_run(net, x, 1, pi == 0 ? y1 : y, &info, &err), 0);
+            run_on_pes(m, pes[pi], x, 1, 1, pi == 0 ? y1 : y, &info);
             if (k == 0)
                 cr_assert_lt(info.entries, li.nnz, "%u rows, %u PEs: the column form", R,
                              pes[pi]);
@@ -273,8 +277,6 @@ Test(cpu, tall_dense_batch_1_inputs_keep_the_column_form)
             if (pi > 0)
                 cr_assert(memcmp(y, y1, R * sizeof(float)) == 0, "%u rows: %u PEs differ from 1",
                           R, pes[pi]);
-            eie_net_free(net);
-            eie_engine_free(e);
         }
         eie_model_free(m);
         eie_builder_free(b);
