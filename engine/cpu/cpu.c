@@ -78,10 +78,15 @@ typedef struct cpu_net {
     float *buf[2]; /* feature-major activations, max_dim * EIE_KERNEL_MAX_BATCH */
     pe_scratch_t *pe;
     float **acc; /* pe[q].acc for every PE q (eie_cpu_gather_share) */
-    bool xt_shared; /* an input over XT_PRIVATE_MAX_COLS: one copy, transposed in shares */
     uint64_t nnz; /* all FC layers: what one input row costs at most */
     eie_cpu_graph_t *graph; /* a version-2 model: run by cpu/graph.c, the rest unused */
 } cpu_net_t;
+
+/* An input over XT_PRIVATE_MAX_COLS: the PEs share PE 0's copy, filled in shares. */
+static bool xt_shared(const cpu_net_t *net)
+{
+    return net->in_dim > XT_PRIVATE_MAX_COLS;
+}
 
 /*
  * A run is split over the PEs only when each stretch between two barriers
@@ -187,7 +192,7 @@ static void cpu_net_free(void *netp)
         for (unsigned p = 0; p < net->n; p++) {
             free(net->pe[p].acc);
             free(net->pe[p].active);
-            if (p == 0 || !net->xt_shared)
+            if (p == 0 || !xt_shared(net))
                 free(net->pe[p].xt);
         }
     free(net->pe);
@@ -358,13 +363,12 @@ static eie_status_t cpu_net_init(void *state, const eie_model_t *model, void **n
         goto nomem;
     /* zeroed, as buf: the lanes past B are read */
     size_t xt_bytes = (size_t)net->in_dim * EIE_KERNEL_MAX_BATCH * sizeof(float);
-    net->xt_shared = net->in_dim > XT_PRIVATE_MAX_COLS;
     for (unsigned p = 0; p < net->n; p++) {
         net->pe[p].acc = alloc_aligned(((size_t)max_local * EIE_KERNEL_MAX_BATCH + EIE_ACC_SLACK) *
                                        sizeof(float));
         net->pe[p].active =
             alloc_aligned(((size_t)max_cols + EIE_ACTIVE_SLACK) * sizeof(uint32_t));
-        if (p == 0 || !net->xt_shared) {
+        if (p == 0 || !xt_shared(net)) {
             if ((net->pe[p].xt = alloc_aligned(xt_bytes)) != NULL)
                 memset(net->pe[p].xt, 0, xt_bytes);
         } else {
@@ -542,7 +546,7 @@ static void run_steps(cpu_job_t *job, unsigned p0, unsigned p1, eie_pool_t *pool
              * would cost each PE more memory than its L2 holds, so there
              * the PEs still share one. */
             float *xt = net->pe[p0].xt;
-            if (net->xt_shared) {
+            if (xt_shared(net)) {
                 eie_cpu_transpose_share(net->s->kernel, x.p, net->in_dim, B, S, p0, p1, net->n,
                                         xt);
                 if (pool != NULL)
