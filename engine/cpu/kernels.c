@@ -800,14 +800,14 @@ DEFINE_ROWS_BATCH_VEC(vf8, 1)
 DEFINE_ROWS_BATCH_VEC(vf8, 2)
 DEFINE_ROWS_BATCH_VEC(vf16, 1)
 
-#define DEFINE_ROWS_BATCH(SUFFIX, ATTR, LOCK4, V, B16)                                                     \
+#define DEFINE_ROWS_BATCH(SUFFIX, ATTR, LOCK4, V, B4, B8, B16)                                             \
     ATTR static uint64_t rows_batch_##SUFFIX(const eie_pe_layer_t *L, const float *cb,             \
                                              const float *in, size_t B, float *acc)                \
     {                                                                                              \
         switch (eie_cpu_batch_stride(B)) {                                                         \
         case 2: return rows_batch_vf2x1(L, cb, in, acc);                                           \
-        case 4: return rows_batch_vf4x1(L, cb, in, acc);                                           \
-        case 8: return rows_batch_vf8x1(L, cb, in, acc);                                           \
+        case 4: return B4(L, cb, in, acc);                                                         \
+        case 8: return B8(L, cb, in, acc);                                                         \
         default: return B16(L, cb, in, acc);                                                       \
         }                                                                                          \
     }                                                                                              \
@@ -1005,7 +1005,7 @@ spmv_wide_b1_avx2(const eie_pe_layer_t *L, const float *cb, const uint32_t *acti
 
 DEFINE_KERNELS(avx2, AVX2_BMI, spmv_narrow_b1_avx2, spmv_wide_b1_avx2, spmv_narrow_vec,
                spmv_wide_vec)
-DEFINE_ROWS_BATCH(avx2, AVX2_BMI, 0, vf8, rows_batch_vf8x2)
+DEFINE_ROWS_BATCH(avx2, AVX2_BMI, 0, vf8, rows_batch_vf4x1, rows_batch_vf8x1, rows_batch_vf8x2)
 
 AVX2_BMI static void transpose16_avx2(const float *const *rows, size_t n, size_t B, float *out,
                                       size_t ob)
@@ -1155,16 +1155,17 @@ AVX512 static size_t active_avx512(const float *in, size_t n, size_t is_j, size_
     return active_from(in, j, n, is_j, is_b, B, active, n_active);
 }
 
-/* The batch-16 row form where the codes fit 4 bits: the codebook is one
- * register, and an entry's weight is that register permuted by the entry
- * broadcast (vpermps reads each index's low 4 bits: the code, in the
- * narrow and the wide entry alike). The generic step loads the weight
- * through the entry (the load's address waits on the entry's load); this
- * one loads the entry twice, independently. Same weight, same products:
- * the same bits. The loop alone (four rows in lock step, 64 entries a row,
- * 16 lanes, one Zen 5 core): 0.43 -> 0.40 ns an entry with the activations
- * in L1, 0.68 -> 0.65 in L2; with no weight at all (one add an entry) it
- * is 0.32 and 0.51, the floor of the activations' loads. */
+/* The batch row form where the codes fit 4 bits (S of 4, 8 or 16 lanes):
+ * the codebook is one register, and an entry's weight is that register
+ * permuted by the entry broadcast (vpermps reads each index's low 4 bits:
+ * the code, in the narrow and the wide entry alike), its low S lanes. The
+ * generic step loads the weight through the entry (the load's address
+ * waits on the entry's load); this one loads the entry twice,
+ * independently. Same weight, same products: the same bits. The loop alone
+ * (four rows in lock step, 64 entries a row, one Zen 5 core, activations
+ * in L1): 16 lanes 0.43 -> 0.40 ns an entry (in L2 0.68 -> 0.65), 8 lanes
+ * 0.365 -> 0.348, 4 lanes 0.363 -> 0.308; with no weight at all (one add
+ * an entry, 16 lanes) it is 0.32, the floor of the activations' loads. */
 typedef struct {
     unsigned char b[4];
 } bytes4_t;
@@ -1185,32 +1186,40 @@ AVX512 INLINE __m512i broadcast4_avx512(const void *p)
 #define ROWS_STEP_BOOK(V, NV, s, w, SHIFT)                                                         \
     do {                                                                                           \
         uint64_t w_ = (w);                                                                         \
-        uint64_t c_ = w_ & ~(uint64_t)((1u << (SHIFT)) - 1); /* col << SHIFT: col * 16 */          \
-        const float *x_ = in + (4 >= (SHIFT) ? c_ << (4 - (SHIFT)) : c_ >> ((SHIFT)-4));           \
-        vf16 wv_ = (vf16)_mm512_permutexvar_ps(broadcast4_avx512(&(w)), book), xi_;               \
+        const int lg_ = __builtin_ctz((unsigned)(sizeof(V) / sizeof(float))); /* S = 1 << lg_ */   \
+        uint64_t c_ = w_ & ~(uint64_t)((1u << (SHIFT)) - 1);                 /* col << SHIFT */    \
+        const float *x_ = in + (lg_ >= (SHIFT) ? c_ << (lg_ - (SHIFT)) : c_ >> ((SHIFT)-lg_));     \
+        __m512 wz_ = _mm512_permutexvar_ps(broadcast4_avx512(&(w)), book);                        \
+        V wv_, xi_;                                                                                \
+        memcpy(&wv_, &wz_, sizeof wv_);                                                            \
         memcpy(&xi_, x_, sizeof xi_);                                                              \
         (s)[0] += wv_ * xi_;                                                                       \
     } while (0)
 #define ROWS_STEP_BOOK4(V, NV, s, w) ROWS_STEP_BOOK(V, NV, s, w, 4)
 #define ROWS_STEP_BOOK8(V, NV, s, w) ROWS_STEP_BOOK(V, NV, s, w, 8)
 
-AVX512 static uint64_t rows_batch_book_avx512(const eie_pe_layer_t *L, const float *cb,
-                                              const float *in, float *acc)
-{
-    const __m512 book = _mm512_loadu_ps(cb); /* cb holds 256 floats */
-    if (L->rentw != NULL) {
-        ROWS_BATCH_VEC_BODY(uint32_t, L->rentw, ROWS_STEP_BOOK8, vf16, 1)
+/* clang-format off */
+#define DEFINE_ROWS_BATCH_BOOK(V, GENERIC)                                                         \
+    AVX512 static uint64_t rows_batch_book_##V(const eie_pe_layer_t *L, const float *cb,           \
+                                               const float *in, float *acc)                        \
+    {                                                                                              \
+        const __m512 book = _mm512_loadu_ps(cb); /* cb holds 256 floats */                         \
+        if (L->rentw != NULL) {                                                                    \
+            ROWS_BATCH_VEC_BODY(uint32_t, L->rentw, ROWS_STEP_BOOK8, V, 1)                         \
+        }                                                                                          \
+        ROWS_BATCH_VEC_BODY(uint16_t, L->rent, ROWS_STEP_BOOK4, V, 1)                              \
+    }                                                                                              \
+    AVX512 static uint64_t rows_batch_##V##_avx512(const eie_pe_layer_t *L, const float *cb,       \
+                                                   const float *in, float *acc)                    \
+    {                                                                                              \
+        if (L->n_codes != 0 && L->n_codes <= 16)                                                   \
+            return rows_batch_book_##V(L, cb, in, acc);                                            \
+        return GENERIC(L, cb, in, acc);                                                            \
     }
-    ROWS_BATCH_VEC_BODY(uint16_t, L->rent, ROWS_STEP_BOOK4, vf16, 1)
-}
-
-AVX512 static uint64_t rows_batch16_avx512(const eie_pe_layer_t *L, const float *cb,
-                                           const float *in, float *acc)
-{
-    if (L->n_codes != 0 && L->n_codes <= 16)
-        return rows_batch_book_avx512(L, cb, in, acc);
-    return rows_batch_vf16x1(L, cb, in, acc);
-}
+/* clang-format on */
+DEFINE_ROWS_BATCH_BOOK(vf4, rows_batch_vf4x1)
+DEFINE_ROWS_BATCH_BOOK(vf8, rows_batch_vf8x1)
+DEFINE_ROWS_BATCH_BOOK(vf16, rows_batch_vf16x1)
 
 static int supported_avx512(void)
 {
@@ -1221,7 +1230,8 @@ static int supported_avx512(void)
 
 DEFINE_KERNELS(avx512, AVX512, spmv_narrow_b1_avx512, spmv_wide_b1_avx512, spmv_narrow_vec,
                spmv_wide_vec)
-DEFINE_ROWS_BATCH(avx512, AVX512, 1, vf16, rows_batch16_avx512)
+DEFINE_ROWS_BATCH(avx512, AVX512, 1, vf16, rows_batch_vf4_avx512, rows_batch_vf8_avx512,
+                  rows_batch_vf16_avx512)
 
 /* A 16 x 16 transpose in registers: pairs of rows interleaved (unpack),
  * then quads (shuffle), then 128-bit lanes twice; rows past n read as
