@@ -39,8 +39,10 @@ void bench_flush_free(void);
 size_t bench_flush_bytes_per_core(void);
 unsigned bench_flush_cores(void);
 
-/* Prints the system's load average (other processes on the same cores
- * make two-thread runs measure contention; the reader should know). */
+/* Prints the speed of the first two cores the process may use, alone and
+ * together (a probe of a few tens of milliseconds, bench_common.c), and the
+ * system's load average: other processes on the same cores make two-thread
+ * runs measure contention; the reader should know. */
 void bench_print_load(const char *when);
 
 /* Parses a comma-separated list of at most max integers in [lo, hi] into
