@@ -675,25 +675,30 @@ DEFINE_BATCH_VEC(spmv_wide_vec, uint32_t, 8, 255)
  * acc's (the earlier spans'), so a row walked in spans gets the bits of
  * the row walked whole. STEP(V, NV, s, w) adds entry w's products to s. */
 /* s[i] += v * the NV vectors at x: one entry's products, the weight rounded
- * into each product before the add. */
+ * into each product before the add; v a float, or (NV 1) a V of it. */
 #define ROW_MADD(V, NV, s, v, x)                                                                   \
     do {                                                                                           \
-        const float mv_ = (v), *mx_ = (x); /* names apart from the callers' */                    \
+        const __typeof__(v) mv_ = (v); /* names apart from the callers' */                        \
+        const float *mx_ = (x);                                                                    \
         for (int i_ = 0; i_ < (NV); i_++) {                                                        \
             V xi_;                                                                                 \
             memcpy(&xi_, mx_ + i_ * (sizeof(V) / sizeof(float)), sizeof xi_);                      \
             (s)[i_] += mv_ * xi_;                                                                  \
         }                                                                                          \
     } while (0)
-#define ROWS_STEP(V, NV, s, w, SHIFT)                                                              \
+/* Entry w's products (w_ = col << SHIFT | code) with weight WEIGHT, an
+ * expression of w_ or of w itself. */
+#define ROWS_STEP_W(V, NV, s, w, SHIFT, WEIGHT)                                                    \
     do {                                                                                           \
         uint64_t w_ = (w);                                                                         \
         const size_t W_ = sizeof(V) / sizeof(float);                                               \
         const int lg_ = __builtin_ctz((unsigned)((NV)*W_)); /* S = 1 << lg_ */                     \
         uint64_t c_ = w_ & ~(uint64_t)((1u << (SHIFT)) - 1); /* col << SHIFT: one op to col * S */ \
         const float *x_ = in + (lg_ >= (SHIFT) ? c_ << (lg_ - (SHIFT)) : c_ >> ((SHIFT)-lg_));     \
-        ROW_MADD(V, NV, s, cb[_bextr_u64(w_, 0, (SHIFT))], x_);                                    \
+        ROW_MADD(V, NV, s, WEIGHT, x_);                                                            \
     } while (0)
+#define ROWS_STEP(V, NV, s, w, SHIFT)                                                              \
+    ROWS_STEP_W(V, NV, s, w, SHIFT, cb[_bextr_u64(w_, 0, (SHIFT))])
 #define ROWS_STEP4(V, NV, s, w) ROWS_STEP(V, NV, s, w, 4)
 #define ROWS_STEP8(V, NV, s, w) ROWS_STEP(V, NV, s, w, 8)
 /* The conv form's entry: off << 8 | code, its activations at in + off. */
@@ -1181,20 +1186,25 @@ AVX512 INLINE __m512i broadcast4_avx512(const void *p)
     return v;
 }
 
+/* A V of the codebook register's low lanes. */
+AVX512 INLINE vf4 book_vf4(__m512 w)
+{
+    return (vf4)_mm512_castps512_ps128(w);
+}
+AVX512 INLINE vf8 book_vf8(__m512 w)
+{
+    return (vf8)_mm512_castps512_ps256(w);
+}
+AVX512 INLINE vf16 book_vf16(__m512 w)
+{
+    return (vf16)w;
+}
+
 /* the narrow entry's four bytes hold the next one too (EIE_ENTRY_SLACK
    keeps them readable past the last); its low 4 bits are the code */
 #define ROWS_STEP_BOOK(V, NV, s, w, SHIFT)                                                         \
-    do {                                                                                           \
-        uint64_t w_ = (w);                                                                         \
-        const int lg_ = __builtin_ctz((unsigned)(sizeof(V) / sizeof(float))); /* S = 1 << lg_ */   \
-        uint64_t c_ = w_ & ~(uint64_t)((1u << (SHIFT)) - 1);                 /* col << SHIFT */    \
-        const float *x_ = in + (lg_ >= (SHIFT) ? c_ << (lg_ - (SHIFT)) : c_ >> ((SHIFT)-lg_));     \
-        __m512 wz_ = _mm512_permutexvar_ps(broadcast4_avx512(&(w)), book);                        \
-        V wv_, xi_;                                                                                \
-        memcpy(&wv_, &wz_, sizeof wv_);                                                            \
-        memcpy(&xi_, x_, sizeof xi_);                                                              \
-        (s)[0] += wv_ * xi_;                                                                       \
-    } while (0)
+    ROWS_STEP_W(V, 1, s, w, SHIFT,                                                                 \
+                book_##V(_mm512_permutexvar_ps(broadcast4_avx512(&(w)), book)))
 #define ROWS_STEP_BOOK4(V, NV, s, w) ROWS_STEP_BOOK(V, NV, s, w, 4)
 #define ROWS_STEP_BOOK8(V, NV, s, w) ROWS_STEP_BOOK(V, NV, s, w, 8)
 
