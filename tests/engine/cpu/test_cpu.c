@@ -50,18 +50,10 @@ Test(cpu, outputs_are_bit_identical_across_pe_counts_and_run_forms)
             float *y0 = malloc(B * out * sizeof(float)), *y = malloc(B * out * sizeof(float));
             th_random_input(x, B * in, 0.6, &seed);
             for (size_t pi = 0; pi < 4; pi++) {
-                eie_engine_opts_t o = {.backend = "cpu", .n_pes = pes[pi]};
-                eie_engine_t *e;
-                eie_net_t *net;
-                eie_error_t err;
-                cr_assert_eq(eie_engine_init(&o, &e, &err), 0);
-                cr_assert_eq(eie_net_init(e, m, &net, &err), 0);
-                cr_assert_eq(eie_net_run(net, x, B, pi == 0 ? y0 : y, NULL, &err), 0);
+                run_on_pes(m, pes[pi], x, B, 1, pi == 0 ? y0 : y, NULL);
                 if (pi > 0)
                     cr_assert(memcmp(y0, y, B * out * sizeof(float)) == 0,
                               "case %zu batch %zu: %u PEs differ from 1 PE", ci, B, pes[pi]);
-                eie_net_free(net);
-                eie_engine_free(e);
             }
             free(x);
             free(y0);
