@@ -307,7 +307,6 @@ static uint32_t active_batch(const float *x, uint32_t cols, size_t B, size_t S, 
     return n;
 }
 
-
 /* ---- CSC ----------------------------------------------------------------- */
 
 /* While walking one column, prefetch the next active column line by line at
@@ -614,8 +613,8 @@ static void share_input(const run_args_t *a, unsigned k)
                           : active_batch(a->x, fc->cols, B, S, 0, fc->cols, p->act, p->xa);
     } else if (B > 1) {
         /* x [B][cols] to xt [cols][S], thread k's share of the columns,
-         * through the engine's own transpose: element by element this
-         * took NT-We's csr at batch 16 from 135-143 us to 164-168. Each
+         * through the engine's own transpose: element by element, NT-We's
+         * csr at batch 16 took 164-168 us against 135-143 through it. Each
          * thread transposing the whole into its own copy ran the same. */
         eie_cpu_transpose_share(eie_cpu_kernel_best(), a->x, fc->cols, B, S, k, k + 1, fc->T,
                                 fc->xt);
