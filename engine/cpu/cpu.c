@@ -629,8 +629,11 @@ static void job_shape(cpu_job_t *job)
 static void job_finish(eie_pool_job_t *base)
 {
     cpu_job_t *job = (cpu_job_t *)base;
-    eie_run_info_t info = {.nonzero_acts = job->nonzero_acts,
-                           .entries = atomic_load_explicit(&job->entries, memory_order_relaxed)};
+    eie_run_info_t info = {
+        .nonzero_acts = job->nonzero_acts,
+        .entries = atomic_load_explicit(&job->entries, memory_order_relaxed),
+        .pe_busy_max_ns = atomic_load_explicit(&job->base.busy_max_ns, memory_order_relaxed),
+        .pe_busy_min_ns = atomic_load_explicit(&job->base.busy_min_ns, memory_order_relaxed)};
     eie_run_done_fn done = job->done;
     void *user = job->user;
     free(job);

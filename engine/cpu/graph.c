@@ -1213,7 +1213,9 @@ static void job_finish(eie_pool_job_t *base)
     gjob_t *job = (gjob_t *)base;
     eie_run_info_t info = {
         .entries = atomic_load_explicit(&job->entries, memory_order_relaxed),
-        .nonzero_acts = atomic_load_explicit(&job->acts, memory_order_relaxed)};
+        .nonzero_acts = atomic_load_explicit(&job->acts, memory_order_relaxed),
+        .pe_busy_max_ns = atomic_load_explicit(&job->base.busy_max_ns, memory_order_relaxed),
+        .pe_busy_min_ns = atomic_load_explicit(&job->base.busy_min_ns, memory_order_relaxed)};
     eie_run_done_fn done = job->done;
     void *user = job->user;
     free(job);

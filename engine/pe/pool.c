@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "relax.h"
@@ -43,6 +44,33 @@ unsigned eie_pool_size(const eie_pool_t *pool) { return pool->n; }
 
 unsigned eie_pool_spin(const eie_pool_t *pool) { return pool->spin; }
 
+static unsigned long long now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (unsigned long long)t.tv_sec * 1000000000ull + (unsigned long long)t.tv_nsec;
+}
+
+/* This thread's time waiting at barriers, for work() to leave out of a
+ * slot's busy time. */
+static _Thread_local unsigned long long barrier_wait_ns;
+
+static void barrier_wait(eie_pool_t *pool, unsigned gen)
+{
+    unsigned long long t0 = now_ns();
+    for (unsigned i = 0; i < pool->spin; i++) {
+        if (atomic_load_explicit(&pool->bar_gen, memory_order_acquire) != gen)
+            goto done;
+        EIE_CPU_RELAX();
+    }
+    pthread_mutex_lock(&pool->mu);
+    while (atomic_load_explicit(&pool->bar_gen, memory_order_acquire) == gen)
+        pthread_cond_wait(&pool->bar_cv, &pool->mu);
+    pthread_mutex_unlock(&pool->mu);
+done:
+    barrier_wait_ns += now_ns() - t0;
+}
+
 void eie_pool_barrier(eie_pool_t *pool)
 {
     if (pool->n == 1)
@@ -56,15 +84,7 @@ void eie_pool_barrier(eie_pool_t *pool)
         pthread_mutex_unlock(&pool->mu);
         return;
     }
-    for (unsigned i = 0; i < pool->spin; i++) {
-        if (atomic_load_explicit(&pool->bar_gen, memory_order_acquire) != gen)
-            return;
-        EIE_CPU_RELAX();
-    }
-    pthread_mutex_lock(&pool->mu);
-    while (atomic_load_explicit(&pool->bar_gen, memory_order_acquire) == gen)
-        pthread_cond_wait(&pool->bar_cv, &pool->mu);
-    pthread_mutex_unlock(&pool->mu);
+    barrier_wait(pool, gen);
 }
 
 static unsigned slots_of(const eie_pool_t *pool, const eie_pool_job_t *job)
@@ -92,13 +112,40 @@ static void publish(eie_pool_t *pool, eie_pool_job_t *job, unsigned taken_by_cal
         pthread_cond_signal(&pool->job_cv);
 }
 
+/* Folds one slot's busy time into the job's busiest and least busy. Both
+ * start at 0 (submit); the least busy stays 0 only until the first slot
+ * ends, so a slot's 0 counts as 1. */
+static void busy_update(eie_pool_job_t *job, unsigned long long busy)
+{
+    unsigned long long m = atomic_load_explicit(&job->busy_max_ns, memory_order_relaxed);
+    while (busy > m && !atomic_compare_exchange_weak_explicit(&job->busy_max_ns, &m, busy,
+                                                              memory_order_relaxed,
+                                                              memory_order_relaxed))
+        ;
+    m = atomic_load_explicit(&job->busy_min_ns, memory_order_relaxed);
+    while ((m == 0 || busy < m) &&
+           !atomic_compare_exchange_weak_explicit(&job->busy_min_ns, &m, busy ? busy : 1,
+                                                  memory_order_relaxed, memory_order_relaxed))
+        ;
+}
+
 /* Runs one PE slot of job; the last slot to finish publishes the next job
  * and then calls finish (outside the lock: it may submit again). */
 static void work(eie_pool_t *pool, eie_pool_job_t *job, unsigned slot)
 {
     /* Read before this slot counts as finished: the last slot may free the job then. */
     unsigned slots = slots_of(pool, job);
-    job->run(job, slot, pool);
+    if (slots == 1) {
+        job->run(job, slot, pool);
+    } else {
+        /* Two clock reads a slot (about 40 ns each here): a job is split
+           only when each PE has tens of microseconds of work (cpu.c). */
+        unsigned long long t0 = now_ns(), w0 = barrier_wait_ns;
+        job->run(job, slot, pool);
+        unsigned long long busy = now_ns() - t0 - (barrier_wait_ns - w0);
+        busy_update(job, busy);
+    }
+    /* The acq_rel count orders every slot's busy times before finish. */
     if (atomic_fetch_add_explicit(&pool->finished, 1, memory_order_acq_rel) + 1 != slots)
         return;
     atomic_store_explicit(&pool->finished, 0, memory_order_relaxed);
@@ -155,6 +202,8 @@ static void submit(eie_pool_t *pool, eie_pool_job_t *job, int join)
     unsigned slot = pool->n;
     job->next = NULL;
     job->next_slot = 0;
+    atomic_init(&job->busy_max_ns, 0);
+    atomic_init(&job->busy_min_ns, 0);
     pthread_mutex_lock(&pool->mu);
     if (!pool->busy) {
         publish(pool, job, join ? 1 : 0);

@@ -10,6 +10,8 @@
 #ifndef EIE_CPU_POOL_H
 #define EIE_CPU_POOL_H
 
+#include <stdatomic.h>
+
 typedef struct eie_pool eie_pool_t;
 
 typedef struct eie_pool_job {
@@ -22,6 +24,12 @@ typedef struct eie_pool_job {
     /* PE slots the job takes: 0 = every PE. A job of 1 slot runs on one thread
        and must not call eie_pool_barrier. */
     unsigned slots;
+    /* Set by the pool for finish to read, on a job of more than one slot: the
+       busiest and the least busy slot's time in run(), its waits at
+       eie_pool_barrier left out (ns). 0 on a job of one slot. The spread of
+       the two is the PEs' measured load balance, EIE's "load efficiency"
+       (sec. VI-C) as this machine's cores ran it. */
+    _Atomic unsigned long long busy_max_ns, busy_min_ns;
 } eie_pool_job_t;
 
 /* Starts n threads; returns 0 or an errno value. The caller owns *pool_out. */

@@ -68,6 +68,9 @@ bl_fc_t *bl_fc_init(const float *w, const float *bias, uint32_t rows, uint32_t c
 void bl_fc_free(bl_fc_t *fc);
 /* y = W x + b for B inputs (1..BL_MAX_BATCH) by method m (available at B). */
 void bl_fc_run(bl_fc_t *fc, bl_method_t m, const float *x, size_t B, float *y);
+/* The last run's busiest and least busy thread's time in it (ns), as the
+ * engine reports its PEs' (eie_run_info_t); 0 when it ran on one thread. */
+void bl_fc_busy(const bl_fc_t *fc, uint64_t *max_ns, uint64_t *min_ns);
 /* Bytes of the CSC form (entries and column pointers of every block). */
 uint64_t bl_fc_csc_bytes(const bl_fc_t *fc);
 

@@ -61,6 +61,7 @@ struct bl_fc {
     part_t part[BL_MAX_THREADS];
     float *xt; /* [cols][S], the transposed input (CSR, B > 1) */
     uint64_t nnz;
+    uint64_t busy_max_ns, busy_min_ns; /* the last run's (bl_fc_busy) */
 };
 
 const char *bl_cflags(void)
@@ -680,7 +681,9 @@ static void job_run(eie_pool_job_t *base, unsigned pe, eie_pool_t *pool)
 static void job_finish(eie_pool_job_t *base)
 {
     fc_job_t *job = (fc_job_t *)base;
-    eie_run_info_t info = {0};
+    eie_run_info_t info = {
+        .pe_busy_max_ns = atomic_load_explicit(&base->busy_max_ns, memory_order_relaxed),
+        .pe_busy_min_ns = atomic_load_explicit(&base->busy_min_ns, memory_order_relaxed)};
     eie_waiter_done(job->w, EIE_STATUS_OK, &info, NULL);
 }
 
@@ -690,6 +693,7 @@ void bl_fc_run(bl_fc_t *fc, bl_method_t m, const float *x, size_t B, float *y)
     /* As the engine (PARALLEL_MIN_WORK in engine/cpu/cpu.c): too little
      * work for a hand-off to another thread, and one thread runs every
      * block in turn. */
+    fc->busy_max_ns = fc->busy_min_ns = 0;
     if (fc->T == 1 || fc->nnz * (B > 1 ? 2 : 1) < BL_PARALLEL_MIN_WORK) {
         for (unsigned k = 0; k < fc->T; k++)
             share_input(&a, k);
@@ -704,5 +708,14 @@ void bl_fc_run(bl_fc_t *fc, bl_method_t m, const float *x, size_t B, float *y)
     eie_waiter_init(&w);
     eie_pool_submit_join(fc->pool, &job.base);
     eie_error_t err;
-    eie_waiter_wait(&w, 8 * eie_pool_spin(fc->pool), NULL, &err);
+    eie_run_info_t info;
+    eie_waiter_wait(&w, 8 * eie_pool_spin(fc->pool), &info, &err);
+    fc->busy_max_ns = info.pe_busy_max_ns;
+    fc->busy_min_ns = info.pe_busy_min_ns;
+}
+
+void bl_fc_busy(const bl_fc_t *fc, uint64_t *max_ns, uint64_t *min_ns)
+{
+    *max_ns = fc->busy_max_ns;
+    *min_ns = fc->busy_min_ns;
 }

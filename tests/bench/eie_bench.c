@@ -93,13 +93,25 @@ typedef struct run_ctx {
     uint32_t R, C;
 } run_ctx_t;
 
-static void run_method(const run_ctx_t *c, int m)
+/* Runs method m once; busy (when not NULL) gets the run's busiest and least
+ * busy thread's time in it (ns; 0 and 0 on one thread, and for BLAS, whose
+ * threads are its own). */
+static void run_method(const run_ctx_t *c, int m, uint64_t busy[2])
 {
+    if (busy != NULL)
+        busy[0] = busy[1] = 0;
     if (m == M_CPU) {
         eie_error_t err;
-        eie_net_run(c->net, c->x, c->B, c->y, NULL, &err);
+        eie_run_info_t info;
+        eie_net_run(c->net, c->x, c->B, c->y, &info, &err);
+        if (busy != NULL) {
+            busy[0] = info.pe_busy_max_ns;
+            busy[1] = info.pe_busy_min_ns;
+        }
     } else if (m < M_BLAS) {
         bl_fc_run(c->bl, (bl_method_t)(m - M_BL0), c->x, c->B, c->y);
+        if (busy != NULL)
+            bl_fc_busy(c->bl, &busy[0], &busy[1]);
     } else {
         bench_blas_fc(c->blas[m - M_BLAS], c->w, c->bias, c->R, c->C, c->x, c->B, c->T, c->y);
     }
@@ -547,7 +559,7 @@ int main(int argc, char **argv)
                         continue;
                     for (size_t i = 0; i < B * R; i++)
                         y[i] = NAN;
-                    run_method(&ctx[ti], mi);
+                    run_method(&ctx[ti], mi, NULL);
                     const char *name = mi >= M_BLAS  ? blas[mi - M_BLAS].core
                                        : mi == M_CPU ? "cpu"
                                                      : bl_method_name(mi - M_BL0);
@@ -562,10 +574,13 @@ int main(int argc, char **argv)
                 }
             if (status != 0)
                 return status;
-            double *times[2][M_MAX];
+            double *times[2][M_MAX], *busy_max[2][M_MAX], *busy_min[2][M_MAX];
             for (int ti = 0; ti < o.nt; ti++)
-                for (int mi = 0; mi < n_methods; mi++)
+                for (int mi = 0; mi < n_methods; mi++) {
                     times[ti][mi] = calloc((size_t)o.reps, sizeof(double));
+                    busy_max[ti][mi] = calloc((size_t)o.reps, sizeof(double));
+                    busy_min[ti][mi] = calloc((size_t)o.reps, sizeof(double));
+                }
             for (int r = -2; r < o.reps; r++) /* two rounds untimed */
                 for (int ti = 0; ti < o.nt; ti++)
                     for (int mj = 0; mj < n_methods; mj++) {
@@ -586,14 +601,18 @@ int main(int argc, char **argv)
                              * enough. */
                             double w0 = bench_now_us();
                             do
-                                run_method(&ctx[ti], mi);
+                                run_method(&ctx[ti], mi, NULL);
                             while (bench_now_us() - w0 < o.warm_us);
                         }
+                        uint64_t busy[2];
                         double t0 = bench_now_us();
-                        run_method(&ctx[ti], mi);
+                        run_method(&ctx[ti], mi, busy);
                         double t1 = bench_now_us();
-                        if (r >= 0)
+                        if (r >= 0) {
                             times[ti][mi][r] = t1 - t0;
+                            busy_max[ti][mi][r] = (double)busy[0] / 1e3;
+                            busy_min[ti][mi][r] = (double)busy[1] / 1e3;
+                        }
                     }
             row_t *first = &rows[n_rows];
             for (int ti = 0; ti < o.nt; ti++) {
@@ -637,9 +656,27 @@ int main(int argc, char **argv)
                     printf("  2T/1T cpu %.2fx best %.2fx", cpu > 0 ? first->t[M_CPU] / cpu : 0,
                            best > 0 ? b1 / best : 0);
                 }
+                if (rw->T > 1) {
+                    /* Each thread's own time, medians: how evenly the two
+                       cores ran the two halves, and what the hand-off and
+                       the wait for the slower half cost on top. */
+                    int ms[2] = {M_CPU, rw->best_bl >= 0 ? M_BL0 + rw->best_bl : -1};
+                    for (int k = 0; k < 2; k++) {
+                        double hi = ms[k] >= 0 && avail[ms[k]]
+                                        ? bench_median(busy_max[ti][ms[k]], o.reps)
+                                        : 0;
+                        double lo = hi > 0 ? bench_median(busy_min[ti][ms[k]], o.reps) : 0;
+                        if (hi > 0)
+                            printf("%s %s %.1f/%.1f", k == 0 ? "  threads busy max/min us:" : ",",
+                                   k == 0 ? "cpu" : bl_method_name(rw->best_bl), hi, lo);
+                    }
+                }
                 printf("\n");
-                for (int mi = 0; mi < n_methods; mi++)
+                for (int mi = 0; mi < n_methods; mi++) {
                     free(times[ti][mi]);
+                    free(busy_max[ti][mi]);
+                    free(busy_min[ti][mi]);
+                }
             }
             fflush(stdout);
         }

@@ -147,6 +147,11 @@ typedef struct eie_run_info {
     double sim_time_us;     /* eie-sim: cycles at the configured clock */
     double efficiency;      /* eie-sim: load-balance efficiency */
     double energy_uj;       /* eie-sim: energy */
+    /* cpu, a run split over the PE threads: the busiest and the least busy
+       PE's time in the run (ns), waits for the other PEs left out; their
+       ratio shows how evenly this machine's cores ran the PEs (EIE's load
+       balance, measured). 0 when the run stayed on one thread. */
+    uint64_t pe_busy_max_ns, pe_busy_min_ns;
 } eie_run_info_t;
 
 /*

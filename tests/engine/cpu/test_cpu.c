@@ -4,11 +4,13 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../format/model_helpers.h"
 #include "backend_suite.h"
 #include "pe/layout.h"
+#include "pe/pool.h"
 
 /* The consistency suite against the dense reference runs for every backend in
    tests/engine/test_backends.c. */
@@ -61,6 +63,106 @@ Test(cpu, outputs_are_bit_identical_across_pe_counts_and_run_forms)
         }
         eie_model_free(m);
     }
+}
+
+/* A run split over the PE threads reports its busiest and least busy PE's
+ * time; one that stays on one thread (one PE, or too little work to split)
+ * reports neither. At batch 17 the PEs meet at barriers between the two
+ * chunks, whose waits are left out, so the busiest PE's time is below the
+ * whole run's. */
+Test(cpu, a_split_run_reports_its_pes_busy_times)
+{
+    eie_model_t *big = backend_suite_model(SUITE_PARALLEL), *mlp = backend_suite_model(SUITE_MLP);
+    uint64_t seed = 5;
+    static const size_t batches[] = {1, 17};
+    for (size_t bi = 0; bi < 2; bi++) {
+        size_t B = batches[bi];
+        float *x = malloc(B * eie_model_input_dim(big) * sizeof(float));
+        float *y = malloc(B * eie_model_output_dim(big) * sizeof(float));
+        th_random_input(x, B * eie_model_input_dim(big), 0.6, &seed);
+        eie_run_info_t info;
+        static const unsigned pes[] = {2, 3};
+        for (size_t pi = 0; pi < 2; pi++) {
+            memset(&info, 0xff, sizeof info);
+            struct timespec t0, t1;
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            run_on_pes(big, pes[pi], x, B, 1, y, &info);
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            uint64_t whole = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u +
+                             (uint64_t)t1.tv_nsec - (uint64_t)t0.tv_nsec;
+            cr_assert_gt(info.pe_busy_min_ns, 0, "batch %zu, %u PEs", B, pes[pi]);
+            cr_assert_geq(info.pe_busy_max_ns, info.pe_busy_min_ns, "batch %zu, %u PEs", B,
+                          pes[pi]);
+            cr_assert_lt(info.pe_busy_max_ns, whole, "batch %zu, %u PEs", B, pes[pi]);
+        }
+        memset(&info, 0xff, sizeof info);
+        run_on_pes(big, 1, x, B, 1, y, &info);
+        cr_assert_eq(info.pe_busy_max_ns, 0, "batch %zu, one PE", B);
+        cr_assert_eq(info.pe_busy_min_ns, 0, "batch %zu, one PE", B);
+        free(x);
+        free(y);
+    }
+    float *xm = malloc(eie_model_input_dim(mlp) * sizeof(float));
+    float *ym = malloc(eie_model_output_dim(mlp) * sizeof(float));
+    th_random_input(xm, eie_model_input_dim(mlp), 0.6, &seed);
+    eie_run_info_t info;
+    memset(&info, 0xff, sizeof info);
+    run_on_pes(mlp, 3, xm, 1, 1, ym, &info);
+    cr_assert_eq(info.pe_busy_max_ns, 0, "a small net runs on one thread");
+    cr_assert_eq(info.pe_busy_min_ns, 0, "a small net runs on one thread");
+    free(xm);
+    free(ym);
+    eie_model_free(big);
+    eie_model_free(mlp);
+}
+
+/* The pool's busy times leave a slot's waits at barriers out: slot 1
+ * sleeps 100 ms before the barrier, slot 0 only waits there for it. A job
+ * of one slot reports none. */
+typedef struct sleepy_job {
+    eie_pool_job_t base;
+    atomic_int done;
+    unsigned long long max_ns, min_ns;
+} sleepy_job_t;
+
+static void sleepy_run(eie_pool_job_t *base, unsigned pe, eie_pool_t *pool)
+{
+    if (pe == 1) {
+        struct timespec t = {0, 100 * 1000 * 1000};
+        while (nanosleep(&t, &t) != 0)
+            ;
+    }
+    if (base->slots != 1)
+        eie_pool_barrier(pool);
+}
+
+static void sleepy_finish(eie_pool_job_t *base)
+{
+    sleepy_job_t *j = (sleepy_job_t *)base;
+    j->max_ns = atomic_load(&base->busy_max_ns);
+    j->min_ns = atomic_load(&base->busy_min_ns);
+    atomic_store(&j->done, 1);
+}
+
+Test(cpu, pool_busy_times_leave_barrier_waits_out)
+{
+    eie_pool_t *pool;
+    cr_assert_eq(eie_pool_init(2, &pool), 0);
+    for (unsigned slots = 0; slots < 2; slots++) {
+        sleepy_job_t j = {.base = {.run = sleepy_run, .finish = sleepy_finish, .slots = slots}};
+        atomic_init(&j.done, 0);
+        eie_pool_submit_join(pool, &j.base);
+        while (!atomic_load(&j.done))
+            usleep(1000);
+        if (slots == 1) {
+            cr_assert_eq(j.max_ns, 0, "one slot: no busy times");
+            cr_assert_eq(j.min_ns, 0, "one slot: no busy times");
+        } else {
+            cr_assert_geq(j.max_ns, 100000000ull, "the sleeping slot is the busiest");
+            cr_assert_lt(j.min_ns, 50000000ull, "the waiting slot's wait is left out");
+        }
+    }
+    eie_pool_free(pool);
 }
 
 /* A batch's input goes feature-major into each PE's own copy, or, past

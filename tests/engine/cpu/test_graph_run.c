@@ -126,7 +126,11 @@ Test(graph_run, every_node_kind_matches_dense_on_1_2_3_7_pes)
     eie_builder_free(b);
 }
 
-/* A wide conv: several im2col tiles, run on the PEs in parallel. */
+static void run_one(const eie_model_t *m, unsigned n_pes, bool column_only, const float *x,
+                    size_t batch, float *y, eie_run_info_t *info);
+
+/* A wide conv: several im2col tiles, run on the PEs in parallel, which
+ * report their busy times (one PE: none). */
 static void wide_conv(eie_storage_t storage)
 {
     eie_builder_t *b;
@@ -144,6 +148,20 @@ static void wide_conv(eie_storage_t storage)
     cr_assert_eq(eie_builder_add_output(b, "y", &err), EIE_STATUS_OK);
     eie_model_t *m = load(b);
     check_against_dense(m, 2, 1e-5f);
+    size_t n_in = (size_t)2 * 512 * 21 * 19, n_out = (size_t)2 * 40 * 21 * 19;
+    float *x = calloc(n_in, sizeof(float)), *y = malloc(n_out * sizeof(float));
+    for (size_t i = 0; i < n_in; i++)
+        x[i] = (float)(i % 7) - 3.0f;
+    eie_run_info_t info;
+    run_one(m, 2, false, x, 2, y, &info);
+    cr_assert_gt(info.pe_busy_min_ns, 0, "2 PEs: both busy times");
+    cr_assert_geq(info.pe_busy_max_ns, info.pe_busy_min_ns);
+    memset(&info, 0xff, sizeof info);
+    run_one(m, 1, false, x, 2, y, &info);
+    cr_assert_eq(info.pe_busy_max_ns, 0, "1 PE: none");
+    cr_assert_eq(info.pe_busy_min_ns, 0, "1 PE: none");
+    free(x);
+    free(y);
     eie_model_free(m);
     eie_builder_free(b);
 }
