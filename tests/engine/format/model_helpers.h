@@ -92,4 +92,14 @@ static inline long th_mismatch(const float *a, const float *b, size_t n, float t
     return -1;
 }
 
+/* Whether a run's PE busy times are what a run split over the PE threads
+ * (split) or one kept on one thread reports: both set, the busiest at least
+ * the least busy; or both 0. */
+static inline int th_busy_times_ok(const eie_run_info_t *info, int split)
+{
+    if (!split)
+        return info->pe_busy_max_ns == 0 && info->pe_busy_min_ns == 0;
+    return info->pe_busy_min_ns > 0 && info->pe_busy_max_ns >= info->pe_busy_min_ns;
+}
+
 #endif
