@@ -196,7 +196,10 @@ static void *worker(void *p)
             EIE_CPU_RELAX();
         }
         atomic_fetch_sub_explicit(&pool->spinning, 1, memory_order_acq_rel);
-        lock_spinning(pool);
+        if (atomic_load_explicit(&pool->job_gen, memory_order_acquire) != seen)
+            lock_spinning(pool);
+        else
+            pthread_mutex_lock(&pool->mu); /* about to sleep: no hurry */
         while (atomic_load_explicit(&pool->job_gen, memory_order_acquire) == seen && !pool->stop)
             pthread_cond_wait(&pool->job_cv, &pool->mu);
         if (pool->stop) {
