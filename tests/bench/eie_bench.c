@@ -619,6 +619,18 @@ int main(int argc, char **argv)
                 row_t *rw = &rows[n_rows++];
                 *rw = (row_t){
                     .layer = L->name, .B = B, .T = o.threads[ti], .best_bl = -1, .best_forced = -1};
+                /* cpu against each float method round by round, before the
+                   medians sort the times: the methods of one round ran
+                   back to back, so a slow stretch of the machine weighs on
+                   both sides of each ratio. */
+                double *paired[M_MAX] = {0};
+                for (int mi = M_BL0; mi < M_BLAS; mi++) {
+                    if (!avail[mi] || !avail[M_CPU])
+                        continue;
+                    paired[mi] = calloc((size_t)o.reps, sizeof(double));
+                    for (int r = 0; paired[mi] != NULL && r < o.reps; r++)
+                        paired[mi][r] = times[ti][M_CPU][r] / times[ti][mi][r];
+                }
                 for (int mi = 0; mi < n_methods; mi++)
                     rw->t[mi] = avail[mi] ? bench_median(times[ti][mi], o.reps) : 0;
                 for (int mi = M_BL0; mi < M_BLAS; mi++)
@@ -651,6 +663,16 @@ int main(int argc, char **argv)
                        cpu > 0 && bb > 0 ? bb / cpu : 0,
                        (double)eie_net_layout_bytes(nets[ti]) / (double)info.nnz,
                        (double)bl_fc_csc_bytes(bls[ti]) / (double)info.nnz);
+                if (rw->best_bl >= 0 && paired[M_BL0 + rw->best_bl] != NULL) {
+                    double *pr = paired[M_BL0 + rw->best_bl];
+                    int ahead = 0;
+                    for (int r = 0; r < o.reps; r++)
+                        ahead += pr[r] < 1.0;
+                    printf("  per round: cpu/%s %.2f, cpu ahead %d/%d",
+                           bl_method_name(rw->best_bl), bench_median(pr, o.reps), ahead, o.reps);
+                }
+                for (int mi = M_BL0; mi < M_BLAS; mi++)
+                    free(paired[mi]);
                 if (rw->T == 2 && first->T == 1) {
                     double b1 = first->best_bl >= 0 ? first->t[M_BL0 + first->best_bl] : 0;
                     printf("  2T/1T cpu %.2fx best %.2fx", cpu > 0 ? first->t[M_CPU] / cpu : 0,
