@@ -223,6 +223,15 @@ INLINE uint64_t spmv_wide_b1(const eie_pe_layer_t *L, const float *cb, const uin
  * fusing and masking): NT-We 158 vs 245 us at 1 PE and 84 vs 165 at 2,
  * Alex-7-sized 348 vs 452 at 2, NT-LSTM 232 vs 263 at 1, NT-Wd (short
  * rows) 490 vs 538 at 1 and even at 2. */
+/* Four narrow row entries (col << 4 | code) of one 64-bit word into four
+ * running sums. */
+#define ROWS_B1_STEP4(FIELD, MADD, w, s0, s1, s2, s3)                                              \
+    do {                                                                                           \
+        s0 = MADD(cb[FIELD(w, 0, 4)], in[FIELD(w, 4, 12)], s0);                                    \
+        s1 = MADD(cb[FIELD(w, 16, 4)], in[FIELD(w, 20, 12)], s1);                                  \
+        s2 = MADD(cb[FIELD(w, 32, 4)], in[FIELD(w, 36, 12)], s2);                                  \
+        s3 = MADD(cb[FIELD(w, 48, 4)], in[FIELD(w, 52, 12)], s3);                                  \
+    } while (0)
 #define SPMV_ROWS_B1_BODY(FIELD, MADD)                                                             \
     const uint16_t *ent = L->rent;                                                                 \
     const uint32_t *rptr = L->rptr;                                                                \
@@ -232,10 +241,7 @@ INLINE uint64_t spmv_wide_b1(const eie_pe_layer_t *L, const float *cb, const uin
         uint64_t w;                                                                                \
         for (; end - e >= 4; e += 4) {                                                             \
             memcpy(&w, e, 8);                                                                      \
-            s0 = MADD(cb[FIELD(w, 0, 4)], in[FIELD(w, 4, 12)], s0);                                \
-            s1 = MADD(cb[FIELD(w, 16, 4)], in[FIELD(w, 20, 12)], s1);                              \
-            s2 = MADD(cb[FIELD(w, 32, 4)], in[FIELD(w, 36, 12)], s2);                              \
-            s3 = MADD(cb[FIELD(w, 48, 4)], in[FIELD(w, 52, 12)], s3);                              \
+            ROWS_B1_STEP4(FIELD, MADD, w, s0, s1, s2, s3);                                         \
         }                                                                                          \
         size_t t = (size_t)(end - e);                                                              \
         memcpy(&w, e, 8);                                                                          \
@@ -1107,14 +1113,23 @@ spmv_wide_b1_avx512(const eie_pe_layer_t *L, const float *cb, const uint32_t *ac
                     AVX512_TAIL_WIDE)
 }
 
-/* The row form at batch 1, 16 entries a step: their codes pick their
- * weights out of the 16-entry codebook held in one register (vpermps), their
- * columns gather their activations (vgatherdps), one FMA adds the 16
- * products to 16 partial sums, and a row's last 0-15 entries take one
- * masked step (masked-off lanes are not loaded). The partial sums are added
- * at the row's end, so a row sums in another order than in the other
- * variants' row form (still the same order on every PE count). Codes of at
- * most 4 bits: the row form exists only for those (layout.h). */
+/* The row form at batch 1, 24 entries a step. Sixteen of them: their
+ * codes pick their weights out of the 16-entry codebook held in one
+ * register (vpermps), their columns gather their activations (vgatherdps),
+ * one FMA adds the 16 products to 16 partial sums. The other eight go
+ * through scalar loads into four more sums (as the AVX2 variant's row
+ * form): a gather here costs about 1.1 cycles an element whatever the
+ * unrolling (16-element gathers, activations in L1: 0.345 ns an element,
+ * scalar loads 0.18), and the scalar loads run beside it. A row's last
+ * 0-23 entries take masked gather steps (masked-off lanes are not loaded).
+ * The sums are added at the row's end, so a row sums in another order than
+ * in the other variants' row form (still the same order on every PE
+ * count). Kernel alone and in eie-bench (NT-We-sized, one PE: cpu / float
+ * CSR per round 0.95-0.96 with gathers only, 0.86-0.87 with 16 + 8; 16 + 4
+ * gave 0.90-0.91, 16 + 12 0.88-0.89, 16 + 16 0.91-0.92). Codes of at most
+ * 4 bits: the row form exists only for those (layout.h). */
+#define ROWS_B1_GATHERED 16
+#define ROWS_B1_LOADED   8
 AVX512 static uint64_t rows_b1_avx512(const eie_pe_layer_t *L, const float *cb, const float *in,
                                       float *acc)
 {
@@ -1122,27 +1137,31 @@ AVX512 static uint64_t rows_b1_avx512(const eie_pe_layer_t *L, const float *cb, 
     const uint32_t *rptr = L->rptr;
     const __m512 book = _mm512_loadu_ps(cb); /* cb holds 256 floats */
     const __m512i low4 = _mm512_set1_epi32(15);
+    enum { STEP = ROWS_B1_GATHERED + ROWS_B1_LOADED };
     for (uint32_t r = 0; r < L->n_rows; r++) {
         const uint16_t *e = ent + rptr[r], *end = ent + rptr[r + 1];
-        __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-        for (; end - e >= 32; e += 32) {
-            __m512i w0 = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)e));
-            __m512i w1 = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(e + 16)));
-            __m512 x0 = _mm512_i32gather_ps(_mm512_srli_epi32(w0, 4), in, 4);
-            __m512 x1 = _mm512_i32gather_ps(_mm512_srli_epi32(w1, 4), in, 4);
-            s0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_and_si512(w0, low4), book), x0, s0);
-            s1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_and_si512(w1, low4), book), x1, s1);
+        __m512 v = _mm512_setzero_ps();
+        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+        for (; end - e >= STEP; e += STEP) {
+            __m512i w16 = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)e));
+            __m512 x = _mm512_i32gather_ps(_mm512_srli_epi32(w16, 4), in, 4);
+            v = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_and_si512(w16, low4), book), x, v);
+            for (int q = ROWS_B1_GATHERED; q < STEP; q += 4) {
+                uint64_t w;
+                memcpy(&w, e + q, sizeof w);
+                ROWS_B1_STEP4(FIELD_BEXTR, MADD_FUSED, w, s0, s1, s2, s3);
+            }
         }
         for (; e < end; e += 16) {
             size_t t = (size_t)(end - e);
             __mmask16 m = t >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << t) - 1);
-            __m512i w = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, e));
+            __m512i w16 = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, e));
             __m512 x =
-                _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, _mm512_srli_epi32(w, 4), in, 4);
-            s0 = _mm512_mask3_fmadd_ps(_mm512_permutexvar_ps(_mm512_and_si512(w, low4), book), x,
-                                       s0, m);
+                _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, _mm512_srli_epi32(w16, 4), in, 4);
+            v = _mm512_mask3_fmadd_ps(_mm512_permutexvar_ps(_mm512_and_si512(w16, low4), book), x,
+                                      v, m);
         }
-        acc[r] = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+        acc[r] = _mm512_reduce_add_ps(v) + ((s0 + s1) + (s2 + s3));
     }
     return rptr[L->n_rows];
 }
