@@ -1126,8 +1126,14 @@ spmv_wide_b1_avx512(const eie_pe_layer_t *L, const float *cb, const uint32_t *ac
  * in the other variants' row form (still the same order on every PE
  * count). Kernel alone and in eie-bench (NT-We-sized, one PE: cpu / float
  * CSR per round 0.95-0.96 with gathers only, 0.86-0.87 with 16 + 8; 16 + 4
- * gave 0.90-0.91, 16 + 12 0.88-0.89, 16 + 16 0.91-0.92). Codes of at most
- * 4 bits: the row form exists only for those (layout.h). */
+ * gave 0.90-0.91, 16 + 12 0.88-0.89, 16 + 16 0.91-0.92). The trade: in
+ * this VM's slow stretches (the cores probe's reads 40% slower, likely a
+ * busy sibling thread on the core) scalar loads slow far more than
+ * gathers, and the loop alone ran 0.48 ns an entry against 0.39 for
+ * gathers only (0.30 against 0.34 otherwise); with all 24 gathered (the
+ * eight by an 8-lane gather, the same bits) it ran 25% slower than gathers
+ * only, so it cannot stand in for the loads where they slow down.
+ * Codes of at most 4 bits: the row form exists only for those (layout.h). */
 #define ROWS_B1_GATHERED 16
 #define ROWS_B1_LOADED   8
 AVX512 static uint64_t rows_b1_avx512(const eie_pe_layer_t *L, const float *cb, const float *in,
