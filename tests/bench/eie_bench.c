@@ -390,6 +390,8 @@ typedef struct row {
     int T;
     double t[M_MAX];
     int best_bl, best_forced;
+    double per_round; /* median of cpu / best within a round; 0 if none */
+    int won, rounds;  /* rounds cpu was the faster of the two */
 } row_t;
 
 static double best_blas(const row_t *r, int n_blas)
@@ -668,8 +670,11 @@ int main(int argc, char **argv)
                     int ahead = 0;
                     for (int r = 0; r < o.reps; r++)
                         ahead += pr[r] < 1.0;
+                    rw->per_round = bench_median(pr, o.reps);
+                    rw->won = ahead;
+                    rw->rounds = o.reps;
                     printf("  per round: cpu/%s %.2f, cpu ahead %d/%d",
-                           bl_method_name(rw->best_bl), bench_median(pr, o.reps), ahead, o.reps);
+                           bl_method_name(rw->best_bl), rw->per_round, ahead, o.reps);
                 }
                 for (int mi = M_BL0; mi < M_BLAS; mi++)
                     free(paired[mi]);
@@ -724,9 +729,12 @@ int main(int argc, char **argv)
         if (cpu <= 0)
             continue;
         if (best > 0 && cpu > best) {
-            printf("%s %s B%zu T%d: cpu %.2fx slower than %s\n",
-                   lost++ ? "  " : "cpu loses:", rw->layer, rw->B, rw->T, cpu / best,
-                   bl_method_name(rw->best_bl));
+            printf("%s %s B%zu T%d: cpu %.2fx slower than %s", lost++ ? "  " : "cpu loses:",
+                   rw->layer, rw->B, rw->T, cpu / best, bl_method_name(rw->best_bl));
+            if (rw->rounds > 0)
+                printf(" (per round %.2f, cpu ahead in %d of %d)", rw->per_round, rw->won,
+                       rw->rounds);
+            printf("\n");
         }
         if (bb > 0 && cpu > bb)
             printf("%s %s B%zu T%d: cpu %.2fx slower than OpenBLAS\n",
