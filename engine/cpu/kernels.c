@@ -223,14 +223,14 @@ INLINE uint64_t spmv_wide_b1(const eie_pe_layer_t *L, const float *cb, const uin
  * fusing and masking): NT-We 158 vs 245 us at 1 PE and 84 vs 165 at 2,
  * Alex-7-sized 348 vs 452 at 2, NT-LSTM 232 vs 263 at 1, NT-Wd (short
  * rows) 490 vs 538 at 1 and even at 2. */
-/* Four narrow row entries (col << 4 | code) of one 64-bit word into four
- * running sums. */
-#define ROWS_B1_STEP4(FIELD, MADD, w, s0, s1, s2, s3)                                              \
+/* Four narrow row entries (col << 4 | code) of one 64-bit word, of weights
+ * W0..W3, into four running sums. */
+#define ROWS_B1_STEP4(FIELD, MADD, w, W0, W1, W2, W3, s0, s1, s2, s3)                              \
     do {                                                                                           \
-        s0 = MADD(cb[FIELD(w, 0, 4)], in[FIELD(w, 4, 12)], s0);                                    \
-        s1 = MADD(cb[FIELD(w, 16, 4)], in[FIELD(w, 20, 12)], s1);                                  \
-        s2 = MADD(cb[FIELD(w, 32, 4)], in[FIELD(w, 36, 12)], s2);                                  \
-        s3 = MADD(cb[FIELD(w, 48, 4)], in[FIELD(w, 52, 12)], s3);                                  \
+        s0 = MADD(W0, in[FIELD(w, 4, 12)], s0);                                                    \
+        s1 = MADD(W1, in[FIELD(w, 20, 12)], s1);                                                   \
+        s2 = MADD(W2, in[FIELD(w, 36, 12)], s2);                                                   \
+        s3 = MADD(W3, in[FIELD(w, 52, 12)], s3);                                                   \
     } while (0)
 #define SPMV_ROWS_B1_BODY(FIELD, MADD)                                                             \
     const uint16_t *ent = L->rent;                                                                 \
@@ -241,7 +241,8 @@ INLINE uint64_t spmv_wide_b1(const eie_pe_layer_t *L, const float *cb, const uin
         uint64_t w;                                                                                \
         for (; end - e >= 4; e += 4) {                                                             \
             memcpy(&w, e, 8);                                                                      \
-            ROWS_B1_STEP4(FIELD, MADD, w, s0, s1, s2, s3);                                         \
+            ROWS_B1_STEP4(FIELD, MADD, w, cb[FIELD(w, 0, 4)], cb[FIELD(w, 16, 4)],                 \
+                          cb[FIELD(w, 32, 4)], cb[FIELD(w, 48, 4)], s0, s1, s2, s3);               \
         }                                                                                          \
         size_t t = (size_t)(end - e);                                                              \
         memcpy(&w, e, 8);                                                                          \
@@ -1116,24 +1117,29 @@ spmv_wide_b1_avx512(const eie_pe_layer_t *L, const float *cb, const uint32_t *ac
 /* The row form at batch 1, 24 entries a step. Sixteen of them: their
  * codes pick their weights out of the 16-entry codebook held in one
  * register (vpermps), their columns gather their activations (vgatherdps),
- * one FMA adds the 16 products to 16 partial sums. The other eight go
- * through scalar loads into four more sums (as the AVX2 variant's row
- * form): a gather here costs about 1.1 cycles an element whatever the
- * unrolling (16-element gathers, activations in L1: 0.345 ns an element,
+ * one FMA adds the 16 products to 16 partial sums. The other eight take
+ * their weights from the same register (one more vpermps, its lanes moved
+ * out by shuffles) and their activations by scalar loads, into four more
+ * sums. A gather here costs about 1.1 cycles an element however it is
+ * unrolled (16-element gathers, activations in L1: 0.345 ns an element,
  * scalar loads 0.18), and the scalar loads run beside it. A row's last
  * 0-23 entries take masked gather steps (masked-off lanes are not loaded).
  * The sums are added at the row's end, so a row sums in another order than
  * in the other variants' row form (still the same order on every PE
- * count). Kernel alone and in eie-bench (NT-We-sized, one PE: cpu / float
- * CSR per round 0.95-0.96 with gathers only, 0.86-0.87 with 16 + 8; 16 + 4
- * gave 0.90-0.91, 16 + 12 0.88-0.89, 16 + 16 0.91-0.92). The trade: in
- * this VM's slow stretches (the cores probe's reads 40% slower, likely a
- * busy sibling thread on the core) scalar loads slow far more than
- * gathers, and the loop alone ran 0.48 ns an entry against 0.39 for
- * gathers only (0.30 against 0.34 otherwise); with all 24 gathered (the
- * eight by an 8-lane gather, the same bits) it ran 25% slower than gathers
- * only, so it cannot stand in for the loads where they slow down.
- * Codes of at most 4 bits: the row form exists only for those (layout.h). */
+ * count).
+ *
+ * eie-bench, NT-We-sized, one PE, cpu / float CSR per round: gathers only
+ * 0.95-0.97; 16 + 8 with the eight's weights loaded through the entry
+ * (cb[code]) 0.85-0.86; with them from the register 0.79-0.80 (16 + 16
+ * the same, 0.78-0.79). Loaded weights also cost the most in this VM's
+ * slow stretches (the cores probe's reads 40% slower, likely a busy
+ * sibling thread on the core), where scalar loads slow far more than
+ * gathers: the loop alone ran 0.48-0.52 ns an entry with loaded weights,
+ * 0.44-0.45 with the register's, 0.41-0.43 gathers only (fast: 0.32-0.35,
+ * 0.30-0.32, 0.34-0.36). All 24 gathered (the eight by an 8-lane gather:
+ * the same bits) ran 25% slower than gathers only, so it cannot stand in
+ * where the loads slow down. Codes of at most 4 bits: the row form exists
+ * only for those (layout.h). */
 #define ROWS_B1_GATHERED 16
 #define ROWS_B1_LOADED   8
 AVX512 static uint64_t rows_b1_avx512(const eie_pe_layer_t *L, const float *cb, const float *in,
@@ -1152,11 +1158,17 @@ AVX512 static uint64_t rows_b1_avx512(const eie_pe_layer_t *L, const float *cb, 
             __m512i w16 = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)e));
             __m512 x = _mm512_i32gather_ps(_mm512_srli_epi32(w16, 4), in, 4);
             v = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_and_si512(w16, low4), book), x, v);
-            for (int q = ROWS_B1_GATHERED; q < STEP; q += 4) {
-                uint64_t w;
-                memcpy(&w, e + q, sizeof w);
-                ROWS_B1_STEP4(FIELD_BEXTR, MADD_FUSED, w, s0, s1, s2, s3);
-            }
+            /* the eight's weights by one vpermps too (the index's low 4
+               bits are the code), their activations by scalar loads */
+            __m256i w8 =
+                _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(e + ROWS_B1_GATHERED)));
+            vf8 wt = (vf8)_mm512_castps512_ps256(
+                _mm512_permutexvar_ps(_mm512_castsi256_si512(w8), book));
+            uint64_t a, b;
+            memcpy(&a, e + ROWS_B1_GATHERED, sizeof a);
+            memcpy(&b, e + ROWS_B1_GATHERED + 4, sizeof b);
+            ROWS_B1_STEP4(FIELD_BEXTR, MADD_FUSED, a, wt[0], wt[1], wt[2], wt[3], s0, s1, s2, s3);
+            ROWS_B1_STEP4(FIELD_BEXTR, MADD_FUSED, b, wt[4], wt[5], wt[6], wt[7], s0, s1, s2, s3);
         }
         for (; e < end; e += 16) {
             size_t t = (size_t)(end - e);
