@@ -209,6 +209,16 @@ INLINE uint64_t spmv_wide_b1(const eie_pe_layer_t *L, const float *cb, const uin
 }
 /* clang-format on */
 
+/* Four narrow row entries (col << 4 | code) of one 64-bit word, of weights
+ * W0..W3, into four running sums. */
+#define ROWS_B1_STEP4(FIELD, MADD, w, W0, W1, W2, W3, s0, s1, s2, s3)                              \
+    do {                                                                                           \
+        s0 = MADD(W0, in[FIELD(w, 4, 12)], s0);                                                    \
+        s1 = MADD(W1, in[FIELD(w, 20, 12)], s1);                                                   \
+        s2 = MADD(W2, in[FIELD(w, 36, 12)], s2);                                                   \
+        s3 = MADD(W3, in[FIELD(w, 52, 12)], s3);                                                   \
+    } while (0)
+
 /* The row form (kernels.h): four partial sums, so that the adds of one step
  * are independent. MADD(a, b, c) is c + a * b: rounded twice in the scalar
  * reference, fused in the SIMD variant (the build stops the compiler from
@@ -223,15 +233,6 @@ INLINE uint64_t spmv_wide_b1(const eie_pe_layer_t *L, const float *cb, const uin
  * fusing and masking): NT-We 158 vs 245 us at 1 PE and 84 vs 165 at 2,
  * Alex-7-sized 348 vs 452 at 2, NT-LSTM 232 vs 263 at 1, NT-Wd (short
  * rows) 490 vs 538 at 1 and even at 2. */
-/* Four narrow row entries (col << 4 | code) of one 64-bit word, of weights
- * W0..W3, into four running sums. */
-#define ROWS_B1_STEP4(FIELD, MADD, w, W0, W1, W2, W3, s0, s1, s2, s3)                              \
-    do {                                                                                           \
-        s0 = MADD(W0, in[FIELD(w, 4, 12)], s0);                                                    \
-        s1 = MADD(W1, in[FIELD(w, 20, 12)], s1);                                                   \
-        s2 = MADD(W2, in[FIELD(w, 36, 12)], s2);                                                   \
-        s3 = MADD(W3, in[FIELD(w, 52, 12)], s3);                                                   \
-    } while (0)
 #define SPMV_ROWS_B1_BODY(FIELD, MADD)                                                             \
     const uint16_t *ent = L->rent;                                                                 \
     const uint32_t *rptr = L->rptr;                                                                \
@@ -1140,8 +1141,6 @@ spmv_wide_b1_avx512(const eie_pe_layer_t *L, const float *cb, const uint32_t *ac
  * the same bits) ran 25% slower than gathers only, so it cannot stand in
  * where the loads slow down. Codes of at most 4 bits: the row form exists
  * only for those (layout.h). */
-#define ROWS_B1_GATHERED 16
-#define ROWS_B1_LOADED   8
 AVX512 static uint64_t rows_b1_avx512(const eie_pe_layer_t *L, const float *cb, const float *in,
                                       float *acc)
 {
@@ -1149,7 +1148,7 @@ AVX512 static uint64_t rows_b1_avx512(const eie_pe_layer_t *L, const float *cb, 
     const uint32_t *rptr = L->rptr;
     const __m512 book = _mm512_loadu_ps(cb); /* cb holds 256 floats */
     const __m512i low4 = _mm512_set1_epi32(15);
-    enum { STEP = ROWS_B1_GATHERED + ROWS_B1_LOADED };
+    enum { STEP = 24 }; /* 16 gathered, 8 loaded */
     for (uint32_t r = 0; r < L->n_rows; r++) {
         const uint16_t *e = ent + rptr[r], *end = ent + rptr[r + 1];
         __m512 v = _mm512_setzero_ps();
@@ -1160,13 +1159,12 @@ AVX512 static uint64_t rows_b1_avx512(const eie_pe_layer_t *L, const float *cb, 
             v = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_and_si512(w16, low4), book), x, v);
             /* the eight's weights by one vpermps too (the index's low 4
                bits are the code), their activations by scalar loads */
-            __m256i w8 =
-                _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(e + ROWS_B1_GATHERED)));
+            __m256i w8 = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(e + 16)));
             vf8 wt = (vf8)_mm512_castps512_ps256(
                 _mm512_permutexvar_ps(_mm512_castsi256_si512(w8), book));
             uint64_t a, b;
-            memcpy(&a, e + ROWS_B1_GATHERED, sizeof a);
-            memcpy(&b, e + ROWS_B1_GATHERED + 4, sizeof b);
+            memcpy(&a, e + 16, sizeof a);
+            memcpy(&b, e + 20, sizeof b);
             ROWS_B1_STEP4(FIELD_BEXTR, MADD_FUSED, a, wt[0], wt[1], wt[2], wt[3], s0, s1, s2, s3);
             ROWS_B1_STEP4(FIELD_BEXTR, MADD_FUSED, b, wt[4], wt[5], wt[6], wt[7], s0, s1, s2, s3);
         }
