@@ -376,10 +376,17 @@ size_t eie_cpu_batch_stride(size_t B)
 }
 
 /* Per entry, kernels alone, Alex-7-sized, 1 PE, dense inputs, same process:
- * S 16 0.55 vs 0.88 ns (row vs column form), S 8 0.48 vs 0.64, S 4 0.55 vs
- * 0.55, S 2 0.65 vs 0.63. So from S 8 on the row form pays with three
- * quarters of the columns active; below, only where nearly all are (as at
- * batch 1, where skipping would save at most an eighth of the work).
+ * S 16 0.55 vs 0.88 ns (row vs column form), S 8 0.48 vs 0.64, S 2 0.65 vs
+ * 0.63. At S 4 the two were level (0.55) until the row form took its
+ * weights from the codebook register (rows_batch_book); in place, eie-bench
+ * batch 4, one thread, every row walked against only the active columns'
+ * entries, three alternations: Alex-6 (82% of columns active) 1432-2258 vs
+ * 1769-2954 us, Alex-7 (83%) 641-940 vs 790-1344, Alex-8 (85%) 369-608 vs
+ * 552-881, VGG-7 (85%) 273-486 vs 398-605; the two meet near two thirds
+ * active (VGG-6's 56% stays faster in the column form: 1619-2621 vs
+ * 2424-4884). So from S 4 on the row form pays with three quarters of the
+ * columns active; at S 2 and 1 only where nearly all are (as at batch 1,
+ * where skipping would save at most an eighth of the work).
  *
  * At batch 1 the two forms cost about the same an entry (AVX-512: a gather
  * of 16 activations against a permute and 16 scalar adds, 0.32-0.36 ns
@@ -394,7 +401,7 @@ size_t eie_cpu_batch_stride(size_t B)
  * it wins up to about rows / cols PEs. */
 bool eie_cpu_rows_pay(size_t S, size_t n_active, size_t cols, size_t rows)
 {
-    if (S >= 8)
+    if (S >= 4)
         return n_active * 4 >= cols * 3;
     return n_active >= cols - cols / 8 && (S > 1 || rows < 2 * cols);
 }

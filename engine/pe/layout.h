@@ -13,7 +13,7 @@
  *
  * A layer may also keep each PE's entries row by row (the row form), in
  * column order, for runs that find most columns active: a batch-1 run with
- * nearly every activation nonzero (LSTM gates), a batch of 8 or more (a
+ * nearly every activation nonzero (LSTM gates), a batch of 4 or more (a
  * column is skipped only if all its lanes are zero), a convolution
  * (graph.c). Skipping saves little there, and a row's sums need no store
  * per entry (kernels.h). Narrow: uint16 = col << 4 | code (cols <= 4096,

@@ -373,6 +373,51 @@ Test(cpu, tall_dense_batch_1_inputs_keep_the_column_form)
     }
 }
 
+/* A batch of 4 takes the row form when at least 3/4 of its columns are
+ * active in some sample (a batch of ReLU outputs of AlexNet's FC layers
+ * finds 82-85%), else the column form: kernels.c, eie_cpu_rows_pay. Each
+ * sample's outputs are the bits of that sample run alone (batch 1, where
+ * half-zero inputs take the column form), on every PE count. */
+Test(cpu, a_batch_of_4_with_three_quarters_active_takes_the_row_form)
+{
+    enum { R = 300, C = 200, B = 4 };
+    static const size_t n_active[] = {C * 3 / 4, C * 3 / 4 - 1};
+    eie_builder_t *b;
+    eie_error_t err;
+    uint64_t seed = 59;
+    eie_builder_init("batch4", "", "", "", &b, &err);
+    cr_assert_eq(th_add_random_fc(b, R, C, 0.2, 4, &seed, &err), 0);
+    eie_model_t *m = th_load_builder(b);
+    eie_layer_info_t li;
+    eie_model_layer_info(m, 0, &li);
+    for (size_t k = 0; k < 2; k++) {
+        /* column j < n_active is nonzero in sample j mod 4 alone */
+        float x[B * C] = {0}, y[B * R], y1[B * R], alone[B * R];
+        for (size_t j = 0; j < n_active[k]; j++)
+            x[(j % B) * C + j] = 0.25f + (float)(j % 7) * 0.5f - (j % 3 == 0 ? 2.0f : 0.0f);
+        for (size_t s = 0; s < B; s++) {
+            eie_run_info_t info;
+            run_on_pes(m, 1, x + s * C, 1, 1, alone + s * R, &info);
+            cr_assert_lt(info.entries, li.nnz, "sample %zu alone: the column form", s);
+        }
+        static const unsigned pes[] = {1, 2, 3};
+        for (size_t pi = 0; pi < 3; pi++) {
+            eie_run_info_t info;
+            run_on_pes(m, pes[pi], x, B, 1, pi == 0 ? y1 : y, &info);
+            if (k == 0)
+                cr_assert_eq(info.entries, li.nnz, "%zu of %d active, %u PEs: the row form",
+                             n_active[k], C, pes[pi]);
+            else
+                cr_assert_lt(info.entries, li.nnz, "%zu of %d active, %u PEs: the column form",
+                             n_active[k], C, pes[pi]);
+            cr_assert(memcmp(pi == 0 ? y1 : y, alone, sizeof alone) == 0,
+                      "%zu active, %u PEs: not each sample's bits alone", n_active[k], pes[pi]);
+        }
+    }
+    eie_model_free(m);
+    eie_builder_free(b);
+}
+
 /* The row form is built for every layer (batches use it whatever the
  * input; batch 1 where it is dense): the net's layout bytes are those of
  * the layers packed that way; with cpu_column_only, or a layout limit the
