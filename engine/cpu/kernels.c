@@ -534,7 +534,12 @@ static int supported_always(void)
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
-#define AVX2_BMI                   __attribute__((target("avx2,fma,bmi")))
+/* Each SIMD kernel starts on a 64-byte boundary, so that where its loops
+ * fall in the fetch blocks depends on its own code alone: an unrelated
+ * change elsewhere in the file moved the column walk's start from 0x50 to
+ * 0xb0 past a line and made Alex-7 at batch 2 run 511-531 us instead of
+ * 589-606 (the same instructions). */
+#define AVX2_BMI                   __attribute__((target("avx2,fma,bmi"), aligned(64)))
 #define FIELD_BEXTR(w, start, len) _bextr_u64((w), (start), (len))
 #define MADD_FUSED(a, b, c)        __builtin_fmaf((a), (b), (c))
 
@@ -709,14 +714,18 @@ DEFINE_BATCH_VEC(spmv_wide_vec, uint32_t, 8, 255)
  * acc's (the earlier spans'), so a row walked in spans gets the bits of
  * the row walked whole. STEP(V, NV, s, w) adds entry w's products to s. */
 /* s[i] += v * the NV vectors at x: one entry's products, the weight rounded
- * into each product before the add; v a float, or (NV 1) a V of it. */
+ * into each product before the add; v a float, or (NV 1) a V of it. The
+ * activations are read through a may_alias vector type: GCC loaded a
+ * memcpy of 8 bytes (2 lanes) into a general register and moved it over
+ * (vmovq), which made batch 2 slower than batch 4 (NT-We 116-119 us
+ * against 100-105). */
 #define ROW_MADD(V, NV, s, v, x)                                                                   \
     do {                                                                                           \
         const __typeof__(v) mv_ = (v); /* names apart from the callers' */                        \
         const float *mx_ = (x);                                                                    \
+        typedef V vload_t_ __attribute__((aligned(4), may_alias));                                 \
         for (int i_ = 0; i_ < (NV); i_++) {                                                        \
-            V xi_;                                                                                 \
-            memcpy(&xi_, mx_ + i_ * (sizeof(V) / sizeof(float)), sizeof xi_);                      \
+            V xi_ = *(const vload_t_ *)(mx_ + i_ * (sizeof(V) / sizeof(float)));                   \
             (s)[i_] += mv_ * xi_;                                                                  \
         }                                                                                          \
     } while (0)
@@ -839,12 +848,12 @@ DEFINE_ROWS_BATCH_VEC(vf8, 1)
 DEFINE_ROWS_BATCH_VEC(vf8, 2)
 DEFINE_ROWS_BATCH_VEC(vf16, 1)
 
-#define DEFINE_ROWS_BATCH(SUFFIX, ATTR, LOCK4, V, B4, B8, B16)                                             \
+#define DEFINE_ROWS_BATCH(SUFFIX, ATTR, LOCK4, V, B2, B4, B8, B16)                                         \
     ATTR static uint64_t rows_batch_##SUFFIX(const eie_pe_layer_t *L, const float *cb,             \
                                              const float *in, size_t B, float *acc)                \
     {                                                                                              \
         switch (eie_cpu_batch_stride(B)) {                                                         \
-        case 2: return rows_batch_vf2x1(L, cb, in, acc);                                           \
+        case 2: return B2(L, cb, in, acc);                                                         \
         case 4: return B4(L, cb, in, acc);                                                         \
         case 8: return B8(L, cb, in, acc);                                                         \
         default: return B16(L, cb, in, acc);                                                       \
@@ -1044,7 +1053,8 @@ spmv_wide_b1_avx2(const eie_pe_layer_t *L, const float *cb, const uint32_t *acti
 
 DEFINE_KERNELS(avx2, AVX2_BMI, spmv_narrow_b1_avx2, spmv_wide_b1_avx2, spmv_narrow_vec,
                spmv_wide_vec)
-DEFINE_ROWS_BATCH(avx2, AVX2_BMI, 0, vf8, rows_batch_vf4x1, rows_batch_vf8x1, rows_batch_vf8x2)
+DEFINE_ROWS_BATCH(avx2, AVX2_BMI, 0, vf8, rows_batch_vf2x1, rows_batch_vf4x1, rows_batch_vf8x1,
+                  rows_batch_vf8x2)
 
 AVX2_BMI static void transpose16_avx2(const float *const *rows, size_t n, size_t B, float *out,
                                       size_t ob)
@@ -1062,7 +1072,7 @@ AVX2_BMI static void conv_out_avx2(const float *acc, unsigned lanes, uint32_t n_
 /* AVX-512 (F, BW, VL): the same bodies compiled for 512-bit registers, so a
  * 16-lane batch row is one zmm, and a leading-non-zero detection that takes
  * 16 columns a step and appends them with one compress. */
-#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,bmi,popcnt")))
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,bmi,popcnt"), aligned(64)))
 
 /* AVX-512: 16 entries a step; the tail's one masked load reads no entry
  * past the column (masked lanes do not fault). */
@@ -1221,7 +1231,7 @@ AVX512 static size_t active_avx512(const float *in, size_t n, size_t is_j, size_
     return active_from(in, j, n, is_j, is_b, B, active, n_active);
 }
 
-/* The batch row form where the codes fit 4 bits (S of 4, 8 or 16 lanes):
+/* The batch row form where the codes fit 4 bits (S of 2, 4, 8 or 16 lanes):
  * the codebook is one register, and an entry's weight is that register
  * permuted by the entry broadcast (vpermps reads each index's low 4 bits:
  * the code, in the narrow and the wide entry alike), its low S lanes. The
@@ -1231,7 +1241,10 @@ AVX512 static size_t active_avx512(const float *in, size_t n, size_t is_j, size_
  * (four rows in lock step, 64 entries a row, one Zen 5 core, activations
  * in L1): 16 lanes 0.43 -> 0.40 ns an entry (in L2 0.68 -> 0.65), 8 lanes
  * 0.365 -> 0.348, 4 lanes 0.363 -> 0.308; with no weight at all (one add
- * an entry, 16 lanes) it is 0.32, the floor of the activations' loads. */
+ * an entry, 16 lanes) it is 0.32, the floor of the activations' loads.
+ * At 2 lanes, in place (eie-bench, one thread, dense inputs): NT-We 99-102
+ * us against 116-119 for the generic step, NT-LSTM 124-128 against
+ * 146-160, level with 4 lanes (the same instructions, a narrower load). */
 typedef struct {
     unsigned char b[4];
 } bytes4_t;
@@ -1247,7 +1260,14 @@ AVX512 INLINE __m512i broadcast4_avx512(const void *p)
     return v;
 }
 
-/* A V of the codebook register's low lanes. */
+/* A V of the codebook register's low lanes (vf2: 8 bytes, in an xmm). */
+AVX512 INLINE vf2 book_vf2(__m512 w)
+{
+    __m128 lo = _mm512_castps512_ps128(w);
+    vf2 v;
+    memcpy(&v, &lo, sizeof v);
+    return v;
+}
 AVX512 INLINE vf4 book_vf4(__m512 w)
 {
     return (vf4)_mm512_castps512_ps128(w);
@@ -1288,6 +1308,7 @@ AVX512 INLINE vf16 book_vf16(__m512 w)
         return GENERIC(L, cb, in, acc);                                                            \
     }
 /* clang-format on */
+DEFINE_ROWS_BATCH_BOOK(vf2, rows_batch_vf2x1)
 DEFINE_ROWS_BATCH_BOOK(vf4, rows_batch_vf4x1)
 DEFINE_ROWS_BATCH_BOOK(vf8, rows_batch_vf8x1)
 DEFINE_ROWS_BATCH_BOOK(vf16, rows_batch_vf16x1)
@@ -1301,7 +1322,8 @@ static int supported_avx512(void)
 
 DEFINE_KERNELS(avx512, AVX512, spmv_narrow_b1_avx512, spmv_wide_b1_avx512, spmv_narrow_vec,
                spmv_wide_vec)
-DEFINE_ROWS_BATCH(avx512, AVX512, 1, vf16, rows_batch_vf4_avx512, rows_batch_vf8_avx512,
+DEFINE_ROWS_BATCH(avx512, AVX512, 1, vf16, rows_batch_vf2_avx512, rows_batch_vf4_avx512,
+                  rows_batch_vf8_avx512,
                   rows_batch_vf16_avx512)
 
 /* A 16 x 16 transpose in registers: pairs of rows interleaved (unpack),
