@@ -374,44 +374,60 @@ Test(cpu, tall_dense_batch_1_inputs_keep_the_column_form)
 }
 
 /* A batch of 4 takes the row form when at least 3/4 of its columns are
- * active in some sample (a batch of ReLU outputs of AlexNet's FC layers
- * finds 82-85%), else the column form: kernels.c, eie_cpu_rows_pay. Each
+ * active in some sample, else the column form (kernels.c,
+ * eie_cpu_rows_pay). A batch of 2 whose samples find few columns active
+ * each goes sample by sample through the batch-1 column walk (cpu.c,
+ * split_pays): here with 170 of 200 columns active in the union and 200
+ * summed over the two, against 340 when both find the same 170. Each
  * sample's outputs are the bits of that sample run alone (batch 1, where
- * half-zero inputs take the column form), on every PE count. */
-Test(cpu, a_batch_of_4_with_three_quarters_active_takes_the_row_form)
+ * these inputs take the column form), on every PE count, whichever form
+ * the batch takes. */
+Test(cpu, small_batches_take_the_row_form_the_column_form_or_go_sample_by_sample)
 {
-    enum { R = 300, C = 200, B = 4 };
-    static const size_t n_active[] = {C * 3 / 4, C * 3 / 4 - 1};
+    enum { R = 300, C = 200, BMAX = 4 };
+    static const struct {
+        size_t B, n_active;
+        int apart; /* sample s: columns [s * 70, s * 70 + 100), else all n_active */
+        const char *form;
+    } cases[] = {{4, C * 3 / 4, 0, "rows"},
+                 {4, C * 3 / 4 - 1, 0, "columns"},
+                 {2, 170, 1, "split"},
+                 {2, 170, 0, "columns"}};
     eie_builder_t *b;
     eie_error_t err;
     uint64_t seed = 59;
-    eie_builder_init("batch4", "", "", "", &b, &err);
+    eie_builder_init("small-batches", "", "", "", &b, &err);
     cr_assert_eq(th_add_random_fc(b, R, C, 0.2, 4, &seed, &err), 0);
     eie_model_t *m = th_load_builder(b);
     eie_layer_info_t li;
     eie_model_layer_info(m, 0, &li);
-    for (size_t k = 0; k < 2; k++) {
-        /* column j < n_active is nonzero in sample j mod 4 alone */
-        float x[B * C] = {0}, y[B * R], y1[B * R], alone[B * R];
-        for (size_t j = 0; j < n_active[k]; j++)
-            x[(j % B) * C + j] = 0.25f + (float)(j % 7) * 0.5f - (j % 3 == 0 ? 2.0f : 0.0f);
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        size_t B = cases[k].B;
+        float x[BMAX * C] = {0}, y[BMAX * R], y1[BMAX * R], alone[BMAX * R];
+        for (size_t s = 0; s < B; s++)
+            for (size_t j = 0; j < cases[k].n_active; j++)
+                if (!cases[k].apart || (j >= s * 70 && j < s * 70 + 100))
+                    x[s * C + j] = 0.25f + (float)((j + s) % 7) * 0.5f - (j % 3 == 0 ? 2.0f : 0.0f);
+        uint64_t alone_entries = 0;
         for (size_t s = 0; s < B; s++) {
             eie_run_info_t info;
             run_on_pes(m, 1, x + s * C, 1, 1, alone + s * R, &info);
             cr_assert_lt(info.entries, li.nnz, "sample %zu alone: the column form", s);
+            alone_entries += info.entries;
         }
         static const unsigned pes[] = {1, 2, 3};
         for (size_t pi = 0; pi < 3; pi++) {
             eie_run_info_t info;
             run_on_pes(m, pes[pi], x, B, 1, pi == 0 ? y1 : y, &info);
-            if (k == 0)
-                cr_assert_eq(info.entries, li.nnz, "%zu of %d active, %u PEs: the row form",
-                             n_active[k], C, pes[pi]);
-            else
-                cr_assert_lt(info.entries, li.nnz, "%zu of %d active, %u PEs: the column form",
-                             n_active[k], C, pes[pi]);
-            cr_assert(memcmp(pi == 0 ? y1 : y, alone, sizeof alone) == 0,
-                      "%zu active, %u PEs: not each sample's bits alone", n_active[k], pes[pi]);
+            const char *form = info.entries == li.nnz              ? "rows"
+                               : info.entries == alone_entries ? "split"
+                                                               : "columns";
+            cr_assert_str_eq(form, cases[k].form,
+                             "batch %zu, %zu of %d active, %u PEs: %lu entries walked", B,
+                             cases[k].n_active, C, pes[pi], (unsigned long)info.entries);
+            cr_assert(memcmp(pi == 0 ? y1 : y, alone, B * R * sizeof(float)) == 0,
+                      "batch %zu %s, %u PEs: not each sample's bits alone", B, cases[k].form,
+                      pes[pi]);
         }
     }
     eie_model_free(m);
