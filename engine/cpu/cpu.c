@@ -399,69 +399,6 @@ typedef struct view {
 
 #define OUT_BLOCK 16u
 
-/*
- * A batch of 2 sparse samples, one sample at a time: the batch-1 column
- * walk (a permute for 16 products, one scalar add an entry: 0.30-0.32 ns an
- * entry on Zen 5) costs about half what an entry of the 2-lane column walk
- * does (a pair of sums loaded, added and stored: 0.57 ns) and 0.72 of the
- * batch row form's (0.43, over every entry). So a batch of 2 whose samples
- * each find few columns active walks fewer entry-nanoseconds sample by
- * sample, though the union of their columns is larger than each: Alex-7,
- * whose ReLU inputs are 35% nonzero, finds 58% of its columns active in
- * the union and 70% summed over the two. The estimate compares the summed
- * columns with what the batch would walk, in units of the batch-1 entry,
- * with 15% margin: SPLIT_ROWS (the row form, every column) 1.39 / 1.15,
- * SPLIT_COLS (the column walk) 1.84 / 1.15. At batch 3 and 4 the same
- * estimate (2.06 for the 4-lane column walk) chose the split where it was
- * up to 20% slower in place (Alex-8, VGG-7, VGG-8), so those batches stay
- * whole. Every form rounds each product and adds a row's products in
- * column order, so the bits are those of the batch (kernels.h); the fused
- * batch-1 row form is never taken here.
- */
-#define SPLIT_ROWS 121u
-#define SPLIT_COLS 160u
-
-/* Whether PE layer L's run of B samples (view in) goes sample by sample,
- * given n_active columns active in the union; counts in scratch (cols +
- * EIE_ACTIVE_SLACK). The samples' batch-1 sums go past the batch's in acc
- * (run_split), which has room for them from 8 rows on. */
-static bool split_pays(const eie_cpu_kernel_t *k, const eie_cpu_fc_t *cf, const eie_pe_layer_t *L,
-                       view_t in, size_t B, size_t n_active, uint32_t *scratch)
-{
-    if (B != 2 || L->n_rows < 8 || n_active == 0)
-        return false;
-    bool rows = (L->rent || L->rentw) && in.si == B && in.sb == 1 &&
-                eie_cpu_rows_pay(B, n_active, cf->cols, cf->rows);
-    uint64_t batch = rows ? (uint64_t)SPLIT_ROWS * cf->cols : (uint64_t)SPLIT_COLS * n_active;
-    uint64_t sum = 0;
-    for (size_t b = 0; b < B; b++)
-        sum += 100u * k->active(in.p + b * in.sb, cf->cols, in.si, 0, 1, scratch);
-    return sum < batch;
-}
-
-/* The run of split_pays, sample by sample: each sample's batch-1 sums go
- * past the batch's acc, then into it, lane b of row r at acc[r * S + b].
- * Returns the entries walked. */
-static uint64_t run_split(const eie_cpu_kernel_t *k, const eie_cpu_fc_t *cf,
-                          const eie_pe_layer_t *L, view_t in, size_t B, uint32_t *active,
-                          float *acc)
-{
-    size_t S = eie_cpu_batch_stride(B), blk = (size_t)L->n_rows + EIE_ACC_SLACK;
-    float *one = acc + (size_t)L->n_rows * S;
-    uint64_t walked = 0;
-    for (size_t b = 0; b < B; b++) {
-        float *ab = one + b * blk;
-        size_t n = k->active(in.p + b * in.sb, cf->cols, in.si, 0, 1, active);
-        memset(ab, 0, (size_t)L->n_rows * sizeof(float));
-        walked += (cf->wide ? k->spmv_wide : k->spmv_narrow)(L, cf->codebook, active, n,
-                                                             in.p + b * in.sb, in.si, 0, 1, ab);
-    }
-    for (uint32_t r = 0; r < L->n_rows; r++)
-        for (size_t b = 0; b < S; b++)
-            acc[(size_t)r * S + b] = b < B ? one[b * blk + r] : 0.0f;
-    return walked;
-}
-
 static void run_fc(cpu_job_t *job, const step_t *stp, unsigned pe, view_t in, view_t out,
                    size_t B)
 {
@@ -477,6 +414,9 @@ static void run_fc(cpu_job_t *job, const step_t *stp, unsigned pe, view_t in, vi
         job->nonzero_acts += n_active;
     float *acc = sc->acc;
     size_t S = eie_cpu_batch_stride(B);
+    /* the batch row form: a batch read feature-major, most columns active */
+    bool batch_rows = B > 1 && in.si == S && in.sb == 1 && (L->rent || L->rentw) &&
+                      eie_cpu_rows_pay(S, n_active, cf->cols, cf->rows);
     if (B == 1 && stp->dense_in && in.si == 1 && L->rent != NULL &&
         eie_cpu_rows_pay(1, n_active, cf->cols, cf->rows)) {
         /* Nearly every activation nonzero: skipping would save at most an
@@ -487,10 +427,10 @@ static void run_fc(cpu_job_t *job, const step_t *stp, unsigned pe, view_t in, vi
          * and after a ReLU a batch-1 run keeps the bits of the same row in a
          * batch. */
         sc->entries += k->rows_b1(L, cf->codebook, in.p, acc);
-    } else if (split_pays(k, cf, L, in, B, n_active, sc->active + cf->cols + EIE_ACTIVE_SLACK)) {
-        sc->entries += run_split(k, cf, L, in, B, sc->active, acc);
-    } else if (B > 1 && in.si == S && in.sb == 1 && (L->rent || L->rentw) &&
-               eie_cpu_rows_pay(S, n_active, cf->cols, cf->rows)) {
+    } else if (eie_cpu_split_pays(k, cf, L, in.p, in.si, in.sb, B, n_active, batch_rows,
+                                  sc->active + cf->cols + EIE_ACTIVE_SLACK)) {
+        sc->entries += eie_cpu_run_split(k, cf, L, in.p, in.si, in.sb, B, sc->active, acc);
+    } else if (batch_rows) {
         sc->entries += k->rows_batch(L, cf->codebook, in.p, B, acc);
     } else {
         memset(acc, 0, (size_t)L->n_rows * S * sizeof(float));

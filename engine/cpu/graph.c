@@ -108,7 +108,8 @@ typedef struct gpe {
     float *acc;       /* max local rows * EIE_CONV_LANES (>= BLK) + EIE_ACC_SLACK */
     float *z;         /* up to BLK lanes feature-major (col * S + b), BLK x max cols: an
                          LSTM's [x_t, h_{t-1}], an fc's input for the row form */
-    uint32_t *active; /* max cols + EIE_ACTIVE_SLACK */
+    uint32_t *active; /* 2 x (max cols + EIE_ACTIVE_SLACK): a node's active columns, and
+                         past cols + EIE_ACTIVE_SLACK eie_cpu_split_pays's scratch */
     uint64_t entries, acts;
     uint64_t nz; /* nonzero inputs of the conv this PE phased last */
     char pad[CACHE_LINE];
@@ -552,7 +553,8 @@ eie_status_t eie_cpu_graph_init(const eie_model_t *m, unsigned n_pes, const eie_
     for (unsigned p = 0; p < n_pes; p++) {
         g->pe[p].acc = alloc_aligned(((size_t)max_local * EIE_CONV_LANES + EIE_ACC_SLACK) *
                                      sizeof(float));
-        g->pe[p].active = alloc_aligned(g->blk_stride * sizeof(uint32_t));
+        /* twice: the second half is eie_cpu_split_pays's scratch */
+        g->pe[p].active = alloc_aligned(2 * g->blk_stride * sizeof(uint32_t));
         if (!g->pe[p].acc || !g->pe[p].active)
             goto nomem;
         g->acc[p] = g->pe[p].acc;
@@ -724,16 +726,26 @@ static void run_fc(gjob_t *job, const gnode_t *nd, unsigned p, size_t s0, size_t
         if (p == 0)
             sc->acts += n_active;
         size_t S = eie_cpu_batch_stride(L), is_j = 1, is_b = cols;
-        if (L > 1 && has_rows(nd, p) && eie_cpu_rows_pay(S, n_active, cols, rows)) {
-            /* the row form reads a batch feature-major: this PE's copy of it */
-            eie_cpu_transpose_share(g->k, in, cols, L, S, 0, 1, 1, sc->z);
-            in = sc->z;
-            is_j = S;
-            is_b = 1;
-        }
+        bool batch_rows = L > 1 && has_rows(nd, p) && eie_cpu_rows_pay(S, n_active, cols, rows);
         uint32_t n_rows;
-        sc->entries += spmv_rows(g, nd, p, sc->active, n_active, in, is_j, is_b, L, sc->acc, &S,
-                                 &n_rows);
+        if (!nd->exact &&
+            eie_cpu_split_pays(g->k, &nd->sh[0], &nd->sh[0].pe[p], in, is_j, is_b, L, n_active,
+                               batch_rows, sc->active + cols + EIE_ACTIVE_SLACK)) {
+            /* sparse pairs sample by sample (kernels.h): acc as the batch leaves it */
+            n_rows = nd->sh[0].pe[p].n_rows;
+            sc->entries += eie_cpu_run_split(g->k, &nd->sh[0], &nd->sh[0].pe[p], in, is_j, is_b, L,
+                                             sc->active, sc->acc);
+        } else {
+            if (batch_rows) {
+                /* the row form reads a batch feature-major: this PE's copy of it */
+                eie_cpu_transpose_share(g->k, in, cols, L, S, 0, 1, 1, sc->z);
+                in = sc->z;
+                is_j = S;
+                is_b = 1;
+            }
+            sc->entries +=
+                spmv_rows(g, nd, p, sc->active, n_active, in, is_j, is_b, L, sc->acc, &S, &n_rows);
+        }
         if (fc_staged(g, nd, B)) { /* the bias in place; fc_gather writes out */
             for (uint32_t r = 0; r < n_rows; r++) {
                 float *a = sc->acc + r * S, bv = nd->bias[(size_t)r * g->n + p];

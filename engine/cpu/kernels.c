@@ -406,6 +406,61 @@ bool eie_cpu_rows_pay(size_t S, size_t n_active, size_t cols, size_t rows)
     return n_active >= cols - cols / 8 && (S > 1 || rows < 2 * cols);
 }
 
+/*
+ * A batch of 2 sparse samples, one sample at a time (kernels.h): the
+ * batch-1 column walk (a permute for 16 products, one scalar add an entry:
+ * 0.30-0.32 ns an entry on Zen 5) costs about half what an entry of the
+ * 2-lane column walk does (a pair of sums loaded, added and stored: 0.57
+ * ns) and 0.72 of the batch row form's (0.43, over every entry). So a
+ * batch of 2 whose samples each find few columns active walks fewer
+ * entry-nanoseconds sample by sample, though the union of their columns is
+ * larger than each: Alex-7, whose ReLU inputs are 35% nonzero, finds 58% of
+ * its columns active in the union and 70% summed over the two. The
+ * estimate compares the summed columns with what the batch would walk, in
+ * units of the batch-1 entry, with 15% margin: SPLIT_ROWS (the row form,
+ * every column) 1.39 / 1.15, SPLIT_COLS (the column walk) 1.84 / 1.15. At
+ * batch 3 and 4 the same estimate (2.06 for the 4-lane column walk) chose
+ * the split where it was up to 20% slower in place (Alex-8, VGG-7, VGG-8),
+ * so those batches stay whole. Every form rounds each product and adds a
+ * row's products in column order, so the bits are those of the batch; the
+ * fused batch-1 row form is never taken here.
+ */
+#define SPLIT_ROWS 121u
+#define SPLIT_COLS 160u
+
+bool eie_cpu_split_pays(const eie_cpu_kernel_t *k, const eie_cpu_fc_t *cf, const eie_pe_layer_t *L,
+                        const float *in, size_t is_j, size_t is_b, size_t B, size_t n_active,
+                        bool rows, uint32_t *scratch)
+{
+    if (B != 2 || L->n_rows < 8 || n_active == 0)
+        return false;
+    uint64_t batch = rows ? (uint64_t)SPLIT_ROWS * cf->cols : (uint64_t)SPLIT_COLS * n_active;
+    uint64_t sum = 0;
+    for (size_t b = 0; b < B; b++)
+        sum += 100u * k->active(in + b * is_b, cf->cols, is_j, 0, 1, scratch);
+    return sum < batch;
+}
+
+uint64_t eie_cpu_run_split(const eie_cpu_kernel_t *k, const eie_cpu_fc_t *cf,
+                           const eie_pe_layer_t *L, const float *in, size_t is_j, size_t is_b,
+                           size_t B, uint32_t *active, float *acc)
+{
+    size_t S = eie_cpu_batch_stride(B), blk = (size_t)L->n_rows + EIE_ACC_SLACK;
+    float *one = acc + (size_t)L->n_rows * S; /* the samples' batch-1 sums */
+    uint64_t walked = 0;
+    for (size_t b = 0; b < B; b++) {
+        float *ab = one + b * blk;
+        size_t n = k->active(in + b * is_b, cf->cols, is_j, 0, 1, active);
+        memset(ab, 0, (size_t)L->n_rows * sizeof(float));
+        walked += (cf->wide ? k->spmv_wide : k->spmv_narrow)(L, cf->codebook, active, n,
+                                                             in + b * is_b, is_j, 0, 1, ab);
+    }
+    for (uint32_t r = 0; r < L->n_rows; r++)
+        for (size_t b = 0; b < S; b++)
+            acc[(size_t)r * S + b] = b < B ? one[b * blk + r] : 0.0f;
+    return walked;
+}
+
 /* Columns or rows moved between batch-major and feature-major sixteen at a
  * time, so that each sample's sixteen values are one contiguous run. */
 #define MOVE_BLOCK 16u

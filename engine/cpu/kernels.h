@@ -183,4 +183,24 @@ const eie_cpu_kernel_t *eie_cpu_kernel_find(const char *name);
 eie_status_t eie_cpu_kernel_select(const char *name, const eie_cpu_kernel_t **out,
                                    eie_error_t *err);
 
+/* Whether a batch of B samples over PE layer L of cf, sample b's column j
+ * at in[j * is_j + b * is_b], with n_active columns active in some sample,
+ * walks fewer entry-nanoseconds sample by sample through the batch-1
+ * column walk than as a batch (rows: the batch would take the row form).
+ * Only batches of 2 (kernels.c). Counts each sample's active columns in
+ * scratch (cf->cols + EIE_ACTIVE_SLACK). */
+bool eie_cpu_split_pays(const eie_cpu_kernel_t *k, const eie_cpu_fc_t *cf, const eie_pe_layer_t *L,
+                        const float *in, size_t is_j, size_t is_b, size_t B, size_t n_active,
+                        bool rows, uint32_t *scratch);
+
+/* The run eie_cpu_split_pays chose: acc as the batch leaves it (row r's
+ * lane b at acc[r * S + b], lanes past B zero), the same bits; acc needs
+ * room past those for the samples' batch-1 sums, B x (L->n_rows +
+ * EIE_ACC_SLACK), which a PE's EIE_KERNEL_MAX_BATCH lanes a row hold from 8
+ * rows on. active: cf->cols + EIE_ACTIVE_SLACK. Returns the entries
+ * walked. */
+uint64_t eie_cpu_run_split(const eie_cpu_kernel_t *k, const eie_cpu_fc_t *cf,
+                           const eie_pe_layer_t *L, const float *in, size_t is_j, size_t is_b,
+                           size_t B, uint32_t *active, float *acc);
+
 #endif

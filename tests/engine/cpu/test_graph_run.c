@@ -577,3 +577,48 @@ Test(graph_run, fc_nodes_take_the_row_form_where_it_pays)
     eie_model_free(m);
     eie_builder_free(b);
 }
+
+/* A graph's fc node runs a batch of 2 sparse samples sample by sample, as
+ * a chain's layer does (kernels.h, eie_cpu_split_pays): x -> fc (4-bit),
+ * sample 0 nonzero in columns 0..39, sample 1 in 30..69 (70 of 96 active
+ * in the union, 80 summed). It walks the entries each sample walks alone,
+ * and each sample's outputs are the bits of that sample run alone, on 1, 2
+ * and 3 PEs. */
+Test(graph_run, fc_nodes_run_a_sparse_pair_sample_by_sample)
+{
+    enum { COLS = 96, OUT = 64 };
+    eie_builder_t *b = NULL;
+    eie_error_t err;
+    uint64_t seed = 29;
+    eie_shape_t s = {.rank = 2, .dims = {-1, COLS}};
+    cr_assert_eq(eie_builder_init_graph("pair", "", &b, &err), EIE_STATUS_OK);
+    cr_assert_eq(eie_builder_add_input(b, "x", EIE_DTYPE_FP32, &s, &err), EIE_STATUS_OK);
+    eie_node_desc_t d = {.kind = EIE_LAYER_FC, .rows = OUT};
+    d.weights = th_random_weights(OUT, COLS, 0.4, EIE_STORAGE_SHARED, 4, &seed);
+    cr_assert_eq(th_node1(b, d, "x", "y", &err), EIE_STATUS_OK, "%s", err.msg);
+    th_weights_free(&d.weights);
+    cr_assert_eq(eie_builder_add_output(b, "y", &err), EIE_STATUS_OK);
+    eie_model_t *m = load(b);
+    float x[2 * COLS] = {0}, y[2 * OUT], alone[2 * OUT];
+    for (size_t j = 0; j < 40; j++) {
+        x[j] = th_uniform(&seed) + 0.25f;
+        x[COLS + 30 + j] = th_uniform(&seed) - 1.25f;
+    }
+    static const unsigned pes[] = {1, 2, 3};
+    for (size_t k = 0; k < 3; k++) {
+        eie_run_info_t info;
+        uint64_t alone_entries = 0;
+        for (size_t sm = 0; sm < 2; sm++) {
+            run_one(m, pes[k], false, x + sm * COLS, 1, alone + sm * OUT, &info);
+            alone_entries += info.entries;
+        }
+        run_one(m, pes[k], false, x, 2, y, &info);
+        cr_assert_eq(info.entries, alone_entries,
+                     "%u PEs: %llu entries walked, the samples alone %llu", pes[k],
+                     (unsigned long long)info.entries, (unsigned long long)alone_entries);
+        cr_assert(memcmp(y, alone, sizeof y) == 0, "%u PEs: not each sample's bits alone",
+                  pes[k]);
+    }
+    eie_model_free(m);
+    eie_builder_free(b);
+}
