@@ -58,6 +58,10 @@ typedef struct pending {
     uint32_t in_rank; /* FC: rank of its input (> 2: vectors along the last axis) */
     double *w; /* rows x cols */
     double *b; /* rows */
+    /* whether b holds a fold yet: the first is copied, not added to +0.0,
+       which would turn a bias of -0.0 (Conv's own B as export writes it)
+       into +0.0, and import -> export -> import would change the file */
+    int b_set;
     eie_conv2d_params_t conv;
 } pending_t;
 
@@ -531,8 +535,11 @@ static eie_status_t fold_bias(gimp_t *imp, pending_t *p, const gconst_t *k, doub
                   (rank == 4 && dims[0] == 1 && dims[2] == 1 && dims[3] == 1) ||
                   (rank == 1 && (own || p->rows == 1));
     if (count == 1 || per_row) {
-        for (uint32_t r = 0; r < p->rows; r++)
-            p->b[r] += scale * (double)c[count == 1 ? 0 : r];
+        for (uint32_t r = 0; r < p->rows; r++) {
+            double add = scale * (double)c[count == 1 ? 0 : r];
+            p->b[r] = p->b_set ? p->b[r] + add : add;
+        }
+        p->b_set = 1;
     } else {
         st = eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED,
                            "%s: '%.64s' (%zu values, rank %u) is not one value per output of "
@@ -922,6 +929,7 @@ static eie_status_t op_batchnorm(gimp_t *imp, const Onnx__NodeProto *n)
                 p->w[(size_t)r * p->cols + c] *= s;
             p->b[r] = s * (p->b[r] - (double)v[2][r]) + (double)v[1][r];
         }
+        p->b_set = 1;
         p->output = str(n->output[0]);
     }
     for (size_t k = 0; k < 4; k++)
