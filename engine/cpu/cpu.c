@@ -61,7 +61,7 @@ typedef struct step {
 typedef struct pe_scratch {
     float *acc;       /* max local rows * EIE_KERNEL_MAX_BATCH + EIE_ACC_SLACK, aligned */
     uint32_t *active; /* 2 x (max cols + EIE_ACTIVE_SLACK): a layer's active columns, and
-                         past cols + EIE_ACTIVE_SLACK the scratch split_pays counts in */
+                         past cols + EIE_ACTIVE_SLACK eie_cpu_split_pays's scratch */
     float *xt;        /* a batch's input, feature-major: in_dim * EIE_KERNEL_MAX_BATCH; its own
                          copy, or (xt_shared) PE 0's for all */
     uint64_t entries; /* entries this PE walked in the current job */

@@ -727,14 +727,14 @@ static void run_fc(gjob_t *job, const gnode_t *nd, unsigned p, size_t s0, size_t
             sc->acts += n_active;
         size_t S = eie_cpu_batch_stride(L), is_j = 1, is_b = cols;
         bool batch_rows = L > 1 && has_rows(nd, p) && eie_cpu_rows_pay(S, n_active, cols, rows);
+        const eie_cpu_fc_t *cf = nd->exact ? NULL : &nd->sh[0];
         uint32_t n_rows;
-        if (!nd->exact &&
-            eie_cpu_split_pays(g->k, &nd->sh[0], &nd->sh[0].pe[p], in, is_j, is_b, L, n_active,
-                               batch_rows, sc->active + cols + EIE_ACTIVE_SLACK)) {
+        if (cf != NULL && eie_cpu_split_pays(g->k, cf, &cf->pe[p], in, is_j, is_b, L, n_active,
+                                             batch_rows, sc->active + cols + EIE_ACTIVE_SLACK)) {
             /* sparse pairs sample by sample (kernels.h): acc as the batch leaves it */
-            n_rows = nd->sh[0].pe[p].n_rows;
-            sc->entries += eie_cpu_run_split(g->k, &nd->sh[0], &nd->sh[0].pe[p], in, is_j, is_b, L,
-                                             sc->active, sc->acc);
+            n_rows = cf->pe[p].n_rows;
+            sc->entries +=
+                eie_cpu_run_split(g->k, cf, &cf->pe[p], in, is_j, is_b, L, sc->active, sc->acc);
         } else {
             if (batch_rows) {
                 /* the row form reads a batch feature-major: this PE's copy of it */

@@ -1378,8 +1378,7 @@ static int supported_avx512(void)
 DEFINE_KERNELS(avx512, AVX512, spmv_narrow_b1_avx512, spmv_wide_b1_avx512, spmv_narrow_vec,
                spmv_wide_vec)
 DEFINE_ROWS_BATCH(avx512, AVX512, 1, vf16, rows_batch_vf2_avx512, rows_batch_vf4_avx512,
-                  rows_batch_vf8_avx512,
-                  rows_batch_vf16_avx512)
+                  rows_batch_vf8_avx512, rows_batch_vf16_avx512)
 
 /* A 16 x 16 transpose in registers: pairs of rows interleaved (unpack),
  * then quads (shuffle), then 128-bit lanes twice; rows past n read as
