@@ -24,6 +24,7 @@ import random
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
 import harness  # noqa: E402
@@ -46,6 +47,15 @@ def bench(addr, model, method, c, seconds, input_file=None):
 
 def best(runs):
     return max(runs, key=lambda r: r["rps"])
+
+
+def unbatched(model, c, seconds, input_file):
+    """The best of two runs of model without micro-batching, printed."""
+    with Daemon("[inference]\nbatch_window_us = 0\n[models]\nalex7 = %s\n" % model) as d:
+        time.sleep(1.0)  # the model loads in the background
+        r = best([bench(d.addr, "alex7", "infer", c, seconds, input_file) for _ in range(2)])
+    print("%10s %9s %9s" % ("r/s", "p50 ms", "p99 ms"))
+    print("%10.0f %9.3f %9.3f" % (r["rps"], r["p50"], r["p99"]))
 
 
 def main():
@@ -77,7 +87,6 @@ def main():
         for window in (0, 500):
             with Daemon("[inference]\nbatch_window_us = %d\n[models]\nalex7 = %s\n"
                         % (window, alex7)) as d:
-                import time
                 time.sleep(1.0)  # the model loads in the background
                 results.setdefault(window, []).append(bench(d.addr, "alex7", "infer", 32,
                                                             seconds))
@@ -94,12 +103,7 @@ def main():
         json.dump([row], f)
     print("\n== the same model, batch_window_us = 0, one row %d of 4096 nonzero, best of 2"
           % sum(v != 0.0 for v in row))
-    with Daemon("[inference]\nbatch_window_us = 0\n[models]\nalex7 = %s\n" % alex7) as d:
-        import time
-        time.sleep(1.0)
-        r = best([bench(d.addr, "alex7", "infer", 32, seconds, sparse_in) for _ in range(2)])
-    print("%10s %9s %9s" % ("r/s", "p50 ms", "p99 ms"))
-    print("%10.0f %9.3f %9.3f" % (r["rps"], r["p50"], r["p99"]))
+    unbatched(alex7, 32, seconds, sparse_in)
 
     pair = [row, [rnd.random() if rnd.random() < 0.353 else 0.0 for _ in range(4096)]]
     pair_in = os.path.join(tmp, "relu_pair.json")
@@ -107,12 +111,7 @@ def main():
         json.dump(pair, f)
     print("\n== the same model, batch_window_us = 0, requests of 2 rows (%d and %d of 4096 "
           "nonzero) at concurrency 8, best of 2" % tuple(sum(v != 0.0 for v in p) for p in pair))
-    with Daemon("[inference]\nbatch_window_us = 0\n[models]\nalex7 = %s\n" % alex7) as d:
-        import time
-        time.sleep(1.0)
-        r = best([bench(d.addr, "alex7", "infer", 8, seconds, pair_in) for _ in range(2)])
-    print("%10s %9s %9s" % ("r/s", "p50 ms", "p99 ms"))
-    print("%10.0f %9.3f %9.3f" % (r["rps"], r["p50"], r["p99"]))
+    unbatched(alex7, 8, seconds, pair_in)
 
 
 if __name__ == "__main__":
