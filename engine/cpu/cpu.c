@@ -33,6 +33,7 @@ typedef struct cpu_state {
     unsigned n_pes;
     const eie_cpu_kernel_t *kernel;
     bool column_only; /* no row form (eie_engine_opts_t.cpu_column_only) */
+    bool fused_b1;    /* the fused batch-1 row form may run (not cpu_batch_invariant) */
     uint64_t max_layout_bytes, max_layout_ratio; /* eie_engine_opts_t; 0 = none */
 } cpu_state_t;
 
@@ -47,7 +48,8 @@ typedef struct step {
     eie_act_t fused[MAX_FUSED]; /* STEP_FC: element-wise activations applied on write */
     unsigned n_fused;
     /* STEP_FC: the input may be dense (the model's, or not a ReLU's output),
-       and a batch-1 run may take the fused row form (kernels.h, rows_b1) */
+       and a batch-1 run may take the fused row form (kernels.h, rows_b1)
+       unless the engine is batch-invariant */
     bool dense_in;
     uint32_t in_dim, out_dim;
 } step_t;
@@ -155,6 +157,7 @@ static eie_status_t cpu_engine_init(const eie_engine_opts_t *opts, void **state_
     s->n_pes = n;
     s->kernel = kernel;
     s->column_only = opts->cpu_column_only != 0;
+    s->fused_b1 = opts->cpu_batch_invariant == 0;
     s->max_layout_bytes = opts->max_layout_bytes;
     s->max_layout_ratio = opts->max_layout_ratio;
     int rc = eie_pool_init(n, &s->pool);
@@ -284,7 +287,7 @@ static eie_status_t cpu_net_init(void *state, const eie_model_t *model, void **n
         /* Every shared-weight layer keeps the row form too (graph.c), as in a
          * chain, where the limit allows it for the whole graph. */
         int rows = !s->column_only && need + rows_need <= layout_limit(s, model);
-        if ((st = eie_cpu_graph_init(model, s->n_pes, s->kernel, rows, &net->graph,
+        if ((st = eie_cpu_graph_init(model, s->n_pes, s->kernel, rows, s->fused_b1, &net->graph,
                                      layout_bytes_out, err)) != EIE_STATUS_OK)
             goto error;
         *net_out = net;
@@ -330,7 +333,7 @@ static eie_status_t cpu_net_init(void *state, const eie_model_t *model, void **n
             step_t *stp = &net->steps[net->n_steps++];
             stp->kind = STEP_FC;
             stp->fc = net->n_fcs - 1;
-            stp->dense_in = !after_relu;
+            stp->dense_in = !after_relu && s->fused_b1;
             stp->in_dim = fc->cols;
             stp->out_dim = fc->rows;
             dim = fc->rows;
@@ -425,7 +428,7 @@ static void run_fc(cpu_job_t *job, const step_t *stp, unsigned pe, view_t in, vi
          * twice as many rows as columns: kernels.c, eie_cpu_rows_pay). Only
          * where the input may be dense: this form fuses its multiply-adds,
          * and after a ReLU a batch-1 run keeps the bits of the same row in a
-         * batch. */
+         * batch (everywhere with cpu_batch_invariant). */
         sc->entries += k->rows_b1(L, cf->codebook, in.p, acc);
     } else if (eie_cpu_split_pays(k, cf, L, in.p, in.si, in.sb, B, n_active, batch_rows,
                                   sc->active + cf->cols + EIE_ACTIVE_SLACK)) {
@@ -746,6 +749,10 @@ static const eie_backend_option_t cpu_options[] = {
      "keep only the column form, also for layers whose input may be dense (less memory, "
      "slower batch-1 runs on dense activations)",
      offsetof(eie_engine_opts_t, cpu_column_only)},
+    {"batch_invariant", EIE_OPTION_BOOL, "false", 0, 0,
+     "a sample's outputs are the same bits in any batch: batch-1 runs on dense inputs take the "
+     "column walk, not the faster row form that fuses its multiply-adds",
+     offsetof(eie_engine_opts_t, cpu_batch_invariant)},
     {"max_layout_bytes", EIE_OPTION_UINT64, "0", 0, 1e15,
      "refuse a net whose run-time layout needs more bytes; 0: no limit",
      offsetof(eie_engine_opts_t, max_layout_bytes)},

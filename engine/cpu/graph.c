@@ -73,7 +73,8 @@ typedef struct gnode {
     uint32_t output;
     /* FC, CONV2D: one matrix per group, rows_g rows each */
     bool exact;
-    bool dense_in; /* FC, LSTM: the input may be dense (not a ReLU's output) */
+    bool dense_in; /* FC, LSTM: the input may be dense (not a ReLU's output), and a
+                      batch-1 run may take the fused row form (not batch-invariant) */
     uint32_t groups, rows_g, cols;
     eie_cpu_fc_t *sh;
     eie_cpu_exact_t *ex;
@@ -118,6 +119,7 @@ typedef struct gpe {
 struct eie_cpu_graph {
     unsigned n;
     const eie_cpu_kernel_t *k;
+    bool fused_b1; /* eie_cpu_graph_init */
     gnode_t *nodes;
     size_t n_nodes;
     gtensor_t *t;
@@ -368,7 +370,7 @@ static eie_status_t prep_lstm(eie_cpu_graph_t *g, gnode_t *nd, const eie_layer_t
     nd->c0 = l->lstm.initial[1];
     nd->init_in[0] = l->lstm.initial_in[0];
     nd->init_in[1] = l->lstm.initial_in[1];
-    nd->dense_in = true; /* h_{t-1} is dense */
+    nd->dense_in = g->fused_b1; /* h_{t-1} is dense */
     if (eie_fc_lstm_rows(&l->fc, g->n, &pe_fc) != 0) {
         eie_fc_lstm_rows_free(&pe_fc);
         return eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory");
@@ -415,7 +417,7 @@ static bool input_may_be_dense(const eie_model_t *m, const eie_layer_t *l)
 }
 
 eie_status_t eie_cpu_graph_init(const eie_model_t *m, unsigned n_pes, const eie_cpu_kernel_t *k,
-                                int with_rows, eie_cpu_graph_t **graph_out,
+                                int with_rows, bool fused_b1, eie_cpu_graph_t **graph_out,
                                 uint64_t *layout_bytes_out, eie_error_t *err)
 {
     eie_status_t st;
@@ -423,6 +425,7 @@ eie_status_t eie_cpu_graph_init(const eie_model_t *m, unsigned n_pes, const eie_
     if (g == NULL)
         return eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory");
     g->n = n_pes;
+    g->fused_b1 = fused_b1;
     g->k = k;
     g->n_t = m->n_tensors;
     g->n_nodes = m->n_layers;
@@ -482,7 +485,7 @@ eie_status_t eie_cpu_graph_init(const eie_model_t *m, unsigned n_pes, const eie_
                 max_cols = l->fc.cols;
             if (!conv && with_rows && !nd->exact) {
                 /* the row form of a batch reads its input feature-major (run_fc) */
-                nd->dense_in = input_may_be_dense(m, l);
+                nd->dense_in = g->fused_b1 && input_may_be_dense(m, l);
                 if ((size_t)BLK * l->fc.cols > g->z_floats)
                     g->z_floats = (size_t)BLK * l->fc.cols;
             }

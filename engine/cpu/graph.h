@@ -17,10 +17,11 @@ typedef struct eie_cpu_graph eie_cpu_graph_t;
 
 /* Prepares model (load time: partition, pack, plan buffers) for n_pes PEs and kernel k;
  * with_rows: fc, conv2d and lstm nodes with shared weights also keep the row form
- * (layout.h), and runs take it where it pays, as a chain's do (cpu.c). */
-eie_status_t eie_cpu_graph_init(const eie_model_t *model, unsigned n_pes,
-                                const eie_cpu_kernel_t *k, int with_rows,
-                                eie_cpu_graph_t **graph_out,
+ * (layout.h), and runs take it where it pays, as a chain's do (cpu.c); fused_b1: a
+ * batch-1 run on a dense input may take the row form that fuses its multiply-adds
+ * (false: batch-invariant bits, eie_engine_opts_t.cpu_batch_invariant). */
+eie_status_t eie_cpu_graph_init(const eie_model_t *model, unsigned n_pes, const eie_cpu_kernel_t *k,
+                                int with_rows, bool fused_b1, eie_cpu_graph_t **graph_out,
                                 uint64_t *layout_bytes_out, eie_error_t *err);
 void eie_cpu_graph_free(eie_cpu_graph_t *g);
 

@@ -216,13 +216,12 @@ class InferTest(unittest.TestCase):
             m = metrics(d.metrics_port)
             self.assertEqual(m['eie_inference_request_success{model="small",version="1"}'], 320)
 
-    def test_batching_on_and_off_give_identical_results(self):
+    def assert_batching_keeps_bits(self, inputs, extra=""):
         # the big model takes milliseconds a row, so requests sent together overlap a run
-        inputs = [rows(1, dim=2048, seed=100 + i) for i in range(32)]
         results = {}
         execs = {}
         for window in (0, 50000):
-            with Daemon(config("[inference]\nbatch_window_us = %d\n" % window,
+            with Daemon(config("[inference]\nbatch_window_us = %d\n" % window + extra,
                                models={"big": BIG})) as d:
                 with d.channel() as ch:
                     wait_ready(ch, "big", timeout=60)
@@ -246,6 +245,16 @@ class InferTest(unittest.TestCase):
             self.assertEqual(a, b)  # bit-identical: batching changes nothing per row
         self.assertEqual(execs[0], 32)  # window 0: one engine run per request
         self.assertLess(execs[50000], 32)  # batching: requests shared runs
+
+    def test_batching_on_and_off_give_identical_results(self):
+        self.assert_batching_keeps_bits([rows(1, dim=2048, seed=100 + i) for i in range(32)])
+
+    def test_batch_invariant_keeps_dense_rows_identical_with_batching(self):
+        # every input nonzero: alone, a row would take the row form that fuses its
+        # multiply-adds; batch_invariant keeps it to the bits of a batch's forms
+        dense = [[[v if v != 0.0 else 0.5 for v in r] for r in rows(1, dim=2048, seed=200 + i)]
+                 for i in range(32)]
+        self.assert_batching_keeps_bits(dense, "[engine.cpu]\nbatch_invariant = true\n")
 
     def test_metrics_move_as_requests_are_served(self):
         with Daemon(config()) as d, d.channel() as ch:

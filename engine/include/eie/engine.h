@@ -40,6 +40,11 @@ typedef struct eie_engine_opts {
        in memory, and speeds up batches, convolutions and batch-1 runs whose
        activations are nearly all nonzero). */
     int cpu_column_only;
+    /* cpu: 1 = a sample's outputs are the same bits whatever batch it runs
+       in. Batch-1 runs on dense inputs then take the column walk, which
+       rounds each product as every batch form does, instead of the row form
+       that fuses its multiply-adds (faster there: NT-We-sized layers 1.4x). */
+    int cpu_batch_invariant;
     /* cpu: the kernel variant, "scalar", "avx2" or "avx512"; NULL = the
        environment variable EIE_KERNEL if set, else the fastest this CPU
        runs. A name this CPU does not run fails eie_engine_init. */
@@ -61,8 +66,8 @@ typedef struct eie_engine_opts {
 #define EIE_DEFAULT_MAX_SEQUENCE 1024u
 
 /* Defaults: backend "cpu", n_pes 0, sim_* 0 (the EIE paper's values),
-   cpu_column_only 0, cpu_kernel NULL, max_layout_bytes 0, max_layout_ratio 0
-   (no limits). */
+   cpu_column_only 0, cpu_batch_invariant 0, cpu_kernel NULL, max_layout_bytes 0,
+   max_layout_ratio 0 (no limits). */
 eie_engine_opts_t eie_engine_opts_default(void);
 
 /* NULL-terminated list of registered backend names, static storage. */

@@ -578,6 +578,60 @@ Test(graph_run, fc_nodes_take_the_row_form_where_it_pays)
     eie_builder_free(b);
 }
 
+/* With cpu_batch_invariant a graph's fc node on a dense input keeps the
+ * column walk at batch 1 (the model above without the ReLU: both layers'
+ * inputs may be dense, 7/8 of x's columns active), so each sample's
+ * outputs are the bits of its row in a batch of 16, which takes the row
+ * form, on 1, 2 and 3 PEs. Without the option the batch-1 run sums the
+ * rows fused and this fails. */
+Test(graph_run, batch_invariant_fc_nodes_give_a_dense_sample_the_bits_of_its_batch)
+{
+    enum { COLS = 96, HID = 64, OUT = 10, BATCH = 16 };
+    eie_builder_t *b = NULL;
+    eie_error_t err;
+    uint64_t seed = 31;
+    eie_shape_t s = {.rank = 2, .dims = {-1, COLS}};
+    cr_assert_eq(eie_builder_init_graph("inv", "", &b, &err), EIE_STATUS_OK);
+    cr_assert_eq(eie_builder_add_input(b, "x", EIE_DTYPE_FP32, &s, &err), EIE_STATUS_OK);
+    const char *ins[2] = {"x", "h"}, *outs[2] = {"h", "y"};
+    const uint32_t rows[2] = {HID, OUT}, cols[2] = {COLS, HID};
+    for (int l = 0; l < 2; l++) {
+        eie_node_desc_t d = {.kind = EIE_LAYER_FC, .rows = rows[l]};
+        d.weights = th_random_weights(rows[l], cols[l], 0.4, EIE_STORAGE_SHARED, 4, &seed);
+        cr_assert_eq(th_node1(b, d, ins[l], outs[l], &err), EIE_STATUS_OK, "%s", err.msg);
+        th_weights_free(&d.weights);
+    }
+    cr_assert_eq(eie_builder_add_output(b, "y", &err), EIE_STATUS_OK);
+    eie_model_t *m = load(b);
+    float x[BATCH * COLS], y[BATCH * OUT], one[OUT];
+    for (size_t i = 0; i < BATCH * COLS; i++)
+        x[i] = i % COLS % 8 == 0 ? 0.0f : th_uniform(&seed) - 0.5f;
+    static const unsigned pes[] = {1, 2, 3};
+    for (size_t k = 0; k < 3; k++) {
+        eie_engine_opts_t o = eie_engine_opts_default();
+        o.n_pes = pes[k];
+        o.cpu_batch_invariant = 1;
+        eie_engine_t *e;
+        eie_net_t *net;
+        cr_assert_eq(eie_engine_init(&o, &e, &err), EIE_STATUS_OK, "%s", err.msg);
+        cr_assert_eq(eie_net_init(e, m, &net, &err), EIE_STATUS_OK, "%s", err.msg);
+        const float *in[1] = {x};
+        float *out[1] = {y};
+        cr_assert_eq(eie_net_run_multi(net, in, BATCH, out, NULL, &err), EIE_STATUS_OK);
+        for (size_t i = 0; i < BATCH; i++) {
+            in[0] = x + i * COLS;
+            out[0] = one;
+            cr_assert_eq(eie_net_run_multi(net, in, 1, out, NULL, &err), EIE_STATUS_OK);
+            cr_assert(memcmp(one, y + i * OUT, sizeof one) == 0,
+                      "%u PEs: sample %zu alone differs from its row of the batch", pes[k], i);
+        }
+        eie_net_free(net);
+        eie_engine_free(e);
+    }
+    eie_model_free(m);
+    eie_builder_free(b);
+}
+
 /* A graph's fc node runs a batch of 2 sparse samples sample by sample, as
  * a chain's layer does (kernels.h, eie_cpu_split_pays): x -> fc (4-bit),
  * sample 0 nonzero in columns 0..39, sample 1 in 30..69 (70 of 96 active

@@ -272,6 +272,56 @@ Test(variants, batch_kernels_give_the_scalar_reference_bits)
     eie_model_free(m);
 }
 
+/* With cpu_batch_invariant every variant gives a dense row, run alone, the
+ * bits of its row in a batch: the second layer (60 x 150, its input the
+ * first's output, no ReLU) then keeps the column walk at batch 1 instead of
+ * the row form that fuses its multiply-adds. Batches of 2 to 16 dense rows,
+ * 1 and 2 PEs; and the bits are the scalar reference's. Without the option
+ * the batch-1 runs differ in every variant. */
+Test(variants, batch_invariant_engines_give_a_dense_row_the_bits_of_its_batch)
+{
+    eie_model_t *m = case_model(CASE_NARROW, 0);
+    uint32_t in = eie_model_input_dim(m), out = eie_model_output_dim(m);
+    float x[16 * 40], want[16 * 60], got[16 * 60], one[60];
+    uint64_t seed = 7;
+    make_input(INPUT_DENSE, x, 16, in, &seed);
+    for (size_t i = 0; i < eie_cpu_kernel_count; i++) {
+        if (!eie_cpu_kernels[i].supported()) {
+            cr_log_warn("kernel %s: not supported by this CPU, skipped", eie_cpu_kernels[i].name);
+            continue;
+        }
+        for (unsigned n_pes = 1; n_pes <= 2; n_pes++) {
+            eie_engine_opts_t o = {.backend = "cpu",
+                                   .n_pes = n_pes,
+                                   .cpu_kernel = eie_cpu_kernels[i].name,
+                                   .cpu_batch_invariant = 1};
+            eie_engine_t *e;
+            eie_net_t *net;
+            eie_error_t err;
+            cr_assert_eq(eie_engine_init(&o, &e, &err), 0, "%s", err.msg);
+            cr_assert_eq(eie_net_init(e, m, &net, &err), 0, "%s", err.msg);
+            for (size_t B = 2; B <= 16; B++) {
+                float *y = i == 0 && n_pes == 1 ? want : got;
+                cr_assert_eq(eie_net_run(net, x, B, y, NULL, &err), 0);
+                if (y == got)
+                    cr_assert(memcmp(want, got, B * out * sizeof(float)) == 0,
+                              "kernel %s, %u PEs, batch %zu differs from scalar",
+                              eie_cpu_kernels[i].name, n_pes, B);
+                for (size_t b = 0; b < B; b++) {
+                    cr_assert_eq(eie_net_run(net, x + b * in, 1, one, NULL, &err), 0);
+                    cr_assert(memcmp(one, y + b * out, sizeof one) == 0,
+                              "kernel %s, %u PEs: dense row %zu of batch %zu differs from its "
+                              "batch-1 run",
+                              eie_cpu_kernels[i].name, n_pes, b, B);
+                }
+            }
+            eie_net_free(net);
+            eie_engine_free(e);
+        }
+    }
+    eie_model_free(m);
+}
+
 /* An unknown or unsupported name fails engine init, naming the value and
  * what this CPU runs; EIE_KERNEL chooses when the option is not set. */
 Test(variants, a_bad_kernel_name_fails_engine_init_with_the_choices)
