@@ -66,6 +66,17 @@ Test(config, unknown_key_names_file_line_key_and_section)
     cr_assert_str_eq(err.msg, "test.conf:3: unknown key 'lisen' in section [server]");
 }
 
+/* A backend's own option among the flat [engine] keys is still an error,
+   and the message says where it goes. */
+Test(config, a_backend_option_among_the_engine_keys_names_its_section)
+{
+    cr_assert_not(load("[engine]\nbatch_invariant = true\n"));
+    cr_assert_str_eq(err.msg, "test.conf:2: unknown key 'batch_invariant' in section [engine]; "
+                              "'batch_invariant' is an option of backend cpu: set it in "
+                              "[engine.cpu]");
+    cr_assert(load("[engine.cpu]\nbatch_invariant = true\n"), "%s", err.msg);
+}
+
 Test(config, unknown_section_is_an_error)
 {
     cr_assert_not(load("[sever]\nlisten = x\n"));
