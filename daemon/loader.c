@@ -104,8 +104,8 @@ eied_loader_t *eied_loader_create(uv_loop_t *loop, const eied_config_t *cfg,
         loader->engines[loader->n_engines++] = engine;
         char pes[16];
         snprintf(pes, sizeof pes, "%u", eie_engine_pes(engine));
-        eied_log(EIED_LOG_INFO, "engine started", "backend", eie_engine_backend(engine), "pes",
-                 pes, NULL);
+        eied_log(EIED_LOG_INFO, "engine started", "backend", eie_engine_backend(engine), "pes", pes,
+                 "settings", eie_engine_describe(engine), NULL);
     }
     return loader;
 error:

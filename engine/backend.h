@@ -27,6 +27,9 @@ typedef struct eie_backend {
     eie_status_t (*engine_init)(const eie_engine_opts_t *opts, void **state_out,
                                 unsigned *n_pes_out, eie_error_t *err);
     void (*engine_free)(void *state);
+    /* Optional: the engine's settings in one line, for logs (the cpu backend: its
+       kernel variant and the options that change how it runs); NULL: none. */
+    const char *(*engine_describe)(const void *state);
     /* Load-time preparation of a model; *layout_bytes_out = run-time weight bytes. */
     eie_status_t (*net_init)(void *state, const eie_model_t *model, void **net_out,
                              uint64_t *layout_bytes_out, eie_error_t *err);

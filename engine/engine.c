@@ -185,6 +185,10 @@ void eie_engine_free(eie_engine_t *engine)
 
 const char *eie_engine_backend(const eie_engine_t *engine) { return engine->be->name; }
 unsigned eie_engine_pes(const eie_engine_t *engine) { return engine->n_pes; }
+const char *eie_engine_describe(const eie_engine_t *engine)
+{
+    return engine->be->engine_describe != NULL ? engine->be->engine_describe(engine->state) : "";
+}
 
 eie_status_t eie_net_init(eie_engine_t *engine, const eie_model_t *model, eie_net_t **net_out,
                           eie_error_t *err)

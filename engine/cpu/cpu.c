@@ -14,6 +14,7 @@
 #include <assert.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -34,6 +35,7 @@ typedef struct cpu_state {
     const eie_cpu_kernel_t *kernel;
     bool column_only; /* no row form (eie_engine_opts_t.cpu_column_only) */
     bool fused_b1;    /* the fused batch-1 row form may run (not cpu_batch_invariant) */
+    char describe[96];                           /* eie_engine_describe */
     uint64_t max_layout_bytes, max_layout_ratio; /* eie_engine_opts_t; 0 = none */
 } cpu_state_t;
 
@@ -158,6 +160,8 @@ static eie_status_t cpu_engine_init(const eie_engine_opts_t *opts, void **state_
     s->kernel = kernel;
     s->column_only = opts->cpu_column_only != 0;
     s->fused_b1 = opts->cpu_batch_invariant == 0;
+    snprintf(s->describe, sizeof s->describe, "kernel %s%s%s", kernel->name,
+             s->column_only ? ", column_only" : "", s->fused_b1 ? "" : ", batch_invariant");
     s->max_layout_bytes = opts->max_layout_bytes;
     s->max_layout_ratio = opts->max_layout_ratio;
     int rc = eie_pool_init(n, &s->pool);
@@ -169,6 +173,11 @@ static eie_status_t cpu_engine_init(const eie_engine_opts_t *opts, void **state_
     *state_out = s;
     *n_pes_out = n;
     return EIE_STATUS_OK;
+}
+
+static const char *cpu_engine_describe(const void *state)
+{
+    return ((const cpu_state_t *)state)->describe;
 }
 
 static void cpu_engine_free(void *state)
@@ -769,6 +778,7 @@ const eie_backend_t eie_backend_cpu = {
     .tolerance = 1e-5f,
     .engine_init = cpu_engine_init,
     .engine_free = cpu_engine_free,
+    .engine_describe = cpu_engine_describe,
     .net_init = cpu_net_init,
     .net_free = cpu_net_free,
     .net_submit = cpu_net_submit,

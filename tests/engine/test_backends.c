@@ -110,6 +110,29 @@ Test(backends, every_option_parses_its_default_and_refuses_out_of_range)
     }
 }
 
+/* What eied logs when an engine starts: the cpu backend's kernel variant
+   and the options that change how it runs; nothing for eie-sim. */
+Test(backends, an_engine_describes_its_settings_in_one_line)
+{
+    eie_engine_opts_t o = eie_engine_opts_default();
+    eie_error_t err;
+    eie_engine_t *e;
+    o.n_pes = 1;
+    o.cpu_kernel = "scalar";
+    cr_assert_eq(eie_engine_init(&o, &e, &err), EIE_STATUS_OK, "%s", err.msg);
+    cr_assert_str_eq(eie_engine_describe(e), "kernel scalar");
+    eie_engine_free(e);
+    o.cpu_batch_invariant = 1;
+    o.cpu_column_only = 1;
+    cr_assert_eq(eie_engine_init(&o, &e, &err), EIE_STATUS_OK, "%s", err.msg);
+    cr_assert_str_eq(eie_engine_describe(e), "kernel scalar, column_only, batch_invariant");
+    eie_engine_free(e);
+    o.backend = "eie-sim";
+    cr_assert_eq(eie_engine_init(&o, &e, &err), EIE_STATUS_OK, "%s", err.msg);
+    cr_assert_str_eq(eie_engine_describe(e), "");
+    eie_engine_free(e);
+}
+
 Test(backends, an_option_sets_the_field_the_engine_reads)
 {
     eie_engine_opts_t o = eie_engine_opts_default();

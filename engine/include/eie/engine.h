@@ -126,6 +126,10 @@ eie_status_t eie_engine_init(const eie_engine_opts_t *opts, eie_engine_t **engin
 void eie_engine_free(eie_engine_t *engine);
 const char *eie_engine_backend(const eie_engine_t *engine);
 unsigned eie_engine_pes(const eie_engine_t *engine);
+/* The engine's settings in one line, for logs: for cpu "kernel avx512" and the
+   options that change how it runs ("kernel avx2, batch_invariant"); "" where the
+   backend has none to report. Valid while the engine lives. */
+const char *eie_engine_describe(const eie_engine_t *engine);
 
 /*
  * Prepares model for the engine: the load-time work (decode Huffman streams,
