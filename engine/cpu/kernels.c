@@ -1086,18 +1086,19 @@ static int supported_avx2(void)
 #define AVX2_TAIL_NARROW(e, t, p, r)    AVX2_TAIL(AVX2_LOAD8_NARROW, 4, e, t, p, r)
 #define AVX2_TAIL_WIDE(e, t, p, r)      AVX2_TAIL(AVX2_LOAD8_WIDE, 8, e, t, p, r)
 
-/* The AVX2 row form at batch 1, 16 entries a step: eight take their
- * weights from the codebook held in two registers (AVX2_BOOK) and their
- * activations by one 8-lane gather, one FMA into eight partial sums; the
- * other eight take scalar loads into eight more sums (the scalar body's
- * four sums bound it by the FMA's latency). A row's last 0-15 entries take
- * two masked gathers, no branch (masked-off lanes are not loaded; their
- * +-0 products leave a sum that started at +0 unchanged). eie-bench on Zen 5 with the
+/* The AVX2 row form at batch 1, 16 entries a step: eight take their weights
+ * from the codebook held in two registers (AVX2_BOOK) and their activations
+ * by one 8-lane gather, one FMA into eight partial sums; the other eight
+ * take scalar loads into eight more sums (the scalar body's four sums bound
+ * it by the FMA's latency). A row's last 0-15 entries take two masked
+ * gathers, no branch (masked-off lanes are not loaded; their +-0 products
+ * leave a sum that started at +0 unchanged). eie-bench on Zen 5 with the
  * baselines built -march=x86-64-v3 (-Dbench_march), per round cpu / float
- * CSR, one thread: NT-We 1.02-1.09 with the scalar body, 0.85-0.97 with
- * this; NT-LSTM 1.12-1.16 against 0.87-0.97. The sums are added at the
- * row's end, so the order differs from the other variants' row forms (the
- * same on every PE count). */
+ * CSR, one thread, three alternations: NT-We 1.02-1.20 with the scalar body,
+ * 0.90-1.00 with this; NT-LSTM 1.13-1.25 against 0.91-1.03 (eight sums
+ * without the gather: NT-We 0.99-1.09). The sums are added at the row's end,
+ * so the order differs from the other variants' row forms (the same on every
+ * PE count). */
 AVX2_BMI static uint64_t rows_b1_avx2(const eie_pe_layer_t *L, const float *cb, const float *in,
                                       float *acc)
 {
