@@ -15,6 +15,10 @@ micro-batching buys. Everything in one run, on loopback, with eiectl bench:
 4. The same model without batching at concurrency 8, each request two
    different rows 35.3% nonzero: a batch of 2 sparse samples, which the
    engine runs sample by sample through the batch-1 column walk.
+5. The same model with micro-batching (the default window) on dense rows,
+   at concurrency 1 and 32, with [engine.cpu] batch_invariant off (the
+   default) and on: what a row's batch-independent bits cost where a row
+   that runs alone would take the fused batch-1 row form.
 The methods alternate (A B A B) and the best of two runs of each is kept,
 since the machines here are shared and noisy.
 """
@@ -112,6 +116,21 @@ def main():
     print("\n== the same model, batch_window_us = 0, requests of 2 rows (%d and %d of 4096 "
           "nonzero) at concurrency 8, best of 2" % tuple(sum(v != 0.0 for v in p) for p in pair))
     unbatched(alex7, 8, seconds, pair_in)
+
+    print("\n== the same model, default batching, dense rows: batch_invariant off vs on, "
+          "best of 2")
+    print("%5s %16s %10s %9s %9s" % ("conc", "batch_invariant", "r/s", "p50 ms", "p99 ms"))
+    for c in (1, 32):
+        runs = {}
+        for _ in range(2):
+            for inv in ("false", "true"):
+                with Daemon("[engine.cpu]\nbatch_invariant = %s\n[models]\nalex7 = %s\n"
+                            % (inv, alex7)) as d:
+                    time.sleep(1.0)  # the model loads in the background
+                    runs.setdefault(inv, []).append(bench(d.addr, "alex7", "infer", c, seconds))
+        for inv in ("false", "true"):
+            r = best(runs[inv])
+            print("%5d %16s %10.0f %9.3f %9.3f" % (c, inv, r["rps"], r["p50"], r["p99"]))
 
 
 if __name__ == "__main__":
