@@ -516,6 +516,29 @@ static void run_one(const eie_model_t *m, unsigned n_pes, bool column_only, cons
     eie_engine_free(e);
 }
 
+/* x (FC2_COLS) -> fc (FC2_HID, 4-bit, 40% dense) -> [relu] -> fc (FC2_OUT),
+ * weights drawn from *seed; *b is the builder, freed by the caller. */
+enum { FC2_COLS = 96, FC2_HID = 64, FC2_OUT = 10 };
+static eie_model_t *two_fc_graph(const char *name, bool relu, uint64_t *seed, eie_builder_t **b)
+{
+    eie_error_t err;
+    eie_shape_t s = {.rank = 2, .dims = {-1, FC2_COLS}};
+    cr_assert_eq(eie_builder_init_graph(name, "", b, &err), EIE_STATUS_OK);
+    cr_assert_eq(eie_builder_add_input(*b, "x", EIE_DTYPE_FP32, &s, &err), EIE_STATUS_OK);
+    const uint32_t rows[2] = {FC2_HID, FC2_OUT}, cols[2] = {FC2_COLS, FC2_HID};
+    const char *ins[2] = {"x", relu ? "r" : "h"}, *outs[2] = {"h", "y"};
+    for (int l = 0; l < 2; l++) {
+        eie_node_desc_t d = {.kind = EIE_LAYER_FC, .rows = rows[l]};
+        d.weights = th_random_weights(rows[l], cols[l], 0.4, EIE_STORAGE_SHARED, 4, seed);
+        cr_assert_eq(th_node1(*b, d, ins[l], outs[l], &err), EIE_STATUS_OK, "%s", err.msg);
+        th_weights_free(&d.weights);
+        if (l == 0 && relu)
+            cr_assert_eq(th_act(*b, "h", "r", EIE_ACT_RELU, 0, &err), EIE_STATUS_OK);
+    }
+    cr_assert_eq(eie_builder_add_output(*b, "y", &err), EIE_STATUS_OK);
+    return load(*b);
+}
+
 /* A graph's fc nodes take the row form where it pays, as a chain's layers
  * do: x (every eighth column zero in every sample, the rest nonzero) -> fc
  * (4-bit) -> relu -> fc (4-bit). The row form walks the entries of the zero
@@ -526,26 +549,10 @@ static void run_one(const eie_model_t *m, unsigned n_pes, bool column_only, cons
  * form. Both bit-identical on 1, 2, 3 and 7 PEs. */
 Test(graph_run, fc_nodes_take_the_row_form_where_it_pays)
 {
-    enum { COLS = 96, HID = 64, OUT = 10, BATCH = 16 };
+    enum { COLS = FC2_COLS, OUT = FC2_OUT, BATCH = 16 };
     eie_builder_t *b = NULL;
-    eie_error_t err;
     uint64_t seed = 23;
-    eie_shape_t s = {.rank = 2, .dims = {-1, COLS}};
-    cr_assert_eq(eie_builder_init_graph("rows", "", &b, &err), EIE_STATUS_OK);
-    cr_assert_eq(eie_builder_add_input(b, "x", EIE_DTYPE_FP32, &s, &err), EIE_STATUS_OK);
-    const char *names[3] = {"x", "h", "r"};
-    const uint32_t rows[2] = {HID, OUT}, cols[2] = {COLS, HID};
-    for (int l = 0; l < 2; l++) {
-        eie_node_desc_t d = {.kind = EIE_LAYER_FC, .rows = rows[l]};
-        d.weights = th_random_weights(rows[l], cols[l], 0.4, EIE_STORAGE_SHARED, 4, &seed);
-        cr_assert_eq(th_node1(b, d, names[2 * l], l ? "y" : "h", &err), EIE_STATUS_OK, "%s",
-                     err.msg);
-        th_weights_free(&d.weights);
-        if (l == 0)
-            cr_assert_eq(th_act(b, "h", "r", EIE_ACT_RELU, 0, &err), EIE_STATUS_OK);
-    }
-    cr_assert_eq(eie_builder_add_output(b, "y", &err), EIE_STATUS_OK);
-    eie_model_t *m = load(b);
+    eie_model_t *m = two_fc_graph("rows", true, &seed, &b);
     float x[BATCH * COLS], y_col[BATCH * OUT], y[BATCH * OUT], y1[BATCH * OUT];
     for (size_t i = 0; i < BATCH * COLS; i++)
         x[i] = i % COLS % 8 == 0 ? 0.0f : th_uniform(&seed) + 0.25f;
@@ -586,23 +593,11 @@ Test(graph_run, fc_nodes_take_the_row_form_where_it_pays)
  * rows fused and this fails. */
 Test(graph_run, batch_invariant_fc_nodes_give_a_dense_sample_the_bits_of_its_batch)
 {
-    enum { COLS = 96, HID = 64, OUT = 10, BATCH = 16 };
+    enum { COLS = FC2_COLS, OUT = FC2_OUT, BATCH = 16 };
     eie_builder_t *b = NULL;
     eie_error_t err;
     uint64_t seed = 31;
-    eie_shape_t s = {.rank = 2, .dims = {-1, COLS}};
-    cr_assert_eq(eie_builder_init_graph("inv", "", &b, &err), EIE_STATUS_OK);
-    cr_assert_eq(eie_builder_add_input(b, "x", EIE_DTYPE_FP32, &s, &err), EIE_STATUS_OK);
-    const char *ins[2] = {"x", "h"}, *outs[2] = {"h", "y"};
-    const uint32_t rows[2] = {HID, OUT}, cols[2] = {COLS, HID};
-    for (int l = 0; l < 2; l++) {
-        eie_node_desc_t d = {.kind = EIE_LAYER_FC, .rows = rows[l]};
-        d.weights = th_random_weights(rows[l], cols[l], 0.4, EIE_STORAGE_SHARED, 4, &seed);
-        cr_assert_eq(th_node1(b, d, ins[l], outs[l], &err), EIE_STATUS_OK, "%s", err.msg);
-        th_weights_free(&d.weights);
-    }
-    cr_assert_eq(eie_builder_add_output(b, "y", &err), EIE_STATUS_OK);
-    eie_model_t *m = load(b);
+    eie_model_t *m = two_fc_graph("inv", false, &seed, &b);
     float x[BATCH * COLS], y[BATCH * OUT], one[OUT];
     for (size_t i = 0; i < BATCH * COLS; i++)
         x[i] = i % COLS % 8 == 0 ? 0.0f : th_uniform(&seed) - 0.5f;
