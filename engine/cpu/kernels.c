@@ -218,6 +218,10 @@ INLINE uint64_t spmv_wide_b1(const eie_pe_layer_t *L, const float *cb, const uin
         s2 = MADD(W2, in[FIELD(w, 36, 12)], s2);                                                   \
         s3 = MADD(W3, in[FIELD(w, 52, 12)], s3);                                                   \
     } while (0)
+/* The same, the weights loaded from cb by the entries' codes. */
+#define ROWS_B1_STEP4_CB(FIELD, MADD, w, s0, s1, s2, s3)                                           \
+    ROWS_B1_STEP4(FIELD, MADD, w, cb[FIELD(w, 0, 4)], cb[FIELD(w, 16, 4)], cb[FIELD(w, 32, 4)],    \
+                  cb[FIELD(w, 48, 4)], s0, s1, s2, s3)
 
 /* The row form (kernels.h): four partial sums, so that the adds of one step
  * are independent. MADD(a, b, c) is c + a * b: rounded twice in the scalar
@@ -242,8 +246,7 @@ INLINE uint64_t spmv_wide_b1(const eie_pe_layer_t *L, const float *cb, const uin
         uint64_t w;                                                                                \
         for (; end - e >= 4; e += 4) {                                                             \
             memcpy(&w, e, 8);                                                                      \
-            ROWS_B1_STEP4(FIELD, MADD, w, cb[FIELD(w, 0, 4)], cb[FIELD(w, 16, 4)],                 \
-                          cb[FIELD(w, 32, 4)], cb[FIELD(w, 48, 4)], s0, s1, s2, s3);               \
+            ROWS_B1_STEP4_CB(FIELD, MADD, w, s0, s1, s2, s3);                                      \
         }                                                                                          \
         size_t t = (size_t)(end - e);                                                              \
         memcpy(&w, e, 8);                                                                          \
@@ -1118,12 +1121,8 @@ AVX2_BMI static uint64_t rows_b1_avx2(const eie_pe_layer_t *L, const float *cb, 
             uint64_t w, v;
             memcpy(&w, e + 8, 8);
             memcpy(&v, e + 12, 8);
-            ROWS_B1_STEP4(FIELD_BEXTR, MADD_FUSED, w, cb[FIELD_BEXTR(w, 0, 4)],
-                          cb[FIELD_BEXTR(w, 16, 4)], cb[FIELD_BEXTR(w, 32, 4)],
-                          cb[FIELD_BEXTR(w, 48, 4)], s0, s1, s2, s3);
-            ROWS_B1_STEP4(FIELD_BEXTR, MADD_FUSED, v, cb[FIELD_BEXTR(v, 0, 4)],
-                          cb[FIELD_BEXTR(v, 16, 4)], cb[FIELD_BEXTR(v, 32, 4)],
-                          cb[FIELD_BEXTR(v, 48, 4)], s4, s5, s6, s7);
+            ROWS_B1_STEP4_CB(FIELD_BEXTR, MADD_FUSED, w, s0, s1, s2, s3);
+            ROWS_B1_STEP4_CB(FIELD_BEXTR, MADD_FUSED, v, s4, s5, s6, s7);
         }
         int t = (int)(end - e);
         for (int h = 0; h < 16; h += 8) {
