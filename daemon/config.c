@@ -411,12 +411,11 @@ eie_status_t eied_config_set(eied_config_t *cfg, const char *section, const char
         /* a backend's own option written among the flat [engine] keys */
         for (size_t b = 0; strcmp(section, "engine") == 0 && b < eie_backend_count(); b++) {
             const eie_backend_info_t *be = eie_backend_info(b);
-            for (size_t i = 0; i < be->n_options; i++)
-                if (strcmp(be->options[i].name, key) == 0)
-                    return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
-                                         "%s: unknown key '%s' in section [%s]; '%s' is an option "
-                                         "of backend %s: set it in [engine.%s]",
-                                         where, key, section, key, be->name, be->name);
+            if (eie_backend_option_find(be, key) != NULL)
+                return eie_error_set(err, EIE_STATUS_BAD_CONFIG,
+                                     "%s: unknown key '%s' in section [%s]; '%s' is an option of "
+                                     "backend %s: set it in [engine.%s]",
+                                     where, key, section, key, be->name, be->name);
         }
         return eie_error_set(err, EIE_STATUS_BAD_CONFIG, "%s: unknown key '%s' in section [%s]",
                              where, key, section);

@@ -89,16 +89,21 @@ const eie_backend_info_t *eie_backend_find(const char *name)
     return NULL;
 }
 
+const eie_backend_option_t *eie_backend_option_find(const eie_backend_info_t *be, const char *key)
+{
+    for (size_t i = 0; i < be->n_options; i++)
+        if (strcmp(be->options[i].name, key) == 0)
+            return &be->options[i];
+    return NULL;
+}
+
 eie_status_t eie_engine_opts_set(eie_engine_opts_t *opts, const char *backend, const char *key,
                                  const char *value, eie_error_t *err)
 {
     const eie_backend_info_t *be = eie_backend_find(backend);
     if (be == NULL)
         return eie_error_set(err, EIE_STATUS_NOT_FOUND, "unknown backend \"%s\"", backend);
-    const eie_backend_option_t *o = NULL;
-    for (size_t i = 0; i < be->n_options && o == NULL; i++)
-        if (strcmp(be->options[i].name, key) == 0)
-            o = &be->options[i];
+    const eie_backend_option_t *o = eie_backend_option_find(be, key);
     if (o == NULL)
         return eie_error_set(err, EIE_STATUS_NOT_FOUND, "backend %s has no option '%s'", backend,
                              key);

@@ -112,6 +112,8 @@ size_t eie_backend_count(void);
 const eie_backend_info_t *eie_backend_info(size_t i);
 /* The backend called name, or NULL. */
 const eie_backend_info_t *eie_backend_find(const char *name);
+/* Backend be's option called key, or NULL. */
+const eie_backend_option_t *eie_backend_option_find(const eie_backend_info_t *be, const char *key);
 
 /* Sets backend's option key in opts from text (a string is kept by reference). NOT_FOUND
    for an unknown backend or key, INVALID_ARGUMENT for a value of the wrong type or out of
