@@ -53,6 +53,18 @@ def best(runs):
     return max(runs, key=lambda r: r["rps"])
 
 
+def best_alternating(configs, c, seconds):
+    """For each name -> config text (serving model alex7), the best of two runs at
+    concurrency c, the daemons alternating (A B A B)."""
+    runs = {}
+    for _ in range(2):
+        for name, text in configs.items():
+            with Daemon(text) as d:
+                time.sleep(1.0)  # the model loads in the background
+                runs.setdefault(name, []).append(bench(d.addr, "alex7", "infer", c, seconds))
+    return {name: best(r) for name, r in runs.items()}
+
+
 def unbatched(model, c, seconds, input_file):
     """The best of two runs of model without micro-batching, printed."""
     with Daemon("[inference]\nbatch_window_us = 0\n[models]\nalex7 = %s\n" % model) as d:
@@ -86,19 +98,13 @@ def main():
                         name="alex7")
     print("\n== Alex-7-sized model (4096x4096, 9%% dense) at concurrency 32, %d s each" % seconds)
     print("%18s %10s %9s %9s" % ("batch_window_us", "r/s", "p50 ms", "p99 ms"))
-    results = {}
-    for _ in range(2):
-        for window in (0, 500):
-            with Daemon("[inference]\nbatch_window_us = %d\n[models]\nalex7 = %s\n"
-                        % (window, alex7)) as d:
-                time.sleep(1.0)  # the model loads in the background
-                results.setdefault(window, []).append(bench(d.addr, "alex7", "infer", 32,
-                                                            seconds))
+    results = best_alternating(
+        {w: "[inference]\nbatch_window_us = %d\n[models]\nalex7 = %s\n" % (w, alex7)
+         for w in (0, 500)}, 32, seconds)
     for window in (0, 500):
-        r = best(results[window])
+        r = results[window]
         print("%18d %10.0f %9.3f %9.3f" % (window, r["rps"], r["p50"], r["p99"]))
-    print("micro-batching speed-up: %.2fx" % (best(results[500])["rps"] /
-                                               best(results[0])["rps"]))
+    print("micro-batching speed-up: %.2fx" % (results[500]["rps"] / results[0]["rps"]))
 
     rnd = random.Random(7)
     row = [rnd.random() if rnd.random() < 0.353 else 0.0 for _ in range(4096)]
@@ -121,15 +127,11 @@ def main():
           "best of 2")
     print("%5s %16s %10s %9s %9s" % ("conc", "batch_invariant", "r/s", "p50 ms", "p99 ms"))
     for c in (1, 32):
-        runs = {}
-        for _ in range(2):
-            for inv in ("false", "true"):
-                with Daemon("[engine.cpu]\nbatch_invariant = %s\n[models]\nalex7 = %s\n"
-                            % (inv, alex7)) as d:
-                    time.sleep(1.0)  # the model loads in the background
-                    runs.setdefault(inv, []).append(bench(d.addr, "alex7", "infer", c, seconds))
+        results = best_alternating(
+            {inv: "[engine.cpu]\nbatch_invariant = %s\n[models]\nalex7 = %s\n" % (inv, alex7)
+             for inv in ("false", "true")}, c, seconds)
         for inv in ("false", "true"):
-            r = best(runs[inv])
+            r = results[inv]
             print("%5d %16s %10.0f %9.3f %9.3f" % (c, inv, r["rps"], r["p50"], r["p99"]))
 
 
