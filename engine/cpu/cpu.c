@@ -582,7 +582,10 @@ static void run_steps(cpu_job_t *job, unsigned p0, unsigned p1, eie_pool_t *pool
              * and neighbouring lines of a feature-major one (NT-Wd-sized,
              * batch 16, 2 PEs: 778 us against 342 on one). A pooled batch's
              * last fc leaves its results in each PE's accumulators, and
-             * after a barrier the PEs copy contiguous shares out. */
+             * after a barrier the PEs copy contiguous shares out. At batch
+             * 1 the barrier and the copy cost more than the shared lines:
+             * staged, NT-LSTM-sized on 2 PEs took 72-78 us against 62-68,
+             * NT-We-sized 59-62 against 50-53 (builds alternating). */
             bool stage = last && pool != NULL && net->n > 1 && B > 1 && stp->kind == STEP_FC;
             view_t in, out;
             if (k == 0)
