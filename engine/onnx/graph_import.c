@@ -1174,7 +1174,8 @@ static eie_status_t op_squeeze(gimp_t *imp, const Onnx__NodeProto *n, int unsque
             return eie_error_set(imp->err, EIE_STATUS_UNSUPPORTED, "%s: %zu axes", imp->where,
                                  a->n_ints);
         n_axes = a->n_ints;
-        memcpy(axes, a->ints, n_axes * sizeof *axes);
+        if (n_axes > 0) /* an empty list has no array (protobuf-c: NULL) */
+            memcpy(axes, a->ints, n_axes * sizeof *axes);
     } else if (n->n_input >= 2 && str(n->input[1])[0] != '\0') {
         const gconst_t *k;
         int64_t *v;
