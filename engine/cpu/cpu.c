@@ -446,8 +446,7 @@ static void run_fc(cpu_job_t *job, const step_t *stp, unsigned pe, view_t in, vi
         sc->entries += k->rows_batch(L, cf->codebook, in.p, B, acc);
     } else {
         memset(acc, 0, (size_t)L->n_rows * S * sizeof(float));
-        sc->entries += (cf->wide ? k->spmv_wide : k->spmv_narrow)(
-            L, cf->codebook, sc->active, n_active, in.p, in.si, in.sb, B, acc);
+        sc->entries += eie_cpu_spmv(k, cf, L, sc->active, n_active, in.p, in.si, in.sb, B, acc);
     }
     /* Into a feature-major output a row's B values are contiguous. Into a
      * batch-major one they go dim floats apart, and with a power-of-two dim

@@ -644,8 +644,7 @@ static uint64_t spmv(const eie_cpu_graph_t *g, const gnode_t *nd, uint32_t q, un
     const eie_pe_layer_t *L = &cf->pe[p];
     *n_rows_out = L->n_rows;
     memset(acc, 0, (size_t)L->n_rows * S * sizeof(float));
-    return (cf->wide ? g->k->spmv_wide : g->k->spmv_narrow)(L, cf->codebook, active, n_active,
-                                                            in, is_j, is_b, B, acc);
+    return eie_cpu_spmv(g->k, cf, L, active, n_active, in, is_j, is_b, B, acc);
 }
 
 /*

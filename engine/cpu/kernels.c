@@ -409,6 +409,32 @@ bool eie_cpu_rows_pay(size_t S, size_t n_active, size_t cols, size_t rows)
     return n_active >= cols - cols / 8 && (S > 1 || rows < 2 * cols);
 }
 
+/* kernels.h; the row blocks: layout.h */
+uint64_t eie_cpu_spmv(const eie_cpu_kernel_t *k, const eie_cpu_fc_t *cf, const eie_pe_layer_t *L,
+                      const uint32_t *active, size_t n_active, const float *in, size_t is_j,
+                      size_t is_b, size_t B, float *acc)
+{
+    if (L->n_blocks == 0)
+        return (cf->wide ? k->spmv_wide : k->spmv_narrow)(L, cf->codebook, active, n_active, in,
+                                                          is_j, is_b, B, acc);
+    size_t S = eie_cpu_batch_stride(B);
+    uint64_t walked = 0;
+    for (uint32_t b = 0; b < L->n_blocks; b++) {
+        const eie_pe_layer_t *K = &L->blocks[b];
+        float *a = acc + (size_t)b * L->block_rows * S;
+        /* The batch-1 walks' sink slots past a block's rows (EIE_ACC_SLACK)
+         * are the next block's first rows: kept. */
+        float keep[EIE_ACC_SLACK];
+        int last = b + 1 == L->n_blocks;
+        if (!last)
+            memcpy(keep, a + (size_t)K->n_rows * S, sizeof keep);
+        walked += k->spmv_narrow(K, cf->codebook, active, n_active, in, is_j, is_b, B, a);
+        if (!last)
+            memcpy(a + (size_t)K->n_rows * S, keep, sizeof keep);
+    }
+    return walked;
+}
+
 /*
  * A batch of 2 sparse samples, one sample at a time (kernels.h): the
  * batch-1 column walk (a permute for 16 products, one scalar add an entry:
@@ -455,8 +481,7 @@ uint64_t eie_cpu_run_split(const eie_cpu_kernel_t *k, const eie_cpu_fc_t *cf,
         float *ab = one + b * blk;
         size_t n = k->active(in + b * is_b, cf->cols, is_j, 0, 1, active);
         memset(ab, 0, (size_t)L->n_rows * sizeof(float));
-        walked += (cf->wide ? k->spmv_wide : k->spmv_narrow)(L, cf->codebook, active, n,
-                                                             in + b * is_b, is_j, 0, 1, ab);
+        walked += eie_cpu_spmv(k, cf, L, active, n, in + b * is_b, is_j, 0, 1, ab);
     }
     for (uint32_t r = 0; r < L->n_rows; r++)
         for (size_t b = 0; b < S; b++)

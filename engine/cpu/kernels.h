@@ -183,6 +183,13 @@ const eie_cpu_kernel_t *eie_cpu_kernel_find(const char *name);
 eie_status_t eie_cpu_kernel_select(const char *name, const eie_cpu_kernel_t **out,
                                    eie_error_t *err);
 
+/* acc += PE layer L of cf applied to B lanes of in (eie_spmv_fn), with the
+ * column walk cf's entries take: narrow, wide, or L's narrow row blocks
+ * (layout.h) one after the other. acc as for eie_spmv_fn. */
+uint64_t eie_cpu_spmv(const eie_cpu_kernel_t *k, const eie_cpu_fc_t *cf, const eie_pe_layer_t *L,
+                      const uint32_t *active, size_t n_active, const float *in, size_t is_j,
+                      size_t is_b, size_t B, float *acc);
+
 /* Whether a batch of B samples over PE layer L of cf, sample b's column j
  * at in[j * is_j + b * is_b], with n_active columns active in some sample,
  * walks fewer entry-nanoseconds sample by sample through the batch-1

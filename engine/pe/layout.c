@@ -14,6 +14,11 @@ void eie_cpu_fc_clear(eie_cpu_fc_t *fc)
             free(fc->pe[p].rent);
             free(fc->pe[p].rentw);
             free(fc->pe[p].rspan);
+            for (uint32_t b = 0; b < fc->pe[p].n_blocks; b++) {
+                free(fc->pe[p].blocks[b].ptr);
+                free(fc->pe[p].blocks[b].ent);
+            }
+            free(fc->pe[p].blocks);
         }
     free(fc->pe);
     free(fc->codebook);
@@ -66,6 +71,53 @@ static int pack_rows(eie_pe_layer_t *L, uint32_t cols, int wide, int rows_wide)
     return 0;
 }
 
+/* PE L's wide column form (local_row << 8 | code, codes of at most 4 bits)
+ * into narrow blocks of consecutive rows (layout.h), where they pay. */
+static int pack_blocks(eie_pe_layer_t *L, uint32_t cols)
+{
+    uint32_t nb = (L->n_rows + EIE_NARROW_MAX_ROWS - 1) / EIE_NARROW_MAX_ROWS;
+    if (nb < 2 || L->n_ent < (uint64_t)EIE_BLOCK_MIN_ENTRIES * nb * cols)
+        return 0;
+    uint32_t br = (L->n_rows + nb - 1) / nb; /* at most EIE_NARROW_MAX_ROWS */
+    L->blocks = calloc(nb, sizeof *L->blocks);
+    if (L->blocks == NULL)
+        return -1;
+    L->n_blocks = nb;
+    L->block_rows = br;
+    for (uint32_t b = 0; b < nb; b++) {
+        eie_pe_layer_t *K = &L->blocks[b];
+        K->n_rows = L->n_rows - b * br < br ? L->n_rows - b * br : br;
+        K->n_codes = L->n_codes;
+        if ((K->ptr = calloc((size_t)cols + 1, sizeof(uint32_t))) == NULL)
+            return -1;
+    }
+    const uint32_t *ent = L->ent;
+    for (uint32_t j = 0; j < cols; j++)
+        for (uint32_t q = L->ptr[j]; q < L->ptr[j + 1]; q++)
+            L->blocks[(ent[q] >> 8) / br].ptr[j + 1]++;
+    for (uint32_t b = 0; b < nb; b++) {
+        eie_pe_layer_t *K = &L->blocks[b];
+        for (uint32_t j = 0; j < cols; j++)
+            K->ptr[j + 1] += K->ptr[j];
+        K->n_ent = K->ptr[cols];
+        /* EIE_ENTRY_SLACK zeroed entries past the end */
+        if ((K->ent = calloc(K->n_ent + EIE_ENTRY_SLACK, sizeof(uint16_t))) == NULL)
+            return -1;
+        K->n_ent = 0; /* the fill cursor: columns come in order */
+    }
+    for (uint32_t j = 0; j < cols; j++)
+        for (uint32_t q = L->ptr[j]; q < L->ptr[j + 1]; q++) {
+            uint32_t row = ent[q] >> 8, b = row / br;
+            eie_pe_layer_t *K = &L->blocks[b];
+            ((uint16_t *)K->ent)[K->n_ent++] = (uint16_t)((row - b * br) << 4 | (ent[q] & 15));
+        }
+    free(L->ptr);
+    free(L->ent);
+    L->ptr = NULL;
+    L->ent = NULL;
+    return 0;
+}
+
 void eie_pe_row_spans(const eie_pe_layer_t *L, uint32_t span_cols, uint32_t n_spans,
                       uint32_t *sp)
 {
@@ -105,7 +157,9 @@ uint64_t eie_cpu_fc_layout_estimate(const eie_fc_t *fc, unsigned n_pes, int with
 {
     uint32_t max_local = (fc->rows + n_pes - 1) / n_pes;
     uint64_t esz = fc->code_bits > 4 || max_local > 4096 ? 4 : 2;
-    /* codebook, bias, and per PE: cols + 1 column pointers and its entries */
+    /* codebook, bias, and per PE: cols + 1 column pointers and its entries
+       (a PE's narrow blocks, with EIE_BLOCK_MIN_ENTRIES, take less than its
+       wide form: 2 bytes an entry and cols + 1 pointers a block) */
     uint64_t bytes = 256 * sizeof(float) + (uint64_t)fc->rows * sizeof(float) +
                      (uint64_t)n_pes * ((uint64_t)fc->cols + 1) * sizeof(uint32_t) +
                      (fc->nnz + (uint64_t)n_pes * EIE_ENTRY_SLACK) * esz;
@@ -200,7 +254,6 @@ eie_status_t eie_cpu_fc_init(const eie_fc_t *fc, unsigned n_pes, int force_wide,
         uint32_t *ptr = out->pe[p].ptr;
         memmove(ptr + 1, ptr, fc->cols * sizeof(uint32_t));
         ptr[0] = 0;
-        out->layout_bytes += out->pe[p].n_ent * esz + ((size_t)fc->cols + 1) * sizeof(uint32_t);
         if (with_rows && fc->cols < ROWS_WIDE_MAX_COLS) {
             int rows_wide = !rows_allowed(fc->cols, fc->code_bits);
             if (pack_rows(&out->pe[p], fc->cols, out->wide, rows_wide) != 0 ||
@@ -212,6 +265,14 @@ eie_status_t eie_cpu_fc_init(const eie_fc_t *fc, unsigned n_pes, int force_wide,
                 out->layout_bytes += ((size_t)out->pe[p].n_rspans + 1) * out->pe[p].n_rows *
                                      sizeof(uint32_t);
         }
+        /* after the row form, which is packed from the one wide column form */
+        if (!force_wide && fc->code_bits <= 4 && pack_blocks(&out->pe[p], fc->cols) != 0)
+            goto nomem;
+        for (uint32_t b = 0; b < out->pe[p].n_blocks; b++)
+            out->layout_bytes += out->pe[p].blocks[b].n_ent * sizeof(uint16_t) +
+                                 ((size_t)fc->cols + 1) * sizeof(uint32_t);
+        if (out->pe[p].n_blocks == 0)
+            out->layout_bytes += out->pe[p].n_ent * esz + ((size_t)fc->cols + 1) * sizeof(uint32_t);
     }
     free(prev);
     return EIE_STATUS_OK;

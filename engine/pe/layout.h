@@ -8,7 +8,8 @@
  * serial run sum and nibble unpacking bound a naive decoder), fillers
  * dropped, still compressed:
  *   narrow: uint16 = local_row << 4 | code   (code_bits <= 4, <= 4096 local rows)
- *   wide:   uint32 = local_row << 8 | code   (otherwise)
+ *   wide:   uint32 = local_row << 8 | code   (otherwise; but a taller PE with
+ *           4-bit codes keeps narrow blocks of rows, eie_pe_layer_t.blocks)
  * The codebook is expanded to float once per layer.
  *
  * A layer may also keep each PE's entries row by row (the row form), in
@@ -52,7 +53,26 @@ typedef struct eie_pe_layer {
        EIE_ROW_SPAN_MIN_COLS; else NULL and n_rspans 0 (one span: rptr). */
     uint32_t n_rspans;
     uint32_t *rspan; /* (n_rspans + 1) * n_rows */
+    /* A PE of more than EIE_NARROW_MAX_ROWS local rows whose codes fit 4
+       bits keeps its column form in n_blocks blocks of block_rows
+       consecutive local rows (the last may have fewer), each a narrow column
+       form of its own, rows counted from the block's first; ptr and ent are
+       then NULL, and eie_cpu_spmv (kernels.h) walks the blocks in turn.
+       Otherwise 0 and NULL. */
+    uint32_t n_blocks, block_rows;
+    struct eie_pe_layer *blocks;
 } eie_pe_layer_t;
+
+/* Local rows a narrow entry can name (12 bits). A taller PE's entries would
+ * be 32-bit; its column form is split into blocks of at most this many rows
+ * instead (2 bytes an entry, not 4): NT-Wd-sized (8791 x 600), one PE's
+ * column walk at batch 1, kernel alone, medians: 0.43-0.45 ns an entry wide,
+ * 0.40-0.42 in 3 narrow blocks; a 2-PE slice (4396 rows) 0.31-0.33 against
+ * 0.29-0.31 in 2. Each block walks every active column, so a layer keeps
+ * one wide form where its blocks' columns would average fewer than
+ * EIE_BLOCK_MIN_ENTRIES entries. */
+#define EIE_NARROW_MAX_ROWS   4096u
+#define EIE_BLOCK_MIN_ENTRIES 8u
 
 /* A batch's row form reads a column's 16 activations (64 bytes) an entry,
  * in no order. Inputs of more than 16384 columns (1 MiB at 16 lanes, a

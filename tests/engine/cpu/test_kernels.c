@@ -389,3 +389,79 @@ Test(kernels, transpose16_moves_every_lane_and_nothing_else)
             }
     }
 }
+
+Test(layout, tall_pes_keep_narrow_row_blocks_with_the_wide_forms_bits)
+{
+    /* 9000 rows: 3 blocks of 3000 on 1 PE, 2 of 2250 on 2, none on 3 (3000
+     * local rows fit 16-bit entries); 5-bit codes never split */
+    enum { R = 9000, C = 30 };
+    eie_builder_t *b;
+    eie_error_t err;
+    uint64_t seed = 17;
+    for (uint32_t bits = 4; bits <= 5; bits++) {
+        eie_builder_init("", "", "", "", &b, &err);
+        th_add_random_fc(b, R, C, 0.05, bits, &seed, &err);
+        eie_model_t *m = th_load_builder(b);
+        const eie_fc_t *fc = eie_model_fc(m, 0);
+        float *x = malloc(16 * C * sizeof(float));
+        float *got = malloc((16 * R + EIE_ACC_SLACK) * sizeof(float));
+        float *want = malloc((16 * R + EIE_ACC_SLACK) * sizeof(float));
+        uint32_t active[C + EIE_ACTIVE_SLACK];
+        cr_assert(x && got && want);
+        for (unsigned n = 1; n <= 3; n++) {
+            eie_cpu_fc_t cf, wide;
+            cr_assert_eq(eie_cpu_fc_init(fc, n, 0, 1, &cf, &err), 0);
+            cr_assert_eq(eie_cpu_fc_init(fc, n, 1, 1, &wide, &err), 0);
+            cr_assert_geq(eie_cpu_fc_layout_estimate(fc, n, 1), cf.layout_bytes);
+            uint32_t want_blocks = bits > 4 || n == 3 ? 0 : n == 1 ? 3 : 2;
+            if (want_blocks > 0)
+                cr_assert_lt(cf.layout_bytes, wide.layout_bytes, "pes %u", n);
+            for (unsigned p = 0; p < n; p++) {
+                const eie_pe_layer_t *L = &cf.pe[p];
+                cr_assert_eq(L->n_blocks, want_blocks, "bits %u pes %u", bits, n);
+                uint64_t total = 0;
+                for (uint32_t k = 0; k < L->n_blocks; k++) {
+                    cr_assert_leq(L->blocks[k].n_rows, EIE_NARROW_MAX_ROWS);
+                    total += L->blocks[k].n_ent;
+                }
+                if (L->n_blocks > 0) {
+                    cr_assert_eq(total, L->n_ent);
+                    cr_assert_null(L->ent);
+                }
+            }
+            static const size_t batches[] = {1, 2, 3, 16};
+            for (size_t bi = 0; bi < 4; bi++) {
+                size_t B = batches[bi], S = eie_cpu_batch_stride(B);
+                th_random_input(x, B * C, 0.6, &seed);
+                x[0] = NAN;
+                x[1] = -0.0f;
+                size_t na = eie_cpu_kernels[0].active(x, C, 1, C, B, active);
+                for (size_t ki = 0; ki < eie_cpu_kernel_count; ki++) {
+                    const eie_cpu_kernel_t *k = &eie_cpu_kernels[ki];
+                    if (!k->supported())
+                        continue;
+                    for (unsigned p = 0; p < n; p++) {
+                        size_t nS = (size_t)cf.pe[p].n_rows * S;
+                        memset(got, 0, (nS + EIE_ACC_SLACK) * sizeof(float));
+                        memset(want, 0, (nS + EIE_ACC_SLACK) * sizeof(float));
+                        uint64_t wg = eie_cpu_spmv(k, &cf, &cf.pe[p], active, na, x, 1, C, B, got);
+                        uint64_t ww =
+                            eie_cpu_spmv(k, &wide, &wide.pe[p], active, na, x, 1, C, B, want);
+                        cr_assert_eq(wg, ww, "kernel %s entries walked", k->name);
+                        cr_assert(memcmp(got, want, nS * sizeof(float)) == 0,
+                                  "kernel %s bits %u pes %u batch %zu: blocks differ from the "
+                                  "wide form",
+                                  k->name, bits, n, B);
+                    }
+                }
+            }
+            eie_cpu_fc_clear(&cf);
+            eie_cpu_fc_clear(&wide);
+        }
+        free(x);
+        free(got);
+        free(want);
+        eie_model_free(m);
+        eie_builder_free(b);
+    }
+}
