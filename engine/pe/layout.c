@@ -156,7 +156,7 @@ static int pack_row_spans(eie_pe_layer_t *L, uint32_t cols)
 uint64_t eie_cpu_fc_layout_estimate(const eie_fc_t *fc, unsigned n_pes, int with_rows)
 {
     uint32_t max_local = (fc->rows + n_pes - 1) / n_pes;
-    uint64_t esz = fc->code_bits > 4 || max_local > 4096 ? 4 : 2;
+    uint64_t esz = fc->code_bits > 4 || max_local > EIE_NARROW_MAX_ROWS ? 4 : 2;
     /* codebook, bias, and per PE: cols + 1 column pointers and its entries
        (a PE's narrow blocks, with EIE_BLOCK_MIN_ENTRIES, take less than its
        wide form: 2 bytes an entry and cols + 1 pointers a block) */
@@ -185,7 +185,7 @@ eie_status_t eie_cpu_fc_init(const eie_fc_t *fc, unsigned n_pes, int force_wide,
     out->n_pes = n_pes;
     out->nnz = fc->nnz;
     uint32_t max_local = (fc->rows + n_pes - 1) / n_pes;
-    out->wide = force_wide || fc->code_bits > 4 || max_local > 4096;
+    out->wide = force_wide || fc->code_bits > 4 || max_local > EIE_NARROW_MAX_ROWS;
     out->codebook = calloc(256, sizeof(float));
     out->bias = malloc(fc->rows * sizeof(float));
     out->pe = calloc(n_pes, sizeof *out->pe);
