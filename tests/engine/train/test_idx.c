@@ -1,5 +1,7 @@
 /* IDX datasets: good files raw and gzip'd, and every bad-file class with its message. */
+#define _XOPEN_SOURCE 700 /* nftw */
 #include <criterion/criterion.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,20 @@ static void make_dir(void)
 {
     strcpy(dir, "/tmp/eie-idx-XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+/* Every test's files and directory go when it ends, passed or failed. */
+static void remove_dir(void)
+{
+    if (dir[0] != '\0')
+        nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    dir[0] = '\0';
 }
 
 static void put_be32(unsigned char *p, uint32_t v)
@@ -78,7 +94,7 @@ static eie_status_t load(const char *images, const char *labels, eie_dataset_t *
     return eie_dataset_load(pi, pl, 10, 0, ds, err);
 }
 
-Test(idx, gzip_dir_loads_and_scales_pixels, .init = make_dir)
+Test(idx, gzip_dir_loads_and_scales_pixels, .init = make_dir, .fini = remove_dir)
 {
     write_images("train-images-idx3-ubyte.gz", 1, 0x803, 3, 2, 2, 12);
     write_labels("train-labels-idx1-ubyte.gz", 1, 0x801, 3, good_labels, 3);
@@ -93,7 +109,7 @@ Test(idx, gzip_dir_loads_and_scales_pixels, .init = make_dir)
     eie_dataset_free(ds);
 }
 
-Test(idx, raw_files_load_and_limit_keeps_first_examples, .init = make_dir)
+Test(idx, raw_files_load_and_limit_keeps_first_examples, .init = make_dir, .fini = remove_dir)
 {
     write_images("t10k-images-idx3-ubyte", 0, 0x803, 3, 2, 2, 12);
     write_labels("t10k-labels-idx1-ubyte", 0, 0x801, 3, good_labels, 3);
@@ -105,7 +121,7 @@ Test(idx, raw_files_load_and_limit_keeps_first_examples, .init = make_dir)
     eie_dataset_free(ds);
 }
 
-Test(idx, wrong_magic_is_named, .init = make_dir)
+Test(idx, wrong_magic_is_named, .init = make_dir, .fini = remove_dir)
 {
     write_images("i", 0, 0x801, 3, 2, 2, 12);
     write_labels("l", 0, 0x801, 3, good_labels, 3);
@@ -116,7 +132,7 @@ Test(idx, wrong_magic_is_named, .init = make_dir)
               err.msg);
 }
 
-Test(idx, count_mismatch_names_both_counts, .init = make_dir)
+Test(idx, count_mismatch_names_both_counts, .init = make_dir, .fini = remove_dir)
 {
     write_images("i", 0, 0x803, 3, 2, 2, 12);
     write_labels("l", 0, 0x801, 2, good_labels, 2);
@@ -128,7 +144,7 @@ Test(idx, count_mismatch_names_both_counts, .init = make_dir)
               "%s", err.msg);
 }
 
-Test(idx, label_out_of_range_names_example_and_value, .init = make_dir)
+Test(idx, label_out_of_range_names_example_and_value, .init = make_dir, .fini = remove_dir)
 {
     const unsigned char bad[3] = {0, 12, 1};
     write_images("i", 0, 0x803, 3, 2, 2, 12);
@@ -139,7 +155,7 @@ Test(idx, label_out_of_range_names_example_and_value, .init = make_dir)
     cr_assert(strstr(err.msg, "label 12 of example 1 out of range") != NULL, "%s", err.msg);
 }
 
-Test(idx, truncated_images_are_reported, .init = make_dir)
+Test(idx, truncated_images_are_reported, .init = make_dir, .fini = remove_dir)
 {
     write_images("i", 1, 0x803, 3, 2, 2, 7);
     write_labels("l", 0, 0x801, 3, good_labels, 3);
@@ -149,7 +165,7 @@ Test(idx, truncated_images_are_reported, .init = make_dir)
     cr_assert(strstr(err.msg, "truncated") != NULL, "%s", err.msg);
 }
 
-Test(idx, huge_announced_count_hits_the_limit, .init = make_dir)
+Test(idx, huge_announced_count_hits_the_limit, .init = make_dir, .fini = remove_dir)
 {
     write_images("i", 0, 0x803, 0xffffffffu, 28, 28, 12);
     write_labels("l", 0, 0x801, 0xffffffffu, good_labels, 3);
@@ -159,7 +175,7 @@ Test(idx, huge_announced_count_hits_the_limit, .init = make_dir)
     cr_assert(strstr(err.msg, "outside the limits") != NULL, "%s", err.msg);
 }
 
-Test(idx, missing_file_names_the_path, .init = make_dir)
+Test(idx, missing_file_names_the_path, .init = make_dir, .fini = remove_dir)
 {
     eie_dataset_t *ds;
     eie_error_t err;
@@ -167,7 +183,7 @@ Test(idx, missing_file_names_the_path, .init = make_dir)
     cr_assert(strstr(err.msg, "train-images-idx3-ubyte") != NULL, "%s", err.msg);
 }
 
-Test(idx, image_size_not_matching_model_input_is_refused, .init = make_dir)
+Test(idx, image_size_not_matching_model_input_is_refused, .init = make_dir, .fini = remove_dir)
 {
     write_images("i", 0, 0x803, 3, 2, 2, 12);
     write_labels("l", 0, 0x801, 3, good_labels, 3);
