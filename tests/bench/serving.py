@@ -93,46 +93,48 @@ def main():
             print("%5d %12.0f %9.3f %9.3f %12.0f %9.3f %9.3f %7.0f%% %8.2f" % (
                 c, h["rps"], h["p50"], h["p99"], i["rps"], i["p50"], i["p99"],
                 100 * i["rps"] / h["rps"], i["p50"] / h["p50"]))
-    tmp = tempfile.mkdtemp(prefix="eie-serving-")
-    alex7 = synth_model(os.path.join(tmp, "alex7.eie"), [4096, 4096], density=0.09, bits=4,
-                        name="alex7")
-    print("\n== Alex-7-sized model (4096x4096, 9%% dense) at concurrency 32, %d s each" % seconds)
-    print("%18s %10s %9s %9s" % ("batch_window_us", "r/s", "p50 ms", "p99 ms"))
-    results = best_alternating(
-        {w: "[inference]\nbatch_window_us = %d\n[models]\nalex7 = %s\n" % (w, alex7)
-         for w in (0, 500)}, 32, seconds)
-    for window in (0, 500):
-        r = results[window]
-        print("%18d %10.0f %9.3f %9.3f" % (window, r["rps"], r["p50"], r["p99"]))
-    print("micro-batching speed-up: %.2fx" % (results[500]["rps"] / results[0]["rps"]))
-
-    rnd = random.Random(7)
-    row = [rnd.random() if rnd.random() < 0.353 else 0.0 for _ in range(4096)]
-    sparse_in = os.path.join(tmp, "relu_row.json")
-    with open(sparse_in, "w") as f:
-        json.dump([row], f)
-    print("\n== the same model, batch_window_us = 0, one row %d of 4096 nonzero, best of 2"
-          % sum(v != 0.0 for v in row))
-    unbatched(alex7, 32, seconds, sparse_in)
-
-    pair = [row, [rnd.random() if rnd.random() < 0.353 else 0.0 for _ in range(4096)]]
-    pair_in = os.path.join(tmp, "relu_pair.json")
-    with open(pair_in, "w") as f:
-        json.dump(pair, f)
-    print("\n== the same model, batch_window_us = 0, requests of 2 rows (%d and %d of 4096 "
-          "nonzero) at concurrency 8, best of 2" % tuple(sum(v != 0.0 for v in p) for p in pair))
-    unbatched(alex7, 8, seconds, pair_in)
-
-    print("\n== the same model, default batching, dense rows: batch_invariant off vs on, "
-          "best of 2")
-    print("%5s %16s %10s %9s %9s" % ("conc", "batch_invariant", "r/s", "p50 ms", "p99 ms"))
-    for c in (1, 32):
+    with tempfile.TemporaryDirectory(prefix="eie-serving-") as tmp:
+        alex7 = synth_model(os.path.join(tmp, "alex7.eie"), [4096, 4096], density=0.09, bits=4,
+                            name="alex7")
+        print("\n== Alex-7-sized model (4096x4096, 9%% dense) at concurrency 32, %d s each"
+              % seconds)
+        print("%18s %10s %9s %9s" % ("batch_window_us", "r/s", "p50 ms", "p99 ms"))
         results = best_alternating(
-            {inv: "[engine.cpu]\nbatch_invariant = %s\n[models]\nalex7 = %s\n" % (inv, alex7)
-             for inv in ("false", "true")}, c, seconds)
-        for inv in ("false", "true"):
-            r = results[inv]
-            print("%5d %16s %10.0f %9.3f %9.3f" % (c, inv, r["rps"], r["p50"], r["p99"]))
+            {w: "[inference]\nbatch_window_us = %d\n[models]\nalex7 = %s\n" % (w, alex7)
+             for w in (0, 500)}, 32, seconds)
+        for window in (0, 500):
+            r = results[window]
+            print("%18d %10.0f %9.3f %9.3f" % (window, r["rps"], r["p50"], r["p99"]))
+        print("micro-batching speed-up: %.2fx" % (results[500]["rps"] / results[0]["rps"]))
+
+        rnd = random.Random(7)
+        row = [rnd.random() if rnd.random() < 0.353 else 0.0 for _ in range(4096)]
+        sparse_in = os.path.join(tmp, "relu_row.json")
+        with open(sparse_in, "w") as f:
+            json.dump([row], f)
+        print("\n== the same model, batch_window_us = 0, one row %d of 4096 nonzero, best of 2"
+              % sum(v != 0.0 for v in row))
+        unbatched(alex7, 32, seconds, sparse_in)
+
+        pair = [row, [rnd.random() if rnd.random() < 0.353 else 0.0 for _ in range(4096)]]
+        pair_in = os.path.join(tmp, "relu_pair.json")
+        with open(pair_in, "w") as f:
+            json.dump(pair, f)
+        nonzero = tuple(sum(v != 0.0 for v in p) for p in pair)
+        print("\n== the same model, batch_window_us = 0, requests of 2 rows (%d and %d of 4096 "
+              "nonzero) at concurrency 8, best of 2" % nonzero)
+        unbatched(alex7, 8, seconds, pair_in)
+
+        print("\n== the same model, default batching, dense rows: batch_invariant off vs on, "
+              "best of 2")
+        print("%5s %16s %10s %9s %9s" % ("conc", "batch_invariant", "r/s", "p50 ms", "p99 ms"))
+        for c in (1, 32):
+            results = best_alternating(
+                {inv: "[engine.cpu]\nbatch_invariant = %s\n[models]\nalex7 = %s\n" % (inv, alex7)
+                 for inv in ("false", "true")}, c, seconds)
+            for inv in ("false", "true"):
+                r = results[inv]
+                print("%5d %16s %10.0f %9.3f %9.3f" % (c, inv, r["rps"], r["p50"], r["p99"]))
 
 
 if __name__ == "__main__":
