@@ -429,7 +429,7 @@ static void run_fc(cpu_job_t *job, const step_t *stp, unsigned pe, view_t in, vi
     /* the batch row form: a batch read feature-major, most columns active */
     bool batch_rows = B > 1 && in.si == S && in.sb == 1 && (L->rent || L->rentw) &&
                       eie_cpu_rows_pay(S, n_active, cf->cols, cf->rows);
-    if (B == 1 && stp->dense_in && in.si == 1 && L->rent != NULL &&
+    if (B == 1 && stp->dense_in && in.si == 1 && eie_cpu_rows_b1_fits(L) &&
         eie_cpu_rows_pay(1, n_active, cf->cols, cf->rows)) {
         /* Nearly every activation nonzero: skipping would save at most an
          * eighth of the work, and the row form computes each row's sum

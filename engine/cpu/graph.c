@@ -476,8 +476,9 @@ eie_status_t eie_cpu_graph_init(const eie_model_t *m, unsigned n_pes, const eie_
         if (l->kind == EIE_LAYER_FC || l->kind == EIE_LAYER_CONV2D) {
             bool conv = l->kind == EIE_LAYER_CONV2D;
             uint32_t groups = conv ? l->conv.groups : 1;
-            if ((st = prep_sparse(g, nd, &l->fc, groups, with_rows, &bytes, &max_local, err)) !=
-                0) {
+            /* the direct convolution splits the row form its own way */
+            int rows = conv && with_rows ? EIE_ROWS_WHOLE : with_rows;
+            if ((st = prep_sparse(g, nd, &l->fc, groups, rows, &bytes, &max_local, err)) != 0) {
                 eie_error_prefix(err, "node %zu: ", i);
                 goto error;
             }
@@ -664,7 +665,7 @@ static uint64_t spmv_rows(const eie_cpu_graph_t *g, const gnode_t *nd, unsigned 
     if (!nd->exact && eie_cpu_rows_pay(S, n_active, nd->cols, nd->rows_g)) {
         const eie_cpu_fc_t *cf = &nd->sh[0];
         const eie_pe_layer_t *L = &cf->pe[p];
-        if (B == 1 && nd->dense_in && is_j == 1 && L->rent != NULL) {
+        if (B == 1 && nd->dense_in && is_j == 1 && eie_cpu_rows_b1_fits(L)) {
             *S_out = S;
             *n_rows_out = L->n_rows;
             return g->k->rows_b1(L, cf->codebook, in, acc);

@@ -266,22 +266,28 @@ static uint64_t rows_b1_scalar(const eie_pe_layer_t *L, const float *cb, const f
 /* clang-format on */
 
 /* The row form at batch B (kernels.h), the reference: a row's S sums in a
- * local array, one entry at a time. */
+ * local array, one entry at a time, span after span (layout.h; one span
+ * without rspan), each entry's column counted from its span's base. */
 #define ROWS_BATCH_BODY(ETYPE, ENT, SHIFT, MASK)                                                   \
     const ETYPE *ent = (ENT);                                                                      \
-    const uint32_t *rptr = L->rptr;                                                                \
+    const uint32_t nr = L->n_rows, n_spans = L->rspan != NULL ? L->n_rspans : 1;                   \
     const size_t S = eie_cpu_batch_stride(B);                                                      \
-    for (uint32_t r = 0; r < L->n_rows; r++) {                                                     \
+    for (uint32_t r = 0; r < nr; r++) {                                                            \
         float sum[EIE_KERNEL_MAX_BATCH] = {0};                                                     \
-        for (uint32_t q = rptr[r]; q < rptr[r + 1]; q++) {                                         \
-            float v = cb[ent[q] & (MASK)];                                                         \
-            const float *x = in + (size_t)(ent[q] >> (SHIFT)) * S;                                 \
-            for (size_t b = 0; b < S; b++)                                                         \
-                sum[b] += v * x[b];                                                                \
+        for (uint32_t t = 0; t < n_spans; t++) {                                                   \
+            uint32_t beg = L->rspan != NULL ? L->rspan[(size_t)t * nr + r] : L->rptr[r];           \
+            uint32_t end = L->rspan != NULL ? L->rspan[(size_t)(t + 1) * nr + r] : L->rptr[r + 1]; \
+            for (uint32_t q = beg; q < end; q++) {                                                 \
+                float v = cb[ent[q] & (MASK)];                                                     \
+                size_t col = eie_pe_span_base(L, t) + (ent[q] >> (SHIFT));                         \
+                const float *x = in + col * S;                                                     \
+                for (size_t b = 0; b < S; b++)                                                     \
+                    sum[b] += v * x[b];                                                            \
+            }                                                                                      \
         }                                                                                          \
         memcpy(acc + (size_t)r * S, sum, S * sizeof(float));                                       \
     }                                                                                              \
-    return rptr[L->n_rows];
+    return L->rptr[nr];
 
 static uint64_t rows_conv_scalar(const eie_conv_rows_t *R, const float *cb, const float *in,
                                  float *acc, int add, unsigned lanes)
@@ -822,9 +828,9 @@ DEFINE_BATCH_VEC(spmv_wide_vec, uint32_t, 8, 255)
     do {                                                                                           \
         uint64_t w_ = (w);                                                                         \
         const size_t W_ = sizeof(V) / sizeof(float);                                               \
-        const int lg_ = __builtin_ctz((unsigned)((NV)*W_)); /* S = 1 << lg_ */                     \
+        const int lg_ = __builtin_ctz((unsigned)((NV)*W_));  /* S = 1 << lg_ */                    \
         uint64_t c_ = w_ & ~(uint64_t)((1u << (SHIFT)) - 1); /* col << SHIFT: one op to col * S */ \
-        const float *x_ = in + (lg_ >= (SHIFT) ? c_ << (lg_ - (SHIFT)) : c_ >> ((SHIFT)-lg_));     \
+        const float *x_ = xin + (lg_ >= (SHIFT) ? c_ << (lg_ - (SHIFT)) : c_ >> ((SHIFT)-lg_));    \
         ROW_MADD(V, NV, s, WEIGHT, x_);                                                            \
     } while (0)
 #define ROWS_STEP(V, NV, s, w, SHIFT)                                                              \
@@ -896,7 +902,8 @@ DEFINE_BATCH_VEC(spmv_wide_vec, uint32_t, 8, 255)
     } while (0)
 
 /* The batch's row form: the whole rows (rptr), or their spans (rspan,
- * layout.h) one after the other. */
+ * layout.h) one after the other, a span's input (xin, which STEP reads)
+ * from its base column on. */
 #define ROWS_BATCH_VEC_BODY(ETYPE, ENT, STEP, V, NV)                                               \
     const ETYPE *ent = (ENT);                                                                      \
     const uint32_t nr = L->n_rows;                                                                 \
@@ -905,6 +912,7 @@ DEFINE_BATCH_VEC(spmv_wide_vec, uint32_t, 8, 255)
     for (uint32_t t = 0; t < n_spans; t++) {                                                       \
         const uint32_t *beg = L->rspan != NULL ? L->rspan + (size_t)t * nr : L->rptr;              \
         const uint32_t *end = L->rspan != NULL ? beg + nr : L->rptr + 1;                           \
+        const float *xin = in + eie_pe_span_base(L, t) * (NV) * (sizeof(V) / sizeof(float));       \
         int add = t > 0;                                                                           \
         ROWS_SPAN_BODY(ETYPE, STEP, V, NV, 1);                                                     \
     }                                                                                              \

@@ -26,48 +26,78 @@ void eie_cpu_fc_clear(eie_cpu_fc_t *fc)
     memset(fc, 0, sizeof *fc);
 }
 
-/* Whether a layer of this shape and code width can have the narrow row form
- * (else it gets the wide one). */
-static int rows_allowed(uint32_t cols, uint32_t code_bits)
+/* The spans of the row form (layout.h): narrow entries over 4096 columns,
+ * wide ones where the input is wider than EIE_ROW_SPAN_MIN_COLS. */
+static uint32_t row_spans_for(uint32_t cols, uint32_t code_bits, int with_rows)
 {
-    return cols <= 4096 && code_bits <= 4;
+    uint32_t n = (cols + EIE_ROW_SPAN_COLS - 1) / EIE_ROW_SPAN_COLS;
+    if (with_rows != EIE_ROWS)
+        return 0;
+    return cols > (code_bits <= 4 ? EIE_ROW_SPAN_COLS : EIE_ROW_SPAN_MIN_COLS) ? n : 0;
+}
+
+/* Whether the row form's entries are narrow (else wide). */
+static int rows_narrow(uint32_t cols, uint32_t code_bits, int with_rows)
+{
+    return code_bits <= 4 && (cols <= EIE_ROW_SPAN_COLS || with_rows == EIE_ROWS);
 }
 
 /* The wide row form's column field: 24 bits. */
 #define ROWS_WIDE_MAX_COLS (1u << 24)
 
 /* The row form of one PE: a counting sort of its column-major entries by
- * local row, which keeps each row's entries in column order. */
-static int pack_rows(eie_pe_layer_t *L, uint32_t cols, int wide, int rows_wide)
+ * local row, which keeps each row's entries in column order; with n_spans,
+ * each row's span starts are taken on the way (a span starts at the row's
+ * first entry in or past its columns) and narrow entries count their
+ * columns from their span's first. */
+static int pack_rows(eie_pe_layer_t *L, uint32_t cols, int wide, int rows_wide, uint32_t n_spans)
 {
-    L->rptr = calloc((size_t)L->n_rows + 1, sizeof(uint32_t));
+    const uint32_t nr = L->n_rows;
+    L->rptr = calloc((size_t)nr + 1, sizeof(uint32_t));
     /* slack: EIE_ENTRY_SLACK (layout.h) */
     if (rows_wide)
         L->rentw = calloc(L->n_ent + EIE_ENTRY_SLACK, sizeof(uint32_t));
     else
         L->rent = calloc(L->n_ent + EIE_ENTRY_SLACK, sizeof(uint16_t));
-    uint32_t *at = malloc(((size_t)L->n_rows + 1) * sizeof(uint32_t));
-    if (!L->rptr || !(L->rent || L->rentw) || !at) {
+    uint32_t *at = malloc(((size_t)nr + 1) * sizeof(uint32_t));
+    uint32_t *next = NULL; /* per row: its first span not yet started */
+    if (n_spans > 0) {
+        /* + 1: a PE without rows still gets a pointer */
+        L->rspan = malloc(((size_t)n_spans + 1) * nr * sizeof(uint32_t) + 1);
+        L->n_rspans = n_spans;
+        next = calloc((size_t)nr + 1, sizeof(uint32_t));
+    }
+    if (!L->rptr || !(L->rent || L->rentw) || !at || (n_spans > 0 && (!L->rspan || !next))) {
         free(at);
+        free(next);
         return -1;
     }
     for (uint64_t q = 0; q < L->n_ent; q++) {
         uint32_t e = wide ? ((const uint32_t *)L->ent)[q] : ((const uint16_t *)L->ent)[q];
         L->rptr[(wide ? e >> 8 : e >> 4) + 1]++;
     }
-    for (uint32_t r = 0; r < L->n_rows; r++)
+    for (uint32_t r = 0; r < nr; r++)
         L->rptr[r + 1] += L->rptr[r];
-    memcpy(at, L->rptr, ((size_t)L->n_rows + 1) * sizeof(uint32_t));
-    for (uint32_t j = 0; j < cols; j++)
+    memcpy(at, L->rptr, ((size_t)nr + 1) * sizeof(uint32_t));
+    for (uint32_t j = 0; j < cols; j++) {
+        uint32_t t = j / EIE_ROW_SPAN_COLS;
+        uint32_t c = n_spans > 0 && !rows_wide ? j - t * EIE_ROW_SPAN_COLS : j;
         for (uint32_t q = L->ptr[j]; q < L->ptr[j + 1]; q++) {
             uint32_t e = wide ? ((const uint32_t *)L->ent)[q] : ((const uint16_t *)L->ent)[q];
             uint32_t row = wide ? e >> 8 : e >> 4, code = wide ? e & 255 : e & 15;
+            for (; next != NULL && next[row] <= t; next[row]++)
+                L->rspan[(size_t)next[row] * nr + row] = at[row];
             if (rows_wide)
-                L->rentw[at[row]++] = j << 8 | code;
+                L->rentw[at[row]++] = c << 8 | code;
             else
-                L->rent[at[row]++] = (uint16_t)(j << 4 | code);
+                L->rent[at[row]++] = (uint16_t)(c << 4 | code);
         }
+    }
+    for (uint32_t r = 0; next != NULL && r < nr; r++)
+        for (; next[r] <= n_spans; next[r]++)
+            L->rspan[(size_t)next[r] * nr + r] = L->rptr[r + 1];
     free(at);
+    free(next);
     return 0;
 }
 
@@ -133,24 +163,14 @@ void eie_pe_row_spans(const eie_pe_layer_t *L, uint32_t span_cols, uint32_t n_sp
     }
 }
 
-/* The spans of the row form (layout.h), where the input is wide. */
-static uint32_t row_spans_for(uint32_t cols)
+/* Bytes of the row form with_rows asks for, over n_pes PEs (an upper bound). */
+static uint64_t rows_estimate(const eie_fc_t *fc, unsigned n_pes, int with_rows)
 {
-    return cols > EIE_ROW_SPAN_MIN_COLS ? (cols + EIE_ROW_SPAN_COLS - 1) / EIE_ROW_SPAN_COLS : 0;
-}
-
-static int pack_row_spans(eie_pe_layer_t *L, uint32_t cols)
-{
-    uint32_t n = row_spans_for(cols);
-    if (n == 0)
-        return 0;
-    /* + 1: a PE without rows still gets a pointer */
-    L->rspan = malloc(((size_t)n + 1) * L->n_rows * sizeof(uint32_t) + 1);
-    if (L->rspan == NULL)
-        return -1;
-    L->n_rspans = n;
-    eie_pe_row_spans(L, EIE_ROW_SPAN_COLS, n, L->rspan);
-    return 0;
+    uint64_t rsz = rows_narrow(fc->cols, fc->code_bits, with_rows) ? 2 : 4;
+    uint32_t spans = row_spans_for(fc->cols, fc->code_bits, with_rows);
+    return (fc->nnz + (uint64_t)n_pes * EIE_ENTRY_SLACK) * rsz +
+           ((uint64_t)fc->rows + n_pes) * sizeof(uint32_t) +
+           (spans > 0 ? ((uint64_t)spans + 1) * (fc->rows + n_pes) * sizeof(uint32_t) : 0);
 }
 
 uint64_t eie_cpu_fc_layout_estimate(const eie_fc_t *fc, unsigned n_pes, int with_rows)
@@ -163,13 +183,10 @@ uint64_t eie_cpu_fc_layout_estimate(const eie_fc_t *fc, unsigned n_pes, int with
     uint64_t bytes = 256 * sizeof(float) + (uint64_t)fc->rows * sizeof(float) +
                      (uint64_t)n_pes * ((uint64_t)fc->cols + 1) * sizeof(uint32_t) +
                      (fc->nnz + (uint64_t)n_pes * EIE_ENTRY_SLACK) * esz;
-    uint64_t rsz = rows_allowed(fc->cols, fc->code_bits) ? 2 : 4;
-    uint32_t spans = row_spans_for(fc->cols);
-    if (with_rows && fc->cols < ROWS_WIDE_MAX_COLS) {
-        bytes += (fc->nnz + (uint64_t)n_pes * EIE_ENTRY_SLACK) * rsz +
-                 ((uint64_t)fc->rows + n_pes) * sizeof(uint32_t);
-        if (spans > 0)
-            bytes += ((uint64_t)spans + 1) * (fc->rows + n_pes) * sizeof(uint32_t);
+    if (with_rows != EIE_ROWS_NONE && fc->cols < ROWS_WIDE_MAX_COLS) {
+        uint64_t a = rows_estimate(fc, n_pes, EIE_ROWS);
+        uint64_t b = rows_estimate(fc, n_pes, EIE_ROWS_WHOLE);
+        bytes += a > b ? a : b;
     }
     return bytes;
 }
@@ -254,10 +271,10 @@ eie_status_t eie_cpu_fc_init(const eie_fc_t *fc, unsigned n_pes, int force_wide,
         uint32_t *ptr = out->pe[p].ptr;
         memmove(ptr + 1, ptr, fc->cols * sizeof(uint32_t));
         ptr[0] = 0;
-        if (with_rows && fc->cols < ROWS_WIDE_MAX_COLS) {
-            int rows_wide = !rows_allowed(fc->cols, fc->code_bits);
-            if (pack_rows(&out->pe[p], fc->cols, out->wide, rows_wide) != 0 ||
-                pack_row_spans(&out->pe[p], fc->cols) != 0)
+        if (with_rows != EIE_ROWS_NONE && fc->cols < ROWS_WIDE_MAX_COLS) {
+            int rows_wide = !rows_narrow(fc->cols, fc->code_bits, with_rows);
+            if (pack_rows(&out->pe[p], fc->cols, out->wide, rows_wide,
+                          row_spans_for(fc->cols, fc->code_bits, with_rows)) != 0)
                 goto nomem;
             out->layout_bytes += out->pe[p].n_ent * (rows_wide ? 4 : 2) +
                                  ((size_t)out->pe[p].n_rows + 1) * sizeof(uint32_t);

@@ -17,9 +17,11 @@
  * nearly every activation nonzero (LSTM gates), a batch of 4 or more (a
  * column is skipped only if all its lanes are zero), a convolution
  * (graph.c). Skipping saves little there, and a row's sums need no store
- * per entry (kernels.h). Narrow: uint16 = col << 4 | code (cols <= 4096,
- * code_bits <= 4); else wide: uint32 = col << 8 | code (cols < 2^24). It
- * costs the entries once more in memory.
+ * per entry (kernels.h). Narrow: uint16 = col << 4 | code (code_bits <= 4;
+ * over 4096 columns the row form is split into spans of 4096, and col
+ * counts from the entry's span's first column, eie_pe_span_base); else
+ * wide: uint32 = col << 8 | code (cols < 2^24). It costs the entries once
+ * more in memory.
  */
 #ifndef EIE_CPU_LAYOUT_H
 #define EIE_CPU_LAYOUT_H
@@ -50,7 +52,9 @@ typedef struct eie_pe_layer {
     uint32_t *rentw; /* wide: col << 8 | code; at most one of rent, rentw */
     /* The row form split by column into n_rspans spans of EIE_ROW_SPAN_COLS
        columns (eie_pe_row_spans), where the input is wider than
-       EIE_ROW_SPAN_MIN_COLS; else NULL and n_rspans 0 (one span: rptr). */
+       EIE_ROW_SPAN_COLS and codes fit 4 bits (narrow entries), or wider than
+       EIE_ROW_SPAN_MIN_COLS (wide ones); else NULL and n_rspans 0 (one
+       span: rptr). */
     uint32_t n_rspans;
     uint32_t *rspan; /* (n_rspans + 1) * n_rows */
     /* A PE of more than EIE_NARROW_MAX_ROWS local rows whose codes fit 4
@@ -80,15 +84,31 @@ typedef struct eie_pe_layer {
  * columns (256 KiB) at a time, every row's sums carried from span to
  * span. Batch 16, VGG-6, builds with and without spans alternating three
  * times: 1 thread 3720-4462 us against 4422-4680, 2 threads 1896-2036
- * against 2757-2996. Alex-6 (9216 columns, 576 KiB) in three spans was
- * 5-15% slower than whole, so narrower inputs stay whole. */
+ * against 2757-2996. Alex-6 (9216 columns, 576 KiB) in three spans of wide
+ * entries was 5-15% slower than whole.
+ *
+ * A span's columns fit a narrow entry's 12 bits counted from its first, so
+ * where codes fit 4 bits every input over 4096 columns is walked in spans
+ * of narrow entries: 2 bytes an entry, not 4. eie-bench, builds before
+ * and after alternating three times, medians, us, 1 / 2 threads: VGG-6 at
+ * batch 16 3653-3953 -> 2832-3457 / 1809-1873 -> 1635-1763; Alex-6 (now 3
+ * spans) at batch 16 2040-2422 -> 1916-2161 / 1030-1282 -> 987-1105, at
+ * batch 4 1426-1805 -> 1515-1646 / 725-848 -> 752-887: level to 15%
+ * slower at 2 threads there, kept for the batch-16 gain and the bytes. */
 #define EIE_ROW_SPAN_COLS     4096u
 #define EIE_ROW_SPAN_MIN_COLS (4 * EIE_ROW_SPAN_COLS)
+
+/* The column that row-form entries of L in span t count from. */
+static inline size_t eie_pe_span_base(const eie_pe_layer_t *L, uint32_t t)
+{
+    return L->rent != NULL && L->rspan != NULL ? (size_t)t * EIE_ROW_SPAN_COLS : 0;
+}
 
 /* Row r's entries split by column into spans of span_cols columns:
  * sp[t * n_rows + r] is the first of row r's entries at column
  * t * span_cols or more, for t = 0 .. n_spans (the last is the row's end).
- * sp has (n_spans + 1) * n_rows entries. Needs the row form (rptr). */
+ * sp has (n_spans + 1) * n_rows entries. Needs the row form (rptr) without
+ * spans of its own (EIE_ROWS_WHOLE). */
 void eie_pe_row_spans(const eie_pe_layer_t *L, uint32_t span_cols, uint32_t n_spans,
                       uint32_t *sp);
 
@@ -104,13 +124,20 @@ typedef struct eie_cpu_fc {
     uint64_t layout_bytes;
 } eie_cpu_fc_t;
 
+/* with_rows of eie_cpu_fc_init: the column form alone; the row form too,
+ * in spans where the input is wide (layout.h); or the row form too, whole,
+ * its columns counted from 0, for a caller that splits it its own way (the
+ * direct convolution, graph.c). */
+enum { EIE_ROWS_NONE = 0, EIE_ROWS = 1, EIE_ROWS_WHOLE = 2 };
+
 /* Partitions and packs fc over n_pes PEs into out (which the caller clears);
- * with_rows asks for the row form too: narrow where the layer allows it,
- * else wide. */
+ * with_rows (EIE_ROWS_*) asks for the row form too: narrow where the layer
+ * allows it, else wide. */
 eie_status_t eie_cpu_fc_init(const eie_fc_t *fc, unsigned n_pes, int force_wide, int with_rows,
                              eie_cpu_fc_t *out, eie_error_t *err);
-/* Bytes eie_cpu_fc_init would allocate for fc (an upper bound), worked out
- * from the header alone, so a caller can refuse before allocating. */
+/* Bytes eie_cpu_fc_init would allocate for fc (an upper bound, with either
+ * row form where with_rows is not EIE_ROWS_NONE), worked out from the header
+ * alone, so a caller can refuse before allocating. */
 uint64_t eie_cpu_fc_layout_estimate(const eie_fc_t *fc, unsigned n_pes, int with_rows);
 /* Frees what eie_cpu_fc_init allocated. */
 void eie_cpu_fc_clear(eie_cpu_fc_t *fc);

@@ -516,16 +516,17 @@ static void run_one(const eie_model_t *m, unsigned n_pes, bool column_only, cons
     eie_engine_free(e);
 }
 
-/* x (FC2_COLS) -> fc (FC2_HID, 4-bit, 40% dense) -> [relu] -> fc (FC2_OUT),
+/* x (in_cols) -> fc (FC2_HID, 4-bit, 40% dense) -> [relu] -> fc (FC2_OUT),
  * weights drawn from *seed; *b is the builder, freed by the caller. */
 enum { FC2_COLS = 96, FC2_HID = 64, FC2_OUT = 10 };
-static eie_model_t *two_fc_graph(const char *name, bool relu, uint64_t *seed, eie_builder_t **b)
+static eie_model_t *fc2_graph(const char *name, uint32_t in_cols, bool relu, uint64_t *seed,
+                              eie_builder_t **b)
 {
     eie_error_t err;
-    eie_shape_t s = {.rank = 2, .dims = {-1, FC2_COLS}};
+    eie_shape_t s = {.rank = 2, .dims = {-1, in_cols}};
     cr_assert_eq(eie_builder_init_graph(name, "", b, &err), EIE_STATUS_OK);
     cr_assert_eq(eie_builder_add_input(*b, "x", EIE_DTYPE_FP32, &s, &err), EIE_STATUS_OK);
-    const uint32_t rows[2] = {FC2_HID, FC2_OUT}, cols[2] = {FC2_COLS, FC2_HID};
+    const uint32_t rows[2] = {FC2_HID, FC2_OUT}, cols[2] = {in_cols, FC2_HID};
     const char *ins[2] = {"x", relu ? "r" : "h"}, *outs[2] = {"h", "y"};
     for (int l = 0; l < 2; l++) {
         eie_node_desc_t d = {.kind = EIE_LAYER_FC, .rows = rows[l]};
@@ -537,6 +538,11 @@ static eie_model_t *two_fc_graph(const char *name, bool relu, uint64_t *seed, ei
     }
     cr_assert_eq(eie_builder_add_output(*b, "y", &err), EIE_STATUS_OK);
     return load(*b);
+}
+
+static eie_model_t *two_fc_graph(const char *name, bool relu, uint64_t *seed, eie_builder_t **b)
+{
+    return fc2_graph(name, FC2_COLS, relu, seed, b);
 }
 
 /* A graph's fc nodes take the row form where it pays, as a chain's layers
@@ -581,6 +587,43 @@ Test(graph_run, fc_nodes_take_the_row_form_where_it_pays)
                           "batch %zu: %u PEs differ from 1 PE", B, pes[k]);
         }
     }
+    eie_model_free(m);
+    eie_builder_free(b);
+}
+
+/* An fc node over more than 4096 inputs with 4-bit codes keeps its row
+ * form in spans of 4096 columns, each span's entries counting from its
+ * first column (layout.h), which the batch-1 row form cannot read: a dense
+ * sample takes the column walk there (the node after it, 64 wide, may
+ * still sum its rows fused: within 1e-5), and a batch of 16 walks the spans
+ * with the column form's bits, on 1, 2, 3 and 7 PEs. */
+Test(graph_run, fc_nodes_over_4096_inputs_walk_narrow_row_spans)
+{
+    enum { COLS = 2 * 4096 + 300, OUT = FC2_OUT, BATCH = 16 };
+    eie_builder_t *b = NULL;
+    uint64_t seed = 29;
+    eie_model_t *m = fc2_graph("spans", COLS, false, &seed, &b);
+    float *x = malloc(BATCH * COLS * sizeof(float));
+    float y_col[BATCH * OUT], y[BATCH * OUT];
+    cr_assert_not_null(x);
+    for (size_t i = 0; i < BATCH * COLS; i++)
+        x[i] = th_uniform(&seed) + 0.25f;
+    static const size_t batches[] = {1, BATCH};
+    static const unsigned pes[] = {1, 2, 3, 7};
+    for (size_t bi = 0; bi < 2; bi++) {
+        size_t B = batches[bi];
+        eie_run_info_t info;
+        run_one(m, 1, true, x, B, y_col, &info);
+        for (size_t k = 0; k < 4; k++) {
+            run_one(m, pes[k], false, x, B, y, &info);
+            if (B > 1)
+                cr_assert(memcmp(y, y_col, B * OUT * sizeof(float)) == 0,
+                          "batch %zu, %u PEs: the row spans changed bits", B, pes[k]);
+            else
+                cr_assert(th_mismatch(y, y_col, B * OUT, 1e-5f) < 0, "batch 1, %u PEs", pes[k]);
+        }
+    }
+    free(x);
     eie_model_free(m);
     eie_builder_free(b);
 }

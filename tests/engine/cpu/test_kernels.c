@@ -233,43 +233,74 @@ Test(kernels, every_kernel_matches_dense_for_every_batch_and_layout)
     check_kernels_against_dense(0.5, 5);
 }
 
-/* An input wider than EIE_ROW_SPAN_MIN_COLS: the row form is split into
- * spans of EIE_ROW_SPAN_COLS columns, each span's entries in its columns
- * and the spans covering the row, and every variant's batch row form,
- * walking the spans in turn, gives the column form's bits. */
-Test(kernels, row_form_in_column_spans_gives_the_column_form_bits)
+/* The row form of a C-column layer with bits-bit codes packed as with_rows
+ * asks (layout.h) on 1-3 PEs: narrow entries or wide as expected, spans of
+ * EIE_ROW_SPAN_COLS columns as expected (n_spans, 0 for none), the spans
+ * covering each row in column order with a narrow entry's column counted
+ * from its span's first, every entry the column form's (row, column, code),
+ * the estimate bounding the layout, and every variant's batch row form
+ * giving the column form's bits. */
+static void check_row_spans(uint32_t C, uint32_t bits, int with_rows, int narrow, uint32_t n_spans)
 {
-    /* rows enough that the span tables outweigh the estimate's other slack */
-    enum { R = 400, C = EIE_ROW_SPAN_MIN_COLS + 500, SPANS = C / EIE_ROW_SPAN_COLS + 1 };
+    enum { R = 400 }; /* rows enough that span tables outweigh the estimate's other slack */
     eie_builder_t *b;
     eie_error_t err;
     uint64_t seed = 5;
     eie_builder_init("", "", "", "", &b, &err);
-    th_add_random_fc(b, R, C, 0.01, 4, &seed, &err);
+    th_add_random_fc(b, R, C, 0.01, bits, &seed, &err);
     eie_model_t *m = th_load_builder(b);
     const eie_fc_t *fc = eie_model_fc(m, 0);
-    float *x = malloc(16 * C * sizeof(float)), *xt = malloc(16 * C * sizeof(float));
+    float *x = malloc(16 * (size_t)C * sizeof(float)), *xt = malloc(16 * (size_t)C * sizeof(float));
     uint32_t *active = malloc((C + EIE_ACTIVE_SLACK) * sizeof(uint32_t));
-    cr_assert(x && xt && active);
+    uint8_t *code_at = malloc((size_t)R * C); /* a PE's codes by [local row][col] */
+    cr_assert(x && xt && active && code_at);
     for (unsigned n = 1; n <= 3; n++) {
         eie_cpu_fc_t cf;
-        cr_assert_eq(eie_cpu_fc_init(fc, n, 0, 1, &cf, &err), 0);
+        cr_assert_eq(eie_cpu_fc_init(fc, n, 0, with_rows, &cf, &err), 0);
         /* the estimate a load refuses by counts the span tables too */
-        cr_assert_geq(eie_cpu_fc_layout_estimate(fc, n, 1), cf.layout_bytes);
+        cr_assert_geq(eie_cpu_fc_layout_estimate(fc, n, with_rows), cf.layout_bytes);
         for (unsigned p = 0; p < n; p++) {
             const eie_pe_layer_t *L = &cf.pe[p];
-            cr_assert_not_null(L->rentw, "wider than 4096 columns: the wide row form");
-            cr_assert_not_null(L->rspan);
-            cr_assert_eq(L->n_rspans, SPANS);
+            cr_assert_eq(L->rent != NULL, narrow, "C %u bits %u: narrow row form", C, bits);
+            cr_assert_eq(L->rentw != NULL, !narrow, "C %u bits %u: wide row form", C, bits);
+            cr_assert_eq(L->rspan != NULL, n_spans > 0, "C %u bits %u: spans", C, bits);
+            cr_assert_eq(L->n_rspans, n_spans);
+            memset(code_at, 0, (size_t)R * C);
+            for (uint32_t j = 0; j < C; j++)
+                for (uint32_t q = L->ptr[j]; q < L->ptr[j + 1]; q++) {
+                    uint32_t e =
+                        cf.wide ? ((const uint32_t *)L->ent)[q] : ((const uint16_t *)L->ent)[q];
+                    code_at[(size_t)(cf.wide ? e >> 8 : e >> 4) * C + j] =
+                        (uint8_t)(cf.wide ? e & 255 : e & 15);
+                }
+            uint32_t spans = n_spans > 0 ? n_spans : 1;
             for (uint32_t r = 0; r < L->n_rows; r++) {
-                cr_assert_eq(L->rspan[r], L->rptr[r]);
-                cr_assert_eq(L->rspan[SPANS * L->n_rows + r], L->rptr[r + 1]);
-                for (uint32_t t = 0; t < SPANS; t++)
-                    for (uint32_t e = L->rspan[t * L->n_rows + r];
-                         e < L->rspan[(t + 1) * L->n_rows + r]; e++)
-                        cr_assert_eq((L->rentw[e] >> 8) / EIE_ROW_SPAN_COLS, t,
-                                     "pes %u row %u entry %u", n, r, e);
+                uint32_t first = n_spans > 0 ? L->rspan[r] : L->rptr[r];
+                uint32_t last = n_spans > 0 ? L->rspan[n_spans * L->n_rows + r] : L->rptr[r + 1];
+                cr_assert_eq(first, L->rptr[r]);
+                cr_assert_eq(last, L->rptr[r + 1]);
+                int64_t prev = -1;
+                for (uint32_t t = 0; t < spans; t++) {
+                    uint32_t e0 = n_spans > 0 ? L->rspan[t * L->n_rows + r] : L->rptr[r];
+                    uint32_t e1 = n_spans > 0 ? L->rspan[(t + 1) * L->n_rows + r] : L->rptr[r + 1];
+                    for (uint32_t e = e0; e < e1; e++) {
+                        uint32_t w = narrow ? L->rent[e] : L->rentw[e];
+                        uint32_t col =
+                            (uint32_t)eie_pe_span_base(L, t) + (narrow ? w >> 4 : w >> 8);
+                        uint32_t code = narrow ? w & 15 : w & 255;
+                        cr_assert_lt(col, C);
+                        cr_assert(n_spans == 0 || col / EIE_ROW_SPAN_COLS == t,
+                                  "pes %u row %u entry %u: column %u in span %u", n, r, e, col, t);
+                        cr_assert_gt((int64_t)col, prev, "row %u: columns in order", r);
+                        prev = col;
+                        cr_assert_eq(code_at[(size_t)r * C + col], code,
+                                     "pes %u row %u column %u: the column form's code", n, r, col);
+                        code_at[(size_t)r * C + col] = 0; /* each entry once */
+                    }
+                }
             }
+            for (size_t i = 0; i < (size_t)R * C; i++)
+                cr_assert_eq(code_at[i], 0, "an entry of the column form is missing from the rows");
         }
         static const size_t batches[] = {2, 5, 16};
         for (size_t bi = 0; bi < 3; bi++) {
@@ -291,11 +322,11 @@ Test(kernels, row_form_in_column_spans_gives_the_column_form_bits)
                     cr_assert_eq(walked, cf.pe[p].n_ent, "kernel %s walked", k->name);
                     for (uint32_t r = 0; r < cf.pe[p].n_rows; r++)
                         for (size_t bb = 0; bb < B; bb++)
-                            cr_assert(memcmp(&want[r * S + bb], &got[r * S + bb],
-                                             sizeof(float)) == 0,
-                                      "kernel %s pes %u batch %zu row %u lane %zu: %a, "
-                                      "the column form %a",
-                                      k->name, n, B, r, bb, got[r * S + bb], want[r * S + bb]);
+                            cr_assert(
+                                memcmp(&want[r * S + bb], &got[r * S + bb], sizeof(float)) == 0,
+                                "kernel %s C %u bits %u pes %u batch %zu row %u lane %zu: "
+                                "%a, the column form %a",
+                                k->name, C, bits, n, B, r, bb, got[r * S + bb], want[r * S + bb]);
                 }
             }
         }
@@ -304,8 +335,27 @@ Test(kernels, row_form_in_column_spans_gives_the_column_form_bits)
     free(x);
     free(xt);
     free(active);
+    free(code_at);
     eie_model_free(m);
     eie_builder_free(b);
+}
+
+/* Over 4096 columns, 4-bit codes keep narrow entries in spans of 4096
+ * columns, each counting from its span's first; wider codes keep wide
+ * entries, in spans only past EIE_ROW_SPAN_MIN_COLS; EIE_ROWS_WHOLE keeps
+ * one span with columns from 0 (the direct convolution's). */
+Test(kernels, row_form_in_column_spans_gives_the_column_form_bits)
+{
+    enum { W = EIE_ROW_SPAN_COLS, WIDE_MIN = EIE_ROW_SPAN_MIN_COLS };
+    check_row_spans(WIDE_MIN + 500, 4, EIE_ROWS, 1, WIDE_MIN / W + 1);
+    check_row_spans(WIDE_MIN + 500, 5, EIE_ROWS, 0, WIDE_MIN / W + 1);
+    check_row_spans(2 * W + 100, 4, EIE_ROWS, 1, 3);
+    check_row_spans(2 * W, 4, EIE_ROWS, 1, 2);
+    check_row_spans(W, 4, EIE_ROWS, 1, 0);
+    check_row_spans(2 * W + 100, 5, EIE_ROWS, 0, 0);
+    check_row_spans(2 * W + 100, 4, EIE_ROWS_WHOLE, 0, 0);
+    check_row_spans(WIDE_MIN + 500, 4, EIE_ROWS_WHOLE, 0, 0);
+    check_row_spans(W, 4, EIE_ROWS_WHOLE, 1, 0);
 }
 
 /* Every kernel's leading-non-zero detection against a plain loop: batch 1, 5
