@@ -103,25 +103,26 @@ INLINE const char *prefetch_stream_start(const void *ent, size_t esz, const uint
 #define FIELD_SHIFT(w, start, len) (((w) >> (start)) & ((UINT64_C(1) << (len)) - 1))
 #define MADD_SEPARATE(a, b, c)     ((c) + (a) * (b))
 
-#define ADD4_NARROW(w, FIELD)                                                                      \
+/* An entry is row << CS | code (CS 4, or 5 for 5-bit codes: layout.h). */
+#define ADD4_NARROW(w, FIELD, CS)                                                                  \
     do {                                                                                           \
-        acc[FIELD(w, 4, 12)] += s[FIELD(w, 0, 4)];                                                 \
-        acc[FIELD(w, 20, 12)] += s[FIELD(w, 16, 4)];                                               \
-        acc[FIELD(w, 36, 12)] += s[FIELD(w, 32, 4)];                                               \
-        acc[FIELD(w, 52, 12)] += s[FIELD(w, 48, 4)];                                               \
+        acc[FIELD(w, (CS), 16 - (CS))] += s[FIELD(w, 0, (CS))];                                    \
+        acc[FIELD(w, 16 + (CS), 16 - (CS))] += s[FIELD(w, 16, (CS))];                              \
+        acc[FIELD(w, 32 + (CS), 16 - (CS))] += s[FIELD(w, 32, (CS))];                              \
+        acc[FIELD(w, 48 + (CS), 16 - (CS))] += s[FIELD(w, 48, (CS))];                              \
     } while (0)
 
-#define SPMV_NARROW_B1_BODY(FIELD)                                                                 \
+#define SPMV_NARROW_B1_BODY(FIELD, CS)                                                             \
     uint64_t walked = 0;                                                                           \
     const uint16_t *ent = L->ent;                                                                  \
     const uint32_t *ptr = L->ptr;                                                                  \
-    float s[16];                                                                                   \
+    float s[1 << (CS)];                                                                            \
     const size_t nr = L->n_rows;                                                                   \
     for (size_t k = 0; k < n_active; k++) {                                                        \
         uint32_t j = active[k];                                                                    \
         float a = in[(size_t)j * is_j];                                                            \
         const char *pf = prefetch_stream_start(ent, sizeof *ent, ptr, active, k, n_active);        \
-        for (int q = 0; q < 16; q++)                                                               \
+        for (int q = 0; q < (1 << (CS)); q++)                                                      \
             s[q] = cb[q] * a;                                                                      \
         const uint16_t *e = ent + ptr[j], *end = ent + ptr[j + 1];                                 \
         walked += (uint64_t)(end - e);                                                             \
@@ -133,21 +134,21 @@ INLINE const char *prefetch_stream_start(const void *ent, size_t esz, const uint
             memcpy(&w1, e + 4, 8);                                                                 \
             memcpy(&w2, e + 8, 8);                                                                 \
             memcpy(&w3, e + 12, 8);                                                                \
-            ADD4_NARROW(w, FIELD);                                                                 \
-            ADD4_NARROW(w1, FIELD);                                                                \
-            ADD4_NARROW(w2, FIELD);                                                                \
-            ADD4_NARROW(w3, FIELD);                                                                \
+            ADD4_NARROW(w, FIELD, CS);                                                             \
+            ADD4_NARROW(w1, FIELD, CS);                                                            \
+            ADD4_NARROW(w2, FIELD, CS);                                                            \
+            ADD4_NARROW(w3, FIELD, CS);                                                            \
         }                                                                                          \
         for (; end - e >= 4; e += 4) {                                                             \
             memcpy(&w, e, 8);                                                                      \
-            ADD4_NARROW(w, FIELD);                                                                 \
+            ADD4_NARROW(w, FIELD, CS);                                                             \
         }                                                                                          \
         size_t t = (size_t)(end - e);                                                              \
         memcpy(&w, e, 8);                                                                          \
         for (unsigned i = 0; i < 3; i++) {                                                         \
             size_t ei = (size_t)(w >> (16 * i)) & 0xffffu;                                         \
             size_t keep = (size_t)0 - (size_t)(i < t); /* all ones for a real entry */             \
-            acc[((ei >> 4) & keep) | ((nr + i) & ~keep)] += s[ei & 15];                            \
+            acc[((ei >> (CS)) & keep) | ((nr + i) & ~keep)] += s[ei & ((1u << (CS)) - 1)];         \
         }                                                                                          \
     }                                                                                              \
     return walked;
@@ -156,7 +157,13 @@ INLINE const char *prefetch_stream_start(const void *ent, size_t esz, const uint
 INLINE uint64_t spmv_narrow_b1(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
                                size_t n_active, const float *in, size_t is_j, float *acc)
 {
-    SPMV_NARROW_B1_BODY(FIELD_SHIFT)
+    SPMV_NARROW_B1_BODY(FIELD_SHIFT, 4)
+}
+
+INLINE uint64_t spmv_narrow5_b1(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
+                                size_t n_active, const float *in, size_t is_j, float *acc)
+{
+    SPMV_NARROW_B1_BODY(FIELD_SHIFT, 5)
 }
 /* clang-format on */
 
@@ -371,6 +378,13 @@ INLINE uint64_t spmv_narrow_bp(const eie_pe_layer_t *L, const float *cb, const u
     SPMV_BATCH_BODY(uint16_t, 4, 15, BP)
 }
 
+INLINE uint64_t spmv_narrow5_bp(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
+                                size_t n_active, const float *in, size_t is_j, size_t is_b,
+                                size_t B, size_t BP, float *acc)
+{
+    SPMV_BATCH_BODY(uint16_t, 5, 31, BP)
+}
+
 INLINE uint64_t spmv_wide_bp(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
                              size_t n_active, const float *in, size_t is_j, size_t is_b, size_t B,
                              size_t BP, float *acc)
@@ -420,9 +434,10 @@ uint64_t eie_cpu_spmv(const eie_cpu_kernel_t *k, const eie_cpu_fc_t *cf, const e
                       const uint32_t *active, size_t n_active, const float *in, size_t is_j,
                       size_t is_b, size_t B, float *acc)
 {
+    eie_spmv_fn narrow = cf->narrow_shift == 5 ? k->spmv_narrow5 : k->spmv_narrow;
     if (L->n_blocks == 0)
-        return (cf->wide ? k->spmv_wide : k->spmv_narrow)(L, cf->codebook, active, n_active, in,
-                                                          is_j, is_b, B, acc);
+        return (cf->wide ? k->spmv_wide : narrow)(L, cf->codebook, active, n_active, in, is_j, is_b,
+                                                  B, acc);
     size_t S = eie_cpu_batch_stride(B);
     uint64_t walked = 0;
     for (uint32_t b = 0; b < L->n_blocks; b++) {
@@ -434,7 +449,7 @@ uint64_t eie_cpu_spmv(const eie_cpu_kernel_t *k, const eie_cpu_fc_t *cf, const e
         int last = b + 1 == L->n_blocks;
         if (!last)
             memcpy(keep, a + (size_t)K->n_rows * S, sizeof keep);
-        walked += k->spmv_narrow(K, cf->codebook, active, n_active, in, is_j, is_b, B, a);
+        walked += narrow(K, cf->codebook, active, n_active, in, is_j, is_b, B, a);
         if (!last)
             memcpy(a + (size_t)K->n_rows * S, keep, sizeof keep);
     }
@@ -576,12 +591,19 @@ static void transpose16_scalar(const float *const *rows, size_t n, size_t B, flo
     default: return FN(L, cb, active, n_active, in, is_j, is_b, B, 16, acc);                       \
     }
 
-#define DEFINE_KERNELS(SUFFIX, ATTR, NARROW_B1, WIDE_B1, NARROW_BP, WIDE_BP)                       \
+#define DEFINE_KERNELS(SUFFIX, ATTR, NARROW_B1, NARROW5_B1, WIDE_B1, NARROW_BP, NARROW5_BP,        \
+                       WIDE_BP)                                                                    \
     ATTR static uint64_t spmv_narrow_##SUFFIX(                                                     \
         const eie_pe_layer_t *L, const float *cb, const uint32_t *active, size_t n_active,         \
         const float *in, size_t is_j, size_t is_b, size_t B, float *acc)                           \
     {                                                                                              \
         BATCH_SWITCH(NARROW_BP, NARROW_B1)                                                         \
+    }                                                                                              \
+    ATTR static uint64_t spmv_narrow5_##SUFFIX(                                                    \
+        const eie_pe_layer_t *L, const float *cb, const uint32_t *active, size_t n_active,         \
+        const float *in, size_t is_j, size_t is_b, size_t B, float *acc)                           \
+    {                                                                                              \
+        BATCH_SWITCH(NARROW5_BP, NARROW5_B1)                                                       \
     }                                                                                              \
     ATTR static uint64_t spmv_wide_##SUFFIX(                                                       \
         const eie_pe_layer_t *L, const float *cb, const uint32_t *active, size_t n_active,         \
@@ -591,7 +613,8 @@ static void transpose16_scalar(const float *const *rows, size_t n, size_t B, flo
     }
 /* clang-format on */
 
-DEFINE_KERNELS(scalar, , spmv_narrow_b1, spmv_wide_b1, spmv_narrow_bp, spmv_wide_bp)
+DEFINE_KERNELS(scalar, , spmv_narrow_b1, spmv_narrow5_b1, spmv_wide_b1, spmv_narrow_bp,
+               spmv_narrow5_bp, spmv_wide_bp)
 
 /* The reference leading-non-zero detection, from column j on, appending to
  * active after n_active entries; branch-free, since activations are zero or
@@ -774,6 +797,7 @@ typedef int32_t vi16 __attribute__((vector_size(64)));
 /* clang-format on */
 
 DEFINE_BATCH_VEC(spmv_narrow_vec, uint16_t, 4, 15)
+DEFINE_BATCH_VEC(spmv_narrow5_vec, uint16_t, 5, 31)
 DEFINE_BATCH_VEC(spmv_wide_vec, uint32_t, 8, 255)
 
 /* The row forms in the SIMD variants, at batch B (kernels.h,
@@ -1203,10 +1227,21 @@ spmv_wide_b1_avx2(const eie_pe_layer_t *L, const float *cb, const uint32_t *acti
     PERMUTE_B1_BODY(uint32_t, 8, 8, AVX2_SETUP, AVX2_SCALE, AVX2_STEP_WIDE, AVX2_TAIL_WIDE)
 }
 
-DEFINE_KERNELS(avx2, AVX2_BMI, spmv_narrow_b1_avx2, spmv_wide_b1_avx2, spmv_narrow_vec,
-               spmv_wide_vec)
+/* 5-bit codes: the bextr body over a table of the 32 products (a permute
+ * of 32 lanes would take four ymm halves of the book and two blends). */
+/* clang-format off */
+AVX2_BMI __attribute__((noinline)) static uint64_t
+spmv_narrow5_b1_avx2(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
+                     size_t n_active, const float *in, size_t is_j, float *acc)
+{
+    SPMV_NARROW_B1_BODY(FIELD_BEXTR, 5)
+}
+
+DEFINE_KERNELS(avx2, AVX2_BMI, spmv_narrow_b1_avx2, spmv_narrow5_b1_avx2, spmv_wide_b1_avx2,
+               spmv_narrow_vec, spmv_narrow5_vec, spmv_wide_vec)
 DEFINE_ROWS_BATCH(avx2, AVX2_BMI, 0, vf8, rows_batch_vf2x1, rows_batch_vf4x1, rows_batch_vf8x1,
                   rows_batch_vf8x2)
+/* clang-format on */
 
 AVX2_BMI static void transpose16_avx2(const float *const *rows, size_t n, size_t B, float *out,
                                       size_t ob)
@@ -1258,6 +1293,39 @@ spmv_narrow_b1_avx512(const eie_pe_layer_t *L, const float *cb, const uint32_t *
     PERMUTE_B1_BODY(uint16_t, 4, 16, AVX512_SETUP, AVX512_SCALE, AVX512_STEP_NARROW,
                     AVX512_TAIL_NARROW)
 }
+
+/* 5-bit codes: the 32 products in two registers, and vpermt2ps picks 16
+ * entries' products by the low 5 bits of their codes, as vpermps does
+ * from one register for 4-bit codes. */
+#define AVX512_SETUP5                                                                              \
+    const __m512 book_lo = _mm512_loadu_ps(cb), book_hi = _mm512_loadu_ps(cb + 16);                \
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);  \
+    const __m512i sink = _mm512_add_epi32(lane, _mm512_set1_epi32((int)L->n_rows));                \
+    __m512 s_lo, s_hi
+#define AVX512_SCALE5(a)                                                                           \
+    do {                                                                                           \
+        __m512 a_ = _mm512_set1_ps(a);                                                             \
+        s_lo = _mm512_mul_ps(book_lo, a_);                                                         \
+        s_hi = _mm512_mul_ps(book_hi, a_);                                                         \
+    } while (0)
+#define AVX512_PICK5(w)    _mm512_permutex2var_ps(s_lo, (w), s_hi)
+#define AVX512_STEP5(e, p) _mm512_storeu_ps((p), AVX512_PICK5(AVX512_LOAD16_NARROW(e)))
+#define AVX512_TAIL5(e, t, p, r)                                                                   \
+    do {                                                                                           \
+        __mmask16 m_ = (__mmask16)((1u << (t)) - 1);                                               \
+        __m512i w_ = AVX512_LOADZ16_NARROW(m_, e);                                                 \
+        _mm512_storeu_si512((r), _mm512_mask_blend_epi32(m_, sink, _mm512_srli_epi32(w_, 5)));     \
+        _mm512_storeu_ps((p), AVX512_PICK5(w_));                                                   \
+    } while (0)
+
+/* clang-format off */
+AVX512 __attribute__((noinline)) static uint64_t
+spmv_narrow5_b1_avx512(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
+                       size_t n_active, const float *in, size_t is_j, float *acc)
+{
+    PERMUTE_B1_BODY(uint16_t, 5, 16, AVX512_SETUP5, AVX512_SCALE5, AVX512_STEP5, AVX512_TAIL5)
+}
+/* clang-format on */
 
 /* Wide entries with codes over 4 bits at batch 1 are the AVX2 variant's
  * code, called, not inlined: that body compiled for AVX-512 ran 5-10%
@@ -1472,8 +1540,8 @@ static int supported_avx512(void)
            __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
 }
 
-DEFINE_KERNELS(avx512, AVX512, spmv_narrow_b1_avx512, spmv_wide_b1_avx512, spmv_narrow_vec,
-               spmv_wide_vec)
+DEFINE_KERNELS(avx512, AVX512, spmv_narrow_b1_avx512, spmv_narrow5_b1_avx512, spmv_wide_b1_avx512,
+               spmv_narrow_vec, spmv_narrow5_vec, spmv_wide_vec)
 DEFINE_ROWS_BATCH(avx512, AVX512, 1, vf16, rows_batch_vf2_avx512, rows_batch_vf4_avx512,
                   rows_batch_vf8_avx512, rows_batch_vf16_avx512)
 
@@ -1545,6 +1613,7 @@ const eie_cpu_kernel_t eie_cpu_kernels[] = {
     {.name = "scalar",
      .supported = supported_always,
      .spmv_narrow = spmv_narrow_scalar,
+     .spmv_narrow5 = spmv_narrow5_scalar,
      .spmv_wide = spmv_wide_scalar,
      .active = active_scalar,
      .rows_b1 = rows_b1_scalar,
@@ -1556,6 +1625,7 @@ const eie_cpu_kernel_t eie_cpu_kernels[] = {
     {.name = "avx2",
      .supported = supported_avx2,
      .spmv_narrow = spmv_narrow_avx2,
+     .spmv_narrow5 = spmv_narrow5_avx2,
      .spmv_wide = spmv_wide_avx2,
      .active = active_avx2,
      .rows_b1 = rows_b1_avx2,
@@ -1566,6 +1636,7 @@ const eie_cpu_kernel_t eie_cpu_kernels[] = {
     {.name = "avx512",
      .supported = supported_avx512,
      .spmv_narrow = spmv_narrow_avx512,
+     .spmv_narrow5 = spmv_narrow5_avx512,
      .spmv_wide = spmv_wide_avx512,
      .active = active_avx512,
      .rows_b1 = rows_b1_avx512,

@@ -161,7 +161,8 @@ typedef void (*eie_transpose16_fn)(const float *const *rows, size_t n, size_t B,
 typedef struct eie_cpu_kernel {
     const char *name;        /* "scalar", "avx2", "avx512" */
     int (*supported)(void);  /* whether this CPU runs it */
-    eie_spmv_fn spmv_narrow; /* uint16 entries */
+    eie_spmv_fn spmv_narrow; /* uint16 entries, 4-bit codes */
+    eie_spmv_fn spmv_narrow5; /* uint16 entries, 5-bit codes */
     eie_spmv_fn spmv_wide;   /* uint32 entries */
     eie_active_fn active;    /* the nonzero columns of an input */
     eie_rows_fn rows_b1;     /* the row form, batch 1 */

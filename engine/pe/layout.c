@@ -50,7 +50,8 @@ static int rows_narrow(uint32_t cols, uint32_t code_bits, int with_rows)
  * each row's span starts are taken on the way (a span starts at the row's
  * first entry in or past its columns) and narrow entries count their
  * columns from their span's first. */
-static int pack_rows(eie_pe_layer_t *L, uint32_t cols, int wide, int rows_wide, uint32_t n_spans)
+static int pack_rows(eie_pe_layer_t *L, uint32_t cols, int wide, uint32_t cs, int rows_wide,
+                     uint32_t n_spans)
 {
     const uint32_t nr = L->n_rows;
     L->rptr = calloc((size_t)nr + 1, sizeof(uint32_t));
@@ -74,7 +75,7 @@ static int pack_rows(eie_pe_layer_t *L, uint32_t cols, int wide, int rows_wide, 
     }
     for (uint64_t q = 0; q < L->n_ent; q++) {
         uint32_t e = wide ? ((const uint32_t *)L->ent)[q] : ((const uint16_t *)L->ent)[q];
-        L->rptr[(wide ? e >> 8 : e >> 4) + 1]++;
+        L->rptr[(wide ? e >> 8 : e >> cs) + 1]++;
     }
     for (uint32_t r = 0; r < nr; r++)
         L->rptr[r + 1] += L->rptr[r];
@@ -84,7 +85,7 @@ static int pack_rows(eie_pe_layer_t *L, uint32_t cols, int wide, int rows_wide, 
         uint32_t c = n_spans > 0 && !rows_wide ? j - t * EIE_ROW_SPAN_COLS : j;
         for (uint32_t q = L->ptr[j]; q < L->ptr[j + 1]; q++) {
             uint32_t e = wide ? ((const uint32_t *)L->ent)[q] : ((const uint16_t *)L->ent)[q];
-            uint32_t row = wide ? e >> 8 : e >> 4, code = wide ? e & 255 : e & 15;
+            uint32_t row = wide ? e >> 8 : e >> cs, code = wide ? e & 255 : e & ((1u << cs) - 1);
             for (; next != NULL && next[row] <= t; next[row]++)
                 L->rspan[(size_t)next[row] * nr + row] = at[row];
             if (rows_wide)
@@ -101,14 +102,15 @@ static int pack_rows(eie_pe_layer_t *L, uint32_t cols, int wide, int rows_wide, 
     return 0;
 }
 
-/* PE L's wide column form (local_row << 8 | code, codes of at most 4 bits)
+/* PE L's wide column form (local_row << 8 | code, codes of code_bits <= 5)
  * into narrow blocks of consecutive rows (layout.h), where they pay. */
-static int pack_blocks(eie_pe_layer_t *L, uint32_t cols)
+static int pack_blocks(eie_pe_layer_t *L, uint32_t cols, uint32_t code_bits)
 {
-    uint32_t nb = (L->n_rows + EIE_NARROW_MAX_ROWS - 1) / EIE_NARROW_MAX_ROWS;
+    uint32_t max_rows = eie_narrow_max_rows(code_bits), cs = eie_narrow_shift(code_bits);
+    uint32_t nb = (L->n_rows + max_rows - 1) / max_rows;
     if (nb < 2 || L->n_ent < (uint64_t)EIE_BLOCK_MIN_ENTRIES * nb * cols)
         return 0;
-    uint32_t br = (L->n_rows + nb - 1) / nb; /* at most EIE_NARROW_MAX_ROWS */
+    uint32_t br = (L->n_rows + nb - 1) / nb; /* at most max_rows */
     L->blocks = calloc(nb, sizeof *L->blocks);
     if (L->blocks == NULL)
         return -1;
@@ -139,7 +141,7 @@ static int pack_blocks(eie_pe_layer_t *L, uint32_t cols)
         for (uint32_t q = L->ptr[j]; q < L->ptr[j + 1]; q++) {
             uint32_t row = ent[q] >> 8, b = row / br;
             eie_pe_layer_t *K = &L->blocks[b];
-            ((uint16_t *)K->ent)[K->n_ent++] = (uint16_t)((row - b * br) << 4 | (ent[q] & 15));
+            ((uint16_t *)K->ent)[K->n_ent++] = (uint16_t)((row - b * br) << cs | (ent[q] & 255));
         }
     free(L->ptr);
     free(L->ent);
@@ -176,7 +178,7 @@ static uint64_t rows_estimate(const eie_fc_t *fc, unsigned n_pes, int with_rows)
 uint64_t eie_cpu_fc_layout_estimate(const eie_fc_t *fc, unsigned n_pes, int with_rows)
 {
     uint32_t max_local = (fc->rows + n_pes - 1) / n_pes;
-    uint64_t esz = fc->code_bits > 4 || max_local > EIE_NARROW_MAX_ROWS ? 4 : 2;
+    uint64_t esz = fc->code_bits > 5 || max_local > eie_narrow_max_rows(fc->code_bits) ? 4 : 2;
     /* codebook, bias, and per PE: cols + 1 column pointers and its entries
        (a PE's narrow blocks, with EIE_BLOCK_MIN_ENTRIES, take less than its
        wide form: 2 bytes an entry and cols + 1 pointers a block) */
@@ -202,7 +204,8 @@ eie_status_t eie_cpu_fc_init(const eie_fc_t *fc, unsigned n_pes, int force_wide,
     out->n_pes = n_pes;
     out->nnz = fc->nnz;
     uint32_t max_local = (fc->rows + n_pes - 1) / n_pes;
-    out->wide = force_wide || fc->code_bits > 4 || max_local > EIE_NARROW_MAX_ROWS;
+    out->wide = force_wide || fc->code_bits > 5 || max_local > eie_narrow_max_rows(fc->code_bits);
+    out->narrow_shift = eie_narrow_shift(fc->code_bits);
     out->codebook = calloc(256, sizeof(float));
     out->bias = malloc(fc->rows * sizeof(float));
     out->pe = calloc(n_pes, sizeof *out->pe);
@@ -264,7 +267,8 @@ eie_status_t eie_cpu_fc_init(const eie_fc_t *fc, unsigned n_pes, int force_wide,
         if (out->wide)
             ((uint32_t *)out->pe[p].ent)[at] = local << 8 | fc->codes[e];
         else
-            ((uint16_t *)out->pe[p].ent)[at] = (uint16_t)(local << 4 | fc->codes[e]);
+            ((uint16_t *)out->pe[p].ent)[at] =
+                (uint16_t)(local << out->narrow_shift | fc->codes[e]);
     }
     out->layout_bytes = ((size_t)1 << fc->code_bits) * sizeof(float) + fc->rows * sizeof(float);
     for (unsigned p = 0; p < n_pes; p++) {
@@ -273,7 +277,7 @@ eie_status_t eie_cpu_fc_init(const eie_fc_t *fc, unsigned n_pes, int force_wide,
         ptr[0] = 0;
         if (with_rows != EIE_ROWS_NONE && fc->cols < ROWS_WIDE_MAX_COLS) {
             int rows_wide = !rows_narrow(fc->cols, fc->code_bits, with_rows);
-            if (pack_rows(&out->pe[p], fc->cols, out->wide, rows_wide,
+            if (pack_rows(&out->pe[p], fc->cols, out->wide, out->narrow_shift, rows_wide,
                           row_spans_for(fc->cols, fc->code_bits, with_rows)) != 0)
                 goto nomem;
             out->layout_bytes += out->pe[p].n_ent * (rows_wide ? 4 : 2) +
@@ -283,7 +287,8 @@ eie_status_t eie_cpu_fc_init(const eie_fc_t *fc, unsigned n_pes, int force_wide,
                                      sizeof(uint32_t);
         }
         /* after the row form, which is packed from the one wide column form */
-        if (!force_wide && fc->code_bits <= 4 && pack_blocks(&out->pe[p], fc->cols) != 0)
+        if (!force_wide && fc->code_bits <= 5 &&
+            pack_blocks(&out->pe[p], fc->cols, fc->code_bits) != 0)
             goto nomem;
         for (uint32_t b = 0; b < out->pe[p].n_blocks; b++)
             out->layout_bytes += out->pe[p].blocks[b].n_ent * sizeof(uint16_t) +

@@ -8,8 +8,11 @@
  * serial run sum and nibble unpacking bound a naive decoder), fillers
  * dropped, still compressed:
  *   narrow: uint16 = local_row << 4 | code   (code_bits <= 4, <= 4096 local rows)
+ *           or local_row << 5 | code          (5-bit codes, <= 2048 local rows:
+ *           Deep Compression's fc layers), eie_cpu_fc_t.narrow_shift
  *   wide:   uint32 = local_row << 8 | code   (otherwise; but a taller PE with
- *           4-bit codes keeps narrow blocks of rows, eie_pe_layer_t.blocks)
+ *           codes of at most 5 bits keeps narrow blocks of rows,
+ *           eie_pe_layer_t.blocks)
  * The codebook is expanded to float once per layer.
  *
  * A layer may also keep each PE's entries row by row (the row form), in
@@ -57,8 +60,9 @@ typedef struct eie_pe_layer {
        span: rptr). */
     uint32_t n_rspans;
     uint32_t *rspan; /* (n_rspans + 1) * n_rows */
-    /* A PE of more than EIE_NARROW_MAX_ROWS local rows whose codes fit 4
-       bits keeps its column form in n_blocks blocks of block_rows
+    /* A PE of more local rows than a narrow entry names
+       (eie_narrow_max_rows) whose codes fit 5 bits keeps its column form
+       in n_blocks blocks of block_rows
        consecutive local rows (the last may have fewer), each a narrow column
        form of its own, rows counted from the block's first; ptr and ent are
        then NULL, and eie_cpu_spmv (kernels.h) walks the blocks in turn.
@@ -67,9 +71,10 @@ typedef struct eie_pe_layer {
     struct eie_pe_layer *blocks;
 } eie_pe_layer_t;
 
-/* Local rows a narrow entry can name (12 bits). A taller PE's entries would
- * be 32-bit; its column form is split into blocks of at most this many rows
- * instead (2 bytes an entry, not 4): NT-Wd-sized (8791 x 600), one PE's
+/* Local rows a narrow entry with 4-bit codes can name (12 bits; with 5-bit
+ * codes 11, eie_narrow_max_rows). A taller PE's entries would be 32-bit;
+ * its column form is split into blocks of at most this many rows instead
+ * (2 bytes an entry, not 4): NT-Wd-sized (8791 x 600), one PE's
  * column walk at batch 1, kernel alone, medians: 0.43-0.45 ns an entry wide,
  * 0.40-0.42 in 3 narrow blocks; a 2-PE slice (4396 rows) 0.31-0.33 against
  * 0.29-0.31 in 2. Each block walks every active column, so a layer keeps
@@ -77,6 +82,19 @@ typedef struct eie_pe_layer {
  * EIE_BLOCK_MIN_ENTRIES entries. */
 #define EIE_NARROW_MAX_ROWS   4096u
 #define EIE_BLOCK_MIN_ENTRIES 8u
+
+/* A narrow entry's code field for codes of code_bits (at most 5): 4 bits,
+ * or 5; the local row takes the other 16 - shift. */
+static inline uint32_t eie_narrow_shift(uint32_t code_bits)
+{
+    return code_bits <= 4 ? 4 : 5;
+}
+/* Local rows a narrow entry names for codes of code_bits; 0 past 5 bits
+ * (wide entries only). */
+static inline uint32_t eie_narrow_max_rows(uint32_t code_bits)
+{
+    return code_bits > 5 ? 0 : UINT32_C(1) << (16 - eie_narrow_shift(code_bits));
+}
 
 /* A batch's row form reads a column's 16 activations (64 bytes) an entry,
  * in no order. Inputs of more than 16384 columns (1 MiB at 16 lanes, a
@@ -116,7 +134,8 @@ typedef struct eie_cpu_fc {
     uint32_t rows, cols, code_bits;
     unsigned n_pes;
     int wide;
-    float *codebook; /* 256 floats, zero-padded past 2^code_bits */
+    uint32_t narrow_shift; /* narrow entries: row << narrow_shift | code */
+    float *codebook;       /* 256 floats, zero-padded past 2^code_bits */
     float *bias;     /* rows */
     eie_pe_layer_t *pe;
     uint64_t nnz;

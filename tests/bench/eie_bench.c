@@ -20,8 +20,11 @@
  *   eie-bench [--reps N] [--layers Alex-6,VGG-6] [--batches 1,4,16]
  *             [--threads 1,2] [--methods cpu,csc,csc-s,csr,csr-g,blas,blas-f]
  *             [--cold] [--flush-mb N] [--blas-core SkylakeX,Haswell|none]
- *             [--smoke] [--check-corrupt METHOD] [--conv] [--lstm] [--model PATH]
+ *             [--bits N] [--smoke] [--check-corrupt METHOD] [--conv] [--lstm]
+ *             [--model PATH]
  *
+ * --bits N: the layers' code width (default 4, EIE's; Deep Compression
+ * gives AlexNet's and VGG-16's fc layers 5).
  * --smoke: one small layer, one rep, short warm-up: proves the checks pass
  * (a test). --check-corrupt METHOD: spoils one output of METHOD before the
  * check, which must then fail (a test that the check can fail). Exit
@@ -203,12 +206,12 @@ static void usage(FILE *f)
     fprintf(f, "usage: eie-bench [--reps N] [--layers Alex-6,VGG-6,...] [--batches 1,4,16]\n"
                "                 [--threads 1,2] [--methods cpu,csc,csc-s,csr,csr-g,blas,blas-f]\n"
                "                 [--cold] [--flush-mb N] [--blas-core CORE,...|none]\n"
-               "                 [--smoke] [--check-corrupt METHOD] [--conv]\n"
+               "                 [--bits N] [--smoke] [--check-corrupt METHOD] [--conv]\n"
                "                 [--lstm] [--model PATH]\n");
 }
 
 typedef struct opts {
-    int reps;
+    int reps, bits;
     const char *layers, *methods, *blas_cores, *corrupt, *model;
     int batches[8], nb, threads[2], nt;
     int cold, smoke, conv, lstm;
@@ -219,6 +222,7 @@ typedef struct opts {
 static int parse_opts(int argc, char **argv, opts_t *o)
 {
     *o = (opts_t){.reps = 15,
+                  .bits = 4,
                   .batches = {1, 4, 16},
                   .nb = 3,
                   .threads = {1, 2},
@@ -245,6 +249,9 @@ static int parse_opts(int argc, char **argv, opts_t *o)
             return -1;
         } else if (strcmp(a, "--reps") == 0) {
             if (bench_parse_ints(a, argv[++i], 1, 100000, &o->reps, 1) < 0)
+                return -1;
+        } else if (strcmp(a, "--bits") == 0) {
+            if (bench_parse_ints(a, argv[++i], 1, 8, &o->bits, 1) < 0)
                 return -1;
         } else if (strcmp(a, "--flush-mb") == 0) {
             if (bench_parse_ints(a, argv[++i], 1, 65536, &v, 1) < 0)
@@ -472,6 +479,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "eie-bench: cannot start the baselines' threads\n");
         return 1;
     }
+    printf("codes: %d bits (the float methods use the same decoded weights)\n", o.bits);
     printf("reps %d; medians in us; cpu/best = cpu time / best float sparse time (below 1: "
            "cpu faster); blas/cpu = best OpenBLAS time / cpu time; blas-f shown where faster "
            "than blas; B/nz = bytes per nonzero\n",
@@ -488,11 +496,11 @@ int main(int argc, char **argv)
         if (o.layers == NULL ? li >= N_DEFAULT : !bench_listed(o.layers, L->name))
             continue;
         uint32_t R = L->out, C = L->in;
-        /* the layer: random mask, 4-bit codebook (code 0 = pruned) */
+        /* the layer: random mask, an o.bits-bit codebook (code 0 = pruned) */
         eie_builder_t *b;
         eie_error_t err;
         eie_builder_init(L->name, "", "", "", &b, &err);
-        if (th_add_random_fc(b, R, C, L->wdens, 4, &seed, &err) != EIE_STATUS_OK) {
+        if (th_add_random_fc(b, R, C, L->wdens, (uint32_t)o.bits, &seed, &err) != EIE_STATUS_OK) {
             fprintf(stderr, "eie-bench: %s\n", err.msg);
             return 1;
         }

@@ -101,8 +101,9 @@ static void check_conv_form(const eie_cpu_kernel_t *k, const eie_cpu_fc_t *cf, u
 /* Two weight densities: columns of ~12 entries a PE at 1 PE, and of 13 to
  * 43 at 1 to 3 PEs, so every batch-1 kernel runs its tail alone and its
  * unrolled step (16 narrow or 8 wide entries) followed by a tail. Codes of
- * 4 bits give the narrow row form, of 5 bits the wide one. At B > 1 the
- * row form must give the column form's bits (kernels.h). */
+ * 4 bits give the narrow column and row forms; of 5 bits narrow columns
+ * (5-bit code fields) and wide rows; of 6 bits wide ones. At B > 1 the row
+ * form must give the column form's bits (kernels.h). */
 static void check_kernels_against_dense(double density, uint32_t bits)
 {
     eie_builder_t *b;
@@ -123,11 +124,12 @@ static void check_kernels_against_dense(double density, uint32_t bits)
         const eie_cpu_kernel_t *k = &eie_cpu_kernels[ki];
         if (!k->supported())
             continue;
-        for (int wide = bits > 4; wide < 2; wide++)
+        for (int wide = bits > 5; wide < 2; wide++)
             for (unsigned n = 1; n <= 3; n++) {
                 eie_cpu_fc_t cf;
                 cr_assert_eq(eie_cpu_fc_init(fc, n, wide, 1, &cf, &err), 0);
                 cr_assert_eq(cf.wide, wide);
+                cr_assert_eq(cf.narrow_shift, bits <= 4 ? 4 : 5);
                 for (size_t bi = 0; bi < sizeof batches / sizeof batches[0]; bi++) {
                     size_t B = batches[bi];
                     float x[16 * C], y[16 * R], ref[16 * R];
@@ -143,16 +145,16 @@ static void check_kernels_against_dense(double density, uint32_t bits)
                     }
                     for (unsigned p = 0; p < n; p++) {
                         float acc[16 * R + EIE_ACC_SLACK] = {0};
-                        uint64_t walked = (wide ? k->spmv_wide : k->spmv_narrow)(
-                            &cf.pe[p], cf.codebook, active, na, x, 1, C, B, acc);
+                        uint64_t walked =
+                            eie_cpu_spmv(k, &cf, &cf.pe[p], active, na, x, 1, C, B, acc);
                         uint64_t expect = 0;
                         for (size_t a = 0; a < na; a++)
                             expect += cf.pe[p].ptr[active[a] + 1] - cf.pe[p].ptr[active[a]];
                         cr_assert_eq(walked, expect, "kernel %s entries walked", k->name);
                         /* the scalar reference's bits, whatever the variant (kernels.h) */
                         float ref_acc[16 * R + EIE_ACC_SLACK] = {0};
-                        (wide ? eie_cpu_kernels[0].spmv_wide : eie_cpu_kernels[0].spmv_narrow)(
-                            &cf.pe[p], cf.codebook, active, na, x, 1, C, B, ref_acc);
+                        eie_cpu_spmv(&eie_cpu_kernels[0], &cf, &cf.pe[p], active, na, x, 1, C, B,
+                                     ref_acc);
                         size_t nS = (size_t)cf.pe[p].n_rows * eie_cpu_batch_stride(B);
                         cr_assert(memcmp(acc, ref_acc, nS * sizeof(float)) == 0,
                                   "kernel %s wide %d pes %u batch %zu: not the scalar bits",
@@ -230,7 +232,9 @@ Test(kernels, every_kernel_matches_dense_for_every_batch_and_layout)
 {
     check_kernels_against_dense(0.2, 4);
     check_kernels_against_dense(0.7, 4);
+    check_kernels_against_dense(0.2, 5);
     check_kernels_against_dense(0.5, 5);
+    check_kernels_against_dense(0.5, 6);
 }
 
 /* The row form of a C-column layer with bits-bit codes packed as with_rows
@@ -270,8 +274,8 @@ static void check_row_spans(uint32_t C, uint32_t bits, int with_rows, int narrow
                 for (uint32_t q = L->ptr[j]; q < L->ptr[j + 1]; q++) {
                     uint32_t e =
                         cf.wide ? ((const uint32_t *)L->ent)[q] : ((const uint16_t *)L->ent)[q];
-                    code_at[(size_t)(cf.wide ? e >> 8 : e >> 4) * C + j] =
-                        (uint8_t)(cf.wide ? e & 255 : e & 15);
+                    uint32_t cs = cf.wide ? 8 : cf.narrow_shift;
+                    code_at[(size_t)(e >> cs) * C + j] = (uint8_t)(e & ((1u << cs) - 1));
                 }
             uint32_t spans = n_spans > 0 ? n_spans : 1;
             for (uint32_t r = 0; r < L->n_rows; r++) {
@@ -312,8 +316,7 @@ static void check_row_spans(uint32_t C, uint32_t bits, int with_rows, int narrow
                     xt[j * S + bb] = bb < B ? x[bb * C + j] : NAN;
             for (unsigned p = 0; p < n; p++) {
                 float want[16 * R + EIE_ACC_SLACK] = {0}, got[16 * R];
-                (cf.wide ? eie_cpu_kernels[0].spmv_wide : eie_cpu_kernels[0].spmv_narrow)(
-                    &cf.pe[p], cf.codebook, active, na, x, 1, C, B, want);
+                eie_cpu_spmv(&eie_cpu_kernels[0], &cf, &cf.pe[p], active, na, x, 1, C, B, want);
                 for (size_t ki = 0; ki < eie_cpu_kernel_count; ki++) {
                     const eie_cpu_kernel_t *k = &eie_cpu_kernels[ki];
                     if (!k->supported())
@@ -442,13 +445,15 @@ Test(kernels, transpose16_moves_every_lane_and_nothing_else)
 
 Test(layout, tall_pes_keep_narrow_row_blocks_with_the_wide_forms_bits)
 {
-    /* 9000 rows: 3 blocks of 3000 on 1 PE, 2 of 2250 on 2, none on 3 (3000
-     * local rows fit 16-bit entries); 5-bit codes never split */
+    /* 9000 rows, 4-bit codes: 3 blocks of 3000 on 1 PE, 2 of 2250 on 2,
+     * none on 3 (3000 local rows fit 16-bit entries); 5-bit codes (2048
+     * rows a block): 5 blocks of 1800, 3 of 1500, 2 of 1500; 6-bit codes
+     * never split */
     enum { R = 9000, C = 30 };
     eie_builder_t *b;
     eie_error_t err;
     uint64_t seed = 17;
-    for (uint32_t bits = 4; bits <= 5; bits++) {
+    for (uint32_t bits = 4; bits <= 6; bits++) {
         eie_builder_init("", "", "", "", &b, &err);
         th_add_random_fc(b, R, C, 0.05, bits, &seed, &err);
         eie_model_t *m = th_load_builder(b);
@@ -463,7 +468,13 @@ Test(layout, tall_pes_keep_narrow_row_blocks_with_the_wide_forms_bits)
             cr_assert_eq(eie_cpu_fc_init(fc, n, 0, 1, &cf, &err), 0);
             cr_assert_eq(eie_cpu_fc_init(fc, n, 1, 1, &wide, &err), 0);
             cr_assert_geq(eie_cpu_fc_layout_estimate(fc, n, 1), cf.layout_bytes);
-            uint32_t want_blocks = bits > 4 || n == 3 ? 0 : n == 1 ? 3 : 2;
+            uint32_t want_blocks = bits == 4   ? (n == 3   ? 0
+                                                  : n == 1 ? 3
+                                                           : 2)
+                                   : bits == 5 ? (n == 3   ? 2
+                                                  : n == 1 ? 5
+                                                           : 3)
+                                               : 0;
             if (want_blocks > 0)
                 cr_assert_lt(cf.layout_bytes, wide.layout_bytes, "pes %u", n);
             for (unsigned p = 0; p < n; p++) {
@@ -471,7 +482,7 @@ Test(layout, tall_pes_keep_narrow_row_blocks_with_the_wide_forms_bits)
                 cr_assert_eq(L->n_blocks, want_blocks, "bits %u pes %u", bits, n);
                 uint64_t total = 0;
                 for (uint32_t k = 0; k < L->n_blocks; k++) {
-                    cr_assert_leq(L->blocks[k].n_rows, EIE_NARROW_MAX_ROWS);
+                    cr_assert_leq(L->blocks[k].n_rows, eie_narrow_max_rows(bits));
                     total += L->blocks[k].n_ent;
                 }
                 if (L->n_blocks > 0) {
