@@ -338,6 +338,9 @@ static uint64_t rows_batch_scalar(const eie_pe_layer_t *L, const float *cb, cons
     if (L->rentw != NULL) {
         ROWS_BATCH_BODY(uint32_t, L->rentw, 8, 255)
     }
+    if (eie_pe_row_shift(L) == 5) {
+        ROWS_BATCH_BODY(uint16_t, L->rent, 5, 31)
+    }
     ROWS_BATCH_BODY(uint16_t, L->rent, 4, 15)
 }
 
@@ -860,6 +863,7 @@ DEFINE_BATCH_VEC(spmv_wide_vec, uint32_t, 8, 255)
 #define ROWS_STEP(V, NV, s, w, SHIFT)                                                              \
     ROWS_STEP_W(V, NV, s, w, SHIFT, cb[_bextr_u64(w_, 0, (SHIFT))])
 #define ROWS_STEP4(V, NV, s, w) ROWS_STEP(V, NV, s, w, 4)
+#define ROWS_STEP5(V, NV, s, w) ROWS_STEP(V, NV, s, w, 5)
 #define ROWS_STEP8(V, NV, s, w) ROWS_STEP(V, NV, s, w, 8)
 /* The conv form's entry: off << 8 | code, its activations at in + off. */
 #define CONV_ROW_STEP(V, NV, s, w)                                                                 \
@@ -949,6 +953,9 @@ DEFINE_BATCH_VEC(spmv_wide_vec, uint32_t, 8, 255)
     {                                                                                              \
         if (L->rentw != NULL) {                                                                    \
             ROWS_BATCH_VEC_BODY(uint32_t, L->rentw, ROWS_STEP8, V, NV)                             \
+        }                                                                                          \
+        if (eie_pe_row_shift(L) == 5) {                                                            \
+            ROWS_BATCH_VEC_BODY(uint16_t, L->rent, ROWS_STEP5, V, NV)                              \
         }                                                                                          \
         ROWS_BATCH_VEC_BODY(uint16_t, L->rent, ROWS_STEP4, V, NV)                                  \
     }
@@ -1508,6 +1515,11 @@ AVX512 INLINE vf16 book_vf16(__m512 w)
                 book_##V(_mm512_permutexvar_ps(broadcast4_avx512(&(w)), book)))
 #define ROWS_STEP_BOOK4(V, NV, s, w) ROWS_STEP_BOOK(V, NV, s, w, 4)
 #define ROWS_STEP_BOOK8(V, NV, s, w) ROWS_STEP_BOOK(V, NV, s, w, 8)
+/* 5-bit codes: the 32-entry codebook in two registers (book, book_hi),
+   one vpermt2ps */
+#define ROWS_STEP_BOOK5(V, NV, s, w)                                                               \
+    ROWS_STEP_W(V, 1, s, w, 5,                                                                     \
+                book_##V(_mm512_permutex2var_ps(book, broadcast4_avx512(&(w)), book_hi)))
 
 /* clang-format off */
 #define DEFINE_ROWS_BATCH_BOOK(V, GENERIC)                                                         \
@@ -1520,11 +1532,19 @@ AVX512 INLINE vf16 book_vf16(__m512 w)
         }                                                                                          \
         ROWS_BATCH_VEC_BODY(uint16_t, L->rent, ROWS_STEP_BOOK4, V, 1)                              \
     }                                                                                              \
+    AVX512 static uint64_t rows_batch_book5_##V(const eie_pe_layer_t *L, const float *cb,          \
+                                                const float *in, float *acc)                       \
+    {                                                                                              \
+        const __m512 book = _mm512_loadu_ps(cb), book_hi = _mm512_loadu_ps(cb + 16);               \
+        ROWS_BATCH_VEC_BODY(uint16_t, L->rent, ROWS_STEP_BOOK5, V, 1)                              \
+    }                                                                                              \
     AVX512 static uint64_t rows_batch_##V##_avx512(const eie_pe_layer_t *L, const float *cb,       \
                                                    const float *in, float *acc)                    \
     {                                                                                              \
         if (L->n_codes != 0 && L->n_codes <= 16)                                                   \
             return rows_batch_book_##V(L, cb, in, acc);                                            \
+        if (L->rent != NULL && eie_pe_row_shift(L) == 5)                                           \
+            return rows_batch_book5_##V(L, cb, in, acc);                                           \
         return GENERIC(L, cb, in, acc);                                                            \
     }
 /* clang-format on */

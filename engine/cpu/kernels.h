@@ -90,7 +90,7 @@ typedef uint64_t (*eie_rows_fn)(const eie_pe_layer_t *L, const float *codebook, 
 /* Whether L's row form is one the batch-1 row form reads (layout.h). */
 static inline bool eie_cpu_rows_b1_fits(const eie_pe_layer_t *L)
 {
-    return L->rent != NULL && L->rspan == NULL;
+    return L->rent != NULL && L->rspan == NULL && eie_pe_row_shift(L) == 4;
 }
 
 /*

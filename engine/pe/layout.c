@@ -26,20 +26,34 @@ void eie_cpu_fc_clear(eie_cpu_fc_t *fc)
     memset(fc, 0, sizeof *fc);
 }
 
-/* The spans of the row form (layout.h): narrow entries over 4096 columns,
- * wide ones where the input is wider than EIE_ROW_SPAN_MIN_COLS. */
-static uint32_t row_spans_for(uint32_t cols, uint32_t code_bits, int with_rows)
-{
-    uint32_t n = (cols + EIE_ROW_SPAN_COLS - 1) / EIE_ROW_SPAN_COLS;
-    if (with_rows != EIE_ROWS)
-        return 0;
-    return cols > (code_bits <= 4 ? EIE_ROW_SPAN_COLS : EIE_ROW_SPAN_MIN_COLS) ? n : 0;
-}
-
-/* Whether the row form's entries are narrow (else wide). */
+/* Whether the row form's entries are narrow (else wide): codes of at most
+ * 5 bits, in spans where the input is wider than they name; whole, for a
+ * caller that splits the rows itself (EIE_ROWS_WHOLE), only 4-bit codes
+ * over at most 4096 columns. */
 static int rows_narrow(uint32_t cols, uint32_t code_bits, int with_rows)
 {
-    return code_bits <= 4 && (cols <= EIE_ROW_SPAN_COLS || with_rows == EIE_ROWS);
+    if (with_rows == EIE_ROWS_WHOLE)
+        return code_bits <= 4 && cols <= EIE_ROW_SPAN_COLS;
+    return code_bits <= 5;
+}
+
+/* The columns of a span of the row form (layout.h). */
+static uint32_t row_span_cols(uint32_t cols, uint32_t code_bits, int with_rows)
+{
+    return rows_narrow(cols, code_bits, with_rows) ? eie_narrow_max_rows(code_bits)
+                                                   : EIE_ROW_SPAN_COLS;
+}
+
+/* The spans of the row form (layout.h): narrow entries over the columns
+ * they name, wide ones where the input is wider than EIE_ROW_SPAN_MIN_COLS. */
+static uint32_t row_spans_for(uint32_t cols, uint32_t code_bits, int with_rows)
+{
+    uint32_t span = row_span_cols(cols, code_bits, with_rows);
+    if (with_rows != EIE_ROWS)
+        return 0;
+    if (rows_narrow(cols, code_bits, with_rows))
+        return cols > span ? (cols + span - 1) / span : 0;
+    return cols > EIE_ROW_SPAN_MIN_COLS ? (cols + span - 1) / span : 0;
 }
 
 /* The wide row form's column field: 24 bits. */
@@ -51,7 +65,7 @@ static int rows_narrow(uint32_t cols, uint32_t code_bits, int with_rows)
  * first entry in or past its columns) and narrow entries count their
  * columns from their span's first. */
 static int pack_rows(eie_pe_layer_t *L, uint32_t cols, int wide, uint32_t cs, int rows_wide,
-                     uint32_t n_spans)
+                     uint32_t n_spans, uint32_t span_cols)
 {
     const uint32_t nr = L->n_rows;
     L->rptr = calloc((size_t)nr + 1, sizeof(uint32_t));
@@ -81,8 +95,8 @@ static int pack_rows(eie_pe_layer_t *L, uint32_t cols, int wide, uint32_t cs, in
         L->rptr[r + 1] += L->rptr[r];
     memcpy(at, L->rptr, ((size_t)nr + 1) * sizeof(uint32_t));
     for (uint32_t j = 0; j < cols; j++) {
-        uint32_t t = j / EIE_ROW_SPAN_COLS;
-        uint32_t c = n_spans > 0 && !rows_wide ? j - t * EIE_ROW_SPAN_COLS : j;
+        uint32_t t = j / span_cols;
+        uint32_t c = n_spans > 0 && !rows_wide ? j - t * span_cols : j;
         for (uint32_t q = L->ptr[j]; q < L->ptr[j + 1]; q++) {
             uint32_t e = wide ? ((const uint32_t *)L->ent)[q] : ((const uint16_t *)L->ent)[q];
             uint32_t row = wide ? e >> 8 : e >> cs, code = wide ? e & 255 : e & ((1u << cs) - 1);
@@ -91,7 +105,7 @@ static int pack_rows(eie_pe_layer_t *L, uint32_t cols, int wide, uint32_t cs, in
             if (rows_wide)
                 L->rentw[at[row]++] = c << 8 | code;
             else
-                L->rent[at[row]++] = (uint16_t)(c << 4 | code);
+                L->rent[at[row]++] = (uint16_t)(c << cs | code);
         }
     }
     for (uint32_t r = 0; next != NULL && r < nr; r++)
@@ -278,7 +292,8 @@ eie_status_t eie_cpu_fc_init(const eie_fc_t *fc, unsigned n_pes, int force_wide,
         if (with_rows != EIE_ROWS_NONE && fc->cols < ROWS_WIDE_MAX_COLS) {
             int rows_wide = !rows_narrow(fc->cols, fc->code_bits, with_rows);
             if (pack_rows(&out->pe[p], fc->cols, out->wide, out->narrow_shift, rows_wide,
-                          row_spans_for(fc->cols, fc->code_bits, with_rows)) != 0)
+                          row_spans_for(fc->cols, fc->code_bits, with_rows),
+                          row_span_cols(fc->cols, fc->code_bits, with_rows)) != 0)
                 goto nomem;
             out->layout_bytes += out->pe[p].n_ent * (rows_wide ? 4 : 2) +
                                  ((size_t)out->pe[p].n_rows + 1) * sizeof(uint32_t);

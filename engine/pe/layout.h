@@ -20,11 +20,11 @@
  * nearly every activation nonzero (LSTM gates), a batch of 4 or more (a
  * column is skipped only if all its lanes are zero), a convolution
  * (graph.c). Skipping saves little there, and a row's sums need no store
- * per entry (kernels.h). Narrow: uint16 = col << 4 | code (code_bits <= 4;
- * over 4096 columns the row form is split into spans of 4096, and col
- * counts from the entry's span's first column, eie_pe_span_base); else
- * wide: uint32 = col << 8 | code (cols < 2^24). It costs the entries once
- * more in memory.
+ * per entry (kernels.h). Narrow: uint16 = col << 4 | code (code_bits <= 4)
+ * or col << 5 | code (5-bit codes); over 4096 (2048) columns the row form
+ * is split into spans of that many, and col counts from the entry's span's
+ * first column (eie_pe_span_base); else wide: uint32 = col << 8 | code
+ * (cols < 2^24). It costs the entries once more in memory.
  */
 #ifndef EIE_CPU_LAYOUT_H
 #define EIE_CPU_LAYOUT_H
@@ -53,11 +53,11 @@ typedef struct eie_pe_layer {
     uint32_t *rptr; /* n_rows + 1 */
     uint16_t *rent;  /* narrow: col << 4 | code */
     uint32_t *rentw; /* wide: col << 8 | code; at most one of rent, rentw */
-    /* The row form split by column into n_rspans spans of EIE_ROW_SPAN_COLS
-       columns (eie_pe_row_spans), where the input is wider than
-       EIE_ROW_SPAN_COLS and codes fit 4 bits (narrow entries), or wider than
-       EIE_ROW_SPAN_MIN_COLS (wide ones); else NULL and n_rspans 0 (one
-       span: rptr). */
+    /* The row form split by column into n_rspans spans of
+       eie_pe_span_cols columns, where the input is wider than a narrow
+       entry names (4096 columns, 2048 with 5-bit codes) and entries are
+       narrow, or wider than EIE_ROW_SPAN_MIN_COLS (wide ones); else NULL
+       and n_rspans 0 (one span: rptr). */
     uint32_t n_rspans;
     uint32_t *rspan; /* (n_rspans + 1) * n_rows */
     /* A PE of more local rows than a narrow entry names
@@ -116,10 +116,28 @@ static inline uint32_t eie_narrow_max_rows(uint32_t code_bits)
 #define EIE_ROW_SPAN_COLS     4096u
 #define EIE_ROW_SPAN_MIN_COLS (4 * EIE_ROW_SPAN_COLS)
 
+/* The code field of L's narrow row-form entries: 4 bits, or 5 for 5-bit
+ * codes (n_codes is set wherever rent is). 5-bit codes in 16-bit row
+ * entries, spans of 2048 columns, against 32-bit whole rows: eie-bench
+ * --bits 5, one thread, builds alternating twice, per round against the
+ * best float method at batch 16: Alex-6 0.82-0.87 -> 0.77-0.78, Alex-7
+ * 0.99-1.05 -> 0.89-0.90, VGG-6 0.87 -> 0.74-0.77, NT-Wd 1.02-1.10 ->
+ * 0.91-0.97, VGG-7 1.09-1.12 -> 1.11-1.13 (its 2 spans of 82 entries a
+ * row); bytes a nonzero 6.0-6.1 -> 4.1. */
+static inline uint32_t eie_pe_row_shift(const eie_pe_layer_t *L)
+{
+    return L->n_codes > 16 ? 5 : 4;
+}
+/* The columns of a span of L's row form: as many as a narrow entry names,
+ * or EIE_ROW_SPAN_COLS for wide entries. */
+static inline uint32_t eie_pe_span_cols(const eie_pe_layer_t *L)
+{
+    return L->rent != NULL ? UINT32_C(1) << (16 - eie_pe_row_shift(L)) : EIE_ROW_SPAN_COLS;
+}
 /* The column that row-form entries of L in span t count from. */
 static inline size_t eie_pe_span_base(const eie_pe_layer_t *L, uint32_t t)
 {
-    return L->rent != NULL && L->rspan != NULL ? (size_t)t * EIE_ROW_SPAN_COLS : 0;
+    return L->rent != NULL && L->rspan != NULL ? (size_t)t * eie_pe_span_cols(L) : 0;
 }
 
 /* Row r's entries split by column into spans of span_cols columns:

@@ -52,7 +52,8 @@ static void check_conv_form(const eie_cpu_kernel_t *k, const eie_cpu_fc_t *cf, u
             uint32_t *o = calloc(L.n_ent + EIE_ENTRY_SLACK, sizeof *o);
             for (uint64_t e = 0; e < L.n_ent; e++) {
                 uint32_t w = L.rent != NULL ? L.rent[e] : L.rentw[e];
-                uint32_t col = L.rent != NULL ? w >> 4 : w >> 8, code = L.rent ? w & 15 : w & 255;
+                uint32_t sh = L.rent != NULL ? eie_pe_row_shift(&L) : 8;
+                uint32_t col = w >> sh, code = w & ((1u << sh) - 1);
                 o[e] = col * lanes << 8 | code;
             }
             float *acc = malloc(((size_t)L.n_rows * lanes + 1) * sizeof(float));
@@ -101,9 +102,9 @@ static void check_conv_form(const eie_cpu_kernel_t *k, const eie_cpu_fc_t *cf, u
 /* Two weight densities: columns of ~12 entries a PE at 1 PE, and of 13 to
  * 43 at 1 to 3 PEs, so every batch-1 kernel runs its tail alone and its
  * unrolled step (16 narrow or 8 wide entries) followed by a tail. Codes of
- * 4 bits give the narrow column and row forms; of 5 bits narrow columns
- * (5-bit code fields) and wide rows; of 6 bits wide ones. At B > 1 the row
- * form must give the column form's bits (kernels.h). */
+ * 4 or 5 bits give narrow column and row forms (5: 5-bit code fields), of
+ * 6 bits wide ones. At B > 1 the row form must give the column form's bits
+ * (kernels.h). */
 static void check_kernels_against_dense(double density, uint32_t bits)
 {
     eie_builder_t *b;
@@ -186,8 +187,8 @@ static void check_kernels_against_dense(double density, uint32_t bits)
                             for (size_t bb = 0; bb < S; bb++)
                                 xt[j * S + bb] = bb < B ? x[bb * C + j] : NAN;
                         for (unsigned p = 0; p < n; p++) {
-                            cr_assert((cf.pe[p].rent != NULL) == (bits <= 4));
-                            cr_assert((cf.pe[p].rentw != NULL) == (bits > 4));
+                            cr_assert((cf.pe[p].rent != NULL) == (bits <= 5));
+                            cr_assert((cf.pe[p].rentw != NULL) == (bits > 5));
                             float acc[16 * R];
                             uint64_t walked = k->rows_batch(&cf.pe[p], cf.codebook, xt, B, acc);
                             cr_assert_eq(walked, cf.pe[p].n_ent, "kernel %s rows walked", k->name);
@@ -204,8 +205,9 @@ static void check_kernels_against_dense(double density, uint32_t bits)
                             check_conv_form(k, &cf, n, xt, y, R);
                         continue;
                     }
+                    cr_assert_eq(eie_cpu_rows_b1_fits(&cf.pe[0]), bits <= 4);
                     if (bits > 4)
-                        continue; /* rows_b1 needs the narrow row form */
+                        continue; /* rows_b1 needs the 4-bit narrow row form */
                     /* The row form, built from either entry width, over every
                      * column (the zero activations add nothing). */
                     for (unsigned p = 0; p < n; p++) {
@@ -289,11 +291,11 @@ static void check_row_spans(uint32_t C, uint32_t bits, int with_rows, int narrow
                     uint32_t e1 = n_spans > 0 ? L->rspan[(t + 1) * L->n_rows + r] : L->rptr[r + 1];
                     for (uint32_t e = e0; e < e1; e++) {
                         uint32_t w = narrow ? L->rent[e] : L->rentw[e];
-                        uint32_t col =
-                            (uint32_t)eie_pe_span_base(L, t) + (narrow ? w >> 4 : w >> 8);
-                        uint32_t code = narrow ? w & 15 : w & 255;
+                        uint32_t sh = narrow ? (bits <= 4 ? 4 : 5) : 8;
+                        uint32_t col = (uint32_t)eie_pe_span_base(L, t) + (w >> sh);
+                        uint32_t code = w & ((1u << sh) - 1);
                         cr_assert_lt(col, C);
-                        cr_assert(n_spans == 0 || col / EIE_ROW_SPAN_COLS == t,
+                        cr_assert(n_spans == 0 || col / eie_pe_span_cols(L) == t,
                                   "pes %u row %u entry %u: column %u in span %u", n, r, e, col, t);
                         cr_assert_gt((int64_t)col, prev, "row %u: columns in order", r);
                         prev = col;
@@ -344,19 +346,25 @@ static void check_row_spans(uint32_t C, uint32_t bits, int with_rows, int narrow
 }
 
 /* Over 4096 columns, 4-bit codes keep narrow entries in spans of 4096
- * columns, each counting from its span's first; wider codes keep wide
- * entries, in spans only past EIE_ROW_SPAN_MIN_COLS; EIE_ROWS_WHOLE keeps
- * one span with columns from 0 (the direct convolution's). */
+ * columns, each counting from its span's first; 5-bit codes the same over
+ * 2048; wider codes keep wide entries, in spans of 4096 only past
+ * EIE_ROW_SPAN_MIN_COLS; EIE_ROWS_WHOLE keeps one span with columns from 0
+ * (the direct convolution's), narrow only for 4-bit codes. */
 Test(kernels, row_form_in_column_spans_gives_the_column_form_bits)
 {
     enum { W = EIE_ROW_SPAN_COLS, WIDE_MIN = EIE_ROW_SPAN_MIN_COLS };
     check_row_spans(WIDE_MIN + 500, 4, EIE_ROWS, 1, WIDE_MIN / W + 1);
-    check_row_spans(WIDE_MIN + 500, 5, EIE_ROWS, 0, WIDE_MIN / W + 1);
+    check_row_spans(WIDE_MIN + 500, 5, EIE_ROWS, 1, WIDE_MIN / (W / 2) + 1);
+    check_row_spans(WIDE_MIN + 500, 6, EIE_ROWS, 0, WIDE_MIN / W + 1);
     check_row_spans(2 * W + 100, 4, EIE_ROWS, 1, 3);
+    check_row_spans(2 * W + 100, 5, EIE_ROWS, 1, 5);
     check_row_spans(2 * W, 4, EIE_ROWS, 1, 2);
     check_row_spans(W, 4, EIE_ROWS, 1, 0);
-    check_row_spans(2 * W + 100, 5, EIE_ROWS, 0, 0);
+    check_row_spans(W / 2, 5, EIE_ROWS, 1, 0);
+    check_row_spans(W / 2 + 1, 5, EIE_ROWS, 1, 2);
+    check_row_spans(2 * W + 100, 6, EIE_ROWS, 0, 0);
     check_row_spans(2 * W + 100, 4, EIE_ROWS_WHOLE, 0, 0);
+    check_row_spans(W / 2, 5, EIE_ROWS_WHOLE, 0, 0);
     check_row_spans(WIDE_MIN + 500, 4, EIE_ROWS_WHOLE, 0, 0);
     check_row_spans(W, 4, EIE_ROWS_WHOLE, 1, 0);
 }
