@@ -71,26 +71,22 @@ typedef struct eie_pe_layer {
     struct eie_pe_layer *blocks;
 } eie_pe_layer_t;
 
-/* Local rows a narrow entry with 4-bit codes can name (12 bits; with 5-bit
- * codes 11, eie_narrow_max_rows). A taller PE's entries would be 32-bit;
- * its column form is split into blocks of at most this many rows instead
- * (2 bytes an entry, not 4): NT-Wd-sized (8791 x 600), one PE's
- * column walk at batch 1, kernel alone, medians: 0.43-0.45 ns an entry wide,
- * 0.40-0.42 in 3 narrow blocks; a 2-PE slice (4396 rows) 0.31-0.33 against
- * 0.29-0.31 in 2. Each block walks every active column, so a layer keeps
- * one wide form where its blocks' columns would average fewer than
- * EIE_BLOCK_MIN_ENTRIES entries. */
-#define EIE_NARROW_MAX_ROWS   4096u
-#define EIE_BLOCK_MIN_ENTRIES 8u
-
 /* A narrow entry's code field for codes of code_bits (at most 5): 4 bits,
  * or 5; the local row takes the other 16 - shift. */
 static inline uint32_t eie_narrow_shift(uint32_t code_bits)
 {
     return code_bits <= 4 ? 4 : 5;
 }
-/* Local rows a narrow entry names for codes of code_bits; 0 past 5 bits
- * (wide entries only). */
+/* Local rows a narrow entry names for codes of code_bits (4096 with 4-bit
+ * codes, 2048 with 5-bit); 0 past 5 bits (wide entries only). A taller
+ * PE's entries would be 32-bit; its column form is split into blocks of at
+ * most this many rows instead (2 bytes an entry, not 4): NT-Wd-sized (8791
+ * x 600), 4-bit codes, one PE's column walk at batch 1, kernel alone,
+ * medians: 0.43-0.45 ns an entry wide, 0.40-0.42 in 3 narrow blocks; a
+ * 2-PE slice (4396 rows) 0.31-0.33 against 0.29-0.31 in 2. Each block walks
+ * every active column, so a layer keeps one wide form where its blocks'
+ * columns would average fewer than EIE_BLOCK_MIN_ENTRIES entries. */
+#define EIE_BLOCK_MIN_ENTRIES 8u
 static inline uint32_t eie_narrow_max_rows(uint32_t code_bits)
 {
     return code_bits > 5 ? 0 : UINT32_C(1) << (16 - eie_narrow_shift(code_bits));
