@@ -214,7 +214,7 @@ typedef struct opts {
     int reps, bits;
     const char *layers, *methods, *blas_cores, *corrupt, *model;
     int batches[8], nb, threads[2], nt;
-    int cold, smoke, conv, lstm;
+    int cold, smoke, conv, lstm, bits_given;
     long flush_mb;
     double warm_us;
 } opts_t;
@@ -253,6 +253,7 @@ static int parse_opts(int argc, char **argv, opts_t *o)
         } else if (strcmp(a, "--bits") == 0) {
             if (bench_parse_ints(a, argv[++i], 1, 8, &o->bits, 1) < 0)
                 return -1;
+            o->bits_given = 1;
         } else if (strcmp(a, "--flush-mb") == 0) {
             if (bench_parse_ints(a, argv[++i], 1, 65536, &v, 1) < 0)
                 return -1;
@@ -303,6 +304,11 @@ static int parse_opts(int argc, char **argv, opts_t *o)
         return -1;
     if (o->conv && o->lstm) {
         fprintf(stderr, "eie-bench: --conv and --lstm are two tables; give one\n");
+        return -1;
+    }
+    if (o->bits_given && (o->conv || o->lstm)) {
+        fprintf(stderr, "eie-bench: --bits sets the fc table's codes; the %s table has its own\n",
+                o->conv ? "--conv" : "--lstm");
         return -1;
     }
     if (o->smoke) {
