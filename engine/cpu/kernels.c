@@ -1129,10 +1129,13 @@ static int supported_avx2(void)
 
 /* AVX2: 8 entries a step, read whole in the tail too (the layout keeps
  * EIE_ENTRY_SLACK entries readable past the last column). */
+/* The tail's sink slots: lane i past the column goes to row n_rows + i. */
+#define AVX2_SINK                                                                                  \
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);                                \
+    const __m256i sink = _mm256_add_epi32(lane, _mm256_set1_epi32((int)L->n_rows))
 #define AVX2_SETUP                                                                                 \
     const __m256 book_lo = _mm256_loadu_ps(cb), book_hi = _mm256_loadu_ps(cb + 8);                 \
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);                                \
-    const __m256i sink = _mm256_add_epi32(lane, _mm256_set1_epi32((int)L->n_rows));                \
+    AVX2_SINK;                                                                                     \
     __m256 s_lo, s_hi
 #define AVX2_SCALE(a)                                                                              \
     do {                                                                                           \
@@ -1166,8 +1169,7 @@ static int supported_avx2(void)
 #define AVX2_SETUP5                                                                                \
     const __m256 book0 = _mm256_loadu_ps(cb), book1 = _mm256_loadu_ps(cb + 8);                     \
     const __m256 book2 = _mm256_loadu_ps(cb + 16), book3 = _mm256_loadu_ps(cb + 24);               \
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);                                \
-    const __m256i sink = _mm256_add_epi32(lane, _mm256_set1_epi32((int)L->n_rows));                \
+    AVX2_SINK;                                                                                     \
     __m256 s0, s1, s2, s3
 #define AVX2_SCALE5(a)                                                                             \
     do {                                                                                           \
@@ -1293,28 +1295,33 @@ AVX2_BMI static void conv_out_avx2(const float *acc, unsigned lanes, uint32_t n_
 
 /* AVX-512: 16 entries a step; the tail's one masked load reads no entry
  * past the column (masked lanes do not fault). */
+/* The tail's sink slots: lane i past the column goes to row n_rows + i. */
+#define AVX512_SINK                                                                                \
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);  \
+    const __m512i sink = _mm512_add_epi32(lane, _mm512_set1_epi32((int)L->n_rows))
 #define AVX512_SETUP                                                                               \
     const __m512 book = _mm512_loadu_ps(cb); /* cb holds 256 floats */                             \
-    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);  \
-    const __m512i sink = _mm512_add_epi32(lane, _mm512_set1_epi32((int)L->n_rows));                \
+    AVX512_SINK;                                                                                   \
     __m512 s16
 #define AVX512_SCALE(a)               (s16 = _mm512_mul_ps(book, _mm512_set1_ps(a)))
+#define AVX512_PICK(w)                _mm512_permutexvar_ps((w), s16)
 #define AVX512_LOAD16_NARROW(e)       _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(e)))
 #define AVX512_LOADZ16_NARROW(m, e)   _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16((m), (e)))
 #define AVX512_LOAD16_WIDE(e)         _mm512_loadu_si512((e))
 #define AVX512_LOADZ16_WIDE(m, e)     _mm512_maskz_loadu_epi32((m), (e))
-#define AVX512_STEP(LOAD16, e, p)     _mm512_storeu_ps((p), _mm512_permutexvar_ps(LOAD16(e), s16))
-#define AVX512_TAIL(LOADZ16, SHIFT, e, t, p, r)                                                    \
+#define AVX512_STEP(LOAD16, PICK, e, p) _mm512_storeu_ps((p), PICK(LOAD16(e)))
+#define AVX512_TAIL(LOADZ16, SHIFT, PICK, e, t, p, r)                                              \
     do {                                                                                           \
         __mmask16 m_ = (__mmask16)((1u << (t)) - 1);                                               \
         __m512i w_ = LOADZ16(m_, e);                                                               \
         _mm512_storeu_si512((r), _mm512_mask_blend_epi32(m_, sink, _mm512_srli_epi32(w_, (SHIFT))));\
-        _mm512_storeu_ps((p), _mm512_permutexvar_ps(w_, s16));                                     \
+        _mm512_storeu_ps((p), PICK(w_));                                                           \
     } while (0)
-#define AVX512_STEP_NARROW(e, p)       AVX512_STEP(AVX512_LOAD16_NARROW, e, p)
-#define AVX512_STEP_WIDE(e, p)         AVX512_STEP(AVX512_LOAD16_WIDE, e, p)
-#define AVX512_TAIL_NARROW(e, t, p, r) AVX512_TAIL(AVX512_LOADZ16_NARROW, 4, e, t, p, r)
-#define AVX512_TAIL_WIDE(e, t, p, r)   AVX512_TAIL(AVX512_LOADZ16_WIDE, 8, e, t, p, r)
+#define AVX512_STEP_NARROW(e, p) AVX512_STEP(AVX512_LOAD16_NARROW, AVX512_PICK, e, p)
+#define AVX512_STEP_WIDE(e, p)   AVX512_STEP(AVX512_LOAD16_WIDE, AVX512_PICK, e, p)
+#define AVX512_TAIL_NARROW(e, t, p, r)                                                             \
+    AVX512_TAIL(AVX512_LOADZ16_NARROW, 4, AVX512_PICK, e, t, p, r)
+#define AVX512_TAIL_WIDE(e, t, p, r) AVX512_TAIL(AVX512_LOADZ16_WIDE, 8, AVX512_PICK, e, t, p, r)
 
 AVX512 __attribute__((noinline)) static uint64_t
 spmv_narrow_b1_avx512(const eie_pe_layer_t *L, const float *cb, const uint32_t *active,
@@ -1329,8 +1336,7 @@ spmv_narrow_b1_avx512(const eie_pe_layer_t *L, const float *cb, const uint32_t *
  * from one register for 4-bit codes. */
 #define AVX512_SETUP5                                                                              \
     const __m512 book_lo = _mm512_loadu_ps(cb), book_hi = _mm512_loadu_ps(cb + 16);                \
-    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);  \
-    const __m512i sink = _mm512_add_epi32(lane, _mm512_set1_epi32((int)L->n_rows));                \
+    AVX512_SINK;                                                                                   \
     __m512 s_lo, s_hi
 #define AVX512_SCALE5(a)                                                                           \
     do {                                                                                           \
@@ -1338,15 +1344,9 @@ spmv_narrow_b1_avx512(const eie_pe_layer_t *L, const float *cb, const uint32_t *
         s_lo = _mm512_mul_ps(book_lo, a_);                                                         \
         s_hi = _mm512_mul_ps(book_hi, a_);                                                         \
     } while (0)
-#define AVX512_PICK5(w)    _mm512_permutex2var_ps(s_lo, (w), s_hi)
-#define AVX512_STEP5(e, p) _mm512_storeu_ps((p), AVX512_PICK5(AVX512_LOAD16_NARROW(e)))
-#define AVX512_TAIL5(e, t, p, r)                                                                   \
-    do {                                                                                           \
-        __mmask16 m_ = (__mmask16)((1u << (t)) - 1);                                               \
-        __m512i w_ = AVX512_LOADZ16_NARROW(m_, e);                                                 \
-        _mm512_storeu_si512((r), _mm512_mask_blend_epi32(m_, sink, _mm512_srli_epi32(w_, 5)));     \
-        _mm512_storeu_ps((p), AVX512_PICK5(w_));                                                   \
-    } while (0)
+#define AVX512_PICK5(w)          _mm512_permutex2var_ps(s_lo, (w), s_hi)
+#define AVX512_STEP5(e, p)       AVX512_STEP(AVX512_LOAD16_NARROW, AVX512_PICK5, e, p)
+#define AVX512_TAIL5(e, t, p, r) AVX512_TAIL(AVX512_LOADZ16_NARROW, 5, AVX512_PICK5, e, t, p, r)
 
 /* clang-format off */
 AVX512 __attribute__((noinline)) static uint64_t
