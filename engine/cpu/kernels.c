@@ -284,10 +284,10 @@ static uint64_t rows_b1_scalar(const eie_pe_layer_t *L, const float *cb, const f
         for (uint32_t t = 0; t < n_spans; t++) {                                                   \
             uint32_t beg = L->rspan != NULL ? L->rspan[(size_t)t * nr + r] : L->rptr[r];           \
             uint32_t end = L->rspan != NULL ? L->rspan[(size_t)(t + 1) * nr + r] : L->rptr[r + 1]; \
+            const float *xin = in + eie_pe_span_base(L, t) * S;                                    \
             for (uint32_t q = beg; q < end; q++) {                                                 \
                 float v = cb[ent[q] & (MASK)];                                                     \
-                size_t col = eie_pe_span_base(L, t) + (ent[q] >> (SHIFT));                         \
-                const float *x = in + col * S;                                                     \
+                const float *x = xin + (size_t)(ent[q] >> (SHIFT)) * S;                            \
                 for (size_t b = 0; b < S; b++)                                                     \
                     sum[b] += v * x[b];                                                            \
             }                                                                                      \
