@@ -216,19 +216,48 @@ INLINE uint64_t spmv_wide_b1(const eie_pe_layer_t *L, const float *cb, const uin
 }
 /* clang-format on */
 
-/* Four narrow row entries (col << 4 | code) of one 64-bit word, of weights
- * W0..W3, into four running sums. */
-#define ROWS_B1_STEP4(FIELD, MADD, w, W0, W1, W2, W3, s0, s1, s2, s3)                              \
+/* Four narrow row entries (col << SH | code, SH 4 or 5) of one 64-bit word,
+ * of weights W0..W3, into four running sums; the columns count from xin. */
+#define ROWS_B1_STEP4(FIELD, MADD, SH, w, W0, W1, W2, W3, s0, s1, s2, s3)                          \
     do {                                                                                           \
-        s0 = MADD(W0, in[FIELD(w, 4, 12)], s0);                                                    \
-        s1 = MADD(W1, in[FIELD(w, 20, 12)], s1);                                                   \
-        s2 = MADD(W2, in[FIELD(w, 36, 12)], s2);                                                   \
-        s3 = MADD(W3, in[FIELD(w, 52, 12)], s3);                                                   \
+        s0 = MADD(W0, xin[FIELD(w, (SH), 16 - (SH))], s0);                                         \
+        s1 = MADD(W1, xin[FIELD(w, 16 + (SH), 16 - (SH))], s1);                                    \
+        s2 = MADD(W2, xin[FIELD(w, 32 + (SH), 16 - (SH))], s2);                                    \
+        s3 = MADD(W3, xin[FIELD(w, 48 + (SH), 16 - (SH))], s3);                                    \
     } while (0)
 /* The same, the weights loaded from cb by the entries' codes. */
-#define ROWS_B1_STEP4_CB(FIELD, MADD, w, s0, s1, s2, s3)                                           \
-    ROWS_B1_STEP4(FIELD, MADD, w, cb[FIELD(w, 0, 4)], cb[FIELD(w, 16, 4)], cb[FIELD(w, 32, 4)],    \
-                  cb[FIELD(w, 48, 4)], s0, s1, s2, s3)
+#define ROWS_B1_STEP4_CB(FIELD, MADD, SH, w, s0, s1, s2, s3)                                       \
+    ROWS_B1_STEP4(FIELD, MADD, SH, w, cb[FIELD(w, 0, (SH))], cb[FIELD(w, 16, (SH))],               \
+                  cb[FIELD(w, 32, (SH))], cb[FIELD(w, 48, (SH))], s0, s1, s2, s3)
+
+/* The batch-1 row form walks a row span by span (layout.h), its sums
+ * carried across them, so that a row is summed as one; SPANNED 0 walks
+ * whole rows (no rspan) in a body of their own, the loop over one span
+ * gone (NT-LSTM-sized, one thread: 94-95 us whole against 98-99 through
+ * the span loop). ROWS_B1_SPAN(r, t) names row r's entries in span t, [e,
+ * end), and the input from the span's base column, xin. */
+#define ROWS_B1_SPANS(SPANNED)                                                                     \
+    const uint32_t nr = L->n_rows, n_spans = (SPANNED) ? L->n_rspans : 1;                          \
+    const uint32_t *spans = (SPANNED) ? L->rspan : L->rptr;                                        \
+    const size_t next = (SPANNED) ? nr : 1 /* spans[i + next]: where spans[i]'s ends */
+#define ROWS_B1_SPAN(r, t)                                                                         \
+    const uint32_t *st_ = spans + (size_t)(t)*nr;                                                  \
+    const uint16_t *e = L->rent + st_[(r)], *end = L->rent + st_[(r) + next];                      \
+    const float *xin = in + eie_pe_span_base(L, (t))
+
+/* A batch-1 row form's four bodies, BODY(SH, ARG, SPANNED): 4- or 5-bit
+ * codes (ARG4, ARG5), whole rows or spans. */
+#define ROWS_B1_DISPATCH(BODY, ARG5, ARG4)                                                         \
+    if (eie_pe_row_shift(L) == 5) {                                                                \
+        if (L->rspan != NULL) {                                                                    \
+            BODY(5, ARG5, 1)                                                                       \
+        }                                                                                          \
+        BODY(5, ARG5, 0)                                                                           \
+    }                                                                                              \
+    if (L->rspan != NULL) {                                                                        \
+        BODY(4, ARG4, 1)                                                                           \
+    }                                                                                              \
+    BODY(4, ARG4, 0)
 
 /* The row form (kernels.h): four partial sums, so that the adds of one step
  * are independent. MADD(a, b, c) is c + a * b: rounded twice in the scalar
@@ -244,31 +273,34 @@ INLINE uint64_t spmv_wide_b1(const eie_pe_layer_t *L, const float *cb, const uin
  * fusing and masking): NT-We 158 vs 245 us at 1 PE and 84 vs 165 at 2,
  * Alex-7-sized 348 vs 452 at 2, NT-LSTM 232 vs 263 at 1, NT-Wd (short
  * rows) 490 vs 538 at 1 and even at 2. */
-#define SPMV_ROWS_B1_BODY(FIELD, MADD)                                                             \
-    const uint16_t *ent = L->rent;                                                                 \
-    const uint32_t *rptr = L->rptr;                                                                \
-    for (uint32_t r = 0; r < L->n_rows; r++) {                                                     \
-        const uint16_t *e = ent + rptr[r], *end = ent + rptr[r + 1];                               \
+#define SPMV_ROWS_B1_BODY(SH, CB, SPANNED)                                                         \
+    ROWS_B1_SPANS(SPANNED);                                                                        \
+    for (uint32_t r = 0; r < nr; r++) {                                                            \
         float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;                                          \
-        uint64_t w;                                                                                \
-        for (; end - e >= 4; e += 4) {                                                             \
+        for (uint32_t t = 0; t < n_spans; t++) {                                                   \
+            ROWS_B1_SPAN(r, t);                                                                    \
+            uint64_t w;                                                                            \
+            for (; end - e >= 4; e += 4) {                                                         \
+                memcpy(&w, e, 8);                                                                  \
+                ROWS_B1_STEP4_CB(FIELD_SHIFT, MADD_SEPARATE, SH, w, s0, s1, s2, s3);               \
+            }                                                                                      \
+            size_t n = (size_t)(end - e);                                                          \
             memcpy(&w, e, 8);                                                                      \
-            ROWS_B1_STEP4_CB(FIELD, MADD, w, s0, s1, s2, s3);                                      \
+            s1 += keep_if(CB[FIELD_SHIFT(w, 0, SH)] * xin[FIELD_SHIFT(w, SH, 16 - SH)], n > 0);    \
+            s2 += keep_if(CB[FIELD_SHIFT(w, 16, SH)] * xin[FIELD_SHIFT(w, 16 + SH, 16 - SH)],      \
+                          n > 1);                                                                  \
+            s3 += keep_if(CB[FIELD_SHIFT(w, 32, SH)] * xin[FIELD_SHIFT(w, 32 + SH, 16 - SH)],      \
+                          n > 2);                                                                  \
         }                                                                                          \
-        size_t t = (size_t)(end - e);                                                              \
-        memcpy(&w, e, 8);                                                                          \
-        s1 += keep_if(cb[FIELD(w, 0, 4)] * in[FIELD(w, 4, 12)], t > 0);                            \
-        s2 += keep_if(cb[FIELD(w, 16, 4)] * in[FIELD(w, 20, 12)], t > 1);                          \
-        s3 += keep_if(cb[FIELD(w, 32, 4)] * in[FIELD(w, 36, 12)], t > 2);                          \
         acc[r] = (s0 + s1) + (s2 + s3);                                                            \
     }                                                                                              \
-    return rptr[L->n_rows];
+    return L->rptr[nr];
 
 /* clang-format off */
 static uint64_t rows_b1_scalar(const eie_pe_layer_t *L, const float *cb, const float *in,
                                float *acc)
 {
-    SPMV_ROWS_B1_BODY(FIELD_SHIFT, MADD_SEPARATE)
+    ROWS_B1_DISPATCH(SPMV_ROWS_B1_BODY, cb, cb)
 }
 /* clang-format on */
 
@@ -1179,9 +1211,10 @@ static int supported_avx2(void)
         s2 = _mm256_mul_ps(book2, a_);                                                             \
         s3 = _mm256_mul_ps(book3, a_);                                                             \
     } while (0)
-#define AVX2_PRODUCTS5(w)                                                                          \
-    _mm256_blendv_ps(AVX2_BOOK(s0, s1, w), AVX2_BOOK(s2, s3, w),                                   \
+#define AVX2_BOOK5(b0, b1, b2, b3, w)                                                              \
+    _mm256_blendv_ps(AVX2_BOOK(b0, b1, w), AVX2_BOOK(b2, b3, w),                                   \
                      _mm256_castsi256_ps(_mm256_slli_epi32((w), 27)))
+#define AVX2_PRODUCTS5(w) AVX2_BOOK5(s0, s1, s2, s3, w)
 #define AVX2_STEP_NARROW5(e, p)       AVX2_STEP(AVX2_LOAD8_NARROW, AVX2_PRODUCTS5, e, p)
 #define AVX2_TAIL_NARROW5(e, t, p, r) AVX2_TAIL(AVX2_LOAD8_NARROW, 5, AVX2_PRODUCTS5, e, t, p, r)
 
@@ -1198,45 +1231,55 @@ static int supported_avx2(void)
  * without the gather: NT-We 0.99-1.09). The sums are added at the row's end,
  * so the order differs from the other variants' row forms (the same on every
  * PE count). */
+#define ROWS_B1_AVX2_BODY(SH, PICK, SPANNED)                                                       \
+    ROWS_B1_SPANS(SPANNED);                                                                        \
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);                                \
+    for (uint32_t r = 0; r < nr; r++) {                                                            \
+        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;                                          \
+        float s4 = 0.0f, s5 = 0.0f, s6 = 0.0f, s7 = 0.0f;                                          \
+        __m256 vs = _mm256_setzero_ps();                                                           \
+        for (uint32_t t = 0; t < n_spans; t++) {                                                   \
+            ROWS_B1_SPAN(r, t);                                                                    \
+            for (; end - e >= 16; e += 16) {                                                       \
+                __m256i w8 = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)e));           \
+                __m256 x = _mm256_i32gather_ps(xin, _mm256_srli_epi32(w8, (SH)), 4);               \
+                vs = _mm256_fmadd_ps(PICK(w8), x, vs);                                             \
+                uint64_t w, v;                                                                     \
+                memcpy(&w, e + 8, 8);                                                              \
+                memcpy(&v, e + 12, 8);                                                             \
+                ROWS_B1_STEP4_CB(FIELD_BEXTR, MADD_FUSED, SH, w, s0, s1, s2, s3);                  \
+                ROWS_B1_STEP4_CB(FIELD_BEXTR, MADD_FUSED, SH, v, s4, s5, s6, s7);                  \
+            }                                                                                      \
+            int n = (int)(end - e);                                                                \
+            for (int h = 0; h < 16; h += 8) {                                                      \
+                /* at most 7 entries read past the span (EIE_ENTRY_SLACK): a                       \
+                   second eight with no entry in it reread the first, all masked */                \
+                const uint16_t *eh = n > h ? e + h : e;                                            \
+                __m256i w8 = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)eh));          \
+                __m256 m =                                                                         \
+                    _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n - h), lane));       \
+                __m256 x = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), xin,                      \
+                                                    _mm256_srli_epi32(w8, (SH)), m, 4);            \
+                vs = _mm256_fmadd_ps(PICK(w8), x, vs);                                             \
+            }                                                                                      \
+        }                                                                                          \
+        __m128 q = _mm_add_ps(_mm256_castps256_ps128(vs), _mm256_extractf128_ps(vs, 1));           \
+        q = _mm_add_ps(q, _mm_movehl_ps(q, q));                                                    \
+        q = _mm_add_ss(q, _mm_movehdup_ps(q));                                                     \
+        acc[r] = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)) + _mm_cvtss_f32(q);             \
+    }                                                                                              \
+    return L->rptr[nr];
+
+/* A step's eight weights: from the 16-entry codebook in two registers, or
+ * for 5-bit codes (col << 5 | code) the 32-entry one in four. */
+#define ROWS_B1_PICK4_AVX2(w8) AVX2_BOOK(book0, book1, w8)
+#define ROWS_B1_PICK5_AVX2(w8) AVX2_BOOK5(book0, book1, book2, book3, w8)
 AVX2_BMI static uint64_t rows_b1_avx2(const eie_pe_layer_t *L, const float *cb, const float *in,
                                       float *acc)
 {
-    const uint16_t *ent = L->rent;
-    const uint32_t *rptr = L->rptr;
-    const __m256 book_lo = _mm256_loadu_ps(cb), book_hi = _mm256_loadu_ps(cb + 8);
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    for (uint32_t r = 0; r < L->n_rows; r++) {
-        const uint16_t *e = ent + rptr[r], *end = ent + rptr[r + 1];
-        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-        float s4 = 0.0f, s5 = 0.0f, s6 = 0.0f, s7 = 0.0f;
-        __m256 vs = _mm256_setzero_ps();
-        for (; end - e >= 16; e += 16) {
-            __m256i w8 = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)e));
-            __m256 x = _mm256_i32gather_ps(in, _mm256_srli_epi32(w8, 4), 4);
-            vs = _mm256_fmadd_ps(AVX2_BOOK(book_lo, book_hi, w8), x, vs);
-            uint64_t w, v;
-            memcpy(&w, e + 8, 8);
-            memcpy(&v, e + 12, 8);
-            ROWS_B1_STEP4_CB(FIELD_BEXTR, MADD_FUSED, w, s0, s1, s2, s3);
-            ROWS_B1_STEP4_CB(FIELD_BEXTR, MADD_FUSED, v, s4, s5, s6, s7);
-        }
-        int t = (int)(end - e);
-        for (int h = 0; h < 16; h += 8) {
-            /* at most 7 entries read past the row (EIE_ENTRY_SLACK): a second
-               eight with no entry in the row reread the first, all masked */
-            const uint16_t *eh = t > h ? e + h : e;
-            __m256i w8 = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)eh));
-            __m256 m = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(t - h), lane));
-            __m256 x =
-                _mm256_mask_i32gather_ps(_mm256_setzero_ps(), in, _mm256_srli_epi32(w8, 4), m, 4);
-            vs = _mm256_fmadd_ps(AVX2_BOOK(book_lo, book_hi, w8), x, vs);
-        }
-        __m128 q = _mm_add_ps(_mm256_castps256_ps128(vs), _mm256_extractf128_ps(vs, 1));
-        q = _mm_add_ps(q, _mm_movehl_ps(q, q));
-        q = _mm_add_ss(q, _mm_movehdup_ps(q));
-        acc[r] = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)) + _mm_cvtss_f32(q);
-    }
-    return rptr[L->n_rows];
+    const __m256 book0 = _mm256_loadu_ps(cb), book1 = _mm256_loadu_ps(cb + 8);
+    const __m256 book2 = _mm256_loadu_ps(cb + 16), book3 = _mm256_loadu_ps(cb + 24);
+    ROWS_B1_DISPATCH(ROWS_B1_AVX2_BODY, ROWS_B1_PICK5_AVX2, ROWS_B1_PICK4_AVX2)
 }
 
 AVX2_BMI __attribute__((noinline)) static uint64_t
@@ -1406,47 +1449,55 @@ spmv_wide_b1_avx512(const eie_pe_layer_t *L, const float *cb, const uint32_t *ac
  * 0.44-0.45 with the register's, 0.41-0.43 gathers only (fast: 0.32-0.35,
  * 0.30-0.32, 0.34-0.36). All 24 gathered (the eight by an 8-lane gather:
  * the same bits) ran 25% slower than gathers only, so it cannot stand in
- * where the loads slow down. Codes of at most 4 bits: the row form exists
- * only for those (layout.h). */
+ * where the loads slow down. 5-bit codes (col << 5 | code) pick from the
+ * 32-entry codebook in two registers by one vpermt2ps instead (PICK). A
+ * permute reads only an index's low 4 (vpermps) or 5 (vpermt2ps) bits, so
+ * the entries index it as they are. */
+#define ROWS_B1_AVX512_BODY(SH, PICK, SPANNED)                                                     \
+    ROWS_B1_SPANS(SPANNED);                                                                        \
+    enum { STEP = 24 }; /* 16 gathered, 8 loaded */                                                \
+    for (uint32_t r = 0; r < nr; r++) {                                                            \
+        __m512 v = _mm512_setzero_ps();                                                            \
+        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;                                          \
+        for (uint32_t t = 0; t < n_spans; t++) {                                                   \
+            ROWS_B1_SPAN(r, t);                                                                    \
+            for (; end - e >= STEP; e += STEP) {                                                   \
+                __m512i w16 = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)e));       \
+                __m512 x = _mm512_i32gather_ps(_mm512_srli_epi32(w16, (SH)), xin, 4);              \
+                v = _mm512_fmadd_ps(PICK(w16), x, v);                                              \
+                /* the eight's weights by one permute too, their activations by                    \
+                   scalar loads */                                                                 \
+                __m256i w8 = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(e + 16)));    \
+                vf8 wt = (vf8)_mm512_castps512_ps256(PICK(_mm512_castsi256_si512(w8)));            \
+                uint64_t a, b;                                                                     \
+                memcpy(&a, e + 16, sizeof a);                                                      \
+                memcpy(&b, e + 20, sizeof b);                                                      \
+                ROWS_B1_STEP4(FIELD_BEXTR, MADD_FUSED, SH, a, wt[0], wt[1], wt[2], wt[3], s0, s1,  \
+                              s2, s3);                                                             \
+                ROWS_B1_STEP4(FIELD_BEXTR, MADD_FUSED, SH, b, wt[4], wt[5], wt[6], wt[7], s0, s1,  \
+                              s2, s3);                                                             \
+            }                                                                                      \
+            for (; e < end; e += 16) {                                                             \
+                size_t n = (size_t)(end - e);                                                      \
+                __mmask16 m = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);            \
+                __m512i w16 = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, e));               \
+                __m512 x = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m,                        \
+                                                    _mm512_srli_epi32(w16, (SH)), xin, 4);         \
+                v = _mm512_mask3_fmadd_ps(PICK(w16), x, v, m);                                     \
+            }                                                                                      \
+        }                                                                                          \
+        acc[r] = _mm512_reduce_add_ps(v) + ((s0 + s1) + (s2 + s3));                                \
+    }                                                                                              \
+    return L->rptr[nr];
+
+#define ROWS_B1_PICK4_AVX512(w) _mm512_permutexvar_ps((w), book)
+#define ROWS_B1_PICK5_AVX512(w) _mm512_permutex2var_ps(book, (w), book_hi)
 AVX512 static uint64_t rows_b1_avx512(const eie_pe_layer_t *L, const float *cb, const float *in,
                                       float *acc)
 {
-    const uint16_t *ent = L->rent;
-    const uint32_t *rptr = L->rptr;
     const __m512 book = _mm512_loadu_ps(cb); /* cb holds 256 floats */
-    const __m512i low4 = _mm512_set1_epi32(15);
-    enum { STEP = 24 }; /* 16 gathered, 8 loaded */
-    for (uint32_t r = 0; r < L->n_rows; r++) {
-        const uint16_t *e = ent + rptr[r], *end = ent + rptr[r + 1];
-        __m512 v = _mm512_setzero_ps();
-        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-        for (; end - e >= STEP; e += STEP) {
-            __m512i w16 = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)e));
-            __m512 x = _mm512_i32gather_ps(_mm512_srli_epi32(w16, 4), in, 4);
-            v = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_and_si512(w16, low4), book), x, v);
-            /* the eight's weights by one vpermps too (the index's low 4
-               bits are the code), their activations by scalar loads */
-            __m256i w8 = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(e + 16)));
-            vf8 wt = (vf8)_mm512_castps512_ps256(
-                _mm512_permutexvar_ps(_mm512_castsi256_si512(w8), book));
-            uint64_t a, b;
-            memcpy(&a, e + 16, sizeof a);
-            memcpy(&b, e + 20, sizeof b);
-            ROWS_B1_STEP4(FIELD_BEXTR, MADD_FUSED, a, wt[0], wt[1], wt[2], wt[3], s0, s1, s2, s3);
-            ROWS_B1_STEP4(FIELD_BEXTR, MADD_FUSED, b, wt[4], wt[5], wt[6], wt[7], s0, s1, s2, s3);
-        }
-        for (; e < end; e += 16) {
-            size_t t = (size_t)(end - e);
-            __mmask16 m = t >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << t) - 1);
-            __m512i w16 = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, e));
-            __m512 x =
-                _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, _mm512_srli_epi32(w16, 4), in, 4);
-            v = _mm512_mask3_fmadd_ps(_mm512_permutexvar_ps(_mm512_and_si512(w16, low4), book), x,
-                                      v, m);
-        }
-        acc[r] = _mm512_reduce_add_ps(v) + ((s0 + s1) + (s2 + s3));
-    }
-    return rptr[L->n_rows];
+    const __m512 book_hi = _mm512_loadu_ps(cb + 16);
+    ROWS_B1_DISPATCH(ROWS_B1_AVX512_BODY, ROWS_B1_PICK5_AVX512, ROWS_B1_PICK4_AVX512)
 }
 
 /* As active_avx2, 16 columns a step where they are contiguous: the set

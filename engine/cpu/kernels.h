@@ -83,14 +83,14 @@ typedef size_t (*eie_active_fn)(const float *in, size_t n, size_t is_j, size_t i
  * For layers whose activations are dense, where skipping saves nothing: a
  * row's sum stays in registers, with no load and store of an accumulator
  * per entry. Returns the entries walked (all of the PE's). Needs narrow
- * entries counting columns from 0 (eie_cpu_rows_b1_fits).
+ * entries (4- or 5-bit codes; eie_cpu_rows_b1_fits), whole rows or spans.
  */
 typedef uint64_t (*eie_rows_fn)(const eie_pe_layer_t *L, const float *codebook, const float *in,
                                 float *acc);
 /* Whether L's row form is one the batch-1 row form reads (layout.h). */
 static inline bool eie_cpu_rows_b1_fits(const eie_pe_layer_t *L)
 {
-    return L->rent != NULL && L->rspan == NULL && eie_pe_row_shift(L) == 4;
+    return L->rent != NULL;
 }
 
 /*

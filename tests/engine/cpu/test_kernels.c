@@ -103,8 +103,9 @@ static void check_conv_form(const eie_cpu_kernel_t *k, const eie_cpu_fc_t *cf, u
  * 43 at 1 to 3 PEs, so every batch-1 kernel runs its tail alone and its
  * unrolled step (16 narrow or 8 wide entries) followed by a tail. Codes of
  * 4 or 5 bits give narrow column and row forms (5: 5-bit code fields), of
- * 6 bits wide ones. At B > 1 the row form must give the column form's bits
- * (kernels.h). */
+ * 6 bits wide ones; the batch-1 row form takes both narrow ones (rows of 33
+ * entries at density 0.7 on one PE: its 24-entry step and a tail). At
+ * B > 1 the row form must give the column form's bits (kernels.h). */
 static void check_kernels_against_dense(double density, uint32_t bits)
 {
     eie_builder_t *b;
@@ -205,9 +206,9 @@ static void check_kernels_against_dense(double density, uint32_t bits)
                             check_conv_form(k, &cf, n, xt, y, R);
                         continue;
                     }
-                    cr_assert_eq(eie_cpu_rows_b1_fits(&cf.pe[0]), bits <= 4);
-                    if (bits > 4)
-                        continue; /* rows_b1 needs the 4-bit narrow row form */
+                    cr_assert_eq(eie_cpu_rows_b1_fits(&cf.pe[0]), bits <= 5);
+                    if (bits > 5)
+                        continue; /* rows_b1 needs the narrow row form */
                     /* The row form, built from either entry width, over every
                      * column (the zero activations add nothing). */
                     for (unsigned p = 0; p < n; p++) {
@@ -236,6 +237,7 @@ Test(kernels, every_kernel_matches_dense_for_every_batch_and_layout)
     check_kernels_against_dense(0.7, 4);
     check_kernels_against_dense(0.2, 5);
     check_kernels_against_dense(0.5, 5);
+    check_kernels_against_dense(0.7, 5);
     check_kernels_against_dense(0.5, 6);
 }
 
@@ -244,8 +246,10 @@ Test(kernels, every_kernel_matches_dense_for_every_batch_and_layout)
  * EIE_ROW_SPAN_COLS columns as expected (n_spans, 0 for none), the spans
  * covering each row in column order with a narrow entry's column counted
  * from its span's first, every entry the column form's (row, column, code),
- * the estimate bounding the layout, and every variant's batch row form
- * giving the column form's bits. */
+ * the estimate bounding the layout, every variant's batch row form giving
+ * the column form's bits, and its batch-1 row form (narrow entries) the
+ * column form's sums within rounding, with the same bits on every PE
+ * count. */
 static void check_row_spans(uint32_t C, uint32_t bits, int with_rows, int narrow, uint32_t n_spans)
 {
     enum { R = 400 }; /* rows enough that span tables outweigh the estimate's other slack */
@@ -259,7 +263,18 @@ static void check_row_spans(uint32_t C, uint32_t bits, int with_rows, int narrow
     float *x = malloc(16 * (size_t)C * sizeof(float)), *xt = malloc(16 * (size_t)C * sizeof(float));
     uint32_t *active = malloc((C + EIE_ACTIVE_SLACK) * sizeof(uint32_t));
     uint8_t *code_at = malloc((size_t)R * C); /* a PE's codes by [local row][col] */
-    cr_assert(x && xt && active && code_at);
+    float *x1 = malloc((size_t)C * sizeof(float)); /* batch 1: every activation nonzero */
+    cr_assert(x && xt && active && code_at && x1);
+    uint64_t seed1 = 9;
+    th_random_input(x1, C, 1.0, &seed1);
+    x1[0] = -0.0f;
+    uint32_t *cols1 = malloc((size_t)C * sizeof(uint32_t));
+    cr_assert_not_null(cols1);
+    for (uint32_t j = 0; j < C; j++)
+        cols1[j] = j;
+    /* each variant's batch-1 row form by global row, from one PE */
+    float b1_one[8][R];
+    cr_assert_leq(eie_cpu_kernel_count, 8);
     for (unsigned n = 1; n <= 3; n++) {
         eie_cpu_fc_t cf;
         cr_assert_eq(eie_cpu_fc_init(fc, n, 0, with_rows, &cf, &err), 0);
@@ -308,6 +323,34 @@ static void check_row_spans(uint32_t C, uint32_t bits, int with_rows, int narrow
             for (size_t i = 0; i < (size_t)R * C; i++)
                 cr_assert_eq(code_at[i], 0, "an entry of the column form is missing from the rows");
         }
+        /* The batch-1 row form walks narrow rows whole or span by span: near
+         * the column form's sums (it fuses), and its own bits on every PE
+         * count. */
+        cr_assert_eq(eie_cpu_rows_b1_fits(&cf.pe[0]), narrow);
+        for (unsigned p = 0; narrow && p < n; p++) {
+            float want[R + EIE_ACC_SLACK] = {0}, got[R];
+            eie_cpu_spmv(&eie_cpu_kernels[0], &cf, &cf.pe[p], cols1, C, x1, 1, C, 1, want);
+            for (size_t ki = 0; ki < eie_cpu_kernel_count; ki++) {
+                const eie_cpu_kernel_t *k = &eie_cpu_kernels[ki];
+                if (!k->supported())
+                    continue;
+                uint64_t walked = k->rows_b1(&cf.pe[p], cf.codebook, x1, got);
+                cr_assert_eq(walked, cf.pe[p].n_ent, "kernel %s batch 1 walked", k->name);
+                long bad = th_mismatch(got, want, cf.pe[p].n_rows, 1e-5f);
+                cr_assert_eq(bad, -1, "kernel %s C %u bits %u pes %u: batch-1 row %ld is %a, the "
+                             "column form %a", k->name, C, bits, n, bad, got[bad < 0 ? 0 : bad],
+                             want[bad < 0 ? 0 : bad]);
+                for (uint32_t r = 0; r < cf.pe[p].n_rows; r++) {
+                    uint32_t g = r * n + p;
+                    if (n == 1)
+                        b1_one[ki][g] = got[r];
+                    else
+                        cr_assert(memcmp(&b1_one[ki][g], &got[r], sizeof got[r]) == 0,
+                                  "kernel %s C %u bits %u: batch-1 row %u on %u PEs is %a, on one "
+                                  "%a", k->name, C, bits, g, n, got[r], b1_one[ki][g]);
+                }
+            }
+        }
         static const size_t batches[] = {2, 5, 16};
         for (size_t bi = 0; bi < 3; bi++) {
             size_t B = batches[bi], S = eie_cpu_batch_stride(B);
@@ -339,6 +382,8 @@ static void check_row_spans(uint32_t C, uint32_t bits, int with_rows, int narrow
     }
     free(x);
     free(xt);
+    free(x1);
+    free(cols1);
     free(active);
     free(code_at);
     eie_model_free(m);
