@@ -265,7 +265,9 @@ INLINE uint64_t spmv_wide_b1(const eie_pe_layer_t *L, const float *cb, const uin
  * contracting on its own). A row's last 0-3 entries come from one 64-bit
  * load (the row form keeps EIE_ENTRY_SLACK zeroed entries past its end)
  * and are masked, not branched on: the products of lanes past the row
- * (the next row's entries) are dropped whatever they are, NaN included.
+ * (the next row's entries) are dropped whatever they are, NaN included;
+ * those lanes read entry 0 (column 0, code 0), since in a span's column
+ * base the next span's or row's columns may lie past the input.
  * Rows are short (66 entries on NT-Wd); one PE's slice, same process,
  * fused with the masked tail against fused with a tail loop: NT-Wd 423-508
  * vs 486-570 us, NT-We 140-203 vs 167-210, NT-LSTM 215-223 vs 243-248.
@@ -286,6 +288,7 @@ INLINE uint64_t spmv_wide_b1(const eie_pe_layer_t *L, const float *cb, const uin
             }                                                                                      \
             size_t n = (size_t)(end - e);                                                          \
             memcpy(&w, e, 8);                                                                      \
+            w &= (UINT64_C(1) << (16 * n)) - 1; /* past a span, xin + col may pass the input */    \
             s1 += keep_if(CB[FIELD_SHIFT(w, 0, SH)] * xin[FIELD_SHIFT(w, SH, 16 - SH)], n > 0);    \
             s2 += keep_if(CB[FIELD_SHIFT(w, 16, SH)] * xin[FIELD_SHIFT(w, 16 + SH, 16 - SH)],      \
                           n > 1);                                                                  \
