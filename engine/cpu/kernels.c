@@ -885,14 +885,20 @@ DEFINE_BATCH_VEC(spmv_wide_vec, uint32_t, 8, 255)
         }                                                                                          \
     } while (0)
 /* Entry w's products (w_ = col << SHIFT | code) with weight WEIGHT, an
- * expression of w_ or of w itself. */
+ * expression of w_ or of w itself. The activations' byte offset, col * S *
+ * 4, is col << SHIFT scaled by a power of two, which an address takes as
+ * its index scale (1, 2, 4 or 8) where it fits: 5-bit entries at 16 lanes
+ * are [xin + c * 2], where a float index took a shift more an entry. */
 #define ROWS_STEP_W(V, NV, s, w, SHIFT, WEIGHT)                                                    \
     do {                                                                                           \
         uint64_t w_ = (w);                                                                         \
         const size_t W_ = sizeof(V) / sizeof(float);                                               \
-        const int lg_ = __builtin_ctz((unsigned)((NV)*W_));  /* S = 1 << lg_ */                    \
-        uint64_t c_ = w_ & ~(uint64_t)((1u << (SHIFT)) - 1); /* col << SHIFT: one op to col * S */ \
-        const float *x_ = xin + (lg_ >= (SHIFT) ? c_ << (lg_ - (SHIFT)) : c_ >> ((SHIFT)-lg_));    \
+        const int lg_ = __builtin_ctz((unsigned)((NV)*W_)) + 2; /* S * 4 = 1 << lg_ bytes */      \
+        uint64_t c_ = w_ & ~(uint64_t)((1u << (SHIFT)) - 1);    /* col << SHIFT */                 \
+        __asm__("" : "+r"(c_)); /* kept as is: GCC would shift it first and scale by 1 */          \
+        const float *x_ = (const float *)((const char *)xin +                                      \
+                                          (lg_ >= (SHIFT) ? c_ << (lg_ - (SHIFT))                  \
+                                                          : c_ >> ((SHIFT)-lg_)));                 \
         ROW_MADD(V, NV, s, WEIGHT, x_);                                                            \
     } while (0)
 #define ROWS_STEP(V, NV, s, w, SHIFT)                                                              \
