@@ -893,12 +893,12 @@ DEFINE_BATCH_VEC(spmv_wide_vec, uint32_t, 8, 255)
     do {                                                                                           \
         uint64_t w_ = (w);                                                                         \
         const size_t W_ = sizeof(V) / sizeof(float);                                               \
-        const int lg_ = __builtin_ctz((unsigned)((NV)*W_)) + 2; /* S * 4 = 1 << lg_ bytes */      \
+        const int lg_ = __builtin_ctz((unsigned)((NV)*W_)) + 2; /* S * 4 = 1 << lg_ bytes */       \
         uint64_t c_ = w_ & ~(uint64_t)((1u << (SHIFT)) - 1);    /* col << SHIFT */                 \
         __asm__("" : "+r"(c_)); /* kept as is: GCC would shift it first and scale by 1 */          \
-        const float *x_ = (const float *)((const char *)xin +                                      \
-                                          (lg_ >= (SHIFT) ? c_ << (lg_ - (SHIFT))                  \
-                                                          : c_ >> ((SHIFT)-lg_)));                 \
+        const float *x_ =                                                                          \
+            (const float *)((const char *)xin +                                                    \
+                            (lg_ >= (SHIFT) ? c_ << (lg_ - (SHIFT)) : c_ >> ((SHIFT)-lg_)));       \
         ROW_MADD(V, NV, s, WEIGHT, x_);                                                            \
     } while (0)
 #define ROWS_STEP(V, NV, s, w, SHIFT)                                                              \
@@ -1223,7 +1223,7 @@ static int supported_avx2(void)
 #define AVX2_BOOK5(b0, b1, b2, b3, w)                                                              \
     _mm256_blendv_ps(AVX2_BOOK(b0, b1, w), AVX2_BOOK(b2, b3, w),                                   \
                      _mm256_castsi256_ps(_mm256_slli_epi32((w), 27)))
-#define AVX2_PRODUCTS5(w) AVX2_BOOK5(s0, s1, s2, s3, w)
+#define AVX2_PRODUCTS5(w)             AVX2_BOOK5(s0, s1, s2, s3, w)
 #define AVX2_STEP_NARROW5(e, p)       AVX2_STEP(AVX2_LOAD8_NARROW, AVX2_PRODUCTS5, e, p)
 #define AVX2_TAIL_NARROW5(e, t, p, r) AVX2_TAIL(AVX2_LOAD8_NARROW, 5, AVX2_PRODUCTS5, e, t, p, r)
 

@@ -337,8 +337,10 @@ static void check_row_spans(uint32_t C, uint32_t bits, int with_rows, int narrow
                 uint64_t walked = k->rows_b1(&cf.pe[p], cf.codebook, x1, got);
                 cr_assert_eq(walked, cf.pe[p].n_ent, "kernel %s batch 1 walked", k->name);
                 long bad = th_mismatch(got, want, cf.pe[p].n_rows, 1e-5f);
-                cr_assert_eq(bad, -1, "kernel %s C %u bits %u pes %u: batch-1 row %ld is %a, the "
-                             "column form %a", k->name, C, bits, n, bad, got[bad < 0 ? 0 : bad],
+                cr_assert_eq(bad, -1,
+                             "kernel %s C %u bits %u pes %u: batch-1 row %ld is %a, the "
+                             "column form %a",
+                             k->name, C, bits, n, bad, got[bad < 0 ? 0 : bad],
                              want[bad < 0 ? 0 : bad]);
                 for (uint32_t r = 0; r < cf.pe[p].n_rows; r++) {
                     uint32_t g = r * n + p;
@@ -347,7 +349,8 @@ static void check_row_spans(uint32_t C, uint32_t bits, int with_rows, int narrow
                     else
                         cr_assert(memcmp(&b1_one[ki][g], &got[r], sizeof got[r]) == 0,
                                   "kernel %s C %u bits %u: batch-1 row %u on %u PEs is %a, on one "
-                                  "%a", k->name, C, bits, g, n, got[r], b1_one[ki][g]);
+                                  "%a",
+                                  k->name, C, bits, g, n, got[r], b1_one[ki][g]);
                 }
             }
         }
