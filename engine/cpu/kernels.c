@@ -239,11 +239,12 @@ INLINE uint64_t spmv_wide_b1(const eie_pe_layer_t *L, const float *cb, const uin
 #define ROWS_B1_SPANS(SPANNED)                                                                     \
     const uint32_t nr = L->n_rows, n_spans = (SPANNED) ? L->n_rspans : 1;                          \
     const uint32_t *spans = (SPANNED) ? L->rspan : L->rptr;                                        \
-    const size_t next = (SPANNED) ? nr : 1 /* spans[i + next]: where spans[i]'s ends */
+    const size_t next = (SPANNED) ? nr : 1; /* spans[i + next]: where spans[i]'s ends */          \
+    const size_t span_cols = (SPANNED) ? eie_pe_span_cols(L) : 0 /* eie_pe_span_base's step */
 #define ROWS_B1_SPAN(r, t)                                                                         \
     const uint32_t *st_ = spans + (size_t)(t)*nr;                                                  \
     const uint16_t *e = L->rent + st_[(r)], *end = L->rent + st_[(r) + next];                      \
-    const float *xin = in + eie_pe_span_base(L, (t))
+    const float *xin = in + (size_t)(t)*span_cols
 
 /* A batch-1 row form's four bodies, BODY(SH, ARG, SPANNED): 4- or 5-bit
  * codes (ARG4, ARG5), whole rows or spans. */
