@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "act.h"
 #include "eie/compress.h"
 
 #define LM_MAX_WINDOW 4096u
@@ -130,7 +131,7 @@ eie_status_t eie_lm_init(const uint8_t *text, size_t n, const eie_lm_opts_t *opt
     return EIE_STATUS_OK;
 }
 
-static float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
+static float sigm(float x) { return eie_act_apply1(EIE_ACT_SIGMOID, x); }
 
 /* What the forward pass keeps of one step for the backward pass. */
 typedef struct lm_step {
@@ -158,11 +159,11 @@ static void step_forward(const eie_lm_t *lm, uint8_t x, const float *hp, const f
                 g += w[k] * s->e[k];
             for (uint32_t k = 0; k < H; k++)
                 g += w[E + k] * hp[k];
-            s->act[r] = q == 3 ? tanhf(g) : sigm(g);
+            s->act[r] = q == 3 ? eie_tanhf(g) : sigm(g);
         }
         const float *a = s->act + 4 * j;
         s->c[j] = a[2] * cp[j] + a[0] * a[3];
-        s->tc[j] = tanhf(s->c[j]);
+        s->tc[j] = eie_tanhf(s->c[j]);
         s->h[j] = a[1] * s->tc[j];
     }
     float mx = -INFINITY;
