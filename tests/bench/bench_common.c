@@ -170,6 +170,80 @@ static int probe_cores(const int cpu[2], const uint16_t *idx, probe_vec_t *const
     return made == 2 && alone[0] > 0 && alone[1] > 0 && both[0] > 0 && both[1] > 0 ? 0 : -1;
 }
 
+/* The clock a core gives this process: a chain of dependent adds, one a
+ * cycle on every x86-64 core, timed while pinned there (the median of
+ * PROBE_TRIES of about a millisecond each). It turns a time into cycles
+ * where the machine offers no cycle counter (the VMs here: perf reports
+ * cycles and instructions as not supported). 0 where it cannot run. */
+#define CLOCK_ADDS (1u << 22)
+static double last_ghz;
+
+static void *clock_run(void *arg)
+{
+    double *ghz = arg;
+    *ghz = 0;
+#if defined(__x86_64__)
+    double tries[PROBE_TRIES];
+    uint64_t x = 1;
+    for (int t = 0; t < PROBE_TRIES; t++) {
+        double t0 = bench_now_us();
+        for (unsigned i = 0; i < CLOCK_ADDS; i += 8)
+            __asm__ volatile("add %1, %0\n\tadd %1, %0\n\tadd %1, %0\n\tadd %1, %0\n\t"
+                             "add %1, %0\n\tadd %1, %0\n\tadd %1, %0\n\tadd %1, %0"
+                             : "+r"(x)
+                             : "r"((uint64_t)i));
+        tries[t] = CLOCK_ADDS / ((bench_now_us() - t0) * 1e3);
+    }
+    *ghz = bench_median(tries, PROBE_TRIES);
+#endif
+    return NULL;
+}
+
+/* The clock of core cpu in GHz (the thread starts pinned there), or 0. */
+static double clock_ghz(int cpu)
+{
+    pthread_attr_t attr;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    double ghz = 0;
+    pthread_t th;
+    if (pthread_attr_init(&attr) != 0)
+        return 0;
+    int ok = pthread_attr_setaffinity_np(&attr, sizeof set, &set) == 0 &&
+             pthread_create(&th, &attr, clock_run, &ghz) == 0;
+    pthread_attr_destroy(&attr);
+    if (!ok)
+        return 0;
+    pthread_join(th, NULL);
+    return ghz;
+}
+
+double bench_clock_ghz(void)
+{
+    return last_ghz;
+}
+
+static void print_clock(const char *when, const int cpu[2], int n)
+{
+    double g[2] = {0, 0};
+    for (int c = 0; c < n; c++)
+        g[c] = clock_ghz(cpu[c]);
+    if (g[0] <= 0 || (n == 2 && g[1] <= 0)) {
+        printf("clock %s: not measured (no x86-64 add chain, or not allowed to pin)\n", when);
+        last_ghz = 0;
+        return;
+    }
+    last_ghz = n == 2 ? 0.5 * (g[0] + g[1]) : g[0];
+    if (n == 2)
+        printf("clock %s: a chain of dependent adds (one a cycle) ran at %.2f and %.2f GHz on "
+               "cores %d and %d; cyc/nz below uses their mean, %.2f\n",
+               when, g[0], g[1], cpu[0], cpu[1], last_ghz);
+    else
+        printf("clock %s: a chain of dependent adds (one a cycle) ran at %.2f GHz on core %d\n",
+               when, g[0], cpu[0]);
+}
+
 static void print_cores(const char *when)
 {
     /* the first two cores this process may run on */
@@ -179,6 +253,7 @@ static void print_cores(const char *when)
         for (int c = 0; c < CPU_SETSIZE && n < 2; c++)
             if (CPU_ISSET(c, &allowed))
                 cpu[n++] = c;
+    print_clock(when, cpu, n);
     if (n < 2) {
         printf("cores %s: one core to run on, no two-thread probe\n", when);
         return;

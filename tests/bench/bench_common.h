@@ -44,6 +44,10 @@ unsigned bench_flush_cores(void);
  * system's load average: other processes on the same cores make two-thread
  * runs measure contention; the reader should know. */
 void bench_print_load(const char *when);
+/* The clock the last bench_print_load measured, in GHz: the mean of the
+ * two cores' (a chain of dependent adds, one a cycle), or 0 where it could
+ * not be measured. */
+double bench_clock_ghz(void);
 
 /* Parses a comma-separated list of at most max integers in [lo, hi] into
  * out; returns how many, or -1 after printing an error naming opt and the

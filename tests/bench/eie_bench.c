@@ -488,7 +488,8 @@ int main(int argc, char **argv)
     printf("codes: %d bits (the float methods use the same decoded weights)\n", o.bits);
     printf("reps %d; medians in us; cpu/best = cpu time / best float sparse time (below 1: "
            "cpu faster); blas/cpu = best OpenBLAS time / cpu time; blas-f shown where faster "
-           "than blas; B/nz = bytes per nonzero\n",
+           "than blas; B/nz = bytes per nonzero; cyc/nz (one thread) = median time x the "
+           "clock above / the layer's nonzeros, cycles a nonzero for the whole batch\n",
            o.reps);
     printf("%-8s %2s %1s %9s %9s %9s %9s %9s %-5s %9s %9s %-8s %8s %8s %6s %6s\n", "layer", "B",
            "T", "cpu", "csc", "csc-s", "csr", "csr-g", "best", "blas", "blas-f", "f-core",
@@ -692,6 +693,10 @@ int main(int argc, char **argv)
                 }
                 for (int mi = M_BL0; mi < M_BLAS; mi++)
                     free(paired[mi]);
+                double ghz = bench_clock_ghz();
+                if (rw->T == 1 && ghz > 0 && info.nnz > 0 && cpu > 0 && best > 0)
+                    printf("  cyc/nz cpu %.2f %s %.2f", cpu * 1e3 * ghz / (double)info.nnz,
+                           bl_method_name(rw->best_bl), best * 1e3 * ghz / (double)info.nnz);
                 if (rw->T == 2 && first->T == 1) {
                     double b1 = first->best_bl >= 0 ? first->t[M_BL0 + first->best_bl] : 0;
                     printf("  2T/1T cpu %.2fx best %.2fx", cpu > 0 ? first->t[M_CPU] / cpu : 0,
