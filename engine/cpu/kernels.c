@@ -865,6 +865,16 @@ DEFINE_BATCH_VEC(spmv_wide_vec, uint32_t, 8, 255)
  * an entry), ran 0.52 against 0.46 ns an entry (NT-LSTM-sized, same
  * harness for both).
  *
+ * The lock step is unrolled four times: its pointer steps and branch were
+ * 1.5 of the 7.5 instructions an entry (the float CSR issues 5), which a
+ * core shared with another guest's thread feels. Pinned with taskset,
+ * builds alternating, one thread, per round against the float CSR: batch
+ * 16 on a shared vCPU VGG-7 1.04-1.05 -> 0.95, NT-We 1.06-1.07 ->
+ * 0.99-1.03, NT-LSTM 1.05-1.06 -> 0.94-0.99; on a quiet one NT-LSTM
+ * 0.97-0.99 -> 0.90, NT-Wd 0.91-0.92 -> 0.85-0.87; batch 4 NT-LSTM 0.99 ->
+ * 0.73-0.88, VGG-7 0.96-0.98 -> 0.84-0.86. Unrolled twice measured level
+ * to 2% slower than four times.
+ *
  * ROWS_SPAN_BODY walks one span of every row: row r's entries
  * ent[beg[r]] .. ent[end[r] - 1], its sums starting at +0, or with add at
  * acc's (the earlier spans'), so a row walked in spans gets the bits of
@@ -941,7 +951,7 @@ DEFINE_BATCH_VEC(spmv_wide_vec, uint32_t, 8, 255)
             ROW_SUMS_LOAD(V, NV, s1, r + 1);                                                       \
             ROW_SUMS_LOAD(V, NV, s2, r + 2);                                                       \
             ROW_SUMS_LOAD(V, NV, s3, r + 3);                                                       \
-            for (size_t q = 0; q < m; q++) {                                                       \
+            _Pragma("GCC unroll 4") for (size_t q = 0; q < m; q++) {                               \
                 STEP(V, NV, s0, e0[q]);                                                            \
                 STEP(V, NV, s1, e1[q]);                                                            \
                 STEP(V, NV, s2, e2[q]);                                                            \
