@@ -113,13 +113,38 @@ static inline void eie_op_concat_one(const float *in, size_t chunk, size_t outer
  */
 static inline float eie_op_lstm_unit(const float *g, float *c)
 {
-    float i = eie_act_apply1(EIE_ACT_SIGMOID, g[0]);
-    float o = eie_act_apply1(EIE_ACT_SIGMOID, g[1]);
-    float f = eie_act_apply1(EIE_ACT_SIGMOID, g[2]);
-    float cand = eie_act_apply1(EIE_ACT_TANH, g[3]);
+    float i = eie_sigmoidf(g[0]);
+    float o = eie_sigmoidf(g[1]);
+    float f = eie_sigmoidf(g[2]);
+    float cand = eie_tanhf(g[3]);
     float cn = f * *c + i * cand;
     *c = cn;
-    return o * eie_act_apply1(EIE_ACT_TANH, cn);
+    return o * eie_tanhf(cn);
+}
+
+/*
+ * n units' steps at once, the gates split by kind: gi, go, gf, gc[j] unit
+ * j's four pre-activations, c[j] its cell (updated), h[j] <- h_t. The
+ * arithmetic of eie_op_lstm_unit, unit by unit, so the same bits, through
+ * the select forms of act.h: a loop without branches or calls, which the
+ * compiler vectorizes (the cpu
+ * backend's kernels compile it for each variant's registers: an LSTM step's
+ * five exponentials a unit were a third of models/charlm's step one at a
+ * time). Always inlined, so that each variant compiles its own.
+ */
+static inline __attribute__((always_inline)) void
+eie_op_lstm_cells(const float *restrict gi, const float *restrict go, const float *restrict gf,
+                  const float *restrict gc, float *restrict c, float *restrict h, size_t n)
+{
+    for (size_t j = 0; j < n; j++) {
+        float i = eie_sigmoidf_sel(gi[j]);
+        float o = eie_sigmoidf_sel(go[j]);
+        float f = eie_sigmoidf_sel(gf[j]);
+        float cand = eie_tanhf_sel(gc[j]);
+        float cn = f * c[j] + i * cand;
+        c[j] = cn;
+        h[j] = o * eie_tanhf_sel(cn);
+    }
 }
 
 #endif

@@ -806,18 +806,28 @@ static void run_lstm_step(gjob_t *job, gnode_t *nd, unsigned p, size_t s0, size_
         uint32_t n_rows;
         sc->entries += spmv_rows(g, nd, p, sc->active, n_active, sc->z, S, 1, B, sc->acc, &S,
                                  &n_rows);
-        for (uint32_t k = 0; 4 * k < n_rows; k++) {
-            uint32_t j = p + k * N;
-            if (j >= H)
-                break;
-            for (size_t b = 0; b < B; b++) {
-                float gates[4];
+        /* The PE's units (j = p + k N), sample by sample: their gates split
+         * by kind into z (free once the matrix is done: 6 floats a unit, z
+         * holds BLK a column), then the variant's vector cells. */
+        uint32_t n_units = 0;
+        while (4 * n_units < n_rows && p + n_units * N < H)
+            n_units++;
+        float *gi = sc->z, *go = gi + n_units, *gf = go + n_units, *gc = gf + n_units;
+        float *cs = gc + n_units, *hs = cs + n_units;
+        for (size_t b = 0; b < B; b++) {
+            float *const gate[4] = {gi, go, gf, gc};
+            for (uint32_t k = 0; k < n_units; k++) {
                 for (uint32_t q = 0; q < 4; q++)
-                    gates[q] = sc->acc[(4 * k + q) * S + b] + nd->bias[(size_t)(4 * k + q) * N + p];
-                size_t at = (n0 + b) * (size_t)H + j;
-                float h = eie_op_lstm_unit(gates, &nd->c[at]);
-                hn[at] = h;
-                y[at] = h;
+                    gate[q][k] =
+                        sc->acc[(4 * k + q) * S + b] + nd->bias[(size_t)(4 * k + q) * N + p];
+                cs[k] = nd->c[(n0 + b) * (size_t)H + p + k * N];
+            }
+            g->k->lstm_cells(gi, go, gf, gc, cs, hs, n_units);
+            for (uint32_t k = 0; k < n_units; k++) {
+                size_t at = (n0 + b) * (size_t)H + p + k * N;
+                nd->c[at] = cs[k];
+                hn[at] = hs[k];
+                y[at] = hs[k];
             }
         }
     }

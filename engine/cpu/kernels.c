@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "graph_ops.h"
+
 #define INLINE static inline __attribute__((always_inline))
 
 /* p if keep, else +0.0, by masking p's bits (a ?: became branches around
@@ -1723,6 +1725,20 @@ AVX512 static void conv_out_avx512(const float *acc, unsigned lanes, uint32_t n_
 }
 #endif
 
+/* LSTM cells, one body for every variant (kernels.h): the scalar reference
+ * is what the compiler makes of it for the base ISA. */
+#define DEFINE_LSTM_CELLS(SUFFIX, ATTR)                                                            \
+    ATTR static void lstm_cells_##SUFFIX(const float *gi, const float *go, const float *gf,        \
+                                         const float *gc, float *c, float *h, size_t n)            \
+    {                                                                                              \
+        eie_op_lstm_cells(gi, go, gf, gc, c, h, n);                                                \
+    }
+DEFINE_LSTM_CELLS(scalar, )
+#if defined(__x86_64__) && defined(__GNUC__)
+DEFINE_LSTM_CELLS(avx2, AVX2_BMI)
+DEFINE_LSTM_CELLS(avx512, AVX512)
+#endif
+
 const eie_cpu_kernel_t eie_cpu_kernels[] = {
     {.name = "scalar",
      .supported = supported_always,
@@ -1734,7 +1750,8 @@ const eie_cpu_kernel_t eie_cpu_kernels[] = {
      .rows_batch = rows_batch_scalar,
      .rows_conv = rows_conv_scalar,
      .conv_out = conv_out_scalar,
-     .transpose16 = transpose16_scalar},
+     .transpose16 = transpose16_scalar,
+     .lstm_cells = lstm_cells_scalar},
 #if defined(__x86_64__) && defined(__GNUC__)
     {.name = "avx2",
      .supported = supported_avx2,
@@ -1746,7 +1763,8 @@ const eie_cpu_kernel_t eie_cpu_kernels[] = {
      .rows_batch = rows_batch_avx2,
      .rows_conv = rows_conv_avx2,
      .conv_out = conv_out_avx2,
-     .transpose16 = transpose16_avx2},
+     .transpose16 = transpose16_avx2,
+     .lstm_cells = lstm_cells_avx2},
     {.name = "avx512",
      .supported = supported_avx512,
      .spmv_narrow = spmv_narrow_avx512,
@@ -1757,7 +1775,8 @@ const eie_cpu_kernel_t eie_cpu_kernels[] = {
      .rows_batch = rows_batch_avx512,
      .rows_conv = rows_conv_avx512,
      .conv_out = conv_out_avx512,
-     .transpose16 = transpose16_avx512},
+     .transpose16 = transpose16_avx512,
+     .lstm_cells = lstm_cells_avx512},
 #endif
 };
 const size_t eie_cpu_kernel_count = sizeof eie_cpu_kernels / sizeof eie_cpu_kernels[0];

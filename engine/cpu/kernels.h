@@ -158,6 +158,15 @@ typedef void (*eie_conv_out_fn)(const float *acc, unsigned lanes, uint32_t n_row
 typedef void (*eie_transpose16_fn)(const float *const *rows, size_t n, size_t B, float *out,
                                    size_t ob);
 
+/*
+ * n LSTM units' element-wise steps (graph_ops.h, eie_op_lstm_cells): the
+ * gates' pre-activations split by kind, the cells updated, h_t out. The
+ * same C in every variant, compiled for its registers; no fused
+ * multiply-adds, so the same bits.
+ */
+typedef void (*eie_lstm_cells_fn)(const float *gi, const float *go, const float *gf,
+                                  const float *gc, float *c, float *h, size_t n);
+
 typedef struct eie_cpu_kernel {
     const char *name;        /* "scalar", "avx2", "avx512" */
     int (*supported)(void);  /* whether this CPU runs it */
@@ -170,6 +179,7 @@ typedef struct eie_cpu_kernel {
     eie_rows_conv_fn rows_conv;   /* the conv form, 32 or 64 output positions */
     eie_conv_out_fn conv_out;     /* a conv block's outputs, with the bias */
     eie_transpose16_fn transpose16; /* a batch's sums out to batch-major */
+    eie_lstm_cells_fn lstm_cells;   /* LSTM units' gates and cells */
 } eie_cpu_kernel_t;
 
 /* All kernels, the scalar reference first. */

@@ -12,10 +12,14 @@
  *           gates
  *   blas    OpenBLAS sgemv on the dense matrix, then the gates
  *
- * The gates are the engine's own eie_op_lstm_unit for every method, on one
- * thread for the baselines (the cpu backend spreads them over its PEs with
- * the units). Every method's h_t and c_t are checked against a float64 step
- * before anything is timed.
+ * The gates are the engine's own vector cells (the cpu kernel variant's
+ * lstm_cells: eie_op_lstm_cells compiled for its registers) for every
+ * method, on one thread for the baselines (the cpu backend spreads them over
+ * its PEs with the units). The baselines' matrix has its rows in gate
+ * blocks (i, o, f, c; ONNX's order), so their sums come out split by gate
+ * as the cells take them; the model's rows interleave the gates unit by
+ * unit (4j + q), as the engine's PEs own them. Every method's h_t and c_t
+ * are checked against a float64 step before anything is timed.
  */
 #include <math.h>
 #include <stdio.h>
@@ -24,7 +28,7 @@
 
 #include "baselines.h"
 #include "bench_common.h"
-#include "graph_ops.h"
+#include "cpu/kernels.h"
 #include "lstm_bench.h"
 
 #include "../engine/format/graph_helpers.h"
@@ -54,7 +58,9 @@ typedef struct step {
     eie_net_t *net;
     bl_fc_t *bl;
     const bench_blas_t *blas;
-    const float *w, *bias, *x, *h, *c;
+    const float *w, *bias, *x, *h, *c; /* w, bias: the model's rows, 4j + q */
+    const float *wm, *bm;              /* the baselines': gate blocks, q H + j */
+    eie_lstm_cells_fn cells;
     float *z, *g, *h_out, *c_out;
     uint32_t I, H;
     int T;
@@ -62,9 +68,9 @@ typedef struct step {
 
 static void gates(const step_t *s)
 {
-    memcpy(s->c_out, s->c, s->H * sizeof(float));
-    for (uint32_t j = 0; j < s->H; j++)
-        s->h_out[j] = eie_op_lstm_unit(s->g + 4 * (size_t)j, &s->c_out[j]);
+    size_t H = s->H;
+    memcpy(s->c_out, s->c, H * sizeof(float));
+    s->cells(s->g, s->g + H, s->g + 2 * H, s->g + 3 * H, s->c_out, s->h_out, H);
 }
 
 static void run_step(const step_t *s, int m)
@@ -82,7 +88,7 @@ static void run_step(const step_t *s, int m)
     if (m < M_BLAS)
         bl_fc_run(s->bl, (bl_method_t)(m - M_BL0), s->z, 1, s->g);
     else
-        bench_blas_fc(s->blas, s->w, s->bias, 4 * s->H, s->I + s->H, s->z, 1, s->T, s->g);
+        bench_blas_fc(s->blas, s->wm, s->bm, 4 * s->H, s->I + s->H, s->z, 1, s->T, s->g);
     gates(s);
 }
 
@@ -303,12 +309,24 @@ int lstm_bench_main(const lstm_bench_opts_t *o)
         float *c = malloc(H * sizeof(float)), *z = malloc(C * sizeof(float));
         float *g = malloc(R * sizeof(float)), *ho = malloc(H * sizeof(float));
         float *co = malloc(H * sizeof(float));
-        if (!w || !x || !h || !c || !z || !g || !ho || !co) {
+        float *wm = malloc((size_t)R * C * sizeof(float)), *bm = malloc(R * sizeof(float));
+        if (!w || !x || !h || !c || !z || !g || !ho || !co || !wm || !bm) {
             fprintf(stderr, "eie-bench: %s: out of memory\n", lname);
             return 1;
         }
         eie_model_fc_dense(m, 0, w);
         const float *bias = eie_model_fc_bias(m, 0);
+        for (uint32_t j = 0; j < H; j++)
+            for (uint32_t q = 0; q < 4; q++) {
+                size_t from = 4 * (size_t)j + q, to = (size_t)q * H + j;
+                memcpy(wm + to * C, w + from * C, C * sizeof(float));
+                bm[to] = bias[from];
+            }
+        const eie_cpu_kernel_t *kern;
+        if (eie_cpu_kernel_select(NULL, &kern, &err) != EIE_STATUS_OK) {
+            fprintf(stderr, "eie-bench: %s\n", err.msg);
+            return 1;
+        }
         /* a step from the middle of a sequence: h in (-1, 1), c in (-2, 2), both dense */
         for (uint32_t k = 0; k < I; k++)
             x[k] = th_uniform(&seed) < xdens ? th_uniform(&seed) * 2.0f - 1.0f : 0.0f;
@@ -318,6 +336,9 @@ int lstm_bench_main(const lstm_bench_opts_t *o)
         }
         step_t base = {.w = w,
                        .bias = bias,
+                       .wm = wm,
+                       .bm = bm,
+                       .cells = kern->lstm_cells,
                        .x = x,
                        .h = h,
                        .c = c,
@@ -344,7 +365,7 @@ int lstm_bench_main(const lstm_bench_opts_t *o)
                 fprintf(stderr, "eie-bench: %s\n", err.msg);
                 return 1;
             }
-            if ((st[ti].bl = bl_fc_init(w, bias, R, C, (unsigned)o->threads[ti], pool)) == NULL) {
+            if ((st[ti].bl = bl_fc_init(wm, bm, R, C, (unsigned)o->threads[ti], pool)) == NULL) {
                 fprintf(stderr, "eie-bench: %s: out of memory for the baselines\n", lname);
                 return 1;
             }
@@ -434,6 +455,8 @@ int lstm_bench_main(const lstm_bench_opts_t *o)
         }
         lstm_ref_free(&ref);
         free(w);
+        free(wm);
+        free(bm);
         free(x);
         free(h);
         free(c);

@@ -9,6 +9,7 @@
 #include "../format/model_helpers.h"
 #include "cpu/kernels.h"
 #include "eie/eie.h"
+#include "graph_ops.h"
 
 /* Two FC layers, no activation between them, so that the second takes the
  * first's output in the engine's feature-major form (the first reads the
@@ -387,4 +388,61 @@ Test(variants, batch_1_after_a_relu_keeps_the_batch_bits_with_dense_activations)
         eie_engine_free(e);
     }
     eie_model_free(m);
+}
+
+/* The LSTM cells of every variant this CPU runs against the scalar unit
+ * (graph_ops.h, eie_op_lstm_unit), bit for bit: gates over the whole range
+ * of the exponential, both sides of tanh's branch points, its ends, zeros
+ * of both signs, subnormals, infinities and NaN; 1037 units, so the vector
+ * loops' tails run too. A NaN must stay NaN (its payload may come from
+ * either operand). */
+#define CELLS 1037u
+
+static float cell_input(uint64_t *seed, size_t i)
+{
+    static const float edges[] = {0.0f,    -0.0f,      0x1p-149f, -0x1p-130f, 0x1p-12f, 0.7f,
+                                  -0.7f,   0.6999999f, 88.72283f, -88.72283f, 89.0f,    -104.0f,
+                                  -103.5f, 44.0f,      INFINITY,  -INFINITY,  NAN,      1e30f};
+    if (i % 7 == 0)
+        return edges[(i / 7) % (sizeof edges / sizeof edges[0])];
+    *seed = *seed * 6364136223846793005ull + 1442695040888963407ull;
+    double u = (double)(*seed >> 11) / 9007199254740992.0; /* [0, 1) */
+    return i % 3 == 0 ? (float)(240.0 * u - 120.0) : (float)(8.0 * u - 4.0);
+}
+
+static int same_bits(float a, float b)
+{
+    return (isnan(a) && isnan(b)) || memcmp(&a, &b, sizeof a) == 0;
+}
+
+Test(variants, lstm_cells_give_the_scalar_unit_bits)
+{
+    static float g[4][CELLS], c0[CELLS], want_c[CELLS], want_h[CELLS], c[CELLS], h[CELLS];
+    uint64_t seed = 7;
+    for (size_t j = 0; j < CELLS; j++) {
+        for (int q = 0; q < 4; q++)
+            g[q][j] = cell_input(&seed, 4 * j + (size_t)q);
+        c0[j] = cell_input(&seed, j + 3);
+        float unit[4] = {g[0][j], g[1][j], g[2][j], g[3][j]};
+        want_c[j] = c0[j];
+        want_h[j] = eie_op_lstm_unit(unit, &want_c[j]);
+    }
+    int ran = 0;
+    for (size_t i = 0; i < eie_cpu_kernel_count; i++) {
+        const eie_cpu_kernel_t *k = &eie_cpu_kernels[i];
+        if (!k->supported()) {
+            cr_log_warn("kernel %s: not supported by this CPU, skipped", k->name);
+            continue;
+        }
+        memcpy(c, c0, sizeof c);
+        k->lstm_cells(g[0], g[1], g[2], g[3], c, h, CELLS);
+        for (size_t j = 0; j < CELLS; j++) {
+            cr_assert(same_bits(h[j], want_h[j]), "%s: unit %zu: h %a, the scalar unit %a", k->name,
+                      j, (double)h[j], (double)want_h[j]);
+            cr_assert(same_bits(c[j], want_c[j]), "%s: unit %zu: c %a, the scalar unit %a", k->name,
+                      j, (double)c[j], (double)want_c[j]);
+        }
+        ran++;
+    }
+    cr_assert(ran >= 1);
 }
