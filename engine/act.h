@@ -154,6 +154,33 @@ static inline float eie_act_apply1(eie_act_t act, float x)
     }
 }
 
+/* y[i] = act(x[i]) for i < n (y may be x; not softmax): eie_act_apply1's
+ * bits through the select forms, the switch outside the loops, so that the
+ * compiler vectorizes each; always inlined, so that each cpu kernel
+ * variant compiles it for its registers (kernels.h, act_n). */
+static inline __attribute__((always_inline)) void eie_act_apply_n(eie_act_t act, const float *x,
+                                                                  float *y, size_t n)
+{
+    switch (act) {
+    case EIE_ACT_RELU:
+        for (size_t i = 0; i < n; i++)
+            y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        break;
+    case EIE_ACT_SIGMOID:
+        for (size_t i = 0; i < n; i++)
+            y[i] = eie_sigmoidf_sel(x[i]);
+        break;
+    case EIE_ACT_TANH:
+        for (size_t i = 0; i < n; i++)
+            y[i] = eie_tanhf_sel(x[i]);
+        break;
+    default:
+        if (y != x)
+            memmove(y, x, n * sizeof *y);
+        break;
+    }
+}
+
 /* Softmax over n values x[0], x[stride], ...; max-subtracted for stability. */
 static inline void eie_act_softmax(float *x, size_t n, size_t stride)
 {

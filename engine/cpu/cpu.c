@@ -500,8 +500,7 @@ static void run_fc(cpu_job_t *job, const step_t *stp, unsigned pe, view_t in, vi
         for (uint32_t r = 0; r < L->n_rows; r++)
             o[r] = acc[r] + bias[r];
         for (unsigned f = 0; f < stp->n_fused; f++)
-            for (uint32_t r = 0; r < L->n_rows; r++)
-                o[r] = eie_act_apply1(stp->fused[f], o[r]);
+            k->act_n(stp->fused[f], o, o, L->n_rows);
         return;
     }
     uint32_t block = out.sb == 1 ? 1 : OUT_BLOCK;

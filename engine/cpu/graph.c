@@ -1125,8 +1125,7 @@ static void run_plain(gjob_t *job, const gnode_t *nd, unsigned p, size_t s0, siz
             break; /* the softmax itself runs after a barrier: see run_graph */
         }
         share(B * yt->numel, p, N, &a, &e);
-        for (size_t i = a; i < e; i++)
-            y[i] = eie_act_apply1(nd->act, x[i]);
+        g->k->act_n(nd->act, x + a, y + a, e - a);
         break;
     default:
         break;

@@ -1725,18 +1725,22 @@ AVX512 static void conv_out_avx512(const float *acc, unsigned lanes, uint32_t n_
 }
 #endif
 
-/* LSTM cells, one body for every variant (kernels.h): the scalar reference
- * is what the compiler makes of it for the base ISA. */
-#define DEFINE_LSTM_CELLS(SUFFIX, ATTR)                                                            \
+/* LSTM cells and activations, one body for every variant (kernels.h): the
+ * scalar reference is what the compiler makes of it for the base ISA. */
+#define DEFINE_ELEMENTWISE(SUFFIX, ATTR)                                                           \
     ATTR static void lstm_cells_##SUFFIX(const float *gi, const float *go, const float *gf,        \
                                          const float *gc, float *c, float *h, size_t n)            \
     {                                                                                              \
         eie_op_lstm_cells(gi, go, gf, gc, c, h, n);                                                \
+    }                                                                                              \
+    ATTR static void act_n_##SUFFIX(eie_act_t act, const float *x, float *y, size_t n)             \
+    {                                                                                              \
+        eie_act_apply_n(act, x, y, n);                                                             \
     }
-DEFINE_LSTM_CELLS(scalar, )
+DEFINE_ELEMENTWISE(scalar, )
 #if defined(__x86_64__) && defined(__GNUC__)
-DEFINE_LSTM_CELLS(avx2, AVX2_BMI)
-DEFINE_LSTM_CELLS(avx512, AVX512)
+DEFINE_ELEMENTWISE(avx2, AVX2_BMI)
+DEFINE_ELEMENTWISE(avx512, AVX512)
 #endif
 
 const eie_cpu_kernel_t eie_cpu_kernels[] = {
@@ -1751,7 +1755,8 @@ const eie_cpu_kernel_t eie_cpu_kernels[] = {
      .rows_conv = rows_conv_scalar,
      .conv_out = conv_out_scalar,
      .transpose16 = transpose16_scalar,
-     .lstm_cells = lstm_cells_scalar},
+     .lstm_cells = lstm_cells_scalar,
+     .act_n = act_n_scalar},
 #if defined(__x86_64__) && defined(__GNUC__)
     {.name = "avx2",
      .supported = supported_avx2,
@@ -1764,7 +1769,8 @@ const eie_cpu_kernel_t eie_cpu_kernels[] = {
      .rows_conv = rows_conv_avx2,
      .conv_out = conv_out_avx2,
      .transpose16 = transpose16_avx2,
-     .lstm_cells = lstm_cells_avx2},
+     .lstm_cells = lstm_cells_avx2,
+     .act_n = act_n_avx2},
     {.name = "avx512",
      .supported = supported_avx512,
      .spmv_narrow = spmv_narrow_avx512,
@@ -1776,7 +1782,8 @@ const eie_cpu_kernel_t eie_cpu_kernels[] = {
      .rows_conv = rows_conv_avx512,
      .conv_out = conv_out_avx512,
      .transpose16 = transpose16_avx512,
-     .lstm_cells = lstm_cells_avx512},
+     .lstm_cells = lstm_cells_avx512,
+     .act_n = act_n_avx512},
 #endif
 };
 const size_t eie_cpu_kernel_count = sizeof eie_cpu_kernels / sizeof eie_cpu_kernels[0];

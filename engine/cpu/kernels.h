@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "pe/layout.h"
+#include "eie/model.h"
 #include "eie/status.h"
 
 /* Most inputs one kernel call handles; larger batches run in chunks. */
@@ -167,6 +168,10 @@ typedef void (*eie_transpose16_fn)(const float *const *rows, size_t n, size_t B,
 typedef void (*eie_lstm_cells_fn)(const float *gi, const float *go, const float *gf,
                                   const float *gc, float *c, float *h, size_t n);
 
+/* y[i] = act(x[i]) for i < n, y may be x, not softmax (act.h,
+ * eie_act_apply_n): eie_act_apply1's bits in every variant. */
+typedef void (*eie_act_n_fn)(eie_act_t act, const float *x, float *y, size_t n);
+
 typedef struct eie_cpu_kernel {
     const char *name;        /* "scalar", "avx2", "avx512" */
     int (*supported)(void);  /* whether this CPU runs it */
@@ -180,6 +185,7 @@ typedef struct eie_cpu_kernel {
     eie_conv_out_fn conv_out;     /* a conv block's outputs, with the bias */
     eie_transpose16_fn transpose16; /* a batch's sums out to batch-major */
     eie_lstm_cells_fn lstm_cells;   /* LSTM units' gates and cells */
+    eie_act_n_fn act_n;             /* an element-wise activation over an array */
 } eie_cpu_kernel_t;
 
 /* All kernels, the scalar reference first. */

@@ -446,3 +446,38 @@ Test(variants, lstm_cells_give_the_scalar_unit_bits)
     }
     cr_assert(ran >= 1);
 }
+
+/* Each variant's activation over an array (act_n) against eie_act_apply1,
+ * bit for bit, out of place and in place, on the inputs of the cells test;
+ * 1037 values, so the vector loops' tails run too. */
+Test(variants, act_n_gives_the_scalar_bits)
+{
+    static const eie_act_t acts[] = {EIE_ACT_IDENTITY, EIE_ACT_RELU, EIE_ACT_SIGMOID, EIE_ACT_TANH};
+    static float x[CELLS], want[CELLS], y[CELLS];
+    uint64_t seed = 11;
+    for (size_t i = 0; i < CELLS; i++)
+        x[i] = cell_input(&seed, i);
+    int ran = 0;
+    for (size_t i = 0; i < eie_cpu_kernel_count; i++) {
+        const eie_cpu_kernel_t *k = &eie_cpu_kernels[i];
+        if (!k->supported()) {
+            cr_log_warn("kernel %s: not supported by this CPU, skipped", k->name);
+            continue;
+        }
+        for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) {
+            for (size_t j = 0; j < CELLS; j++)
+                want[j] = eie_act_apply1(acts[a], x[j]);
+            for (int in_place = 0; in_place < 2; in_place++) {
+                if (in_place)
+                    memcpy(y, x, sizeof y);
+                k->act_n(acts[a], in_place ? y : x, y, CELLS);
+                for (size_t j = 0; j < CELLS; j++)
+                    cr_assert(same_bits(y[j], want[j]), "%s: act %d%s: x %a: %a, the scalar %a",
+                              k->name, (int)acts[a], in_place ? " in place" : "", (double)x[j],
+                              (double)y[j], (double)want[j]);
+            }
+        }
+        ran++;
+    }
+    cr_assert(ran >= 1);
+}
