@@ -116,20 +116,11 @@ void eie_act_forward(eie_act_t act, float *a, size_t batch, uint32_t dim)
     switch (act) {
     case EIE_ACT_IDENTITY:
         break;
-    /* As inference computes them (act.h); a loop per activation, each
-     * with its act a constant, so that the relu loop stays vectorized (one
-     * loop for the three kept a compare and branch an element). */
+    /* As inference computes them (act.h): a vectorized loop per activation. */
     case EIE_ACT_RELU:
-        for (size_t i = 0; i < n; i++)
-            a[i] = eie_act_apply1(EIE_ACT_RELU, a[i]);
-        break;
     case EIE_ACT_SIGMOID:
-        for (size_t i = 0; i < n; i++)
-            a[i] = eie_act_apply1(EIE_ACT_SIGMOID, a[i]);
-        break;
     case EIE_ACT_TANH:
-        for (size_t i = 0; i < n; i++)
-            a[i] = eie_act_apply1(EIE_ACT_TANH, a[i]);
+        eie_act_apply_n(act, a, a, n);
         break;
     case EIE_ACT_SOFTMAX:
         for (size_t r = 0; r < batch; r++) {

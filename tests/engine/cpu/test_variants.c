@@ -398,6 +398,22 @@ Test(variants, batch_1_after_a_relu_keeps_the_batch_bits_with_dense_activations)
  * either operand). */
 #define CELLS 1037u
 
+/* The variants this CPU runs, in list order: the next after *i (start at
+ * 0), or NULL at the end; each one it does not run is logged as skipped, by
+ * name. */
+static const eie_cpu_kernel_t *next_variant(size_t *i)
+{
+    for (; *i < eie_cpu_kernel_count; (*i)++) {
+        const eie_cpu_kernel_t *k = &eie_cpu_kernels[*i];
+        if (k->supported()) {
+            (*i)++;
+            return k;
+        }
+        cr_log_warn("kernel %s: not supported by this CPU, skipped", k->name);
+    }
+    return NULL;
+}
+
 static float cell_input(uint64_t *seed, size_t i)
 {
     static const float edges[] = {0.0f,    -0.0f,      0x1p-149f, -0x1p-130f, 0x1p-12f, 0.7f,
@@ -428,12 +444,8 @@ Test(variants, lstm_cells_give_the_scalar_unit_bits)
         want_h[j] = eie_op_lstm_unit(unit, &want_c[j]);
     }
     int ran = 0;
-    for (size_t i = 0; i < eie_cpu_kernel_count; i++) {
-        const eie_cpu_kernel_t *k = &eie_cpu_kernels[i];
-        if (!k->supported()) {
-            cr_log_warn("kernel %s: not supported by this CPU, skipped", k->name);
-            continue;
-        }
+    const eie_cpu_kernel_t *k;
+    for (size_t i = 0; (k = next_variant(&i)) != NULL;) {
         memcpy(c, c0, sizeof c);
         k->lstm_cells(g[0], g[1], g[2], g[3], c, h, CELLS);
         for (size_t j = 0; j < CELLS; j++) {
@@ -458,12 +470,8 @@ Test(variants, act_n_gives_the_scalar_bits)
     for (size_t i = 0; i < CELLS; i++)
         x[i] = cell_input(&seed, i);
     int ran = 0;
-    for (size_t i = 0; i < eie_cpu_kernel_count; i++) {
-        const eie_cpu_kernel_t *k = &eie_cpu_kernels[i];
-        if (!k->supported()) {
-            cr_log_warn("kernel %s: not supported by this CPU, skipped", k->name);
-            continue;
-        }
+    const eie_cpu_kernel_t *k;
+    for (size_t i = 0; (k = next_variant(&i)) != NULL;) {
         for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) {
             for (size_t j = 0; j < CELLS; j++)
                 want[j] = eie_act_apply1(acts[a], x[j]);
