@@ -411,6 +411,14 @@ typedef struct view {
 
 #define OUT_BLOCK 16u
 
+/* A step's fused activations over n contiguous values, through the
+ * variant's vector loop (kernels.h, act_n): eie_act_apply1's bits. */
+static void fused_acts(const eie_cpu_kernel_t *k, const step_t *stp, float *x, size_t n)
+{
+    for (unsigned f = 0; f < stp->n_fused; f++)
+        k->act_n(stp->fused[f], x, x, n);
+}
+
 static void run_fc(cpu_job_t *job, const step_t *stp, unsigned pe, view_t in, view_t out,
                    size_t B)
 {
@@ -452,9 +460,13 @@ static void run_fc(cpu_job_t *job, const step_t *stp, unsigned pe, view_t in, vi
      * batch-major one they go dim floats apart, and with a power-of-two dim
      * they all fall in one L1 set: sixteen rows at a time, input by input
      * (VGG-7-sized, batch 16, 1 PE: 49 us against 160 row by row, a third
-     * of the run). The fused activations follow on the block just written,
-     * so the bias loop stays plain loads, adds and stores (NT-Wd-sized,
-     * 140k outputs: about 0.75 ns an output with them in the loop). */
+     * of the run). The fused activations run apart from the bias loop, so
+     * that it stays plain loads, adds and stores (NT-Wd-sized, 140k
+     * outputs: about 0.75 ns an output with them in the loop), over
+     * contiguous values through the variant's act_n (4096 values, avx512:
+     * sigmoid 1.3 us against 17.9 one at a time): over acc with the bias
+     * added in place, before the copy out, except at one PE and batch 1,
+     * whose output is itself contiguous. */
     unsigned N = net->n;
     const float *bias = cf->bias + pe;
     if (out.p == NULL) {
@@ -463,10 +475,8 @@ static void run_fc(cpu_job_t *job, const step_t *stp, unsigned pe, view_t in, vi
             float *a = acc + (size_t)r * S, bv = bias[(size_t)r * N];
             for (size_t b = 0; b < S; b++)
                 a[b] += bv;
-            for (unsigned f = 0; f < stp->n_fused; f++)
-                for (size_t b = 0; b < S; b++)
-                    a[b] = eie_act_apply1(stp->fused[f], a[b]);
         }
+        fused_acts(k, stp, acc, (size_t)L->n_rows * S);
         return;
     }
     if (N == 1 && out.si == 1 && B > 1) {
@@ -483,12 +493,8 @@ static void run_fc(cpu_job_t *job, const step_t *stp, unsigned pe, view_t in, vi
                     a[b] += bv;
                 rows[r] = a;
             }
+            fused_acts(k, stp, acc + (size_t)r0 * S, (size_t)nr * S);
             k->transpose16(rows, nr, B, out.p + r0, out.sb);
-            for (unsigned f = 0; f < stp->n_fused; f++)
-                for (size_t b = 0; b < B; b++)
-                    for (uint32_t r = 0; r < nr; r++)
-                        out.p[b * out.sb + r0 + r] =
-                            eie_act_apply1(stp->fused[f], out.p[b * out.sb + r0 + r]);
         }
         return;
     }
@@ -499,23 +505,34 @@ static void run_fc(cpu_job_t *job, const step_t *stp, unsigned pe, view_t in, vi
         float *o = out.p;
         for (uint32_t r = 0; r < L->n_rows; r++)
             o[r] = acc[r] + bias[r];
-        for (unsigned f = 0; f < stp->n_fused; f++)
-            k->act_n(stp->fused[f], o, o, L->n_rows);
+        fused_acts(k, stp, o, L->n_rows);
         return;
+    }
+    if (stp->n_fused > 0) {
+        /* the activations over acc, contiguous, before the strided copy */
+        for (uint32_t r = 0; r < L->n_rows; r++) {
+            float *a = acc + (size_t)r * S, bv = bias[(size_t)r * N];
+            for (size_t b = 0; b < B; b++)
+                a[b] += bv;
+        }
+        fused_acts(k, stp, acc, (size_t)L->n_rows * S);
+        bias = NULL;
     }
     uint32_t block = out.sb == 1 ? 1 : OUT_BLOCK;
     for (uint32_t r0 = 0; r0 < L->n_rows; r0 += block) {
         uint32_t nr = L->n_rows - r0 < block ? L->n_rows - r0 : block;
         for (size_t b = 0; b < B; b++) {
             const float *a = acc + (size_t)r0 * S + b;
-            const float *bi = bias + (size_t)r0 * N;
             float *o = out.p + ((size_t)r0 * N + pe) * out.si + b * out.sb;
             size_t os = N * out.si;
-            for (uint32_t r = 0; r < nr; r++)
-                o[r * os] = a[r * S] + bi[(size_t)r * N];
-            for (unsigned f = 0; f < stp->n_fused; f++)
+            if (bias == NULL) {
                 for (uint32_t r = 0; r < nr; r++)
-                    o[r * os] = eie_act_apply1(stp->fused[f], o[r * os]);
+                    o[r * os] = a[r * S];
+            } else {
+                const float *bi = bias + (size_t)r0 * N;
+                for (uint32_t r = 0; r < nr; r++)
+                    o[r * os] = a[r * S] + bi[(size_t)r * N];
+            }
         }
     }
 }
