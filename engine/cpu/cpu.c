@@ -411,6 +411,17 @@ typedef struct view {
 
 #define OUT_BLOCK 16u
 
+/* The bias into a PE's sums in place: row r's S lanes at acc + r S, its
+ * bias every N floats (rows interleave over the PEs). */
+static void bias_into_acc(float *acc, const float *bias, uint32_t n_rows, size_t S, unsigned N)
+{
+    for (uint32_t r = 0; r < n_rows; r++) {
+        float *a = acc + (size_t)r * S, bv = bias[(size_t)r * N];
+        for (size_t b = 0; b < S; b++)
+            a[b] += bv;
+    }
+}
+
 /* A step's fused activations over n contiguous values, through the
  * variant's vector loop (kernels.h, act_n): eie_act_apply1's bits. */
 static void fused_acts(const eie_cpu_kernel_t *k, const step_t *stp, float *x, size_t n)
@@ -471,11 +482,7 @@ static void run_fc(cpu_job_t *job, const step_t *stp, unsigned pe, view_t in, vi
     const float *bias = cf->bias + pe;
     if (out.p == NULL) {
         /* staged: the results stay in acc, a row's lanes one vector (gathered out) */
-        for (uint32_t r = 0; r < L->n_rows; r++) {
-            float *a = acc + (size_t)r * S, bv = bias[(size_t)r * N];
-            for (size_t b = 0; b < S; b++)
-                a[b] += bv;
-        }
+        bias_into_acc(acc, bias, L->n_rows, S, N);
         fused_acts(k, stp, acc, (size_t)L->n_rows * S);
         return;
     }
@@ -510,11 +517,7 @@ static void run_fc(cpu_job_t *job, const step_t *stp, unsigned pe, view_t in, vi
     }
     if (stp->n_fused > 0) {
         /* the activations over acc, contiguous, before the strided copy */
-        for (uint32_t r = 0; r < L->n_rows; r++) {
-            float *a = acc + (size_t)r * S, bv = bias[(size_t)r * N];
-            for (size_t b = 0; b < B; b++)
-                a[b] += bv;
-        }
+        bias_into_acc(acc, bias, L->n_rows, S, N);
         fused_acts(k, stp, acc, (size_t)L->n_rows * S);
         bias = NULL;
     }
