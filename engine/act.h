@@ -38,14 +38,14 @@ static inline float eie_selectf(int c, float a, float b)
 /*
  * The engine's exponential, sigmoid and tanh, each in two forms with the
  * same bits: eie_expf, eie_sigmoidf, eie_tanhf with ?: and branches, for
- * one value at a time (a select costs a scalar path moves between float
- * and integer registers: in a loop left scalar, 5.5-7 ns an exp against
- * 3.8 for the branchy form and 2.0 for glibc's), and the _sel forms,
- * without branches, for loops
- * meant to vectorize (the LSTM cells, eie_op_lstm_cells: 16 units a step on
- * AVX-512). Both forms evaluate the same arms in the same order with plain
- * multiplies and adds (-ffp-contract=off), so every kernel variant and the
- * scalar reference agree bit for bit.
+ * one value at a time, and the _sel forms, without branches, for loops
+ * meant to vectorize (eie_op_lstm_cells, eie_act_apply_n: 16 values a step
+ * on AVX-512). One at a time, a select costs moves between float and
+ * integer registers: in a loop left scalar, 5.5-7 ns an exp against 3.8
+ * for the branchy form and 2.0 for glibc's. Both forms evaluate the same
+ * arms in the same order with plain multiplies and adds
+ * (-ffp-contract=off), so every kernel variant and the scalar reference
+ * agree bit for bit.
  *
  * e^x, within 0.96 ulp of the exact value for every float (checked against
  * the double exp over all of them; glibc's expf: 0.50). x = n ln2 + r, n =
