@@ -515,11 +515,12 @@ static void run_fc(cpu_job_t *job, const step_t *stp, unsigned pe, view_t in, vi
         fused_acts(k, stp, o, L->n_rows);
         return;
     }
-    if (stp->n_fused > 0) {
-        /* the activations over acc, contiguous, before the strided copy */
+    /* With fused activations, the bias and they go over acc, contiguous,
+     * before the strided copy; without, the copy adds the bias. */
+    bool in_acc = stp->n_fused > 0;
+    if (in_acc) {
         bias_into_acc(acc, bias, L->n_rows, S, N);
         fused_acts(k, stp, acc, (size_t)L->n_rows * S);
-        bias = NULL;
     }
     uint32_t block = out.sb == 1 ? 1 : OUT_BLOCK;
     for (uint32_t r0 = 0; r0 < L->n_rows; r0 += block) {
@@ -528,7 +529,7 @@ static void run_fc(cpu_job_t *job, const step_t *stp, unsigned pe, view_t in, vi
             const float *a = acc + (size_t)r0 * S + b;
             float *o = out.p + ((size_t)r0 * N + pe) * out.si + b * out.sb;
             size_t os = N * out.si;
-            if (bias == NULL) {
+            if (in_acc) {
                 for (uint32_t r = 0; r < nr; r++)
                     o[r * os] = a[r * S];
             } else {
