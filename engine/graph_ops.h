@@ -127,10 +127,9 @@ static inline float eie_op_lstm_unit(const float *g, float *c)
  * j's four pre-activations, c[j] its cell (updated), h[j] <- h_t. The
  * arithmetic of eie_op_lstm_unit, unit by unit, so the same bits, through
  * the select forms of act.h: a loop without branches or calls, which the
- * compiler vectorizes (the cpu
- * backend's kernels compile it for each variant's registers: an LSTM step's
- * five exponentials a unit were a third of models/charlm's step one at a
- * time). Always inlined, so that each variant compiles its own.
+ * compiler vectorizes (an LSTM step's five exponentials a unit, one at a
+ * time, were a third of models/charlm's step). Always inlined, so that
+ * each cpu kernel variant compiles its own for its registers.
  */
 static inline __attribute__((always_inline)) void
 eie_op_lstm_cells(const float *restrict gi, const float *restrict go, const float *restrict gf,

@@ -809,9 +809,9 @@ static void run_lstm_step(gjob_t *job, gnode_t *nd, unsigned p, size_t s0, size_
         /* The PE's units (j = p + k N), sample by sample: their gates split
          * by kind into z (free once the matrix is done: 6 floats a unit, z
          * holds BLK a column), then the variant's vector cells. */
-        uint32_t n_units = 0;
-        while (4 * n_units < n_rows && p + n_units * N < H)
-            n_units++;
+        uint32_t n_units = (n_rows + 3) / 4, own = p < H ? (H - p + N - 1) / N : 0;
+        if (own < n_units)
+            n_units = own;
         float *gi = sc->z, *go = gi + n_units, *gf = go + n_units, *gc = gf + n_units;
         float *cs = gc + n_units, *hs = cs + n_units;
         for (size_t b = 0; b < B; b++) {
