@@ -470,15 +470,26 @@ bool eie_cpu_rows_pay(size_t S, size_t n_active, size_t cols, size_t rows)
     return n_active >= cols - cols / 8 && (S > 1 || rows < 2 * cols);
 }
 
+/* kernels.h */
+void eie_cpu_prefetch_heads(const void *ent, size_t esz, const uint32_t *ptr,
+                            const uint32_t *active, size_t n_active)
+{
+    for (size_t k = 0; k < n_active; k++)
+        __builtin_prefetch((const char *)ent + (size_t)ptr[active[k]] * esz, 0, 3);
+}
+
 /* kernels.h; the row blocks: layout.h */
 uint64_t eie_cpu_spmv(const eie_cpu_kernel_t *k, const eie_cpu_fc_t *cf, const eie_pe_layer_t *L,
                       const uint32_t *active, size_t n_active, const float *in, size_t is_j,
                       size_t is_b, size_t B, float *acc)
 {
     eie_spmv_fn narrow = cf->narrow_shift == 5 ? k->spmv_narrow5 : k->spmv_narrow;
-    if (L->n_blocks == 0)
+    if (L->n_blocks == 0) {
+        eie_cpu_prefetch_heads(L->ent, cf->wide ? sizeof(uint32_t) : sizeof(uint16_t), L->ptr,
+                               active, n_active);
         return (cf->wide ? k->spmv_wide : narrow)(L, cf->codebook, active, n_active, in, is_j, is_b,
                                                   B, acc);
+    }
     size_t S = eie_cpu_batch_stride(B);
     uint64_t walked = 0;
     for (uint32_t b = 0; b < L->n_blocks; b++) {
@@ -490,6 +501,7 @@ uint64_t eie_cpu_spmv(const eie_cpu_kernel_t *k, const eie_cpu_fc_t *cf, const e
         int last = b + 1 == L->n_blocks;
         if (!last)
             memcpy(keep, a + (size_t)K->n_rows * S, sizeof keep);
+        eie_cpu_prefetch_heads(K->ent, sizeof(uint16_t), K->ptr, active, n_active);
         walked += narrow(K, cf->codebook, active, n_active, in, is_j, is_b, B, a);
         if (!last)
             memcpy(a + (size_t)K->n_rows * S, keep, sizeof keep);

@@ -206,6 +206,23 @@ const eie_cpu_kernel_t *eie_cpu_kernel_find(const char *name);
 eie_status_t eie_cpu_kernel_select(const char *name, const eie_cpu_kernel_t **out,
                                    eie_error_t *err);
 
+/*
+ * The first line of each active column's entries (ent, esz bytes an entry,
+ * column j from ptr[j]), prefetched in one pass before a column walk.
+ * Columns are visited in activation order, each on a page of its own more
+ * often than not (Alex-6: 738-byte columns at one PE, a third of them
+ * active), and with caches and TLBs cold the walk's own prefetches, a few
+ * columns ahead (kernels.c, prefetch_stream_start), left most of the misses
+ * on its path. eie-bench --cold, one thread, the float CSC in the same
+ * process, four runs: Alex-6 552-594 us -> 407-459, Alex-7 245-293 ->
+ * 191-214, VGG-6 602-661 -> 347-404, VGG-7 134-165 -> 107-123. The same
+ * prefetch 16 or 64 columns ahead inside the walk measured as none at all
+ * (Alex-6 620-679, VGG-6 599-630): it is the burst that pays. Warm, the
+ * pass costs a prefetch of a cached line a column (about 1% of VGG-7).
+ */
+void eie_cpu_prefetch_heads(const void *ent, size_t esz, const uint32_t *ptr,
+                            const uint32_t *active, size_t n_active);
+
 /* acc += PE layer L of cf applied to B lanes of in (eie_spmv_fn), with the
  * column walk cf's entries take: narrow, wide, or L's narrow row blocks
  * (layout.h) one after the other. acc as for eie_spmv_fn. */

@@ -1,5 +1,6 @@
 /* Packing and the kernel of exactly stored sparse layers; see exact.h. */
 #include "cpu/exact.h"
+#include "cpu/kernels.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,8 @@ uint64_t eie_cpu_spmv_exact(const eie_pe_exact_t *L, const uint32_t *active, siz
                             float *acc)
 {
     uint64_t walked = 0;
+    eie_cpu_prefetch_heads(L->row, sizeof *L->row, L->ptr, active, n_active);
+    eie_cpu_prefetch_heads(L->val, sizeof *L->val, L->ptr, active, n_active);
     for (size_t a = 0; a < n_active; a++) {
         uint32_t j = active[a];
         const float *x = in + (size_t)j * is_j;
