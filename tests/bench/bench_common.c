@@ -405,7 +405,12 @@ int bench_flush_init(size_t per_core_bytes)
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     fl.cores = n > 0 ? (unsigned)(n < 256 ? n : 256) : 1;
     const char *note;
-    fl.bytes = per_core_bytes ? per_core_bytes : 2 * llc_bytes(&note);
+    /* Four times the last-level cache: after twice it (64 MB a core here),
+     * the engine's layout, read on every run, partly survived (the L3 keeps
+     * reused lines against a stream): with the engine alone in the run
+     * (--methods cpu), Alex-7 cold took 173-211 us, against 221-293 after
+     * 128, 256 or 512 MB, where runs between other methods' read 240-270. */
+    fl.bytes = per_core_bytes ? per_core_bytes : 4 * llc_bytes(&note);
     fl.bytes = (fl.bytes + 63) / 64 * 64;
     fl.buf = calloc(fl.cores, sizeof *fl.buf);
     if (fl.buf == NULL)
