@@ -312,6 +312,63 @@ void bench_print_load(const char *when)
                                     : "");
 }
 
+/* ---- the scatter-add floor ------------------------------------------------- */
+
+/* EIE's column walk adds each entry's product into its row's accumulator:
+ * one read-modify-write of a float an entry, wherever the rows fall. A
+ * loop of nothing else, over columns as the benchmark layers have them
+ * (SCATTER_COL distinct rows of SCATTER_ROWS, ascending, a 16-bit row index
+ * an entry), is the floor a batch-1 column walk runs against. */
+#define SCATTER_ROWS    4096u
+#define SCATTER_COL     369u /* Alex-7's 9% of 4096 */
+#define SCATTER_ENTRIES (1u << 20)
+
+static double scatter_floor;
+
+static double scatter_cycles(double ghz)
+{
+    uint16_t *idx = malloc(SCATTER_ENTRIES * sizeof *idx);
+    float *acc = aligned_alloc(64, SCATTER_ROWS * sizeof *acc);
+    if (idx == NULL || acc == NULL || ghz <= 0) {
+        free(idx);
+        free(acc);
+        return 0;
+    }
+    uint32_t x = 2463534242u; /* xorshift32: any fixed sequence */
+    for (unsigned i = 0; i < SCATTER_ENTRIES;) {
+        /* a column: each row in with probability SCATTER_COL / SCATTER_ROWS */
+        for (unsigned r = 0; r < SCATTER_ROWS && i < SCATTER_ENTRIES; r++) {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            if (x % SCATTER_ROWS < SCATTER_COL)
+                idx[i++] = (uint16_t)r;
+        }
+    }
+    memset(acc, 0, SCATTER_ROWS * sizeof *acc);
+    double tries[PROBE_TRIES];
+    for (int t = 0; t < PROBE_TRIES; t++) {
+        double t0 = bench_now_us();
+        for (unsigned i = 0; i < SCATTER_ENTRIES; i += 4) {
+            acc[idx[i]] += 1.0f;
+            acc[idx[i + 1]] += 1.0f;
+            acc[idx[i + 2]] += 1.0f;
+            acc[idx[i + 3]] += 1.0f;
+        }
+        tries[t] = (bench_now_us() - t0) * 1e3 * ghz / SCATTER_ENTRIES;
+    }
+    volatile float sink = acc[0];
+    (void)sink;
+    free(idx);
+    free(acc);
+    return bench_median(tries, PROBE_TRIES);
+}
+
+double bench_scatter_floor(void)
+{
+    return scatter_floor;
+}
+
 void bench_print_machine(void)
 {
     char brand[49] = "(unknown)";
@@ -361,6 +418,11 @@ void bench_print_machine(void)
     size_t llc = llc_bytes(&note);
     printf("last-level cache: %zu KB (%s)\n", llc >> 10, note);
     bench_print_load("at start");
+    scatter_floor = scatter_cycles(last_ghz);
+    if (scatter_floor > 0)
+        printf("scatter-add floor: a loop of nothing but acc[row] += c (columns of %u sorted "
+               "rows of %u) took %.2f cycles an add at the clock above\n",
+               SCATTER_COL, SCATTER_ROWS, scatter_floor);
 }
 
 /* ---- the flush ------------------------------------------------------------- */

@@ -48,6 +48,10 @@ void bench_print_load(const char *when);
  * two cores' (a chain of dependent adds, one a cycle), or 0 where it could
  * not be measured. */
 double bench_clock_ghz(void);
+/* Cycles an add of a loop of nothing but acc[row] += c over columns of
+ * sorted rows, as bench_print_machine measured it at start: the floor of a
+ * batch-1 column walk (one read-modify-write an entry); 0 if not measured. */
+double bench_scatter_floor(void);
 
 /* Parses a comma-separated list of at most max integers in [lo, hi] into
  * out; returns how many, or -1 after printing an error naming opt and the

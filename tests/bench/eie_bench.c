@@ -94,6 +94,7 @@ typedef struct run_ctx {
     size_t B;
     int T;
     uint32_t R, C;
+    uint64_t *walked; /* the entries the cpu backend's last run walked */
 } run_ctx_t;
 
 /* Runs method m once; busy (when not NULL) gets the run's busiest and least
@@ -107,6 +108,7 @@ static void run_method(const run_ctx_t *c, int m, uint64_t busy[2])
         eie_error_t err;
         eie_run_info_t info;
         eie_net_run(c->net, c->x, c->B, c->y, &info, &err);
+        *c->walked = info.entries;
         if (busy != NULL) {
             busy[0] = info.pe_busy_max_ns;
             busy[1] = info.pe_busy_min_ns;
@@ -551,6 +553,7 @@ int main(int argc, char **argv)
         for (int bi = 0; bi < o.nb; bi++) {
             size_t B = (size_t)o.batches[bi];
             run_ctx_t ctx[2];
+            uint64_t walked[2] = {0, 0};
             for (int ti = 0; ti < o.nt; ti++) {
                 ctx[ti] = (run_ctx_t){.net = nets[ti],
                                       .bl = bls[ti],
@@ -561,7 +564,8 @@ int main(int argc, char **argv)
                                       .B = B,
                                       .T = o.threads[ti],
                                       .R = R,
-                                      .C = C};
+                                      .C = C,
+                                      .walked = &walked[ti]};
                 for (int k = 0; k < n_blas; k++)
                     ctx[ti].blas[k] = &blas[k];
             }
@@ -697,6 +701,14 @@ int main(int argc, char **argv)
                 if (rw->T == 1 && ghz > 0 && info.nnz > 0 && cpu > 0 && best > 0)
                     printf("  cyc/nz cpu %.2f %s %.2f", cpu * 1e3 * ghz / (double)info.nnz,
                            bl_method_name(rw->best_bl), best * 1e3 * ghz / (double)info.nnz);
+                /* At batch 1 against the scatter-add floor: the cpu's
+                   cycles an entry it walked (the column walk visits the
+                   active columns' entries only; the row form every one). */
+                if (rw->T == 1 && B == 1 && ghz > 0 && cpu > 0 && walked[ti] > 0 &&
+                    bench_scatter_floor() > 0)
+                    printf("  walked %.0f%%: cpu %.2f cyc an entry (floor %.2f)",
+                           100.0 * (double)walked[ti] / (double)info.nnz,
+                           cpu * 1e3 * ghz / (double)walked[ti], bench_scatter_floor());
                 if (rw->T == 2 && first->T == 1) {
                     double b1 = first->best_bl >= 0 ? first->t[M_BL0 + first->best_bl] : 0;
                     printf("  2T/1T cpu %.2fx best %.2fx", cpu > 0 ? first->t[M_CPU] / cpu : 0,
