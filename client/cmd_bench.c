@@ -38,6 +38,8 @@
 #define BENCH_MAX_SAMPLES ((size_t)16 << 20)
 /* Status codes 0..16 and one bucket for anything else. */
 #define BENCH_CODES 18
+/* The first failed call's message kept for the report, bytes with the NUL. */
+#define BENCH_ERROR_MAX 512
 
 static volatile sig_atomic_t bench_interrupted;
 
@@ -81,6 +83,11 @@ struct bench_thread {
     uint64_t min_ns, max_ns;
     double sum_ns;
     bool ran; /* its thread ran and shut its queue down */
+    /* The thread's first failed call: its code (-1: none) and the server's
+       words, so that a run of failures says why. */
+    int first_code;
+    uint64_t first_ns; /* when it ended, to pick the run's first */
+    char first_msg[BENCH_ERROR_MAX];
 };
 
 struct bench {
@@ -108,8 +115,18 @@ static void slot_record(bench_slot_t *s, grpc_status_code code, uint64_t ns)
 {
     bench_thread_t *t = s->t;
     t->codes[(unsigned)code < BENCH_CODES - 1 ? (unsigned)code : BENCH_CODES - 1]++;
-    if (code != GRPC_STATUS_OK)
+    if (code != GRPC_STATUS_OK) {
+        if (t->first_code < 0) {
+            size_t n = GRPC_SLICE_LENGTH(s->details);
+            if (n >= sizeof t->first_msg)
+                n = sizeof t->first_msg - 1;
+            memcpy(t->first_msg, GRPC_SLICE_START_PTR(s->details), n);
+            t->first_msg[n] = 0;
+            t->first_code = (int)code;
+            t->first_ns = now_ns();
+        }
         return;
+    }
     t->sum_ns += (double)ns;
     if (t->ok_seen == 0 || ns < t->min_ns)
         t->min_ns = ns;
@@ -338,6 +355,8 @@ static bool build_payload(const char *method, const char *model, const eiectl_mo
     free(v);
     if (!ok)
         return false;
+    if (mi->rank > 2) /* an N-D input ([B, 1, 28, 28], a sequence's [T, 1, I]) in its shape */
+        eiectl_infer_request_set_shape(&req, mi->rank, mi->shape);
     size_t n = protobuf_c_message_get_packed_size(&req.msg.base);
     *payload_out = grpc_slice_malloc(n);
     protobuf_c_message_pack(&req.msg.base, GRPC_SLICE_START_PTR(*payload_out));
@@ -353,9 +372,15 @@ typedef struct bench_args {
     bool json;
 } bench_args_t;
 
+/* The code name of a status count's index (the last one: any other code). */
+static const char *code_name(int c)
+{
+    return c >= 0 && c < BENCH_CODES - 1 ? eiectl_rpc_code_name((grpc_status_code)c) : "OTHER";
+}
+
 static void print_report(const bench_args_t *a, size_t threads, const uint64_t *codes,
                          uint64_t total, uint64_t ok_seen, const eiectl_latency_summary_t *ls,
-                         double elapsed_s, bool sampled)
+                         double elapsed_s, bool sampled, const bench_thread_t *first)
 {
     double rps = elapsed_s > 0 ? (double)total / elapsed_s : 0.0;
     if (a->json) {
@@ -374,16 +399,24 @@ static void print_report(const bench_args_t *a, size_t threads, const uint64_t *
         printf(",\"p50\":%" PRIu64 ",\"p90\":%" PRIu64 ",\"p99\":%" PRIu64 ",\"max\":%" PRIu64
                "},\"latency_samples\":%zu,\"interrupted\":%s,\"status\":{",
                ls->p50, ls->p90, ls->p99, ls->max, ls->count, bench_interrupted ? "true" : "false");
-        bool first = true;
+        bool first_code = true;
         for (int c = 0; c < BENCH_CODES; c++) {
             if (codes[c] == 0)
                 continue;
-            printf("%s\"%s\":%" PRIu64, first ? "" : ",",
-                   c < BENCH_CODES - 1 ? eiectl_rpc_code_name((grpc_status_code)c) : "OTHER",
-                   codes[c]);
-            first = false;
+            printf("%s\"%s\":%" PRIu64, first_code ? "" : ",", code_name(c), codes[c]);
+            first_code = false;
         }
-        fputs("}}\n", stdout);
+        fputs("},\"first_error\":", stdout);
+        if (first != NULL) {
+            fputs("{\"code\":", stdout);
+            eiectl_json_string(stdout, code_name(first->first_code));
+            fputs(",\"message\":", stdout);
+            eiectl_json_string(stdout, first->first_msg);
+            fputs("}", stdout);
+        } else {
+            fputs("null", stdout);
+        }
+        fputs("}\n", stdout);
         return;
     }
     printf("Summary:\n");
@@ -413,12 +446,13 @@ static void print_report(const bench_args_t *a, size_t threads, const uint64_t *
     printf("Status code distribution:\n");
     for (int c = 0; c < BENCH_CODES; c++)
         if (codes[c] != 0)
-            printf("  [%s]%*s%" PRIu64 " responses\n",
-                   c < BENCH_CODES - 1 ? eiectl_rpc_code_name((grpc_status_code)c) : "OTHER",
-                   (int)(20 - strlen(c < BENCH_CODES - 1
-                                         ? eiectl_rpc_code_name((grpc_status_code)c)
-                                         : "OTHER")),
-                   "", codes[c]);
+            printf("  [%s]%*s%" PRIu64 " responses\n", code_name(c),
+                   (int)(20 - strlen(code_name(c))), "", codes[c]);
+    if (first != NULL) {
+        printf("\nFirst error: [%s] ", code_name(first->first_code));
+        eiectl_print_cell(stdout, first->first_msg, 0);
+        printf("\n");
+    }
 }
 
 static int bench_run(bench_args_t *a)
@@ -500,6 +534,7 @@ static int bench_run(bench_args_t *a)
         threads[i].cq = grpc_completion_queue_create_for_next(NULL);
         threads[i].max_lat = per_thread_samples;
         threads[i].rng = 0x2545F4914F6CDD1Du + i;
+        threads[i].first_code = -1;
         threads[i].slots = calloc(a->concurrency / nthreads + 1, sizeof *threads[i].slots);
         if (threads[i].slots == NULL) {
             fprintf(stderr, "eiectl bench: out of memory\n");
@@ -576,7 +611,11 @@ static int bench_run(bench_args_t *a)
         ls.max = max_ns;
         ls.mean = sum_ns / (double)ok_seen;
     }
-    print_report(a, nthreads, codes, total, ok_seen, &ls, elapsed, nlat < ok_seen);
+    const bench_thread_t *first = NULL;
+    for (size_t i = 0; i < nthreads; i++)
+        if (threads[i].first_code >= 0 && (first == NULL || threads[i].first_ns < first->first_ns))
+            first = &threads[i];
+    print_report(a, nthreads, codes, total, ok_seen, &ls, elapsed, nlat < ok_seen, first);
     fflush(stdout);
     rc = total > 0 && ok_seen == total ? 0 : 1;
 

@@ -413,6 +413,7 @@ class FakeOipTest(unittest.TestCase):
         doc = json.loads(r.stdout)
         self.assertEqual(doc["status"], {"UNAVAILABLE": 10})
         self.assertEqual(doc["ok"], 0)
+        self.assertEqual(doc["first_error"]["code"], "UNAVAILABLE")
 
     def test_ghz_data_file_is_a_modelinfer_request_for_the_demo_model(self):
         with open(os.path.join(SOURCE, "deploy", "ghz", "modelinfer.json")) as f:
@@ -436,9 +437,13 @@ class DaemonTest(unittest.TestCase):
         cls.token = os.path.join(cls.tmp.name, "admin.token")
         with open(cls.token, "w") as f:
             f.write("s3cret-admin-token\n")
+        # and the bundled CNN and LSTM, whose inputs are N-D: [-1, 1, 28, 28], [-1, 1, 84]
         cls.daemon = Daemon("[server]\ndrain_delay = 0s\nexit_timeout = 5s\n"
                             "[admin]\ntoken_file = %s\n[models]\nsmall = %s\n"
-                            % (cls.token, cls.model))
+                            "lenet5 = %s\ncharlm = %s\n"
+                            % (cls.token, cls.model,
+                               os.path.join(SOURCE, "models", "lenet5", "1", "model.eie"),
+                               os.path.join(SOURCE, "models", "charlm", "1", "model.eie")))
         cls.addr = cls.daemon.addr
         cls.wait_ready()
 
@@ -448,15 +453,15 @@ class DaemonTest(unittest.TestCase):
         cls.tmp.cleanup()
 
     @classmethod
-    def wait_ready(cls, timeout=20):
+    def wait_ready(cls, timeout=20, names=("small", "lenet5", "charlm")):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             r = eiectl("models", "--addr", cls.addr, "--ready", "--json")
-            if r.returncode == 0 and "small" in [m["name"] for m in
-                                                 json.loads(r.stdout)["models"]]:
+            if r.returncode == 0 and set(names) <= {m["name"] for m in
+                                                    json.loads(r.stdout)["models"]}:
                 return
             time.sleep(0.05)
-        raise AssertionError("model small never became ready")
+        raise AssertionError("models %s never became ready" % (names,))
 
     def rows(self, n, seed=0):
         import random
@@ -556,6 +561,38 @@ class DaemonTest(unittest.TestCase):
             doc = json.loads(r.stdout)
             self.assertEqual(doc["status"], {"OK": 500})
             self.assertEqual(doc["latency_samples"], 500)
+
+    def test_bench_sends_an_n_d_input_in_the_models_shape(self):
+        # a CNN's [B, 1, 28, 28] and an LSTM's sequence [T, 1, 84]: every call answered OK
+        seq = os.path.join(self.tmp.name, "seq.csv")
+        with open(seq, "w") as f:  # eight one-hot characters: T = 8
+            f.writelines(",".join("1" if k == (3 * t) % 84 else "0" for k in range(84)) + "\n"
+                         for t in range(8))
+        for model, extra, rows in (("lenet5", ("--batch", "3"), 3), ("charlm", (), 1),
+                                   ("charlm", ("--input-file", seq), 8)):
+            r = eiectl("bench", "--addr", self.addr, "--model", model, "-c", "4", "-n", "40",
+                       "--json", *extra, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
+            doc = json.loads(r.stdout)
+            self.assertEqual(doc["status"], {"OK": 40}, model)
+            self.assertEqual(doc["batch"], rows, model)
+            self.assertIsNone(doc["first_error"], model)
+
+    def test_bench_reports_why_calls_failed(self):
+        # a sequence past the server's max_sequence (1024): every call refused, and the
+        # report carries the server's words, in JSON and in text
+        r = eiectl("bench", "--addr", self.addr, "--model", "charlm", "-c", "2", "-n", "6",
+                   "--batch", "1100", "--json", timeout=120)
+        self.assertEqual(r.returncode, 1, r.stderr + r.stdout)
+        doc = json.loads(r.stdout)
+        self.assertEqual(doc["status"], {"INVALID_ARGUMENT": 6})
+        self.assertEqual(doc["first_error"]["code"], "INVALID_ARGUMENT")
+        self.assertIn("1100 is over max_sequence 1024", doc["first_error"]["message"])
+        r = eiectl("bench", "--addr", self.addr, "--model", "charlm", "-n", "2", "--batch",
+                   "1100", timeout=120)
+        self.assertEqual(r.returncode, 1)
+        self.assertRegex(r.stdout, r"First error: \[INVALID_ARGUMENT\] model 'charlm': input "
+                                   r"'chars': .*1100 is over max_sequence 1024")
 
 
 if __name__ == "__main__":
