@@ -19,6 +19,11 @@ micro-batching buys. Everything in one run, on loopback, with eiectl bench:
    at concurrency 1 and 32, with [engine.cpu] batch_invariant off (the
    default) and on: what a row's batch-independent bits cost where a row
    that runs alone would take the fused batch-1 row form.
+6. The bundled models whose inputs are N-D: LeNet-5 (a CNN, [B, 1, 28, 28])
+   at concurrency 1 and 32 with micro-batching, and charlm (We -> LSTM ->
+   Wd) on a 64-character sequence ([64, 1, 84]; a sequence runs alone) at
+   concurrency 1 and 8: requests/s, p50, p99 and, for charlm alone
+   (concurrency 1), the p50 per character.
 The methods alternate (A B A B) and the best of two runs of each is kept,
 since the machines here are shared and noisy.
 """
@@ -135,6 +140,37 @@ def main():
             for inv in ("false", "true"):
                 r = results[inv]
                 print("%5d %16s %10.0f %9.3f %9.3f" % (c, inv, r["rps"], r["p50"], r["p99"]))
+
+        bundled(seconds, tmp)
+
+
+def bundled(seconds, tmp):
+    """Section 6: LeNet-5 and charlm from the bundled repository."""
+    # the model's vocabulary is in its description: "... vocab (hex): 0a0c20..."
+    r = subprocess.run([harness.EIECTL, "inspect", os.path.join(SOURCE, "models", "charlm", "1",
+                                                                "model.eie"), "--json"],
+                       capture_output=True, text=True, check=True)
+    vocab = bytes.fromhex(json.loads(r.stdout)["description"].split("vocab (hex): ")[1].split()[0])
+    text = b"This License applies to any program or other work which contains "[:64]
+    rows = [[1.0 if vocab[k] == ch else 0.0 for k in range(len(vocab))] for ch in text]
+    seq = os.path.join(tmp, "charlm_seq.json")
+    with open(seq, "w") as f:
+        json.dump(rows, f)
+    print("\n== bundled models with N-D inputs, default batching, %d s each, best of 2" % seconds)
+    print("%8s %5s %10s %9s %9s %12s" % ("model", "conc", "r/s", "p50 ms", "p99 ms",
+                                         "p50 us/char"))
+    with Daemon("[repository]\npath = %s\n" % os.path.join(SOURCE, "models")) as d:
+        time.sleep(1.0)  # the models load in the background
+        for model, conc, inp in (("lenet5", 1, None), ("lenet5", 32, None),
+                                 ("charlm", 1, seq), ("charlm", 8, seq)):
+            r = best([bench(d.addr, model, "infer", conc, seconds, inp) for _ in range(2)])
+            if r["status"] != {"OK": r["status"].get("OK", 0)}:
+                raise SystemExit("serving.py: %s: calls failed: %s" % (model, r["status"]))
+            # per character only alone: at concurrency 8 p50 includes the queue
+            per = ("%12.1f" % (r["p50"] * 1e3 / len(rows)) if inp and conc == 1
+                   else "%12s" % "-")
+            print("%8s %5d %10.0f %9.3f %9.3f %s" % (model, conc, r["rps"], r["p50"], r["p99"],
+                                                   per))
 
 
 if __name__ == "__main__":
