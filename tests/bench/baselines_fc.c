@@ -318,16 +318,15 @@ static uint32_t active_batch(const float *x, uint32_t cols, size_t B, size_t S, 
 #define PF(p) __builtin_prefetch((p), 0, 3)
 
 /* Before the walk, the first line of every active column of both arrays in
- * one burst: with caches and TLBs cold the prefetches above, a column or
- * two ahead, leave most of the misses on the walk's path (eie-bench --cold,
- * one thread: Alex-6 1079-1141 us -> 812-828, VGG-6 1196-1261 -> 805-867).
- * The engine's column walk does the same (eie_cpu_prefetch_heads). */
+ * one burst, through the same pass as the engine's column walk
+ * (eie_cpu_prefetch_heads): with caches and TLBs cold the prefetches above,
+ * a column or two ahead, leave most of the misses on the walk's path
+ * (eie-bench --cold, one thread: Alex-6 1079-1141 us -> 812-828, VGG-6
+ * 1196-1261 -> 805-867). */
 static void csc_heads(const blk_t *c, const uint32_t *act, uint32_t n)
 {
-    for (uint32_t t = 0; t < n; t++) {
-        PF(c->crow + c->cptr[act[t]]);
-        PF(c->cval + c->cptr[act[t]]);
-    }
+    eie_cpu_prefetch_heads(c->crow, sizeof *c->crow, c->cptr, act, n);
+    eie_cpu_prefetch_heads(c->cval, sizeof *c->cval, c->cptr, act, n);
 }
 
 static void csc_b1(const blk_t *c, const part_t *part, const float *x, const float *bias, float *y)
