@@ -34,7 +34,15 @@
  * instead (lstm_bench.c: NT-LSTM as I = H = 600, the matrix and the gates);
  * --model PATH (implies --lstm): the first lstm node of a .eie file, e.g.
  * models/charlm/1/model.eie.
+ * --export DIR: times nothing; writes each fc layer as the table would
+ * build it (the same seed, so the same weights as a run with the same
+ * --layers and --bits) for a peer to run: DIR/NAME.onnx (the model as ONNX,
+ * a dense Gemm), DIR/NAME.x.f32 (16 inputs, sample-major float32) and
+ * DIR/NAME.ref.f64 (the float64 reference outputs of the 16, then their
+ * error bounds, float64, sample-major). tests/bench/ort-peer.mjs reads
+ * them.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +54,7 @@
 #include "conv_bench.h"
 #include "lstm_bench.h"
 #include "cpu/kernels.h"
+#include "eie/onnx.h"
 #include "pe/pool.h"
 
 #include "../engine/format/model_helpers.h"
@@ -203,18 +212,70 @@ static int reference_check(const reference_t *ref, const float *y, size_t B, uin
     return -1;
 }
 
+/* What main allocates for a layer. */
+static void free_layer(reference_t *ref, float *w, float *x, float *y, eie_model_t *m)
+{
+    free(ref->y);
+    free(ref->tol);
+    free(w);
+    free(x);
+    free(y);
+    eie_model_free(m);
+}
+
+/* n bytes to path; 0, or -1 with the path and the reason on stderr. */
+static int write_all(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (f == NULL || fwrite(data, 1, n, f) != n || fclose(f) != 0) {
+        fprintf(stderr, "eie-bench: cannot write %s: %s\n", path, strerror(errno));
+        if (f != NULL)
+            fclose(f);
+        return -1;
+    }
+    return 0;
+}
+
+/* --export: one layer's model, inputs and reference into dir (see the top). */
+static int export_layer(const char *dir, const char *name, const eie_model_t *m, const float *x,
+                        const reference_t *ref, uint32_t R, uint32_t C)
+{
+    char path[4096];
+    eie_error_t err;
+    snprintf(path, sizeof path, "%s/%s.onnx", dir, name);
+    if (eie_onnx_export_model_file(m, path, &err) != EIE_STATUS_OK) {
+        fprintf(stderr, "eie-bench: %s: %s\n", path, err.msg);
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/%s.x.f32", dir, name);
+    if (write_all(path, x, 16 * (size_t)C * sizeof *x) != 0)
+        return -1;
+    snprintf(path, sizeof path, "%s/%s.ref.f64", dir, name);
+    FILE *f = fopen(path, "wb");
+    size_t n = 16 * (size_t)R;
+    if (f == NULL || fwrite(ref->y, sizeof(double), n, f) != n ||
+        fwrite(ref->tol, sizeof(double), n, f) != n || fclose(f) != 0) {
+        fprintf(stderr, "eie-bench: cannot write %s: %s\n", path, strerror(errno));
+        if (f != NULL)
+            fclose(f);
+        return -1;
+    }
+    printf("exported %s: %u x %u, %s/%s.{onnx,x.f32,ref.f64}\n", name, R, C, dir, name);
+    return 0;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: eie-bench [--reps N] [--layers Alex-6,VGG-6,...] [--batches 1,4,16]\n"
                "                 [--threads 1,2] [--methods cpu,csc,csc-s,csr,csr-g,blas,blas-f]\n"
                "                 [--cold] [--flush-mb N] [--blas-core CORE,...|none]\n"
                "                 [--bits N] [--smoke] [--check-corrupt METHOD] [--conv]\n"
-               "                 [--lstm] [--model PATH]\n");
+               "                 [--lstm] [--model PATH] [--export DIR]\n");
 }
 
 typedef struct opts {
     int reps, bits;
-    const char *layers, *methods, *blas_cores, *corrupt, *model;
+    const char *layers, *methods, *blas_cores, *corrupt, *model, *export_dir;
     int batches[8], nb, threads[2], nt;
     int cold, smoke, conv, lstm, bits_given;
     long flush_mb;
@@ -276,6 +337,8 @@ static int parse_opts(int argc, char **argv, opts_t *o)
             o->blas_cores = argv[++i];
         } else if (strcmp(a, "--check-corrupt") == 0) {
             o->corrupt = argv[++i];
+        } else if (strcmp(a, "--export") == 0) {
+            o->export_dir = argv[++i];
         } else if (strcmp(a, "--model") == 0) {
             o->model = argv[++i];
             o->lstm = 1;
@@ -306,6 +369,11 @@ static int parse_opts(int argc, char **argv, opts_t *o)
         return -1;
     if (o->conv && o->lstm) {
         fprintf(stderr, "eie-bench: --conv and --lstm are two tables; give one\n");
+        return -1;
+    }
+    if (o->export_dir && (o->conv || o->lstm || o->cold || o->smoke)) {
+        fprintf(stderr, "eie-bench: --export writes the fc table's layers; it takes --layers "
+                        "and --bits only\n");
         return -1;
     }
     if (o->bits_given && (o->conv || o->lstm)) {
@@ -488,14 +556,16 @@ int main(int argc, char **argv)
         return 1;
     }
     printf("codes: %d bits (the float methods use the same decoded weights)\n", o.bits);
-    printf("reps %d; medians in us; cpu/best = cpu time / best float sparse time (below 1: "
-           "cpu faster); blas/cpu = best OpenBLAS time / cpu time; blas-f shown where faster "
-           "than blas; B/nz = bytes per nonzero; cyc/nz (one thread) = median time x the "
-           "clock above / the layer's nonzeros, cycles a nonzero for the whole batch\n",
-           o.reps);
-    printf("%-8s %2s %1s %9s %9s %9s %9s %9s %-5s %9s %9s %-8s %8s %8s %6s %6s\n", "layer", "B",
-           "T", "cpu", "csc", "csc-s", "csr", "csr-g", "best", "blas", "blas-f", "f-core",
-           "cpu/best", "blas/cpu", "B/nz", "csc");
+    if (o.export_dir == NULL)
+        printf("reps %d; medians in us; cpu/best = cpu time / best float sparse time (below 1: "
+               "cpu faster); blas/cpu = best OpenBLAS time / cpu time; blas-f shown where faster "
+               "than blas; B/nz = bytes per nonzero; cyc/nz (one thread) = median time x the "
+               "clock above / the layer's nonzeros, cycles a nonzero for the whole batch\n",
+               o.reps);
+    if (o.export_dir == NULL)
+        printf("%-8s %2s %1s %9s %9s %9s %9s %9s %-5s %9s %9s %-8s %8s %8s %6s %6s\n", "layer", "B",
+               "T", "cpu", "csc", "csc-s", "csr", "csr-g", "best", "blas", "blas-f", "f-core",
+               "cpu/best", "blas/cpu", "B/nz", "csc");
     row_t *rows = calloc(N_LAYERS * 8 * 2, sizeof *rows);
     size_t n_rows = 0;
     int status = 0;
@@ -508,7 +578,7 @@ int main(int argc, char **argv)
         /* the layer: random mask, an o.bits-bit codebook (code 0 = pruned) */
         eie_builder_t *b;
         eie_error_t err;
-        eie_builder_init(L->name, "", "", "", &b, &err);
+        eie_builder_init(L->name, "", "x", "y", &b, &err); /* names: --export */
         if (th_add_random_fc(b, R, C, L->wdens, (uint32_t)o.bits, &seed, &err) != EIE_STATUS_OK) {
             fprintf(stderr, "eie-bench: %s\n", err.msg);
             return 1;
@@ -532,6 +602,16 @@ int main(int argc, char **argv)
         if (reference_init(w, bias, x, R, C, &ref) != 0) {
             fprintf(stderr, "eie-bench: %s: out of memory\n", L->name);
             return 1;
+        }
+        if (o.export_dir != NULL) {
+            int rc = export_layer(o.export_dir, L->name, m, x, &ref, R, C);
+            free_layer(&ref, w, x, y, m);
+            if (rc != 0) {
+                free(rows);
+                eie_pool_free(bl_pool);
+                return 1;
+            }
+            continue;
         }
         eie_engine_t *eng[2];
         eie_net_t *nets[2];
@@ -743,12 +823,12 @@ int main(int argc, char **argv)
             eie_engine_free(eng[ti]);
             bl_fc_free(bls[ti]);
         }
-        free(ref.y);
-        free(ref.tol);
-        free(w);
-        free(x);
-        free(y);
-        eie_model_free(m);
+        free_layer(&ref, w, x, y, m);
+    }
+    if (o.export_dir != NULL) {
+        free(rows);
+        eie_pool_free(bl_pool);
+        return 0;
     }
     /* Where the cpu backend loses, in words. */
     int lost = 0;
