@@ -4,6 +4,9 @@
 #   install-deps.sh --build  only what `meson setup -Dtests=disabled
 #                            -Dbench=disabled && ninja` needs (the image's
 #                            build stage)
+#   install-deps.sh --node   Node.js and npm, where no node or npm is on
+#                            the PATH (install-bench-deps.sh: the
+#                            onnxruntime peer benchmark)
 # Idempotent: safe to run again; fails loudly on any error. Run as root or
 # with sudo available. The Dockerfile and CI use this same script.
 set -eu
@@ -40,8 +43,14 @@ fi
 case "${1:-}" in
   "") PACKAGES="$BUILD_PACKAGES $TEST_PACKAGES" ;;
   --build) PACKAGES="$BUILD_PACKAGES" ;;
+  --node)
+    PACKAGES=""
+    # a node or npm from elsewhere (e.g. nodesource) is kept
+    command -v node >/dev/null 2>&1 || PACKAGES="nodejs"
+    command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES npm"
+    ;;
   *)
-    echo "install-deps.sh: unknown argument '$1'; expected nothing or --build" >&2
+    echo "install-deps.sh: unknown argument '$1'; expected nothing, --build or --node" >&2
     exit 2
     ;;
 esac
