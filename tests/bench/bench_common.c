@@ -4,6 +4,7 @@
 #define _GNU_SOURCE /* pthread_setaffinity_np, for the core probe */
 #include "bench_common.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -18,6 +19,7 @@
 #endif
 
 #include "backend.h"
+#include "eie/onnx.h"
 #include "pe/pool.h"
 
 double bench_now_us(void)
@@ -608,5 +610,41 @@ int bench_check_list(const char *opt, const char *list, const char *const *names
             break;
         p = e + 1;
     }
+    return 0;
+}
+
+/* ---- --export ---------------------------------------------------------- */
+
+/* a (na bytes) then b (nb) to path; 0, or -1 with the reason on stderr. */
+static int write_two(const char *path, const void *a, size_t na, const void *b, size_t nb)
+{
+    FILE *f = fopen(path, "wb");
+    if (f == NULL || fwrite(a, 1, na, f) != na || (nb > 0 && fwrite(b, 1, nb, f) != nb) ||
+        fclose(f) != 0) {
+        fprintf(stderr, "eie-bench: cannot write %s: %s\n", path, strerror(errno));
+        if (f != NULL)
+            fclose(f);
+        return -1;
+    }
+    return 0;
+}
+
+int bench_export_layer(const char *dir, const char *name, const struct eie_model *model,
+                       const float *x, size_t nx, const double *ref, const double *tol, size_t ny)
+{
+    char path[4096];
+    eie_error_t err;
+    snprintf(path, sizeof path, "%s/%s.onnx", dir, name);
+    if (eie_onnx_export_model_file(model, path, &err) != EIE_STATUS_OK) {
+        fprintf(stderr, "eie-bench: %s: %s\n", path, err.msg);
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/%s.x.f32", dir, name);
+    if (write_two(path, x, nx * sizeof *x, NULL, 0) != 0)
+        return -1;
+    snprintf(path, sizeof path, "%s/%s.ref.f64", dir, name);
+    if (write_two(path, ref, ny * sizeof *ref, tol, ny * sizeof *tol) != 0)
+        return -1;
+    printf("exported %s: %s/%s.{onnx,x.f32,ref.f64}\n", name, dir, name);
     return 0;
 }

@@ -68,21 +68,21 @@ static void conv_engine_release(void *p)
     free(c);
 }
 
-static void *conv_engine_prepare(const bl_conv_shape_t *s, const float *w, const float *bias,
-                                 int T)
+/* The layer as a one-node graph model (the engine's, and --export's);
+ * NULL, with the reason on stderr, on failure. */
+static eie_model_t *conv_model(const bl_conv_shape_t *s, const float *w, const float *bias)
 {
     const uint32_t cols = (uint32_t)(s->C / s->groups * s->K * s->K);
     const size_t nw = (size_t)s->O * cols;
     float cb[256] = {0};
     unsigned ncb = 1;
     uint8_t *codes = malloc(nw);
-    conv_net_t *c = calloc(1, sizeof *c);
     eie_builder_t *b = NULL;
     eie_model_t *m = NULL;
     uint8_t *file = NULL;
     size_t len = 0;
     eie_error_t err = {0};
-    int ok = codes != NULL && c != NULL;
+    int ok = codes != NULL;
     /* the distinct nonzero values are the codebook (at most 255) */
     for (size_t i = 0; ok && i < nw; i++) {
         unsigned k = 0;
@@ -124,21 +124,31 @@ static void *conv_engine_prepare(const bl_conv_shape_t *s, const float *w, const
                                   .dilation_h = 1,
                                   .dilation_w = 1,
                                   .groups = (uint32_t)s->groups}};
-    eie_engine_opts_t o = eie_engine_opts_default();
-    o.n_pes = (unsigned)T;
     ok = ok && eie_builder_init_graph(s->name, "", &b, &err) == EIE_STATUS_OK &&
          eie_builder_add_input(b, "x", EIE_DTYPE_FP32, &in, &err) == EIE_STATUS_OK &&
          eie_builder_add_node(b, &d, &err) == EIE_STATUS_OK &&
          eie_builder_add_output(b, "y", &err) == EIE_STATUS_OK &&
          eie_builder_write_memory(b, &file, &len, &err) == EIE_STATUS_OK &&
-         eie_model_load_memory(file, len, NULL, &m, &err) == EIE_STATUS_OK &&
-         eie_engine_init(&o, &c->engine, &err) == EIE_STATUS_OK &&
-         eie_net_init(c->engine, m, &c->net, &err) == EIE_STATUS_OK;
+         eie_model_load_memory(file, len, NULL, &m, &err) == EIE_STATUS_OK;
     if (!ok && err.msg[0])
         fprintf(stderr, "eie-bench: %s: engine conv: %s\n", s->name, err.msg);
     free(codes);
     free(file);
     eie_builder_free(b);
+    return ok ? m : NULL;
+}
+
+static void *conv_engine_prepare(const bl_conv_shape_t *s, const float *w, const float *bias, int T)
+{
+    conv_net_t *c = calloc(1, sizeof *c);
+    eie_model_t *m = c != NULL ? conv_model(s, w, bias) : NULL;
+    eie_error_t err = {0};
+    eie_engine_opts_t o = eie_engine_opts_default();
+    o.n_pes = (unsigned)T;
+    int ok = m != NULL && eie_engine_init(&o, &c->engine, &err) == EIE_STATUS_OK &&
+             eie_net_init(c->engine, m, &c->net, &err) == EIE_STATUS_OK;
+    if (!ok && err.msg[0])
+        fprintf(stderr, "eie-bench: %s: engine conv: %s\n", s->name, err.msg);
     eie_model_free(m);
     if (!ok) {
         conv_engine_release(c);
@@ -237,6 +247,19 @@ static void conv_reference(const bl_conv_shape_t *s, const float *w, const float
             }
 }
 
+/* What conv_bench_main allocates for a layer. */
+static void free_layer(float *w, float *bias, float *x, float *y, float *col, double *ref,
+                       double *tol)
+{
+    free(w);
+    free(bias);
+    free(x);
+    free(y);
+    free(col);
+    free(ref);
+    free(tol);
+}
+
 int conv_bench_main(const conv_bench_opts_t *o)
 {
     static const char *const names[] = {"cpu", "sparse", "sparse-a", "blas", "blas-f", NULL};
@@ -253,12 +276,14 @@ int conv_bench_main(const conv_bench_opts_t *o)
         fprintf(stderr, "eie-bench: cannot start the baselines' threads\n");
         return 1;
     }
-    printf("batch 1, reps %d, medians in us; blas = im2col + sgemm per group; sparse/blas = "
-           "sparse time / best OpenBLAS time\n",
-           o->reps);
-    printf("%-9s %1s %9s %9s %-7s %9s %9s %-8s %11s %9s %9s %5s %5s\n", "layer", "T", "cpu",
-           "sparse", "sp-kind", "blas", "blas-f", "f-core", "sparse/blas", "cpu/sp", "MMACs",
-           "wdens", "adens");
+    if (o->export_dir == NULL)
+        printf("batch 1, reps %d, medians in us; blas = im2col + sgemm per group; sparse/blas = "
+               "sparse time / best OpenBLAS time\n",
+               o->reps);
+    if (o->export_dir == NULL)
+        printf("%-9s %1s %9s %9s %-7s %9s %9s %-8s %11s %9s %9s %5s %5s\n", "layer", "T", "cpu",
+               "sparse", "sp-kind", "blas", "blas-f", "f-core", "sparse/blas", "cpu/sp", "MMACs",
+               "wdens", "adens");
     uint64_t seed = 4242;
     for (size_t li = 0; li < N_SHAPES; li++) {
         const bl_conv_shape_t *s = &shapes[li];
@@ -286,6 +311,18 @@ int conv_bench_main(const conv_bench_opts_t *o)
         for (size_t i = 0; i < nx; i++)
             x[i] = th_uniform(&seed) < s->adens ? th_uniform(&seed) : 0.0f;
         conv_reference(s, w, bias, x, ref, tol);
+        if (o->export_dir != NULL) {
+            eie_model_t *m = conv_model(s, w, bias);
+            int rc =
+                m == NULL ? -1 : bench_export_layer(o->export_dir, s->name, m, x, nx, ref, tol, ny);
+            eie_model_free(m);
+            free_layer(w, bias, x, y, col, ref, tol);
+            if (rc != 0) {
+                eie_pool_free(pool);
+                return 1;
+            }
+            continue;
+        }
         conv_ctx_t ctx[2];
         for (int ti = 0; ti < o->nt; ti++) {
             int T = o->threads[ti];
@@ -385,13 +422,7 @@ int conv_bench_main(const conv_bench_opts_t *o)
             if (ctx[ti].net)
                 conv_engine.release(ctx[ti].net);
         }
-        free(w);
-        free(bias);
-        free(x);
-        free(y);
-        free(col);
-        free(ref);
-        free(tol);
+        free_layer(w, bias, x, y, col, ref, tol);
     }
     eie_pool_free(pool);
     return 0;

@@ -16,6 +16,7 @@ typedef struct conv_bench_opts {
     const char *layers;       /* NULL: all */
     const char *methods;      /* NULL: all of cpu, sparse, blas, blas-f */
     const char *corrupt;      /* a method whose output is spoilt before the check */
+    const char *export_dir;   /* --export: write each layer there, time nothing */
     const bench_blas_t *blas; /* [0] own detection, then forced cores */
     int n_blas;
 } conv_bench_opts_t;

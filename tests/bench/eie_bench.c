@@ -34,15 +34,14 @@
  * instead (lstm_bench.c: NT-LSTM as I = H = 600, the matrix and the gates);
  * --model PATH (implies --lstm): the first lstm node of a .eie file, e.g.
  * models/charlm/1/model.eie.
- * --export DIR: times nothing; writes each fc layer as the table would
- * build it (the same seed, so the same weights as a run with the same
- * --layers and --bits) for a peer to run: DIR/NAME.onnx (the model as ONNX,
- * a dense Gemm), DIR/NAME.x.f32 (16 inputs, sample-major float32) and
- * DIR/NAME.ref.f64 (the float64 reference outputs of the 16, then their
- * error bounds, float64, sample-major). tests/bench/ort-peer.mjs reads
- * them.
+ * --export DIR: times nothing; writes each layer as the table would build
+ * it (the same seed, so the same weights as a run with the same --layers,
+ * --bits and --conv) for a peer to run: DIR/NAME.onnx (the model as ONNX:
+ * a dense Gemm, or with --conv a dense Conv), DIR/NAME.x.f32 (the inputs,
+ * float32: 16 samples for fc, one for conv) and DIR/NAME.ref.f64 (the
+ * float64 reference outputs, then their error bounds, float64).
+ * tests/bench/ort-peer.mjs reads them.
  */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,7 +53,6 @@
 #include "conv_bench.h"
 #include "lstm_bench.h"
 #include "cpu/kernels.h"
-#include "eie/onnx.h"
 #include "pe/pool.h"
 
 #include "../engine/format/model_helpers.h"
@@ -223,47 +221,6 @@ static void free_layer(reference_t *ref, float *w, float *x, float *y, eie_model
     eie_model_free(m);
 }
 
-/* n bytes to path; 0, or -1 with the path and the reason on stderr. */
-static int write_all(const char *path, const void *data, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    if (f == NULL || fwrite(data, 1, n, f) != n || fclose(f) != 0) {
-        fprintf(stderr, "eie-bench: cannot write %s: %s\n", path, strerror(errno));
-        if (f != NULL)
-            fclose(f);
-        return -1;
-    }
-    return 0;
-}
-
-/* --export: one layer's model, inputs and reference into dir (see the top). */
-static int export_layer(const char *dir, const char *name, const eie_model_t *m, const float *x,
-                        const reference_t *ref, uint32_t R, uint32_t C)
-{
-    char path[4096];
-    eie_error_t err;
-    snprintf(path, sizeof path, "%s/%s.onnx", dir, name);
-    if (eie_onnx_export_model_file(m, path, &err) != EIE_STATUS_OK) {
-        fprintf(stderr, "eie-bench: %s: %s\n", path, err.msg);
-        return -1;
-    }
-    snprintf(path, sizeof path, "%s/%s.x.f32", dir, name);
-    if (write_all(path, x, 16 * (size_t)C * sizeof *x) != 0)
-        return -1;
-    snprintf(path, sizeof path, "%s/%s.ref.f64", dir, name);
-    FILE *f = fopen(path, "wb");
-    size_t n = 16 * (size_t)R;
-    if (f == NULL || fwrite(ref->y, sizeof(double), n, f) != n ||
-        fwrite(ref->tol, sizeof(double), n, f) != n || fclose(f) != 0) {
-        fprintf(stderr, "eie-bench: cannot write %s: %s\n", path, strerror(errno));
-        if (f != NULL)
-            fclose(f);
-        return -1;
-    }
-    printf("exported %s: %u x %u, %s/%s.{onnx,x.f32,ref.f64}\n", name, R, C, dir, name);
-    return 0;
-}
-
 static void usage(FILE *f)
 {
     fprintf(f, "usage: eie-bench [--reps N] [--layers Alex-6,VGG-6,...] [--batches 1,4,16]\n"
@@ -371,9 +328,9 @@ static int parse_opts(int argc, char **argv, opts_t *o)
         fprintf(stderr, "eie-bench: --conv and --lstm are two tables; give one\n");
         return -1;
     }
-    if (o->export_dir && (o->conv || o->lstm || o->cold || o->smoke)) {
-        fprintf(stderr, "eie-bench: --export writes the fc table's layers; it takes --layers "
-                        "and --bits only\n");
+    if (o->export_dir && (o->lstm || o->cold || o->smoke)) {
+        fprintf(stderr, "eie-bench: --export writes the fc or --conv table's layers; it takes "
+                        "--layers, --bits and --conv only\n");
         return -1;
     }
     if (o->bits_given && (o->conv || o->lstm)) {
@@ -518,6 +475,7 @@ int main(int argc, char **argv)
                                 .layers = o.layers,
                                 .methods = o.methods,
                                 .corrupt = o.corrupt,
+                                .export_dir = o.export_dir,
                                 .blas = blas,
                                 .n_blas = n_blas};
         int rc = conv_bench_main(&co);
@@ -604,7 +562,8 @@ int main(int argc, char **argv)
             return 1;
         }
         if (o.export_dir != NULL) {
-            int rc = export_layer(o.export_dir, L->name, m, x, &ref, R, C);
+            int rc = bench_export_layer(o.export_dir, L->name, m, x, 16 * (size_t)C, ref.y,
+                                        ref.tol, 16 * (size_t)R);
             free_layer(&ref, w, x, y, m);
             if (rc != 0) {
                 free(rows);

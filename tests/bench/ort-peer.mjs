@@ -4,10 +4,12 @@
 //
 //   node tests/bench/ort-peer.mjs [--build DIR] [--ort DIR] [--layers A,B]
 //        [--batches 1,16] [--threads 1,2] [--reps N] [--rounds N] [--bits N]
+//        [--conv]
 //
 // Each layer is written by `eie-bench --export` (the same weights as an
 // eie-bench run with the same --layers and --bits; the model as ONNX, its
-// pruned weights dense in one Gemm, with the bias), and onnxruntime's CPU
+// pruned weights dense in one Gemm with the bias, or with --conv the
+// convolution table's layers, at batch 1, in one Conv), and onnxruntime's CPU
 // provider runs it as shipped: graph optimizations on, intra-op threads =
 // --threads (its own pool, spinning as it does by default), one session per
 // thread count. Its outputs are checked against eie-bench's float64
@@ -37,6 +39,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 const LAYERS = ['Alex-6', 'Alex-7', 'Alex-8', 'VGG-6', 'VGG-7', 'VGG-8', 'NT-We', 'NT-Wd', 'NT-LSTM'];
+const CONV_LAYERS = ['LeNet-c1', 'LeNet-c2', 'Alex-c1', 'Alex-c2', 'Alex-c3', 'Alex-c4', 'Alex-c5'];
 const WARM_US = 3000;
 // A session's first runs are slow (NT-Wd at batch 16 on one thread: 3.4
 // ms a run after 45 runs, 1.5-1.6 ms after 150), and so are its runs for
@@ -49,7 +52,7 @@ const ROUND_WARM_US = 1000000;
 function usage(msg) {
   if (msg) console.error(`ort-peer: ${msg}`);
   console.error('usage: node tests/bench/ort-peer.mjs [--build DIR] [--ort DIR] [--layers A,B]\n' +
-                '       [--batches 1,16] [--threads 1,2] [--reps N] [--rounds N] [--bits N]');
+                '       [--batches 1,16] [--threads 1,2] [--reps N] [--rounds N] [--bits N] [--conv]');
   process.exit(2);
 }
 
@@ -64,8 +67,9 @@ function parseArgs(argv) {
   const o = {
     build: process.env.EIE_BUILD_ROOT || 'build',
     ort: null,
-    layers: LAYERS,
-    batches: [1, 16],
+    layers: null,
+    batches: null,
+    conv: false,
     threads: [1, 2],
     reps: 15,
     rounds: 2,
@@ -74,6 +78,7 @@ function parseArgs(argv) {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--help') usage();
+    if (a === '--conv') { o.conv = true; continue; }
     if (i + 1 >= argv.length) usage(`unknown option or missing value: '${a}'`);
     const v = argv[++i];
     if (a === '--build') o.build = v;
@@ -86,10 +91,14 @@ function parseArgs(argv) {
     else if (a === '--bits') [o.bits] = ints(a, v, 1, 8);
     else usage(`unknown option '${a}'`);
   }
+  const names = o.conv ? CONV_LAYERS : [...LAYERS, 'tiny'];
+  if (o.layers === null) o.layers = o.conv ? CONV_LAYERS : LAYERS;
   if (o.layers.length === 0) usage("--layers '': no layer named");
   for (const l of o.layers)
-    if (!LAYERS.includes(l) && l !== 'tiny')
-      usage(`--layers: no layer '${l}' (expected ${LAYERS.join(', ')} or tiny)`);
+    if (!names.includes(l)) usage(`--layers: no layer '${l}' (expected one of ${names.join(', ')})`);
+  if (o.batches === null) o.batches = o.conv ? [1] : [1, 16];
+  if (o.conv && o.batches.some((b) => b !== 1)) usage('--conv: the convolution table is batch 1 only');
+  if (o.conv && o.bits !== null) usage('--bits sets the fc table\'s codes; the --conv table has its own');
   if (o.ort === null) o.ort = path.join(o.build, 'bench-npm', 'node_modules');
   return o;
 }
@@ -128,14 +137,17 @@ function readFloats(file, Type) {
 }
 
 // The engine's medians, (B, T) -> us, from eie-bench's table rows.
+// The conv table's rows have no batch column (batch 1): layer T cpu ...
 function engineTimes(bench, layer, o, bits) {
-  const out = eieBench(bench, ['--layers', layer, '--batches', o.batches.join(','),
-                               '--threads', o.threads.join(','), '--reps', String(o.reps),
-                               '--methods', 'cpu', ...bits]);
+  const out = eieBench(bench, [...(o.conv ? ['--conv'] : ['--batches', o.batches.join(',')]),
+                               '--layers', layer, '--threads', o.threads.join(','),
+                               '--reps', String(o.reps), '--methods', 'cpu', ...bits]);
   const t = new Map();
   for (const line of out.split('\n')) {
     const f = line.trim().split(/\s+/);
-    if (f[0] === layer && f.length > 3) t.set(`${f[1]}/${f[2]}`, Number(f[3]));
+    if (f[0] !== layer || f.length < 4) continue;
+    if (o.conv) t.set(`1/${f[1]}`, Number(f[2]));
+    else t.set(`${f[1]}/${f[2]}`, Number(f[3]));
   }
   for (const B of o.batches)
     for (const T of o.threads)
@@ -175,25 +187,33 @@ const rows = [];
 
 // Exports layer, opens a session a thread count, checks every batch
 // against the reference: the sessions and each (B, T)'s inputs.
-async function prepare(layer) {
-    eieBench(bench, ['--export', tmp, '--layers', layer, ...bits]);
+// A sample's shape is the model input's past its first (batch) dimension;
+// the files hold `n` samples, the reference n outputs then their bounds.
+async function prepare(layer, conv) {
+    eieBench(bench, [...(conv ? ['--conv'] : []), '--export', tmp, '--layers', layer, ...bits]);
     const x = readFloats(path.join(tmp, `${layer}.x.f32`), Float32Array);
     const ref = readFloats(path.join(tmp, `${layer}.ref.f64`), Float64Array);
-    const C = x.length / 16, R = ref.length / 32;
     const sessions = new Map();
     for (const T of o.threads)
       sessions.set(T, await ort.InferenceSession.create(path.join(tmp, `${layer}.onnx`), {
         executionProviders: ['cpu'], intraOpNumThreads: T, interOpNumThreads: 1,
         executionMode: 'sequential', graphOptimizationLevel: 'all' }));
     fs.rmSync(path.join(tmp, `${layer}.onnx`)); // VGG-6's is 411 MB
+    const s0 = sessions.values().next().value;
+    const dims = s0.inputMetadata[0].shape.slice(1);
+    const C = dims.reduce((a, b) => a * b, 1), n = x.length / C, R = ref.length / 2 / n;
+    if (!Number.isInteger(n) || !Number.isInteger(R) || dims.some((d) => !(d > 0)))
+      fail(`${layer}: input shape ${JSON.stringify(s0.inputMetadata[0].shape)} does not fit ` +
+           `${x.length} inputs and ${ref.length / 2} reference outputs`);
     const feeds = new Map();
     for (const B of o.batches)
       for (const [T, s] of sessions) {
-        const f = { [s.inputNames[0]]: new ort.Tensor('float32', x.subarray(0, B * C), [B, C]) };
+        if (B > n) fail(`${layer}: batch ${B}, but eie-bench exported ${n} samples`);
+        const f = { [s.inputNames[0]]: new ort.Tensor('float32', x.subarray(0, B * C), [B, ...dims]) };
         const y = (await s.run(f))[s.outputNames[0]].data;
         let bad = 0, worst = 0, worstRatio = 0;
         for (let i = 0; i < B * R; i++) {
-          const e = Math.abs(y[i] - ref[i]), tol = ref[16 * R + i];
+          const e = Math.abs(y[i] - ref[i]), tol = ref[n * R + i];
           if (!(e <= tol)) {
             bad++;
             if (!(e / tol <= worstRatio)) { worstRatio = e / tol; worst = i; }
@@ -202,7 +222,7 @@ async function prepare(layer) {
         if (bad > 0)
           fail(`${layer} batch ${B}, ${T} thread(s): onnxruntime disagrees with the float64 ` +
                `reference at ${bad} of ${B * R} outputs; worst: input ${Math.floor(worst / R)} ` +
-               `row ${worst % R}: ${y[worst]}, reference ${ref[worst]}, bound ${ref[16 * R + worst]}`, 3);
+               `output ${worst % R}: ${y[worst]}, reference ${ref[worst]}, bound ${ref[n * R + worst]}`, 3);
         feeds.set(`${B}/${T}`, f);
       }
     return { sessions, feeds };
@@ -217,7 +237,7 @@ try {
   const tinyFeeds = { [tiny.inputNames[0]]: new ort.Tensor('float32', tinyX.subarray(0, tinyX.length / 16),
                                                            [1, tinyX.length / 16]) };
   for (const layer of o.layers) {
-    const { sessions, feeds } = await prepare(layer);
+    const { sessions, feeds } = await prepare(layer, o.conv);
     const cpu = new Map(), peer = new Map(), floors = [];
     for (let r = 0; r < o.rounds; r++) {
       floors.push(await ortTime(tiny, tinyFeeds, o.reps));
