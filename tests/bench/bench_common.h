@@ -63,7 +63,7 @@ int bench_listed(const char *list, const char *name);
  * (NULL-terminated), else 0. */
 int bench_check_list(const char *opt, const char *list, const char *const *names);
 
-/* --export (eie_bench.c): writes dir/name.onnx (model as ONNX),
+/* --export (eie_bench.c, conv_bench.c): writes dir/name.onnx (model as ONNX),
  * dir/name.x.f32 (nx floats of x) and dir/name.ref.f64 (ny doubles of ref,
  * then ny of tol); 0, or -1 with the path and the reason on stderr. */
 struct eie_model;

@@ -276,14 +276,14 @@ int conv_bench_main(const conv_bench_opts_t *o)
         fprintf(stderr, "eie-bench: cannot start the baselines' threads\n");
         return 1;
     }
-    if (o->export_dir == NULL)
+    if (o->export_dir == NULL) {
         printf("batch 1, reps %d, medians in us; blas = im2col + sgemm per group; sparse/blas = "
                "sparse time / best OpenBLAS time\n",
                o->reps);
-    if (o->export_dir == NULL)
         printf("%-9s %1s %9s %9s %-7s %9s %9s %-8s %11s %9s %9s %5s %5s\n", "layer", "T", "cpu",
                "sparse", "sp-kind", "blas", "blas-f", "f-core", "sparse/blas", "cpu/sp", "MMACs",
                "wdens", "adens");
+    }
     uint64_t seed = 4242;
     for (size_t li = 0; li < N_SHAPES; li++) {
         const bl_conv_shape_t *s = &shapes[li];

@@ -448,14 +448,19 @@ int main(int argc, char **argv)
     opts_t o;
     if (parse_opts(argc, argv, &o) < 0)
         return 2;
-    bench_print_machine();
-    printf("baselines: %s, compiled %s\n", bl_isa(), bl_cflags());
-    print_engine();
     bench_blas_t blas[1 + MAX_FORCED];
-    int n_blas;
-    if (load_blas(&o, blas, &n_blas) < 0)
-        return 1;
-    if (o.cold) {
+    int n_blas = 0;
+    /* --export times nothing: no probes, no OpenBLAS */
+    if (o.export_dir == NULL) {
+        bench_print_machine();
+        printf("baselines: %s, compiled %s\n", bl_isa(), bl_cflags());
+        print_engine();
+        if (load_blas(&o, blas, &n_blas) < 0)
+            return 1;
+    }
+    if (o.export_dir != NULL) {
+        printf("export: into %s\n", o.export_dir);
+    } else if (o.cold) {
         if (bench_flush_init((size_t)o.flush_mb << 20) != 0) {
             fprintf(stderr, "eie-bench: no memory or threads for the cache flush\n");
             return 1;
@@ -479,7 +484,8 @@ int main(int argc, char **argv)
                                 .blas = blas,
                                 .n_blas = n_blas};
         int rc = conv_bench_main(&co);
-        bench_print_load("at the end");
+        if (o.export_dir == NULL)
+            bench_print_load("at the end");
         bench_flush_free();
         return rc;
     }
@@ -514,16 +520,16 @@ int main(int argc, char **argv)
         return 1;
     }
     printf("codes: %d bits (the float methods use the same decoded weights)\n", o.bits);
-    if (o.export_dir == NULL)
+    if (o.export_dir == NULL) {
         printf("reps %d; medians in us; cpu/best = cpu time / best float sparse time (below 1: "
                "cpu faster); blas/cpu = best OpenBLAS time / cpu time; blas-f shown where faster "
                "than blas; B/nz = bytes per nonzero; cyc/nz (one thread) = median time x the "
                "clock above / the layer's nonzeros, cycles a nonzero for the whole batch\n",
                o.reps);
-    if (o.export_dir == NULL)
         printf("%-8s %2s %1s %9s %9s %9s %9s %9s %-5s %9s %9s %-8s %8s %8s %6s %6s\n", "layer", "B",
                "T", "cpu", "csc", "csc-s", "csr", "csr-g", "best", "blas", "blas-f", "f-core",
                "cpu/best", "blas/cpu", "B/nz", "csc");
+    }
     row_t *rows = calloc(N_LAYERS * 8 * 2, sizeof *rows);
     size_t n_rows = 0;
     int status = 0;
@@ -562,8 +568,8 @@ int main(int argc, char **argv)
             return 1;
         }
         if (o.export_dir != NULL) {
-            int rc = bench_export_layer(o.export_dir, L->name, m, x, 16 * (size_t)C, ref.y,
-                                        ref.tol, 16 * (size_t)R);
+            int rc = bench_export_layer(o.export_dir, L->name, m, x, 16 * (size_t)C, ref.y, ref.tol,
+                                        16 * (size_t)R);
             free_layer(&ref, w, x, y, m);
             if (rc != 0) {
                 free(rows);
