@@ -132,8 +132,8 @@ function eieBench(bench, args) {
 }
 
 function readFloats(file, Type) {
-  const b = fs.readFileSync(file);
-  return new Type(b.buffer, b.byteOffset, b.length / Type.BYTES_PER_ELEMENT);
+  // a copy: a small file's Buffer may sit at any offset of a shared pool
+  return new Type(new Uint8Array(fs.readFileSync(file)).buffer);
 }
 
 // The engine's medians, (B, T) -> us, from eie-bench's table rows.
@@ -185,59 +185,56 @@ console.log(`reps ${o.reps}, rounds ${o.rounds}; medians in us, a whole call eac
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'eie-ort-peer-'));
 const rows = [];
 
-// Exports layer, opens a session a thread count, checks every batch
-// against the reference: the sessions and each (B, T)'s inputs.
-// A sample's shape is the model input's past its first (batch) dimension;
-// the files hold `n` samples, the reference n outputs then their bounds.
-async function prepare(layer, conv) {
-    eieBench(bench, [...(conv ? ['--conv'] : []), '--export', tmp, '--layers', layer, ...bits]);
-    const x = readFloats(path.join(tmp, `${layer}.x.f32`), Float32Array);
-    const ref = readFloats(path.join(tmp, `${layer}.ref.f64`), Float64Array);
-    const sessions = new Map();
-    for (const T of o.threads)
-      sessions.set(T, await ort.InferenceSession.create(path.join(tmp, `${layer}.onnx`), {
-        executionProviders: ['cpu'], intraOpNumThreads: T, interOpNumThreads: 1,
-        executionMode: 'sequential', graphOptimizationLevel: 'all' }));
-    fs.rmSync(path.join(tmp, `${layer}.onnx`)); // VGG-6's is 411 MB
-    const s0 = sessions.values().next().value;
-    const dims = s0.inputMetadata[0].shape.slice(1);
-    const C = dims.reduce((a, b) => a * b, 1), n = x.length / C, R = ref.length / 2 / n;
-    if (!Number.isInteger(n) || !Number.isInteger(R) || dims.some((d) => !(d > 0)))
-      fail(`${layer}: input shape ${JSON.stringify(s0.inputMetadata[0].shape)} does not fit ` +
-           `${x.length} inputs and ${ref.length / 2} reference outputs`);
-    const feeds = new Map();
-    for (const B of o.batches)
-      for (const [T, s] of sessions) {
-        if (B > n) fail(`${layer}: batch ${B}, but eie-bench exported ${n} samples`);
-        const f = { [s.inputNames[0]]: new ort.Tensor('float32', x.subarray(0, B * C), [B, ...dims]) };
-        const y = (await s.run(f))[s.outputNames[0]].data;
-        let bad = 0, worst = 0, worstRatio = 0;
-        for (let i = 0; i < B * R; i++) {
-          const e = Math.abs(y[i] - ref[i]), tol = ref[n * R + i];
-          if (!(e <= tol)) {
-            bad++;
-            if (!(e / tol <= worstRatio)) { worstRatio = e / tol; worst = i; }
-          }
+// Exports layer, opens a session a thread count of threads, checks every
+// batch of batches against the reference: the sessions and each (B, T)'s
+// inputs. A sample's shape is the model input's past its first (batch)
+// dimension; the files hold n samples, the reference n outputs then their
+// bounds.
+async function prepare(layer, conv, threads, batches) {
+  eieBench(bench, [...(conv ? ['--conv'] : []), '--export', tmp, '--layers', layer, ...bits]);
+  const x = readFloats(path.join(tmp, `${layer}.x.f32`), Float32Array);
+  const ref = readFloats(path.join(tmp, `${layer}.ref.f64`), Float64Array);
+  const sessions = new Map();
+  for (const T of threads)
+    sessions.set(T, await ort.InferenceSession.create(path.join(tmp, `${layer}.onnx`), {
+      executionProviders: ['cpu'], intraOpNumThreads: T, interOpNumThreads: 1,
+      executionMode: 'sequential', graphOptimizationLevel: 'all' }));
+  fs.rmSync(path.join(tmp, `${layer}.onnx`)); // VGG-6's is 411 MB
+  const s0 = sessions.values().next().value;
+  const dims = s0.inputMetadata[0].shape.slice(1);
+  const C = dims.reduce((a, b) => a * b, 1), n = x.length / C, R = ref.length / 2 / n;
+  if (!Number.isInteger(n) || !Number.isInteger(R) || dims.some((d) => !(d > 0)))
+    fail(`${layer}: input shape ${JSON.stringify(s0.inputMetadata[0].shape)} does not fit ` +
+         `${x.length} inputs and ${ref.length / 2} reference outputs`);
+  const feeds = new Map();
+  for (const B of batches)
+    for (const [T, s] of sessions) {
+      if (B > n) fail(`${layer}: batch ${B}, but eie-bench exported ${n} samples`);
+      const f = { [s.inputNames[0]]: new ort.Tensor('float32', x.subarray(0, B * C), [B, ...dims]) };
+      const y = (await s.run(f))[s.outputNames[0]].data;
+      let bad = 0, worst = 0, worstRatio = 0;
+      for (let i = 0; i < B * R; i++) {
+        const e = Math.abs(y[i] - ref[i]), tol = ref[n * R + i];
+        if (!(e <= tol)) {
+          bad++;
+          if (!(e / tol <= worstRatio)) { worstRatio = e / tol; worst = i; }
         }
-        if (bad > 0)
-          fail(`${layer} batch ${B}, ${T} thread(s): onnxruntime disagrees with the float64 ` +
-               `reference at ${bad} of ${B * R} outputs; worst: input ${Math.floor(worst / R)} ` +
-               `output ${worst % R}: ${y[worst]}, reference ${ref[worst]}, bound ${ref[n * R + worst]}`, 3);
-        feeds.set(`${B}/${T}`, f);
       }
-    return { sessions, feeds };
+      if (bad > 0)
+        fail(`${layer} batch ${B}, ${T} thread(s): onnxruntime disagrees with the float64 ` +
+             `reference at ${bad} of ${B * R} outputs; worst: input ${Math.floor(worst / R)} ` +
+             `output ${worst % R}: ${y[worst]}, reference ${ref[worst]}, bound ${ref[n * R + worst]}`, 3);
+      feeds.set(`${B}/${T}`, f);
+    }
+  return { sessions, feeds };
 }
 
 try {
-  const tiny = await ort.InferenceSession.create(
-      (eieBench(bench, ['--export', tmp, '--layers', 'tiny']), path.join(tmp, 'tiny.onnx')),
-      { executionProviders: ['cpu'], intraOpNumThreads: 1, interOpNumThreads: 1,
-        executionMode: 'sequential', graphOptimizationLevel: 'all' });
-  const tinyX = readFloats(path.join(tmp, 'tiny.x.f32'), Float32Array);
-  const tinyFeeds = { [tiny.inputNames[0]]: new ort.Tensor('float32', tinyX.subarray(0, tinyX.length / 16),
-                                                           [1, tinyX.length / 16]) };
+  // the per-call floor: the fc table's tiny layer, batch 1, one thread
+  const floorRun = await prepare('tiny', false, [1], [1]);
+  const tiny = floorRun.sessions.get(1), tinyFeeds = floorRun.feeds.get('1/1');
   for (const layer of o.layers) {
-    const { sessions, feeds } = await prepare(layer, o.conv);
+    const { sessions, feeds } = await prepare(layer, o.conv, o.threads, o.batches);
     const cpu = new Map(), peer = new Map(), floors = [];
     for (let r = 0; r < o.rounds; r++) {
       floors.push(await ortTime(tiny, tinyFeeds, o.reps));
