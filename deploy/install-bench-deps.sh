@@ -3,8 +3,8 @@
 # needs beyond deploy/install-deps.sh: Node.js and npm from Debian 12
 # packages where no `node` or `npm` is on the PATH (install-deps.sh
 # --node), then onnxruntime-node from the npm registry into
-# BUILD/bench-npm (BUILD: the first argument, default build). Not part of the build or the tests: a benchmark run by
-# hand. --ignore-scripts: the package's install script fetches GPU
+# BUILD/bench-npm (BUILD: the first argument, default build). Not part of
+# the build or the tests: a benchmark run by hand. --ignore-scripts: the package's install script fetches GPU
 # binaries from elsewhere; its CPU library ships in the package itself.
 # Idempotent: safe to run again; fails loudly on any error.
 set -eu
