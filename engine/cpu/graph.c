@@ -45,6 +45,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "act.h"
 #include "backend.h"
@@ -238,9 +239,20 @@ static eie_status_t prep_sparse(eie_cpu_graph_t *g, gnode_t *nd, const eie_fc_t 
     return EIE_STATUS_OK;
 }
 
-/* The phased input one span of a direct conv's rows reads at a block:
- * half an L1 data cache (48 KiB on Zen 5, 32-48 KiB on recent Intel). */
-#define SPAN_BYTES (16u << 10)
+/* The phased input one span of a direct conv's rows reads at a block: two
+ * thirds of the L1 data cache (32 KiB of Zen 5's 48), 32 KiB where its
+ * size is not known, between 16 and 64 KiB. eie-bench --conv on Zen 5,
+ * one thread, us, two runs each: Alex-c3 16 KiB 1366-1370, 32 KiB
+ * 1156-1263, 40 KiB 1159-1210, 64 KiB 1224-1262; Alex-c5 713-717,
+ * 643-687, 648-655, 676-680. Spans change no bit (kernels.h). */
+static uint64_t span_bytes(void)
+{
+    long l1 = sysconf(_SC_LEVEL1_DCACHE_SIZE);
+    uint64_t b = l1 > 0 ? (uint64_t)l1 / 3 * 2 : UINT64_C(32) << 10;
+    return b < (UINT64_C(16) << 10)   ? UINT64_C(16) << 10
+           : b > (UINT64_C(64) << 10) ? UINT64_C(64) << 10
+                                      : b;
+}
 /* Floats a phased input may be read past its end (conv_phases). */
 #define XQ_SLACK(Wq) ((size_t)(Wq) + 2 * EIE_CONV_LANES)
 
@@ -300,12 +312,13 @@ static eie_status_t conv_direct_prep(gnode_t *nd, const eie_shape_t *xs, unsigne
     uint32_t Cg = (uint32_t)(C / nd->groups), khw = c->kernel_h * c->kernel_w;
     /* Input channels a span: as many as keep the phased input one block
      * reads (every copy and phase, the block's rows of Wq and the kernel's
-     * extent below them) within SPAN_BYTES. */
+     * extent below them) within span_bytes(). */
     uint64_t rows_read = (EIE_CONV_LANES + Wq - 1) / Wq + 1 +
                          (uint64_t)(c->kernel_h - 1) * c->dilation_h / c->stride_h;
     uint64_t ch_bytes =
         copies * c->stride_h * c->stride_w * rows_read * Wq * sizeof(float);
-    uint32_t span_ch = ch_bytes >= SPAN_BYTES ? 1 : (uint32_t)(SPAN_BYTES / ch_bytes);
+    uint64_t span = span_bytes();
+    uint32_t span_ch = ch_bytes >= span ? 1 : (uint32_t)(span / ch_bytes);
     nd->n_spans = (Cg + span_ch - 1) / span_ch;
     if ((nd->span = calloc((size_t)nd->groups * n_pes, sizeof *nd->span)) == NULL)
         return eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory");
@@ -1029,7 +1042,8 @@ static void conv_direct_block(eie_cpu_graph_t *g, const conv_pass_t *cp, uint32_
         eie_conv_rows_t R = {.ent = L->rentw,
                              .beg = sp + (size_t)t * L->n_rows + r0,
                              .end = sp + (size_t)(t + 1) * L->n_rows + r0,
-                             .n_rows = n_rows};
+                             .n_rows = n_rows,
+                             .n_codes = L->n_codes};
         sc->entries +=
             g->k->rows_conv(&R, nd->sh[q].codebook, g->xq + p0, sc->acc, t > 0, lanes);
     }

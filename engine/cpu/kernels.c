@@ -949,7 +949,31 @@ DEFINE_BATCH_VEC(spmv_wide_vec, uint32_t, 8, 255)
     for (int i_ = 0; i_ < (NV); i_++)                                                              \
         memcpy(acc + ((size_t)(r) * (NV) + i_) * (sizeof(V) / sizeof(float)), &(s)[i_], sizeof(V))
 
+/* The lock step's first entries two at a time, a row's two 32-bit
+ * entries one load (PAIRS: LOCK_PAIRS, the AVX-512 conv form), or none
+ * (NO_PAIRS); from entry q0 on, one at a time. The same entries in the
+ * same order: the same bits. */
+#define NO_PAIRS(STEP, V, NV) (void)0
+#define LOCK_PAIRS(STEP, V, NV)                                                                    \
+    _Pragma("GCC unroll 2") for (; q0 + 2 <= m; q0 += 2)                                           \
+    {                                                                                              \
+        uint64_t v0_, v1_, v2_, v3_;                                                               \
+        memcpy(&v0_, e0 + q0, 8);                                                                  \
+        memcpy(&v1_, e1 + q0, 8);                                                                  \
+        memcpy(&v2_, e2 + q0, 8);                                                                  \
+        memcpy(&v3_, e3 + q0, 8);                                                                  \
+        STEP(V, NV, s0, (uint32_t)v0_);                                                            \
+        STEP(V, NV, s1, (uint32_t)v1_);                                                            \
+        STEP(V, NV, s2, (uint32_t)v2_);                                                            \
+        STEP(V, NV, s3, (uint32_t)v3_);                                                            \
+        STEP(V, NV, s0, (uint32_t)(v0_ >> 32));                                                    \
+        STEP(V, NV, s1, (uint32_t)(v1_ >> 32));                                                    \
+        STEP(V, NV, s2, (uint32_t)(v2_ >> 32));                                                    \
+        STEP(V, NV, s3, (uint32_t)(v3_ >> 32));                                                    \
+    }
 #define ROWS_SPAN_BODY(ETYPE, STEP, V, NV, LOCK4)                                                  \
+    ROWS_SPAN_BODY_P(ETYPE, STEP, V, NV, LOCK4, NO_PAIRS)
+#define ROWS_SPAN_BODY_P(ETYPE, STEP, V, NV, LOCK4, PAIRS)                                         \
     do {                                                                                           \
         uint32_t r = 0;                                                                            \
         for (; (LOCK4) && r + 4 <= nr; r += 4) {                                                   \
@@ -965,7 +989,9 @@ DEFINE_BATCH_VEC(spmv_wide_vec, uint32_t, 8, 255)
             ROW_SUMS_LOAD(V, NV, s1, r + 1);                                                       \
             ROW_SUMS_LOAD(V, NV, s2, r + 2);                                                       \
             ROW_SUMS_LOAD(V, NV, s3, r + 3);                                                       \
-            _Pragma("GCC unroll 4") for (size_t q = 0; q < m; q++) {                               \
+            size_t q0 = 0;                                                                         \
+            PAIRS(STEP, V, NV);                                                                    \
+            _Pragma("GCC unroll 4") for (size_t q = q0; q < m; q++) {                              \
                 STEP(V, NV, s0, e0[q]);                                                            \
                 STEP(V, NV, s1, e1[q]);                                                            \
                 STEP(V, NV, s2, e2[q]);                                                            \
@@ -1027,11 +1053,11 @@ DEFINE_BATCH_VEC(spmv_wide_vec, uint32_t, 8, 255)
     }
 /* clang-format on */
 
-#define ROWS_CONV_BODY(V, NV, LOCK4)                                                               \
+#define ROWS_CONV_BODY(STEP, V, NV, LOCK4, PAIRS)                                                  \
     const uint32_t *ent = R->ent, *beg = R->beg, *end = R->end;                                    \
     const uint32_t nr = R->n_rows;                                                                 \
     uint64_t walked = 0;                                                                           \
-    ROWS_SPAN_BODY(uint32_t, CONV_ROW_STEP, V, NV, LOCK4);                                         \
+    ROWS_SPAN_BODY_P(uint32_t, STEP, V, NV, LOCK4, PAIRS);                                         \
     return walked;
 
 DEFINE_ROWS_BATCH_VEC(vf2, 1)
@@ -1040,7 +1066,7 @@ DEFINE_ROWS_BATCH_VEC(vf8, 1)
 DEFINE_ROWS_BATCH_VEC(vf8, 2)
 DEFINE_ROWS_BATCH_VEC(vf16, 1)
 
-#define DEFINE_ROWS_BATCH(SUFFIX, ATTR, LOCK4, V, B2, B4, B8, B16)                                         \
+#define DEFINE_ROWS_BATCH(SUFFIX, ATTR, LOCK4, PAIRS, V, B2, B4, B8, B16)                          \
     ATTR static uint64_t rows_batch_##SUFFIX(const eie_pe_layer_t *L, const float *cb,             \
                                              const float *in, size_t B, float *acc)                \
     {                                                                                              \
@@ -1055,12 +1081,12 @@ DEFINE_ROWS_BATCH_VEC(vf16, 1)
     ATTR static uint64_t rows_conv32_##SUFFIX(const eie_conv_rows_t *R, const float *cb,           \
                                               const float *in, float *acc, int add)                \
     {                                                                                              \
-        ROWS_CONV_BODY(V, (int)(32 / (sizeof(V) / sizeof(float))), LOCK4)                          \
+        ROWS_CONV_BODY(CONV_ROW_STEP, V, (int)(32 / (sizeof(V) / sizeof(float))), LOCK4, PAIRS)    \
     }                                                                                              \
     ATTR static uint64_t rows_conv64_##SUFFIX(const eie_conv_rows_t *R, const float *cb,           \
                                               const float *in, float *acc, int add)                \
     {                                                                                              \
-        ROWS_CONV_BODY(V, (int)(64 / (sizeof(V) / sizeof(float))), LOCK4)                          \
+        ROWS_CONV_BODY(CONV_ROW_STEP, V, (int)(64 / (sizeof(V) / sizeof(float))), LOCK4, PAIRS)    \
     }                                                                                              \
     ATTR static uint64_t rows_conv_##SUFFIX(const eie_conv_rows_t *R, const float *cb,             \
                                             const float *in, float *acc, int add, unsigned lanes)  \
@@ -1348,8 +1374,8 @@ spmv_narrow5_b1_avx2(const eie_pe_layer_t *L, const float *cb, const uint32_t *a
 
 DEFINE_KERNELS(avx2, AVX2_BMI, spmv_narrow_b1_avx2, spmv_narrow5_b1_avx2, spmv_wide_b1_avx2,
                spmv_narrow_vec, spmv_narrow5_vec, spmv_wide_vec)
-DEFINE_ROWS_BATCH(avx2, AVX2_BMI, 0, vf8, rows_batch_vf2x1, rows_batch_vf4x1, rows_batch_vf8x1,
-                  rows_batch_vf8x2)
+DEFINE_ROWS_BATCH(avx2, AVX2_BMI, 0, NO_PAIRS, vf8, rows_batch_vf2x1, rows_batch_vf4x1,
+                  rows_batch_vf8x1, rows_batch_vf8x2)
 /* clang-format on */
 
 AVX2_BMI static void transpose16_avx2(const float *const *rows, size_t n, size_t B, float *out,
@@ -1670,8 +1696,59 @@ static int supported_avx512(void)
 
 DEFINE_KERNELS(avx512, AVX512, spmv_narrow_b1_avx512, spmv_narrow5_b1_avx512, spmv_wide_b1_avx512,
                spmv_narrow_vec, spmv_narrow5_vec, spmv_wide_vec)
-DEFINE_ROWS_BATCH(avx512, AVX512, 1, vf16, rows_batch_vf2_avx512, rows_batch_vf4_avx512,
-                  rows_batch_vf8_avx512, rows_batch_vf16_avx512)
+DEFINE_ROWS_BATCH(avx512, AVX512, 1, LOCK_PAIRS, vf16, rows_batch_vf2_avx512,
+                  rows_batch_vf4_avx512, rows_batch_vf8_avx512, rows_batch_vf16_avx512)
+
+/* The conv form with the codebook in registers (up to 32 codes): an
+ * entry's weight is a permute of the book by the entry itself (its low
+ * bits are the code), not a load, and a row's entries are read two to a
+ * 64-bit load (LOCK_PAIRS). Loads bound the conv form: on Zen 5 about two
+ * a cycle of any width (4 zmm loads of activations and one scalar an
+ * entry, adds only: 3.0 cycles), and an entry took six (its word, its
+ * weight, four vectors of 16 lanes); now 4.5. The loop alone, activations
+ * in L1 (four rows of 40 entries in lock step): 3.75-3.85 -> 2.94-3.01
+ * cycles an entry at 64 lanes; weight by permute alone 3.26-3.36, pairs
+ * alone 3.38-3.51. An Alex-c3-sized PE's rows (80 rows in spans of 12
+ * input channels, kernel alone): 3.56-4.1 -> 3.35-3.4. */
+#define CONV_STEP_BOOK(V, NV, s, w)                                                                \
+    do {                                                                                           \
+        uint32_t w_ = (w);                                                                         \
+        ROW_MADD(V, NV, s, (V)_mm512_permutexvar_ps(_mm512_set1_epi32((int)w_), book),             \
+                 in + (w_ >> 8));                                                                  \
+    } while (0)
+#define CONV_STEP_BOOK5(V, NV, s, w)                                                               \
+    do {                                                                                           \
+        uint32_t w_ = (w);                                                                         \
+        ROW_MADD(V, NV, s, (V)_mm512_permutex2var_ps(book, _mm512_set1_epi32((int)w_), book_hi),   \
+                 in + (w_ >> 8));                                                                  \
+    } while (0)
+#define DEFINE_CONV_BOOK_AVX512(LANES)                                                             \
+    AVX512 static uint64_t rows_conv##LANES##_book_avx512(                                         \
+        const eie_conv_rows_t *R, const float *cb, const float *in, float *acc, int add)           \
+    {                                                                                              \
+        const __m512 book = _mm512_loadu_ps(cb);                                                   \
+        ROWS_CONV_BODY(CONV_STEP_BOOK, vf16, (LANES) / 16, 1, LOCK_PAIRS)                          \
+    }                                                                                              \
+    AVX512 static uint64_t rows_conv##LANES##_book5_avx512(                                        \
+        const eie_conv_rows_t *R, const float *cb, const float *in, float *acc, int add)           \
+    {                                                                                              \
+        const __m512 book = _mm512_loadu_ps(cb), book_hi = _mm512_loadu_ps(cb + 16);               \
+        ROWS_CONV_BODY(CONV_STEP_BOOK5, vf16, (LANES) / 16, 1, LOCK_PAIRS)                         \
+    }
+DEFINE_CONV_BOOK_AVX512(32)
+DEFINE_CONV_BOOK_AVX512(64)
+
+AVX512 static uint64_t rows_conv_book_avx512(const eie_conv_rows_t *R, const float *cb,
+                                             const float *in, float *acc, int add, unsigned lanes)
+{
+    if (R->n_codes != 0 && R->n_codes <= 16)
+        return lanes == 64 ? rows_conv64_book_avx512(R, cb, in, acc, add)
+                           : rows_conv32_book_avx512(R, cb, in, acc, add);
+    if (R->n_codes != 0 && R->n_codes <= 32)
+        return lanes == 64 ? rows_conv64_book5_avx512(R, cb, in, acc, add)
+                           : rows_conv32_book5_avx512(R, cb, in, acc, add);
+    return rows_conv_avx512(R, cb, in, acc, add, lanes);
+}
 
 /* A 16 x 16 transpose in registers: pairs of rows interleaved (unpack),
  * then quads (shuffle), then 128-bit lanes twice; rows past n read as
@@ -1791,7 +1868,7 @@ const eie_cpu_kernel_t eie_cpu_kernels[] = {
      .active = active_avx512,
      .rows_b1 = rows_b1_avx512,
      .rows_batch = rows_batch_avx512,
-     .rows_conv = rows_conv_avx512,
+     .rows_conv = rows_conv_book_avx512,
      .conv_out = conv_out_avx512,
      .transpose16 = transpose16_avx512,
      .lstm_cells = lstm_cells_avx512,

@@ -131,6 +131,7 @@ typedef struct eie_conv_rows {
     const uint32_t *ent;
     const uint32_t *beg, *end; /* row r: ent[beg[r]] .. ent[end[r] - 1] */
     uint32_t n_rows;
+    uint32_t n_codes; /* every entry's code is below it (0: not known) */
 } eie_conv_rows_t;
 typedef uint64_t (*eie_rows_conv_fn)(const eie_conv_rows_t *R, const float *codebook,
                                      const float *in, float *acc, int add, unsigned lanes);

@@ -35,7 +35,9 @@ Test(layout, rows_interleave_over_pes_and_local_fillers_are_counted)
 /* The conv form of every PE of cf at 32 and 64 lanes, made from its row
  * form with offset = col * lanes, on xt ([col][16]) widened to that many
  * lanes (lane b repeats lane b mod 16): every lane is the column form's
- * bits y (batch-major, R rows). */
+ * bits y (batch-major, R rows). With the layer's code count (the AVX-512
+ * variant holds books of up to 16 or 32 codes in registers) and with none
+ * given (the codebook read from memory). */
 static void check_conv_form(const eie_cpu_kernel_t *k, const eie_cpu_fc_t *cf, unsigned n,
                             const float *xt, const float *y, uint32_t R)
 {
@@ -62,14 +64,15 @@ static void check_conv_form(const eie_cpu_kernel_t *k, const eie_cpu_fc_t *cf, u
             uint32_t *mid = malloc(((size_t)L.n_rows + 1) * sizeof *mid);
             for (uint32_t r = 0; r < L.n_rows; r++)
                 mid[r] = L.rptr[r] + (L.rptr[r + 1] - L.rptr[r]) / 2;
-            for (int split = 0; split < 2; split++) {
-                eie_conv_rows_t whole = {o, L.rptr, L.rptr + 1, L.n_rows};
-                eie_conv_rows_t none = {o, L.rptr, L.rptr, L.n_rows};
-                eie_conv_rows_t first = {o, L.rptr, mid, L.n_rows};
-                eie_conv_rows_t second = {o, mid, L.rptr + 1, L.n_rows};
+            for (int split = 0; split < 4; split++) {
+                uint32_t nc = split < 2 ? L.n_codes : 0;
+                eie_conv_rows_t whole = {o, L.rptr, L.rptr + 1, L.n_rows, nc};
+                eie_conv_rows_t none = {o, L.rptr, L.rptr, L.n_rows, nc};
+                eie_conv_rows_t first = {o, L.rptr, mid, L.n_rows, nc};
+                eie_conv_rows_t second = {o, mid, L.rptr + 1, L.n_rows, nc};
                 const float *cb = cf->codebook;
                 uint64_t walked;
-                if (split) {
+                if (split & 1) {
                     memset(acc, 0x7f, (size_t)L.n_rows * lanes * sizeof(float));
                     walked = k->rows_conv(&none, cb, xw, acc, 0, lanes);
                     walked += k->rows_conv(&first, cb, xw, acc, 1, lanes);
@@ -82,10 +85,10 @@ static void check_conv_form(const eie_cpu_kernel_t *k, const eie_cpu_fc_t *cf, u
                     for (size_t b = 0; b < lanes; b++) {
                         float want = y[(b % 16) * R + r * n + p], got = acc[r * lanes + b];
                         cr_assert(memcmp(&want, &got, sizeof got) == 0,
-                                  "kernel %s conv form, %u lanes, pes %u%s: row %u lane %zu is "
-                                  "%a, the column form %a",
-                                  k->name, lanes, n, split ? " in spans" : "", r * n + p, b, got,
-                                  want);
+                                  "kernel %s conv form, %u lanes, pes %u, codes %u%s: row %u "
+                                  "lane %zu is %a, the column form %a",
+                                  k->name, lanes, n, nc, split & 1 ? " in spans" : "", r * n + p, b,
+                                  got, want);
                     }
             }
             free(mid);
