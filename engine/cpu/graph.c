@@ -86,6 +86,9 @@ typedef struct gnode {
     uint32_t Hq, Wq;    /* a phase image (Wq a multiple of 16) */
     uint32_t n_copies;  /* of the phased input, copy s shifted by s floats */
     size_t copy_floats; /* each copy's floats, a multiple of 16 */
+    size_t phased;      /* floats of all copies */
+    bool own_xq;        /* on several threads each PE phases the whole input into
+                           a copy of its own (conv_phases) */
     uint32_t n_spans;   /* spans of input channels a row is walked in (conv_direct_prep) */
     uint32_t **span;    /* per group q and slot v: span t of row r starts at
                            span[q * n + v][t * rows + r], t = 0 .. n_spans */
@@ -113,7 +116,7 @@ typedef struct gpe {
     uint32_t *active; /* 2 x (max cols + EIE_ACTIVE_SLACK): a node's active columns, and
                          past cols + EIE_ACTIVE_SLACK eie_cpu_split_pays's scratch */
     uint64_t entries, acts;
-    uint64_t nz; /* nonzero inputs of the conv this PE phased last */
+    uint64_t nz; /* nonzero inputs of the channels this PE phased last */
     char pad[CACHE_LINE];
 } gpe_t;
 
@@ -129,7 +132,8 @@ struct eie_cpu_graph {
     size_t n_inputs, n_outputs;
     size_t chunk;        /* samples per chunk */
     float *patch;        /* the im2col tile, shared by the PEs */
-    float *xq;           /* a direct conv's phased input, shared by the PEs */
+    float *xq;           /* a direct conv's phased input, shared by the PEs, or one
+                            per PE (gnode_t.own_xq) */
     uint32_t *blk_active; /* per block of a tile: its nonzero columns */
     uint32_t *blk_n;      /* per block: how many */
     size_t blk_stride;    /* max cols + EIE_ACTIVE_SLACK */
@@ -253,6 +257,10 @@ static uint64_t span_bytes(void)
            : b > (UINT64_C(64) << 10) ? UINT64_C(64) << 10
                                       : b;
 }
+/* The largest phased input (all copies) that each PE of a pooled run
+ * phases whole into a copy of its own (conv_phases): 4 MiB, every AlexNet
+ * convolution's (Alex-c2 1.9 MB, Alex-c1 2.1 MB); N of them. */
+#define OWN_XQ_FLOATS (UINT64_C(1) << 20)
 /* Floats a phased input may be read past its end (conv_phases). */
 #define XQ_SLACK(Wq) ((size_t)(Wq) + 2 * EIE_CONV_LANES)
 
@@ -365,7 +373,9 @@ static eie_status_t conv_direct_prep(gnode_t *nd, const eie_shape_t *xs, unsigne
     nd->Wq = (uint32_t)Wq;
     nd->n_copies = (uint32_t)copies;
     nd->copy_floats = (size_t)copy_floats;
-    *phased_out = (size_t)(copies * copy_floats);
+    nd->phased = (size_t)(copies * copy_floats);
+    nd->own_xq = n_pes > 1 && nd->phased <= OWN_XQ_FLOATS;
+    *phased_out = nd->own_xq ? n_pes * nd->phased : nd->phased;
     return EIE_STATUS_OK;
 }
 
@@ -527,7 +537,7 @@ eie_status_t eie_cpu_graph_init(const eie_model_t *m, unsigned n_pes, const eie_
             /* run direct (as a dense-enough input is): two barriers, and
              * a quarter the work a multiply-add (64 lanes an entry step,
              * where the fc kernels take 1 to 16) */
-            g->conv_barriers += nd->direct ? 2 : 2 * tiles * l->conv.groups;
+            g->conv_barriers += nd->direct ? (nd->own_xq ? 1 : 2) : 2 * tiles * l->conv.groups;
             g->work += nd->direct ? l->fc.nnz * P / 4 : l->fc.nnz * P;
         } else if (l->kind == EIE_LAYER_LSTM) {
             g->conv_barriers++; /* one a step */
@@ -884,6 +894,7 @@ typedef struct conv_pass {
     float *y;       /* one sample */
     uint32_t q;     /* group */
     size_t t0, P, Wo;
+    bool own; /* each PE phases the whole input into its own copy (own_xq) */
 } conv_pass_t;
 
 /* Phase 1 of a tile: PE p lowers blocks p, p + N, ... and finds their nonzero columns. */
@@ -932,79 +943,75 @@ static void conv_apply(gjob_t *job, const conv_pass_t *cp, unsigned p)
     }
 }
 
-/* Phase 1 of a direct conv: PE p pads and splits its share of the input's
- * channels by stride phase into g->xq: phase (ry, rx), channel c, element
- * (i, j) is the padded input's (i sh + ry, j sw + rx); and counts the
- * share's nonzero inputs.
- * Every PE's rows read every channel, so on N PEs a PE reads (N - 1) / N
- * of g->xq from other cores' caches, and phasing its share next run takes
- * those lines back. Alex-c5 (1.1 MB phased), instrumented: this phase 52-58
- * us on one PE, 91-98 us a share on two; the walk 669-690 us on one, 425-450
- * a PE on two. Each PE phasing all channels into its own copy cut the walk
- * to 346-368 us a PE but made this phase the whole input's on each
- * (71-113 us, contended): 6% faster on 2 PEs, and it grows with N; each PE
- * reading the others' shares in one pass before its walk gained 2-5%.
- * Neither is kept. */
+/* PE p's phased input of the conv cp: its own copy, or the shared one. */
+static float *conv_xq(const eie_cpu_graph_t *g, const conv_pass_t *cp, unsigned p)
+{
+    return g->xq + (cp->own ? p * cp->nd->phased : 0);
+}
+
+/* Phase 1 of a direct conv: PE p pads and splits the input's channels by
+ * stride phase: phase (ry, rx), channel c, element (i, j) is the padded
+ * input's (i sh + ry, j sw + rx); and counts their nonzero inputs.
+ * Every PE's rows read every channel. Where each PE phased a share of the
+ * channels into one shared copy, a PE on N read (N - 1) / N of it from
+ * other cores' caches, and phasing its share next run took those lines
+ * back. So on several threads (cp->own) each PE phases every channel into
+ * a copy of its own (up to OWN_XQ_FLOATS); one thread running all PEs
+ * phases once, shared. Instrumented, eie-bench --conv, two threads, us a
+ * run, phase + walk per PE: Alex-c5 shared 95-100 + 380-400 (one thread:
+ * 57 + 609), own 68-107 + 304-314; Alex-c3 63-64 + 648 -> 55-69 + 585.
+ * The PE that did not write the input reads it from the other core: the
+ * slower phase of the two. */
 static void conv_phases(gjob_t *job, const conv_pass_t *cp, unsigned p)
 {
     eie_cpu_graph_t *g = job->g;
     const gnode_t *nd = cp->nd;
     const eie_conv2d_params_t *c = &nd->conv;
     int64_t C = cp->xs->dims[1], H = cp->xs->dims[2], W = cp->xs->dims[3];
-    int64_t sh = c->stride_h, sw = c->stride_w, Hq = nd->Hq, Wq = nd->Wq;
-    size_t c0, c1;
-    share((size_t)C, p, g->n, &c0, &c1);
+    int64_t sh = c->stride_h, sw = c->stride_w;
+    size_t c0 = 0, c1 = (size_t)C, plane = (size_t)nd->Hq * nd->Wq;
+    if (!cp->own)
+        share((size_t)C, p, g->n, &c0, &c1);
+    float *xq = conv_xq(g, cp, p);
     uint64_t nz = 0;
-    for (size_t ch = c0; ch < c1; ch++) {
-        const float *xc = cp->x + ch * (size_t)(H * W);
-        for (int64_t i = 0; i < H * W; i++)
-            nz += xc[i] != 0.0f;
+    for (size_t ch = c0; ch < c1; ch++)
         for (int64_t ry = 0; ry < sh; ry++)
             for (int64_t rx = 0; rx < sw; rx++) {
-                float *dst = g->xq + ((size_t)((ry * sw + rx) * C) + ch) * (size_t)(Hq * Wq);
-                /* columns j with 0 <= j sw + rx - pad_left < W: [j0, j1) */
-                int64_t x0 = rx - c->pad_left;
-                int64_t j0 = x0 >= 0 ? 0 : (-x0 + sw - 1) / sw;
-                int64_t j1 = W - x0 <= 0 ? 0 : (W - x0 + sw - 1) / sw;
-                j1 = j1 < Wq ? j1 : Wq;
-                j0 = j0 < j1 ? j0 : j1;
-                for (int64_t i = 0; i < Hq; i++, dst += Wq) {
-                    int64_t y = i * sh + ry - c->pad_top;
-                    if (y < 0 || y >= H) {
-                        memset(dst, 0, (size_t)Wq * sizeof(float));
-                        continue;
-                    }
-                    const float *src = xc + y * W + x0;
-                    for (int64_t j = 0; j < j0; j++)
-                        dst[j] = 0.0f;
-                    if (sw == 1)
-                        memcpy(dst + j0, src + j0, (size_t)(j1 - j0) * sizeof(float));
-                    else
-                        for (int64_t j = j0; j < j1; j++)
-                            dst[j] = src[j * sw];
-                    for (int64_t j = j1; j < Wq; j++)
-                        dst[j] = 0.0f;
-                }
-                /* copy s: the plane from its element s on; the last s
-                 * floats of each row then hold the next row's first, read
-                 * only by lanes past Wo, which are dropped */
-                float *plane = g->xq + ((size_t)((ry * sw + rx) * C) + ch) * (size_t)(Hq * Wq);
-                for (uint32_t sft = 1; sft < nd->n_copies; sft++)
-                    memcpy(plane + sft * nd->copy_floats, plane + sft,
-                           ((size_t)(Hq * Wq) - sft) * sizeof(float));
+                eie_conv_plane_t P = {.src = cp->x + ch * (size_t)(H * W),
+                                      .H = H,
+                                      .W = W,
+                                      .y0 = ry - c->pad_top,
+                                      .sy = sh,
+                                      .x0 = rx - c->pad_left,
+                                      .sx = sw,
+                                      .dst = xq + ((size_t)((ry * sw + rx) * C) + ch) * plane,
+                                      .Hq = nd->Hq,
+                                      .Wq = nd->Wq,
+                                      .copy_floats = nd->copy_floats,
+                                      .n_copies = nd->n_copies};
+                nz += g->k->conv_plane(&P, ry == 0 && rx == 0);
             }
-    }
     g->pe[p].nz = nz;
 }
 
-/* Whether the conv phased last runs direct: a sixteenth or more of its
- * input nonzero (every PE reads the same counts after the barrier). */
-static bool conv_goes_direct(const eie_cpu_graph_t *g, const conv_pass_t *cp)
+/* The nonzero inputs of the conv phased last, as PE p sees them: its own
+ * count of every channel, or every PE's count of its share (after the
+ * barrier). */
+static uint64_t conv_nonzeros(const eie_cpu_graph_t *g, const conv_pass_t *cp, unsigned p)
 {
+    if (cp->own)
+        return g->pe[p].nz;
     uint64_t nz = 0;
-    for (unsigned p = 0; p < g->n; p++)
-        nz += g->pe[p].nz;
-    return nz * 16 >= g->t[cp->nd->inputs[0]].numel;
+    for (unsigned pp = 0; pp < g->n; pp++)
+        nz += g->pe[pp].nz;
+    return nz;
+}
+
+/* Whether the conv phased last runs direct: a sixteenth or more of its
+ * input nonzero (every PE finds the same count). */
+static bool conv_goes_direct(const eie_cpu_graph_t *g, const conv_pass_t *cp, unsigned p)
+{
+    return conv_nonzeros(g, cp, p) * 16 >= g->t[cp->nd->inputs[0]].numel;
 }
 
 /* Entries of a PE's rows that one pass over the blocks of a direct conv
@@ -1045,7 +1052,7 @@ static void conv_direct_block(eie_cpu_graph_t *g, const conv_pass_t *cp, uint32_
                              .n_rows = n_rows,
                              .n_codes = L->n_codes};
         sc->entries +=
-            g->k->rows_conv(&R, nd->sh[q].codebook, g->xq + p0, sc->acc, t > 0, lanes);
+            g->k->rows_conv(&R, nd->sh[q].codebook, conv_xq(g, cp, p) + p0, sc->acc, t > 0, lanes);
     }
     size_t co = (size_t)q * nd->rows_g + (size_t)r0 * g->n + v; /* row r0's channel */
     g->k->conv_out(sc->acc, lanes, n_rows, run, ns, nd->bias + co, g->n, cp->y + co * cp->P,
@@ -1061,8 +1068,7 @@ static void conv_direct(gjob_t *job, const conv_pass_t *cp, unsigned p)
     const gnode_t *nd = cp->nd;
     size_t Pq = cp->P / cp->Wo * nd->Wq;
     if (p == 0) /* here the nonzero inputs, not the active patch columns */
-        for (unsigned pp = 0; pp < g->n; pp++)
-            g->pe[p].acts += g->pe[pp].nz;
+        g->pe[p].acts += conv_nonzeros(g, cp, p);
     for (uint32_t q = 0; q < nd->groups; q++) {
         unsigned v = eie_cpu_group_slot(g->n, q, nd->rows_g, p);
         const eie_pe_layer_t *L = &nd->sh[q].pe[v];
@@ -1078,6 +1084,14 @@ static void conv_direct(gjob_t *job, const conv_pass_t *cp, unsigned p)
             }
         }
     }
+}
+
+/* A direct conv on PE p alone: its own phased input, then its walk. */
+static void conv_own(gjob_t *job, const conv_pass_t *cp, unsigned p)
+{
+    conv_phases(job, cp, p);
+    if (conv_goes_direct(job->g, cp, p))
+        conv_direct(job, cp, p);
 }
 
 /* Plain-loop nodes: PE p's share of the chunk. */
@@ -1188,9 +1202,15 @@ static void run_graph(gjob_t *job, unsigned p0, unsigned p1, eie_pool_t *pool)
                 for (size_t b = 0; b < B; b++) {
                     cp.x = tensor_at(job, nd->inputs[0], s0) + b * xt->numel;
                     cp.y = tensor_at(job, nd->output, s0) + b * yt->numel;
-                    if (nd->direct) {
+                    /* each PE's own phased input needs no barrier before its walk */
+                    cp.own = nd->own_xq && pool != NULL;
+                    if (nd->direct && cp.own) {
+                        PHASE(conv_own(job, &cp, p));
+                        if (conv_goes_direct(g, &cp, p0))
+                            continue;
+                    } else if (nd->direct) {
                         PHASE(conv_phases(job, &cp, p));
-                        if (conv_goes_direct(g, &cp)) {
+                        if (conv_goes_direct(g, &cp, p0)) {
                             PHASE(conv_direct(job, &cp, p));
                             continue;
                         }

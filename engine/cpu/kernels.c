@@ -370,6 +370,38 @@ static void conv_out_scalar(const float *acc, unsigned lanes, uint32_t n_rows,
     CONV_OUT_BODY
 }
 
+static uint64_t conv_plane_scalar(const eie_conv_plane_t *P, int count)
+{
+    int64_t H = P->H, W = P->W, Wq = (int64_t)P->Wq, sx = P->sx, x0 = P->x0;
+    uint64_t nz = 0;
+    for (int64_t i = 0; count && i < H * W; i++)
+        nz += P->src[i] != 0.0f;
+    /* columns j with 0 <= x0 + j sx < W: [j0, j1) */
+    int64_t j0 = x0 >= 0 ? 0 : (-x0 + sx - 1) / sx;
+    int64_t j1 = W - x0 <= 0 ? 0 : (W - x0 + sx - 1) / sx;
+    j1 = j1 < Wq ? j1 : Wq;
+    j0 = j0 < j1 ? j0 : j1;
+    float *dst = P->dst;
+    for (size_t i = 0; i < P->Hq; i++, dst += Wq) {
+        int64_t y = P->y0 + (int64_t)i * P->sy;
+        if (y < 0 || y >= H) {
+            memset(dst, 0, (size_t)Wq * sizeof(float));
+            continue;
+        }
+        const float *row = P->src + y * W;
+        for (int64_t j = 0; j < j0; j++)
+            dst[j] = 0.0f;
+        for (int64_t j = j0; j < j1; j++)
+            dst[j] = row[x0 + j * sx];
+        for (int64_t j = j1; j < Wq; j++)
+            dst[j] = 0.0f;
+    }
+    size_t n = P->Hq * P->Wq;
+    for (uint32_t s = 1; s < P->n_copies && s < n; s++)
+        memcpy(P->dst + s * P->copy_floats, P->dst + s, (n - s) * sizeof(float));
+    return nz;
+}
+
 static uint64_t rows_batch_scalar(const eie_pe_layer_t *L, const float *cb, const float *in,
                                   size_t B, float *acc)
 {
@@ -1384,6 +1416,59 @@ AVX2_BMI static void transpose16_avx2(const float *const *rows, size_t n, size_t
     transpose16_scalar(rows, n, B, out, ob);
 }
 
+/* A plane 8 floats a step (conv_plane_avx512, which see). */
+AVX2_BMI static uint64_t conv_plane_avx2(const eie_conv_plane_t *P, int count)
+{
+    if (P->sx != 1)
+        return conv_plane_scalar(P, count);
+    const int64_t H = P->H, W = P->W, x0 = P->x0, Wq = (int64_t)P->Wq;
+    const __m256 zero = _mm256_setzero_ps();
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    uint64_t nz = 0;
+    if (count) {
+        int64_t n = H * W, i = 0;
+        for (; i + 8 <= n; i += 8)
+            nz += (uint64_t)__builtin_popcount((unsigned)_mm256_movemask_ps(
+                _mm256_cmp_ps(_mm256_loadu_ps(P->src + i), zero, _CMP_NEQ_UQ)));
+        for (; i < n; i++)
+            nz += P->src[i] != 0.0f;
+    }
+    float *dst = P->dst;
+    for (size_t i = 0; i < P->Hq; i++, dst += Wq) {
+        int64_t y = P->y0 + (int64_t)i * P->sy;
+        const float *row = y >= 0 && y < H ? P->src + y * W : NULL;
+        int64_t j = 0;
+        for (; j < Wq; j += 8) {
+            __m256 v = zero;
+            if (row != NULL) {
+                /* lanes l with 0 <= x0 + j + l < W: masked-off lanes are not read */
+                __m256i x = _mm256_add_epi32(lane, _mm256_set1_epi32((int)(x0 + j)));
+                __m256i m = _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), x),
+                                                _mm256_cmpgt_epi32(_mm256_set1_epi32((int)W), x));
+                v = _mm256_maskload_ps((const float *)((uintptr_t)row + (uintptr_t)((x0 + j) * 4)),
+                                       m);
+            }
+            if (j + 8 <= Wq) {
+                _mm256_storeu_ps(dst + j, v);
+            } else {
+                float t[8];
+                _mm256_storeu_ps(t, v);
+                memcpy(dst + j, t, (size_t)(Wq - j) * sizeof(float));
+            }
+        }
+    }
+    size_t n = P->Hq * P->Wq;
+    for (uint32_t s = 1; s < P->n_copies && s < n; s++) {
+        float *out = P->dst + s * P->copy_floats;
+        const float *from = P->dst + s;
+        size_t k = 0;
+        for (; k + 8 <= n - s; k += 8)
+            _mm256_storeu_ps(out + k, _mm256_loadu_ps(from + k));
+        memcpy(out + k, from + k, (n - s - k) * sizeof(float));
+    }
+    return nz;
+}
+
 AVX2_BMI static void conv_out_avx2(const float *acc, unsigned lanes, uint32_t n_rows,
                                    const eie_conv_run_t *runs, size_t n_runs, const float *bias,
                                    size_t bias_stride, float *dst, size_t dst_stride)
@@ -1812,6 +1897,62 @@ AVX512 static void conv_out_avx512(const float *acc, unsigned lanes, uint32_t n_
         }
     }
 }
+
+/* A plane 16 floats a step: masked loads read the row's columns in the
+ * channel (masked-off lanes are not read) as zeros elsewhere, and the
+ * copies are unaligned loads of the plane just written, in L1. Strided
+ * columns (sx > 1) take the scalar body. The scalar body's calls and
+ * loops per row of 16 floats bound it: one PE phasing every channel,
+ * instrumented, eie-bench --conv, one thread: Alex-c5 (384 channels of
+ * 13 x 13 into three copies of 15 x 16) 55 us -> 30, Alex-c2 54 -> 38. */
+AVX512 static uint64_t conv_plane_avx512(const eie_conv_plane_t *P, int count)
+{
+    if (P->sx != 1)
+        return conv_plane_scalar(P, count);
+    const int64_t H = P->H, W = P->W, x0 = P->x0, Wq = (int64_t)P->Wq;
+    const __m512 zero = _mm512_setzero_ps();
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    uint64_t nz = 0;
+    if (count) {
+        int64_t n = H * W, i = 0;
+        for (; i + 16 <= n; i += 16)
+            nz += (uint64_t)__builtin_popcount(
+                _mm512_cmp_ps_mask(_mm512_loadu_ps(P->src + i), zero, _CMP_NEQ_UQ));
+        __mmask16 t = (__mmask16)((1u << (n - i)) - 1);
+        nz += (uint64_t)__builtin_popcount(
+            _mm512_mask_cmp_ps_mask(t, _mm512_maskz_loadu_ps(t, P->src + i), zero, _CMP_NEQ_UQ));
+    }
+    float *dst = P->dst;
+    for (size_t i = 0; i < P->Hq; i++, dst += Wq) {
+        int64_t y = P->y0 + (int64_t)i * P->sy;
+        const float *row = y >= 0 && y < H ? P->src + y * W : NULL;
+        for (int64_t j = 0; j < Wq; j += 16) {
+            __mmask16 in_plane = j + 16 <= Wq ? 0xffff : (__mmask16)((1u << (Wq - j)) - 1);
+            __m512 v = zero;
+            if (row != NULL) {
+                /* lanes l with 0 <= x0 + j + l < W */
+                __m512i x = _mm512_add_epi32(lane, _mm512_set1_epi32((int)(x0 + j)));
+                __mmask16 m = _mm512_mask_cmpge_epi32_mask(in_plane, x, _mm512_setzero_si512());
+                m = _mm512_mask_cmplt_epi32_mask(m, x, _mm512_set1_epi32((int)W));
+                /* the address as an integer: x0 + j may be before the row */
+                v = _mm512_maskz_loadu_ps(
+                    m, (const float *)((uintptr_t)row + (uintptr_t)((x0 + j) * 4)));
+            }
+            _mm512_mask_storeu_ps(dst + j, in_plane, v);
+        }
+    }
+    size_t n = P->Hq * P->Wq;
+    for (uint32_t s = 1; s < P->n_copies && s < n; s++) {
+        float *out = P->dst + s * P->copy_floats;
+        const float *from = P->dst + s;
+        size_t k = 0;
+        for (; k + 16 <= n - s; k += 16)
+            _mm512_storeu_ps(out + k, _mm512_loadu_ps(from + k));
+        __mmask16 t = (__mmask16)((1u << (n - s - k)) - 1);
+        _mm512_mask_storeu_ps(out + k, t, _mm512_maskz_loadu_ps(t, from + k));
+    }
+    return nz;
+}
 #endif
 
 /* LSTM cells and activations, one body for every variant (kernels.h): the
@@ -1843,6 +1984,7 @@ const eie_cpu_kernel_t eie_cpu_kernels[] = {
      .rows_batch = rows_batch_scalar,
      .rows_conv = rows_conv_scalar,
      .conv_out = conv_out_scalar,
+     .conv_plane = conv_plane_scalar,
      .transpose16 = transpose16_scalar,
      .lstm_cells = lstm_cells_scalar,
      .act_n = act_n_scalar},
@@ -1857,6 +1999,7 @@ const eie_cpu_kernel_t eie_cpu_kernels[] = {
      .rows_batch = rows_batch_avx2,
      .rows_conv = rows_conv_avx2,
      .conv_out = conv_out_avx2,
+     .conv_plane = conv_plane_avx2,
      .transpose16 = transpose16_avx2,
      .lstm_cells = lstm_cells_avx2,
      .act_n = act_n_avx2},
@@ -1870,6 +2013,7 @@ const eie_cpu_kernel_t eie_cpu_kernels[] = {
      .rows_batch = rows_batch_avx512,
      .rows_conv = rows_conv_book_avx512,
      .conv_out = conv_out_avx512,
+     .conv_plane = conv_plane_avx512,
      .transpose16 = transpose16_avx512,
      .lstm_cells = lstm_cells_avx512,
      .act_n = act_n_avx512},

@@ -153,6 +153,25 @@ typedef void (*eie_conv_out_fn)(const float *acc, unsigned lanes, uint32_t n_row
                                 size_t bias_stride, float *dst, size_t dst_stride);
 
 /*
+ * One plane of a direct conv's phased input (graph.c, conv_phases): row i
+ * of the Hq x Wq plane dst is row y0 + i sy of the H x W channel src, its
+ * element j that row's element x0 + j sx, +0 where either lies outside
+ * the channel (the padding); then copy s = 1 .. n_copies - 1, at dst + s
+ * copy_floats, gets the plane from its element s on (Hq Wq - s floats; its
+ * last s are not written). Returns the channel's nonzero floats (NaN
+ * counts, -0.0 does not) where count, else 0. Moves only: the same bits
+ * in every variant.
+ */
+typedef struct eie_conv_plane {
+    const float *src;
+    int64_t H, W, y0, sy, x0, sx;
+    float *dst;
+    size_t Hq, Wq, copy_floats;
+    uint32_t n_copies;
+} eie_conv_plane_t;
+typedef uint64_t (*eie_conv_plane_fn)(const eie_conv_plane_t *P, int count);
+
+/*
  * Sixteen rows' lanes to batch-major: out[b * ob + t] = rows[t][b] for t <
  * n <= 16 and b < B <= 16. Moves, no arithmetic: the same bits in every
  * variant.
@@ -184,6 +203,7 @@ typedef struct eie_cpu_kernel {
     eie_rows_batch_fn rows_batch; /* the row form, batch 2..16 */
     eie_rows_conv_fn rows_conv;   /* the conv form, 32 or 64 output positions */
     eie_conv_out_fn conv_out;     /* a conv block's outputs, with the bias */
+    eie_conv_plane_fn conv_plane; /* a plane of a direct conv's phased input */
     eie_transpose16_fn transpose16; /* a batch's sums out to batch-major */
     eie_lstm_cells_fn lstm_cells;   /* LSTM units' gates and cells */
     eie_act_n_fn act_n;             /* an element-wise activation over an array */

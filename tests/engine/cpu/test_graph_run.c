@@ -220,6 +220,8 @@ typedef struct conv_case {
     int64_t C, H, W;
     uint32_t cout;
     eie_conv2d_params_t p;
+    bool threads; /* large enough that a dense run goes over the PE threads, each PE
+                     phasing the whole input into a copy of its own (cpu/graph.c) */
 } conv_case_t;
 
 static void direct_conv_case(const conv_case_t *cc)
@@ -281,9 +283,12 @@ static void direct_conv_case(const conv_case_t *cc)
                 if (dense)
                     cr_assert_eq(info.entries, li.nnz * blocks * BATCH,
                                  "%u PEs: a direct run walks every entry once a block", pes[k]);
-                else
+                else if (!cc->threads) /* (on the large cases the counts come close) */
                     cr_assert_lt(info.entries, li.nnz * blocks * BATCH,
                                  "%u PEs: a sparse input takes the patch path", pes[k]);
+                if (dense && cc->threads && pes[k] > 1)
+                    cr_assert_gt(info.pe_busy_max_ns, 0, "%u PEs: the run stayed on one thread",
+                                 pes[k]);
             }
             eie_net_free(net);
             eie_engine_free(e);
@@ -300,13 +305,16 @@ static void direct_conv_case(const conv_case_t *cc)
 Test(graph_run, direct_conv_gives_the_patch_paths_bits)
 {
     static const conv_case_t cases[] = {
-        {8, 9, 13, 12, {3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
-        {6, 14, 11, 10, {3, 2, 2, 2, 0, 1, 2, 1, 2, 2, 2}},
-        {3, 35, 37, 8, {11, 11, 4, 4, 0, 0, 0, 0, 1, 1, 1}},
+        {8, 9, 13, 12, {3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}, false},
+        {6, 14, 11, 10, {3, 2, 2, 2, 0, 1, 2, 1, 2, 2, 2}, false},
+        {3, 35, 37, 8, {11, 11, 4, 4, 0, 0, 0, 0, 1, 1, 1}, false},
         /* aligned loads, five shifted copies: stride 2, dilation, groups */
-        {4, 10, 57, 6, {5, 5, 2, 2, 2, 2, 1, 3, 1, 2, 2}},
+        {4, 10, 57, 6, {5, 5, 2, 2, 2, 2, 1, 3, 1, 2, 2}, false},
         /* column offsets past 16 floats (kx dw = 18): all sixteen copies */
-        {2, 6, 40, 4, {1, 3, 1, 1, 0, 9, 0, 9, 1, 9, 1}},
+        {2, 6, 40, 4, {1, 3, 1, 1, 0, 9, 0, 9, 1, 9, 1}, false},
+        /* over the PE threads: stride 1 with pads, and stride 2 in groups */
+        {32, 29, 29, 24, {3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}, true},
+        {24, 31, 30, 16, {5, 5, 2, 2, 2, 2, 2, 2, 1, 1, 2}, true},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         direct_conv_case(&cases[i]);

@@ -1,5 +1,6 @@
 /* The kernel list and the per-PE layout of engine/cpu. */
 #include <criterion/criterion.h>
+#include <inttypes.h>
 #include <math.h>
 #include <string.h>
 
@@ -499,6 +500,81 @@ Test(kernels, transpose16_moves_every_lane_and_nothing_else)
                 for (size_t t = 0; t < n; t++)
                     free(row[t]);
             }
+    }
+}
+
+/* Every kernel's plane of a phased input (kernels.h, eie_conv_plane_fn)
+ * against its definition: row i, element j is the channel's (y0 + i sy,
+ * x0 + j sx) or +0 outside it; copy s the plane from element s on, its
+ * last s floats and everything past the copies untouched; the count of
+ * nonzeros takes NaN and leaves -0.0. Strides 1, 2 and 3, pads on both
+ * sides, rows shorter than, equal to and longer than 16 floats, one to
+ * sixteen copies, planes wholly in the padding. */
+Test(kernels, conv_plane_pads_splits_and_copies_as_defined)
+{
+    enum { H = 7, W = 21 };
+    float src[H * W];
+    uint64_t want_nz = 0;
+    for (int i = 0; i < H * W; i++)
+        src[i] = i % 5 == 0 ? 0.0f : (float)i - 40.5f;
+    src[6] = -0.0f;
+    src[11] = NAN;
+    for (int i = 0; i < H * W; i++)
+        want_nz += src[i] != 0.0f;
+    static const struct {
+        int64_t y0, sy, x0, sx;
+        size_t Hq, Wq;
+        uint32_t copies;
+    } cases[] = {
+        {-1, 1, -1, 1, 9, 32, 3}, {-2, 1, -2, 1, 11, 25, 1}, {0, 2, 1, 2, 4, 16, 2},
+        {-1, 3, -2, 3, 3, 8, 1},  {-3, 1, 5, 1, 5, 48, 5},   {0, 1, -20, 1, 7, 16, 16},
+        {9, 1, 0, 1, 2, 16, 2},   {-1, 1, 30, 1, 3, 12, 1},  {1, 1, -1, 1, 6, 7, 1},
+    };
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        size_t Hq = cases[ci].Hq, Wq = cases[ci].Wq, n = Hq * Wq;
+        size_t cf = (n + 16 + 15) / 16 * 16, total = cf * cases[ci].copies + 16;
+        float *want = malloc(total * sizeof(float)), *got = malloc(total * sizeof(float));
+        for (size_t i = 0; i < total; i++)
+            want[i] = -7.25f;
+        for (size_t i = 0; i < Hq; i++)
+            for (size_t j = 0; j < Wq; j++) {
+                int64_t y = cases[ci].y0 + (int64_t)i * cases[ci].sy;
+                int64_t x = cases[ci].x0 + (int64_t)j * cases[ci].sx;
+                want[i * Wq + j] = y >= 0 && y < H && x >= 0 && x < W ? src[y * W + x] : 0.0f;
+            }
+        for (uint32_t c = 1; c < cases[ci].copies; c++)
+            for (size_t k = 0; k + c < n; k++)
+                want[c * cf + k] = want[k + c];
+        for (size_t ki = 0; ki < eie_cpu_kernel_count; ki++) {
+            const eie_cpu_kernel_t *k = &eie_cpu_kernels[ki];
+            if (!k->supported())
+                continue;
+            for (int count = 0; count < 2; count++) {
+                for (size_t i = 0; i < total; i++)
+                    got[i] = -7.25f;
+                eie_conv_plane_t P = {.src = src,
+                                      .H = H,
+                                      .W = W,
+                                      .y0 = cases[ci].y0,
+                                      .sy = cases[ci].sy,
+                                      .x0 = cases[ci].x0,
+                                      .sx = cases[ci].sx,
+                                      .dst = got,
+                                      .Hq = Hq,
+                                      .Wq = Wq,
+                                      .copy_floats = cf,
+                                      .n_copies = cases[ci].copies};
+                uint64_t nz = k->conv_plane(&P, count);
+                cr_assert_eq(nz, count ? want_nz : 0, "kernel %s, case %zu: %" PRIu64 " nonzeros",
+                             k->name, ci, nz);
+                for (size_t i = 0; i < total; i++)
+                    cr_assert(memcmp(&got[i], &want[i], sizeof got[i]) == 0,
+                              "kernel %s, case %zu: float %zu is %a, want %a", k->name, ci, i,
+                              got[i], want[i]);
+            }
+        }
+        free(want);
+        free(got);
     }
 }
 
