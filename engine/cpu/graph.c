@@ -1060,8 +1060,10 @@ static void conv_direct_block(eie_cpu_graph_t *g, const conv_pass_t *cp, uint32_
 }
 
 /* Phase 2 of a direct conv: PE p's rows of every group at every block of
- * EIE_CONV_LANES positions of the phase image's rows (the last block 32
- * where no more are left), a chunk of rows at a time. */
+ * EIE_CONV_LANES positions of the phase image's rows (the last block 32,
+ * or 16, where no more are left), a chunk of rows at a time. AlexNet's
+ * 13-wide conv3-conv5 (208 positions of 16-float rows) end on 16: a last
+ * block of 32 walked their every entry for 16 lanes dropped. */
 static void conv_direct(gjob_t *job, const conv_pass_t *cp, unsigned p)
 {
     eie_cpu_graph_t *g = job->g;
@@ -1078,7 +1080,7 @@ static void conv_direct(gjob_t *job, const conv_pass_t *cp, unsigned p)
         for (uint32_t r0 = 0; r0 < L->n_rows; r0 += (uint32_t)chunk) {
             uint32_t n_rows = L->n_rows - r0 < chunk ? L->n_rows - r0 : (uint32_t)chunk;
             for (size_t p0 = 0; p0 < Pq;) {
-                unsigned lanes = Pq - p0 > 32 ? EIE_CONV_LANES : 32;
+                unsigned lanes = Pq - p0 > 32 ? EIE_CONV_LANES : Pq - p0 > 16 ? 32 : 16;
                 conv_direct_block(g, cp, q, p, v, r0, n_rows, p0, lanes);
                 p0 += lanes;
             }

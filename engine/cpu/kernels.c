@@ -1110,6 +1110,11 @@ DEFINE_ROWS_BATCH_VEC(vf16, 1)
         }                                                                                          \
     }                                                                                              \
     /* V: the variant's native vector */                                                       \
+    ATTR static uint64_t rows_conv16_##SUFFIX(const eie_conv_rows_t *R, const float *cb,           \
+                                              const float *in, float *acc, int add)                \
+    {                                                                                              \
+        ROWS_CONV_BODY(CONV_ROW_STEP, V, (int)(16 / (sizeof(V) / sizeof(float))), LOCK4, PAIRS)    \
+    }                                                                                              \
     ATTR static uint64_t rows_conv32_##SUFFIX(const eie_conv_rows_t *R, const float *cb,           \
                                               const float *in, float *acc, int add)                \
     {                                                                                              \
@@ -1123,8 +1128,9 @@ DEFINE_ROWS_BATCH_VEC(vf16, 1)
     ATTR static uint64_t rows_conv_##SUFFIX(const eie_conv_rows_t *R, const float *cb,             \
                                             const float *in, float *acc, int add, unsigned lanes)  \
     {                                                                                              \
-        return lanes == 64 ? rows_conv64_##SUFFIX(R, cb, in, acc, add)                             \
-                           : rows_conv32_##SUFFIX(R, cb, in, acc, add);                            \
+        return lanes == 64   ? rows_conv64_##SUFFIX(R, cb, in, acc, add)                           \
+               : lanes == 32 ? rows_conv32_##SUFFIX(R, cb, in, acc, add)                           \
+                             : rows_conv16_##SUFFIX(R, cb, in, acc, add);                          \
     }
 /* clang-format on */
 
@@ -1820,6 +1826,7 @@ DEFINE_ROWS_BATCH(avx512, AVX512, 1, LOCK_PAIRS, vf16, rows_batch_vf2_avx512,
         const __m512 book = _mm512_loadu_ps(cb), book_hi = _mm512_loadu_ps(cb + 16);               \
         ROWS_CONV_BODY(CONV_STEP_BOOK5, vf16, (LANES) / 16, 1, LOCK_PAIRS)                         \
     }
+DEFINE_CONV_BOOK_AVX512(16)
 DEFINE_CONV_BOOK_AVX512(32)
 DEFINE_CONV_BOOK_AVX512(64)
 
@@ -1827,11 +1834,13 @@ AVX512 static uint64_t rows_conv_book_avx512(const eie_conv_rows_t *R, const flo
                                              const float *in, float *acc, int add, unsigned lanes)
 {
     if (R->n_codes != 0 && R->n_codes <= 16)
-        return lanes == 64 ? rows_conv64_book_avx512(R, cb, in, acc, add)
-                           : rows_conv32_book_avx512(R, cb, in, acc, add);
+        return lanes == 64   ? rows_conv64_book_avx512(R, cb, in, acc, add)
+               : lanes == 32 ? rows_conv32_book_avx512(R, cb, in, acc, add)
+                             : rows_conv16_book_avx512(R, cb, in, acc, add);
     if (R->n_codes != 0 && R->n_codes <= 32)
-        return lanes == 64 ? rows_conv64_book5_avx512(R, cb, in, acc, add)
-                           : rows_conv32_book5_avx512(R, cb, in, acc, add);
+        return lanes == 64   ? rows_conv64_book5_avx512(R, cb, in, acc, add)
+               : lanes == 32 ? rows_conv32_book5_avx512(R, cb, in, acc, add)
+                             : rows_conv16_book5_avx512(R, cb, in, acc, add);
     return rows_conv_avx512(R, cb, in, acc, add, lanes);
 }
 

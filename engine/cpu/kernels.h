@@ -112,8 +112,8 @@ typedef uint64_t (*eie_rows_batch_fn)(const eie_pe_layer_t *L, const float *code
                                       const float *in, size_t B, float *acc);
 
 /*
- * The conv form: as eie_rows_batch_fn, for lanes = 32 or EIE_CONV_LANES
- * (64) lanes, but an entry is off << 8 | code, and its lanes' activations
+ * The conv form: as eie_rows_batch_fn, for lanes = 16, 32 or
+ * EIE_CONV_LANES (64) lanes, but an entry is off << 8 | code, and its lanes' activations
  * are in[off + b]: a convolution's input, padded and split by stride
  * phase, read in place for consecutive output positions (graph.c). Row r
  * walks R->ent[R->beg[r]] .. R->ent[R->end[r] - 1], a span of its entries

@@ -246,7 +246,7 @@ static void direct_conv_case(const conv_case_t *cc)
     /* Wq rounded up to 16 (aligned loads) where that adds at most a quarter */
     int64_t Wq16 = (Wq + 15) / 16 * 16;
     Wq = Wq16 * 4 <= Wq * 5 ? Wq16 : Wq;
-    /* blocks of EIE_CONV_LANES, the last one 32 where no more are left */
+    /* blocks of EIE_CONV_LANES, the last one 32 or 16 where no more are left */
     uint64_t Pq = Ho * (uint64_t)Wq, rest = Pq % EIE_CONV_LANES;
     uint64_t blocks = Pq / EIE_CONV_LANES + (rest > 0);
     enum { BATCH = 3 };

@@ -33,7 +33,7 @@ Test(layout, rows_interleave_over_pes_and_local_fillers_are_counted)
     eie_builder_free(b);
 }
 
-/* The conv form of every PE of cf at 32 and 64 lanes, made from its row
+/* The conv form of every PE of cf at 16, 32 and 64 lanes, made from its row
  * form with offset = col * lanes, on xt ([col][16]) widened to that many
  * lanes (lane b repeats lane b mod 16): every lane is the column form's
  * bits y (batch-major, R rows). With the layer's code count (the AVX-512
@@ -42,9 +42,9 @@ Test(layout, rows_interleave_over_pes_and_local_fillers_are_counted)
 static void check_conv_form(const eie_cpu_kernel_t *k, const eie_cpu_fc_t *cf, unsigned n,
                             const float *xt, const float *y, uint32_t R)
 {
-    static const unsigned lane_counts[] = {32, EIE_CONV_LANES};
+    static const unsigned lane_counts[] = {16, 32, EIE_CONV_LANES};
     uint32_t cols = cf->cols;
-    for (size_t li = 0; li < 2; li++) {
+    for (size_t li = 0; li < 3; li++) {
         unsigned lanes = lane_counts[li];
         float *xw = malloc(((size_t)cols * lanes + lanes) * sizeof(float));
         for (uint32_t j = 0; j < cols; j++)
