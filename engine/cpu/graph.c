@@ -259,8 +259,10 @@ static uint64_t span_bytes(void)
 }
 /* The largest phased input (all copies) that each PE of a pooled run
  * phases whole into a copy of its own (conv_phases): 4 MiB, every AlexNet
- * convolution's (Alex-c2 1.9 MB, Alex-c1 2.1 MB); N of them. */
-#define OWN_XQ_FLOATS (UINT64_C(1) << 20)
+ * convolution's (Alex-c2 1.9 MB, Alex-c1 2.1 MB); N of them, at most 64
+ * MiB in all (scratch of the net, not counted in its layout bytes). */
+#define OWN_XQ_FLOATS       (UINT64_C(1) << 20)
+#define OWN_XQ_TOTAL_FLOATS (UINT64_C(1) << 24)
 /* Floats a phased input may be read past its end (conv_phases). */
 #define XQ_SLACK(Wq) ((size_t)(Wq) + 2 * EIE_CONV_LANES)
 
@@ -374,7 +376,8 @@ static eie_status_t conv_direct_prep(gnode_t *nd, const eie_shape_t *xs, unsigne
     nd->n_copies = (uint32_t)copies;
     nd->copy_floats = (size_t)copy_floats;
     nd->phased = (size_t)(copies * copy_floats);
-    nd->own_xq = n_pes > 1 && nd->phased <= OWN_XQ_FLOATS;
+    nd->own_xq = n_pes > 1 && nd->phased <= OWN_XQ_FLOATS &&
+                 (uint64_t)n_pes * nd->phased <= OWN_XQ_TOTAL_FLOATS;
     *phased_out = nd->own_xq ? n_pes * nd->phased : nd->phased;
     return EIE_STATUS_OK;
 }

@@ -312,9 +312,12 @@ Test(graph_run, direct_conv_gives_the_patch_paths_bits)
         {4, 10, 57, 6, {5, 5, 2, 2, 2, 2, 1, 3, 1, 2, 2}, false},
         /* column offsets past 16 floats (kx dw = 18): all sixteen copies */
         {2, 6, 40, 4, {1, 3, 1, 1, 0, 9, 0, 9, 1, 9, 1}, false},
-        /* over the PE threads: stride 1 with pads, and stride 2 in groups */
+        /* over the PE threads: stride 1 with pads, and stride 2 in groups
+         * (each PE phases its own copy); a phased input over 4 MiB (one
+         * copy, each PE phasing a share) */
         {32, 29, 29, 24, {3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}, true},
         {24, 31, 30, 16, {5, 5, 2, 2, 2, 2, 2, 2, 1, 1, 2}, true},
+        {4, 300, 300, 4, {3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}, true},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         direct_conv_case(&cases[i]);
