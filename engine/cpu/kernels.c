@@ -370,6 +370,15 @@ static void conv_out_scalar(const float *acc, unsigned lanes, uint32_t n_rows,
     CONV_OUT_BODY
 }
 
+/* A plane's shifted copies: copy s is the plane from its element s on
+ * (kernels.h); one contiguous move each, as libc copies it. */
+static void conv_plane_copies(const eie_conv_plane_t *P)
+{
+    size_t n = P->Hq * P->Wq;
+    for (uint32_t s = 1; s < P->n_copies && s < n; s++)
+        memcpy(P->dst + s * P->copy_floats, P->dst + s, (n - s) * sizeof(float));
+}
+
 static uint64_t conv_plane_scalar(const eie_conv_plane_t *P, int count)
 {
     int64_t H = P->H, W = P->W, Wq = (int64_t)P->Wq, sx = P->sx, x0 = P->x0;
@@ -396,9 +405,7 @@ static uint64_t conv_plane_scalar(const eie_conv_plane_t *P, int count)
         for (int64_t j = j1; j < Wq; j++)
             dst[j] = 0.0f;
     }
-    size_t n = P->Hq * P->Wq;
-    for (uint32_t s = 1; s < P->n_copies && s < n; s++)
-        memcpy(P->dst + s * P->copy_floats, P->dst + s, (n - s) * sizeof(float));
+    conv_plane_copies(P);
     return nz;
 }
 
@@ -1463,15 +1470,7 @@ AVX2_BMI static uint64_t conv_plane_avx2(const eie_conv_plane_t *P, int count)
             }
         }
     }
-    size_t n = P->Hq * P->Wq;
-    for (uint32_t s = 1; s < P->n_copies && s < n; s++) {
-        float *out = P->dst + s * P->copy_floats;
-        const float *from = P->dst + s;
-        size_t k = 0;
-        for (; k + 8 <= n - s; k += 8)
-            _mm256_storeu_ps(out + k, _mm256_loadu_ps(from + k));
-        memcpy(out + k, from + k, (n - s - k) * sizeof(float));
-    }
+    conv_plane_copies(P);
     return nz;
 }
 
@@ -1921,8 +1920,8 @@ AVX512 static void conv_out_avx512(const float *acc, unsigned lanes, uint32_t n_
 }
 
 /* A plane 16 floats a step: masked loads read the row's columns in the
- * channel (masked-off lanes are not read) as zeros elsewhere, and the
- * copies are unaligned loads of the plane just written, in L1. Strided
+ * channel (masked-off lanes are not read) as zeros elsewhere; the copies
+ * read the plane just written, in L1 (conv_plane_copies). Strided
  * columns (sx > 1) take the scalar body. The scalar body's calls and
  * loops per row of 16 floats bound it: one PE phasing every channel,
  * instrumented, eie-bench --conv, one thread: Alex-c5 (384 channels of
@@ -1963,16 +1962,7 @@ AVX512 static uint64_t conv_plane_avx512(const eie_conv_plane_t *P, int count)
             _mm512_mask_storeu_ps(dst + j, in_plane, v);
         }
     }
-    size_t n = P->Hq * P->Wq;
-    for (uint32_t s = 1; s < P->n_copies && s < n; s++) {
-        float *out = P->dst + s * P->copy_floats;
-        const float *from = P->dst + s;
-        size_t k = 0;
-        for (; k + 16 <= n - s; k += 16)
-            _mm512_storeu_ps(out + k, _mm512_loadu_ps(from + k));
-        __mmask16 t = (__mmask16)((1u << (n - s - k)) - 1);
-        _mm512_mask_storeu_ps(out + k, t, _mm512_maskz_loadu_ps(t, from + k));
-    }
+    conv_plane_copies(P);
     return nz;
 }
 #endif
