@@ -86,7 +86,6 @@ typedef struct gnode {
     uint32_t Hq, Wq;    /* a phase image (Wq a multiple of 16) */
     uint32_t n_copies;  /* of the phased input, copy s shifted by s floats */
     size_t copy_floats; /* each copy's floats, a multiple of 16 */
-    size_t phased;      /* floats of all copies */
     bool own_xq;        /* on several threads each PE phases the whole input into
                            a copy of its own (conv_phases) */
     uint32_t n_spans;   /* spans of input channels a row is walked in (conv_direct_prep) */
@@ -375,10 +374,9 @@ static eie_status_t conv_direct_prep(gnode_t *nd, const eie_shape_t *xs, unsigne
     nd->Wq = (uint32_t)Wq;
     nd->n_copies = (uint32_t)copies;
     nd->copy_floats = (size_t)copy_floats;
-    nd->phased = (size_t)(copies * copy_floats);
-    nd->own_xq = n_pes > 1 && nd->phased <= OWN_XQ_FLOATS &&
-                 (uint64_t)n_pes * nd->phased <= OWN_XQ_TOTAL_FLOATS;
-    *phased_out = nd->own_xq ? n_pes * nd->phased : nd->phased;
+    uint64_t phased = copies * copy_floats;
+    nd->own_xq = n_pes > 1 && phased <= OWN_XQ_FLOATS && n_pes * phased <= OWN_XQ_TOTAL_FLOATS;
+    *phased_out = (size_t)(nd->own_xq ? n_pes * phased : phased);
     return EIE_STATUS_OK;
 }
 
@@ -949,7 +947,7 @@ static void conv_apply(gjob_t *job, const conv_pass_t *cp, unsigned p)
 /* PE p's phased input of the conv cp: its own copy, or the shared one. */
 static float *conv_xq(const eie_cpu_graph_t *g, const conv_pass_t *cp, unsigned p)
 {
-    return g->xq + (cp->own ? p * cp->nd->phased : 0);
+    return g->xq + (cp->own ? p * cp->nd->n_copies * cp->nd->copy_floats : 0);
 }
 
 /* Phase 1 of a direct conv: PE p pads and splits the input's channels by

@@ -113,13 +113,13 @@ typedef uint64_t (*eie_rows_batch_fn)(const eie_pe_layer_t *L, const float *code
 
 /*
  * The conv form: as eie_rows_batch_fn, for lanes = 16, 32 or
- * EIE_CONV_LANES (64) lanes, but an entry is off << 8 | code, and its lanes' activations
- * are in[off + b]: a convolution's input, padded and split by stride
- * phase, read in place for consecutive output positions (graph.c). Row r
- * walks R->ent[R->beg[r]] .. R->ent[R->end[r] - 1], a span of its entries
- * in column order: a row's entries may be walked a span (a range of input
- * channels) at a time, so that the activations one call reads stay in L1
- * (graph.c).
+ * EIE_CONV_LANES (64) lanes, but an entry is off << 8 | code, and its
+ * lanes' activations are in[off + b]: a convolution's input, padded and
+ * split by stride phase, read in place for consecutive output positions
+ * (graph.c). Row r walks R->ent[R->beg[r]] .. R->ent[R->end[r] - 1], a
+ * span of its entries in column order: a row's entries may be walked a
+ * span (a range of input channels) at a time, so that the activations one
+ * call reads stay in L1 (graph.c).
  * acc[r * lanes + b] is row r's sum for lane b, in column order, products
  * rounded, as in eie_rows_batch_fn (the bits of the patch-matrix forms);
  * it starts at +0, or with add at acc's value, the sum of the row's
