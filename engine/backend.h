@@ -49,6 +49,12 @@ typedef struct eie_backend {
     eie_status_t (*net_run_multi)(void *state, void *net, const float *const *inputs,
                                   size_t batch, float *const *outputs, eie_run_info_t *info_out,
                                   eie_error_t *err);
+    /* Optional: several sequences in one run (eie_net_submit_sequences), at most
+       net_max_sequences of them; NULL means one at a time. */
+    eie_status_t (*net_submit_sequences)(void *state, void *net, const float *const *inputs,
+                                         size_t n_seq, size_t steps, float *const *outputs,
+                                         eie_run_done_fn done, void *user, eie_error_t *err);
+    size_t (*net_max_sequences)(const void *net);
 } eie_backend_t;
 
 /*

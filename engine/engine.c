@@ -372,6 +372,62 @@ eie_status_t eie_net_run_multi(eie_net_t *net, const float *const *inputs, size_
     return eie_waiter_wait(&w, 0, info_out, err);
 }
 
+size_t eie_net_max_sequences(const eie_net_t *net)
+{
+    if (!net->lstm)
+        return 0;
+    const eie_backend_t *be = net->engine->be;
+    return be->net_max_sequences != NULL ? be->net_max_sequences(net->impl) : 1;
+}
+
+static eie_status_t check_sequences_args(const eie_net_t *net, const float *const *inputs,
+                                         size_t n_seq, size_t steps, float *const *outputs,
+                                         eie_error_t *err)
+{
+    if (!net->lstm)
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                             "the model has no lstm node: its batch is not sequences");
+    size_t max = eie_net_max_sequences(net);
+    if (n_seq == 0 || n_seq > max)
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                             "%zu sequences not in 1..%zu, the sequences one run of this net "
+                             "takes on backend %s",
+                             n_seq, max, net->engine->be->name);
+    return check_multi_args(net, inputs, steps, outputs, err);
+}
+
+eie_status_t eie_net_submit_sequences(eie_net_t *net, const float *const *inputs, size_t n_seq,
+                                      size_t steps, float *const *outputs, eie_run_done_fn done,
+                                      void *user, eie_error_t *err)
+{
+    assert(done != NULL);
+    eie_status_t st = check_sequences_args(net, inputs, n_seq, steps, outputs, err);
+    if (st != EIE_STATUS_OK)
+        return st;
+    const eie_backend_t *be = net->engine->be;
+    if (n_seq == 1 || be->net_submit_sequences == NULL)
+        return eie_net_submit_multi(net, inputs, steps, outputs, done, user, err);
+    return be->net_submit_sequences(net->engine->state, net->impl, inputs, n_seq, steps, outputs,
+                                    done, user, err);
+}
+
+eie_status_t eie_net_run_sequences(eie_net_t *net, const float *const *inputs, size_t n_seq,
+                                   size_t steps, float *const *outputs, eie_run_info_t *info_out,
+                                   eie_error_t *err)
+{
+    eie_status_t st = check_sequences_args(net, inputs, n_seq, steps, outputs, err);
+    if (st != EIE_STATUS_OK)
+        return st;
+    if (n_seq == 1)
+        return eie_net_run_multi(net, inputs, steps, outputs, info_out, err);
+    eie_waiter_t w;
+    eie_waiter_init(&w);
+    st = eie_net_submit_sequences(net, inputs, n_seq, steps, outputs, eie_waiter_done, &w, err);
+    if (st != EIE_STATUS_OK)
+        eie_waiter_done(&w, st, NULL, err);
+    return eie_waiter_wait(&w, 0, info_out, err);
+}
+
 eie_status_t eie_net_submit(eie_net_t *net, const float *input, size_t batch, float *output,
                             eie_run_done_fn done, void *user, eie_error_t *err)
 {

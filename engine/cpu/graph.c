@@ -62,6 +62,10 @@
 /* See cpu.c: below this many entry visits per barrier, one thread runs it all. */
 #define PARALLEL_MIN_WORK (1u << 15)
 #define BLK 16u /* output positions per kernel call */
+/* Lanes of an LSTM that one run of several sequences takes at most
+ * (eie_net_submit_sequences): the batch kernels' width, so a step of 16
+ * one-lane sequences is one kernel call per PE. */
+#define SEQ_LANES 16u
 
 typedef struct gnode {
     eie_layer_kind_t kind;
@@ -93,11 +97,13 @@ typedef struct gnode {
                            span[q * n + v][t * rows + r], t = 0 .. n_spans */
     /* LSTM: the matrix laid out by units (eie_fc_lstm_rows), state carried over steps */
     uint32_t hidden, lanes;
-    float *h[2];       /* h_{t-1} and h_t, lanes x H each, by step parity; shared */
-    float *c;          /* lanes x H; unit j written only by its PE */
-    const float *h0, *c0; /* the stored initial state, or NULL for zeros */
+    uint32_t seq_cap;  /* sequences a run takes side by side: SEQ_LANES / lanes, at least 1 */
+    /* Below, "all lanes" is seq_cap x lanes lanes, sequence by sequence. */
+    float *h[2];       /* h_{t-1} and h_t, all lanes x H each, by step parity; shared */
+    float *c;          /* all lanes x H; unit j written only by its PE */
+    float *h0, *c0;    /* the stored initial state, copied for every sequence, or NULL */
     uint32_t init_in[2];  /* graph inputs giving h0, c0 each run, or UINT32_MAX */
-    float *zeros;      /* lanes x H zeros: h_{-1} when none is stored */
+    float *zeros;      /* all lanes x H zeros: h_{-1} when none is stored */
 } gnode_t;
 
 typedef struct gtensor {
@@ -130,6 +136,7 @@ struct eie_cpu_graph {
     uint32_t *inputs, *outputs;
     size_t n_inputs, n_outputs;
     size_t chunk;        /* samples per chunk */
+    size_t max_seq;      /* sequences a run takes side by side (eie_cpu_graph_max_sequences) */
     float *patch;        /* the im2col tile, shared by the PEs */
     float *xq;           /* a direct conv's phased input, shared by the PEs, or one
                             per PE (gnode_t.own_xq) */
@@ -178,6 +185,8 @@ void eie_cpu_graph_free(eie_cpu_graph_t *g)
         free(nd->h[1]);
         free(nd->c);
         free(nd->zeros);
+        free(nd->h0);
+        free(nd->c0);
     }
     free(g->out_state);
     free(g->nodes);
@@ -390,8 +399,7 @@ static eie_status_t prep_lstm(eie_cpu_graph_t *g, gnode_t *nd, const eie_layer_t
     eie_fc_t pe_fc;
     nd->hidden = l->lstm.hidden;
     nd->lanes = l->lstm.lanes;
-    nd->h0 = l->lstm.initial[0];
-    nd->c0 = l->lstm.initial[1];
+    nd->seq_cap = nd->lanes == 0 || nd->lanes >= SEQ_LANES ? 1 : SEQ_LANES / nd->lanes;
     nd->init_in[0] = l->lstm.initial_in[0];
     nd->init_in[1] = l->lstm.initial_in[1];
     nd->dense_in = g->fused_b1; /* h_{t-1} is dense */
@@ -403,13 +411,22 @@ static eie_status_t prep_lstm(eie_cpu_graph_t *g, gnode_t *nd, const eie_layer_t
     eie_fc_lstm_rows_free(&pe_fc);
     if (st != EIE_STATUS_OK)
         return st;
-    size_t n = (size_t)nd->lanes * nd->hidden;
+    size_t one = (size_t)nd->lanes * nd->hidden, n = nd->seq_cap * one;
     nd->h[0] = alloc_aligned(n * sizeof(float));
     nd->h[1] = alloc_aligned(n * sizeof(float));
     nd->c = alloc_aligned(n * sizeof(float));
     nd->zeros = calloc(n, sizeof(float));
     if (!nd->h[0] || !nd->h[1] || !nd->c || !nd->zeros)
         return eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory");
+    /* a stored state, once for each sequence a run may take */
+    float **init[2] = {&nd->h0, &nd->c0};
+    for (int k = 0; k < 2; k++)
+        if (l->lstm.initial[k] != NULL) {
+            if ((*init[k] = malloc(n * sizeof(float))) == NULL)
+                return eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory");
+            for (uint32_t q = 0; q < nd->seq_cap; q++)
+                memcpy(*init[k] + q * one, l->lstm.initial[k], one * sizeof(float));
+        }
     size_t z = (size_t)BLK * l->fc.cols;
     if (z > g->z_floats)
         g->z_floats = z;
@@ -554,6 +571,11 @@ eie_status_t eie_cpu_graph_init(const eie_model_t *m, unsigned n_pes, const eie_
         g->chunk = 1;
     if (g->chunk > EIE_KERNEL_MAX_BATCH)
         g->chunk = EIE_KERNEL_MAX_BATCH;
+    /* a chunk holds whole steps of every sequence of a run (run_graph) */
+    g->max_seq = g->chunk;
+    for (size_t i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].kind == EIE_LAYER_LSTM && g->nodes[i].seq_cap < g->max_seq)
+            g->max_seq = g->nodes[i].seq_cap;
     for (size_t i = 0; i < g->n_t; i++)
         if (g->t[i].input < 0 &&
             (g->t[i].buf = alloc_aligned(g->t[i].numel * g->chunk * sizeof(float))) == NULL)
@@ -625,7 +647,8 @@ error:
 typedef struct gjob {
     eie_pool_job_t base;
     eie_cpu_graph_t *g;
-    size_t batch;
+    size_t batch; /* samples: n_seq x steps, time-major */
+    size_t n_seq; /* sequences side by side (1 but for eie_net_submit_sequences) */
     eie_run_done_fn done;
     void *user;
     _Atomic uint64_t entries, acts;
@@ -803,19 +826,24 @@ static void run_lstm_step(gjob_t *job, gnode_t *nd, unsigned p, size_t s0, size_
     gpe_t *sc = &g->pe[p];
     const gtensor_t *xt = &g->t[nd->inputs[0]], *yt = &g->t[nd->output];
     uint32_t H = nd->hidden, I = nd->cols - H, N = g->n;
-    const float *x = tensor_at(job, nd->inputs[0], s0) + (t - s0) * xt->numel;
+    /* step t of each of the run's sequences: samples t K .. t K + K - 1
+       (time-major), so its K x lanes lanes are consecutive, sequence by
+       sequence, as in the state buffers and a fed state's K samples */
+    size_t K = job->n_seq;
+    uint32_t lanes = (uint32_t)(K * nd->lanes);
+    const float *x = tensor_at(job, nd->inputs[0], s0) + (t * K - s0) * xt->numel;
     /* the initial state: fed by a graph input this run (one sample), stored, or zeros */
     const float *h0 = nd->init_in[0] != UINT32_MAX ? tensor_at(job, nd->init_in[0], 0) : nd->h0;
     const float *c0 = nd->init_in[1] != UINT32_MAX ? tensor_at(job, nd->init_in[1], 0) : nd->c0;
     const float *hp = t > 0 ? nd->h[t & 1] : h0 ? h0 : nd->zeros;
     float *hn = nd->h[(t + 1) & 1];
-    float *y = tensor_at(job, nd->output, s0) + (t - s0) * yt->numel;
+    float *y = tensor_at(job, nd->output, s0) + (t * K - s0) * yt->numel;
     if (t == 0)
         for (uint32_t j = p; j < H; j += N)
-            for (uint32_t n = 0; n < nd->lanes; n++)
+            for (uint32_t n = 0; n < lanes; n++)
                 nd->c[(size_t)n * H + j] = c0 ? c0[(size_t)n * H + j] : 0.0f;
-    for (uint32_t n0 = 0; n0 < nd->lanes; n0 += BLK) {
-        size_t B = nd->lanes - n0 < BLK ? nd->lanes - n0 : BLK;
+    for (uint32_t n0 = 0; n0 < lanes; n0 += BLK) {
+        size_t B = lanes - n0 < BLK ? lanes - n0 : BLK;
         size_t S = eie_cpu_batch_stride(B); /* z is feature-major: z[j * S + b] */
         for (size_t b = 0; b < B; b++) {
             const float *xb = x + (n0 + b) * (size_t)I, *hb = hp + (n0 + b) * (size_t)H;
@@ -1163,14 +1191,14 @@ static void run_plain(gjob_t *job, const gnode_t *nd, unsigned p, size_t s0, siz
     }
 }
 
-/* Graph output i, an LSTM's final state after a run of batch steps: h_T sits in the
-   buffer of step parity batch & 1. */
-static const float *final_state(const eie_cpu_graph_t *g, size_t i, size_t batch)
+/* Graph output i, an LSTM's final state after a run of steps steps: h_T sits in the
+   buffer of step parity steps & 1, every sequence's lanes in turn. */
+static const float *final_state(const eie_cpu_graph_t *g, size_t i, size_t steps)
 {
     for (size_t k = 0; k < g->n_nodes; k++) {
         const gnode_t *nd = &g->nodes[k];
         if (nd->kind == EIE_LAYER_LSTM && g->out_state[i] == nd->h[0])
-            return nd->h[batch & 1];
+            return nd->h[steps & 1];
     }
     return g->out_state[i];
 }
@@ -1186,8 +1214,10 @@ static void run_graph(gjob_t *job, unsigned p0, unsigned p1, eie_pool_t *pool)
         if (pool != NULL)                                                                      \
             eie_pool_barrier(pool);                                                            \
     } while (0)
-    for (size_t s0 = 0; s0 < job->batch; s0 += g->chunk) {
-        size_t B = job->batch - s0 < g->chunk ? job->batch - s0 : g->chunk;
+    /* whole steps of the run's sequences a chunk (n_seq <= g->max_seq <= g->chunk) */
+    size_t K = job->n_seq, chunk = g->chunk / K * K;
+    for (size_t s0 = 0; s0 < job->batch; s0 += chunk) {
+        size_t B = job->batch - s0 < chunk ? job->batch - s0 : chunk;
         for (size_t i = 0; i < g->n_nodes; i++) {
             const gnode_t *nd = &g->nodes[i];
             if (nd->kind == EIE_LAYER_FC) {
@@ -1196,7 +1226,7 @@ static void run_graph(gjob_t *job, unsigned p0, unsigned p1, eie_pool_t *pool)
                     PHASE(fc_gather(job, nd, p, s0, B));
             } else if (nd->kind == EIE_LAYER_LSTM) {
                 /* steps in order, one barrier each: every PE reads all of h_{t-1} */
-                for (size_t t = s0; t < s0 + B; t++)
+                for (size_t t = s0 / K; t < (s0 + B) / K; t++)
                     PHASE(run_lstm_step(job, (gnode_t *)nd, p, s0, t));
             } else if (nd->kind == EIE_LAYER_CONV2D) {
                 const gtensor_t *xt = &g->t[nd->inputs[0]], *yt = &g->t[nd->output];
@@ -1244,8 +1274,8 @@ static void run_graph(gjob_t *job, unsigned p0, unsigned p1, eie_pool_t *pool)
                     memcpy(job->out[i] + s0 * yt->numel, tensor_at(job, g->outputs[i], s0),
                            B * yt->numel * sizeof(float));
                 else if (g->out_state[i] != NULL && s0 + B == job->batch)
-                    memcpy(job->out[i], final_state(g, i, job->batch),
-                           yt->numel * sizeof(float));
+                    memcpy(job->out[i], final_state(g, i, job->batch / K),
+                           K * yt->numel * sizeof(float)); /* one sample a sequence */
             }
         if (pool != NULL)
             eie_pool_barrier(pool); /* the next chunk reuses the buffers */
@@ -1292,11 +1322,20 @@ static void job_finish(eie_pool_job_t *base)
     done(user, EIE_STATUS_OK, &info, NULL);
 }
 
+size_t eie_cpu_graph_max_sequences(const eie_cpu_graph_t *g)
+{
+    return g->max_seq;
+}
+
 eie_status_t eie_cpu_graph_submit(eie_pool_t *pool, eie_cpu_graph_t *g,
-                                  const float *const *inputs, size_t batch,
+                                  const float *const *inputs, size_t n_seq, size_t batch,
                                   float *const *outputs, eie_run_done_fn done, void *user,
                                   int join, eie_error_t *err)
 {
+    if (n_seq == 0 || n_seq > g->max_seq)
+        return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                             "cpu: %zu sequences in one run, over the %zu this graph takes",
+                             n_seq, g->max_seq);
     size_t arrays = (g->n_inputs + g->n_outputs) * sizeof(float *);
     gjob_t *job = calloc(1, sizeof *job + arrays);
     if (job == NULL)
@@ -1306,12 +1345,14 @@ eie_status_t eie_cpu_graph_submit(eie_pool_t *pool, eie_cpu_graph_t *g,
     memcpy(job->in, inputs, g->n_inputs * sizeof *job->in);
     memcpy(job->out, outputs, g->n_outputs * sizeof *job->out);
     job->g = g;
+    job->n_seq = n_seq;
+    batch *= n_seq; /* samples, time-major */
     job->batch = batch;
     job->done = done;
     job->user = user;
     job->base.finish = job_finish;
     /* One thread for small graphs: waking PEs and barriers cost microseconds (cpu.c). */
-    size_t chunks = (batch + g->chunk - 1) / g->chunk;
+    size_t chunk = g->chunk / n_seq * n_seq, chunks = (batch + chunk - 1) / chunk;
     uint64_t barriers = chunks * (g->node_barriers + 1) + batch * g->conv_barriers;
     bool serial = g->n > 1 && g->work * batch < (uint64_t)PARALLEL_MIN_WORK * barriers;
     job->base.run = serial ? job_run_serial : job_run;

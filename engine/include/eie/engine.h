@@ -213,6 +213,31 @@ eie_status_t eie_net_submit_multi(eie_net_t *net, const float *const *inputs, si
                                   float *const *outputs, eie_run_done_fn done, void *user,
                                   eie_error_t *err);
 
+/*
+ * Several sequences of one length in one run, on a net with an lstm node
+ * (eie_net_is_sequence): their lanes go through the LSTM side by side, and
+ * every other node takes their samples of a step as one batch, so each
+ * weight entry is decoded once for all of them (EIE sec. III: a batch
+ * shares one pass over the sparse matrix). inputs[i] holds steps x n_seq
+ * samples of graph input i, time-major: step t of sequence k is sample
+ * t * n_seq + k; a fed initial state holds n_seq samples, one a sequence
+ * ([1, N, H] each). outputs[i] likewise; an LSTM's final state gets n_seq
+ * samples. n_seq is 1 .. eie_net_max_sequences(net); steps is at most the
+ * engine's max_sequence. Each sequence's outputs are those of running it
+ * alone, bit for bit where the engine keeps batch-invariant bits
+ * (cpu_batch_invariant), else within the backend's tolerance.
+ */
+eie_status_t eie_net_submit_sequences(eie_net_t *net, const float *const *inputs, size_t n_seq,
+                                      size_t steps, float *const *outputs, eie_run_done_fn done,
+                                      void *user, eie_error_t *err);
+/* The synchronous form; info_out may be NULL. */
+eie_status_t eie_net_run_sequences(eie_net_t *net, const float *const *inputs, size_t n_seq,
+                                   size_t steps, float *const *outputs, eie_run_info_t *info_out,
+                                   eie_error_t *err);
+/* How many sequences one run of net takes (eie_net_submit_sequences): 0 for a
+   net without an lstm node, 1 where its backend runs one at a time. */
+size_t eie_net_max_sequences(const eie_net_t *net);
+
 /* The dense reference: float GEMV over the decoded weights, for tests. */
 eie_status_t eie_model_run_dense(const eie_model_t *model, const float *input, size_t batch,
                                  float *output, eie_error_t *err);

@@ -332,6 +332,180 @@ Test(lstm_cpu, sequence_over_max_sequence_is_refused_naming_the_limit)
     onnx_free(&p);
 }
 
+/* ---- several sequences in one run ----------------------------------------- */
+
+/* The net of m on n_pes PEs, bit-invariant across batches where invariant. */
+static eie_net_t *seq_net(const eie_model_t *m, unsigned n_pes, int invariant,
+                          eie_engine_t **e)
+{
+    eie_engine_opts_t o = eie_engine_opts_default();
+    o.n_pes = n_pes;
+    o.cpu_batch_invariant = invariant;
+    eie_net_t *net;
+    eie_error_t err;
+    cr_assert_eq(eie_engine_init(&o, e, &err), EIE_STATUS_OK, "%s", err.msg);
+    cr_assert_eq(eie_net_init(*e, m, &net, &err), EIE_STATUS_OK, "%s", err.msg);
+    return net;
+}
+
+/* Which of X, h0, c0 graph input i of m is. */
+static int seq_input(const eie_model_t *m, size_t i)
+{
+    eie_tensor_info_t ti;
+    eie_model_input_info(m, i, &ti);
+    return strcmp(ti.name, "X") == 0 ? 0 : strcmp(ti.name, "h0") == 0 ? 1 : 2;
+}
+
+/*
+ * K sequences of T steps in one run (eie_net_run_sequences, inputs and
+ * outputs time-major) against each run alone (eie_net_run_multi): every
+ * output of every sequence, Y and the final states, bit for bit with
+ * cpu_batch_invariant on 1, 2 and 3 PEs, and within the backend's 1e-5
+ * without it (a sequence alone may take the fused batch-1 form). Each
+ * sequence gets its own inputs and, where fed, its own initial state.
+ */
+static void check_sequences(uint32_t I, uint32_t H, uint32_t N, size_t T, size_t K, int fed,
+                            eie_storage_t storage)
+{
+    onnx_lstm_t p = onnx_random(I, H, N, 1, 71 + I + H + N + T + K + (uint64_t)fed);
+    eie_model_t *m = lstm_model_fed(&p, storage, 1, fed);
+    size_t nx = (size_t)N * I, nh = (size_t)N * H, n_in = eie_model_input_count(m);
+    float *X = input(K * T * nx, 3 + K), *S[3] = {NULL, input(K * nh, 5), input(K * nh, 6)};
+    /* time-major: step t of sequence k is sample t K + k */
+    float *Xt = malloc(K * T * nx * sizeof(float));
+    for (size_t k = 0; k < K; k++)
+        for (size_t t = 0; t < T; t++)
+            memcpy(Xt + (t * K + k) * nx, X + (k * T + t) * nx, nx * sizeof(float));
+    for (int inv = 1; inv >= 0; inv--)
+        for (unsigned n_pes = 1; n_pes <= (inv ? 3u : 2u); n_pes++) {
+            eie_engine_t *e;
+            eie_net_t *net = seq_net(m, n_pes, inv, &e);
+            cr_assert_eq(eie_net_max_sequences(net), N >= 16 ? 1 : 16 / N);
+            const float *ins[3];
+            float *all[3] = {calloc(K * T * nh, sizeof(float)), calloc(K * nh, sizeof(float)),
+                             calloc(K * nh, sizeof(float))};
+            for (size_t i = 0; i < n_in; i++)
+                ins[i] = seq_input(m, i) == 0 ? Xt : S[seq_input(m, i)];
+            eie_error_t err;
+            cr_assert_eq(eie_net_run_sequences(net, ins, K, T, all, NULL, &err), EIE_STATUS_OK,
+                         "%s", err.msg);
+            for (size_t k = 0; k < K; k++) {
+                float *one[3] = {calloc(T * nh, sizeof(float)), calloc(T * nh, sizeof(float)),
+                                 calloc(T * nh, sizeof(float))};
+                for (size_t i = 0; i < n_in; i++)
+                    ins[i] = seq_input(m, i) == 0 ? X + k * T * nx : S[seq_input(m, i)] + k * nh;
+                cr_assert_eq(eie_net_run_multi(net, ins, T, one, NULL, &err), EIE_STATUS_OK,
+                             "%s", err.msg);
+                for (size_t t = 0; t < T + 2; t++) {
+                    /* Y's step t, then Y_h and Y_c */
+                    const float *a = t < T ? all[0] + (t * K + k) * nh : all[t - T + 1] + k * nh;
+                    const float *b = t < T ? one[0] + t * nh : one[t - T + 1];
+                    for (size_t j = 0; j < nh; j++) {
+                        if (inv)
+                            cr_assert(memcmp(&a[j], &b[j], sizeof(float)) == 0,
+                                      "sequence %zu of %zu, %s %zu, element %zu on %u PEs: %.9g "
+                                      "in the run of all, %.9g alone",
+                                      k, K, t < T ? "step" : "state", t, j, n_pes, a[j], b[j]);
+                        else
+                            cr_assert(fabsf(a[j] - b[j]) <= 1e-5f * fmaxf(1.0f, fabsf(b[j])),
+                                      "sequence %zu, %zu, element %zu: %.9g against %.9g", k, t,
+                                      j, a[j], b[j]);
+                    }
+                }
+                for (int q = 0; q < 3; q++)
+                    free(one[q]);
+            }
+            for (int q = 0; q < 3; q++)
+                free(all[q]);
+            eie_net_free(net);
+            eie_engine_free(e);
+        }
+    free(X);
+    free(Xt);
+    free(S[1]);
+    free(S[2]);
+    eie_model_free(m);
+    onnx_free(&p);
+}
+
+Test(lstm_sequences, sixteen_one_lane_sequences_each_as_alone_stored_state)
+{
+    check_sequences(9, 7, 1, 6, 16, 0, EIE_STORAGE_SHARED);
+}
+
+Test(lstm_sequences, three_sequences_over_several_chunks_fed_state_exact)
+{
+    /* chunks of 15 samples: 5 steps of the 3 sequences */
+    check_sequences(5, 6, 1, 12, 3, FED_H | FED_C, EIE_STORAGE_EXACT);
+}
+
+Test(lstm_sequences, two_lane_sequences_h_fed_first)
+{
+    check_sequences(6, 5, 2, 9, 8, FED_H | FED_FIRST, EIE_STORAGE_SHARED);
+}
+
+Test(lstm_sequences, more_than_the_net_takes_or_none_is_refused_naming_the_limit)
+{
+    onnx_lstm_t p = onnx_random(3, 2, 4, 0, 3);
+    eie_model_t *m = lstm_model(&p, EIE_STORAGE_EXACT, 0);
+    eie_engine_t *e;
+    eie_net_t *net = seq_net(m, 2, 0, &e);
+    cr_assert_eq(eie_net_max_sequences(net), 4); /* 16 lanes of 4-lane sequences */
+    float *X = input(5 * 3 * 4 * 3, 1), *y = calloc(5 * 3 * 4 * 2, sizeof(float));
+    const float *ins[1] = {X};
+    eie_error_t err;
+    cr_assert_eq(eie_net_run_sequences(net, ins, 5, 3, &y, NULL, &err),
+                 EIE_STATUS_INVALID_ARGUMENT);
+    cr_assert(strstr(err.msg, "5 sequences") && strstr(err.msg, "1..4"), "%s", err.msg);
+    cr_assert_eq(eie_net_run_sequences(net, ins, 0, 3, &y, NULL, &err),
+                 EIE_STATUS_INVALID_ARGUMENT);
+    cr_assert_eq(eie_net_run_sequences(net, ins, 4, 3, &y, NULL, &err), EIE_STATUS_OK, "%s",
+                 err.msg);
+    eie_net_free(net);
+    eie_engine_free(e);
+    /* eie-sim runs one at a time */
+    eie_engine_opts_t o = eie_engine_opts_default();
+    o.backend = "eie-sim";
+    cr_assert_eq(eie_engine_init(&o, &e, &err), EIE_STATUS_OK);
+    cr_assert_eq(eie_net_init(e, m, &net, &err), EIE_STATUS_OK, "%s", err.msg);
+    cr_assert_eq(eie_net_max_sequences(net), 1);
+    cr_assert_eq(eie_net_run_sequences(net, ins, 1, 3, &y, NULL, &err), EIE_STATUS_OK, "%s",
+                 err.msg);
+    cr_assert_eq(eie_net_run_sequences(net, ins, 2, 3, &y, NULL, &err),
+                 EIE_STATUS_INVALID_ARGUMENT);
+    cr_assert(strstr(err.msg, "1..1") && strstr(err.msg, "eie-sim"), "%s", err.msg);
+    eie_net_free(net);
+    eie_engine_free(e);
+    free(X);
+    free(y);
+    eie_model_free(m);
+    onnx_free(&p);
+}
+
+Test(lstm_sequences, a_net_without_lstm_takes_no_sequences)
+{
+    uint64_t seed = 5;
+    eie_builder_t *b;
+    eie_error_t err;
+    cr_assert_eq(eie_builder_init("fc", "test", "x", "y", &b, &err), EIE_STATUS_OK);
+    cr_assert_eq(th_add_random_fc(b, 3, 6, 0.5, 4, &seed, &err), EIE_STATUS_OK, "%s", err.msg);
+    eie_model_t *m = th_load_builder(b);
+    eie_builder_free(b);
+    cr_assert_not_null(m);
+    eie_engine_t *e;
+    eie_net_t *net = seq_net(m, 1, 0, &e);
+    cr_assert_eq(eie_net_max_sequences(net), 0);
+    float x[12] = {0}, y[6];
+    const float *ins[1] = {x};
+    float *outs[1] = {y};
+    cr_assert_eq(eie_net_run_sequences(net, ins, 1, 2, outs, NULL, &err),
+                 EIE_STATUS_INVALID_ARGUMENT);
+    cr_assert(strstr(err.msg, "no lstm node"), "%s", err.msg);
+    eie_net_free(net);
+    eie_engine_free(e);
+    eie_model_free(m);
+}
+
 /* ---- eie-sim ------------------------------------------------------------ */
 
 #define SIM_TOL (1.0f / 32.0f) /* as tests/engine/sim: 16-bit fixed point */
