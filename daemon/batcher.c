@@ -39,18 +39,47 @@ typedef struct infer_batch {
     eie_net_t *net;
     eie_engine_t *engine;
     eied_infer_job_t *jobs;
-    uint32_t rows;
+    uint32_t n_jobs;
+    uint32_t rows; /* every job's rows: a sequence model's steps, summed over its jobs */
     float *input;  /* rows x input_dim; a job's own buffer when the batch has one job */
-    float *output; /* rows x output_dim; a graph's outputs one after the other */
-    float **io;    /* a graph (one job a batch): its input then its output pointers */
+    float *output; /* rows x output_dim; a graph's outputs one after the other, job by job */
+    float **io;    /* a graph: the engine's input then output arrays */
+    float *gathered; /* a graph of several jobs: the arrays io points to (graph_submit_many) */
     uint64_t start_ns;
 } infer_batch_t;
 
 bool eied_net_is_graph_io(const eie_net_t *net)
 {
-    /* a sequence model's batch is time: its requests run one to a batch too */
+    /* a sequence model's batch is time: its requests run side by side, not as rows */
     return eie_net_input_count(net) != 1 || eie_net_output_count(net) != 1 ||
            eie_net_is_sequence(net);
+}
+
+/* Whether model's inputs take exactly one batch size (an export's fixed [1, ...]): its
+   requests cannot be stacked into one run. */
+static bool batch_fixed(const eie_model_t *model)
+{
+    for (size_t i = 0; i < eie_model_input_count(model); i++) {
+        eie_tensor_info_t ti;
+        if (!eie_model_input_is_state(model, i) &&
+            eie_model_input_info(model, i, &ti) == EIE_STATUS_OK && ti.shape.dims[0] > 0)
+            return true;
+    }
+    return false;
+}
+
+/* Whether job may join batch b (which has a first job): same version and net, and for a
+ * sequence model a sequence of the first's length while the engine takes more side by
+ * side (eie_net_max_sequences), each counting as one of max_batch; for any other its
+ * rows within max_batch, unless the model takes one batch size only. */
+static bool joins(const infer_batch_t *b, const eied_infer_job_t *job, uint64_t max_rows)
+{
+    if (job->version != b->version || job->net != b->net)
+        return false;
+    if (eie_net_is_sequence(job->net))
+        return job->rows == b->jobs->rows && b->n_jobs < eie_net_max_sequences(job->net) &&
+               b->n_jobs < max_rows;
+    return b->rows + job->rows <= max_rows && !batch_fixed(job->version->model);
 }
 
 void eied_infer_job_free(eied_infer_job_t *job)
@@ -124,6 +153,64 @@ static void queue_release_if_idle(batch_queue_t *q)
         uv_close((uv_handle_t *)&q->timer, queue_timer_closed);
 }
 
+/* ---- a graph's batch of several jobs ------------------------------------------- */
+
+/* Floats of all of a graph's outputs for one row (a job's outputs lie one after the
+   other, each rows x its elements: eied_batch_result_t.output). */
+static uint64_t graph_row_floats(const eie_net_t *net)
+{
+    uint64_t n = 0;
+    for (size_t o = 0; o < eie_net_output_count(net); o++)
+        n += eie_net_output_elements(net, o);
+    return n;
+}
+
+/* Where sample t of job k (whose rows follow row0 rows of the jobs before it) lies in an
+ * engine array of batch b: a sequence model's steps time-major, step t of job k at t K
+ * + k, and a state (an lstm's initial or final one) at k; any other model's rows one job
+ * after another (eie_net_submit_sequences, eie_net_submit_multi). */
+static size_t graph_sample(const infer_batch_t *b, bool state, size_t k, size_t t, size_t row0)
+{
+    if (!eie_net_is_sequence(b->net))
+        return row0 + t;
+    return state ? k : t * b->n_jobs + k;
+}
+
+/* Copies between the jobs' own buffers and the engine's arrays: each job's input i (or
+ * output) of rows x its elements, one after the other (a state one sample), to (or
+ * from) array i. to_engine: inputs, from the jobs' input buffers; else outputs, into
+ * the jobs' regions of b->output. */
+static void graph_move(infer_batch_t *b, bool to_engine)
+{
+    const eie_model_t *model = b->version->model;
+    size_t n_in = eie_net_input_count(b->net);
+    size_t n = to_engine ? n_in : eie_net_output_count(b->net);
+    uint64_t row_floats = graph_row_floats(b->net);
+    size_t k = 0, row0 = 0;
+    for (eied_infer_job_t *job = b->jobs; job != NULL; job = job->next, k++) {
+        float *own = to_engine ? job->input : b->output + row0 * row_floats;
+        for (size_t i = 0; i < n; i++) {
+            bool state = to_engine ? eie_model_input_is_state(model, i)
+                                   : eie_model_output_is_state(model, i);
+            size_t e = to_engine ? eie_net_input_elements(b->net, i)
+                                 : eie_net_output_elements(b->net, i);
+            float *arr = b->io[to_engine ? i : n_in + i];
+            size_t rows = state ? 1 : job->rows;
+            for (size_t t = 0; t < rows; t++) {
+                float *at = arr + graph_sample(b, state, k, t, row0) * e;
+                if (to_engine)
+                    memcpy(at, own + t * e, e * sizeof(float));
+                else
+                    memcpy(own + t * e, at, e * sizeof(float));
+            }
+            /* a job's buffer keeps rows x elements for a state output too (its first
+               sample used), one sample for a state input */
+            own += (to_engine && state ? 1 : job->rows) * e;
+        }
+        row0 += job->rows;
+    }
+}
+
 /* ---- PE thread: a batch is computed ------------------------------------------- */
 
 static void batch_finished(void *arg);
@@ -151,6 +238,9 @@ static void batch_done(void *user, eie_status_t status, const eie_run_info_t *in
     if (status != EIE_STATUS_OK)
         snprintf(detail, sizeof detail, "model '%.128s': %.512s", v->name,
                  err != NULL ? err->msg : eie_strerror(status));
+    if (status == EIE_STATUS_OK && b->gathered != NULL)
+        graph_move(b, false); /* each job's outputs out of the engine's arrays */
+    uint64_t row_floats = eied_net_is_graph_io(b->net) ? graph_row_floats(b->net) : out_dim;
     uint32_t row = 0;
     for (eied_infer_job_t *job = b->jobs, *next; job != NULL; job = next) {
         next = job->next;
@@ -158,7 +248,7 @@ static void batch_done(void *user, eie_status_t status, const eie_run_info_t *in
         eied_batch_result_t r = {
             .status = status,
             .detail = status != EIE_STATUS_OK ? detail : NULL,
-            .output = b->output != NULL ? b->output + (size_t)row * out_dim : NULL,
+            .output = b->output != NULL ? b->output + (size_t)row * row_floats : NULL,
             .batch_rows = b->rows,
             .engine = b->engine,
             .info = info,
@@ -169,6 +259,7 @@ static void batch_done(void *user, eie_status_t status, const eie_run_info_t *in
     free(b->input);
     free(b->output);
     free(b->io);
+    free(b->gathered);
     eied_version_unref(b->version);
     eied_server_post(bt->srv, batch_finished, b->queue);
     free(b);
@@ -211,9 +302,7 @@ static infer_batch_t *take_batch(batch_queue_t *q)
     uint64_t now = eied_now_ns();
     while (q->pending_head != NULL) {
         eied_infer_job_t *job = q->pending_head;
-        if (b->version != NULL && (!batching || job->version != b->version ||
-                                   job->net != b->net || b->rows + job->rows > max_rows ||
-                                   eied_net_is_graph_io(job->net)))
+        if (b->version != NULL && (!batching || !joins(b, job, max_rows)))
             break;
         q->pending_head = job->next;
         if (q->pending_head == NULL)
@@ -243,6 +332,7 @@ static infer_batch_t *take_batch(batch_queue_t *q)
         *tail = job;
         tail = &job->next;
         b->rows += job->rows;
+        b->n_jobs++;
     }
     if (b->jobs == NULL) {
         free(b);
@@ -251,9 +341,57 @@ static infer_batch_t *take_batch(batch_queue_t *q)
     return b;
 }
 
-/* A graph's batch (one job): its inputs and outputs as the engine takes them. */
+/* Floats of the engine's array a (inputs, then outputs) for batch b of several jobs: a
+   state one sample a sequence, any other tensor every row of the batch. */
+static uint64_t graph_array_floats(const infer_batch_t *b, size_t a)
+{
+    const eie_model_t *model = b->version->model;
+    size_t n_in = eie_net_input_count(b->net);
+    bool state = a < n_in ? eie_model_input_is_state(model, a)
+                          : eie_model_output_is_state(model, a - n_in);
+    uint64_t e = a < n_in ? eie_net_input_elements(b->net, a)
+                          : eie_net_output_elements(b->net, a - n_in);
+    return (state ? b->n_jobs : b->rows) * e;
+}
+
+/* A graph's batch of several jobs: every input gathered into one array, the outputs
+ * into arrays of their own, moved to the jobs when done (graph_move); a sequence
+ * model's jobs as sequences side by side. */
+static eie_status_t graph_submit_many(infer_batch_t *b, eie_error_t *err)
+{
+    size_t n_in = eie_net_input_count(b->net), n_out = eie_net_output_count(b->net);
+    uint64_t total = 0;
+    for (size_t a = 0; a < n_in + n_out; a++)
+        total += graph_array_floats(b, a);
+    b->output = malloc(((uint64_t)b->rows * graph_row_floats(b->net) + 1) * sizeof(float));
+    b->gathered = malloc((total + 1) * sizeof(float));
+    b->io = calloc(n_in + n_out, sizeof *b->io);
+    if (b->output == NULL || b->gathered == NULL || b->io == NULL)
+        return eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory for a batch of %u rows",
+                             b->rows);
+    float *at = b->gathered;
+    for (size_t a = 0; a < n_in + n_out; a++) {
+        b->io[a] = at;
+        at += graph_array_floats(b, a);
+    }
+    graph_move(b, true);
+    for (eied_infer_job_t *job = b->jobs; job != NULL; job = job->next) {
+        free(job->input);
+        job->input = NULL;
+    }
+    if (eie_net_is_sequence(b->net))
+        return eie_net_submit_sequences(b->net, (const float *const *)b->io, b->n_jobs,
+                                        b->jobs->rows, b->io + n_in, batch_done, b, err);
+    return eie_net_submit_multi(b->net, (const float *const *)b->io, b->rows, b->io + n_in,
+                                batch_done, b, err);
+}
+
+/* A graph's batch: its inputs and outputs as the engine takes them; one job's own
+   buffers as they are. */
 static eie_status_t graph_submit(infer_batch_t *b, eie_error_t *err)
 {
+    if (b->n_jobs > 1)
+        return graph_submit_many(b, err);
     size_t n_in = eie_net_input_count(b->net), n_out = eie_net_output_count(b->net);
     uint64_t out_total = 0;
     for (size_t i = 0; i < n_out; i++)

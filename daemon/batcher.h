@@ -5,7 +5,9 @@
  * decoded once for all of them (EIE sec. III: the activations of a batch
  * share one pass over the sparse matrix). A request that finds its model
  * idle runs at once. Expired and cancelled requests are answered and
- * skipped, never computed.
+ * skipped, never computed. A sequence model's requests (its batch is time)
+ * of one length run side by side instead (eie_net_submit_sequences); a
+ * model whose inputs take one fixed batch size runs each request alone.
  *
  * Threads: submit and dispatch on the loop thread; a batch's jobs are
  * answered on the PE thread that computed it (the done callback), then the
@@ -67,7 +69,8 @@ void eied_batcher_close(eied_batcher_t *batcher);
 /* Frees what is left after the loop ended. NULL is fine. */
 void eied_batcher_free(eied_batcher_t *batcher);
 
-/* True for a model of several inputs or outputs: its requests run one to a batch. */
+/* True for a model of several inputs or outputs, or a sequence model: its jobs carry
+   each input's samples one input after another, and get their outputs likewise. */
 bool eied_net_is_graph_io(const eie_net_t *net);
 
 /* Drops the job's version reference and frees it. */

@@ -342,6 +342,19 @@ int eie_model_input_is_state(const eie_model_t *model, size_t i)
     return i < model->n_inputs && eie_model_is_lstm_initial(model, model->inputs[i]);
 }
 
+int eie_model_output_is_state(const eie_model_t *model, size_t i)
+{
+    if (i >= model->n_outputs)
+        return 0;
+    for (size_t k = 0; k < model->n_layers; k++) {
+        const eie_layer_t *l = &model->layers[k];
+        if (l->kind == EIE_LAYER_LSTM &&
+            (l->lstm.state[0] == model->outputs[i] || l->lstm.state[1] == model->outputs[i]))
+            return 1;
+    }
+    return 0;
+}
+
 int eie_graph_check_inputs(const eie_model_t *m, char *why, size_t why_len)
 {
     /* which tensors are a fed initial state, marked once: a graph may hold many nodes and

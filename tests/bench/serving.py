@@ -1,7 +1,9 @@
 """Serving benchmark: what the daemon adds over gRPC itself, and what
 micro-batching buys. Everything in one run, on loopback, with eiectl bench:
 
-  EIE_BUILD_ROOT=build python3 tests/bench/serving.py [SECONDS]
+  EIE_BUILD_ROOT=build python3 tests/bench/serving.py [SECONDS] [--bundled]
+
+(--bundled: section 6 alone.)
 
 1. health Check vs ModelInfer on the demo model (LeNet-300-100) at
    concurrency 1, 16, 64: requests/s, p50, p99, and the ratios.
@@ -21,9 +23,10 @@ micro-batching buys. Everything in one run, on loopback, with eiectl bench:
    that runs alone would take the fused batch-1 row form.
 6. The bundled models whose inputs are N-D: LeNet-5 (a CNN, [B, 1, 28, 28])
    at concurrency 1 and 32 with micro-batching, and charlm (We -> LSTM ->
-   Wd) on a 64-character sequence ([64, 1, 84]; a sequence runs alone) at
-   concurrency 1 and 8: requests/s, p50, p99 and, for charlm alone
-   (concurrency 1), the p50 per character.
+   Wd) on a 64-character sequence ([64, 1, 84]; sequences of one length
+   run side by side, up to 16 a run) at concurrency 1, 8 and 32:
+   requests/s, p50, p99 and, for charlm alone (concurrency 1), the p50 per
+   character.
 The methods alternate (A B A B) and the best of two runs of each is kept,
 since the machines here are shared and noisy.
 """
@@ -80,7 +83,12 @@ def unbatched(model, c, seconds, input_file):
 
 
 def main():
-    seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    args = [a for a in sys.argv[1:] if a != "--bundled"]
+    seconds = int(args[0]) if args else 5
+    if "--bundled" in sys.argv[1:]:
+        with tempfile.TemporaryDirectory(prefix="eie-serving-") as tmp:
+            bundled(seconds, tmp)
+        return
     demo = os.path.join(SOURCE, "models")
     print("== ModelInfer (lenet) vs health Check, %d s each, best of 2" % seconds)
     print("%5s %12s %9s %9s %12s %9s %9s %8s %8s" % (
@@ -162,7 +170,7 @@ def bundled(seconds, tmp):
     with Daemon("[repository]\npath = %s\n" % os.path.join(SOURCE, "models")) as d:
         time.sleep(1.0)  # the models load in the background
         for model, conc, inp in (("lenet5", 1, None), ("lenet5", 32, None),
-                                 ("charlm", 1, seq), ("charlm", 8, seq)):
+                                 ("charlm", 1, seq), ("charlm", 8, seq), ("charlm", 32, seq)):
             r = best([bench(d.addr, model, "infer", conc, seconds, inp) for _ in range(2)])
             if r["status"] != {"OK": r["status"].get("OK", 0)}:
                 raise SystemExit("serving.py: %s: calls failed: %s" % (model, r["status"]))

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -190,6 +191,25 @@ def metrics(port):
             key, value = line.rsplit(" ", 1)
             values[key] = float(value)
     return values
+
+
+def send_together(daemon, n, call):
+    """n clients, each on a channel of its own to daemon, released at once by a
+    barrier: call(channel, i) for i < n; returns their results in order."""
+    got = [None] * n
+    barrier = threading.Barrier(n)
+
+    def client(i):
+        with daemon.channel() as ch:
+            grpc.channel_ready_future(ch).result(timeout=10)
+            barrier.wait()
+            got[i] = call(ch, i)
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return got
 
 
 def unary(channel, method, request, response_cls, timeout=5.0, metadata=None):

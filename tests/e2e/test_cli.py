@@ -398,7 +398,7 @@ class CnnCompressTest(unittest.TestCase):
 class LstmServeTest(unittest.TestCase):
     """An ONNX LSTM imported and served: [T, N, I] in with T variable (-1 in the
     metadata), y [T, N, H] and the final states Y_h, Y_c [1, N, H] out under their
-    names, each request one sequence (never batched with another) against a
+    names, each request one sequence against a
     float64 LSTM; a sequence over inference.max_sequence is refused."""
 
     def test_sequences_of_several_lengths_and_the_limit(self):

@@ -14,7 +14,8 @@ import unittest
 import grpc
 
 import harness
-from harness import Daemon, message, metrics, raw_unary, reference, synth_model, unary
+from harness import (Daemon, message, metrics, raw_unary, reference, send_together, synth_model,
+                     unary)
 
 SVC = "/inference.GRPCInferenceService/"
 InferReq = message("inference.ModelInferRequest")
@@ -225,20 +226,8 @@ class InferTest(unittest.TestCase):
                                models={"big": BIG})) as d:
                 with d.channel() as ch:
                     wait_ready(ch, "big", timeout=60)
-                got = [None] * len(inputs)
-                barrier = threading.Barrier(len(inputs))
-
-                def client(i):
-                    with d.channel() as ch:
-                        grpc.channel_ready_future(ch).result(timeout=10)
-                        barrier.wait()
-                        got[i] = outputs(infer(ch, request(inputs[i], model="big"), timeout=60))
-                threads = [threading.Thread(target=client, args=(i,)) for i in range(32)]
-                for t in threads:
-                    t.start()
-                for t in threads:
-                    t.join()
-                results[window] = got
+                results[window] = send_together(d, 32, lambda ch, i: outputs(
+                    infer(ch, request(inputs[i], model="big"), timeout=60)))
                 execs[window] = metrics(d.metrics_port)[
                     'eie_inference_exec_count{model="big",version="1"}']
         for a, b in zip(results[0], results[50000]):
@@ -255,6 +244,95 @@ class InferTest(unittest.TestCase):
         dense = [[[v if v != 0.0 else 0.5 for v in r] for r in rows(1, dim=2048, seed=200 + i)]
                  for i in range(32)]
         self.assert_batching_keeps_bits(dense, "[engine.cpu]\nbatch_invariant = true\n")
+
+    def test_a_model_of_one_fixed_batch_size_runs_each_request_alone(self):
+        # an export's fixed [1, 2048]: requests that arrive together cannot be stacked
+        # into one run of 2 or more rows; each runs alone, none fails
+        import onnx
+        src = os.path.join(TMP.name, "fixed.onnx")
+        fixed = os.path.join(TMP.name, "fixed.eie")
+        r = harness.eiectl("export", BIG, "-o", src)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        m = onnx.load(src)
+        for v in list(m.graph.input) + list(m.graph.output):
+            v.type.tensor_type.shape.dim[0].dim_value = 1
+        onnx.save(m, src)
+        r = harness.eiectl("import", src, "-o", fixed)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        inputs = [rows(1, dim=2048, seed=300 + i) for i in range(16)]
+        with Daemon(config("[inference]\nbatch_window_us = 50000\n",
+                           models={"fixed": fixed})) as d:
+            with d.channel() as ch:
+                wait_ready(ch, "fixed", timeout=60)
+                want = [outputs(infer(ch, request(x, model="fixed"), timeout=60))
+                        for x in inputs[:2]]
+
+            def call(ch, i):
+                try:
+                    return outputs(infer(ch, request(inputs[i], model="fixed"), timeout=60))
+                except grpc.RpcError as e:
+                    return e.details()
+            got = send_together(d, len(inputs), call)
+            execs = metrics(d.metrics_port)['eie_inference_exec_count{model="fixed",version="1"}']
+        for g in got:
+            self.assertIsInstance(g, list, g)
+        self.assertEqual(got[:2], want)
+        self.assertEqual(execs, 2 + len(inputs))  # one run a request
+
+    def test_a_model_of_two_inputs_and_two_outputs_batches_with_its_bits(self):
+        # y = W (a + b), z = relu(y): requests sent together share runs, each input's
+        # rows stacked, each output's rows given back to their request, the bits those
+        # of the request alone
+        import numpy as np
+        import onnx
+        from onnx import helper, numpy_helper, TensorProto
+        rng = np.random.default_rng(5)
+        w = (rng.standard_normal((1024, 2048)) * (rng.random((1024, 2048)) < 0.5)).astype(
+            np.float32)
+        g = helper.make_graph(
+            [helper.make_node("Add", ["a", "b"], ["s"], name="add"),
+             helper.make_node("Gemm", ["s", "w"], ["y"], name="fc", transB=1),
+             helper.make_node("Relu", ["y"], ["z"], name="relu")],
+            "two", [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["N", 2048])
+                    for n in ("a", "b")],
+            [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["N", 1024]) for n in ("y", "z")],
+            [numpy_helper.from_array(w, "w")])
+        src = os.path.join(TMP.name, "two.onnx")
+        path = os.path.join(TMP.name, "two.eie")
+        onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), src)
+        r = harness.eiectl("import", src, "-o", path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        sent = [(rng.standard_normal((1 + i % 3, 2048)).astype(np.float32),
+                 rng.standard_normal((1 + i % 3, 2048)).astype(np.float32)) for i in range(24)]
+        results, execs = {}, {}
+        for window in (0, 50000):
+            with Daemon(config("[inference]\nbatch_window_us = %d\n[engine.cpu]\n"
+                               "batch_invariant = true\n" % window,
+                               models={"two": path})) as d:
+                with d.channel() as ch:
+                    wait_ready(ch, "two", timeout=60)
+
+                def call(ch, i):
+                    req = InferReq(model_name="two")
+                    for name, a in zip(("a", "b"), sent[i]):
+                        t = req.inputs.add(name=name, datatype="FP32")
+                        t.shape.extend(a.shape)
+                        req.raw_input_contents.append(a.tobytes())
+                    resp = infer(ch, req, timeout=60)
+                    return [(o.name, list(o.shape), raw) for o, raw in
+                            zip(resp.outputs, resp.raw_output_contents)]
+                results[window] = send_together(d, len(sent), call)
+                execs[window] = metrics(d.metrics_port)[
+                    'eie_inference_exec_count{model="two",version="1"}']
+        for (a, b), alone, together in zip(sent, results[0], results[50000]):
+            self.assertEqual(alone, together)
+            self.assertEqual([o[:2] for o in alone], [("y", [len(a), 1024]), ("z", [len(a), 1024])])
+            y = np.frombuffer(alone[0][2], "<f4").reshape(len(a), 1024)
+            want = (a.astype(np.float64) + b) @ w.T.astype(np.float64)
+            self.assertLessEqual(np.max(np.abs(y - want) / np.maximum(1.0, np.abs(want))), 1e-4)
+            self.assertEqual(alone[1][2], np.maximum(y, 0).astype("<f4").tobytes())
+        self.assertEqual(execs[0], len(sent))
+        self.assertLess(execs[50000], len(sent))
 
     def test_metrics_move_as_requests_are_served(self):
         with Daemon(config()) as d, d.channel() as ch:

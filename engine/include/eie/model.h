@@ -172,6 +172,9 @@ int eie_model_input_is_state(const eie_model_t *model, size_t i);
 size_t eie_model_input_tensor(const eie_model_t *model, size_t i);
 /* Graph outputs, in the file's order. */
 size_t eie_model_output_count(const eie_model_t *model);
+/* 1 if graph output i is an lstm's final state (Y_h, Y_c: [1,N,H]): one sample a run,
+   whatever the steps of the sequence; 0 otherwise. */
+int eie_model_output_is_state(const eie_model_t *model, size_t i);
 /* Describes graph output i; the name is owned by the model. */
 eie_status_t eie_model_output_info(const eie_model_t *model, size_t i,
                                    eie_tensor_info_t *info_out);
