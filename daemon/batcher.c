@@ -41,6 +41,7 @@ typedef struct infer_batch {
     eied_infer_job_t *jobs;
     uint32_t n_jobs;
     uint32_t rows; /* every job's rows: a sequence model's steps, summed over its jobs */
+    uint32_t min_rows, max_rows; /* of a job: a sequence model's shortest and longest */
     float *input;  /* rows x input_dim; a job's own buffer when the batch has one job */
     float *output; /* rows x output_dim; a graph's outputs one after the other, job by job */
     float **io;    /* a graph: the engine's input then output arrays */
@@ -68,17 +69,26 @@ static bool batch_fixed(const eie_model_t *model)
     return false;
 }
 
+/* Sequences of one run are at most this many times as long as its shortest: a run
+   takes its longest one's steps for every sequence, so a run of mixed lengths does at
+   most twice the steps its sequences need. */
+#define SEQ_LENGTH_RATIO 2u
+
 /* Whether job may join batch b (which has a first job): same version and net, and for a
- * sequence model a sequence of the first's length while the engine takes more side by
- * side (eie_net_max_sequences), each counting as one of max_batch; for any other its
- * rows within max_batch, unless the model takes one batch size only. */
+ * sequence model while the engine takes more sequences side by side
+ * (eie_net_max_sequences), each counting as one of max_batch, of lengths within
+ * SEQ_LENGTH_RATIO of each other; for any other its rows within max_batch, unless the
+ * model takes one batch size only. */
 static bool joins(const infer_batch_t *b, const eied_infer_job_t *job, uint64_t max_rows)
 {
     if (job->version != b->version || job->net != b->net)
         return false;
-    if (eie_net_is_sequence(job->net))
-        return job->rows == b->jobs->rows && b->n_jobs < eie_net_max_sequences(job->net) &&
+    if (eie_net_is_sequence(job->net)) {
+        uint64_t lo = job->rows < b->min_rows ? job->rows : b->min_rows;
+        uint64_t hi = job->rows > b->max_rows ? job->rows : b->max_rows;
+        return hi <= SEQ_LENGTH_RATIO * lo && b->n_jobs < eie_net_max_sequences(job->net) &&
                b->n_jobs < max_rows;
+    }
     return b->rows + job->rows <= max_rows && !batch_fixed(job->version->model);
 }
 
@@ -167,8 +177,9 @@ static uint64_t graph_row_floats(const eie_net_t *net)
 
 /* Where sample t of job k (whose rows follow row0 rows of the jobs before it) lies in an
  * engine array of batch b: a sequence model's steps time-major, step t of job k at t K
- * + k, and a state (an lstm's initial or final one) at k; any other model's rows one job
- * after another (eie_net_submit_sequences, eie_net_submit_multi). */
+ * + k (a shorter sequence's steps past its own are padding), and a state (an lstm's
+ * initial or final one) at k; any other model's rows one job after another
+ * (eie_net_submit_sequences, eie_net_submit_multi). */
 static size_t graph_sample(const infer_batch_t *b, bool state, size_t k, size_t t, size_t row0)
 {
     if (!eie_net_is_sequence(b->net))
@@ -333,6 +344,10 @@ static infer_batch_t *take_batch(batch_queue_t *q)
         tail = &job->next;
         b->rows += job->rows;
         b->n_jobs++;
+        if (b->n_jobs == 1 || job->rows < b->min_rows)
+            b->min_rows = job->rows;
+        if (job->rows > b->max_rows)
+            b->max_rows = job->rows;
     }
     if (b->jobs == NULL) {
         free(b);
@@ -342,7 +357,8 @@ static infer_batch_t *take_batch(batch_queue_t *q)
 }
 
 /* Floats of the engine's array a (inputs, then outputs) for batch b of several jobs: a
-   state one sample a sequence, any other tensor every row of the batch. */
+   state one sample a sequence, any other tensor every row of the batch (a sequence
+   model's: the longest sequence's steps of each). */
 static uint64_t graph_array_floats(const infer_batch_t *b, size_t a)
 {
     const eie_model_t *model = b->version->model;
@@ -351,7 +367,9 @@ static uint64_t graph_array_floats(const infer_batch_t *b, size_t a)
                           : eie_model_output_is_state(model, a - n_in);
     uint64_t e = a < n_in ? eie_net_input_elements(b->net, a)
                           : eie_net_output_elements(b->net, a - n_in);
-    return (state ? b->n_jobs : b->rows) * e;
+    if (!eie_net_is_sequence(b->net))
+        return (uint64_t)b->rows * e;
+    return (uint64_t)b->n_jobs * (state ? 1 : b->max_rows) * e;
 }
 
 /* A graph's batch of several jobs: every input gathered into one array, the outputs
@@ -364,7 +382,7 @@ static eie_status_t graph_submit_many(infer_batch_t *b, eie_error_t *err)
     for (size_t a = 0; a < n_in + n_out; a++)
         total += graph_array_floats(b, a);
     b->output = malloc(((uint64_t)b->rows * graph_row_floats(b->net) + 1) * sizeof(float));
-    b->gathered = malloc((total + 1) * sizeof(float));
+    b->gathered = calloc(total + 1, sizeof(float)); /* padding steps: zeros */
     b->io = calloc(n_in + n_out, sizeof *b->io);
     if (b->output == NULL || b->gathered == NULL || b->io == NULL)
         return eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory for a batch of %u rows",
@@ -379,9 +397,19 @@ static eie_status_t graph_submit_many(infer_batch_t *b, eie_error_t *err)
         free(job->input);
         job->input = NULL;
     }
-    if (eie_net_is_sequence(b->net))
-        return eie_net_submit_sequences(b->net, (const float *const *)b->io, b->n_jobs,
-                                        b->jobs->rows, b->io + n_in, batch_done, b, err);
+    if (eie_net_is_sequence(b->net)) {
+        size_t *lens = malloc(b->n_jobs * sizeof *lens), k = 0;
+        if (lens == NULL)
+            return eie_error_set(err, EIE_STATUS_NO_MEMORY,
+                                 "out of memory for a batch of %u sequences", b->n_jobs);
+        for (eied_infer_job_t *job = b->jobs; job != NULL; job = job->next)
+            lens[k++] = job->rows;
+        eie_status_t st =
+            eie_net_submit_sequences(b->net, (const float *const *)b->io, b->n_jobs, b->max_rows,
+                                     lens, b->io + n_in, batch_done, b, err);
+        free(lens); /* the engine keeps its own */
+        return st;
+    }
     return eie_net_submit_multi(b->net, (const float *const *)b->io, b->rows, b->io + n_in,
                                 batch_done, b, err);
 }

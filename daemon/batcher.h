@@ -6,8 +6,9 @@
  * share one pass over the sparse matrix). A request that finds its model
  * idle runs at once. Expired and cancelled requests are answered and
  * skipped, never computed. A sequence model's requests (its batch is time)
- * of one length run side by side instead (eie_net_submit_sequences); a
- * model whose inputs take one fixed batch size runs each request alone.
+ * run side by side instead (eie_net_submit_sequences), of lengths within
+ * twice each other's; a model whose inputs take one fixed batch size runs
+ * each request alone.
  *
  * Threads: submit and dispatch on the loop thread; a batch's jobs are
  * answered on the PE thread that computed it (the done callback), then the

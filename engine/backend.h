@@ -52,8 +52,9 @@ typedef struct eie_backend {
     /* Optional: several sequences in one run (eie_net_submit_sequences), at most
        net_max_sequences of them; NULL means one at a time. */
     eie_status_t (*net_submit_sequences)(void *state, void *net, const float *const *inputs,
-                                         size_t n_seq, size_t steps, float *const *outputs,
-                                         eie_run_done_fn done, void *user, eie_error_t *err);
+                                         size_t n_seq, size_t steps, const size_t *lengths,
+                                         float *const *outputs, eie_run_done_fn done,
+                                         void *user, eie_error_t *err);
     size_t (*net_max_sequences)(const void *net);
 } eie_backend_t;
 

@@ -381,8 +381,8 @@ size_t eie_net_max_sequences(const eie_net_t *net)
 }
 
 static eie_status_t check_sequences_args(const eie_net_t *net, const float *const *inputs,
-                                         size_t n_seq, size_t steps, float *const *outputs,
-                                         eie_error_t *err)
+                                         size_t n_seq, size_t steps, const size_t *lengths,
+                                         float *const *outputs, eie_error_t *err)
 {
     if (!net->lstm)
         return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
@@ -393,36 +393,44 @@ static eie_status_t check_sequences_args(const eie_net_t *net, const float *cons
                              "%zu sequences not in 1..%zu, the sequences one run of this net "
                              "takes on backend %s",
                              n_seq, max, net->engine->be->name);
+    for (size_t k = 0; lengths != NULL && k < n_seq; k++)
+        if (lengths[k] == 0 || lengths[k] > steps)
+            return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
+                                 "sequence %zu has %zu steps, not in 1..%zu (the run's)", k,
+                                 lengths[k], steps);
     return check_multi_args(net, inputs, steps, outputs, err);
 }
 
 eie_status_t eie_net_submit_sequences(eie_net_t *net, const float *const *inputs, size_t n_seq,
-                                      size_t steps, float *const *outputs, eie_run_done_fn done,
-                                      void *user, eie_error_t *err)
+                                      size_t steps, const size_t *lengths, float *const *outputs,
+                                      eie_run_done_fn done, void *user, eie_error_t *err)
 {
     assert(done != NULL);
-    eie_status_t st = check_sequences_args(net, inputs, n_seq, steps, outputs, err);
+    eie_status_t st = check_sequences_args(net, inputs, n_seq, steps, lengths, outputs, err);
     if (st != EIE_STATUS_OK)
         return st;
     const eie_backend_t *be = net->engine->be;
-    if (n_seq == 1 || be->net_submit_sequences == NULL)
-        return eie_net_submit_multi(net, inputs, steps, outputs, done, user, err);
-    return be->net_submit_sequences(net->engine->state, net->impl, inputs, n_seq, steps, outputs,
-                                    done, user, err);
+    if (n_seq == 1 || be->net_submit_sequences == NULL) /* one sequence: its own steps */
+        return eie_net_submit_multi(net, inputs, lengths ? lengths[0] : steps, outputs, done,
+                                    user, err);
+    return be->net_submit_sequences(net->engine->state, net->impl, inputs, n_seq, steps, lengths,
+                                    outputs, done, user, err);
 }
 
 eie_status_t eie_net_run_sequences(eie_net_t *net, const float *const *inputs, size_t n_seq,
-                                   size_t steps, float *const *outputs, eie_run_info_t *info_out,
-                                   eie_error_t *err)
+                                   size_t steps, const size_t *lengths, float *const *outputs,
+                                   eie_run_info_t *info_out, eie_error_t *err)
 {
-    eie_status_t st = check_sequences_args(net, inputs, n_seq, steps, outputs, err);
+    eie_status_t st = check_sequences_args(net, inputs, n_seq, steps, lengths, outputs, err);
     if (st != EIE_STATUS_OK)
         return st;
     if (n_seq == 1)
-        return eie_net_run_multi(net, inputs, steps, outputs, info_out, err);
+        return eie_net_run_multi(net, inputs, lengths ? lengths[0] : steps, outputs, info_out,
+                                 err);
     eie_waiter_t w;
     eie_waiter_init(&w);
-    st = eie_net_submit_sequences(net, inputs, n_seq, steps, outputs, eie_waiter_done, &w, err);
+    st = eie_net_submit_sequences(net, inputs, n_seq, steps, lengths, outputs, eie_waiter_done,
+                                  &w, err);
     if (st != EIE_STATUS_OK)
         eie_waiter_done(&w, st, NULL, err);
     return eie_waiter_wait(&w, 0, info_out, err);

@@ -705,7 +705,7 @@ static eie_status_t cpu_net_submit(void *state, void *netp, const float *input, 
     cpu_state_t *s = state;
     cpu_net_t *net = netp;
     if (net->graph != NULL)
-        return eie_cpu_graph_submit(s->pool, net->graph, &input, 1, batch, &output, done, user, 0,
+        return eie_cpu_graph_submit(s->pool, net->graph, &input, batch, &output, done, user, 0,
                                     err);
     cpu_job_t *job = job_new(netp, input, batch, output, done, user);
     if (job == NULL)
@@ -728,7 +728,7 @@ static eie_status_t cpu_net_run(void *state, void *netp, const float *input, siz
     cpu_net_t *net = netp;
     if (net->graph != NULL) {
         eie_waiter_init(&w);
-        eie_status_t st = eie_cpu_graph_submit(s->pool, net->graph, &input, 1, batch, &output,
+        eie_status_t st = eie_cpu_graph_submit(s->pool, net->graph, &input, batch, &output,
                                                eie_waiter_done, &w, 1, err);
         if (st != EIE_STATUS_OK)
             eie_waiter_done(&w, st, NULL, err);
@@ -750,7 +750,7 @@ static eie_status_t cpu_net_submit_multi(void *state, void *netp, const float *c
     cpu_state_t *s = state;
     cpu_net_t *net = netp;
     if (net->graph != NULL)
-        return eie_cpu_graph_submit(s->pool, net->graph, inputs, 1, batch, outputs, done, user, 0,
+        return eie_cpu_graph_submit(s->pool, net->graph, inputs, batch, outputs, done, user, 0,
                                     err);
     return cpu_net_submit(state, netp, inputs[0], batch, outputs[0], done, user, err);
 }
@@ -765,7 +765,7 @@ static eie_status_t cpu_net_run_multi(void *state, void *netp, const float *cons
         return cpu_net_run(state, netp, inputs[0], batch, outputs[0], info_out, err);
     eie_waiter_t w;
     eie_waiter_init(&w);
-    eie_status_t st = eie_cpu_graph_submit(s->pool, net->graph, inputs, 1, batch, outputs,
+    eie_status_t st = eie_cpu_graph_submit(s->pool, net->graph, inputs, batch, outputs,
                                            eie_waiter_done, &w, 1, err);
     if (st != EIE_STATUS_OK)
         eie_waiter_done(&w, st, NULL, err);
@@ -795,13 +795,14 @@ static const eie_backend_option_t cpu_options[] = {
 
 /* Several sequences in one run: graphs only (a chain has no lstm node). */
 static eie_status_t cpu_net_submit_sequences(void *state, void *netp, const float *const *inputs,
-                                             size_t n_seq, size_t steps, float *const *outputs,
-                                             eie_run_done_fn done, void *user, eie_error_t *err)
+                                             size_t n_seq, size_t steps, const size_t *lengths,
+                                             float *const *outputs, eie_run_done_fn done,
+                                             void *user, eie_error_t *err)
 {
     cpu_state_t *s = state;
     cpu_net_t *net = netp;
-    return eie_cpu_graph_submit(s->pool, net->graph, inputs, n_seq, steps, outputs, done, user, 0,
-                                err);
+    return eie_cpu_graph_submit_sequences(s->pool, net->graph, inputs, n_seq, steps, lengths,
+                                          outputs, done, user, err);
 }
 
 static size_t cpu_net_max_sequences(const void *netp)

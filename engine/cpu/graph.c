@@ -649,6 +649,7 @@ typedef struct gjob {
     eie_cpu_graph_t *g;
     size_t batch; /* samples: n_seq x steps, time-major */
     size_t n_seq; /* sequences side by side (1 but for eie_net_submit_sequences) */
+    size_t len[SEQ_LANES]; /* each sequence's steps: from its len[k]-th on it has ended */
     eie_run_done_fn done;
     void *user;
     _Atomic uint64_t entries, acts;
@@ -875,8 +876,16 @@ static void run_lstm_step(gjob_t *job, gnode_t *nd, unsigned p, size_t s0, size_
                 cs[k] = nd->c[(n0 + b) * (size_t)H + p + k * N];
             }
             g->k->lstm_cells(gi, go, gf, gc, cs, hs, n_units);
+            /* a sequence that has ended keeps its state (its final one) and
+               gives zeros; its lanes still ran, so the batch's forms stay */
+            bool ended = t >= job->len[(n0 + b) / nd->lanes];
             for (uint32_t k = 0; k < n_units; k++) {
                 size_t at = (n0 + b) * (size_t)H + p + k * N;
+                if (ended) {
+                    hn[at] = hp[at];
+                    y[at] = 0.0f;
+                    continue;
+                }
                 nd->c[at] = cs[k];
                 hn[at] = hs[k];
                 y[at] = hs[k];
@@ -1327,12 +1336,14 @@ size_t eie_cpu_graph_max_sequences(const eie_cpu_graph_t *g)
     return g->max_seq;
 }
 
-eie_status_t eie_cpu_graph_submit(eie_pool_t *pool, eie_cpu_graph_t *g,
-                                  const float *const *inputs, size_t n_seq, size_t batch,
-                                  float *const *outputs, eie_run_done_fn done, void *user,
-                                  int join, eie_error_t *err)
+/* Queues a run of n_seq sequences (1: a plain batch) of steps each, lengths as
+ * eie_cpu_graph_submit_sequences. */
+static eie_status_t submit(eie_pool_t *pool, eie_cpu_graph_t *g, const float *const *inputs,
+                           size_t n_seq, size_t steps, const size_t *lengths,
+                           float *const *outputs, eie_run_done_fn done, void *user, int join,
+                           eie_error_t *err)
 {
-    if (n_seq == 0 || n_seq > g->max_seq)
+    if (n_seq == 0 || n_seq > (n_seq == 1 ? 1 : g->max_seq))
         return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
                              "cpu: %zu sequences in one run, over the %zu this graph takes",
                              n_seq, g->max_seq);
@@ -1346,7 +1357,9 @@ eie_status_t eie_cpu_graph_submit(eie_pool_t *pool, eie_cpu_graph_t *g,
     memcpy(job->out, outputs, g->n_outputs * sizeof *job->out);
     job->g = g;
     job->n_seq = n_seq;
-    batch *= n_seq; /* samples, time-major */
+    for (size_t k = 0; k < n_seq; k++)
+        job->len[k] = lengths != NULL ? lengths[k] : steps;
+    size_t batch = n_seq * steps; /* samples, time-major */
     job->batch = batch;
     job->done = done;
     job->user = user;
@@ -1362,4 +1375,21 @@ eie_status_t eie_cpu_graph_submit(eie_pool_t *pool, eie_cpu_graph_t *g,
     else
         eie_pool_submit(pool, &job->base);
     return EIE_STATUS_OK;
+}
+
+eie_status_t eie_cpu_graph_submit(eie_pool_t *pool, eie_cpu_graph_t *g,
+                                  const float *const *inputs, size_t batch,
+                                  float *const *outputs, eie_run_done_fn done, void *user,
+                                  int join, eie_error_t *err)
+{
+    return submit(pool, g, inputs, 1, batch, NULL, outputs, done, user, join, err);
+}
+
+eie_status_t eie_cpu_graph_submit_sequences(eie_pool_t *pool, eie_cpu_graph_t *g,
+                                            const float *const *inputs, size_t n_seq,
+                                            size_t steps, const size_t *lengths,
+                                            float *const *outputs, eie_run_done_fn done,
+                                            void *user, eie_error_t *err)
+{
+    return submit(pool, g, inputs, n_seq, steps, lengths, outputs, done, user, 0, err);
 }

@@ -39,13 +39,19 @@ static inline unsigned eie_cpu_group_slot(unsigned n_pes, uint32_t q, uint32_t r
     return (p + n_pes - shift) % n_pes;
 }
 
-/* Queues a run on pool of batch samples (see eie_net_submit_multi), or of n_seq
- * sequences of batch steps each, time-major (eie_net_submit_sequences; n_seq up to
- * eie_cpu_graph_max_sequences, 1 for any other graph); join: the caller takes a PE slot. */
+/* Queues a run on pool (see eie_net_submit_multi); join: the caller takes a PE slot. */
 eie_status_t eie_cpu_graph_submit(eie_pool_t *pool, eie_cpu_graph_t *g,
-                                  const float *const *inputs, size_t n_seq, size_t batch,
+                                  const float *const *inputs, size_t batch,
                                   float *const *outputs, eie_run_done_fn done, void *user,
                                   int join, eie_error_t *err);
+/* Queues a run of n_seq sequences side by side (eie_net_submit_sequences: steps x n_seq
+ * samples time-major, lengths NULL or each 1..steps; n_seq up to
+ * eie_cpu_graph_max_sequences). */
+eie_status_t eie_cpu_graph_submit_sequences(eie_pool_t *pool, eie_cpu_graph_t *g,
+                                            const float *const *inputs, size_t n_seq,
+                                            size_t steps, const size_t *lengths,
+                                            float *const *outputs, eie_run_done_fn done,
+                                            void *user, eie_error_t *err);
 /* The sequences one run of g takes side by side (graph.c, SEQ_LANES). */
 size_t eie_cpu_graph_max_sequences(const eie_cpu_graph_t *g);
 

@@ -23,8 +23,8 @@ micro-batching buys. Everything in one run, on loopback, with eiectl bench:
    that runs alone would take the fused batch-1 row form.
 6. The bundled models whose inputs are N-D: LeNet-5 (a CNN, [B, 1, 28, 28])
    at concurrency 1 and 32 with micro-batching, and charlm (We -> LSTM ->
-   Wd) on a 64-character sequence ([64, 1, 84]; sequences of one length
-   run side by side, up to 16 a run) at concurrency 1, 8 and 32:
+   Wd) on a 64-character sequence ([64, 1, 84]; concurrent sequences run
+   side by side, up to 16 a run) at concurrency 1, 8 and 32:
    requests/s, p50, p99 and, for charlm alone (concurrency 1), the p50 per
    character.
 The methods alternate (A B A B) and the best of two runs of each is kept,

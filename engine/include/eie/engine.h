@@ -214,7 +214,7 @@ eie_status_t eie_net_submit_multi(eie_net_t *net, const float *const *inputs, si
                                   eie_error_t *err);
 
 /*
- * Several sequences of one length in one run, on a net with an lstm node
+ * Several sequences in one run, on a net with an lstm node
  * (eie_net_is_sequence): their lanes go through the LSTM side by side, and
  * every other node takes their samples of a step as one batch, so each
  * weight entry is decoded once for all of them (EIE sec. III: a batch
@@ -222,18 +222,22 @@ eie_status_t eie_net_submit_multi(eie_net_t *net, const float *const *inputs, si
  * samples of graph input i, time-major: step t of sequence k is sample
  * t * n_seq + k; a fed initial state holds n_seq samples, one a sequence
  * ([1, N, H] each). outputs[i] likewise; an LSTM's final state gets n_seq
- * samples. n_seq is 1 .. eie_net_max_sequences(net); steps is at most the
- * engine's max_sequence. Each sequence's outputs are those of running it
- * alone, bit for bit where the engine keeps batch-invariant bits
- * (cpu_batch_invariant), else within the backend's tolerance.
+ * samples. lengths: NULL where every sequence has steps steps, else
+ * sequence k's, 1 .. steps: its samples past its length are not read
+ * (any value), its outputs there are zeros, and its final state is the
+ * one at its own last step. n_seq is 1 .. eie_net_max_sequences(net);
+ * steps is at most the engine's max_sequence. Each sequence's outputs are
+ * those of running it alone, bit for bit where the engine keeps
+ * batch-invariant bits (cpu_batch_invariant), else within the backend's
+ * tolerance.
  */
 eie_status_t eie_net_submit_sequences(eie_net_t *net, const float *const *inputs, size_t n_seq,
-                                      size_t steps, float *const *outputs, eie_run_done_fn done,
-                                      void *user, eie_error_t *err);
+                                      size_t steps, const size_t *lengths, float *const *outputs,
+                                      eie_run_done_fn done, void *user, eie_error_t *err);
 /* The synchronous form; info_out may be NULL. */
 eie_status_t eie_net_run_sequences(eie_net_t *net, const float *const *inputs, size_t n_seq,
-                                   size_t steps, float *const *outputs, eie_run_info_t *info_out,
-                                   eie_error_t *err);
+                                   size_t steps, const size_t *lengths, float *const *outputs,
+                                   eie_run_info_t *info_out, eie_error_t *err);
 /* How many sequences one run of net takes (eie_net_submit_sequences): 0 for a
    net without an lstm node, 1 where its backend runs one at a time. */
 size_t eie_net_max_sequences(const eie_net_t *net);

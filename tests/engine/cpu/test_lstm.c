@@ -363,10 +363,16 @@ static int seq_input(const eie_model_t *m, size_t i)
  * cpu_batch_invariant on 1, 2 and 3 PEs, and within the backend's 1e-5
  * without it (a sequence alone may take the fused batch-1 form). Each
  * sequence gets its own inputs and, where fed, its own initial state.
+ * mixed: sequence k is T - k % 4 * T / 5 steps long, run alone with its
+ * own; its Y past its length must be zeros, its final states its own last
+ * (the padding samples hold NaN: never read into a live sequence).
  */
 static void check_sequences(uint32_t I, uint32_t H, uint32_t N, size_t T, size_t K, int fed,
-                            eie_storage_t storage)
+                            eie_storage_t storage, int mixed)
 {
+    size_t lens[16];
+    for (size_t k = 0; k < K; k++)
+        lens[k] = mixed ? T - k % 4 * T / 5 : T;
     onnx_lstm_t p = onnx_random(I, H, N, 1, 71 + I + H + N + T + K + (uint64_t)fed);
     eie_model_t *m = lstm_model_fed(&p, storage, 1, fed);
     size_t nx = (size_t)N * I, nh = (size_t)N * H, n_in = eie_model_input_count(m);
@@ -375,7 +381,8 @@ static void check_sequences(uint32_t I, uint32_t H, uint32_t N, size_t T, size_t
     float *Xt = malloc(K * T * nx * sizeof(float));
     for (size_t k = 0; k < K; k++)
         for (size_t t = 0; t < T; t++)
-            memcpy(Xt + (t * K + k) * nx, X + (k * T + t) * nx, nx * sizeof(float));
+            for (size_t j = 0; j < nx; j++)
+                Xt[(t * K + k) * nx + j] = t < lens[k] ? X[(k * T + t) * nx + j] : NAN;
     for (int inv = 1; inv >= 0; inv--)
         for (unsigned n_pes = 1; n_pes <= (inv ? 3u : 2u); n_pes++) {
             eie_engine_t *e;
@@ -387,20 +394,24 @@ static void check_sequences(uint32_t I, uint32_t H, uint32_t N, size_t T, size_t
             for (size_t i = 0; i < n_in; i++)
                 ins[i] = seq_input(m, i) == 0 ? Xt : S[seq_input(m, i)];
             eie_error_t err;
-            cr_assert_eq(eie_net_run_sequences(net, ins, K, T, all, NULL, &err), EIE_STATUS_OK,
-                         "%s", err.msg);
+            cr_assert_eq(eie_net_run_sequences(net, ins, K, T, lens, all, NULL, &err),
+                         EIE_STATUS_OK, "%s", err.msg);
             for (size_t k = 0; k < K; k++) {
                 float *one[3] = {calloc(T * nh, sizeof(float)), calloc(T * nh, sizeof(float)),
                                  calloc(T * nh, sizeof(float))};
                 for (size_t i = 0; i < n_in; i++)
                     ins[i] = seq_input(m, i) == 0 ? X + k * T * nx : S[seq_input(m, i)] + k * nh;
-                cr_assert_eq(eie_net_run_multi(net, ins, T, one, NULL, &err), EIE_STATUS_OK,
-                             "%s", err.msg);
+                cr_assert_eq(eie_net_run_multi(net, ins, lens[k], one, NULL, &err),
+                             EIE_STATUS_OK, "%s", err.msg);
                 for (size_t t = 0; t < T + 2; t++) {
                     /* Y's step t, then Y_h and Y_c */
                     const float *a = t < T ? all[0] + (t * K + k) * nh : all[t - T + 1] + k * nh;
                     const float *b = t < T ? one[0] + t * nh : one[t - T + 1];
-                    for (size_t j = 0; j < nh; j++) {
+                    for (size_t j = 0; j < nh && t >= lens[k] && t < T; j++)
+                        cr_assert(a[j] == 0.0f && !signbit(a[j]),
+                                  "sequence %zu of %zu steps: Y at step %zu is %g, not +0", k,
+                                  lens[k], t, a[j]);
+                    for (size_t j = 0; j < nh && (t < lens[k] || t >= T); j++) {
                         if (inv)
                             cr_assert(memcmp(&a[j], &b[j], sizeof(float)) == 0,
                                       "sequence %zu of %zu, %s %zu, element %zu on %u PEs: %.9g "
@@ -430,21 +441,31 @@ static void check_sequences(uint32_t I, uint32_t H, uint32_t N, size_t T, size_t
 
 Test(lstm_sequences, sixteen_one_lane_sequences_each_as_alone_stored_state)
 {
-    check_sequences(9, 7, 1, 6, 16, 0, EIE_STORAGE_SHARED);
+    check_sequences(9, 7, 1, 6, 16, 0, EIE_STORAGE_SHARED, 0);
 }
 
 Test(lstm_sequences, three_sequences_over_several_chunks_fed_state_exact)
 {
     /* chunks of 15 samples: 5 steps of the 3 sequences */
-    check_sequences(5, 6, 1, 12, 3, FED_H | FED_C, EIE_STORAGE_EXACT);
+    check_sequences(5, 6, 1, 12, 3, FED_H | FED_C, EIE_STORAGE_EXACT, 0);
 }
 
 Test(lstm_sequences, two_lane_sequences_h_fed_first)
 {
-    check_sequences(6, 5, 2, 9, 8, FED_H | FED_FIRST, EIE_STORAGE_SHARED);
+    check_sequences(6, 5, 2, 9, 8, FED_H | FED_FIRST, EIE_STORAGE_SHARED, 0);
 }
 
-Test(lstm_sequences, more_than_the_net_takes_or_none_is_refused_naming_the_limit)
+Test(lstm_sequences, sequences_of_four_lengths_end_at_their_own_last_step)
+{
+    check_sequences(7, 6, 1, 10, 13, FED_H | FED_C, EIE_STORAGE_SHARED, 1);
+}
+
+Test(lstm_sequences, two_lane_sequences_of_mixed_lengths_stored_state)
+{
+    check_sequences(5, 4, 2, 15, 6, 0, EIE_STORAGE_EXACT, 1);
+}
+
+Test(lstm_sequences, more_than_the_net_takes_none_or_a_bad_length_is_refused)
 {
     onnx_lstm_t p = onnx_random(3, 2, 4, 0, 3);
     eie_model_t *m = lstm_model(&p, EIE_STORAGE_EXACT, 0);
@@ -454,13 +475,20 @@ Test(lstm_sequences, more_than_the_net_takes_or_none_is_refused_naming_the_limit
     float *X = input(5 * 3 * 4 * 3, 1), *y = calloc(5 * 3 * 4 * 2, sizeof(float));
     const float *ins[1] = {X};
     eie_error_t err;
-    cr_assert_eq(eie_net_run_sequences(net, ins, 5, 3, &y, NULL, &err),
+    cr_assert_eq(eie_net_run_sequences(net, ins, 5, 3, NULL, &y, NULL, &err),
                  EIE_STATUS_INVALID_ARGUMENT);
     cr_assert(strstr(err.msg, "5 sequences") && strstr(err.msg, "1..4"), "%s", err.msg);
-    cr_assert_eq(eie_net_run_sequences(net, ins, 0, 3, &y, NULL, &err),
+    cr_assert_eq(eie_net_run_sequences(net, ins, 0, 3, NULL, &y, NULL, &err),
                  EIE_STATUS_INVALID_ARGUMENT);
-    cr_assert_eq(eie_net_run_sequences(net, ins, 4, 3, &y, NULL, &err), EIE_STATUS_OK, "%s",
+    cr_assert_eq(eie_net_run_sequences(net, ins, 4, 3, NULL, &y, NULL, &err), EIE_STATUS_OK, "%s",
                  err.msg);
+    /* each sequence's length 1 .. the run's steps */
+    size_t bad[2][2] = {{3, 4}, {0, 3}};
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(eie_net_run_sequences(net, ins, 2, 3, bad[i], &y, NULL, &err),
+                     EIE_STATUS_INVALID_ARGUMENT);
+        cr_assert(strstr(err.msg, "not in 1..3"), "%s", err.msg);
+    }
     eie_net_free(net);
     eie_engine_free(e);
     /* eie-sim runs one at a time */
@@ -469,9 +497,9 @@ Test(lstm_sequences, more_than_the_net_takes_or_none_is_refused_naming_the_limit
     cr_assert_eq(eie_engine_init(&o, &e, &err), EIE_STATUS_OK);
     cr_assert_eq(eie_net_init(e, m, &net, &err), EIE_STATUS_OK, "%s", err.msg);
     cr_assert_eq(eie_net_max_sequences(net), 1);
-    cr_assert_eq(eie_net_run_sequences(net, ins, 1, 3, &y, NULL, &err), EIE_STATUS_OK, "%s",
+    cr_assert_eq(eie_net_run_sequences(net, ins, 1, 3, NULL, &y, NULL, &err), EIE_STATUS_OK, "%s",
                  err.msg);
-    cr_assert_eq(eie_net_run_sequences(net, ins, 2, 3, &y, NULL, &err),
+    cr_assert_eq(eie_net_run_sequences(net, ins, 2, 3, NULL, &y, NULL, &err),
                  EIE_STATUS_INVALID_ARGUMENT);
     cr_assert(strstr(err.msg, "1..1") && strstr(err.msg, "eie-sim"), "%s", err.msg);
     eie_net_free(net);
@@ -498,7 +526,7 @@ Test(lstm_sequences, a_net_without_lstm_takes_no_sequences)
     float x[12] = {0}, y[6];
     const float *ins[1] = {x};
     float *outs[1] = {y};
-    cr_assert_eq(eie_net_run_sequences(net, ins, 1, 2, outs, NULL, &err),
+    cr_assert_eq(eie_net_run_sequences(net, ins, 1, 2, NULL, outs, NULL, &err),
                  EIE_STATUS_INVALID_ARGUMENT);
     cr_assert(strstr(err.msg, "no lstm node"), "%s", err.msg);
     eie_net_free(net);
