@@ -55,6 +55,11 @@ typedef struct eie_backend {
                                          size_t n_seq, size_t steps, const size_t *lengths,
                                          float *const *outputs, eie_run_done_fn done,
                                          void *user, eie_error_t *err);
+    /* Optional: the synchronous form; NULL means submit_sequences and wait. */
+    eie_status_t (*net_run_sequences)(void *state, void *net, const float *const *inputs,
+                                      size_t n_seq, size_t steps, const size_t *lengths,
+                                      float *const *outputs, eie_run_info_t *info_out,
+                                      eie_error_t *err);
     size_t (*net_max_sequences)(const void *net);
 } eie_backend_t;
 

@@ -427,6 +427,10 @@ eie_status_t eie_net_run_sequences(eie_net_t *net, const float *const *inputs, s
     if (n_seq == 1)
         return eie_net_run_multi(net, inputs, lengths ? lengths[0] : steps, outputs, info_out,
                                  err);
+    const eie_backend_t *be = net->engine->be;
+    if (be->net_run_sequences != NULL && be->net_submit_sequences != NULL)
+        return be->net_run_sequences(net->engine->state, net->impl, inputs, n_seq, steps, lengths,
+                                     outputs, info_out, err);
     eie_waiter_t w;
     eie_waiter_init(&w);
     st = eie_net_submit_sequences(net, inputs, n_seq, steps, lengths, outputs, eie_waiter_done,

@@ -802,7 +802,25 @@ static eie_status_t cpu_net_submit_sequences(void *state, void *netp, const floa
     cpu_state_t *s = state;
     cpu_net_t *net = netp;
     return eie_cpu_graph_submit_sequences(s->pool, net->graph, inputs, n_seq, steps, lengths,
-                                          outputs, done, user, err);
+                                          outputs, done, user, 0, err);
+}
+
+/* The synchronous form, as cpu_net_run_multi: the caller takes a PE slot. */
+static eie_status_t cpu_net_run_sequences(void *state, void *netp, const float *const *inputs,
+                                          size_t n_seq, size_t steps, const size_t *lengths,
+                                          float *const *outputs, eie_run_info_t *info_out,
+                                          eie_error_t *err)
+{
+    cpu_state_t *s = state;
+    cpu_net_t *net = netp;
+    eie_waiter_t w;
+    eie_waiter_init(&w);
+    eie_status_t st = eie_cpu_graph_submit_sequences(s->pool, net->graph, inputs, n_seq, steps,
+                                                     lengths, outputs, eie_waiter_done, &w, 1,
+                                                     err);
+    if (st != EIE_STATUS_OK)
+        eie_waiter_done(&w, st, NULL, err);
+    return eie_waiter_wait(&w, 8 * eie_pool_spin(s->pool), info_out, err);
 }
 
 static size_t cpu_net_max_sequences(const void *netp)
@@ -826,5 +844,6 @@ const eie_backend_t eie_backend_cpu = {
     .net_submit_multi = cpu_net_submit_multi,
     .net_run_multi = cpu_net_run_multi,
     .net_submit_sequences = cpu_net_submit_sequences,
+    .net_run_sequences = cpu_net_run_sequences,
     .net_max_sequences = cpu_net_max_sequences,
 };

@@ -46,12 +46,12 @@ eie_status_t eie_cpu_graph_submit(eie_pool_t *pool, eie_cpu_graph_t *g,
                                   int join, eie_error_t *err);
 /* Queues a run of n_seq sequences side by side (eie_net_submit_sequences: steps x n_seq
  * samples time-major, lengths NULL or each 1..steps; n_seq up to
- * eie_cpu_graph_max_sequences). */
+ * eie_cpu_graph_max_sequences); join as eie_cpu_graph_submit. */
 eie_status_t eie_cpu_graph_submit_sequences(eie_pool_t *pool, eie_cpu_graph_t *g,
                                             const float *const *inputs, size_t n_seq,
                                             size_t steps, const size_t *lengths,
                                             float *const *outputs, eie_run_done_fn done,
-                                            void *user, eie_error_t *err);
+                                            void *user, int join, eie_error_t *err);
 /* The sequences one run of g takes side by side (graph.c, SEQ_LANES). */
 size_t eie_cpu_graph_max_sequences(const eie_cpu_graph_t *g);
 

@@ -30,8 +30,9 @@
  * check, which must then fail (a test that the check can fail). Exit
  * status: 0, 2 for a usage error, BENCH_EXIT_MISMATCH (3) when a method
  * disagrees with the reference, 1 for any other error. --conv: the
- * convolution table instead (conv_bench.c). --lstm: one LSTM step at batch 1
- * instead (lstm_bench.c: NT-LSTM as I = H = 600, the matrix and the gates);
+ * convolution table instead (conv_bench.c). --lstm: one LSTM step instead
+ * (lstm_bench.c: NT-LSTM as I = H = 600, the matrix and the gates), at
+ * batch 1 unless --batches (B sequences side by side, one lane each);
  * --model PATH (implies --lstm): the first lstm node of a .eie file, e.g.
  * models/charlm/1/model.eie.
  * --export DIR: times nothing; writes each layer as the table would build
@@ -234,7 +235,7 @@ typedef struct opts {
     int reps, bits;
     const char *layers, *methods, *blas_cores, *corrupt, *model, *export_dir;
     int batches[8], nb, threads[2], nt;
-    int cold, smoke, conv, lstm, bits_given;
+    int cold, smoke, conv, lstm, bits_given, batches_given;
     long flush_mb;
     double warm_us;
 } opts_t;
@@ -281,6 +282,7 @@ static int parse_opts(int argc, char **argv, opts_t *o)
         } else if (strcmp(a, "--batches") == 0) {
             if ((o->nb = bench_parse_ints(a, argv[++i], 1, (int)BL_MAX_BATCH, o->batches, 8)) < 0)
                 return -1;
+            o->batches_given = 1;
         } else if (strcmp(a, "--threads") == 0) {
             if ((o->nt = bench_parse_ints(a, argv[++i], 1, 2, o->threads, 2)) < 0)
                 return -1;
@@ -490,7 +492,10 @@ int main(int argc, char **argv)
         return rc;
     }
     if (o.lstm) {
+        static const int one[1] = {1};
         lstm_bench_opts_t lo = {.reps = o.reps,
+                                .batches = o.batches_given || o.smoke ? o.batches : one,
+                                .nb = o.batches_given || o.smoke ? o.nb : 1,
                                 .cold = o.cold,
                                 .warm_us = o.warm_us,
                                 .threads = o.threads,

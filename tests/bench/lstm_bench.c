@@ -1,16 +1,19 @@
 /*
- * lstm_bench.c - eie-bench --lstm: one LSTM step at batch 1, as EIE times
+ * lstm_bench.c - eie-bench --lstm: one LSTM step, at batch 1 as EIE times
  * NT-LSTM (EIE Table III: 1201 x 2400, the input [x_t, h_{t-1}] and the
  * bias column against the four gates of H = 600 units), but the whole
- * step: the matrix and the element-wise unit.
+ * step: the matrix and the element-wise unit; with --batches, a step of B
+ * sequences at once (each one lane, its own input and state).
  *
  *   cpu     the engine: a net of one lstm node whose state h_{t-1}, c_{t-1}
  *           is fed by graph inputs (so each timed run is a step from a
- *           dense, nonzero state), Y and Y_c out
+ *           dense, nonzero state), Y and Y_c out; B sequences side by side
+ *           in one run (eie_net_run_sequences)
  *   csc, csc-s, csr, csr-g  the float sparse baselines (baselines.h) on
- *           the same 4H x (I + H) matrix over z = [x_t, h_{t-1}], then the
+ *           the same 4H x (I + H) matrix over z = [x_t, h_{t-1}] (B of
+ *           them, batch-major), then the gates
+ *   blas    OpenBLAS sgemv (sgemm for B > 1) on the dense matrix, then the
  *           gates
- *   blas    OpenBLAS sgemv on the dense matrix, then the gates
  *
  * The gates are the engine's own vector cells (the cpu kernel variant's
  * lstm_cells: eie_op_lstm_cells compiled for its registers) for every
@@ -50,6 +53,7 @@ static const lstm_layer_t lstm_layers[] = {
 const char *const lstm_bench_layer_names[] = {"NT-LSTM", "tiny-LSTM", NULL};
 
 enum { M_CPU = 0, M_BL0 = 1, M_BLAS = M_BL0 + BL_METHOD_COUNT, M_BLASF0 };
+#define MAX_SEQ BL_MAX_BATCH /* sequences a step at most (--batches) */
 #define MAX_BLAS 4
 #define M_MAX    (M_BLAS + MAX_BLAS)
 
@@ -58,19 +62,25 @@ typedef struct step {
     eie_net_t *net;
     bl_fc_t *bl;
     const bench_blas_t *blas;
-    const float *w, *bias, *x, *h, *c; /* w, bias: the model's rows, 4j + q */
-    const float *wm, *bm;              /* the baselines': gate blocks, q H + j */
+    /* x, h, c, h_out, c_out: B lanes, lane b at b I or b H; w, bias: the model's
+       rows, 4j + q */
+    const float *w, *bias, *x, *h, *c;
+    const float *wm, *bm; /* the baselines': gate blocks, q H + j */
     eie_lstm_cells_fn cells;
-    float *z, *g, *h_out, *c_out;
+    float *z, *g, *h_out, *c_out; /* z: B x (I + H), g: B x 4H, batch-major */
     uint32_t I, H;
+    size_t B;
     int T;
 } step_t;
 
 static void gates(const step_t *s)
 {
     size_t H = s->H;
-    memcpy(s->c_out, s->c, H * sizeof(float));
-    s->cells(s->g, s->g + H, s->g + 2 * H, s->g + 3 * H, s->c_out, s->h_out, H);
+    memcpy(s->c_out, s->c, s->B * H * sizeof(float));
+    for (size_t b = 0; b < s->B; b++) {
+        const float *g = s->g + b * 4 * H;
+        s->cells(g, g + H, g + 2 * H, g + 3 * H, s->c_out + b * H, s->h_out + b * H, H);
+    }
 }
 
 static void run_step(const step_t *s, int m)
@@ -79,16 +89,19 @@ static void run_step(const step_t *s, int m)
         const float *in[3] = {s->x, s->h, s->c};
         float *out[2] = {s->h_out, s->c_out};
         eie_error_t err;
-        eie_net_run_multi(s->net, in, 1, out, NULL, &err);
+        eie_net_run_sequences(s->net, in, s->B, 1, NULL, out, NULL, &err);
         return;
     }
-    /* z = [x_t, h_{t-1}]: the copy is part of a step */
-    memcpy(s->z, s->x, s->I * sizeof(float));
-    memcpy(s->z + s->I, s->h, s->H * sizeof(float));
+    /* z = [x_t, h_{t-1}] a lane: the copy is part of a step */
+    size_t C = (size_t)s->I + s->H;
+    for (size_t b = 0; b < s->B; b++) {
+        memcpy(s->z + b * C, s->x + b * s->I, s->I * sizeof(float));
+        memcpy(s->z + b * C + s->I, s->h + b * s->H, s->H * sizeof(float));
+    }
     if (m < M_BLAS)
-        bl_fc_run(s->bl, (bl_method_t)(m - M_BL0), s->z, 1, s->g);
+        bl_fc_run(s->bl, (bl_method_t)(m - M_BL0), s->z, s->B, s->g);
     else
-        bench_blas_fc(s->blas, s->wm, s->bm, 4 * s->H, s->I + s->H, s->z, 1, s->T, s->g);
+        bench_blas_fc(s->blas, s->wm, s->bm, 4 * s->H, s->I + s->H, s->z, s->B, s->T, s->g);
     gates(s);
 }
 
@@ -108,24 +121,28 @@ static double sigm(double v)
     return 1.0 / (1.0 + exp(-v));
 }
 
+/* The reference of s's B lanes, lane b's unit j at b H + j. */
 static int lstm_ref_init(const step_t *s, lstm_ref_t *r)
 {
     uint32_t H = s->H, C = s->I + s->H;
-    r->h = calloc(H, sizeof(double));
-    r->c = calloc(H, sizeof(double));
-    r->tol_h = calloc(H, sizeof(double));
-    r->tol_c = calloc(H, sizeof(double));
+    size_t n_all = s->B * H;
+    r->h = calloc(n_all, sizeof(double));
+    r->c = calloc(n_all, sizeof(double));
+    r->tol_h = calloc(n_all, sizeof(double));
+    r->tol_c = calloc(n_all, sizeof(double));
     if (!r->h || !r->c || !r->tol_h || !r->tol_c)
         return -1;
     const double u = ldexp(1.0, -24);
-    for (uint32_t j = 0; j < H; j++) {
+    for (size_t at = 0; at < n_all; at++) {
+        size_t b = at / H, j = at % H;
+        const float *x = s->x + b * s->I, *h = s->h + b * H;
         double g[4], e[4];
         for (int q = 0; q < 4; q++) {
-            size_t row = 4 * (size_t)j + (size_t)q;
+            size_t row = 4 * j + (size_t)q;
             double sum = s->bias[row], mag = fabs(s->bias[row]);
             unsigned n = 2;
             for (uint32_t k = 0; k < C; k++) {
-                double zk = k < s->I ? s->x[k] : s->h[k - s->I];
+                double zk = k < s->I ? x[k] : h[k - s->I];
                 double p = (double)s->w[row * C + k] * zk;
                 sum += p;
                 mag += fabs(p);
@@ -135,12 +152,12 @@ static int lstm_ref_init(const step_t *s, lstm_ref_t *r)
             e[q] = n * u / (1 - n * u) * mag + 1e-30;
         }
         double i = sigm(g[0]), o = sigm(g[1]), f = sigm(g[2]), cand = tanh(g[3]);
-        double cp = s->c[j], ct = f * cp + i * cand;
+        double cp = s->c[at], ct = f * cp + i * cand;
         double ulps = 16 * u * (1.0 + fabs(cp) + fabs(ct));
-        r->c[j] = ct;
-        r->h[j] = o * tanh(ct);
-        r->tol_c[j] = fabs(cp) * 0.25 * e[2] + fabs(cand) * 0.25 * e[0] + i * e[3] + ulps;
-        r->tol_h[j] = 0.25 * e[1] * fabs(tanh(ct)) + o * r->tol_c[j] + ulps;
+        r->c[at] = ct;
+        r->h[at] = o * tanh(ct);
+        r->tol_c[at] = fabs(cp) * 0.25 * e[2] + fabs(cand) * 0.25 * e[0] + i * e[3] + ulps;
+        r->tol_h[at] = 0.25 * e[1] * fabs(tanh(ct)) + o * r->tol_c[at] + ulps;
     }
     return 0;
 }
@@ -157,14 +174,16 @@ static int lstm_ref_check(const lstm_ref_t *r, const step_t *s, const char *laye
                           const char *method)
 {
     for (int k = 0; k < 2; k++)
-        for (uint32_t j = 0; j < s->H; j++) {
+        for (size_t j = 0; j < s->B * s->H; j++) {
             double got = k ? s->c_out[j] : s->h_out[j], want = k ? r->c[j] : r->h[j];
             double tol = k ? r->tol_c[j] : r->tol_h[j];
             if (!(fabs(got - want) <= tol)) {
                 fprintf(stderr,
-                        "eie-bench: %s, %d thread(s): method %s disagrees with the float64 "
-                        "LSTM step: %s[%u] = %.9g, reference %.9g, bound %.3g\n",
-                        layer, s->T, method, k ? "c_t" : "h_t", j, got, want, tol);
+                        "eie-bench: %s, %d thread(s), %zu sequence(s): method %s disagrees with "
+                        "the float64 LSTM step: %s[%zu] of sequence %zu = %.9g, reference %.9g, "
+                        "bound %.3g\n",
+                        layer, s->T, s->B, method, k ? "c_t" : "h_t", j % s->H, j / s->H, got,
+                        want, tol);
                 return -1;
             }
         }
@@ -260,13 +279,13 @@ int lstm_bench_main(const lstm_bench_opts_t *o)
         fprintf(stderr, "eie-bench: cannot start the baselines' threads\n");
         return 1;
     }
-    printf("lstm: one step at batch 1 (the 4H x (I+H) matrix over [x_t, h_{t-1}] and the "
-           "gates); reps %d; medians in us; cpu/best = cpu / best float sparse; blas/cpu = "
-           "best OpenBLAS / cpu\n",
+    printf("lstm: one step of B sequences (the 4H x (I+H) matrix over [x_t, h_{t-1}] and the "
+           "gates; cpu: B > 1 side by side in one run); reps %d; medians in us for the B; "
+           "cpu/best = cpu / best float sparse; blas/cpu = best OpenBLAS / cpu\n",
            o->reps);
-    printf("%-10s %4s %4s %6s %1s %8s %8s %8s %8s %8s %-5s %8s %8s %8s %8s\n", "layer", "I", "H",
-           "nnz", "T", "cpu", "csc", "csc-s", "csr", "csr-g", "best", "blas", "blas-f", "cpu/best",
-           "blas/cpu");
+    printf("%-10s %4s %4s %6s %2s %1s %8s %8s %8s %8s %8s %-5s %8s %8s %8s %8s\n", "layer", "I",
+           "H", "nnz", "B", "T", "cpu", "csc", "csc-s", "csr", "csr-g", "best", "blas", "blas-f",
+           "cpu/best", "blas/cpu");
     int status = 0;
     uint64_t seed = 4242;
     for (size_t li = 0; li <= N_LSTM && status == 0; li++) {
@@ -305,10 +324,10 @@ int lstm_bench_main(const lstm_bench_opts_t *o)
         eie_layer_info_t info;
         eie_model_layer_info(m, 0, &info);
         float *w = malloc((size_t)R * C * sizeof(float));
-        float *x = malloc(I * sizeof(float)), *h = malloc(H * sizeof(float));
-        float *c = malloc(H * sizeof(float)), *z = malloc(C * sizeof(float));
-        float *g = malloc(R * sizeof(float)), *ho = malloc(H * sizeof(float));
-        float *co = malloc(H * sizeof(float));
+        float *x = malloc(MAX_SEQ * I * sizeof(float)), *h = malloc(MAX_SEQ * H * sizeof(float));
+        float *c = malloc(MAX_SEQ * H * sizeof(float)), *z = malloc(MAX_SEQ * C * sizeof(float));
+        float *g = malloc(MAX_SEQ * R * sizeof(float)), *ho = malloc(MAX_SEQ * H * sizeof(float));
+        float *co = malloc(MAX_SEQ * H * sizeof(float));
         float *wm = malloc((size_t)R * C * sizeof(float)), *bm = malloc(R * sizeof(float));
         if (!w || !x || !h || !c || !z || !g || !ho || !co || !wm || !bm) {
             fprintf(stderr, "eie-bench: %s: out of memory\n", lname);
@@ -327,12 +346,15 @@ int lstm_bench_main(const lstm_bench_opts_t *o)
             fprintf(stderr, "eie-bench: %s\n", err.msg);
             return 1;
         }
-        /* a step from the middle of a sequence: h in (-1, 1), c in (-2, 2), both dense */
-        for (uint32_t k = 0; k < I; k++)
-            x[k] = th_uniform(&seed) < xdens ? th_uniform(&seed) * 2.0f - 1.0f : 0.0f;
-        for (uint32_t k = 0; k < H; k++) {
-            h[k] = (th_uniform(&seed) * 2.0f - 1.0f) * 0.95f;
-            c[k] = (th_uniform(&seed) * 2.0f - 1.0f) * 2.0f;
+        /* a step from the middle of each sequence: h in (-1, 1), c in (-2, 2), both
+           dense */
+        for (size_t b = 0; b < MAX_SEQ; b++) {
+            for (uint32_t k = 0; k < I; k++)
+                x[b * I + k] = th_uniform(&seed) < xdens ? th_uniform(&seed) * 2.0f - 1.0f : 0.0f;
+            for (uint32_t k = 0; k < H; k++) {
+                h[b * H + k] = (th_uniform(&seed) * 2.0f - 1.0f) * 0.95f;
+                c[b * H + k] = (th_uniform(&seed) * 2.0f - 1.0f) * 2.0f;
+            }
         }
         step_t base = {.w = w,
                        .bias = bias,
@@ -347,8 +369,9 @@ int lstm_bench_main(const lstm_bench_opts_t *o)
                        .h_out = ho,
                        .c_out = co,
                        .I = I,
-                       .H = H};
-        lstm_ref_t ref;
+                       .H = H,
+                       .B = MAX_SEQ};
+        lstm_ref_t ref; /* of every lane; a run of B checks the first B */
         if (lstm_ref_init(&base, &ref) != 0) {
             fprintf(stderr, "eie-bench: %s: out of memory\n", lname);
             return 1;
@@ -370,84 +393,95 @@ int lstm_bench_main(const lstm_bench_opts_t *o)
                 return 1;
             }
         }
-        int avail[M_MAX];
-        for (int mi = 0; mi < n_methods; mi++)
-            avail[mi] = on[mi] && (mi < M_BL0 || mi >= M_BLAS ||
-                                   bl_method_available((bl_method_t)(mi - M_BL0), 1));
-        for (int ti = 0; ti < o->nt; ti++)
-            for (int mi = 0; mi < n_methods; mi++) {
-                if (!avail[mi])
-                    continue;
-                step_t s = st[ti];
-                s.blas = mi >= M_BLAS ? &o->blas[mi - M_BLAS] : NULL;
-                for (uint32_t j = 0; j < H; j++)
-                    ho[j] = co[j] = NAN;
-                run_step(&s, mi);
-                const char *cname = mi > M_BLAS    ? "blas-f"
-                                    : mi == M_BLAS ? "blas"
-                                    : mi == M_CPU  ? "cpu"
-                                                   : bl_method_name(mi - M_BL0);
-                if (o->corrupt && strcmp(o->corrupt, cname) == 0)
-                    ho[H / 2] += 1e-3f * (1.0f + fabsf(ho[H / 2]));
-                if (lstm_ref_check(&ref, &s, lname, cname) != 0)
-                    status = BENCH_EXIT_MISMATCH;
-            }
-        if (status != 0)
-            return status; /* as eie-bench's layer check: the layers stay allocated */
-        double *times[2][M_MAX];
-        for (int ti = 0; ti < o->nt; ti++)
-            for (int mi = 0; mi < n_methods; mi++)
-                times[ti][mi] = calloc((size_t)o->reps, sizeof(double));
-        for (int r = -2; r < o->reps; r++)
+        for (int bi = 0; bi < o->nb && status == 0; bi++) {
+            size_t B = (size_t)o->batches[bi];
             for (int ti = 0; ti < o->nt; ti++)
-                for (int mj = 0; mj < n_methods; mj++) {
-                    int mi = (mj + r + 2) % n_methods; /* the order rotates each round */
+                st[ti].B = B;
+            if (B > eie_net_max_sequences(st[0].net)) {
+                fprintf(stderr, "eie-bench: %s: %zu sequences, over the %zu one run takes\n", lname,
+                        B, eie_net_max_sequences(st[0].net));
+                return 1;
+            }
+            int avail[M_MAX];
+            for (int mi = 0; mi < n_methods; mi++)
+                avail[mi] = on[mi] && (mi < M_BL0 || mi >= M_BLAS ||
+                                       bl_method_available((bl_method_t)(mi - M_BL0), B));
+            for (int ti = 0; ti < o->nt; ti++)
+                for (int mi = 0; mi < n_methods; mi++) {
                     if (!avail[mi])
                         continue;
                     step_t s = st[ti];
                     s.blas = mi >= M_BLAS ? &o->blas[mi - M_BLAS] : NULL;
-                    if (o->cold) {
-                        bench_flush();
-                    } else {
-                        double w0 = bench_now_us();
-                        do
-                            run_step(&s, mi);
-                        while (bench_now_us() - w0 < o->warm_us);
-                    }
-                    double t0 = bench_now_us();
+                    for (size_t j = 0; j < B * H; j++)
+                        ho[j] = co[j] = NAN;
                     run_step(&s, mi);
-                    double t1 = bench_now_us();
-                    if (r >= 0)
-                        times[ti][mi][r] = t1 - t0;
+                    const char *cname = mi > M_BLAS    ? "blas-f"
+                                        : mi == M_BLAS ? "blas"
+                                        : mi == M_CPU  ? "cpu"
+                                                       : bl_method_name(mi - M_BL0);
+                    if (o->corrupt && strcmp(o->corrupt, cname) == 0)
+                        ho[H / 2] += 1e-3f * (1.0f + fabsf(ho[H / 2]));
+                    if (lstm_ref_check(&ref, &s, lname, cname) != 0)
+                        status = BENCH_EXIT_MISMATCH;
                 }
-        for (int ti = 0; ti < o->nt; ti++) {
-            double t[M_MAX] = {0};
-            int best = -1, bf = -1;
-            for (int mi = 0; mi < n_methods; mi++)
-                t[mi] = avail[mi] ? bench_median(times[ti][mi], o->reps) : 0;
-            for (int mi = M_BL0; mi < M_BLAS; mi++)
-                if (t[mi] > 0 && (best < 0 || t[mi] < t[best]))
-                    best = mi;
-            for (int mi = M_BLAS + 1; mi < n_methods; mi++)
-                if (t[mi] > 0 && (bf < 0 || t[mi] < t[bf]))
-                    bf = mi;
-            double bb = t[M_BLAS] > 0 && (bf < 0 || t[M_BLAS] <= t[bf]) ? t[M_BLAS]
-                        : bf >= 0                                       ? t[bf]
-                                                                        : 0;
-            char col[M_BLAS + 2][16];
-            for (int k = 0; k < M_BLAS + 1; k++)
-                snprintf(col[k], sizeof col[k], t[k] > 0 ? "%.1f" : "-", t[k]);
-            snprintf(col[M_BLAS + 1], sizeof col[0], bf >= 0 && t[bf] < t[M_BLAS] ? "%.1f" : "-",
-                     bf >= 0 ? t[bf] : 0.0);
-            printf("%-10s %4u %4u %6llu %d %8s %8s %8s %8s %8s %-5s %8s %8s %8.2f %8.2f\n", lname,
-                   I, H, (unsigned long long)info.nnz, o->threads[ti], col[0], col[1], col[2],
-                   col[3], col[4], best >= 0 ? bl_method_name(best - M_BL0) : "-", col[M_BLAS],
-                   col[M_BLAS + 1], t[M_CPU] > 0 && best >= 0 ? t[M_CPU] / t[best] : 0,
-                   t[M_CPU] > 0 && bb > 0 ? bb / t[M_CPU] : 0);
-            for (int mi = 0; mi < n_methods; mi++)
-                free(times[ti][mi]);
+            if (status != 0)
+                return status; /* as eie-bench's layer check: the layers stay allocated */
+            double *times[2][M_MAX];
+            for (int ti = 0; ti < o->nt; ti++)
+                for (int mi = 0; mi < n_methods; mi++)
+                    times[ti][mi] = calloc((size_t)o->reps, sizeof(double));
+            for (int r = -2; r < o->reps; r++)
+                for (int ti = 0; ti < o->nt; ti++)
+                    for (int mj = 0; mj < n_methods; mj++) {
+                        int mi = (mj + r + 2) % n_methods; /* the order rotates each round */
+                        if (!avail[mi])
+                            continue;
+                        step_t s = st[ti];
+                        s.blas = mi >= M_BLAS ? &o->blas[mi - M_BLAS] : NULL;
+                        if (o->cold) {
+                            bench_flush();
+                        } else {
+                            double w0 = bench_now_us();
+                            do
+                                run_step(&s, mi);
+                            while (bench_now_us() - w0 < o->warm_us);
+                        }
+                        double t0 = bench_now_us();
+                        run_step(&s, mi);
+                        double t1 = bench_now_us();
+                        if (r >= 0)
+                            times[ti][mi][r] = t1 - t0;
+                    }
+            for (int ti = 0; ti < o->nt; ti++) {
+                double t[M_MAX] = {0};
+                int best = -1, bf = -1;
+                for (int mi = 0; mi < n_methods; mi++)
+                    t[mi] = avail[mi] ? bench_median(times[ti][mi], o->reps) : 0;
+                for (int mi = M_BL0; mi < M_BLAS; mi++)
+                    if (t[mi] > 0 && (best < 0 || t[mi] < t[best]))
+                        best = mi;
+                for (int mi = M_BLAS + 1; mi < n_methods; mi++)
+                    if (t[mi] > 0 && (bf < 0 || t[mi] < t[bf]))
+                        bf = mi;
+                double bb = t[M_BLAS] > 0 && (bf < 0 || t[M_BLAS] <= t[bf]) ? t[M_BLAS]
+                            : bf >= 0                                       ? t[bf]
+                                                                            : 0;
+                char col[M_BLAS + 2][16];
+                for (int k = 0; k < M_BLAS + 1; k++)
+                    snprintf(col[k], sizeof col[k], t[k] > 0 ? "%.1f" : "-", t[k]);
+                snprintf(col[M_BLAS + 1], sizeof col[0],
+                         bf >= 0 && t[bf] < t[M_BLAS] ? "%.1f" : "-", bf >= 0 ? t[bf] : 0.0);
+                printf("%-10s %4u %4u %6llu %2zu %d %8s %8s %8s %8s %8s %-5s %8s %8s %8.2f %8.2f\n",
+                       lname, I, H, (unsigned long long)info.nnz, B, o->threads[ti], col[0], col[1],
+                       col[2], col[3], col[4], best >= 0 ? bl_method_name(best - M_BL0) : "-",
+                       col[M_BLAS], col[M_BLAS + 1],
+                       t[M_CPU] > 0 && best >= 0 ? t[M_CPU] / t[best] : 0,
+                       t[M_CPU] > 0 && bb > 0 ? bb / t[M_CPU] : 0);
+                for (int mi = 0; mi < n_methods; mi++)
+                    free(times[ti][mi]);
+            }
+            fflush(stdout);
         }
-        fflush(stdout);
         for (int ti = 0; ti < o->nt; ti++) {
             eie_net_free(st[ti].net);
             eie_engine_free(eng[ti]);

@@ -1,8 +1,9 @@
 /*
- * lstm_bench.h - eie-bench --lstm: one step of an LSTM at batch 1 (the
- * sparse 4H x (I + H) matrix over [x_t, h_{t-1}] plus the element-wise
- * gates) on the cpu backend against the float sparse baselines and
- * OpenBLAS sgemv, every method doing the same gate math.
+ * lstm_bench.h - eie-bench --lstm: one step of an LSTM (the sparse 4H x
+ * (I + H) matrix over [x_t, h_{t-1}] plus the element-wise gates) for B
+ * sequences, B = 1 as EIE times it, on the cpu backend (B > 1: the
+ * sequences side by side, eie_net_run_sequences) against the float sparse
+ * baselines and OpenBLAS at batch B, every method doing the same gate math.
  */
 #ifndef EIE_BENCH_LSTM_H
 #define EIE_BENCH_LSTM_H
@@ -11,6 +12,8 @@
 
 typedef struct lstm_bench_opts {
     int reps, cold;
+    const int *batches; /* sequences a step: 1 .. 16 */
+    int nb;
     double warm_us;
     const int *threads;
     int nt;
