@@ -56,19 +56,6 @@ bool eied_net_is_graph_io(const eie_net_t *net)
            eie_net_is_sequence(net);
 }
 
-/* Whether model's inputs take exactly one batch size (an export's fixed [1, ...]): its
-   requests cannot be stacked into one run. */
-static bool batch_fixed(const eie_model_t *model)
-{
-    for (size_t i = 0; i < eie_model_input_count(model); i++) {
-        eie_tensor_info_t ti;
-        if (!eie_model_input_is_state(model, i) &&
-            eie_model_input_info(model, i, &ti) == EIE_STATUS_OK && ti.shape.dims[0] > 0)
-            return true;
-    }
-    return false;
-}
-
 /* Sequences of one run are at most this many times as long as its shortest: a run
    takes its longest one's steps for every sequence, so a run of mixed lengths does at
    most twice the steps its sequences need. */
@@ -89,7 +76,8 @@ static bool joins(const infer_batch_t *b, const eied_infer_job_t *job, uint64_t 
         return hi <= SEQ_LENGTH_RATIO * lo && b->n_jobs < eie_net_max_sequences(job->net) &&
                b->n_jobs < max_rows;
     }
-    return b->rows + job->rows <= max_rows && !batch_fixed(job->version->model);
+    /* a model that takes one batch size only (an export's fixed [1, ...]) runs alone */
+    return b->rows + job->rows <= max_rows && eie_net_batch_size(job->net) == 0;
 }
 
 void eied_infer_job_free(eied_infer_job_t *job)
@@ -193,7 +181,6 @@ static size_t graph_sample(const infer_batch_t *b, bool state, size_t k, size_t 
  * the jobs' regions of b->output. */
 static void graph_move(infer_batch_t *b, bool to_engine)
 {
-    const eie_model_t *model = b->version->model;
     size_t n_in = eie_net_input_count(b->net);
     size_t n = to_engine ? n_in : eie_net_output_count(b->net);
     uint64_t row_floats = graph_row_floats(b->net);
@@ -201,8 +188,8 @@ static void graph_move(infer_batch_t *b, bool to_engine)
     for (eied_infer_job_t *job = b->jobs; job != NULL; job = job->next, k++) {
         float *own = to_engine ? job->input : b->output + row0 * row_floats;
         for (size_t i = 0; i < n; i++) {
-            bool state = to_engine ? eie_model_input_is_state(model, i)
-                                   : eie_model_output_is_state(model, i);
+            bool state = to_engine ? eie_net_input_is_state(b->net, i)
+                                   : eie_net_output_is_state(b->net, i);
             size_t e = to_engine ? eie_net_input_elements(b->net, i)
                                  : eie_net_output_elements(b->net, i);
             float *arr = b->io[to_engine ? i : n_in + i];
@@ -361,10 +348,9 @@ static infer_batch_t *take_batch(batch_queue_t *q)
    model's: the longest sequence's steps of each). */
 static uint64_t graph_array_floats(const infer_batch_t *b, size_t a)
 {
-    const eie_model_t *model = b->version->model;
     size_t n_in = eie_net_input_count(b->net);
-    bool state = a < n_in ? eie_model_input_is_state(model, a)
-                          : eie_model_output_is_state(model, a - n_in);
+    bool state = a < n_in ? eie_net_input_is_state(b->net, a)
+                          : eie_net_output_is_state(b->net, a - n_in);
     uint64_t e = a < n_in ? eie_net_input_elements(b->net, a)
                           : eie_net_output_elements(b->net, a - n_in);
     if (!eie_net_is_sequence(b->net))

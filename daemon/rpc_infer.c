@@ -122,9 +122,7 @@ static void job_done(void *ctx, eied_infer_job_t *job, const eied_batch_result_t
             inference__model_infer_response__infer_output_tensor__init(&go[k]);
             memcpy(gshape[k], ti.shape.dims, sizeof gshape[k]);
             /* an LSTM's final state has one row whatever the steps */
-            uint32_t orows = ti.shape.dims[0] > 0 && eie_net_is_sequence(job->net)
-                                 ? (uint32_t)ti.shape.dims[0]
-                                 : job->rows;
+            uint32_t orows = eie_net_output_is_state(job->net, o) ? 1 : job->rows;
             gshape[k][0] = orows;
             go[k].name = (char *)ti.name;
             go[k].datatype = "FP32";

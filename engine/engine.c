@@ -53,7 +53,8 @@ struct eie_net {
     uint64_t layout_bytes;
     size_t n_inputs, n_outputs;
     uint64_t *elements; /* per sample: the inputs', then the outputs' */
-    bool *state_in;     /* per input: an lstm's fed initial state, one sample a run */
+    bool *state;        /* per input, then output: an lstm's fed initial state or final
+                           state, one sample a run */
     int64_t batch_dim;  /* the inputs' dims[0]: -1, or the one batch size they take */
     bool lstm;          /* the graph has an lstm node: the batch is its sequence's steps */
 };
@@ -215,10 +216,10 @@ eie_status_t eie_net_init(eie_engine_t *engine, const eie_model_t *model, eie_ne
                              eie_model_output_count(model));
     }
     net->elements = calloc(net->n_inputs + net->n_outputs, sizeof *net->elements);
-    net->state_in = calloc(net->n_inputs, sizeof *net->state_in);
-    if (net->elements == NULL || net->state_in == NULL) {
+    net->state = calloc(net->n_inputs + net->n_outputs, sizeof *net->state);
+    if (net->elements == NULL || net->state == NULL) {
         free(net->elements);
-        free(net->state_in);
+        free(net->state);
         free(net);
         return eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory");
     }
@@ -226,13 +227,14 @@ eie_status_t eie_net_init(eie_engine_t *engine, const eie_model_t *model, eie_ne
     for (size_t i = 0; i < net->n_inputs; i++) {
         eie_model_input_info(model, i, &ti);
         net->elements[i] = eie_shape_sample_elements(&ti.shape);
-        net->state_in[i] = eie_model_input_is_state(model, i);
-        if (!net->state_in[i]) /* an lstm's initial state: one row a run */
+        net->state[i] = eie_model_input_is_state(model, i);
+        if (!net->state[i]) /* an lstm's initial state: one row a run */
             net->batch_dim = ti.shape.dims[0];
     }
     for (size_t i = 0; i < net->n_outputs; i++) {
         eie_model_output_info(model, i, &ti);
         net->elements[net->n_inputs + i] = eie_shape_sample_elements(&ti.shape);
+        net->state[net->n_inputs + i] = eie_model_output_is_state(model, i);
     }
     for (size_t i = 0; i < eie_model_layer_count(model); i++) {
         eie_layer_info_t li;
@@ -246,7 +248,7 @@ eie_status_t eie_net_init(eie_engine_t *engine, const eie_model_t *model, eie_ne
         engine->be->net_init(engine->state, model, &net->impl, &net->layout_bytes, err);
     if (st != EIE_STATUS_OK) {
         free(net->elements);
-        free(net->state_in);
+        free(net->state);
         free(net);
         return st;
     }
@@ -260,7 +262,7 @@ void eie_net_free(eie_net_t *net)
         return;
     net->engine->be->net_free(net->impl);
     free(net->elements);
-    free(net->state_in);
+    free(net->state);
     free(net);
 }
 
@@ -269,7 +271,17 @@ size_t eie_net_output_count(const eie_net_t *net) { return net->n_outputs; }
 
 int eie_net_input_is_state(const eie_net_t *net, size_t i)
 {
-    return i < net->n_inputs && net->state_in[i];
+    return i < net->n_inputs && net->state[i];
+}
+
+int eie_net_output_is_state(const eie_net_t *net, size_t i)
+{
+    return i < net->n_outputs && net->state[net->n_inputs + i];
+}
+
+uint64_t eie_net_batch_size(const eie_net_t *net)
+{
+    return net->batch_dim > 0 ? (uint64_t)net->batch_dim : 0;
 }
 
 uint64_t eie_net_input_elements(const eie_net_t *net, size_t i)

@@ -200,6 +200,12 @@ size_t eie_net_output_count(const eie_net_t *net);
 /* 1 if graph input i is an lstm's fed initial state: one sample a run, whatever the batch
    (eie_model_input_is_state). */
 int eie_net_input_is_state(const eie_net_t *net, size_t i);
+/* 1 if graph output i is an lstm's final state: one sample a run, whatever the batch
+   (eie_model_output_is_state). */
+int eie_net_output_is_state(const eie_net_t *net, size_t i);
+/* The one batch size every run of net takes (a graph whose inputs have a fixed first
+   dimension, as an export's [1, 784]), or 0 where the batch is free. */
+uint64_t eie_net_batch_size(const eie_net_t *net);
 /* Elements of one sample of graph input i / output i (0 if i is out of range). */
 uint64_t eie_net_input_elements(const eie_net_t *net, size_t i);
 uint64_t eie_net_output_elements(const eie_net_t *net, size_t i);

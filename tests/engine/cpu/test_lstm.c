@@ -388,6 +388,10 @@ static void check_sequences(uint32_t I, uint32_t H, uint32_t N, size_t T, size_t
             eie_engine_t *e;
             eie_net_t *net = seq_net(m, n_pes, inv, &e);
             cr_assert_eq(eie_net_max_sequences(net), N >= 16 ? 1 : 16 / N);
+            /* Y per step, Y_h and Y_c one sample a sequence; the batch (time) free */
+            cr_assert(!eie_net_output_is_state(net, 0) && eie_net_output_is_state(net, 1) &&
+                      eie_net_output_is_state(net, 2) && !eie_net_output_is_state(net, 3));
+            cr_assert_eq(eie_net_batch_size(net), 0);
             const float *ins[3];
             float *all[3] = {calloc(K * T * nh, sizeof(float)), calloc(K * nh, sizeof(float)),
                              calloc(K * nh, sizeof(float))};
