@@ -1362,7 +1362,7 @@ static eie_status_t submit(eie_pool_t *pool, eie_cpu_graph_t *g, const float *co
                            float *const *outputs, eie_run_done_fn done, void *user, int join,
                            eie_error_t *err)
 {
-    if (n_seq == 0 || n_seq > (n_seq == 1 ? 1 : g->max_seq))
+    if (n_seq == 0 || n_seq > g->max_seq) /* max_seq is at least 1 */
         return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
                              "cpu: %zu sequences in one run, over the %zu this graph takes",
                              n_seq, g->max_seq);
