@@ -10,6 +10,13 @@
  * call is recorded, so percentiles are exact (beyond 16 Mi calls a uniform
  * reservoir sample is kept and the report says so); min, max and mean are
  * always exact.
+ *
+ * With --rps the calls start on a schedule, as ghz's --rps does: call k
+ * (counted over all threads) starts at k / R seconds after the first, or
+ * when a slot is free if that is later, so the concurrency bounds what is
+ * in flight and the rate what is sent. A slot whose call is not yet due
+ * waits in its thread's queue of due times, and the thread's completion
+ * queue wakes at the earliest of them. Latency is from a call's own start.
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -34,6 +41,7 @@
 #define BENCH_MAX_COUNT 1000000000ULL
 #define BENCH_MAX_DURATION_S 3600.0
 #define BENCH_MAX_BATCH 65536
+#define BENCH_MAX_RPS 1e6
 /* Latencies kept for percentiles: 128 MiB of uint64. */
 #define BENCH_MAX_SAMPLES ((size_t)16 << 20)
 /* Status codes 0..16 and one bucket for anything else. */
@@ -59,6 +67,12 @@ static uint64_t now_ns(void)
 typedef struct bench bench_t;
 typedef struct bench_thread bench_thread_t;
 
+/* A slot waiting for its call's start time (--rps). */
+typedef struct bench_due {
+    struct bench_slot *slot;
+    uint64_t at_ns;
+} bench_due_t;
+
 typedef struct bench_slot {
     bench_thread_t *t;
     grpc_channel *channel;
@@ -76,6 +90,10 @@ struct bench_thread {
     grpc_completion_queue *cq;
     bench_slot_t **slots;
     size_t nslots;
+    /* --rps: slots whose calls are not yet due, oldest first (a ring of
+       nslots: due times rise in the order the thread took them). */
+    bench_due_t *due;
+    size_t due_head, due_count;
     uint64_t *lat; /* latencies of OK calls (ns), a reservoir once full */
     size_t nlat, cap_lat, max_lat;
     uint64_t ok_seen, rng;
@@ -98,14 +116,23 @@ struct bench {
     double timeout_s;
     uint64_t count;  /* -n; 0 with -z */
     uint64_t end_ns; /* -z; 0 with -n */
+    double interval_ns; /* --rps: 1e9 / R between call starts; 0 = no schedule */
+    uint64_t start_ns;  /* when call 0 is due */
     atomic_uint_fast64_t issued;
 };
 
-/* Whether another call may start: budget left and no Ctrl-C. */
-static bool bench_take(bench_t *b)
+/* Whether another call may start (budget left and no Ctrl-C), and with
+ * --rps when it is due (*at_ns; 0 = now). */
+static bool bench_take(bench_t *b, uint64_t *at_ns)
 {
+    *at_ns = 0;
     if (bench_interrupted)
         return false;
+    if (b->interval_ns > 0) {
+        uint64_t k = atomic_fetch_add(&b->issued, 1);
+        *at_ns = b->start_ns + (uint64_t)((double)k * b->interval_ns);
+        return b->count ? k < b->count : *at_ns < b->end_ns;
+    }
     if (b->count)
         return atomic_fetch_add(&b->issued, 1) < b->count;
     return now_ns() < b->end_ns;
@@ -215,26 +242,66 @@ static bool slot_start(bench_slot_t *s)
     return true;
 }
 
+/* Starts a call on s now, or queues s until at_ns; false if the call could
+ * not start (counted as failed). */
+static bool slot_begin(bench_slot_t *s, uint64_t at_ns)
+{
+    bench_thread_t *t = s->t;
+    if (at_ns > now_ns()) {
+        t->due[(t->due_head + t->due_count) % t->nslots] = (bench_due_t){s, at_ns};
+        t->due_count++;
+        return true;
+    }
+    return slot_start(s);
+}
+
+/* Starts the queued slots that are due; returns how many of them could not
+ * start. */
+static size_t start_due(bench_thread_t *t)
+{
+    size_t failed = 0;
+    uint64_t now = now_ns();
+    while (t->due_count > 0 && t->due[t->due_head].at_ns <= now) {
+        bench_slot_t *s = t->due[t->due_head].slot;
+        t->due_head = (t->due_head + 1) % t->nslots;
+        t->due_count--;
+        if (!slot_start(s))
+            failed++;
+    }
+    return failed;
+}
+
 static void *bench_thread_main(void *arg)
 {
     bench_thread_t *t = arg;
-    size_t active = 0;
+    size_t active = 0; /* slots with a call in flight or due */
     bool cancelled = false;
+    uint64_t at;
     for (size_t i = 0; i < t->nslots; i++)
-        if (bench_take(t->b) && slot_start(t->slots[i]))
+        if (bench_take(t->b, &at) && slot_begin(t->slots[i], at))
             active++;
     while (active > 0) {
-        /* Wake up now and then to notice Ctrl-C. */
+        /* Wake up now and then to notice Ctrl-C, and when a queued call is due. */
         gpr_timespec wake = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
                                          gpr_time_from_millis(100, GPR_TIMESPAN));
+        if (t->due_count > 0) {
+            uint64_t now = now_ns(), at_ns = t->due[t->due_head].at_ns;
+            int64_t wait_ns = at_ns > now ? (int64_t)(at_ns - now) : 0;
+            if (wait_ns < 100000000)
+                wake = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                    gpr_time_from_nanos(wait_ns, GPR_TIMESPAN));
+        }
         grpc_event ev = grpc_completion_queue_next(t->cq, wake, NULL);
         if (ev.type == GRPC_QUEUE_TIMEOUT) {
             if (bench_interrupted && !cancelled) {
                 for (size_t i = 0; i < t->nslots; i++)
                     if (t->slots[i]->call != NULL)
                         grpc_call_cancel(t->slots[i]->call, NULL);
+                active -= t->due_count; /* not started: nothing to wait for */
+                t->due_count = 0;
                 cancelled = true;
             }
+            active -= start_due(t);
             continue;
         }
         if (ev.type != GRPC_OP_COMPLETE)
@@ -243,8 +310,9 @@ static void *bench_thread_main(void *arg)
         uint64_t end = now_ns();
         slot_record(s, ev.success ? s->code : GRPC_STATUS_UNKNOWN, end - s->start_ns);
         slot_release(s);
-        while (bench_take(t->b)) {
-            if (slot_start(s))
+        active -= start_due(t);
+        while (bench_take(t->b, &at)) {
+            if (slot_begin(s, at))
                 goto next;
         }
         active--;
@@ -290,7 +358,7 @@ static void usage(FILE *out)
             "usage: eiectl bench --model NAME [--method infer|health] [-c CONCURRENCY]\n"
             "                    [--connections N] [-n COUNT | -z DURATION] [--batch B]\n"
             "                    [--input-file FILE] [--json] [--addr HOST:PORT] [--timeout S]\n"
-            "                    [--token-file FILE] [--threads T]\n\n"
+            "                    [--token-file FILE] [--threads T] [--rps R]\n\n"
             "Load-tests eied like ghz: C calls in flight at all times over N connections,\n"
             "until COUNT calls are done or DURATION has passed (Ctrl-C stops early and\n"
             "still reports). Prints requests/s, the exact latency percentiles of the\n"
@@ -306,6 +374,8 @@ static void usage(FILE *out)
             "  -f, --input-file FILE  rows to send (.npy, .json, .csv); default: uniform\n"
             "                         random values in [0, 1) of the model's input width\n"
             "      --threads T        client threads driving the calls (default: CPUs, at most 8)\n"
+            "  -r, --rps R            start calls at R a second (as ghz --rps), at most C in\n"
+            "                         flight; latency at a given load, not only at saturation\n"
             "  -j, --json             print one JSON object (latencies in ns)\n" EIECTL_REMOTE_HELP
             "\nExit status: 0 if every call succeeded, 1 if any failed, 2 usage error.\n",
             BENCH_MAX_CONCURRENCY);
@@ -368,7 +438,7 @@ typedef struct bench_args {
     eiectl_remote_opts_t ro;
     const char *model, *method, *input_file;
     uint64_t concurrency, connections, count, threads, batch;
-    double duration_s;
+    double duration_s, rps; /* rps 0: no schedule */
     bool json;
 } bench_args_t;
 
@@ -392,6 +462,11 @@ static void print_report(const bench_args_t *a, size_t threads, const uint64_t *
                ",\"threads\":%zu,\"count\":%" PRIu64 ",\"ok\":%" PRIu64 ",\"duration_s\":",
                a->batch, a->concurrency, a->connections, threads, total, ok_seen);
         eiectl_json_double(stdout, elapsed_s);
+        fputs(",\"rps_target\":", stdout);
+        if (a->rps > 0)
+            eiectl_json_double(stdout, a->rps);
+        else
+            fputs("null", stdout);
         fputs(",\"requests_per_second\":", stdout);
         eiectl_json_double(stdout, rps);
         printf(",\"latency_ns\":{\"min\":%" PRIu64 ",\"mean\":", ls->min);
@@ -429,6 +504,8 @@ static void print_report(const bench_args_t *a, size_t threads, const uint64_t *
     }
     printf("  Concurrency:  %" PRIu64 " over %" PRIu64 " connection(s), %zu thread(s)\n",
            a->concurrency, a->connections, threads);
+    if (a->rps > 0)
+        printf("  Rate:         %.2f calls/s scheduled\n", a->rps);
     printf("  Count:        %" PRIu64 "%s\n", total, bench_interrupted ? " (interrupted)" : "");
     printf("  Total:        %.2f ms\n", elapsed_s * 1e3);
     printf("  Requests/sec: %.2f\n\n", rps);
@@ -536,7 +613,8 @@ static int bench_run(bench_args_t *a)
         threads[i].rng = 0x2545F4914F6CDD1Du + i;
         threads[i].first_code = -1;
         threads[i].slots = calloc(a->concurrency / nthreads + 1, sizeof *threads[i].slots);
-        if (threads[i].slots == NULL) {
+        threads[i].due = calloc(a->concurrency / nthreads + 1, sizeof *threads[i].due);
+        if (threads[i].slots == NULL || threads[i].due == NULL) {
             fprintf(stderr, "eiectl bench: out of memory\n");
             goto done;
         }
@@ -548,9 +626,11 @@ static int bench_run(bench_args_t *a)
         t->slots[t->nslots++] = &slots[w];
     }
 
+    b.start_ns = now_ns();
+    b.interval_ns = a->rps > 0 ? 1e9 / a->rps : 0;
     if (a->duration_s > 0) {
         b.count = 0;
-        b.end_ns = now_ns() + (uint64_t)(a->duration_s * 1e9);
+        b.end_ns = b.start_ns + (uint64_t)(a->duration_s * 1e9);
     } else {
         b.count = a->count;
     }
@@ -558,7 +638,7 @@ static int bench_run(bench_args_t *a)
     sigemptyset(&sa.sa_mask);
     bench_interrupted = 0;
     sigaction(SIGINT, &sa, &old);
-    uint64_t t0 = now_ns();
+    uint64_t t0 = b.start_ns; /* so a scheduled run's time is at least its schedule's */
     size_t started = 0;
     for (; started < nthreads; started++) {
         if (pthread_create(&threads[started].thread, NULL, bench_thread_main, &threads[started]))
@@ -633,6 +713,7 @@ done:
             if (threads[i].cq != NULL)
                 grpc_completion_queue_destroy(threads[i].cq);
             free(threads[i].slots);
+            free(threads[i].due);
             free(threads[i].lat);
         }
     }
@@ -662,6 +743,7 @@ int eiectl_cmd_bench(int argc, char **argv)
         {"batch", required_argument, NULL, 'b'},
         {"input-file", required_argument, NULL, 'f'},
         {"threads", required_argument, NULL, OPT_THREADS},
+        {"rps", required_argument, NULL, 'r'},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -671,7 +753,7 @@ int eiectl_cmd_bench(int argc, char **argv)
     bool have_n = false;
     int opt;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "a:t:T:m:M:c:n:z:b:f:jh", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "a:t:T:m:M:c:n:z:b:f:r:jh", opts, NULL)) != -1) {
         int r = eiectl_remote_opt("bench", opt, optarg, &a.ro);
         if (r == 2)
             return 2;
@@ -720,6 +802,14 @@ int eiectl_cmd_bench(int argc, char **argv)
                 return eiectl_usage_error("bench", "--threads '%s' is not a count in [1, %d]",
                                           optarg, BENCH_MAX_THREADS);
             break;
+        case 'r': {
+            char *end;
+            a.rps = strtod(optarg, &end);
+            if (end == optarg || *end != '\0' || !(a.rps > 0 && a.rps <= BENCH_MAX_RPS))
+                return eiectl_usage_error("bench", "--rps '%s' is not a rate in (0, 1e6] calls "
+                                          "a second", optarg);
+            break;
+        }
         case 'j':
             a.json = true;
             break;

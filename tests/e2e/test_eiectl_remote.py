@@ -304,6 +304,10 @@ class FakeOipTest(unittest.TestCase):
                      ("bench", "--model", "toy", "-c", "2", "--connections", "3"),
                      ("bench", "--method", "health", "--batch", "2"),
                      ("bench", "--method", "grpc"),
+                     ("bench", "--model", "toy", "--rps", "0"),
+                     ("bench", "--model", "toy", "--rps", "-5"),
+                     ("bench", "--model", "toy", "--rps", "2e6"),
+                     ("bench", "--model", "toy", "--rps", "fast"),
                      ("bench",)):
             r = eiectl(*args)
             self.assertEqual(r.returncode, 2, "%s: %s" % (args, r.stderr))
@@ -405,6 +409,31 @@ class FakeOipTest(unittest.TestCase):
         self.assertGreater(doc["count"], 0)
         self.assertEqual(doc["status"], {"OK": doc["count"]})
         self.assertGreaterEqual(doc["duration_s"], 1.0)
+
+    def test_bench_rps_starts_calls_on_its_schedule(self):
+        # Call k is due k / R seconds after the first: 21 calls at 50 a second
+        # take at least 0.4 s (unpaced, they take milliseconds here).
+        before = self.fake.count("ModelInfer")
+        r = eiectl("bench", "--addr", self.addr, "--model", "toy", "-c", "4", "-n", "21",
+                   "--rps", "50", "--json", timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        doc = json.loads(r.stdout)
+        self.assertEqual(doc["status"], {"OK": 21})
+        self.assertEqual(doc["rps_target"], 50)
+        self.assertGreaterEqual(doc["duration_s"], 0.4)
+        self.assertEqual(self.fake.count("ModelInfer") - before, 21)
+        # With -z the calls due before the end are sent, all of them: 1 s at 20 a second.
+        r = eiectl("bench", "--addr", self.addr, "--method", "health", "-c", "2", "-z", "1s",
+                   "--rps", "20", "--json", timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        doc = json.loads(r.stdout)
+        self.assertEqual(doc["status"], {"OK": 20})
+        r = eiectl("bench", "--addr", self.addr, "--method", "health", "-n", "3", "--rps",
+                   "1000")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("Rate:         1000.00 calls/s scheduled", r.stdout)
+        r = eiectl("bench", "--addr", self.addr, "--method", "health", "-n", "3", "--json")
+        self.assertIsNone(json.loads(r.stdout)["rps_target"])
 
     def test_bench_counts_failures_and_exits_1(self):
         r = eiectl("bench", "--addr", "127.0.0.1:1", "--method", "health", "-n", "10",
