@@ -98,10 +98,23 @@ typedef struct gnode {
     /* LSTM: the matrix laid out by units (eie_fc_lstm_rows), state carried over steps */
     uint32_t hidden, lanes;
     uint32_t seq_cap;  /* sequences a run takes side by side: SEQ_LANES / lanes, at least 1 */
-    /* Below, "all lanes" is seq_cap x lanes lanes, sequence by sequence. */
-    float *h[2];       /* h_{t-1} and h_t, all lanes x H each, by step parity; shared */
-    float *c;          /* all lanes x H; unit j written only by its PE */
-    float *h0, *c0;    /* the stored initial state, copied for every sequence, or NULL */
+    /* Below, "all lanes" is seq_cap x lanes lanes, sequence by sequence. The
+       state is kept PE by PE (state_at): unit j = p + k N is PE p's unit k,
+       and PE p's units of every lane lie in a block of its own, unit_stride
+       (ceil(H / N) rounded up to a cache line) floats a lane. A PE then writes
+       only cache lines of its own. With units interleaved across the PEs, as
+       their rows are, both PEs wrote every line of h, c and y each step, and
+       the final state was copied by one: NT-LSTM's step on two PEs spent
+       12-26k cycles a PE outside its matrix walk, against 3k on one, and
+       took 67-70 us at batch 1 and 364-427 at 16 lanes; kept PE by PE,
+       56-58 and 119-121 (eie-bench --lstm, builds alternating). h_t is read
+       whole by every PE at the next step; y_t and the final state are
+       written in unit order from it, each PE a share (lstm_out). */
+    float *h[2];       /* h_{t-1} and h_t by step parity, N x all lanes x unit_stride */
+    float *c;          /* N x all lanes x unit_stride; a PE's block touched by it alone */
+    uint32_t unit_stride;
+    float *h0, *c0;    /* the stored initial state, copied for every sequence, or NULL:
+                          all lanes x H in unit order, as a fed state */
     uint32_t init_in[2];  /* graph inputs giving h0, c0 each run, or UINT32_MAX */
     float *zeros;      /* all lanes x H zeros: h_{-1} when none is stored */
 } gnode_t;
@@ -412,12 +425,19 @@ static eie_status_t prep_lstm(eie_cpu_graph_t *g, gnode_t *nd, const eie_layer_t
     if (st != EIE_STATUS_OK)
         return st;
     size_t one = (size_t)nd->lanes * nd->hidden, n = nd->seq_cap * one;
-    nd->h[0] = alloc_aligned(n * sizeof(float));
-    nd->h[1] = alloc_aligned(n * sizeof(float));
-    nd->c = alloc_aligned(n * sizeof(float));
+    uint32_t per_pe = (nd->hidden + g->n - 1) / g->n, line = CACHE_LINE / sizeof(float);
+    nd->unit_stride = (per_pe + line - 1) / line * line;
+    size_t state = (size_t)g->n * nd->seq_cap * nd->lanes * nd->unit_stride;
+    nd->h[0] = alloc_aligned(state * sizeof(float));
+    nd->h[1] = alloc_aligned(state * sizeof(float));
+    nd->c = alloc_aligned(state * sizeof(float));
     nd->zeros = calloc(n, sizeof(float));
     if (!nd->h[0] || !nd->h[1] || !nd->c || !nd->zeros)
         return eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory");
+    /* zeroed once, so that no float of it is ever undefined */
+    memset(nd->h[0], 0, state * sizeof(float));
+    memset(nd->h[1], 0, state * sizeof(float));
+    memset(nd->c, 0, state * sizeof(float));
     /* a stored state, once for each sequence a run may take */
     float **init[2] = {&nd->h0, &nd->c0};
     for (int k = 0; k < 2; k++)
@@ -559,6 +579,7 @@ eie_status_t eie_cpu_graph_init(const eie_model_t *m, unsigned n_pes, const eie_
             g->work += nd->direct ? l->fc.nnz * P / 4 : l->fc.nnz * P;
         } else if (l->kind == EIE_LAYER_LSTM) {
             g->conv_barriers++; /* one a step */
+            g->node_barriers++; /* and y_t of the chunk's last step (lstm_out) */
             g->work += l->fc.nnz * nd->lanes;
         } else {
             g->node_barriers++;
@@ -813,45 +834,83 @@ static void run_fc(gjob_t *job, const gnode_t *nd, unsigned p, size_t s0, size_t
     }
 }
 
+/* Where lane n's unit k of PE p sits in an LSTM's h or c (gnode_t.h). */
+static inline size_t state_at(const gnode_t *nd, unsigned p, size_t n, uint32_t k)
+{
+    return ((size_t)p * nd->seq_cap * nd->lanes + n) * nd->unit_stride + k;
+}
+
+/* Units of an LSTM's H that PE p holds: j = p, p + N, ... */
+static inline uint32_t lstm_own(uint32_t H, unsigned p, unsigned N)
+{
+    return p < H ? (H - p + N - 1) / N : 0;
+}
+
+/* h_{t-1} of lanes n0 .. n0 + B - 1 from the PE-major state into z's rows
+ * I .. I + H - 1 (z[(I + j) S + b], unit order): sixteen units of a PE's
+ * block at a time through the variant's transpose, each unit's S floats
+ * to its row, N rows apart. */
+static void lstm_z_h(const eie_cpu_graph_t *g, const gnode_t *nd, const float *h, size_t n0,
+                     size_t B, size_t S, float *z)
+{
+    uint32_t H = nd->hidden, I = nd->cols - H, N = g->n;
+    const float *rows[BLK];
+    for (unsigned q = 0; q < N; q++) {
+        const float *blk = h + state_at(nd, q, n0, 0);
+        uint32_t own = lstm_own(H, q, N);
+        for (uint32_t k0 = 0; k0 < own; k0 += BLK) {
+            size_t n = own - k0 < BLK ? own - k0 : BLK;
+            for (size_t b = 0; b < B; b++)
+                rows[b] = blk + b * nd->unit_stride + k0;
+            g->k->transpose16(rows, B, n, z + (I + q + (size_t)k0 * N) * S, (size_t)N * S);
+        }
+    }
+}
+
 /*
  * Step t of an LSTM on PE p (the sample t - s0 of the chunk): for each group
  * of up to BLK lanes, z = [x_t, h_{t-1}] in the PE's own buffer, the PE's
  * rows of the matrix over z's nonzero columns (EIE sec. III-A), then the
  * element-wise unit of each of its hidden units: its four gate rows are its
  * own local rows 4k .. 4k + 3, so no exchange is needed before the next
- * step's barrier.
+ * step's barrier. Its h_t and c_t go to its own block of the state; y_t is
+ * written after the barrier (lstm_out).
  */
 static void run_lstm_step(gjob_t *job, gnode_t *nd, unsigned p, size_t s0, size_t t)
 {
     eie_cpu_graph_t *g = job->g;
     gpe_t *sc = &g->pe[p];
-    const gtensor_t *xt = &g->t[nd->inputs[0]], *yt = &g->t[nd->output];
+    const gtensor_t *xt = &g->t[nd->inputs[0]];
     uint32_t H = nd->hidden, I = nd->cols - H, N = g->n;
     /* step t of each of the run's sequences: samples t K .. t K + K - 1
        (time-major), so its K x lanes lanes are consecutive, sequence by
        sequence, as in the state buffers and a fed state's K samples */
     size_t K = job->n_seq;
-    uint32_t lanes = (uint32_t)(K * nd->lanes);
+    uint32_t lanes = (uint32_t)(K * nd->lanes), own = lstm_own(H, p, N);
     const float *x = tensor_at(job, nd->inputs[0], s0) + (t * K - s0) * xt->numel;
-    /* the initial state: fed by a graph input this run (one sample), stored, or zeros */
+    /* the initial state, in unit order: fed by a graph input this run (one
+       sample), stored, or zeros */
     const float *h0 = nd->init_in[0] != UINT32_MAX ? tensor_at(job, nd->init_in[0], 0) : nd->h0;
     const float *c0 = nd->init_in[1] != UINT32_MAX ? tensor_at(job, nd->init_in[1], 0) : nd->c0;
     const float *hp = t > 0 ? nd->h[t & 1] : h0 ? h0 : nd->zeros;
     float *hn = nd->h[(t + 1) & 1];
-    float *y = tensor_at(job, nd->output, s0) + (t * K - s0) * yt->numel;
-    if (t == 0) /* lane by lane: a lane's units are contiguous */
+    if (t == 0)
         for (uint32_t n = 0; n < lanes; n++)
-            for (uint32_t j = p; j < H; j += N)
-                nd->c[(size_t)n * H + j] = c0 ? c0[(size_t)n * H + j] : 0.0f;
+            for (uint32_t k = 0; k < own; k++)
+                nd->c[state_at(nd, p, n, k)] = c0 ? c0[(size_t)n * H + p + k * N] : 0.0f;
     for (uint32_t n0 = 0; n0 < lanes; n0 += BLK) {
         size_t B = lanes - n0 < BLK ? lanes - n0 : BLK;
         size_t S = eie_cpu_batch_stride(B); /* z is feature-major: z[j * S + b] */
-        /* x_t and h_{t-1} of the lanes (lane-major) into z through the
-           variant's transpose: element by element, 16 lanes of NT-LSTM
-           (2 x 600 x 16 floats) took 110-200 us a step, as long as the
-           matrix and the gates together */
+        /* x_t and h_{t-1} of the lanes into z through the variant's
+           transpose: element by element, 16 lanes of NT-LSTM (2 x 600 x 16
+           floats) took 110-200 us a step, as long as the matrix and the
+           gates together */
         eie_cpu_transpose_share(g->k, x + (size_t)n0 * I, I, B, S, 0, 1, 1, sc->z);
-        eie_cpu_transpose_share(g->k, hp + (size_t)n0 * H, H, B, S, 0, 1, 1, sc->z + (size_t)I * S);
+        if (t == 0)
+            eie_cpu_transpose_share(g->k, hp + (size_t)n0 * H, H, B, S, 0, 1, 1,
+                                    sc->z + (size_t)I * S);
+        else
+            lstm_z_h(g, nd, hp, n0, B, S, sc->z);
         size_t n_active = g->k->active(sc->z, nd->cols, S, 1, B, sc->active);
         if (p == 0)
             sc->acts += n_active;
@@ -861,7 +920,7 @@ static void run_lstm_step(gjob_t *job, gnode_t *nd, unsigned p, size_t s0, size_
         /* The PE's units (j = p + k N), sample by sample: their gates split
          * by kind into z (free once the matrix is done: 6 floats a unit, z
          * holds BLK a column), then the variant's vector cells. */
-        uint32_t n_units = (n_rows + 3) / 4, own = p < H ? (H - p + N - 1) / N : 0;
+        uint32_t n_units = (n_rows + 3) / 4;
         if (own < n_units)
             n_units = own;
         float *gi = sc->z, *go = gi + n_units, *gf = go + n_units, *gc = gf + n_units;
@@ -888,28 +947,98 @@ static void run_lstm_step(gjob_t *job, gnode_t *nd, unsigned p, size_t s0, size_
         }
         for (size_t b = 0; b < B; b++) {
             float *const gate[4] = {gi, go, gf, gc};
+            float *c = nd->c + state_at(nd, p, n0 + b, 0);
             for (uint32_t k = 0; k < n_units; k++) {
                 for (uint32_t q = 0; q < 4; q++)
                     gate[q][k] = sums[(4 * k + q) * rs + b * bs] +
                                  nd->bias[(size_t)(4 * k + q) * N + p];
-                cs[k] = nd->c[(n0 + b) * (size_t)H + p + k * N];
+                cs[k] = c[k];
             }
             g->k->lstm_cells(gi, go, gf, gc, cs, hs, n_units);
-            /* a sequence that has ended keeps its state (its final one) and
-               gives zeros; its lanes still ran, so the batch's forms stay */
-            bool ended = t >= job->len[(n0 + b) / nd->lanes];
-            for (uint32_t k = 0; k < n_units; k++) {
-                size_t at = (n0 + b) * (size_t)H + p + k * N;
-                if (ended) {
-                    hn[at] = hp[at];
-                    y[at] = 0.0f;
-                    continue;
-                }
-                nd->c[at] = cs[k];
-                hn[at] = hs[k];
-                y[at] = hs[k];
+            /* a sequence that has ended keeps its state (its final one; t > 0,
+               as a length is at least 1); its lanes still ran, so the batch's
+               forms stay */
+            float *h = hn + state_at(nd, p, n0 + b, 0);
+            if (t >= job->len[(n0 + b) / nd->lanes]) {
+                memcpy(h, hp + state_at(nd, p, n0 + b, 0), n_units * sizeof(float));
+                continue;
             }
+            memcpy(c, cs, n_units * sizeof(float));
+            memcpy(h, hs, n_units * sizeof(float));
         }
+    }
+}
+
+/* Units [a, e) of lane n of an LSTM's PE-major state st, in unit order, to
+ * row[a .. e). */
+static void state_to_units(const gnode_t *nd, unsigned N, const float *st, size_t n, size_t a,
+                           size_t e, float *row)
+{
+    if (N == 1) {
+        memcpy(row + a, st + state_at(nd, 0, n, (uint32_t)a), (e - a) * sizeof(float));
+        return;
+    }
+    /* unit j = q + k N at st[state_at(q, n, k)]: q steps blocks, k units */
+    size_t block = (size_t)nd->seq_cap * nd->lanes * nd->unit_stride;
+    const float *k_at = st + state_at(nd, 0, n, (uint32_t)(a / N));
+    unsigned q = (unsigned)(a % N);
+    for (size_t j = a; j < e; j++) {
+        row[j] = k_at[q * block];
+        if (++q == N) {
+            q = 0;
+            k_at++;
+        }
+    }
+}
+
+/* PE p's share of an LSTM's H units: a whole number of cache lines of a
+ * lane's row, so two PEs write one line of an output only where a lane's
+ * row ends mid-line. */
+static void lstm_share(uint32_t H, unsigned p, unsigned N, size_t *a, size_t *e)
+{
+    size_t line = CACHE_LINE / sizeof(float), lines = (H + line - 1) / line;
+    share(lines, p, N, a, e);
+    *a *= line;
+    *e = *e * line < H ? *e * line : H;
+}
+
+/* y_t of an LSTM in unit order from its PE-major h_t (after step t's
+ * barrier), PE p's share of the units of every lane; a sequence that has
+ * ended gives zeros. */
+static void lstm_out(gjob_t *job, const gnode_t *nd, unsigned p, size_t s0, size_t t)
+{
+    const eie_cpu_graph_t *g = job->g;
+    uint32_t H = nd->hidden;
+    size_t K = job->n_seq, lanes = K * nd->lanes, a, e;
+    lstm_share(H, p, g->n, &a, &e);
+    if (e <= a)
+        return;
+    const float *h = nd->h[(t + 1) & 1];
+    float *y = tensor_at(job, nd->output, s0) + (t * K - s0) * g->t[nd->output].numel;
+    for (size_t n = 0; n < lanes; n++) {
+        if (t >= job->len[n / nd->lanes])
+            memset(y + n * H + a, 0, (e - a) * sizeof(float));
+        else
+            state_to_units(nd, g->n, h, n, a, e, y + n * H);
+    }
+}
+
+/* Graph output i, if it is an LSTM's final h or c after a run of steps
+ * steps of K sequences: PE p's share of it (one sample a sequence) to out. */
+static void final_state(const eie_cpu_graph_t *g, size_t i, size_t steps, size_t K, unsigned p,
+                        float *out)
+{
+    for (size_t k = 0; k < g->n_nodes; k++) {
+        const gnode_t *nd = &g->nodes[k];
+        if (nd->kind != EIE_LAYER_LSTM ||
+            (g->out_state[i] != nd->h[0] && g->out_state[i] != nd->c))
+            continue;
+        const float *st = g->out_state[i] == nd->h[0] ? nd->h[steps & 1] : nd->c;
+        size_t a, e, lanes = K * nd->lanes;
+        lstm_share(nd->hidden, p, g->n, &a, &e);
+        for (size_t n = 0; e > a && n < lanes; n++)
+            state_to_units(nd, g->n, st, n, a, e, out + n * nd->hidden);
+        return;
     }
 }
 
@@ -1219,18 +1348,6 @@ static void run_plain(gjob_t *job, const gnode_t *nd, unsigned p, size_t s0, siz
     }
 }
 
-/* Graph output i, an LSTM's final state after a run of steps steps: h_T sits in the
-   buffer of step parity steps & 1, every sequence's lanes in turn. */
-static const float *final_state(const eie_cpu_graph_t *g, size_t i, size_t steps)
-{
-    for (size_t k = 0; k < g->n_nodes; k++) {
-        const gnode_t *nd = &g->nodes[k];
-        if (nd->kind == EIE_LAYER_LSTM && g->out_state[i] == nd->h[0])
-            return nd->h[steps & 1];
-    }
-    return g->out_state[i];
-}
-
 /* Runs every phase of the job for PEs p0 .. p1 - 1, meeting at barriers when pooled. */
 static void run_graph(gjob_t *job, unsigned p0, unsigned p1, eie_pool_t *pool)
 {
@@ -1253,9 +1370,16 @@ static void run_graph(gjob_t *job, unsigned p0, unsigned p1, eie_pool_t *pool)
                 if (fc_staged(g, nd, B))
                     PHASE(fc_gather(job, nd, p, s0, B));
             } else if (nd->kind == EIE_LAYER_LSTM) {
-                /* steps in order, one barrier each: every PE reads all of h_{t-1} */
-                for (size_t t = s0 / K; t < (s0 + B) / K; t++)
-                    PHASE(run_lstm_step(job, (gnode_t *)nd, p, s0, t));
+                /* steps in order, one barrier each: every PE reads all of h_{t-1};
+                   y_t in unit order after it, with the next step */
+                size_t t0 = s0 / K, t1 = (s0 + B) / K;
+                for (size_t t = t0; t < t1; t++)
+                    PHASE({
+                        if (t > t0)
+                            lstm_out(job, nd, p, s0, t - 1);
+                        run_lstm_step(job, (gnode_t *)nd, p, s0, t);
+                    });
+                PHASE(lstm_out(job, nd, p, s0, t1 - 1));
             } else if (nd->kind == EIE_LAYER_CONV2D) {
                 const gtensor_t *xt = &g->t[nd->inputs[0]], *yt = &g->t[nd->output];
                 conv_pass_t cp = {.nd = nd, .xs = &xt->shape, .Wo = (size_t)yt->shape.dims[3]};
@@ -1301,10 +1425,12 @@ static void run_graph(gjob_t *job, unsigned p0, unsigned p1, eie_pool_t *pool)
                 if (yt->input >= 0)
                     memcpy(job->out[i] + s0 * yt->numel, tensor_at(job, g->outputs[i], s0),
                            B * yt->numel * sizeof(float));
-                else if (g->out_state[i] != NULL && s0 + B == job->batch)
-                    memcpy(job->out[i], final_state(g, i, job->batch / K),
-                           K * yt->numel * sizeof(float)); /* one sample a sequence */
             }
+        /* an LSTM's final state, each PE its share */
+        for (size_t i = 0; i < g->n_outputs && s0 + B == job->batch; i++)
+            if (g->out_state[i] != NULL)
+                for (unsigned p = p0; p < p1; p++)
+                    final_state(g, i, job->batch / K, K, p, job->out[i]);
         if (pool != NULL)
             eie_pool_barrier(pool); /* the next chunk reuses the buffers */
     }
