@@ -113,6 +113,7 @@ typedef struct gnode {
     float *h[2];       /* h_{t-1} and h_t by step parity, N x all lanes x unit_stride */
     float *c;          /* N x all lanes x unit_stride; a PE's block touched by it alone */
     uint32_t unit_stride;
+    float *lstm_bias;  /* per PE its local rows' biases (n_rows floats each, gate by gate) */
     float *h0, *c0;    /* the stored initial state, copied for every sequence, or NULL:
                           all lanes x H in unit order, as a fed state */
     uint32_t init_in[2];  /* graph inputs giving h0, c0 each run, or UINT32_MAX */
@@ -198,6 +199,7 @@ void eie_cpu_graph_free(eie_cpu_graph_t *g)
         free(nd->h[1]);
         free(nd->c);
         free(nd->zeros);
+        free(nd->lstm_bias);
         free(nd->h0);
         free(nd->c0);
     }
@@ -421,9 +423,15 @@ static eie_status_t prep_lstm(eie_cpu_graph_t *g, gnode_t *nd, const eie_layer_t
         return eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory");
     }
     eie_status_t st = prep_sparse(g, nd, &pe_fc, 1, rows, bytes, max_local, err);
+    uint32_t all_rows = pe_fc.rows, local = all_rows / g->n; /* 4 U each (format.h) */
     eie_fc_lstm_rows_free(&pe_fc);
     if (st != EIE_STATUS_OK)
         return st;
+    if ((nd->lstm_bias = malloc((size_t)all_rows * sizeof(float))) == NULL)
+        return eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory");
+    for (unsigned p = 0; p < g->n; p++)
+        for (uint32_t r = 0; r < local; r++)
+            nd->lstm_bias[(size_t)p * local + r] = nd->bias[(size_t)r * g->n + p];
     size_t one = (size_t)nd->lanes * nd->hidden, n = nd->seq_cap * one;
     uint32_t per_pe = (nd->hidden + g->n - 1) / g->n, line = CACHE_LINE / sizeof(float);
     nd->unit_stride = (per_pe + line - 1) / line * line;
@@ -917,20 +925,17 @@ static void run_lstm_step(gjob_t *job, gnode_t *nd, unsigned p, size_t s0, size_
         uint32_t n_rows;
         sc->entries += spmv_rows(g, nd, p, sc->active, n_active, sc->z, S, 1, B, sc->acc, &S,
                                  &n_rows);
-        /* The PE's units (j = p + k N), sample by sample: their gates split
-         * by kind into z (free once the matrix is done: 6 floats a unit, z
-         * holds BLK a column), then the variant's vector cells. */
-        uint32_t n_units = (n_rows + 3) / 4;
-        if (own < n_units)
-            n_units = own;
-        float *gi = sc->z, *go = gi + n_units, *gf = go + n_units, *gc = gf + n_units;
-        float *cs = gc + n_units, *hs = cs + n_units;
+        /* The PE's units (j = p + k N), lane by lane: its local rows come
+         * gate by gate (eie_fc_lstm_rows: row g U + k is gate g of unit k),
+         * so a lane's four gates are four runs of its sums; with the bias
+         * added in place the variant's vector cells take them, and the
+         * lane's c and h blocks, as they are. */
+        uint32_t U = n_rows / 4;
         /* The sums lane by lane (acc's rows are S lanes each; past them acc
            holds EIE_CONV_LANES a row): a lane's gates then read its rows in
            order, not one cache line a row (16 lanes of NT-LSTM's 1200 rows
            a PE are 77 KB). */
-        const float *sums = sc->acc;
-        size_t rs = S; /* sums[r * rs + b * bs] */
+        float *sums = sc->acc; /* row r of lane b at sums[r + b * bs] */
         size_t bs = 1;
         if (B > 1) {
             float *lanes_t = sc->acc + (size_t)n_rows * S + EIE_ACC_SLACK;
@@ -942,29 +947,23 @@ static void run_lstm_step(gjob_t *job, gnode_t *nd, unsigned p, size_t s0, size_
                 g->k->transpose16(rows, n, B, lanes_t + r0, n_rows);
             }
             sums = lanes_t;
-            rs = 1;
             bs = n_rows;
         }
+        const float *bias = nd->lstm_bias + (size_t)p * n_rows;
         for (size_t b = 0; b < B; b++) {
-            float *const gate[4] = {gi, go, gf, gc};
-            float *c = nd->c + state_at(nd, p, n0 + b, 0);
-            for (uint32_t k = 0; k < n_units; k++) {
-                for (uint32_t q = 0; q < 4; q++)
-                    gate[q][k] = sums[(4 * k + q) * rs + b * bs] +
-                                 nd->bias[(size_t)(4 * k + q) * N + p];
-                cs[k] = c[k];
-            }
-            g->k->lstm_cells(gi, go, gf, gc, cs, hs, n_units);
-            /* a sequence that has ended keeps its state (its final one; t > 0,
-               as a length is at least 1); its lanes still ran, so the batch's
-               forms stay */
             float *h = hn + state_at(nd, p, n0 + b, 0);
+            /* a sequence that has ended keeps its state (its final one; t > 0,
+               as a length is at least 1); its lanes still ran through the
+               matrix, so the batch's forms stay */
             if (t >= job->len[(n0 + b) / nd->lanes]) {
-                memcpy(h, hp + state_at(nd, p, n0 + b, 0), n_units * sizeof(float));
+                memcpy(h, hp + state_at(nd, p, n0 + b, 0), own * sizeof(float));
                 continue;
             }
-            memcpy(c, cs, n_units * sizeof(float));
-            memcpy(h, hs, n_units * sizeof(float));
+            float *gs = sums + b * bs;
+            for (uint32_t r = 0; r < n_rows; r++)
+                gs[r] += bias[r];
+            g->k->lstm_cells(gs, gs + U, gs + 2 * U, gs + 3 * U,
+                             nd->c + state_at(nd, p, n0 + b, 0), h, own);
         }
     }
 }

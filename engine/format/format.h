@@ -123,13 +123,15 @@ void eie_fc_rows_free(eie_fc_t *f);
 /*
  * An LSTM's matrix laid out for n_pes PEs so the four gates of a hidden unit
  * are on one PE: unit j on PE j mod N (EIE sec. III-B's interleave, applied
- * to units), and row 4j + g of the file (unit-major) becomes row
- * (4 (j / N) + g) N + j mod N of a matrix of eie_lstm_pe_rows() rows, so the
- * usual "row i on PE i mod N" places it and PE p's local rows 4k .. 4k + 3
- * are unit p + kN. Rows of padding units (j >= H) are empty.
+ * to units). With U = ceil(H / N) units a PE, row 4j + g of the file
+ * (unit-major, gate g of unit j) becomes row (g U + j / N) N + j mod N of a
+ * matrix of eie_lstm_pe_rows() = 4 U N rows, so the usual "row i on PE i mod
+ * N" places it and PE p's local rows come gate by gate: local row g U + k is
+ * gate g of unit p + kN, and a gate's sums of the PE's units are contiguous.
+ * Rows of padding units (j >= H) are empty.
  */
 uint32_t eie_lstm_pe_rows(uint32_t hidden, unsigned n_pes);
-uint32_t eie_lstm_pe_row(uint32_t r, unsigned n_pes);
+uint32_t eie_lstm_pe_row(uint32_t r, uint32_t hidden, unsigned n_pes);
 /* The matrix and bias of fc (4H rows) so laid out; codebook borrowed, the rest owned.
    Returns 0, or -1 when out of memory; free with eie_fc_lstm_rows_free either way. */
 int eie_fc_lstm_rows(const eie_fc_t *fc, unsigned n_pes, eie_fc_t *out);

@@ -554,10 +554,10 @@ uint32_t eie_lstm_pe_rows(uint32_t hidden, unsigned n_pes)
     return 4 * ((hidden + n_pes - 1) / n_pes) * n_pes;
 }
 
-uint32_t eie_lstm_pe_row(uint32_t r, unsigned n_pes)
+uint32_t eie_lstm_pe_row(uint32_t r, uint32_t hidden, unsigned n_pes)
 {
-    uint32_t j = r / 4, g = r % 4;
-    return (4 * (j / n_pes) + g) * n_pes + j % n_pes;
+    uint32_t j = r / 4, g = r % 4, units = (hidden + n_pes - 1) / n_pes;
+    return (g * units + j / n_pes) * n_pes + j % n_pes;
 }
 
 typedef struct perm_entry {
@@ -594,14 +594,14 @@ int eie_fc_lstm_rows(const eie_fc_t *fc, unsigned n_pes, eie_fc_t *out)
         return -1;
     }
     for (uint32_t r = 0; r < fc->rows; r++)
-        out->bias[eie_lstm_pe_row(r, n_pes)] = fc->bias[r];
+        out->bias[eie_lstm_pe_row(r, hidden, n_pes)] = fc->bias[r];
     uint64_t pos = (uint64_t)-1, k = 0;
     for (uint64_t q = 0; q < fc->entries; q++) {
         pos += (uint64_t)fc->runs[q] + 1;
         if (fc->codes[q] == 0)
             continue;
         uint32_t row = (uint32_t)(pos % fc->rows), col = (uint32_t)(pos / fc->rows);
-        pe[k].pos = (uint64_t)col * rows + eie_lstm_pe_row(row, n_pes);
+        pe[k].pos = (uint64_t)col * rows + eie_lstm_pe_row(row, hidden, n_pes);
         pe[k].code = fc->codes[q];
         pe[k].value = fc->storage == EIE_STORAGE_EXACT ? fc->values[k] : 0.0f;
         k++;

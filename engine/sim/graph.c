@@ -402,7 +402,7 @@ static eie_status_t run_lstm(srun_t *r, snode_t *nd, size_t ni)
         for (uint32_t j = 0; j < H; j++) {
             float gt[4];
             for (uint32_t q = 0; q < 4; q++)
-                gt[q] = r->gates[(size_t)(4 * (j / N) + q) * N + j % N];
+                gt[q] = r->gates[eie_lstm_pe_row(4 * j + q, H, N)];
             y[(size_t)n * H + j] = eie_op_lstm_unit(gt, &c[(size_t)n * H + j]);
         }
         if (r->fixed)
