@@ -879,9 +879,9 @@ static void lstm_z_h(const eie_cpu_graph_t *g, const gnode_t *nd, const float *h
  * Step t of an LSTM on PE p (the sample t - s0 of the chunk): for each group
  * of up to BLK lanes, z = [x_t, h_{t-1}] in the PE's own buffer, the PE's
  * rows of the matrix over z's nonzero columns (EIE sec. III-A), then the
- * element-wise unit of each of its hidden units: its four gate rows are its
- * own local rows 4k .. 4k + 3, so no exchange is needed before the next
- * step's barrier. Its h_t and c_t go to its own block of the state; y_t is
+ * element-wise unit of each of its hidden units: the four gate rows of its
+ * unit k are its own local rows k, U + k, 2U + k and 3U + k, so no exchange
+ * is needed before the next step's barrier. Its h_t and c_t go to its own block of the state; y_t is
  * written after the barrier (lstm_out).
  */
 static void run_lstm_step(gjob_t *job, gnode_t *nd, unsigned p, size_t s0, size_t t)
