@@ -35,6 +35,7 @@ typedef struct cpu_state {
     const eie_cpu_kernel_t *kernel;
     bool column_only; /* no row form (eie_engine_opts_t.cpu_column_only) */
     bool fused_b1;    /* the fused batch-1 row form may run (not cpu_batch_invariant) */
+    bool one_layout;  /* no one-PE copy of a small sequence graph (cpu_one_layout) */
     char describe[96];                           /* eie_engine_describe */
     uint64_t max_layout_bytes, max_layout_ratio; /* eie_engine_opts_t; 0 = none */
 } cpu_state_t;
@@ -160,8 +161,10 @@ static eie_status_t cpu_engine_init(const eie_engine_opts_t *opts, void **state_
     s->kernel = kernel;
     s->column_only = opts->cpu_column_only != 0;
     s->fused_b1 = opts->cpu_batch_invariant == 0;
-    snprintf(s->describe, sizeof s->describe, "kernel %s%s%s", kernel->name,
-             s->column_only ? ", column_only" : "", s->fused_b1 ? "" : ", batch_invariant");
+    s->one_layout = opts->cpu_one_layout != 0;
+    snprintf(s->describe, sizeof s->describe, "kernel %s%s%s%s", kernel->name,
+             s->column_only ? ", column_only" : "", s->fused_b1 ? "" : ", batch_invariant",
+             s->one_layout ? ", one_layout" : "");
     s->max_layout_bytes = opts->max_layout_bytes;
     s->max_layout_ratio = opts->max_layout_ratio;
     int rc = eie_pool_init(n, &s->pool);
@@ -296,8 +299,11 @@ static eie_status_t cpu_net_init(void *state, const eie_model_t *model, void **n
         /* Every shared-weight layer keeps the row form too (graph.c), as in a
          * chain, where the limit allows it for the whole graph. */
         int rows = !s->column_only && need + rows_need <= layout_limit(s, model);
-        if ((st = eie_cpu_graph_init(model, s->n_pes, s->kernel, rows, s->fused_b1, &net->graph,
-                                     layout_bytes_out, err)) != EIE_STATUS_OK)
+        /* a one-PE copy where it may be made (graph.c) and both fit */
+        bool one_pe_copy =
+            !s->one_layout && need + (rows ? rows_need : 0) <= layout_limit(s, model) / 2;
+        if ((st = eie_cpu_graph_init(model, s->n_pes, s->kernel, rows, s->fused_b1, one_pe_copy,
+                                     &net->graph, layout_bytes_out, err)) != EIE_STATUS_OK)
             goto error;
         *net_out = net;
         return EIE_STATUS_OK;
@@ -784,6 +790,10 @@ static const eie_backend_option_t cpu_options[] = {
      "a sample's outputs are the same bits in any batch: batch-1 runs on dense inputs take the "
      "column walk, not the faster row form that fuses its multiply-adds",
      offsetof(eie_engine_opts_t, cpu_batch_invariant)},
+    {"one_layout", EIE_OPTION_BOOL, "false", 0, 0,
+     "one layout per net: no one-PE copy of a small graph with an lstm node, whose runs too "
+     "small for the PE pool then walk the PEs' layout on one thread (less memory, slower)",
+     offsetof(eie_engine_opts_t, cpu_one_layout)},
     {"max_layout_bytes", EIE_OPTION_UINT64, "0", 0, 1e15,
      "refuse a net whose run-time layout needs more bytes; 0: no limit",
      offsetof(eie_engine_opts_t, max_layout_bytes)},

@@ -21,8 +21,9 @@ typedef struct eie_cpu_graph eie_cpu_graph_t;
  * batch-1 run on a dense input may take the row form that fuses its multiply-adds
  * (false: batch-invariant bits, eie_engine_opts_t.cpu_batch_invariant). */
 eie_status_t eie_cpu_graph_init(const eie_model_t *model, unsigned n_pes, const eie_cpu_kernel_t *k,
-                                int with_rows, bool fused_b1, eie_cpu_graph_t **graph_out,
-                                uint64_t *layout_bytes_out, eie_error_t *err);
+                                int with_rows, bool fused_b1, bool one_pe_copy,
+                                eie_cpu_graph_t **graph_out, uint64_t *layout_bytes_out,
+                                eie_error_t *err);
 void eie_cpu_graph_free(eie_cpu_graph_t *g);
 
 /*

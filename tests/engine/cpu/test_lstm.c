@@ -192,6 +192,7 @@ static eie_status_t run(const eie_model_t *m, const char *backend, unsigned n_pe
     o.backend = backend;
     o.n_pes = n_pes;
     o.max_sequence = max_seq;
+    o.cpu_one_layout = 1; /* these small nets on the PEs' layout, not its one-PE copy */
     eie_engine_t *e;
     eie_net_t *net;
     cr_assert_eq(eie_engine_init(&o, &e, err), EIE_STATUS_OK);
@@ -341,6 +342,7 @@ static eie_net_t *seq_net(const eie_model_t *m, unsigned n_pes, int invariant,
     eie_engine_opts_t o = eie_engine_opts_default();
     o.n_pes = n_pes;
     o.cpu_batch_invariant = invariant;
+    o.cpu_one_layout = 1; /* these small nets on the PEs' layout, not its one-PE copy */
     eie_net_t *net;
     eie_error_t err;
     cr_assert_eq(eie_engine_init(&o, e, &err), EIE_STATUS_OK, "%s", err.msg);
@@ -818,6 +820,7 @@ static eie_status_t run_fed(const eie_model_t *m, const char *backend, unsigned 
     eie_engine_opts_t o = eie_engine_opts_default();
     o.backend = backend;
     o.n_pes = n_pes;
+    o.cpu_one_layout = 1; /* these small nets on the PEs' layout, not its one-PE copy */
     eie_engine_t *e;
     eie_net_t *net;
     cr_assert_eq(eie_engine_init(&o, &e, err), EIE_STATUS_OK);
@@ -1214,5 +1217,85 @@ Test(lstm_fed, reader_refuses_flags_that_do_not_match_the_inputs)
     cr_assert_eq(load_patched(data, len, &err), EIE_STATUS_BAD_FORMAT);
     cr_assert(strstr(err.msg, "flags 5") && strstr(err.msg, "not both"), "%s", err.msg);
     free(data);
+    onnx_free(&p);
+}
+
+/* ---- the one-PE copy of a small graph ------------------------------------ */
+
+/* A net of m on n_pes PEs with or without the one-PE copy; its layout bytes. */
+static eie_net_t *copy_net(const eie_model_t *m, unsigned n_pes, int one_layout, int invariant,
+                           eie_engine_t **e, uint64_t *bytes)
+{
+    eie_engine_opts_t o = eie_engine_opts_default();
+    o.n_pes = n_pes;
+    o.cpu_one_layout = one_layout;
+    o.cpu_batch_invariant = invariant;
+    eie_net_t *net;
+    eie_error_t err;
+    cr_assert_eq(eie_engine_init(&o, e, &err), EIE_STATUS_OK, "%s", err.msg);
+    cr_assert_eq(eie_net_init(*e, m, &net, &err), EIE_STATUS_OK, "%s", err.msg);
+    *bytes = eie_net_layout_bytes(net);
+    return net;
+}
+
+/* Y, Y_h, Y_c of one sequence (out: T H + 2 H floats) and of K side by side
+ * (then T K H + 2 K H) of X on net; X holds T K samples, time-major. */
+static void copy_runs(eie_net_t *net, const float *X, size_t T, size_t K, size_t H, float *one,
+                      float *many)
+{
+    eie_error_t err;
+    const float *ins[1] = {X};
+    float *o1[3] = {one, one + T * H, one + T * H + H};
+    cr_assert_eq(eie_net_run_multi(net, ins, T, o1, NULL, &err), EIE_STATUS_OK, "%s", err.msg);
+    float *ok[3] = {many, many + T * K * H, many + T * K * H + K * H};
+    cr_assert_eq(eie_net_run_sequences(net, ins, K, T, NULL, ok, NULL, &err), EIE_STATUS_OK,
+                 "%s", err.msg);
+}
+
+/* A small LSTM graph on 2 and 3 PEs keeps a one-PE copy (more layout
+ * bytes) and runs its small runs on it, with the bits of the PEs' layout:
+ * one sequence and four side by side, with and without batch-invariant
+ * bits. On one PE there is no copy, nor for a graph whose step is large
+ * enough for the pool. */
+Test(lstm_one_pe_copy, small_graph_runs_on_it_with_the_same_bits)
+{
+    enum { I = 8, H = 10, T = 9, K = 4 };
+    onnx_lstm_t p = onnx_random(I, H, 1, 0, 91);
+    eie_model_t *m = lstm_model(&p, EIE_STORAGE_SHARED, 1); /* Y, Y_h, Y_c */
+    float *X = input(T * K * I, 13);
+    for (unsigned n_pes = 1; n_pes <= 3; n_pes++)
+        for (int inv = 0; inv <= 1; inv++) {
+            float one[2][T * H + 2 * H], many[2][T * K * H + 2 * K * H];
+            uint64_t bytes[2];
+            for (int single = 0; single <= 1; single++) {
+                eie_engine_t *e;
+                eie_net_t *net = copy_net(m, n_pes, single, inv, &e, &bytes[single]);
+                copy_runs(net, X, T, K, H, one[single], many[single]);
+                eie_net_free(net);
+                eie_engine_free(e);
+            }
+            if (n_pes == 1)
+                cr_assert_eq(bytes[0], bytes[1], "1 PE: no copy");
+            else
+                cr_assert_gt(bytes[0], bytes[1], "%u PEs: the copy adds layout bytes", n_pes);
+            cr_assert(memcmp(one[0], one[1], sizeof one[0]) == 0,
+                      "%u PEs, invariant %d: one sequence's bits differ", n_pes, inv);
+            cr_assert(memcmp(many[0], many[1], sizeof many[0]) == 0,
+                      "%u PEs, invariant %d: four sequences' bits differ", n_pes, inv);
+        }
+    free(X);
+    eie_model_free(m);
+    onnx_free(&p);
+    /* 4 x 256 x 320 at half density: a step's 164k entries pay for the pool */
+    p = onnx_random(64, 256, 1, 0, 92);
+    m = lstm_model(&p, EIE_STORAGE_SHARED, 0);
+    uint64_t bytes[2];
+    for (int single = 0; single <= 1; single++) {
+        eie_engine_t *e;
+        eie_net_free(copy_net(m, 2, single, 0, &e, &bytes[single]));
+        eie_engine_free(e);
+    }
+    cr_assert_eq(bytes[0], bytes[1], "a large step: no copy");
+    eie_model_free(m);
     onnx_free(&p);
 }
