@@ -83,7 +83,7 @@ typedef struct gnode {
     uint32_t groups, rows_g, cols;
     eie_cpu_fc_t *sh;
     eie_cpu_exact_t *ex;
-    float *bias; /* all rows */
+    float *bias; /* all rows; an LSTM's PE by PE, PE p's local rows from p x rows / N */
     uint32_t tile; /* CONV2D: output positions per tile, a multiple of BLK */
     /* CONV2D with the conv form (sh[q].pe[p].rentw holds off << 8 | code) */
     bool direct;
@@ -113,7 +113,6 @@ typedef struct gnode {
     float *h[2];       /* h_{t-1} and h_t by step parity, N x all lanes x unit_stride */
     float *c;          /* N x all lanes x unit_stride; a PE's block touched by it alone */
     uint32_t unit_stride;
-    float *lstm_bias;  /* per PE its local rows' biases (n_rows floats each, gate by gate) */
     float *h0, *c0;    /* the stored initial state, copied for every sequence, or NULL:
                           all lanes x H in unit order, as a fed state */
     uint32_t init_in[2];  /* graph inputs giving h0, c0 each run, or UINT32_MAX */
@@ -218,7 +217,6 @@ void eie_cpu_graph_free(eie_cpu_graph_t *g)
         free(nd->h[1]);
         free(nd->c);
         free(nd->zeros);
-        free(nd->lstm_bias);
         free(nd->h0);
         free(nd->c0);
     }
@@ -447,11 +445,15 @@ static eie_status_t prep_lstm(eie_cpu_graph_t *g, gnode_t *nd, const eie_layer_t
     eie_fc_lstm_rows_free(&pe_fc);
     if (st != EIE_STATUS_OK)
         return st;
-    if ((nd->lstm_bias = malloc((size_t)all_rows * sizeof(float))) == NULL)
+    /* the bias PE by PE, so a PE's gates add theirs as one run (run_lstm_step) */
+    float *by_pe = malloc((size_t)all_rows * sizeof(float));
+    if (by_pe == NULL)
         return eie_error_set(err, EIE_STATUS_NO_MEMORY, "cpu: out of memory");
     for (unsigned p = 0; p < g->n; p++)
         for (uint32_t r = 0; r < local; r++)
-            nd->lstm_bias[(size_t)p * local + r] = nd->bias[(size_t)r * g->n + p];
+            by_pe[(size_t)p * local + r] = nd->bias[(size_t)r * g->n + p];
+    free(nd->bias);
+    nd->bias = by_pe;
     size_t one = (size_t)nd->lanes * nd->hidden, n = nd->seq_cap * one;
     uint32_t per_pe = (nd->hidden + g->n - 1) / g->n, line = CACHE_LINE / sizeof(float);
     nd->unit_stride = (per_pe + line - 1) / line * line;
@@ -914,8 +916,8 @@ static void lstm_z_h(const eie_cpu_graph_t *g, const gnode_t *nd, const float *h
  * rows of the matrix over z's nonzero columns (EIE sec. III-A), then the
  * element-wise unit of each of its hidden units: the four gate rows of its
  * unit k are its own local rows k, U + k, 2U + k and 3U + k, so no exchange
- * is needed before the next step's barrier. Its h_t and c_t go to its own block of the state; y_t is
- * written after the barrier (lstm_out).
+ * is needed before the next step's barrier. Its h_t and c_t go to its own
+ * block of the state; y_t is written after the barrier (lstm_out).
  */
 static void run_lstm_step(gjob_t *job, gnode_t *nd, unsigned p, size_t s0, size_t t)
 {
@@ -982,7 +984,7 @@ static void run_lstm_step(gjob_t *job, gnode_t *nd, unsigned p, size_t s0, size_
             sums = lanes_t;
             bs = n_rows;
         }
-        const float *bias = nd->lstm_bias + (size_t)p * n_rows;
+        const float *bias = nd->bias + (size_t)p * n_rows;
         for (size_t b = 0; b < B; b++) {
             float *h = hn + state_at(nd, p, n0 + b, 0);
             /* a sequence that has ended keeps its state (its final one; t > 0,
@@ -1011,7 +1013,7 @@ static void state_to_units(const gnode_t *nd, unsigned N, const float *st, size_
         return;
     }
     /* unit j = q + k N at st[state_at(q, n, k)]: q steps blocks, k units */
-    size_t block = (size_t)nd->seq_cap * nd->lanes * nd->unit_stride;
+    size_t block = state_at(nd, 1, 0, 0);
     const float *k_at = st + state_at(nd, 0, n, (uint32_t)(a / N));
     unsigned q = (unsigned)(a % N);
     for (size_t j = a; j < e; j++) {
