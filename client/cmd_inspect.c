@@ -105,7 +105,8 @@ int eiectl_cmd_inspect(int argc, char **argv)
                 printf("%-3zu %-10s %s\n", i, "activation", eie_act_name(li.act));
             continue;
         }
-        if (li.kind != EIE_LAYER_FC && li.kind != EIE_LAYER_CONV2D) {
+        if (li.kind != EIE_LAYER_FC && li.kind != EIE_LAYER_CONV2D &&
+            li.kind != EIE_LAYER_LSTM) {
             /* graph nodes without weights (pooling, add, concat, reshape) */
             if (json)
                 printf("%s{\"index\":%zu,\"kind\":\"%s\"}", i ? "," : "", i,
@@ -125,12 +126,15 @@ int eiectl_cmd_inspect(int argc, char **argv)
                    "\"entries\":%llu,\"density\":%.6f,\"code_bits\":%u,\"bytes\":%llu,"
                    "\"stream_bytes\":%llu,\"bytes_per_nonzero\":%.4f,"
                    "\"code_bits_huffman\":%.4f,\"run_bits_huffman\":%.4f,"
-                   "\"compression_ratio\":%.3f}",
+                   "\"compression_ratio\":%.3f",
                    i ? "," : "", i, eie_layer_kind_name(li.kind), li.rows, li.cols,
                    (unsigned long long)li.nnz,
                    (unsigned long long)li.entries, density, li.code_bits,
                    (unsigned long long)li.layer_bytes, (unsigned long long)li.stream_bytes, bpn,
                    li.code_bits_huffman, li.run_bits_huffman, ratio);
+            if (li.kind == EIE_LAYER_LSTM) /* rows = 4H gates, cols = I + H (FORMAT.md) */
+                printf(",\"hidden_size\":%u", li.hidden_size);
+            printf("}");
         } else {
             char shape[32];
             snprintf(shape, sizeof shape, "%ux%u", li.rows, li.cols);

@@ -80,3 +80,29 @@ Test(inspect, bad_file_is_a_clear_error)
     cr_assert(strstr(out, "usage: eiectl inspect") != NULL);
     unlink(path);
 }
+
+/* An LSTM node is a weighted layer: its [W | R] matrix (4H x (I + H)) is a
+ * row of the table and counts in the totals, as fc and conv layers do. */
+Test(inspect, lstm_node_counts_its_matrix)
+{
+    char cmd[1024];
+    int st;
+    snprintf(cmd, sizeof cmd, "%s inspect %s/models/charlm/1/model.eie", getenv("EIECTL"),
+             getenv("EIE_SOURCE_ROOT"));
+    char *out = run_capture(cmd, &st);
+    cr_assert_eq(st, 0, "%s", out);
+    /* charlm: We 32x84, an LSTM of 128 units over 32 inputs, Wd 84x128 */
+    cr_assert(strstr(out, "lstm       512x160        10.00%    4       8192") != NULL, "%s",
+              out);
+    /* dense float32: (32x84 + 32) + (512x160 + 512) + (84x128 + 84), 4 bytes each */
+    cr_assert(strstr(out, "weights+bias: 383952 bytes dense float32") != NULL, "%s", out);
+
+    snprintf(cmd, sizeof cmd, "%s inspect %s/models/charlm/1/model.eie --json",
+             getenv("EIECTL"), getenv("EIE_SOURCE_ROOT"));
+    out = run_capture(cmd, &st);
+    cr_assert_eq(st, 0);
+    cr_assert(strstr(out, "\"kind\":\"lstm\",\"rows\":512,\"cols\":160,\"nnz\":8192") != NULL,
+              "%s", out);
+    cr_assert(strstr(out, "\"hidden_size\":128}") != NULL, "%s", out);
+    cr_assert(strstr(out, "\"dense_fp32_bytes\":383952,") != NULL, "%s", out);
+}
