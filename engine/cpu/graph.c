@@ -768,13 +768,22 @@ static uint64_t spmv(const eie_cpu_graph_t *g, const gnode_t *nd, uint32_t q, un
  * feature-major (is_j == S, is_b == 1). Both leave acc as the column form
  * would: rows_batch the same bits, rows_b1 (dense inputs only) fused.
  */
+/* The rows of nd's matrix as the model has them, which decide its form
+ * (eie_cpu_rows_pay): an LSTM's are padded to 4 ceil(H / N) on each of the
+ * N PEs (eie_fc_lstm_rows), a count that grows with N, and a form chosen by
+ * it would give other bits on other PE counts. */
+static uint32_t model_rows(const gnode_t *nd)
+{
+    return nd->kind == EIE_LAYER_LSTM ? 4 * nd->hidden : nd->rows_g;
+}
+
 static uint64_t spmv_rows(const eie_cpu_graph_t *g, const gnode_t *nd, unsigned p,
                           const uint32_t *active, size_t n_active, const float *in,
                           size_t is_j, size_t is_b, size_t B, float *acc, size_t *S_out,
                           uint32_t *n_rows_out)
 {
     size_t S = eie_cpu_batch_stride(B);
-    if (!nd->exact && eie_cpu_rows_pay(S, n_active, nd->cols, nd->rows_g)) {
+    if (!nd->exact && eie_cpu_rows_pay(S, n_active, nd->cols, model_rows(nd))) {
         const eie_cpu_fc_t *cf = &nd->sh[0];
         const eie_pe_layer_t *L = &cf->pe[p];
         if (B == 1 && nd->dense_in && is_j == 1 && eie_cpu_rows_b1_fits(L)) {
