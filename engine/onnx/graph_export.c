@@ -214,6 +214,67 @@ static eie_status_t export_lstm(gexp_t *ex, size_t i, const eie_layer_info_t *li
     return EIE_STATUS_OK;
 }
 
+/* Appends node with its inputs, outputs and attributes. */
+static eie_status_t emit(gexp_t *ex, Onnx__NodeProto *node, char **in, size_t n_in, char **out,
+                         size_t n_out, Onnx__AttributeProto **at, size_t n_at, eie_error_t *err)
+{
+    if (ex->a.failed)
+        return eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory exporting ONNX");
+    node->n_input = n_in;
+    node->input = in;
+    node->n_output = n_out;
+    node->output = out;
+    node->n_attribute = n_at;
+    node->attribute = at;
+    ex->nodes[ex->n_nodes++] = node;
+    return EIE_STATUS_OK;
+}
+
+/* An fc over a rank-3 or wider input (an LSTM's outputs, step by step) has
+ * no Gemm form, which takes [N, features]: it goes out as MatMul over the
+ * last axis with the weights transposed ([cols, rows]), then Add of the
+ * bias, the pair the importer takes back as one fc node. */
+static eie_status_t export_matmul(gexp_t *ex, size_t i, const eie_layer_info_t *li,
+                                  Onnx__NodeProto *node, char **in, char **out, const char *base,
+                                  eie_error_t *err)
+{
+    size_t n = (size_t)li->rows * li->cols;
+    float *w = malloc((n ? n : 1) * sizeof *w), *wt = malloc((n ? n : 1) * sizeof *wt);
+    if (w == NULL || wt == NULL) {
+        free(w);
+        free(wt);
+        return eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory exporting ONNX");
+    }
+    eie_model_fc_dense(ex->m, i, w);
+    for (size_t r = 0; r < li->rows; r++)
+        for (size_t c = 0; c < li->cols; c++)
+            wt[c * li->rows + r] = w[r * li->cols + c];
+    int64_t wd[2] = {li->cols, li->rows}, bd[1] = {li->rows};
+    in[1] = add_init(ex, base, ".weight", wt, NULL, n, wd, 2);
+    free(w);
+    free(wt);
+    char **add_in = ar_alloc(&ex->a, 2 * sizeof *add_in);
+    char **add_out = ar_alloc(&ex->a, sizeof *add_out);
+    Onnx__NodeProto *add = ar_alloc(&ex->a, sizeof *add);
+    char *mm = init_name(ex, base, ".matmul"); /* MatMul's output, Add's input */
+    if (add_in == NULL || add_out == NULL || add == NULL || mm == NULL)
+        return eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory exporting ONNX");
+    node->op_type = "MatMul";
+    add_out[0] = out[0];
+    out[0] = mm;
+    eie_status_t st = emit(ex, node, in, 2, out, 1, NULL, 0, err);
+    if (st != EIE_STATUS_OK)
+        return st;
+    onnx__node_proto__init(add);
+    add->op_type = "Add";
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s.bias", node->name);
+    add->name = ar_str(&ex->a, buf);
+    add_in[0] = mm;
+    add_in[1] = add_init(ex, base, ".bias", eie_model_fc_bias(ex->m, i), NULL, li->rows, bd, 1);
+    return emit(ex, add, add_in, 2, add_out, 1, NULL, 0, err);
+}
+
 static eie_status_t export_node(gexp_t *ex, size_t i, eie_error_t *err)
 {
     eie_layer_info_t li;
@@ -240,10 +301,7 @@ static eie_status_t export_node(gexp_t *ex, size_t i, eie_error_t *err)
     eie_tensor_info_t xin;
     eie_model_tensor_info(ex->m, li.inputs[0], &xin);
     if (li.kind == EIE_LAYER_FC && xin.shape.rank > 2)
-        return eie_error_set(err, EIE_STATUS_UNSUPPORTED,
-                             "node %zu: fc over a rank-%u input (a sequence) has no Gemm form; "
-                             "export takes [N, features] fc inputs only",
-                             i, xin.shape.rank);
+        return export_matmul(ex, i, &li, node, in, out, base, err);
     switch (li.kind) {
     case EIE_LAYER_FC:
     case EIE_LAYER_CONV2D: {
@@ -344,16 +402,7 @@ static eie_status_t export_node(gexp_t *ex, size_t i, eie_error_t *err)
         return eie_error_set(err, EIE_STATUS_UNSUPPORTED, "node %zu: kind %d has no ONNX op", i,
                              (int)li.kind);
     }
-    if (ex->a.failed)
-        return eie_error_set(err, EIE_STATUS_NO_MEMORY, "out of memory exporting ONNX");
-    node->n_input = n_in;
-    node->input = in;
-    node->n_output = n_out;
-    node->output = out;
-    node->n_attribute = n_at;
-    node->attribute = at;
-    ex->nodes[ex->n_nodes++] = node;
-    return EIE_STATUS_OK;
+    return emit(ex, node, in, n_in, out, n_out, at, n_at, err);
 }
 
 /* A graph input or output: FP32 with its full shape, the batch -1 as "N". */
@@ -403,7 +452,7 @@ eie_status_t eie_onnx_export_model_memory(const eie_model_t *model, uint8_t **da
     eie_status_t st = EIE_STATUS_NO_MEMORY;
     size_t nl = eie_model_layer_count(model);
     size_t ni = eie_model_input_count(model), no = eie_model_output_count(model);
-    ex.nodes = ar_alloc(&ex.a, nl * sizeof *ex.nodes);
+    ex.nodes = ar_alloc(&ex.a, 2 * nl * sizeof *ex.nodes); /* an fc may take MatMul + Add */
     ex.inits = ar_alloc(&ex.a, 5 * nl * sizeof *ex.inits); /* an lstm: W, R, B, h0, c0 */
     Onnx__ValueInfoProto **vin = ar_alloc(&ex.a, ni * sizeof *vin);
     Onnx__ValueInfoProto **vout = ar_alloc(&ex.a, no * sizeof *vout);
