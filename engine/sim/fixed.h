@@ -100,6 +100,8 @@ static inline int eie_fx_frac_for(double max_abs, double headroom)
     double m = max_abs * headroom;
     if (!(m > 0.0))
         return 15;
+    if (!(m < 0x1p40)) /* an infinity too (a probe run that overflowed): the coarsest */
+        return EIE_FX_FRAC_MIN;
     int ib = (int)floor(log2(m)) + 1; /* integer bits: m < 2^ib */
     int frac = 15 - ib;
     if (frac < EIE_FX_FRAC_MIN)

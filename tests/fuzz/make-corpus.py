@@ -247,16 +247,27 @@ def onnx_corpus(build):
             t.float_data.extend(values)
         return t
 
-    def model(nodes, inits, in_dim=4, out="y", batch=1, in_shape=None):
+    def value(vi, name, shape):
+        vi.name = name
+        vi.type.tensor_type.elem_type = FLOAT
+        for dim in shape or []:
+            if isinstance(dim, str):
+                vi.type.tensor_type.shape.dim.add(dim_param=dim)
+            else:
+                vi.type.tensor_type.shape.dim.add(dim_value=dim)
+
+    def model(nodes, inits, in_dim=4, out="y", batch=1, in_shape=None, inputs=(), outputs=()):
+        """inputs, outputs: (name, shape) past x and out; a shape dim may be a name."""
         m = Model(ir_version=8, producer_name="make-corpus")
         m.opset_import.add(domain="", version=13)
         g = m.graph
         g.name = "seed"
-        x = g.input.add(name="x")
-        x.type.tensor_type.elem_type = FLOAT
-        for dim in in_shape or [batch, in_dim]:
-            x.type.tensor_type.shape.dim.add(dim_value=dim)
+        value(g.input.add(), "x", in_shape or [batch, in_dim])
+        for name, shape in inputs:
+            value(g.input.add(), name, shape)
         g.output.add(name=out).type.tensor_type.elem_type = FLOAT
+        for name, shape in outputs:
+            value(g.output.add(), name, shape)
         for op, ins, outs, attrs in nodes:
             n = g.node.add(op_type=op, name=op.lower() + "_" + outs[0])
             n.input.extend(ins)
@@ -326,12 +337,24 @@ def onnx_corpus(build):
             [("K", [2, 1, 3, 3], [0.25, 0, 0, 0, 1, 0, 0, 0, -0.25] * 2),
              ("S", [2], [1, 0.5]), ("O", [2], [0, 0.1]), ("M", [2], [0.2, 0]),
              ("V", [2], [1, 4])], in_shape=[1, 2, 4, 4]),
+        # an LSTM fed its initial state each run, then a decoder over every step
+        "lstm-fed-state-gemm": model(
+            [("LSTM", ["x", "W", "R", "B", "", "h0", "c0"], ["Y", "Y_h"], {"hidden_size": 2}),
+             ("Squeeze", ["Y", "axis1"], ["s"], {}),
+             ("MatMul", ["s", "D"], ["y"], {})],
+            [("W", [1, 8, 3], ([0.5, -0.25, 0, 0.75, 0, -1] * 4)),
+             ("R", [1, 8, 2], ([0.25, 0, -0.5, 1] * 4)),
+             ("B", [1, 16], [0.1, 0, -0.1, 0.2] * 4), ("axis1", [1], [1], INT64),
+             ("D", [2, 3], [1, 0, -1, 0.5, 0.25, 0])],
+            in_shape=["T", 1, 3], inputs=[("h0", [1, 1, 2]), ("c0", [1, 1, 2])],
+            outputs=[("Y_h", [1, 1, 2])]),
         "gemm-missing-weight": model([("Gemm", ["x", "W"], ["y"], {})], []),
         "gemm-shape-mismatch": model([("Gemm", ["x", "W"], ["y"], {"transB": 1})],
                                      [("W", [3, 5], w43 + [0, 0, 0])]),
     }
     for name, data in seeds.items():
         write(d, name + ".onnx", data)
+    graph_eie_seeds(build, {k: seeds[k] for k in GRAPH_SEEDS})
     write(d, "tensor-float.pb", tensor(Tensor(), "t", [2, 2], [1, 2, 3, 4]).SerializeToString())
     write(d, "tensor-double-typed.pb",
           tensor(Tensor(), "t", [3], [1, 2, 3], DOUBLE, False).SerializeToString())
@@ -340,6 +363,42 @@ def onnx_corpus(build):
         for rel in ("model.onnx", "test_data_set_0/input_1.pb"):
             with open(os.path.join(testdata, rel), "rb") as f:
                 write(d, "testdata-gemm-" + os.path.basename(rel), f.read())
+
+
+# Graph models for the .eie corpus: the ONNX seeds imported exactly (shapes
+# and every weight kept) and compressed (4-bit shared codebooks), so the
+# reader's node decoding (convolution, pooling, add, concat, LSTM and its
+# fed state) has valid inputs to mutate from; and the bundled LSTM model.
+GRAPH_SEEDS = ("conv-pool-gemm", "conv-bn-add-gap", "lstm-fed-state-gemm")
+
+
+def graph_eie_seeds(build, onnx_models):
+    d = os.path.join(HERE, "corpus", "eie")
+    eiectl = os.path.join(build, "client", "eiectl")
+    models = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, data in onnx_models.items():
+            src = os.path.join(tmp, name + ".onnx")
+            with open(src, "wb") as f:
+                f.write(data)
+            for kind, cmd in (("exact", ["import", src]),
+                              ("4bit", ["compress", src, "--no-prune", "--bits", "4"])):
+                out = os.path.join(tmp, "%s-%s.eie" % (name, kind))
+                subprocess.run([eiectl] + cmd + ["-o", out], check=True,
+                               stdout=subprocess.DEVNULL)
+                with open(out, "rb") as f:
+                    models["graph-%s-%s" % (name, kind)] = f.read()
+    with open(os.path.join(ROOT, "models", "charlm", "1", "model.eie"), "rb") as f:
+        models["charlm"] = f.read()
+    for name, data in models.items():
+        write(d, name + ".eie", data)
+    # near-valid: cut inside the graph section, and a bit flipped in it
+    for name in ("graph-conv-pool-gemm-exact", "graph-lstm-fed-state-gemm-4bit"):
+        data = models[name]
+        write(d, name + "-truncated-half.eie", data[: len(data) // 2])
+        b = bytearray(data)
+        b[len(b) // 3] ^= 0x04
+        write(d, name + "-bitflip.eie", refresh_checksum(bytes(b)))
 
 
 # ---- IDX datasets ----------------------------------------------------------------
