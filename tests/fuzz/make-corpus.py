@@ -8,6 +8,7 @@ usage: tests/fuzz/make-corpus.py BUILD_DIR
   and proto/eie.protoset)
 """
 import hashlib
+import json
 import os
 import shutil
 import struct
@@ -401,6 +402,48 @@ def graph_eie_seeds(build, onnx_models):
         write(d, name + "-bitflip.eie", refresh_checksum(bytes(b)))
 
 
+# ---- REST inference bodies (fuzz_rest.c): byte 0 says how to split -----------
+def rest_corpus():
+    d = reset("rest")
+
+    def body(obj, binary=b"", version=False):
+        js = json.dumps(obj, separators=(",", ":")).encode()
+        flags = 2 if version else 0
+        if binary:
+            return bytes([flags | 1]) + struct.pack("<H", len(js)) + js + binary
+        return bytes([flags]) + js
+
+    x = {"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}
+    seeds = {
+        "one-input": body({"inputs": [x]}),
+        "nested-id-params-outputs": body(
+            {"id": "r1", "parameters": {"priority": 2, "binary_data_output": True},
+             "inputs": [{"name": "input", "shape": [2, 4], "datatype": "FP32",
+                         "data": [[1, 0, -2.5, 3], [0, 0, 1e-3, 65504]]}],
+             "outputs": [{"name": "output", "parameters": {"binary_data": False}},
+                         {"name": "extra"}]}, version=True),
+        "binary-input": body(
+            {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32",
+                         "parameters": {"binary_data_size": 16}}],
+             "outputs": [{"name": "output", "parameters": {"binary_data": True}}]},
+            struct.pack("<4f", 0.25, -1, float("nan"), 3)),
+        "json-and-binary-inputs": body(
+            {"inputs": [{"name": "a", "shape": [1, 2], "datatype": "FP32", "data": [7, 8]},
+                        {"name": "input", "shape": [1, 4], "datatype": "FP32",
+                         "parameters": {"binary_data_size": 16}}]},
+            struct.pack("<4f", 1, 2, 3, 4)),
+        "wrong-datatype": body({"inputs": [dict(x, datatype="INT32")]}),
+        "bad-shape": body({"inputs": [dict(x, shape=[1.5, 4])]}),
+        "binary-size-past-body": body(
+            {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32",
+                         "parameters": {"binary_data_size": 64}}]}, b"\0" * 8),
+        "truncated": body({"inputs": [x]})[:30],
+        "empty-object": body({}),
+    }
+    for name, data in seeds.items():
+        write(d, name + ".bin", data)
+
+
 # ---- IDX datasets ----------------------------------------------------------------
 def idx_corpus():
     import gzip
@@ -438,6 +481,7 @@ def main():
     eie_corpus(build)
     config_corpus()
     infer_corpus(build)
+    rest_corpus()
     onnx_corpus(build)
     idx_corpus()
 

@@ -5,14 +5,14 @@
 # it is missing. Exits non-zero if any target crashed, leaked, timed out or ran
 # out of memory, and prints where each reproducer is.
 #
-# usage: tests/fuzz/run.sh [SECONDS] [TARGET...]     TARGET: eie onnx idx config infer
+# usage: tests/fuzz/run.sh [SECONDS] [TARGET...]     TARGET: eie onnx idx config infer rest
 # env:   BUILD (default build-fuzz), WORK (default $BUILD/fuzz-work),
 #        FUZZ_ARGS (extra libFuzzer flags, e.g. "-jobs=2 -workers=2")
 set -u
 cd "$(dirname "$0")/../.."
 seconds=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-eie onnx idx config infer}
+targets=${*:-eie onnx idx config infer rest}
 build=${BUILD:-build-fuzz}
 work=${WORK:-$build/fuzz-work}
 
@@ -30,6 +30,7 @@ max_len() {
     idx) echo 16384 ;;
     config) echo 16384 ;;
     infer) echo 16384 ;;
+    rest) echo 16384 ;;
     *) echo 4096 ;;
   esac
 }
