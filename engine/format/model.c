@@ -53,6 +53,23 @@ eie_limits_t eie_limits_default(void)
     };
 }
 
+eie_limits_t eie_limits_or_default(const eie_limits_t *limits)
+{
+    eie_limits_t d = eie_limits_default();
+    if (limits == NULL)
+        return d;
+    eie_limits_t l = *limits;
+    /* 0 takes the default: no model fits a limit of 0, and a caller that
+       zero-initialises the struct to set one field would refuse them all */
+    l.max_file_bytes = l.max_file_bytes ? l.max_file_bytes : d.max_file_bytes;
+    l.max_dim = l.max_dim ? l.max_dim : d.max_dim;
+    l.max_weights = l.max_weights ? l.max_weights : d.max_weights;
+    l.max_layers = l.max_layers ? l.max_layers : d.max_layers;
+    l.max_tensors = l.max_tensors ? l.max_tensors : d.max_tensors;
+    l.max_elements = l.max_elements ? l.max_elements : d.max_elements;
+    return l;
+}
+
 void eie_fc_clear(eie_fc_t *fc)
 {
     free(fc->codebook);

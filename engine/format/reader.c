@@ -738,7 +738,7 @@ done:
 eie_status_t eie_model_load_memory(const void *data, size_t len, const eie_limits_t *limits,
                                    eie_model_t **model_out, eie_error_t *err)
 {
-    eie_limits_t lim = limits ? *limits : eie_limits_default();
+    eie_limits_t lim = eie_limits_or_default(limits);
     eie_model_t *m = NULL;
     frame_t *frames = NULL;
     eie_status_t st;
@@ -918,7 +918,7 @@ error:
 eie_status_t eie_model_load_file(const char *path, const eie_limits_t *limits,
                                  eie_model_t **model_out, eie_error_t *err)
 {
-    eie_limits_t lim = limits ? *limits : eie_limits_default();
+    eie_limits_t lim = eie_limits_or_default(limits);
     uint8_t *data;
     size_t len;
     eie_status_t st = eie_file_read(path, lim.max_file_bytes, &data, &len, err);

@@ -127,8 +127,11 @@ typedef struct eie_limits {
 } eie_limits_t;
 
 /* The defaults: 1 GiB files, 1<<20 rows/cols/dims, 1<<30 weights a layer,
-   256 layers, 1024 tensors, 1<<26 elements a sample of a tensor. */
+   256 layers, 1024 tensors, 1<<26 elements a sample of a tensor. A field
+   left 0 takes its default. */
 eie_limits_t eie_limits_default(void);
+/* limits with each field of 0 set to its default; NULL: the defaults. */
+eie_limits_t eie_limits_or_default(const eie_limits_t *limits);
 
 /* Loads and validates a file; limits may be NULL for the defaults. The caller owns *model_out. */
 eie_status_t eie_model_load_file(const char *path, const eie_limits_t *limits,

@@ -268,6 +268,22 @@ Test(graph_malformed, dims_over_the_limits)
     free(d);
 }
 
+/* A field left 0 takes its default: a caller that sets only the file size
+ * still loads graphs (0 tensors would refuse every one). */
+Test(graph_malformed, a_limit_left_zero_takes_its_default)
+{
+    size_t len;
+    uint8_t *d = small_file(&len);
+    eie_limits_t lim = {.max_file_bytes = 1u << 20};
+    eie_model_t *m = NULL;
+    eie_error_t err;
+    cr_assert_eq(eie_model_load_memory(d, len, &lim, &m, &err), EIE_STATUS_OK, "%s", err.msg);
+    eie_model_free(m);
+    lim.max_file_bytes = 8;
+    err = load_bad(d, len, EIE_STATUS_LIMIT, &lim);
+    free(d);
+}
+
 Test(graph_malformed, non_finite_exact_value_is_named)
 {
     size_t len;
