@@ -579,22 +579,31 @@ error:
     return st;
 }
 
-eie_status_t eie_builder_write_memory(const eie_builder_t *builder, uint8_t **data_out,
-                                      size_t *len_out, eie_error_t *err)
+/* format.h */
+eie_status_t eie_builder_check(const eie_builder_t *builder, const char *who, eie_error_t *err)
 {
     const eie_model_t *m = &builder->model;
     if (builder->graph) {
         char why[400];
         if (m->n_inputs == 0 || m->n_outputs == 0 || m->n_layers == 0)
             return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
-                                 "builder: a graph needs an input, a node and an output");
+                                 "%s: a graph needs an input, a node and an output", who);
         if (eie_graph_check_inputs(m, why, sizeof why) != 0)
-            return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT, "builder: %s", why);
+            return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT, "%s: %s", who, why);
     } else if (builder->dim == 0) {
         return eie_error_set(err, EIE_STATUS_INVALID_ARGUMENT,
-                             "builder: the model has no fully connected layer");
+                             "%s: the model has no fully connected layer", who);
     }
-    return eie_format_write(m, data_out, len_out, err);
+    return EIE_STATUS_OK;
+}
+
+eie_status_t eie_builder_write_memory(const eie_builder_t *builder, uint8_t **data_out,
+                                      size_t *len_out, eie_error_t *err)
+{
+    eie_status_t st = eie_builder_check(builder, "builder", err);
+    if (st != EIE_STATUS_OK)
+        return st;
+    return eie_format_write(&builder->model, data_out, len_out, err);
 }
 
 eie_status_t eie_builder_write_file(const eie_builder_t *builder, const char *path,

@@ -111,6 +111,12 @@ int eie_model_is_lstm_initial(const eie_model_t *m, uint32_t t);
    as anything else. -1 with a reason in why. */
 int eie_graph_check_inputs(const eie_model_t *m, char *why, size_t why_len);
 
+/* What a builder's graph must hold before it is written: an input, a node and an
+   output, and inputs that keep eie_graph_check_inputs. The message starts with who
+   ("builder"). eie_builder_write_* check it; the ONNX importer too, so an import that
+   succeeds writes. */
+eie_status_t eie_builder_check(const eie_builder_t *builder, const char *who, eie_error_t *err);
+
 /* Checks a full tensor shape against the limits; -1 with a reason in why. */
 int eie_shape_check(const eie_shape_t *s, const eie_limits_t *lim, char *why, size_t why_len);
 

@@ -2096,6 +2096,10 @@ eie_status_t eie_onnx_import_graph_memory(const void *data, size_t len, const ei
     for (size_t i = 0; i < imp.n_pend; i++)
         if (imp.pend[i].output && (st = flush(&imp, &imp.pend[i])) != EIE_STATUS_OK)
             goto done;
+    /* the rules on the whole graph (its inputs' batch dimension), here, so that an
+       import that succeeds always writes */
+    if ((st = eie_builder_check(imp.b, "graph", err)) != EIE_STATUS_OK)
+        goto done;
     *builder_out = imp.b;
     imp.b = NULL;
     st = EIE_STATUS_OK;

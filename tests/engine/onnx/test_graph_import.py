@@ -900,6 +900,14 @@ class LstmRefusalTest(unittest.TestCase):
         m = model(nodes, [vi("x", ["T", 2, 4])], [vi("y", ["T", 2, 3])], inits)
         self.refuse(m, "'bn' (BatchNormalization)", "MatMul over a rank-3 tensor")
 
+    def test_lstm_a_state_shaped_input_no_lstm_reads(self):
+        # [1, N, H] is an initial state's shape, but no LSTM takes "h0": it is an input
+        # like any other and must share x's batch dimension; refused at import, not when
+        # the file is written
+        m = lstm_refusal()
+        m.graph.input.append(vi("h0", [1, 2, 3]))
+        self.refuse(m, "graph: input \"h0\" has batch dimension 1 but \"x\" has -1")
+
     def test_lstm_sequence_lens_unequal_to_t(self):
         m = lstm_refusal()
         m.graph.initializer.append(init("lens", np.array([3, 3], np.int32)))
