@@ -268,7 +268,7 @@ static eie_status_t export_matmul(gexp_t *ex, size_t i, const eie_layer_info_t *
     onnx__node_proto__init(add);
     add->op_type = "Add";
     char buf[512];
-    snprintf(buf, sizeof buf, "%s.bias", node->name);
+    snprintf(buf, sizeof buf, "%s.bias", base); /* base: the node's name, else its output's */
     add->name = ar_str(&ex->a, buf);
     add_in[0] = mm;
     add_in[1] = add_init(ex, base, ".bias", eie_model_fc_bias(ex->m, i), NULL, li->rows, bd, 1);
