@@ -43,8 +43,11 @@ CLASSES = [
 ANNOT = re.compile(r"^\s*([0-9.]+)\s*:\s+([0-9a-f]+):\s+(\S+)\s*(.*)$")
 
 
-def run(cmd, **kw):
-    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw)
+def run(cmd):
+    r = subprocess.run(cmd, text=True, capture_output=True)
+    if r.returncode != 0:  # perf refused (perf_event_paranoid), or eie-bench failed
+        sys.exit(f"walk-profile: {' '.join(cmd)} exited {r.returncode}:\n{r.stderr.strip()}")
+    return r
 
 
 def profile(bench, perf, layer, reps, freq, cold, tmp):
