@@ -30,15 +30,26 @@ import tempfile
 # PERMUTE_B1_BODY's NL).
 STEP_ENTRIES = {"avx512": 16, "avx2": 8}
 
-# Instruction classes of the step, by mnemonic; a store is any move whose
-# destination is memory.
+# Instruction classes of the step, by mnemonic, in the order printed; a
+# store is any move whose destination is memory, and a vmovss from memory
+# the load half of an accumulator's load and add.
+ACC, STORE, OTHER = "accumulator load and add", "stores to memory", "other (entry words, loop)"
 CLASSES = [
-    ("accumulator load and add", re.compile(r"^vaddss$")),
+    (ACC, re.compile(r"^vaddss$")),
     ("row index (bextr, lea, shift)", re.compile(r"^(bextr|lea|shr|sar|and|movzwl)$")),
     ("lane moves (shuffle, align, extract)",
      re.compile(r"^(vshufps|valignd|vextract\w+|vunpck\w+|vpermilps|vmovshdup|vmovhlps)$")),
     ("entries to products (load, permute)", re.compile(r"^(vpmovzx\w+|vpermps|vpermt2ps)$")),
 ]
+
+
+def classify(mn, ops):
+    if mn.startswith(("vmov", "mov")) and ops.rstrip().endswith(")"):
+        return STORE
+    if mn == "vmovss" and ops.startswith("("):
+        return ACC
+    return next((name for name, rx in CLASSES if rx.match(mn)), OTHER)
+
 
 ANNOT = re.compile(r"^\s*([0-9.]+)\s*:\s+([0-9a-f]+):\s+(\S+)\s*(.*)$")
 
@@ -111,8 +122,7 @@ def main():
         print(l)
     lo, hi, _ = step_loop(warm["ins"])
     step = [(a, mn, ops) for a, _, mn, ops in warm["ins"] if lo <= a <= hi]
-    variant = next((v for v in STEP_ENTRIES if warm["sym"].endswith("_" + v)), None)
-    per = STEP_ENTRIES.get(variant)
+    per = next((n for v, n in STEP_ENTRIES.items() if warm["sym"].endswith("_" + v)), None)
     print(f"kernel {warm['sym']}: step loop {lo:x}..{hi:x}, {len(step)} instructions a step"
           + (f" of {per} entries, {len(step) / per:.2f} an entry" if per else ""))
     for name, p in (("cold", cold), ("warm", warm)):
@@ -125,20 +135,14 @@ def main():
               f"column set-up {before:.1f}%, step loop {inside:.1f}%, after the loop "
               f"{after:.1f}%")
     print(f"{'the step loop by class':40} {'instrs':>6} {'cold %':>7} {'warm %':>7}")
-    rows = {name: [0, 0.0, 0.0] for name, _ in CLASSES + [("stores to memory", None),
-                                                          ("other (entry words, loop)", None)]}
-    share = {name: {a: s for a, s, _, _ in p["ins"]} for name, p in (("cold", cold),
-                                                                   ("warm", warm))}
+    rows = {name: [0, 0.0, 0.0] for name in [n for n, _ in CLASSES] + [STORE, OTHER]}
+    cold_at = {a: s for a, s, _, _ in cold["ins"]}
+    warm_at = {a: s for a, s, _, _ in warm["ins"]}
     for a, mn, ops in step:
-        if mn.startswith(("vmov", "mov")) and ops.rstrip().endswith(")"):
-            cls = "stores to memory"
-        elif mn == "vmovss" and ops.startswith("("):
-            cls = "accumulator load and add"  # the load half of a load, add pair
-        else:
-            cls = next((n for n, rx in CLASSES if rx.match(mn)), "other (entry words, loop)")
-        rows[cls][0] += 1
-        rows[cls][1] += share["cold"].get(a, 0.0)
-        rows[cls][2] += share["warm"].get(a, 0.0)
+        row = rows[classify(mn, ops)]
+        row[0] += 1
+        row[1] += cold_at.get(a, 0.0)
+        row[2] += warm_at.get(a, 0.0)
     for name, (n, c, w) in rows.items():
         print(f"{name:40} {n:6d} {c:7.1f} {w:7.1f}")
 
